@@ -1,0 +1,182 @@
+package subjects
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+// Every event on a namespace stream is a CloudEvent in binary content mode
+// (CloudEvents NATS protocol binding): attributes in "ce-" headers, the
+// protobuf payload as the message data.
+const (
+	HeaderSpecVersion = "ce-specversion"
+	HeaderID          = "ce-id"
+	HeaderSource      = "ce-source"
+	HeaderType        = "ce-type"
+	HeaderTime        = "ce-time"
+	HeaderSubject     = "ce-subject"
+	HeaderContentType = "content-type"
+	// CloudEvents extensions.
+	HeaderNamespace   = "ce-prismnamespace"
+	HeaderIdempotency = "ce-prismidempotencykey"
+	HeaderTraceParent = "ce-traceparent"
+
+	// HeaderRequestHash is the hex SHA-256 of the request that produced the
+	// event; a retry with the same idempotency token but another hash is
+	// refused.
+	HeaderRequestHash = "Prism-Request-Hash"
+
+	// NATS headers Prism sets.
+	HeaderMsgID              = "Nats-Msg-Id"
+	HeaderExpectedSubjectSeq = "Nats-Expected-Last-Subject-Sequence"
+
+	// Dead-letter headers, on messages of the dead-letter stream.
+	HeaderDLQReason  = "Prism-Dlq-Reason"
+	HeaderDLQStream  = "Prism-Dlq-Stream"
+	HeaderDLQSeq     = "Prism-Dlq-Seq"
+	HeaderDLQSubject = "Prism-Dlq-Subject"
+	HeaderDLQTarget  = "Prism-Dlq-Target"
+
+	// Request/reply headers.
+	// HeaderErrorCode is set on every error reply to the Code name.
+	HeaderErrorCode = "Prism-Error-Code"
+	// HeaderContentTypeReq is the content type of a request or reply body;
+	// absent means JSON.
+	HeaderContentTypeReq = "Content-Type"
+
+	SpecVersion = "1.0"
+	// ContentTypeProto is the content type of binary protobuf bodies.
+	ContentTypeProto = "application/protobuf"
+	// ContentTypeJSON is the content type of protojson bodies (the default).
+	ContentTypeJSON = "application/json"
+)
+
+// CloudEvents types of Prism events.
+const (
+	TypeKeyValuePut    = "io.prism.kv.put"
+	TypeKeyValueDelete = "io.prism.kv.delete"
+	TypeMarker         = "io.prism.marker"
+)
+
+// ErrBadEvent is returned by DecodeKeyValueEvent for a message that is not a
+// well-formed Prism KeyValue event. Such a message is a poison event.
+var ErrBadEvent = errors.New("malformed event")
+
+// EventMeta is what the gateway knows about a write besides its payload.
+type EventMeta struct {
+	Namespace        string
+	IdempotencyToken string // optional
+	RequestHash      string // optional, see HashRequest
+	TraceParent      string // optional W3C traceparent
+	Time             time.Time
+}
+
+// NewKeyValueEvent builds the CloudEvent message of a KeyValue event. The
+// caller sets Nats-Msg-Id and expected-sequence headers as needed.
+func NewKeyValueEvent(meta EventMeta, ev *prismv1.KeyValueEvent) (*nats.Msg, error) {
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("marshal event: %w", err)
+	}
+	typ := TypeKeyValuePut
+	if ev.GetDelete() != nil {
+		typ = TypeKeyValueDelete
+	}
+	msg := newEvent(meta, KeyValueEvent(meta.Namespace, ev.GetId()), typ, EncodeID(ev.GetId()))
+	msg.Data = data
+	return msg, nil
+}
+
+// NewMarker builds the idempotency marker that heads an atomic batch. Its
+// data is the number of events that follow it.
+func NewMarker(meta EventMeta, events int) *nats.Msg {
+	msg := newEvent(meta, Marker(meta.Namespace, meta.IdempotencyToken), TypeMarker, meta.IdempotencyToken)
+	msg.Data = fmt.Appendf(nil, "%d", events)
+	return msg
+}
+
+func newEvent(meta EventMeta, subject, typ, ceSubject string) *nats.Msg {
+	msg := nats.NewMsg(subject)
+	t := meta.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	h := msg.Header
+	h.Set(HeaderSpecVersion, SpecVersion)
+	h.Set(HeaderID, uuid.NewString())
+	h.Set(HeaderSource, "/prism/"+meta.Namespace)
+	h.Set(HeaderType, typ)
+	h.Set(HeaderTime, t.UTC().Format(time.RFC3339Nano))
+	h.Set(HeaderSubject, ceSubject)
+	h.Set(HeaderContentType, ContentTypeProto)
+	h.Set(HeaderNamespace, meta.Namespace)
+	if meta.IdempotencyToken != "" {
+		h.Set(HeaderIdempotency, meta.IdempotencyToken)
+	}
+	if meta.RequestHash != "" {
+		h.Set(HeaderRequestHash, meta.RequestHash)
+	}
+	if meta.TraceParent != "" {
+		h.Set(HeaderTraceParent, meta.TraceParent)
+	}
+	return msg
+}
+
+// DecodeKeyValueEvent decodes a KeyValue event from its subject, headers and
+// data. It returns (nil, nil) for an idempotency marker, which carries no
+// data change, and an error wrapping ErrBadEvent for anything malformed: an
+// unknown subject or type, a payload that does not parse, or a payload whose
+// id or change disagrees with the subject and type.
+func DecodeKeyValueEvent(subject string, header nats.Header, data []byte) (*prismv1.KeyValueEvent, error) {
+	es, err := ParseEvent(subject)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadEvent, err)
+	}
+	typ := header.Get(HeaderType)
+	if es.IsMarker() {
+		if typ != TypeMarker {
+			return nil, fmt.Errorf("%w: marker subject with type %q", ErrBadEvent, typ)
+		}
+		return nil, nil
+	}
+	if v := header.Get(HeaderSpecVersion); v != SpecVersion {
+		return nil, fmt.Errorf("%w: ce-specversion %q, want %q", ErrBadEvent, v, SpecVersion)
+	}
+	if ct := header.Get(HeaderContentType); ct != ContentTypeProto {
+		return nil, fmt.Errorf("%w: content-type %q, want %q", ErrBadEvent, ct, ContentTypeProto)
+	}
+	var ev prismv1.KeyValueEvent
+	if err := proto.Unmarshal(data, &ev); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrBadEvent, err)
+	}
+	if string(ev.GetId()) != string(es.ID) {
+		return nil, fmt.Errorf("%w: payload id %q differs from subject id %q", ErrBadEvent, ev.GetId(), es.ID)
+	}
+	switch {
+	case typ == TypeKeyValuePut && ev.GetPut() != nil:
+	case typ == TypeKeyValueDelete && ev.GetDelete() != nil:
+	default:
+		return nil, fmt.Errorf("%w: type %q does not match the payload", ErrBadEvent, typ)
+	}
+	return &ev, nil
+}
+
+// HashRequest returns the hex SHA-256 of a deterministically marshalled
+// request, for idempotency checks.
+func HashRequest(m proto.Message) (string, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("hash request: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}

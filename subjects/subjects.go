@@ -1,0 +1,175 @@
+// Package subjects owns Prism's NATS address space: request subjects, event
+// subjects, stream and consumer names, namespace name rules and the
+// subject-safe encoding of record ids. No other package builds a subject
+// string.
+//
+// Layout:
+//
+//	prism.<ns>.write.<op>            write requests (put, delete, mutate)
+//	prism.<ns>.read.<op>             read requests (get, scan)
+//	prism.<ns>.events.kv.<id>        KeyValue events, one subject per record
+//	prism.<ns>.events.tok.<token>    idempotency markers of atomic batches
+//	prism.dlq.<ns>                   dead letters of a namespace
+//
+// The stream of namespace ns is PRISM_<NS> (ns upper-cased) and captures
+// prism.<ns>.events.>.
+package subjects
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Root is the first token of every Prism subject.
+const Root = "prism"
+
+// DeadLetterStream is the stream that captures the dead letters of every
+// namespace.
+const DeadLetterStream = "PRISM_DLQ"
+
+// Kinds of request subjects.
+const (
+	KindWrite = "write"
+	KindRead  = "read"
+)
+
+// Abstraction tokens of event subjects.
+const (
+	AbstractionKeyValue = "kv"
+	markerToken         = "tok"
+)
+
+// MaxNamespaceLen is the longest namespace name.
+const MaxNamespaceLen = 64
+
+// ErrInvalidNamespace is returned for a namespace name that breaks the rules
+// of ValidateNamespace.
+var ErrInvalidNamespace = errors.New("invalid namespace name")
+
+// ErrInvalidSubject is returned when a subject is not a Prism subject of the
+// expected shape.
+var ErrInvalidSubject = errors.New("not a prism subject")
+
+// ValidateNamespace reports whether ns is a valid namespace name: 1 to 64
+// characters of lower-case ASCII letters, digits, '_' and '-', starting with
+// a letter. "dlq" is reserved.
+func ValidateNamespace(ns string) error {
+	if ns == "" || len(ns) > MaxNamespaceLen {
+		return fmt.Errorf("%w %q: must be 1 to %d characters", ErrInvalidNamespace, ns, MaxNamespaceLen)
+	}
+	if ns == "dlq" {
+		return fmt.Errorf("%w %q: reserved", ErrInvalidNamespace, ns)
+	}
+	if c := ns[0]; c < 'a' || c > 'z' {
+		return fmt.Errorf("%w %q: must start with a lower-case letter", ErrInvalidNamespace, ns)
+	}
+	for i := 0; i < len(ns); i++ {
+		c := ns[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("%w %q: only a-z, 0-9, '_' and '-' are allowed", ErrInvalidNamespace, ns)
+		}
+	}
+	return nil
+}
+
+// Write is the request subject of write operation op in namespace ns.
+func Write(ns, op string) string { return Root + "." + ns + "." + KindWrite + "." + op }
+
+// Read is the request subject of read operation op in namespace ns.
+func Read(ns, op string) string { return Root + "." + ns + "." + KindRead + "." + op }
+
+// AllWrites is the wildcard subject a gateway subscribes to for every
+// namespace's writes.
+func AllWrites() string { return Root + ".*." + KindWrite + ".*" }
+
+// AllReads is the wildcard subject a gateway subscribes to for every
+// namespace's reads.
+func AllReads() string { return Root + ".*." + KindRead + ".*" }
+
+// Request is a parsed request subject.
+type Request struct {
+	Namespace string
+	Kind      string // KindWrite or KindRead
+	Op        string
+}
+
+// ParseRequest parses prism.<ns>.<kind>.<op>. It validates the namespace
+// name and the kind; the op is returned as is for the caller to route.
+func ParseRequest(subject string) (Request, error) {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 4 || parts[0] != Root {
+		return Request{}, fmt.Errorf("%w: %q is not prism.<namespace>.<write|read>.<op>", ErrInvalidSubject, subject)
+	}
+	if err := ValidateNamespace(parts[1]); err != nil {
+		return Request{}, err
+	}
+	if parts[2] != KindWrite && parts[2] != KindRead {
+		return Request{}, fmt.Errorf("%w: %q: kind must be write or read", ErrInvalidSubject, subject)
+	}
+	if parts[3] == "" {
+		return Request{}, fmt.Errorf("%w: %q: empty operation", ErrInvalidSubject, subject)
+	}
+	return Request{Namespace: parts[1], Kind: parts[2], Op: parts[3]}, nil
+}
+
+// Stream is the JetStream stream name of namespace ns.
+func Stream(ns string) string { return "PRISM_" + strings.ToUpper(ns) }
+
+// StreamSubjects are the subjects captured by the stream of namespace ns.
+func StreamSubjects(ns string) []string { return []string{Root + "." + ns + ".events.>"} }
+
+// KeyValueEvent is the event subject of record id in namespace ns.
+func KeyValueEvent(ns string, id []byte) string {
+	return Root + "." + ns + ".events." + AbstractionKeyValue + "." + EncodeID(id)
+}
+
+// AllKeyValueEvents is the filter subject of every KeyValue event of ns.
+func AllKeyValueEvents(ns string) string {
+	return Root + "." + ns + ".events." + AbstractionKeyValue + ".*"
+}
+
+// Marker is the subject of the idempotency marker that heads an atomic batch
+// written with idempotency token token.
+func Marker(ns, token string) string {
+	return Root + "." + ns + ".events." + markerToken + "." + EncodeID([]byte(token))
+}
+
+// Event is a parsed event subject.
+type Event struct {
+	Namespace   string
+	Abstraction string // AbstractionKeyValue, or "tok" for a marker
+	ID          []byte // record id (or token of a marker)
+}
+
+// IsMarker reports whether e is an idempotency marker rather than data.
+func (e Event) IsMarker() bool { return e.Abstraction == markerToken }
+
+// ParseEvent parses prism.<ns>.events.<abstraction>.<encoded id>.
+func ParseEvent(subject string) (Event, error) {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 5 || parts[0] != Root || parts[2] != "events" {
+		return Event{}, fmt.Errorf("%w: %q is not prism.<namespace>.events.<abstraction>.<id>", ErrInvalidSubject, subject)
+	}
+	if err := ValidateNamespace(parts[1]); err != nil {
+		return Event{}, err
+	}
+	if parts[3] != AbstractionKeyValue && parts[3] != markerToken {
+		return Event{}, fmt.Errorf("%w: %q: unknown abstraction %q", ErrInvalidSubject, subject, parts[3])
+	}
+	id, err := DecodeID(parts[4])
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %q: %v", ErrInvalidSubject, subject, err)
+	}
+	return Event{Namespace: parts[1], Abstraction: parts[3], ID: id}, nil
+}
+
+// DeadLetter is the subject dead letters of namespace ns are published to.
+func DeadLetter(ns string) string { return Root + ".dlq." + ns }
+
+// DeadLetterSubjects are the subjects of the dead-letter stream.
+func DeadLetterSubjects() []string { return []string{Root + ".dlq.*"} }
+
+// Consumer is the durable consumer name of projection target target of
+// namespace ns, e.g. "proj_sqlite".
+func Consumer(target string) string { return "proj_" + target }
