@@ -1,0 +1,141 @@
+// Package client is the Go client of Prism. It speaks the gateway's
+// request-reply protocol over NATS with binary protobuf bodies, and gives
+// typed calls per data abstraction:
+//
+//	nc, _ := nats.Connect(nats.DefaultURL)
+//	c, _ := client.New(nc)
+//	kv := c.KeyValue("demo")
+//	seq, err := kv.Put(ctx, []byte("user-1"), []client.Item{{Key: []byte("name"), Value: []byte("Ada")}})
+//	rec, err := kv.Get(ctx, []byte("user-1"), client.MinSeq(seq))
+//
+// It imports no server code.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// DefaultTimeout bounds a call whose context has no deadline.
+const DefaultTimeout = 10 * time.Second
+
+// Client is a connection to Prism's gateways. It is safe for concurrent use.
+type Client struct {
+	nc      *nats.Conn
+	timeout time.Duration
+	retries int
+	backoff time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client) error
+
+// WithTimeout sets the bound of a call whose context has no deadline
+// (default DefaultTimeout).
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return fmt.Errorf("client: timeout must be positive, got %v", d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithRetries sets how many times a write that failed with UNAVAILABLE or a
+// timeout is retried with the same idempotency token (default 2), waiting
+// backoff, doubled each time, in between (default 100ms).
+func WithRetries(n int, backoff time.Duration) Option {
+	return func(c *Client) error {
+		if n < 0 || backoff < 0 {
+			return fmt.Errorf("client: retries and backoff must not be negative")
+		}
+		c.retries, c.backoff = n, backoff
+		return nil
+	}
+}
+
+// New returns a client over nc. The caller keeps ownership of nc.
+func New(nc *nats.Conn, opts ...Option) (*Client, error) {
+	if nc == nil {
+		return nil, errors.New("client: nil NATS connection")
+	}
+	c := &Client{nc: nc, timeout: DefaultTimeout, retries: 2, backoff: 100 * time.Millisecond}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// call sends req to subject and decodes the reply into resp, or returns an
+// *Error built from an error reply.
+func (c *Client) call(ctx context.Context, op, subject string, req, resp proto.Message) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	data, err := proto.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("prism %s: marshal request: %w", op, err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeProto)
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return &Error{Op: op, Code: prismv1.Code_UNAVAILABLE, Message: "no Prism gateway is listening on " + subject}
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+			return &Error{Op: op, Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "no reply before the deadline: " + err.Error()}
+		}
+		return fmt.Errorf("prism %s: %w", op, err)
+	}
+	if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {
+		var er prismv1.ErrorReply
+		if err := proto.Unmarshal(reply.Data, &er); err != nil || er.GetError() == nil {
+			c := prismv1.Code(prismv1.Code_value[code])
+			return &Error{Op: op, Code: c, Message: "undecodable error reply"}
+		}
+		return &Error{Op: op, Code: er.GetError().GetCode(), Message: er.GetError().GetMessage(), Seq: er.GetError().GetSeq()}
+	}
+	if err := proto.Unmarshal(reply.Data, resp); err != nil {
+		return fmt.Errorf("prism %s: decode reply: %w", op, err)
+	}
+	return nil
+}
+
+// write calls a write operation, retrying retryable failures with the same
+// request (and so the same idempotency token).
+func (c *Client) write(ctx context.Context, op, subject string, req proto.Message) (*prismv1.WriteResponse, error) {
+	backoff := c.backoff
+	for attempt := 0; ; attempt++ {
+		var resp prismv1.WriteResponse
+		err := c.call(ctx, op, subject, req, &resp)
+		if err == nil {
+			return &resp, nil
+		}
+		if attempt >= c.retries || !retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}

@@ -1,0 +1,57 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+// Error is an error reply from Prism. Compare it with the sentinels below
+// using errors.Is, or read Code directly.
+type Error struct {
+	// Op is the operation, e.g. "put demo".
+	Op string
+	// Code is the stable error code.
+	Code prismv1.Code
+	// Message is Prism's explanation, meant for people.
+	Message string
+	// Seq is set when the write was stored at this stream sequence before
+	// the error happened (e.g. a strong write whose projection timed out).
+	Seq uint64
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("prism %s: %s: %s", e.Op, e.Code, e.Message)
+}
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, client.ErrNotFound) works.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	if !errors.As(target, &t) {
+		return false
+	}
+	return t.Code == e.Code
+}
+
+// Sentinels for errors.Is.
+var (
+	ErrInvalidArgument     = &Error{Code: prismv1.Code_INVALID_ARGUMENT}
+	ErrNotFound            = &Error{Code: prismv1.Code_NOT_FOUND}
+	ErrNamespaceNotFound   = &Error{Code: prismv1.Code_NAMESPACE_NOT_FOUND}
+	ErrConflict            = &Error{Code: prismv1.Code_CONFLICT}
+	ErrNotConsistentYet    = &Error{Code: prismv1.Code_NOT_CONSISTENT_YET}
+	ErrUnavailable         = &Error{Code: prismv1.Code_UNAVAILABLE}
+	ErrIdempotencyMismatch = &Error{Code: prismv1.Code_IDEMPOTENCY_MISMATCH}
+	ErrUnimplemented       = &Error{Code: prismv1.Code_UNIMPLEMENTED}
+	ErrInternal            = &Error{Code: prismv1.Code_INTERNAL}
+	ErrPermissionDenied    = &Error{Code: prismv1.Code_PERMISSION_DENIED}
+	ErrDeadlineExceeded    = &Error{Code: prismv1.Code_DEADLINE_EXCEEDED}
+)
+
+// retryable reports whether a write may be retried with the same
+// idempotency token.
+func retryable(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDeadlineExceeded)
+}

@@ -1,0 +1,280 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// KeyValue is a handle on one KeyValue namespace. It is safe for concurrent
+// use.
+type KeyValue struct {
+	c       *Client
+	ns      string
+	ryw     bool
+	lastSeq atomic.Uint64
+}
+
+// KeyValueOption configures a KeyValue handle.
+type KeyValueOption func(*KeyValue)
+
+// ReadYourWrites makes every read of the handle wait until the projection
+// has applied the handle's latest write (its seq is sent as min_seq).
+func ReadYourWrites() KeyValueOption { return func(kv *KeyValue) { kv.ryw = true } }
+
+// KeyValue returns a handle on namespace ns.
+func (c *Client) KeyValue(ns string, opts ...KeyValueOption) *KeyValue {
+	kv := &KeyValue{c: c, ns: ns}
+	for _, o := range opts {
+		o(kv)
+	}
+	return kv
+}
+
+// Item is one key/value pair of a record.
+type Item struct {
+	Key   []byte
+	Value []byte
+	// TTL, on writes: the item expires this long after the write.
+	TTL time.Duration
+	// ExpireTime, on reads: when the item expires (zero: never).
+	ExpireTime time.Time
+}
+
+// Record is one page of a record's items.
+type Record struct {
+	ID    []byte
+	Items []Item
+	// Revision is the stream sequence of the record's last write; pass it to
+	// IfRevision for a compare-and-swap.
+	Revision uint64
+	// NextPageToken is empty on the last page; pass it to PageToken.
+	NextPageToken string
+}
+
+// WriteOption configures one write.
+type WriteOption func(*writeOpts)
+
+type writeOpts struct {
+	token    string
+	revision *uint64
+}
+
+// IdempotencyToken sets the write's idempotency token. By default every
+// write gets a fresh random token, reused by the client's own retries.
+func IdempotencyToken(token string) WriteOption { return func(o *writeOpts) { o.token = token } }
+
+// IfRevision makes the write conditional: it fails with ErrConflict unless
+// the record's revision equals rev (0: the record was never written).
+func IfRevision(rev uint64) WriteOption {
+	return func(o *writeOpts) { o.revision = &rev }
+}
+
+func newWriteOpts(opts []WriteOption) writeOpts {
+	o := writeOpts{token: uuid.NewString()}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+func (kv *KeyValue) remember(seq uint64) {
+	for {
+		cur := kv.lastSeq.Load()
+		if seq <= cur || kv.lastSeq.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// LastSeq is the highest stream sequence of this handle's writes.
+func (kv *KeyValue) LastSeq() uint64 { return kv.lastSeq.Load() }
+
+func toProtoItems(items []Item) []*prismv1.Item {
+	out := make([]*prismv1.Item, len(items))
+	for i, it := range items {
+		p := &prismv1.Item{Key: it.Key, Value: it.Value}
+		if it.TTL != 0 {
+			p.Ttl = durationpb.New(it.TTL)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+func putRequest(id []byte, items []Item, o writeOpts) *prismv1.PutRequest {
+	return &prismv1.PutRequest{Id: id, Items: toProtoItems(items), ExpectedRevision: o.revision, IdempotencyToken: o.token}
+}
+
+func deleteRequest(id []byte, keys [][]byte, o writeOpts) *prismv1.DeleteRequest {
+	return &prismv1.DeleteRequest{Id: id, Keys: keys, ExpectedRevision: o.revision, IdempotencyToken: o.token}
+}
+
+// Put writes items of record id and returns the stream sequence of the
+// stored event, which is the record's new revision. Errors: ErrInvalidArgument,
+// ErrConflict (IfRevision), ErrIdempotencyMismatch, ErrNamespaceNotFound,
+// ErrUnavailable, ErrNotConsistentYet (strong namespace, stored but not yet
+// applied; Error.Seq says where).
+func (kv *KeyValue) Put(ctx context.Context, id []byte, items []Item, opts ...WriteOption) (uint64, error) {
+	resp, err := kv.c.write(ctx, "put "+kv.ns, subjects.Write(kv.ns, "put"), putRequest(id, items, newWriteOpts(opts)))
+	if err != nil {
+		return 0, err
+	}
+	kv.remember(resp.GetSeq())
+	return resp.GetSeq(), nil
+}
+
+// Delete removes the listed keys of record id, or the whole record when no
+// keys are given. It returns the stream sequence of the delete event.
+func (kv *KeyValue) Delete(ctx context.Context, id []byte, keys [][]byte, opts ...WriteOption) (uint64, error) {
+	resp, err := kv.c.write(ctx, "delete "+kv.ns, subjects.Write(kv.ns, "delete"), deleteRequest(id, keys, newWriteOpts(opts)))
+	if err != nil {
+		return 0, err
+	}
+	kv.remember(resp.GetSeq())
+	return resp.GetSeq(), nil
+}
+
+// Mutation is one operation of Mutate: a put when Delete is false, else a
+// delete of Keys (all of the record when Keys is empty).
+type Mutation struct {
+	ID     []byte
+	Items  []Item   // put
+	Delete bool     // delete instead of put
+	Keys   [][]byte // delete: the keys, or none for the whole record
+	// IfRevision, if not nil, makes this mutation (and so the whole batch)
+	// conditional on the record's revision.
+	IfRevision *uint64
+}
+
+// Mutate applies puts and deletes across records all or nothing and returns
+// each mutation's stream sequence in order.
+func (kv *KeyValue) Mutate(ctx context.Context, muts []Mutation, opts ...WriteOption) ([]uint64, error) {
+	o := newWriteOpts(opts)
+	req := &prismv1.MutateRequest{IdempotencyToken: o.token}
+	for _, m := range muts {
+		mo := writeOpts{revision: m.IfRevision}
+		if m.Delete {
+			req.Mutations = append(req.Mutations, &prismv1.Mutation{Op: &prismv1.Mutation_Delete{Delete: deleteRequest(m.ID, m.Keys, mo)}})
+		} else {
+			req.Mutations = append(req.Mutations, &prismv1.Mutation{Op: &prismv1.Mutation_Put{Put: putRequest(m.ID, m.Items, mo)}})
+		}
+	}
+	resp, err := kv.c.write(ctx, "mutate "+kv.ns, subjects.Write(kv.ns, "mutate"), req)
+	if err != nil {
+		return nil, err
+	}
+	kv.remember(resp.GetSeq())
+	return resp.GetSeqs(), nil
+}
+
+// ReadOption configures one read.
+type ReadOption func(*readOpts)
+
+type readOpts struct {
+	keys      [][]byte
+	start     []byte
+	end       []byte
+	ranged    bool
+	pageSize  uint32
+	pageToken string
+	minSeq    uint64
+}
+
+// Keys reads only the listed keys.
+func Keys(keys ...[]byte) ReadOption { return func(o *readOpts) { o.keys = keys } }
+
+// KeyRange reads keys in [start, end); a nil end is unbounded.
+func KeyRange(start, end []byte) ReadOption {
+	return func(o *readOpts) { o.start, o.end, o.ranged = start, end, true }
+}
+
+// PageSize sets the page size (default 100, at most 1000).
+func PageSize(n uint32) ReadOption { return func(o *readOpts) { o.pageSize = n } }
+
+// PageToken continues from a previous page's NextPageToken.
+func PageToken(token string) ReadOption { return func(o *readOpts) { o.pageToken = token } }
+
+// MinSeq makes the read wait until the projection applied stream sequence
+// seq (the seq a write returned).
+func MinSeq(seq uint64) ReadOption { return func(o *readOpts) { o.minSeq = seq } }
+
+func (kv *KeyValue) readOpts(opts []ReadOption) readOpts {
+	var o readOpts
+	if kv.ryw {
+		o.minSeq = kv.lastSeq.Load()
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// Get reads one page of record id's items in key order. Errors: ErrNotFound
+// when the record has no live items, ErrNotConsistentYet when MinSeq was not
+// reached in time, ErrInvalidArgument, ErrNamespaceNotFound, ErrUnavailable.
+func (kv *KeyValue) Get(ctx context.Context, id []byte, opts ...ReadOption) (*Record, error) {
+	o := kv.readOpts(opts)
+	req := &prismv1.GetRequest{Id: id, Keys: o.keys, PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq}
+	if o.ranged {
+		req.Range = &prismv1.KeyRange{Start: o.start, End: o.end}
+	}
+	var resp prismv1.GetResponse
+	if err := kv.c.call(ctx, "get "+kv.ns, subjects.Read(kv.ns, "get"), req, &resp); err != nil {
+		return nil, err
+	}
+	rec := &Record{ID: resp.GetId(), Revision: resp.GetRevision(), NextPageToken: resp.GetNextPageToken()}
+	for _, it := range resp.GetItems() {
+		item := Item{Key: it.GetKey(), Value: it.GetValue()}
+		if it.GetExpireTime() != nil {
+			item.ExpireTime = it.GetExpireTime().AsTime()
+		}
+		rec.Items = append(rec.Items, item)
+	}
+	return rec, nil
+}
+
+// GetAll reads every item of record id, following pages.
+func (kv *KeyValue) GetAll(ctx context.Context, id []byte, opts ...ReadOption) (*Record, error) {
+	var all *Record
+	token := ""
+	for {
+		rec, err := kv.Get(ctx, id, append(opts, PageToken(token))...)
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = rec
+		} else {
+			all.Items = append(all.Items, rec.Items...)
+			all.Revision = rec.Revision
+		}
+		if rec.NextPageToken == "" {
+			all.NextPageToken = ""
+			return all, nil
+		}
+		token = rec.NextPageToken
+	}
+}
+
+// Scan returns one page of record ids in byte order and the token of the
+// next page ("" on the last one).
+func (kv *KeyValue) Scan(ctx context.Context, opts ...ReadOption) ([][]byte, string, error) {
+	o := kv.readOpts(opts)
+	if len(o.keys) > 0 || o.ranged {
+		return nil, "", fmt.Errorf("prism scan %s: Keys and KeyRange do not apply to Scan", kv.ns)
+	}
+	req := &prismv1.ScanRequest{PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq}
+	var resp prismv1.ScanResponse
+	if err := kv.c.call(ctx, "scan "+kv.ns, subjects.Read(kv.ns, "scan"), req, &resp); err != nil {
+		return nil, "", err
+	}
+	return resp.GetIds(), resp.GetNextPageToken(), nil
+}

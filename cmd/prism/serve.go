@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/prism-data/prism/backends/sqlite"
+	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/projectors"
+)
+
+type serveFlags struct {
+	dataDir       string
+	natsListen    string
+	natsURL       string
+	configDir     string
+	syncAlways    bool
+	metricsListen string
+	logLevel      string
+	drainTimeout  time.Duration
+	sweepInterval time.Duration
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway and projectors (with an embedded NATS server unless --nats-url is set)",
+		Long: `serve runs Prism: the request handlers on prism.<namespace>.write.* and
+prism.<namespace>.read.*, and one projector per namespace that applies the
+namespace's event stream to its SQLite database under --data-dir.
+
+By default it embeds a NATS server with JetStream (store under
+<data-dir>/jetstream) listening on --nats-listen, so nothing else needs to
+run. With --nats-url it connects to an existing NATS server instead.
+
+Without --config it serves one KeyValue namespace, "demo".
+
+SIGTERM or SIGINT drains: no new requests are taken, in-flight ones finish,
+the projectors commit and acknowledge their batch, then the process exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dataDir, "data-dir", "./prism-data", "directory for the JetStream store and the SQLite databases")
+	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "host:port the embedded NATS server listens on")
+	fl.StringVar(&f.natsURL, "nats-url", "", "connect to this NATS server instead of embedding one (e.g. nats://127.0.0.1:4222)")
+	fl.StringVar(&f.configDir, "config", "", "directory of namespace YAML files (default: one KeyValue namespace \"demo\")")
+	fl.BoolVar(&f.syncAlways, "sync-always", false, "embedded NATS: fsync every write before acknowledging it (survives power loss; slower)")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on this host:port at /metrics (off when empty)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and batches")
+	fl.DurationVar(&f.sweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items are deleted from the backends")
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// demoNamespace is what serve runs without --config.
+var demoNamespace = gateway.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
+
+func runServe(ctx context.Context, f serveFlags) error {
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		return err
+	}
+	namespaces := []gateway.Namespace{demoNamespace}
+	if f.configDir != "" {
+		if namespaces, err = gateway.LoadNamespaces(f.configDir); err != nil {
+			return err
+		}
+		if len(namespaces) == 0 {
+			return fmt.Errorf("--config %s: no namespace files (*.yaml) found", f.configDir)
+		}
+	}
+	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	nc, ns, err := connectNATS(f, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		nc.Close()
+		if ns != nil {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}
+	}()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	gw, err := gateway.New(nc, gateway.WithLogger(log), gateway.WithRegisterer(reg))
+	if err != nil {
+		return err
+	}
+	var (
+		stores []*sqlite.Store
+		projs  []*projectors.Projector
+	)
+	stopAll := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drainTimeout)
+		defer cancel()
+		if err := gw.Drain(ctx); err != nil {
+			log.Error("drain gateway", "err", err)
+		}
+		for _, p := range projs {
+			if err := p.Stop(ctx); err != nil {
+				log.Error("stop projector", "err", err)
+			}
+		}
+		for _, s := range stores {
+			if err := s.Close(); err != nil {
+				log.Error("close store", "err", err)
+			}
+		}
+	}
+	defer stopAll()
+
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, n := range namespaces {
+		if err := gateway.EnsureStreams(setupCtx, js, n); err != nil {
+			return fmt.Errorf("namespace %s: %w", n.Name, err)
+		}
+		path := filepath.Join(f.dataDir, "sqlite", n.Name+".db")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		store, err := sqlite.Open(setupCtx, path)
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", n.Name, err)
+		}
+		stores = append(stores, store)
+		p, err := projectors.New(js, n.Name, "sqlite", store, projectors.WithLogger(log), projectors.WithRegisterer(reg))
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", n.Name, err)
+		}
+		if err := p.Start(ctx); err != nil {
+			return fmt.Errorf("namespace %s: start projector: %w", n.Name, err)
+		}
+		projs = append(projs, p)
+		if err := gw.AddNamespace(n, store, p); err != nil {
+			return fmt.Errorf("namespace %s: %w", n.Name, err)
+		}
+		log.Info("namespace ready", "namespace", n.Name, "abstraction", n.Abstraction, "backend", n.Backend, "consistency", n.Consistency, "sqlite", path)
+	}
+	if err := gw.Start(ctx); err != nil {
+		return err
+	}
+
+	runCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go sweepLoop(runCtx, log, f.sweepInterval, stores)
+	if f.metricsListen != "" {
+		srv, err := serveMetrics(f.metricsListen, reg, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+
+	url := f.natsURL
+	if ns != nil {
+		url = ns.ClientURL()
+	}
+	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(namespaces), url)
+	fmt.Printf("  try: NATS_URL=%s nats req prism.demo.read.scan '{}'\n", url)
+	<-runCtx.Done()
+	log.Info("shutting down: draining requests and projectors")
+	return nil
+}
+
+// connectNATS connects to --nats-url, or starts the embedded server and
+// connects to it in-process.
+func connectNATS(f serveFlags, log *slog.Logger) (*nats.Conn, *server.Server, error) {
+	if f.natsURL != "" {
+		nc, err := nats.Connect(f.natsURL, nats.Name("prism"), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to --nats-url %s: %w", f.natsURL, err)
+		}
+		return nc, nil, nil
+	}
+	ns, err := startEmbeddedNATS(f, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("prism"))
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, fmt.Errorf("connect to the embedded NATS server: %w", err)
+	}
+	return nc, ns, nil
+}
+
+func startEmbeddedNATS(f serveFlags, log *slog.Logger) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(f.natsListen)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen %q: want host:port: %w", f.natsListen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("--nats-listen %q: bad port", f.natsListen)
+	}
+	// Probe the port first: the server would only log the failure.
+	if port != 0 {
+		l, err := net.Listen("tcp", f.natsListen)
+		if err != nil {
+			return nil, fmt.Errorf("cannot listen on %s for the embedded NATS server (%v).\n"+
+				"Another process (often a NATS server) holds that port. Either pick another port with\n"+
+				"  --nats-listen 127.0.0.1:4333\n"+
+				"or use the running server with\n"+
+				"  --nats-url nats://%s", f.natsListen, err, f.natsListen)
+		}
+		l.Close()
+	}
+	opts := &server.Options{
+		ServerName: "prism",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   filepath.Join(f.dataDir, "jetstream"),
+		SyncAlways: f.syncAlways,
+		NoSigs:     true,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS server: %w", err)
+	}
+	ns.SetLoggerV2(&natsLogger{log: log.With("component", "nats")}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded NATS server did not become ready within 30s (see the log above)")
+	}
+	return ns, nil
+}
+
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
+	return srv, nil
+}
+
+// sweepLoop deletes expired items every interval until ctx ends.
+func sweepLoop(ctx context.Context, log *slog.Logger, every time.Duration, stores []*sqlite.Store) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, s := range stores {
+			if n, err := s.SweepExpired(ctx); err != nil {
+				log.Warn("ttl sweep", "err", err)
+			} else if n > 0 {
+				log.Debug("ttl sweep", "deleted", n)
+			}
+		}
+	}
+}
