@@ -1,0 +1,158 @@
+package projectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Consumer settings. AckWait only matters for redelivery to a projector that
+// lost messages; the checkpoint makes every redelivery harmless.
+const (
+	ackWait = 30 * time.Second
+	// sessionCloseWait bounds the wait for the client to release a
+	// subscription.
+	sessionCloseWait = 5 * time.Second
+)
+
+// session is one Consume subscription of the durable consumer. Its handler
+// hands messages to the loop through msgs, in delivery order.
+type session struct {
+	cc     jetstream.ConsumeContext
+	closed <-chan struct{} // cc.Closed()
+	msgs   chan jetstream.Msg
+	abort  chan struct{} // closed so the handler drops instead of blocking
+	ackAll bool          // one ack covers every earlier delivery
+	// nextDseq is the consumer (delivery) sequence the next message must
+	// carry; any other value means a delivery was lost.
+	nextDseq uint64
+}
+
+// close ends the subscription and discards what it still holds: unacked
+// messages are redelivered to whoever positions the consumer next.
+func (s *session) close() {
+	close(s.abort)
+	s.cc.Stop()
+	select {
+	case <-s.closed:
+	case <-time.After(sessionCloseWait):
+	}
+}
+
+// openSession positions the durable consumer right after checkpoint and
+// starts consuming it.
+func (p *Projector) openSession(ctx context.Context, checkpoint uint64) (*session, error) {
+	cons, info, err := p.ensureConsumer(ctx, checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{
+		msgs:     make(chan jetstream.Msg, 4*p.opts.batchSize),
+		abort:    make(chan struct{}),
+		ackAll:   info.Config.AckPolicy == jetstream.AckAllPolicy,
+		nextDseq: info.Delivered.Consumer + 1,
+	}
+	handler := func(m jetstream.Msg) {
+		select {
+		case s.msgs <- m:
+		case <-s.abort:
+		}
+	}
+	s.cc, err = cons.Consume(handler,
+		jetstream.PullMaxMessages(4*p.opts.batchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			p.log.Warn("consume", "consumer", p.consumer, "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", p.consumer, err)
+	}
+	s.closed = s.cc.Closed()
+	return s, nil
+}
+
+// consumerConfig is the configuration of a new durable consumer that
+// delivers from checkpoint+1.
+func (p *Projector) consumerConfig(checkpoint uint64) jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       p.consumer,
+		Description:   fmt.Sprintf("Prism projector of namespace %s into target %s", p.ns, p.target),
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: max(8*p.opts.batchSize, 1024),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if checkpoint > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = checkpoint + 1
+	}
+	return cfg
+}
+
+// ensureConsumer creates the durable consumer, or updates the settings of
+// the existing one, and makes sure its next delivery is checkpoint+1 with
+// nothing pending beyond the checkpoint. The target's checkpoint is the
+// truth; the consumer is only a cursor. A consumer that delivered past the
+// checkpoint (the projector crashed or was aborted holding uncommitted
+// messages, or the target was restored from an older copy) is reset, so no
+// event after the checkpoint is left unapplied while later ones commit.
+func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
+	want := p.consumerConfig(checkpoint)
+	cons, err := p.js.Consumer(ctx, p.stream, p.consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return p.createConsumer(ctx, want)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up consumer %s: %w", p.consumer, err)
+	}
+	info := cons.CachedInfo()
+	switch info.Config.AckPolicy {
+	case jetstream.AckAllPolicy, jetstream.AckExplicitPolicy:
+	default:
+		return nil, nil, fmt.Errorf("consumer %s on %s has ack policy %s; a projector needs explicit or all: delete the consumer", p.consumer, p.stream, info.Config.AckPolicy)
+	}
+	// Keep what the server cannot change (deliver and ack policy); set the
+	// rest as this projector wants it.
+	cfg := info.Config
+	if cfg.Description != want.Description || cfg.AckWait != want.AckWait || cfg.MaxAckPending != want.MaxAckPending ||
+		cfg.FilterSubject != "" || len(cfg.FilterSubjects) > 0 {
+		cfg.Description, cfg.AckWait, cfg.MaxAckPending = want.Description, want.AckWait, want.MaxAckPending
+		cfg.FilterSubject, cfg.FilterSubjects = "", nil
+		if cons, err = p.js.UpdateConsumer(ctx, p.stream, cfg); err != nil {
+			return nil, nil, fmt.Errorf("update consumer %s: %w", p.consumer, err)
+		}
+		info = cons.CachedInfo()
+	}
+	if info.Delivered.Stream == checkpoint {
+		// Anything still pending is at or below the checkpoint and is
+		// skipped when redelivered.
+		return cons, info, nil
+	}
+	p.log.Info("repositioning consumer at the checkpoint",
+		"consumer", p.consumer, "delivered", info.Delivered.Stream, "ack_floor", info.AckFloor.Stream,
+		"pending", info.NumAckPending, "checkpoint", checkpoint)
+	reset, err := p.js.ResetConsumerToSequence(ctx, p.stream, p.consumer, checkpoint+1)
+	if errors.Is(err, jetstream.ErrConsumerInvalidReset) {
+		// Below the consumer's start sequence: only a new consumer can go
+		// back there.
+		if err := p.js.DeleteConsumer(ctx, p.stream, p.consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, nil, fmt.Errorf("recreate consumer %s: delete: %w", p.consumer, err)
+		}
+		return p.createConsumer(ctx, want)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reset consumer %s to %d: %w", p.consumer, checkpoint+1, err)
+	}
+	return cons, reset.ConsumerInfo, nil
+}
+
+func (p *Projector) createConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
+	cons, err := p.js.CreateConsumer(ctx, p.stream, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create consumer %s on %s: %w", p.consumer, p.stream, err)
+	}
+	return cons, cons.CachedInfo(), nil
+}

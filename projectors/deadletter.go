@@ -1,0 +1,70 @@
+package projectors
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prism-data/prism/subjects"
+)
+
+// maxReasonLen bounds the Prism-Dlq-Reason header.
+const maxReasonLen = 1024
+
+// deadLetter publishes m, stored at stream sequence seq, to the namespace's
+// dead-letter subject with the reason and its origin, and waits for the
+// JetStream ack. It retries until it succeeds or ctx ends (an event is never
+// skipped without a dead letter) and returns only ctx's error.
+func (p *Projector) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, reason error) error {
+	dl := nats.NewMsg(subjects.DeadLetter(p.ns))
+	for k, v := range m.Headers() {
+		// Nats-Msg-Id, Nats-Expected-*, Nats-Batch-*, Nats-TTL… were meant
+		// for the original publish; on the dead letter they would dedupe,
+		// fail or expire it.
+		if strings.HasPrefix(strings.ToLower(k), "nats-") {
+			continue
+		}
+		dl.Header[k] = append([]string(nil), v...)
+	}
+	dl.Data = m.Data()
+	dl.Header.Set(subjects.HeaderDLQReason, headerValue(reason.Error()))
+	dl.Header.Set(subjects.HeaderDLQStream, p.stream)
+	dl.Header.Set(subjects.HeaderDLQSeq, strconv.FormatUint(seq, 10))
+	dl.Header.Set(subjects.HeaderDLQSubject, m.Subject())
+	dl.Header.Set(subjects.HeaderDLQTarget, p.target)
+	dl.Header.Set(subjects.HeaderMsgID, fmt.Sprintf("%s:%d:%s", p.stream, seq, p.target))
+	for attempt := 1; ; attempt++ {
+		_, err := p.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(subjects.DeadLetterStream))
+		if err == nil {
+			p.m.deadLetters.Inc()
+			p.log.Warn("event dead-lettered", "seq", seq, "subject", m.Subject(), "reason", reason)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.m.applyErrors.Inc()
+		p.log.Warn("publish dead letter failed", "seq", seq, "attempt", attempt, "err", err)
+		if err := p.sleep(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// headerValue makes s safe as a header value: one line, bounded length.
+func headerValue(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > maxReasonLen {
+		s = strings.ToValidUTF8(s[:maxReasonLen], "")
+	}
+	return s
+}

@@ -1,0 +1,57 @@
+// Package projectors turns the events of a namespace's JetStream stream into
+// state in a projection target (a backend), one durable consumer per
+// (namespace, target) pair.
+//
+// # Delivery and effect
+//
+// A Projector reads the stream PRISM_<NS> through the durable pull consumer
+// proj_<target>, groups the messages already at hand into a batch (it never
+// waits to fill one), and hands the batch to the target's ApplyKeyValue
+// together with the stream sequence of the batch's last message. The target
+// applies the changes and stores that sequence as its checkpoint in the same
+// transaction; only after the commit are the messages acknowledged.
+//
+// The target's checkpoint, not the consumer, is the truth about what has been
+// applied. Messages whose sequence is at or below the checkpoint are skipped
+// (acknowledged without being applied), so a crash between commit and ack,
+// a redelivery after AckWait, or a retried batch whose first attempt
+// committed before reporting an error never applies a change twice. On a
+// transactional target such as SQLite this gives an exactly-once effect; on
+// a target whose ApplyKeyValue is not atomic with its checkpoint it degrades
+// to at-least-once, which is safe only if its writes are idempotent by
+// (id, key, seq).
+//
+// Skipping by checkpoint is only correct if nothing after the checkpoint was
+// delivered and left unapplied. Start therefore positions the consumer at
+// checkpoint+1 whenever its delivered position differs from the checkpoint
+// (after a crash, an abort, or a target restored from an older copy), and
+// the running projector re-positions it the same way when it sees a gap in
+// the consumer's delivery sequence (a message lost in transit, e.g. across a
+// reconnect). One Projector per (namespace, target) may run at a time.
+//
+// # Errors
+//
+// Poison events never block a namespace. A message that
+// subjects.DecodeKeyValueEvent rejects (subjects.ErrBadEvent: unknown
+// subject, wrong ce-type, unparsable payload, id mismatch) is published to
+// the dead-letter stream before the batch that contains it commits.
+//
+// When ApplyKeyValue fails, the projector retries the same batch with
+// exponential backoff and jitter; it never acks or skips data it has not
+// applied. An error is permanent, i.e. caused by the change rather than by
+// the backend, when it matches subjects.ErrBadEvent or implements
+// PermanentError with Permanent() == true. A batch that fails with a
+// permanent error, or fails three times in a row while the target still
+// commits an empty batch (so the backend itself is healthy), is applied one
+// change at a time to isolate the culprit. A single change that fails
+// permanently, or three times in a row while the target stays healthy, is
+// dead-lettered and the projection moves past it. Every other error is
+// transient: the backend is unavailable, lag grows and shows in the metrics,
+// and nothing is lost.
+//
+// Dead letters carry the original data and CloudEvents headers plus
+// Prism-Dlq-Reason, Prism-Dlq-Stream, Prism-Dlq-Seq, Prism-Dlq-Subject and
+// Prism-Dlq-Target, and Nats-Msg-Id "<stream>:<seq>:<target>" so a
+// redelivery does not dead-letter an event twice within the dead-letter
+// stream's duplicate window.
+package projectors

@@ -1,0 +1,310 @@
+package projectors
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// strikes is how many times in a row a batch or a change may fail while the
+// target stays healthy before it is blamed on the data.
+const strikes = 3
+
+// errResync makes the loop reposition the consumer at the checkpoint.
+var errResync = errors.New("delivery gap: reposition the consumer")
+
+// item is one message of a batch that carries a change.
+type item struct {
+	msg    jetstream.Msg
+	change *prismv1.KeyValueChange
+}
+
+// run is the loop goroutine: it consumes session after session until Stop
+// (after draining) or until ctx is cancelled (abort).
+func (p *Projector) run(ctx context.Context, sess *session) {
+	for {
+		err := p.consume(ctx, sess)
+		sess.close()
+		if !errors.Is(err, errResync) {
+			if err != nil {
+				p.log.Warn("projector aborted; unacknowledged messages will be redelivered", "applied", p.Applied(), "err", err)
+			} else {
+				p.log.Info("projector stopped", "applied", p.Applied())
+			}
+			return
+		}
+		for attempt := 1; ; attempt++ {
+			select {
+			case <-p.stopping:
+				p.log.Info("projector stopped", "applied", p.Applied())
+				return // nothing in hand
+			default:
+			}
+			if sess, err = p.openSession(ctx, p.Applied()); err == nil {
+				break
+			}
+			p.log.Warn("reopen consumer", "attempt", attempt, "err", err)
+			if p.sleep(ctx, attempt) != nil {
+				return
+			}
+		}
+	}
+}
+
+// consume processes the messages of one session in batches. It returns nil
+// once Stop has drained the session, ctx's error on abort, and errResync
+// when deliveries were lost or the subscription ended by itself.
+func (p *Projector) consume(ctx context.Context, s *session) error {
+	stopping := p.stopping
+	batch := make([]jetstream.Msg, 0, p.opts.batchSize)
+	for {
+		batch = batch[:0]
+		ended := false
+		// Block for the first message only; then take what is already at
+		// hand, so a lone write is applied at once.
+		select {
+		case m := <-s.msgs:
+			batch = append(batch, m)
+		case <-stopping:
+			stopping = nil
+			// The client still hands over what it has buffered; the
+			// subscription closes once that is done.
+			s.cc.Drain()
+			continue
+		case <-s.closed:
+			ended = true
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	fill:
+		for len(batch) < p.opts.batchSize {
+			select {
+			case m := <-s.msgs:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if len(batch) > 0 {
+			if err := p.process(ctx, s, batch); err != nil {
+				return err
+			}
+			continue
+		}
+		if ended {
+			if stopping == nil {
+				return nil
+			}
+			p.log.Warn("consumer subscription ended; repositioning", "consumer", p.consumer)
+			return errResync
+		}
+	}
+}
+
+// process applies one batch: skip what the checkpoint covers, dead-letter
+// poison, apply the rest with the checkpoint in one transaction, then ack.
+// It returns ctx's error on abort, errResync after committing the messages
+// before a delivery gap, and nil otherwise.
+func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.Msg) error {
+	var (
+		items   []item
+		through uint64
+		resync  bool
+		// top is the message with the highest stream sequence: with
+		// AckAll, acking it acks every pending message at or below it
+		// (the last message may be an older redelivery).
+		top    jetstream.Msg
+		topSeq uint64
+	)
+	floor := p.Applied()
+	for i, m := range batch {
+		meta, err := m.Metadata()
+		if err != nil || meta.Sequence.Consumer != s.nextDseq {
+			var got uint64
+			if meta != nil {
+				got = meta.Sequence.Consumer
+			}
+			p.log.Warn("delivery gap; committing what came before and repositioning the consumer",
+				"want_delivery", s.nextDseq, "got_delivery", got, "err", err)
+			batch, resync = batch[:i], true
+			break
+		}
+		s.nextDseq++
+		seq := meta.Sequence.Stream
+		if seq >= topSeq {
+			top, topSeq = m, seq
+		}
+		p.observeStreamLast(seq + meta.NumPending)
+		if seq <= floor {
+			continue // applied before: a redelivery
+		}
+		floor, through = seq, seq
+		ev, err := subjects.DecodeKeyValueEvent(m.Subject(), m.Headers(), m.Data())
+		if err != nil {
+			if err := p.deadLetter(ctx, m, seq, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if ev == nil {
+			continue // idempotency marker: no change, only the checkpoint moves
+		}
+		items = append(items, item{msg: m, change: &prismv1.KeyValueChange{Seq: seq, Event: ev}})
+	}
+	if through > 0 {
+		if err := p.apply(ctx, items, through); err != nil {
+			return err
+		}
+	}
+	if len(batch) > 0 {
+		p.ack(s, batch, top)
+		p.m.batchSize.Observe(float64(len(batch)))
+	}
+	if resync {
+		return errResync
+	}
+	return nil
+}
+
+// ack acknowledges a committed batch. A lost ack only costs a redelivery,
+// which the checkpoint skips.
+func (p *Projector) ack(s *session, batch []jetstream.Msg, top jetstream.Msg) {
+	if s.ackAll {
+		if err := top.Ack(); err != nil {
+			p.log.Debug("ack", "err", err)
+		}
+		return
+	}
+	for _, m := range batch {
+		if err := m.Ack(); err != nil {
+			p.log.Debug("ack", "err", err)
+			return
+		}
+	}
+}
+
+// apply commits items with checkpoint through, retrying transient failures
+// with backoff until it succeeds or ctx ends; it returns only ctx's error.
+// A batch blamed on its data is applied change by change (applyOneByOne).
+func (p *Projector) apply(ctx context.Context, items []item, through uint64) error {
+	changes := make([]*prismv1.KeyValueChange, len(items))
+	for i, it := range items {
+		changes[i] = it.change
+	}
+	for attempt := 1; ; attempt++ {
+		err := p.t.ApplyKeyValue(ctx, changes, through)
+		if err == nil {
+			p.advance(through, len(changes))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.m.applyErrors.Inc()
+		permanent := isPermanent(err)
+		p.log.Warn("apply batch failed", "attempt", attempt, "changes", len(changes), "through", through, "permanent", permanent, "err", err)
+		if len(items) > 0 && (permanent || attempt >= strikes && p.healthy(ctx)) {
+			return p.applyOneByOne(ctx, items, through)
+		}
+		p.refreshLag(ctx)
+		if err := p.sleep(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// applyOneByOne applies a failed batch one change at a time to find the
+// changes the target refuses, dead-letters them, and moves the checkpoint to
+// through.
+func (p *Projector) applyOneByOne(ctx context.Context, items []item, through uint64) error {
+	for _, it := range items {
+		if err := p.applyOne(ctx, it); err != nil {
+			return err
+		}
+	}
+	if through > p.Applied() {
+		return p.apply(ctx, nil, through)
+	}
+	return nil
+}
+
+// applyOne applies a single change. It dead-letters the change when the
+// target calls the failure permanent, or when it fails strikes times in a
+// row while the target itself stays healthy; otherwise it retries.
+func (p *Projector) applyOne(ctx context.Context, it item) error {
+	seq := it.change.GetSeq()
+	fails := 0
+	for attempt := 1; ; attempt++ {
+		if seq <= p.Applied() {
+			return nil
+		}
+		err := p.t.ApplyKeyValue(ctx, []*prismv1.KeyValueChange{it.change}, seq)
+		if err == nil {
+			p.advance(seq, 1)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.m.applyErrors.Inc()
+		switch {
+		case isPermanent(err):
+			fails = strikes
+		case p.healthy(ctx):
+			fails++
+		default:
+			fails = 0 // the backend is down: not the change's fault
+		}
+		p.log.Warn("apply change failed", "seq", seq, "attempt", attempt, "strikes", fails, "err", err)
+		if fails >= strikes {
+			// The next commit moves the checkpoint past it.
+			return p.deadLetter(ctx, it.msg, seq, err)
+		}
+		if err := p.sleep(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// healthy reports whether the target commits an empty batch at the current
+// checkpoint, i.e. whether a failure is the data's fault rather than the
+// backend's.
+func (p *Projector) healthy(ctx context.Context) bool {
+	return p.t.ApplyKeyValue(ctx, nil, p.Applied()) == nil
+}
+
+// refreshLag reads the stream's last sequence so the lag gauge keeps
+// growing while the target is down and no batch commits.
+func (p *Projector) refreshLag(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if s, err := p.js.Stream(ctx, p.stream); err == nil {
+		p.observeStreamLast(s.CachedInfo().State.LastSeq)
+	}
+}
+
+// sleep waits the backoff of the given attempt (1-based): exponential from
+// the minimum, capped at the maximum, with jitter in [d/2, d]. It returns
+// ctx's error if ctx ends first. Stop does not cut it short: the in-flight
+// batch is still to be committed.
+func (p *Projector) sleep(ctx context.Context, attempt int) error {
+	d := p.opts.maxBackoff
+	if attempt < 32 {
+		d = min(p.opts.minBackoff<<(attempt-1), p.opts.maxBackoff)
+	}
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

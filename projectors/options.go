@@ -1,0 +1,96 @@
+package projectors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of the options.
+const (
+	DefaultBatchSize  = 256
+	DefaultMinBackoff = 50 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+	// MaxBatchSize bounds WithBatchSize; larger batches only grow the
+	// in-flight window and the backend transaction.
+	MaxBatchSize = 10000
+)
+
+// ErrInvalidOption is wrapped by the error New returns for an option with an
+// invalid value.
+var ErrInvalidOption = errors.New("invalid projector option")
+
+type options struct {
+	batchSize  int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	logger     *slog.Logger
+	registerer prometheus.Registerer
+}
+
+func defaultOptions() options {
+	return options{
+		batchSize:  DefaultBatchSize,
+		minBackoff: DefaultMinBackoff,
+		maxBackoff: DefaultMaxBackoff,
+		logger:     slog.Default(),
+	}
+}
+
+// Option configures a Projector. Options validate their values; New returns
+// the first error, wrapping ErrInvalidOption.
+type Option func(*options) error
+
+// WithBatchSize sets the most changes applied in one backend transaction
+// (default 256, 1 to MaxBatchSize). The projector never waits to fill a
+// batch: it applies what is at hand.
+func WithBatchSize(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > MaxBatchSize {
+			return fmt.Errorf("%w: batch size %d: must be 1 to %d", ErrInvalidOption, n, MaxBatchSize)
+		}
+		o.batchSize = n
+		return nil
+	}
+}
+
+// WithBackoff sets the bounds of the exponential backoff (with jitter)
+// between retries of a failed batch (default 50ms to 5s). 0 < min <= max.
+func WithBackoff(minimum, maximum time.Duration) Option {
+	return func(o *options) error {
+		if minimum <= 0 || maximum < minimum {
+			return fmt.Errorf("%w: backoff %v..%v: need 0 < min <= max", ErrInvalidOption, minimum, maximum)
+		}
+		o.minBackoff, o.maxBackoff = minimum, maximum
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()). Records carry the
+// namespace and target.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithRegisterer registers the projector's metrics with r, labelled with
+// namespace and target (default: metrics are kept but not registered). A
+// second projector of the same (namespace, target) on the same registerer
+// reuses the registered collectors.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(o *options) error {
+		if r == nil {
+			return fmt.Errorf("%w: nil registerer", ErrInvalidOption)
+		}
+		o.registerer = r
+		return nil
+	}
+}

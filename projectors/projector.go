@@ -1,0 +1,244 @@
+package projectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// KeyValueTarget is what a KeyValue projection target must do.
+//
+// Contract: ApplyKeyValue applies changes (in slice order, which is stream
+// order) and sets the checkpoint to through in one atomic transaction: after
+// it returns, either all of it is durable or none of it is. It skips changes
+// whose Seq is at or below the stored checkpoint, so applying a batch twice
+// has the effect of applying it once. through is at least the Seq of every
+// change and may be higher (markers and dead letters advance it without a
+// change); changes may be empty. A call with through at or below the
+// checkpoint must change nothing: after failures the projector calls
+// ApplyKeyValue(ctx, nil, checkpoint) to tell a sick backend from a bad
+// change. An error that implements PermanentError with Permanent() == true
+// blames the changes, not the backend. Checkpoint returns the stored
+// checkpoint, 0 for a new target.
+//
+// Both methods are called from one goroutine at a time.
+type KeyValueTarget interface {
+	Checkpoint(ctx context.Context) (uint64, error)
+	ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error
+}
+
+// Projector applies the events of one namespace's stream to one target
+// through the durable consumer subjects.Consumer(target). Create it with New,
+// run it with Start, end it with Stop. Applied and WaitApplied are safe for
+// concurrent use. A Projector runs once.
+type Projector struct {
+	js       jetstream.JetStream
+	ns       string
+	target   string
+	stream   string
+	consumer string
+	t        KeyValueTarget
+	opts     options
+	log      *slog.Logger
+	m        *metrics
+
+	mu       sync.Mutex // guards started, cancel
+	started  bool
+	cancel   context.CancelFunc
+	stopOnce sync.Once
+	stopping chan struct{} // closed by Stop: drain and return
+	done     chan struct{} // closed when the loop goroutine has returned
+
+	applied    atomic.Uint64
+	streamLast atomic.Uint64 // highest stream sequence seen, for the lag gauge
+	waitMu     sync.Mutex
+	advanced   chan struct{} // closed and replaced each time applied grows
+}
+
+// New returns a Projector of namespace's events into t, known as target
+// (e.g. "sqlite"; it names the durable consumer and labels metrics). It does
+// no I/O. Errors: subjects.ErrInvalidNamespace, ErrInvalidOption, or an
+// error for a nil js or t or an unusable target name.
+func New(js jetstream.JetStream, namespace, target string, t KeyValueTarget, opts ...Option) (*Projector, error) {
+	if js == nil {
+		return nil, errors.New("new projector: nil JetStream")
+	}
+	if t == nil {
+		return nil, errors.New("new projector: nil target")
+	}
+	if err := subjects.ValidateNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("new projector: %w", err)
+	}
+	if target == "" || strings.ContainsAny(target, ".*> /\\\t\r\n") {
+		return nil, fmt.Errorf("new projector: target name %q: must be non-empty, without '.', '*', '>', '/', '\\' or whitespace", target)
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("new projector: %w", err)
+		}
+	}
+	m, err := newMetrics(o.registerer, namespace, target)
+	if err != nil {
+		return nil, fmt.Errorf("new projector: %w", err)
+	}
+	return &Projector{
+		js:       js,
+		ns:       namespace,
+		target:   target,
+		stream:   subjects.Stream(namespace),
+		consumer: subjects.Consumer(target),
+		t:        t,
+		opts:     o,
+		log:      o.logger.With("namespace", namespace, "target", target),
+		m:        m,
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+		advanced: make(chan struct{}),
+	}, nil
+}
+
+// Start checks that the namespace stream and the dead-letter stream exist,
+// reads the target's checkpoint, creates or updates the durable consumer and
+// positions it right after the checkpoint (DeliverAll for a new target,
+// DeliverByStartSequence checkpoint+1 otherwise), then starts the loop
+// goroutine. ctx bounds this startup only; the projector runs until Stop.
+//
+// Errors: ErrMissingStream (wrapping jetstream.ErrStreamNotFound),
+// ErrCheckpointAhead, ErrAlreadyStarted, and target or JetStream errors. A
+// failed Start may be retried.
+func (p *Projector) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return ErrAlreadyStarted
+	}
+	for _, name := range []string{p.stream, subjects.DeadLetterStream} {
+		s, err := p.js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("start projector %s/%s: %w: %s (created when the namespace is applied): %w", p.ns, p.target, ErrMissingStream, name, err)
+		}
+		if err != nil {
+			return fmt.Errorf("start projector %s/%s: stream %s: %w", p.ns, p.target, name, err)
+		}
+		if name == p.stream {
+			p.observeStreamLast(s.CachedInfo().State.LastSeq)
+		}
+	}
+	cp, err := p.t.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("start projector %s/%s: read checkpoint: %w", p.ns, p.target, err)
+	}
+	if last := p.streamLast.Load(); cp > last {
+		return fmt.Errorf("start projector %s/%s: %w: target checkpoint %d is beyond the last sequence %d of stream %s (was the stream recreated?)",
+			p.ns, p.target, ErrCheckpointAhead, cp, last, p.stream)
+	}
+	p.advance(cp, 0)
+	sess, err := p.openSession(ctx, cp)
+	if err != nil {
+		return fmt.Errorf("start projector %s/%s: %w", p.ns, p.target, err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.started = true
+	go func() {
+		defer close(p.done)
+		p.run(loopCtx, sess)
+	}()
+	p.log.Info("projector started", "checkpoint", cp, "stream", p.stream, "consumer", p.consumer)
+	return nil
+}
+
+// Stop stops fetching, applies, commits and acknowledges the messages
+// already in hand, and waits for the loop goroutine to return. If ctx ends
+// first, Stop aborts the projector (nothing more is acknowledged; the next
+// projector re-reads from the checkpoint) and returns ErrStopTimeout
+// wrapping ctx's error; a later Stop waits again for the goroutine to exit.
+// Stop is idempotent and returns nil on a projector that was never started.
+func (p *Projector) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	started, cancel := p.started, p.cancel
+	p.mu.Unlock()
+	if !started {
+		return nil
+	}
+	p.stopOnce.Do(func() { close(p.stopping) })
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		cancel()
+		return fmt.Errorf("stop projector %s/%s: %w: %w", p.ns, p.target, ErrStopTimeout, ctx.Err())
+	}
+}
+
+// Applied returns the target's checkpoint as last committed (or read by
+// Start): every event with a stream sequence at or below it is applied.
+func (p *Projector) Applied() uint64 { return p.applied.Load() }
+
+// WaitApplied returns nil once Applied() >= seq, or ctx.Err() when ctx ends
+// first. It does not poll; any number of concurrent waiters is cheap. It
+// does not return early when the projector stops: bound it with ctx.
+func (p *Projector) WaitApplied(ctx context.Context, seq uint64) error {
+	for {
+		// Take the channel before reading applied: an advance after the
+		// read closes this very channel, so no wake-up is missed.
+		p.waitMu.Lock()
+		ch := p.advanced
+		p.waitMu.Unlock()
+		if p.applied.Load() >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// advance records a committed checkpoint and the number of changes the
+// commit applied, and wakes the waiters. Only the loop goroutine (and Start,
+// before it) calls it.
+func (p *Projector) advance(seq uint64, changes int) {
+	p.m.applied.Add(float64(changes))
+	if seq <= p.applied.Load() {
+		return
+	}
+	p.applied.Store(seq)
+	p.m.appliedSeq.Set(float64(seq))
+	p.observeStreamLast(seq)
+	p.waitMu.Lock()
+	close(p.advanced)
+	p.advanced = make(chan struct{})
+	p.waitMu.Unlock()
+}
+
+// observeStreamLast notes that the stream holds at least seq and updates the
+// lag gauge.
+func (p *Projector) observeStreamLast(seq uint64) {
+	for {
+		cur := p.streamLast.Load()
+		if seq <= cur || p.streamLast.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	last, applied := p.streamLast.Load(), p.applied.Load()
+	if last >= applied {
+		p.m.lag.Set(float64(last - applied))
+	}
+}
