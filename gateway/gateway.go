@@ -1,0 +1,315 @@
+// Package gateway is Prism's front door. It answers NATS requests on
+// prism.<ns>.write.<op> (put, delete, mutate) by validating them and storing
+// them as CloudEvents on the namespace's JetStream stream, and requests on
+// prism.<ns>.read.<op> (get, scan) by reading the namespace's primary
+// projection, honouring the namespace's consistency.
+//
+// Bodies are protojson by default, binary protobuf when the request carries
+// the header Content-Type: application/protobuf; replies use the request's
+// encoding. Every error reply has the body prismv1.ErrorReply and the header
+// Prism-Error-Code set to the code's name.
+//
+// Routing: a subject that is not prism.<ns>.<write|read>.<op> or names an
+// invalid namespace gets INVALID_ARGUMENT; a valid name that is not
+// registered gets NAMESPACE_NOT_FOUND; an operation the namespace's
+// abstraction does not have (e.g. write.upsert) gets UNIMPLEMENTED, whose
+// message lists the supported operations. A request without a reply subject
+// is handled all the same (a fire-and-forget write) and not answered.
+//
+// The gateway imports no backend and no projector: it declares what it needs
+// from them (KeyValueReader, AppliedWaiter) and cmd/prism wires them in.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// KeyValueReader is what the query handlers need from a namespace's primary
+// target. Implementations must be safe for concurrent use.
+type KeyValueReader interface {
+	// GetItems returns one page of a record's items. A record that does not
+	// exist yields a response with Revision 0 and no items.
+	GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error)
+	// ScanIDs returns one page of record ids in byte order.
+	ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1.ScanResponse, error)
+}
+
+// AppliedWaiter reports the progress of a namespace's primary projection.
+// Implementations must be safe for concurrent use.
+type AppliedWaiter interface {
+	// Applied is the highest stream sequence the projection has applied.
+	Applied() uint64
+	// WaitApplied returns nil once Applied() >= seq, or ctx's error when ctx
+	// ends first.
+	WaitApplied(ctx context.Context, seq uint64) error
+}
+
+// Bounds of the pending buffer of each subscription: requests wait there
+// while MaxInFlight are being handled.
+const (
+	pendingMsgsLimit  = 1 << 16
+	pendingBytesLimit = 512 << 20
+	// ioTimeout bounds the JetStream and backend calls of one request, on
+	// top of the consistency wait.
+	ioTimeout = 10 * time.Second
+)
+
+// Gateway serves Prism's request subjects. Create it with New, register
+// namespaces with AddNamespace, then Start it; Drain stops it.
+type Gateway struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	opts    options
+	log     *slog.Logger
+	metrics *metrics
+
+	namespaces registry
+	routes     map[string]route
+	chain      handlerFunc
+
+	streamsMu sync.Mutex
+	streams   map[string]jetstream.Stream
+
+	runMu    sync.Mutex
+	started  bool
+	draining bool
+	subs     []*nats.Subscription
+	closed   []<-chan nats.SubStatus
+	baseCtx  context.Context
+	cancel   context.CancelFunc
+	sem      chan struct{}
+	inflight sync.WaitGroup
+}
+
+// New returns a gateway that serves requests over nc once started. The
+// caller keeps ownership of nc. It returns an error for a nil connection,
+// an invalid option, or metrics that cannot be registered.
+func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
+	if nc == nil {
+		return nil, errors.New("gateway: nil NATS connection")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: jetstream: %w", err)
+	}
+	g := &Gateway{
+		nc:      nc,
+		js:      js,
+		opts:    o,
+		log:     o.logger,
+		streams: make(map[string]jetstream.Stream),
+		sem:     make(chan struct{}, o.maxInFlight),
+	}
+	if o.registerer != nil {
+		if g.metrics, err = newMetrics(o.registerer); err != nil {
+			return nil, err
+		}
+	}
+	g.routes = g.keyValueRoutes()
+	g.chain = chain(g.handle, g.audit, g.decode, g.authenticate, g.authorize, g.validate)
+	return g, nil
+}
+
+// Start subscribes to every namespace's write and read subjects in the
+// queue group and returns once the server has the subscriptions. ctx bounds
+// only the start itself; stop the gateway with Drain. Start returns
+// ErrGatewayClosed if called twice or after Drain.
+func (g *Gateway) Start(ctx context.Context) error {
+	g.runMu.Lock()
+	defer g.runMu.Unlock()
+	if g.started || g.draining {
+		return ErrGatewayClosed
+	}
+	g.baseCtx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, subj := range []string{subjects.AllWrites(), subjects.AllReads()} {
+		sub, err := g.nc.QueueSubscribe(subj, g.opts.queueGroup, g.onMsg)
+		if err != nil {
+			g.unsubscribeLocked()
+			return fmt.Errorf("gateway: subscribe %s: %w", subj, err)
+		}
+		if err := sub.SetPendingLimits(pendingMsgsLimit, pendingBytesLimit); err != nil {
+			_ = sub.Unsubscribe()
+			g.unsubscribeLocked()
+			return fmt.Errorf("gateway: pending limits of %s: %w", subj, err)
+		}
+		g.closed = append(g.closed, sub.StatusChanged(nats.SubscriptionClosed))
+		g.subs = append(g.subs, sub)
+	}
+	fctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, ioTimeout)
+		defer cancel()
+	}
+	if err := g.nc.FlushWithContext(fctx); err != nil {
+		g.unsubscribeLocked()
+		return fmt.Errorf("gateway: flush subscriptions: %w", err)
+	}
+	g.started = true
+	g.log.Info("gateway started", "queue_group", g.opts.queueGroup, "max_in_flight", g.opts.maxInFlight)
+	return nil
+}
+
+func (g *Gateway) unsubscribeLocked() {
+	for _, s := range g.subs {
+		_ = s.Unsubscribe()
+	}
+	g.subs, g.closed = nil, nil
+	g.cancel()
+}
+
+// Drain stops taking requests, lets the requests already received finish,
+// and returns once they have. If ctx ends first, Drain cancels the requests
+// still running and returns an error wrapping ctx's error. Drain is
+// idempotent; calling it again waits again.
+func (g *Gateway) Drain(ctx context.Context) error {
+	g.runMu.Lock()
+	first := !g.draining
+	g.draining = true
+	subs, closed, cancel := g.subs, g.closed, g.cancel
+	g.runMu.Unlock()
+	if cancel == nil { // never started
+		return nil
+	}
+	if first {
+		for _, s := range subs {
+			if err := s.Drain(); err != nil && !errors.Is(err, nats.ErrBadSubscription) && !errors.Is(err, nats.ErrConnectionClosed) {
+				g.log.Warn("drain subscription", "subject", s.Subject, "err", err)
+			}
+		}
+	}
+	// Once the subscriptions are closed no callback can add to inflight, so
+	// waiting on it cannot race with Add.
+	for i, ch := range closed {
+		if !subs[i].IsValid() {
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			cancel()
+			return fmt.Errorf("gateway: drain: subscriptions still open: %w", ctx.Err())
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		g.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		cancel()
+		g.log.Info("gateway drained")
+		return nil
+	case <-ctx.Done():
+		cancel()
+		return fmt.Errorf("gateway: drain: requests still running were cancelled: %w", ctx.Err())
+	}
+}
+
+// onMsg is the subscription callback. Callbacks of one subscription run one
+// at a time, so it only waits for a slot and hands the request to a
+// goroutine.
+func (g *Gateway) onMsg(msg *nats.Msg) {
+	select {
+	case g.sem <- struct{}{}:
+	case <-g.baseCtx.Done():
+		return
+	}
+	g.inflight.Add(1)
+	go func() {
+		defer g.inflight.Done()
+		defer func() { <-g.sem }()
+		g.serve(msg)
+	}()
+}
+
+// serve handles one request and replies to it.
+func (g *Gateway) serve(msg *nats.Msg) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(g.baseCtx, g.opts.consistencyWait+ioTimeout)
+	defer cancel()
+
+	enc, encErr := requestEncoding(msg.Header)
+	r := &request{subject: msg.Subject, header: msg.Header, data: msg.Data, enc: enc}
+	resp, err := g.dispatch(ctx, r, encErr)
+
+	nsLabel, opLabel := "unknown", "unknown"
+	if r.ns != nil {
+		nsLabel = r.ns.Name
+	}
+	if r.route != nil {
+		opLabel = r.route.op
+	}
+	code := "OK"
+	reply := nats.NewMsg(msg.Reply)
+	reply.Header.Set(subjects.HeaderContentTypeReq, enc.contentType())
+	if err != nil {
+		e := asError(err)
+		code = e.Code.String()
+		switch e.Code {
+		case prismv1.Code_INTERNAL:
+			g.log.Error("request failed", "subject", msg.Subject, "err", e)
+		case prismv1.Code_UNAVAILABLE, prismv1.Code_DEADLINE_EXCEEDED:
+			g.log.Warn("request failed", "subject", msg.Subject, "err", e)
+		default:
+			g.log.Debug("request refused", "subject", msg.Subject, "err", e)
+		}
+		reply.Header.Set(subjects.HeaderErrorCode, code)
+		reply.Data, err = enc.marshal(e.toProto())
+	} else {
+		reply.Data, err = enc.marshal(resp)
+	}
+	if err != nil { // cannot happen with well-formed proto messages
+		g.log.Error("marshal reply", "subject", msg.Subject, "err", err)
+		return
+	}
+	g.metrics.observe(nsLabel, opLabel, code, time.Since(start))
+	if msg.Reply == "" {
+		return
+	}
+	if err := msg.RespondMsg(reply); err != nil {
+		g.log.Warn("reply", "subject", msg.Subject, "err", err)
+	}
+}
+
+// dispatch resolves the namespace and operation of r and runs the chain.
+func (g *Gateway) dispatch(ctx context.Context, r *request, encErr error) (proto.Message, error) {
+	if encErr != nil {
+		return nil, encErr
+	}
+	parsed, err := subjects.ParseRequest(r.subject)
+	if err != nil {
+		return nil, invalidf("subject %q is not a valid request subject: %v", r.subject, err)
+	}
+	ns, ok := g.namespaces.get(parsed.Namespace)
+	if !ok {
+		return nil, newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; declare it first (prism apply)", parsed.Namespace)
+	}
+	r.ns = ns
+	op := parsed.Kind + "." + parsed.Op
+	rt, ok := g.routes[op]
+	if !ok {
+		return nil, newError(prismv1.Code_UNIMPLEMENTED, "operation %s is not supported by namespace %s (%s); supported: %s", op, ns.Name, ns.Abstraction, g.routeNames())
+	}
+	r.route = &rt
+	return g.chain(ctx, r)
+}

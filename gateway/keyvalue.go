@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// Operations of the KeyValue abstraction, as <kind>.<op> of the request
+// subject. A subject with any other operation gets UNIMPLEMENTED.
+const (
+	OpPut    = subjects.KindWrite + ".put"
+	OpDelete = subjects.KindWrite + ".delete"
+	OpMutate = subjects.KindWrite + ".mutate"
+	OpGet    = subjects.KindRead + ".get"
+	OpScan   = subjects.KindRead + ".scan"
+)
+
+func (g *Gateway) keyValueRoutes() map[string]route {
+	rs := []route{
+		typedRoute(OpPut, func() *prismv1.PutRequest { return new(prismv1.PutRequest) }, validatePutRequest, g.put),
+		typedRoute(OpDelete, func() *prismv1.DeleteRequest { return new(prismv1.DeleteRequest) }, validateDeleteRequest, g.delete),
+		typedRoute(OpMutate, func() *prismv1.MutateRequest { return new(prismv1.MutateRequest) }, validateMutateRequest, g.mutate),
+		typedRoute(OpGet, func() *prismv1.GetRequest { return new(prismv1.GetRequest) }, validateGetRequest, g.get),
+		typedRoute(OpScan, func() *prismv1.ScanRequest { return new(prismv1.ScanRequest) }, validateScanRequest, g.scan),
+	}
+	m := make(map[string]route, len(rs))
+	for _, r := range rs {
+		m[r.op] = r
+	}
+	return m
+}
+
+// putEvent is the event of a put: items with an absolute expire_time instead
+// of a ttl, so that a replay yields the same state.
+func (g *Gateway) putEvent(req *prismv1.PutRequest) *prismv1.KeyValueEvent {
+	now := g.opts.clock()
+	items := make([]*prismv1.Item, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		item := &prismv1.Item{Key: it.GetKey(), Value: it.GetValue()}
+		if ttl := it.GetTtl(); ttl != nil {
+			item.ExpireTime = timestamppb.New(now.Add(ttl.AsDuration()))
+		}
+		items[i] = item
+	}
+	return &prismv1.KeyValueEvent{Id: req.GetId(), Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{Items: items}}}
+}
+
+func deleteEvent(req *prismv1.DeleteRequest) *prismv1.KeyValueEvent {
+	return &prismv1.KeyValueEvent{Id: req.GetId(), Change: &prismv1.KeyValueEvent_Delete{Delete: &prismv1.KeyValueDelete{Keys: req.GetKeys()}}}
+}
+
+// eventMeta is the envelope metadata of the events of request r.
+func (g *Gateway) eventMeta(r *request, token string, req proto.Message) (subjects.EventMeta, error) {
+	hash, err := subjects.HashRequest(req)
+	if err != nil {
+		return subjects.EventMeta{}, err
+	}
+	return subjects.EventMeta{
+		Namespace:        r.ns.Name,
+		IdempotencyToken: token,
+		RequestHash:      hash,
+		TraceParent:      r.header.Get("traceparent"),
+		Time:             g.opts.clock(),
+	}, nil
+}

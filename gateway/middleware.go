@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+)
+
+// Every request passes through one chain of middlewares:
+//
+//	audit → decode → authenticate → authorize → validate → handle
+//
+// audit is outermost so that it sees the outcome of every request, refused
+// ones included, once the handler has returned: it runs last. authenticate,
+// authorize and audit do nothing yet; security work fills them in without
+// touching the handlers.
+
+// request is one request travelling through the chain.
+type request struct {
+	subject string
+	header  nats.Header
+	data    []byte
+	enc     encoding
+
+	ns    *namespaceEntry // set before the chain runs
+	route *route          // set before the chain runs
+	msg   proto.Message   // set by decode
+}
+
+// handlerFunc handles a request and returns the reply message, or an error
+// (an *Error for anything the client should see).
+type handlerFunc func(ctx context.Context, r *request) (proto.Message, error)
+
+// middleware wraps a handlerFunc.
+type middleware func(next handlerFunc) handlerFunc
+
+// chain returns h wrapped in mws, the first being the outermost.
+func chain(h handlerFunc, mws ...middleware) handlerFunc {
+	for _, mw := range slices.Backward(mws) {
+		h = mw(h)
+	}
+	return h
+}
+
+// route is one operation: how to make, check and handle its request.
+type route struct {
+	op         string // "write.put"
+	newRequest func() proto.Message
+	validate   func(proto.Message) error
+	handle     handlerFunc
+}
+
+// typedRoute builds a route from a typed validator and handler over the
+// operation's request message.
+func typedRoute[Req proto.Message](op string, newReq func() Req, validate func(Req) error, handle func(context.Context, *request, Req) (proto.Message, error)) route {
+	return route{
+		op:         op,
+		newRequest: func() proto.Message { return newReq() },
+		validate:   func(m proto.Message) error { return validate(m.(Req)) },
+		handle: func(ctx context.Context, r *request) (proto.Message, error) {
+			return handle(ctx, r, r.msg.(Req))
+		},
+	}
+}
+
+func (g *Gateway) routeNames() string {
+	names := make([]string, 0, len(g.routes))
+	for op := range g.routes {
+		names = append(names, op)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// decode parses the body into the route's request message.
+func (g *Gateway) decode(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, r *request) (proto.Message, error) {
+		m := r.route.newRequest()
+		if err := r.enc.unmarshal(r.data, m); err != nil {
+			return nil, invalidf("the body of %s is not a valid %s in %s: %v", r.route.op, m.ProtoReflect().Descriptor().FullName(), r.enc, err)
+		}
+		r.msg = m
+		return next(ctx, r)
+	}
+}
+
+// authenticate will establish who sent the request. No-op for now.
+func (g *Gateway) authenticate(next handlerFunc) handlerFunc { return next }
+
+// authorize will check the caller's permission on the namespace and
+// operation. No-op for now.
+func (g *Gateway) authorize(next handlerFunc) handlerFunc { return next }
+
+// validate checks the request against the documented limits; nothing is
+// written for an invalid request.
+func (g *Gateway) validate(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, r *request) (proto.Message, error) {
+		if err := r.route.validate(r.msg); err != nil {
+			return nil, err
+		}
+		return next(ctx, r)
+	}
+}
+
+// audit will record every data access on the audit stream. No-op for now.
+func (g *Gateway) audit(next handlerFunc) handlerFunc { return next }
+
+// handle is the end of the chain: the route's handler.
+func (g *Gateway) handle(ctx context.Context, r *request) (proto.Message, error) {
+	return r.route.handle(ctx, r)
+}

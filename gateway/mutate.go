@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+	"google.golang.org/protobuf/proto"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// mutate stores the events of every mutation in one atomic batch: all of
+// them or none. Atomic batches cannot carry Nats-Msg-Id usefully (a
+// duplicate id refuses the whole batch without telling the original seq),
+// so a request with an idempotency token is headed by a marker event on
+// subjects.Marker(ns, token) that must not exist yet. A retry therefore
+// fails on the marker, and the marker tells the original sequences: the
+// mutations follow it contiguously.
+//
+// Errors: as writeOne.
+func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateRequest) (proto.Message, error) {
+	ns := r.ns.Name
+	token := req.GetIdempotencyToken()
+	meta, err := g.eventMeta(r, token, req)
+	if err != nil {
+		return nil, err
+	}
+	muts := req.GetMutations()
+	msgs := make([]*nats.Msg, 0, len(muts)+1)
+	if token != "" {
+		marker := subjects.NewMarker(meta, len(muts))
+		marker.Header.Set(subjects.HeaderExpectedSubjectSeq, "0")
+		msgs = append(msgs, marker)
+	}
+	total := 0
+	for i, m := range muts {
+		var (
+			ev       *prismv1.KeyValueEvent
+			expected *uint64
+		)
+		if p := m.GetPut(); p != nil {
+			ev, expected = g.putEvent(p), p.ExpectedRevision
+		} else {
+			d := m.GetDelete()
+			ev, expected = deleteEvent(d), d.ExpectedRevision
+		}
+		msg, err := subjects.NewKeyValueEvent(meta, ev)
+		if err != nil {
+			return nil, err
+		}
+		if len(msg.Data) > MaxEventBytes {
+			return nil, invalidf("the event of mutation %d is %d bytes; the limit is %d: write fewer or smaller items", i+1, len(msg.Data), MaxEventBytes)
+		}
+		total += len(msg.Data)
+		if total > MaxBatchBytes {
+			return nil, invalidf("the events of mutations 1 to %d add up to %d bytes; the limit of one mutate is %d: split the request", i+1, total, MaxBatchBytes)
+		}
+		if expected != nil {
+			msg.Header.Set(subjects.HeaderExpectedSubjectSeq, strconv.FormatUint(*expected, 10))
+		}
+		msgs = append(msgs, msg)
+	}
+
+	ack, err := jetstreamext.PublishMsgBatch(ctx, g.js, msgs)
+	if err != nil {
+		if !isWrongLastSequence(err) {
+			return nil, jetStreamError(err, ns, "storing the mutate batch")
+		}
+		if token != "" {
+			resp, ok, rerr := g.retriedMutate(ctx, ns, token, meta.RequestHash, len(muts))
+			if rerr != nil {
+				return nil, rerr
+			}
+			if ok {
+				return g.afterWrite(ctx, r, resp)
+			}
+		}
+		return nil, g.mutateConflict(ctx, ns, req, err)
+	}
+	// The batch's messages got contiguous sequences ending at ack.Sequence.
+	first := ack.Sequence - uint64(len(msgs)) + 1
+	if token != "" {
+		first++ // skip the marker
+	}
+	resp := &prismv1.WriteResponse{Seq: ack.Sequence, Seqs: seqRange(first, len(muts))}
+	return g.afterWrite(ctx, r, resp)
+}
+
+func seqRange(first uint64, n int) []uint64 {
+	seqs := make([]uint64, n)
+	for i := range seqs {
+		seqs[i] = first + uint64(i)
+	}
+	return seqs
+}
+
+// retriedMutate looks for the marker of token: if it exists, this request
+// is a retry, answered as a duplicate when its hash matches and
+// IDEMPOTENCY_MISMATCH otherwise.
+func (g *Gateway) retriedMutate(ctx context.Context, ns, token, hash string, n int) (*prismv1.WriteResponse, bool, error) {
+	stream, err := g.stream(ctx, ns)
+	if err != nil {
+		return nil, false, jetStreamError(err, ns, "looking up the stream")
+	}
+	marker, err := stream.GetLastMsgForSubject(ctx, subjects.Marker(ns, token))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, jetStreamError(err, ns, "reading the idempotency marker")
+	}
+	if marker.Header.Get(subjects.HeaderRequestHash) != hash {
+		return nil, false, mismatchError(token, marker.Sequence)
+	}
+	seqs := seqRange(marker.Sequence+1, n)
+	return &prismv1.WriteResponse{Seq: seqs[len(seqs)-1], Seqs: seqs, Duplicate: true}, true, nil
+}
+
+// mutateConflict finds which mutation's expected revision is stale, to say
+// so; JetStream refused the batch without naming the message.
+func (g *Gateway) mutateConflict(ctx context.Context, ns string, req *prismv1.MutateRequest, cause error) error {
+	stream, err := g.stream(ctx, ns)
+	if err == nil {
+		for i, m := range req.GetMutations() {
+			id, expected := m.GetPut().GetId(), m.GetPut().ExpectedRevision
+			if m.GetDelete() != nil {
+				id, expected = m.GetDelete().GetId(), m.GetDelete().ExpectedRevision
+			}
+			if expected == nil {
+				continue
+			}
+			var cur uint64
+			last, err := stream.GetLastMsgForSubject(ctx, subjects.KeyValueEvent(ns, id))
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+			case err != nil:
+				continue
+			default:
+				cur = last.Sequence
+			}
+			if cur != *expected {
+				e := conflictError(&jetstream.APIError{ErrorCode: jsErrWrongLastSequence, Description: "wrong last sequence: " + strconv.FormatUint(cur, 10)}, id, *expected)
+				e.Message = "mutation " + strconv.Itoa(i+1) + ": " + e.Message + "; nothing of this mutate was written"
+				e.Err = cause
+				return e
+			}
+		}
+	}
+	return &Error{Code: prismv1.Code_CONFLICT, Message: "an expected revision of this mutate is stale; nothing was written: read the records again and retry", Err: cause}
+}

@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of the options.
+const (
+	DefaultConsistencyWait = 5 * time.Second
+	DefaultQueueGroup      = "prism-gateway"
+	DefaultMaxInFlight     = 1024
+)
+
+// Option configures a Gateway. Options validate their arguments; New returns
+// the first error.
+type Option func(*options) error
+
+type options struct {
+	logger          *slog.Logger
+	registerer      prometheus.Registerer
+	consistencyWait time.Duration
+	queueGroup      string
+	maxInFlight     int
+	clock           func() time.Time
+}
+
+func defaultOptions() options {
+	return options{
+		logger:          slog.New(slog.DiscardHandler),
+		consistencyWait: DefaultConsistencyWait,
+		queueGroup:      DefaultQueueGroup,
+		maxInFlight:     DefaultMaxInFlight,
+		clock:           time.Now,
+	}
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("gateway: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithRegisterer registers the gateway's metrics with r. Without it the
+// gateway records no metrics.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("gateway: nil prometheus registerer")
+		}
+		o.registerer = r
+		return nil
+	}
+}
+
+// WithConsistencyWait bounds how long a read waits for min_seq and a strong
+// write waits for its projection (default DefaultConsistencyWait).
+func WithConsistencyWait(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("gateway: consistency wait must be positive, got %v", d)
+		}
+		o.consistencyWait = d
+		return nil
+	}
+}
+
+// WithQueueGroup sets the NATS queue group the gateways of a deployment
+// share (default DefaultQueueGroup).
+func WithQueueGroup(name string) Option {
+	return func(o *options) error {
+		if name == "" {
+			return errors.New("gateway: empty queue group")
+		}
+		o.queueGroup = name
+		return nil
+	}
+}
+
+// WithMaxInFlight bounds the requests handled at once (default
+// DefaultMaxInFlight); further requests wait in the subscription's buffer.
+func WithMaxInFlight(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("gateway: max in flight must be positive, got %d", n)
+		}
+		o.maxInFlight = n
+		return nil
+	}
+}
+
+// WithClock sets the clock used for event times and TTL expiry (default
+// time.Now). Tests use it to make expire times predictable.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("gateway: nil clock")
+		}
+		o.clock = now
+		return nil
+	}
+}

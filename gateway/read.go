@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+// Reads come from the namespace's primary projection as it is. A read with
+// min_seq > 0 first waits, bounded by the consistency wait, until the
+// projection applied that sequence; this works in every consistency mode.
+// Strong namespaces need no more: their writes reply only after the
+// projection applied them.
+
+// get returns one page of a record's items. Errors: NOT_FOUND for a record
+// that was never written or is deleted, NOT_CONSISTENT_YET, UNAVAILABLE.
+func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) (proto.Message, error) {
+	if err := g.waitMinSeq(ctx, r, req.GetMinSeq()); err != nil {
+		return nil, err
+	}
+	resp, err := r.ns.reader.GetItems(ctx, req)
+	if err != nil {
+		return nil, readError(err, r.ns.Name, "get")
+	}
+	if resp.GetRevision() == 0 && len(resp.GetItems()) == 0 {
+		return nil, newError(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)
+	}
+	return resp, nil
+}
+
+// scan returns one page of record ids. Errors: NOT_CONSISTENT_YET,
+// UNAVAILABLE.
+func (g *Gateway) scan(ctx context.Context, r *request, req *prismv1.ScanRequest) (proto.Message, error) {
+	if err := g.waitMinSeq(ctx, r, req.GetMinSeq()); err != nil {
+		return nil, err
+	}
+	resp, err := r.ns.reader.ScanIDs(ctx, req)
+	if err != nil {
+		return nil, readError(err, r.ns.Name, "scan")
+	}
+	return resp, nil
+}
+
+func (g *Gateway) waitMinSeq(ctx context.Context, r *request, minSeq uint64) error {
+	if minSeq == 0 {
+		return nil
+	}
+	err := g.waitApplied(ctx, r.ns, minSeq)
+	var e *Error
+	if errors.As(err, &e) && e.Code == prismv1.Code_NOT_CONSISTENT_YET {
+		e.Message = fmt.Sprintf("namespace %s has applied writes up to seq %d, not yet min_seq %d, within %v; retry later", r.ns.Name, r.ns.applied.Applied(), minSeq, g.opts.consistencyWait)
+	}
+	return err
+}
+
+// readError maps a backend error. The backend's own error types are not
+// known here; a failed read is UNAVAILABLE unless the context ended.
+func readError(err error, ns, op string) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the %s of namespace %s failed in its backend; retry with backoff (%v)", op, ns, err), Err: err}
+}

@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prism-data/prism/subjects"
+)
+
+// Stream settings every namespace stream gets.
+const (
+	// DuplicateWindow is how long JetStream remembers an idempotency token of
+	// put and delete (Nats-Msg-Id). Mutate tokens are remembered as long as
+	// their marker is kept.
+	DuplicateWindow = 2 * time.Minute
+	// MaxStreamMsgSize is the largest message a namespace stream accepts:
+	// MaxEventBytes of payload plus room for the CloudEvents headers.
+	MaxStreamMsgSize = 1 << 20
+)
+
+func streamName(ns string) string { return subjects.Stream(ns) }
+
+// EnsureStreams creates the stream of namespace ns, or updates its
+// configuration to the one Prism needs (file storage, atomic batch publish,
+// direct get, DuplicateWindow, MaxStreamMsgSize), and does the same for the
+// dead-letter stream shared by all namespaces. It returns an error for an
+// invalid namespace or when JetStream refuses either stream.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) error {
+	if err := ns.Validate(); err != nil {
+		return fmt.Errorf("ensure streams: %w", err)
+	}
+	cfg := jetstream.StreamConfig{
+		Name:               subjects.Stream(ns.Name),
+		Description:        "Prism events of namespace " + ns.Name,
+		Subjects:           subjects.StreamSubjects(ns.Name),
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Duplicates:         DuplicateWindow,
+		MaxMsgSize:         MaxStreamMsgSize,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	}
+	dlq := jetstream.StreamConfig{
+		Name:        subjects.DeadLetterStream,
+		Description: "Prism dead letters of every namespace",
+		Subjects:    subjects.DeadLetterSubjects(),
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		AllowDirect: true,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, dlq); err != nil {
+		return fmt.Errorf("ensure stream %s: %w", dlq.Name, err)
+	}
+	return nil
+}
+
+// stream returns a handle on the stream of namespace ns, looked up once.
+func (g *Gateway) stream(ctx context.Context, ns string) (jetstream.Stream, error) {
+	g.streamsMu.Lock()
+	s, ok := g.streams[ns]
+	g.streamsMu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := g.js.Stream(ctx, subjects.Stream(ns))
+	if err != nil {
+		return nil, err
+	}
+	g.streamsMu.Lock()
+	g.streams[ns] = s
+	g.streamsMu.Unlock()
+	return s, nil
+}

@@ -1,0 +1,188 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// put stores a KeyValue put event; see writeOne.
+func (g *Gateway) put(ctx context.Context, r *request, req *prismv1.PutRequest) (proto.Message, error) {
+	return g.writeOne(ctx, r, req, g.putEvent(req), req.GetIdempotencyToken(), req.ExpectedRevision)
+}
+
+// delete stores a KeyValue delete event; see writeOne.
+func (g *Gateway) delete(ctx context.Context, r *request, req *prismv1.DeleteRequest) (proto.Message, error) {
+	return g.writeOne(ctx, r, req, deleteEvent(req), req.GetIdempotencyToken(), req.ExpectedRevision)
+}
+
+// writeOne publishes the event of a put or delete and replies with its
+// sequence. The idempotency token becomes Nats-Msg-Id, so JetStream stores
+// a retry once; the expected revision becomes
+// Nats-Expected-Last-Subject-Sequence, so JetStream refuses a stale write.
+//
+// Errors: INVALID_ARGUMENT (event too large), CONFLICT (stale revision),
+// IDEMPOTENCY_MISMATCH (token reused with another body), UNAVAILABLE
+// (JetStream), NOT_CONSISTENT_YET (strong namespace, projection too slow).
+func (g *Gateway) writeOne(ctx context.Context, r *request, req proto.Message, ev *prismv1.KeyValueEvent, token string, expected *uint64) (proto.Message, error) {
+	ns := r.ns.Name
+	meta, err := g.eventMeta(r, token, req)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := subjects.NewKeyValueEvent(meta, ev)
+	if err != nil {
+		return nil, err
+	}
+	if len(msg.Data) > MaxEventBytes {
+		return nil, invalidf("the event of this write is %d bytes; the limit is %d: write fewer or smaller items per request", len(msg.Data), MaxEventBytes)
+	}
+	if token != "" {
+		msg.Header.Set(subjects.HeaderMsgID, token)
+	}
+	if expected != nil {
+		msg.Header.Set(subjects.HeaderExpectedSubjectSeq, strconv.FormatUint(*expected, 10))
+	}
+	ack, err := g.js.PublishMsg(ctx, msg)
+	if err != nil {
+		if !isWrongLastSequence(err) {
+			return nil, jetStreamError(err, ns, "storing the write")
+		}
+		// JetStream checks the expected revision before the duplicate
+		// window, so the retry of a conditional write that was stored
+		// lands here: the record's last event then carries our token.
+		if token != "" {
+			resp, ok, rerr := g.retriedConditional(ctx, ns, msg.Subject, token, meta.RequestHash)
+			if rerr != nil {
+				return nil, rerr
+			}
+			if ok {
+				return g.afterWrite(ctx, r, resp)
+			}
+		}
+		return nil, conflictError(err, ev.GetId(), *expected)
+	}
+	resp := &prismv1.WriteResponse{Seq: ack.Sequence}
+	if ack.Duplicate {
+		if err := g.checkDuplicate(ctx, ns, ack.Sequence, token, meta.RequestHash); err != nil {
+			return nil, err
+		}
+		resp.Duplicate = true
+	}
+	return g.afterWrite(ctx, r, resp)
+}
+
+// checkDuplicate compares the request hash stored with the event at seq,
+// which JetStream reported as the original of a duplicate, with hash.
+func (g *Gateway) checkDuplicate(ctx context.Context, ns string, seq uint64, token, hash string) error {
+	stream, err := g.stream(ctx, ns)
+	if err != nil {
+		return jetStreamError(err, ns, "looking up the stream")
+	}
+	stored, err := stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		// The original is gone (purged or deleted); JetStream still says it
+		// was stored, so it was.
+		g.log.Warn("original of a duplicate write is gone; cannot compare bodies", "namespace", ns, "seq", seq)
+		return nil
+	}
+	if err != nil {
+		return jetStreamError(err, ns, "reading the original of a retried write")
+	}
+	if stored.Header.Get(subjects.HeaderRequestHash) != hash {
+		return mismatchError(token, seq)
+	}
+	return nil
+}
+
+// retriedConditional reports whether the last event on subject was stored
+// by a request with idempotency token token; if so it is a retry, answered
+// as a duplicate when its hash matches and IDEMPOTENCY_MISMATCH otherwise.
+func (g *Gateway) retriedConditional(ctx context.Context, ns, subject, token, hash string) (*prismv1.WriteResponse, bool, error) {
+	stream, err := g.stream(ctx, ns)
+	if err != nil {
+		return nil, false, jetStreamError(err, ns, "looking up the stream")
+	}
+	last, err := stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, jetStreamError(err, ns, "reading the record's last event")
+	}
+	if last.Header.Get(subjects.HeaderMsgID) != token {
+		return nil, false, nil
+	}
+	if last.Header.Get(subjects.HeaderRequestHash) != hash {
+		return nil, false, mismatchError(token, last.Sequence)
+	}
+	return &prismv1.WriteResponse{Seq: last.Sequence, Duplicate: true}, true, nil
+}
+
+func mismatchError(token string, seq uint64) *Error {
+	return newError(prismv1.Code_IDEMPOTENCY_MISMATCH, "idempotency token %q was already used at seq %d by a request with a different body; nothing was written: use a new token for a new request", token, seq)
+}
+
+// conflictError explains a refused conditional write of record id.
+func conflictError(err error, id []byte, expected uint64) *Error {
+	cur, ok := currentSequence(err)
+	var e *Error
+	switch {
+	case !ok:
+		e = newError(prismv1.Code_CONFLICT, "record %q is no longer at revision %d; read it again and retry with its current revision", id, expected)
+	case cur == 0:
+		e = newError(prismv1.Code_CONFLICT, "record %q does not exist, so it is not at the expected revision %d; use expected_revision 0 to create it", id, expected)
+	case expected == 0:
+		e = newError(prismv1.Code_CONFLICT, "record %q already exists (revision %d); expected_revision 0 means it must not exist", id, cur)
+	default:
+		e = newError(prismv1.Code_CONFLICT, "record %q is at revision %d, not the expected %d; read it again and retry with the current revision", id, cur, expected)
+	}
+	e.Err = err
+	return e
+}
+
+// afterWrite waits, in a strong namespace, until the primary projection has
+// applied the write, then returns resp. The write is stored either way; a
+// timeout is NOT_CONSISTENT_YET carrying its seq.
+func (g *Gateway) afterWrite(ctx context.Context, r *request, resp *prismv1.WriteResponse) (proto.Message, error) {
+	if r.ns.Consistency != Strong {
+		return resp, nil
+	}
+	if err := g.waitApplied(ctx, r.ns, resp.GetSeq()); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == prismv1.Code_NOT_CONSISTENT_YET {
+			e.Seq = resp.GetSeq()
+			e.Message = fmt.Sprintf("the write IS stored at seq %d and will be applied, but the projection of namespace %s has not applied it within %v; read with min_seq %d to see it", resp.GetSeq(), r.ns.Name, g.opts.consistencyWait, resp.GetSeq())
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// waitApplied waits, bounded by the consistency wait, until the primary
+// projection of ns has applied seq. Errors: NOT_CONSISTENT_YET on timeout,
+// UNAVAILABLE when the projection fails, ctx's error when ctx ends.
+func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, seq uint64) error {
+	if ns.applied.Applied() >= seq {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, g.opts.consistencyWait)
+	defer cancel()
+	err := ns.applied.WaitApplied(wctx, seq)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case wctx.Err() != nil:
+		return &Error{Code: prismv1.Code_NOT_CONSISTENT_YET, Message: fmt.Sprintf("the projection of namespace %s reached seq %d, not %d, within %v; retry later", ns.Name, ns.applied.Applied(), seq, g.opts.consistencyWait), Err: err}
+	}
+	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the projection of namespace %s cannot report progress; retry with backoff", ns.Name), Err: err}
+}
