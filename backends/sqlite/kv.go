@@ -1,0 +1,331 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+// chunkSizes are the row counts of the prepared multi-row upserts, largest
+// first. A run of n puts is written with as few statements as these sizes
+// allow; one statement of many rows costs far less than many of one row.
+var chunkSizes = [...]int{128, 32, 8, 1}
+
+const (
+	itemCols   = 5
+	recordCols = 2
+)
+
+// writeStmts are the statements of the writer connection, prepared once and
+// bound to each transaction with Tx.StmtContext.
+type writeStmts struct {
+	stmtSet
+	getCheckpoint *sql.Stmt
+	setCheckpoint *sql.Stmt
+	// upsertItems[i] and upsertRecords[i] write chunkSizes[i] rows.
+	upsertItems   [len(chunkSizes)]*sql.Stmt
+	upsertRecords [len(chunkSizes)]*sql.Stmt
+	deleteItem    *sql.Stmt
+	deleteItems   *sql.Stmt
+	deleteRecord  *sql.Stmt
+	dropIfEmpty   *sql.Stmt
+	touchRecord   *sql.Stmt
+	sweepItems    *sql.Stmt
+}
+
+func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
+	s := &writeStmts{}
+	s.getCheckpoint = s.prepare(ctx, db, `SELECT seq FROM checkpoint WHERE one = 1`)
+	s.setCheckpoint = s.prepare(ctx, db, `UPDATE checkpoint SET seq = ? WHERE one = 1`)
+	for i, n := range chunkSizes {
+		s.upsertItems[i] = s.prepare(ctx, db,
+			`INSERT INTO items (id, key, value, expire_sec, expire_nanos) VALUES `+rows(n, itemCols)+
+				` ON CONFLICT (id, key) DO UPDATE SET value = excluded.value,`+
+				` expire_sec = excluded.expire_sec, expire_nanos = excluded.expire_nanos`)
+		s.upsertRecords[i] = s.prepare(ctx, db,
+			`INSERT INTO records (id, revision) VALUES `+rows(n, recordCols)+
+				` ON CONFLICT (id) DO UPDATE SET revision = excluded.revision`)
+	}
+	s.deleteItem = s.prepare(ctx, db, `DELETE FROM items WHERE id = ? AND key = ?`)
+	s.deleteItems = s.prepare(ctx, db, `DELETE FROM items WHERE id = ?`)
+	s.deleteRecord = s.prepare(ctx, db, `DELETE FROM records WHERE id = ?`)
+	s.dropIfEmpty = s.prepare(ctx, db,
+		`DELETE FROM records WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM items WHERE id = ?1)`)
+	s.touchRecord = s.prepare(ctx, db, `UPDATE records SET revision = ? WHERE id = ?`)
+	s.sweepItems = s.prepare(ctx, db,
+		`DELETE FROM items WHERE (id, key) IN (
+			SELECT id, key FROM items
+			WHERE expire_sec IS NOT NULL AND (expire_sec, expire_nanos) <= (?1, ?2)
+			LIMIT ?3
+		) RETURNING id`)
+	if s.err != nil {
+		_ = s.close()
+		return nil, s.err
+	}
+	return s, nil
+}
+
+// rows returns n parenthesized groups of cols placeholders: "(?,?),(?,?)".
+func rows(n, cols int) string {
+	group := "(" + strings.Repeat("?,", cols-1) + "?)"
+	return strings.Repeat(group+",", n-1) + group
+}
+
+// ApplyKeyValue applies changes in order, in one transaction that also sets
+// the checkpoint to through, and commits: either all of it is stored or none.
+//
+// Changes with Seq <= the stored checkpoint are skipped, so re-applying a
+// batch after a redelivery has no further effect. If through <= the stored
+// checkpoint the call does nothing. An empty changes slice with through
+// above the checkpoint only advances it (a batch of markers or dead letters).
+//
+// A put sets its items (key -> value, with expire_time) and sets the record's
+// revision to the change's Seq. A delete with keys removes those items, one
+// without keys removes the whole record; a delete of a record that has items
+// also sets its revision. A record left without items is removed.
+//
+// Errors: an *InvalidChangeError (errors.Is ErrInvalidChange) for a nil
+// change or event, an event that is neither put nor delete, a nil item or an
+// invalid expire_time, checked before anything is written, so nothing of the
+// batch is applied; ErrInvalidBatch for sequences that are 0, not strictly
+// increasing, greater than through or above math.MaxInt64; ErrClosed after
+// Close; otherwise the database error, with the transaction rolled back.
+func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
+	if err := validateBatch(changes, through); err != nil {
+		return fmt.Errorf("apply key-value batch: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return fmt.Errorf("apply key-value batch: %w", err)
+	}
+	defer s.mu.RUnlock()
+	if err := s.applyKeyValue(ctx, changes, through); err != nil {
+		return fmt.Errorf("apply key-value batch through seq %d: %w", through, err)
+	}
+	return nil
+}
+
+func validateBatch(changes []*prismv1.KeyValueChange, through uint64) error {
+	if through > math.MaxInt64 {
+		return fmt.Errorf("%w: through %d above %d", ErrInvalidBatch, through, uint64(math.MaxInt64))
+	}
+	var prev uint64
+	for i, c := range changes {
+		if c == nil {
+			return &InvalidChangeError{Index: i, Reason: "nil change"}
+		}
+		if err := validateEvent(c.GetEvent()); err != "" {
+			return &InvalidChangeError{Index: i, Seq: c.GetSeq(), Reason: err}
+		}
+		switch seq := c.GetSeq(); {
+		case seq == 0:
+			return fmt.Errorf("%w: change %d has seq 0", ErrInvalidBatch, i)
+		case seq <= prev:
+			return fmt.Errorf("%w: change %d has seq %d after seq %d", ErrInvalidBatch, i, seq, prev)
+		case seq > through:
+			return fmt.Errorf("%w: change %d has seq %d above through %d", ErrInvalidBatch, i, seq, through)
+		default:
+			prev = seq
+		}
+	}
+	return nil
+}
+
+// validateEvent returns why ev cannot be applied, or "" if it can.
+func validateEvent(ev *prismv1.KeyValueEvent) string {
+	if ev == nil {
+		return "nil event"
+	}
+	switch ch := ev.GetChange().(type) {
+	case *prismv1.KeyValueEvent_Put:
+		if ch.Put == nil {
+			return "nil put"
+		}
+		for j, it := range ch.Put.GetItems() {
+			if it == nil {
+				return fmt.Sprintf("put item %d is nil", j)
+			}
+			if et := it.GetExpireTime(); et != nil {
+				if err := et.CheckValid(); err != nil {
+					return fmt.Sprintf("put item %d: expire_time: %v", j, err)
+				}
+			}
+		}
+	case *prismv1.KeyValueEvent_Delete:
+		if ch.Delete == nil {
+			return "nil delete"
+		}
+	default:
+		return "neither put nor delete"
+	}
+	return ""
+}
+
+func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+
+	var checkpoint int64
+	if err := tx.StmtContext(ctx, s.ws.getCheckpoint).QueryRowContext(ctx).Scan(&checkpoint); err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	if through <= uint64(checkpoint) {
+		return tx.Rollback()
+	}
+
+	a := applier{ctx: ctx, tx: tx, st: s.ws}
+	for _, c := range changes {
+		if c.GetSeq() <= uint64(checkpoint) {
+			continue
+		}
+		if err := a.apply(c); err != nil {
+			return fmt.Errorf("seq %d: %w", c.GetSeq(), err)
+		}
+	}
+	if err := a.flush(); err != nil {
+		return err
+	}
+	if _, err := a.stmt(s.ws.setCheckpoint).ExecContext(ctx, int64(through)); err != nil {
+		return fmt.Errorf("set checkpoint: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// applier applies the changes of one transaction. It buffers consecutive
+// puts and writes them with multi-row upserts; any other change flushes the
+// buffer first, so the changes take effect in order.
+type applier struct {
+	ctx context.Context
+	tx  *sql.Tx
+	st  *writeStmts
+
+	bound map[*sql.Stmt]*sql.Stmt // statements bound to tx
+
+	items   []any // itemCols arguments per buffered item
+	records []any // recordCols arguments per buffered record revision
+}
+
+func (a *applier) stmt(st *sql.Stmt) *sql.Stmt {
+	if b, ok := a.bound[st]; ok {
+		return b
+	}
+	if a.bound == nil {
+		a.bound = make(map[*sql.Stmt]*sql.Stmt)
+	}
+	b := a.tx.StmtContext(a.ctx, st)
+	a.bound[st] = b
+	return b
+}
+
+func (a *applier) apply(c *prismv1.KeyValueChange) error {
+	ev := c.GetEvent()
+	id := nonNil(ev.GetId())
+	seq := int64(c.GetSeq())
+	switch ch := ev.GetChange().(type) {
+	case *prismv1.KeyValueEvent_Put:
+		items := ch.Put.GetItems()
+		if len(items) == 0 {
+			// Nothing to set: only an existing record's revision moves; an
+			// empty put must not create a record without items.
+			return a.touch(id, seq)
+		}
+		for _, it := range items {
+			var sec, nanos any = nil, int64(0)
+			if et := it.GetExpireTime(); et != nil {
+				sec, nanos = et.GetSeconds(), int64(et.GetNanos())
+			}
+			a.items = append(a.items, id, nonNil(it.GetKey()), nonNil(it.GetValue()), sec, nanos)
+		}
+		a.records = append(a.records, id, seq)
+		return nil
+	case *prismv1.KeyValueEvent_Delete:
+		if err := a.flush(); err != nil {
+			return err
+		}
+		keys := ch.Delete.GetKeys()
+		if len(keys) == 0 {
+			if _, err := a.stmt(a.st.deleteItems).ExecContext(a.ctx, id); err != nil {
+				return fmt.Errorf("delete record items: %w", err)
+			}
+			if _, err := a.stmt(a.st.deleteRecord).ExecContext(a.ctx, id); err != nil {
+				return fmt.Errorf("delete record: %w", err)
+			}
+			return nil
+		}
+		del := a.stmt(a.st.deleteItem)
+		for _, k := range keys {
+			if _, err := del.ExecContext(a.ctx, id, nonNil(k)); err != nil {
+				return fmt.Errorf("delete item: %w", err)
+			}
+		}
+		if _, err := a.stmt(a.st.dropIfEmpty).ExecContext(a.ctx, id); err != nil {
+			return fmt.Errorf("drop empty record: %w", err)
+		}
+		return a.touch(id, seq)
+	}
+	// validateBatch let only puts and deletes through.
+	return fmt.Errorf("%w: neither put nor delete", ErrInvalidChange)
+}
+
+// touch sets the revision of the record id if it exists.
+func (a *applier) touch(id []byte, seq int64) error {
+	if err := a.flush(); err != nil {
+		return err
+	}
+	if _, err := a.stmt(a.st.touchRecord).ExecContext(a.ctx, seq, id); err != nil {
+		return fmt.Errorf("set revision: %w", err)
+	}
+	return nil
+}
+
+// flush writes the buffered puts: items first, then the records' revisions.
+// A key or id repeated in the buffer is fine: SQLite upserts the rows of one
+// statement in order, so the last one wins.
+func (a *applier) flush() error {
+	if err := a.upsert(a.st.upsertItems[:], a.items, itemCols); err != nil {
+		return fmt.Errorf("upsert items: %w", err)
+	}
+	if err := a.upsert(a.st.upsertRecords[:], a.records, recordCols); err != nil {
+		return fmt.Errorf("upsert records: %w", err)
+	}
+	clear(a.items)
+	clear(a.records)
+	a.items, a.records = a.items[:0], a.records[:0]
+	return nil
+}
+
+func (a *applier) upsert(stmts []*sql.Stmt, args []any, cols int) error {
+	for i, n := range chunkSizes {
+		width := n * cols
+		for len(args) >= width {
+			if _, err := a.stmt(stmts[i]).ExecContext(a.ctx, args[:width]...); err != nil {
+				return err
+			}
+			args = args[width:]
+		}
+	}
+	return nil
+}
+
+// nonNil returns b, or an empty slice for nil: the driver binds a nil slice
+// as NULL, but ids, keys and values are never NULL (an empty one is a valid
+// empty BLOB).
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

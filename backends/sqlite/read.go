@@ -1,0 +1,315 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+	// keysPerQuery bounds the IN list of a GetItems by keys.
+	keysPerQuery = 256
+)
+
+// live is the condition on items i that have not expired at (?, ?) =
+// (seconds, nanoseconds) of now.
+const live = `(i.expire_sec IS NULL OR (i.expire_sec, i.expire_nanos) > (?, ?))`
+
+// readStmts are the statements of the read pool.
+type readStmts struct {
+	stmtSet
+	checkpoint *sql.Stmt
+	revision   *sql.Stmt
+	// items[lower][upper]: lower 0 is key >= ?, 1 is key > ?; upper 0 is
+	// unbounded, 1 is key < ?.
+	items [2][2]*sql.Stmt
+	// scan[lower]: 0 is id >= ?, 1 is id > ?.
+	scan [2]*sql.Stmt
+}
+
+var lowerOps = [2]string{">=", ">"}
+
+func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
+	s := &readStmts{}
+	s.checkpoint = s.prepare(ctx, db, `SELECT seq FROM checkpoint WHERE one = 1`)
+	// A record counts only while it has a live item.
+	s.revision = s.prepare(ctx, db, `SELECT r.revision FROM records r WHERE r.id = ?
+		AND EXISTS (SELECT 1 FROM items i WHERE i.id = r.id AND `+live+`)`)
+	for lo, op := range lowerOps {
+		for hi, upper := range [2]string{"", " AND i.key < ?"} {
+			s.items[lo][hi] = s.prepare(ctx, db, `SELECT i.key, i.value, i.expire_sec, i.expire_nanos
+				FROM items i WHERE i.id = ? AND i.key `+op+` ?`+upper+` AND `+live+`
+				ORDER BY i.key LIMIT ?`)
+		}
+		s.scan[lo] = s.prepare(ctx, db, `SELECT r.id FROM records r WHERE r.id `+op+` ?
+			AND EXISTS (SELECT 1 FROM items i WHERE i.id = r.id AND `+live+`)
+			ORDER BY r.id LIMIT ?`)
+	}
+	if s.err != nil {
+		_ = s.close()
+		return nil, s.err
+	}
+	return s, nil
+}
+
+// GetItems reads one page of the items of record req.Id in key order: all
+// items, only those in req.Keys, or those in req.Range [start, end) (an
+// empty end is unbounded). req.PageSize 0 means 100; it is capped at 1000.
+// req.PageToken is the NextPageToken of the previous page, "" for the first.
+// req.MinSeq is ignored: waiting for the projection is the caller's job.
+//
+// Expired items (expire_time <= now) are never returned. The page and the
+// revision come from one snapshot. Revision is the stream sequence of the
+// record's last applied change; a record that does not exist or has no live
+// item gives an empty response with Revision 0 (the caller's NOT_FOUND).
+// NextPageToken is empty on the last page.
+//
+// Errors: ErrInvalidPageToken (wrapped) for a token GetItems did not make;
+// ErrInvalidRequest for a nil request or one with both keys and range;
+// ErrClosed after Close; otherwise the database error.
+func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error) {
+	if req == nil {
+		return nil, fmt.Errorf("get items: %w: nil request", ErrInvalidRequest)
+	}
+	if len(req.GetKeys()) > 0 && req.GetRange() != nil {
+		return nil, fmt.Errorf("get items: %w: both keys and range are set", ErrInvalidRequest)
+	}
+	after, hasAfter, err := decodePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, fmt.Errorf("get items: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return nil, fmt.Errorf("get items: %w", err)
+	}
+	defer s.mu.RUnlock()
+	resp, err := s.getItems(ctx, req, after, hasAfter)
+	if err != nil {
+		return nil, fmt.Errorf("get items: %w", err)
+	}
+	return resp, nil
+}
+
+func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []byte, hasAfter bool) (*prismv1.GetResponse, error) {
+	id := nonNil(req.GetId())
+	sec, nanos := splitTime(s.now())
+	size := pageSize(req.GetPageSize())
+
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	var revision int64
+	err = tx.StmtContext(ctx, s.rs.revision).QueryRowContext(ctx, id, sec, nanos).Scan(&revision)
+	if err == sql.ErrNoRows {
+		return &prismv1.GetResponse{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read revision: %w", err)
+	}
+
+	// Read one more item than the page holds to know whether a next page
+	// exists without a second round trip.
+	var items []*prismv1.Item
+	if len(req.GetKeys()) > 0 {
+		items, err = s.itemsByKeys(ctx, tx, id, req.GetKeys(), after, hasAfter, sec, nanos, size+1)
+	} else {
+		items, err = s.itemsInRange(ctx, tx, id, req.GetRange(), after, hasAfter, sec, nanos, size+1)
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision), Items: items}
+	if len(items) > size {
+		resp.Items = items[:size]
+		resp.NextPageToken = encodePageToken(items[size-1].GetKey())
+	}
+	return resp, nil
+}
+
+func (s *Store) itemsInRange(ctx context.Context, tx *sql.Tx, id []byte, r *prismv1.KeyRange,
+	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
+	// Every key is a BLOB >= x'', so an absent start selects from the first
+	// key; a token past the start moves the bound to just after it.
+	lo, lower := 0, nonNil(r.GetStart())
+	if hasAfter && bytes.Compare(after, lower) >= 0 {
+		lo, lower = 1, after
+	}
+	args := []any{id, lower}
+	hi := 0
+	if end := r.GetEnd(); len(end) > 0 {
+		hi = 1
+		args = append(args, end)
+	}
+	args = append(args, sec, nanos, limit)
+	rows, err := tx.StmtContext(ctx, s.rs.items[lo][hi]).QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	return scanItems(rows, nil)
+}
+
+func (s *Store) itemsByKeys(ctx context.Context, tx *sql.Tx, id []byte, reqKeys [][]byte,
+	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
+	keys := make([][]byte, 0, len(reqKeys))
+	for _, k := range reqKeys {
+		if !hasAfter || bytes.Compare(k, after) > 0 {
+			keys = append(keys, nonNil(k))
+		}
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	keys = slices.CompactFunc(keys, bytes.Equal)
+
+	var items []*prismv1.Item
+	for len(keys) > 0 && len(items) < limit {
+		chunk := keys[:min(len(keys), keysPerQuery)]
+		keys = keys[len(chunk):]
+		args := make([]any, 0, len(chunk)+4)
+		args = append(args, id)
+		for _, k := range chunk {
+			args = append(args, k)
+		}
+		args = append(args, sec, nanos, limit-len(items))
+		// The chunks are in key order, so their results are too.
+		rows, err := tx.QueryContext(ctx, `SELECT i.key, i.value, i.expire_sec, i.expire_nanos
+			FROM items i WHERE i.id = ? AND i.key IN (`+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+`)
+			AND `+live+` ORDER BY i.key LIMIT ?`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read items by key: %w", err)
+		}
+		if items, err = scanItems(rows, items); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
+}
+
+// scanItems appends the items of rows to items and closes rows.
+func scanItems(rows *sql.Rows, items []*prismv1.Item) ([]*prismv1.Item, error) {
+	defer rows.Close()
+	for rows.Next() {
+		it := &prismv1.Item{}
+		var sec sql.NullInt64
+		var nanos int64
+		if err := rows.Scan(&it.Key, &it.Value, &sec, &nanos); err != nil {
+			return nil, fmt.Errorf("scan item: %w", err)
+		}
+		if sec.Valid {
+			it.ExpireTime = &timestamppb.Timestamp{Seconds: sec.Int64, Nanos: int32(nanos)}
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	return items, nil
+}
+
+// ScanIDs lists one page of the ids of records that have at least one live
+// item, in byte order. req.PageSize 0 means 100; it is capped at 1000.
+// req.PageToken is the NextPageToken of the previous page, "" for the first;
+// NextPageToken is empty on the last page. req.MinSeq is ignored.
+//
+// Errors: ErrInvalidPageToken (wrapped) for a token ScanIDs did not make;
+// ErrInvalidRequest for a nil request; ErrClosed after Close; otherwise the
+// database error.
+func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1.ScanResponse, error) {
+	if req == nil {
+		return nil, fmt.Errorf("scan ids: %w: nil request", ErrInvalidRequest)
+	}
+	after, hasAfter, err := decodePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, fmt.Errorf("scan ids: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return nil, fmt.Errorf("scan ids: %w", err)
+	}
+	defer s.mu.RUnlock()
+
+	sec, nanos := splitTime(s.now())
+	size := pageSize(req.GetPageSize())
+	lo, lower := 0, []byte{}
+	if hasAfter {
+		lo, lower = 1, after
+	}
+	rows, err := s.rs.scan[lo].QueryContext(ctx, lower, sec, nanos, size+1)
+	if err != nil {
+		return nil, fmt.Errorf("scan ids: %w", err)
+	}
+	defer rows.Close()
+	resp := &prismv1.ScanResponse{}
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan ids: %w", err)
+		}
+		resp.Ids = append(resp.Ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scan ids: %w", err)
+	}
+	if len(resp.Ids) > size {
+		resp.Ids = resp.Ids[:size]
+		resp.NextPageToken = encodePageToken(resp.Ids[size-1])
+	}
+	return resp, nil
+}
+
+func pageSize(n uint32) int {
+	switch {
+	case n == 0:
+		return defaultPageSize
+	case n > maxPageSize:
+		return maxPageSize
+	}
+	return int(n)
+}
+
+// splitTime returns t as the (seconds, nanoseconds) pair items store.
+func splitTime(t time.Time) (sec, nanos int64) {
+	return t.Unix(), int64(t.Nanosecond())
+}
+
+// emptyKeyToken is the page token after the empty key (or id): base64 of
+// nothing is "", which already means "from the start". '~' is outside the
+// base64url alphabet, so no other token can equal it.
+const emptyKeyToken = "~"
+
+var tokenEncoding = base64.RawURLEncoding.Strict()
+
+// encodePageToken returns the token of the page that follows last: its
+// base64url (unpadded) encoding, or emptyKeyToken for the empty key.
+func encodePageToken(last []byte) string {
+	if len(last) == 0 {
+		return emptyKeyToken
+	}
+	return tokenEncoding.EncodeToString(last)
+}
+
+// decodePageToken reverses encodePageToken; ok is false for "" (the first
+// page).
+func decodePageToken(token string) (last []byte, ok bool, err error) {
+	switch token {
+	case "":
+		return nil, false, nil
+	case emptyKeyToken:
+		return []byte{}, true, nil
+	}
+	last, err = tokenEncoding.DecodeString(token)
+	if err != nil || len(last) == 0 {
+		return nil, false, fmt.Errorf("%w: %q", ErrInvalidPageToken, token)
+	}
+	return last, true, nil
+}

@@ -1,0 +1,88 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] moves the schema from version i to version i+1. The version
+// is kept in PRAGMA user_version and set in the same transaction as the
+// migration, so a crash leaves the database at one version or the next.
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	// 1: the KeyValue projection.
+	//
+	// items holds every item; (id, key) is the primary key of a WITHOUT ROWID
+	// table, so the rows of a record are stored together in key order and a
+	// page of a record is one range scan. An item that never expires has
+	// expire_sec NULL. Expire times are kept as seconds and nanoseconds so
+	// every protobuf Timestamp round-trips exactly (nanoseconds in one int64
+	// would stop at the year 2262).
+	//
+	// records holds one row per record that has items, with the stream
+	// sequence of the last change applied to it.
+	//
+	// checkpoint holds the one row with the stream sequence of the last
+	// applied batch.
+	`
+CREATE TABLE records (
+	id       BLOB    NOT NULL PRIMARY KEY,
+	revision INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE items (
+	id           BLOB    NOT NULL,
+	key          BLOB    NOT NULL,
+	value        BLOB    NOT NULL,
+	expire_sec   INTEGER,
+	expire_nanos INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (id, key)
+) WITHOUT ROWID;
+
+CREATE INDEX items_by_expiry ON items (expire_sec, expire_nanos) WHERE expire_sec IS NOT NULL;
+
+CREATE TABLE checkpoint (
+	one INTEGER NOT NULL PRIMARY KEY CHECK (one = 1),
+	seq INTEGER NOT NULL
+);
+
+INSERT INTO checkpoint (one, seq) VALUES (1, 0);
+`,
+}
+
+// migrate brings the schema of db to the latest version. It is idempotent and
+// refuses a database written by a newer build.
+func migrate(ctx context.Context, db *sql.DB) (err error) {
+	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: one migrator at a time.
+	if err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this build supports (%d)", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+		}
+	}
+	if version < len(migrations) {
+		// PRAGMA takes no bound parameters; the value is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+			return fmt.Errorf("set schema version %d: %w", len(migrations), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit migration: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+)
+
+// sweepChunk bounds the items one sweep transaction deletes, so a large
+// sweep holds the write lock in short slices and batches interleave.
+const sweepChunk = 1000
+
+// SweepExpired deletes the items whose expire_time <= now (the Store's
+// clock, read once per call) and removes the records left without items.
+// It works in transactions of at most 1000 items on the writer connection,
+// so it waits for and is waited for by ApplyKeyValue. It does not change the
+// checkpoint or any revision: expiry is not a write. It returns the number
+// of items deleted, also when it fails part way (the chunks committed before
+// the error stay deleted).
+//
+// Errors: ErrClosed after Close; otherwise the database error (ctx's error
+// when it is cancelled between chunks).
+func (s *Store) SweepExpired(ctx context.Context) (int64, error) {
+	if err := s.acquire(); err != nil {
+		return 0, fmt.Errorf("sweep expired items: %w", err)
+	}
+	defer s.mu.RUnlock()
+	sec, nanos := splitTime(s.now())
+	var total int64
+	for {
+		n, err := s.sweepChunk(ctx, sec, nanos)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("sweep expired items: %w", err)
+		}
+		if n < sweepChunk {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("sweep expired items: %w", err)
+		}
+	}
+}
+
+func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	rows, err := tx.StmtContext(ctx, s.ws.sweepItems).QueryContext(ctx, sec, nanos, sweepChunk)
+	if err != nil {
+		return 0, fmt.Errorf("delete items: %w", err)
+	}
+	ids := make(map[string][]byte)
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delete items: %w", err)
+		}
+		n++
+		ids[string(id)] = id
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return 0, fmt.Errorf("delete items: %w", err)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("delete items: %w", err)
+	}
+	drop := tx.StmtContext(ctx, s.ws.dropIfEmpty)
+	for _, id := range ids {
+		if _, err := drop.ExecContext(ctx, nonNil(id)); err != nil {
+			return 0, fmt.Errorf("drop empty record: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return n, nil
+}
