@@ -2,6 +2,7 @@ package itest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +37,9 @@ func (a *ackedWrites) add(id string, value []byte, seq uint64) {
 // recording every acknowledged write. Errors after stop are expected (the
 // process is going away) and ignored.
 func writeUntil(t *testing.T, kv *client.KeyValue, writers int, stop <-chan struct{}, acked *ackedWrites) *sync.WaitGroup {
+	// In-flight calls end when stop closes: they are not acknowledged.
+	ctx, cancel := context.WithCancel(testCtx(t))
+	go func() { <-stop; cancel() }()
 	var wg sync.WaitGroup
 	var n atomic.Int64
 	for w := 0; w < writers; w++ {
@@ -50,7 +54,7 @@ func writeUntil(t *testing.T, kv *client.KeyValue, writers int, stop <-chan stru
 				}
 				id := fmt.Sprintf("w%02d-%06d", w, i)
 				val := bytes.Repeat([]byte{byte('a' + w%26)}, 64)
-				seq, err := kv.Put(testCtx(t), []byte(id), []client.Item{{Key: []byte("v"), Value: val}})
+				seq, err := kv.Put(ctx, []byte(id), []client.Item{{Key: []byte("v"), Value: val}})
 				if err != nil {
 					// In flight when the process died: not acknowledged.
 					time.Sleep(10 * time.Millisecond)

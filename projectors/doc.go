@@ -41,13 +41,12 @@
 // applied. An error is permanent, i.e. caused by the change rather than by
 // the backend, when it matches subjects.ErrBadEvent or implements
 // PermanentError with Permanent() == true. A batch that fails with a
-// permanent error, or fails three times in a row while the target still
-// commits an empty batch (so the backend itself is healthy), is applied one
-// change at a time to isolate the culprit. A single change that fails
-// permanently, or three times in a row while the target stays healthy, is
-// dead-lettered and the projection moves past it. Every other error is
-// transient: the backend is unavailable, lag grows and shows in the metrics,
-// and nothing is lost.
+// permanent error is applied one change at a time to isolate the culprit,
+// and only a change that fails permanently on its own is dead-lettered; the
+// projection then moves past it. Every other error is transient: the
+// backend is unavailable (down, disk full, locked), the same batch is
+// retried until it commits, lag grows and shows in the metrics, and nothing
+// is lost or dead-lettered because a backend is sick.
 //
 // Dead letters carry the original data and CloudEvents headers plus
 // Prism-Dlq-Reason, Prism-Dlq-Stream, Prism-Dlq-Seq, Prism-Dlq-Subject and

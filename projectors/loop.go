@@ -12,10 +12,6 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// strikes is how many times in a row a batch or a change may fail while the
-// target stays healthy before it is blamed on the data.
-const strikes = 3
-
 // errResync makes the loop reposition the consumer at the checkpoint.
 var errResync = errors.New("delivery gap: reposition the consumer")
 
@@ -209,7 +205,7 @@ func (p *Projector) apply(ctx context.Context, items []item, through uint64) err
 		p.m.applyErrors.Inc()
 		permanent := isPermanent(err)
 		p.log.Warn("apply batch failed", "attempt", attempt, "changes", len(changes), "through", through, "permanent", permanent, "err", err)
-		if len(items) > 0 && (permanent || attempt >= strikes && p.healthy(ctx)) {
+		if len(items) > 0 && permanent {
 			return p.applyOneByOne(ctx, items, through)
 		}
 		p.refreshLag(ctx)
@@ -235,11 +231,11 @@ func (p *Projector) applyOneByOne(ctx context.Context, items []item, through uin
 }
 
 // applyOne applies a single change. It dead-letters the change when the
-// target calls the failure permanent, or when it fails strikes times in a
-// row while the target itself stays healthy; otherwise it retries.
+// target calls the failure permanent; any other failure is the backend's
+// (down, full, locked), so it retries with backoff and never gives up on
+// the change: no acknowledged write is dropped because a backend is sick.
 func (p *Projector) applyOne(ctx context.Context, it item) error {
 	seq := it.change.GetSeq()
-	fails := 0
 	for attempt := 1; ; attempt++ {
 		if seq <= p.Applied() {
 			return nil
@@ -253,16 +249,9 @@ func (p *Projector) applyOne(ctx context.Context, it item) error {
 			return ctx.Err()
 		}
 		p.m.applyErrors.Inc()
-		switch {
-		case isPermanent(err):
-			fails = strikes
-		case p.healthy(ctx):
-			fails++
-		default:
-			fails = 0 // the backend is down: not the change's fault
-		}
-		p.log.Warn("apply change failed", "seq", seq, "attempt", attempt, "strikes", fails, "err", err)
-		if fails >= strikes {
+		permanent := isPermanent(err)
+		p.log.Warn("apply change failed", "seq", seq, "attempt", attempt, "permanent", permanent, "err", err)
+		if permanent {
 			// The next commit moves the checkpoint past it.
 			return p.deadLetter(ctx, it.msg, seq, err)
 		}
@@ -270,13 +259,6 @@ func (p *Projector) applyOne(ctx context.Context, it item) error {
 			return err
 		}
 	}
-}
-
-// healthy reports whether the target commits an empty batch at the current
-// checkpoint, i.e. whether a failure is the data's fault rather than the
-// backend's.
-func (p *Projector) healthy(ctx context.Context) bool {
-	return p.t.ApplyKeyValue(ctx, nil, p.Applied()) == nil
 }
 
 // refreshLag reads the stream's last sequence so the lag gauge keeps

@@ -48,3 +48,7 @@ func (e *InvalidChangeError) Error() string {
 
 // Unwrap returns ErrInvalidChange.
 func (e *InvalidChangeError) Unwrap() error { return ErrInvalidChange }
+
+// Permanent reports true: the change itself is at fault, so retrying cannot
+// succeed. Projectors dead-letter a change whose error says so.
+func (e *InvalidChangeError) Permanent() bool { return true }

@@ -28,6 +28,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newServeCmd())
+	root.AddCommand(newServeCmd(), newBenchCmd())
 	return root
 }

@@ -199,7 +199,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(namespaces), url)
 	fmt.Printf("  try: NATS_URL=%s nats req prism.demo.read.scan '{}'\n", url)
 	<-runCtx.Done()
-	log.Info("shutting down: draining requests and projectors")
+	fmt.Println("Prism is shutting down: draining requests and projectors")
 	return nil
 }
 
