@@ -282,7 +282,10 @@ func TestKeyValueEndToEnd(t *testing.T) {
 			wantErr error
 		}{
 			{"empty id", func() error { _, err := ev.Put(ctx, nil, []client.Item{item("k", "v")}); return err }, client.ErrInvalidArgument},
-			{"id too long", func() error { _, err := ev.Put(ctx, bytes.Repeat([]byte("i"), 1025), []client.Item{item("k", "v")}); return err }, client.ErrInvalidArgument},
+			{"id too long", func() error {
+				_, err := ev.Put(ctx, bytes.Repeat([]byte("i"), 1025), []client.Item{item("k", "v")})
+				return err
+			}, client.ErrInvalidArgument},
 			{"no items", func() error { _, err := ev.Put(ctx, []byte("x"), nil); return err }, client.ErrInvalidArgument},
 			{"oversized value", func() error {
 				_, err := ev.Put(ctx, []byte("x"), []client.Item{{Key: []byte("k"), Value: make([]byte, 600<<10)}})
