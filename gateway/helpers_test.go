@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/itest/natstest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -40,33 +40,10 @@ type envConfig struct {
 	opts        []gateway.Option
 }
 
-func startNATS(t testing.TB) *nats.Conn {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect("", nats.InProcessServer(s))
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	ctx := context.Background()
-	nc := startNATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.Start(t)
 	ns := gateway.Namespace{Name: testNS, Abstraction: "keyvalue", Backend: "sqlite", Consistency: cfg.consistency}
 	if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
@@ -288,30 +265,16 @@ func mustCall(t testing.TB, nc *nats.Conn, subject string, req, resp proto.Messa
 	}
 }
 
+// streamMsgs returns how many messages the stream of testNS holds.
 func streamMsgs(t testing.TB, js jetstream.JetStream) uint64 {
 	t.Helper()
-	s, err := js.Stream(context.Background(), subjects.Stream(testNS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return uint64(len(natstest.Msgs(t, js, subjects.Stream(testNS))))
 }
 
+// storedMsg returns the message at seq in the stream of testNS.
 func storedMsg(t testing.TB, js jetstream.JetStream, seq uint64) *jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := js.Stream(context.Background(), subjects.Stream(testNS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := s.GetMsg(context.Background(), seq)
-	if err != nil {
-		t.Fatalf("get msg %d: %v", seq, err)
-	}
-	return m
+	return natstest.Msg(t, js, subjects.Stream(testNS), seq)
 }
 
 func putReq(id, key, value string) *prismv1.PutRequest {

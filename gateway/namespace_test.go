@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -103,11 +105,7 @@ func TestLoadNamespaces(t *testing.T) {
 }
 
 func TestEnsureStreams(t *testing.T) {
-	nc := startNATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Start(t)
 	ctx := context.Background()
 	ns := gateway.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite"}
 	for range 2 { // idempotent
@@ -132,8 +130,33 @@ func TestEnsureStreams(t *testing.T) {
 	}
 }
 
+// TestNamespaceStreamsMatchEnsureStreams keeps the streams that the tests of
+// other packages make with natstest the same as the ones the gateway makes.
+func TestNamespaceStreamsMatchEnsureStreams(t *testing.T) {
+	ctx := context.Background()
+	_, gwJS := natstest.Start(t)
+	if err := gateway.EnsureStreams(ctx, gwJS, gateway.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite"}); err != nil {
+		t.Fatal(err)
+	}
+	_, testJS := natstest.Start(t)
+	natstest.NamespaceStreams(t, testJS, "orders")
+	for _, name := range []string{subjects.Stream("orders"), subjects.DeadLetterStream} {
+		want, err := gwJS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := testJS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, g := want.CachedInfo().Config, got.CachedInfo().Config; !reflect.DeepEqual(g, w) {
+			t.Errorf("stream %s made by natstest:\n%+v\nby gateway.EnsureStreams:\n%+v", name, g, w)
+		}
+	}
+}
+
 func TestAddNamespace(t *testing.T) {
-	nc := startNATS(t)
+	nc := natstest.Connect(t, natstest.Server(t))
 	gw, err := gateway.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +171,7 @@ func TestAddNamespace(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
-	nc := startNATS(t)
+	nc := natstest.Connect(t, natstest.Server(t))
 	tests := []struct {
 		name string
 		opt  gateway.Option

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -233,7 +234,7 @@ func TestMutate(t *testing.T) {
 	req := mutateReq("", mPut("a", "k", "1", ptr[uint64](0)), mPut("b", "k", "2", nil), mDel("c", ptr(seed.GetSeq())))
 	var resp prismv1.WriteResponse
 	mustCall(t, e.nc, subj, req, &resp)
-	if want := []uint64{2, 3, 4}; resp.GetSeq() != 4 || !equalSeqs(resp.GetSeqs(), want) {
+	if want := []uint64{2, 3, 4}; resp.GetSeq() != 4 || !slices.Equal(resp.GetSeqs(), want) {
 		t.Fatalf("reply %v, want seqs %v", &resp, want)
 	}
 	for i, id := range []string{"a", "b", "c"} {
@@ -263,7 +264,7 @@ func TestIdempotentMutate(t *testing.T) {
 	var first, again prismv1.WriteResponse
 	mustCall(t, e.nc, subj, req, &first)
 	// The marker takes seq 1, the mutations 2 and 3.
-	if !equalSeqs(first.GetSeqs(), []uint64{2, 3}) || first.GetSeq() != 3 || first.GetDuplicate() {
+	if !slices.Equal(first.GetSeqs(), []uint64{2, 3}) || first.GetSeq() != 3 || first.GetDuplicate() {
 		t.Fatalf("first %v", &first)
 	}
 	marker := storedMsg(t, e.js, 1)
@@ -271,7 +272,7 @@ func TestIdempotentMutate(t *testing.T) {
 		t.Fatalf("seq 1 is %q (%s), want the marker", marker.Subject, marker.Header.Get(subjects.HeaderType))
 	}
 	mustCall(t, e.nc, subj, req, &again)
-	if !again.GetDuplicate() || again.GetSeq() != first.GetSeq() || !equalSeqs(again.GetSeqs(), first.GetSeqs()) {
+	if !again.GetDuplicate() || again.GetSeq() != first.GetSeq() || !slices.Equal(again.GetSeqs(), first.GetSeqs()) {
 		t.Fatalf("retry %v, want duplicate of %v", &again, &first)
 	}
 	if n := streamMsgs(t, e.js); n != 3 {
@@ -294,18 +295,6 @@ func TestIdempotentMutate(t *testing.T) {
 	if n := streamMsgs(t, e.js); n != 3 {
 		t.Fatalf("stream has %d messages after conflict, want 3", n)
 	}
-}
-
-func equalSeqs(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestStrongWriteRepliesAfterApply(t *testing.T) {

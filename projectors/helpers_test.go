@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/backends/sqlite"
+	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
@@ -35,36 +35,8 @@ var _ projectors.KeyValueTarget = (*sqlite.Store)(nil)
 // dead-letter stream created the way the gateway creates them.
 func startJetStream(tb testing.TB) jetstream.JetStream {
 	tb.Helper()
-	s, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server not ready")
-	}
-	tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := nats.Connect("", nats.InProcessServer(s))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: subjects.Stream(testNS), Subjects: subjects.StreamSubjects(testNS),
-		AllowAtomicPublish: true, AllowDirect: true, Duplicates: 2 * time.Minute,
-	}); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: subjects.DeadLetterStream, Subjects: subjects.DeadLetterSubjects(),
-	}); err != nil {
-		tb.Fatal(err)
-	}
+	_, js := natstest.Start(tb)
+	natstest.NamespaceStreams(tb, js, testNS)
 	return js
 }
 
@@ -120,6 +92,18 @@ func waitApplied(tb testing.TB, p *projectors.Projector, seq uint64) {
 	defer cancel()
 	if err := p.WaitApplied(ctx, seq); err != nil {
 		tb.Fatalf("wait applied %d: %v (applied %d)", seq, err, p.Applied())
+	}
+}
+
+// checkCaughtUp waits until p has applied everything pub published and
+// asserts that st holds exactly pub's model. If rec is not nil (it wraps st),
+// it also asserts that every event pub published was applied exactly once.
+func checkCaughtUp(tb testing.TB, p *projectors.Projector, pub *publisher, st *sqlite.Store, rec *recorder) {
+	tb.Helper()
+	waitApplied(tb, p, pub.lastSeq())
+	checkStore(tb, st, pub.model)
+	if rec != nil {
+		rec.checkExactlyOnce(tb, pub.seqs)
 	}
 }
 
@@ -355,22 +339,5 @@ var errUnavailable = errors.New("backend unavailable")
 // deadLetters returns the messages of the dead-letter stream.
 func deadLetters(tb testing.TB, js jetstream.JetStream) []*jetstream.RawStreamMsg {
 	tb.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, subjects.DeadLetterStream)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return natstest.Msgs(tb, js, subjects.DeadLetterStream)
 }

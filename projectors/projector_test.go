@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
@@ -65,9 +66,7 @@ func TestCommitThenErrorAppliesOnce(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	p := startProjector(t, js, "sqlite", rec, projectors.WithBatchSize(16))
 	pub.publishRandom(t, r, 1000, 50)
-	waitApplied(t, p, pub.lastSeq())
-	checkStore(t, st, pub.model)
-	rec.checkExactlyOnce(t, pub.seqs)
+	checkCaughtUp(t, p, pub, st, rec)
 	if rec.calls < 10 {
 		t.Fatalf("only %d apply calls: the failure path was not exercised", rec.calls)
 	}
@@ -126,9 +125,7 @@ func TestAbortAndRestart(t *testing.T) {
 
 	p := newProjector()
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
-	waitApplied(t, p, pub.lastSeq())
-	checkStore(t, st, pub.model)
-	rec.checkExactlyOnce(t, pub.seqs)
+	checkCaughtUp(t, p, pub, st, rec)
 }
 
 func TestPoisonEventsAreDeadLettered(t *testing.T) {
@@ -173,8 +170,7 @@ func TestPoisonEventsAreDeadLettered(t *testing.T) {
 	pub.publishRandom(t, r, 20, 10)
 	p := startProjector(t, js, "sqlite", st)
 	pub.publishRandom(t, r, 5, 10)
-	waitApplied(t, p, pub.lastSeq())
-	checkStore(t, st, pub.model)
+	checkCaughtUp(t, p, pub, st, nil)
 
 	dls := deadLetters(t, js)
 	if len(dls) != 3 {
@@ -251,21 +247,17 @@ func TestPermanentErrorDeadLettersOnlyTheChange(t *testing.T) {
 	waitApplied(t, p, pub.lastSeq())
 
 	// Replay the published events into a model, skipping the refused one.
-	s, err := js.Stream(context.Background(), subjects.Stream(testNS))
-	if err != nil {
-		t.Fatal(err)
+	msgs := natstest.Msgs(t, js, subjects.Stream(testNS))
+	if n := uint64(len(msgs)); n != pub.lastSeq() {
+		t.Fatalf("stream holds %d messages, want %d", n, pub.lastSeq())
 	}
-	for seq := uint64(1); seq <= pub.lastSeq(); seq++ {
-		m, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range msgs {
 		ev, err := subjects.DecodeKeyValueEvent(m.Subject, m.Header, m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if seq != badSeq {
-			want.apply(seq, ev)
+		if m.Sequence != badSeq {
+			want.apply(m.Sequence, ev)
 		}
 	}
 	checkStore(t, st, want)
@@ -329,10 +321,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	pub := newPublisher(js)
 	pub.publishRandom(t, rand.New(rand.NewPCG(13, 14)), 500, 50)
 	p := startProjector(t, js, "sqlite", rec, projectors.WithRegisterer(reg))
-	waitApplied(t, p, pub.lastSeq())
-
-	checkStore(t, st, pub.model)
-	rec.checkExactlyOnce(t, pub.seqs)
+	checkCaughtUp(t, p, pub, st, rec)
 	if n := len(deadLetters(t, js)); n != 0 {
 		t.Fatalf("%d dead letters, want 0", n)
 	}
@@ -418,9 +407,7 @@ func TestStopDrainsAndRestartResumes(t *testing.T) {
 	if p2.Applied() != stoppedAt {
 		t.Fatalf("restarted at %d, want the checkpoint %d", p2.Applied(), stoppedAt)
 	}
-	waitApplied(t, p2, pub.lastSeq())
-	checkStore(t, st, pub.model)
-	rec.checkExactlyOnce(t, pub.seqs)
+	checkCaughtUp(t, p2, pub, st, rec)
 }
 
 // TestConsumerRepositionedAtCheckpoint: a consumer that delivered (and even
@@ -443,8 +430,7 @@ func TestConsumerRepositionedAtCheckpoint(t *testing.T) {
 	st := openStore(t)
 	p := startProjector(t, js, "sqlite", st)
 	pub.publishRandom(t, r, 10, 30)
-	waitApplied(t, p, pub.lastSeq())
-	checkStore(t, st, pub.model)
+	checkCaughtUp(t, p, pub, st, nil)
 }
 
 func TestStartErrors(t *testing.T) {
@@ -515,8 +501,7 @@ func TestConsumerDeletedWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub.publishRandom(t, r, 100, 20)
-	waitApplied(t, p, pub.lastSeq())
-	checkStore(t, st, pub.model)
+	checkCaughtUp(t, p, pub, st, nil)
 	if _, err := js.Consumer(ctx, subjects.Stream(testNS), subjects.Consumer("sqlite")); err != nil {
 		t.Fatalf("consumer not recreated: %v", err)
 	}
@@ -552,9 +537,7 @@ func TestOutageShowsLag(t *testing.T) {
 		t.Fatalf("applied %d while the backend is down", p.Applied())
 	}
 	down.Store(false)
-	waitApplied(t, p, pub.lastSeq())
-	checkStore(t, st, pub.model)
-	rec.checkExactlyOnce(t, pub.seqs)
+	checkCaughtUp(t, p, pub, st, rec)
 	if n := len(deadLetters(t, js)); n != 0 {
 		t.Fatalf("%d dead letters after an outage, want 0", n)
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prism-data/prism/backends/sqlite"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
@@ -72,11 +71,7 @@ func BenchmarkApplyKeyValue(b *testing.B) {
 
 func benchApplyKeyValue(b *testing.B, random bool) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "kv.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
+	s, _ := openStore(b)
 
 	// The changes are built once and their ids rewritten per batch, so the
 	// benchmark measures the store, not protobuf allocation.

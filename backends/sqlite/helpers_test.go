@@ -103,7 +103,7 @@ func get(t testing.TB, s *sqlite.Store, req *prismv1.GetRequest) *prismv1.GetRes
 	return resp
 }
 
-// kv is an item as the tests compare it.
+// kv is an item as the tests compare it (with slices.Equal).
 type kv struct{ key, value string }
 
 func kvs(items []*prismv1.Item) []kv {
@@ -112,18 +112,6 @@ func kvs(items []*prismv1.Item) []kv {
 		out = append(out, kv{string(it.GetKey()), string(it.GetValue())})
 	}
 	return out
-}
-
-func equalKVs(a, b []kv) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // getAll reads every page of a record with page size n.

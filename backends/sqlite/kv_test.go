@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -123,7 +124,7 @@ func TestApplyKeyValueSemantics(t *testing.T) {
 					}
 					continue
 				}
-				if got := kvs(resp.GetItems()); !equalKVs(got, w.items) {
+				if got := kvs(resp.GetItems()); !slices.Equal(got, w.items) {
 					t.Errorf("record %q items = %v, want %v", w.id, got, w.items)
 				}
 				if resp.GetRevision() != w.revision {
@@ -137,7 +138,7 @@ func TestApplyKeyValueSemantics(t *testing.T) {
 			for _, id := range scanAll(t, s, 0) {
 				ids = append(ids, string(id))
 			}
-			if len(ids) != len(tt.ids) || (len(ids) > 0 && !equalStrings(ids, tt.ids)) {
+			if !slices.Equal(ids, tt.ids) {
 				t.Errorf("ScanIDs = %q, want %q", ids, tt.ids)
 			}
 			last := tt.batches[len(tt.batches)-1]
@@ -146,18 +147,6 @@ func TestApplyKeyValueSemantics(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestApplyKeyValueRedeliveryIsExactlyOnce(t *testing.T) {
@@ -176,7 +165,7 @@ func TestApplyKeyValueRedeliveryIsExactlyOnce(t *testing.T) {
 	apply(t, s, 15, put(13, "r", item("a", "stale")), del(14, "s"), put(15, "t", item("k", "v")))
 
 	r := get(t, s, &prismv1.GetRequest{Id: []byte("r")})
-	if got := kvs(r.GetItems()); !equalKVs(got, []kv{{"a", "again"}, {"b", "2"}}) || r.GetRevision() != 13 {
+	if got := kvs(r.GetItems()); !slices.Equal(got, []kv{{"a", "again"}, {"b", "2"}}) || r.GetRevision() != 13 {
 		t.Errorf("record r = %v rev %d, want a=again b=2 rev 13", got, r.GetRevision())
 	}
 	if sresp := get(t, s, &prismv1.GetRequest{Id: []byte("s")}); len(sresp.GetItems()) != 0 {
@@ -201,7 +190,7 @@ func TestApplyKeyValueThroughNotAboveCheckpointIsNoOp(t *testing.T) {
 		}
 	}
 	apply(t, s, 20, put(20, "r", item("a", "changed")))
-	if got := kvs(get(t, s, &prismv1.GetRequest{Id: []byte("r")}).GetItems()); !equalKVs(got, []kv{{"a", "1"}}) {
+	if got := kvs(get(t, s, &prismv1.GetRequest{Id: []byte("r")}).GetItems()); !slices.Equal(got, []kv{{"a", "1"}}) {
 		t.Fatalf("items = %v, want a=1", got)
 	}
 }

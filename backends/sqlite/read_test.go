@@ -41,7 +41,7 @@ func TestGetItemsKeys(t *testing.T) {
 				req.Keys = append(req.Keys, []byte(k))
 			}
 			resp := get(t, s, req)
-			if got := kvs(resp.GetItems()); !equalKVs(got, tt.want) {
+			if got := kvs(resp.GetItems()); !slices.Equal(got, tt.want) {
 				t.Errorf("items = %v, want %v", got, tt.want)
 			}
 			// The record exists, so the revision is reported even when no
@@ -75,7 +75,7 @@ func TestGetItemsRange(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := get(t, s, &prismv1.GetRequest{Id: []byte("r"),
 				Range: &prismv1.KeyRange{Start: []byte(tt.start), End: []byte(tt.end)}})
-			if got := kvs(resp.GetItems()); !equalKVs(got, tt.want) {
+			if got := kvs(resp.GetItems()); !slices.Equal(got, tt.want) {
 				t.Errorf("items = %v, want %v", got, tt.want)
 			}
 		})
@@ -117,7 +117,7 @@ func TestGetItemsPagination(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req.Id = []byte("big")
 			items, pages := getAll(t, s, tt.req)
-			if got := kvs(items); !equalKVs(got, tt.want) {
+			if got := kvs(items); !slices.Equal(got, tt.want) {
 				t.Errorf("concatenated pages: %d items, want %d (same order, no duplicates)", len(got), len(tt.want))
 			}
 			if pages != tt.wantPages {
@@ -248,7 +248,7 @@ func TestInvalidPageToken(t *testing.T) {
 	}
 	// A well-formed token continues after the key it names.
 	resp := get(t, s, &prismv1.GetRequest{Id: []byte("r"), PageToken: base64.RawURLEncoding.EncodeToString([]byte("c"))})
-	if got := kvs(resp.GetItems()); !equalKVs(got, []kv{{"d", "D"}, {"e", "E"}}) {
+	if got := kvs(resp.GetItems()); !slices.Equal(got, []kv{{"d", "D"}, {"e", "E"}}) {
 		t.Errorf("after token of %q: %v", "c", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got := kvs(get(t, s, &prismv1.GetRequest{Id: []byte("id")}).GetItems()); !equalKVs(got, []kv{{"k", "v"}}) {
+	if got := kvs(get(t, s, &prismv1.GetRequest{Id: []byte("id")}).GetItems()); !slices.Equal(got, []kv{{"k", "v"}}) {
 		t.Fatalf("items after reopen = %v", got)
 	}
 }
@@ -99,7 +100,7 @@ func TestCheckpointPersistsAcrossReopen(t *testing.T) {
 		t.Fatalf("checkpoint after reopen = %d, want 42", cp)
 	}
 	resp := get(t, s, &prismv1.GetRequest{Id: []byte("b")})
-	if resp.GetRevision() != 41 || !equalKVs(kvs(resp.GetItems()), []kv{{"k", "w"}}) {
+	if resp.GetRevision() != 41 || !slices.Equal(kvs(resp.GetItems()), []kv{{"k", "w"}}) {
 		t.Fatalf("record b after reopen = %v", resp)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestTTL(t *testing.T) {
 		t.Helper()
 		for _, w := range wants {
 			resp := get(t, s, &prismv1.GetRequest{Id: []byte(w.id)})
-			if got := kvs(resp.GetItems()); !equalKVs(got, w.items) {
+			if got := kvs(resp.GetItems()); !slices.Equal(got, w.items) {
 				t.Errorf("record %q items = %v, want %v", w.id, got, w.items)
 			}
 			if len(w.items) == 0 && resp.GetRevision() != 0 {
@@ -42,7 +43,7 @@ func TestTTL(t *testing.T) {
 		for _, id := range scanAll(t, s, 0) {
 			got = append(got, string(id))
 		}
-		if !equalStrings(got, ids) {
+		if !slices.Equal(got, ids) {
 			t.Errorf("ScanIDs = %q, want %q", got, ids)
 		}
 	}
@@ -114,13 +115,13 @@ func TestTTL(t *testing.T) {
 	t.Run("put refreshes an expired item", func(t *testing.T) {
 		apply(t, s, 4, put(4, "mixed", itemExpiring("a", "new", t0.Add(2*time.Hour))))
 		resp := get(t, s, &prismv1.GetRequest{Id: []byte("mixed"), Keys: [][]byte{[]byte("a")}})
-		if got := kvs(resp.GetItems()); !equalKVs(got, []kv{{"a", "new"}}) || resp.GetRevision() != 4 {
+		if got := kvs(resp.GetItems()); !slices.Equal(got, []kv{{"a", "new"}}) || resp.GetRevision() != 4 {
 			t.Errorf("refreshed item = %v rev %d", got, resp.GetRevision())
 		}
 		// Overwriting with no expire_time makes it permanent.
 		apply(t, s, 5, put(5, "mixed", item("a", "permanent")))
 		clk.Set(t0.Add(3 * time.Hour))
-		if got := kvs(get(t, s, &prismv1.GetRequest{Id: []byte("mixed"), Keys: [][]byte{[]byte("a")}}).GetItems()); !equalKVs(got, []kv{{"a", "permanent"}}) {
+		if got := kvs(get(t, s, &prismv1.GetRequest{Id: []byte("mixed"), Keys: [][]byte{[]byte("a")}}).GetItems()); !slices.Equal(got, []kv{{"a", "permanent"}}) {
 			t.Errorf("item a = %v, want permanent", got)
 		}
 	})
