@@ -64,6 +64,9 @@ const (
 	// ioTimeout bounds the JetStream and backend calls of one request, on
 	// top of the consistency wait.
 	ioTimeout = 10 * time.Second
+	// workerIdle is how long an idle worker waits for another request
+	// before it exits.
+	workerIdle = 10 * time.Second
 )
 
 // Gateway serves Prism's request subjects. Create it with New, register
@@ -89,8 +92,14 @@ type Gateway struct {
 	closed   []<-chan nats.SubStatus
 	baseCtx  context.Context
 	cancel   context.CancelFunc
+	// Requests are served by workers, at most maxInFlight of them; sem
+	// holds one token per worker. work hands a request to an idle worker;
+	// quit, closed once the subscriptions are closed, stops idle workers.
 	sem      chan struct{}
-	inflight sync.WaitGroup
+	work     chan *nats.Msg
+	quit     chan struct{}
+	quitOnce sync.Once
+	inflight sync.WaitGroup // one per worker
 }
 
 // New returns a gateway that serves requests over nc once started. The
@@ -117,6 +126,8 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		log:     o.logger,
 		streams: make(map[string]jetstream.Stream),
 		sem:     make(chan struct{}, o.maxInFlight),
+		work:    make(chan *nats.Msg),
+		quit:    make(chan struct{}),
 	}
 	if o.registerer != nil {
 		if g.metrics, err = newMetrics(o.registerer); err != nil {
@@ -197,7 +208,7 @@ func (g *Gateway) Drain(ctx context.Context) error {
 		}
 	}
 	// Once the subscriptions are closed no callback can add to inflight, so
-	// waiting on it cannot race with Add.
+	// waiting on it cannot race with Add; idle workers can stop.
 	for i, ch := range closed {
 		if !subs[i].IsValid() {
 			continue
@@ -209,6 +220,7 @@ func (g *Gateway) Drain(ctx context.Context) error {
 			return fmt.Errorf("gateway: drain: subscriptions still open: %w", ctx.Err())
 		}
 	}
+	g.quitOnce.Do(func() { close(g.quit) })
 	done := make(chan struct{})
 	go func() {
 		g.inflight.Wait()
@@ -226,20 +238,50 @@ func (g *Gateway) Drain(ctx context.Context) error {
 }
 
 // onMsg is the subscription callback. Callbacks of one subscription run one
-// at a time, so it only waits for a slot and hands the request to a
-// goroutine.
+// at a time, so it only hands the request to a worker: an idle one, else a
+// new one while fewer than maxInFlight run, else the first to become idle.
+// Workers are reused because a fresh goroutine per request pays for growing
+// its stack on every request.
 func (g *Gateway) onMsg(msg *nats.Msg) {
 	select {
-	case g.sem <- struct{}{}:
-	case <-g.baseCtx.Done():
+	case g.work <- msg:
 		return
+	default:
 	}
-	g.inflight.Add(1)
-	go func() {
-		defer g.inflight.Done()
-		defer func() { <-g.sem }()
+	select {
+	case g.work <- msg:
+	case g.sem <- struct{}{}:
+		g.inflight.Add(1)
+		go g.worker(msg)
+	case <-g.baseCtx.Done():
+	}
+}
+
+// worker serves msg, then further requests from g.work until it has been
+// idle for workerIdle or the gateway stops.
+func (g *Gateway) worker(msg *nats.Msg) {
+	defer g.inflight.Done()
+	defer func() { <-g.sem }()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
 		g.serve(msg)
-	}()
+		select {
+		case msg = <-g.work:
+			continue
+		default:
+		}
+		idle.Reset(workerIdle)
+		select {
+		case msg = <-g.work:
+		case <-idle.C:
+			return
+		case <-g.quit:
+			return
+		case <-g.baseCtx.Done():
+			return
+		}
+	}
 }
 
 // serve handles one request and replies to it.
