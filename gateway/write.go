@@ -50,7 +50,7 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, req proto.Message, e
 	if expected != nil {
 		msg.Header.Set(subjects.HeaderExpectedSubjectSeq, strconv.FormatUint(*expected, 10))
 	}
-	ack, err := g.js.PublishMsg(ctx, msg)
+	ack, err := g.publish(ctx, msg)
 	if err != nil {
 		if !isWrongLastSequence(err) {
 			return nil, jetStreamError(err, ns, "storing the write")
