@@ -344,7 +344,7 @@ func (g *Gateway) dispatch(ctx context.Context, r *request, encErr error) (proto
 	}
 	ns, ok := g.namespaces.get(parsed.Namespace)
 	if !ok {
-		return nil, newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; declare it first (prism apply)", parsed.Namespace)
+		return nil, newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; declare it in a YAML file of prism serve --config", parsed.Namespace)
 	}
 	r.ns = ns
 	op := parsed.Kind + "." + parsed.Op

@@ -37,7 +37,16 @@ const AbstractionKeyValue = "keyvalue"
 
 // Backends lists the backend names a Namespace may name. The gateway itself
 // never talks to a backend; cmd/prism wires a reader per namespace.
-var Backends = []string{"sqlite"}
+var Backends = []string{"sqlite", "postgres"}
+
+// PostgresConfig configures a namespace whose backend is "postgres".
+type PostgresConfig struct {
+	// DSN is the PostgreSQL connection string, e.g.
+	// postgres://prism@db:5432/prism. Empty means the one cmd/prism is
+	// given (--postgres-dsn or PRISM_POSTGRES_DSN). Keep passwords out of
+	// files: use the environment or a .pgpass.
+	DSN string `yaml:"dsn"`
+}
 
 // Namespace is the declaration of one namespace, as read from YAML.
 type Namespace struct {
@@ -49,6 +58,9 @@ type Namespace struct {
 	Backend string `yaml:"backend"`
 	// Consistency defaults to Eventual when empty.
 	Consistency Consistency `yaml:"consistency"`
+	// Postgres configures the "postgres" backend; it must be empty for the
+	// others.
+	Postgres PostgresConfig `yaml:"postgres"`
 }
 
 // Validate reports the first thing wrong with n, in a sentence that names the
@@ -62,6 +74,9 @@ func (n Namespace) Validate() error {
 	}
 	if !slices.Contains(Backends, n.Backend) {
 		return fmt.Errorf("namespace %s: backend %q is not supported; use one of %s", n.Name, n.Backend, strings.Join(Backends, ", "))
+	}
+	if n.Backend != "postgres" && n.Postgres != (PostgresConfig{}) {
+		return fmt.Errorf("namespace %s: a postgres section needs backend: postgres, not %q", n.Name, n.Backend)
 	}
 	switch n.Consistency {
 	case "", Eventual, ReadYourWrites, Strong:

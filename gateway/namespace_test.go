@@ -36,6 +36,25 @@ func TestLoadNamespaces(t *testing.T) {
 			},
 		},
 		{
+			name: "postgres with a dsn",
+			files: map[string]string{
+				"a.yaml": "name: orders\nabstraction: keyvalue\nbackend: postgres\npostgres:\n  dsn: postgres://prism@db:5432/prism\n",
+			},
+			want: []gateway.Namespace{
+				{Name: "orders", Abstraction: "keyvalue", Backend: "postgres", Consistency: gateway.Eventual, Postgres: gateway.PostgresConfig{DSN: "postgres://prism@db:5432/prism"}},
+			},
+		},
+		{
+			name:    "postgres section on sqlite",
+			files:   map[string]string{"a.yaml": "name: orders\nabstraction: keyvalue\nbackend: sqlite\npostgres:\n  dsn: postgres://db/x\n"},
+			wantErr: "a postgres section needs backend: postgres",
+		},
+		{
+			name:    "unknown backend",
+			files:   map[string]string{"a.yaml": "name: orders\nabstraction: keyvalue\nbackend: mysql\n"},
+			wantErr: `backend "mysql" is not supported; use one of sqlite, postgres`,
+		},
+		{
 			name:    "unknown field",
 			files:   map[string]string{"a.yaml": "name: orders\nabstraction: keyvalue\nbackend: sqlite\nreplicas: 3\n"},
 			wantErr: "a.yaml: yaml: unmarshal errors:\n  line 4: field replicas not found",
