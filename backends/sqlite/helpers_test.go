@@ -67,17 +67,6 @@ func put(seq uint64, id string, items ...*prismv1.Item) *prismv1.KeyValueChange 
 	}}
 }
 
-func del(seq uint64, id string, keys ...string) *prismv1.KeyValueChange {
-	d := &prismv1.KeyValueDelete{}
-	for _, k := range keys {
-		d.Keys = append(d.Keys, []byte(k))
-	}
-	return &prismv1.KeyValueChange{Seq: seq, Event: &prismv1.KeyValueEvent{
-		Id:     []byte(id),
-		Change: &prismv1.KeyValueEvent_Delete{Delete: d},
-	}}
-}
-
 func apply(t testing.TB, s *sqlite.Store, through uint64, changes ...*prismv1.KeyValueChange) {
 	t.Helper()
 	if err := s.ApplyKeyValue(context.Background(), changes, through); err != nil {
@@ -112,24 +101,6 @@ func kvs(items []*prismv1.Item) []kv {
 		out = append(out, kv{string(it.GetKey()), string(it.GetValue())})
 	}
 	return out
-}
-
-// getAll reads every page of a record with page size n.
-func getAll(t testing.TB, s *sqlite.Store, req *prismv1.GetRequest) (items []*prismv1.Item, pages int) {
-	t.Helper()
-	req.PageToken = ""
-	for {
-		resp := get(t, s, req)
-		pages++
-		items = append(items, resp.GetItems()...)
-		if resp.GetNextPageToken() == "" {
-			return items, pages
-		}
-		if pages > 100000 {
-			t.Fatal("pagination does not end")
-		}
-		req.PageToken = resp.GetNextPageToken()
-	}
 }
 
 // scanAll lists every id with page size n.
