@@ -1,0 +1,146 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/prism-data/prism/backends/postgres"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+var (
+	reachOnce sync.Once
+	reachErr  error
+)
+
+// testDSN returns the DSN of the test database, after checking once per run
+// that PostgreSQL answers there. If it does not, the test is skipped with
+// how to enable it, or fails when PRISM_REQUIRE_POSTGRES=1 (CI): there a
+// skipped PostgreSQL suite would hide a broken machine.
+func testDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("PRISM_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		dsn = defaultDSN
+	}
+	reachOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			err = conn.Ping(ctx)
+			conn.Close(ctx)
+		}
+		reachErr = err
+	})
+	if reachErr != nil {
+		if os.Getenv("PRISM_REQUIRE_POSTGRES") == "1" {
+			t.Fatalf("PostgreSQL is required (PRISM_REQUIRE_POSTGRES=1) but unreachable at %s: %v", dsn, reachErr)
+		}
+		t.Skipf("PostgreSQL unreachable at %s (%v): start PostgreSQL there, or set PRISM_TEST_POSTGRES_DSN "+
+			"to a database where the role may create schemas", dsn, reachErr)
+	}
+	return dsn
+}
+
+// newNamespace returns a namespace name no other test or run uses, and drops
+// its schema when the test ends. The '-' checks that schema names are quoted.
+func newNamespace(t testing.TB) string {
+	t.Helper()
+	dsn := testDSN(t)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	ns := "test-" + hex.EncodeToString(b[:])
+	schema, err := postgres.SchemaName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return ns
+}
+
+// openStore opens namespace ns and closes the store at the end of the test.
+func openStore(t testing.TB, ns string, opts ...postgres.Option) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), testDSN(t), ns, opts...)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", ns, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// rawConn connects to the test database directly, to look at rows the API
+// hides.
+func rawConn(t testing.TB) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, testDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}
+
+func item(key, value string) *prismv1.Item {
+	return &prismv1.Item{Key: []byte(key), Value: []byte(value)}
+}
+
+func itemExpiring(key, value string, at time.Time) *prismv1.Item {
+	it := item(key, value)
+	it.ExpireTime = timestamppb.New(at)
+	return it
+}
+
+func put(seq uint64, id string, items ...*prismv1.Item) *prismv1.KeyValueChange {
+	return &prismv1.KeyValueChange{Seq: seq, Event: &prismv1.KeyValueEvent{
+		Id:     []byte(id),
+		Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{Items: items}},
+	}}
+}
+
+func del(seq uint64, id string, keys ...string) *prismv1.KeyValueChange {
+	d := &prismv1.KeyValueDelete{}
+	for _, k := range keys {
+		d.Keys = append(d.Keys, []byte(k))
+	}
+	return &prismv1.KeyValueChange{Seq: seq, Event: &prismv1.KeyValueEvent{
+		Id:     []byte(id),
+		Change: &prismv1.KeyValueEvent_Delete{Delete: d},
+	}}
+}
+
+func apply(t testing.TB, s *postgres.Store, through uint64, changes ...*prismv1.KeyValueChange) {
+	t.Helper()
+	if err := s.ApplyKeyValue(context.Background(), changes, through); err != nil {
+		t.Fatalf("ApplyKeyValue(through %d): %v", through, err)
+	}
+}

@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+// ApplyKeyValue applies changes in order, in one transaction that also sets
+// the checkpoint to through, and commits: either all of it is stored or none.
+//
+// Changes with Seq <= the stored checkpoint are skipped, so re-applying a
+// batch after a redelivery has no further effect. If through <= the stored
+// checkpoint the call does nothing. An empty changes slice with through
+// above the checkpoint only advances it (a batch of markers or dead letters).
+//
+// A put sets its items (key -> value, with expire_time) and sets the record's
+// revision to the change's Seq. A delete with keys removes those items, one
+// without keys removes the whole record; a delete of a record that has items
+// also sets its revision. A record left without items is removed.
+//
+// The batch is collapsed before it is written (the last effect per record
+// and item wins, in sequence order), and written with a few set-based
+// statements whatever its size; the result is the same as applying the
+// changes one by one.
+//
+// Errors: an *InvalidChangeError (errors.Is ErrInvalidChange) for a nil
+// change or event, an event that is neither put nor delete, a nil item or an
+// invalid expire_time, checked before anything is written, so nothing of the
+// batch is applied; ErrInvalidBatch for sequences that are 0, not strictly
+// increasing, greater than through or above math.MaxInt64; ErrClosed after
+// Close; otherwise the database error, with the transaction rolled back.
+func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
+	if err := validateBatch(changes, through); err != nil {
+		return fmt.Errorf("apply key-value batch: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return fmt.Errorf("apply key-value batch: %w", err)
+	}
+	defer s.mu.RUnlock()
+	if err := s.applyKeyValue(ctx, changes, through); err != nil {
+		return fmt.Errorf("apply key-value batch through seq %d: %w", through, err)
+	}
+	return nil
+}
+
+func validateBatch(changes []*prismv1.KeyValueChange, through uint64) error {
+	if through > math.MaxInt64 {
+		return fmt.Errorf("%w: through %d above %d", ErrInvalidBatch, through, uint64(math.MaxInt64))
+	}
+	var prev uint64
+	for i, c := range changes {
+		if c == nil {
+			return &InvalidChangeError{Index: i, Reason: "nil change"}
+		}
+		if err := validateEvent(c.GetEvent()); err != "" {
+			return &InvalidChangeError{Index: i, Seq: c.GetSeq(), Reason: err}
+		}
+		switch seq := c.GetSeq(); {
+		case seq == 0:
+			return fmt.Errorf("%w: change %d has seq 0", ErrInvalidBatch, i)
+		case seq <= prev:
+			return fmt.Errorf("%w: change %d has seq %d after seq %d", ErrInvalidBatch, i, seq, prev)
+		case seq > through:
+			return fmt.Errorf("%w: change %d has seq %d above through %d", ErrInvalidBatch, i, seq, through)
+		default:
+			prev = seq
+		}
+	}
+	return nil
+}
+
+// validateEvent returns why ev cannot be applied, or "" if it can.
+func validateEvent(ev *prismv1.KeyValueEvent) string {
+	if ev == nil {
+		return "nil event"
+	}
+	switch ch := ev.GetChange().(type) {
+	case *prismv1.KeyValueEvent_Put:
+		if ch.Put == nil {
+			return "nil put"
+		}
+		for j, it := range ch.Put.GetItems() {
+			if it == nil {
+				return fmt.Sprintf("put item %d is nil", j)
+			}
+			if et := it.GetExpireTime(); et != nil {
+				if err := et.CheckValid(); err != nil {
+					return fmt.Sprintf("put item %d: expire_time: %v", j, err)
+				}
+			}
+		}
+	case *prismv1.KeyValueEvent_Delete:
+		if ch.Delete == nil {
+			return "nil delete"
+		}
+	default:
+		return "neither put nor delete"
+	}
+	return ""
+}
+
+func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
+	// The fast path: a batch whose changes collapse to puts only, applied in
+	// one statement if the checkpoint is below its first seq (no redelivery).
+	if len(changes) > 0 {
+		var c collapsed
+		for _, ch := range changes {
+			c.add(ch)
+		}
+		if w := c.writes(); !w.deletes() {
+			var applied int
+			err := s.pool.QueryRow(ctx, s.q.putOnly, w.itemIDs, w.itemKeys, w.itemValues, w.itemSecs, w.itemNanos,
+				w.recordIDs, w.recordRevs, int64(through), int64(changes[0].GetSeq())).Scan(&applied)
+			if err != nil {
+				return fmt.Errorf("upsert items and records: %w", err)
+			}
+			if applied == 1 {
+				return nil
+			}
+		}
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return s.applyInTx(ctx, tx, changes, through)
+	})
+}
+
+// applyInTx is the general path: any batch, in a transaction that first
+// locks the checkpoint row.
+func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.KeyValueChange, through uint64) error {
+	// Locking the checkpoint row serializes the writers of the namespace, so
+	// what the statements below read (which items a record has left) cannot
+	// change under them, and a redelivered batch waits for the first.
+	var checkpoint int64
+	if err := tx.QueryRow(ctx, s.q.lockCheckpoint).Scan(&checkpoint); err != nil {
+		return fmt.Errorf("lock checkpoint: %w", err)
+	}
+	if through <= uint64(checkpoint) {
+		return nil
+	}
+	var c collapsed
+	for _, ch := range changes {
+		if ch.GetSeq() > uint64(checkpoint) {
+			c.add(ch)
+		}
+	}
+	w := c.writes()
+
+	// The statements run in this order, each seeing the ones before: wiping
+	// whole records comes first because the items written after a wipe are
+	// all that is left of those records.
+	if len(w.wipeIDs) > 0 {
+		if _, err := tx.Exec(ctx, s.q.wipeItems, w.wipeIDs); err != nil {
+			return fmt.Errorf("delete records' items: %w", err)
+		}
+		if _, err := tx.Exec(ctx, s.q.wipeRecords, w.wipeIDs); err != nil {
+			return fmt.Errorf("delete records: %w", err)
+		}
+	}
+	if len(w.delIDs) > 0 {
+		if _, err := tx.Exec(ctx, s.q.deleteItems, w.delIDs, w.delKeys); err != nil {
+			return fmt.Errorf("delete items: %w", err)
+		}
+	}
+	if len(w.itemIDs) > 0 {
+		if _, err := tx.Exec(ctx, s.q.upsertItems, w.itemIDs, w.itemKeys, w.itemValues, w.itemSecs, w.itemNanos); err != nil {
+			return fmt.Errorf("upsert items: %w", err)
+		}
+	}
+	if len(w.recordIDs) > 0 {
+		if _, err := tx.Exec(ctx, s.q.upsertRecords, w.recordIDs, w.recordRevs); err != nil {
+			return fmt.Errorf("upsert records: %w", err)
+		}
+	}
+	if len(w.maybeIDs) > 0 {
+		if _, err := tx.Exec(ctx, s.q.dropEmpty, w.maybeIDs); err != nil {
+			return fmt.Errorf("drop empty records: %w", err)
+		}
+		if _, err := tx.Exec(ctx, s.q.touchRecords, w.maybeIDs, w.maybeRevs); err != nil {
+			return fmt.Errorf("set revisions: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, s.q.setCheckpoint, int64(through)); err != nil {
+		return fmt.Errorf("set checkpoint: %w", err)
+	}
+	return nil
+}
+
+// nonNil returns b, or an empty slice for nil: pgx encodes a nil slice as
+// NULL, but ids, keys and values are never NULL (an empty one is a valid
+// empty bytea).
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,45 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+type options struct {
+	now      func() time.Time
+	maxConns int32 // 0: the DSN's pool_max_conns or pgxpool's default
+}
+
+func defaultOptions() options {
+	return options{now: time.Now}
+}
+
+// Option configures Open. Each option validates its argument and makes Open
+// fail with a descriptive error when it is invalid.
+type Option func(*options) error
+
+// WithClock sets the clock that decides which items have expired (reads and
+// SweepExpired). The default is time.Now. now must not be nil.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("WithClock: nil clock")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// WithMaxConns sets the size of the connection pool shared by reads and
+// writes. The default is the DSN's pool_max_conns, or else pgxpool's default
+// (the greater of 4 and the number of CPUs). n must be at least 1.
+func WithMaxConns(n int32) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("WithMaxConns: %d connections, need at least 1", n)
+		}
+		o.maxConns = n
+		return nil
+	}
+}

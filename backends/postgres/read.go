@@ -1,0 +1,234 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// GetItems reads one page of the items of record req.Id in key order: all
+// items, only those in req.Keys, or those in req.Range [start, end) (an
+// empty end is unbounded). req.PageSize 0 means 100; it is capped at 1000.
+// req.PageToken is the NextPageToken of the previous page, "" for the first.
+// req.MinSeq is ignored: waiting for the projection is the caller's job.
+//
+// Expired items (expire_time <= now) are never returned. The page and the
+// revision come from one snapshot (one statement).
+// Revision is the stream sequence of the record's last applied change; a
+// record that does not exist or has no live item gives an empty response
+// with Revision 0 (the caller's NOT_FOUND). NextPageToken is empty on the
+// last page.
+//
+// Errors: ErrInvalidPageToken (wrapped) for a token GetItems did not make;
+// ErrInvalidRequest for a nil request or one with both keys and range;
+// ErrClosed after Close; otherwise the database error.
+func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error) {
+	if req == nil {
+		return nil, fmt.Errorf("get items: %w: nil request", ErrInvalidRequest)
+	}
+	if len(req.GetKeys()) > 0 && req.GetRange() != nil {
+		return nil, fmt.Errorf("get items: %w: both keys and range are set", ErrInvalidRequest)
+	}
+	after, hasAfter, err := decodePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, fmt.Errorf("get items: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return nil, fmt.Errorf("get items: %w", err)
+	}
+	defer s.mu.RUnlock()
+	resp, err := s.getItems(ctx, req, after, hasAfter)
+	if err != nil {
+		return nil, fmt.Errorf("get items: %w", err)
+	}
+	return resp, nil
+}
+
+func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []byte, hasAfter bool) (*prismv1.GetResponse, error) {
+	id := nonNil(req.GetId())
+	sec, nanos := splitTime(s.now())
+	size := pageSize(req.GetPageSize())
+
+	// Read one more item than the page holds to know whether a next page
+	// exists without a second round trip.
+	var rows pgx.Rows
+	var err error
+	if reqKeys := req.GetKeys(); len(reqKeys) > 0 {
+		keys := make([][]byte, 0, len(reqKeys))
+		for _, k := range reqKeys {
+			if !hasAfter || bytes.Compare(k, after) > 0 {
+				keys = append(keys, nonNil(k))
+			}
+		}
+		slices.SortFunc(keys, bytes.Compare)
+		keys = slices.CompactFunc(keys, bytes.Equal)
+		rows, err = s.pool.Query(ctx, s.q.itemKeys, id, keys, sec, nanos, size+1)
+	} else {
+		// Every key is a bytea >= '', so an absent start selects from the
+		// first key; a token past the start moves the bound to just after it.
+		r := req.GetRange()
+		lo, lower := 0, nonNil(r.GetStart())
+		if hasAfter && bytes.Compare(after, lower) >= 0 {
+			lo, lower = 1, after
+		}
+		if end := r.GetEnd(); len(end) > 0 {
+			rows, err = s.pool.Query(ctx, s.q.items[lo][1], id, lower, sec, nanos, size+1, end)
+		} else {
+			rows, err = s.pool.Query(ctx, s.q.items[lo][0], id, lower, sec, nanos, size+1)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	revision, items, err := scanItems(rows)
+	if err != nil {
+		return nil, err
+	}
+	if revision == 0 {
+		return &prismv1.GetResponse{}, nil
+	}
+	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision), Items: items}
+	if len(items) > size {
+		resp.Items = items[:size]
+		resp.NextPageToken = encodePageToken(items[size-1].GetKey())
+	}
+	return resp, nil
+}
+
+// scanItems reads the rows of an itemPage query and closes rows. revision
+// is 0 when there is no row: the record has no live item.
+func scanItems(rows pgx.Rows) (revision int64, items []*prismv1.Item, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		it := &prismv1.Item{}
+		var found bool
+		var sec *int64
+		var nanos *int32
+		if err := rows.Scan(&revision, &found, &it.Key, &it.Value, &sec, &nanos); err != nil {
+			return 0, nil, fmt.Errorf("scan item: %w", err)
+		}
+		if !found {
+			continue
+		}
+		it.Key, it.Value = nonNil(it.Key), nonNil(it.Value)
+		if sec != nil {
+			it.ExpireTime = &timestamppb.Timestamp{Seconds: *sec, Nanos: *nanos}
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("read items: %w", err)
+	}
+	return revision, items, nil
+}
+
+// ScanIDs lists one page of the ids of records that have at least one live
+// item, in byte order. req.PageSize 0 means 100; it is capped at 1000.
+// req.PageToken is the NextPageToken of the previous page, "" for the first;
+// NextPageToken is empty on the last page. req.MinSeq is ignored.
+//
+// Errors: ErrInvalidPageToken (wrapped) for a token ScanIDs did not make;
+// ErrInvalidRequest for a nil request; ErrClosed after Close; otherwise the
+// database error.
+func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1.ScanResponse, error) {
+	if req == nil {
+		return nil, fmt.Errorf("scan ids: %w: nil request", ErrInvalidRequest)
+	}
+	after, hasAfter, err := decodePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, fmt.Errorf("scan ids: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return nil, fmt.Errorf("scan ids: %w", err)
+	}
+	defer s.mu.RUnlock()
+
+	sec, nanos := splitTime(s.now())
+	size := pageSize(req.GetPageSize())
+	lo, lower := 0, []byte{}
+	if hasAfter {
+		lo, lower = 1, after
+	}
+	rows, err := s.pool.Query(ctx, s.q.scan[lo], lower, sec, nanos, size+1)
+	if err != nil {
+		return nil, fmt.Errorf("scan ids: %w", err)
+	}
+	defer rows.Close()
+	resp := &prismv1.ScanResponse{}
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan ids: %w", err)
+		}
+		resp.Ids = append(resp.Ids, nonNil(id))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scan ids: %w", err)
+	}
+	if len(resp.Ids) > size {
+		resp.Ids = resp.Ids[:size]
+		resp.NextPageToken = encodePageToken(resp.Ids[size-1])
+	}
+	return resp, nil
+}
+
+func pageSize(n uint32) int {
+	switch {
+	case n == 0:
+		return defaultPageSize
+	case n > maxPageSize:
+		return maxPageSize
+	}
+	return int(n)
+}
+
+// splitTime returns t as the (seconds, nanoseconds) pair items store.
+func splitTime(t time.Time) (sec int64, nanos int32) {
+	return t.Unix(), int32(t.Nanosecond())
+}
+
+// emptyKeyToken is the page token after the empty key (or id): base64 of
+// nothing is "", which already means "from the start". '~' is outside the
+// base64url alphabet, so no other token can equal it. The tokens are those
+// of backends/sqlite.
+const emptyKeyToken = "~"
+
+var tokenEncoding = base64.RawURLEncoding.Strict()
+
+// encodePageToken returns the token of the page that follows last: its
+// base64url (unpadded) encoding, or emptyKeyToken for the empty key.
+func encodePageToken(last []byte) string {
+	if len(last) == 0 {
+		return emptyKeyToken
+	}
+	return tokenEncoding.EncodeToString(last)
+}
+
+// decodePageToken reverses encodePageToken; ok is false for "" (the first
+// page).
+func decodePageToken(token string) (last []byte, ok bool, err error) {
+	switch token {
+	case "":
+		return nil, false, nil
+	case emptyKeyToken:
+		return []byte{}, true, nil
+	}
+	last, err = tokenEncoding.DecodeString(token)
+	if err != nil || len(last) == 0 {
+		return nil, false, fmt.Errorf("%w: %q", ErrInvalidPageToken, token)
+	}
+	return last, true, nil
+}

@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// sweepChunk bounds the items one sweep transaction deletes, so a large
+// sweep holds the namespace's write lock in short slices and batches
+// interleave.
+const sweepChunk = 1000
+
+// SweepExpired deletes the items whose expire_time <= now (the Store's
+// clock, read once per call) and removes the records left without items.
+// It works in transactions of at most 1000 items, each holding the
+// namespace's write lock (the checkpoint row), so it waits for and is waited
+// for by ApplyKeyValue. It does not change the checkpoint or any revision:
+// expiry is not a write. It returns the number of items deleted, also when
+// it fails part way (the chunks committed before the error stay deleted).
+//
+// Errors: ErrClosed after Close; otherwise the database error (ctx's error
+// when it is cancelled between chunks).
+func (s *Store) SweepExpired(ctx context.Context) (int64, error) {
+	if err := s.acquire(); err != nil {
+		return 0, fmt.Errorf("sweep expired items: %w", err)
+	}
+	defer s.mu.RUnlock()
+	sec, nanos := splitTime(s.now())
+	var total int64
+	for {
+		var n int64
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			n, err = s.sweepChunk(ctx, tx, sec, nanos)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sweep expired items: %w", err)
+		}
+		total += n
+		if n < sweepChunk {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("sweep expired items: %w", err)
+		}
+	}
+}
+
+func (s *Store) sweepChunk(ctx context.Context, tx pgx.Tx, sec int64, nanos int32) (int64, error) {
+	// The write lock keeps a batch from putting an item into a record
+	// between the delete of its last expired item and the drop of the
+	// record (the record would be dropped with a live item).
+	var checkpoint int64
+	if err := tx.QueryRow(ctx, s.q.lockCheckpoint).Scan(&checkpoint); err != nil {
+		return 0, fmt.Errorf("lock checkpoint: %w", err)
+	}
+	rows, err := tx.Query(ctx, s.q.sweep, sec, nanos, sweepChunk)
+	if err != nil {
+		return 0, fmt.Errorf("delete items: %w", err)
+	}
+	var n int64
+	seen := make(map[string]bool)
+	var ids [][]byte
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delete items: %w", err)
+		}
+		n++
+		if !seen[string(id)] {
+			seen[string(id)] = true
+			ids = append(ids, nonNil(id))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("delete items: %w", err)
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, s.q.dropEmpty, ids); err != nil {
+			return 0, fmt.Errorf("drop empty records: %w", err)
+		}
+	}
+	return n, nil
+}
