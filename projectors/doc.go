@@ -1,13 +1,16 @@
 // Package projectors turns the events of a namespace's JetStream stream into
 // state in a projection target (a backend), one durable consumer per
-// (namespace, target) pair.
+// (namespace, target) pair. A namespace holds one data abstraction: New
+// projects KeyValue events into a KeyValueTarget, NewTimeSeries projects
+// TimeSeries appends into a TimeSeriesTarget; both return the same
+// Projector, and everything below holds for both.
 //
 // # Delivery and effect
 //
 // A Projector reads the stream PRISM_<NS> through the durable pull consumer
 // proj_<target>, groups the messages already at hand into a batch (it never
-// waits to fill one), and hands the batch to the target's ApplyKeyValue
-// together with the stream sequence of the batch's last message. The target
+// waits to fill one), and hands the batch to the target's ApplyKeyValue (or
+// ApplyTimeSeries) together with the stream sequence of the batch's last message. The target
 // applies the changes and stores that sequence as its checkpoint in the same
 // transaction; only after the commit are the messages acknowledged.
 //
@@ -17,9 +20,10 @@
 // a redelivery after AckWait, or a retried batch whose first attempt
 // committed before reporting an error never applies a change twice. On a
 // transactional target such as SQLite this gives an exactly-once effect; on
-// a target whose ApplyKeyValue is not atomic with its checkpoint it degrades
-// to at-least-once, which is safe only if its writes are idempotent by
-// (id, key, seq).
+// a target whose apply is not atomic with its checkpoint it degrades to
+// at-least-once, which is safe only if its writes are idempotent: by
+// (id, key, seq) for KeyValue, by (series id, event time, event id) for
+// TimeSeries.
 //
 // Skipping by checkpoint is only correct if nothing after the checkpoint was
 // delivered and left unapplied. Start therefore positions the consumer at
@@ -32,11 +36,13 @@
 // # Errors
 //
 // Poison events never block a namespace. A message that
-// subjects.DecodeKeyValueEvent rejects (subjects.ErrBadEvent: unknown
-// subject, wrong ce-type, unparsable payload, id mismatch) is published to
-// the dead-letter stream before the batch that contains it commits.
+// subjects.DecodeKeyValueEvent (or subjects.DecodeTimeSeriesEvent) rejects
+// (subjects.ErrBadEvent: unknown subject or one of another abstraction,
+// wrong ce-type, unparsable payload, id mismatch, an invalid TimeSeries
+// event) is published to the dead-letter stream before the batch that
+// contains it commits.
 //
-// When ApplyKeyValue fails, the projector retries the same batch with
+// When the target's apply fails, the projector retries the same batch with
 // exponential backoff and jitter; it never acks or skips data it has not
 // applied. An error is permanent, i.e. caused by the change rather than by
 // the backend, when it matches subjects.ErrBadEvent or implements

@@ -28,7 +28,7 @@ var ErrMissingStream = errors.New("stream does not exist")
 var ErrCheckpointAhead = errors.New("target checkpoint ahead of the stream")
 
 // PermanentError is implemented by target errors that say whether retrying
-// can ever help. An ApplyKeyValue error e for which
+// can ever help. An ApplyKeyValue or ApplyTimeSeries error e for which
 // errors.As(e, &pe) && pe.Permanent() holds is blamed on the change, not on
 // the backend: the projector isolates the failing change and dead-letters it
 // instead of retrying.

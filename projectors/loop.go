@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	prismv1 "github.com/prism-data/prism/proto/prism/v1"
-	"github.com/prism-data/prism/subjects"
 )
 
 // errResync makes the loop reposition the consumer at the checkpoint.
@@ -18,7 +15,7 @@ var errResync = errors.New("delivery gap: reposition the consumer")
 // item is one message of a batch that carries a change.
 type item struct {
 	msg    jetstream.Msg
-	change *prismv1.KeyValueChange
+	change change
 }
 
 // run is the loop goroutine: it consumes session after session until Stop
@@ -141,17 +138,17 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 			continue // applied before: a redelivery
 		}
 		floor, through = seq, seq
-		ev, err := subjects.DecodeKeyValueEvent(m.Subject(), m.Headers(), m.Data())
+		c, err := p.a.decode(m, seq)
 		if err != nil {
 			if err := p.deadLetter(ctx, m, seq, err); err != nil {
 				return err
 			}
 			continue
 		}
-		if ev == nil {
+		if c == nil {
 			continue // idempotency marker: no change, only the checkpoint moves
 		}
-		items = append(items, item{msg: m, change: &prismv1.KeyValueChange{Seq: seq, Event: ev}})
+		items = append(items, item{msg: m, change: c})
 	}
 	if through > 0 {
 		if err := p.apply(ctx, items, through); err != nil {
@@ -189,12 +186,12 @@ func (p *Projector) ack(s *session, batch []jetstream.Msg, top jetstream.Msg) {
 // with backoff until it succeeds or ctx ends; it returns only ctx's error.
 // A batch blamed on its data is applied change by change (applyOneByOne).
 func (p *Projector) apply(ctx context.Context, items []item, through uint64) error {
-	changes := make([]*prismv1.KeyValueChange, len(items))
+	changes := make([]change, len(items))
 	for i, it := range items {
 		changes[i] = it.change
 	}
 	for attempt := 1; ; attempt++ {
-		err := p.t.ApplyKeyValue(ctx, changes, through)
+		err := p.a.apply(ctx, changes, through)
 		if err == nil {
 			p.advance(through, len(changes))
 			return nil
@@ -240,7 +237,7 @@ func (p *Projector) applyOne(ctx context.Context, it item) error {
 		if seq <= p.Applied() {
 			return nil
 		}
-		err := p.t.ApplyKeyValue(ctx, []*prismv1.KeyValueChange{it.change}, seq)
+		err := p.a.apply(ctx, []change{it.change}, seq)
 		if err == nil {
 			p.advance(seq, 1)
 			return nil

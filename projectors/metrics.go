@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer, namespace, target string) (*metrics, 
 		}),
 		applied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "prism_projector_events_applied_total", ConstLabels: labels,
-			Help: "KeyValue changes committed to the target.",
+			Help: "Changes (KeyValue events, TimeSeries appends) committed to the target.",
 		}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "prism_projector_dead_letters_total", ConstLabels: labels,

@@ -36,17 +36,38 @@ type KeyValueTarget interface {
 	ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error
 }
 
+// TimeSeriesTarget is what a TimeSeries projection target must do.
+//
+// Contract: the same as KeyValueTarget's, with ApplyTimeSeries in place of
+// ApplyKeyValue. ApplyTimeSeries appends the events of changes (in slice
+// order, which is stream order) and sets the checkpoint to through in one
+// atomic transaction, skips changes whose Seq is at or below the stored
+// checkpoint, changes nothing when through is at or below the checkpoint
+// (ApplyTimeSeries(ctx, nil, checkpoint) is how the projector probes a
+// sick backend), and blames the changes with an error that implements
+// PermanentError with Permanent() == true. An event already stored under
+// the same (series id, event time, event id) is left as it is, so a target
+// whose apply is not atomic with its checkpoint still converges
+// (at-least-once delivery, idempotent effect). Checkpoint returns the
+// stored checkpoint, 0 for a new target.
+//
+// Both methods are called from one goroutine at a time.
+type TimeSeriesTarget interface {
+	Checkpoint(ctx context.Context) (uint64, error)
+	ApplyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) error
+}
+
 // Projector applies the events of one namespace's stream to one target
-// through the durable consumer subjects.Consumer(target). Create it with New,
-// run it with Start, end it with Stop. Applied and WaitApplied are safe for
-// concurrent use. A Projector runs once.
+// through the durable consumer subjects.Consumer(target). Create it with New
+// (KeyValue) or NewTimeSeries, run it with Start, end it with Stop. Applied
+// and WaitApplied are safe for concurrent use. A Projector runs once.
 type Projector struct {
 	js       jetstream.JetStream
 	ns       string
 	target   string
 	stream   string
 	consumer string
-	t        KeyValueTarget
+	a        applier
 	opts     options
 	log      *slog.Logger
 	m        *metrics
@@ -64,16 +85,34 @@ type Projector struct {
 	advanced   chan struct{} // closed and replaced each time applied grows
 }
 
-// New returns a Projector of namespace's events into t, known as target
-// (e.g. "sqlite"; it names the durable consumer and labels metrics). It does
-// no I/O. Errors: subjects.ErrInvalidNamespace, ErrInvalidOption, or an
-// error for a nil js or t or an unusable target name.
+// New returns a Projector of namespace's KeyValue events into t, known as
+// target (e.g. "sqlite"; it names the durable consumer and labels metrics).
+// Every other event of the namespace stream, TimeSeries ones included, is
+// poison to it and is dead-lettered. It does no I/O. Errors:
+// subjects.ErrInvalidNamespace, ErrInvalidOption, or an error for a nil js
+// or t or an unusable target name.
 func New(js jetstream.JetStream, namespace, target string, t KeyValueTarget, opts ...Option) (*Projector, error) {
-	if js == nil {
-		return nil, errors.New("new projector: nil JetStream")
-	}
 	if t == nil {
 		return nil, errors.New("new projector: nil target")
+	}
+	return newProjector(js, namespace, target, keyValue{t}, opts)
+}
+
+// NewTimeSeries returns a Projector of namespace's TimeSeries appends into
+// t, known as target, exactly as New does for KeyValue events: the same
+// options, consumer, checkpoints, dead letters and metrics. Every other
+// event of the namespace stream, KeyValue ones included, is poison to it
+// and is dead-lettered. It does no I/O. Errors: as New's.
+func NewTimeSeries(js jetstream.JetStream, namespace, target string, t TimeSeriesTarget, opts ...Option) (*Projector, error) {
+	if t == nil {
+		return nil, errors.New("new projector: nil target")
+	}
+	return newProjector(js, namespace, target, timeSeries{t}, opts)
+}
+
+func newProjector(js jetstream.JetStream, namespace, target string, a applier, opts []Option) (*Projector, error) {
+	if js == nil {
+		return nil, errors.New("new projector: nil JetStream")
 	}
 	if err := subjects.ValidateNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("new projector: %w", err)
@@ -97,7 +136,7 @@ func New(js jetstream.JetStream, namespace, target string, t KeyValueTarget, opt
 		target:   target,
 		stream:   subjects.Stream(namespace),
 		consumer: subjects.Consumer(target),
-		t:        t,
+		a:        a,
 		opts:     o,
 		log:      o.logger.With("namespace", namespace, "target", target),
 		m:        m,
@@ -134,7 +173,7 @@ func (p *Projector) Start(ctx context.Context) error {
 			p.observeStreamLast(s.CachedInfo().State.LastSeq)
 		}
 	}
-	cp, err := p.t.Checkpoint(ctx)
+	cp, err := p.a.checkpoint(ctx)
 	if err != nil {
 		return fmt.Errorf("start projector %s/%s: read checkpoint: %w", p.ns, p.target, err)
 	}
@@ -154,7 +193,7 @@ func (p *Projector) Start(ctx context.Context) error {
 		defer close(p.done)
 		p.run(loopCtx, sess)
 	}()
-	p.log.Info("projector started", "checkpoint", cp, "stream", p.stream, "consumer", p.consumer)
+	p.log.Info("projector started", "abstraction", p.a.abstraction(), "checkpoint", cp, "stream", p.stream, "consumer", p.consumer)
 	return nil
 }
 

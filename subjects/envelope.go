@@ -62,13 +62,15 @@ const (
 
 // CloudEvents types of Prism events.
 const (
-	TypeKeyValuePut    = "io.prism.kv.put"
-	TypeKeyValueDelete = "io.prism.kv.delete"
-	TypeMarker         = "io.prism.marker"
+	TypeKeyValuePut      = "io.prism.kv.put"
+	TypeKeyValueDelete   = "io.prism.kv.delete"
+	TypeTimeSeriesAppend = "io.prism.ts.append"
+	TypeMarker           = "io.prism.marker"
 )
 
-// ErrBadEvent is returned by DecodeKeyValueEvent for a message that is not a
-// well-formed Prism KeyValue event. Such a message is a poison event.
+// ErrBadEvent is returned by DecodeKeyValueEvent and DecodeTimeSeriesEvent
+// for a message that is not a well-formed Prism event of the abstraction
+// asked for. Such a message is a poison event.
 var ErrBadEvent = errors.New("malformed event")
 
 // EventMeta is what the gateway knows about a write besides its payload.
@@ -147,26 +149,14 @@ func newEvent(meta EventMeta, subject, typ, ceSubject string) *nats.Msg {
 
 // DecodeKeyValueEvent decodes a KeyValue event from its subject, headers and
 // data. It returns (nil, nil) for an idempotency marker, which carries no
-// data change, and an error wrapping ErrBadEvent for anything malformed: an
-// unknown subject or type, a payload that does not parse, or a payload whose
-// id or change disagrees with the subject and type.
+// data change, and an error wrapping ErrBadEvent for anything malformed: a
+// subject that is not a KeyValue event subject (a TimeSeries one included),
+// an unknown type, a payload that does not parse, or a payload whose id or
+// change disagrees with the subject and type.
 func DecodeKeyValueEvent(subject string, header nats.Header, data []byte) (*prismv1.KeyValueEvent, error) {
-	es, err := ParseEvent(subject)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadEvent, err)
-	}
-	typ := header.Get(HeaderType)
-	if es.IsMarker() {
-		if typ != TypeMarker {
-			return nil, fmt.Errorf("%w: marker subject with type %q", ErrBadEvent, typ)
-		}
-		return nil, nil
-	}
-	if v := header.Get(HeaderSpecVersion); v != SpecVersion {
-		return nil, fmt.Errorf("%w: ce-specversion %q, want %q", ErrBadEvent, v, SpecVersion)
-	}
-	if ct := header.Get(HeaderContentType); ct != ContentTypeProto {
-		return nil, fmt.Errorf("%w: content-type %q, want %q", ErrBadEvent, ct, ContentTypeProto)
+	es, marker, err := parseEnvelope(subject, header, AbstractionKeyValue)
+	if err != nil || marker {
+		return nil, err
 	}
 	var ev prismv1.KeyValueEvent
 	if err := proto.Unmarshal(data, &ev); err != nil {
@@ -175,13 +165,42 @@ func DecodeKeyValueEvent(subject string, header nats.Header, data []byte) (*pris
 	if string(ev.GetId()) != string(es.ID) {
 		return nil, fmt.Errorf("%w: payload id %q differs from subject id %q", ErrBadEvent, ev.GetId(), es.ID)
 	}
-	switch {
+	switch typ := header.Get(HeaderType); {
 	case typ == TypeKeyValuePut && ev.GetPut() != nil:
 	case typ == TypeKeyValueDelete && ev.GetDelete() != nil:
 	default:
 		return nil, fmt.Errorf("%w: type %q does not match the payload", ErrBadEvent, typ)
 	}
 	return &ev, nil
+}
+
+// parseEnvelope checks what every event decoder checks: the subject is an
+// event subject of abstraction (or a marker), and a data event carries the
+// CloudEvents spec version and the protobuf content type. marker reports an
+// idempotency marker, whose other headers and data are not checked. Errors
+// wrap ErrBadEvent.
+func parseEnvelope(subject string, header nats.Header, abstraction string) (es Event, marker bool, err error) {
+	es, err = ParseEvent(subject)
+	if err != nil {
+		return Event{}, false, fmt.Errorf("%w: %v", ErrBadEvent, err)
+	}
+	typ := header.Get(HeaderType)
+	if es.IsMarker() {
+		if typ != TypeMarker {
+			return Event{}, false, fmt.Errorf("%w: marker subject with type %q", ErrBadEvent, typ)
+		}
+		return es, true, nil
+	}
+	if es.Abstraction != abstraction {
+		return Event{}, false, fmt.Errorf("%w: %q is a %q event subject, want %q", ErrBadEvent, subject, es.Abstraction, abstraction)
+	}
+	if v := header.Get(HeaderSpecVersion); v != SpecVersion {
+		return Event{}, false, fmt.Errorf("%w: ce-specversion %q, want %q", ErrBadEvent, v, SpecVersion)
+	}
+	if ct := header.Get(HeaderContentType); ct != ContentTypeProto {
+		return Event{}, false, fmt.Errorf("%w: content-type %q, want %q", ErrBadEvent, ct, ContentTypeProto)
+	}
+	return es, false, nil
 }
 
 // HashRequest returns the hex SHA-256 of a deterministically marshalled

@@ -5,11 +5,14 @@
 //
 // Layout:
 //
-//	prism.<ns>.write.<op>            write requests (put, delete, mutate)
-//	prism.<ns>.read.<op>             read requests (get, scan)
+//	prism.<ns>.write.<op>            write requests (put, delete, mutate, append)
+//	prism.<ns>.read.<op>             read requests (get, scan, range, search)
 //	prism.<ns>.events.kv.<id>        KeyValue events, one subject per record
+//	prism.<ns>.events.ts.<series>    TimeSeries appends, one subject per series
 //	prism.<ns>.events.tok.<token>    idempotency markers of atomic batches
 //	prism.dlq.<ns>                   dead letters of a namespace
+//
+// Record ids, series ids and tokens are encoded with EncodeID.
 //
 // The stream of namespace ns is PRISM_<NS> (ns upper-cased) and captures
 // prism.<ns>.events.>.
@@ -36,8 +39,9 @@ const (
 
 // Abstraction tokens of event subjects.
 const (
-	AbstractionKeyValue = "kv"
-	markerToken         = "tok"
+	AbstractionKeyValue   = "kv"
+	AbstractionTimeSeries = "ts"
+	markerToken           = "tok"
 )
 
 // MaxNamespaceLen is the longest namespace name.
@@ -129,6 +133,17 @@ func AllKeyValueEvents(ns string) string {
 	return Root + "." + ns + ".events." + AbstractionKeyValue + ".*"
 }
 
+// TimeSeriesEvent is the event subject of series seriesID in namespace ns:
+// every append to the series is stored there, in append order.
+func TimeSeriesEvent(ns string, seriesID []byte) string {
+	return Root + "." + ns + ".events." + AbstractionTimeSeries + "." + EncodeID(seriesID)
+}
+
+// AllTimeSeriesEvents is the filter subject of every TimeSeries event of ns.
+func AllTimeSeriesEvents(ns string) string {
+	return Root + "." + ns + ".events." + AbstractionTimeSeries + ".*"
+}
+
 // Marker is the subject of the idempotency marker that heads an atomic batch
 // written with idempotency token token.
 func Marker(ns, token string) string {
@@ -138,8 +153,8 @@ func Marker(ns, token string) string {
 // Event is a parsed event subject.
 type Event struct {
 	Namespace   string
-	Abstraction string // AbstractionKeyValue, or "tok" for a marker
-	ID          []byte // record id (or token of a marker)
+	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, or "tok" for a marker
+	ID          []byte // record id, series id, or token of a marker
 }
 
 // IsMarker reports whether e is an idempotency marker rather than data.
@@ -154,7 +169,9 @@ func ParseEvent(subject string) (Event, error) {
 	if err := ValidateNamespace(parts[1]); err != nil {
 		return Event{}, err
 	}
-	if parts[3] != AbstractionKeyValue && parts[3] != markerToken {
+	switch parts[3] {
+	case AbstractionKeyValue, AbstractionTimeSeries, markerToken:
+	default:
 		return Event{}, fmt.Errorf("%w: %q: unknown abstraction %q", ErrInvalidSubject, subject, parts[3])
 	}
 	id, err := DecodeID(parts[4])

@@ -110,7 +110,22 @@ func TestParseEvent(t *testing.T) {
 	if !strings.HasPrefix(subj, strings.TrimSuffix(subjects.StreamSubjects("shop")[0], ">")) {
 		t.Fatalf("event subject %q is not captured by the stream", subj)
 	}
-	for _, bad := range []string{"prism.shop.events.kv", "prism.shop.events.ts.a", "prism.shop.events.kv.~2e", "prism.shop.write.kv.a"} {
+	series := []byte("cpu/host 1")
+	tsSubj := subjects.TimeSeriesEvent("shop", series)
+	if tsSubj != "prism.shop.events.ts.cpu~2Fhost~201" {
+		t.Fatalf("TimeSeriesEvent = %q", tsSubj)
+	}
+	ts, err := subjects.ParseEvent(tsSubj)
+	if err != nil || ts.Namespace != "shop" || ts.Abstraction != subjects.AbstractionTimeSeries || !bytes.Equal(ts.ID, series) || ts.IsMarker() {
+		t.Fatalf("ParseEvent(%q) = %+v, %v", tsSubj, ts, err)
+	}
+	if !strings.HasPrefix(tsSubj, strings.TrimSuffix(subjects.StreamSubjects("shop")[0], ">")) {
+		t.Fatalf("event subject %q is not captured by the stream", tsSubj)
+	}
+	if got, want := subjects.AllTimeSeriesEvents("shop"), "prism.shop.events.ts.*"; got != want {
+		t.Fatalf("AllTimeSeriesEvents = %q, want %q", got, want)
+	}
+	for _, bad := range []string{"prism.shop.events.kv", "prism.shop.events.ts", "prism.shop.events.gr.a", "prism.shop.events.kv.~2e", "prism.shop.events.ts.~2e", "prism.shop.write.kv.a"} {
 		if _, err := subjects.ParseEvent(bad); err == nil {
 			t.Errorf("ParseEvent(%q) accepted", bad)
 		}
