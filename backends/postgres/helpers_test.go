@@ -2,10 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,73 +9,21 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/prism-data/prism/backends/postgres"
+	"github.com/prism-data/prism/backends/postgres/pgtest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-var (
-	reachOnce sync.Once
-	reachErr  error
-)
-
-// testDSN returns the DSN of the test database, after checking once per run
-// that PostgreSQL answers there. If it does not, the test is skipped with
-// how to enable it, or fails when PRISM_REQUIRE_POSTGRES=1 (CI): there a
-// skipped PostgreSQL suite would hide a broken machine.
+// testDSN is the test database; see pgtest.DSN.
 func testDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("PRISM_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = defaultDSN
-	}
-	reachOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err == nil {
-			err = conn.Ping(ctx)
-			conn.Close(ctx)
-		}
-		reachErr = err
-	})
-	if reachErr != nil {
-		if os.Getenv("PRISM_REQUIRE_POSTGRES") == "1" {
-			t.Fatalf("PostgreSQL is required (PRISM_REQUIRE_POSTGRES=1) but unreachable at %s: %v", dsn, reachErr)
-		}
-		t.Skipf("PostgreSQL unreachable at %s (%v): start PostgreSQL there, or set PRISM_TEST_POSTGRES_DSN "+
-			"to a database where the role may create schemas", dsn, reachErr)
-	}
-	return dsn
+	return pgtest.DSN(t)
 }
 
 // newNamespace returns a namespace name no other test or run uses, and drops
 // its schema when the test ends. The '-' checks that schema names are quoted.
 func newNamespace(t testing.TB) string {
 	t.Helper()
-	dsn := testDSN(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	ns := "test-" + hex.EncodeToString(b[:])
-	schema, err := postgres.SchemaName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return ns
+	return pgtest.Namespace(t, "test-")
 }
 
 // openStore opens namespace ns and closes the store at the end of the test.

@@ -22,9 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
-	"github.com/prism-data/prism/projectors"
+	"github.com/prism-data/prism/subjects"
 )
 
 type serveFlags struct {
@@ -37,6 +36,7 @@ type serveFlags struct {
 	logLevel      string
 	drainTimeout  time.Duration
 	sweepInterval time.Duration
+	postgresDSN   string
 }
 
 func newServeCmd() *cobra.Command {
@@ -70,7 +70,8 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on this host:port at /metrics (off when empty)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and batches")
-	fl.DurationVar(&f.sweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items are deleted from the backends")
+	fl.DurationVar(&f.sweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
+	fl.StringVar(&f.postgresDSN, "postgres-dsn", os.Getenv("PRISM_POSTGRES_DSN"), "connection string of namespaces with backend postgres and no postgres.dsn (default $PRISM_POSTGRES_DSN)")
 	return cmd
 }
 
@@ -126,56 +127,22 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	var (
-		stores []*sqlite.Store
-		projs  []*projectors.Projector
-	)
-	stopAll := func() {
+	set := &namespaceSet{log: log}
+	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drainTimeout)
 		defer cancel()
 		if err := gw.Drain(ctx); err != nil {
 			log.Error("drain gateway", "err", err)
 		}
-		for _, p := range projs {
-			if err := p.Stop(ctx); err != nil {
-				log.Error("stop projector", "err", err)
-			}
-		}
-		for _, s := range stores {
-			if err := s.Close(); err != nil {
-				log.Error("close store", "err", err)
-			}
-		}
-	}
-	defer stopAll()
+		set.stop(ctx)
+	}()
 
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, n := range namespaces {
-		if err := gateway.EnsureStreams(setupCtx, js, n); err != nil {
+		if err := set.open(setupCtx, f, js, gw, reg, n); err != nil {
 			return fmt.Errorf("namespace %s: %w", n.Name, err)
 		}
-		path := filepath.Join(f.dataDir, "sqlite", n.Name+".db")
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		store, err := sqlite.Open(setupCtx, path)
-		if err != nil {
-			return fmt.Errorf("namespace %s: %w", n.Name, err)
-		}
-		stores = append(stores, store)
-		p, err := projectors.New(js, n.Name, "sqlite", store, projectors.WithLogger(log), projectors.WithRegisterer(reg))
-		if err != nil {
-			return fmt.Errorf("namespace %s: %w", n.Name, err)
-		}
-		if err := p.Start(ctx); err != nil {
-			return fmt.Errorf("namespace %s: start projector: %w", n.Name, err)
-		}
-		projs = append(projs, p)
-		if err := gw.AddNamespace(n, store, p); err != nil {
-			return fmt.Errorf("namespace %s: %w", n.Name, err)
-		}
-		log.Info("namespace ready", "namespace", n.Name, "abstraction", n.Abstraction, "backend", n.Backend, "consistency", n.Consistency, "sqlite", path)
 	}
 	if err := gw.Start(ctx); err != nil {
 		return err
@@ -183,7 +150,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 
 	runCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go sweepLoop(runCtx, log, f.sweepInterval, stores)
+	set.startSweeper(f.sweepInterval)
 	if f.metricsListen != "" {
 		srv, err := serveMetrics(f.metricsListen, reg, log)
 		if err != nil {
@@ -197,7 +164,12 @@ func runServe(ctx context.Context, f serveFlags) error {
 		url = ns.ClientURL()
 	}
 	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(namespaces), url)
-	fmt.Printf("  try: NATS_URL=%s nats req prism.demo.read.scan '{}'\n", url)
+	for _, n := range namespaces {
+		if n.Abstraction == gateway.AbstractionKeyValue {
+			fmt.Printf("  try: NATS_URL=%s nats req %s '{}'\n", url, subjects.Read(n.Name, "scan"))
+			break
+		}
+	}
 	<-runCtx.Done()
 	fmt.Println("Prism is shutting down: draining requests and projectors")
 	return nil
@@ -283,27 +255,4 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*htt
 	}()
 	log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
 	return srv, nil
-}
-
-// sweepLoop deletes expired items every interval until ctx ends.
-func sweepLoop(ctx context.Context, log *slog.Logger, every time.Duration, stores []*sqlite.Store) {
-	if every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, s := range stores {
-			if n, err := s.SweepExpired(ctx); err != nil {
-				log.Warn("ttl sweep", "err", err)
-			} else if n > 0 {
-				log.Debug("ttl sweep", "deleted", n)
-			}
-		}
-	}
 }
