@@ -8,6 +8,10 @@
 //	seq, err := kv.Put(ctx, []byte("user-1"), []client.Item{{Key: []byte("name"), Value: []byte("Ada")}})
 //	rec, err := kv.Get(ctx, []byte("user-1"), client.MinSeq(seq))
 //
+//	ts := c.TimeSeries("metrics", client.ReadYourWrites())
+//	seq, err = ts.Append(ctx, []byte("host-1"), []client.Event{{Time: time.Now(), ID: []byte("e1"), Tags: map[string]string{"region": "eu"}}})
+//	last10, err := ts.Latest(ctx, []byte("host-1"), 10)
+//
 // It imports no server code.
 package client
 

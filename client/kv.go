@@ -13,28 +13,42 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// KeyValue is a handle on one KeyValue namespace. It is safe for concurrent
-// use.
-type KeyValue struct {
+// handle is what a KeyValue and a TimeSeries handle share: the namespace
+// and the highest seq of the handle's writes.
+type handle struct {
 	c       *Client
 	ns      string
 	ryw     bool
 	lastSeq atomic.Uint64
 }
 
+// HandleOption configures a KeyValue or TimeSeries handle.
+type HandleOption func(*handle)
+
 // KeyValueOption configures a KeyValue handle.
-type KeyValueOption func(*KeyValue)
+type KeyValueOption = HandleOption
 
 // ReadYourWrites makes every read of the handle wait until the projection
 // has applied the handle's latest write (its seq is sent as min_seq).
-func ReadYourWrites() KeyValueOption { return func(kv *KeyValue) { kv.ryw = true } }
+func ReadYourWrites() HandleOption { return func(h *handle) { h.ryw = true } }
+
+func (h *handle) init(c *Client, ns string, opts []HandleOption) {
+	h.c, h.ns = c, ns
+	for _, o := range opts {
+		o(h)
+	}
+}
+
+// KeyValue is a handle on one KeyValue namespace. It is safe for concurrent
+// use.
+type KeyValue struct {
+	handle
+}
 
 // KeyValue returns a handle on namespace ns.
 func (c *Client) KeyValue(ns string, opts ...KeyValueOption) *KeyValue {
-	kv := &KeyValue{c: c, ns: ns}
-	for _, o := range opts {
-		o(kv)
-	}
+	kv := new(KeyValue)
+	kv.init(c, ns, opts)
 	return kv
 }
 
@@ -85,17 +99,17 @@ func newWriteOpts(opts []WriteOption) writeOpts {
 	return o
 }
 
-func (kv *KeyValue) remember(seq uint64) {
+func (h *handle) remember(seq uint64) {
 	for {
-		cur := kv.lastSeq.Load()
-		if seq <= cur || kv.lastSeq.CompareAndSwap(cur, seq) {
+		cur := h.lastSeq.Load()
+		if seq <= cur || h.lastSeq.CompareAndSwap(cur, seq) {
 			return
 		}
 	}
 }
 
 // LastSeq is the highest stream sequence of this handle's writes.
-func (kv *KeyValue) LastSeq() uint64 { return kv.lastSeq.Load() }
+func (h *handle) LastSeq() uint64 { return h.lastSeq.Load() }
 
 func toProtoItems(items []Item) []*prismv1.Item {
 	out := make([]*prismv1.Item, len(items))
@@ -186,6 +200,29 @@ type readOpts struct {
 	pageSize  uint32
 	pageToken string
 	minSeq    uint64
+
+	// TimeSeries only.
+	from, until time.Time
+	timed       bool
+	descending  bool
+	series      []byte
+	inSeries    bool
+}
+
+// keyValueOnly and timeSeriesOnly report options set that do not apply to
+// the other abstraction, for an error message; "" when there are none.
+func (o *readOpts) keyValueOnly() string {
+	if len(o.keys) > 0 || o.ranged {
+		return "Keys and KeyRange"
+	}
+	return ""
+}
+
+func (o *readOpts) timeSeriesOnly() string {
+	if o.timed || o.descending || o.inSeries {
+		return "Between, Descending and InSeries"
+	}
+	return ""
 }
 
 // Keys reads only the listed keys.
@@ -196,7 +233,7 @@ func KeyRange(start, end []byte) ReadOption {
 	return func(o *readOpts) { o.start, o.end, o.ranged = start, end, true }
 }
 
-// PageSize sets the page size (default 100, at most 1000).
+// PageSize sets the page size of a read (default 100, at most 1000).
 func PageSize(n uint32) ReadOption { return func(o *readOpts) { o.pageSize = n } }
 
 // PageToken continues from a previous page's NextPageToken.
@@ -206,10 +243,10 @@ func PageToken(token string) ReadOption { return func(o *readOpts) { o.pageToken
 // seq (the seq a write returned).
 func MinSeq(seq uint64) ReadOption { return func(o *readOpts) { o.minSeq = seq } }
 
-func (kv *KeyValue) readOpts(opts []ReadOption) readOpts {
+func (h *handle) readOpts(opts []ReadOption) readOpts {
 	var o readOpts
-	if kv.ryw {
-		o.minSeq = kv.lastSeq.Load()
+	if h.ryw {
+		o.minSeq = h.lastSeq.Load()
 	}
 	for _, f := range opts {
 		f(&o)
@@ -222,6 +259,9 @@ func (kv *KeyValue) readOpts(opts []ReadOption) readOpts {
 // reached in time, ErrInvalidArgument, ErrNamespaceNotFound, ErrUnavailable.
 func (kv *KeyValue) Get(ctx context.Context, id []byte, opts ...ReadOption) (*Record, error) {
 	o := kv.readOpts(opts)
+	if bad := o.timeSeriesOnly(); bad != "" {
+		return nil, fmt.Errorf("prism get %s: %s apply to TimeSeries reads, not to Get", kv.ns, bad)
+	}
 	req := &prismv1.GetRequest{Id: id, Keys: o.keys, PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq}
 	if o.ranged {
 		req.Range = &prismv1.KeyRange{Start: o.start, End: o.end}
@@ -268,8 +308,12 @@ func (kv *KeyValue) GetAll(ctx context.Context, id []byte, opts ...ReadOption) (
 // next page ("" on the last one).
 func (kv *KeyValue) Scan(ctx context.Context, opts ...ReadOption) ([][]byte, string, error) {
 	o := kv.readOpts(opts)
-	if len(o.keys) > 0 || o.ranged {
-		return nil, "", fmt.Errorf("prism scan %s: Keys and KeyRange do not apply to Scan", kv.ns)
+	bad := o.keyValueOnly()
+	if bad == "" {
+		bad = o.timeSeriesOnly()
+	}
+	if bad != "" {
+		return nil, "", fmt.Errorf("prism scan %s: %s do not apply to Scan", kv.ns, bad)
 	}
 	req := &prismv1.ScanRequest{PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq}
 	var resp prismv1.ScanResponse

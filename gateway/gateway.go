@@ -1,23 +1,29 @@
 // Package gateway is Prism's front door. It answers NATS requests on
-// prism.<ns>.write.<op> (put, delete, mutate) by validating them and storing
-// them as CloudEvents on the namespace's JetStream stream, and requests on
-// prism.<ns>.read.<op> (get, scan) by reading the namespace's primary
-// projection, honouring the namespace's consistency.
+// prism.<ns>.write.<op> by validating them and storing them as CloudEvents
+// on the namespace's JetStream stream, and requests on prism.<ns>.read.<op>
+// by reading the namespace's primary projection, honouring the namespace's
+// consistency.
 //
 // Bodies are protojson by default, binary protobuf when the request carries
 // the header Content-Type: application/protobuf; replies use the request's
 // encoding. Every error reply has the body prismv1.ErrorReply and the header
 // Prism-Error-Code set to the code's name.
 //
+// A namespace has one abstraction: keyvalue (write.put, write.delete,
+// write.mutate, read.get, read.scan) or timeseries (write.append, read.range,
+// read.search).
+//
 // Routing: a subject that is not prism.<ns>.<write|read>.<op> or names an
 // invalid namespace gets INVALID_ARGUMENT; a valid name that is not
 // registered gets NAMESPACE_NOT_FOUND; an operation the namespace's
-// abstraction does not have (e.g. write.upsert) gets UNIMPLEMENTED, whose
-// message lists the supported operations. A request without a reply subject
+// abstraction does not have (e.g. write.upsert, or write.put on a timeseries
+// namespace) gets UNIMPLEMENTED, whose message names the namespace's
+// abstraction and lists its operations. A request without a reply subject
 // is handled all the same (a fire-and-forget write) and not answered.
 //
 // The gateway imports no backend and no projector: it declares what it needs
-// from them (KeyValueReader, AppliedWaiter) and cmd/prism wires them in.
+// from them (KeyValueReader, TimeSeriesReader, AppliedWaiter) and cmd/prism
+// wires them in.
 package gateway
 
 import (
@@ -36,8 +42,10 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// KeyValueReader is what the query handlers need from a namespace's primary
-// target. Implementations must be safe for concurrent use.
+// KeyValueReader is what the query handlers need from a keyvalue
+// namespace's primary target. Implementations must be safe for concurrent
+// use. Their errors are answered UNAVAILABLE, except context errors and an
+// InvalidArgumentError.
 type KeyValueReader interface {
 	// GetItems returns one page of a record's items. A record that does not
 	// exist yields a response with Revision 0 and no items.
@@ -79,8 +87,9 @@ type Gateway struct {
 	metrics *metrics
 
 	namespaces registry
-	routes     map[string]route
-	chain      handlerFunc
+	// routes maps an abstraction to its operations by <kind>.<op>.
+	routes map[string]map[string]route
+	chain  handlerFunc
 
 	streamsMu sync.Mutex
 	streams   map[string]jetstream.Stream
@@ -134,7 +143,10 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	g.routes = g.keyValueRoutes()
+	g.routes = map[string]map[string]route{
+		AbstractionKeyValue:   routeMap(g.keyValueRoutes()),
+		AbstractionTimeSeries: routeMap(g.timeSeriesRoutes()),
+	}
 	g.chain = chain(g.handle, g.audit, g.decode, g.authenticate, g.authorize, g.validate)
 	return g, nil
 }
@@ -348,9 +360,9 @@ func (g *Gateway) dispatch(ctx context.Context, r *request, encErr error) (proto
 	}
 	r.ns = ns
 	op := parsed.Kind + "." + parsed.Op
-	rt, ok := g.routes[op]
+	rt, ok := g.routes[ns.Abstraction][op]
 	if !ok {
-		return nil, newError(prismv1.Code_UNIMPLEMENTED, "operation %s is not supported by namespace %s (%s); supported: %s", op, ns.Name, ns.Abstraction, g.routeNames())
+		return nil, g.unimplemented(op, ns)
 	}
 	r.route = &rt
 	return g.chain(ctx, r)

@@ -18,19 +18,14 @@ const (
 	OpScan   = subjects.KindRead + ".scan"
 )
 
-func (g *Gateway) keyValueRoutes() map[string]route {
-	rs := []route{
+func (g *Gateway) keyValueRoutes() []route {
+	return []route{
 		typedRoute(OpPut, func() *prismv1.PutRequest { return new(prismv1.PutRequest) }, validatePutRequest, g.put),
 		typedRoute(OpDelete, func() *prismv1.DeleteRequest { return new(prismv1.DeleteRequest) }, validateDeleteRequest, g.delete),
 		typedRoute(OpMutate, func() *prismv1.MutateRequest { return new(prismv1.MutateRequest) }, validateMutateRequest, g.mutate),
 		typedRoute(OpGet, func() *prismv1.GetRequest { return new(prismv1.GetRequest) }, validateGetRequest, g.get),
 		typedRoute(OpScan, func() *prismv1.ScanRequest { return new(prismv1.ScanRequest) }, validateScanRequest, g.scan),
 	}
-	m := make(map[string]route, len(rs))
-	for _, r := range rs {
-		m[r.op] = r
-	}
-	return m
 }
 
 // putEvent is the event of a put: items with an absolute expire_time instead

@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 // Every request passes through one chain of middlewares:
@@ -66,13 +69,30 @@ func typedRoute[Req proto.Message](op string, newReq func() Req, validate func(R
 	}
 }
 
-func (g *Gateway) routeNames() string {
-	names := make([]string, 0, len(g.routes))
-	for op := range g.routes {
-		names = append(names, op)
+func routeMap(rs []route) map[string]route {
+	m := make(map[string]route, len(rs))
+	for _, r := range rs {
+		m[r.op] = r
 	}
-	slices.Sort(names)
+	return m
+}
+
+// routeNames lists the operations of abstraction, sorted.
+func (g *Gateway) routeNames(abstraction string) string {
+	names := slices.Sorted(maps.Keys(g.routes[abstraction]))
 	return strings.Join(names, ", ")
+}
+
+// unimplemented is the error for operation op, which the abstraction of ns
+// does not have. When another abstraction has op, it says so: the likely
+// mistake is the namespace, not the operation.
+func (g *Gateway) unimplemented(op string, ns *namespaceEntry) *Error {
+	for _, abs := range Abstractions {
+		if _, ok := g.routes[abs][op]; ok && abs != ns.Abstraction {
+			return newError(prismv1.Code_UNIMPLEMENTED, "operation %s is a %s operation, but namespace %s is %s; its operations are %s", op, abs, ns.Name, ns.Abstraction, g.routeNames(ns.Abstraction))
+		}
+	}
+	return newError(prismv1.Code_UNIMPLEMENTED, "operation %s is not supported by namespace %s (%s); supported: %s", op, ns.Name, ns.Abstraction, g.routeNames(ns.Abstraction))
 }
 
 // decode parses the body into the route's request message.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -32,8 +33,40 @@ const (
 	Strong Consistency = "strong"
 )
 
-// AbstractionKeyValue is the only abstraction the gateway serves so far.
-const AbstractionKeyValue = "keyvalue"
+// The data abstractions a Namespace may declare.
+const (
+	// AbstractionKeyValue: records of items (put, delete, mutate, get, scan).
+	AbstractionKeyValue = "keyvalue"
+	// AbstractionTimeSeries: series of events (append, range, search).
+	AbstractionTimeSeries = "timeseries"
+)
+
+// Abstractions lists the abstraction names a Namespace may name.
+var Abstractions = []string{AbstractionKeyValue, AbstractionTimeSeries}
+
+// Duration is a time.Duration that YAML spells as a Go duration string
+// ("720h", "90m", "0"). Units of days are not accepted: write 720h, not 30d.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as 720h: %w", n.Line, err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration; write it like 720h or 90m", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// String returns the duration as time.Duration prints it.
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // Backends lists the backend names a Namespace may name. The gateway itself
 // never talks to a backend; cmd/prism wires a reader per namespace.
@@ -52,7 +85,7 @@ type PostgresConfig struct {
 type Namespace struct {
 	// Name is the namespace name (see subjects.ValidateNamespace).
 	Name string `yaml:"name"`
-	// Abstraction is the data abstraction: "keyvalue" only for now.
+	// Abstraction is the data abstraction: one of Abstractions.
 	Abstraction string `yaml:"abstraction"`
 	// Backend is the primary target's backend: one of Backends.
 	Backend string `yaml:"backend"`
@@ -61,6 +94,10 @@ type Namespace struct {
 	// Postgres configures the "postgres" backend; it must be empty for the
 	// others.
 	Postgres PostgresConfig `yaml:"postgres"`
+	// Retention, for a timeseries namespace, is how long events are kept,
+	// by event age on the stream (its MaxAge) and in the backend; 0 keeps
+	// them forever. It must be 0 for the other abstractions.
+	Retention Duration `yaml:"retention"`
 }
 
 // Validate reports the first thing wrong with n, in a sentence that names the
@@ -69,14 +106,20 @@ func (n Namespace) Validate() error {
 	if err := subjects.ValidateNamespace(n.Name); err != nil {
 		return fmt.Errorf("namespace name: %w", err)
 	}
-	if n.Abstraction != AbstractionKeyValue {
-		return fmt.Errorf("namespace %s: abstraction %q is not supported; use %q", n.Name, n.Abstraction, AbstractionKeyValue)
+	if !slices.Contains(Abstractions, n.Abstraction) {
+		return fmt.Errorf("namespace %s: abstraction %q is not supported; use one of %s", n.Name, n.Abstraction, strings.Join(Abstractions, ", "))
 	}
 	if !slices.Contains(Backends, n.Backend) {
 		return fmt.Errorf("namespace %s: backend %q is not supported; use one of %s", n.Name, n.Backend, strings.Join(Backends, ", "))
 	}
 	if n.Backend != "postgres" && n.Postgres != (PostgresConfig{}) {
 		return fmt.Errorf("namespace %s: a postgres section needs backend: postgres, not %q", n.Name, n.Backend)
+	}
+	if n.Retention < 0 {
+		return fmt.Errorf("namespace %s: retention %v is negative; use 0 to keep events forever", n.Name, n.Retention)
+	}
+	if n.Retention != 0 && n.Abstraction != AbstractionTimeSeries {
+		return fmt.Errorf("namespace %s: retention applies to abstraction %s only, not %s; remove it", n.Name, AbstractionTimeSeries, n.Abstraction)
 	}
 	switch n.Consistency {
 	case "", Eventual, ReadYourWrites, Strong:
@@ -148,11 +191,13 @@ func loadNamespaceFile(path string) (Namespace, error) {
 	return ns.withDefaults(), nil
 }
 
-// namespaceEntry is a registered namespace with what serves it.
+// namespaceEntry is a registered namespace with what serves it: reader for
+// a keyvalue namespace, tsReader for a timeseries one.
 type namespaceEntry struct {
 	Namespace
-	reader  KeyValueReader
-	applied AppliedWaiter
+	reader   KeyValueReader
+	tsReader TimeSeriesReader
+	applied  AppliedWaiter
 }
 
 // registry maps namespace names to their entries. It is safe for concurrent
@@ -182,16 +227,44 @@ func (r *registry) add(e *namespaceEntry) error {
 	return nil
 }
 
-// AddNamespace registers ns, served by reader r with projection progress w.
-// It is safe to call while the gateway runs; requests for ns are served from
-// the moment it returns. It returns an error if ns is invalid, r or w is nil,
-// or a namespace of that name is already registered.
+// AddNamespace registers the keyvalue namespace ns, served by reader r with
+// projection progress w. It is safe to call while the gateway runs; requests
+// for ns are served from the moment it returns. It returns an error if ns is
+// invalid or not a keyvalue namespace (use AddTimeSeriesNamespace for a
+// timeseries one), r or w is nil, or a namespace of that name is already
+// registered.
 func (g *Gateway) AddNamespace(ns Namespace, r KeyValueReader, w AppliedWaiter) error {
-	if err := ns.Validate(); err != nil {
-		return fmt.Errorf("gateway: %w", err)
+	if err := checkAdd(ns, AbstractionKeyValue, "AddTimeSeriesNamespace"); err != nil {
+		return err
 	}
 	if r == nil || w == nil {
 		return fmt.Errorf("gateway: namespace %s needs a reader and an applied waiter", ns.Name)
 	}
 	return g.namespaces.add(&namespaceEntry{Namespace: ns.withDefaults(), reader: r, applied: w})
+}
+
+// AddTimeSeriesNamespace registers the timeseries namespace ns, served by
+// reader r with projection progress w, like AddNamespace. It returns an
+// error if ns is invalid or not a timeseries namespace, r or w is nil, or a
+// namespace of that name is already registered.
+func (g *Gateway) AddTimeSeriesNamespace(ns Namespace, r TimeSeriesReader, w AppliedWaiter) error {
+	if err := checkAdd(ns, AbstractionTimeSeries, "AddNamespace"); err != nil {
+		return err
+	}
+	if r == nil || w == nil {
+		return fmt.Errorf("gateway: namespace %s needs a reader and an applied waiter", ns.Name)
+	}
+	return g.namespaces.add(&namespaceEntry{Namespace: ns.withDefaults(), tsReader: r, applied: w})
+}
+
+// checkAdd validates ns and checks that it has abstraction want; other names
+// the method that registers the other abstraction.
+func checkAdd(ns Namespace, want, other string) error {
+	if err := ns.Validate(); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if ns.Abstraction != want {
+		return fmt.Errorf("gateway: namespace %s is a %s namespace, not %s; register it with %s", ns.Name, ns.Abstraction, want, other)
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -43,6 +44,44 @@ func TestLoadNamespaces(t *testing.T) {
 			want: []gateway.Namespace{
 				{Name: "orders", Abstraction: "keyvalue", Backend: "postgres", Consistency: gateway.Eventual, Postgres: gateway.PostgresConfig{DSN: "postgres://prism@db:5432/prism"}},
 			},
+		},
+		{
+			name: "timeseries with retention",
+			files: map[string]string{
+				"a.yaml": "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: 720h\n",
+				"b.yaml": "name: forever\nabstraction: timeseries\nbackend: postgres\nretention: 0\n",
+				"c.yaml": "name: short\nabstraction: timeseries\nbackend: sqlite\nretention: 1h30m\nconsistency: strong\n",
+			},
+			want: []gateway.Namespace{
+				{Name: "events", Abstraction: "timeseries", Backend: "sqlite", Consistency: gateway.Eventual, Retention: gateway.Duration(720 * time.Hour)},
+				{Name: "forever", Abstraction: "timeseries", Backend: "postgres", Consistency: gateway.Eventual},
+				{Name: "short", Abstraction: "timeseries", Backend: "sqlite", Consistency: gateway.Strong, Retention: gateway.Duration(90 * time.Minute)},
+			},
+		},
+		{
+			name:    "retention on keyvalue",
+			files:   map[string]string{"a.yaml": "name: orders\nabstraction: keyvalue\nbackend: sqlite\nretention: 24h\n"},
+			wantErr: "retention applies to abstraction timeseries only, not keyvalue",
+		},
+		{
+			name:    "retention in days",
+			files:   map[string]string{"a.yaml": "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: 30d\n"},
+			wantErr: `"30d" is not a duration; write it like 720h`,
+		},
+		{
+			name:    "retention without unit",
+			files:   map[string]string{"a.yaml": "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: 3600\n"},
+			wantErr: `"3600" is not a duration`,
+		},
+		{
+			name:    "retention not a scalar",
+			files:   map[string]string{"a.yaml": "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: [1h]\n"},
+			wantErr: "want a duration such as 720h",
+		},
+		{
+			name:    "negative retention",
+			files:   map[string]string{"a.yaml": "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: -1h\n"},
+			wantErr: "retention -1h0m0s is negative",
 		},
 		{
 			name:    "postgres section on sqlite",
@@ -144,8 +183,38 @@ func TestEnsureStreams(t *testing.T) {
 	if _, err := js.Stream(ctx, subjects.DeadLetterStream); err != nil {
 		t.Fatalf("dead-letter stream: %v", err)
 	}
+	if cfg.MaxAge != 0 {
+		t.Fatalf("keyvalue stream MaxAge %v, want 0", cfg.MaxAge)
+	}
 	if err := gateway.EnsureStreams(ctx, js, gateway.Namespace{Name: "dlq", Abstraction: "keyvalue", Backend: "sqlite"}); err == nil {
 		t.Fatal("EnsureStreams accepted the reserved namespace dlq")
+	}
+}
+
+func TestEnsureStreamsRetention(t *testing.T) {
+	_, js := natstest.Start(t)
+	ctx := context.Background()
+	ns := gateway.Namespace{Name: "events", Abstraction: gateway.AbstractionTimeSeries, Backend: "sqlite", Retention: gateway.Duration(720 * time.Hour)}
+	maxAge := func() time.Duration {
+		t.Helper()
+		s, err := js.Stream(ctx, subjects.Stream("events"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.MaxAge
+	}
+	for _, r := range []time.Duration{720 * time.Hour, time.Hour, 0, 2 * time.Hour} {
+		ns.Retention = gateway.Duration(r)
+		if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+			t.Fatalf("retention %v: %v", r, err)
+		}
+		if got := maxAge(); got != r {
+			t.Fatalf("retention %v: stream MaxAge %v", r, got)
+		}
+	}
+	kv := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Retention: gateway.Duration(time.Hour)}
+	if err := gateway.EnsureStreams(ctx, js, kv); err == nil || !strings.Contains(err.Error(), "retention") {
+		t.Fatalf("EnsureStreams of a keyvalue namespace with retention: %v, want an error", err)
 	}
 }
 
@@ -187,6 +256,40 @@ func TestAddNamespace(t *testing.T) {
 	if err := gw.AddNamespace(gateway.Namespace{Name: "x"}, nil, nil); err == nil {
 		t.Error("AddNamespace accepted an invalid namespace")
 	}
+	ts := gateway.Namespace{Name: "events", Abstraction: "timeseries", Backend: "sqlite"}
+	reader := &recordingReader{}
+	if err := gw.AddNamespace(ts, kvReader{}, stuckWaiter{}); err == nil || !strings.Contains(err.Error(), "namespace events is a timeseries namespace, not keyvalue; register it with AddTimeSeriesNamespace") {
+		t.Errorf("AddNamespace of a timeseries namespace: %v", err)
+	}
+	if err := gw.AddTimeSeriesNamespace(ns, reader, stuckWaiter{}); err == nil || !strings.Contains(err.Error(), "namespace orders is a keyvalue namespace, not timeseries; register it with AddNamespace") {
+		t.Errorf("AddTimeSeriesNamespace of a keyvalue namespace: %v", err)
+	}
+	if err := gw.AddTimeSeriesNamespace(ts, nil, stuckWaiter{}); err == nil {
+		t.Error("AddTimeSeriesNamespace accepted a nil reader")
+	}
+	if err := gw.AddTimeSeriesNamespace(ts, reader, nil); err == nil {
+		t.Error("AddTimeSeriesNamespace accepted a nil waiter")
+	}
+	if err := gw.AddTimeSeriesNamespace(ts, reader, stuckWaiter{}); err != nil {
+		t.Errorf("AddTimeSeriesNamespace: %v", err)
+	}
+	if err := gw.AddTimeSeriesNamespace(ts, reader, stuckWaiter{}); err == nil || !strings.Contains(err.Error(), "already registered") {
+		t.Errorf("second AddTimeSeriesNamespace: %v", err)
+	}
+	if err := gw.AddNamespace(ns, kvReader{}, stuckWaiter{}); err != nil {
+		t.Errorf("AddNamespace: %v", err)
+	}
+}
+
+// kvReader is a KeyValueReader that finds nothing.
+type kvReader struct{}
+
+func (kvReader) GetItems(context.Context, *prismv1.GetRequest) (*prismv1.GetResponse, error) {
+	return &prismv1.GetResponse{}, nil
+}
+
+func (kvReader) ScanIDs(context.Context, *prismv1.ScanRequest) (*prismv1.ScanResponse, error) {
+	return &prismv1.ScanResponse{}, nil
 }
 
 func TestOptionsValidate(t *testing.T) {

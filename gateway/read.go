@@ -57,11 +57,26 @@ func (g *Gateway) waitMinSeq(ctx context.Context, r *request, minSeq uint64) err
 	return err
 }
 
+// InvalidArgumentError is implemented by backend errors that blame the
+// request rather than the backend, such as a page token the backend did not
+// make. A read that fails with one (anywhere in its chain, found with
+// errors.As) whose InvalidArgument reports true is answered with
+// INVALID_ARGUMENT instead of UNAVAILABLE, since retrying cannot help.
+type InvalidArgumentError interface {
+	error
+	InvalidArgument() bool
+}
+
 // readError maps a backend error. The backend's own error types are not
-// known here; a failed read is UNAVAILABLE unless the context ended.
+// known here; a failed read is UNAVAILABLE unless the context ended or the
+// error is an InvalidArgumentError.
 func readError(err error, ns, op string) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
+	}
+	var ia InvalidArgumentError
+	if errors.As(err, &ia) && ia.InvalidArgument() {
+		return &Error{Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf("the %s of namespace %s was refused by its backend: %v", op, ns, err), Err: err}
 	}
 	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the %s of namespace %s failed in its backend; retry with backoff (%v)", op, ns, err), Err: err}
 }

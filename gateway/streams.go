@@ -26,8 +26,17 @@ func streamName(ns string) string { return subjects.Stream(ns) }
 // EnsureStreams creates the stream of namespace ns, or updates its
 // configuration to the one Prism needs (file storage, atomic batch publish,
 // direct get, DuplicateWindow, MaxStreamMsgSize), and does the same for the
-// dead-letter stream shared by all namespaces. It returns an error for an
-// invalid namespace or when JetStream refuses either stream.
+// dead-letter stream shared by all namespaces.
+//
+// A timeseries namespace with a Retention gets it as the stream's MaxAge:
+// JetStream drops events older than that, measured from when they were
+// stored, so replaying the stream never brings back expired events; the
+// backend sweeps its own copy by event time. Without a Retention (and for
+// keyvalue namespaces) the stream keeps every event; updating a namespace
+// to Retention 0 removes a MaxAge set before.
+//
+// It returns an error for an invalid namespace or when JetStream refuses
+// either stream.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) error {
 	if err := ns.Validate(); err != nil {
 		return fmt.Errorf("ensure streams: %w", err)
@@ -42,6 +51,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) er
 		MaxMsgSize:         MaxStreamMsgSize,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
+	}
+	if ns.Abstraction == AbstractionTimeSeries {
+		cfg.MaxAge = time.Duration(ns.Retention)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -15,34 +16,57 @@ import (
 
 // put stores a KeyValue put event; see writeOne.
 func (g *Gateway) put(ctx context.Context, r *request, req *prismv1.PutRequest) (proto.Message, error) {
-	return g.writeOne(ctx, r, req, g.putEvent(req), req.GetIdempotencyToken(), req.ExpectedRevision)
+	return g.writeOne(ctx, r, singleWrite{
+		req: req, token: req.GetIdempotencyToken(), expected: req.ExpectedRevision,
+		record: req.GetId(), unit: "items", event: keyValueEvent(g.putEvent(req)),
+	})
 }
 
 // delete stores a KeyValue delete event; see writeOne.
 func (g *Gateway) delete(ctx context.Context, r *request, req *prismv1.DeleteRequest) (proto.Message, error) {
-	return g.writeOne(ctx, r, req, deleteEvent(req), req.GetIdempotencyToken(), req.ExpectedRevision)
+	return g.writeOne(ctx, r, singleWrite{
+		req: req, token: req.GetIdempotencyToken(), expected: req.ExpectedRevision,
+		record: req.GetId(), unit: "keys", event: keyValueEvent(deleteEvent(req)),
+	})
 }
 
-// writeOne publishes the event of a put or delete and replies with its
-// sequence. The idempotency token becomes Nats-Msg-Id, so JetStream stores
-// a retry once; the expected revision becomes
+func keyValueEvent(ev *prismv1.KeyValueEvent) func(subjects.EventMeta) (*nats.Msg, error) {
+	return func(meta subjects.EventMeta) (*nats.Msg, error) { return subjects.NewKeyValueEvent(meta, ev) }
+}
+
+// singleWrite is a request stored as exactly one event: a KeyValue put or
+// delete, or a TimeSeries append.
+type singleWrite struct {
+	req      proto.Message // hashed for the idempotency check
+	token    string        // idempotency token; "" for none
+	expected *uint64       // expected revision of record; nil: unconditional
+	record   []byte        // the record or series written, named in errors
+	unit     string        // what the request holds ("items"), for errors
+	// event builds the event message from its envelope metadata.
+	event func(subjects.EventMeta) (*nats.Msg, error)
+}
+
+// writeOne publishes the event of w and replies with its sequence. The
+// idempotency token becomes Nats-Msg-Id, so JetStream stores a retry once,
+// and the request hash is stored with the event, so a retry with another
+// body is refused; the expected revision becomes
 // Nats-Expected-Last-Subject-Sequence, so JetStream refuses a stale write.
 //
 // Errors: INVALID_ARGUMENT (event too large), CONFLICT (stale revision),
 // IDEMPOTENCY_MISMATCH (token reused with another body), UNAVAILABLE
 // (JetStream), NOT_CONSISTENT_YET (strong namespace, projection too slow).
-func (g *Gateway) writeOne(ctx context.Context, r *request, req proto.Message, ev *prismv1.KeyValueEvent, token string, expected *uint64) (proto.Message, error) {
-	ns := r.ns.Name
-	meta, err := g.eventMeta(r, token, req)
+func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (proto.Message, error) {
+	ns, token, expected := r.ns.Name, w.token, w.expected
+	meta, err := g.eventMeta(r, token, w.req)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := subjects.NewKeyValueEvent(meta, ev)
+	msg, err := w.event(meta)
 	if err != nil {
 		return nil, err
 	}
 	if len(msg.Data) > MaxEventBytes {
-		return nil, invalidf("the event of this write is %d bytes; the limit is %d: write fewer or smaller items per request", len(msg.Data), MaxEventBytes)
+		return nil, invalidf("the event of this write is %d bytes; the limit is %d: write fewer or smaller %s per request", len(msg.Data), MaxEventBytes, w.unit)
 	}
 	if token != "" {
 		msg.Header.Set(subjects.HeaderMsgID, token)
@@ -67,7 +91,10 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, req proto.Message, e
 				return g.afterWrite(ctx, r, resp)
 			}
 		}
-		return nil, conflictError(err, ev.GetId(), *expected)
+		if expected == nil { // JetStream checks no other expectation
+			return nil, jetStreamError(err, ns, "storing the write")
+		}
+		return nil, conflictError(err, w.record, *expected)
 	}
 	resp := &prismv1.WriteResponse{Seq: ack.Sequence}
 	if ack.Duplicate {
