@@ -49,6 +49,45 @@ CREATE TABLE checkpoint (
 
 INSERT INTO checkpoint (one, seq) VALUES (1, 0);
 `,
+
+	// 2: the TimeSeries projection.
+	//
+	// ts_events holds every event once per (series_id, event time, event_id),
+	// the primary key of a WITHOUT ROWID table, so a series' events are
+	// stored together in time order and a range read is one range scan.
+	// Times are seconds and nanoseconds like items' expire times, so every
+	// protobuf Timestamp (years 1 to 9999, before 1970 too) round-trips
+	// exactly. tags holds the event's tags (see encodeTags; NULL without
+	// tags), so reads return them without a join.
+	//
+	// ts_events_by_time orders all series by (time, series_id, event_id):
+	// Search across series without tags, and the retention sweep.
+	//
+	// ts_tags holds one row per tag of an event: a tag search is a range
+	// scan of one tag in time order, the other tags are point lookups.
+	`
+CREATE TABLE ts_events (
+	series_id BLOB    NOT NULL,
+	time_s    INTEGER NOT NULL,
+	time_ns   INTEGER NOT NULL,
+	event_id  BLOB    NOT NULL,
+	tags      BLOB,
+	payload   BLOB    NOT NULL,
+	PRIMARY KEY (series_id, time_s, time_ns, event_id)
+) WITHOUT ROWID;
+
+CREATE INDEX ts_events_by_time ON ts_events (time_s, time_ns, series_id, event_id);
+
+CREATE TABLE ts_tags (
+	key       TEXT    NOT NULL,
+	value     TEXT    NOT NULL,
+	time_s    INTEGER NOT NULL,
+	time_ns   INTEGER NOT NULL,
+	series_id BLOB    NOT NULL,
+	event_id  BLOB    NOT NULL,
+	PRIMARY KEY (key, value, time_s, time_ns, series_id, event_id)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the schema of db to the latest version. It is idempotent and
