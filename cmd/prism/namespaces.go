@@ -27,8 +27,17 @@ type kvStore interface {
 	Close() error
 }
 
+// tsStore is a backend serving a TimeSeries namespace.
+type tsStore interface {
+	projectors.TimeSeriesTarget
+	gateway.TimeSeriesReader
+	SweepOlderThan(ctx context.Context, cutoff time.Time) (int64, error)
+	Close() error
+}
+
 var (
 	_ kvStore = (*sqlite.Store)(nil)
+	_ tsStore = (*sqlite.Store)(nil)
 	_ kvStore = (*postgres.Store)(nil)
 )
 
@@ -82,6 +91,21 @@ func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetS
 			return fmt.Errorf("start projector: %w", err)
 		}
 		err = gw.AddNamespace(n, kv, sv.proj)
+	case gateway.AbstractionTimeSeries:
+		ts, ok := store.(tsStore)
+		if !ok {
+			return fmt.Errorf("backend %s does not serve the timeseries abstraction yet; use sqlite", n.Backend)
+		}
+		if sv.proj, err = projectors.NewTimeSeries(js, n.Name, n.Backend, ts, popts...); err != nil {
+			return err
+		}
+		if keep := time.Duration(n.Retention); keep > 0 {
+			sv.sweep = func(ctx context.Context) (int64, error) { return ts.SweepOlderThan(ctx, time.Now().Add(-keep)) }
+		}
+		if err := sv.proj.Start(ctx); err != nil {
+			return fmt.Errorf("start projector: %w", err)
+		}
+		err = gw.AddTimeSeriesNamespace(n, ts, sv.proj)
 	default:
 		return fmt.Errorf("abstraction %q is not served", n.Abstraction)
 	}
