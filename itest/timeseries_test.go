@@ -1,6 +1,7 @@
 package itest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,6 +95,10 @@ func TestTimeSeriesEndToEnd(t *testing.T) {
 		if fmt.Sprint(gotSearch) != "[cpu:1 cpu:1b cpu:3 cpu:5 mem:m]" {
 			t.Fatalf("search host=h1 = %v", gotSearch)
 		}
+	}
+	// A token that is base64 but not one Prism made blames the caller.
+	if _, _, err := ts.ReadRange(ctx, []byte("cpu"), client.PageToken("AAAA")); !errors.Is(err, client.ErrInvalidArgument) {
+		t.Fatalf("forged page token: %v, want ErrInvalidArgument", err)
 	}
 	t.Run("before restart", check)
 	p.stop()

@@ -7,29 +7,44 @@ import (
 
 var (
 	// ErrInvalidChange is returned (wrapped in an *InvalidChangeError) by
-	// ApplyKeyValue for a change that can never be applied: a nil change or
-	// event, an event that is neither a put nor a delete, a nil item, or an
-	// invalid expire_time. Retrying does not help; the caller dead-letters the
-	// change and applies the rest of the batch without it.
-	ErrInvalidChange = errors.New("invalid key-value change")
+	// ApplyKeyValue and ApplyTimeSeries for a change that can never be
+	// applied: a nil change or event, a KeyValue event that is neither a put
+	// nor a delete, a nil item, an invalid expire_time, a TimeSeries append
+	// without a series id or with an event lacking a time or an id. Retrying
+	// does not help; the caller dead-letters the change and applies the rest
+	// of the batch without it.
+	ErrInvalidChange = errors.New("invalid change")
 
-	// ErrInvalidBatch is returned by ApplyKeyValue when the batch itself is
+	// ErrInvalidBatch is returned by ApplyKeyValue and ApplyTimeSeries when
+	// the batch itself is
 	// malformed: sequences that are zero, not strictly increasing, greater
 	// than through, or beyond the int64 range SQLite stores. It is a bug in
 	// the caller, not in an event, so the changes must not be dead-lettered.
 	ErrInvalidBatch = errors.New("invalid key-value batch")
 
-	// ErrInvalidPageToken is returned by GetItems and ScanIDs for a
-	// page_token that is not one they produced.
-	ErrInvalidPageToken = errors.New("invalid page token")
+	// ErrInvalidPageToken is returned by the reads (GetItems, ScanIDs,
+	// ReadRange, Search) for a page_token that is not one they produced. It
+	// blames the caller: InvalidArgument reports true.
+	ErrInvalidPageToken error = invalidArgument("invalid page token")
 
-	// ErrInvalidRequest is returned by GetItems for a request that sets both
-	// keys and range, and by GetItems and ScanIDs for a nil request.
-	ErrInvalidRequest = errors.New("invalid request")
+	// ErrInvalidRequest is returned by the reads for a request they cannot
+	// serve: nil, keys and range both set, an empty series id, an invalid
+	// time. It blames the caller: InvalidArgument reports true.
+	ErrInvalidRequest error = invalidArgument("invalid request")
 
 	// ErrClosed is returned by every method of a Store after Close.
 	ErrClosed = errors.New("sqlite store closed")
 )
+
+// invalidArgument is an error that blames the request, so that a gateway
+// answers INVALID_ARGUMENT rather than UNAVAILABLE. Each value is a distinct
+// sentinel for errors.Is.
+type invalidArgument string
+
+func (e invalidArgument) Error() string { return string(e) }
+
+// InvalidArgument reports true.
+func (e invalidArgument) InvalidArgument() bool { return true }
 
 // InvalidChangeError reports which change of a batch is invalid and why. It
 // matches ErrInvalidChange with errors.Is.
