@@ -16,9 +16,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
@@ -100,69 +98,23 @@ func runServe(ctx context.Context, f serveFlags) error {
 			return fmt.Errorf("--config %s: no namespace files (*.yaml) found", f.configDir)
 		}
 	}
-	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
-		return fmt.Errorf("--data-dir: %w", err)
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	nc, ns, err := connectNATS(f, log)
+	st, err := startStack(ctx, f, log, namespaces)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		nc.Close()
-		if ns != nil {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-		}
-	}()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-
-	gw, err := gateway.New(nc, gateway.WithLogger(log), gateway.WithRegisterer(reg))
-	if err != nil {
-		return err
-	}
-	set := &namespaceSet{log: log}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drainTimeout)
-		defer cancel()
-		if err := gw.Drain(ctx); err != nil {
-			log.Error("drain gateway", "err", err)
-		}
-		set.stop(ctx)
-	}()
-
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for _, n := range namespaces {
-		if err := set.open(setupCtx, f, js, gw, reg, n); err != nil {
-			return fmt.Errorf("namespace %s: %w", n.Name, err)
-		}
-	}
-	if err := gw.Start(ctx); err != nil {
-		return err
-	}
+	defer st.Close(ctx)
 
 	runCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	set.startSweeper(f.sweepInterval)
 	if f.metricsListen != "" {
-		srv, err := serveMetrics(f.metricsListen, reg, log)
+		srv, err := serveMetrics(f.metricsListen, st.reg, log)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
 	}
 
-	url := f.natsURL
-	if ns != nil {
-		url = ns.ClientURL()
-	}
+	url := st.URL(f)
 	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(namespaces), url)
 	for _, n := range namespaces {
 		if n.Abstraction == gateway.AbstractionKeyValue {
