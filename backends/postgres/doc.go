@@ -1,12 +1,14 @@
 // Package postgres is the PostgreSQL projection target of Prism (pgx/v5,
-// pgxpool): it keeps the KeyValue state of one namespace in its own
-// PostgreSQL schema, applied from the namespace's JetStream stream in
+// pgxpool): it keeps the KeyValue and TimeSeries state of one namespace in
+// its own PostgreSQL schema, applied from the namespace's JetStream stream in
 // batches, each committed in one transaction together with the stream
 // sequence it reaches (the checkpoint).
 //
 // Its public API and semantics are those of backends/sqlite: the same
-// methods, the same page tokens, revisions, TTL and errors, so a namespace
-// can move between the two without its clients noticing.
+// methods, the same page tokens, revisions, TTL, event identity (first write
+// wins), orderings and errors, so a namespace can move between the two
+// without its clients noticing. One checkpoint per namespace serves both
+// abstractions.
 //
 // # Schema
 //
@@ -27,7 +29,9 @@
 // A batch is collapsed in Go before it is written: per record and item key
 // only the last effect survives, in sequence order, and the result is written
 // with a handful of set-based statements over unnest arrays, whatever the
-// batch size, instead of one statement per event.
+// batch size, instead of one statement per event. A TimeSeries batch above
+// the checkpoint is a single statement: checkpoint, events (ON CONFLICT DO
+// NOTHING) and the tag rows of the events it stored.
 //
 // Durability: a batch is durable when ApplyKeyValue returns, as durable as
 // the server's synchronous_commit setting makes any commit.

@@ -7,30 +7,46 @@ import (
 
 var (
 	// ErrInvalidChange is returned (wrapped in an *InvalidChangeError) by
-	// ApplyKeyValue for a change that can never be applied: a nil change or
-	// event, an event that is neither a put nor a delete, a nil item, or an
-	// invalid expire_time. Retrying does not help; the caller dead-letters the
-	// change and applies the rest of the batch without it.
-	ErrInvalidChange = errors.New("invalid key-value change")
+	// ApplyKeyValue and ApplyTimeSeries for a change that can never be
+	// applied: a nil change or event, a KeyValue event that is neither a put
+	// nor a delete, a nil item, an invalid expire_time, a TimeSeries append
+	// without a series id or with an event lacking a valid time or an id.
+	// Retrying does not help; the caller dead-letters the change and applies
+	// the rest of the batch without it.
+	ErrInvalidChange = errors.New("invalid change")
 
-	// ErrInvalidBatch is returned by ApplyKeyValue when the batch itself is
-	// malformed: sequences that are zero, not strictly increasing, greater
-	// than through, or beyond the int64 range PostgreSQL's bigint stores. It
-	// is a bug in the caller, not in an event, so the changes must not be
-	// dead-lettered.
-	ErrInvalidBatch = errors.New("invalid key-value batch")
+	// ErrInvalidBatch is returned by ApplyKeyValue and ApplyTimeSeries when
+	// the batch itself is malformed: sequences that are zero, not strictly
+	// increasing, greater than through, or beyond the int64 range
+	// PostgreSQL's bigint stores. It is a bug in the caller, not in an event,
+	// so the changes must not be dead-lettered.
+	ErrInvalidBatch = errors.New("invalid batch")
 
-	// ErrInvalidPageToken is returned by GetItems and ScanIDs for a
-	// page_token that is not one they produced.
-	ErrInvalidPageToken = errors.New("invalid page token")
+	// ErrInvalidPageToken is returned by the reads (GetItems, ScanIDs,
+	// ReadRange, Search) for a page_token that is not one they produced. It
+	// blames the caller: it implements interface{ InvalidArgument() bool },
+	// reporting true.
+	ErrInvalidPageToken error = &invalidArgumentError{"invalid page token"}
 
-	// ErrInvalidRequest is returned by GetItems for a request that sets both
-	// keys and range, and by GetItems and ScanIDs for a nil request.
-	ErrInvalidRequest = errors.New("invalid request")
+	// ErrInvalidRequest is returned by the reads for a request they cannot
+	// serve: nil, keys and range both set, an empty series id, an invalid
+	// range time, too many tags. It blames the caller: it implements
+	// interface{ InvalidArgument() bool }, reporting true.
+	ErrInvalidRequest error = &invalidArgumentError{"invalid request"}
 
 	// ErrClosed is returned by every method of a Store after Close.
 	ErrClosed = errors.New("postgres store closed")
 )
+
+// invalidArgumentError is an error that blames the request, so that a
+// gateway answers INVALID_ARGUMENT rather than UNAVAILABLE. Its values are
+// pointers, so each is a distinct sentinel for errors.Is.
+type invalidArgumentError struct{ msg string }
+
+func (e *invalidArgumentError) Error() string { return e.msg }
+
+// InvalidArgument reports true.
+func (e *invalidArgumentError) InvalidArgument() bool { return true }
 
 // InvalidChangeError reports which change of a batch is invalid and why. It
 // matches ErrInvalidChange with errors.Is.

@@ -53,6 +53,54 @@ CREATE TABLE {s}.checkpoint (
 
 INSERT INTO {s}.checkpoint (one, seq) VALUES (1, 0);
 `,
+
+	// 2: the TimeSeries projection, the same tables as backends/sqlite.
+	//
+	// ts_events holds every event once per (series_id, event time,
+	// event_id), its primary key, so a range read of a series is one range
+	// scan of that index. Times are seconds and nanoseconds like items'
+	// expire times, so every protobuf Timestamp (years 1 to 9999, before
+	// 1970 too) round-trips exactly. tags holds the event's tags in the
+	// length-prefixed encoding of backends/sqlite (see encodeTags; NULL
+	// without tags), so reads return them without a join. Not jsonb: JSON
+	// text cannot hold U+0000, which a tag may.
+	//
+	// ts_events_by_time orders all series by (time, series_id, event_id):
+	// Search across series without tags, and the retention sweep.
+	//
+	// ts_tags holds one row per tag of a stored event: a tag search is a
+	// range scan of one tag in time order (so a page stops at its limit),
+	// the other tags are primary-key lookups. It was measured against a GIN
+	// index (jsonb_path_ops) on jsonb tags plus the same time index, 100k
+	// events, 100-event pages (BenchmarkSearchTag): p50 0.50-0.56 ms
+	// against 0.65-0.85 ms for a tag of 1 event in 10, 0.17-0.19 ms
+	// against 0.28-0.34 ms for 1 in 1000; the GIN index cannot yield
+	// matches in time order, so a page costs every match of the range or
+	// a filtered walk of the time index. bytea, not text: tags may hold
+	// U+0000.
+	`
+CREATE TABLE {s}.ts_events (
+	series_id bytea   NOT NULL,
+	time_s    bigint  NOT NULL,
+	time_ns   integer NOT NULL,
+	event_id  bytea   NOT NULL,
+	tags      bytea,
+	payload   bytea   NOT NULL,
+	PRIMARY KEY (series_id, time_s, time_ns, event_id)
+);
+
+CREATE INDEX ts_events_by_time ON {s}.ts_events (time_s, time_ns, series_id, event_id);
+
+CREATE TABLE {s}.ts_tags (
+	key       bytea   NOT NULL,
+	value     bytea   NOT NULL,
+	time_s    bigint  NOT NULL,
+	time_ns   integer NOT NULL,
+	series_id bytea   NOT NULL,
+	event_id  bytea   NOT NULL,
+	PRIMARY KEY (key, value, time_s, time_ns, series_id, event_id)
+);
+`,
 }
 
 // advisoryClass is the first key of the advisory locks Prism takes (ASCII

@@ -30,6 +30,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	schema string // the schema's name, unquoted
 	q      *queries
+	ts     *tsQueries
 }
 
 // Open connects to the PostgreSQL database at dsn (a pgx connection string:
@@ -69,7 +70,7 @@ func Open(ctx context.Context, dsn, namespace string, opts ...Option) (*Store, e
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", schema, err)
 	}
-	return &Store{now: o.now, pool: pool, schema: schema, q: newQueries(schema)}, nil
+	return &Store{now: o.now, pool: pool, schema: schema, q: newQueries(schema), ts: newTSQueries(schema)}, nil
 }
 
 // maxIdentifierLen is PostgreSQL's limit on identifiers (NAMEDATALEN - 1);
