@@ -8,21 +8,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
 )
 
 // TestTimeSeriesEndToEnd appends to a timeseries namespace of a running
 // prism, reads ranges (edges, order, pagination), searches by tag, restarts
-// prism and reads the same again.
+// prism and reads the same again, on each backend.
 func TestTimeSeriesEndToEnd(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testTimeSeriesEndToEnd(t, backend) })
+	}
+}
+
+func testTimeSeriesEndToEnd(t *testing.T, backend string) {
+	name, extra := "metrics", []string(nil)
+	if backend == "postgres" {
+		name = pgtest.Namespace(t, "ts-")
+		extra = []string{"--postgres-dsn", pgtest.DSN(t)}
+	}
 	cfg := t.TempDir()
-	yaml := "name: metrics\nabstraction: timeseries\nbackend: sqlite\nconsistency: read-your-writes\nretention: 8760h\n"
+	yaml := fmt.Sprintf("name: %s\nabstraction: timeseries\nbackend: %s\nconsistency: read-your-writes\nretention: 8760h\n", name, backend)
 	if err := os.WriteFile(filepath.Join(cfg, "metrics.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startPrism(t, t.TempDir(), 0, "--config", cfg)
+	p := startPrism(t, t.TempDir(), 0, append([]string{"--config", cfg}, extra...)...)
 	_, c := p.connect(t)
-	ts := c.TimeSeries("metrics", client.ReadYourWrites())
+	ts := c.TimeSeries(name, client.ReadYourWrites())
 	ctx := testCtx(t)
 
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
