@@ -8,7 +8,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		backendtest.Run(t, backendtest.Config{
-//			Features: []backendtest.Feature{backendtest.FeatureKeyValue},
+//			Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureTimeSeries},
 //			Errors:   backendtest.Errors{InvalidChange: ErrInvalidChange, ...},
 //			New:      func(t testing.TB, now func() time.Time) (any, func() any) { ... },
 //		})
@@ -21,6 +21,7 @@
 package backendtest
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -29,34 +30,46 @@ import (
 // Feature names a data abstraction a backend serves.
 type Feature string
 
-// FeatureKeyValue is the KeyValue abstraction: the backend implements
-// KeyValueBackend.
-const FeatureKeyValue Feature = "keyvalue"
+const (
+	// FeatureKeyValue is the KeyValue abstraction: the backend implements
+	// KeyValueBackend.
+	FeatureKeyValue Feature = "keyvalue"
+	// FeatureTimeSeries is the TimeSeries abstraction: the backend
+	// implements TimeSeriesBackend. A backend that declares it with
+	// FeatureKeyValue keeps one checkpoint for both.
+	FeatureTimeSeries Feature = "timeseries"
+)
 
 // Errors are the backend's sentinel errors; the suite checks the errors the
 // backend returns with errors.Is against them. InvalidChange, InvalidPageToken
-// and Closed are required by FeatureKeyValue. InvalidBatch and InvalidRequest
-// are optional: when nil, the checks that need them are skipped with a
-// message saying so.
+// and Closed are required by FeatureKeyValue and FeatureTimeSeries.
+// InvalidBatch and InvalidRequest are optional: when nil, the checks that
+// need them are skipped with a message saying so.
 type Errors struct {
-	// InvalidChange is returned by ApplyKeyValue for a change that can never
-	// be applied (nil change or event, neither put nor delete, nil item,
-	// invalid expire_time). The error must also implement
-	// interface{ Permanent() bool } returning true, so the projector
-	// dead-letters the change instead of retrying it.
+	// InvalidChange is returned by ApplyKeyValue and ApplyTimeSeries for a
+	// change that can never be applied (KeyValue: nil change or event,
+	// neither put nor delete, nil item, invalid expire_time; TimeSeries:
+	// nil change or append, empty series_id, nil event, missing or invalid
+	// event_time, event_id empty or longer than 256 bytes). The error must
+	// also implement interface{ Permanent() bool } returning true, so the
+	// projector dead-letters the change instead of retrying it.
 	InvalidChange error
-	// InvalidPageToken is returned by GetItems and ScanIDs for a page token
-	// they did not make.
+	// InvalidPageToken is returned by GetItems, ScanIDs, ReadRange and
+	// Search for a page token they did not make.
 	InvalidPageToken error
 	// Closed is returned by every method after Close.
 	Closed error
-	// InvalidBatch (optional) is returned by ApplyKeyValue for a malformed
-	// batch: sequences that are 0, not strictly increasing or above
-	// through. It must not match InvalidChange nor be permanent: the batch
-	// is the caller's bug, its events must not be dead-lettered.
+	// InvalidBatch (optional) is returned by ApplyKeyValue and
+	// ApplyTimeSeries for a malformed batch: sequences that are 0, not
+	// strictly increasing or above through. It must not match
+	// InvalidChange nor be permanent: the batch is the caller's bug, its
+	// events must not be dead-lettered.
 	InvalidBatch error
 	// InvalidRequest (optional) is returned by GetItems and ScanIDs for a
-	// nil request and by GetItems for one that sets both keys and range.
+	// nil request and by GetItems for one that sets both keys and range;
+	// by ReadRange for a nil request, an empty series_id or an invalid
+	// range timestamp; by Search for a nil request or an invalid range
+	// timestamp.
 	InvalidRequest error
 }
 
@@ -101,6 +114,12 @@ var known = []feature{
 		implements: func(b any) bool { _, ok := b.(KeyValueBackend); return ok },
 		check:      checkKeyValueConfig,
 		run:        runKeyValue,
+	},
+	{
+		name:       FeatureTimeSeries,
+		implements: func(b any) bool { _, ok := b.(TimeSeriesBackend); return ok },
+		check:      checkTimeSeriesConfig,
+		run:        runTimeSeries,
 	},
 }
 
@@ -159,6 +178,12 @@ func knownNames() []Feature {
 
 // closer is what every backend implements.
 type closer interface{ Close() error }
+
+// checkpointer is what every feature's backend implements: the sequence of
+// the last applied batch.
+type checkpointer interface {
+	Checkpoint(ctx context.Context) (uint64, error)
+}
 
 // open calls the factory and closes the backend at the end of the test. It
 // fails the test if the backend cannot be closed.

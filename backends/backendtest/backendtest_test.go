@@ -33,6 +33,35 @@ func (kvStub) ScanIDs(context.Context, *prismv1.ScanRequest) (*prismv1.ScanRespo
 }
 func (kvStub) SweepExpired(context.Context) (int64, error) { return 0, nil }
 
+// tsStub has the TimeSeries method set and stores nothing.
+type tsStub struct{ closeOnly }
+
+func (tsStub) Checkpoint(context.Context) (uint64, error) { return 0, nil }
+func (tsStub) ApplyTimeSeries(context.Context, []*prismv1.TimeSeriesChange, uint64) error {
+	return nil
+}
+func (tsStub) ReadRange(context.Context, *prismv1.ReadRangeRequest) (*prismv1.EventsResponse, error) {
+	return &prismv1.EventsResponse{}, nil
+}
+func (tsStub) Search(context.Context, *prismv1.SearchRequest) (*prismv1.EventsResponse, error) {
+	return &prismv1.EventsResponse{}, nil
+}
+func (tsStub) SweepOlderThan(context.Context, time.Time) (int64, error) { return 0, nil }
+
+// bothStub has the KeyValue and the TimeSeries method sets.
+type bothStub struct{ kvStub }
+
+func (bothStub) ApplyTimeSeries(context.Context, []*prismv1.TimeSeriesChange, uint64) error {
+	return nil
+}
+func (bothStub) ReadRange(context.Context, *prismv1.ReadRangeRequest) (*prismv1.EventsResponse, error) {
+	return &prismv1.EventsResponse{}, nil
+}
+func (bothStub) Search(context.Context, *prismv1.SearchRequest) (*prismv1.EventsResponse, error) {
+	return &prismv1.EventsResponse{}, nil
+}
+func (bothStub) SweepOlderThan(context.Context, time.Time) (int64, error) { return 0, nil }
+
 var errStub = errors.New("stub")
 
 func factory(b any) backendtest.Factory {
@@ -55,6 +84,21 @@ var configs = map[string]backendtest.Config{
 		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValue}, Errors: kvErrors, New: factory(kvStub{})},
 	"keyvalue without errors": {Features: []backendtest.Feature{backendtest.FeatureKeyValue}, New: factory(kvStub{})},
 	"no factory":              {},
+
+	"no features, implements timeseries": {New: factory(tsStub{}), Errors: kvErrors},
+	"declares timeseries, implements none": {
+		Features: []backendtest.Feature{backendtest.FeatureTimeSeries}, Errors: kvErrors, New: factory(closeOnly{})},
+	"declares timeseries, implements keyvalue": {
+		Features: []backendtest.Feature{backendtest.FeatureTimeSeries}, Errors: kvErrors, New: factory(kvStub{})},
+	"declares timeseries, stores nothing": {
+		Features: []backendtest.Feature{backendtest.FeatureTimeSeries}, Errors: kvErrors, New: factory(tsStub{})},
+	"declares keyvalue, implements both": {
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue}, Errors: kvErrors, New: factory(bothStub{})},
+	"declares both, implements timeseries": {
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureTimeSeries}, Errors: kvErrors, New: factory(tsStub{})},
+	"timeseries without errors": {Features: []backendtest.Feature{backendtest.FeatureTimeSeries}, New: factory(tsStub{})},
+	"timeseries twice": {
+		Features: []backendtest.Feature{backendtest.FeatureTimeSeries, backendtest.FeatureTimeSeries}, Errors: kvErrors, New: factory(tsStub{})},
 }
 
 const childEnv = "BACKENDTEST_CHILD"
@@ -81,6 +125,15 @@ func TestRun(t *testing.T) {
 		{name: "feature twice", wantFail: true, wantOut: `feature "keyvalue" declared twice`},
 		{name: "keyvalue without errors", wantFail: true, wantOut: "needs Config.Errors."},
 		{name: "no factory", wantFail: true, wantOut: "Config.New is nil"},
+
+		{name: "no features, implements timeseries", wantFail: true, wantOut: `implements the interface of feature "timeseries" but does not declare it`},
+		{name: "declares timeseries, implements none", wantFail: true, wantOut: `declares feature "timeseries" but does not implement its interface`},
+		{name: "declares timeseries, implements keyvalue", wantFail: true, wantOut: `implements the interface of feature "keyvalue" but does not declare it`},
+		{name: "declares timeseries, stores nothing", wantFail: true, wantOut: "--- FAIL: TestChild/timeseries/IdempotentAppend"},
+		{name: "declares keyvalue, implements both", wantFail: true, wantOut: `implements the interface of feature "timeseries" but does not declare it`},
+		{name: "declares both, implements timeseries", wantFail: true, wantOut: `declares feature "keyvalue" but does not implement its interface`},
+		{name: "timeseries without errors", wantFail: true, wantOut: `feature "timeseries" needs Config.Errors.InvalidChange`},
+		{name: "timeseries twice", wantFail: true, wantOut: `feature "timeseries" declared twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

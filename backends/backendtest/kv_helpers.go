@@ -72,7 +72,7 @@ func apply(t testing.TB, b KeyValueBackend, through uint64, changes ...*prismv1.
 	}
 }
 
-func checkpoint(t testing.TB, b KeyValueBackend) uint64 {
+func checkpoint(t testing.TB, b checkpointer) uint64 {
 	t.Helper()
 	cp, err := b.Checkpoint(context.Background())
 	if err != nil {
