@@ -2,6 +2,7 @@ package projectors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,10 +39,12 @@ func (p *Projector) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64,
 	dl.Header.Set(subjects.HeaderDLQTarget, p.target)
 	dl.Header.Set(subjects.HeaderMsgID, fmt.Sprintf("%s:%d:%s", p.stream, seq, p.target))
 	for attempt := 1; ; attempt++ {
-		_, err := p.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(subjects.DeadLetterStream))
+		ack, err := p.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(subjects.DeadLetterStream))
 		if err == nil {
 			p.m.deadLetters.Inc()
-			p.log.Warn("event dead-lettered", "seq", seq, "subject", m.Subject(), "reason", reason)
+			// Neither the subject (it holds the record id) nor the reason
+			// (it may quote the event) is logged; the dead letter keeps both.
+			p.log.Warn("event dead-lettered", "seq", seq, "dead_letter_stream", ack.Stream, "dead_letter_seq", ack.Sequence, "reason", loggable(reason))
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -67,4 +70,19 @@ func headerValue(s string) string {
 		s = strings.ToValidUTF8(s[:maxReasonLen], "")
 	}
 	return s
+}
+
+// loggable is what of err may go into a log line. Events carry record ids,
+// keys and values, which may be personal data, and the errors blaming an
+// event may quote them: of those only the kind is logged (the dead letter
+// has the full reason in its Prism-Dlq-Reason header). Other errors are
+// the backend's or JetStream's and are logged whole.
+func loggable(err error) string {
+	switch {
+	case errors.Is(err, subjects.ErrBadEvent):
+		return "malformed event (the dead letter's " + subjects.HeaderDLQReason + " header says why)"
+	case isPermanent(err):
+		return "the target refused the change as invalid (the dead letter's " + subjects.HeaderDLQReason + " header says why)"
+	}
+	return err.Error()
 }

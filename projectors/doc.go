@@ -59,4 +59,18 @@
 // Prism-Dlq-Target, and Nats-Msg-Id "<stream>:<seq>:<target>" so a
 // redelivery does not dead-letter an event twice within the dead-letter
 // stream's duplicate window.
+//
+// Metrics (WithRegisterer), each labelled namespace and target:
+// prism_projector_applied_seq (the checkpoint),
+// prism_projector_events_applied_total, prism_projector_batch_size,
+// prism_projector_apply_duration_seconds (successful commits),
+// prism_projector_apply_errors_total, prism_projector_dead_letters_total,
+// prism_projector_lag (events behind the stream's last sequence) and
+// prism_projector_lag_seconds (age of the oldest unapplied event, by the
+// time JetStream stored it; 0 when caught up; computed at scrape time so it
+// grows while the target is down).
+//
+// Logs never carry record ids, keys or values, which may be personal data:
+// not the event subject (it holds the record id), and of an error that
+// blames an event only its kind; the dead letter keeps the full reason.
 package projectors

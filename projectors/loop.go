@@ -116,6 +116,7 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 		topSeq uint64
 	)
 	floor := p.Applied()
+	pendingSeen := false
 	for i, m := range batch {
 		meta, err := m.Metadata()
 		if err != nil || meta.Sequence.Consumer != s.nextDseq {
@@ -136,6 +137,10 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 		p.observeStreamLast(seq + meta.NumPending)
 		if seq <= floor {
 			continue // applied before: a redelivery
+		}
+		if !pendingSeen {
+			p.observePending(meta.Timestamp)
+			pendingSeen = true
 		}
 		floor, through = seq, seq
 		c, err := p.a.decode(m, seq)
@@ -191,8 +196,10 @@ func (p *Projector) apply(ctx context.Context, items []item, through uint64) err
 		changes[i] = it.change
 	}
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		err := p.a.apply(ctx, changes, through)
 		if err == nil {
+			p.m.applyTime.Observe(time.Since(start).Seconds())
 			p.advance(through, len(changes))
 			return nil
 		}
@@ -201,7 +208,7 @@ func (p *Projector) apply(ctx context.Context, items []item, through uint64) err
 		}
 		p.m.applyErrors.Inc()
 		permanent := isPermanent(err)
-		p.log.Warn("apply batch failed", "attempt", attempt, "changes", len(changes), "through", through, "permanent", permanent, "err", err)
+		p.log.Warn("apply batch failed", "attempt", attempt, "changes", len(changes), "through", through, "permanent", permanent, "err", loggable(err))
 		if len(items) > 0 && permanent {
 			return p.applyOneByOne(ctx, items, through)
 		}
@@ -237,8 +244,10 @@ func (p *Projector) applyOne(ctx context.Context, it item) error {
 		if seq <= p.Applied() {
 			return nil
 		}
+		start := time.Now()
 		err := p.a.apply(ctx, []change{it.change}, seq)
 		if err == nil {
+			p.m.applyTime.Observe(time.Since(start).Seconds())
 			p.advance(seq, 1)
 			return nil
 		}
@@ -247,7 +256,7 @@ func (p *Projector) applyOne(ctx context.Context, it item) error {
 		}
 		p.m.applyErrors.Inc()
 		permanent := isPermanent(err)
-		p.log.Warn("apply change failed", "seq", seq, "attempt", attempt, "permanent", permanent, "err", err)
+		p.log.Warn("apply change failed", "seq", seq, "attempt", attempt, "permanent", permanent, "err", loggable(err))
 		if permanent {
 			// The next commit moves the checkpoint past it.
 			return p.deadLetter(ctx, it.msg, seq, err)

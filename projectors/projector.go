@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -261,6 +262,9 @@ func (p *Projector) advance(seq uint64, changes int) {
 	p.applied.Store(seq)
 	p.m.appliedSeq.Set(float64(seq))
 	p.observeStreamLast(seq)
+	if seq >= p.streamLast.Load() {
+		p.m.lagSeconds.set(time.Time{})
+	}
 	p.waitMu.Lock()
 	close(p.advanced)
 	p.advanced = make(chan struct{})
@@ -268,7 +272,9 @@ func (p *Projector) advance(seq uint64, changes int) {
 }
 
 // observeStreamLast notes that the stream holds at least seq and updates the
-// lag gauge.
+// lag gauges. The first time the projector learns that it is behind, the
+// age of its oldest unapplied event starts at now, a lower bound until the
+// event itself arrives with its stored time (see observePending).
 func (p *Projector) observeStreamLast(seq uint64) {
 	for {
 		cur := p.streamLast.Load()
@@ -280,4 +286,15 @@ func (p *Projector) observeStreamLast(seq uint64) {
 	if last >= applied {
 		p.m.lag.Set(float64(last - applied))
 	}
+	if last > applied {
+		p.m.lagSeconds.setIfUnset(time.Now())
+	}
+}
+
+// observePending notes the time JetStream stored the oldest event of the
+// batch in hand that the target has not applied: every event before it is
+// applied, so it is the oldest unapplied event of the stream, and
+// prism_projector_lag_seconds is its age until a commit moves past it.
+func (p *Projector) observePending(stored time.Time) {
+	p.m.lagSeconds.set(stored)
 }
