@@ -21,6 +21,11 @@
 // abstraction and lists its operations. A request without a reply subject
 // is handled all the same (a fire-and-forget write) and not answered.
 //
+// Every request has an id, the Prism-Request-Id header (HeaderRequestID)
+// the client sent or a new one; the reply carries it, and so does every log
+// line about the request. Logs hold no record ids, keys, values or error
+// messages, which may quote them.
+//
 // The gateway imports no backend and no projector: it declares what it needs
 // from them (KeyValueReader, TimeSeriesReader, AppliedWaiter) and cmd/prism
 // wires them in.
@@ -36,6 +41,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/proto"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -276,8 +282,11 @@ func (g *Gateway) worker(msg *nats.Msg) {
 	defer func() { <-g.sem }()
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
+	// Each worker has its own request id generator: nuid.Next takes a
+	// process-wide lock.
+	ids := nuid.New()
 	for {
-		g.serve(msg)
+		g.serve(msg, ids)
 		select {
 		case msg = <-g.work:
 			continue
@@ -297,13 +306,13 @@ func (g *Gateway) worker(msg *nats.Msg) {
 }
 
 // serve handles one request and replies to it.
-func (g *Gateway) serve(msg *nats.Msg) {
+func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(g.baseCtx, g.opts.consistencyWait+ioTimeout)
 	defer cancel()
 
 	enc, encErr := requestEncoding(msg.Header)
-	r := &request{subject: msg.Subject, header: msg.Header, data: msg.Data, enc: enc}
+	r := &request{subject: msg.Subject, header: msg.Header, data: msg.Data, enc: enc, id: requestID(msg.Header, ids)}
 	resp, err := g.dispatch(ctx, r, encErr)
 
 	nsLabel, opLabel := "unknown", "unknown"
@@ -314,35 +323,98 @@ func (g *Gateway) serve(msg *nats.Msg) {
 		opLabel = r.route.op
 	}
 	code := "OK"
+	var e *Error
 	reply := nats.NewMsg(msg.Reply)
 	reply.Header.Set(subjects.HeaderContentTypeReq, enc.contentType())
+	reply.Header.Set(HeaderRequestID, r.id)
 	if err != nil {
-		e := asError(err)
+		e = asError(err)
 		code = e.Code.String()
-		switch e.Code {
-		case prismv1.Code_INTERNAL:
-			g.log.Error("request failed", "subject", msg.Subject, "err", e)
-		case prismv1.Code_UNAVAILABLE, prismv1.Code_DEADLINE_EXCEEDED:
-			g.log.Warn("request failed", "subject", msg.Subject, "err", e)
-		default:
-			g.log.Debug("request refused", "subject", msg.Subject, "err", e)
-		}
 		reply.Header.Set(subjects.HeaderErrorCode, code)
 		reply.Data, err = enc.marshal(e.toProto())
 	} else {
 		reply.Data, err = enc.marshal(resp)
 	}
 	if err != nil { // cannot happen with well-formed proto messages
-		g.log.Error("marshal reply", "subject", msg.Subject, "err", err)
+		g.log.Error("marshal reply", "request_id", r.id, "namespace", nsLabel, "op", opLabel, "err", err)
 		return
 	}
-	g.metrics.observe(nsLabel, opLabel, code, time.Since(start))
+	d := time.Since(start)
+	g.metrics.observe(nsLabel, opLabel, code, d)
+	g.logRequest(ctx, r.id, nsLabel, opLabel, e, d)
 	if msg.Reply == "" {
 		return
 	}
 	if err := msg.RespondMsg(reply); err != nil {
-		g.log.Warn("reply", "subject", msg.Subject, "err", err)
+		g.log.Warn("reply", "request_id", r.id, "namespace", nsLabel, "op", opLabel, "err", err)
 	}
+}
+
+// logRequest logs the outcome of a request: failures the operator must see
+// (INTERNAL at error, UNAVAILABLE and DEADLINE_EXCEEDED at warn) with their
+// cause, everything else at debug. It never logs the error's message, which
+// may name a record, key or token the client sent (they may be personal
+// data); the cause is a JetStream or backend error, which does not.
+func (g *Gateway) logRequest(ctx context.Context, id, ns, op string, e *Error, d time.Duration) {
+	level, msg := slog.LevelDebug, "request"
+	if e != nil {
+		switch e.Code {
+		case prismv1.Code_INTERNAL:
+			level, msg = slog.LevelError, "request failed"
+		case prismv1.Code_UNAVAILABLE, prismv1.Code_DEADLINE_EXCEEDED:
+			level, msg = slog.LevelWarn, "request failed"
+		default:
+			msg = "request refused"
+		}
+	}
+	if !g.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", id),
+		slog.String("namespace", ns),
+		slog.String("op", op),
+		slog.String("code", "OK"),
+		slog.Duration("duration", d),
+	}
+	if e != nil {
+		attrs[3] = slog.String("code", e.Code.String())
+		if level > slog.LevelDebug && e.Err != nil {
+			attrs = append(attrs, slog.Any("cause", e.Err))
+		}
+	}
+	g.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// HeaderRequestID is the header that carries a request's id. A client may
+// set it (up to maxRequestIDLen letters, digits and "-_.:"); otherwise the
+// gateway makes one. The reply carries it back, and every log line about
+// the request has it as request_id.
+const HeaderRequestID = "Prism-Request-Id"
+
+const maxRequestIDLen = 64
+
+// requestID returns the client's request id from h when it is acceptable,
+// else a new one from ids.
+func requestID(h nats.Header, ids *nuid.NUID) string {
+	if id := h.Get(HeaderRequestID); validRequestID(id) {
+		return id
+	}
+	return ids.Next()
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // dispatch resolves the namespace and operation of r and runs the chain.

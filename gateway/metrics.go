@@ -7,12 +7,38 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Kinds of consistency wait, the kind label of the consistency metrics.
+const (
+	// waitStrongWrite is a write to a strong namespace waiting for its
+	// projection to apply it.
+	waitStrongWrite = "strong_write"
+	// waitMinSeqRead is a read with min_seq waiting for the projection to
+	// reach it.
+	waitMinSeqRead = "min_seq_read"
+)
+
+// Results of a consistency wait, the result label of
+// prism_gateway_consistency_waits_total.
+const (
+	resultImmediate = "immediate" // already applied: no wait
+	resultApplied   = "applied"   // waited, then applied
+	resultTimeout   = "timeout"   // NOT_CONSISTENT_YET
+	resultError     = "error"     // the request ended or the projection failed
+)
+
 // metrics are the gateway's Prometheus collectors. A nil *metrics records
 // nothing.
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	publish      *prometheus.HistogramVec
+	waits        *prometheus.CounterVec
+	waitDuration *prometheus.HistogramVec
+	waitTimeouts *prometheus.CounterVec
 }
+
+// latencyBuckets span 0.1ms to about 6.5s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 17)
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -26,11 +52,37 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "prism",
 			Subsystem: "gateway",
 			Name:      "request_duration_seconds",
-			Help:      "Time from receiving a request to replying, by namespace and operation.",
-			Buckets:   prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"namespace", "op"}),
+			Help:      "Time from receiving a request to replying, by namespace, operation and code; consistency waits included.",
+			Buckets:   latencyBuckets,
+		}, []string{"namespace", "op", "code"}),
+		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "jetstream_publish_duration_seconds",
+			Help:      "Time from publishing a write's event (or a mutate's atomic batch) to JetStream's ack or error, by namespace.",
+			Buckets:   latencyBuckets,
+		}, []string{"namespace"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "consistency_waits_total",
+			Help:      "Requests that had to see their sequence applied by the primary projection, by namespace, kind (strong_write, min_seq_read) and result (immediate, applied, timeout, error).",
+		}, []string{"namespace", "kind", "result"}),
+		waitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "consistency_wait_duration_seconds",
+			Help:      "Time requests waited for the primary projection to apply their sequence, by namespace and kind; 0 when it already had.",
+			Buckets:   latencyBuckets,
+		}, []string{"namespace", "kind"}),
+		waitTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "consistency_timeouts_total",
+			Help:      "Consistency waits that ended in NOT_CONSISTENT_YET, by namespace and kind.",
+		}, []string{"namespace", "kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -43,5 +95,23 @@ func (m *metrics) observe(ns, op, code string, d time.Duration) {
 		return
 	}
 	m.requests.WithLabelValues(ns, op, code).Inc()
-	m.duration.WithLabelValues(ns, op).Observe(d.Seconds())
+	m.duration.WithLabelValues(ns, op, code).Observe(d.Seconds())
+}
+
+func (m *metrics) observePublish(ns string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.publish.WithLabelValues(ns).Observe(d.Seconds())
+}
+
+func (m *metrics) observeWait(ns, kind, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.waits.WithLabelValues(ns, kind, result).Inc()
+	m.waitDuration.WithLabelValues(ns, kind).Observe(d.Seconds())
+	if result == resultTimeout {
+		m.waitTimeouts.WithLabelValues(ns, kind).Inc()
+	}
 }

@@ -27,6 +27,7 @@ type request struct {
 	header  nats.Header
 	data    []byte
 	enc     encoding
+	id      string // request id, for logs and the reply
 
 	ns    *namespaceEntry // set before the chain runs
 	route *route          // set before the chain runs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,7 +67,9 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 		msgs = append(msgs, msg)
 	}
 
+	pubStart := time.Now()
 	ack, err := jetstreamext.PublishMsgBatch(ctx, g.js, msgs)
+	g.metrics.observePublish(ns, time.Since(pubStart))
 	if err != nil {
 		if !isWrongLastSequence(err) {
 			return nil, jetStreamError(err, ns, "storing the mutate batch")

@@ -49,7 +49,7 @@ func (g *Gateway) waitMinSeq(ctx context.Context, r *request, minSeq uint64) err
 	if minSeq == 0 {
 		return nil
 	}
-	err := g.waitApplied(ctx, r.ns, minSeq)
+	err := g.waitApplied(ctx, r.ns, minSeq, waitMinSeqRead)
 	var e *Error
 	if errors.As(err, &e) && e.Code == prismv1.Code_NOT_CONSISTENT_YET {
 		e.Message = fmt.Sprintf("namespace %s has applied writes up to seq %d, not yet min_seq %d, within %v; retry later", r.ns.Name, r.ns.applied.Applied(), minSeq, g.opts.consistencyWait)

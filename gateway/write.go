@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -74,7 +75,9 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 	if expected != nil {
 		msg.Header.Set(subjects.HeaderExpectedSubjectSeq, strconv.FormatUint(*expected, 10))
 	}
+	pubStart := time.Now()
 	ack, err := g.publish(ctx, msg)
+	g.metrics.observePublish(ns, time.Since(pubStart))
 	if err != nil {
 		if !isWrongLastSequence(err) {
 			return nil, jetStreamError(err, ns, "storing the write")
@@ -98,7 +101,7 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 	}
 	resp := &prismv1.WriteResponse{Seq: ack.Sequence}
 	if ack.Duplicate {
-		if err := g.checkDuplicate(ctx, ns, ack.Sequence, token, meta.RequestHash); err != nil {
+		if err := g.checkDuplicate(ctx, r, ack.Sequence, token, meta.RequestHash); err != nil {
 			return nil, err
 		}
 		resp.Duplicate = true
@@ -108,7 +111,8 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 
 // checkDuplicate compares the request hash stored with the event at seq,
 // which JetStream reported as the original of a duplicate, with hash.
-func (g *Gateway) checkDuplicate(ctx context.Context, ns string, seq uint64, token, hash string) error {
+func (g *Gateway) checkDuplicate(ctx context.Context, r *request, seq uint64, token, hash string) error {
+	ns := r.ns.Name
 	stream, err := g.stream(ctx, ns)
 	if err != nil {
 		return jetStreamError(err, ns, "looking up the stream")
@@ -117,7 +121,7 @@ func (g *Gateway) checkDuplicate(ctx context.Context, ns string, seq uint64, tok
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		// The original is gone (purged or deleted); JetStream still says it
 		// was stored, so it was.
-		g.log.Warn("original of a duplicate write is gone; cannot compare bodies", "namespace", ns, "seq", seq)
+		g.log.Warn("original of a duplicate write is gone; cannot compare bodies", "request_id", r.id, "namespace", ns, "seq", seq)
 		return nil
 	}
 	if err != nil {
@@ -182,7 +186,7 @@ func (g *Gateway) afterWrite(ctx context.Context, r *request, resp *prismv1.Writ
 	if r.ns.Consistency != Strong {
 		return resp, nil
 	}
-	if err := g.waitApplied(ctx, r.ns, resp.GetSeq()); err != nil {
+	if err := g.waitApplied(ctx, r.ns, resp.GetSeq(), waitStrongWrite); err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Code == prismv1.Code_NOT_CONSISTENT_YET {
 			e.Seq = resp.GetSeq()
@@ -194,21 +198,28 @@ func (g *Gateway) afterWrite(ctx context.Context, r *request, resp *prismv1.Writ
 }
 
 // waitApplied waits, bounded by the consistency wait, until the primary
-// projection of ns has applied seq. Errors: NOT_CONSISTENT_YET on timeout,
-// UNAVAILABLE when the projection fails, ctx's error when ctx ends.
-func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, seq uint64) error {
+// projection of ns has applied seq, and records the wait as kind
+// (waitStrongWrite or waitMinSeqRead). Errors: NOT_CONSISTENT_YET on
+// timeout, UNAVAILABLE when the projection fails, ctx's error when ctx ends.
+func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, seq uint64, kind string) error {
 	if ns.applied.Applied() >= seq {
+		g.metrics.observeWait(ns.Name, kind, resultImmediate, 0)
 		return nil
 	}
+	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, g.opts.consistencyWait)
 	defer cancel()
 	err := ns.applied.WaitApplied(wctx, seq)
+	result := resultError
+	defer func() { g.metrics.observeWait(ns.Name, kind, result, time.Since(start)) }()
 	switch {
 	case err == nil:
+		result = resultApplied
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case wctx.Err() != nil:
+		result = resultTimeout
 		return &Error{Code: prismv1.Code_NOT_CONSISTENT_YET, Message: fmt.Sprintf("the projection of namespace %s reached seq %d, not %d, within %v; retry later", ns.Name, ns.applied.Applied(), seq, g.opts.consistencyWait), Err: err}
 	}
 	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the projection of namespace %s cannot report progress; retry with backoff", ns.Name), Err: err}
