@@ -47,6 +47,8 @@ type served struct {
 	store interface{ Close() error }
 	proj  *projectors.Projector
 	sweep func(ctx context.Context) (int64, error)
+	// checkpoint reads the backend's checkpoint: /readyz's cheap probe.
+	checkpoint func(ctx context.Context) (uint64, error)
 }
 
 // namespaceSet owns every served namespace and the TTL/retention sweeper.
@@ -86,7 +88,7 @@ func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetS
 		if sv.proj, err = projectors.New(js, n.Name, n.Backend, kv, popts...); err != nil {
 			return err
 		}
-		sv.sweep = kv.SweepExpired
+		sv.sweep, sv.checkpoint = kv.SweepExpired, kv.Checkpoint
 		if err := sv.proj.Start(ctx); err != nil {
 			return fmt.Errorf("start projector: %w", err)
 		}
@@ -99,6 +101,7 @@ func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetS
 		if sv.proj, err = projectors.NewTimeSeries(js, n.Name, n.Backend, ts, popts...); err != nil {
 			return err
 		}
+		sv.checkpoint = ts.Checkpoint
 		if keep := time.Duration(n.Retention); keep > 0 {
 			sv.sweep = func(ctx context.Context) (int64, error) { return ts.SweepOlderThan(ctx, time.Now().Add(-keep)) }
 		}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,8 +16,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/gateway"
@@ -30,8 +28,9 @@ type serveFlags struct {
 	natsURL       string
 	configDir     string
 	syncAlways    bool
-	metricsListen string
+	httpListen    string
 	logLevel      string
+	logFormat     string
 	drainTimeout  time.Duration
 	sweepInterval time.Duration
 	postgresDSN   string
@@ -52,6 +51,10 @@ run. With --nats-url it connects to an existing NATS server instead.
 
 Without --config it serves one KeyValue namespace, "demo".
 
+With --http-listen it serves Prometheus metrics at /metrics, liveness at
+/healthz and readiness at /readyz (NATS connected; streams, consumers and
+backends reachable).
+
 SIGTERM or SIGINT drains: no new requests are taken, in-flight ones finish,
 the projectors commit and acknowledge their batch, then the process exits.`,
 		Args: cobra.NoArgs,
@@ -65,27 +68,48 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	fl.StringVar(&f.natsURL, "nats-url", "", "connect to this NATS server instead of embedding one (e.g. nats://127.0.0.1:4222)")
 	fl.StringVar(&f.configDir, "config", "", "directory of namespace YAML files (default: one KeyValue namespace \"demo\")")
 	fl.BoolVar(&f.syncAlways, "sync-always", false, "embedded NATS: fsync every write before acknowledging it (survives power loss; slower)")
-	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on this host:port at /metrics (off when empty)")
+	fl.StringVar(&f.httpListen, "http-listen", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port (off when empty)")
+	fl.StringVar(&f.httpListen, "metrics-listen", "", "")
+	_ = fl.MarkDeprecated("metrics-listen", "use --http-listen, which serves /healthz and /readyz as well")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json (one JSON object per line)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and batches")
 	fl.DurationVar(&f.sweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", os.Getenv("PRISM_POSTGRES_DSN"), "connection string of namespaces with backend postgres and no postgres.dsn (default $PRISM_POSTGRES_DSN)")
 	return cmd
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+// newLogger returns the logger of --log-level on stderr, in format
+// ("text", the default, or "json": --log-format).
+func newLogger(level string, format ...string) (*slog.Logger, error) {
+	f := "text"
+	if len(format) > 0 {
+		f = format[0]
+	}
+	return newFormatLogger(os.Stderr, level, f)
+}
+
+// newFormatLogger returns the logger of level and format, writing to w.
+func newFormatLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 // demoNamespace is what serve runs without --config.
 var demoNamespace = gateway.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
 
 func runServe(ctx context.Context, f serveFlags) error {
-	log, err := newLogger(f.logLevel)
+	log, err := newLogger(f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
@@ -98,21 +122,28 @@ func runServe(ctx context.Context, f serveFlags) error {
 			return fmt.Errorf("--config %s: no namespace files (*.yaml) found", f.configDir)
 		}
 	}
-	st, err := startStack(ctx, f, log, namespaces)
-	if err != nil {
-		return err
-	}
-	defer st.Close(ctx)
-
-	runCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if f.metricsListen != "" {
-		srv, err := serveMetrics(f.metricsListen, st.reg, log)
+	// The HTTP listener comes first: /healthz answers while the stack
+	// starts, and /readyz says it is not ready yet.
+	h := &health{}
+	if f.httpListen != "" {
+		srv, err := serveHTTP(f.httpListen, h, log)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
 	}
+	st, err := startStack(ctx, f, log, namespaces)
+	if err != nil {
+		return err
+	}
+	h.ready(st)
+	defer func() {
+		h.draining()
+		st.Close(ctx)
+	}()
+
+	runCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 
 	url := st.URL(f)
 	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(namespaces), url)
@@ -190,21 +221,4 @@ func startEmbeddedNATS(f serveFlags, log *slog.Logger) (*server.Server, error) {
 		return nil, errors.New("embedded NATS server did not become ready within 30s (see the log above)")
 	}
 	return ns, nil
-}
-
-func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*http.Server, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "err", err)
-		}
-	}()
-	log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
-	return srv, nil
 }
