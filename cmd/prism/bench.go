@@ -5,158 +5,228 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"os"
 	"os/signal"
 	"slices"
-	"sync"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
 )
 
+// The scenarios of prism bench.
+const (
+	scenarioWrite  = "write"
+	scenarioRead   = "read"
+	scenarioMixed  = "mixed"
+	scenarioE2E    = "e2e"
+	scenarioReplay = "replay"
+)
+
+var scenarios = []string{scenarioWrite, scenarioRead, scenarioMixed, scenarioE2E, scenarioReplay}
+
 type benchFlags struct {
-	natsURL   string
-	namespace string
-	workers   int
-	duration  time.Duration
-	valueSize int
-	ids       int
-	readRatio float64
+	scenario    string
+	natsURL     string
+	namespace   string
+	concurrency int
+	rate        float64
+	duration    time.Duration
+	valueSize   int
+	keys        int
+	keyDist     string
+	zipfS       float64
+	readRatio   float64
+	events      int
+	baseline    bool
+	json        bool
+
+	// The embedded stack.
+	backend     string
+	consistency string
+	postgresDSN string
+	dataDir     string
+	syncAlways  bool
+	logLevel    string
 }
 
 func newBenchCmd() *cobra.Command {
 	var f benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Load a running Prism with puts and gets and report throughput and latency",
-		Long: `bench drives a running Prism through the Go client: --workers goroutines
-each send one request at a time for --duration, a --read-ratio share of them
-gets of ids written earlier, the rest puts of one --value-size item. It
-prints requests per second and p50/p90/p99/max latency per operation, and a
-progress line every second.`,
-		Example: "  prism bench --nats-url nats://127.0.0.1:4333 --workers 64 --duration 10s",
-		Args:    cobra.NoArgs,
+		Short: "Measure Prism's throughput and latency, and the raw engines under it",
+		Long: `bench loads Prism through the Go client and reports throughput and latency
+percentiles (p50/p90/p99/p99.9/max, from HDR histograms) and errors by code.
+
+Scenarios (--scenario):
+  write   puts of one --value-size item to --keys record ids
+  read    gets of ids written before the run starts
+  mixed   a --read-ratio share of gets, the rest puts
+  e2e     a put, then gets with min_seq until the write is visible; reports
+          put (→ ack), ack_to_visible and write_to_visible latency
+  replay  puts --events events onto the stream, then times a fresh
+          projector (new target, empty backend) catching up from seq 1;
+          repeated until --duration is used up (at least once)
+
+By default bench starts its own Prism in-process (embedded NATS on a free
+port, gateway, projector, a fresh --backend under a temporary directory),
+serving one KeyValue namespace with --consistency; the client connects over
+TCP like an application. With --nats-url it loads a running deployment's
+--namespace instead (default "demo"); its consistency and backend are
+whatever that deployment declares, and the ids bench-<n> are written there.
+
+Load: --concurrency requests in flight at most. With --rate 0 (closed loop)
+each worker sends its next request as soon as the last one returned. With
+--rate R (open loop) requests are scheduled every 1/R seconds and latency is
+measured from the scheduled time, so a stall that delays later requests
+shows in their latency instead of hiding (coordinated omission); if the
+workers cannot keep up, latency grows and the achieved rate falls short.
+
+--baseline runs the raw engines in the same process, for the same duration,
+concurrency and rate, and prints Prism ÷ raw per comparable pair:
+JetStream publish sync and async (64 pending) of the same event message to
+an identically configured stream, core NATS request-reply to an echo
+responder, direct SQLite upsert/get (and PostgreSQL with --postgres-dsn), and
+for replay a JetStream consumer reading the stream and a bulk SQLite upsert.
+
+A progress line goes to stderr every second; the final table to stdout, or
+with --json one JSON document to stdout.`,
+		Example: `  prism bench --scenario write --concurrency 64 --duration 10s --baseline
+  prism bench --scenario read --key-dist zipf --rate 5000 --duration 30s
+  prism bench --scenario e2e --consistency eventual --concurrency 8 --json
+  prism bench --scenario replay --events 100000 --baseline
+  prism bench --scenario write --backend postgres --postgres-dsn postgres://postgres@127.0.0.1:5432/test
+  prism bench --nats-url nats://127.0.0.1:4222 --namespace demo --scenario mixed --read-ratio 0.9`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return runBench(ctx, cmd.OutOrStdout(), f)
+			return runBench(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.natsURL, "nats-url", nats.DefaultURL, "NATS server Prism serves on")
-	fl.StringVar(&f.namespace, "namespace", "demo", "KeyValue namespace to load")
-	fl.IntVar(&f.workers, "workers", 64, "concurrent requests in flight")
-	fl.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run")
+	fl.StringVar(&f.scenario, "scenario", scenarioWrite, "what to run: "+strings.Join(scenarios, ", "))
+	fl.StringVar(&f.natsURL, "nats-url", "", "load a running Prism on this NATS server instead of an embedded one")
+	fl.StringVar(&f.namespace, "namespace", "", `KeyValue namespace to load (default "bench" embedded, "demo" with --nats-url)`)
+	fl.IntVar(&f.concurrency, "concurrency", 64, "requests in flight at most")
+	fl.Float64Var(&f.rate, "rate", 0, "open loop: requests per second, scheduled at fixed intervals (0: closed loop, as fast as --concurrency allows)")
+	fl.DurationVar(&f.duration, "duration", 10*time.Second, "how long to load (each baseline runs as long again)")
 	fl.IntVar(&f.valueSize, "value-size", 256, "bytes per value")
-	fl.IntVar(&f.ids, "ids", 100000, "number of distinct record ids")
-	fl.Float64Var(&f.readRatio, "read-ratio", 0, "share of requests that are gets, 0..1")
+	fl.IntVar(&f.keys, "keys", 10000, "number of distinct record ids (read and mixed write all of them first)")
+	fl.StringVar(&f.keyDist, "key-dist", "uniform", "how ids are picked: uniform or zipf")
+	fl.Float64Var(&f.zipfS, "zipf-s", 1.1, "zipf exponent s (> 1); larger is more skewed")
+	fl.Float64Var(&f.readRatio, "read-ratio", 0.5, "mixed: share of requests that are gets, 0..1")
+	fl.IntVar(&f.events, "events", 50000, "replay: events put on the stream before the catch-up is timed")
+	fl.BoolVar(&f.baseline, "baseline", false, "also measure the raw engines and print Prism ÷ raw")
+	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout instead of a table")
+	fl.StringVar(&f.backend, "backend", "sqlite", "embedded: backend of the bench namespace, sqlite or postgres")
+	fl.StringVar(&f.consistency, "consistency", string(gateway.Eventual), "embedded: consistency of the bench namespace: eventual, read-your-writes or strong")
+	fl.StringVar(&f.postgresDSN, "postgres-dsn", os.Getenv("PRISM_POSTGRES_DSN"), "PostgreSQL for --backend postgres and the PostgreSQL baseline (default $PRISM_POSTGRES_DSN)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "embedded: directory for JetStream and SQLite (default: a temporary one, removed afterwards)")
+	fl.BoolVar(&f.syncAlways, "sync-always", false, "embedded: fsync every JetStream write before acknowledging it")
+	fl.StringVar(&f.logLevel, "log-level", "warn", "log level of the embedded stack: debug, info, warn, error")
+	// The flags of the first bench, kept so scripts keep working.
+	fl.IntVar(&f.concurrency, "workers", 64, "concurrent requests")
+	fl.IntVar(&f.keys, "ids", 10000, "number of distinct record ids")
+	_ = fl.MarkDeprecated("workers", "use --concurrency")
+	_ = fl.MarkDeprecated("ids", "use --keys")
 	return cmd
 }
 
-type opStats struct {
-	lat    []time.Duration
-	errors int
-}
-
-func runBench(ctx context.Context, out io.Writer, f benchFlags) error {
-	if f.workers < 1 || f.duration <= 0 || f.valueSize < 0 || f.ids < 1 || f.readRatio < 0 || f.readRatio > 1 {
-		return errors.New("bench: --workers and --ids must be ≥ 1, --duration > 0, --read-ratio in [0,1]")
+func (f *benchFlags) validate() error {
+	var errs []error
+	if !slices.Contains(scenarios, f.scenario) {
+		errs = append(errs, fmt.Errorf("--scenario %q: want one of %s", f.scenario, strings.Join(scenarios, ", ")))
 	}
-	nc, err := nats.Connect(f.natsURL, nats.Name("prism-bench"))
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", f.natsURL, err)
+	if f.concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency %d: want at least 1", f.concurrency))
 	}
-	defer nc.Close()
-	c, err := client.New(nc)
-	if err != nil {
-		return err
+	if f.rate < 0 {
+		errs = append(errs, fmt.Errorf("--rate %v: want 0 (closed loop) or more", f.rate))
 	}
-	kv := c.KeyValue(f.namespace)
-	value := make([]byte, f.valueSize)
-	// Fail fast on a wrong namespace or URL.
-	if _, err := kv.Put(ctx, []byte("bench-0"), []client.Item{{Key: []byte("v"), Value: value}}); err != nil {
-		return fmt.Errorf("first put: %w", err)
+	if f.duration <= 0 {
+		errs = append(errs, fmt.Errorf("--duration %v: want more than 0", f.duration))
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, f.duration)
-	defer cancel()
-	var (
-		mu    sync.Mutex
-		puts  opStats
-		gets  opStats
-		wg    sync.WaitGroup
-		start = time.Now()
-	)
-	for w := 0; w < f.workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
-			var p, g opStats
-			for ctx.Err() == nil {
-				id := fmt.Appendf(nil, "bench-%d", rng.IntN(f.ids))
-				t0 := time.Now()
-				if rng.Float64() < f.readRatio {
-					_, err := kv.Get(ctx, id)
-					if ctx.Err() != nil {
-						break // cut off by the end of the run, not an error
-					}
-					if err != nil && !errors.Is(err, client.ErrNotFound) {
-						g.errors++
-						continue
-					}
-					g.lat = append(g.lat, time.Since(t0))
-				} else {
-					_, err := kv.Put(ctx, id, []client.Item{{Key: []byte("v"), Value: value}})
-					if ctx.Err() != nil {
-						break
-					}
-					if err != nil {
-						p.errors++
-						continue
-					}
-					p.lat = append(p.lat, time.Since(t0))
-				}
-			}
-			mu.Lock()
-			puts.lat, puts.errors = append(puts.lat, p.lat...), puts.errors+p.errors
-			gets.lat, gets.errors = append(gets.lat, g.lat...), gets.errors+g.errors
-			mu.Unlock()
-		}(w)
+	if f.valueSize < 0 || f.valueSize > 512<<10 {
+		errs = append(errs, fmt.Errorf("--value-size %d: want 0 to 524288", f.valueSize))
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick.C:
-			fmt.Fprintf(out, "  %s elapsed\n", time.Since(start).Round(time.Second))
+	if f.keys < 1 {
+		errs = append(errs, fmt.Errorf("--keys %d: want at least 1", f.keys))
+	}
+	switch f.keyDist {
+	case "uniform":
+	case "zipf":
+		if f.zipfS <= 1 {
+			errs = append(errs, fmt.Errorf("--zipf-s %v: want more than 1", f.zipfS))
 		}
+	default:
+		errs = append(errs, fmt.Errorf("--key-dist %q: want uniform or zipf", f.keyDist))
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	fmt.Fprintf(out, "namespace %s, %d workers, %s, %d-byte values\n", f.namespace, f.workers, elapsed.Round(time.Millisecond), f.valueSize)
-	printOp(out, "put", puts, elapsed)
-	printOp(out, "get", gets, elapsed)
+	if f.readRatio < 0 || f.readRatio > 1 {
+		errs = append(errs, fmt.Errorf("--read-ratio %v: want 0..1", f.readRatio))
+	}
+	if f.events < 1 {
+		errs = append(errs, fmt.Errorf("--events %d: want at least 1", f.events))
+	}
+	if f.natsURL == "" {
+		switch f.backend {
+		case "sqlite":
+		case "postgres":
+			if f.postgresDSN == "" {
+				errs = append(errs, errors.New("--backend postgres needs --postgres-dsn (or PRISM_POSTGRES_DSN)"))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("--backend %q: want sqlite or postgres", f.backend))
+		}
+		switch gateway.Consistency(f.consistency) {
+		case gateway.Eventual, gateway.ReadYourWrites, gateway.Strong:
+		default:
+			errs = append(errs, fmt.Errorf("--consistency %q: want eventual, read-your-writes or strong", f.consistency))
+		}
+	} else if f.scenario == scenarioReplay {
+		errs = append(errs, errors.New("--scenario replay times a projector of the embedded stack; drop --nats-url"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
 	return nil
 }
 
-func printOp(out io.Writer, name string, s opStats, elapsed time.Duration) {
-	if len(s.lat) == 0 && s.errors == 0 {
-		return
+// runBench runs the benchmark f describes, writing progress to progress
+// and the result (table or JSON) to out.
+func runBench(ctx context.Context, out, progress io.Writer, f benchFlags) error {
+	if err := f.validate(); err != nil {
+		return err
 	}
-	slices.Sort(s.lat)
-	pct := func(p float64) time.Duration {
-		if len(s.lat) == 0 {
-			return 0
+	t, err := openBenchTarget(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer t.close(ctx)
+
+	rep := newReport(f, t)
+	prism, err := runScenario(ctx, f, t, progress)
+	if err != nil {
+		return err
+	}
+	rep.Runs = append(rep.Runs, prism)
+	if f.baseline && ctx.Err() == nil {
+		raw, err := runBaselines(ctx, f, t, progress)
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
 		}
-		return s.lat[min(len(s.lat)-1, int(float64(len(s.lat))*p))]
+		rep.Runs = append(rep.Runs, raw...)
+		rep.Ratios = ratios(f.scenario, prism, raw)
 	}
-	fmt.Fprintf(out, "%-4s %9.0f ops/s  p50 %-9s p90 %-9s p99 %-9s max %-9s errors %d\n", name,
-		float64(len(s.lat))/elapsed.Seconds(), pct(0.5), pct(0.9), pct(0.99), pct(1), s.errors)
+	if ctx.Err() != nil {
+		fmt.Fprintln(progress, "bench: interrupted; the result covers the time until then")
+	}
+	if f.json {
+		return rep.writeJSON(out)
+	}
+	rep.writeTable(out)
+	return nil
 }

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prism-data/prism/gateway"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// runBaselines measures the raw engines under Prism that f's scenario
+// exercises, each for f.duration with f's concurrency and rate:
+//
+//   - puts (write, mixed, e2e): JetStream publish, sync and async, of the
+//     event message the gateway would build, to a stream configured like a
+//     namespace stream; direct SQLite (and PostgreSQL) single-row upserts;
+//   - gets (read, mixed): core NATS request-reply to an echo responder;
+//     direct SQLite (and PostgreSQL) reads of one record;
+//   - replay: an ordered JetStream consumer reading the namespace stream,
+//     and bulk upserts of as many rows in transactions of 256.
+func runBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress io.Writer) ([]runResult, error) {
+	if f.scenario == scenarioReplay {
+		return replayBaselines(ctx, f, t, progress)
+	}
+	puts := f.scenario != scenarioRead
+	gets := f.scenario == scenarioRead || f.scenario == scenarioMixed
+	var out []runResult
+	add := func(r runResult, err error) error {
+		if err != nil {
+			return err
+		}
+		out = append(out, r)
+		return ctx.Err()
+	}
+	value := benchValue(f.valueSize)
+	if puts {
+		if err := add(jsPublishBaseline(ctx, f, t, value, false, progress)); err != nil {
+			return out, err
+		}
+		if err := add(jsPublishBaseline(ctx, f, t, value, true, progress)); err != nil {
+			return out, err
+		}
+	}
+	if gets {
+		if err := add(echoBaseline(ctx, f, t, value, progress)); err != nil {
+			return out, err
+		}
+	}
+	sq, err := openRawSQLite(ctx, t)
+	if err != nil {
+		return out, err
+	}
+	defer sq.close()
+	engines := []rawStore{sq}
+	if f.postgresDSN != "" {
+		pg, err := openRawPostgres(ctx, f.postgresDSN, t)
+		if err != nil {
+			return out, err
+		}
+		defer pg.close()
+		engines = append(engines, pg)
+	}
+	for _, e := range engines {
+		if puts {
+			if err := add(upsertBaseline(ctx, f, e, value, progress), nil); err != nil {
+				return out, err
+			}
+		}
+		if gets {
+			if err := add(getBaseline(ctx, f, e, value, progress)); err != nil {
+				return out, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// rawStream creates a stream configured exactly like a namespace stream,
+// for a namespace nobody serves, and returns a function that builds the
+// message the gateway would publish for a put of value to record id, and
+// one that deletes the stream.
+func rawStream(ctx context.Context, t *benchTarget, js jetstream.JetStream, value []byte) (msgFor func(id []byte) (*nats.Msg, error), drop func(), err error) {
+	ns := gateway.Namespace{Name: t.namespace + "-raw", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+		return nil, nil, err
+	}
+	drop = func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(dctx, subjects.Stream(ns.Name))
+	}
+	// The gateway stores the hash of the request with the event.
+	hash, err := subjects.HashRequest(&prismv1.PutRequest{Id: []byte("bench-0"), Items: []*prismv1.Item{{Key: []byte("v"), Value: value}}})
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	msgFor = func(id []byte) (*nats.Msg, error) {
+		token := uuid.NewString()
+		ev := &prismv1.KeyValueEvent{Id: id, Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{Items: []*prismv1.Item{{Key: []byte("v"), Value: value}}}}}
+		msg, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: ns.Name, IdempotencyToken: token, RequestHash: hash, Time: time.Now()}, ev)
+		if err != nil {
+			return nil, err
+		}
+		msg.Header.Set(subjects.HeaderMsgID, token)
+		return msg, nil
+	}
+	return msgFor, drop, nil
+}
+
+// jsPublishBaseline publishes to the raw stream: synchronously from
+// f.concurrency workers, or asynchronously from one publisher with at most
+// f.concurrency acks pending.
+func jsPublishBaseline(ctx context.Context, f benchFlags, t *benchTarget, value []byte, async bool, progress io.Writer) (runResult, error) {
+	js, err := t.js(jetstream.WithPublishAsyncMaxPending(f.concurrency))
+	if err != nil {
+		return runResult{}, err
+	}
+	msgFor, drop, err := rawStream(ctx, t, js, value)
+	if err != nil {
+		return runResult{}, fmt.Errorf("raw stream: %w", err)
+	}
+	defer drop()
+	if async {
+		return asyncPublish(ctx, f, js, msgFor, progress), nil
+	}
+	l := newLoad("js-publish-sync", f)
+	l.series = []string{"publish"}
+	l.op = func(ctx context.Context, w *worker, start time.Time) {
+		msg, err := msgFor(benchID(w.key()))
+		if err == nil {
+			_, err = js.PublishMsg(ctx, msg)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.fail("publish", err)
+			return
+		}
+		w.observe("publish", time.Since(start))
+	}
+	r := l.run(ctx, progress)
+	r.Baseline = true
+	return r, nil
+}
+
+// asyncPublish is the async publish baseline: one goroutine publishes
+// (on f.rate's schedule, or as fast as the pending limit allows) and one
+// waits for the acks in order; latency runs from the due time to the ack.
+func asyncPublish(ctx context.Context, f benchFlags, js jetstream.JetStream, msgFor func([]byte) (*nats.Msg, error), progress io.Writer) runResult {
+	const name = "js-publish-async"
+	rec := newRecorder([]string{"publish"}, 1)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	w := &worker{rng: rng, keys: f.keys, rec: rec}
+	if f.keyDist == "zipf" {
+		w.zipf = rand.NewZipf(rng, f.zipfS, 1, uint64(f.keys-1))
+	}
+	type pending struct {
+		fut jetstream.PubAckFuture
+		due time.Time
+	}
+	acks := make(chan pending, f.concurrency)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for p := range acks {
+			select {
+			case <-p.fut.Ok():
+				rec.observe(0, "publish", time.Since(p.due))
+			case err := <-p.fut.Err():
+				rec.fail(0, "publish", err)
+			}
+		}
+	}()
+	start := time.Now()
+	end := start.Add(f.duration)
+	var interval time.Duration
+	if f.rate > 0 {
+		interval = time.Duration(float64(time.Second) / f.rate)
+	}
+	stop := tickProgressRecorder(progress, name, rec, start)
+	for i := 0; ctx.Err() == nil; i++ {
+		due := time.Now()
+		if interval > 0 {
+			due = start.Add(time.Duration(i) * interval)
+			if d := time.Until(due); d > 0 {
+				sleepCtx(ctx, d)
+			}
+		}
+		if !due.Before(end) {
+			break
+		}
+		msg, err := msgFor(benchID(w.key()))
+		var fut jetstream.PubAckFuture
+		if err == nil {
+			fut, err = js.PublishMsgAsync(msg)
+		}
+		if err != nil {
+			rec.fail(0, "publish", err)
+			continue
+		}
+		acks <- pending{fut, due}
+	}
+	close(acks)
+	<-collected
+	stop()
+	elapsed := time.Since(start)
+	return runResult{Name: name, Baseline: true, ElapsedSeconds: elapsed.Seconds(), Series: rec.result(elapsed),
+		Note: fmt.Sprintf("one publisher, at most %d acks pending", f.concurrency)}
+}
+
+// tickProgressRecorder prints rec's progress line every second.
+func tickProgressRecorder(w io.Writer, name string, rec *recorder, start time.Time) (stop func()) {
+	last := start
+	return tickProgress(w, func() string {
+		now := time.Now()
+		ops, errs, p99 := rec.tick()
+		var b bytesLine
+		printProgress(&b, name, now.Sub(start), now.Sub(last), rec.names, ops, errs, p99)
+		last = now
+		return string(b.trimmed())
+	})
+}
+
+// bytesLine collects one progress line.
+type bytesLine []byte
+
+func (b *bytesLine) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
+func (b bytesLine) trimmed() []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		return b[:n-1]
+	}
+	return b
+}
+
+// echoBaseline is core NATS request-reply: a responder that returns the
+// request (value-size bytes) on a connection of its own, in-process like
+// the embedded gateway's, or to --nats-url.
+func echoBaseline(ctx context.Context, f benchFlags, t *benchTarget, value []byte, progress io.Writer) (runResult, error) {
+	var opts []nats.Option
+	url := t.url
+	if t.st != nil && t.st.ns != nil {
+		url, opts = "", []nats.Option{nats.InProcessServer(t.st.ns)}
+	}
+	rc, err := nats.Connect(url, append(opts, nats.Name("prism-bench-echo"))...)
+	if err != nil {
+		return runResult{}, fmt.Errorf("echo responder: %w", err)
+	}
+	defer rc.Close()
+	subject := "_prism_bench.echo." + nats.NewInbox()[len(nats.InboxPrefix):]
+	if _, err := rc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		return runResult{}, err
+	}
+	if err := rc.Flush(); err != nil {
+		return runResult{}, err
+	}
+	l := newLoad("nats-echo", f)
+	l.series = []string{"request"}
+	l.op = func(ctx context.Context, w *worker, start time.Time) {
+		_, err := t.nc.RequestWithContext(ctx, subject, value)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.fail("request", err)
+			return
+		}
+		w.observe("request", time.Since(start))
+	}
+	r := l.run(ctx, progress)
+	r.Baseline = true
+	return r, nil
+}
+
+// rawStore is a database driven directly, without Prism: a table of
+// (id, key) → value.
+type rawStore interface {
+	name() string // sqlite or postgres
+	upsertRow(ctx context.Context, id, value []byte) error
+	getRecord(ctx context.Context, id []byte) error
+	// bulkUpsert upserts n rows (ids i % keys) in transactions of batch.
+	bulkUpsert(ctx context.Context, n, keys, batch int, value []byte) error
+	close()
+}
+
+func upsertBaseline(ctx context.Context, f benchFlags, s rawStore, value []byte, progress io.Writer) runResult {
+	l := newLoad(s.name()+"-upsert", f)
+	l.series = []string{"upsert"}
+	l.op = func(ctx context.Context, w *worker, start time.Time) {
+		err := s.upsertRow(ctx, benchID(w.key()), value)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.fail("upsert", err)
+			return
+		}
+		w.observe("upsert", time.Since(start))
+	}
+	r := l.run(ctx, progress)
+	r.Baseline = true
+	r.Note = "one row per statement, autocommit"
+	return r
+}
+
+func getBaseline(ctx context.Context, f benchFlags, s rawStore, value []byte, progress io.Writer) (runResult, error) {
+	if err := s.bulkUpsert(ctx, f.keys, f.keys, 256, value); err != nil {
+		return runResult{}, fmt.Errorf("%s: prefill: %w", s.name(), err)
+	}
+	l := newLoad(s.name()+"-get", f)
+	l.series = []string{"get"}
+	l.op = func(ctx context.Context, w *worker, start time.Time) {
+		err := s.getRecord(ctx, benchID(w.key()))
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.fail("get", err)
+			return
+		}
+		w.observe("get", time.Since(start))
+	}
+	r := l.run(ctx, progress)
+	r.Baseline = true
+	return r, nil
+}
+
+// replayBaselines reads the namespace stream with an ordered consumer and
+// bulk-upserts as many rows into each raw database.
+func replayBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress io.Writer) ([]runResult, error) {
+	var out []runResult
+	r, err := consumeBaseline(ctx, t, progress)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, r)
+	sq, err := openRawSQLite(ctx, t)
+	if err != nil {
+		return out, err
+	}
+	defer sq.close()
+	engines := []rawStore{sq}
+	if f.postgresDSN != "" {
+		pg, err := openRawPostgres(ctx, f.postgresDSN, t)
+		if err != nil {
+			return out, err
+		}
+		defer pg.close()
+		engines = append(engines, pg)
+	}
+	value := benchValue(f.valueSize)
+	for _, e := range engines {
+		start := time.Now()
+		if err := e.bulkUpsert(ctx, f.events, f.keys, 256, value); err != nil {
+			return out, fmt.Errorf("%s bulk upsert: %w", e.name(), err)
+		}
+		d := time.Since(start)
+		fmt.Fprintf(progress, "%s-bulk-upsert: %d rows in %s\n", e.name(), f.events, d.Round(time.Millisecond))
+		out = append(out, runResult{Name: e.name() + "-bulk-upsert", Baseline: true, ElapsedSeconds: d.Seconds(),
+			Series: []seriesResult{eventsSeries("rows", int64(f.events), d)}, Note: "prepared single-row upserts, 256 per transaction"})
+	}
+	return out, nil
+}
+
+// consumeBaseline reads the whole namespace stream with an ordered
+// consumer (no acks, no durable state), on the stack's in-process
+// connection as the replay projectors do.
+func consumeBaseline(ctx context.Context, t *benchTarget, progress io.Writer) (runResult, error) {
+	stream, err := t.st.js.Stream(ctx, subjects.Stream(t.namespace))
+	if err != nil {
+		return runResult{}, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return runResult{}, err
+	}
+	last := info.State.LastSeq
+	start := time.Now()
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return runResult{}, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return runResult{}, err
+	}
+	defer it.Stop()
+	defer context.AfterFunc(ctx, it.Stop)()
+	var n int64
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return runResult{}, fmt.Errorf("consume: %w", err)
+		}
+		n++
+		md, err := m.Metadata()
+		if err != nil {
+			return runResult{}, err
+		}
+		if md.Sequence.Stream >= last {
+			break
+		}
+	}
+	d := time.Since(start)
+	fmt.Fprintf(progress, "js-consume: %d events in %s\n", n, d.Round(time.Millisecond))
+	return runResult{Name: "js-consume", Baseline: true, ElapsedSeconds: d.Seconds(),
+		Series: []seriesResult{eventsSeries("events", n, d)}, Note: "ordered consumer reading the namespace stream in-process, no acks"}, nil
+}

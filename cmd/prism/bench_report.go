@@ -1,0 +1,274 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// benchReport is the result of prism bench; --json prints it as is.
+type benchReport struct {
+	Scenario string       `json:"scenario"`
+	Target   reportTarget `json:"target"`
+	Config   reportConfig `json:"config"`
+	Runs     []runResult  `json:"runs"`
+	Ratios   []ratio      `json:"ratios,omitempty"`
+}
+
+type reportTarget struct {
+	Mode        string `json:"mode"` // embedded or remote
+	NATSURL     string `json:"nats_url"`
+	Namespace   string `json:"namespace"`
+	Backend     string `json:"backend,omitempty"`
+	Consistency string `json:"consistency,omitempty"`
+}
+
+type reportConfig struct {
+	Concurrency     int     `json:"concurrency"`
+	Rate            float64 `json:"rate"` // 0: closed loop
+	DurationSeconds float64 `json:"duration_seconds"`
+	ValueSize       int     `json:"value_size"`
+	Keys            int     `json:"keys"`
+	KeyDist         string  `json:"key_dist"`
+	ZipfS           float64 `json:"zipf_s,omitempty"`
+	ReadRatio       float64 `json:"read_ratio,omitempty"`
+	Events          int     `json:"events,omitempty"`
+}
+
+// runResult is one measured run: Prism's ("prism") or a raw engine's.
+type runResult struct {
+	Name           string         `json:"name"`
+	Baseline       bool           `json:"baseline"`
+	ElapsedSeconds float64        `json:"elapsed_seconds"`
+	Series         []seriesResult `json:"series"`
+	Note           string         `json:"note,omitempty"`
+}
+
+// seriesResult is one measured quantity of a run.
+type seriesResult struct {
+	Name         string            `json:"name"`
+	Ops          int64             `json:"ops"`
+	OpsPerSecond float64           `json:"ops_per_second"`
+	Errors       map[string]int64  `json:"errors"`
+	ErrorSamples map[string]string `json:"error_samples,omitempty"`
+	LatencyUS    *latencyUS        `json:"latency_us,omitempty"`
+}
+
+// latencyUS holds latency percentiles in microseconds.
+type latencyUS struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99_9"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// ratio is Prism ÷ raw for one comparable pair. Throughput is left out
+// (0) where the two did not do the same amount of the same work.
+type ratio struct {
+	Prism      string  `json:"prism"` // series of the prism run
+	Raw        string  `json:"raw"`   // run/series of the baseline
+	Throughput float64 `json:"throughput,omitempty"`
+	P50        float64 `json:"p50,omitempty"`
+	P99        float64 `json:"p99,omitempty"`
+}
+
+func newReport(f benchFlags, t *benchTarget) *benchReport {
+	r := &benchReport{
+		Scenario: f.scenario,
+		Target:   reportTarget{Mode: t.mode, NATSURL: t.url, Namespace: t.namespace, Backend: t.backend, Consistency: t.consist},
+		Config: reportConfig{
+			Concurrency: f.concurrency, Rate: f.rate, DurationSeconds: f.duration.Seconds(),
+			ValueSize: f.valueSize, Keys: f.keys, KeyDist: f.keyDist,
+		},
+	}
+	if f.keyDist == "zipf" {
+		r.Config.ZipfS = f.zipfS
+	}
+	switch f.scenario {
+	case scenarioMixed:
+		r.Config.ReadRatio = f.readRatio
+	case scenarioReplay:
+		r.Config.Events = f.events
+	}
+	return r
+}
+
+func summarize(name string, h *hdrhistogram.Histogram, elapsed time.Duration, errs map[string]int64, sample map[string]string) seriesResult {
+	s := seriesResult{Name: name, Ops: h.TotalCount(), Errors: errs}
+	if len(sample) > 0 {
+		s.ErrorSamples = sample
+	}
+	if elapsed > 0 {
+		s.OpsPerSecond = float64(s.Ops) / elapsed.Seconds()
+	}
+	if s.Ops > 0 {
+		us := func(v int64) float64 { return math.Round(float64(v)/1e1) / 1e2 } // ns → µs, 2 decimals
+		s.LatencyUS = &latencyUS{
+			P50: us(h.ValueAtQuantile(50)), P90: us(h.ValueAtQuantile(90)), P99: us(h.ValueAtQuantile(99)),
+			P999: us(h.ValueAtQuantile(99.9)), Max: us(h.Max()), Mean: us(int64(h.Mean())),
+		}
+	}
+	return s
+}
+
+func (r *benchReport) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func (r *benchReport) writeTable(w io.Writer) {
+	c := r.Config
+	loop := "closed loop"
+	if c.Rate > 0 {
+		loop = fmt.Sprintf("open loop at %s/s", humanCount(c.Rate))
+	}
+	target := fmt.Sprintf("%s stack, namespace %s", r.Target.Mode, r.Target.Namespace)
+	if r.Target.Mode == "embedded" {
+		target += fmt.Sprintf(" (%s, %s)", r.Target.Backend, r.Target.Consistency)
+	} else {
+		target += " at " + r.Target.NATSURL
+	}
+	fmt.Fprintf(w, "scenario %s: %s\n", r.Scenario, target)
+	fmt.Fprintf(w, "%d in flight, %s, %s per run, %d-byte values, %d keys %s", c.Concurrency, loop, time.Duration(c.DurationSeconds*float64(time.Second)), c.ValueSize, c.Keys, c.KeyDist)
+	switch {
+	case c.ReadRatio > 0:
+		fmt.Fprintf(w, ", %.0f%% reads", c.ReadRatio*100)
+	case c.Events > 0:
+		fmt.Fprintf(w, ", %d events", c.Events)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tseries\tops\tops/s\tp50\tp90\tp99\tp99.9\tmax\terrors\t")
+	for _, run := range r.Runs {
+		for _, s := range run.Series {
+			l := s.LatencyUS
+			if l == nil {
+				l = &latencyUS{}
+			}
+			var nerr int64
+			for _, n := range s.Errors {
+				nerr += n
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", run.Name, s.Name, s.Ops, humanCount(s.OpsPerSecond),
+				fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), nerr)
+		}
+	}
+	tw.Flush()
+	for _, run := range r.Runs {
+		if run.Note != "" {
+			fmt.Fprintf(w, "  %s: %s\n", run.Name, run.Note)
+		}
+		for _, s := range run.Series {
+			for _, code := range slices.Sorted(maps.Keys(s.Errors)) {
+				fmt.Fprintf(w, "  errors %s %s: %s × %d (e.g. %s)\n", run.Name, s.Name, code, s.Errors[code], s.ErrorSamples[code])
+			}
+		}
+	}
+	if len(r.Ratios) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Prism ÷ raw (throughput below 1 and latency above 1 are Prism's cost):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  prism\traw\tthroughput\tp50\tp99")
+		for _, q := range r.Ratios {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", q.Prism, q.Raw, fmtRatio(q.Throughput), fmtRatio(q.P50), fmtRatio(q.P99))
+		}
+		tw.Flush()
+	}
+}
+
+// ratioPairs lists, per Prism series, the baseline series it is compared
+// with. Throughput is compared only where Prism's series carried the whole
+// load, as the baseline's did.
+var ratioPairs = map[string][]string{
+	"put":    {"js-publish-sync/publish", "js-publish-async/publish", "sqlite-upsert/upsert", "postgres-upsert/upsert"},
+	"get":    {"nats-echo/request", "sqlite-get/get", "postgres-get/get"},
+	"events": {"js-consume/events", "sqlite-bulk-upsert/rows", "postgres-bulk-upsert/rows"},
+}
+
+func ratios(scenario string, prism runResult, raw []runResult) []ratio {
+	find := func(run, series string) *seriesResult {
+		for i := range raw {
+			if raw[i].Name != run {
+				continue
+			}
+			for j := range raw[i].Series {
+				if raw[i].Series[j].Name == series {
+					return &raw[i].Series[j]
+				}
+			}
+		}
+		return nil
+	}
+	var out []ratio
+	for _, p := range prism.Series {
+		for _, pair := range ratioPairs[p.Name] {
+			run, series, _ := strings.Cut(pair, "/")
+			b := find(run, series)
+			if b == nil || b.Ops == 0 || p.Ops == 0 {
+				continue
+			}
+			q := ratio{Prism: p.Name, Raw: pair}
+			if scenario != scenarioMixed && b.OpsPerSecond > 0 {
+				q.Throughput = round3(p.OpsPerSecond / b.OpsPerSecond)
+			}
+			if p.LatencyUS != nil && b.LatencyUS != nil && b.LatencyUS.P50 > 0 && b.LatencyUS.P99 > 0 {
+				q.P50 = round3(p.LatencyUS.P50 / b.LatencyUS.P50)
+				q.P99 = round3(p.LatencyUS.P99 / b.LatencyUS.P99)
+			}
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+func fmtRatio(v float64) string {
+	if v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func fmtUS(us float64) string {
+	if us == 0 {
+		return "–"
+	}
+	return fmtDur(time.Duration(us * float64(time.Microsecond)))
+}
+
+// fmtDur prints d with three significant digits: 87.3µs, 1.25ms, 2.40s.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "–"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1fµs", float64(d)/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// humanCount prints n as 950, 12.3k or 1.25M.
+func humanCount(n float64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", n/1e6)
+	case n >= 1e4:
+		return fmt.Sprintf("%.1fk", n/1e3)
+	}
+	return fmt.Sprintf("%.0f", n)
+}

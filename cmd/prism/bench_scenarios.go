@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prism-data/prism/client"
+)
+
+// benchID is the record id of key index i.
+func benchID(i int) []byte { return fmt.Appendf(nil, "bench-%d", i) }
+
+// benchValue is a random value of n bytes, so compression flatters nothing.
+func benchValue(n int) []byte {
+	v := make([]byte, n)
+	_, _ = crand.Read(v)
+	return v
+}
+
+// newLoad is the load f describes, with no series or op yet.
+func newLoad(name string, f benchFlags) load {
+	return load{name: name, concurrency: f.concurrency, rate: f.rate, duration: f.duration, keys: f.keys, keyDist: f.keyDist, zipfS: f.zipfS}
+}
+
+// runScenario measures Prism with f's scenario.
+func runScenario(ctx context.Context, f benchFlags, t *benchTarget, progress io.Writer) (runResult, error) {
+	kv := t.kv
+	items := []client.Item{{Key: []byte("v"), Value: benchValue(f.valueSize)}}
+	put := func(ctx context.Context, w *worker, start time.Time) {
+		_, err := kv.Put(ctx, benchID(w.key()), items)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.fail("put", err)
+			return
+		}
+		w.observe("put", time.Since(start))
+	}
+	get := func(ctx context.Context, w *worker, start time.Time) {
+		_, err := kv.Get(ctx, benchID(w.key()))
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil { // NOT_FOUND too: every id was written first
+			w.fail("get", err)
+			return
+		}
+		w.observe("get", time.Since(start))
+	}
+
+	l := newLoad("prism", f)
+	switch f.scenario {
+	case scenarioWrite:
+		l.series, l.op = []string{"put"}, put
+	case scenarioRead:
+		if err := prefill(ctx, t, f, items, progress); err != nil {
+			return runResult{}, err
+		}
+		l.series, l.op = []string{"get"}, get
+	case scenarioMixed:
+		if err := prefill(ctx, t, f, items, progress); err != nil {
+			return runResult{}, err
+		}
+		l.series = []string{"put", "get"}
+		l.op = func(ctx context.Context, w *worker, start time.Time) {
+			if w.rng.Float64() < f.readRatio {
+				get(ctx, w, start)
+			} else {
+				put(ctx, w, start)
+			}
+		}
+	case scenarioE2E:
+		l.series = []string{"put", "ack_to_visible", "write_to_visible"}
+		l.op = func(ctx context.Context, w *worker, start time.Time) { e2eOp(ctx, kv, w, start, items) }
+	case scenarioReplay:
+		return runReplay(ctx, f, t, items, progress)
+	}
+	return l.run(ctx, progress), nil
+}
+
+// e2eOp puts a record, then reads it with min_seq (asking again while the
+// gateway answers NOT_CONSISTENT_YET) until the read returns the write.
+func e2eOp(ctx context.Context, kv *client.KeyValue, w *worker, start time.Time, items []client.Item) {
+	id := benchID(w.key())
+	seq, err := kv.Put(ctx, id, items)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		w.fail("put", err)
+		return
+	}
+	ack := time.Now()
+	w.observe("put", ack.Sub(start))
+	deadline := ack.Add(time.Minute)
+	for {
+		rec, err := kv.Get(ctx, id, client.MinSeq(seq))
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil && rec.Revision >= seq {
+			break
+		}
+		if err != nil && !errors.Is(err, client.ErrNotConsistentYet) {
+			w.fail("ack_to_visible", err)
+			return
+		}
+		if time.Now().After(deadline) {
+			w.fail("ack_to_visible", &client.Error{Op: "get", Code: client.ErrDeadlineExceeded.Code, Message: fmt.Sprintf("seq %d not visible a minute after its ack", seq)})
+			return
+		}
+	}
+	visible := time.Now()
+	w.observe("ack_to_visible", visible.Sub(ack))
+	w.observe("write_to_visible", visible.Sub(start))
+}
+
+// prefill writes every id of f.keys once, in mutations of 100, and waits
+// until the projection shows them, so reads find what they ask for.
+func prefill(ctx context.Context, t *benchTarget, f benchFlags, items []client.Item, progress io.Writer) error {
+	const batch = 100
+	started := time.Now()
+	var (
+		next, done atomic.Int64
+		maxSeq     atomic.Uint64
+		wg         sync.WaitGroup
+	)
+	pctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	stopTick := tickProgress(progress, func() string {
+		return fmt.Sprintf("prefill %d/%d ids", done.Load(), f.keys)
+	})
+	for range min(f.concurrency, 16) {
+		wg.Go(func() {
+			for pctx.Err() == nil {
+				from := int(next.Add(batch)) - batch
+				if from >= f.keys {
+					return
+				}
+				muts := make([]client.Mutation, 0, batch)
+				for i := from; i < min(from+batch, f.keys); i++ {
+					muts = append(muts, client.Mutation{ID: benchID(i), Items: items})
+				}
+				seqs, err := t.kv.Mutate(pctx, muts)
+				if err != nil {
+					fail(fmt.Errorf("prefill: %w", err))
+					return
+				}
+				storeMax(&maxSeq, seqs[len(seqs)-1])
+				done.Add(int64(len(muts)))
+			}
+		})
+	}
+	wg.Wait()
+	stopTick()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := context.Cause(pctx); err != nil {
+		return err
+	}
+	if err := waitVisible(ctx, t.kv, benchID(f.keys-1), maxSeq.Load()); err != nil {
+		return fmt.Errorf("prefill: %w", err)
+	}
+	fmt.Fprintf(progress, "prefill: %d ids written and projected in %s\n", f.keys, time.Since(started).Round(time.Millisecond))
+	return nil
+}
+
+// storeMax raises m to v unless it is higher already.
+func storeMax(m *atomic.Uint64, v uint64) {
+	for {
+		cur := m.Load()
+		if v <= cur || m.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// waitVisible waits until the namespace's projection has applied seq.
+func waitVisible(ctx context.Context, kv *client.KeyValue, id []byte, seq uint64) error {
+	for {
+		_, err := kv.Get(ctx, id, client.MinSeq(seq))
+		if err == nil || errors.Is(err, client.ErrNotFound) {
+			return nil
+		}
+		if !errors.Is(err, client.ErrNotConsistentYet) {
+			return err
+		}
+	}
+}
+
+// tickProgress prints line() to w every second until the returned stop is
+// called.
+func tickProgress(w io.Writer, line func() string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+				fmt.Fprintln(w, line())
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
