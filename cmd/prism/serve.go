@@ -34,6 +34,7 @@ type serveFlags struct {
 	drainTimeout  time.Duration
 	sweepInterval time.Duration
 	postgresDSN   string
+	otlpEndpoint  string
 }
 
 func newServeCmd() *cobra.Command {
@@ -50,6 +51,12 @@ By default it embeds a NATS server with JetStream (store under
 run. With --nats-url it connects to an existing NATS server instead.
 
 Without --config it serves one KeyValue namespace, "demo".
+
+With --otlp-endpoint it exports OpenTelemetry traces over OTLP/HTTP: a span
+per request, its JetStream publish and consistency wait, and a span per
+projector batch, joined to the callers' traces (W3C traceparent). The
+standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
+OTEL_TRACES_SAMPLER, OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*, ...) apply.
 
 With --http-listen it serves Prometheus metrics at /metrics, liveness at
 /healthz and readiness at /readyz (NATS connected; streams, consumers and
@@ -75,6 +82,7 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json (one JSON object per line)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and batches")
 	fl.DurationVar(&f.sweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (/v1/traces is appended); off when empty")
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", os.Getenv("PRISM_POSTGRES_DSN"), "connection string of namespaces with backend postgres and no postgres.dsn (default $PRISM_POSTGRES_DSN)")
 	return cmd
 }
@@ -204,7 +212,7 @@ func startEmbeddedNATS(f serveFlags, log *slog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName: "prism",
 		Host:       host,
-		Port:       port,
+		Port:       serverPort(port),
 		JetStream:  true,
 		StoreDir:   filepath.Join(f.dataDir, "jetstream"),
 		SyncAlways: f.syncAlways,
@@ -221,4 +229,13 @@ func startEmbeddedNATS(f serveFlags, log *slog.Logger) (*server.Server, error) {
 		return nil, errors.New("embedded NATS server did not become ready within 30s (see the log above)")
 	}
 	return ns, nil
+}
+
+// serverPort maps a --nats-listen port to nats-server's option: the server
+// reads 0 as its default port (4222), so "any free port" is RANDOM_PORT.
+func serverPort(port int) int {
+	if port == 0 {
+		return server.RANDOM_PORT
+	}
+	return port
 }
