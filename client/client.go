@@ -12,7 +12,12 @@
 //	seq, err = ts.Append(ctx, []byte("host-1"), []client.Event{{Time: time.Now(), ID: []byte("e1"), Tags: map[string]string{"region": "eu"}}})
 //	last10, err := ts.Latest(ctx, []byte("host-1"), 10)
 //
-// It imports no server code.
+// Every request carries the W3C trace context of its ctx's OpenTelemetry
+// span, if any, in the traceparent and tracestate headers, so the gateway's
+// spans and the projection of a write join the caller's trace. The client
+// starts no spans of its own.
+//
+// It imports no server code, and of OpenTelemetry only the API.
 package client
 
 import (
@@ -22,6 +27,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -96,6 +103,7 @@ func (c *Client) call(ctx context.Context, op, subject string, req, resp proto.M
 	msg := nats.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeProto)
+	injectTraceContext(ctx, msg.Header)
 	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		switch {
@@ -141,5 +149,21 @@ func (c *Client) write(ctx context.Context, op, subject string, req proto.Messag
 		case <-t.C:
 		}
 		backoff *= 2
+	}
+}
+
+// injectTraceContext sets the traceparent and tracestate headers of the
+// span of ctx, if any, in W3C trace context format whatever the global
+// propagator: it is part of Prism's protocol, not of the process's setup.
+// The headers are collected in a carrier of their own because handing h
+// itself to the propagator would move every request's headers to the heap.
+func injectTraceContext(ctx context.Context, h nats.Header) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return
+	}
+	c := make(propagation.MapCarrier, 2)
+	propagation.TraceContext{}.Inject(ctx, c)
+	for k, v := range c {
+		h.Set(k, v)
 	}
 }

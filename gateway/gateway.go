@@ -26,6 +26,10 @@
 // line about the request. Logs hold no record ids, keys, values or error
 // messages, which may quote them.
 //
+// Every request is an OpenTelemetry span, the child of the caller's W3C
+// traceparent header, and a write's event carries that span's context in
+// ce-traceparent; see WithTracerProvider and docs/adr/004-tracing.md.
+//
 // The gateway imports no backend and no projector: it declares what it needs
 // from them (KeyValueReader, TimeSeriesReader, AppliedWaiter) and cmd/prism
 // wires them in.
@@ -42,6 +46,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -91,6 +96,7 @@ type Gateway struct {
 	opts    options
 	log     *slog.Logger
 	metrics *metrics
+	tracer  trace.Tracer
 
 	namespaces registry
 	// routes maps an abstraction to its operations by <kind>.<op>.
@@ -139,6 +145,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		js:      js,
 		opts:    o,
 		log:     o.logger,
+		tracer:  newTracer(o.tracerProvider),
 		streams: make(map[string]jetstream.Stream),
 		sem:     make(chan struct{}, o.maxInFlight),
 		work:    make(chan *nats.Msg),
@@ -313,7 +320,12 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 
 	enc, encErr := requestEncoding(msg.Header)
 	r := &request{subject: msg.Subject, header: msg.Header, data: msg.Data, enc: enc, id: requestID(msg.Header, ids)}
-	resp, err := g.dispatch(ctx, r, encErr)
+	var resp proto.Message
+	err := g.resolve(r, encErr)
+	ctx, span := g.startServerSpan(ctx, msg.Header, r)
+	if err == nil {
+		resp, err = g.chain(ctx, r)
+	}
 
 	nsLabel, opLabel := "unknown", "unknown"
 	if r.ns != nil {
@@ -337,11 +349,13 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	}
 	if err != nil { // cannot happen with well-formed proto messages
 		g.log.Error("marshal reply", "request_id", r.id, "namespace", nsLabel, "op", opLabel, "err", err)
+		endServerSpan(span, nsLabel, opLabel, prismv1.Code_INTERNAL.String(), &Error{Code: prismv1.Code_INTERNAL})
 		return
 	}
 	d := time.Since(start)
 	g.metrics.observe(nsLabel, opLabel, code, d)
 	g.logRequest(ctx, r.id, nsLabel, opLabel, e, d)
+	defer endServerSpan(span, nsLabel, opLabel, code, e)
 	if msg.Reply == "" {
 		return
 	}
@@ -417,25 +431,26 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// dispatch resolves the namespace and operation of r and runs the chain.
-func (g *Gateway) dispatch(ctx context.Context, r *request, encErr error) (proto.Message, error) {
+// resolve resolves the namespace and operation of r, setting r.ns and
+// r.route, or returns the error that refuses r (encErr first).
+func (g *Gateway) resolve(r *request, encErr error) error {
 	if encErr != nil {
-		return nil, encErr
+		return encErr
 	}
 	parsed, err := subjects.ParseRequest(r.subject)
 	if err != nil {
-		return nil, invalidf("subject %q is not a valid request subject: %v", r.subject, err)
+		return invalidf("subject %q is not a valid request subject: %v", r.subject, err)
 	}
 	ns, ok := g.namespaces.get(parsed.Namespace)
 	if !ok {
-		return nil, newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; declare it in a YAML file of prism serve --config", parsed.Namespace)
+		return newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; declare it in a YAML file of prism serve --config", parsed.Namespace)
 	}
 	r.ns = ns
 	op := parsed.Kind + "." + parsed.Op
 	rt, ok := g.routes[ns.Abstraction][op]
 	if !ok {
-		return nil, g.unimplemented(op, ns)
+		return g.unimplemented(op, ns)
 	}
 	r.route = &rt
-	return g.chain(ctx, r)
+	return nil
 }

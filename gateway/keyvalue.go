@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -47,8 +49,10 @@ func deleteEvent(req *prismv1.DeleteRequest) *prismv1.KeyValueEvent {
 	return &prismv1.KeyValueEvent{Id: req.GetId(), Change: &prismv1.KeyValueEvent_Delete{Delete: &prismv1.KeyValueDelete{Keys: req.GetKeys()}}}
 }
 
-// eventMeta is the envelope metadata of the events of request r.
-func (g *Gateway) eventMeta(r *request, token string, req proto.Message) (subjects.EventMeta, error) {
+// eventMeta is the envelope metadata of the events of request r. Their
+// traceparent is the request span's, from ctx, so that their projection
+// continues the request's trace.
+func (g *Gateway) eventMeta(ctx context.Context, r *request, token string, req proto.Message) (subjects.EventMeta, error) {
 	hash, err := subjects.HashRequest(req)
 	if err != nil {
 		return subjects.EventMeta{}, err
@@ -57,7 +61,7 @@ func (g *Gateway) eventMeta(r *request, token string, req proto.Message) (subjec
 		Namespace:        r.ns.Name,
 		IdempotencyToken: token,
 		RequestHash:      hash,
-		TraceParent:      r.header.Get("traceparent"),
+		TraceParent:      traceParent(ctx),
 		Time:             g.opts.clock(),
 	}, nil
 }

@@ -52,6 +52,7 @@ func chain(h handlerFunc, mws ...middleware) handlerFunc {
 // route is one operation: how to make, check and handle its request.
 type route struct {
 	op         string // "write.put"
+	spanName   string // "prism write.put"
 	newRequest func() proto.Message
 	validate   func(proto.Message) error
 	handle     handlerFunc
@@ -62,6 +63,7 @@ type route struct {
 func typedRoute[Req proto.Message](op string, newReq func() Req, validate func(Req) error, handle func(context.Context, *request, Req) (proto.Message, error)) route {
 	return route{
 		op:         op,
+		spanName:   "prism " + op,
 		newRequest: func() proto.Message { return newReq() },
 		validate:   func(m proto.Message) error { return validate(m.(Req)) },
 		handle: func(ctx context.Context, r *request) (proto.Message, error) {

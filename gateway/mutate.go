@@ -27,7 +27,7 @@ import (
 func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateRequest) (proto.Message, error) {
 	ns := r.ns.Name
 	token := req.GetIdempotencyToken()
-	meta, err := g.eventMeta(r, token, req)
+	meta, err := g.eventMeta(ctx, r, token, req)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,13 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 	}
 
 	pubStart := time.Now()
-	ack, err := jetstreamext.PublishMsgBatch(ctx, g.js, msgs)
+	pctx, span := g.startChildSpan(ctx, spanPublish, clientSpanOpts)
+	if span.IsRecording() {
+		span.SetAttributes(attrNamespace.String(ns), attrEvents.Int(len(msgs)))
+	}
+	ack, err := jetstreamext.PublishMsgBatch(pctx, g.js, msgs)
+	// A stale expected revision is the caller's conflict, not a failure.
+	endChildSpan(span, err != nil && !isWrongLastSequence(err))
 	g.metrics.observePublish(ns, time.Since(pubStart))
 	if err != nil {
 		if !isWrongLastSequence(err) {

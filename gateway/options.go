@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of the options.
@@ -27,6 +29,7 @@ type options struct {
 	queueGroup      string
 	maxInFlight     int
 	clock           func() time.Time
+	tracerProvider  trace.TracerProvider
 }
 
 func defaultOptions() options {
@@ -36,6 +39,7 @@ func defaultOptions() options {
 		queueGroup:      DefaultQueueGroup,
 		maxInFlight:     DefaultMaxInFlight,
 		clock:           time.Now,
+		tracerProvider:  otel.GetTracerProvider(),
 	}
 }
 
@@ -106,6 +110,19 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("gateway: nil clock")
 		}
 		o.clock = now
+		return nil
+	}
+}
+
+// WithTracerProvider sets where the gateway's spans go (default
+// otel.GetTracerProvider(), which makes no spans unless the process set a
+// global provider). See TracerName.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) error {
+		if tp == nil {
+			return errors.New("gateway: nil tracer provider")
+		}
+		o.tracerProvider = tp
 		return nil
 	}
 }

@@ -58,7 +58,7 @@ type singleWrite struct {
 // (JetStream), NOT_CONSISTENT_YET (strong namespace, projection too slow).
 func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (proto.Message, error) {
 	ns, token, expected := r.ns.Name, w.token, w.expected
-	meta, err := g.eventMeta(r, token, w.req)
+	meta, err := g.eventMeta(ctx, r, token, w.req)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,13 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 		msg.Header.Set(subjects.HeaderExpectedSubjectSeq, strconv.FormatUint(*expected, 10))
 	}
 	pubStart := time.Now()
-	ack, err := g.publish(ctx, msg)
+	pctx, span := g.startChildSpan(ctx, spanPublish, clientSpanOpts)
+	if span.IsRecording() {
+		span.SetAttributes(attrNamespace.String(ns), attrEvents.Int(1))
+	}
+	ack, err := g.publish(pctx, msg)
+	// A stale expected revision is the caller's conflict, not a failure.
+	endChildSpan(span, err != nil && !isWrongLastSequence(err))
 	g.metrics.observePublish(ns, time.Since(pubStart))
 	if err != nil {
 		if !isWrongLastSequence(err) {
@@ -199,19 +205,27 @@ func (g *Gateway) afterWrite(ctx context.Context, r *request, resp *prismv1.Writ
 
 // waitApplied waits, bounded by the consistency wait, until the primary
 // projection of ns has applied seq, and records the wait as kind
-// (waitStrongWrite or waitMinSeqRead). Errors: NOT_CONSISTENT_YET on
-// timeout, UNAVAILABLE when the projection fails, ctx's error when ctx ends.
+// (waitStrongWrite or waitMinSeqRead); a wait that is not immediate is a
+// span. Errors: NOT_CONSISTENT_YET on timeout, UNAVAILABLE when the
+// projection fails, ctx's error when ctx ends.
 func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, seq uint64, kind string) error {
 	if ns.applied.Applied() >= seq {
 		g.metrics.observeWait(ns.Name, kind, resultImmediate, 0)
 		return nil
 	}
 	start := time.Now()
+	ctx, span := g.startChildSpan(ctx, spanConsistencyWait, internalOpts)
 	wctx, cancel := context.WithTimeout(ctx, g.opts.consistencyWait)
 	defer cancel()
 	err := ns.applied.WaitApplied(wctx, seq)
 	result := resultError
-	defer func() { g.metrics.observeWait(ns.Name, kind, result, time.Since(start)) }()
+	defer func() {
+		g.metrics.observeWait(ns.Name, kind, result, time.Since(start))
+		if span.IsRecording() {
+			span.SetAttributes(attrNamespace.String(ns.Name), attrWaitKind.String(kind), attrWaitRes.String(result))
+		}
+		endChildSpan(span, result != resultApplied)
+	}()
 	switch {
 	case err == nil:
 		result = resultApplied

@@ -103,8 +103,9 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 // process applies one batch: skip what the checkpoint covers, dead-letter
 // poison, apply the rest with the checkpoint in one transaction, then ack.
 // It returns ctx's error on abort, errResync after committing the messages
-// before a delivery gap, and nil otherwise.
-func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.Msg) error {
+// before a delivery gap, and nil otherwise. The batch is one span.
+func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.Msg) (err error) {
+	ctx, span := p.startBatchSpan(ctx, batch)
 	var (
 		items   []item
 		through uint64
@@ -115,6 +116,7 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 		top    jetstream.Msg
 		topSeq uint64
 	)
+	defer func() { endBatchSpan(span, len(items), err) }()
 	floor := p.Applied()
 	pendingSeen := false
 	for i, m := range batch {

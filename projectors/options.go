@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of the options.
@@ -24,19 +26,21 @@ const (
 var ErrInvalidOption = errors.New("invalid projector option")
 
 type options struct {
-	batchSize  int
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	logger     *slog.Logger
-	registerer prometheus.Registerer
+	batchSize      int
+	minBackoff     time.Duration
+	maxBackoff     time.Duration
+	logger         *slog.Logger
+	registerer     prometheus.Registerer
+	tracerProvider trace.TracerProvider
 }
 
 func defaultOptions() options {
 	return options{
-		batchSize:  DefaultBatchSize,
-		minBackoff: DefaultMinBackoff,
-		maxBackoff: DefaultMaxBackoff,
-		logger:     slog.Default(),
+		batchSize:      DefaultBatchSize,
+		minBackoff:     DefaultMinBackoff,
+		maxBackoff:     DefaultMaxBackoff,
+		logger:         slog.Default(),
+		tracerProvider: otel.GetTracerProvider(),
 	}
 }
 
@@ -91,6 +95,19 @@ func WithRegisterer(r prometheus.Registerer) Option {
 			return fmt.Errorf("%w: nil registerer", ErrInvalidOption)
 		}
 		o.registerer = r
+		return nil
+	}
+}
+
+// WithTracerProvider sets where the projector's batch spans go (default
+// otel.GetTracerProvider(), which makes no spans unless the process set a
+// global provider). See TracerName.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
+		}
+		o.tracerProvider = tp
 		return nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
@@ -72,6 +73,11 @@ type Projector struct {
 	opts     options
 	log      *slog.Logger
 	m        *metrics
+	tracer   trace.Tracer
+
+	// traceParents is the loop goroutine's scratch space for the
+	// traceparents of a batch.
+	traceParents []string
 
 	mu       sync.Mutex // guards started, cancel
 	started  bool
@@ -141,6 +147,7 @@ func newProjector(js jetstream.JetStream, namespace, target string, a applier, o
 		opts:     o,
 		log:      o.logger.With("namespace", namespace, "target", target),
 		m:        m,
+		tracer:   newTracer(o.tracerProvider),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		advanced: make(chan struct{}),

@@ -52,6 +52,11 @@ const (
 	// HeaderContentTypeReq is the content type of a request or reply body;
 	// absent means JSON.
 	HeaderContentTypeReq = "Content-Type"
+	// HeaderTraceParentReq and HeaderTraceStateReq carry the caller's W3C
+	// trace context on a request, as in HTTP. The event a write stores
+	// carries the gateway's in HeaderTraceParent.
+	HeaderTraceParentReq = "traceparent"
+	HeaderTraceStateReq  = "tracestate"
 
 	SpecVersion = "1.0"
 	// ContentTypeProto is the content type of binary protobuf bodies.
@@ -78,7 +83,7 @@ type EventMeta struct {
 	Namespace        string
 	IdempotencyToken string // optional
 	RequestHash      string // optional, see HashRequest
-	TraceParent      string // optional W3C traceparent
+	TraceParent      string // optional W3C traceparent of the writing span
 	Time             time.Time
 }
 
@@ -201,6 +206,27 @@ func parseEnvelope(subject string, header nats.Header, abstraction string) (es E
 		return Event{}, false, fmt.Errorf("%w: content-type %q, want %q", ErrBadEvent, ct, ContentTypeProto)
 	}
 	return es, false, nil
+}
+
+// HeaderCarrier adapts NATS headers to OpenTelemetry's
+// propagation.TextMapCarrier (Get, Set and Keys), so that W3C trace context
+// can be injected into and extracted from requests. Keys are
+// case-sensitive, as NATS headers are.
+type HeaderCarrier nats.Header
+
+// Get returns the first value of key, or "".
+func (c HeaderCarrier) Get(key string) string { return nats.Header(c).Get(key) }
+
+// Set replaces the values of key with value.
+func (c HeaderCarrier) Set(key, value string) { nats.Header(c).Set(key, value) }
+
+// Keys lists the header names, in no particular order.
+func (c HeaderCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // HashRequest returns the hex SHA-256 of a deterministically marshalled

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
@@ -61,7 +62,7 @@ type namespaceSet struct {
 
 // open opens the backend of n, starts its projector and registers it with
 // gw. On error, what was opened for n is closed.
-func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, n gateway.Namespace) (err error) {
+func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, n gateway.Namespace) (err error) {
 	if err := gateway.EnsureStreams(ctx, js, n); err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetS
 			_ = store.Close()
 		}
 	}()
-	popts := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(reg)}
+	popts := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(reg), projectors.WithTracerProvider(tp)}
 	switch n.Abstraction {
 	case gateway.AbstractionKeyValue:
 		kv, ok := store.(kvStore)

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -12,6 +16,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/prism-data/prism/gateway"
 )
@@ -29,6 +40,11 @@ type stack struct {
 	set        *namespaceSet
 	namespaces []gateway.Namespace
 	drain      time.Duration
+	// tracer is where the gateway and projectors send spans: a no-op
+	// provider unless --otlp-endpoint is set, and then sdk is the same
+	// provider, shut down (flushed) last by Close.
+	tracer trace.TracerProvider
+	sdk    *sdktrace.TracerProvider
 }
 
 // startStack starts Prism as f describes, serving namespaces. On error,
@@ -37,28 +53,34 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, namespaces 
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	s := &stack{log: log, namespaces: namespaces, drain: f.drainTimeout, set: &namespaceSet{log: log}}
+	s := &stack{log: log, namespaces: namespaces, drain: f.drainTimeout, set: &namespaceSet{log: log}, tracer: noop.NewTracerProvider()}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	if s.nc, s.ns, err = connectNATS(f, log); err != nil {
-		return nil, err
+	if f.otlpEndpoint != "" {
+		if s.sdk, err = newTracerProvider(ctx, f.otlpEndpoint, log); err != nil {
+			return nil, err
+		}
+		s.tracer = s.sdk
 	}
+
 	defer func() {
 		if err != nil {
 			s.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	if s.nc, s.ns, err = connectNATS(f, log); err != nil {
+		return nil, err
+	}
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if s.gw, err = gateway.New(s.nc, gateway.WithLogger(log), gateway.WithRegisterer(s.reg)); err != nil {
+	if s.gw, err = gateway.New(s.nc, gateway.WithLogger(log), gateway.WithRegisterer(s.reg), gateway.WithTracerProvider(s.tracer)); err != nil {
 		return nil, err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, n := range namespaces {
-		if err := s.set.open(setupCtx, f, s.js, s.gw, s.reg, n); err != nil {
+		if err := s.set.open(setupCtx, f, s.js, s.gw, s.reg, s.tracer, n); err != nil {
 			return nil, fmt.Errorf("namespace %s: %w", n.Name, err)
 		}
 	}
@@ -96,4 +118,44 @@ func (s *stack) Close(ctx context.Context) {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
 	}
+	if s.sdk != nil {
+		// Flush the spans of the drain too, even when draining used up the
+		// timeout.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.sdk.Shutdown(fctx); err != nil {
+			s.log.Warn("flush traces", "err", err)
+		}
+	}
+}
+
+// newTracerProvider returns a tracer provider that batches spans to the
+// OTLP/HTTP collector at endpoint (a base URL: /v1/traces is appended
+// unless it is already there). The SDK reads the standard OTEL_* variables
+// (sampler, batch processor, span limits, exporter headers and timeout,
+// resource attributes); service.name is "prism" unless OTEL_SERVICE_NAME or
+// OTEL_RESOURCE_ATTRIBUTES says otherwise. Export errors are logged at warn.
+func newTracerProvider(ctx context.Context, endpoint string, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--otlp-endpoint %q: want the http(s) URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318", endpoint)
+	}
+	if !strings.HasSuffix(u.Path, "/v1/traces") {
+		u.Path = path.Join("/", u.Path, "v1/traces")
+	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("opentelemetry", "err", err) }))
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u.String()))
+	if err != nil {
+		return nil, fmt.Errorf("--otlp-endpoint: %w", err)
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(semconv.ServiceName("prism"), semconv.ServiceVersion(version)),
+		resource.WithTelemetrySDK(),
+		resource.WithFromEnv(), // last: the environment overrides
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, fmt.Errorf("trace resource: %w", err)
+	}
+	log.Info("exporting traces", "otlp_endpoint", u.String())
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }
