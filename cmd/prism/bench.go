@@ -102,6 +102,9 @@ with --json one JSON document to stdout.`,
   prism bench --nats-url nats://127.0.0.1:4222 --namespace demo --scenario mixed --read-ratio 0.9`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.postgresDSN == "" {
+				f.postgresDSN = os.Getenv("PRISM_POSTGRES_DSN")
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runBench(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -124,7 +127,8 @@ with --json one JSON document to stdout.`,
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout instead of a table")
 	fl.StringVar(&f.backend, "backend", "sqlite", "embedded: backend of the bench namespace, sqlite or postgres")
 	fl.StringVar(&f.consistency, "consistency", string(gateway.Eventual), "embedded: consistency of the bench namespace: eventual, read-your-writes or strong")
-	fl.StringVar(&f.postgresDSN, "postgres-dsn", os.Getenv("PRISM_POSTGRES_DSN"), "PostgreSQL for --backend postgres and the PostgreSQL baseline (default $PRISM_POSTGRES_DSN)")
+	// The default is read at run time, not shown in --help: a DSN may hold a password.
+	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "PostgreSQL for --backend postgres and the PostgreSQL baseline (default $PRISM_POSTGRES_DSN)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "embedded: directory for JetStream and SQLite (default: a temporary one, removed afterwards)")
 	fl.BoolVar(&f.syncAlways, "sync-always", false, "embedded: fsync every JetStream write before acknowledging it")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level of the embedded stack: debug, info, warn, error")

@@ -83,7 +83,8 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and batches")
 	fl.DurationVar(&f.sweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
 	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (/v1/traces is appended); off when empty")
-	fl.StringVar(&f.postgresDSN, "postgres-dsn", os.Getenv("PRISM_POSTGRES_DSN"), "connection string of namespaces with backend postgres and no postgres.dsn (default $PRISM_POSTGRES_DSN)")
+	// The default is read at run time, not shown in --help: a DSN may hold a password.
+	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "connection string of namespaces with backend postgres and no postgres.dsn (default $PRISM_POSTGRES_DSN)")
 	return cmd
 }
 
@@ -117,6 +118,9 @@ func newFormatLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 var demoNamespace = gateway.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
 
 func runServe(ctx context.Context, f serveFlags) error {
+	if f.postgresDSN == "" {
+		f.postgresDSN = os.Getenv("PRISM_POSTGRES_DSN")
+	}
 	log, err := newLogger(f.logLevel, f.logFormat)
 	if err != nil {
 		return err
