@@ -6,7 +6,7 @@ NATS_LISTEN ?= 127.0.0.1:4222
 DATA_DIR ?= ./prism-data
 CONCURRENT_PKGS := ./gateway/... ./projectors/... ./client/... ./backends/... ./subjects/...
 
-.PHONY: run test generate generate-check lint bench build tools
+.PHONY: run test race generate generate-check lint bench build tools
 
 build:
 	$(GO) build -o bin/prism ./cmd/prism
@@ -38,4 +38,4 @@ lint:
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" staticcheck ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./itest/... ./projectors/... ./gateway/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./itest/... ./projectors/... ./gateway/... ./backends/...
