@@ -70,7 +70,7 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // Backends lists the backend names a Namespace may name. The gateway itself
 // never talks to a backend; cmd/prism wires a reader per namespace.
-var Backends = []string{"sqlite", "postgres"}
+var Backends = []string{"sqlite", "postgres", "natskv"}
 
 // PostgresConfig configures a namespace whose backend is "postgres".
 type PostgresConfig struct {

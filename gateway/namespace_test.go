@@ -91,7 +91,7 @@ func TestLoadNamespaces(t *testing.T) {
 		{
 			name:    "unknown backend",
 			files:   map[string]string{"a.yaml": "name: orders\nabstraction: keyvalue\nbackend: mysql\n"},
-			wantErr: `backend "mysql" is not supported; use one of sqlite, postgres`,
+			wantErr: `backend "mysql" is not supported; use one of sqlite, postgres, natskv`,
 		},
 		{
 			name:    "unknown field",

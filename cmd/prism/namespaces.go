@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/prism-data/prism/backends/natskv"
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
@@ -40,6 +41,8 @@ var (
 	_ kvStore = (*sqlite.Store)(nil)
 	_ tsStore = (*sqlite.Store)(nil)
 	_ kvStore = (*postgres.Store)(nil)
+	_ tsStore = (*postgres.Store)(nil)
+	_ kvStore = (*natskv.Store)(nil)
 )
 
 // served is one running namespace: its backend, projector and sweep.
@@ -66,7 +69,7 @@ func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetS
 	if err := gateway.EnsureStreams(ctx, js, n); err != nil {
 		return err
 	}
-	store, where, err := openBackend(ctx, f, n)
+	store, where, err := openBackend(ctx, f, js, n)
 	if err != nil {
 		return err
 	}
@@ -123,7 +126,7 @@ func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetS
 
 // openBackend opens n's primary backend and says where it keeps the data
 // (never a password).
-func openBackend(ctx context.Context, f serveFlags, n gateway.Namespace) (interface{ Close() error }, string, error) {
+func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace) (interface{ Close() error }, string, error) {
 	switch n.Backend {
 	case "sqlite":
 		path := filepath.Join(f.dataDir, "sqlite", n.Name+".db")
@@ -142,6 +145,9 @@ func openBackend(ctx context.Context, f serveFlags, n gateway.Namespace) (interf
 		}
 		st, err := postgres.Open(ctx, dsn, n.Name)
 		return st, "postgres schema of " + n.Name, err
+	case "natskv":
+		st, err := natskv.Open(ctx, js, n.Name)
+		return st, "NATS KV bucket " + natskv.BucketName(n.Name), err
 	}
 	return nil, "", fmt.Errorf("backend %q is not served", n.Backend)
 }
