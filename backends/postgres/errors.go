@@ -3,6 +3,8 @@ package postgres
 import (
 	"errors"
 	"fmt"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 var (
@@ -69,3 +71,13 @@ func (e *InvalidChangeError) Unwrap() error { return ErrInvalidChange }
 // Permanent reports true: the change itself is at fault, so retrying cannot
 // succeed. Projectors dead-letter a change whose error says so.
 func (e *InvalidChangeError) Permanent() bool { return true }
+
+// kitErrors reports what kit finds wrong in this package's errors.
+var kitErrors = kit.Errors{
+	InvalidRequest:   ErrInvalidRequest,
+	InvalidPageToken: ErrInvalidPageToken,
+	InvalidBatch:     ErrInvalidBatch,
+	Change: func(index int, seq uint64, reason string) error {
+		return &InvalidChangeError{Index: index, Seq: seq, Reason: reason}
+	},
+}

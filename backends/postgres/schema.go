@@ -61,7 +61,7 @@ INSERT INTO {s}.checkpoint (one, seq) VALUES (1, 0);
 	// scan of that index. Times are seconds and nanoseconds like items'
 	// expire times, so every protobuf Timestamp (years 1 to 9999, before
 	// 1970 too) round-trips exactly. tags holds the event's tags in the
-	// length-prefixed encoding of backends/sqlite (see encodeTags; NULL
+	// length-prefixed encoding the backends share (see kit.EncodeTags; NULL
 	// without tags), so reads return them without a join. Not jsonb: JSON
 	// text cannot hold U+0000, which a tag may.
 	//

@@ -2,90 +2,17 @@ package postgres
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/prism-data/prism/backends/internal/kit"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
-
-// maxSearchTags bounds the tags of one Search, as on backends/sqlite.
-const maxSearchTags = 64
-
-// tsPos is a position in the order of events, (time, series_id, event_id).
-// ReadRange and Search within one series leave series nil: they order by
-// (time, event_id).
-type tsPos struct {
-	sec, nanos int64
-	series, id []byte
-}
-
-func (p tsPos) compare(q tsPos) int {
-	if c := cmp.Compare(p.sec, q.sec); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(p.nanos, q.nanos); c != 0 {
-		return c
-	}
-	if c := bytes.Compare(p.series, q.series); c != 0 {
-		return c
-	}
-	return bytes.Compare(p.id, q.id)
-}
-
-// successor returns the least position after p: a bytea sorts before itself
-// with a zero byte appended and after everything in between, so "> p" is
-// ">= successor(p)".
-func (p tsPos) successor() tsPos {
-	p.id = append(slices.Clip(p.id), 0)
-	return p
-}
-
-// rangeBounds returns the positions [lo, hi) of r: the position before
-// every event at r.start (or before all time) and before every event at
-// r.end (or after all time). Valid timestamps stay within years 1 to 9999,
-// so the int64 extremes are outside every event time.
-func rangeBounds(r *prismv1.TimeRange) (lo, hi tsPos, err error) {
-	lo, hi = tsPos{sec: math.MinInt64}, tsPos{sec: math.MaxInt64}
-	if t := r.GetStart(); t != nil {
-		if err := t.CheckValid(); err != nil {
-			return lo, hi, fmt.Errorf("%w: range start: %v", ErrInvalidRequest, err)
-		}
-		lo = tsPos{sec: t.GetSeconds(), nanos: int64(t.GetNanos())}
-	}
-	if t := r.GetEnd(); t != nil {
-		if err := t.CheckValid(); err != nil {
-			return lo, hi, fmt.Errorf("%w: range end: %v", ErrInvalidRequest, err)
-		}
-		hi = tsPos{sec: t.GetSeconds(), nanos: int64(t.GetNanos())}
-	}
-	return lo, hi, nil
-}
-
-// narrow moves [lo, hi) past after, the last event of the previous page.
-// One bound per side keeps every query a single range scan of its index.
-func narrow(lo, hi tsPos, after *tsPos, descending bool) (tsPos, tsPos) {
-	switch {
-	case after == nil:
-	case descending:
-		if after.compare(hi) < 0 {
-			hi = *after
-		}
-	default:
-		if next := after.successor(); next.compare(lo) > 0 {
-			lo = next
-		}
-	}
-	return lo, hi
-}
 
 // ReadRange reads one page of the events of series req.SeriesId whose
 // event_time is in req.Range [start, end) (an unset start is the beginning
@@ -112,30 +39,19 @@ func (s *Store) ReadRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*
 }
 
 func (s *Store) readRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*prismv1.EventsResponse, error) {
-	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
-	}
-	series := req.GetSeriesId()
-	if len(series) == 0 {
-		return nil, fmt.Errorf("%w: empty series_id", ErrInvalidRequest)
-	}
-	lo, hi, err := rangeBounds(req.GetRange())
+	w, err := kit.RangeWindow(req)
 	if err != nil {
-		return nil, err
+		return nil, kitErrors.Request(err)
 	}
-	after, err := decodeEventToken(tokenRange, req.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	lo, hi = narrow(lo, hi, after, req.GetDescending())
+	series, lo, hi := req.GetSeriesId(), w.Lo, w.Hi
 	q := eventQuery{
 		sql:    s.ts.seriesSQL(0, req.GetDescending()),
-		args:   []any{series, lo.sec, int32(lo.nanos), nonNil(lo.id), hi.sec, int32(hi.nanos), nonNil(hi.id)},
-		size:   pageSize(req.GetPageSize()),
-		kind:   tokenRange,
+		args:   []any{series, lo.Sec, int32(lo.Nanos), nonNil(lo.ID), hi.Sec, int32(hi.Nanos), nonNil(hi.ID)},
+		size:   w.Size,
+		kind:   kit.TokenRange,
 		series: series,
 	}
-	return s.queryEvents(ctx, q, lo.compare(hi) >= 0)
+	return s.queryEvents(ctx, q, w.Empty())
 }
 
 // Search reads one page of the events whose tags include every pair of
@@ -162,43 +78,19 @@ func (s *Store) Search(ctx context.Context, req *prismv1.SearchRequest) (*prismv
 }
 
 func (s *Store) search(ctx context.Context, req *prismv1.SearchRequest) (*prismv1.EventsResponse, error) {
-	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrInvalidRequest)
-	}
-	if n := len(req.GetTags()); n > maxSearchTags {
-		return nil, fmt.Errorf("%w: %d tags, at most %d", ErrInvalidRequest, n, maxSearchTags)
-	}
-	lo, hi, err := rangeBounds(req.GetRange())
+	w, keys, err := kit.SearchWindow(req)
 	if err != nil {
-		return nil, err
+		return nil, kitErrors.Request(err)
 	}
-	after, err := decodeEventToken(tokenSearch, req.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	desc := req.GetDescending()
-	keys := make([]string, 0, len(req.GetTags()))
-	for k := range req.GetTags() {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	q := eventQuery{size: pageSize(req.GetPageSize()), kind: tokenSearch}
+	lo, hi, desc := w.Lo, w.Hi, req.GetDescending()
+	q := eventQuery{size: w.Size, kind: kit.TokenSearch}
 
 	if series := req.GetSeriesId(); len(series) > 0 {
-		if after != nil {
-			if !bytes.Equal(after.series, series) {
-				return nil, fmt.Errorf("%w: token of another series", ErrInvalidPageToken)
-			}
-			// Within one series the order is (time, event_id).
-			after.series = nil
-		}
-		lo, hi = narrow(lo, hi, after, desc)
 		q.sql = s.ts.seriesSQL(len(keys), desc)
-		q.args = []any{series, lo.sec, int32(lo.nanos), nonNil(lo.id), hi.sec, int32(hi.nanos), nonNil(hi.id)}
+		q.args = []any{series, lo.Sec, int32(lo.Nanos), nonNil(lo.ID), hi.Sec, int32(hi.Nanos), nonNil(hi.ID)}
 		q.series = series
 	} else {
-		lo, hi = narrow(lo, hi, after, desc)
-		bounds := []any{lo.sec, int32(lo.nanos), nonNil(lo.series), nonNil(lo.id), hi.sec, int32(hi.nanos), nonNil(hi.series), nonNil(hi.id)}
+		bounds := []any{lo.Sec, int32(lo.Nanos), nonNil(lo.Series), nonNil(lo.ID), hi.Sec, int32(hi.Nanos), nonNil(hi.Series), nonNil(hi.ID)}
 		if len(keys) == 0 {
 			q.sql = s.ts.allSeries[boolIndex(desc)]
 			q.args = bounds
@@ -211,7 +103,7 @@ func (s *Store) search(ctx context.Context, req *prismv1.SearchRequest) (*prismv
 	for _, k := range keys {
 		q.args = append(q.args, []byte(k), []byte(req.GetTags()[k]))
 	}
-	return s.queryEvents(ctx, q, lo.compare(hi) >= 0)
+	return s.queryEvents(ctx, q, w.Empty())
 }
 
 // eventQuery is a page query: sql takes args then the row limit and returns
@@ -245,15 +137,7 @@ func (s *Store) queryEvents(ctx context.Context, q eventQuery, empty bool) (*pri
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Events) > q.size {
-		resp.Events = resp.Events[:q.size]
-		last := resp.Events[q.size-1]
-		t := last.GetEvent().GetEventTime()
-		resp.NextPageToken = encodeEventToken(q.kind, tsPos{
-			sec: t.GetSeconds(), nanos: int64(t.GetNanos()),
-			series: last.GetSeriesId(), id: last.GetEvent().GetEventId(),
-		})
-	}
+	resp.Events, resp.NextPageToken = kit.EventPage(q.kind, resp.Events, q.size)
 	return resp, nil
 }
 
@@ -279,7 +163,7 @@ func scanEvents(rows pgx.Rows, series []byte, limit int) ([]*prismv1.SeriesEvent
 		if err != nil {
 			return nil, fmt.Errorf("scan event: %w", err)
 		}
-		if ev.Tags, err = decodeTags(tags); err != nil {
+		if ev.Tags, err = kit.DecodeTags(tags); err != nil {
 			return nil, err
 		}
 		// Consecutive events of one series share its id.
@@ -428,60 +312,4 @@ func (q *tsQueries) tagSQL(tags int, desc bool) string {
 		JOIN {s}.ts_events e ON e.series_id = d.series_id AND e.time_s = d.time_s
 			AND e.time_ns = d.time_ns AND e.event_id = d.event_id` + orderBy("d", true, desc))
 	return q.expand(b.String())
-}
-
-// Page tokens of events are those of backends/sqlite: the base64url of a
-// kind byte, the last event's seconds (8 bytes, big-endian) and nanoseconds
-// (4 bytes), for Search its series_id (uvarint length, bytes), then its
-// event_id.
-const (
-	tokenRange  byte = 'r'
-	tokenSearch byte = 's'
-)
-
-func encodeEventToken(kind byte, p tsPos) string {
-	b := make([]byte, 0, 1+8+4+binary.MaxVarintLen64+len(p.series)+len(p.id))
-	b = append(b, kind)
-	b = binary.BigEndian.AppendUint64(b, uint64(p.sec))
-	b = binary.BigEndian.AppendUint32(b, uint32(p.nanos))
-	if kind == tokenSearch {
-		b = binary.AppendUvarint(b, uint64(len(p.series)))
-		b = append(b, p.series...)
-	}
-	b = append(b, p.id...)
-	return tokenEncoding.EncodeToString(b)
-}
-
-// decodeEventToken reverses encodeEventToken; it returns nil for "" (the
-// first page).
-func decodeEventToken(kind byte, token string) (*tsPos, error) {
-	if token == "" {
-		return nil, nil
-	}
-	bad := fmt.Errorf("%w: %q", ErrInvalidPageToken, token)
-	b, err := tokenEncoding.DecodeString(token)
-	if err != nil || len(b) < 1+8+4 || b[0] != kind {
-		return nil, bad
-	}
-	p := &tsPos{
-		sec:   int64(binary.BigEndian.Uint64(b[1:])),
-		nanos: int64(binary.BigEndian.Uint32(b[9:])),
-	}
-	if (&timestamppb.Timestamp{Seconds: p.sec, Nanos: int32(p.nanos)}).CheckValid() != nil {
-		return nil, bad
-	}
-	b = b[13:]
-	if kind == tokenSearch {
-		n, w := binary.Uvarint(b)
-		if w <= 0 || n == 0 || n > uint64(len(b)-w) {
-			return nil, bad
-		}
-		p.series = b[w : w+int(n)]
-		b = b[w+int(n):]
-	}
-	if len(b) == 0 || len(b) > maxEventIDLen {
-		return nil, bad
-	}
-	p.id = b
-	return p, nil
 }

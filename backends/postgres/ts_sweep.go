@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // SweepOlderThan deletes the events whose event_time is before cutoff
@@ -69,7 +71,7 @@ func (s *Store) sweepEventsChunk(ctx context.Context, tx pgx.Tx, sec int64, nano
 			return 0, fmt.Errorf("delete events: %w", err)
 		}
 		n++
-		decoded, err := decodeTags(tags)
+		decoded, err := kit.DecodeTags(tags)
 		if err != nil {
 			rows.Close()
 			return 0, err

@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"strings"
 
+	"github.com/prism-data/prism/backends/internal/kit"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
@@ -95,7 +95,7 @@ func rows(n, cols int) string {
 // increasing, greater than through or above math.MaxInt64; ErrClosed after
 // Close; otherwise the database error, with the transaction rolled back.
 func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
-	if err := validateBatch(changes, through); err != nil {
+	if err := kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)); err != nil {
 		return fmt.Errorf("apply key-value batch: %w", err)
 	}
 	if err := s.acquire(); err != nil {
@@ -106,62 +106,6 @@ func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueCh
 		return fmt.Errorf("apply key-value batch through seq %d: %w", through, err)
 	}
 	return nil
-}
-
-func validateBatch(changes []*prismv1.KeyValueChange, through uint64) error {
-	if through > math.MaxInt64 {
-		return fmt.Errorf("%w: through %d above %d", ErrInvalidBatch, through, uint64(math.MaxInt64))
-	}
-	var prev uint64
-	for i, c := range changes {
-		if c == nil {
-			return &InvalidChangeError{Index: i, Reason: "nil change"}
-		}
-		if err := validateEvent(c.GetEvent()); err != "" {
-			return &InvalidChangeError{Index: i, Seq: c.GetSeq(), Reason: err}
-		}
-		switch seq := c.GetSeq(); {
-		case seq == 0:
-			return fmt.Errorf("%w: change %d has seq 0", ErrInvalidBatch, i)
-		case seq <= prev:
-			return fmt.Errorf("%w: change %d has seq %d after seq %d", ErrInvalidBatch, i, seq, prev)
-		case seq > through:
-			return fmt.Errorf("%w: change %d has seq %d above through %d", ErrInvalidBatch, i, seq, through)
-		default:
-			prev = seq
-		}
-	}
-	return nil
-}
-
-// validateEvent returns why ev cannot be applied, or "" if it can.
-func validateEvent(ev *prismv1.KeyValueEvent) string {
-	if ev == nil {
-		return "nil event"
-	}
-	switch ch := ev.GetChange().(type) {
-	case *prismv1.KeyValueEvent_Put:
-		if ch.Put == nil {
-			return "nil put"
-		}
-		for j, it := range ch.Put.GetItems() {
-			if it == nil {
-				return fmt.Sprintf("put item %d is nil", j)
-			}
-			if et := it.GetExpireTime(); et != nil {
-				if err := et.CheckValid(); err != nil {
-					return fmt.Sprintf("put item %d: expire_time: %v", j, err)
-				}
-			}
-		}
-	case *prismv1.KeyValueEvent_Delete:
-		if ch.Delete == nil {
-			return "nil delete"
-		}
-	default:
-		return "neither put nor delete"
-	}
-	return ""
 }
 
 func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) (err error) {
@@ -276,7 +220,7 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 		}
 		return a.touch(id, seq)
 	}
-	// validateBatch let only puts and deletes through.
+	// kit.CheckKeyValueBatch let only puts and deletes through.
 	return fmt.Errorf("%w: neither put nor delete", ErrInvalidChange)
 }
 

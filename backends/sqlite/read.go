@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,12 +11,11 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/prism-data/prism/backends/internal/kit"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 const (
-	defaultPageSize = 100
-	maxPageSize     = 1000
 	// keysPerQuery bounds the IN list of a GetItems by keys.
 	keysPerQuery = 256
 )
@@ -79,15 +77,9 @@ func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
 // ErrInvalidRequest for a nil request or one with both keys and range;
 // ErrClosed after Close; otherwise the database error.
 func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error) {
-	if req == nil {
-		return nil, fmt.Errorf("get items: %w: nil request", ErrInvalidRequest)
-	}
-	if len(req.GetKeys()) > 0 && req.GetRange() != nil {
-		return nil, fmt.Errorf("get items: %w: both keys and range are set", ErrInvalidRequest)
-	}
-	after, hasAfter, err := decodePageToken(req.GetPageToken())
+	after, hasAfter, err := kit.CheckGet(req)
 	if err != nil {
-		return nil, fmt.Errorf("get items: %w", err)
+		return nil, fmt.Errorf("get items: %w", kitErrors.Request(err))
 	}
 	if err := s.acquire(); err != nil {
 		return nil, fmt.Errorf("get items: %w", err)
@@ -103,7 +95,7 @@ func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1
 func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []byte, hasAfter bool) (*prismv1.GetResponse, error) {
 	id := nonNil(req.GetId())
 	sec, nanos := splitTime(s.now())
-	size := pageSize(req.GetPageSize())
+	size := kit.PageSize(req.GetPageSize())
 
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -134,7 +126,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision), Items: items}
 	if len(items) > size {
 		resp.Items = items[:size]
-		resp.NextPageToken = encodePageToken(items[size-1].GetKey())
+		resp.NextPageToken = kit.EncodeKeyToken(items[size-1].GetKey())
 	}
 	return resp, nil
 }
@@ -226,12 +218,9 @@ func scanItems(rows *sql.Rows, items []*prismv1.Item) ([]*prismv1.Item, error) {
 // ErrInvalidRequest for a nil request; ErrClosed after Close; otherwise the
 // database error.
 func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1.ScanResponse, error) {
-	if req == nil {
-		return nil, fmt.Errorf("scan ids: %w: nil request", ErrInvalidRequest)
-	}
-	after, hasAfter, err := decodePageToken(req.GetPageToken())
+	after, hasAfter, err := kit.CheckScan(req)
 	if err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
+		return nil, fmt.Errorf("scan ids: %w", kitErrors.Request(err))
 	}
 	if err := s.acquire(); err != nil {
 		return nil, fmt.Errorf("scan ids: %w", err)
@@ -239,7 +228,7 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 	defer s.mu.RUnlock()
 
 	sec, nanos := splitTime(s.now())
-	size := pageSize(req.GetPageSize())
+	size := kit.PageSize(req.GetPageSize())
 	lo, lower := 0, []byte{}
 	if hasAfter {
 		lo, lower = 1, after
@@ -262,54 +251,12 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 	}
 	if len(resp.Ids) > size {
 		resp.Ids = resp.Ids[:size]
-		resp.NextPageToken = encodePageToken(resp.Ids[size-1])
+		resp.NextPageToken = kit.EncodeKeyToken(resp.Ids[size-1])
 	}
 	return resp, nil
-}
-
-func pageSize(n uint32) int {
-	switch {
-	case n == 0:
-		return defaultPageSize
-	case n > maxPageSize:
-		return maxPageSize
-	}
-	return int(n)
 }
 
 // splitTime returns t as the (seconds, nanoseconds) pair items store.
 func splitTime(t time.Time) (sec, nanos int64) {
 	return t.Unix(), int64(t.Nanosecond())
-}
-
-// emptyKeyToken is the page token after the empty key (or id): base64 of
-// nothing is "", which already means "from the start". '~' is outside the
-// base64url alphabet, so no other token can equal it.
-const emptyKeyToken = "~"
-
-var tokenEncoding = base64.RawURLEncoding.Strict()
-
-// encodePageToken returns the token of the page that follows last: its
-// base64url (unpadded) encoding, or emptyKeyToken for the empty key.
-func encodePageToken(last []byte) string {
-	if len(last) == 0 {
-		return emptyKeyToken
-	}
-	return tokenEncoding.EncodeToString(last)
-}
-
-// decodePageToken reverses encodePageToken; ok is false for "" (the first
-// page).
-func decodePageToken(token string) (last []byte, ok bool, err error) {
-	switch token {
-	case "":
-		return nil, false, nil
-	case emptyKeyToken:
-		return []byte{}, true, nil
-	}
-	last, err = tokenEncoding.DecodeString(token)
-	if err != nil || len(last) == 0 {
-		return nil, false, fmt.Errorf("%w: %q", ErrInvalidPageToken, token)
-	}
-	return last, true, nil
 }

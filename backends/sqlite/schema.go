@@ -57,7 +57,7 @@ INSERT INTO checkpoint (one, seq) VALUES (1, 0);
 	// stored together in time order and a range read is one range scan.
 	// Times are seconds and nanoseconds like items' expire times, so every
 	// protobuf Timestamp (years 1 to 9999, before 1970 too) round-trips
-	// exactly. tags holds the event's tags (see encodeTags; NULL without
+	// exactly. tags holds the event's tags (see kit.EncodeTags; NULL without
 	// tags), so reads return them without a join.
 	//
 	// ts_events_by_time orders all series by (time, series_id, event_id):

@@ -5,13 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 
+	"github.com/prism-data/prism/backends/internal/kit"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
-
-// maxEventIDLen is the longest event_id an event may have, in bytes.
-const maxEventIDLen = 256
 
 const (
 	tsEventCols = 6 // series_id, time_s, time_ns, event_id, tags, payload
@@ -40,7 +37,7 @@ const (
 // than through or above math.MaxInt64; ErrClosed after Close; otherwise the
 // database error, with the transaction rolled back.
 func (s *Store) ApplyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) error {
-	if err := validateTimeSeriesBatch(changes, through); err != nil {
+	if err := kitErrors.Batch(kit.CheckTimeSeriesBatch(changes, through)); err != nil {
 		return fmt.Errorf("apply time-series batch: %w", err)
 	}
 	if err := s.acquire(); err != nil {
@@ -51,57 +48,6 @@ func (s *Store) ApplyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeri
 		return fmt.Errorf("apply time-series batch through seq %d: %w", through, err)
 	}
 	return nil
-}
-
-func validateTimeSeriesBatch(changes []*prismv1.TimeSeriesChange, through uint64) error {
-	if through > math.MaxInt64 {
-		return fmt.Errorf("%w: through %d above %d", ErrInvalidBatch, through, uint64(math.MaxInt64))
-	}
-	var prev uint64
-	for i, c := range changes {
-		if c == nil {
-			return &InvalidChangeError{Index: i, Reason: "nil change"}
-		}
-		if reason := validateAppend(c.GetAppend()); reason != "" {
-			return &InvalidChangeError{Index: i, Seq: c.GetSeq(), Reason: reason}
-		}
-		switch seq := c.GetSeq(); {
-		case seq == 0:
-			return fmt.Errorf("%w: change %d has seq 0", ErrInvalidBatch, i)
-		case seq <= prev:
-			return fmt.Errorf("%w: change %d has seq %d after seq %d", ErrInvalidBatch, i, seq, prev)
-		case seq > through:
-			return fmt.Errorf("%w: change %d has seq %d above through %d", ErrInvalidBatch, i, seq, through)
-		default:
-			prev = seq
-		}
-	}
-	return nil
-}
-
-// validateAppend returns why a cannot be applied, or "" if it can.
-func validateAppend(a *prismv1.TimeSeriesAppend) string {
-	if a == nil {
-		return "nil append"
-	}
-	if len(a.GetSeriesId()) == 0 {
-		return "empty series_id"
-	}
-	for j, ev := range a.GetEvents() {
-		if ev == nil {
-			return fmt.Sprintf("event %d is nil", j)
-		}
-		if ev.GetEventTime() == nil {
-			return fmt.Sprintf("event %d has no event_time", j)
-		}
-		if err := ev.GetEventTime().CheckValid(); err != nil {
-			return fmt.Sprintf("event %d: event_time: %v", j, err)
-		}
-		if n := len(ev.GetEventId()); n == 0 || n > maxEventIDLen {
-			return fmt.Sprintf("event %d: event_id is %d bytes, want 1 to %d", j, n, maxEventIDLen)
-		}
-	}
-	return ""
 }
 
 func (s *Store) applyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) (err error) {
@@ -147,7 +93,7 @@ type tsEvent struct {
 	series     []byte
 	sec, nanos int64
 	ev         *prismv1.TimeSeriesEvent
-	tags       []byte // encodeTags of the event's tags
+	tags       []byte // kit.EncodeTags of the event's tags
 }
 
 // tsWriter inserts the events of one transaction with multi-row statements,
@@ -178,7 +124,7 @@ func (w *tsWriter) add(a *prismv1.TimeSeriesAppend) {
 	series := a.GetSeriesId()
 	for _, ev := range a.GetEvents() {
 		e := tsEvent{series: series, sec: ev.GetEventTime().GetSeconds(), nanos: int64(ev.GetEventTime().GetNanos()), ev: ev}
-		e.tags = encodeTags(ev.GetTags())
+		e.tags = kit.EncodeTags(ev.GetTags())
 		w.events = append(w.events, e)
 	}
 }

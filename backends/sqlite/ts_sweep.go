@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // SweepOlderThan deletes the events whose event_time is before cutoff
@@ -85,7 +87,7 @@ func (s *Store) sweepEventsChunk(ctx context.Context, sec, nanos int64) (n int64
 			return 0, fmt.Errorf("prepare tag delete: %w", err)
 		}
 		for _, e := range tagged {
-			tags, err := decodeTags(e.tags)
+			tags, err := kit.DecodeTags(e.tags)
 			if err != nil {
 				return 0, err
 			}

@@ -1,4 +1,4 @@
-package sqlite
+package kit
 
 import (
 	"encoding/binary"
@@ -6,11 +6,11 @@ import (
 	"slices"
 )
 
-// encodeTags returns the tags column of an event: for each tag, in key
-// order, the uvarint length and bytes of its key, then of its value; nil
-// for no tags. Key order makes equal tags encode equally. A hand-rolled
+// EncodeTags returns the stored form of an event's tags: for each tag, in
+// key order, the uvarint length and bytes of its key, then of its value;
+// nil for no tags. Key order makes equal tags encode equally. A hand-rolled
 // encoding: decoding proto's map field cost half of a 1k-event range read.
-func encodeTags(tags map[string]string) []byte {
+func EncodeTags(tags map[string]string) []byte {
 	if len(tags) == 0 {
 		return nil
 	}
@@ -32,10 +32,15 @@ func encodeTags(tags map[string]string) []byte {
 	return b
 }
 
-var errBadTags = errors.New("malformed tags column")
+// ErrBadTags is returned by DecodeTags for bytes EncodeTags cannot have
+// made.
+var ErrBadTags = errors.New("malformed tags column")
 
-// decodeTags reverses encodeTags; it returns nil for no tags.
-func decodeTags(b []byte) (map[string]string, error) {
+// DecodeTags reverses EncodeTags; it returns nil for no tags. The strings
+// are copies: b may be reused once it returns.
+//
+// Errors: ErrBadTags.
+func DecodeTags(b []byte) (map[string]string, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
@@ -43,11 +48,11 @@ func decodeTags(b []byte) (map[string]string, error) {
 	for len(b) > 0 {
 		k, rest, ok := cutString(b)
 		if !ok {
-			return nil, errBadTags
+			return nil, ErrBadTags
 		}
 		v, rest, ok := cutString(rest)
 		if !ok {
-			return nil, errBadTags
+			return nil, ErrBadTags
 		}
 		tags[k] = v
 		b = rest

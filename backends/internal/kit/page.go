@@ -1,0 +1,68 @@
+package kit
+
+import (
+	"encoding/base64"
+	"strconv"
+)
+
+const (
+	// DefaultPageSize is the page size of a read whose page_size is 0.
+	DefaultPageSize = 100
+	// MaxPageSize caps the page size of every read.
+	MaxPageSize = 1000
+)
+
+// PageSize returns the number of entries a page of a read holds for the
+// requested page_size n: DefaultPageSize for 0, at most MaxPageSize.
+func PageSize(n uint32) int {
+	switch {
+	case n == 0:
+		return DefaultPageSize
+	case n > MaxPageSize:
+		return MaxPageSize
+	}
+	return int(n)
+}
+
+// EmptyKeyToken is the page token after the empty key (or id): base64 of
+// nothing is "", which already means "from the start". '~' is outside the
+// base64url alphabet, so no other token can equal it.
+const EmptyKeyToken = "~"
+
+// tokenEncoding is the encoding of every page token: unpadded base64url,
+// strict so that each token has one spelling.
+var tokenEncoding = base64.RawURLEncoding.Strict()
+
+// EncodeKeyToken returns the page token of a KeyValue read (GetItems,
+// ScanIDs) whose page ended at last, a key or record id: its base64url
+// (unpadded) encoding, or EmptyKeyToken for the empty one.
+func EncodeKeyToken(last []byte) string {
+	if len(last) == 0 {
+		return EmptyKeyToken
+	}
+	return tokenEncoding.EncodeToString(last)
+}
+
+// DecodeKeyToken reverses EncodeKeyToken. ok is false for "" (the first
+// page); for EmptyKeyToken last is empty and ok true.
+//
+// Errors: a *RequestError (Token) for a token EncodeKeyToken cannot have
+// made.
+func DecodeKeyToken(token string) (last []byte, ok bool, err error) {
+	switch token {
+	case "":
+		return nil, false, nil
+	case EmptyKeyToken:
+		return []byte{}, true, nil
+	}
+	last, err = tokenEncoding.DecodeString(token)
+	if err != nil || len(last) == 0 {
+		return nil, false, badToken(token)
+	}
+	return last, true, nil
+}
+
+// badToken is the error of a page token that kit did not make.
+func badToken(token string) *RequestError {
+	return &RequestError{Token: true, Detail: strconv.Quote(token)}
+}
