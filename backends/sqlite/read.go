@@ -87,7 +87,7 @@ func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1
 	defer s.mu.RUnlock()
 	resp, err := s.getItems(ctx, req, after, hasAfter)
 	if err != nil {
-		return nil, fmt.Errorf("get items: %w", err)
+		return nil, fmt.Errorf("get items: %w", ctxErr(ctx, err))
 	}
 	return resp, nil
 }
@@ -259,4 +259,16 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 // splitTime returns t as the (seconds, nanoseconds) pair items store.
 func splitTime(t time.Time) (sec, nanos int64) {
 	return t.Unix(), int64(t.Nanosecond())
+}
+
+// ctxErr returns ctx's error if ctx ended, else err. When a context is
+// cancelled mid-query, database/sql rolls the read transaction back from
+// another goroutine, and the query then fails with "statement is closed"
+// or "transaction has already been committed or rolled back" instead of
+// the cancellation that caused it.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
 }

@@ -31,7 +31,7 @@ import (
 func (s *Store) ReadRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*prismv1.EventsResponse, error) {
 	resp, err := s.readRange(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("read range: %w", err)
+		return nil, fmt.Errorf("read range: %w", ctxErr(ctx, err))
 	}
 	return resp, nil
 }
@@ -69,7 +69,7 @@ func (s *Store) readRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*
 func (s *Store) Search(ctx context.Context, req *prismv1.SearchRequest) (*prismv1.EventsResponse, error) {
 	resp, err := s.search(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("search events: %w", err)
+		return nil, fmt.Errorf("search events: %w", ctxErr(ctx, err))
 	}
 	return resp, nil
 }
