@@ -98,6 +98,12 @@ type Namespace struct {
 	// by event age on the stream (its MaxAge) and in the backend; 0 keeps
 	// them forever. It must be 0 for the other abstractions.
 	Retention Duration `yaml:"retention"`
+	// PublishChanges makes the namespace stream republish every stored
+	// event, headers and data, to core NATS at subjects.Changes(ns): a
+	// pub/sub fan-out for lightweight listeners. At most once per listener
+	// (core NATS); listeners that must not miss a change use a
+	// subscription on the stream instead (client.Subscribe).
+	PublishChanges bool `yaml:"publish_changes"`
 }
 
 // Validate reports the first thing wrong with n, in a sentence that names the

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -314,5 +315,60 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if _, err := gateway.New(nil); err == nil {
 		t.Fatal("New accepted a nil connection")
+	}
+}
+
+// With publish_changes the stream republishes every stored event to core
+// NATS, headers and data; turning it off removes the republish.
+func TestEnsureStreamsPublishChanges(t *testing.T) {
+	nc, js := natstest.Start(t)
+	ctx := context.Background()
+	ns := gateway.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", PublishChanges: true}
+	if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := nc.SubscribeSync(subjects.Changes("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: "orders"}, &prismv1.KeyValueEvent{
+		Id:     []byte("a.b"),
+		Change: &prismv1.KeyValueEvent_Delete{Delete: &prismv1.KeyValueDelete{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.PublishMsg(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := changes.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("no republished change: %v", err)
+	}
+	if got.Subject != "prism.orders.changes.kv.a~2Eb" || got.Header.Get(subjects.HeaderType) != subjects.TypeKeyValueDelete ||
+		got.Header.Get("Nats-Sequence") != fmt.Sprint(ack.Sequence) || string(got.Data) != string(ev.Data) {
+		t.Fatalf("republished %s %v %q", got.Subject, got.Header, got.Data)
+	}
+
+	ns.PublishChanges = false
+	if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, subjects.Stream("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp := s.CachedInfo().Config.RePublish; rp != nil {
+		t.Fatalf("RePublish %+v left after publish_changes was turned off", rp)
+	}
+	if _, err := js.PublishMsg(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := changes.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("change %s republished after publish_changes was turned off", m.Subject)
 	}
 }

@@ -35,6 +35,11 @@ func streamName(ns string) string { return subjects.Stream(ns) }
 // keyvalue namespaces) the stream keeps every event; updating a namespace
 // to Retention 0 removes a MaxAge set before.
 //
+// With PublishChanges the stream republishes every stored event to core
+// NATS at subjects.Changes(ns) (JetStream's RePublish: original headers and
+// data plus Nats-Stream, Nats-Sequence and Nats-Subject); without it, a
+// republish set before is removed.
+//
 // It returns an error for an invalid namespace or when JetStream refuses
 // either stream.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) error {
@@ -54,6 +59,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) er
 	}
 	if ns.Abstraction == AbstractionTimeSeries {
 		cfg.MaxAge = time.Duration(ns.Retention)
+	}
+	if ns.PublishChanges {
+		// JetStream republishes each message once it is stored: the
+		// fan-out costs no Prism code and sees exactly the stream's order.
+		cfg.RePublish = &jetstream.RePublish{
+			Source:      subjects.StreamSubjects(ns.Name)[0],
+			Destination: subjects.Changes(ns.Name),
+		}
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)

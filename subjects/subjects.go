@@ -10,6 +10,7 @@
 //	prism.<ns>.events.kv.<id>        KeyValue events, one subject per record
 //	prism.<ns>.events.ts.<series>    TimeSeries appends, one subject per series
 //	prism.<ns>.events.tok.<token>    idempotency markers of atomic batches
+//	prism.<ns>.changes.…             core NATS copies of the events (publish_changes)
 //	prism.dlq.<ns>                   dead letters of a namespace
 //
 // Record ids, series ids and tokens are encoded with EncodeID.
@@ -180,6 +181,13 @@ func ParseEvent(subject string) (Event, error) {
 	}
 	return Event{Namespace: parts[1], Abstraction: parts[3], ID: id}, nil
 }
+
+// Changes is the core NATS subject pattern a namespace stream republishes
+// its events to when the namespace publishes changes:
+// prism.<ns>.changes.<abstraction>.<id>, mirroring the event subject.
+// Listeners subscribe to prism.<ns>.changes.> (or .changes.kv.> for the
+// KeyValue changes only; .changes.tok.* are idempotency markers).
+func Changes(ns string) string { return Root + "." + ns + ".changes.>" }
 
 // DeadLetter is the subject dead letters of namespace ns are published to.
 func DeadLetter(ns string) string { return Root + ".dlq." + ns }

@@ -139,6 +139,9 @@ func TestNames(t *testing.T) {
 	if got := subjects.DeadLetter("demo"); got != "prism.dlq.demo" {
 		t.Errorf("DeadLetter = %q", got)
 	}
+	if got := subjects.Changes("demo"); got != "prism.demo.changes.>" {
+		t.Errorf("Changes = %q", got)
+	}
 }
 
 func FuzzEncodeID(f *testing.F) {
