@@ -72,6 +72,104 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // never talks to a backend; cmd/prism wires a reader per namespace.
 var Backends = []string{"sqlite", "postgres", "natskv"}
 
+// BackendAuto is the Backend value that lets Derive choose the backend from
+// the namespace's needs and the cluster (ADR 007). prism plan resolves it;
+// prism serve does not yet, so a namespace it serves names a backend.
+const BackendAuto = "auto"
+
+// Owners is a list of owner names, YAML a sequence of strings. It is kept
+// comparable (unlike a slice) so that Namespace stays comparable with ==.
+type Owners struct{ joined string }
+
+// ownersSep separates names in Owners.joined; YAML scalars of one line
+// cannot contain it.
+const ownersSep = "\x00"
+
+// NewOwners returns the Owners list of names.
+func NewOwners(names ...string) Owners { return Owners{strings.Join(names, ownersSep)} }
+
+// List returns the names, nil for none.
+func (o Owners) List() []string {
+	if o.joined == "" {
+		return nil
+	}
+	return strings.Split(o.joined, ownersSep)
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (o *Owners) UnmarshalYAML(n *yaml.Node) error {
+	var names []string
+	if err := n.Decode(&names); err != nil {
+		return fmt.Errorf("line %d: owners: want a list of names: %w", n.Line, err)
+	}
+	for _, name := range names {
+		if strings.Contains(name, ownersSep) {
+			return fmt.Errorf("line %d: owners: %q contains a NUL byte", n.Line, name)
+		}
+	}
+	*o = NewOwners(names...)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (o Owners) MarshalYAML() (any, error) { return o.List(), nil }
+
+// Durability is how much of the deployment's failure an acknowledged write
+// must survive (Needs.Durability).
+type Durability string
+
+// The durability levels a namespace may need (ADR 007).
+const (
+	// BestEffort: an acknowledged write survives a process crash; a power
+	// loss may lose the last writes.
+	BestEffort Durability = "best-effort"
+	// Durable: an acknowledged write survives a process crash and a power
+	// loss.
+	Durable Durability = "durable"
+	// Replicated: an acknowledged write survives the loss of a node.
+	Replicated Durability = "replicated"
+)
+
+// Durabilities lists the durability levels, weakest first.
+var Durabilities = []Durability{BestEffort, Durable, Replicated}
+
+// Ordering is the order in which a namespace's events must be applied.
+type Ordering string
+
+// The orderings a namespace may need.
+const (
+	// OrderingPerKey: the events of one record (or series) are applied in
+	// the order they were acknowledged.
+	OrderingPerKey Ordering = "per-key"
+	// OrderingNone: events may be applied in any order.
+	OrderingNone Ordering = "none"
+)
+
+// Orderings lists the orderings a namespace may need.
+var Orderings = []Ordering{OrderingPerKey, OrderingNone}
+
+// Needs is what an application declares it needs from a namespace; Derive
+// turns it into settings. Every field is optional: zero means "not stated".
+type Needs struct {
+	// WriteRPS is the peak rate of writes (events) per second.
+	WriteRPS int `yaml:"write_rps"`
+	// ReadRPS is the peak rate of reads per second.
+	ReadRPS int `yaml:"read_rps"`
+	// P99Latency is the write latency the application expects at the 99th
+	// percentile.
+	P99Latency Duration `yaml:"p99_latency"`
+	// MaxItemBytes is the size of the largest item (or event) written.
+	MaxItemBytes int `yaml:"max_item_bytes"`
+	// Retention, for a timeseries namespace, is how long events are kept;
+	// it is the namespace's Retention when that is 0, and must equal it
+	// otherwise.
+	Retention Duration `yaml:"retention"`
+	// Durability is one of Durabilities; empty means BestEffort.
+	Durability Durability `yaml:"durability"`
+	// Ordering is one of Orderings; empty means OrderingPerKey.
+	Ordering Ordering `yaml:"ordering"`
+}
+
 // PostgresConfig configures a namespace whose backend is "postgres".
 type PostgresConfig struct {
 	// DSN is the PostgreSQL connection string, e.g.
@@ -87,7 +185,13 @@ type Namespace struct {
 	Name string `yaml:"name"`
 	// Abstraction is the data abstraction: one of Abstractions.
 	Abstraction string `yaml:"abstraction"`
-	// Backend is the primary target's backend: one of Backends.
+	// Team is the team that owns the namespace; metadata only.
+	Team string `yaml:"team"`
+	// Owners are the people or groups to contact about the namespace;
+	// metadata only.
+	Owners Owners `yaml:"owners"`
+	// Backend is the primary target's backend: one of Backends, or
+	// BackendAuto to let Derive choose.
 	Backend string `yaml:"backend"`
 	// Consistency defaults to Eventual when empty.
 	Consistency Consistency `yaml:"consistency"`
@@ -104,6 +208,8 @@ type Namespace struct {
 	// (core NATS); listeners that must not miss a change use a
 	// subscription on the stream instead (client.Subscribe).
 	PublishChanges bool `yaml:"publish_changes"`
+	// Needs is what the application needs; see Derive. Optional.
+	Needs Needs `yaml:"needs"`
 }
 
 // Validate reports the first thing wrong with n, in a sentence that names the
@@ -115,10 +221,10 @@ func (n Namespace) Validate() error {
 	if !slices.Contains(Abstractions, n.Abstraction) {
 		return fmt.Errorf("namespace %s: abstraction %q is not supported; use one of %s", n.Name, n.Abstraction, strings.Join(Abstractions, ", "))
 	}
-	if !slices.Contains(Backends, n.Backend) {
-		return fmt.Errorf("namespace %s: backend %q is not supported; use one of %s", n.Name, n.Backend, strings.Join(Backends, ", "))
+	if !slices.Contains(Backends, n.Backend) && n.Backend != BackendAuto {
+		return fmt.Errorf("namespace %s: backend %q is not supported; use one of %s, %s", n.Name, n.Backend, strings.Join(Backends, ", "), BackendAuto)
 	}
-	if n.Backend != "postgres" && n.Postgres != (PostgresConfig{}) {
+	if n.Backend != "postgres" && n.Backend != BackendAuto && n.Postgres != (PostgresConfig{}) {
 		return fmt.Errorf("namespace %s: a postgres section needs backend: postgres, not %q", n.Name, n.Backend)
 	}
 	if n.Retention < 0 {
@@ -132,7 +238,61 @@ func (n Namespace) Validate() error {
 	default:
 		return fmt.Errorf("namespace %s: consistency %q is not one of %q, %q, %q", n.Name, n.Consistency, Eventual, ReadYourWrites, Strong)
 	}
+	for i, o := range n.Owners.List() {
+		if strings.TrimSpace(o) == "" {
+			return fmt.Errorf("namespace %s: owners[%d] is empty; name a person or group", n.Name, i)
+		}
+	}
+	if err := n.validateNeeds(); err != nil {
+		return fmt.Errorf("namespace %s: %w", n.Name, err)
+	}
 	return nil
+}
+
+// validateNeeds reports the first thing wrong with n.Needs, naming the
+// field path (needs.…) and the allowed values.
+func (n Namespace) validateNeeds() error {
+	nd := n.Needs
+	for _, f := range []struct {
+		path string
+		v    int
+	}{{"write_rps", nd.WriteRPS}, {"read_rps", nd.ReadRPS}, {"max_item_bytes", nd.MaxItemBytes}} {
+		if f.v < 0 {
+			return fmt.Errorf("needs.%s: %d is negative; use 0 (or leave it out) when unknown", f.path, f.v)
+		}
+	}
+	if nd.P99Latency < 0 {
+		return fmt.Errorf("needs.p99_latency: %v is negative", nd.P99Latency)
+	}
+	if nd.Retention < 0 {
+		return fmt.Errorf("needs.retention: %v is negative; use 0 to keep events forever", nd.Retention)
+	}
+	if nd.Retention != 0 {
+		if n.Abstraction != AbstractionTimeSeries {
+			return fmt.Errorf("needs.retention: applies to abstraction %s only, not %s; remove it", AbstractionTimeSeries, n.Abstraction)
+		}
+		if n.Retention != 0 && n.Retention != nd.Retention {
+			return fmt.Errorf("needs.retention: %v differs from retention %v; state it once", nd.Retention, n.Retention)
+		}
+		if time.Duration(nd.Retention) < DuplicateWindow {
+			return fmt.Errorf("needs.retention: %v is shorter than the duplicate window %v; keep events at least that long", nd.Retention, DuplicateWindow)
+		}
+	}
+	if nd.Durability != "" && !slices.Contains(Durabilities, nd.Durability) {
+		return fmt.Errorf("needs.durability: %q is not one of %s", nd.Durability, joinNames(Durabilities))
+	}
+	if nd.Ordering != "" && !slices.Contains(Orderings, nd.Ordering) {
+		return fmt.Errorf("needs.ordering: %q is not one of %s", nd.Ordering, joinNames(Orderings))
+	}
+	return nil
+}
+
+func joinNames[T ~string](names []T) string {
+	s := make([]string, len(names))
+	for i, n := range names {
+		s[i] = string(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // withDefaults returns n with an empty Consistency set to Eventual.
@@ -172,6 +332,10 @@ func LoadNamespaces(dir string) ([]Namespace, error) {
 	}
 	return out, nil
 }
+
+// LoadNamespaceFile reads the one namespace of the YAML file path, strictly
+// and validated like LoadNamespaces.
+func LoadNamespaceFile(path string) (Namespace, error) { return loadNamespaceFile(path) }
 
 func loadNamespaceFile(path string) (Namespace, error) {
 	data, err := os.ReadFile(path)

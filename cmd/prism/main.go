@@ -29,5 +29,6 @@ func newRootCmd() *cobra.Command {
 		Version:       version,
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
+	root.AddCommand(newPlanCmd())
 	return root
 }
