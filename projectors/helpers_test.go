@@ -169,16 +169,59 @@ func randomEvent(r *rand.Rand, ids int) *prismv1.KeyValueEvent {
 }
 
 // publisher publishes KeyValue events in order and keeps the model.
+// streamLog publishes to the test namespace stream and records the
+// sequences; publisher and tsPublisher embed it.
+type streamLog struct {
+	js   jetstream.JetStream
+	mu   sync.Mutex
+	last uint64
+	seqs []uint64 // seqs of the data events (not markers, not poison)
+}
+
+// publishEvent publishes a data event and records its seq; record updates
+// the caller's model under the lock. Errors are reported with tb.Error:
+// it may run outside the test goroutine.
+func (l *streamLog) publishEvent(tb testing.TB, msg *nats.Msg, record func(seq uint64)) uint64 {
+	tb.Helper()
+	ack, err := l.js.PublishMsg(context.Background(), msg)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	record(ack.Sequence)
+	l.last = ack.Sequence
+	l.seqs = append(l.seqs, ack.Sequence)
+	return ack.Sequence
+}
+
+// publishRaw publishes msg as is (poison, markers) and returns its seq.
+func (l *streamLog) publishRaw(tb testing.TB, msg *nats.Msg) uint64 {
+	tb.Helper()
+	ack, err := l.js.PublishMsg(context.Background(), msg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.last = ack.Sequence
+	return ack.Sequence
+}
+
+func (l *streamLog) lastSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
 type publisher struct {
-	js    jetstream.JetStream
-	mu    sync.Mutex
+	streamLog
 	model *model
-	last  uint64
-	seqs  []uint64 // seqs of the KeyValue events (not markers, not poison)
 }
 
 func newPublisher(js jetstream.JetStream) *publisher {
-	return &publisher{js: js, model: newModel()}
+	return &publisher{streamLog: streamLog{js: js}, model: newModel()}
 }
 
 func (p *publisher) publish(tb testing.TB, ev *prismv1.KeyValueEvent) uint64 {
@@ -187,30 +230,7 @@ func (p *publisher) publish(tb testing.TB, ev *prismv1.KeyValueEvent) uint64 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ack, err := p.js.PublishMsg(context.Background(), msg)
-	if err != nil {
-		tb.Error(err) // may run outside the test goroutine
-		return 0
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.model.apply(ack.Sequence, ev)
-	p.last = ack.Sequence
-	p.seqs = append(p.seqs, ack.Sequence)
-	return ack.Sequence
-}
-
-// publishRaw publishes msg as is (poison, markers) and returns its seq.
-func (p *publisher) publishRaw(tb testing.TB, msg *nats.Msg) uint64 {
-	tb.Helper()
-	ack, err := p.js.PublishMsg(context.Background(), msg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.last = ack.Sequence
-	return ack.Sequence
+	return p.publishEvent(tb, msg, func(seq uint64) { p.model.apply(seq, ev) })
 }
 
 // publishRandom publishes n random events over ids records.
@@ -219,12 +239,6 @@ func (p *publisher) publishRandom(tb testing.TB, r *rand.Rand, n, ids int) {
 	for range n {
 		p.publish(tb, randomEvent(r, ids))
 	}
-}
-
-func (p *publisher) lastSeq() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.last
 }
 
 // checkStore asserts that the store holds exactly the model: the same ids,

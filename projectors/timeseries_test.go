@@ -158,15 +158,12 @@ func (s *memSeries) checkExactlyOnce(tb testing.TB, want []uint64) {
 
 // tsPublisher publishes TimeSeries appends in order and keeps the model.
 type tsPublisher struct {
-	js    jetstream.JetStream
-	mu    sync.Mutex
+	streamLog
 	model tsModel
-	last  uint64
-	seqs  []uint64 // seqs of the appends (not markers, not poison)
 }
 
 func newTSPublisher(js jetstream.JetStream) *tsPublisher {
-	return &tsPublisher{js: js, model: tsModel{}}
+	return &tsPublisher{streamLog: streamLog{js: js}, model: tsModel{}}
 }
 
 func (p *tsPublisher) publish(tb testing.TB, app *prismv1.TimeSeriesAppend) uint64 {
@@ -175,30 +172,7 @@ func (p *tsPublisher) publish(tb testing.TB, app *prismv1.TimeSeriesAppend) uint
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ack, err := p.js.PublishMsg(context.Background(), msg)
-	if err != nil {
-		tb.Error(err) // may run outside the test goroutine
-		return 0
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.model.apply(app)
-	p.last = ack.Sequence
-	p.seqs = append(p.seqs, ack.Sequence)
-	return ack.Sequence
-}
-
-// publishRaw publishes msg as is (poison, markers) and returns its seq.
-func (p *tsPublisher) publishRaw(tb testing.TB, msg *nats.Msg) uint64 {
-	tb.Helper()
-	ack, err := p.js.PublishMsg(context.Background(), msg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.last = ack.Sequence
-	return ack.Sequence
+	return p.publishEvent(tb, msg, func(uint64) { p.model.apply(app) })
 }
 
 func (p *tsPublisher) publishRandom(tb testing.TB, r *rand.Rand, n, series int) {
@@ -206,12 +180,6 @@ func (p *tsPublisher) publishRandom(tb testing.TB, r *rand.Rand, n, series int) 
 	for range n {
 		p.publish(tb, randomAppend(r, series))
 	}
-}
-
-func (p *tsPublisher) lastSeq() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.last
 }
 
 var tsBase = time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)

@@ -54,20 +54,11 @@ func runBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress io
 			return out, err
 		}
 	}
-	sq, err := openRawSQLite(ctx, t)
+	engines, closeEngines, err := openRawEngines(ctx, f, t)
 	if err != nil {
 		return out, err
 	}
-	defer sq.close()
-	engines := []rawStore{sq}
-	if f.postgresDSN != "" {
-		pg, err := openRawPostgres(ctx, f.postgresDSN, t)
-		if err != nil {
-			return out, err
-		}
-		defer pg.close()
-		engines = append(engines, pg)
-	}
+	defer closeEngines()
 	for _, e := range engines {
 		if puts {
 			if err := add(upsertBaseline(ctx, f, e, value, progress), nil); err != nil {
@@ -343,20 +334,11 @@ func replayBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress
 		return nil, err
 	}
 	out = append(out, r)
-	sq, err := openRawSQLite(ctx, t)
+	engines, closeEngines, err := openRawEngines(ctx, f, t)
 	if err != nil {
 		return out, err
 	}
-	defer sq.close()
-	engines := []rawStore{sq}
-	if f.postgresDSN != "" {
-		pg, err := openRawPostgres(ctx, f.postgresDSN, t)
-		if err != nil {
-			return out, err
-		}
-		defer pg.close()
-		engines = append(engines, pg)
-	}
+	defer closeEngines()
 	value := benchValue(f.valueSize)
 	for _, e := range engines {
 		start := time.Now()
@@ -414,4 +396,27 @@ func consumeBaseline(ctx context.Context, t *benchTarget, progress io.Writer) (r
 	fmt.Fprintf(progress, "js-consume: %d events in %s\n", n, d.Round(time.Millisecond))
 	return runResult{Name: "js-consume", Baseline: true, ElapsedSeconds: d.Seconds(),
 		Series: []seriesResult{eventsSeries("events", n, d)}, Note: "ordered consumer reading the namespace stream in-process, no acks"}, nil
+}
+
+// openRawEngines opens the raw SQLite store, and the PostgreSQL one when
+// --postgres-dsn is set; close closes what was opened.
+func openRawEngines(ctx context.Context, f benchFlags, t *benchTarget) (engines []rawStore, close func(), err error) {
+	sq, err := openRawSQLite(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	engines = []rawStore{sq}
+	if f.postgresDSN != "" {
+		pg, err := openRawPostgres(ctx, f.postgresDSN, t)
+		if err != nil {
+			sq.close()
+			return nil, nil, err
+		}
+		engines = append(engines, pg)
+	}
+	return engines, func() {
+		for _, e := range engines {
+			e.close()
+		}
+	}, nil
 }
