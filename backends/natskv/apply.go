@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
+	"github.com/prism-data/prism/backends/internal/kit"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
@@ -51,11 +52,11 @@ const (
 // for a nil change or event, an event that is neither put nor delete, a nil
 // item or an invalid expire_time, checked before anything is written;
 // ErrInvalidBatch for sequences that are 0, not strictly increasing or
-// greater than through; ErrConflict when another writer committed after
+// greater than through or through above math.MaxInt64; ErrConflict when another writer committed after
 // this call read the checkpoint (nothing of the refused sub-batch is
 // stored; retry); ErrClosed after Close; otherwise the NATS error.
 func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
-	if err := validateBatch(changes, through); err != nil {
+	if err := kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)); err != nil {
 		return fmt.Errorf("apply key-value batch: %w", err)
 	}
 	if err := s.acquire(); err != nil {
@@ -70,59 +71,6 @@ func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueCh
 		return fmt.Errorf("apply key-value batch through seq %d: %w", through, err)
 	}
 	return nil
-}
-
-func validateBatch(changes []*prismv1.KeyValueChange, through uint64) error {
-	var prev uint64
-	for i, c := range changes {
-		if c == nil {
-			return &InvalidChangeError{Index: i, Reason: "nil change"}
-		}
-		if reason := validateEvent(c.GetEvent()); reason != "" {
-			return &InvalidChangeError{Index: i, Seq: c.GetSeq(), Reason: reason}
-		}
-		switch seq := c.GetSeq(); {
-		case seq == 0:
-			return fmt.Errorf("%w: change %d has seq 0", ErrInvalidBatch, i)
-		case seq <= prev:
-			return fmt.Errorf("%w: change %d has seq %d after seq %d", ErrInvalidBatch, i, seq, prev)
-		case seq > through:
-			return fmt.Errorf("%w: change %d has seq %d above through %d", ErrInvalidBatch, i, seq, through)
-		default:
-			prev = seq
-		}
-	}
-	return nil
-}
-
-// validateEvent returns why ev cannot be applied, or "" if it can.
-func validateEvent(ev *prismv1.KeyValueEvent) string {
-	if ev == nil {
-		return "nil event"
-	}
-	switch ch := ev.GetChange().(type) {
-	case *prismv1.KeyValueEvent_Put:
-		if ch.Put == nil {
-			return "nil put"
-		}
-		for j, it := range ch.Put.GetItems() {
-			if it == nil {
-				return fmt.Sprintf("put item %d is nil", j)
-			}
-			if et := it.GetExpireTime(); et != nil {
-				if err := et.CheckValid(); err != nil {
-					return fmt.Sprintf("put item %d: expire_time: %v", j, err)
-				}
-			}
-		}
-	case *prismv1.KeyValueEvent_Delete:
-		if ch.Delete == nil {
-			return "nil delete"
-		}
-	default:
-		return "neither put nor delete"
-	}
-	return ""
 }
 
 func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {

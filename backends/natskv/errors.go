@@ -3,6 +3,8 @@ package natskv
 import (
 	"errors"
 	"fmt"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 var (
@@ -15,7 +17,7 @@ var (
 
 	// ErrInvalidBatch is returned by ApplyKeyValue when the batch itself is
 	// malformed: sequences that are zero, not strictly increasing or greater
-	// than through. It is a bug in the caller, not in an event, so the
+	// than through, or through above math.MaxInt64. It is a bug in the caller, not in an event, so the
 	// changes must not be dead-lettered.
 	ErrInvalidBatch = errors.New("invalid key-value batch")
 
@@ -82,3 +84,13 @@ func (e *InvalidChangeError) Unwrap() error { return ErrInvalidChange }
 // Permanent reports true: the change itself is at fault, so retrying cannot
 // succeed. Projectors dead-letter a change whose error says so.
 func (e *InvalidChangeError) Permanent() bool { return true }
+
+// kitErrors reports what kit finds wrong in this package's errors.
+var kitErrors = kit.Errors{
+	InvalidRequest:   ErrInvalidRequest,
+	InvalidPageToken: ErrInvalidPageToken,
+	InvalidBatch:     ErrInvalidBatch,
+	Change: func(index int, seq uint64, reason string) error {
+		return &InvalidChangeError{Index: index, Seq: seq, Reason: reason}
+	},
+}

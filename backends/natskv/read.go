@@ -3,7 +3,6 @@ package natskv
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,12 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
+	"github.com/prism-data/prism/backends/internal/kit"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 const (
-	defaultPageSize = 100
-	maxPageSize     = 1000
 	// scanBatch is the number of record entries one request of a scan asks
 	// for.
 	scanBatch = 1000
@@ -46,15 +44,9 @@ const (
 // ErrConflict if writers changed the record under every retry; ErrClosed
 // after Close; ctx's error; otherwise the NATS error.
 func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error) {
-	if req == nil {
-		return nil, fmt.Errorf("get items: %w: nil request", ErrInvalidRequest)
-	}
-	if len(req.GetKeys()) > 0 && req.GetRange() != nil {
-		return nil, fmt.Errorf("get items: %w: both keys and range are set", ErrInvalidRequest)
-	}
-	after, hasAfter, err := decodePageToken(req.GetPageToken())
+	after, hasAfter, err := kit.CheckGet(req)
 	if err != nil {
-		return nil, fmt.Errorf("get items: %w", err)
+		return nil, fmt.Errorf("get items: %w", kitErrors.Request(err))
 	}
 	if err := s.acquire(); err != nil {
 		return nil, fmt.Errorf("get items: %w", err)
@@ -139,11 +131,11 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 			cands = append(cands, e)
 		}
 	}
-	size := pageSize(req.GetPageSize())
+	size := kit.PageSize(req.GetPageSize())
 	page := cands[:min(size, len(cands))]
 	resp := &prismv1.GetResponse{Id: nonNil(id), Revision: rec.revision, Items: make([]*prismv1.Item, 0, len(page))}
 	if len(cands) > size {
-		resp.NextPageToken = encodePageToken(page[len(page)-1].key)
+		resp.NextPageToken = kit.EncodeKeyToken(page[len(page)-1].key)
 	}
 	if len(page) == 0 {
 		return resp, nil
@@ -193,12 +185,9 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 // during every retry; ErrClosed after Close; ctx's error; otherwise the
 // NATS error.
 func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1.ScanResponse, error) {
-	if req == nil {
-		return nil, fmt.Errorf("scan ids: %w: nil request", ErrInvalidRequest)
-	}
-	after, hasAfter, err := decodePageToken(req.GetPageToken())
+	after, hasAfter, err := kit.CheckScan(req)
 	if err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
+		return nil, fmt.Errorf("scan ids: %w", kitErrors.Request(err))
 	}
 	if err := s.acquire(); err != nil {
 		return nil, fmt.Errorf("scan ids: %w", err)
@@ -212,7 +201,7 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 		return nil, fmt.Errorf("scan ids: %w", err)
 	}
 	nowSec, nowNanos := splitTime(s.now())
-	size := pageSize(req.GetPageSize())
+	size := kit.PageSize(req.GetPageSize())
 	i := 0
 	if hasAfter {
 		i, _ = slices.BinarySearchFunc(ids, after, func(r scanned, after []byte) int {
@@ -228,7 +217,7 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 			continue
 		}
 		if len(resp.Ids) == size {
-			resp.NextPageToken = encodePageToken(resp.Ids[size-1])
+			resp.NextPageToken = kit.EncodeKeyToken(resp.Ids[size-1])
 			break
 		}
 		resp.Ids = append(resp.Ids, ids[i].id)
@@ -353,53 +342,10 @@ func (s *Store) scanRecords(ctx context.Context, upTo uint64, fn func(id []byte,
 	}
 }
 
-func pageSize(n uint32) int {
-	switch {
-	case n == 0:
-		return defaultPageSize
-	case n > maxPageSize:
-		return maxPageSize
-	}
-	return int(n)
-}
-
 // nonNil returns b, or an empty slice for nil.
 func nonNil(b []byte) []byte {
 	if b == nil {
 		return []byte{}
 	}
 	return b
-}
-
-// emptyKeyToken is the page token after the empty key (or id): base64 of
-// nothing is "", which already means "from the start". '~' is outside the
-// base64url alphabet, so no other token can equal it. The tokens are those
-// of the SQLite and PostgreSQL stores.
-const emptyKeyToken = "~"
-
-var pageTokenEncoding = base64.RawURLEncoding.Strict()
-
-// encodePageToken returns the token of the page that follows last: its
-// base64url (unpadded) encoding, or emptyKeyToken for the empty key.
-func encodePageToken(last []byte) string {
-	if len(last) == 0 {
-		return emptyKeyToken
-	}
-	return pageTokenEncoding.EncodeToString(last)
-}
-
-// decodePageToken reverses encodePageToken; ok is false for "" (the first
-// page).
-func decodePageToken(token string) (last []byte, ok bool, err error) {
-	switch token {
-	case "":
-		return nil, false, nil
-	case emptyKeyToken:
-		return []byte{}, true, nil
-	}
-	last, err = pageTokenEncoding.DecodeString(token)
-	if err != nil || len(last) == 0 {
-		return nil, false, fmt.Errorf("%w: %q", ErrInvalidPageToken, token)
-	}
-	return last, true, nil
 }
