@@ -55,3 +55,8 @@ var (
 func retryable(err error) bool {
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDeadlineExceeded)
 }
+
+// misuse is the error of a call the client refuses before sending it.
+func misuse(op, format string, args ...any) *Error {
+	return &Error{Op: op, Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf(format, args...)}
+}

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -260,7 +259,7 @@ func (h *handle) readOpts(opts []ReadOption) readOpts {
 func (kv *KeyValue) Get(ctx context.Context, id []byte, opts ...ReadOption) (*Record, error) {
 	o := kv.readOpts(opts)
 	if bad := o.timeSeriesOnly(); bad != "" {
-		return nil, fmt.Errorf("prism get %s: %s apply to TimeSeries reads, not to Get", kv.ns, bad)
+		return nil, misuse("get "+kv.ns, "%s apply to TimeSeries reads, not to Get", bad)
 	}
 	req := &prismv1.GetRequest{Id: id, Keys: o.keys, PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq}
 	if o.ranged {
@@ -313,7 +312,7 @@ func (kv *KeyValue) Scan(ctx context.Context, opts ...ReadOption) ([][]byte, str
 		bad = o.timeSeriesOnly()
 	}
 	if bad != "" {
-		return nil, "", fmt.Errorf("prism scan %s: %s do not apply to Scan", kv.ns, bad)
+		return nil, "", misuse("scan "+kv.ns, "%s do not apply to Scan", bad)
 	}
 	req := &prismv1.ScanRequest{PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq}
 	var resp prismv1.ScanResponse

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -125,7 +124,7 @@ func (ts *TimeSeries) ReadRange(ctx context.Context, seriesID []byte, opts ...Ra
 		bad = "InSeries"
 	}
 	if bad != "" {
-		return nil, "", fmt.Errorf("prism %s: %s do not apply to ReadRange", op, bad)
+		return nil, "", misuse(op, "%s do not apply to ReadRange", bad)
 	}
 	req := &prismv1.ReadRangeRequest{SeriesId: seriesID, Range: o.timeRange(), Descending: o.descending, PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq}
 	var resp prismv1.EventsResponse
@@ -156,10 +155,10 @@ func (ts *TimeSeries) Search(ctx context.Context, tags map[string]string, opts .
 	op := "search " + ts.ns
 	o := ts.readOpts(opts)
 	if bad := o.keyValueOnly(); bad != "" {
-		return nil, "", fmt.Errorf("prism %s: %s do not apply to Search", op, bad)
+		return nil, "", misuse(op, "%s do not apply to Search", bad)
 	}
 	if o.inSeries && len(o.series) == 0 {
-		return nil, "", errors.New("prism " + op + ": InSeries needs a series id; leave it out to search every series")
+		return nil, "", misuse(op, "InSeries needs a series id; leave it out to search every series")
 	}
 	req := &prismv1.SearchRequest{SeriesId: o.series, Tags: tags, Range: o.timeRange(), Descending: o.descending, PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq}
 	var resp prismv1.EventsResponse

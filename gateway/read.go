@@ -78,5 +78,7 @@ func readError(err error, ns, op string) error {
 	if errors.As(err, &ia) && ia.InvalidArgument() {
 		return &Error{Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf("the %s of namespace %s was refused by its backend: %v", op, ns, err), Err: err}
 	}
-	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the %s of namespace %s failed in its backend; retry with backoff (%v)", op, ns, err), Err: err}
+	// The cause is logged, not sent: backend errors name hosts, tables and
+	// SQL that callers cannot act on.
+	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the %s of namespace %s failed in its backend; retry with backoff", op, ns), Err: err}
 }

@@ -307,7 +307,7 @@ func BenchmarkRawSQLiteUpsert(b *testing.B) {
 func openRaw(tb testing.TB, path string) *sql.DB {
 	tb.Helper()
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: url.Values{
-		"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)"},
+		"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-32768)", "temp_store(MEMORY)"},
 		"_txlock": {"immediate"},
 	}.Encode()}
 	db, err := sql.Open("sqlite", u.String())

@@ -119,6 +119,9 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 	defer func() { endBatchSpan(span, len(items), err) }()
 	floor := p.Applied()
 	pendingSeen := false
+	// The stream's last sequence as the deliveries report it, observed once
+	// per batch for the lag gauges.
+	var streamLast uint64
 	for i, m := range batch {
 		meta, err := m.Metadata()
 		if err != nil || meta.Sequence.Consumer != s.nextDseq {
@@ -136,7 +139,7 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 		if seq >= topSeq {
 			top, topSeq = m, seq
 		}
-		p.observeStreamLast(seq + meta.NumPending)
+		streamLast = max(streamLast, seq+meta.NumPending)
 		if seq <= floor {
 			continue // applied before: a redelivery
 		}
@@ -156,6 +159,9 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 			continue // idempotency marker: no change, only the checkpoint moves
 		}
 		items = append(items, item{msg: m, change: c})
+	}
+	if streamLast > 0 {
+		p.observeStreamLast(streamLast)
 	}
 	if through > 0 {
 		if err := p.apply(ctx, items, through); err != nil {

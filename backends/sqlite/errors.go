@@ -22,7 +22,7 @@ var (
 	// malformed: sequences that are zero, not strictly increasing, greater
 	// than through, or beyond the int64 range SQLite stores. It is a bug in
 	// the caller, not in an event, so the changes must not be dead-lettered.
-	ErrInvalidBatch = errors.New("invalid key-value batch")
+	ErrInvalidBatch = errors.New("invalid batch")
 
 	// ErrInvalidPageToken is returned by the reads (GetItems, ScanIDs,
 	// ReadRange, Search) for a page_token that is not one they produced. It

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"time"
@@ -84,14 +83,9 @@ func (t *benchTarget) startEmbedded(ctx context.Context, f benchFlags) error {
 		}
 		t.tempDir = dir
 	}
-	// nats-server reads port 0 as its default port 4222, so pick a free one.
-	listen, err := freeLocalAddr()
-	if err != nil {
-		return err
-	}
 	t.sf = serveFlags{
 		dataDir:      dir,
-		natsListen:   listen,
+		natsListen:   "127.0.0.1:0", // any free port (see serverPort)
 		syncAlways:   f.syncAlways,
 		logLevel:     f.logLevel,
 		drainTimeout: 15 * time.Second,
@@ -168,14 +162,4 @@ func dropSchemas(ctx context.Context, dsn string, schemas []string, log *slog.Lo
 			log.Warn("drop bench schema", "schema", s, "err", err)
 		}
 	}
-}
-
-// freeLocalAddr returns 127.0.0.1:<a port nobody listens on right now>.
-func freeLocalAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port for the embedded NATS server: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
