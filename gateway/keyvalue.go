@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,10 +31,10 @@ func (g *Gateway) keyValueRoutes() []route {
 	}
 }
 
-// putEvent is the event of a put: items with an absolute expire_time instead
-// of a ttl, so that a replay yields the same state.
-func (g *Gateway) putEvent(req *prismv1.PutRequest) *prismv1.KeyValueEvent {
-	now := g.opts.clock()
+// putEvent is the event of a put written at now (the event's ce-time): items
+// with an absolute expire_time instead of a ttl, so that a replay yields the
+// same state.
+func putEvent(req *prismv1.PutRequest, now time.Time) *prismv1.KeyValueEvent {
 	items := make([]*prismv1.Item, len(req.GetItems()))
 	for i, it := range req.GetItems() {
 		item := &prismv1.Item{Key: it.GetKey(), Value: it.GetValue()}

@@ -45,7 +45,7 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 			expected *uint64
 		)
 		if p := m.GetPut(); p != nil {
-			ev, expected = g.putEvent(p), p.ExpectedRevision
+			ev, expected = putEvent(p, meta.Time), p.ExpectedRevision
 		} else {
 			d := m.GetDelete()
 			ev, expected = deleteEvent(d), d.ExpectedRevision

@@ -19,7 +19,10 @@ import (
 func (g *Gateway) put(ctx context.Context, r *request, req *prismv1.PutRequest) (proto.Message, error) {
 	return g.writeOne(ctx, r, singleWrite{
 		req: req, token: req.GetIdempotencyToken(), expected: req.ExpectedRevision,
-		record: req.GetId(), unit: "items", event: keyValueEvent(g.putEvent(req)),
+		record: req.GetId(), unit: "items",
+		event: func(meta subjects.EventMeta) (*nats.Msg, error) {
+			return subjects.NewKeyValueEvent(meta, putEvent(req, meta.Time))
+		},
 	})
 }
 
