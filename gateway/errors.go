@@ -68,6 +68,7 @@ var (
 	ErrInternal            = &Error{Code: prismv1.Code_INTERNAL, Message: "internal error"}
 	ErrPermissionDenied    = &Error{Code: prismv1.Code_PERMISSION_DENIED, Message: "permission denied"}
 	ErrDeadlineExceeded    = &Error{Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "deadline exceeded"}
+	ErrFailedPrecondition  = &Error{Code: prismv1.Code_FAILED_PRECONDITION, Message: "failed precondition"}
 )
 
 // ErrGatewayClosed is returned by Start on a gateway that was drained, and by

@@ -98,7 +98,7 @@ type Gateway struct {
 	metrics *metrics
 	tracer  trace.Tracer
 
-	namespaces registry
+	namespaces namespaceTable
 	// routes maps an abstraction to its operations by <kind>.<op>.
 	routes map[string]map[string]route
 	chain  handlerFunc
@@ -443,7 +443,7 @@ func (g *Gateway) resolve(r *request, encErr error) error {
 	}
 	ns, ok := g.namespaces.get(parsed.Namespace)
 	if !ok {
-		return newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; declare it in a YAML file of prism serve --config", parsed.Namespace)
+		return newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; apply it with prism apply -f (see prism ns list)", parsed.Namespace)
 	}
 	r.ns = ns
 	op := parsed.Kind + "." + parsed.Op

@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,6 +67,23 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
+// MarshalJSON implements json.Marshaler: a string such as "720h0m0s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON implements json.Unmarshaler: a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"720h\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration; write it like 720h or 90m", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
 // String returns the duration as time.Duration prints it.
 func (d Duration) String() string { return time.Duration(d).String() }
 
@@ -77,42 +96,69 @@ var Backends = []string{"sqlite", "postgres", "natskv"}
 // prism serve does not yet, so a namespace it serves names a backend.
 const BackendAuto = "auto"
 
-// Owners is a list of owner names, YAML a sequence of strings. It is kept
-// comparable (unlike a slice) so that Namespace stays comparable with ==.
-type Owners struct{ joined string }
+// Names is a list of names (owners, fields), YAML and JSON a sequence of
+// strings. It is kept comparable (unlike a slice) so that Namespace stays
+// comparable with ==.
+type Names struct{ joined string }
 
-// ownersSep separates names in Owners.joined; YAML scalars of one line
+// namesSep separates names in Names.joined; YAML scalars of one line
 // cannot contain it.
-const ownersSep = "\x00"
+const namesSep = "\x00"
 
-// NewOwners returns the Owners list of names.
-func NewOwners(names ...string) Owners { return Owners{strings.Join(names, ownersSep)} }
+// NewNames returns the list of names.
+func NewNames(names ...string) Names { return Names{strings.Join(names, namesSep)} }
 
 // List returns the names, nil for none.
-func (o Owners) List() []string {
+func (o Names) List() []string {
 	if o.joined == "" {
 		return nil
 	}
-	return strings.Split(o.joined, ownersSep)
+	return strings.Split(o.joined, namesSep)
+}
+
+// set checks names and stores them.
+func (o *Names) set(names []string) error {
+	for _, name := range names {
+		if strings.Contains(name, namesSep) {
+			return fmt.Errorf("%q contains a NUL byte", name)
+		}
+	}
+	*o = NewNames(names...)
+	return nil
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
-func (o *Owners) UnmarshalYAML(n *yaml.Node) error {
+func (o *Names) UnmarshalYAML(n *yaml.Node) error {
 	var names []string
 	if err := n.Decode(&names); err != nil {
-		return fmt.Errorf("line %d: owners: want a list of names: %w", n.Line, err)
+		return fmt.Errorf("line %d: want a list of names: %w", n.Line, err)
 	}
-	for _, name := range names {
-		if strings.Contains(name, ownersSep) {
-			return fmt.Errorf("line %d: owners: %q contains a NUL byte", n.Line, name)
-		}
+	if err := o.set(names); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
-	*o = NewOwners(names...)
 	return nil
 }
 
 // MarshalYAML implements yaml.Marshaler.
-func (o Owners) MarshalYAML() (any, error) { return o.List(), nil }
+func (o Names) MarshalYAML() (any, error) { return o.List(), nil }
+
+// MarshalJSON implements json.Marshaler: an array of strings.
+func (o Names) MarshalJSON() ([]byte, error) {
+	l := o.List()
+	if l == nil {
+		l = []string{}
+	}
+	return json.Marshal(l)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (o *Names) UnmarshalJSON(b []byte) error {
+	var names []string
+	if err := json.Unmarshal(b, &names); err != nil {
+		return fmt.Errorf("want a list of names: %w", err)
+	}
+	return o.set(names)
+}
 
 // Durability is how much of the deployment's failure an acknowledged write
 // must survive (Needs.Durability).
@@ -152,64 +198,74 @@ var Orderings = []Ordering{OrderingPerKey, OrderingNone}
 // turns it into settings. Every field is optional: zero means "not stated".
 type Needs struct {
 	// WriteRPS is the peak rate of writes (events) per second.
-	WriteRPS int `yaml:"write_rps"`
+	WriteRPS int `yaml:"write_rps" json:"write_rps,omitempty"`
 	// ReadRPS is the peak rate of reads per second.
-	ReadRPS int `yaml:"read_rps"`
+	ReadRPS int `yaml:"read_rps" json:"read_rps,omitempty"`
 	// P99Latency is the write latency the application expects at the 99th
 	// percentile.
-	P99Latency Duration `yaml:"p99_latency"`
+	P99Latency Duration `yaml:"p99_latency" json:"p99_latency,omitzero"`
 	// MaxItemBytes is the size of the largest item (or event) written.
-	MaxItemBytes int `yaml:"max_item_bytes"`
+	MaxItemBytes int `yaml:"max_item_bytes" json:"max_item_bytes,omitempty"`
 	// Retention, for a timeseries namespace, is how long events are kept;
 	// it is the namespace's Retention when that is 0, and must equal it
 	// otherwise.
-	Retention Duration `yaml:"retention"`
+	Retention Duration `yaml:"retention" json:"retention,omitzero"`
 	// Durability is one of Durabilities; empty means BestEffort.
-	Durability Durability `yaml:"durability"`
+	Durability Durability `yaml:"durability" json:"durability,omitempty"`
 	// Ordering is one of Orderings; empty means OrderingPerKey.
-	Ordering Ordering `yaml:"ordering"`
+	Ordering Ordering `yaml:"ordering" json:"ordering,omitempty"`
 }
 
 // PostgresConfig configures a namespace whose backend is "postgres".
 type PostgresConfig struct {
 	// DSN is the PostgreSQL connection string, e.g.
 	// postgres://prism@db:5432/prism. Empty means the one cmd/prism is
-	// given (--postgres-dsn or PRISM_POSTGRES_DSN). Keep passwords out of
-	// files: use the environment or a .pgpass.
-	DSN string `yaml:"dsn"`
+	// given (--postgres-dsn or PRISM_POSTGRES_DSN). It must not hold a
+	// password: a namespace is stored in the registry and shown by the admin
+	// API; give the password in PGPASSWORD or a .pgpass file.
+	DSN string `yaml:"dsn" json:"dsn,omitempty"`
 }
 
-// Namespace is the declaration of one namespace, as read from YAML.
+// Namespace is the declaration of one namespace, as read from YAML (or
+// JSON, on the admin API). It is comparable with ==.
 type Namespace struct {
 	// Name is the namespace name (see subjects.ValidateNamespace).
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	// Abstraction is the data abstraction: one of Abstractions.
-	Abstraction string `yaml:"abstraction"`
+	Abstraction string `yaml:"abstraction" json:"abstraction"`
 	// Team is the team that owns the namespace; metadata only.
-	Team string `yaml:"team"`
+	Team string `yaml:"team" json:"team,omitempty"`
 	// Owners are the people or groups to contact about the namespace;
 	// metadata only.
-	Owners Owners `yaml:"owners"`
+	Owners Names `yaml:"owners" json:"owners,omitzero"`
 	// Backend is the primary target's backend: one of Backends, or
 	// BackendAuto to let Derive choose.
-	Backend string `yaml:"backend"`
+	Backend string `yaml:"backend" json:"backend"`
 	// Consistency defaults to Eventual when empty.
-	Consistency Consistency `yaml:"consistency"`
+	Consistency Consistency `yaml:"consistency" json:"consistency,omitempty"`
 	// Postgres configures the "postgres" backend; it must be empty for the
 	// others.
-	Postgres PostgresConfig `yaml:"postgres"`
+	Postgres PostgresConfig `yaml:"postgres" json:"postgres,omitzero"`
 	// Retention, for a timeseries namespace, is how long events are kept,
 	// by event age on the stream (its MaxAge) and in the backend; 0 keeps
 	// them forever. It must be 0 for the other abstractions.
-	Retention Duration `yaml:"retention"`
+	Retention Duration `yaml:"retention" json:"retention,omitzero"`
 	// PublishChanges makes the namespace stream republish every stored
 	// event, headers and data, to core NATS at subjects.Changes(ns): a
 	// pub/sub fan-out for lightweight listeners. At most once per listener
 	// (core NATS); listeners that must not miss a change use a
 	// subscription on the stream instead (client.Subscribe).
-	PublishChanges bool `yaml:"publish_changes"`
+	PublishChanges bool `yaml:"publish_changes" json:"publish_changes,omitempty"`
+	// Fields names the fields the namespace's values carry: item keys of a
+	// keyvalue namespace, tag names of a timeseries one. Optional; PII
+	// fields must be among them.
+	Fields Names `yaml:"fields" json:"fields,omitzero"`
+	// PII names the fields that hold personal data. They are recorded in
+	// the registry; masking and encryption at rest come with the security
+	// work (DESIGN.md, "Security") and are not enforced yet.
+	PII Names `yaml:"pii" json:"pii,omitzero"`
 	// Needs is what the application needs; see Derive. Optional.
-	Needs Needs `yaml:"needs"`
+	Needs Needs `yaml:"needs" json:"needs,omitzero"`
 }
 
 // Validate reports the first thing wrong with n, in a sentence that names the
@@ -242,6 +298,12 @@ func (n Namespace) Validate() error {
 		if strings.TrimSpace(o) == "" {
 			return fmt.Errorf("namespace %s: owners[%d] is empty; name a person or group", n.Name, i)
 		}
+	}
+	if dsnHasPassword(n.Postgres.DSN) {
+		return fmt.Errorf("namespace %s: postgres.dsn holds a password; namespaces are stored in the registry and shown by the admin API, so give the password in PGPASSWORD or a .pgpass file", n.Name)
+	}
+	if err := n.validateFields(); err != nil {
+		return fmt.Errorf("namespace %s: %w", n.Name, err)
 	}
 	if err := n.validateNeeds(); err != nil {
 		return fmt.Errorf("namespace %s: %w", n.Name, err)
@@ -285,6 +347,50 @@ func (n Namespace) validateNeeds() error {
 		return fmt.Errorf("needs.ordering: %q is not one of %s", nd.Ordering, joinNames(Orderings))
 	}
 	return nil
+}
+
+// validateFields checks that fields are non-empty and distinct and that
+// every PII field is one of them.
+func (n Namespace) validateFields() error {
+	fields := n.Fields.List()
+	for i, f := range fields {
+		if strings.TrimSpace(f) == "" {
+			return fmt.Errorf("fields[%d] is empty; name the field", i)
+		}
+		if slices.Index(fields, f) != i {
+			return fmt.Errorf("fields[%d]: %q is listed twice", i, f)
+		}
+	}
+	for i, f := range n.PII.List() {
+		if !slices.Contains(fields, f) {
+			if len(fields) == 0 {
+				return fmt.Errorf("pii[%d]: %q is not a declared field; declare the namespace's fields in fields", i, f)
+			}
+			return fmt.Errorf("pii[%d]: %q is not a declared field; fields are %s", i, f, strings.Join(fields, ", "))
+		}
+	}
+	return nil
+}
+
+// dsnHasPassword reports whether a PostgreSQL connection string, URL
+// (postgres://user:pw@host) or keyword/value (password=pw) form, holds a
+// password.
+func dsnHasPassword(dsn string) bool {
+	if dsn == "" {
+		return false
+	}
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+		return u.Query().Has("password")
+	}
+	for _, kv := range strings.Fields(dsn) {
+		if k, _, ok := strings.Cut(kv, "="); ok && strings.TrimSpace(k) == "password" {
+			return true
+		}
+	}
+	return false
 }
 
 func joinNames[T ~string](names []T) string {
@@ -370,21 +476,22 @@ type namespaceEntry struct {
 	applied  AppliedWaiter
 }
 
-// registry maps namespace names to their entries. It is safe for concurrent
-// use.
-type registry struct {
+// namespaceTable maps namespace names to their entries. It is safe for
+// concurrent use. Entries are never changed in place: an update swaps the
+// entry, so a request keeps the settings it started with.
+type namespaceTable struct {
 	mu sync.RWMutex
 	m  map[string]*namespaceEntry
 }
 
-func (r *registry) get(name string) (*namespaceEntry, bool) {
+func (r *namespaceTable) get(name string) (*namespaceEntry, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	e, ok := r.m[name]
 	return e, ok
 }
 
-func (r *registry) add(e *namespaceEntry) error {
+func (r *namespaceTable) add(e *namespaceEntry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.m[e.Name]; dup {
@@ -396,6 +503,48 @@ func (r *registry) add(e *namespaceEntry) error {
 	r.m[e.Name] = e
 	return nil
 }
+
+// update swaps the entry of ns.Name for one with ns, keeping what serves it.
+func (r *namespaceTable) update(ns Namespace) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, ok := r.m[ns.Name]
+	if !ok {
+		return fmt.Errorf("gateway: namespace %s is not registered", ns.Name)
+	}
+	if old.Abstraction != ns.Abstraction {
+		return fmt.Errorf("gateway: namespace %s is a %s namespace; it cannot become %s", ns.Name, old.Abstraction, ns.Abstraction)
+	}
+	e := *old
+	e.Namespace = ns.withDefaults()
+	r.m[ns.Name] = &e
+	return nil
+}
+
+func (r *namespaceTable) remove(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.m[name]
+	delete(r.m, name)
+	return ok
+}
+
+// UpdateNamespace changes the declaration of the registered namespace
+// ns.Name to ns (consistency, retention, metadata), keeping the reader and
+// applied waiter it was added with. Requests that started before it
+// returns finish with the old declaration; later ones see ns. It returns an
+// error if ns is invalid, not registered, or of another abstraction.
+func (g *Gateway) UpdateNamespace(ns Namespace) error {
+	if err := ns.Validate(); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	return g.namespaces.update(ns)
+}
+
+// RemoveNamespace stops serving namespace name: later requests get
+// NAMESPACE_NOT_FOUND; requests in flight finish. It reports whether name
+// was registered.
+func (g *Gateway) RemoveNamespace(name string) bool { return g.namespaces.remove(name) }
 
 // AddNamespace registers the keyvalue namespace ns, served by reader r with
 // projection progress w. It is safe to call while the gateway runs; requests

@@ -38,7 +38,7 @@ needs:
 `,
 			want: gateway.Namespace{
 				Name: "metrics", Abstraction: "timeseries", Backend: "auto", Consistency: gateway.Eventual,
-				Team: "observability", Owners: gateway.NewOwners("ada", "grace"),
+				Team: "observability", Owners: gateway.NewNames("ada", "grace"),
 				Needs: gateway.Needs{
 					WriteRPS: 5000, ReadRPS: 200, P99Latency: gateway.Duration(20 * time.Millisecond),
 					MaxItemBytes: 2048, Retention: gateway.Duration(720 * time.Hour),
@@ -114,7 +114,7 @@ needs:
 		{
 			name:    "owners not a list",
 			yaml:    "name: orders\nabstraction: keyvalue\nbackend: sqlite\nowners: ada\n",
-			wantErr: "owners: want a list of names",
+			wantErr: "line 4: want a list of names",
 		},
 		{
 			name:    "unknown backend names auto",

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,17 +24,28 @@ const (
 
 func streamName(ns string) string { return subjects.Stream(ns) }
 
-// EnsureStreams creates the stream of namespace ns, or updates its
-// configuration to the one Prism needs (file storage, atomic batch publish,
-// direct get, DuplicateWindow, MaxStreamMsgSize), and does the same for the
-// dead-letter stream shared by all namespaces.
+// EnsureStreams is ApplyStreams with the plan Derive makes for ns on one
+// node without sync_always: file storage, one replica, DuplicateWindow,
+// MaxStreamMsgSize, and the retention of a timeseries namespace as MaxAge.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) error {
+	p, err := Derive(ns, Cluster{Nodes: 1})
+	if err != nil {
+		return fmt.Errorf("ensure streams: %w", err)
+	}
+	return ApplyStreams(ctx, js, ns, p)
+}
+
+// ApplyStreams creates the stream of namespace ns, or updates it in place,
+// with the settings of plan p (replicas, storage, max age, max message size,
+// duplicate window; see Derive) and what every Prism stream needs (atomic
+// batch publish, direct get), and does the same for the dead-letter stream
+// shared by all namespaces.
 //
-// A timeseries namespace with a Retention gets it as the stream's MaxAge:
-// JetStream drops events older than that, measured from when they were
-// stored, so replaying the stream never brings back expired events; the
-// backend sweeps its own copy by event time. Without a Retention (and for
-// keyvalue namespaces) the stream keeps every event; updating a namespace
-// to Retention 0 removes a MaxAge set before.
+// The max age of a timeseries namespace with a retention drops events
+// older than that, measured from when they were stored, so replaying the
+// stream never brings back expired events; the backend sweeps its own copy
+// by event time. Updating a namespace to retention 0 removes the max age
+// set before.
 //
 // With PublishChanges the stream republishes every stored event to core
 // NATS at subjects.Changes(ns) (JetStream's RePublish: original headers and
@@ -41,24 +53,27 @@ func streamName(ns string) string { return subjects.Stream(ns) }
 // republish set before is removed.
 //
 // It returns an error for an invalid namespace or when JetStream refuses
-// either stream.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) error {
+// either stream (e.g. a change of storage, which needs a migration).
+func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p Plan) error {
 	if err := ns.Validate(); err != nil {
 		return fmt.Errorf("ensure streams: %w", err)
+	}
+	storage := jetstream.FileStorage
+	if p.Storage.Value == "memory" {
+		storage = jetstream.MemoryStorage
 	}
 	cfg := jetstream.StreamConfig{
 		Name:               subjects.Stream(ns.Name),
 		Description:        "Prism events of namespace " + ns.Name,
 		Subjects:           subjects.StreamSubjects(ns.Name),
-		Storage:            jetstream.FileStorage,
+		Storage:            storage,
+		Replicas:           max(p.Replicas.Value, 1),
 		Retention:          jetstream.LimitsPolicy,
-		Duplicates:         DuplicateWindow,
-		MaxMsgSize:         MaxStreamMsgSize,
+		Duplicates:         p.DuplicateWindow.Value,
+		MaxMsgSize:         int32(p.MaxMsgSize.Value),
+		MaxAge:             p.MaxAge.Value,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
-	}
-	if ns.Abstraction == AbstractionTimeSeries {
-		cfg.MaxAge = time.Duration(ns.Retention)
 	}
 	if ns.PublishChanges {
 		// JetStream republishes each message once it is stored: the
@@ -81,6 +96,17 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) er
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, dlq); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", dlq.Name, err)
+	}
+	return nil
+}
+
+// DeleteStreams deletes the stream of namespace ns and with it every event
+// and projector consumer; the dead-letter stream is kept. A stream that
+// does not exist is not an error.
+func DeleteStreams(ctx context.Context, js jetstream.JetStream, ns string) error {
+	err := js.DeleteStream(ctx, subjects.Stream(ns))
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("delete stream %s: %w", subjects.Stream(ns), err)
 	}
 	return nil
 }

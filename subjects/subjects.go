@@ -12,6 +12,7 @@
 //	prism.<ns>.events.tok.<token>    idempotency markers of atomic batches
 //	prism.<ns>.changes.…             core NATS copies of the events (publish_changes)
 //	prism.dlq.<ns>                   dead letters of a namespace
+//	prism.$admin.<area>.<op>         admin requests (ns.apply, ns.list, …)
 //
 // Record ids, series ids and tokens are encoded with EncodeID.
 //
@@ -27,6 +28,21 @@ import (
 
 // Root is the first token of every Prism subject.
 const Root = "prism"
+
+// AdminToken is the second token of admin subjects. '$' is not allowed in a
+// namespace name, so no namespace's subjects can collide with them.
+const AdminToken = "$admin"
+
+// RegistryBucket is the NATS KV bucket of the namespace registry: one key
+// per namespace name.
+const RegistryBucket = "PRISM_NAMESPACES"
+
+// Admin is the subject of admin operation op, e.g. Admin("ns.apply") is
+// prism.$admin.ns.apply.
+func Admin(op string) string { return Root + "." + AdminToken + "." + op }
+
+// AllAdmin matches every admin subject.
+func AllAdmin() string { return Root + "." + AdminToken + ".>" }
 
 // DeadLetterStream is the stream that captures the dead letters of every
 // namespace.

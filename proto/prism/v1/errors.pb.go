@@ -55,6 +55,11 @@ const (
 	// The deadline passed before the operation finished; a write may or may
 	// not have been stored (retry with the same idempotency token).
 	Code_DEADLINE_EXCEEDED Code = 11
+	// The request is valid but cannot be carried out in the current state:
+	// a namespace change that needs a migration (another backend, storage or
+	// abstraction), or needs the deployment cannot meet (durable on one node
+	// without sync_always). The message says what is missing.
+	Code_FAILED_PRECONDITION Code = 12
 )
 
 // Enum value maps for Code.
@@ -72,6 +77,7 @@ var (
 		9:  "INTERNAL",
 		10: "PERMISSION_DENIED",
 		11: "DEADLINE_EXCEEDED",
+		12: "FAILED_PRECONDITION",
 	}
 	Code_value = map[string]int32{
 		"CODE_UNSPECIFIED":     0,
@@ -86,6 +92,7 @@ var (
 		"INTERNAL":             9,
 		"PERMISSION_DENIED":    10,
 		"DEADLINE_EXCEEDED":    11,
+		"FAILED_PRECONDITION":  12,
 	}
 )
 
@@ -238,7 +245,7 @@ const file_prism_v1_errors_proto_rawDesc = "" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\"3\n" +
 	"\n" +
 	"ErrorReply\x12%\n" +
-	"\x05error\x18\x01 \x01(\v2\x0f.prism.v1.ErrorR\x05error*\xfa\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x0f.prism.v1.ErrorR\x05error*\x93\x02\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\r\n" +
@@ -252,7 +259,8 @@ const file_prism_v1_errors_proto_rawDesc = "" +
 	"\bINTERNAL\x10\t\x12\x15\n" +
 	"\x11PERMISSION_DENIED\x10\n" +
 	"\x12\x15\n" +
-	"\x11DEADLINE_EXCEEDED\x10\vB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
+	"\x11DEADLINE_EXCEEDED\x10\v\x12\x17\n" +
+	"\x13FAILED_PRECONDITION\x10\fB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
 
 var (
 	file_prism_v1_errors_proto_rawDescOnce sync.Once

@@ -1,0 +1,290 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/prism-data/prism/subjects"
+)
+
+// The admin operations, answered on subjects.Admin(op). Bodies are JSON
+// (docs/admin-api.md); errors are the gateway's error reply with the
+// Prism-Error-Code header.
+const (
+	// AdminList: {} → AdminListReply.
+	AdminList = "ns.list"
+	// AdminGet: AdminNameRequest → AdminNamespace.
+	AdminGet = "ns.get"
+	// AdminPlan: AdminPlanRequest → ApplyResult; changes nothing.
+	AdminPlan = "ns.plan"
+	// AdminApply: AdminApplyRequest → ApplyResult.
+	AdminApply = "ns.apply"
+	// AdminDelete: AdminDeleteRequest → AdminDeleteReply.
+	AdminDelete = "ns.delete"
+)
+
+// AdminQueue is the queue group of the admin responders: a request is
+// answered by one Prism process.
+const AdminQueue = "prism-admin"
+
+// AdminNameRequest names a namespace.
+type AdminNameRequest struct {
+	Name string `json:"name"`
+}
+
+// AdminPlanRequest asks what applying Namespace would do.
+type AdminPlanRequest struct {
+	Namespace Namespace `json:"namespace"`
+}
+
+// AdminApplyRequest applies Namespace if the namespace is at Revision (0:
+// it must not exist), the revision its plan was made against.
+type AdminApplyRequest struct {
+	Namespace Namespace `json:"namespace"`
+	Revision  uint64    `json:"revision"`
+	// AppliedBy is who applies it, recorded in the registry (user@host).
+	AppliedBy string `json:"applied_by,omitempty"`
+}
+
+// AdminDeleteRequest deletes namespace Name if it is at Revision (0:
+// whatever it is). Without Purge the stream and backend data are kept.
+type AdminDeleteRequest struct {
+	Name     string `json:"name"`
+	Revision uint64 `json:"revision"`
+	Purge    bool   `json:"purge"`
+}
+
+// AdminDeleteReply confirms a delete.
+type AdminDeleteReply struct {
+	Name   string `json:"name"`
+	Purged bool   `json:"purged"`
+}
+
+// TargetStatus is the state of one projection target of a namespace, as
+// the Prism process answering knows it.
+type TargetStatus struct {
+	// Target is the backend the target projects into, e.g. "sqlite".
+	Target string `json:"target"`
+	// Role is "primary" (it serves reads).
+	Role string `json:"role"`
+	// State is "running", "starting" or "failed".
+	State string `json:"state"`
+	// Error says why a failed target failed.
+	Error string `json:"error,omitempty"`
+	// Checkpoint is the last stream sequence the target applied.
+	Checkpoint uint64 `json:"checkpoint"`
+	// StreamLast is the last sequence of the namespace's stream.
+	StreamLast uint64 `json:"stream_last"`
+	// Lag is StreamLast minus Checkpoint.
+	Lag uint64 `json:"lag"`
+}
+
+// AdminNamespace is a registered namespace with its derived settings and
+// the state of its targets.
+type AdminNamespace struct {
+	Registered
+	// Plan is the derived settings on the cluster the admin runs on.
+	Plan *PlanReport `json:"plan,omitempty"`
+	// PlanError says why the namespace cannot be planned on this cluster
+	// (it was applied on another one); then Plan is nil.
+	PlanError string `json:"plan_error,omitempty"`
+	// Targets is the state of its projection targets; empty when this
+	// process does not serve it.
+	Targets []TargetStatus `json:"targets"`
+}
+
+// AdminListReply lists the registered namespaces, in name order.
+type AdminListReply struct {
+	Namespaces []AdminNamespace `json:"namespaces"`
+}
+
+// AdminConfig configures an Admin.
+type AdminConfig struct {
+	// Cluster is the deployment namespaces are planned for.
+	Cluster Cluster
+	// Status returns the state of namespace ns's targets; nil reports none.
+	Status func(ctx context.Context, ns string) []TargetStatus
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Admin answers the admin API (subjects.AllAdmin()): list, get, plan, apply
+// and delete namespaces in the registry. Create it with NewAdmin, Start it,
+// Drain it.
+type Admin struct {
+	nc  *nats.Conn
+	reg *Registry
+	cfg AdminConfig
+
+	mu  sync.Mutex
+	sub *nats.Subscription
+}
+
+// NewAdmin returns an admin responder over nc for registry reg.
+func NewAdmin(nc *nats.Conn, reg *Registry, cfg AdminConfig) (*Admin, error) {
+	if nc == nil || reg == nil {
+		return nil, errors.New("gateway: admin needs a NATS connection and a registry")
+	}
+	if cfg.Cluster.Nodes < 1 {
+		return nil, fmt.Errorf("gateway: admin cluster nodes %d: want at least 1", cfg.Cluster.Nodes)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Admin{nc: nc, reg: reg, cfg: cfg}, nil
+}
+
+// Start subscribes to the admin subjects in queue group AdminQueue.
+func (a *Admin) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sub != nil {
+		return errors.New("gateway: admin already started")
+	}
+	sub, err := a.nc.QueueSubscribe(subjects.AllAdmin(), AdminQueue, a.serve)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", subjects.AllAdmin(), err)
+	}
+	a.sub = sub
+	return a.nc.Flush()
+}
+
+// Drain stops taking admin requests; those in flight finish.
+func (a *Admin) Drain() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sub == nil {
+		return nil
+	}
+	err := a.sub.Drain()
+	a.sub = nil
+	return err
+}
+
+// adminTimeout bounds one admin request.
+const adminTimeout = 10 * time.Second
+
+func (a *Admin) serve(m *nats.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	op := strings.TrimPrefix(m.Subject, subjects.Admin(""))
+	reply, err := a.handle(ctx, op, m.Data)
+	out := nats.NewMsg(m.Reply)
+	out.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
+	if err != nil {
+		e := asError(err)
+		level := slog.LevelInfo
+		if e.Code == ErrInternal.Code || e.Code == ErrUnavailable.Code {
+			level = slog.LevelWarn
+		}
+		a.cfg.Logger.Log(ctx, level, "admin request refused", "op", op, "code", e.Code.String(), "err", err)
+		out.Header.Set(subjects.HeaderErrorCode, e.Code.String())
+		out.Data, _ = encJSON.marshal(e.toProto())
+	} else {
+		if out.Data, err = json.Marshal(reply); err != nil {
+			out.Header.Set(subjects.HeaderErrorCode, ErrInternal.Code.String())
+			out.Data, _ = encJSON.marshal(ErrInternal.toProto())
+		}
+		switch r := reply.(type) {
+		case ApplyResult:
+			if op == AdminApply {
+				a.cfg.Logger.Info("namespace applied", "namespace", r.Plan.Namespace, "action", r.Action, "revision", r.Revision, "changes", len(r.Changes))
+			}
+		case AdminDeleteReply:
+			a.cfg.Logger.Info("namespace deleted", "namespace", r.Name, "purge", r.Purged)
+		}
+	}
+	if m.Reply != "" {
+		_ = a.nc.PublishMsg(out)
+	}
+}
+
+func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error) {
+	switch op {
+	case AdminList:
+		regs, err := a.reg.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := AdminListReply{Namespaces: make([]AdminNamespace, 0, len(regs))}
+		for _, r := range regs {
+			out.Namespaces = append(out.Namespaces, a.describe(ctx, r))
+		}
+		return out, nil
+	case AdminGet:
+		var req AdminNameRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		r, err := a.reg.Get(ctx, req.Name)
+		if err != nil {
+			return nil, err
+		}
+		return a.describe(ctx, r), nil
+	case AdminPlan:
+		var req AdminPlanRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		return PlanApply(ctx, a.reg, a.cfg.Cluster, req.Namespace)
+	case AdminApply:
+		var req AdminApplyRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		return Apply(ctx, a.reg, a.cfg.Cluster, req.Namespace, req.Revision, req.AppliedBy)
+	case AdminDelete:
+		var req AdminDeleteRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		if err := subjects.ValidateNamespace(req.Name); err != nil {
+			return nil, invalidf("name: %v", err)
+		}
+		if err := a.reg.Delete(ctx, req.Name, req.Revision, req.Purge); err != nil {
+			return nil, err
+		}
+		return AdminDeleteReply{Name: req.Name, Purged: req.Purge}, nil
+	}
+	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join([]string{AdminList, AdminGet, AdminPlan, AdminApply, AdminDelete}, ", "))
+}
+
+// describe adds the plan and target states to r.
+func (a *Admin) describe(ctx context.Context, r Registered) AdminNamespace {
+	out := AdminNamespace{Registered: r, Targets: []TargetStatus{}}
+	if p, err := Derive(r.Namespace, a.cfg.Cluster); err != nil {
+		out.PlanError = err.Error()
+	} else {
+		rep := p.Report()
+		out.Plan = &rep
+	}
+	if a.cfg.Status != nil {
+		if ts := a.cfg.Status(ctx, r.Namespace.Name); ts != nil {
+			out.Targets = ts
+		}
+	}
+	return out
+}
+
+// decodeAdmin decodes a JSON admin request strictly: an unknown field is
+// INVALID_ARGUMENT, so a misspelt one is never silently ignored.
+func decodeAdmin(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalidf("request body: %v", err)
+	}
+	return nil
+}

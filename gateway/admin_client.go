@@ -1,0 +1,96 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// AdminClient calls the admin API of a running Prism over NATS; prism apply
+// and prism ns use it. It is safe for concurrent use.
+type AdminClient struct {
+	nc      *nats.Conn
+	timeout time.Duration
+}
+
+// NewAdminClient returns a client over nc whose calls time out after
+// timeout unless their context ends first (0 means 10 s).
+func NewAdminClient(nc *nats.Conn, timeout time.Duration) *AdminClient {
+	if timeout <= 0 {
+		timeout = adminTimeout
+	}
+	return &AdminClient{nc: nc, timeout: timeout}
+}
+
+// List returns every registered namespace.
+func (c *AdminClient) List(ctx context.Context) (AdminListReply, error) {
+	var out AdminListReply
+	return out, c.call(ctx, AdminList, struct{}{}, &out)
+}
+
+// Get returns namespace name; ErrNamespaceNotFound when it is not
+// registered.
+func (c *AdminClient) Get(ctx context.Context, name string) (AdminNamespace, error) {
+	var out AdminNamespace
+	return out, c.call(ctx, AdminGet, AdminNameRequest{Name: name}, &out)
+}
+
+// Plan returns what applying ns would do; it changes nothing.
+func (c *AdminClient) Plan(ctx context.Context, ns Namespace) (ApplyResult, error) {
+	var out ApplyResult
+	return out, c.call(ctx, AdminPlan, AdminPlanRequest{Namespace: ns}, &out)
+}
+
+// Apply applies ns if it is at revision (see AdminApplyRequest).
+func (c *AdminClient) Apply(ctx context.Context, ns Namespace, revision uint64, by string) (ApplyResult, error) {
+	var out ApplyResult
+	return out, c.call(ctx, AdminApply, AdminApplyRequest{Namespace: ns, Revision: revision, AppliedBy: by}, &out)
+}
+
+// Delete deletes namespace name if it is at revision (0: any).
+func (c *AdminClient) Delete(ctx context.Context, name string, revision uint64, purge bool) (AdminDeleteReply, error) {
+	var out AdminDeleteReply
+	return out, c.call(ctx, AdminDelete, AdminDeleteRequest{Name: name, Revision: revision, Purge: purge}, &out)
+}
+
+// call sends req to admin operation op and decodes the reply into out. An
+// error reply becomes an *Error with its code.
+func (c *AdminClient) call(ctx context.Context, op string, req, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("admin %s: %w", op, err)
+	}
+	m := nats.NewMsg(subjects.Admin(op))
+	m.Data = body
+	m.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
+	reply, err := c.nc.RequestMsgWithContext(ctx, m)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return &Error{Op: "admin " + op, Code: ErrUnavailable.Code, Message: fmt.Sprintf("no Prism answers admin requests at %s; is prism serve running there?", c.nc.ConnectedUrlRedacted()), Err: err}
+	case err != nil:
+		return &Error{Op: "admin " + op, Code: ErrUnavailable.Code, Message: fmt.Sprintf("admin request to %s failed", c.nc.ConnectedUrlRedacted()), Err: err}
+	}
+	if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {
+		var er prismv1.ErrorReply
+		if err := jsonIn.Unmarshal(reply.Data, &er); err != nil || er.GetError() == nil {
+			return &Error{Op: "admin " + op, Code: ErrInternal.Code, Message: "error reply " + code + " without a readable body"}
+		}
+		return &Error{Op: "admin " + op, Code: er.GetError().GetCode(), Message: er.GetError().GetMessage()}
+	}
+	if err := json.Unmarshal(reply.Data, out); err != nil {
+		return &Error{Op: "admin " + op, Code: ErrInternal.Code, Message: "unreadable admin reply", Err: err}
+	}
+	return nil
+}

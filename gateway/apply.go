@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// PlanReport is a Plan as the admin API and prism plan --json show it.
+type PlanReport struct {
+	Namespace  string    `json:"namespace"`
+	Durability string    `json:"durability"`
+	Settings   []Setting `json:"settings"`
+	Guarantee  string    `json:"guarantee"`
+	Warnings   []string  `json:"warnings"`
+}
+
+// Report returns p as a PlanReport.
+func (p Plan) Report() PlanReport {
+	r := PlanReport{Namespace: p.Namespace, Durability: string(p.Durability), Settings: p.Settings(), Guarantee: p.Guarantee, Warnings: p.Warnings}
+	if r.Warnings == nil {
+		r.Warnings = []string{}
+	}
+	return r
+}
+
+// How a Change takes effect.
+const (
+	// EffectLive: running gateways and projectors pick it up, no restart.
+	EffectLive = "live"
+	// EffectMigration: it needs the data moved (another backend, stream
+	// storage or abstraction, fewer partitions); apply refuses it.
+	EffectMigration = "migration"
+)
+
+// Change is one difference between the live declaration of a namespace (or
+// its derived settings) and a new one.
+type Change struct {
+	// Field is the spec field ("consistency", "needs.write_rps") or derived
+	// setting ("settings.replicas").
+	Field string `json:"field"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	// Effect is EffectLive or EffectMigration.
+	Effect string `json:"effect"`
+	// Reason is why a derived setting has its new value, or why a change
+	// needs a migration.
+	Reason string `json:"reason,omitempty"`
+}
+
+// The actions of an ApplyResult.
+const (
+	ActionCreate    = "create"
+	ActionUpdate    = "update"
+	ActionUnchanged = "unchanged"
+)
+
+// ApplyResult is what planning or applying a namespace found.
+type ApplyResult struct {
+	// Action is ActionCreate, ActionUpdate or ActionUnchanged.
+	Action string `json:"action"`
+	// Revision is the live revision planned against (0: none) or, after an
+	// apply, the stored revision.
+	Revision uint64 `json:"revision"`
+	// Backend is the primary backend, BackendAuto resolved.
+	Backend string `json:"backend"`
+	// Plan is the derived settings.
+	Plan PlanReport `json:"plan"`
+	// Changes are the differences from the live declaration, empty for a
+	// create.
+	Changes []Change `json:"changes"`
+	// Blocked says why apply refuses the change (a migration is needed);
+	// empty when it can be applied.
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// PlanApply derives the settings of ns on cluster c and compares them, and
+// ns, with what reg holds: what `prism apply` would do. It changes nothing.
+//
+// Errors: ErrInvalidArgument for an invalid ns, ErrFailedPrecondition when c
+// cannot give what ns needs (wrapping ErrCannotProvide), ErrUnavailable when
+// the registry cannot be read.
+func PlanApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (ApplyResult, error) {
+	res, _, err := planApply(ctx, reg, c, ns)
+	return res, err
+}
+
+func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (ApplyResult, Plan, error) {
+	if err := ns.Validate(); err != nil {
+		return ApplyResult{}, Plan{}, invalidf("%v", err)
+	}
+	ns = ns.withDefaults()
+	p, err := Derive(ns, c)
+	if err != nil {
+		return ApplyResult{}, Plan{}, planError(err)
+	}
+	res := ApplyResult{Action: ActionCreate, Backend: p.Backend.Value, Plan: p.Report(), Changes: []Change{}}
+	live, err := reg.Get(ctx, ns.Name)
+	if errors.Is(err, ErrNamespaceNotFound) {
+		return res, p, nil
+	}
+	if err != nil {
+		return ApplyResult{}, Plan{}, err
+	}
+	res.Revision = live.Revision
+	livePlan, err := Derive(live.Namespace, c)
+	if err != nil {
+		// The live namespace no longer fits the cluster (e.g. restarted
+		// without sync_always): compare the specs only.
+		livePlan = Plan{}
+	}
+	livePlan.Backend.Value = live.Backend
+	res.Changes = Diff(live.Namespace, livePlan, ns, p)
+	res.Action = ActionUpdate
+	if len(res.Changes) == 0 {
+		res.Action = ActionUnchanged
+	}
+	var blocked []string
+	for _, ch := range res.Changes {
+		if ch.Effect == EffectMigration {
+			blocked = append(blocked, fmt.Sprintf("%s %s → %s (%s)", ch.Field, ch.From, ch.To, ch.Reason))
+		}
+	}
+	if len(blocked) > 0 {
+		res.Blocked = "needs a migration, which apply does not do: " + strings.Join(blocked, "; ") + ". Create a namespace under a new name, or migrate the data (prism migrate, when it lands)"
+	}
+	return res, p, nil
+}
+
+// Apply validates ns, derives its settings on cluster c and stores it in
+// reg if revision is its live revision (0: it must not exist yet), saying
+// by whom. An unchanged namespace is not stored again.
+//
+// Errors: those of PlanApply; ErrConflict when the namespace is not at
+// revision (someone else applied or deleted it since it was planned);
+// ErrFailedPrecondition when the change needs a migration. Nothing is
+// stored on error.
+func Apply(ctx context.Context, reg *Registry, c Cluster, ns Namespace, revision uint64, by string) (ApplyResult, error) {
+	res, _, err := planApply(ctx, reg, c, ns)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	if res.Revision != revision {
+		return ApplyResult{}, reg.conflict(ctx, ns.Name, revision)
+	}
+	if res.Blocked != "" {
+		return ApplyResult{}, newError(ErrFailedPrecondition.Code, "namespace %s: %s", ns.Name, res.Blocked)
+	}
+	if res.Action == ActionUnchanged {
+		return res, nil
+	}
+	rev, err := reg.Put(ctx, Registered{Namespace: ns, Backend: res.Backend, Revision: revision, AppliedBy: by})
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res.Revision = rev
+	return res, nil
+}
+
+// planError maps an error of Derive to its wire error.
+func planError(err error) error {
+	if errors.Is(err, ErrCannotProvide) {
+		return &Error{Code: ErrFailedPrecondition.Code, Message: err.Error(), Err: err}
+	}
+	return invalidf("%v", err)
+}
+
+// Diff returns the differences between the live namespace old, with its
+// plan oldPlan, and ns with plan p, each saying how it takes effect.
+func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
+	out := []Change{}
+	add := func(field string, from, to any, effect, reason string) {
+		f, t := fmt.Sprint(from), fmt.Sprint(to)
+		if f != t {
+			out = append(out, Change{Field: field, From: f, To: t, Effect: effect, Reason: reason})
+		}
+	}
+	add("abstraction", old.Abstraction, ns.Abstraction, EffectMigration, "the events and the backend's tables differ per abstraction")
+	add("postgres.dsn", old.Postgres.DSN, ns.Postgres.DSN, EffectMigration, "another PostgreSQL server holds none of the data")
+	add("backend", old.Backend, ns.Backend, EffectLive, "")
+	add("consistency", old.Consistency, ns.Consistency, EffectLive, "")
+	add("retention", old.Retention, ns.Retention, EffectLive, "")
+	add("publish_changes", old.PublishChanges, ns.PublishChanges, EffectLive, "")
+	add("team", old.Team, ns.Team, EffectLive, "")
+	add("owners", old.Owners.List(), ns.Owners.List(), EffectLive, "")
+	add("fields", old.Fields.List(), ns.Fields.List(), EffectLive, "")
+	add("pii", old.PII.List(), ns.PII.List(), EffectLive, "")
+	on, nn := old.Needs, ns.Needs
+	add("needs.write_rps", on.WriteRPS, nn.WriteRPS, EffectLive, "")
+	add("needs.read_rps", on.ReadRPS, nn.ReadRPS, EffectLive, "")
+	add("needs.p99_latency", on.P99Latency, nn.P99Latency, EffectLive, "")
+	add("needs.max_item_bytes", on.MaxItemBytes, nn.MaxItemBytes, EffectLive, "")
+	add("needs.retention", on.Retention, nn.Retention, EffectLive, "")
+	add("needs.durability", on.Durability, nn.Durability, EffectLive, "")
+	add("needs.ordering", on.Ordering, nn.Ordering, EffectLive, "")
+
+	add("settings.backend", oldPlan.Backend.Value, p.Backend.Value, EffectMigration, "the new backend holds none of the data; "+p.Backend.Reason)
+	if oldPlan.Namespace == "" {
+		return out // the live plan could not be derived
+	}
+	olds := map[string]Setting{}
+	for _, s := range oldPlan.Settings() {
+		olds[s.Name] = s
+	}
+	for _, s := range p.Settings() {
+		o := olds[s.Name]
+		effect, reason := EffectLive, s.Reason
+		switch s.Name {
+		case "backend":
+			continue // compared above
+		case "storage":
+			effect, reason = EffectMigration, "JetStream cannot change a stream's storage in place; "+s.Reason
+		case "partitions":
+			if s.Value.(int) < oldPlan.Partitions.Value {
+				effect, reason = EffectMigration, "fewer partitions re-key every event; "+s.Reason
+			}
+		}
+		add("settings."+s.Name, o.Value, s.Value, effect, reason)
+	}
+	return out
+}
