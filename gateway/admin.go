@@ -80,6 +80,9 @@ type TargetStatus struct {
 	State string `json:"state"`
 	// Error says why a failed target failed.
 	Error string `json:"error,omitempty"`
+	// Revision is the registry revision of the namespace the target is
+	// serving; it lags the registry for the moment a change takes.
+	Revision uint64 `json:"revision"`
 	// Checkpoint is the last stream sequence the target applied.
 	Checkpoint uint64 `json:"checkpoint"`
 	// StreamLast is the last sequence of the namespace's stream.

@@ -108,6 +108,9 @@ const namesSep = "\x00"
 // NewNames returns the list of names.
 func NewNames(names ...string) Names { return Names{strings.Join(names, namesSep)} }
 
+// IsZero reports whether the list is empty.
+func (o Names) IsZero() bool { return o.joined == "" }
+
 // List returns the names, nil for none.
 func (o Names) List() []string {
 	if o.joined == "" {
@@ -198,22 +201,22 @@ var Orderings = []Ordering{OrderingPerKey, OrderingNone}
 // turns it into settings. Every field is optional: zero means "not stated".
 type Needs struct {
 	// WriteRPS is the peak rate of writes (events) per second.
-	WriteRPS int `yaml:"write_rps" json:"write_rps,omitempty"`
+	WriteRPS int `yaml:"write_rps,omitempty" json:"write_rps,omitempty"`
 	// ReadRPS is the peak rate of reads per second.
-	ReadRPS int `yaml:"read_rps" json:"read_rps,omitempty"`
+	ReadRPS int `yaml:"read_rps,omitempty" json:"read_rps,omitempty"`
 	// P99Latency is the write latency the application expects at the 99th
 	// percentile.
-	P99Latency Duration `yaml:"p99_latency" json:"p99_latency,omitzero"`
+	P99Latency Duration `yaml:"p99_latency,omitempty" json:"p99_latency,omitzero"`
 	// MaxItemBytes is the size of the largest item (or event) written.
-	MaxItemBytes int `yaml:"max_item_bytes" json:"max_item_bytes,omitempty"`
+	MaxItemBytes int `yaml:"max_item_bytes,omitempty" json:"max_item_bytes,omitempty"`
 	// Retention, for a timeseries namespace, is how long events are kept;
 	// it is the namespace's Retention when that is 0, and must equal it
 	// otherwise.
-	Retention Duration `yaml:"retention" json:"retention,omitzero"`
+	Retention Duration `yaml:"retention,omitempty" json:"retention,omitzero"`
 	// Durability is one of Durabilities; empty means BestEffort.
-	Durability Durability `yaml:"durability" json:"durability,omitempty"`
+	Durability Durability `yaml:"durability,omitempty" json:"durability,omitempty"`
 	// Ordering is one of Orderings; empty means OrderingPerKey.
-	Ordering Ordering `yaml:"ordering" json:"ordering,omitempty"`
+	Ordering Ordering `yaml:"ordering,omitempty" json:"ordering,omitempty"`
 }
 
 // PostgresConfig configures a namespace whose backend is "postgres".
@@ -223,7 +226,7 @@ type PostgresConfig struct {
 	// given (--postgres-dsn or PRISM_POSTGRES_DSN). It must not hold a
 	// password: a namespace is stored in the registry and shown by the admin
 	// API; give the password in PGPASSWORD or a .pgpass file.
-	DSN string `yaml:"dsn" json:"dsn,omitempty"`
+	DSN string `yaml:"dsn,omitempty" json:"dsn,omitempty"`
 }
 
 // Namespace is the declaration of one namespace, as read from YAML (or
@@ -234,38 +237,38 @@ type Namespace struct {
 	// Abstraction is the data abstraction: one of Abstractions.
 	Abstraction string `yaml:"abstraction" json:"abstraction"`
 	// Team is the team that owns the namespace; metadata only.
-	Team string `yaml:"team" json:"team,omitempty"`
+	Team string `yaml:"team,omitempty" json:"team,omitempty"`
 	// Owners are the people or groups to contact about the namespace;
 	// metadata only.
-	Owners Names `yaml:"owners" json:"owners,omitzero"`
+	Owners Names `yaml:"owners,omitempty" json:"owners,omitzero"`
 	// Backend is the primary target's backend: one of Backends, or
 	// BackendAuto to let Derive choose.
 	Backend string `yaml:"backend" json:"backend"`
 	// Consistency defaults to Eventual when empty.
-	Consistency Consistency `yaml:"consistency" json:"consistency,omitempty"`
+	Consistency Consistency `yaml:"consistency,omitempty" json:"consistency,omitempty"`
 	// Postgres configures the "postgres" backend; it must be empty for the
 	// others.
-	Postgres PostgresConfig `yaml:"postgres" json:"postgres,omitzero"`
+	Postgres PostgresConfig `yaml:"postgres,omitempty" json:"postgres,omitzero"`
 	// Retention, for a timeseries namespace, is how long events are kept,
 	// by event age on the stream (its MaxAge) and in the backend; 0 keeps
 	// them forever. It must be 0 for the other abstractions.
-	Retention Duration `yaml:"retention" json:"retention,omitzero"`
+	Retention Duration `yaml:"retention,omitempty" json:"retention,omitzero"`
 	// PublishChanges makes the namespace stream republish every stored
 	// event, headers and data, to core NATS at subjects.Changes(ns): a
 	// pub/sub fan-out for lightweight listeners. At most once per listener
 	// (core NATS); listeners that must not miss a change use a
 	// subscription on the stream instead (client.Subscribe).
-	PublishChanges bool `yaml:"publish_changes" json:"publish_changes,omitempty"`
+	PublishChanges bool `yaml:"publish_changes,omitempty" json:"publish_changes,omitempty"`
 	// Fields names the fields the namespace's values carry: item keys of a
 	// keyvalue namespace, tag names of a timeseries one. Optional; PII
 	// fields must be among them.
-	Fields Names `yaml:"fields" json:"fields,omitzero"`
+	Fields Names `yaml:"fields,omitempty" json:"fields,omitzero"`
 	// PII names the fields that hold personal data. They are recorded in
 	// the registry; masking and encryption at rest come with the security
 	// work (DESIGN.md, "Security") and are not enforced yet.
-	PII Names `yaml:"pii" json:"pii,omitzero"`
+	PII Names `yaml:"pii,omitempty" json:"pii,omitzero"`
 	// Needs is what the application needs; see Derive. Optional.
-	Needs Needs `yaml:"needs" json:"needs,omitzero"`
+	Needs Needs `yaml:"needs,omitempty" json:"needs,omitzero"`
 }
 
 // Validate reports the first thing wrong with n, in a sentence that names the

@@ -105,7 +105,7 @@ func (t *benchTarget) startEmbedded(ctx context.Context, f benchFlags) error {
 		t.pgDrop = append(t.pgDrop, schema)
 	}
 	ns := gateway.Namespace{Name: t.namespace, Abstraction: gateway.AbstractionKeyValue, Backend: f.backend, Consistency: gateway.Consistency(f.consistency)}
-	if t.st, err = startStack(ctx, t.sf, t.log, []gateway.Namespace{ns}); err != nil {
+	if t.st, err = startStack(ctx, t.sf, t.log, seed{namespaces: []gateway.Namespace{ns}, by: "prism bench"}); err != nil {
 		return fmt.Errorf("start the embedded stack: %w", err)
 	}
 	t.url = t.st.URL(t.sf)

@@ -94,7 +94,7 @@ func (s *stack) notReady(ctx context.Context) []string {
 		_, err := s.js.Stream(ctx, subjects.DeadLetterStream)
 		return err
 	}}}
-	for _, sv := range s.set.served {
+	for _, sv := range s.set.snapshot() {
 		stream, consumer := subjects.Stream(sv.ns.Name), subjects.Consumer(sv.ns.Backend)
 		prefix := "namespace " + sv.ns.Name + ": "
 		checks = append(checks,

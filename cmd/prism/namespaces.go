@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/projectors"
+	"github.com/prism-data/prism/subjects"
 )
 
 // kvStore is a backend serving a KeyValue namespace.
@@ -47,33 +51,177 @@ var (
 
 // served is one running namespace: its backend, projector and sweep.
 type served struct {
+	entry gateway.Registered
+	// ns is entry.Namespace with the backend resolved.
 	ns    gateway.Namespace
+	plan  gateway.Plan
 	store interface{ Close() error }
 	proj  *projectors.Projector
-	sweep func(ctx context.Context) (int64, error)
+	// waiter is what the gateway waits on: the current projector, which
+	// a live change of batch size replaces.
+	waiter *swapWaiter
+	// newProj builds a projector for the store with the options given.
+	newProj func(opts ...projectors.Option) (*projectors.Projector, error)
+	sweep   func(ctx context.Context) (int64, error)
 	// checkpoint reads the backend's checkpoint: /readyz's cheap probe.
 	checkpoint func(ctx context.Context) (uint64, error)
+	// where says where the backend keeps the data (never a password).
+	where string
 }
 
-// namespaceSet owns every served namespace and the TTL/retention sweeper.
+// failure is a registered namespace this process could not serve; it is
+// retried every retryFailedEvery.
+type failure struct {
+	entry gateway.Registered
+	err   error
+}
+
+// retryFailedEvery is how often namespaces that failed to open are retried.
+const retryFailedEvery = 5 * time.Second
+
+// namespaceSet serves the namespaces of the registry: it opens a namespace
+// when it is applied, reconfigures it live when it changes and stops it
+// when it is deleted (dropping its data when purged), and runs the
+// TTL/retention sweeper. It is safe for concurrent use.
 type namespaceSet struct {
-	log    *slog.Logger
-	served []*served
+	log     *slog.Logger
+	f       serveFlags
+	js      jetstream.JetStream
+	gw      *gateway.Gateway
+	metrics prometheus.Registerer
+	tracer  trace.TracerProvider
+	cluster gateway.Cluster
+
+	mu     sync.Mutex
+	served map[string]*served
+	failed map[string]failure
+
+	// ctx ends when stop is called; the registry follower and the sweeper
+	// run until then.
+	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// open opens the backend of n, starts its projector and registers it with
-// gw. On error, what was opened for n is closed.
-func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, n gateway.Namespace) (err error) {
-	if err := gateway.EnsureStreams(ctx, js, n); err != nil {
-		return err
-	}
-	store, where, err := openBackend(ctx, f, js, n)
+func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster) *namespaceSet {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &namespaceSet{log: log, f: f, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
+}
+
+// follow applies every change of the registry until stop, retrying
+// namespaces that failed to open. It returns once the namespaces registered
+// when it began have been opened (or failed), or when wait ends first.
+func (s *namespaceSet) follow(wait context.Context, reg *gateway.Registry) error {
+	ctx := s.ctx
+	changes, err := reg.Watch(ctx)
 	if err != nil {
 		return err
 	}
-	sv := &served{ns: n, store: store}
+	synced := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		retry := time.NewTicker(retryFailedEvery)
+		defer retry.Stop()
+		for {
+			select {
+			case c, ok := <-changes:
+				if !ok {
+					return
+				}
+				if c.Op == gateway.RegistrySynced {
+					close(synced)
+					continue
+				}
+				s.change(ctx, c)
+			case <-retry.C:
+				s.retryFailed(ctx)
+			}
+		}
+	}()
+	select {
+	case <-synced:
+		return nil
+	case <-wait.Done():
+		return fmt.Errorf("reading the namespace registry: %w", wait.Err())
+	}
+}
+
+// change applies one registry change.
+func (s *namespaceSet) change(ctx context.Context, c gateway.RegistryChange) {
+	switch {
+	case c.Err != nil:
+		s.log.Error("registry entry skipped", "namespace", c.Name, "revision", c.Entry.Revision, "err", c.Err)
+	case c.Op == gateway.RegistryPut:
+		s.put(ctx, c.Entry)
+	case c.Op == gateway.RegistryDelete, c.Op == gateway.RegistryPurge:
+		s.remove(ctx, c.Name, c.Op == gateway.RegistryPurge)
+	}
+}
+
+// put serves e: opens it if new, reconfigures it if changed. A namespace
+// that fails is recorded and retried.
+func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
+	opCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	sv := s.served[e.Namespace.Name]
+	s.mu.Unlock()
+	var err error
+	if sv == nil {
+		err = s.open(opCtx, e)
+	} else if sv.entry.Revision != e.Revision {
+		err = s.update(opCtx, sv, e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.failed[e.Namespace.Name] = failure{entry: e, err: err}
+		s.log.Error("namespace not served", "namespace", e.Namespace.Name, "revision", e.Revision, "err", err, "retry_in", retryFailedEvery)
+		return
+	}
+	delete(s.failed, e.Namespace.Name)
+}
+
+func (s *namespaceSet) retryFailed(ctx context.Context) {
+	s.mu.Lock()
+	var retry []gateway.Registered
+	for _, f := range s.failed {
+		retry = append(retry, f.entry)
+	}
+	s.mu.Unlock()
+	for _, e := range retry {
+		s.put(ctx, e)
+	}
+}
+
+// resolved returns the namespace of e with its backend resolved, and its
+// plan on this deployment.
+func (s *namespaceSet) resolved(e gateway.Registered) (gateway.Namespace, gateway.Plan, error) {
+	ns := e.Namespace
+	ns.Backend = e.Backend
+	p, err := gateway.Derive(ns, s.cluster)
+	if err != nil {
+		return ns, p, fmt.Errorf("this deployment cannot serve it as applied: %w", err)
+	}
+	return ns, p, nil
+}
+
+// open opens the backend of e, starts its projector and registers it with
+// the gateway. On error, what was opened for it is closed.
+func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err error) {
+	n, plan, err := s.resolved(e)
+	if err != nil {
+		return err
+	}
+	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
+		return err
+	}
+	store, where, err := openBackend(ctx, s.f, s.js, n)
+	if err != nil {
+		return err
+	}
+	sv := &served{entry: e, ns: n, plan: plan, store: store, where: where}
 	defer func() {
 		if err != nil {
 			if sv.proj != nil {
@@ -82,46 +230,242 @@ func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetS
 			_ = store.Close()
 		}
 	}()
-	popts := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(reg), projectors.WithTracerProvider(tp)}
+	base := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(s.metrics), projectors.WithTracerProvider(s.tracer)}
 	switch n.Abstraction {
 	case gateway.AbstractionKeyValue:
 		kv, ok := store.(kvStore)
 		if !ok {
 			return fmt.Errorf("backend %s does not serve the keyvalue abstraction", n.Backend)
 		}
-		if sv.proj, err = projectors.New(js, n.Name, n.Backend, kv, popts...); err != nil {
-			return err
+		sv.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
+			return projectors.New(s.js, n.Name, n.Backend, kv, append(base, opts...)...)
 		}
 		sv.sweep, sv.checkpoint = kv.SweepExpired, kv.Checkpoint
-		if err := sv.proj.Start(ctx); err != nil {
-			return fmt.Errorf("start projector: %w", err)
-		}
-		err = gw.AddNamespace(n, kv, sv.proj)
 	case gateway.AbstractionTimeSeries:
 		ts, ok := store.(tsStore)
 		if !ok {
-			return fmt.Errorf("backend %s does not serve the timeseries abstraction yet; use sqlite", n.Backend)
+			return fmt.Errorf("backend %s does not serve the timeseries abstraction yet; use sqlite or postgres", n.Backend)
 		}
-		if sv.proj, err = projectors.NewTimeSeries(js, n.Name, n.Backend, ts, popts...); err != nil {
-			return err
+		sv.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
+			return projectors.NewTimeSeries(s.js, n.Name, n.Backend, ts, append(base, opts...)...)
 		}
 		sv.checkpoint = ts.Checkpoint
-		if keep := time.Duration(n.Retention); keep > 0 {
-			sv.sweep = func(ctx context.Context) (int64, error) { return ts.SweepOlderThan(ctx, time.Now().Add(-keep)) }
-		}
-		if err := sv.proj.Start(ctx); err != nil {
-			return fmt.Errorf("start projector: %w", err)
-		}
-		err = gw.AddTimeSeriesNamespace(n, ts, sv.proj)
+		sv.sweep = retentionSweep(ts, n)
 	default:
 		return fmt.Errorf("abstraction %q is not served", n.Abstraction)
+	}
+	if sv.proj, err = sv.newProj(projectors.WithBatchSize(plan.BatchSize.Value)); err != nil {
+		return err
+	}
+	if err := sv.proj.Start(ctx); err != nil {
+		return fmt.Errorf("start projector: %w", err)
+	}
+	sv.waiter = newSwapWaiter(sv.proj)
+	switch n.Abstraction {
+	case gateway.AbstractionKeyValue:
+		err = s.gw.AddNamespace(n, store.(kvStore), sv.waiter)
+	case gateway.AbstractionTimeSeries:
+		err = s.gw.AddTimeSeriesNamespace(n, store.(tsStore), sv.waiter)
 	}
 	if err != nil {
 		return err
 	}
-	s.served = append(s.served, sv)
-	s.log.Info("namespace ready", "namespace", n.Name, "abstraction", n.Abstraction, "backend", n.Backend, "consistency", n.Consistency, "storage", where)
+	s.mu.Lock()
+	s.served[n.Name] = sv
+	s.mu.Unlock()
+	s.log.Info("namespace ready", "namespace", n.Name, "revision", e.Revision, "abstraction", n.Abstraction, "backend", n.Backend, "consistency", n.Consistency, "storage", where)
 	return nil
+}
+
+// retentionSweep deletes the events of ts older than n's retention; nil
+// without one.
+func retentionSweep(ts tsStore, n gateway.Namespace) func(ctx context.Context) (int64, error) {
+	keep := time.Duration(n.Retention)
+	if keep <= 0 {
+		return nil
+	}
+	return func(ctx context.Context) (int64, error) { return ts.SweepOlderThan(ctx, time.Now().Add(-keep)) }
+}
+
+// update reconfigures sv live to e: stream settings in place, the
+// gateway's view (consistency, retention), the sweep, and the projector
+// when its batch size changed. A change of backend or abstraction is
+// refused (apply refuses it too; it needs a migration): sv keeps serving
+// the revision it has.
+func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registered) error {
+	n, plan, err := s.resolved(e)
+	if err != nil {
+		return err
+	}
+	if n.Backend != sv.ns.Backend || n.Abstraction != sv.ns.Abstraction || n.Postgres != sv.ns.Postgres {
+		return fmt.Errorf("revision %d moves it from %s %s to %s %s, which needs a migration; still serving revision %d", e.Revision, sv.ns.Abstraction, sv.ns.Backend, n.Abstraction, n.Backend, sv.entry.Revision)
+	}
+	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
+		return err
+	}
+	if err := s.gw.UpdateNamespace(n); err != nil {
+		return err
+	}
+	if plan.BatchSize.Value != sv.plan.BatchSize.Value {
+		// The new projector resumes from the checkpoint the old one
+		// committed when it stopped.
+		next, err := sv.newProj(projectors.WithBatchSize(plan.BatchSize.Value))
+		if err != nil {
+			return err
+		}
+		if err := sv.proj.Stop(ctx); err != nil {
+			return err
+		}
+		if err := next.Start(ctx); err != nil {
+			return fmt.Errorf("restart projector: %w", err)
+		}
+		sv.waiter.swap(next)
+		s.mu.Lock()
+		sv.proj = next
+		s.mu.Unlock()
+	}
+	if ts, ok := sv.store.(tsStore); ok && n.Abstraction == gateway.AbstractionTimeSeries {
+		s.mu.Lock()
+		sv.sweep = retentionSweep(ts, n)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	sv.entry, sv.ns, sv.plan = e, n, plan
+	s.mu.Unlock()
+	s.log.Info("namespace reconfigured", "namespace", n.Name, "revision", e.Revision, "consistency", n.Consistency, "batch_size", plan.BatchSize.Value)
+	return nil
+}
+
+// remove stops serving namespace name: the gateway answers
+// NAMESPACE_NOT_FOUND, the projector commits and stops, the backend is
+// closed. With purge the stream and the backend's data are deleted too.
+func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	sv := s.served[name]
+	delete(s.served, name)
+	delete(s.failed, name)
+	s.mu.Unlock()
+	s.gw.RemoveNamespace(name)
+	if sv != nil {
+		s.close(ctx, sv)
+	}
+	if !purge {
+		s.log.Info("namespace deleted; its stream and data are kept", "namespace", name)
+		return
+	}
+	if err := gateway.DeleteStreams(ctx, s.js, name); err != nil {
+		s.log.Error("purge namespace stream", "namespace", name, "err", err)
+	}
+	if sv != nil {
+		if err := dropBackend(ctx, s.f, s.js, sv.ns, sv.where); err != nil {
+			s.log.Error("purge namespace data", "namespace", name, "backend", sv.ns.Backend, "err", err)
+			return
+		}
+	}
+	s.log.Info("namespace purged: stream and data deleted", "namespace", name)
+}
+
+func (s *namespaceSet) close(ctx context.Context, sv *served) {
+	if err := sv.proj.Stop(ctx); err != nil {
+		s.log.Error("stop projector", "namespace", sv.ns.Name, "err", err)
+	}
+	if err := sv.store.Close(); err != nil {
+		s.log.Error("close backend", "namespace", sv.ns.Name, "err", err)
+	}
+}
+
+// snapshot returns the served namespaces, in name order.
+func (s *namespaceSet) snapshot() []*served {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*served, 0, len(s.served))
+	for _, sv := range s.served {
+		out = append(out, sv)
+	}
+	slices.SortFunc(out, func(a, b *served) int { return strings.Compare(a.ns.Name, b.ns.Name) })
+	return out
+}
+
+// status returns the state of namespace name's targets in this process,
+// for the admin API.
+func (s *namespaceSet) status(ctx context.Context, name string) []gateway.TargetStatus {
+	s.mu.Lock()
+	sv, f := s.served[name], s.failed[name]
+	s.mu.Unlock()
+	switch {
+	case sv != nil:
+		s.mu.Lock()
+		st := gateway.TargetStatus{Target: sv.ns.Backend, Role: "primary", State: "running", Revision: sv.entry.Revision, Checkpoint: sv.proj.Applied()}
+		s.mu.Unlock()
+		if info, err := s.js.Stream(ctx, subjects.Stream(name)); err == nil {
+			st.StreamLast = info.CachedInfo().State.LastSeq
+			if st.StreamLast > st.Checkpoint {
+				st.Lag = st.StreamLast - st.Checkpoint
+			}
+		}
+		return []gateway.TargetStatus{st}
+	case f.err != nil:
+		return []gateway.TargetStatus{{Target: f.entry.Backend, Role: "primary", State: "failed", Revision: f.entry.Revision, Error: f.err.Error()}}
+	}
+	return nil
+}
+
+// swapWaiter is the gateway's AppliedWaiter of a namespace whose projector
+// may be replaced (a live change of batch size).
+type swapWaiter struct {
+	mu      sync.Mutex
+	cur     *projectors.Projector
+	swapped chan struct{} // closed when cur is replaced
+}
+
+func newSwapWaiter(p *projectors.Projector) *swapWaiter {
+	return &swapWaiter{cur: p, swapped: make(chan struct{})}
+}
+
+func (w *swapWaiter) current() (*projectors.Projector, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur, w.swapped
+}
+
+func (w *swapWaiter) swap(p *projectors.Projector) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cur = p
+	close(w.swapped)
+	w.swapped = make(chan struct{})
+}
+
+// Applied implements gateway.AppliedWaiter.
+func (w *swapWaiter) Applied() uint64 {
+	p, _ := w.current()
+	return p.Applied()
+}
+
+// WaitApplied implements gateway.AppliedWaiter: it waits on the current
+// projector and moves to the next one when it is replaced.
+func (w *swapWaiter) WaitApplied(ctx context.Context, seq uint64) error {
+	for {
+		p, swapped := w.current()
+		if p.Applied() >= seq {
+			return nil
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-swapped:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+		err := p.WaitApplied(wctx, seq)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // openBackend opens n's primary backend and says where it keeps the data
@@ -136,10 +480,7 @@ func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n ga
 		st, err := sqlite.Open(ctx, path)
 		return st, path, err
 	case "postgres":
-		dsn := n.Postgres.DSN
-		if dsn == "" {
-			dsn = f.postgresDSN
-		}
+		dsn := postgresDSN(f, n)
 		if dsn == "" {
 			return nil, "", errors.New("backend postgres needs a connection string: set postgres.dsn in the namespace file, --postgres-dsn, or PRISM_POSTGRES_DSN")
 		}
@@ -152,14 +493,46 @@ func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n ga
 	return nil, "", fmt.Errorf("backend %q is not served", n.Backend)
 }
 
+// dropBackend deletes the data of namespace n from its backend, which is
+// closed; where is what openBackend said.
+func dropBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace, where string) error {
+	switch n.Backend {
+	case "sqlite":
+		var errs []error
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(where + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	case "postgres":
+		return postgres.DropSchema(ctx, postgresDSN(f, n), n.Name)
+	case "natskv":
+		err := js.DeleteKeyValue(ctx, natskv.BucketName(n.Name))
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil
+		}
+		return err
+	}
+	return fmt.Errorf("backend %q is not served", n.Backend)
+}
+
+// postgresDSN is the connection string of namespace n: its own, or
+// --postgres-dsn.
+func postgresDSN(f serveFlags, n gateway.Namespace) string {
+	if n.Postgres.DSN != "" {
+		return n.Postgres.DSN
+	}
+	return f.postgresDSN
+}
+
 // startSweeper deletes expired items and events past retention every
 // interval until stop.
 func (s *namespaceSet) startSweeper(every time.Duration) {
 	if every <= 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	ctx := s.ctx
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -171,11 +544,14 @@ func (s *namespaceSet) startSweeper(every time.Duration) {
 				return
 			case <-t.C:
 			}
-			for _, sv := range s.served {
-				if sv.sweep == nil {
+			for _, sv := range s.snapshot() {
+				s.mu.Lock()
+				sweep := sv.sweep
+				s.mu.Unlock()
+				if sweep == nil {
 					continue
 				}
-				if n, err := sv.sweep(ctx); err != nil && ctx.Err() == nil {
+				if n, err := sweep(ctx); err != nil && ctx.Err() == nil {
 					s.log.Warn("sweep", "namespace", sv.ns.Name, "err", err)
 				} else if n > 0 {
 					s.log.Debug("sweep", "namespace", sv.ns.Name, "deleted", n)
@@ -185,19 +561,13 @@ func (s *namespaceSet) startSweeper(every time.Duration) {
 	}()
 }
 
-// stop stops the sweeper and the projectors (each commits and acknowledges
-// its batch), then closes the backends. Call it after the gateway drained.
+// stop stops following the registry and the sweeper, then the projectors
+// (each commits and acknowledges its batch), then closes the backends. Call
+// it after the gateway drained.
 func (s *namespaceSet) stop(ctx context.Context) {
-	if s.cancel != nil {
-		s.cancel()
-	}
+	s.cancel()
 	s.wg.Wait()
-	for _, sv := range s.served {
-		if err := sv.proj.Stop(ctx); err != nil {
-			s.log.Error("stop projector", "namespace", sv.ns.Name, "err", err)
-		}
-		if err := sv.store.Close(); err != nil {
-			s.log.Error("close backend", "namespace", sv.ns.Name, "err", err)
-		}
+	for _, sv := range s.snapshot() {
+		s.close(ctx, sv)
 	}
 }

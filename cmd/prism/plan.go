@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +12,9 @@ import (
 
 // planFlags are the flags of prism plan.
 type planFlags struct {
+	adminFlags
 	file       string
+	offline    bool
 	nodes      int
 	syncAlways bool
 	postgres   bool
@@ -22,42 +22,67 @@ type planFlags struct {
 	json       bool
 }
 
-// planReport is what prism plan --json prints.
-type planReport struct {
-	Namespace  string            `json:"namespace"`
-	Durability string            `json:"durability"`
-	Settings   []gateway.Setting `json:"settings"`
-	Guarantee  string            `json:"guarantee"`
-	Warnings   []string          `json:"warnings"`
-}
-
 func newPlanCmd() *cobra.Command {
 	var f planFlags
 	cmd := &cobra.Command{
 		Use:   "plan -f NAMESPACE.yaml",
-		Short: "Print the settings Prism derives from a namespace's needs, with reasons",
+		Short: "Print the settings Prism derives from a namespace's needs, and the diff against what is live",
 		Long: `plan reads one namespace YAML file and prints the settings Prism derives
-from its needs on the deployment described by the flags: stream replicas,
-storage, max age, max message size, duplicate window, partitions, projector
-batch size, read cache and the backend (when backend: auto), each with the
-reason, and what an acknowledged write survives (ADR 007).
+from its needs: stream replicas, storage, max age, max message size,
+duplicate window, partitions, projector batch size, read cache and the
+backend (when backend: auto), each with the reason, and what an
+acknowledged write survives (ADR 007).
 
-It needs no running Prism and changes nothing. A deployment that cannot give
-what the namespace needs (durable on one node without --sync-always,
-replicated on fewer than 3 nodes, ...) is an error saying what is missing.`,
+By default it asks the running Prism at --nats-url, which plans for its own
+deployment and compares with the live namespace, like terraform plan: each
+changed field and setting, whether it is applied live or needs a migration
+(which prism apply refuses). It changes nothing.
+
+With --offline it needs no running Prism and plans for the deployment the
+flags describe (--nodes, --sync-always, --postgres, --max-payload).
+
+A deployment that cannot give what the namespace needs (durable on one node
+without sync_always, replicated on fewer than 3 nodes, ...) is an error
+saying what is missing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runPlan(cmd.OutOrStdout(), f)
+			if f.offline {
+				return runPlan(cmd.OutOrStdout(), f)
+			}
+			for _, name := range []string{"nodes", "sync-always", "postgres", "max-payload"} {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("plan: --%s describes a deployment for --offline; without it the running Prism plans for its own", name)
+				}
+			}
+			return runLivePlan(cmd, f)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "namespace YAML file (required)")
-	fl.IntVar(&f.nodes, "nodes", 1, "JetStream servers in the deployment")
-	fl.BoolVar(&f.syncAlways, "sync-always", false, "the servers fsync every write before acknowledging it (prism serve --sync-always)")
-	fl.BoolVar(&f.postgres, "postgres", false, "a PostgreSQL server is available (for backend: auto)")
-	fl.IntVar(&f.maxPayload, "max-payload", gateway.DefaultMaxPayload, "the NATS servers' max_payload in bytes")
+	fl.BoolVar(&f.offline, "offline", false, "plan without a running Prism, for the deployment the flags below describe")
+	fl.IntVar(&f.nodes, "nodes", 1, "--offline: JetStream servers in the deployment")
+	fl.BoolVar(&f.syncAlways, "sync-always", false, "--offline: the servers fsync every write before acknowledging it (prism serve --sync-always)")
+	fl.BoolVar(&f.postgres, "postgres", false, "--offline: a PostgreSQL server is available (for backend: auto)")
+	fl.IntVar(&f.maxPayload, "max-payload", gateway.DefaultMaxPayload, "--offline: the NATS servers' max_payload in bytes")
 	fl.BoolVar(&f.json, "json", false, "print the plan as JSON")
+	f.register(cmd)
 	return cmd
+}
+
+func runLivePlan(cmd *cobra.Command, f planFlags) error {
+	ns, client, ctx, done, err := f.specSession(cmd, f.file)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := client.Plan(ctx, ns)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return writeJSON(cmd.OutOrStdout(), res)
+	}
+	return printApplyResult(cmd.OutOrStdout(), res)
 }
 
 func runPlan(out io.Writer, f planFlags) error {
@@ -73,26 +98,8 @@ func runPlan(out io.Writer, f planFlags) error {
 		return err
 	}
 	if f.json {
-		r := planReport{Namespace: p.Namespace, Durability: string(p.Durability), Settings: p.Settings(), Guarantee: p.Guarantee, Warnings: p.Warnings}
-		if r.Warnings == nil {
-			r.Warnings = []string{}
-		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(out, p.Report())
 	}
 	fmt.Fprintf(out, "namespace %s (durability %s)\n\n", p.Namespace, p.Durability)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SETTING\tVALUE\tBECAUSE")
-	for _, s := range p.Settings() {
-		fmt.Fprintf(tw, "%s\t%v\t%s\n", s.Name, s.Value, s.Reason)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nguarantee: %s\n", p.Guarantee)
-	for _, w := range p.Warnings {
-		fmt.Fprintf(out, "warning: %s\n", w)
-	}
-	return nil
+	return printSettings(out, p.Report())
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prism-data/prism/gateway"
 )
 
 const planYAML = `name: metrics
@@ -31,7 +33,7 @@ func runPlanCmd(t *testing.T, spec string, args ...string) (string, error) {
 	var out strings.Builder
 	root.SetOut(&out)
 	root.SetErr(&out)
-	root.SetArgs(append([]string{"plan", "-f", path}, args...))
+	root.SetArgs(append([]string{"plan", "--offline", "-f", path}, args...))
 	err := root.Execute()
 	return out.String(), err
 }
@@ -41,7 +43,7 @@ func TestPlanJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r planReport
+	var r gateway.PlanReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v in:\n%s", err, out)
 	}

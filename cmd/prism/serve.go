@@ -35,6 +35,12 @@ type serveFlags struct {
 	sweepInterval time.Duration
 	postgresDSN   string
 	otlpEndpoint  string
+	nodes         int
+}
+
+// cluster is the deployment namespaces are planned for.
+func (f serveFlags) cluster() gateway.Cluster {
+	return gateway.Cluster{Nodes: max(f.nodes, 1), SyncAlways: f.syncAlways, Postgres: f.postgresDSN != ""}
 }
 
 func newServeCmd() *cobra.Command {
@@ -73,8 +79,9 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	fl.StringVar(&f.dataDir, "data-dir", "./prism-data", "directory for the JetStream store and the SQLite databases")
 	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "host:port the embedded NATS server listens on")
 	fl.StringVar(&f.natsURL, "nats-url", "", "connect to this NATS server instead of embedding one (e.g. nats://127.0.0.1:4222)")
-	fl.StringVar(&f.configDir, "config", "", "directory of namespace YAML files (default: one KeyValue namespace \"demo\")")
-	fl.BoolVar(&f.syncAlways, "sync-always", false, "embedded NATS: fsync every write before acknowledging it (survives power loss; slower)")
+	fl.StringVar(&f.configDir, "config", "", "directory of namespace YAML files applied to the registry at start, like prism apply (default: a KeyValue namespace \"demo\" in a new data directory)")
+	fl.BoolVar(&f.syncAlways, "sync-always", false, "embedded NATS: fsync every write before acknowledging it (survives power loss; slower); with --nats-url: the servers run sync_always (namespaces may need durability: durable)")
+	fl.IntVar(&f.nodes, "nodes", 1, "JetStream servers in the --nats-url cluster, for planning replicas (the embedded server is 1)")
 	fl.StringVar(&f.httpListen, "http-listen", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port (off when empty)")
 	fl.StringVar(&f.httpListen, "metrics-listen", "", "")
 	_ = fl.MarkDeprecated("metrics-listen", "use --http-listen, which serves /healthz and /readyz as well")
@@ -125,14 +132,21 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	namespaces := []gateway.Namespace{demoNamespace}
+	if f.natsURL != "" && f.nodes < 1 {
+		return fmt.Errorf("--nodes %d: want at least 1", f.nodes)
+	}
+	if f.natsURL == "" {
+		f.nodes = 1
+	}
+	sd := seed{namespaces: []gateway.Namespace{demoNamespace}, onlyIfNew: true, by: "prism serve (demo)"}
 	if f.configDir != "" {
-		if namespaces, err = gateway.LoadNamespaces(f.configDir); err != nil {
+		if sd.namespaces, err = gateway.LoadNamespaces(f.configDir); err != nil {
 			return err
 		}
-		if len(namespaces) == 0 {
+		if len(sd.namespaces) == 0 {
 			return fmt.Errorf("--config %s: no namespace files (*.yaml) found", f.configDir)
 		}
+		sd.onlyIfNew, sd.by = false, "prism serve --config "+f.configDir
 	}
 	// The HTTP listener comes first: /healthz answers while the stack
 	// starts, and /readyz says it is not ready yet.
@@ -144,7 +158,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 		}
 		defer srv.Close()
 	}
-	st, err := startStack(ctx, f, log, namespaces)
+	st, err := startStack(ctx, f, log, sd)
 	if err != nil {
 		return err
 	}
@@ -158,9 +172,10 @@ func runServe(ctx context.Context, f serveFlags) error {
 	defer stop()
 
 	url := st.URL(f)
-	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(namespaces), url)
-	for _, n := range namespaces {
-		if n.Abstraction == gateway.AbstractionKeyValue {
+	served := st.set.snapshot()
+	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(served), url)
+	for _, sv := range served {
+		if n := sv.ns; n.Abstraction == gateway.AbstractionKeyValue {
 			fmt.Printf("  try: NATS_URL=%s nats req %s '{}'\n", url, subjects.Read(n.Name, "scan"))
 			break
 		}

@@ -31,15 +31,15 @@ import (
 // every namespace's backend and projector. serve runs one until a signal;
 // bench runs one for the length of a benchmark.
 type stack struct {
-	log        *slog.Logger
-	reg        *prometheus.Registry
-	nc         *nats.Conn
-	ns         *server.Server // nil with --nats-url
-	js         jetstream.JetStream
-	gw         *gateway.Gateway
-	set        *namespaceSet
-	namespaces []gateway.Namespace
-	drain      time.Duration
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	nc    *nats.Conn
+	ns    *server.Server // nil with --nats-url
+	js    jetstream.JetStream
+	gw    *gateway.Gateway
+	admin *gateway.Admin
+	set   *namespaceSet
+	drain time.Duration
 	// tracer is where the gateway and projectors send spans: a no-op
 	// provider unless --otlp-endpoint is set, and then sdk is the same
 	// provider, shut down (flushed) last by Close.
@@ -47,13 +47,24 @@ type stack struct {
 	sdk    *sdktrace.TracerProvider
 }
 
-// startStack starts Prism as f describes, serving namespaces. On error,
-// whatever was started is stopped again.
-func startStack(ctx context.Context, f serveFlags, log *slog.Logger, namespaces []gateway.Namespace) (_ *stack, err error) {
+// seed is what a stack applies to the registry when it starts.
+type seed struct {
+	namespaces []gateway.Namespace
+	// onlyIfNew applies them only when the registry did not exist yet
+	// (the demo namespace of a new data directory).
+	onlyIfNew bool
+	// by is recorded as who applied them.
+	by string
+}
+
+// startStack starts Prism as f describes: it applies sd to the namespace
+// registry, serves every registered namespace and follows the registry
+// for changes. On error, whatever was started is stopped again.
+func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_ *stack, err error) {
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	s := &stack{log: log, namespaces: namespaces, drain: f.drainTimeout, set: &namespaceSet{log: log}, tracer: noop.NewTracerProvider()}
+	s := &stack{log: log, drain: f.drainTimeout, tracer: noop.NewTracerProvider()}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if f.otlpEndpoint != "" {
@@ -79,16 +90,52 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, namespaces 
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for _, n := range namespaces {
-		if err := s.set.open(setupCtx, f, s.js, s.gw, s.reg, s.tracer, n); err != nil {
-			return nil, fmt.Errorf("namespace %s: %w", n.Name, err)
-		}
+	cluster := f.cluster()
+	reg, created, err := gateway.OpenRegistry(setupCtx, s.js, 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := applySeed(setupCtx, reg, cluster, sd, created, log); err != nil {
+		return nil, err
+	}
+	s.set = newNamespaceSet(log, f, s.js, s.gw, s.reg, s.tracer, cluster)
+	if err := s.set.follow(setupCtx, reg); err != nil {
+		return nil, err
 	}
 	if err := s.gw.Start(ctx); err != nil {
 		return nil, err
 	}
+	if s.admin, err = gateway.NewAdmin(s.nc, reg, gateway.AdminConfig{Cluster: cluster, Status: s.set.status, Logger: log}); err != nil {
+		return nil, err
+	}
+	if err := s.admin.Start(); err != nil {
+		return nil, err
+	}
 	s.set.startSweeper(f.sweepInterval)
 	return s, nil
+}
+
+// applySeed applies sd's namespaces to reg like prism apply: new ones are
+// created, changed ones updated, unchanged ones left alone. A namespace
+// that cannot be applied (invalid, needs a migration) stops the start.
+func applySeed(ctx context.Context, reg *gateway.Registry, c gateway.Cluster, sd seed, created bool, log *slog.Logger) error {
+	if sd.onlyIfNew && !created {
+		return nil
+	}
+	for _, n := range sd.namespaces {
+		plan, err := gateway.PlanApply(ctx, reg, c, n)
+		if err != nil {
+			return fmt.Errorf("apply namespace %s: %w", n.Name, err)
+		}
+		res, err := gateway.Apply(ctx, reg, c, n, plan.Revision, sd.by)
+		if err != nil {
+			return fmt.Errorf("apply namespace %s: %w", n.Name, err)
+		}
+		if res.Action != gateway.ActionUnchanged {
+			log.Info("namespace applied", "namespace", n.Name, "action", res.Action, "revision", res.Revision, "by", sd.by)
+		}
+	}
+	return nil
 }
 
 // URL is the NATS URL clients use to reach the stack.
@@ -105,12 +152,19 @@ func (s *stack) URL(f serveFlags) string {
 func (s *stack) Close(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.drain)
 	defer cancel()
+	if s.admin != nil {
+		if err := s.admin.Drain(); err != nil {
+			s.log.Warn("drain admin", "err", err)
+		}
+	}
 	if s.gw != nil {
 		if err := s.gw.Drain(ctx); err != nil {
 			s.log.Error("drain gateway", "err", err)
 		}
 	}
-	s.set.stop(ctx)
+	if s.set != nil {
+		s.set.stop(ctx)
+	}
 	if s.nc != nil {
 		s.nc.Close()
 	}

@@ -1,0 +1,28 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DropSchema deletes the schema of namespace, with every table and row in
+// it, from the database at dsn. A schema that does not exist is not an
+// error. Close the namespace's Store first: its connections would
+// otherwise hold locks the drop waits for.
+func DropSchema(ctx context.Context, dsn, namespace string) error {
+	schema, err := SchemaName(namespace)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("drop schema %s: %w", schema, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("drop schema %s: %w", schema, err)
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/prism-data/prism/gateway"
+)
+
+// adminFlags are the flags of the commands that talk to a running Prism
+// over its admin API.
+type adminFlags struct {
+	natsURL string
+	timeout time.Duration
+}
+
+func (f *adminFlags) register(cmd *cobra.Command) {
+	def := os.Getenv("NATS_URL")
+	if def == "" {
+		def = nats.DefaultURL
+	}
+	cmd.Flags().StringVar(&f.natsURL, "nats-url", def, "NATS URL of the running Prism (default $NATS_URL, else nats://127.0.0.1:4222)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for each admin request")
+}
+
+// session connects to the running Prism and returns an admin client, the
+// context that bounds the command (a few admin calls) and what to call when
+// done.
+func (f *adminFlags) session(cmd *cobra.Command) (*gateway.AdminClient, context.Context, func(), error) {
+	nc, err := nats.Connect(f.natsURL, nats.Name("prism-cli"), nats.Timeout(f.timeout))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to %s (set --nats-url or NATS_URL to where prism serve runs): %w", f.natsURL, err)
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*f.timeout)
+	return gateway.NewAdminClient(nc, f.timeout), ctx, func() { cancel(); nc.Close() }, nil
+}
+
+// specSession reads the namespace file of a command's -f and starts a
+// session (see session).
+func (f *adminFlags) specSession(cmd *cobra.Command, file string) (gateway.Namespace, *gateway.AdminClient, context.Context, func(), error) {
+	if file == "" {
+		return gateway.Namespace{}, nil, nil, nil, fmt.Errorf("%s: -f NAMESPACE.yaml is required", cmd.Name())
+	}
+	ns, err := gateway.LoadNamespaceFile(file)
+	if err != nil {
+		return ns, nil, nil, nil, err
+	}
+	client, ctx, done, err := f.session(cmd)
+	return ns, client, ctx, done, err
+}
+
+// whoAmI is what the CLI records as who applied a change: user@host.
+func whoAmI() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	if host == "" {
+		return name
+	}
+	return name + "@" + host
+}
+
+// printSettings prints a plan's settings table, guarantee and warnings.
+func printSettings(out io.Writer, p gateway.PlanReport) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SETTING\tVALUE\tBECAUSE")
+	for _, s := range p.Settings {
+		fmt.Fprintf(tw, "%s\t%v\t%s\n", s.Name, s.Value, s.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nguarantee: %s\n", p.Guarantee)
+	for _, w := range p.Warnings {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
+	return nil
+}
+
+// printApplyResult prints what a plan or an apply found, like terraform
+// plan: the action, each change with how it takes effect, the settings.
+func printApplyResult(out io.Writer, r gateway.ApplyResult) error {
+	switch r.Action {
+	case gateway.ActionCreate:
+		fmt.Fprintf(out, "namespace %s: create\n", r.Plan.Namespace)
+	case gateway.ActionUnchanged:
+		fmt.Fprintf(out, "namespace %s: unchanged (revision %d)\n", r.Plan.Namespace, r.Revision)
+	default:
+		fmt.Fprintf(out, "namespace %s: update revision %d\n", r.Plan.Namespace, r.Revision)
+	}
+	for _, c := range r.Changes {
+		line := fmt.Sprintf("  ~ %s: %s → %s (%s)", c.Field, orNone(c.From), orNone(c.To), c.Effect)
+		if c.Reason != "" && strings.HasPrefix(c.Field, "settings.") || c.Effect == gateway.EffectMigration {
+			line += ": " + c.Reason
+		}
+		fmt.Fprintln(out, line)
+	}
+	if r.Blocked != "" {
+		fmt.Fprintf(out, "\napply would refuse: %s\n", r.Blocked)
+	}
+	fmt.Fprintln(out)
+	return printSettings(out, r.Plan)
+}
+
+func orNone(s string) string {
+	if s == "" || s == "[]" {
+		return "(none)"
+	}
+	return s
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/prism-data/prism/gateway"
+)
+
+func newNsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ns",
+		Short: "List, show and delete the namespaces of a running Prism",
+		Long: `ns talks to a running Prism over NATS (--nats-url), through its admin API
+(prism.$admin.ns.*), so it works against a remote deployment.`,
+	}
+	cmd.AddCommand(newNsListCmd(), newNsGetCmd(), newNsDeleteCmd())
+	return cmd
+}
+
+func newNsListCmd() *cobra.Command {
+	var f adminFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the registered namespaces with their state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, ctx, done, err := f.session(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			list, err := client.List(ctx)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(out, list)
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tABSTRACTION\tBACKEND\tCONSISTENCY\tREVISION\tAPPLIED\tBY\tSTATE\tLAG")
+			for _, n := range list.Namespaces {
+				state, lag := targetSummary(n.Targets)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", n.Namespace.Name, n.Namespace.Abstraction, n.Backend,
+					n.Namespace.Consistency, n.Revision, n.AppliedAt.Local().Format(time.DateTime), orDash(n.AppliedBy), state, lag)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
+	f.register(cmd)
+	return cmd
+}
+
+// targetSummary is the STATE and LAG columns of ns list.
+func targetSummary(ts []gateway.TargetStatus) (string, string) {
+	if len(ts) == 0 {
+		return "-", "-"
+	}
+	states, lags := make([]string, len(ts)), make([]string, len(ts))
+	for i, t := range ts {
+		states[i], lags[i] = t.State, fmt.Sprint(t.Lag)
+	}
+	return strings.Join(states, ","), strings.Join(lags, ",")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newNsGetCmd() *cobra.Command {
+	var f adminFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show a namespace: its declaration, derived settings and targets",
+		Long: `get shows a namespace as registered: its declaration, who applied it and
+when, the settings Prism derives for it on this deployment, and the state of
+its projection targets (checkpoint, lag).
+
+-o yaml prints the declaration alone, as a file prism apply -f accepts;
+-o json prints the admin API's whole reply.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "yaml" && output != "json" {
+				return fmt.Errorf("-o %q: want text, yaml or json", output)
+			}
+			client, ctx, done, err := f.session(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			n, err := client.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return printNamespace(cmd.OutOrStdout(), n, output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, yaml or json")
+	f.register(cmd)
+	return cmd
+}
+
+func printNamespace(out io.Writer, n gateway.AdminNamespace, format string) error {
+	switch format {
+	case "json":
+		return writeJSON(out, n)
+	case "yaml":
+		enc := yaml.NewEncoder(out)
+		enc.SetIndent(2)
+		if err := enc.Encode(n.Namespace); err != nil {
+			return err
+		}
+		return enc.Close()
+	}
+	fmt.Fprintf(out, "namespace %s: revision %d, backend %s, applied %s by %s\n\n", n.Namespace.Name, n.Revision, n.Backend,
+		n.AppliedAt.Local().Format(time.RFC3339), orDash(n.AppliedBy))
+	spec, err := yaml.Marshal(n.Namespace)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s\n", spec)
+	if n.Plan != nil {
+		if err := printSettings(out, *n.Plan); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "plan: %s\n", n.PlanError)
+	}
+	fmt.Fprintln(out)
+	if len(n.Targets) == 0 {
+		fmt.Fprintln(out, "targets: not served by the Prism that answered")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tROLE\tSTATE\tCHECKPOINT\tSTREAM LAST\tLAG\tERROR")
+	for _, t := range n.Targets {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.Target, t.Role, t.State, t.Checkpoint, t.StreamLast, t.Lag, orDash(t.Error))
+	}
+	return tw.Flush()
+}
+
+func writeJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newNsDeleteCmd() *cobra.Command {
+	var f adminFlags
+	var yes, purge bool
+	var revision uint64
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Stop serving a namespace (its data is kept unless --purge)",
+		Long: `delete removes a namespace from the registry: every gateway stops serving
+it (requests get NAMESPACE_NOT_FOUND) and its projector stops. Its event
+stream and backend data are kept, so applying it again serves the same
+data. With --purge the stream and the backend's data are deleted too, for
+good.
+
+delete asks for the namespace's name to confirm, unless --yes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			client, ctx, done, err := f.session(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			n, err := client.Get(ctx, name)
+			if err != nil {
+				return err
+			}
+			if revision == 0 {
+				revision = n.Revision
+			}
+			if !yes {
+				what := "its stream and data are kept"
+				if purge {
+					what = "its stream and ALL ITS DATA ARE DELETED"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Delete namespace %s (revision %d, %s %s)? %s.\nType the namespace name to confirm: ", name, n.Revision, n.Namespace.Abstraction, n.Backend, what)
+				if !confirm(cmd.InOrStdin(), name) {
+					return errors.New("delete: not confirmed; nothing deleted (pass --yes to skip the question)")
+				}
+			}
+			if _, err := client.Delete(ctx, name, revision, purge); err != nil {
+				return err
+			}
+			if purge {
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted namespace %s; its stream and data are being purged\n", name)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted namespace %s; its stream and data are kept (apply it again to serve them)\n", name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&purge, "purge", false, "delete the namespace's stream and backend data too")
+	cmd.Flags().Uint64Var(&revision, "revision", 0, "delete only if the namespace is at this revision (default: the one just read)")
+	f.register(cmd)
+	return cmd
+}
+
+// confirm reads one line from in and reports whether it is want.
+func confirm(in io.Reader, want string) bool {
+	if in == nil {
+		in = os.Stdin
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return false
+	}
+	return strings.TrimSpace(line) == want
+}

@@ -1,0 +1,246 @@
+package itest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
+)
+
+// cli runs a prism CLI command against p and returns its combined output.
+func (p *prismProc) cli(t testing.TB, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(prismBin, append(args, "--nats-url", p.url)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// mustCLI runs a prism CLI command that must succeed.
+func (p *prismProc) mustCLI(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := p.cli(t, "", args...)
+	if err != nil {
+		t.Fatalf("prism %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// writeSpec writes a namespace YAML file and returns its path.
+func writeSpec(t testing.TB, spec string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ns.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// nsGet returns namespace name as prism ns get -o json prints it.
+func (p *prismProc) nsGet(t testing.TB, name string) gateway.AdminNamespace {
+	t.Helper()
+	var n gateway.AdminNamespace
+	if err := json.Unmarshal([]byte(p.mustCLI(t, "ns", "get", name, "-o", "json")), &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// putUntilServed retries a put while the namespace is not served yet and
+// returns how long that took.
+func putUntilServed(t testing.TB, kv *client.KeyValue, id string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		_, err := kv.Put(testCtx(t), []byte(id), []client.Item{item("v", id)})
+		if err == nil {
+			return time.Since(start)
+		}
+		if !errors.Is(err, client.ErrNamespaceNotFound) || time.Since(start) > 30*time.Second {
+			t.Fatalf("put %s: %v", id, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+const ordersSpec = `name: orders
+abstraction: keyvalue
+backend: sqlite
+consistency: eventual
+team: checkout
+`
+
+// TestApplyLiveAndRestart applies namespaces to a running prism with the
+// CLI, changes one live, deletes, purges and restarts, checking the
+// registry is the source of truth.
+func TestApplyLiveAndRestart(t *testing.T) {
+	p := startPrism(t, t.TempDir(), 0)
+	_, c := p.connect(t)
+	ctx := testCtx(t)
+	kv := c.KeyValue("orders")
+
+	if _, err := kv.Put(ctx, []byte("x"), []client.Item{item("v", "x")}); !errors.Is(err, client.ErrNamespaceNotFound) {
+		t.Fatalf("put before apply: %v, want NAMESPACE_NOT_FOUND", err)
+	}
+
+	// Apply: served without a restart.
+	out := p.mustCLI(t, "apply", "-f", writeSpec(t, ordersSpec))
+	if !strings.Contains(out, "namespace orders: create") || !strings.Contains(out, "applied: namespace orders is at revision") {
+		t.Fatalf("apply output:\n%s", out)
+	}
+	took := putUntilServed(t, kv, "first")
+	t.Logf("new namespace served %v after prism apply returned", took)
+
+	// Plan shows the diff against what is live, and changes nothing.
+	strong := strings.Replace(ordersSpec, "consistency: eventual", "consistency: strong", 1)
+	out = p.mustCLI(t, "plan", "-f", writeSpec(t, strong))
+	if !strings.Contains(out, "namespace orders: update revision") || !strings.Contains(out, "~ consistency: eventual → strong (live)") {
+		t.Fatalf("plan output:\n%s", out)
+	}
+	if got := p.nsGet(t, "orders"); got.Namespace.Consistency != gateway.Eventual {
+		t.Fatalf("plan changed the namespace: %+v", got.Namespace)
+	}
+
+	// Change consistency live: a strong write replies once it is
+	// applied, so a read right after it always sees it.
+	before := p.nsGet(t, "orders").Revision
+	p.mustCLI(t, "apply", "-f", writeSpec(t, strong))
+	deadline := time.Now().Add(30 * time.Second)
+	for p.nsGet(t, "orders").Namespace.Consistency != gateway.Strong {
+		if time.Now().After(deadline) {
+			t.Fatal("consistency did not change")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitRevisionServed(t, p, "orders", before)
+	for i := range 200 {
+		id := fmt.Sprintf("strong-%d", i)
+		if _, err := kv.Put(ctx, []byte(id), []client.Item{item("v", id)}); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := kv.Get(ctx, []byte(id))
+		if err != nil || len(rec.Items) != 1 || string(rec.Items[0].Value) != id {
+			t.Fatalf("get right after strong put %s = %+v, %v: the namespace is not strong", id, rec, err)
+		}
+	}
+
+	// A change of needs that changes the projector's batch size restarts
+	// the projector live; strong writes keep waiting on the right one.
+	busy := strong + "needs:\n  write_rps: 20000\n"
+	rev := p.nsGet(t, "orders").Revision
+	out = p.mustCLI(t, "apply", "-f", writeSpec(t, busy))
+	if !strings.Contains(out, "~ settings.batch_size: 256 → 1024 (live)") {
+		t.Fatalf("apply output:\n%s", out)
+	}
+	waitRevisionServed(t, p, "orders", rev)
+	for i := range 50 {
+		id := fmt.Sprintf("busy-%d", i)
+		if _, err := kv.Put(ctx, []byte(id), []client.Item{item("v", id)}); err != nil {
+			t.Fatal(err)
+		}
+		if rec, err := kv.Get(ctx, []byte(id)); err != nil || len(rec.Items) != 1 {
+			t.Fatalf("get right after strong put %s after the projector restart = %+v, %v", id, rec, err)
+		}
+	}
+
+	// Bad input: clear errors, nothing stored.
+	for _, tc := range []struct{ spec, want string }{
+		{"name: bad\nabstraction: document\nbackend: sqlite\n", `abstraction "document" is not supported`},
+		{"name: bad\nabstraction: keyvalue\nbackend: sqlite\nneeds:\n  write_rps: -5\n", "needs.write_rps: -5 is negative"},
+		{"name: bad\nabstraction: keyvalue\nbackend: sqlite\nneeds:\n  durability: durable\n", "FAILED_PRECONDITION"},
+		{strings.Replace(strong, "backend: sqlite", "backend: natskv", 1), "needs a migration"},
+	} {
+		out, err := p.cli(t, "", "apply", "-f", writeSpec(t, tc.spec))
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("apply of a bad spec: err %v, output %q, want %q", err, out, tc.want)
+		}
+	}
+	// A stale revision loses: someone applied since.
+	out, err := p.cli(t, "", "apply", "-f", writeSpec(t, ordersSpec), "--revision", fmt.Sprint(before))
+	if err == nil || !strings.Contains(out, "CONFLICT") {
+		t.Errorf("apply at a stale revision: %v\n%s", err, out)
+	}
+	list := p.mustCLI(t, "ns", "list")
+	if strings.Contains(list, "bad") || !strings.Contains(list, "orders") || !strings.Contains(list, "demo") {
+		t.Fatalf("ns list:\n%s", list)
+	}
+
+	// Delete keeps the data; confirmation is required.
+	if out, err := p.cli(t, "nope\n", "ns", "delete", "orders"); err == nil || !strings.Contains(out, "not confirmed") {
+		t.Fatalf("unconfirmed delete: %v\n%s", err, out)
+	}
+	if out, err := p.cli(t, "demo\n", "ns", "delete", "demo"); err != nil {
+		t.Fatalf("confirmed delete: %v\n%s", err, out)
+	}
+	p.mustCLI(t, "ns", "delete", "orders", "--yes")
+	waitNotServed(t, kv)
+
+	// Restart: the registry is the source of truth. orders comes back
+	// deleted, demo is not re-created.
+	p.mustCLI(t, "apply", "-f", writeSpec(t, strong))
+	p.stop()
+	p.restart()
+	_, c = p.connect(t)
+	kv = c.KeyValue("orders")
+	rec, err := kv.Get(ctx, []byte("strong-199"))
+	if err != nil || len(rec.Items) != 1 {
+		t.Fatalf("after delete, re-apply and restart: get strong-199 = %+v, %v (data must be kept)", rec, err)
+	}
+	if got := p.nsGet(t, "orders"); got.Namespace.Consistency != gateway.Strong || len(got.Targets) != 1 || got.Targets[0].State != "running" || got.Targets[0].Lag != 0 {
+		t.Fatalf("after restart: %+v", got)
+	}
+	if _, err := c.KeyValue("demo").Get(ctx, []byte("x")); !errors.Is(err, client.ErrNamespaceNotFound) {
+		t.Fatalf("demo after delete and restart: %v, want NAMESPACE_NOT_FOUND", err)
+	}
+
+	// Purge drops the data: applied again, the namespace is empty.
+	p.mustCLI(t, "ns", "delete", "orders", "--yes", "--purge")
+	waitNotServed(t, kv)
+	p.mustCLI(t, "apply", "-f", writeSpec(t, strong))
+	putUntilServed(t, kv, "after-purge")
+	ids, _, err := kv.Scan(ctx)
+	if err != nil || len(ids) != 1 || string(ids[0]) != "after-purge" {
+		t.Fatalf("scan after purge and re-apply = %q, %v; want only after-purge", ids, err)
+	}
+}
+
+// waitRevisionServed waits until the namespace's projector has been
+// reconfigured past revision: ns get reports a running target serving the
+// registry's revision.
+func waitRevisionServed(t testing.TB, p *prismProc, name string, revision uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := p.nsGet(t, name)
+		if n.Revision > revision && len(n.Targets) == 1 && n.Targets[0].State == "running" && n.Targets[0].Revision == n.Revision {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace %s not served past revision %d: %+v", name, revision, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitNotServed(t testing.TB, kv *client.KeyValue) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := kv.Get(testCtx(t), []byte("any"))
+		if errors.Is(err, client.ErrNamespaceNotFound) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace still served 30s after delete: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
