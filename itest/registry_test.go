@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
 )
@@ -242,5 +244,64 @@ func waitNotServed(t testing.TB, kv *client.KeyValue) {
 			t.Fatalf("namespace still served 30s after delete: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestApplyUpdatesStreamInPlace applies a timeseries namespace with
+// backend: auto and changes its retention live: the stream is updated in
+// place (same events, new max age), not recreated.
+func TestApplyUpdatesStreamInPlace(t *testing.T) {
+	p := startPrism(t, t.TempDir(), 0)
+	nc, c := p.connect(t)
+	ctx := testCtx(t)
+	spec := "name: metrics\nabstraction: timeseries\nbackend: auto\nretention: 720h\n"
+	p.mustCLI(t, "apply", "-f", writeSpec(t, spec))
+	if n := p.nsGet(t, "metrics"); n.Backend != "sqlite" || n.Namespace.Backend != gateway.BackendAuto {
+		t.Fatalf("backend auto on one node without PostgreSQL: resolved %q, declared %q; want sqlite, auto", n.Backend, n.Namespace.Backend)
+	}
+	ts := c.TimeSeries("metrics")
+	var seq uint64
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		var err error
+		seq, err = ts.Append(ctx, []byte("cpu"), []client.Event{{Time: time.Now(), ID: []byte("1"), Payload: []byte("42")}})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, client.ErrNamespaceNotFound) || time.Since(start) > 30*time.Second {
+			t.Fatal(err)
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamOf := func() *jetstream.StreamInfo {
+		t.Helper()
+		s, err := js.Stream(ctx, "PRISM_METRICS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo()
+	}
+	before := streamOf()
+	if before.Config.MaxAge != 720*time.Hour {
+		t.Fatalf("stream max age %v, want 720h", before.Config.MaxAge)
+	}
+	rev := p.nsGet(t, "metrics").Revision
+	out := p.mustCLI(t, "apply", "-f", writeSpec(t, strings.Replace(spec, "720h", "24h", 1)))
+	if !strings.Contains(out, "~ retention: 720h0m0s → 24h0m0s (live)") || !strings.Contains(out, "~ settings.max_age: 720h0m0s → 24h0m0s (live)") {
+		t.Fatalf("apply output:\n%s", out)
+	}
+	waitRevisionServed(t, p, "metrics", rev)
+	after := streamOf()
+	if after.Config.MaxAge != 24*time.Hour {
+		t.Errorf("stream max age after apply %v, want 24h", after.Config.MaxAge)
+	}
+	if !after.Created.Equal(before.Created) || after.State.LastSeq < seq || after.State.Msgs != before.State.Msgs {
+		t.Errorf("stream recreated or lost events: before %+v created %v, after %+v created %v", before.State, before.Created, after.State, after.Created)
+	}
+	evs, err := ts.Latest(ctx, []byte("cpu"), 10)
+	if err != nil || len(evs) != 1 || string(evs[0].Payload) != "42" {
+		t.Fatalf("latest after the change = %+v, %v", evs, err)
 	}
 }
