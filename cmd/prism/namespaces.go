@@ -96,6 +96,8 @@ type namespaceSet struct {
 	served map[string]*served
 	failed map[string]failure
 
+	changes *prometheus.CounterVec
+
 	// ctx ends when stop is called; the registry follower and the sweeper
 	// run until then.
 	ctx    context.Context
@@ -103,9 +105,35 @@ type namespaceSet struct {
 	wg     sync.WaitGroup
 }
 
-func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster) *namespaceSet {
+func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster) (*namespaceSet, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &namespaceSet{log: log, f: f, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
+	s := &namespaceSet{log: log, f: f, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
+	s.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "prism_registry_changes_total",
+		Help: "Namespace registry changes this process applied, by op (put, delete, purge) and result (ok, failed).",
+	}, []string{"op", "result"})
+	count := func(state string) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "prism_namespaces", ConstLabels: prometheus.Labels{"state": state},
+			Help: "Registered namespaces by state in this process: serving, or failed to open (retried every 5s).",
+		}, func() float64 {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if state == "failed" {
+				return float64(len(s.failed))
+			}
+			return float64(len(s.served))
+		})
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{s.changes, count("serving"), count("failed")} {
+			if err := reg.Register(c); err != nil {
+				cancel()
+				return nil, fmt.Errorf("register metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
 }
 
 // follow applies every change of the registry until stop, retrying
@@ -176,10 +204,12 @@ func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
+		s.changes.WithLabelValues("put", "failed").Inc()
 		s.failed[e.Namespace.Name] = failure{entry: e, err: err}
 		s.log.Error("namespace not served", "namespace", e.Namespace.Name, "revision", e.Revision, "err", err, "retry_in", retryFailedEvery)
 		return
 	}
+	s.changes.WithLabelValues("put", "ok").Inc()
 	delete(s.failed, e.Namespace.Name)
 }
 
@@ -342,6 +372,11 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	op := "delete"
+	if purge {
+		op = "purge"
+	}
+	s.changes.WithLabelValues(op, "ok").Inc()
 	s.mu.Lock()
 	sv := s.served[name]
 	delete(s.served, name)

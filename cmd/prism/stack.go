@@ -98,7 +98,9 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_
 	if err := applySeed(setupCtx, reg, cluster, sd, created, log); err != nil {
 		return nil, err
 	}
-	s.set = newNamespaceSet(log, f, s.js, s.gw, s.reg, s.tracer, cluster)
+	if s.set, err = newNamespaceSet(log, f, s.js, s.gw, s.reg, s.tracer, cluster); err != nil {
+		return nil, err
+	}
 	if err := s.set.follow(setupCtx, reg); err != nil {
 		return nil, err
 	}
