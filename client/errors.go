@@ -46,6 +46,7 @@ var (
 	ErrIdempotencyMismatch = &Error{Code: prismv1.Code_IDEMPOTENCY_MISMATCH}
 	ErrUnimplemented       = &Error{Code: prismv1.Code_UNIMPLEMENTED}
 	ErrInternal            = &Error{Code: prismv1.Code_INTERNAL}
+	ErrFailedPrecondition  = &Error{Code: prismv1.Code_FAILED_PRECONDITION}
 	ErrPermissionDenied    = &Error{Code: prismv1.Code_PERMISSION_DENIED}
 	ErrDeadlineExceeded    = &Error{Code: prismv1.Code_DEADLINE_EXCEEDED}
 )

@@ -15,6 +15,21 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
+// checkAtomicPublish refuses a mutate on a stream without atomic batch
+// publish: a NATS server older than 2.12 ignores the batch headers and
+// would store the first events of a batch whose later events fail, half
+// applying the mutate.
+func (g *Gateway) checkAtomicPublish(ctx context.Context, ns string) error {
+	s, err := g.stream(ctx, ns)
+	if err != nil {
+		return jetStreamError(err, ns, "looking up the stream")
+	}
+	if !s.CachedInfo().Config.AllowAtomicPublish {
+		return newError(ErrFailedPrecondition.Code, "namespace %s: mutate needs atomic batch publish, which this NATS server does not support (nats-server 2.12 or later); put and delete work", ns)
+	}
+	return nil
+}
+
 // mutate stores the events of every mutation in one atomic batch: all of
 // them or none. Atomic batches cannot carry Nats-Msg-Id usefully (a
 // duplicate id refuses the whole batch without telling the original seq),
@@ -26,6 +41,9 @@ import (
 // Errors: as writeOne.
 func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateRequest) (proto.Message, error) {
 	ns := r.ns.Name
+	if err := g.checkAtomicPublish(ctx, ns); err != nil {
+		return nil, err
+	}
 	token := req.GetIdempotencyToken()
 	meta, err := g.eventMeta(ctx, r, token, req)
 	if err != nil {

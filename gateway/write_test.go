@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -322,4 +323,31 @@ func TestStrongWriteNotConsistentYet(t *testing.T) {
 	if n := streamMsgs(t, e.js); n != 1 {
 		t.Fatalf("stream has %d messages, want the write stored", n)
 	}
+}
+
+// A stream without atomic batch publish (a NATS server older than 2.12,
+// which ignores the batch headers) must refuse mutate before storing
+// anything: the server would store a batch's first events even when a
+// later one fails.
+func TestMutateRefusedWithoutAtomicPublish(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ctx := context.Background()
+	s, err := e.js.Stream(ctx, subjects.Stream(testNS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.AllowAtomicPublish = false
+	if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var resp prismv1.WriteResponse
+	perr := call(t, e.nc, subjects.Write(testNS, "mutate"), mutateReq("", mPut("a", "k", "1", nil), mPut("b", "k", "2", nil)), &resp, encJSON)
+	if !isCode(perr, prismv1.Code_FAILED_PRECONDITION) || !strings.Contains(perr.GetMessage(), "2.12") {
+		t.Fatalf("mutate = %v, want FAILED_PRECONDITION naming nats-server 2.12", perr)
+	}
+	if n := streamMsgs(t, e.js); n != 0 {
+		t.Fatalf("stream has %d messages after the refused mutate, want 0", n)
+	}
+	mustCall(t, e.nc, subjects.Write(testNS, "put"), putReq("c", "k", "v"), &resp)
 }
