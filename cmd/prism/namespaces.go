@@ -79,6 +79,10 @@ type failure struct {
 // retryFailedEvery is how often namespaces that failed to open are retried.
 const retryFailedEvery = 5 * time.Second
 
+// openTimeout bounds opening or reconfiguring one namespace (a backend
+// that does not answer); it then counts as failed and is retried.
+const openTimeout = 20 * time.Second
+
 // namespaceSet serves the namespaces of the registry: it opens a namespace
 // when it is applied, reconfigures it live when it changes and stops it
 // when it is deleted (dropping its data when purged), and runs the
@@ -190,7 +194,7 @@ func (s *namespaceSet) change(ctx context.Context, c gateway.RegistryChange) {
 // put serves e: opens it if new, reconfigures it if changed. A namespace
 // that fails is recorded and retried.
 func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
-	opCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	opCtx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	s.mu.Lock()
 	sv := s.served[e.Namespace.Name]
@@ -434,6 +438,10 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 		s.mu.Lock()
 		st := gateway.TargetStatus{Target: sv.ns.Backend, Role: "primary", State: "running", Revision: sv.entry.Revision, Checkpoint: sv.proj.Applied()}
 		s.mu.Unlock()
+		if f.err != nil {
+			// Still serving the old revision; the new one is retried.
+			st.Error = fmt.Sprintf("revision %d not applied: %v", f.entry.Revision, f.err)
+		}
 		if info, err := s.js.Stream(ctx, subjects.Stream(name)); err == nil {
 			st.StreamLast = info.CachedInfo().State.LastSeq
 			if st.StreamLast > st.Checkpoint {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,5 +151,66 @@ func waitServing(t *testing.T, admin *gateway.AdminClient, name string, revision
 			t.Fatalf("namespace %s not served at revision %d: %+v, %v", name, revision, n, err)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestStackReportsFailedNamespace applies a namespace whose backend cannot
+// be reached: the admin API reports it failed with the reason, the
+// others are served, and deleting it clears it.
+func TestStackReportsFailedNamespace(t *testing.T) {
+	ctx := context.Background()
+	f := serveFlags{dataDir: t.TempDir(), natsListen: "127.0.0.1:0", drainTimeout: 10 * time.Second, nodes: 1,
+		postgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"}
+	st, err := startStack(ctx, f, slog.New(slog.NewTextHandler(io.Discard, nil)), seed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	nc, err := nats.Connect(st.URL(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	admin := gateway.NewAdminClient(nc, 5*time.Second)
+	bad := gateway.Namespace{Name: "ledger", Abstraction: gateway.AbstractionKeyValue, Backend: "postgres"}
+	res, err := admin.Apply(ctx, bad, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := admin.Get(ctx, "ledger")
+		if err == nil && len(n.Targets) == 1 && n.Targets[0].State == "failed" {
+			if n.Targets[0].Revision != res.Revision || !strings.Contains(n.Targets[0].Error, "postgres") {
+				t.Errorf("failed target = %+v", n.Targets[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger not reported failed: %+v, %v", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(st.set.changes.WithLabelValues("put", "failed")); got < 1 {
+		t.Errorf("prism_registry_changes_total{put,failed} = %v, want ≥ 1", got)
+	}
+	good, err := admin.Apply(ctx, gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, admin, "orders", good.Revision)
+	if _, err := admin.Delete(ctx, "ledger", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st.set.mu.Lock()
+		_, failed := st.set.failed["ledger"]
+		st.set.mu.Unlock()
+		if !failed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ledger still failed after delete")
+		}
 	}
 }

@@ -101,7 +101,9 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_
 	if s.set, err = newNamespaceSet(log, f, s.js, s.gw, s.reg, s.tracer, cluster); err != nil {
 		return nil, err
 	}
-	if err := s.set.follow(setupCtx, reg); err != nil {
+	// Not setupCtx: each namespace's open is bounded by openTimeout, and
+	// one that fails is retried, so this waits at most that per namespace.
+	if err := s.set.follow(ctx, reg); err != nil {
 		return nil, err
 	}
 	if err := s.gw.Start(ctx); err != nil {
