@@ -312,6 +312,9 @@ func deriveBackend(ns Namespace, c Cluster, retention time.Duration, p *Plan) (D
 		}
 		return Derived[string]{ns.Backend, "named in the spec"}, nil
 	}
+	if ns.Abstraction == AbstractionLog {
+		return Derived[string]{"kafka", "abstraction log is served by a Kafka topic"}, nil
+	}
 	if ns.Abstraction != AbstractionTimeSeries {
 		return Derived[string]{"sqlite", "keyvalue size is not stated in needs: one SQLite file; name backend: postgres for larger data (natskv is never chosen: it is for small records)"}, nil
 	}
@@ -343,6 +346,8 @@ func deriveBackend(ns Namespace, c Cluster, retention time.Duration, p *Plan) (D
 // partitionRate is the events/s one partition is planned for.
 func partitionRate(abstraction, backend string) int {
 	switch {
+	case backend == "kafka":
+		return PartitionRateKafkaLog
 	case backend == "natskv":
 		return PartitionRateNATSKV
 	case abstraction == AbstractionTimeSeries && backend == "postgres":
