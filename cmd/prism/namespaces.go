@@ -113,6 +113,8 @@ func (s *namespaceSet) open(ctx context.Context, f serveFlags, js jetstream.JetS
 			return fmt.Errorf("start projector: %w", err)
 		}
 		err = gw.AddTimeSeriesNamespace(n, ts, sv.proj)
+	case gateway.AbstractionLog:
+		err = openLog(ctx, js, gw, popts, sv)
 	default:
 		return fmt.Errorf("abstraction %q is not served", n.Abstraction)
 	}
@@ -148,6 +150,8 @@ func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n ga
 	case "natskv":
 		st, err := natskv.Open(ctx, js, n.Name)
 		return st, "NATS KV bucket " + natskv.BucketName(n.Name), err
+	case "kafka":
+		return openKafka(ctx, f, n)
 	}
 	return nil, "", fmt.Errorf("backend %q is not served", n.Backend)
 }
