@@ -94,8 +94,11 @@ func (n Namespace) validateLog() error {
 			return fmt.Errorf("namespace %s: kafka.topic %q: only a-z, A-Z, 0-9, '.', '_' and '-' are allowed", n.Name, k.Topic)
 		}
 	}
-	if len(k.Topic) > 200 || k.Topic == "." || k.Topic == ".." {
-		return fmt.Errorf("namespace %s: kafka.topic %q: use 1 to 200 characters, not . or ..", n.Name, k.Topic)
+	switch {
+	case len(k.Topic) > 200:
+		return fmt.Errorf("namespace %s: kafka.topic is %d characters; the limit is 200", n.Name, len(k.Topic))
+	case k.Topic == "." || k.Topic == "..":
+		return fmt.Errorf("namespace %s: kafka.topic %q is not a valid topic name", n.Name, k.Topic)
 	}
 	return nil
 }
