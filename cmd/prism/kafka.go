@@ -91,3 +91,16 @@ func openLog(ctx context.Context, js jetstream.JetStream, gw *gateway.Gateway, p
 	}
 	return gw.AddLogNamespace(n, ls, sv.proj)
 }
+
+// kafkaSettings are the plan rows of a log namespace's Kafka topic
+// (DeriveKafkaTopic); none for other backends.
+func kafkaSettings(n gateway.Namespace, p gateway.Plan) []gateway.Setting {
+	if p.Backend.Value != "kafka" {
+		return nil
+	}
+	t := gateway.DeriveKafkaTopic(n, p)
+	return []gateway.Setting{
+		{Name: "kafka_partitions", Value: t.Partitions.Value, Reason: t.Partitions.Reason},
+		{Name: "kafka_replication_factor", Value: t.ReplicationFactor.Value, Reason: t.ReplicationFactor.Reason},
+	}
+}

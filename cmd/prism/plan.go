@@ -72,8 +72,9 @@ func runPlan(out io.Writer, f planFlags) error {
 	if err != nil {
 		return err
 	}
+	settings := append(p.Settings(), kafkaSettings(ns, p)...)
 	if f.json {
-		r := planReport{Namespace: p.Namespace, Durability: string(p.Durability), Settings: p.Settings(), Guarantee: p.Guarantee, Warnings: p.Warnings}
+		r := planReport{Namespace: p.Namespace, Durability: string(p.Durability), Settings: settings, Guarantee: p.Guarantee, Warnings: p.Warnings}
 		if r.Warnings == nil {
 			r.Warnings = []string{}
 		}
@@ -84,7 +85,7 @@ func runPlan(out io.Writer, f planFlags) error {
 	fmt.Fprintf(out, "namespace %s (durability %s)\n\n", p.Namespace, p.Durability)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SETTING\tVALUE\tBECAUSE")
-	for _, s := range p.Settings() {
+	for _, s := range settings {
 		fmt.Fprintf(tw, "%s\t%v\t%s\n", s.Name, s.Value, s.Reason)
 	}
 	if err := tw.Flush(); err != nil {
