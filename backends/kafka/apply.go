@@ -49,14 +49,15 @@ func (s *Store) ApplyLog(ctx context.Context, changes []*prismv1.LogChange, thro
 	defer cancel()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if through <= s.checkpoint {
+	checkpoint := s.checkpoint.Load()
+	if through <= checkpoint {
 		return nil
 	}
 	now := time.Now()
 	msgs := make([]kafka.Message, 0, len(changes))
 	first := 0 // index in changes of msgs[0]
 	for i, c := range changes {
-		if c.GetSeq() <= s.checkpoint {
+		if c.GetSeq() <= checkpoint {
 			first = i + 1
 			continue
 		}
@@ -77,16 +78,11 @@ func (s *Store) ApplyLog(ctx context.Context, changes []*prismv1.LogChange, thro
 		}
 		start = end
 	}
-	if s.beforeCheckpoint != nil {
-		if err := s.beforeCheckpoint(); err != nil {
-			return err
-		}
-	}
 	cp := kafka.Message{Key: []byte(s.topic), Value: strconv.AppendUint(nil, through, 10), Time: now}
 	if err := s.cpWriter.WriteMessages(ctx, cp); err != nil {
 		return fmt.Errorf("write checkpoint %d to %s: %w", through, s.cpTopic, err)
 	}
-	s.checkpoint = through
+	s.checkpoint.Store(through)
 	return nil
 }
 

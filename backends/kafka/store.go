@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -38,16 +39,11 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 
-	// wmu serializes ApplyLog calls; checkpoint is the last checkpoint
-	// written or read, guarded by wmu.
+	// wmu serializes ApplyLog calls. checkpoint is the last checkpoint
+	// written or read; it changes under wmu and is read without it, so a
+	// Checkpoint call never waits for a slow batch.
 	wmu        sync.Mutex
-	checkpoint uint64
-
-	// beforeCheckpoint, when set (tests only), runs after a batch's records
-	// are acknowledged and before its checkpoint is written; an error it
-	// returns is returned by ApplyLog as a crash at that point would leave
-	// things.
-	beforeCheckpoint func() error
+	checkpoint atomic.Uint64
 }
 
 // TopicName returns the data topic of namespace ns: "prism-" and the
@@ -104,7 +100,7 @@ func Open(ctx context.Context, brokers []string, namespace string, opts ...Optio
 		transport.CloseIdleConnections()
 		return nil, fmt.Errorf("open kafka store: %w", err)
 	}
-	s.checkpoint = cp
+	s.checkpoint.Store(cp)
 	s.writer = &kafka.Writer{
 		Addr:  addr,
 		Topic: s.topic,
@@ -311,16 +307,15 @@ func readBytes(r kafka.Record) (key, value []byte, err error) {
 }
 
 // Checkpoint returns the highest stream sequence of which every record is
-// acknowledged by the cluster (0 for a new topic). Errors: ErrClosed.
+// acknowledged by the cluster (0 for a new topic), as Open read it or
+// ApplyLog last wrote it: it does no I/O. Errors: ErrClosed.
 func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 	unlock, err := s.read()
 	if err != nil {
 		return 0, err
 	}
 	defer unlock()
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	return s.checkpoint, nil
+	return s.checkpoint.Load(), nil
 }
 
 // read takes the read lock, or returns ErrClosed.
