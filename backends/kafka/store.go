@@ -318,6 +318,23 @@ func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 	return s.checkpoint.Load(), nil
 }
 
+// Ping asks the leader of the data topic's partition 0 for its offsets
+// (kafka-go answers metadata requests from a cache, so those prove
+// nothing): nil when it answers. Errors: ErrClosed, or the cluster's error.
+func (s *Store) Ping(ctx context.Context) error {
+	unlock, err := s.read()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if _, _, err := s.offsets(ctx, s.topic, 0); err != nil {
+		return fmt.Errorf("ping kafka: %w", err)
+	}
+	return nil
+}
+
 // read takes the read lock, or returns ErrClosed.
 func (s *Store) read() (func(), error) {
 	s.mu.RLock()

@@ -98,3 +98,21 @@ func TestOffsetOutOfRangeBlamesTheRequest(t *testing.T) {
 		t.Fatalf("Fetch past the end: %v, want ErrOffsetOutOfRange", err)
 	}
 }
+
+func TestPing(t *testing.T) {
+	c, brokers := kafkatest.Start(t)
+	s := open(t, brokers, "ping")
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping of a closed cluster: no error")
+	}
+	s.Close()
+	if err := s.Ping(context.Background()); !errors.Is(err, kafka.ErrClosed) {
+		t.Fatalf("Ping after Close: %v, want ErrClosed", err)
+	}
+}

@@ -85,7 +85,16 @@ func openLog(ctx context.Context, js jetstream.JetStream, gw *gateway.Gateway, p
 	if sv.proj, err = projectors.NewLog(js, n.Name, n.Backend, ls, popts...); err != nil {
 		return err
 	}
-	sv.checkpoint = ls.Checkpoint
+	// The checkpoint of a Kafka store is in memory; /readyz asks the
+	// cluster too.
+	sv.checkpoint = func(ctx context.Context) (uint64, error) {
+		if p, ok := ls.(interface{ Ping(context.Context) error }); ok {
+			if err := p.Ping(ctx); err != nil {
+				return 0, err
+			}
+		}
+		return ls.Checkpoint(ctx)
+	}
 	if err := sv.proj.Start(ctx); err != nil {
 		return fmt.Errorf("start projector: %w", err)
 	}
