@@ -3,10 +3,12 @@ package kafka_test
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/prism-data/prism/backends/kafka"
 	"github.com/prism-data/prism/backends/kafka/kafkatest"
@@ -96,4 +98,105 @@ func TestReaderConfigNeedsGroup(t *testing.T) {
 	if _, err := s.ReaderConfig(""); err == nil {
 		t.Fatal("ReaderConfig(\"\"): no error")
 	}
+}
+
+// Two members of one group share the partitions: together they read every
+// record, each key's records in order. A member that read 10 records
+// while the other read none waits for the other's first, so the late
+// joiner cannot find the topic already drained.
+func TestConsumerGroupMembersSharePartitions(t *testing.T) {
+	_, brokers := kafkatest.Start(t, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	s := open(t, brokers, "shared", kafka.WithPartitions(4))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.ApplyLog(ctx, changes(1, 400, 16), 400); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.ReaderConfig("workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxWait = 20 * time.Millisecond
+	cfg.HeartbeatInterval = 100 * time.Millisecond
+	cfg.SessionTimeout = time.Second
+	cfg.RebalanceTimeout = time.Second
+	cfg.JoinGroupBackoff = 50 * time.Millisecond
+	type got struct {
+		member int
+		key    string
+		seq    uint64
+	}
+	var (
+		mu   sync.Mutex
+		recs []got
+		seen = map[uint64]bool{}
+	)
+	readers := []*kafkago.Reader{kafkago.NewReader(cfg), kafkago.NewReader(cfg)}
+	// firstRead[i] is closed when member i read its first record.
+	firstRead := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	count := []int{0, 0}
+	var wg sync.WaitGroup
+	for i, r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					return
+				}
+				rec := kafka.Record(m)
+				mu.Lock()
+				if count[i]++; count[i] == 1 {
+					close(firstRead[i])
+				}
+				if count[i] == 10 && count[1-i] == 0 {
+					mu.Unlock()
+					select {
+					case <-firstRead[1-i]:
+					case <-ctx.Done():
+						return
+					}
+					mu.Lock()
+				}
+				recs = append(recs, got{i, string(rec.GetKey()), rec.GetSeq()})
+				seen[rec.GetSeq()] = true
+				done := len(seen) == 400
+				mu.Unlock()
+				if err := r.CommitMessages(ctx, m); err != nil {
+					return
+				}
+				if done {
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 400 {
+		t.Fatalf("the group read %d distinct records, want 400", len(seen))
+	}
+	// A rebalance may hand a partition over and redeliver what was not yet
+	// committed; drop redeliveries, then each key's first copies are in
+	// order.
+	members := map[int]bool{}
+	last := map[string]uint64{}
+	first := map[uint64]bool{}
+	for _, r := range recs {
+		members[r.member] = true
+		if first[r.seq] {
+			continue
+		}
+		first[r.seq] = true
+		if r.seq <= last[r.key] {
+			t.Fatalf("key %s: seq %d after %d", r.key, r.seq, last[r.key])
+		}
+		last[r.key] = r.seq
+	}
+	if !members[0] || !members[1] {
+		t.Fatalf("members that read: %v, want both", members)
+	}
+	t.Logf("%d deliveries for 400 records", len(recs))
 }
