@@ -31,7 +31,7 @@ var ErrMalformedChange = errors.New("malformed change")
 const stopTimeout = 5 * time.Second
 
 // Change is one change of a namespace, as stored on its stream. Exactly one
-// of KeyValue, TimeSeries and Err is set.
+// of KeyValue, TimeSeries, Log and Err is set.
 type Change struct {
 	// Seq is the stream sequence of the change: the Seq a write's reply
 	// returned. Sequences increase along a subscription; they are not
@@ -50,6 +50,8 @@ type Change struct {
 	KeyValue *prismv1.KeyValueEvent
 	// TimeSeries is an append of events to one series.
 	TimeSeries *prismv1.TimeSeriesAppend
+	// Log is an append of one record to a Log namespace.
+	Log *prismv1.LogEvent
 	// Err is set when the message at Seq is not a well-formed Prism event
 	// (it wraps ErrMalformedChange). The subscription goes on after it;
 	// what to do with the change is the reader's call.
@@ -77,8 +79,8 @@ type Subscription struct {
 	stopEr error
 }
 
-// Subscribe opens a subscription to the changes of namespace ns (KeyValue
-// and TimeSeries events; idempotency markers are left out), starting where
+// Subscribe opens a subscription to the changes of namespace ns (KeyValue,
+// TimeSeries and Log events; idempotency markers are left out), starting where
 // opts say (default: the oldest change the stream holds). ctx bounds the
 // opening only; the subscription lasts until Stop.
 //
@@ -109,7 +111,7 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 		return nil, fmt.Errorf("prism %s: %w", op, err)
 	}
 	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns)},
+		FilterSubjects: []string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns), subjects.AllLogEvents(ns)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
 	switch o.start {
@@ -202,12 +204,14 @@ func decodeChange(ns string, m jetstream.Msg) (ch Change, ok bool) {
 		ch.KeyValue, err = subjects.DecodeKeyValueEvent(m.Subject(), m.Headers(), m.Data())
 	case subjects.AbstractionTimeSeries:
 		ch.TimeSeries, err = subjects.DecodeTimeSeriesEvent(m.Subject(), m.Headers(), m.Data())
+	case subjects.AbstractionLog:
+		ch.Log, err = subjects.DecodeLogEvent(m.Subject(), m.Headers(), m.Data())
 	}
-	if err == nil && ch.KeyValue == nil && ch.TimeSeries == nil {
+	if err == nil && ch.KeyValue == nil && ch.TimeSeries == nil && ch.Log == nil {
 		err = fmt.Errorf("%w: %q is not a data event", subjects.ErrBadEvent, m.Subject())
 	}
 	if err != nil {
-		ch.KeyValue, ch.TimeSeries = nil, nil
+		ch.KeyValue, ch.TimeSeries, ch.Log = nil, nil, nil
 		ch.Err = fmt.Errorf("%w at seq %d: %w", ErrMalformedChange, ch.Seq, err)
 	}
 	return ch, true

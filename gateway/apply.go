@@ -178,6 +178,8 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 	}
 	add("abstraction", old.Abstraction, ns.Abstraction, EffectMigration, "the events and the backend's tables differ per abstraction")
 	add("postgres.dsn", old.Postgres.DSN, ns.Postgres.DSN, EffectMigration, "another PostgreSQL server holds none of the data")
+	add("kafka.brokers", old.Kafka.Brokers.List(), ns.Kafka.Brokers.List(), EffectMigration, "another Kafka cluster holds none of the records")
+	add("kafka.topic", old.Kafka.Topic, ns.Kafka.Topic, EffectMigration, "another topic holds none of the records")
 	add("backend", old.Backend, ns.Backend, EffectLive, "")
 	add("consistency", old.Consistency, ns.Consistency, EffectLive, "")
 	add("retention", old.Retention, ns.Retention, EffectLive, "")
@@ -211,6 +213,8 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 			continue // compared above
 		case "storage":
 			effect, reason = EffectMigration, "JetStream cannot change a stream's storage in place; "+s.Reason
+		case "kafka_partitions", "kafka_replication_factor":
+			effect, reason = EffectMigration, "Prism creates the Kafka topic once: more partitions re-key records, and replication changes need Kafka's tools; "+s.Reason
 		case "partitions":
 			if s.Value.(int) < oldPlan.Partitions.Value {
 				effect, reason = EffectMigration, "fewer partitions re-key every event; "+s.Reason

@@ -10,8 +10,8 @@
 // Prism-Error-Code set to the code's name.
 //
 // A namespace has one abstraction: keyvalue (write.put, write.delete,
-// write.mutate, read.get, read.scan) or timeseries (write.append, read.range,
-// read.search).
+// write.mutate, read.get, read.scan), timeseries (write.append, read.range,
+// read.search) or log (write.append, read.fetch).
 //
 // Routing: a subject that is not prism.<ns>.<write|read>.<op> or names an
 // invalid namespace gets INVALID_ARGUMENT; a valid name that is not
@@ -31,7 +31,7 @@
 // ce-traceparent; see WithTracerProvider and docs/adr/004-tracing.md.
 //
 // The gateway imports no backend and no projector: it declares what it needs
-// from them (KeyValueReader, TimeSeriesReader, AppliedWaiter) and cmd/prism
+// from them (KeyValueReader, TimeSeriesReader, LogReader, AppliedWaiter) and cmd/prism
 // wires them in.
 package gateway
 
@@ -159,6 +159,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	g.routes = map[string]map[string]route{
 		AbstractionKeyValue:   routeMap(g.keyValueRoutes()),
 		AbstractionTimeSeries: routeMap(g.timeSeriesRoutes()),
+		AbstractionLog:        routeMap(g.logRoutes()),
 	}
 	g.chain = chain(g.handle, g.audit, g.decode, g.authenticate, g.authorize, g.validate)
 	return g, nil

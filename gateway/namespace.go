@@ -41,10 +41,12 @@ const (
 	AbstractionKeyValue = "keyvalue"
 	// AbstractionTimeSeries: series of events (append, range, search).
 	AbstractionTimeSeries = "timeseries"
+	// AbstractionLog: an append-only log of keyed records (append, fetch).
+	AbstractionLog = "log"
 )
 
 // Abstractions lists the abstraction names a Namespace may name.
-var Abstractions = []string{AbstractionKeyValue, AbstractionTimeSeries}
+var Abstractions = []string{AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog}
 
 // Duration is a time.Duration that YAML spells as a Go duration string
 // ("720h", "90m", "0"). Units of days are not accepted: write 720h, not 30d.
@@ -89,11 +91,11 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // Backends lists the backend names a Namespace may name. The gateway itself
 // never talks to a backend; cmd/prism wires a reader per namespace.
-var Backends = []string{"sqlite", "postgres", "natskv"}
+var Backends = []string{"sqlite", "postgres", "natskv", "kafka"}
 
 // BackendAuto is the Backend value that lets Derive choose the backend from
-// the namespace's needs and the cluster (ADR 007). prism plan resolves it;
-// prism serve does not yet, so a namespace it serves names a backend.
+// the namespace's needs and the cluster (ADR 007). Apply resolves it once
+// and the registry keeps the result (ADR 008).
 const BackendAuto = "auto"
 
 // Names is a list of names (owners, fields), YAML and JSON a sequence of
@@ -249,6 +251,9 @@ type Namespace struct {
 	// Postgres configures the "postgres" backend; it must be empty for the
 	// others.
 	Postgres PostgresConfig `yaml:"postgres,omitempty" json:"postgres,omitzero"`
+	// Kafka configures the "kafka" backend; it must be empty for the
+	// others.
+	Kafka KafkaConfig `yaml:"kafka,omitempty" json:"kafka,omitzero"`
 	// Retention, for a timeseries namespace, is how long events are kept,
 	// by event age on the stream (its MaxAge) and in the backend; 0 keeps
 	// them forever. It must be 0 for the other abstractions.
@@ -285,6 +290,9 @@ func (n Namespace) Validate() error {
 	}
 	if n.Backend != "postgres" && n.Backend != BackendAuto && n.Postgres != (PostgresConfig{}) {
 		return fmt.Errorf("namespace %s: a postgres section needs backend: postgres, not %q", n.Name, n.Backend)
+	}
+	if err := n.validateLog(); err != nil {
+		return err
 	}
 	if n.Retention < 0 {
 		return fmt.Errorf("namespace %s: retention %v is negative; use 0 to keep events forever", n.Name, n.Retention)
@@ -474,9 +482,10 @@ func loadNamespaceFile(path string) (Namespace, error) {
 // a keyvalue namespace, tsReader for a timeseries one.
 type namespaceEntry struct {
 	Namespace
-	reader   KeyValueReader
-	tsReader TimeSeriesReader
-	applied  AppliedWaiter
+	reader    KeyValueReader
+	tsReader  TimeSeriesReader
+	logReader LogReader
+	applied   AppliedWaiter
 }
 
 // namespaceTable maps namespace names to their entries. It is safe for

@@ -108,6 +108,9 @@ type Plan struct {
 	ReadCacheEntries Derived[int]
 	// Backend is the primary backend (auto resolved).
 	Backend Derived[string]
+	// Kafka is the topic settings when Backend is kafka (DeriveKafkaTopic);
+	// zero otherwise.
+	Kafka KafkaTopic
 	// Guarantee says in words what an acknowledged write survives.
 	Guarantee string
 	// Warnings are needs the plan meets only on assumptions worth checking.
@@ -124,7 +127,7 @@ type Setting struct {
 // Settings returns the plan's settings in a fixed order; durations are
 // strings such as "2m0s".
 func (p Plan) Settings() []Setting {
-	return []Setting{
+	out := []Setting{
 		{"backend", p.Backend.Value, p.Backend.Reason},
 		{"replicas", p.Replicas.Value, p.Replicas.Reason},
 		{"storage", p.Storage.Value, p.Storage.Reason},
@@ -137,6 +140,12 @@ func (p Plan) Settings() []Setting {
 		{"read_cache", p.ReadCache.Value, p.ReadCache.Reason},
 		{"read_cache_entries", p.ReadCacheEntries.Value, p.ReadCacheEntries.Reason},
 	}
+	if p.Backend.Value == "kafka" {
+		out = append(out,
+			Setting{"kafka_partitions", p.Kafka.Partitions.Value, p.Kafka.Partitions.Reason},
+			Setting{"kafka_replication_factor", p.Kafka.ReplicationFactor.Value, p.Kafka.ReplicationFactor.Reason})
+	}
+	return out
 }
 
 // Derive turns the needs of ns into the settings that serve them on cluster
@@ -299,6 +308,9 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 		}
 	}
 
+	if p.Backend.Value == "kafka" {
+		p.Kafka = DeriveKafkaTopic(ns, p)
+	}
 	p.Guarantee = guarantee(p, c)
 	return p, nil
 }
@@ -311,6 +323,9 @@ func deriveBackend(ns Namespace, c Cluster, retention time.Duration, p *Plan) (D
 			return Derived[string]{}, fmt.Errorf("%w: backend natskv is for small records; max_item_bytes %d is above %d (ADR 005); use sqlite or postgres", ErrCannotProvide, nd.MaxItemBytes, NATSKVMaxItemBytes)
 		}
 		return Derived[string]{ns.Backend, "named in the spec"}, nil
+	}
+	if ns.Abstraction == AbstractionLog {
+		return Derived[string]{"kafka", "abstraction log is served by a Kafka topic"}, nil
 	}
 	if ns.Abstraction != AbstractionTimeSeries {
 		return Derived[string]{"sqlite", "keyvalue size is not stated in needs: one SQLite file; name backend: postgres for larger data (natskv is never chosen: it is for small records)"}, nil
@@ -343,6 +358,8 @@ func deriveBackend(ns Namespace, c Cluster, retention time.Duration, p *Plan) (D
 // partitionRate is the events/s one partition is planned for.
 func partitionRate(abstraction, backend string) int {
 	switch {
+	case backend == "kafka":
+		return PartitionRateKafkaLog
 	case backend == "natskv":
 		return PartitionRateNATSKV
 	case abstraction == AbstractionTimeSeries && backend == "postgres":

@@ -119,7 +119,7 @@ needs:
 		{
 			name:    "unknown backend names auto",
 			yaml:    "name: orders\nabstraction: keyvalue\nbackend: redis\n",
-			wantErr: "use one of sqlite, postgres, natskv, auto",
+			wantErr: "use one of sqlite, postgres, natskv, kafka, auto",
 		},
 	}
 	for _, tt := range tests {

@@ -2,8 +2,11 @@
 // state in a projection target (a backend), one durable consumer per
 // (namespace, target) pair. A namespace holds one data abstraction: New
 // projects KeyValue events into a KeyValueTarget, NewTimeSeries projects
-// TimeSeries appends into a TimeSeriesTarget; both return the same
-// Projector, and everything below holds for both.
+// TimeSeries appends into a TimeSeriesTarget, NewLog projects Log appends
+// into a LogTarget (a Kafka topic); all return the same Projector, and
+// everything below holds for all, except that a LogTarget's records and
+// checkpoint do not commit atomically: its effect is at-least-once, with
+// the CloudEvent id carried for consumers to deduplicate (see LogTarget).
 //
 // # Delivery and effect
 //

@@ -9,6 +9,7 @@
 //	prism.<ns>.read.<op>             read requests (get, scan, range, search)
 //	prism.<ns>.events.kv.<id>        KeyValue events, one subject per record
 //	prism.<ns>.events.ts.<series>    TimeSeries appends, one subject per series
+//	prism.<ns>.events.log.<key>      Log appends, one subject per record key
 //	prism.<ns>.events.tok.<token>    idempotency markers of atomic batches
 //	prism.<ns>.changes.…             core NATS copies of the events (publish_changes)
 //	prism.dlq.<ns>                   dead letters of a namespace
@@ -58,6 +59,7 @@ const (
 const (
 	AbstractionKeyValue   = "kv"
 	AbstractionTimeSeries = "ts"
+	AbstractionLog        = "log"
 	markerToken           = "tok"
 )
 
@@ -170,8 +172,8 @@ func Marker(ns, token string) string {
 // Event is a parsed event subject.
 type Event struct {
 	Namespace   string
-	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, or "tok" for a marker
-	ID          []byte // record id, series id, or token of a marker
+	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, or "tok" for a marker
+	ID          []byte // record id, series id, log record key, or token of a marker
 }
 
 // IsMarker reports whether e is an idempotency marker rather than data.
@@ -187,7 +189,7 @@ func ParseEvent(subject string) (Event, error) {
 		return Event{}, err
 	}
 	switch parts[3] {
-	case AbstractionKeyValue, AbstractionTimeSeries, markerToken:
+	case AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, markerToken:
 	default:
 		return Event{}, fmt.Errorf("%w: %q: unknown abstraction %q", ErrInvalidSubject, subject, parts[3])
 	}

@@ -38,17 +38,23 @@ const (
 	// implements TimeSeriesBackend. A backend that declares it with
 	// FeatureKeyValue keeps one checkpoint for both.
 	FeatureTimeSeries Feature = "timeseries"
+	// FeatureLog is the Log abstraction: the backend implements
+	// LogBackend.
+	FeatureLog Feature = "log"
 )
 
 // Errors are the backend's sentinel errors; the suite checks the errors the
 // backend returns with errors.Is against them. InvalidChange, InvalidPageToken
-// and Closed are required by FeatureKeyValue and FeatureTimeSeries.
-// InvalidBatch and InvalidRequest are optional: when nil, the checks that
-// need them are skipped with a message saying so.
+// and Closed are required by FeatureKeyValue and FeatureTimeSeries;
+// InvalidChange, InvalidBatch, InvalidRequest and Closed by FeatureLog.
+// Otherwise InvalidBatch and InvalidRequest are optional: when nil, the
+// checks that need them are skipped with a message saying so.
 type Errors struct {
-	// InvalidChange is returned by ApplyKeyValue and ApplyTimeSeries for a
-	// change that can never be applied (KeyValue: nil change or event,
-	// neither put nor delete, nil item, invalid expire_time; TimeSeries:
+	// InvalidChange is returned by ApplyKeyValue, ApplyTimeSeries and
+	// ApplyLog for a change that can never be applied (KeyValue: nil change
+	// or event, neither put nor delete, nil item, invalid expire_time; Log:
+	// nil change or event, empty key, no ce-id, an empty or reserved header
+	// name; TimeSeries:
 	// nil change or append, empty series_id, nil event, missing or invalid
 	// event_time, event_id empty or longer than 256 bytes). The error must
 	// also implement interface{ Permanent() bool } returning true, so the
@@ -59,13 +65,16 @@ type Errors struct {
 	InvalidPageToken error
 	// Closed is returned by every method after Close.
 	Closed error
-	// InvalidBatch (optional) is returned by ApplyKeyValue and
-	// ApplyTimeSeries for a malformed batch: sequences that are 0, not
+	// InvalidBatch (optional; required by FeatureLog) is returned by
+	// ApplyKeyValue, ApplyTimeSeries and ApplyLog for a malformed batch: sequences that are 0, not
 	// strictly increasing or above through. It must not match
 	// InvalidChange nor be permanent: the batch is the caller's bug, its
 	// events must not be dead-lettered.
 	InvalidBatch error
-	// InvalidRequest (optional) is returned by GetItems and ScanIDs for a
+	// InvalidRequest (optional; required by FeatureLog) is returned by
+	// Fetch for a nil request, a partition out of range, a key and a
+	// partition both set, a negative offset or an end_offset not above
+	// offset; and by GetItems and ScanIDs for a
 	// nil request and by GetItems for one that sets both keys and range;
 	// by ReadRange for a nil request, an empty series_id or an invalid
 	// range timestamp; by Search for a nil request or an invalid range
@@ -120,6 +129,12 @@ var known = []feature{
 		implements: func(b any) bool { _, ok := b.(TimeSeriesBackend); return ok },
 		check:      checkTimeSeriesConfig,
 		run:        runTimeSeries,
+	},
+	{
+		name:       FeatureLog,
+		implements: func(b any) bool { _, ok := b.(LogBackend); return ok },
+		check:      checkLogConfig,
+		run:        runLog,
 	},
 }
 

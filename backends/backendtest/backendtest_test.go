@@ -99,6 +99,13 @@ var configs = map[string]backendtest.Config{
 	"timeseries without errors": {Features: []backendtest.Feature{backendtest.FeatureTimeSeries}, New: factory(tsStub{})},
 	"timeseries twice": {
 		Features: []backendtest.Feature{backendtest.FeatureTimeSeries, backendtest.FeatureTimeSeries}, Errors: kvErrors, New: factory(tsStub{})},
+
+	"no features, implements log": {New: factory(logStub{}), Errors: logErrors},
+	"declares log, implements none": {
+		Features: []backendtest.Feature{backendtest.FeatureLog}, Errors: logErrors, New: factory(closeOnly{})},
+	"declares log, stores nothing": {
+		Features: []backendtest.Feature{backendtest.FeatureLog}, Errors: logErrors, New: factory(logStub{})},
+	"log without errors": {Features: []backendtest.Feature{backendtest.FeatureLog}, Errors: kvErrors, New: factory(logStub{})},
 }
 
 const childEnv = "BACKENDTEST_CHILD"
@@ -134,6 +141,11 @@ func TestRun(t *testing.T) {
 		{name: "declares both, implements timeseries", wantFail: true, wantOut: `declares feature "keyvalue" but does not implement its interface`},
 		{name: "timeseries without errors", wantFail: true, wantOut: `feature "timeseries" needs Config.Errors.InvalidChange`},
 		{name: "timeseries twice", wantFail: true, wantOut: `feature "timeseries" declared twice`},
+
+		{name: "no features, implements log", wantFail: true, wantOut: `implements the interface of feature "log" but does not declare it`},
+		{name: "declares log, implements none", wantFail: true, wantOut: `declares feature "log" but does not implement its interface`},
+		{name: "declares log, stores nothing", wantFail: true, wantOut: "--- FAIL: TestChild/log/CheckpointSemantics"},
+		{name: "log without errors", wantFail: true, wantOut: `feature "log" needs Config.Errors.InvalidRequest`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

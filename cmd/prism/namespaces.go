@@ -251,7 +251,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
 	}
-	store, where, err := openBackend(ctx, s.f, s.js, n)
+	store, where, err := openBackend(ctx, s.f, s.js, n, plan)
 	if err != nil {
 		return err
 	}
@@ -285,6 +285,15 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 		}
 		sv.checkpoint = ts.Checkpoint
 		sv.sweep = retentionSweep(ts, n)
+	case gateway.AbstractionLog:
+		ls, ok := store.(logStore)
+		if !ok {
+			return fmt.Errorf("backend %s does not serve the log abstraction; use kafka", n.Backend)
+		}
+		sv.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
+			return projectors.NewLog(s.js, n.Name, n.Backend, ls, append(base, opts...)...)
+		}
+		sv.checkpoint = logCheckpoint(ls)
 	default:
 		return fmt.Errorf("abstraction %q is not served", n.Abstraction)
 	}
@@ -300,6 +309,8 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 		err = s.gw.AddNamespace(n, store.(kvStore), sv.waiter)
 	case gateway.AbstractionTimeSeries:
 		err = s.gw.AddTimeSeriesNamespace(n, store.(tsStore), sv.waiter)
+	case gateway.AbstractionLog:
+		err = s.gw.AddLogNamespace(n, store.(logStore), sv.waiter)
 	}
 	if err != nil {
 		return err
@@ -331,7 +342,7 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 	if err != nil {
 		return err
 	}
-	if n.Backend != sv.ns.Backend || n.Abstraction != sv.ns.Abstraction || n.Postgres != sv.ns.Postgres {
+	if n.Backend != sv.ns.Backend || n.Abstraction != sv.ns.Abstraction || n.Postgres != sv.ns.Postgres || n.Kafka != sv.ns.Kafka {
 		return fmt.Errorf("revision %d moves it from %s %s to %s %s, which needs a migration; still serving revision %d", e.Revision, sv.ns.Abstraction, sv.ns.Backend, n.Abstraction, n.Backend, sv.entry.Revision)
 	}
 	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
@@ -513,7 +524,7 @@ func (w *swapWaiter) WaitApplied(ctx context.Context, seq uint64) error {
 
 // openBackend opens n's primary backend and says where it keeps the data
 // (never a password).
-func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace) (interface{ Close() error }, string, error) {
+func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace, plan gateway.Plan) (interface{ Close() error }, string, error) {
 	switch n.Backend {
 	case "sqlite":
 		path := filepath.Join(f.dataDir, "sqlite", n.Name+".db")
@@ -532,6 +543,8 @@ func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n ga
 	case "natskv":
 		st, err := natskv.Open(ctx, js, n.Name)
 		return st, "NATS KV bucket " + natskv.BucketName(n.Name), err
+	case "kafka":
+		return openKafka(ctx, f, n, plan)
 	}
 	return nil, "", fmt.Errorf("backend %q is not served", n.Backend)
 }
@@ -556,6 +569,8 @@ func dropBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n ga
 			return nil
 		}
 		return err
+	case "kafka":
+		return fmt.Errorf("kafka topics are kept (Prism does not delete them): delete %s and its checkpoint topic with Kafka's tools", where)
 	}
 	return fmt.Errorf("backend %q is not served", n.Backend)
 }

@@ -36,6 +36,7 @@ type serveFlags struct {
 	postgresDSN   string
 	otlpEndpoint  string
 	nodes         int
+	kafkaBrokers  string
 }
 
 // cluster is the deployment namespaces are planned for.
@@ -91,6 +92,7 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	fl.DurationVar(&f.sweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
 	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (/v1/traces is appended); off when empty")
 	// The default is read at run time, not shown in --help: a DSN may hold a password.
+	fl.StringVar(&f.kafkaBrokers, "kafka-brokers", "", "comma-separated host:port of the Kafka brokers of log namespaces without kafka.brokers (default $PRISM_KAFKA_BROKERS)")
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "connection string of namespaces with backend postgres and no postgres.dsn (default $PRISM_POSTGRES_DSN)")
 	return cmd
 }

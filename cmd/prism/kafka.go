@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/prism-data/prism/backends/kafka"
+	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/projectors"
+)
+
+// logStore is a backend serving a Log namespace.
+type logStore interface {
+	projectors.LogTarget
+	gateway.LogReader
+	Close() error
+}
+
+var _ logStore = (*kafka.Store)(nil)
+
+// kafkaBrokers returns the brokers of log namespace n: its kafka.brokers,
+// else --kafka-brokers, else $PRISM_KAFKA_BROKERS (both comma-separated).
+func kafkaBrokers(f serveFlags, n gateway.Namespace) ([]string, error) {
+	if b := n.Kafka.Brokers.List(); len(b) > 0 {
+		return b, nil
+	}
+	list, from := f.kafkaBrokers, "--kafka-brokers"
+	if list == "" {
+		list, from = os.Getenv("PRISM_KAFKA_BROKERS"), "PRISM_KAFKA_BROKERS"
+	}
+	if list == "" {
+		return nil, errors.New("backend kafka needs brokers: set kafka.brokers in the namespace file, --kafka-brokers, or PRISM_KAFKA_BROKERS (host:port, comma-separated)")
+	}
+	var out []string
+	for _, b := range strings.Split(list, ",") {
+		b = strings.TrimSpace(b)
+		if err := gateway.ValidateBroker(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", from, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// openKafka opens the Kafka topic of log namespace n, creating it with the
+// partitions and replication factor of its plan (DeriveKafkaTopic: the
+// kafka section, else the needs).
+func openKafka(ctx context.Context, f serveFlags, n gateway.Namespace, plan gateway.Plan) (interface{ Close() error }, string, error) {
+	brokers, err := kafkaBrokers(f, n)
+	if err != nil {
+		return nil, "", err
+	}
+	topic := gateway.DeriveKafkaTopic(n, plan)
+	opts := []kafka.Option{kafka.WithPartitions(topic.Partitions.Value), kafka.WithReplicationFactor(topic.ReplicationFactor.Value)}
+	if n.Kafka.Topic != "" {
+		opts = append(opts, kafka.WithTopic(n.Kafka.Topic))
+	}
+	st, err := kafka.Open(ctx, brokers, n.Name, opts...)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, fmt.Sprintf("Kafka topic %s (%d partitions) on %s", st.Topic(), st.Partitions(), strings.Join(brokers, ",")), nil
+}
+
+// logCheckpoint is /readyz's probe of a log store: the Kafka cluster
+// answers (the store's checkpoint itself is kept in memory).
+func logCheckpoint(ls logStore) func(ctx context.Context) (uint64, error) {
+	return func(ctx context.Context) (uint64, error) {
+		if p, ok := ls.(interface{ Ping(context.Context) error }); ok {
+			if err := p.Ping(ctx); err != nil {
+				return 0, err
+			}
+		}
+		return ls.Checkpoint(ctx)
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/prism-data/prism/gateway"
+)
+
+func TestPlanOfLogNamespace(t *testing.T) {
+	spec := "name: clicks\nabstraction: log\nbackend: auto\nneeds:\n  write_rps: 12000\n  durability: replicated\n"
+	out, err := runPlanCmd(t, spec, "--nodes", "3", "--json")
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, out)
+	}
+	var r gateway.PlanReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]any{}
+	for _, s := range r.Settings {
+		got[s.Name] = s.Value
+	}
+	if got["backend"] != "kafka" || got["kafka_partitions"] != float64(3) || got["kafka_replication_factor"] != float64(3) {
+		t.Fatalf("settings %v: want backend kafka, 3 partitions, replication 3", got)
+	}
+}
+
+func TestKafkaBrokersPrecedence(t *testing.T) {
+	ns := gateway.Namespace{Name: "clicks", Abstraction: gateway.AbstractionLog, Backend: "kafka"}
+	withYAML := ns
+	withYAML.Kafka.Brokers = gateway.NewBrokers("yaml:9092")
+	tests := []struct {
+		name    string
+		ns      gateway.Namespace
+		flag    string
+		env     string
+		want    string
+		wantErr string
+	}{
+		{"namespace file first", withYAML, "flag:9092", "env:9092", "yaml:9092", ""},
+		{"then the flag", ns, "a:9092, b:9093", "env:9092", "a:9092,b:9093", ""},
+		{"then the environment", ns, "", "env:9092", "env:9092", ""},
+		{"none", ns, "", "", "", "backend kafka needs brokers"},
+		{"bad flag", ns, "a", "", "", `--kafka-brokers: broker "a"`},
+		{"bad environment", ns, "", "a:1,", "", `PRISM_KAFKA_BROKERS: broker ""`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PRISM_KAFKA_BROKERS", tt.env)
+			got, err := kafkaBrokers(serveFlags{kafkaBrokers: tt.flag}, tt.ns)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || strings.Join(got, ",") != tt.want {
+				t.Fatalf("brokers %v, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
