@@ -165,6 +165,13 @@ func (s *Store) ensureTopics(ctx context.Context) error {
 		return fmt.Errorf("create topics: %w", err)
 	}
 	for name, terr := range resp.Errors {
+		if errors.Is(terr, kafka.InvalidReplicationFactor) {
+			brokers := "?"
+			if md, err := s.client.Metadata(ctx, &kafka.MetadataRequest{}); err == nil {
+				brokers = strconv.Itoa(len(md.Brokers))
+			}
+			return fmt.Errorf("create topic %s: replication factor %d needs as many brokers, the cluster has %s: set kafka.replication_factor (or lower needs.durability): %w", name, s.opts.replication, brokers, terr)
+		}
 		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", name, terr)
 		}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+
 	"github.com/prism-data/prism/backends/kafka"
 	"github.com/prism-data/prism/backends/kafka/kafkatest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -114,5 +116,19 @@ func TestPing(t *testing.T) {
 	s.Close()
 	if err := s.Ping(context.Background()); !errors.Is(err, kafka.ErrClosed) {
 		t.Fatalf("Ping after Close: %v, want ErrClosed", err)
+	}
+}
+
+// A replication factor above the number of brokers is refused with what
+// to change, not the broker's bare error code.
+func TestOpenReplicationAboveBrokers(t *testing.T) {
+	_, brokers := kafkatest.Start(t)
+	s, err := kafka.Open(context.Background(), brokers, "rf", kafka.WithReplicationFactor(3))
+	if err == nil {
+		s.Close()
+		t.Fatal("Open with replication 3 on one broker: no error")
+	}
+	if !errors.Is(err, kafkago.InvalidReplicationFactor) || !strings.Contains(err.Error(), "the cluster has 1") || !strings.Contains(err.Error(), "kafka.replication_factor") {
+		t.Fatalf("Open: %v", err)
 	}
 }
