@@ -46,9 +46,9 @@ const (
 	// PartitionRatePostgresTimeSeries: PostgreSQL TimeSeries projector
 	// measured at ≈ 28k events/s.
 	PartitionRatePostgresTimeSeries = 14_000
-	// PartitionRateNATSKV: natskv is not measured yet; the lowest measured
-	// projector rate stands in.
-	PartitionRateNATSKV = 14_000
+	// PartitionRateNATSKV: natskv KeyValue projector measured at 35k–36k
+	// events/s.
+	PartitionRateNATSKV = 17_500
 
 	// NodeWriteRate is the lower end of the acknowledged writes per second
 	// one node served end to end (2 vCPUs, 64 in flight: 17.7k–22.9k).
