@@ -1,0 +1,118 @@
+package itest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prism-data/prism/client"
+)
+
+// startNATSServerProcess builds the nats-server of go.mod and runs it as a
+// separate process with JetStream on a free port, as an operator would;
+// Prism did not start it and shares nothing with it but the socket. It
+// returns the URL and a function that restarts the server on the same
+// store.
+func startNATSServerProcess(t *testing.T) (string, func()) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "nats-server")
+	build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build nats-server: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	store := t.TempDir()
+	logFile := filepath.Join(t.TempDir(), "nats-server.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := os.ReadFile(logFile); err == nil {
+				t.Logf("nats-server log:\n%s", b)
+			}
+		}
+	})
+	var cmd *exec.Cmd
+	start := func() {
+		cmd = exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", store, "-l", logFile)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				c.Close()
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nats-server did not listen within 30s: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	start()
+	t.Cleanup(stop)
+	return fmt.Sprintf("nats://127.0.0.1:%d", port), func() { stop(); start() }
+}
+
+// TestNATSKVOnSeparateServer serves a natskv namespace from a nats-server
+// running as its own process (the machine's standalone server is too old
+// for natskv's atomic batches; see TestStandaloneNATSServer), kills that
+// server with SIGKILL and checks every acknowledged write after it and
+// Prism come back.
+func TestNATSKVOnSeparateServer(t *testing.T) {
+	url, restartServer := startNATSServerProcess(t)
+	cfg := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfg, "cache.yaml"), []byte("name: cache\nabstraction: keyvalue\nbackend: natskv\nconsistency: strong\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startPrism(t, t.TempDir(), 0, "--nats-url", url, "--config", cfg)
+	p.url = url
+	_, c := p.connect(t)
+	kv := c.KeyValue("cache")
+	ctx := testCtx(t)
+	const n = 200
+	for i := range n {
+		id := fmt.Sprintf("user.%d", i)
+		if _, err := kv.Put(ctx, []byte(id), []client.Item{item("name", id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kv.Mutate(ctx, []client.Mutation{
+		{ID: []byte("user.0"), Delete: true},
+		{ID: []byte("pair"), Items: []client.Item{item("a", "1"), item("b", "2")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	p.kill()
+	restartServer()
+	p.restart()
+	_, c = p.connect(t)
+	kv = c.KeyValue("cache")
+	for i := 1; i < n; i++ {
+		id := fmt.Sprintf("user.%d", i)
+		rec, err := kv.Get(ctx, []byte(id))
+		if err != nil || len(rec.Items) != 1 || string(rec.Items[0].Value) != id {
+			t.Fatalf("after the server and prism were killed: get %s = %+v, %v", id, rec, err)
+		}
+	}
+	if _, err := kv.Get(ctx, []byte("user.0")); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("user.0 deleted by the mutate: %v", err)
+	}
+	if rec, err := kv.Get(ctx, []byte("pair")); err != nil || len(rec.Items) != 2 {
+		t.Fatalf("pair = %+v, %v", rec, err)
+	}
+	ids, _, err := kv.Scan(ctx, client.PageSize(1000))
+	if err != nil || len(ids) != n {
+		t.Fatalf("scan: %d ids, %v; want %d", len(ids), err, n)
+	}
+}
