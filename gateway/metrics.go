@@ -35,6 +35,7 @@ type metrics struct {
 	waits        *prometheus.CounterVec
 	waitDuration *prometheus.HistogramVec
 	waitTimeouts *prometheus.CounterVec
+	cache        *prometheus.CounterVec
 }
 
 // latencyBuckets span 0.1ms to about 6.5s.
@@ -81,8 +82,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:      "consistency_timeouts_total",
 			Help:      "Consistency waits that ended in NOT_CONSISTENT_YET, by namespace and kind.",
 		}, []string{"namespace", "kind"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "read_cache_total",
+			Help:      "Gets the read cache could answer, by namespace and result (hit, miss); only namespaces whose plan turns the cache on.",
+		}, []string{"namespace", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -96,6 +103,17 @@ func (m *metrics) observe(ns, op, code string, d time.Duration) {
 	}
 	m.requests.WithLabelValues(ns, op, code).Inc()
 	m.duration.WithLabelValues(ns, op, code).Observe(d.Seconds())
+}
+
+func (m *metrics) observeCache(ns string, hit bool) {
+	if m == nil {
+		return
+	}
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.cache.WithLabelValues(ns, result).Inc()
 }
 
 func (m *metrics) observePublish(ns string, d time.Duration) {

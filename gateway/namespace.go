@@ -486,6 +486,7 @@ type namespaceEntry struct {
 	tsReader  TimeSeriesReader
 	logReader LogReader
 	applied   AppliedWaiter
+	cache     *cacheSlot
 }
 
 // namespaceTable maps namespace names to their entries. It is safe for
@@ -553,6 +554,33 @@ func (g *Gateway) UpdateNamespace(ns Namespace) error {
 	return g.namespaces.update(ns)
 }
 
+// SetReadCache gives the keyvalue namespace name a read cache of the first
+// page of up to entries records (0 removes it), the plan's read_cache
+// setting. The cache is kept exact by RecordsApplied, which the
+// namespace's projector must call for every batch it commits (see
+// projectors.WithAppliedHook); without that, do not set one. A cache of a
+// new size starts empty. It returns an error if name is not a registered
+// keyvalue namespace.
+func (g *Gateway) SetReadCache(name string, entries int) error {
+	e, ok := g.namespaces.get(name)
+	if !ok || e.cache == nil {
+		return fmt.Errorf("gateway: %s is not a registered keyvalue namespace", name)
+	}
+	e.cache.set(entries, g.opts.clock)
+	return nil
+}
+
+// RecordsApplied tells the gateway that the primary projection of
+// namespace ns committed changes to the records ids, through stream
+// sequence through; call it before the projection reports through as
+// applied. A read cache drops those records. Unknown namespaces are
+// ignored.
+func (g *Gateway) RecordsApplied(ns string, ids [][]byte, through uint64) {
+	if e, ok := g.namespaces.get(ns); ok && e.cache != nil {
+		e.cache.applied(ids, through)
+	}
+}
+
 // RemoveNamespace stops serving namespace name: later requests get
 // NAMESPACE_NOT_FOUND; requests in flight finish. It reports whether name
 // was registered.
@@ -571,7 +599,7 @@ func (g *Gateway) AddNamespace(ns Namespace, r KeyValueReader, w AppliedWaiter) 
 	if r == nil || w == nil {
 		return fmt.Errorf("gateway: namespace %s needs a reader and an applied waiter", ns.Name)
 	}
-	return g.namespaces.add(&namespaceEntry{Namespace: ns.withDefaults(), reader: r, applied: w})
+	return g.namespaces.add(&namespaceEntry{Namespace: ns.withDefaults(), reader: r, applied: w, cache: &cacheSlot{}})
 }
 
 // AddTimeSeriesNamespace registers the timeseries namespace ns, served by

@@ -285,13 +285,17 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 		p.BatchSize = Derived[int]{256, "the projector default, the size every projector rate was measured at"}
 	}
 
-	// Read cache.
-	if nd.ReadRPS >= 1_000 && nd.ReadRPS >= 10*nd.WriteRPS {
+	// Read cache: the gateway caches the first page of keyvalue records,
+	// dropped as the projector applies changes to them (ADR 008).
+	switch {
+	case ns.Abstraction != AbstractionKeyValue:
+		p.ReadCache = Derived[bool]{false, "the read cache holds keyvalue records only"}
+		p.ReadCacheEntries = Derived[int]{0, "no cache"}
+	case nd.ReadRPS >= 1_000 && nd.ReadRPS >= 10*nd.WriteRPS:
 		entries := min(max(nd.ReadRPS*10, 1024), 100_000)
 		p.ReadCache = Derived[bool]{true, fmt.Sprintf("read_rps=%d is ≥ 10× write_rps=%d: most reads can be served from memory", nd.ReadRPS, nd.WriteRPS)}
 		p.ReadCacheEntries = Derived[int]{entries, "10 seconds of reads, within 1024 and 100000 records"}
-		p.Warnings = append(p.Warnings, "the gateway has no read cache yet; reads go to the backend")
-	} else {
+	default:
 		p.ReadCache = Derived[bool]{false, "reads do not dominate (read_rps < 1000 or < 10× write_rps)"}
 		p.ReadCacheEntries = Derived[int]{0, "no cache"}
 	}

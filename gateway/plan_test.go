@@ -355,7 +355,7 @@ func TestDerive(t *testing.T) {
 		{
 			name: "reads dominate: cache on",
 			ns:   kv(gateway.Needs{ReadRPS: 50_000, WriteRPS: 1_000}), c: one,
-			checks: []check{cache(true, 100_000), warns("no read cache yet")},
+			checks: []check{cache(true, 100_000)},
 		},
 		{
 			name: "modest reads: small cache",

@@ -22,9 +22,24 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 	if err := g.waitMinSeq(ctx, r, req.GetMinSeq()); err != nil {
 		return nil, err
 	}
-	resp, err := r.ns.reader.GetItems(ctx, req)
-	if err != nil {
-		return nil, readError(err, r.ns.Name, "get")
+	var cache *readCache
+	if r.ns.cache != nil && cacheable(req) {
+		cache = r.ns.cache.get()
+	}
+	var resp *prismv1.GetResponse
+	if cache != nil {
+		resp = cache.get(req.GetId())
+		g.metrics.observeCache(r.ns.Name, resp != nil)
+	}
+	if resp == nil {
+		readFrom := r.ns.applied.Applied()
+		var err error
+		if resp, err = r.ns.reader.GetItems(ctx, req); err != nil {
+			return nil, readError(err, r.ns.Name, "get")
+		}
+		if cache != nil {
+			cache.put(req.GetId(), resp, readFrom)
+		}
 	}
 	if resp.GetRevision() == 0 && len(resp.GetItems()) == 0 {
 		return nil, newError(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 // errResync makes the loop reposition the consumer at the checkpoint.
@@ -208,6 +210,7 @@ func (p *Projector) apply(ctx context.Context, items []item, through uint64) err
 		err := p.a.apply(ctx, changes, through)
 		if err == nil {
 			p.m.applyTime.Observe(time.Since(start).Seconds())
+			p.notifyApplied(changes, through)
 			p.advance(through, len(changes))
 			return nil
 		}
@@ -225,6 +228,26 @@ func (p *Projector) apply(ctx context.Context, items []item, through uint64) err
 			return err
 		}
 	}
+}
+
+// notifyApplied calls the applied hook, if any, with the ids changes
+// changed.
+func (p *Projector) notifyApplied(changes []change, through uint64) {
+	if p.opts.onApplied == nil || len(changes) == 0 {
+		return
+	}
+	ids := make([][]byte, 0, len(changes))
+	for _, c := range changes {
+		switch c := c.(type) {
+		case *prismv1.KeyValueChange:
+			ids = append(ids, c.GetEvent().GetId())
+		case *prismv1.TimeSeriesChange:
+			ids = append(ids, c.GetAppend().GetSeriesId())
+		case *prismv1.LogChange:
+			ids = append(ids, c.GetEvent().GetKey())
+		}
+	}
+	p.opts.onApplied(ids, through)
 }
 
 // applyOneByOne applies a failed batch one change at a time to find the
@@ -256,6 +279,7 @@ func (p *Projector) applyOne(ctx context.Context, it item) error {
 		err := p.a.apply(ctx, []change{it.change}, seq)
 		if err == nil {
 			p.m.applyTime.Observe(time.Since(start).Seconds())
+			p.notifyApplied([]change{it.change}, seq)
 			p.advance(seq, 1)
 			return nil
 		}

@@ -32,6 +32,7 @@ type options struct {
 	logger         *slog.Logger
 	registerer     prometheus.Registerer
 	tracerProvider trace.TracerProvider
+	onApplied      func(ids [][]byte, through uint64)
 }
 
 func defaultOptions() options {
@@ -69,6 +70,19 @@ func WithBackoff(minimum, maximum time.Duration) Option {
 			return fmt.Errorf("%w: backoff %v..%v: need 0 < min <= max", ErrInvalidOption, minimum, maximum)
 		}
 		o.minBackoff, o.maxBackoff = minimum, maximum
+		return nil
+	}
+}
+
+// WithAppliedHook sets fn to be called after each batch the target
+// committed, before Applied moves to through, with the ids the batch
+// changed: record ids (KeyValue), series ids (TimeSeries) or keys (Log),
+// in stream order, repeats included. It runs on the projector's goroutine:
+// it must be fast and must not block. A read cache uses it to drop the
+// records it holds (gateway.Gateway.RecordsApplied).
+func WithAppliedHook(fn func(ids [][]byte, through uint64)) Option {
+	return func(o *options) error {
+		o.onApplied = fn
 		return nil
 	}
 }

@@ -47,6 +47,7 @@ type benchFlags struct {
 	// The embedded stack.
 	backend     string
 	consistency string
+	readRPS     int
 	postgresDSN string
 	dataDir     string
 	syncAlways  bool
@@ -127,6 +128,7 @@ with --json one JSON document to stdout.`,
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout instead of a table")
 	fl.StringVar(&f.backend, "backend", "sqlite", "embedded: backend of the bench namespace, sqlite or postgres")
 	fl.StringVar(&f.consistency, "consistency", string(gateway.Eventual), "embedded: consistency of the bench namespace: eventual, read-your-writes or strong")
+	fl.IntVar(&f.readRPS, "read-rps", 0, "embedded: needs.read_rps of the bench namespace; 1000 or more turns the gateway read cache on (ADR 007)")
 	// The default is read at run time, not shown in --help: a DSN may hold a password.
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "PostgreSQL for --backend postgres and the PostgreSQL baseline (default $PRISM_POSTGRES_DSN)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "embedded: directory for JetStream and SQLite (default: a temporary one, removed afterwards)")

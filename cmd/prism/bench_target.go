@@ -104,7 +104,8 @@ func (t *benchTarget) startEmbedded(ctx context.Context, f benchFlags) error {
 		}
 		t.pgDrop = append(t.pgDrop, schema)
 	}
-	ns := gateway.Namespace{Name: t.namespace, Abstraction: gateway.AbstractionKeyValue, Backend: f.backend, Consistency: gateway.Consistency(f.consistency)}
+	ns := gateway.Namespace{Name: t.namespace, Abstraction: gateway.AbstractionKeyValue, Backend: f.backend, Consistency: gateway.Consistency(f.consistency),
+		Needs: gateway.Needs{ReadRPS: f.readRPS}}
 	if t.st, err = startStack(ctx, t.sf, t.log, seed{namespaces: []gateway.Namespace{ns}, by: "prism bench"}); err != nil {
 		return fmt.Errorf("start the embedded stack: %w", err)
 	}

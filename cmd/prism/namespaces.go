@@ -271,6 +271,9 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 		if !ok {
 			return fmt.Errorf("backend %s does not serve the keyvalue abstraction", n.Backend)
 		}
+		// The gateway's read cache drops what each batch changed.
+		name := n.Name
+		base = append(base, projectors.WithAppliedHook(func(ids [][]byte, through uint64) { s.gw.RecordsApplied(name, ids, through) }))
 		sv.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
 			return projectors.New(s.js, n.Name, n.Backend, kv, append(base, opts...)...)
 		}
@@ -306,7 +309,9 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	sv.waiter = newSwapWaiter(sv.proj)
 	switch n.Abstraction {
 	case gateway.AbstractionKeyValue:
-		err = s.gw.AddNamespace(n, store.(kvStore), sv.waiter)
+		if err = s.gw.AddNamespace(n, store.(kvStore), sv.waiter); err == nil {
+			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
+		}
 	case gateway.AbstractionTimeSeries:
 		err = s.gw.AddTimeSeriesNamespace(n, store.(tsStore), sv.waiter)
 	case gateway.AbstractionLog:
@@ -320,6 +325,15 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	s.mu.Unlock()
 	s.log.Info("namespace ready", "namespace", n.Name, "revision", e.Revision, "abstraction", n.Abstraction, "backend", n.Backend, "consistency", n.Consistency, "storage", where)
 	return nil
+}
+
+// readCacheEntries is the gateway read cache size plan asks for, 0 for
+// none.
+func readCacheEntries(plan gateway.Plan) int {
+	if !plan.ReadCache.Value {
+		return 0
+	}
+	return plan.ReadCacheEntries.Value
 }
 
 // retentionSweep deletes the events of ts older than n's retention; nil
@@ -350,6 +364,11 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 	}
 	if err := s.gw.UpdateNamespace(n); err != nil {
 		return err
+	}
+	if n.Abstraction == gateway.AbstractionKeyValue {
+		if err := s.gw.SetReadCache(n.Name, readCacheEntries(plan)); err != nil {
+			return err
+		}
 	}
 	if plan.BatchSize.Value != sv.plan.BatchSize.Value {
 		// The new projector resumes from the checkpoint the old one

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/prism-data/prism/client"
@@ -27,23 +28,7 @@ import (
 func TestStackFollowsRegistry(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	f := serveFlags{dataDir: dir, natsListen: "127.0.0.1:0", drainTimeout: 10 * time.Second, nodes: 1}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := startStack(ctx, f, log, seed{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(ctx)
-	nc, err := nats.Connect(st.URL(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	admin := gateway.NewAdminClient(nc, 5*time.Second)
-	c, err := client.New(nc, client.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, admin, c := startTestStack(t, serveFlags{dataDir: dir})
 	kv := c.KeyValue("orders")
 
 	// Pollers: status and writes race the reconfigurations.
@@ -138,6 +123,30 @@ func TestStackFollowsRegistry(t *testing.T) {
 	}
 }
 
+// startTestStack starts a stack on an embedded server on a free port with
+// f's other settings and an empty registry, and returns it with an admin
+// client and a Prism client; Cleanup closes them.
+func startTestStack(t *testing.T, f serveFlags) (*stack, *gateway.AdminClient, *client.Client) {
+	t.Helper()
+	f.natsListen, f.drainTimeout, f.nodes = "127.0.0.1:0", 10*time.Second, 1
+	ctx := context.Background()
+	st, err := startStack(ctx, f, slog.New(slog.NewTextHandler(io.Discard, nil)), seed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(ctx) })
+	nc, err := nats.Connect(st.URL(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c, err := client.New(nc, client.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, gateway.NewAdminClient(nc, 5*time.Second), c
+}
+
 // waitServing waits until the stack serves namespace name at revision.
 func waitServing(t *testing.T, admin *gateway.AdminClient, name string, revision uint64) {
 	t.Helper()
@@ -159,19 +168,7 @@ func waitServing(t *testing.T, admin *gateway.AdminClient, name string, revision
 // others are served, and deleting it clears it.
 func TestStackReportsFailedNamespace(t *testing.T) {
 	ctx := context.Background()
-	f := serveFlags{dataDir: t.TempDir(), natsListen: "127.0.0.1:0", drainTimeout: 10 * time.Second, nodes: 1,
-		postgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"}
-	st, err := startStack(ctx, f, slog.New(slog.NewTextHandler(io.Discard, nil)), seed{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(ctx)
-	nc, err := nats.Connect(st.URL(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	admin := gateway.NewAdminClient(nc, 5*time.Second)
+	st, admin, _ := startTestStack(t, serveFlags{dataDir: t.TempDir(), postgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"})
 	bad := gateway.Namespace{Name: "ledger", Abstraction: gateway.AbstractionKeyValue, Backend: "postgres"}
 	res, err := admin.Apply(ctx, bad, 0, "test")
 	if err != nil {
@@ -213,4 +210,106 @@ func TestStackReportsFailedNamespace(t *testing.T) {
 			t.Fatal("ledger still failed after delete")
 		}
 	}
+}
+
+// TestReadCacheNeverStale serves a namespace whose needs turn the gateway
+// read cache on, keeps readers filling the cache while a writer overwrites
+// the same records, and checks that every read made after a write (strong,
+// and read-your-writes with min_seq) sees it, and that the cache served
+// reads.
+func TestReadCacheNeverStale(t *testing.T) {
+	ctx := context.Background()
+	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir()})
+	for _, consistency := range []gateway.Consistency{gateway.Strong, gateway.ReadYourWrites} {
+		name := "hot_" + strings.ReplaceAll(string(consistency), "-", "_")
+		ns := gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: consistency,
+			Needs: gateway.Needs{ReadRPS: 10_000, WriteRPS: 100}}
+		res, err := admin.Apply(ctx, ns, 0, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !planSetting(res.Plan, "read_cache") {
+			t.Fatalf("plan of %s: read_cache off: %+v", name, res.Plan.Settings)
+		}
+		waitServing(t, admin, name, res.Revision)
+		kv := c.KeyValue(name)
+		const ids = 8
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for r := range 3 {
+			wg.Go(func() {
+				for i := r; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_, _ = kv.Get(ctx, fmt.Appendf(nil, "id-%d", i%ids))
+				}
+			})
+		}
+		for i := 1; i <= 400; i++ {
+			id := fmt.Appendf(nil, "id-%d", i%ids)
+			want := fmt.Sprint(i)
+			seq, err := kv.Put(ctx, id, []client.Item{{Key: []byte("v"), Value: []byte(want)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var opts []client.ReadOption
+			if consistency == gateway.ReadYourWrites {
+				opts = append(opts, client.MinSeq(seq))
+			}
+			// Twice: the second read may be a cache hit.
+			for range 2 {
+				rec, err := kv.Get(ctx, id, opts...)
+				if err != nil || len(rec.Items) != 1 || string(rec.Items[0].Value) != want || rec.Revision != seq {
+					close(stop)
+					t.Fatalf("%s: get %s after put %s (seq %d) = %+v, %v: stale", name, id, want, seq, rec, err)
+				}
+			}
+		}
+		close(stop)
+		wg.Wait()
+		hits := counterValue(t, st.reg, "prism_gateway_read_cache_total", map[string]string{"namespace": name, "result": "hit"})
+		if hits == 0 {
+			t.Errorf("%s: the read cache served no read", name)
+		}
+		t.Logf("%s: %v cache hits", name, hits)
+	}
+}
+
+// planSetting reports the boolean setting name of p.
+func planSetting(p gateway.PlanReport, name string) bool {
+	for _, s := range p.Settings {
+		if s.Name == name {
+			b, _ := s.Value.(bool)
+			return b
+		}
+	}
+	return false
+}
+
+// counterValue returns the value of the counter metric with labels in reg,
+// 0 when it has not been counted.
+func counterValue(t *testing.T, reg *prometheus.Registry, metric string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metric {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
