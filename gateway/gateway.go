@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -323,6 +324,9 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	r := &request{subject: msg.Subject, header: msg.Header, data: msg.Data, enc: enc, id: requestID(msg.Header, ids)}
 	var resp proto.Message
 	err := g.resolve(r, encErr)
+	if errors.Is(err, errNotServedHere) && g.requeue(msg) {
+		return
+	}
 	ctx, span := g.startServerSpan(ctx, msg.Header, r)
 	if err == nil {
 		resp, err = g.chain(ctx, r)
@@ -363,6 +367,39 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	if err := msg.RespondMsg(reply); err != nil {
 		g.log.Warn("reply", "request_id", r.id, "namespace", nsLabel, "op", opLabel, "err", err)
 	}
+}
+
+// errNotServedHere marks the error of a request for a namespace this
+// process has registered but cannot serve (MarkUnserved).
+var errNotServedHere = errors.New("namespace not served by this process")
+
+// HeaderHops counts how often a request was handed back to the gateways'
+// queue group by a gateway that could not serve its namespace.
+const HeaderHops = "Prism-Hops"
+
+// maxHops bounds the hand-backs of one request: when no gateway of the
+// queue group serves the namespace it ends in UNAVAILABLE.
+const maxHops = 16
+
+// requeue hands msg back to the queue group, where another gateway (one
+// that serves its namespace) may pick it up and reply to the caller
+// directly. It returns false when msg has no reply subject or has been
+// handed back maxHops times already.
+func (g *Gateway) requeue(msg *nats.Msg) bool {
+	hops, _ := strconv.Atoi(msg.Header.Get(HeaderHops))
+	if msg.Reply == "" || hops >= maxHops {
+		return false
+	}
+	out := nats.NewMsg(msg.Subject)
+	out.Reply, out.Data = msg.Reply, msg.Data
+	for k, v := range msg.Header {
+		out.Header[k] = v
+	}
+	out.Header.Set(HeaderHops, strconv.Itoa(hops+1))
+	if err := g.nc.PublishMsg(out); err != nil {
+		return false
+	}
+	return true
 }
 
 // logRequest logs the outcome of a request: failures the operator must see
@@ -443,6 +480,9 @@ func (g *Gateway) resolve(r *request, encErr error) error {
 		return invalidf("subject %q is not a valid request subject: %v", r.subject, err)
 	}
 	ns, ok := g.namespaces.get(parsed.Namespace)
+	if !ok && g.namespaces.isUnserved(parsed.Namespace) {
+		return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("namespace %s is registered but no Prism process answering could serve it now (prism ns get %s says why); retry", parsed.Namespace, parsed.Namespace), Err: errNotServedHere}
+	}
 	if !ok {
 		return newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; apply it with prism apply -f (see prism ns list)", parsed.Namespace)
 	}

@@ -495,6 +495,8 @@ type namespaceEntry struct {
 type namespaceTable struct {
 	mu sync.RWMutex
 	m  map[string]*namespaceEntry
+	// unserved are registered namespaces this process cannot serve now.
+	unserved map[string]bool
 }
 
 func (r *namespaceTable) get(name string) (*namespaceEntry, bool) {
@@ -507,6 +509,7 @@ func (r *namespaceTable) get(name string) (*namespaceEntry, bool) {
 func (r *namespaceTable) add(e *namespaceEntry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.unserved, e.Name)
 	if _, dup := r.m[e.Name]; dup {
 		return fmt.Errorf("gateway: namespace %s is already registered", e.Name)
 	}
@@ -537,6 +540,7 @@ func (r *namespaceTable) update(ns Namespace) error {
 func (r *namespaceTable) remove(name string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.unserved, name)
 	_, ok := r.m[name]
 	delete(r.m, name)
 	return ok
@@ -579,6 +583,30 @@ func (g *Gateway) RecordsApplied(ns string, ids [][]byte, through uint64) {
 	if e, ok := g.namespaces.get(ns); ok && e.cache != nil {
 		e.cache.applied(ids, through)
 	}
+}
+
+// MarkUnserved records that namespace name is registered but this process
+// cannot serve it now (its backend failed to open, or another process
+// projects it): its requests get UNAVAILABLE, which clients retry, rather
+// than NAMESPACE_NOT_FOUND. AddNamespace and RemoveNamespace clear it. It
+// does nothing for a namespace being served.
+func (g *Gateway) MarkUnserved(name string) {
+	t := &g.namespaces
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, served := t.m[name]; served {
+		return
+	}
+	if t.unserved == nil {
+		t.unserved = make(map[string]bool)
+	}
+	t.unserved[name] = true
+}
+
+func (r *namespaceTable) isUnserved(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.unserved[name]
 }
 
 // RemoveNamespace stops serving namespace name: later requests get

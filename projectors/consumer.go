@@ -96,8 +96,14 @@ func (p *Projector) consumerConfig(checkpoint uint64) jetstream.ConsumerConfig {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = checkpoint + 1
 	}
+	if p.opts.owner != "" {
+		cfg.Metadata = map[string]string{ownerMetadata: p.opts.owner}
+	}
 	return cfg
 }
+
+// ownerMetadata is the consumer metadata key naming its projector's owner.
+const ownerMetadata = "prism-owner"
 
 // ensureConsumer creates the durable consumer, or updates the settings of
 // the existing one, and makes sure its next delivery is checkpoint+1 with
@@ -116,6 +122,12 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 		return nil, nil, fmt.Errorf("look up consumer %s: %w", p.consumer, err)
 	}
 	info := cons.CachedInfo()
+	// Pull requests outstanding from another owner: its projector is
+	// consuming right now.
+	if owner := info.Config.Metadata[ownerMetadata]; p.opts.owner != "" && owner != "" && owner != p.opts.owner && info.NumWaiting > 0 {
+		return nil, nil, fmt.Errorf("%w: consumer %s on %s is being consumed by %s (%d pull requests waiting); one Prism process projects a namespace into a target",
+			ErrConsumerInUse, p.consumer, p.stream, owner, info.NumWaiting)
+	}
 	switch info.Config.AckPolicy {
 	case jetstream.AckAllPolicy, jetstream.AckExplicitPolicy:
 	default:
@@ -125,8 +137,14 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 	// rest as this projector wants it.
 	cfg := info.Config
 	if cfg.Description != want.Description || cfg.AckWait != want.AckWait || cfg.MaxAckPending != want.MaxAckPending ||
-		cfg.FilterSubject != "" || len(cfg.FilterSubjects) > 0 {
+		cfg.FilterSubject != "" || len(cfg.FilterSubjects) > 0 || (want.Metadata != nil && cfg.Metadata[ownerMetadata] != want.Metadata[ownerMetadata]) {
 		cfg.Description, cfg.AckWait, cfg.MaxAckPending = want.Description, want.AckWait, want.MaxAckPending
+		if want.Metadata != nil {
+			if cfg.Metadata == nil {
+				cfg.Metadata = map[string]string{}
+			}
+			cfg.Metadata[ownerMetadata] = want.Metadata[ownerMetadata]
+		}
 		cfg.FilterSubject, cfg.FilterSubjects = "", nil
 		if cons, err = p.js.UpdateConsumer(ctx, p.stream, cfg); err != nil {
 			return nil, nil, fmt.Errorf("update consumer %s: %w", p.consumer, err)

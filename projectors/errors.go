@@ -27,6 +27,14 @@ var ErrMissingStream = errors.New("stream does not exist")
 // skip every event up to the checkpoint, so the projector refuses.
 var ErrCheckpointAhead = errors.New("target checkpoint ahead of the stream")
 
+// ErrConsumerInUse is returned by Start when another owner (WithOwner) is
+// consuming the same durable consumer right now: another Prism process
+// projects this namespace into this target. Two projectors on one consumer
+// would each receive part of the events and reposition each other; the
+// second refuses instead. It may start once the first has stopped and its
+// pull requests expired (seconds).
+var ErrConsumerInUse = errors.New("consumer in use by another projector")
+
 // PermanentError is implemented by target errors that say whether retrying
 // can ever help. An ApplyKeyValue or ApplyTimeSeries error e for which
 // errors.As(e, &pe) && pe.Permanent() holds is blamed on the change, not on

@@ -33,6 +33,7 @@ type options struct {
 	registerer     prometheus.Registerer
 	tracerProvider trace.TracerProvider
 	onApplied      func(ids [][]byte, through uint64)
+	owner          string
 }
 
 func defaultOptions() options {
@@ -70,6 +71,17 @@ func WithBackoff(minimum, maximum time.Duration) Option {
 			return fmt.Errorf("%w: backoff %v..%v: need 0 < min <= max", ErrInvalidOption, minimum, maximum)
 		}
 		o.minBackoff, o.maxBackoff = minimum, maximum
+		return nil
+	}
+}
+
+// WithOwner names the process the projector runs in (e.g. host/instance
+// id, stable across restarts of that process). It is recorded on the
+// durable consumer, and Start refuses with ErrConsumerInUse while a
+// projector of another owner is consuming it. Without it the check is off.
+func WithOwner(id string) Option {
+	return func(o *options) error {
+		o.owner = id
 		return nil
 	}
 }

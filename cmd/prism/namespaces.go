@@ -101,6 +101,8 @@ type namespaceSet struct {
 	failed map[string]failure
 
 	changes *prometheus.CounterVec
+	// owner names this process on the projector consumers (instanceID).
+	owner string
 
 	// ctx ends when stop is called; the registry follower and the sweeper
 	// run until then.
@@ -209,6 +211,7 @@ func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
 	defer s.mu.Unlock()
 	if err != nil {
 		s.changes.WithLabelValues("put", "failed").Inc()
+		s.gw.MarkUnserved(e.Namespace.Name)
 		s.failed[e.Namespace.Name] = failure{entry: e, err: err}
 		s.log.Error("namespace not served", "namespace", e.Namespace.Name, "revision", e.Revision, "err", err, "retry_in", retryFailedEvery)
 		return
@@ -264,7 +267,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 			_ = store.Close()
 		}
 	}()
-	base := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(s.metrics), projectors.WithTracerProvider(s.tracer)}
+	base := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(s.metrics), projectors.WithTracerProvider(s.tracer), projectors.WithOwner(s.owner)}
 	switch n.Abstraction {
 	case gateway.AbstractionKeyValue:
 		kv, ok := store.(kvStore)

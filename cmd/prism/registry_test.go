@@ -168,7 +168,7 @@ func waitServing(t *testing.T, admin *gateway.AdminClient, name string, revision
 // others are served, and deleting it clears it.
 func TestStackReportsFailedNamespace(t *testing.T) {
 	ctx := context.Background()
-	st, admin, _ := startTestStack(t, serveFlags{dataDir: t.TempDir(), postgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"})
+	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir(), postgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"})
 	bad := gateway.Namespace{Name: "ledger", Abstraction: gateway.AbstractionKeyValue, Backend: "postgres"}
 	res, err := admin.Apply(ctx, bad, 0, "test")
 	if err != nil {
@@ -187,6 +187,10 @@ func TestStackReportsFailedNamespace(t *testing.T) {
 			t.Fatalf("ledger not reported failed: %+v, %v", n, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// Registered but not served here: retryable, not "no such namespace".
+	if _, err := c.KeyValue("ledger").Get(ctx, []byte("x")); !errors.Is(err, client.ErrUnavailable) {
+		t.Errorf("get from the failed namespace: %v, want UNAVAILABLE", err)
 	}
 	if got := testutil.ToFloat64(st.set.changes.WithLabelValues("put", "failed")); got < 1 {
 		t.Errorf("prism_registry_changes_total{put,failed} = %v, want ≥ 1", got)

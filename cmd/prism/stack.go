@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -98,9 +102,14 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_
 	if err := applySeed(setupCtx, reg, cluster, sd, created, log); err != nil {
 		return nil, err
 	}
+	owner, err := instanceID(f.dataDir)
+	if err != nil {
+		return nil, err
+	}
 	if s.set, err = newNamespaceSet(log, f, s.js, s.gw, s.reg, s.tracer, cluster); err != nil {
 		return nil, err
 	}
+	s.set.owner = owner
 	// Not setupCtx: each namespace's open is bounded by openTimeout, and
 	// one that fails is retried, so this waits at most that per namespace.
 	if err := s.set.follow(ctx, reg); err != nil {
@@ -117,6 +126,28 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_
 	}
 	s.set.startSweeper(f.sweepInterval)
 	return s, nil
+}
+
+// instanceID names this Prism process for the projector consumers it
+// owns: host/id, id kept in <data-dir>/instance-id so that a restart on the
+// same data directory is the same owner (projectors.WithOwner).
+func instanceID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "instance-id")
+	id, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b := make([]byte, 8)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		id = []byte(hex.EncodeToString(b))
+		if err := os.WriteFile(path, id, 0o644); err != nil {
+			return "", fmt.Errorf("--data-dir: %w", err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("--data-dir: %w", err)
+	}
+	host, _ := os.Hostname()
+	return host + "/" + strings.TrimSpace(string(id)), nil
 }
 
 // applySeed applies sd's namespaces to reg like prism apply: new ones are

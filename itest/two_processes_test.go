@@ -1,0 +1,88 @@
+package itest
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/prism-data/prism/client"
+)
+
+// TestSecondProcessDoesNotSplitAProjection starts two prism serve
+// processes, each with its own data directory, on one NATS server. The
+// second must not also consume the namespace's projector consumer (each
+// SQLite file would get part of the events): it reports the namespace
+// unserved, and its gateway answers UNAVAILABLE, which clients retry, so
+// every request succeeds. When the first stops, the second takes over and
+// its own SQLite file gets every event.
+func TestSecondProcessDoesNotSplitAProjection(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+
+	first := startPrism(t, t.TempDir(), 0, "--nats-url", ns.ClientURL())
+	first.url = ns.ClientURL()
+	_, c := first.connect(t)
+	kv := c.KeyValue("demo")
+	ctx := testCtx(t)
+	for i := range 100 {
+		if _, err := kv.Put(ctx, fmt.Appendf(nil, "before-%d", i), []client.Item{item("v", "x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	second := startPrism(t, t.TempDir(), 0, "--nats-url", ns.ClientURL(), "--log-level", "info")
+	second.url = ns.ClientURL()
+	waitOutput(t, second, "consumer in use by another projector")
+
+	// Both gateways take requests; every one succeeds (the second answers
+	// UNAVAILABLE, the client retries and meets the first).
+	var last uint64
+	for i := range 200 {
+		seq, err := kv.Put(ctx, fmt.Appendf(nil, "during-%d", i), []client.Item{item("v", "x")})
+		if err != nil {
+			t.Fatalf("put while two processes run: %v", err)
+		}
+		last = seq
+		if _, err := kv.Get(ctx, fmt.Appendf(nil, "before-%d", i%100), client.MinSeq(seq)); err != nil {
+			t.Fatalf("get while two processes run: %v", err)
+		}
+	}
+
+	first.stop()
+	// The second retries every 5 s and takes over once the first's pulls
+	// are gone; its own file must hold every record, not a share.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ids, _, err := kv.Scan(ctx, client.PageSize(1000), client.MinSeq(last))
+		if err == nil && len(ids) == 300 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the first process stopped: %d ids, %v; want 300\n%s", len(ids), err, second.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitOutput waits until p printed s.
+func waitOutput(t *testing.T, p *prismProc, s string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.Output(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("prism did not print %q within 30s:\n%s", s, p.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
