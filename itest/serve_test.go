@@ -5,28 +5,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/itest/natstest"
 )
 
 // TestExternalNATS runs prism against a NATS server it did not start
 // (--nats-url), restarts it, and reads back what it wrote.
 func TestExternalNATS(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := natstest.Server(t)
 
 	dataDir := t.TempDir()
 	p := startPrism(t, dataDir, 0, "--nats-url", ns.ClientURL())

@@ -2,33 +2,23 @@ package itest
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/itest/natstest"
 )
 
 // TestSecondProcessDoesNotSplitAProjection starts two prism serve
 // processes, each with its own data directory, on one NATS server. The
 // second must not also consume the namespace's projector consumer (each
 // SQLite file would get part of the events): it reports the namespace
-// unserved, and its gateway answers UNAVAILABLE, which clients retry, so
-// every request succeeds. When the first stops, the second takes over and
+// unserved, and its gateway hands the requests for it back to the queue
+// group, so every request succeeds. When the first stops, the second takes over and
 // its own SQLite file gets every event.
 func TestSecondProcessDoesNotSplitAProjection(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := natstest.Server(t)
 
 	first := startPrism(t, t.TempDir(), 0, "--nats-url", ns.ClientURL())
 	first.url = ns.ClientURL()
