@@ -30,7 +30,15 @@ const (
 	AdminApply = "ns.apply"
 	// AdminDelete: AdminDeleteRequest → AdminDeleteReply.
 	AdminDelete = "ns.delete"
+	// AdminHistory: AdminNameRequest → AdminHistoryReply.
+	AdminHistory = "ns.history"
 )
+
+// AdminHistoryReply is the kept revisions of a namespace, oldest first.
+type AdminHistoryReply struct {
+	Name      string             `json:"name"`
+	Revisions []RegistryRevision `json:"revisions"`
+}
 
 // AdminQueue is the queue group of the admin responders: a request is
 // answered by one Prism process.
@@ -245,6 +253,19 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 			return nil, err
 		}
 		return Apply(ctx, a.reg, a.cfg.Cluster, req.Namespace, req.Revision, req.AppliedBy)
+	case AdminHistory:
+		var req AdminNameRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		if err := subjects.ValidateNamespace(req.Name); err != nil {
+			return nil, invalidf("name: %v", err)
+		}
+		revs, err := a.reg.History(ctx, req.Name)
+		if err != nil {
+			return nil, err
+		}
+		return AdminHistoryReply{Name: req.Name, Revisions: revs}, nil
 	case AdminDelete:
 		var req AdminDeleteRequest
 		if err := decodeAdmin(body, &req); err != nil {
@@ -258,7 +279,7 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		}
 		return AdminDeleteReply{Name: req.Name, Purged: req.Purge}, nil
 	}
-	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join([]string{AdminList, AdminGet, AdminPlan, AdminApply, AdminDelete}, ", "))
+	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join([]string{AdminList, AdminGet, AdminPlan, AdminApply, AdminDelete, AdminHistory}, ", "))
 }
 
 // describe adds the plan and target states to r.

@@ -54,6 +54,12 @@ func (c *AdminClient) Apply(ctx context.Context, ns Namespace, revision uint64, 
 	return out, c.call(ctx, AdminApply, AdminApplyRequest{Namespace: ns, Revision: revision, AppliedBy: by}, &out)
 }
 
+// History returns the kept revisions of namespace name, oldest first.
+func (c *AdminClient) History(ctx context.Context, name string) (AdminHistoryReply, error) {
+	var out AdminHistoryReply
+	return out, c.call(ctx, AdminHistory, AdminNameRequest{Name: name}, &out)
+}
+
 // Delete deletes namespace name if it is at revision (0: any).
 func (c *AdminClient) Delete(ctx context.Context, name string, revision uint64, purge bool) (AdminDeleteReply, error) {
 	var out AdminDeleteReply

@@ -117,6 +117,47 @@ func (r *Registry) List(ctx context.Context) ([]Registered, error) {
 	}
 }
 
+// RegistryRevision is one past revision of a namespace, for its history.
+type RegistryRevision struct {
+	// Revision is the registry revision.
+	Revision uint64 `json:"revision"`
+	// Op is "put" or "delete" (a purge leaves no history).
+	Op string `json:"op"`
+	// Entry is the namespace as applied at that revision; zero for a
+	// delete.
+	Entry *Registered `json:"entry,omitempty"`
+	// At is when the revision was stored.
+	At time.Time `json:"at"`
+}
+
+// History returns the kept revisions of namespace name (the last
+// RegistryHistory), oldest first. It returns ErrNamespaceNotFound when the
+// registry has none.
+func (r *Registry) History(ctx context.Context, name string) ([]RegistryRevision, error) {
+	entries, err := r.kv.History(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, newError(ErrNamespaceNotFound.Code, "namespace %s has no history in the registry", name)
+	}
+	if err != nil {
+		return nil, &Error{Op: "registry history", Code: ErrUnavailable.Code, Message: "cannot read the namespace registry", Err: err}
+	}
+	out := make([]RegistryRevision, 0, len(entries))
+	for _, e := range entries {
+		rev := RegistryRevision{Revision: e.Revision(), Op: "put", At: e.Created()}
+		if e.Operation() != jetstream.KeyValuePut {
+			rev.Op = "delete"
+		} else {
+			reg, err := decodeRegistered(e)
+			if err != nil {
+				return nil, err
+			}
+			rev.Entry = &reg
+		}
+		out = append(out, rev)
+	}
+	return out, nil
+}
+
 // Put stores e.Namespace, served by e.Backend and applied by e.AppliedBy,
 // if e.Revision is the namespace's current revision, or, with revision 0,
 // if the namespace does not exist. It validates the namespace first and

@@ -305,3 +305,46 @@ func TestApplyUpdatesStreamInPlace(t *testing.T) {
 		t.Fatalf("latest after the change = %+v, %v", evs, err)
 	}
 }
+
+// TestApplyDirectoryAndHistory applies a directory of namespaces and reads
+// back the history of one: who applied what, revision by revision.
+func TestApplyDirectoryAndHistory(t *testing.T) {
+	p := startPrism(t, t.TempDir(), 0)
+	dir := t.TempDir()
+	for name, spec := range map[string]string{
+		"a.yaml": "name: alpha\nabstraction: keyvalue\nbackend: sqlite\n",
+		"b.yaml": "name: beta\nabstraction: timeseries\nbackend: sqlite\nretention: 24h\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := p.mustCLI(t, "apply", "-f", dir)
+	if !strings.Contains(out, "applied: namespace alpha") || !strings.Contains(out, "applied: namespace beta") {
+		t.Fatalf("apply -f dir:\n%s", out)
+	}
+	if out, err := p.cli(t, "", "apply", "-f", dir, "--revision", "0"); err == nil || !strings.Contains(out, "--revision names one namespace") {
+		t.Fatalf("apply -f dir --revision: %v\n%s", err, out)
+	}
+	p.mustCLI(t, "apply", "-f", writeSpec(t, "name: alpha\nabstraction: keyvalue\nbackend: sqlite\nconsistency: strong\nteam: search\n"))
+	p.mustCLI(t, "ns", "delete", "alpha", "--yes")
+	p.mustCLI(t, "apply", "-f", writeSpec(t, "name: alpha\nabstraction: keyvalue\nbackend: sqlite\n"))
+
+	var h gateway.AdminHistoryReply
+	if err := json.Unmarshal([]byte(p.mustCLI(t, "ns", "history", "alpha", "--json")), &h); err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, r := range h.Revisions {
+		ops = append(ops, r.Op)
+	}
+	if fmt.Sprint(ops) != "[put put delete put]" || h.Revisions[1].Entry.Namespace.Consistency != gateway.Strong || h.Revisions[1].Entry.AppliedBy == "" {
+		t.Fatalf("history = %+v", h)
+	}
+	table := p.mustCLI(t, "ns", "history", "alpha")
+	for _, want := range []string{"created: keyvalue on sqlite, eventual", "consistency eventual → strong; team (none) → search", "deleted"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("ns history does not say %q:\n%s", want, table)
+		}
+	}
+}

@@ -48,6 +48,31 @@ func (f *adminFlags) session(cmd *cobra.Command) (*gateway.AdminClient, context.
 	return gateway.NewAdminClient(nc, f.timeout), ctx, func() { cancel(); nc.Close() }, nil
 }
 
+// specsSession reads the namespace file of a command's -f, or every
+// namespace file of the directory it names, and starts a session.
+func (f *adminFlags) specsSession(cmd *cobra.Command, path string) ([]gateway.Namespace, *gateway.AdminClient, context.Context, func(), error) {
+	if path == "" {
+		return nil, nil, nil, nil, fmt.Errorf("%s: -f NAMESPACE.yaml is required", cmd.Name())
+	}
+	var specs []gateway.Namespace
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		if specs, err = gateway.LoadNamespaces(path); err != nil {
+			return nil, nil, nil, nil, err
+		}
+		if len(specs) == 0 {
+			return nil, nil, nil, nil, fmt.Errorf("%s: -f %s: no namespace files (*.yaml) found", cmd.Name(), path)
+		}
+	} else {
+		ns, err := gateway.LoadNamespaceFile(path)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		specs = []gateway.Namespace{ns}
+	}
+	client, ctx, done, err := f.session(cmd)
+	return specs, client, ctx, done, err
+}
+
 // specSession reads the namespace file of a command's -f and starts a
 // session (see session).
 func (f *adminFlags) specSession(cmd *cobra.Command, file string) (gateway.Namespace, *gateway.AdminClient, context.Context, func(), error) {

@@ -18,7 +18,7 @@ type applyFlags struct {
 func newApplyCmd() *cobra.Command {
 	var f applyFlags
 	cmd := &cobra.Command{
-		Use:   "apply -f NAMESPACE.yaml",
+		Use:   "apply -f NAMESPACE.yaml|DIR",
 		Short: "Validate a namespace and store it in the registry of a running Prism",
 		Long: `apply reads one namespace YAML file, asks the running Prism (over NATS,
 --nats-url) for its plan against what is live, prints it like prism plan,
@@ -32,44 +32,55 @@ at the revision the plan was made against (or, with --revision, the revision
 given), so two concurrent applies cannot overwrite each other; the loser
 gets CONFLICT and should plan again. A change that needs a migration
 (another backend, stream storage or abstraction) is refused with
-FAILED_PRECONDITION, as are needs the deployment cannot meet.`,
+FAILED_PRECONDITION, as are needs the deployment cannot meet.
+
+With -f DIR every *.yaml of DIR is applied in name order; the first that
+fails stops the run (those before it are applied).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runApply(cmd, cmd.OutOrStdout(), f)
 		},
 	}
-	cmd.Flags().StringVarP(&f.file, "file", "f", "", "namespace YAML file (required)")
+	cmd.Flags().StringVarP(&f.file, "file", "f", "", "namespace YAML file, or a directory of them applied in name order (required)")
 	cmd.Flags().Int64Var(&f.revision, "revision", -1, "apply only if the namespace is at this revision (0: only if it does not exist); default: the revision just planned against")
 	f.register(cmd)
 	return cmd
 }
 
 func runApply(cmd *cobra.Command, out io.Writer, f applyFlags) error {
-	ns, client, ctx, done, err := f.specSession(cmd, f.file)
+	specs, client, ctx, done, err := f.specsSession(cmd, f.file)
 	if err != nil {
 		return err
 	}
 	defer done()
-	plan, err := client.Plan(ctx, ns)
-	if err != nil {
-		return err
+	if len(specs) > 1 && f.revision >= 0 {
+		return fmt.Errorf("apply: --revision names one namespace's revision; -f %s holds %d namespaces", f.file, len(specs))
 	}
-	if err := printApplyResult(out, plan); err != nil {
-		return err
-	}
-	rev := plan.Revision
-	if f.revision >= 0 {
-		rev = uint64(f.revision)
-	}
-	res, err := client.Apply(ctx, ns, rev, whoAmI())
-	if err != nil {
-		return err
-	}
-	switch res.Action {
-	case gateway.ActionUnchanged:
-		fmt.Fprintf(out, "\nnothing to apply: namespace %s is unchanged at revision %d\n", ns.Name, res.Revision)
-	default:
-		fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n", ns.Name, res.Revision)
+	for i, ns := range specs {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		plan, err := client.Plan(ctx, ns)
+		if err != nil {
+			return err
+		}
+		if err := printApplyResult(out, plan); err != nil {
+			return err
+		}
+		rev := plan.Revision
+		if f.revision >= 0 {
+			rev = uint64(f.revision)
+		}
+		res, err := client.Apply(ctx, ns, rev, whoAmI())
+		if err != nil {
+			return err
+		}
+		switch res.Action {
+		case gateway.ActionUnchanged:
+			fmt.Fprintf(out, "\nnothing to apply: namespace %s is unchanged at revision %d\n", ns.Name, res.Revision)
+		default:
+			fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n", ns.Name, res.Revision)
+		}
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func newNsCmd() *cobra.Command {
 		Long: `ns talks to a running Prism over NATS (--nats-url), through its admin API
 (prism.$admin.ns.*), so it works against a remote deployment.`,
 	}
-	cmd.AddCommand(newNsListCmd(), newNsGetCmd(), newNsDeleteCmd())
+	cmd.AddCommand(newNsListCmd(), newNsGetCmd(), newNsHistoryCmd(), newNsDeleteCmd())
 	return cmd
 }
 
@@ -160,6 +160,68 @@ func writeJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+func newNsHistoryCmd() *cobra.Command {
+	var f adminFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history NAME",
+		Short: "Show who applied what to a namespace, and when",
+		Long: `history lists the revisions of a namespace the registry keeps (the last 16),
+oldest first: when, by whom, and what changed from the revision before. A
+purge removes the history with the namespace.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, ctx, done, err := f.session(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			h, err := client.History(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(out, h)
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "REVISION\tAT\tBY\tCHANGES")
+			var prev *gateway.Registered
+			for _, r := range h.Revisions {
+				at := r.At.Local().Format(time.DateTime)
+				if r.Entry == nil {
+					fmt.Fprintf(tw, "%d\t%s\t-\tdeleted\n", r.Revision, at)
+					prev = nil
+					continue
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Revision, at, orDash(r.Entry.AppliedBy), describeChanges(prev, r.Entry))
+				prev = r.Entry
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
+	f.register(cmd)
+	return cmd
+}
+
+// describeChanges says in one line what cur changed from prev (nil: it was
+// created).
+func describeChanges(prev, cur *gateway.Registered) string {
+	if prev == nil {
+		return fmt.Sprintf("created: %s on %s, %s", cur.Namespace.Abstraction, cur.Backend, cur.Namespace.Consistency)
+	}
+	changes := gateway.Diff(prev.Namespace, gateway.Plan{}, cur.Namespace, gateway.Plan{})
+	if len(changes) == 0 {
+		return "no change"
+	}
+	parts := make([]string, len(changes))
+	for i, c := range changes {
+		parts[i] = fmt.Sprintf("%s %s → %s", c.Field, orNone(c.From), orNone(c.To))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func newNsDeleteCmd() *cobra.Command {
