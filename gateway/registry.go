@@ -54,17 +54,22 @@ type Registry struct {
 }
 
 // OpenRegistry opens the registry bucket, creating it with replicas copies
-// if it does not exist; created says whether it did not. It returns an
-// error when JetStream refuses the bucket.
+// if it does not exist (created says whether it did not), and raising the
+// replicas of an existing one that has fewer (never lowering them). It
+// returns an error when JetStream refuses the bucket.
 func OpenRegistry(ctx context.Context, js jetstream.JetStream, replicas int) (_ *Registry, created bool, _ error) {
+	replicas = max(replicas, 1)
 	kv, err := js.KeyValue(ctx, subjects.RegistryBucket)
+	if err == nil {
+		err = raiseReplicas(ctx, js, kv, replicas)
+	}
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      subjects.RegistryBucket,
 			Description: "Prism namespace registry: one key per namespace",
 			History:     RegistryHistory,
 			Storage:     jetstream.FileStorage,
-			Replicas:    max(replicas, 1),
+			Replicas:    replicas,
 		})
 		created = err == nil
 		if errors.Is(err, jetstream.ErrBucketExists) {
@@ -76,6 +81,26 @@ func OpenRegistry(ctx context.Context, js jetstream.JetStream, replicas int) (_ 
 		return nil, false, fmt.Errorf("open registry %s: %w", subjects.RegistryBucket, err)
 	}
 	return &Registry{kv: kv}, created, nil
+}
+
+// raiseReplicas updates the bucket of kv to replicas copies if it has
+// fewer: a registry created on one node must not stay a single copy once
+// the deployment is a cluster.
+func raiseReplicas(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, replicas int) error {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return err
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo().Config.Replicas >= replicas {
+		return nil
+	}
+	cfg := bs.StreamInfo().Config
+	cfg.Replicas = replicas
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return err
+	}
+	return waitLeader(ctx, js, cfg.Name)
 }
 
 // Get returns namespace name. It returns ErrNamespaceNotFound (an *Error)

@@ -83,8 +83,14 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 			Destination: subjects.Changes(ns.Name),
 		}
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+	info, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	}
+	if info.CachedInfo().Cluster != nil {
+		if err := waitLeader(ctx, js, cfg.Name); err != nil {
+			return err
+		}
 	}
 	dlq := jetstream.StreamConfig{
 		Name:        subjects.DeadLetterStream,
@@ -93,11 +99,37 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		AllowDirect: true,
+		// The dead letters of a replicated namespace are kept as safely
+		// as its events; the stream is shared, so it never scales down.
+		Replicas: max(p.Replicas.Value, 1),
+	}
+	if cur, err := js.Stream(ctx, dlq.Name); err == nil {
+		dlq.Replicas = max(dlq.Replicas, cur.CachedInfo().Config.Replicas)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, dlq); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", dlq.Name, err)
 	}
 	return nil
+}
+
+// waitLeader waits until stream name has a leader. A stream whose replicas
+// just changed (or that was just created in a cluster) has none for a
+// moment, and a write then waits for its whole timeout.
+func waitLeader(ctx context.Context, js jetstream.JetStream, name string) error {
+	for {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+		if ci := s.CachedInfo().Cluster; ci == nil || ci.Leader != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stream %s has no leader: %w", name, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // DeleteStreams deletes the stream of namespace ns and with it every event

@@ -95,7 +95,12 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cluster := f.cluster()
-	reg, created, err := gateway.OpenRegistry(setupCtx, s.js, 1)
+	// The registry is as safe as the most replicated namespace can be.
+	replicas := 1
+	if cluster.Nodes >= 3 {
+		replicas = 3
+	}
+	reg, created, err := gateway.OpenRegistry(setupCtx, s.js, replicas)
 	if err != nil {
 		return nil, err
 	}
