@@ -259,8 +259,12 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 		return err
 	}
 	sv := &served{entry: e, ns: n, plan: plan, store: store, where: where}
+	added := false
 	defer func() {
 		if err != nil {
+			if added {
+				s.gw.RemoveNamespace(n.Name)
+			}
 			if sv.proj != nil {
 				_ = sv.proj.Stop(context.WithoutCancel(ctx))
 			}
@@ -313,6 +317,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	switch n.Abstraction {
 	case gateway.AbstractionKeyValue:
 		if err = s.gw.AddNamespace(n, store.(kvStore), sv.waiter); err == nil {
+			added = true
 			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
 		}
 	case gateway.AbstractionTimeSeries:
