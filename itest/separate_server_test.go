@@ -116,3 +116,29 @@ func TestNATSKVOnSeparateServer(t *testing.T) {
 		t.Fatalf("scan: %d ids, %v; want %d", len(ids), err, n)
 	}
 }
+
+// TestRegistryFollowsAcrossServerRestart restarts the NATS server under a
+// running prism: the registry watch must survive it, so a namespace
+// applied afterwards is served without restarting prism.
+func TestRegistryFollowsAcrossServerRestart(t *testing.T) {
+	url, restartServer := startNATSServerProcess(t)
+	p := startPrism(t, t.TempDir(), 0, "--nats-url", url)
+	p.url = url
+	restartServer()
+	// prism reconnects on its own; wait until its admin API answers again.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := p.cli(t, "", "ns", "list"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prism did not come back after the server restart\n%s", p.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.mustCLI(t, "apply", "-f", writeSpec(t, ordersSpec))
+	_, c := p.connect(t)
+	kv := c.KeyValue("orders")
+	took := putUntilServed(t, kv, "after-restart")
+	t.Logf("served %v after apply", took)
+}

@@ -145,39 +145,131 @@ func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw 
 // follow applies every change of the registry until stop, retrying
 // namespaces that failed to open. It returns once the namespaces registered
 // when it began have been opened (or failed), or when wait ends first.
+//
+// After the NATS connection reconnected it watches the registry anew
+// (the watch's consumer may be gone with the server) and reconciles: what
+// changed meanwhile is applied, and namespaces deleted meanwhile stop.
 func (s *namespaceSet) follow(wait context.Context, reg *gateway.Registry) error {
-	ctx := s.ctx
-	changes, err := reg.Watch(ctx)
-	if err != nil {
+	first := make(chan struct{})
+	if err := s.watch(reg, first); err != nil {
 		return err
 	}
-	synced := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		retry := time.NewTicker(retryFailedEvery)
-		defer retry.Stop()
-		for {
-			select {
-			case c, ok := <-changes:
-				if !ok {
-					return
-				}
-				if c.Op == gateway.RegistrySynced {
-					close(synced)
-					continue
-				}
-				s.change(ctx, c)
-			case <-retry.C:
-				s.retryFailed(ctx)
-			}
-		}
-	}()
 	select {
-	case <-synced:
+	case <-first:
 		return nil
 	case <-wait.Done():
 		return fmt.Errorf("reading the namespace registry: %w", wait.Err())
+	}
+}
+
+// reconnectCheckEvery is how often follow looks for a NATS reconnect.
+const reconnectCheckEvery = 250 * time.Millisecond
+
+// watch starts the goroutine that follows reg; synced is closed once the
+// first watch delivered every registered namespace.
+func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error {
+	ctx := s.ctx
+	nc := s.js.Conn()
+	wctx, cancel := context.WithCancel(ctx)
+	changes, err := reg.Watch(wctx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { cancel() }()
+		retry := time.NewTicker(retryFailedEvery)
+		defer retry.Stop()
+		check := time.NewTicker(reconnectCheckEvery)
+		defer check.Stop()
+		reconnects := nc.Stats().Reconnects
+		seen := map[string]bool{} // names delivered before synced
+		initial := true
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c, ok := <-changes:
+				if !ok {
+					if ctx.Err() != nil {
+						return
+					}
+					changes, seen, initial = s.rewatch(ctx, reg, &cancel, &wctx)
+					continue
+				}
+				switch {
+				case c.Op == gateway.RegistrySynced:
+					if initial {
+						s.forgetUnseen(ctx, seen)
+						initial = false
+					}
+					if synced != nil {
+						close(synced)
+						synced = nil
+					}
+				default:
+					if initial {
+						seen[c.Name] = true
+					}
+					s.change(ctx, c)
+				}
+			case <-retry.C:
+				s.retryFailed(ctx)
+			case <-check.C:
+				if n := nc.Stats().Reconnects; n != reconnects && nc.IsConnected() {
+					reconnects = n
+					s.log.Info("NATS reconnected: reading the namespace registry anew")
+					changes, seen, initial = s.rewatch(ctx, reg, &cancel, &wctx)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// rewatch ends the current watch and starts another, retrying until it
+// starts or ctx ends (then it returns a nil channel, which blocks).
+func (s *namespaceSet) rewatch(ctx context.Context, reg *gateway.Registry, cancel *context.CancelFunc, wctx *context.Context) (<-chan gateway.RegistryChange, map[string]bool, bool) {
+	(*cancel)()
+	for {
+		c, cf := context.WithCancel(ctx)
+		changes, err := reg.Watch(c)
+		if err == nil {
+			*cancel, *wctx = cf, c
+			return changes, map[string]bool{}, true
+		}
+		cf()
+		s.log.Warn("watch the namespace registry", "err", err, "retry_in", retryFailedEvery)
+		select {
+		case <-ctx.Done():
+			return nil, nil, false
+		case <-time.After(retryFailedEvery):
+		}
+	}
+}
+
+// forgetUnseen stops the namespaces this process serves or retries that a
+// new watch did not deliver: they were deleted while it was not watching.
+// Their data is kept, as with a delete.
+func (s *namespaceSet) forgetUnseen(ctx context.Context, seen map[string]bool) {
+	s.mu.Lock()
+	var gone []string
+	for name := range s.served {
+		if !seen[name] {
+			gone = append(gone, name)
+		}
+	}
+	for name := range s.failed {
+		if !seen[name] {
+			gone = append(gone, name)
+		}
+	}
+	s.mu.Unlock()
+	for _, name := range gone {
+		s.log.Info("namespace deleted while the registry was not watched", "namespace", name)
+		s.remove(ctx, name, false)
 	}
 }
 

@@ -317,3 +317,24 @@ func counterValue(t *testing.T, reg *prometheus.Registry, metric string, labels 
 	}
 	return 0
 }
+
+// A new watch of the registry (after a reconnect) stops the namespaces it
+// did not deliver: they were deleted while nobody watched.
+func TestForgetUnseen(t *testing.T) {
+	ctx := context.Background()
+	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir()})
+	for _, name := range []string{"kept", "gone"} {
+		res, err := admin.Apply(ctx, gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitServing(t, admin, name, res.Revision)
+	}
+	st.set.forgetUnseen(ctx, map[string]bool{"kept": true})
+	if _, err := c.KeyValue("gone").Get(ctx, []byte("x")); !errors.Is(err, client.ErrNamespaceNotFound) {
+		t.Fatalf("gone after forgetUnseen: %v, want NAMESPACE_NOT_FOUND", err)
+	}
+	if _, err := c.KeyValue("kept").Get(ctx, []byte("x")); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("kept after forgetUnseen: %v, want NOT_FOUND (served, no such record)", err)
+	}
+}
