@@ -142,3 +142,41 @@ func TestRegistryFollowsAcrossServerRestart(t *testing.T) {
 	took := putUntilServed(t, kv, "after-restart")
 	t.Logf("served %v after apply", took)
 }
+
+// TestProjectionResumesAcrossServerRestart restarts the NATS server while
+// prism serves a namespace: writes acknowledged before come back, and
+// writes after it are projected (read-your-writes reads wait for them).
+func TestProjectionResumesAcrossServerRestart(t *testing.T) {
+	url, restartServer := startNATSServerProcess(t)
+	cfg := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfg, "orders.yaml"), []byte("name: orders\nabstraction: keyvalue\nbackend: sqlite\nconsistency: read-your-writes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startPrism(t, t.TempDir(), 0, "--nats-url", url, "--config", cfg)
+	p.url = url
+	_, c := p.connect(t)
+	kv := c.KeyValue("orders")
+	ctx := testCtx(t)
+	if _, err := kv.Put(ctx, []byte("before"), []client.Item{item("v", "1")}); err != nil {
+		t.Fatal(err)
+	}
+	restartServer()
+	var seq uint64
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var err error
+		if seq, err = kv.Put(ctx, []byte("after"), []client.Item{item("v", "2")}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put after the server restart: %v\n%s", err, p.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, id := range []string{"before", "after"} {
+		rec, err := kv.Get(ctx, []byte(id), client.MinSeq(seq))
+		if err != nil || len(rec.Items) != 1 {
+			t.Fatalf("get %s after the server restart = %+v, %v\n%s", id, rec, err, p.Output())
+		}
+	}
+}
