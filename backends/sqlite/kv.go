@@ -15,10 +15,8 @@ import (
 // allow; one statement of many rows costs far less than many of one row.
 var chunkSizes = [...]int{128, 32, 8, 1}
 
-const (
-	itemCols   = 5
-	recordCols = 2
-)
+// itemCols are the columns of one upserted item row.
+const itemCols = 6
 
 // writeStmts are the statements of the writer connection, prepared once and
 // bound to each transaction with Tx.StmtContext.
@@ -26,15 +24,15 @@ type writeStmts struct {
 	stmtSet
 	getCheckpoint *sql.Stmt
 	setCheckpoint *sql.Stmt
-	// upsertItems[i] and upsertRecords[i] write chunkSizes[i] rows.
-	upsertItems   [len(chunkSizes)]*sql.Stmt
-	upsertRecords [len(chunkSizes)]*sql.Stmt
-	deleteItem    *sql.Stmt
-	deleteItems   *sql.Stmt
-	deleteRecord  *sql.Stmt
-	dropIfEmpty   *sql.Stmt
-	touchRecord   *sql.Stmt
-	sweepItems    *sql.Stmt
+	// upsertItems[i] writes chunkSizes[i] rows.
+	upsertItems [len(chunkSizes)]*sql.Stmt
+	deleteItem  *sql.Stmt
+	deleteItems *sql.Stmt
+	// raiseRev raises the rev of a record's first row: the record's
+	// revision after a change that wrote no row, or a sweep that removed
+	// the row holding it. A record without rows is left alone.
+	raiseRev   *sql.Stmt
+	sweepItems *sql.Stmt
 }
 
 func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
@@ -43,25 +41,20 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 	s.setCheckpoint = s.prepare(ctx, db, `UPDATE checkpoint SET seq = ? WHERE one = 1`)
 	for i, n := range chunkSizes {
 		s.upsertItems[i] = s.prepare(ctx, db,
-			`INSERT INTO items (id, key, value, expire_sec, expire_nanos) VALUES `+rows(n, itemCols)+
+			`INSERT INTO items (id, key, value, expire_sec, expire_nanos, rev) VALUES `+rows(n, itemCols)+
 				` ON CONFLICT (id, key) DO UPDATE SET value = excluded.value,`+
-				` expire_sec = excluded.expire_sec, expire_nanos = excluded.expire_nanos`)
-		s.upsertRecords[i] = s.prepare(ctx, db,
-			`INSERT INTO records (id, revision) VALUES `+rows(n, recordCols)+
-				` ON CONFLICT (id) DO UPDATE SET revision = excluded.revision`)
+				` expire_sec = excluded.expire_sec, expire_nanos = excluded.expire_nanos, rev = excluded.rev`)
 	}
 	s.deleteItem = s.prepare(ctx, db, `DELETE FROM items WHERE id = ? AND key = ?`)
 	s.deleteItems = s.prepare(ctx, db, `DELETE FROM items WHERE id = ?`)
-	s.deleteRecord = s.prepare(ctx, db, `DELETE FROM records WHERE id = ?`)
-	s.dropIfEmpty = s.prepare(ctx, db,
-		`DELETE FROM records WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM items WHERE id = ?1)`)
-	s.touchRecord = s.prepare(ctx, db, `UPDATE records SET revision = ? WHERE id = ?`)
+	s.raiseRev = s.prepare(ctx, db,
+		`UPDATE items SET rev = max(rev, ?1) WHERE id = ?2 AND key = (SELECT min(key) FROM items WHERE id = ?2)`)
 	s.sweepItems = s.prepare(ctx, db,
 		`DELETE FROM items WHERE (id, key) IN (
 			SELECT id, key FROM items
 			WHERE expire_sec IS NOT NULL AND (expire_sec, expire_nanos) <= (?1, ?2)
 			LIMIT ?3
-		) RETURNING id`)
+		) RETURNING id, rev`)
 	if s.err != nil {
 		_ = s.close()
 		return nil, s.err
@@ -158,8 +151,7 @@ type applier struct {
 
 	bound map[*sql.Stmt]*sql.Stmt // statements bound to tx
 
-	items   []any // itemCols arguments per buffered item
-	records []any // recordCols arguments per buffered record revision
+	items []any // itemCols arguments per buffered item
 }
 
 func (a *applier) stmt(st *sql.Stmt) *sql.Stmt {
@@ -191,9 +183,8 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 			if et := it.GetExpireTime(); et != nil {
 				sec, nanos = et.GetSeconds(), int64(et.GetNanos())
 			}
-			a.items = append(a.items, id, nonNil(it.GetKey()), nonNil(it.GetValue()), sec, nanos)
+			a.items = append(a.items, id, nonNil(it.GetKey()), nonNil(it.GetValue()), sec, nanos, seq)
 		}
-		a.records = append(a.records, id, seq)
 		return nil
 	case *prismv1.KeyValueEvent_Delete:
 		if err := a.flush(); err != nil {
@@ -204,9 +195,6 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 			if _, err := a.stmt(a.st.deleteItems).ExecContext(a.ctx, id); err != nil {
 				return fmt.Errorf("delete record items: %w", err)
 			}
-			if _, err := a.stmt(a.st.deleteRecord).ExecContext(a.ctx, id); err != nil {
-				return fmt.Errorf("delete record: %w", err)
-			}
 			return nil
 		}
 		del := a.stmt(a.st.deleteItem)
@@ -215,39 +203,33 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 				return fmt.Errorf("delete item: %w", err)
 			}
 		}
-		if _, err := a.stmt(a.st.dropIfEmpty).ExecContext(a.ctx, id); err != nil {
-			return fmt.Errorf("drop empty record: %w", err)
-		}
 		return a.touch(id, seq)
 	}
 	// kit.CheckKeyValueBatch let only puts and deletes through.
 	return fmt.Errorf("%w: neither put nor delete", ErrInvalidChange)
 }
 
-// touch sets the revision of the record id if it exists.
+// touch sets the revision of the record id to seq if it exists (it has
+// rows): its first row's rev carries it.
 func (a *applier) touch(id []byte, seq int64) error {
 	if err := a.flush(); err != nil {
 		return err
 	}
-	if _, err := a.stmt(a.st.touchRecord).ExecContext(a.ctx, seq, id); err != nil {
+	if _, err := a.stmt(a.st.raiseRev).ExecContext(a.ctx, seq, id); err != nil {
 		return fmt.Errorf("set revision: %w", err)
 	}
 	return nil
 }
 
-// flush writes the buffered puts: items first, then the records' revisions.
-// A key or id repeated in the buffer is fine: SQLite upserts the rows of one
+// flush writes the buffered puts' items, each with the seq of its put. A
+// key repeated in the buffer is fine: SQLite upserts the rows of one
 // statement in order, so the last one wins.
 func (a *applier) flush() error {
 	if err := a.upsert(a.st.upsertItems[:], a.items, itemCols); err != nil {
 		return fmt.Errorf("upsert items: %w", err)
 	}
-	if err := a.upsert(a.st.upsertRecords[:], a.records, recordCols); err != nil {
-		return fmt.Errorf("upsert records: %w", err)
-	}
 	clear(a.items)
-	clear(a.records)
-	a.items, a.records = a.items[:0], a.records[:0]
+	a.items = a.items[:0]
 	return nil
 }
 

@@ -24,6 +24,9 @@ const (
 // (seconds, nanoseconds) of now.
 const live = `(i.expire_sec IS NULL OR (i.expire_sec, i.expire_nanos) > (?, ?))`
 
+// liveNumbered is live with the time as parameters ?2 and ?3.
+const liveNumbered = `(i.expire_sec IS NULL OR (i.expire_sec, i.expire_nanos) > (?2, ?3))`
+
 // readStmts are the statements of the read pool.
 type readStmts struct {
 	stmtSet
@@ -41,18 +44,19 @@ var lowerOps = [2]string{">=", ">"}
 func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
 	s := &readStmts{}
 	s.checkpoint = s.prepare(ctx, db, `SELECT seq FROM checkpoint WHERE one = 1`)
-	// A record counts only while it has a live item.
-	s.revision = s.prepare(ctx, db, `SELECT r.revision FROM records r WHERE r.id = ?
-		AND EXISTS (SELECT 1 FROM items i WHERE i.id = r.id AND `+live+`)`)
+	// A record's revision is the largest rev of its rows (expired ones
+	// too: expiry is not a write); it counts only while it has a live
+	// item. One pass over the record's rows gives both.
+	s.revision = s.prepare(ctx, db, `SELECT max(i.rev), count(*) FILTER (WHERE `+liveNumbered+`)
+		FROM items i WHERE i.id = ?1`)
 	for lo, op := range lowerOps {
 		for hi, upper := range [2]string{"", " AND i.key < ?"} {
 			s.items[lo][hi] = s.prepare(ctx, db, `SELECT i.key, i.value, i.expire_sec, i.expire_nanos
 				FROM items i WHERE i.id = ? AND i.key `+op+` ?`+upper+` AND `+live+`
 				ORDER BY i.key LIMIT ?`)
 		}
-		s.scan[lo] = s.prepare(ctx, db, `SELECT r.id FROM records r WHERE r.id `+op+` ?
-			AND EXISTS (SELECT 1 FROM items i WHERE i.id = r.id AND `+live+`)
-			ORDER BY r.id LIMIT ?`)
+		s.scan[lo] = s.prepare(ctx, db, `SELECT DISTINCT i.id FROM items i WHERE i.id `+op+` ? AND `+live+`
+			ORDER BY i.id LIMIT ?`)
 	}
 	if s.err != nil {
 		_ = s.close()
@@ -103,13 +107,16 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	var revision int64
-	err = tx.StmtContext(ctx, s.rs.revision).QueryRowContext(ctx, id, sec, nanos).Scan(&revision)
-	if err == sql.ErrNoRows {
-		return &prismv1.GetResponse{}, nil
-	}
+	var (
+		revision sql.NullInt64
+		liveRows int64
+	)
+	err = tx.StmtContext(ctx, s.rs.revision).QueryRowContext(ctx, id, sec, nanos).Scan(&revision, &liveRows)
 	if err != nil {
 		return nil, fmt.Errorf("read revision: %w", err)
+	}
+	if liveRows == 0 {
+		return &prismv1.GetResponse{}, nil
 	}
 
 	// Read one more item than the page holds to know whether a next page
@@ -123,7 +130,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	if err != nil {
 		return nil, err
 	}
-	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision), Items: items}
+	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision.Int64), Items: items}
 	if len(items) > size {
 		resp.Items = items[:size]
 		resp.NextPageToken = kit.EncodeKeyToken(items[size-1].GetKey())

@@ -21,7 +21,7 @@ var migrations = []string{
 	// would stop at the year 2262).
 	//
 	// records holds one row per record that has items, with the stream
-	// sequence of the last change applied to it.
+	// sequence of the last change applied to it (until version 3).
 	//
 	// checkpoint holds the one row with the stream sequence of the last
 	// applied batch.
@@ -87,6 +87,22 @@ CREATE TABLE ts_tags (
 	event_id  BLOB    NOT NULL,
 	PRIMARY KEY (key, value, time_s, time_ns, series_id, event_id)
 ) WITHOUT ROWID;
+`,
+
+	// 3: the record revision moves onto the item rows (ADR 011): rev is
+	// the stream sequence of the change that last wrote the row, and a
+	// record's revision is the largest rev of its rows. A put writes one
+	// row per item instead of an item row plus a records row, which on
+	// random ids doubled the B-tree pages touched. A change that writes
+	// no item (a delete of some keys, an empty put) raises the rev of the
+	// record's first row; a sweep that removes the row holding the
+	// largest rev moves it to the first row left.
+	`
+ALTER TABLE items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+
+UPDATE items SET rev = coalesce((SELECT r.revision FROM records r WHERE r.id = items.id), 0);
+
+DROP TABLE records;
 `,
 }
 

@@ -55,15 +55,28 @@ func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err 
 	if err != nil {
 		return 0, fmt.Errorf("delete items: %w", err)
 	}
-	ids := make(map[string][]byte)
+	// The largest rev each record lost: the record's revision if a swept
+	// row held it.
+	type swept struct {
+		id  []byte
+		rev int64
+	}
+	lost := make(map[string]*swept)
 	for rows.Next() {
-		var id []byte
-		if err := rows.Scan(&id); err != nil {
+		var (
+			id  []byte
+			rev int64
+		)
+		if err := rows.Scan(&id, &rev); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("delete items: %w", err)
 		}
 		n++
-		ids[string(id)] = id
+		if l, ok := lost[string(id)]; !ok {
+			lost[string(id)] = &swept{id, rev}
+		} else {
+			l.rev = max(l.rev, rev)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
@@ -72,10 +85,12 @@ func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err 
 	if err := rows.Close(); err != nil {
 		return 0, fmt.Errorf("delete items: %w", err)
 	}
-	drop := tx.StmtContext(ctx, s.ws.dropIfEmpty)
-	for _, id := range ids {
-		if _, err := drop.ExecContext(ctx, nonNil(id)); err != nil {
-			return 0, fmt.Errorf("drop empty record: %w", err)
+	// Expiry is not a write: a record keeps its revision, carried by its
+	// first row left (a record left without rows is gone).
+	raise := tx.StmtContext(ctx, s.ws.raiseRev)
+	for _, l := range lost {
+		if _, err := raise.ExecContext(ctx, l.rev, nonNil(l.id)); err != nil {
+			return 0, fmt.Errorf("keep revision: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
