@@ -6,22 +6,24 @@ import (
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
-// Collapsing a batch rests on one invariant that every change (and the
-// sweep) keeps: a record's row exists if and only if the record has at least
-// one item row, expired or not. A put with items creates both; a put without
-// items only moves the revision of a record that exists; a delete of some
-// keys removes the record when no item is left and otherwise moves its
-// revision; a whole-record delete removes both.
+// Collapsing a batch rests on what every change keeps true of a record:
+// it exists while it has at least one item row, expired or not, and its
+// revision is the largest rev of its rows. A put writes its item rows with
+// its sequence; a whole-record delete removes the rows; a change that writes
+// no row (a delete of some keys, an empty put) raises the rev of the
+// record's first row left, if any.
 //
 // So after any sequence of changes to one record, applied one by one:
 //   - its items are what the last whole-record delete (if any) left, that
 //     is nothing, or else the stored items, with the last put or delete of
 //     each key since then applied;
-//   - the record exists if and only if it has items, and then its revision
-//     is the sequence of its last change, whatever that change was.
+//   - it exists if and only if it has items, and then its revision is the
+//     sequence of its last change, whatever that change was.
 //
 // collapsed computes exactly that per record, in Go, and writes() turns it
-// into the arrays of a few set-based statements.
+// into the arrays of a few set-based statements: the item rows a batch
+// writes all get the record's last sequence, which leaves the largest rev,
+// the revision, where one-by-one applies would.
 type collapsed struct {
 	recs  []record
 	index map[string]int // record id -> position in recs
@@ -118,9 +120,8 @@ func (r *record) set(op itemOp) {
 }
 
 // writes are the arguments of the statements that apply a collapsed batch,
-// in the order they run: wipe, delete items, upsert items, upsert records,
-// then drop-if-empty and set revisions of the records whose existence
-// depends on what is stored.
+// in the order they run: wipe, delete items, upsert items, then raise the
+// revision of the records whose change wrote no row.
 type writes struct {
 	wipeIDs [][]byte
 
@@ -129,13 +130,10 @@ type writes struct {
 	itemIDs, itemKeys, itemValues [][]byte
 	itemSecs                      []pgtype.Int8
 	itemNanos                     []int32
+	itemRevs                      []int64
 
-	// Records that certainly have items afterwards: one of their keys was put.
-	recordIDs  [][]byte
-	recordRevs []int64
-
-	// Records not wiped and with no key put: they keep their row, with a new
-	// revision, only if they still have items after the deletes.
+	// Records not wiped and with no key put: their first row left, if any,
+	// carries the new revision.
 	maybeIDs  [][]byte
 	maybeRevs []int64
 }
@@ -156,8 +154,7 @@ func (c *collapsed) writes() *writes {
 	w.itemValues = make([][]byte, 0, n)
 	w.itemSecs = make([]pgtype.Int8, 0, n)
 	w.itemNanos = make([]int32, 0, n)
-	w.recordIDs = make([][]byte, 0, len(c.recs))
-	w.recordRevs = make([]int64, 0, len(c.recs))
+	w.itemRevs = make([]int64, 0, n)
 	for i := range c.recs {
 		r := &c.recs[i]
 		if r.wiped {
@@ -172,6 +169,7 @@ func (c *collapsed) writes() *writes {
 				w.itemValues = append(w.itemValues, op.value)
 				w.itemSecs = append(w.itemSecs, op.sec)
 				w.itemNanos = append(w.itemNanos, op.nanos)
+				w.itemRevs = append(w.itemRevs, r.last)
 			} else if !r.wiped {
 				// After a wipe the key is gone already.
 				w.delIDs = append(w.delIDs, r.id)
@@ -180,8 +178,7 @@ func (c *collapsed) writes() *writes {
 		}
 		switch {
 		case hasPut:
-			w.recordIDs = append(w.recordIDs, r.id)
-			w.recordRevs = append(w.recordRevs, r.last)
+			// Its rows written carry the revision.
 		case r.wiped:
 			// No items left: the wipe removed the record.
 		default:

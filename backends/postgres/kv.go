@@ -21,7 +21,8 @@ import (
 // A put sets its items (key -> value, with expire_time) and sets the record's
 // revision to the change's Seq. A delete with keys removes those items, one
 // without keys removes the whole record; a delete of a record that has items
-// also sets its revision. A record left without items is removed.
+// also sets its revision. A record left without items is gone. The revision
+// is kept on the item rows (ADR 011).
 //
 // The batch is collapsed before it is written (the last effect per record
 // and item wins, in sequence order), and written with a few set-based
@@ -59,9 +60,9 @@ func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueCh
 		if w := c.writes(); !w.deletes() {
 			var applied int
 			err := s.pool.QueryRow(ctx, s.q.putOnly, w.itemIDs, w.itemKeys, w.itemValues, w.itemSecs, w.itemNanos,
-				w.recordIDs, w.recordRevs, int64(through), int64(changes[0].GetSeq())).Scan(&applied)
+				w.itemRevs, int64(through), int64(changes[0].GetSeq())).Scan(&applied)
 			if err != nil {
-				return fmt.Errorf("upsert items and records: %w", err)
+				return fmt.Errorf("upsert items: %w", err)
 			}
 			if applied == 1 {
 				return nil
@@ -101,9 +102,6 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.Key
 		if _, err := tx.Exec(ctx, s.q.wipeItems, w.wipeIDs); err != nil {
 			return fmt.Errorf("delete records' items: %w", err)
 		}
-		if _, err := tx.Exec(ctx, s.q.wipeRecords, w.wipeIDs); err != nil {
-			return fmt.Errorf("delete records: %w", err)
-		}
 	}
 	if len(w.delIDs) > 0 {
 		if _, err := tx.Exec(ctx, s.q.deleteItems, w.delIDs, w.delKeys); err != nil {
@@ -111,20 +109,12 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.Key
 		}
 	}
 	if len(w.itemIDs) > 0 {
-		if _, err := tx.Exec(ctx, s.q.upsertItems, w.itemIDs, w.itemKeys, w.itemValues, w.itemSecs, w.itemNanos); err != nil {
+		if _, err := tx.Exec(ctx, s.q.upsertItems, w.itemIDs, w.itemKeys, w.itemValues, w.itemSecs, w.itemNanos, w.itemRevs); err != nil {
 			return fmt.Errorf("upsert items: %w", err)
 		}
 	}
-	if len(w.recordIDs) > 0 {
-		if _, err := tx.Exec(ctx, s.q.upsertRecords, w.recordIDs, w.recordRevs); err != nil {
-			return fmt.Errorf("upsert records: %w", err)
-		}
-	}
 	if len(w.maybeIDs) > 0 {
-		if _, err := tx.Exec(ctx, s.q.dropEmpty, w.maybeIDs); err != nil {
-			return fmt.Errorf("drop empty records: %w", err)
-		}
-		if _, err := tx.Exec(ctx, s.q.touchRecords, w.maybeIDs, w.maybeRevs); err != nil {
+		if _, err := tx.Exec(ctx, s.q.raiseRevs, w.maybeIDs, w.maybeRevs); err != nil {
 			return fmt.Errorf("set revisions: %w", err)
 		}
 	}

@@ -40,8 +40,8 @@ UPDATE {s}.checkpoint SET seq = 7;`
 // made, kept its KeyValue data and checkpoint and serves TimeSeries.
 func checkMigratedFromV1(t testing.TB, s *postgres.Store) {
 	t.Helper()
-	if v := schemaVersion(t, s); v != 2 {
-		t.Errorf("schema version %d after Open, want 2", v)
+	if v := schemaVersion(t, s); v != postgres.SchemaVersion {
+		t.Errorf("schema version %d after Open, want %d", v, postgres.SchemaVersion)
 	}
 	if cp := tsCheckpoint(t, s); cp != 7 {
 		t.Errorf("checkpoint %d after migration, want 7", cp)

@@ -101,6 +101,18 @@ CREATE TABLE {s}.ts_tags (
 	PRIMARY KEY (key, value, time_s, time_ns, series_id, event_id)
 );
 `,
+
+	// 3: the record revision moves onto the item rows, as in
+	// backends/sqlite (ADR 011): rev is the sequence of the change that
+	// last wrote the row, a record's revision the largest rev of its rows,
+	// and a put writes its item rows only.
+	`
+ALTER TABLE {s}.items ADD COLUMN rev bigint NOT NULL DEFAULT 0;
+
+UPDATE {s}.items i SET rev = r.revision FROM {s}.records r WHERE r.id = i.id;
+
+DROP TABLE {s}.records;
+`,
 }
 
 // advisoryClass is the first key of the advisory locks Prism takes (ASCII

@@ -150,15 +150,15 @@ type queries struct {
 	lockCheckpoint string
 	setCheckpoint  string
 
-	wipeItems     string
-	wipeRecords   string
-	deleteItems   string
-	upsertItems   string
-	upsertRecords string
-	dropEmpty     string
-	touchRecords  string
-	// putOnly upserts items and records and sets the checkpoint in one
-	// statement, for batches of puts above the checkpoint.
+	wipeItems   string
+	deleteItems string
+	upsertItems string
+	// raiseRevs raises the rev of each record's first row to its new
+	// revision: after a change that wrote no row, or a sweep that removed
+	// the row holding it. A record without rows is left alone.
+	raiseRevs string
+	// putOnly upserts items and sets the checkpoint in one statement, for
+	// batches of puts above the checkpoint.
 	putOnly string
 
 	// items[lower][upper]: lower 0 is key >= $2, 1 is key > $2; upper 0 is
@@ -177,36 +177,29 @@ var lowerOps = [2]string{">=", ">"}
 // (seconds, nanoseconds) of now.
 const live = `(i.expire_sec IS NULL OR (i.expire_sec, i.expire_nanos) > ($3, $4))`
 
-// upsertItemsSQL upserts the items of arrays $1..$5 (id, key, value,
-// expire_sec, expire_nanos) that pass where.
+// upsertItemsSQL upserts the items of arrays $1..$6 (id, key, value,
+// expire_sec, expire_nanos, rev) that pass where.
 func upsertItemsSQL(where string) string {
-	return `INSERT INTO {s}.items (id, key, value, expire_sec, expire_nanos)
-	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::int4[]) ` + where + `
+	return `INSERT INTO {s}.items (id, key, value, expire_sec, expire_nanos, rev)
+	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::int4[], $6::int8[]) ` + where + `
 	ON CONFLICT (id, key) DO UPDATE SET value = excluded.value,
-		expire_sec = excluded.expire_sec, expire_nanos = excluded.expire_nanos`
-}
-
-// upsertRecordsSQL sets the revisions of arrays ids and revs (parameters)
-// for the rows that pass where.
-func upsertRecordsSQL(ids, revs, where string) string {
-	return `INSERT INTO {s}.records (id, revision)
-	SELECT * FROM unnest(` + ids + `::bytea[], ` + revs + `::int8[]) ` + where + `
-	ON CONFLICT (id) DO UPDATE SET revision = excluded.revision`
+		expire_sec = excluded.expire_sec, expire_nanos = excluded.expire_nanos, rev = excluded.rev`
 }
 
 // itemPage returns the query of a page of record $1's live items that match
-// cond, at most $5 of them, with the record's revision: no row if the record
+// cond, at most $5 of them, with the record's revision (the largest rev of
+// its rows, expired ones too: expiry is not a write): no row if the record
 // has no live item, else one row per item, or one row with found false if
 // none matches. One statement reads revision and items from one snapshot.
 func itemPage(cond string) string {
 	return `SELECT r.revision, i.key IS NOT NULL, i.key, i.value, i.expire_sec, i.expire_nanos
-		FROM {s}.records r
+		FROM (SELECT max(i.rev) AS revision FROM {s}.items i WHERE i.id = $1
+			-- A record counts only while it has a live item.
+			HAVING count(*) FILTER (WHERE ` + live + `) > 0) r
 		LEFT JOIN LATERAL (
 			SELECT i.key, i.value, i.expire_sec, i.expire_nanos FROM {s}.items i
-			WHERE i.id = r.id AND ` + cond + ` AND ` + live + `
+			WHERE i.id = $1 AND ` + cond + ` AND ` + live + `
 			ORDER BY i.key LIMIT $5) i ON true
-		-- A record counts only while it has a live item.
-		WHERE r.id = $1 AND EXISTS (SELECT 1 FROM {s}.items i WHERE i.id = r.id AND ` + live + `)
 		ORDER BY i.key`
 }
 
@@ -219,27 +212,23 @@ func newQueries(schema string) *queries {
 		lockCheckpoint: `SELECT seq FROM {s}.checkpoint WHERE one = 1 FOR UPDATE`,
 		setCheckpoint:  `UPDATE {s}.checkpoint SET seq = $1 WHERE one = 1`,
 
-		wipeItems:   `DELETE FROM {s}.items WHERE id = ANY($1::bytea[])`,
-		wipeRecords: `DELETE FROM {s}.records WHERE id = ANY($1::bytea[])`,
+		wipeItems: `DELETE FROM {s}.items WHERE id = ANY($1::bytea[])`,
 		deleteItems: `DELETE FROM {s}.items i USING unnest($1::bytea[], $2::bytea[]) d(id, key)
 			WHERE i.id = d.id AND i.key = d.key`,
-		upsertItems:   upsertItemsSQL(""),
-		upsertRecords: upsertRecordsSQL("$1", "$2", ""),
-		dropEmpty: `DELETE FROM {s}.records r USING unnest($1::bytea[]) d(id)
-			WHERE r.id = d.id AND NOT EXISTS (SELECT 1 FROM {s}.items i WHERE i.id = d.id)`,
-		touchRecords: `UPDATE {s}.records r SET revision = t.revision
-			FROM unnest($1::bytea[], $2::int8[]) t(id, revision) WHERE r.id = t.id`,
+		upsertItems: upsertItemsSQL(""),
+		raiseRevs: `UPDATE {s}.items i SET rev = greatest(i.rev, t.rev)
+			FROM unnest($1::bytea[], $2::int8[]) t(id, rev)
+			WHERE i.id = t.id AND i.key = (SELECT f.key FROM {s}.items f WHERE f.id = t.id ORDER BY f.key LIMIT 1)`,
 		// putOnly is a whole batch of puts as one statement, so one round
 		// trip and one implicit transaction. cp advances the checkpoint, and
-		// so takes the namespace's write lock, only if it is below $9 (the
+		// so takes the namespace's write lock, only if it is below $8 (the
 		// batch's first seq, so no change would be skipped); the upserts run
 		// only if it did (the uncorrelated EXISTS is an InitPlan, evaluated
 		// before their first row). The parts touch different tables, so one
 		// snapshot for all of them gives the same result as running them in
 		// order. No row back means the batch needs the general path.
-		putOnly: `WITH cp AS (UPDATE {s}.checkpoint SET seq = $8 WHERE one = 1 AND seq < $9 RETURNING 1),
-			i AS (` + upsertItemsSQL(ifLocked) + `),
-			r AS (` + upsertRecordsSQL("$6", "$7", ifLocked) + `)
+		putOnly: `WITH cp AS (UPDATE {s}.checkpoint SET seq = $7 WHERE one = 1 AND seq < $8 RETURNING 1),
+			i AS (` + upsertItemsSQL(ifLocked) + `)
 			SELECT count(*) FROM cp`,
 
 		itemKeys: itemPage(`i.key = ANY($2::bytea[])`),
@@ -248,21 +237,19 @@ func newQueries(schema string) *queries {
 				SELECT id, key FROM {s}.items
 				WHERE expire_sec IS NOT NULL AND (expire_sec, expire_nanos) <= ($1, $2)
 				LIMIT $3)
-			RETURNING id`,
+			RETURNING id, rev`,
 	}
 	for lo, op := range lowerOps {
 		for hi, upper := range [2]string{"", " AND i.key < $6"} {
 			q.items[lo][hi] = itemPage(`i.key ` + op + ` $2` + upper)
 		}
-		q.scan[lo] = `SELECT r.id FROM {s}.records r WHERE r.id ` + op + ` $1
-			AND EXISTS (SELECT 1 FROM {s}.items i WHERE i.id = r.id AND (i.expire_sec IS NULL
-				OR (i.expire_sec, i.expire_nanos) > ($2, $3)))
-			ORDER BY r.id LIMIT $4`
+		q.scan[lo] = `SELECT DISTINCT i.id FROM {s}.items i WHERE i.id ` + op + ` $1
+			AND (i.expire_sec IS NULL OR (i.expire_sec, i.expire_nanos) > ($2, $3))
+			ORDER BY i.id LIMIT $4`
 	}
 	for _, p := range []*string{
 		&q.checkpoint, &q.lockCheckpoint, &q.setCheckpoint,
-		&q.wipeItems, &q.wipeRecords, &q.deleteItems, &q.upsertItems, &q.upsertRecords,
-		&q.dropEmpty, &q.touchRecords, &q.putOnly,
+		&q.wipeItems, &q.deleteItems, &q.upsertItems, &q.raiseRevs, &q.putOnly,
 		&q.itemKeys, &q.scan[0], &q.scan[1], &q.sweep,
 		&q.items[0][0], &q.items[0][1], &q.items[1][0], &q.items[1][1],
 	} {

@@ -13,7 +13,7 @@ import (
 const sweepChunk = 1000
 
 // SweepExpired deletes the items whose expire_time <= now (the Store's
-// clock, read once per call) and removes the records left without items.
+// clock, read once per call); a record left without items is gone.
 // It works in transactions of at most 1000 items, each holding the
 // namespace's write lock (the checkpoint row), so it waits for and is waited
 // for by ApplyKeyValue. It does not change the checkpoint or any revision:
@@ -50,9 +50,8 @@ func (s *Store) SweepExpired(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) sweepChunk(ctx context.Context, tx pgx.Tx, sec int64, nanos int32) (int64, error) {
-	// The write lock keeps a batch from putting an item into a record
-	// between the delete of its last expired item and the drop of the
-	// record (the record would be dropped with a live item).
+	// The write lock keeps a batch from writing a record between the
+	// delete of its expired rows and the move of its revision.
 	var checkpoint int64
 	if err := tx.QueryRow(ctx, s.q.lockCheckpoint).Scan(&checkpoint); err != nil {
 		return 0, fmt.Errorf("lock checkpoint: %w", err)
@@ -62,27 +61,36 @@ func (s *Store) sweepChunk(ctx context.Context, tx pgx.Tx, sec int64, nanos int3
 		return 0, fmt.Errorf("delete items: %w", err)
 	}
 	var n int64
-	seen := make(map[string]bool)
+	// The largest rev each record lost: its revision if a swept row held
+	// it. Expiry is not a write, so the first row left carries it on.
+	lost := make(map[string]int)
 	var ids [][]byte
+	var revs []int64
 	for rows.Next() {
-		var id []byte
-		if err := rows.Scan(&id); err != nil {
+		var (
+			id  []byte
+			rev int64
+		)
+		if err := rows.Scan(&id, &rev); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("delete items: %w", err)
 		}
 		n++
-		if !seen[string(id)] {
-			seen[string(id)] = true
-			ids = append(ids, nonNil(id))
+		if i, ok := lost[string(id)]; ok {
+			revs[i] = max(revs[i], rev)
+			continue
 		}
+		lost[string(id)] = len(ids)
+		ids = append(ids, nonNil(id))
+		revs = append(revs, rev)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("delete items: %w", err)
 	}
 	if len(ids) > 0 {
-		if _, err := tx.Exec(ctx, s.q.dropEmpty, ids); err != nil {
-			return 0, fmt.Errorf("drop empty records: %w", err)
+		if _, err := tx.Exec(ctx, s.q.raiseRevs, ids, revs); err != nil {
+			return 0, fmt.Errorf("keep revisions: %w", err)
 		}
 	}
 	return n, nil
