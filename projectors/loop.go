@@ -20,6 +20,16 @@ type item struct {
 	change change
 }
 
+// A projector behind by more than a batch applies up to catchUpFactor
+// batches in one commit, but no more than maxCatchUpBatch changes (or one
+// batch, when that is larger). The session buffers that many. Measured
+// catching up on 50,000 events: PostgreSQL KeyValue +25 %, SQLite
+// TimeSeries +42 %, SQLite KeyValue unchanged (docs/performance.md).
+const (
+	catchUpFactor   = 4
+	maxCatchUpBatch = 4096
+)
+
 // run is the loop goroutine: it consumes session after session until Stop
 // (after draining) or until ctx is cancelled (abort).
 func (p *Projector) run(ctx context.Context, sess *session) {
@@ -57,7 +67,11 @@ func (p *Projector) run(ctx context.Context, sess *session) {
 // when deliveries were lost or the subscription ended by itself.
 func (p *Projector) consume(ctx context.Context, s *session) error {
 	stopping := p.stopping
-	batch := make([]jetstream.Msg, 0, p.opts.batchSize)
+	// A projector behind by more than a batch (catching up, replaying)
+	// takes up to catchUpFactor batches at once: fewer, larger commits.
+	// Live traffic keeps batches of batchSize at most.
+	catchUp := max(p.opts.batchSize, min(p.opts.batchSize*catchUpFactor, maxCatchUpBatch))
+	batch := make([]jetstream.Msg, 0, catchUp)
 	for {
 		batch = batch[:0]
 		ended := false
@@ -77,8 +91,12 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		limit := p.opts.batchSize
+		if len(s.msgs) >= p.opts.batchSize {
+			limit = catchUp
+		}
 	fill:
-		for len(batch) < p.opts.batchSize {
+		for len(batch) < limit {
 			select {
 			case m := <-s.msgs:
 				batch = append(batch, m)

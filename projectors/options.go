@@ -51,8 +51,10 @@ func defaultOptions() options {
 type Option func(*options) error
 
 // WithBatchSize sets the most changes applied in one backend transaction
-// (default 256, 1 to MaxBatchSize). The projector never waits to fill a
-// batch: it applies what is at hand.
+// while the projector keeps up (default 256, 1 to MaxBatchSize). The
+// projector never waits to fill a batch: it applies what is at hand. When
+// more than a batch is waiting (catching up, replaying) it takes up to 4
+// batches at once, at most 4096 changes (or one batch, if larger).
 func WithBatchSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > MaxBatchSize {
