@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -370,5 +371,25 @@ func TestEnsureStreamsPublishChanges(t *testing.T) {
 	}
 	if m, err := changes.NextMsg(300 * time.Millisecond); err == nil {
 		t.Fatalf("change %s republished after publish_changes was turned off", m.Subject)
+	}
+}
+
+func TestDSNPasswordRefused(t *testing.T) {
+	pw := rand.Text()
+	for _, tc := range []struct {
+		dsn  string
+		want bool
+	}{
+		{"postgres://prism@db:5432/prism", false},
+		{"postgres://prism:" + pw + "@db:5432/prism", true},
+		{"postgresql://prism@db/prism?password=" + pw, true},
+		{"host=db user=prism dbname=prism", false},
+		{"host=db user=prism password=" + pw + " dbname=prism", true},
+	} {
+		ns := gateway.Namespace{Name: "x", Abstraction: gateway.AbstractionKeyValue, Backend: "postgres", Postgres: gateway.PostgresConfig{DSN: tc.dsn}}
+		err := ns.Validate()
+		if got := err != nil && strings.Contains(err.Error(), "holds a password"); got != tc.want {
+			t.Errorf("Validate with a DSN of the form %s: %v, want refused %v", strings.ReplaceAll(tc.dsn, pw, "***"), err, tc.want)
+		}
 	}
 }

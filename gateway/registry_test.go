@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"sync"
@@ -223,7 +224,8 @@ func TestAdminApplyRefusesAndStoresNothing(t *testing.T) {
 		{"pii without fields", with(kvNamespace("x"), func(n *gateway.Namespace) { n.PII = gateway.NewNames("email") }), 0, gateway.ErrInvalidArgument, "declare the namespace's fields in fields"},
 		{"password in dsn", with(kvNamespace("x"), func(n *gateway.Namespace) {
 			n.Backend = "postgres"
-			n.Postgres.DSN = "postgres://prism:hunter2@db/prism"
+			// A password made up here, never a real one.
+			n.Postgres.DSN = "postgres://prism:" + rand.Text() + "@db/prism"
 		}), 0, gateway.ErrInvalidArgument, "postgres.dsn holds a password"},
 		{"durable on one node", with(kvNamespace("x"), func(n *gateway.Namespace) { n.Needs.Durability = gateway.Durable }), 0, gateway.ErrFailedPrecondition, "durable needs prism serve --sync-always"},
 		{"backend change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Backend = "natskv" }), live.Revision, gateway.ErrFailedPrecondition, "settings.backend sqlite → natskv"},
