@@ -258,9 +258,6 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		if err := decodeAdmin(body, &req); err != nil {
 			return nil, err
 		}
-		if err := subjects.ValidateNamespace(req.Name); err != nil {
-			return nil, invalidf("name: %v", err)
-		}
 		revs, err := a.reg.History(ctx, req.Name)
 		if err != nil {
 			return nil, err
@@ -270,9 +267,6 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		var req AdminDeleteRequest
 		if err := decodeAdmin(body, &req); err != nil {
 			return nil, err
-		}
-		if err := subjects.ValidateNamespace(req.Name); err != nil {
-			return nil, invalidf("name: %v", err)
 		}
 		if err := a.reg.Delete(ctx, req.Name, req.Revision, req.Purge); err != nil {
 			return nil, err

@@ -85,6 +85,8 @@ func (c *AdminClient) call(ctx context.Context, op string, req, out any) error {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return &Error{Op: "admin " + op, Code: ErrUnavailable.Code, Message: fmt.Sprintf("no Prism answers admin requests at %s; is prism serve running there?", c.nc.ConnectedUrlRedacted()), Err: err}
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		return &Error{Op: "admin " + op, Code: ErrDeadlineExceeded.Code, Message: fmt.Sprintf("no reply from Prism at %s within the timeout; retry, or raise --timeout", c.nc.ConnectedUrlRedacted()), Err: err}
 	case err != nil:
 		return &Error{Op: "admin " + op, Code: ErrUnavailable.Code, Message: fmt.Sprintf("admin request to %s failed", c.nc.ConnectedUrlRedacted()), Err: err}
 	}

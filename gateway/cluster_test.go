@@ -138,7 +138,7 @@ func TestReplicatedOnCluster(t *testing.T) {
 
 	// Raised live to replicated: the stream becomes three copies in place,
 	// keeps its events and takes writes at once.
-	if _, err := js.Publish(ctx, "prism.cache.events.kv.a", []byte("before")); err != nil {
+	if _, err := js.Publish(ctx, subjects.KeyValueEvent("cache", []byte("a")), []byte("before")); err != nil {
 		t.Fatal(err)
 	}
 	small.Needs.Durability = gateway.Replicated
@@ -150,7 +150,7 @@ func TestReplicatedOnCluster(t *testing.T) {
 	}
 	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
 	defer pcancel()
-	if _, err := js.Publish(pctx, "prism.cache.events.kv.b", []byte("after")); err != nil {
+	if _, err := js.Publish(pctx, subjects.KeyValueEvent("cache", []byte("b")), []byte("after")); err != nil {
 		t.Fatalf("write right after raising replicas: %v", err)
 	}
 	s, err := js.Stream(ctx, subjects.Stream("cache"))

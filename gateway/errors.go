@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
 )
 
 // Error is an error with a stable wire code. Every error reply the gateway
@@ -145,14 +146,14 @@ func jetStreamError(err error, ns, what string) *Error {
 	case errors.Is(err, context.Canceled):
 		return &Error{Code: prismv1.Code_UNAVAILABLE, Message: "the gateway is shutting down; retry the request", Err: err}
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
-		return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("no JetStream stream answered while %s in namespace %s; check that stream %s exists", what, ns, streamName(ns)), Err: err}
+		return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("no JetStream stream answered while %s in namespace %s; check that stream %s exists", what, ns, subjects.Stream(ns)), Err: err}
 	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrConnectionReconnecting):
 		return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the gateway's NATS connection is down while %s in namespace %s; retry with backoff", what, ns), Err: err}
 	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		if apiErr.ErrorCode == jsErrMessageExceedsMaximum {
-			return &Error{Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf("the event is larger than stream %s accepts; make the request smaller", streamName(ns)), Err: err}
+			return &Error{Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf("the event is larger than stream %s accepts; make the request smaller", subjects.Stream(ns)), Err: err}
 		}
 		if apiErr.Code >= 500 || apiErr.Code == 429 || apiErr.Code == 503 {
 			return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("JetStream refused %s in namespace %s (%s); retry with backoff", what, ns, apiErr.Description), Err: err}

@@ -324,7 +324,7 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	r := &request{subject: msg.Subject, header: msg.Header, data: msg.Data, enc: enc, id: requestID(msg.Header, ids)}
 	var resp proto.Message
 	err := g.resolve(r, encErr)
-	if errors.Is(err, errNotServedHere) && g.requeue(msg) {
+	if r.unserved != "" && g.requeue(msg, r.unserved) {
 		return
 	}
 	ctx, span := g.startServerSpan(ctx, msg.Header, r)
@@ -369,10 +369,6 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	}
 }
 
-// errNotServedHere marks the error of a request for a namespace this
-// process has registered but cannot serve (MarkUnserved).
-var errNotServedHere = errors.New("namespace not served by this process")
-
 // HeaderHops counts how often a request was handed back to the gateways'
 // queue group by a gateway that could not serve its namespace.
 const HeaderHops = "Prism-Hops"
@@ -383,11 +379,11 @@ const maxHops = 16
 
 // requeue hands msg back to the queue group, where another gateway (one
 // that serves its namespace) may pick it up and reply to the caller
-// directly. It returns false when msg has no reply subject or has been
-// handed back maxHops times already.
-func (g *Gateway) requeue(msg *nats.Msg) bool {
+// directly; a fire-and-forget write is handed back too. It returns false
+// when msg has been handed back maxHops times already.
+func (g *Gateway) requeue(msg *nats.Msg, ns string) bool {
 	hops, _ := strconv.Atoi(msg.Header.Get(HeaderHops))
-	if msg.Reply == "" || hops >= maxHops {
+	if hops >= maxHops {
 		return false
 	}
 	out := nats.NewMsg(msg.Subject)
@@ -399,6 +395,7 @@ func (g *Gateway) requeue(msg *nats.Msg) bool {
 	if err := g.nc.PublishMsg(out); err != nil {
 		return false
 	}
+	g.metrics.observeHandBack(ns)
 	return true
 }
 
@@ -481,7 +478,8 @@ func (g *Gateway) resolve(r *request, encErr error) error {
 	}
 	ns, ok := g.namespaces.get(parsed.Namespace)
 	if !ok && g.namespaces.isUnserved(parsed.Namespace) {
-		return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("namespace %s is registered but no Prism process answering could serve it now (prism ns get %s says why); retry", parsed.Namespace, parsed.Namespace), Err: errNotServedHere}
+		r.unserved = parsed.Namespace
+		return newError(prismv1.Code_UNAVAILABLE, "namespace %s is registered but no Prism process answering could serve it now (prism ns get %s says why); retry", parsed.Namespace, parsed.Namespace)
 	}
 	if !ok {
 		return newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; apply it with prism apply -f (see prism ns list)", parsed.Namespace)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
@@ -70,11 +69,8 @@ func (g *Gateway) fetch(ctx context.Context, r *request, req *prismv1.LogFetchRe
 // invalid or not a log namespace, r or w is nil, or a namespace of that
 // name is already registered.
 func (g *Gateway) AddLogNamespace(ns Namespace, r LogReader, w AppliedWaiter) error {
-	if err := checkAdd(ns, AbstractionLog, "the method of its abstraction"); err != nil {
+	if err := checkAdd(ns, AbstractionLog, r == nil || w == nil); err != nil {
 		return err
-	}
-	if r == nil || w == nil {
-		return fmt.Errorf("gateway: namespace %s needs a reader and an applied waiter", ns.Name)
 	}
 	return g.namespaces.add(&namespaceEntry{Namespace: ns.withDefaults(), logReader: r, applied: w})
 }

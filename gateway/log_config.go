@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -26,21 +25,13 @@ type KafkaConfig struct {
 	ReplicationFactor int `yaml:"replication_factor,omitempty" json:"replication_factor,omitempty"`
 }
 
-// Brokers is a list of host:port addresses, YAML a sequence of strings. It
-// is kept comparable (unlike a slice), as Owners is, so that Namespace
-// stays comparable with ==.
-type Brokers struct{ joined string }
+// Brokers is a list of host:port addresses: Names, whose YAML form must
+// not be an empty list (leave brokers out instead). Namespace.Validate
+// checks every address.
+type Brokers struct{ Names }
 
 // NewBrokers returns the Brokers list of addrs.
-func NewBrokers(addrs ...string) Brokers { return Brokers{strings.Join(addrs, ",")} }
-
-// List returns the addresses, nil for none.
-func (b Brokers) List() []string {
-	if b.joined == "" {
-		return nil
-	}
-	return strings.Split(b.joined, ",")
-}
+func NewBrokers(addrs ...string) Brokers { return Brokers{NewNames(addrs...)} }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (b *Brokers) UnmarshalYAML(n *yaml.Node) error {
@@ -51,42 +42,9 @@ func (b *Brokers) UnmarshalYAML(n *yaml.Node) error {
 	if len(addrs) == 0 {
 		return fmt.Errorf("line %d: kafka.brokers: the list is empty; name a broker or leave brokers out", n.Line)
 	}
-	for _, a := range addrs {
-		if err := ValidateBroker(a); err != nil {
-			return fmt.Errorf("line %d: kafka.brokers: %w", n.Line, err)
-		}
+	if err := b.set(addrs); err != nil {
+		return fmt.Errorf("line %d: kafka.brokers: %w", n.Line, err)
 	}
-	*b = NewBrokers(addrs...)
-	return nil
-}
-
-// MarshalYAML implements yaml.Marshaler.
-func (b Brokers) MarshalYAML() (any, error) { return b.List(), nil }
-
-// IsZero reports whether the list is empty.
-func (b Brokers) IsZero() bool { return b.joined == "" }
-
-// MarshalJSON implements json.Marshaler: an array of host:port strings.
-func (b Brokers) MarshalJSON() ([]byte, error) {
-	l := b.List()
-	if l == nil {
-		l = []string{}
-	}
-	return json.Marshal(l)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (b *Brokers) UnmarshalJSON(data []byte) error {
-	var addrs []string
-	if err := json.Unmarshal(data, &addrs); err != nil {
-		return fmt.Errorf("kafka.brokers: want a list of host:port: %w", err)
-	}
-	for _, a := range addrs {
-		if err := ValidateBroker(a); err != nil {
-			return fmt.Errorf("kafka.brokers: %w", err)
-		}
-	}
-	*b = NewBrokers(addrs...)
 	return nil
 }
 
@@ -103,6 +61,11 @@ func ValidateBroker(addr string) error {
 // and the kafka section.
 func (n Namespace) validateLog() error {
 	k := n.Kafka
+	for i, a := range k.Brokers.List() {
+		if err := ValidateBroker(a); err != nil {
+			return fmt.Errorf("namespace %s: kafka.brokers[%d]: %w", n.Name, i, err)
+		}
+	}
 	switch {
 	case n.Abstraction == AbstractionLog && n.Backend != "kafka" && n.Backend != BackendAuto:
 		return fmt.Errorf("namespace %s: abstraction log is served by backend kafka, not %q", n.Name, n.Backend)

@@ -36,6 +36,7 @@ type metrics struct {
 	waitDuration *prometheus.HistogramVec
 	waitTimeouts *prometheus.CounterVec
 	cache        *prometheus.CounterVec
+	handedBack   *prometheus.CounterVec
 }
 
 // latencyBuckets span 0.1ms to about 6.5s.
@@ -88,8 +89,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:      "read_cache_total",
 			Help:      "Gets the read cache could answer, by namespace and result (hit, miss); only namespaces whose plan turns the cache on.",
 		}, []string{"namespace", "result"}),
+		handedBack: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "handed_back_total",
+			Help:      "Requests handed back to the gateways' queue group because this process does not serve their namespace now (another process projects it, or it failed to open), by namespace.",
+		}, []string{"namespace"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache, m.handedBack} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -114,6 +121,13 @@ func (m *metrics) observeCache(ns string, hit bool) {
 		result = "hit"
 	}
 	m.cache.WithLabelValues(ns, result).Inc()
+}
+
+func (m *metrics) observeHandBack(ns string) {
+	if m == nil {
+		return
+	}
+	m.handedBack.WithLabelValues(ns).Inc()
 }
 
 func (m *metrics) observePublish(ns string, d time.Duration) {

@@ -31,7 +31,10 @@ type request struct {
 
 	ns    *namespaceEntry // set before the chain runs
 	route *route          // set before the chain runs
-	msg   proto.Message   // set by decode
+	// unserved names the namespace when it is registered but not served by
+	// this gateway (MarkUnserved): the request is handed back.
+	unserved string
+	msg      proto.Message // set by decode
 }
 
 // handlerFunc handles a request and returns the reply message, or an error

@@ -479,7 +479,8 @@ func loadNamespaceFile(path string) (Namespace, error) {
 }
 
 // namespaceEntry is a registered namespace with what serves it: reader for
-// a keyvalue namespace, tsReader for a timeseries one.
+// a keyvalue namespace, tsReader for a timeseries one, logReader for a log
+// one.
 type namespaceEntry struct {
 	Namespace
 	reader    KeyValueReader
@@ -621,11 +622,8 @@ func (g *Gateway) RemoveNamespace(name string) bool { return g.namespaces.remove
 // timeseries one), r or w is nil, or a namespace of that name is already
 // registered.
 func (g *Gateway) AddNamespace(ns Namespace, r KeyValueReader, w AppliedWaiter) error {
-	if err := checkAdd(ns, AbstractionKeyValue, "AddTimeSeriesNamespace"); err != nil {
+	if err := checkAdd(ns, AbstractionKeyValue, r == nil || w == nil); err != nil {
 		return err
-	}
-	if r == nil || w == nil {
-		return fmt.Errorf("gateway: namespace %s needs a reader and an applied waiter", ns.Name)
 	}
 	return g.namespaces.add(&namespaceEntry{Namespace: ns.withDefaults(), reader: r, applied: w, cache: &cacheSlot{}})
 }
@@ -635,23 +633,30 @@ func (g *Gateway) AddNamespace(ns Namespace, r KeyValueReader, w AppliedWaiter) 
 // error if ns is invalid or not a timeseries namespace, r or w is nil, or a
 // namespace of that name is already registered.
 func (g *Gateway) AddTimeSeriesNamespace(ns Namespace, r TimeSeriesReader, w AppliedWaiter) error {
-	if err := checkAdd(ns, AbstractionTimeSeries, "AddNamespace"); err != nil {
+	if err := checkAdd(ns, AbstractionTimeSeries, r == nil || w == nil); err != nil {
 		return err
-	}
-	if r == nil || w == nil {
-		return fmt.Errorf("gateway: namespace %s needs a reader and an applied waiter", ns.Name)
 	}
 	return g.namespaces.add(&namespaceEntry{Namespace: ns.withDefaults(), tsReader: r, applied: w})
 }
 
-// checkAdd validates ns and checks that it has abstraction want; other names
-// the method that registers the other abstraction.
-func checkAdd(ns Namespace, want, other string) error {
+// adders names the method that registers a namespace of each abstraction.
+var adders = map[string]string{
+	AbstractionKeyValue:   "AddNamespace",
+	AbstractionTimeSeries: "AddTimeSeriesNamespace",
+	AbstractionLog:        "AddLogNamespace",
+}
+
+// checkAdd validates ns and checks that it has abstraction want and that
+// what serves it is not missing (a nil reader or waiter).
+func checkAdd(ns Namespace, want string, missing bool) error {
 	if err := ns.Validate(); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	if ns.Abstraction != want {
-		return fmt.Errorf("gateway: namespace %s is a %s namespace, not %s; register it with %s", ns.Name, ns.Abstraction, want, other)
+		return fmt.Errorf("gateway: namespace %s is a %s namespace, not %s; register it with %s", ns.Name, ns.Abstraction, want, adders[ns.Abstraction])
+	}
+	if missing {
+		return fmt.Errorf("gateway: namespace %s needs a reader and an applied waiter", ns.Name)
 	}
 	return nil
 }

@@ -212,6 +212,8 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 		p.Storage = Derived[string]{"memory", fmt.Sprintf("durability=best-effort timeseries with retention %v ≤ %v: memory is bounded and a restart may drop the stream", retention, MemoryMaxRetention)}
 	case nd.Durability == BestEffort:
 		p.Storage = Derived[string]{"file", "best-effort, but memory only for timeseries with retention ≤ 1h: a keyvalue stream is the records' history and must outlive a restart"}
+	case nd.Durability == "":
+		p.Storage = Derived[string]{"file", "durability not stated: the stream must outlive a restart (state best-effort to allow memory)"}
 	default:
 		p.Storage = Derived[string]{"file", fmt.Sprintf("durability=%s: the stream must outlive a restart", p.Durability)}
 	}

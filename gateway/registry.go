@@ -106,12 +106,15 @@ func raiseReplicas(ctx context.Context, js jetstream.JetStream, kv jetstream.Key
 // Get returns namespace name. It returns ErrNamespaceNotFound (an *Error)
 // when it is not registered.
 func (r *Registry) Get(ctx context.Context, name string) (Registered, error) {
+	if err := validName(name); err != nil {
+		return Registered{}, err
+	}
 	e, err := r.kv.Get(ctx, name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Registered{}, notRegistered(name)
 	}
 	if err != nil {
-		return Registered{}, &Error{Op: "registry get", Code: ErrUnavailable.Code, Message: "cannot read the namespace registry", Err: err}
+		return Registered{}, registryUnavailable("get", err)
 	}
 	return decodeRegistered(e)
 }
@@ -120,7 +123,7 @@ func (r *Registry) Get(ctx context.Context, name string) (Registered, error) {
 func (r *Registry) List(ctx context.Context) ([]Registered, error) {
 	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, &Error{Op: "registry list", Code: ErrUnavailable.Code, Message: "cannot read the namespace registry", Err: err}
+		return nil, registryUnavailable("list", err)
 	}
 	defer w.Stop()
 	var out []Registered
@@ -159,12 +162,15 @@ type RegistryRevision struct {
 // RegistryHistory), oldest first. It returns ErrNamespaceNotFound when the
 // registry has none.
 func (r *Registry) History(ctx context.Context, name string) ([]RegistryRevision, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
 	entries, err := r.kv.History(ctx, name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, newError(ErrNamespaceNotFound.Code, "namespace %s has no history in the registry", name)
 	}
 	if err != nil {
-		return nil, &Error{Op: "registry history", Code: ErrUnavailable.Code, Message: "cannot read the namespace registry", Err: err}
+		return nil, registryUnavailable("history", err)
 	}
 	out := make([]RegistryRevision, 0, len(entries))
 	for _, e := range entries {
@@ -215,7 +221,7 @@ func (r *Registry) Put(ctx context.Context, e Registered) (uint64, error) {
 		}
 	}
 	if err != nil {
-		return 0, &Error{Op: "registry put", Code: ErrUnavailable.Code, Message: "cannot write the namespace registry", Err: err}
+		return 0, registryUnavailable("put", err)
 	}
 	return rev, nil
 }
@@ -226,6 +232,9 @@ func (r *Registry) Put(ctx context.Context, e Registered) (uint64, error) {
 // returns ErrNamespaceNotFound when it is not registered and ErrConflict
 // when it changed since revision.
 func (r *Registry) Delete(ctx context.Context, name string, revision uint64, purge bool) error {
+	if err := validName(name); err != nil {
+		return err
+	}
 	if revision == 0 {
 		cur, err := r.Get(ctx, name)
 		if err != nil {
@@ -242,7 +251,7 @@ func (r *Registry) Delete(ctx context.Context, name string, revision uint64, pur
 		return r.conflict(ctx, name, revision)
 	}
 	if err != nil {
-		return &Error{Op: "registry delete", Code: ErrUnavailable.Code, Message: "cannot write the namespace registry", Err: err}
+		return registryUnavailable("delete", err)
 	}
 	return nil
 }
@@ -261,6 +270,22 @@ func (r *Registry) conflict(ctx context.Context, name string, revision uint64) e
 	default:
 		return newError(ErrConflict.Code, "namespace %s changed since revision %d: it is at revision %d, applied by %s at %s; look at it again (prism plan) and retry", name, revision, cur.Revision, orUnknown(cur.AppliedBy), cur.AppliedAt.Format(time.RFC3339))
 	}
+}
+
+// validName refuses a name that is not a namespace name (INVALID_ARGUMENT):
+// no key of the registry can hold it.
+func validName(name string) error {
+	if err := subjects.ValidateNamespace(name); err != nil {
+		return invalidf("name: %v", err)
+	}
+	return nil
+}
+
+// registryUnavailable is the error of a registry call JetStream did not
+// answer (op: get, list, history, put, delete).
+func registryUnavailable(op string, err error) *Error {
+	return &Error{Op: "registry " + op, Code: ErrUnavailable.Code,
+		Message: fmt.Sprintf("the namespace registry (KV bucket %s) did not answer %s; retry, and check JetStream (nats stream info KV_%s)", subjects.RegistryBucket, op, subjects.RegistryBucket), Err: err}
 }
 
 func orUnknown(s string) string {
@@ -337,7 +362,9 @@ type RegistryChange struct {
 	Err error
 }
 
-// Watch delivers every registered namespace as a RegistryPut, then
+// Watch delivers every registered namespace as a RegistryPut and every
+// namespace deleted before the watch began as a RegistryDelete or
+// RegistryPurge (its tombstone: a follower that serves it must stop), then
 // RegistrySynced, then every change as it happens, in registry order, until
 // ctx ends; then the channel is closed. A watcher that falls behind delays
 // only itself.
@@ -350,7 +377,6 @@ func (r *Registry) Watch(ctx context.Context) (<-chan RegistryChange, error) {
 	go func() {
 		defer close(out)
 		defer w.Stop()
-		synced := false
 		for {
 			var e jetstream.KeyValueEntry
 			var ok bool
@@ -365,12 +391,6 @@ func (r *Registry) Watch(ctx context.Context) (<-chan RegistryChange, error) {
 			c := RegistryChange{Op: RegistrySynced}
 			if e != nil {
 				c = registryChange(e)
-			}
-			synced = synced || e == nil
-			if !synced && c.Op != RegistryPut {
-				// The tombstone of a namespace deleted before the watch
-				// began: nothing to stop.
-				continue
 			}
 			select {
 			case out <- c:

@@ -227,6 +227,7 @@ func TestAdminApplyRefusesAndStoresNothing(t *testing.T) {
 			// A password made up here, never a real one.
 			n.Postgres.DSN = "postgres://prism:" + rand.Text() + "@db/prism"
 		}), 0, gateway.ErrInvalidArgument, "postgres.dsn holds a password"},
+		{"bad kafka broker", gateway.Namespace{Name: "x", Abstraction: gateway.AbstractionLog, Backend: "kafka", Kafka: gateway.KafkaConfig{Brokers: gateway.NewBrokers("k1")}}, 0, gateway.ErrInvalidArgument, `kafka.brokers[0]: broker "k1": want host:port`},
 		{"durable on one node", with(kvNamespace("x"), func(n *gateway.Namespace) { n.Needs.Durability = gateway.Durable }), 0, gateway.ErrFailedPrecondition, "durable needs prism serve --sync-always"},
 		{"backend change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Backend = "natskv" }), live.Revision, gateway.ErrFailedPrecondition, "settings.backend sqlite → natskv"},
 		{"abstraction change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Abstraction = gateway.AbstractionTimeSeries }), live.Revision, gateway.ErrFailedPrecondition, "abstraction keyvalue → timeseries"},
@@ -298,6 +299,8 @@ func TestAdminBadRequests(t *testing.T) {
 		{gateway.AdminGet, `not json`, "INVALID_ARGUMENT"},
 		{"ns.upsert", `{}`, "UNIMPLEMENTED"},
 		{gateway.AdminGet, `{"name":"missing"}`, "NAMESPACE_NOT_FOUND"},
+		{gateway.AdminGet, `{"name":"Bad Name"}`, "INVALID_ARGUMENT"},
+		{gateway.AdminHistory, `{"name":""}`, "INVALID_ARGUMENT"},
 	} {
 		m, err := e.nc.Request(subjects.Admin(tc.op), []byte(tc.body), 5*time.Second)
 		if err != nil {
@@ -341,8 +344,11 @@ func TestRegistryWatch(t *testing.T) {
 	if c := next(); c.Op != gateway.RegistryPut || c.Name != "a" || c.Entry.Revision != first.Revision || c.Err != nil {
 		t.Fatalf("first change = %+v, want put a", c)
 	}
+	if c := next(); c.Op != gateway.RegistryDelete || c.Name != "gone" {
+		t.Fatalf("second change = %+v, want the tombstone of gone", c)
+	}
 	if c := next(); c.Op != gateway.RegistrySynced {
-		t.Fatalf("second change = %+v, want synced (the deleted namespace is not delivered)", c)
+		t.Fatalf("third change = %+v, want synced", c)
 	}
 	upd := kvNamespace("a")
 	upd.Consistency = gateway.Strong

@@ -22,8 +22,6 @@ const (
 	MaxStreamMsgSize = 1 << 20
 )
 
-func streamName(ns string) string { return subjects.Stream(ns) }
-
 // EnsureStreams is ApplyStreams with the plan Derive makes for ns on one
 // node without sync_always: file storage, one replica, DuplicateWindow,
 // MaxStreamMsgSize, and the retention of a timeseries namespace as MaxAge.
@@ -87,10 +85,27 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 	}
-	if info.CachedInfo().Cluster != nil {
+	if ci := info.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
 		if err := waitLeader(ctx, js, cfg.Name); err != nil {
 			return err
 		}
+	}
+	// The dead letters of a replicated namespace are kept as safely as its
+	// events.
+	return ensureDeadLetters(ctx, js, max(p.Replicas.Value, 1))
+}
+
+// ensureDeadLetters creates the dead-letter stream shared by every
+// namespace, or raises its replicas to replicas; it never lowers them, and
+// leaves a stream with enough replicas as it is, so applying N namespaces
+// costs one lookup each, not an update.
+func ensureDeadLetters(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	cur, err := js.Stream(ctx, subjects.DeadLetterStream)
+	switch {
+	case err == nil && cur.CachedInfo().Config.Replicas >= replicas:
+		return nil
+	case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("ensure stream %s: %w", subjects.DeadLetterStream, err)
 	}
 	dlq := jetstream.StreamConfig{
 		Name:        subjects.DeadLetterStream,
@@ -99,15 +114,14 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		AllowDirect: true,
-		// The dead letters of a replicated namespace are kept as safely
-		// as its events; the stream is shared, so it never scales down.
-		Replicas: max(p.Replicas.Value, 1),
+		Replicas:    replicas,
 	}
-	if cur, err := js.Stream(ctx, dlq.Name); err == nil {
-		dlq.Replicas = max(dlq.Replicas, cur.CachedInfo().Config.Replicas)
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, dlq); err != nil {
+	info, err := js.CreateOrUpdateStream(ctx, dlq)
+	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", dlq.Name, err)
+	}
+	if ci := info.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
+		return waitLeader(ctx, js, dlq.Name)
 	}
 	return nil
 }
