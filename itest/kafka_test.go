@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -24,11 +22,8 @@ import (
 func startKafkaPrism(t *testing.T) *prismProc {
 	t.Helper()
 	_, brokers := kafkatest.Start(t)
-	cfg := t.TempDir()
 	yaml := "name: clicks\nabstraction: log\nbackend: kafka\nconsistency: read-your-writes\nkafka:\n  partitions: 3\n"
-	if err := os.WriteFile(filepath.Join(cfg, "clicks.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configDir(t, yaml)
 	return startPrism(t, t.TempDir(), 0, "--config", cfg, "--kafka-brokers", strings.Join(brokers, ","))
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -21,13 +19,9 @@ import (
 // (strong).
 func startConfigured(t *testing.T) *prismProc {
 	t.Helper()
-	cfg := t.TempDir()
-	for name, consistency := range map[string]string{"ev": "eventual", "st": "strong"} {
-		yaml := fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: sqlite\nconsistency: %s\n", name, consistency)
-		if err := os.WriteFile(filepath.Join(cfg, name+".yaml"), []byte(yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cfg := configDir(t,
+		"name: ev\nabstraction: keyvalue\nbackend: sqlite\nconsistency: eventual\n",
+		"name: st\nabstraction: keyvalue\nbackend: sqlite\nconsistency: strong\n")
 	return startPrism(t, t.TempDir(), 0, "--config", cfg)
 }
 

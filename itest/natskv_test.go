@@ -2,8 +2,6 @@ package itest
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,11 +12,8 @@ import (
 // into a NATS KV bucket on its embedded server.
 func startNATSKVPrism(t *testing.T) *prismProc {
 	t.Helper()
-	cfg := t.TempDir()
 	yaml := "name: cache\nabstraction: keyvalue\nbackend: natskv\nconsistency: strong\n"
-	if err := os.WriteFile(filepath.Join(cfg, "cache.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configDir(t, yaml)
 	return startPrism(t, t.TempDir(), 0, "--config", cfg)
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -31,11 +30,8 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	}
 	dsn := pgtest.DSN(t)
 	ns := pgtest.Namespace(t, "restart-")
-	cfg := t.TempDir()
 	yaml := fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: postgres\nconsistency: eventual\n", ns)
-	if err := os.WriteFile(filepath.Join(cfg, "pg.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configDir(t, yaml)
 	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := startPrism(t, t.TempDir(), 0, "--config", cfg, "--postgres-dsn", dsn, "--metrics-listen", metrics)
 	_, c := p.connect(t)

@@ -3,8 +3,6 @@ package itest
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,11 +16,8 @@ func startPostgresPrism(t *testing.T) (*prismProc, string) {
 	t.Helper()
 	dsn := pgtest.DSN(t)
 	ns := pgtest.Namespace(t, "itest-")
-	cfg := t.TempDir()
 	yaml := fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: postgres\nconsistency: strong\n", ns)
-	if err := os.WriteFile(filepath.Join(cfg, "pg.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configDir(t, yaml)
 	return startPrism(t, t.TempDir(), 0, "--config", cfg, "--postgres-dsn", dsn), ns
 }
 

@@ -69,13 +69,19 @@ type prismProc struct {
 }
 
 // startPrism runs `prism serve` on dataDir and a free port (or port if not
-// zero) and waits until it serves.
+// zero) and waits until it serves. With --nats-url in extra, p.url is that
+// server.
 func startPrism(t testing.TB, dataDir string, port int, extra ...string) *prismProc {
 	t.Helper()
 	if port == 0 {
 		port = freePort(t)
 	}
 	p := &prismProc{t: t, dataDir: dataDir, port: port, url: fmt.Sprintf("nats://127.0.0.1:%d", port), args: extra}
+	for i, a := range extra {
+		if a == "--nats-url" && i+1 < len(extra) {
+			p.url = extra[i+1] // clients connect where prism does
+		}
+	}
 	p.start()
 	t.Cleanup(func() { p.kill() })
 	return p

@@ -46,6 +46,19 @@ func writeSpec(t testing.TB, spec string) string {
 	return path
 }
 
+// configDir writes each spec (a namespace's YAML) to a file of a new
+// directory, for prism serve --config, and returns the directory.
+func configDir(t testing.TB, specs ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for i, spec := range specs {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("ns%02d.yaml", i)), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // nsGet returns namespace name as prism ns get -o json prints it.
 func (p *prismProc) nsGet(t testing.TB, name string) gateway.AdminNamespace {
 	t.Helper()
@@ -56,21 +69,32 @@ func (p *prismProc) nsGet(t testing.TB, name string) gateway.AdminNamespace {
 	return n
 }
 
-// putUntilServed retries a put while the namespace is not served yet and
-// returns how long that took.
-func putUntilServed(t testing.TB, kv *client.KeyValue, id string) time.Duration {
+// untilServed retries write while its namespace is not served yet
+// (NAMESPACE_NOT_FOUND), for at most limit, and returns how long that took.
+// Any other error, or limit passing, fails the test.
+func untilServed(t testing.TB, limit time.Duration, write func() error) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
-		_, err := kv.Put(testCtx(t), []byte(id), []client.Item{item("v", id)})
+		err := write()
 		if err == nil {
 			return time.Since(start)
 		}
-		if !errors.Is(err, client.ErrNamespaceNotFound) || time.Since(start) > 30*time.Second {
-			t.Fatalf("put %s: %v", id, err)
+		if !errors.Is(err, client.ErrNamespaceNotFound) || time.Since(start) > limit {
+			t.Fatalf("namespace not served after %v: %v", time.Since(start), err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// putUntilServed puts id once its namespace is served (within 30 s) and
+// returns how long that took.
+func putUntilServed(t testing.TB, kv *client.KeyValue, id string) time.Duration {
+	t.Helper()
+	return untilServed(t, 30*time.Second, func() error {
+		_, err := kv.Put(testCtx(t), []byte(id), []client.Item{item("v", id)})
+		return err
+	})
 }
 
 const ordersSpec = `name: orders
@@ -115,12 +139,8 @@ func TestApplyLiveAndRestart(t *testing.T) {
 	// applied, so a read right after it always sees it.
 	before := p.nsGet(t, "orders").Revision
 	p.mustCLI(t, "apply", "-f", writeSpec(t, strong))
-	deadline := time.Now().Add(30 * time.Second)
-	for p.nsGet(t, "orders").Namespace.Consistency != gateway.Strong {
-		if time.Now().After(deadline) {
-			t.Fatal("consistency did not change")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if got := p.nsGet(t, "orders").Namespace.Consistency; got != gateway.Strong {
+		t.Fatalf("registry consistency after apply = %s, want strong", got)
 	}
 	waitRevisionServed(t, p, "orders", before)
 	for i := range 200 {
@@ -261,16 +281,10 @@ func TestApplyUpdatesStreamInPlace(t *testing.T) {
 	}
 	ts := c.TimeSeries("metrics")
 	var seq uint64
-	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
-		var err error
+	untilServed(t, 30*time.Second, func() (err error) {
 		seq, err = ts.Append(ctx, []byte("cpu"), []client.Event{{Time: time.Now(), ID: []byte("1"), Payload: []byte("42")}})
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, client.ErrNamespaceNotFound) || time.Since(start) > 30*time.Second {
-			t.Fatal(err)
-		}
-	}
+		return err
+	})
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,6 @@ func TestExternalNATS(t *testing.T) {
 	if !strings.Contains(p.Output(), ns.ClientURL()) {
 		t.Errorf("startup output does not name the NATS server %s:\n%s", ns.ClientURL(), p.Output())
 	}
-	p.url = ns.ClientURL()
 	_, c := p.connect(t)
 	kv := c.KeyValue("demo")
 	ctx := testCtx(t)

@@ -3,8 +3,6 @@ package itest
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,15 +40,11 @@ func TestStandaloneNATSServer(t *testing.T) {
 	t.Logf("standalone nats-server %s", nc.ConnectedServerVersion())
 
 	name := fmt.Sprintf("standalone_%d", time.Now().UnixNano())
-	cfg := t.TempDir()
 	spec := fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: sqlite\nconsistency: read-your-writes\npublish_changes: true\n", name)
-	if err := os.WriteFile(filepath.Join(cfg, "ns.yaml"), []byte(spec), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configDir(t, spec)
 	// The namespace comes from --config: a registry new on the shared
 	// server would otherwise get the demo namespace.
 	p := startPrism(t, t.TempDir(), 0, "--nats-url", standaloneURL, "--config", cfg)
-	p.url = standaloneURL
 	t.Cleanup(func() {
 		// Leave the shared server as it was: purge the namespace.
 		if out, err := p.cli(t, "", "ns", "delete", name, "--yes", "--purge"); err != nil {

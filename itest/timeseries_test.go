@@ -3,8 +3,6 @@ package itest
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,11 +25,8 @@ func testTimeSeriesEndToEnd(t *testing.T, backend string) {
 		name = pgtest.Namespace(t, "ts-")
 		extra = []string{"--postgres-dsn", pgtest.DSN(t)}
 	}
-	cfg := t.TempDir()
 	yaml := fmt.Sprintf("name: %s\nabstraction: timeseries\nbackend: %s\nconsistency: read-your-writes\nretention: 8760h\n", name, backend)
-	if err := os.WriteFile(filepath.Join(cfg, "metrics.yaml"), []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configDir(t, yaml)
 	p := startPrism(t, t.TempDir(), 0, append([]string{"--config", cfg}, extra...)...)
 	_, c := p.connect(t)
 	ts := c.TimeSeries(name, client.ReadYourWrites())

@@ -21,7 +21,6 @@ func TestSecondProcessDoesNotSplitAProjection(t *testing.T) {
 	ns := natstest.Server(t)
 
 	first := startPrism(t, t.TempDir(), 0, "--nats-url", ns.ClientURL())
-	first.url = ns.ClientURL()
 	_, c := first.connect(t)
 	kv := c.KeyValue("demo")
 	ctx := testCtx(t)
@@ -32,7 +31,6 @@ func TestSecondProcessDoesNotSplitAProjection(t *testing.T) {
 	}
 
 	second := startPrism(t, t.TempDir(), 0, "--nats-url", ns.ClientURL(), "--log-level", "info")
-	second.url = ns.ClientURL()
 	waitOutput(t, second, "consumer in use by another projector")
 
 	// Both gateways take requests; every one succeeds (the second answers

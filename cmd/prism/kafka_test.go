@@ -49,7 +49,12 @@ func TestKafkaBrokersPrecedence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("PRISM_KAFKA_BROKERS", tt.env)
-			got, err := kafkaBrokers(serveFlags{kafkaBrokers: tt.flag}, tt.ns)
+			f := serveFlags{kafkaBrokers: tt.flag}
+			err := resolveKafkaBrokers(&f)
+			var got []string
+			if err == nil {
+				got, err = kafkaBrokers(f, tt.ns)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want %q", err, tt.wantErr)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/prism-data/prism/backends/kafka"
 	"github.com/prism-data/prism/backends/natskv"
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
@@ -65,8 +66,6 @@ type served struct {
 	sweep   func(ctx context.Context) (int64, error)
 	// checkpoint reads the backend's checkpoint: /readyz's cheap probe.
 	checkpoint func(ctx context.Context) (uint64, error)
-	// where says where the backend keeps the data (never a password).
-	where string
 }
 
 // failure is a registered namespace this process could not serve; it is
@@ -111,9 +110,9 @@ type namespaceSet struct {
 	wg     sync.WaitGroup
 }
 
-func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster) (*namespaceSet, error) {
+func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster, owner string) (*namespaceSet, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &namespaceSet{log: log, f: f, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
+	s := &namespaceSet{log: log, f: f, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, owner: owner, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
 	s.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "prism_registry_changes_total",
 		Help: "Namespace registry changes this process applied, by op (put, delete, purge) and result (ok, failed).",
@@ -170,10 +169,8 @@ const reconnectCheckEvery = 250 * time.Millisecond
 func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error {
 	ctx := s.ctx
 	nc := s.js.Conn()
-	wctx, cancel := context.WithCancel(ctx)
-	changes, err := reg.Watch(wctx)
+	changes, cancel, err := s.startWatch(ctx, reg)
 	if err != nil {
-		cancel()
 		return err
 	}
 	s.wg.Add(1)
@@ -185,32 +182,35 @@ func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error 
 		check := time.NewTicker(reconnectCheckEvery)
 		defer check.Stop()
 		reconnects := nc.Stats().Reconnects
-		seen := map[string]bool{} // names delivered before synced
-		initial := true
+		// seen holds the names a watch delivered before it synced; nil
+		// once it has.
+		seen := map[string]bool{}
+		rewatch := func() {
+			cancel()
+			changes, cancel = s.rewatch(ctx, reg)
+			seen = map[string]bool{}
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case c, ok := <-changes:
-				if !ok {
-					if ctx.Err() != nil {
-						return
-					}
-					changes, seen, initial = s.rewatch(ctx, reg, &cancel, &wctx)
-					continue
-				}
 				switch {
+				case !ok:
+					if ctx.Err() == nil {
+						rewatch()
+					}
 				case c.Op == gateway.RegistrySynced:
-					if initial {
+					if seen != nil {
 						s.forgetUnseen(ctx, seen)
-						initial = false
+						seen = nil
 					}
 					if synced != nil {
 						close(synced)
 						synced = nil
 					}
 				default:
-					if initial {
+					if seen != nil {
 						seen[c.Name] = true
 					}
 					s.change(ctx, c)
@@ -221,7 +221,7 @@ func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error 
 				if n := nc.Stats().Reconnects; n != reconnects && nc.IsConnected() {
 					reconnects = n
 					s.log.Info("NATS reconnected: reading the namespace registry anew")
-					changes, seen, initial = s.rewatch(ctx, reg, &cancel, &wctx)
+					rewatch()
 				}
 			}
 		}
@@ -229,22 +229,29 @@ func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error 
 	return nil
 }
 
-// rewatch ends the current watch and starts another, retrying until it
-// starts or ctx ends (then it returns a nil channel, which blocks).
-func (s *namespaceSet) rewatch(ctx context.Context, reg *gateway.Registry, cancel *context.CancelFunc, wctx *context.Context) (<-chan gateway.RegistryChange, map[string]bool, bool) {
-	(*cancel)()
+// startWatch starts a watch of reg that ends with ctx or cancel.
+func (s *namespaceSet) startWatch(ctx context.Context, reg *gateway.Registry) (<-chan gateway.RegistryChange, context.CancelFunc, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	changes, err := reg.Watch(wctx)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return changes, cancel, nil
+}
+
+// rewatch starts another watch, retrying until it starts or ctx ends (then
+// it returns a nil channel, which blocks, and a no-op cancel).
+func (s *namespaceSet) rewatch(ctx context.Context, reg *gateway.Registry) (<-chan gateway.RegistryChange, context.CancelFunc) {
 	for {
-		c, cf := context.WithCancel(ctx)
-		changes, err := reg.Watch(c)
+		changes, cancel, err := s.startWatch(ctx, reg)
 		if err == nil {
-			*cancel, *wctx = cf, c
-			return changes, map[string]bool{}, true
+			return changes, cancel
 		}
-		cf()
 		s.log.Warn("watch the namespace registry", "err", err, "retry_in", retryFailedEvery)
 		select {
 		case <-ctx.Done():
-			return nil, nil, false
+			return nil, func() {}
 		case <-time.After(retryFailedEvery):
 		}
 	}
@@ -350,7 +357,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if err != nil {
 		return err
 	}
-	sv := &served{entry: e, ns: n, plan: plan, store: store, where: where}
+	sv := &served{entry: e, ns: n, plan: plan, store: store}
 	added := false
 	defer func() {
 		if err != nil {
@@ -488,12 +495,10 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 		sv.proj = next
 		s.mu.Unlock()
 	}
-	if ts, ok := sv.store.(tsStore); ok && n.Abstraction == gateway.AbstractionTimeSeries {
-		s.mu.Lock()
-		sv.sweep = retentionSweep(ts, n)
-		s.mu.Unlock()
-	}
 	s.mu.Lock()
+	if ts, ok := sv.store.(tsStore); ok && n.Abstraction == gateway.AbstractionTimeSeries {
+		sv.sweep = retentionSweep(ts, n)
+	}
 	sv.entry, sv.ns, sv.plan = e, n, plan
 	s.mu.Unlock()
 	s.log.Info("namespace reconfigured", "namespace", n.Name, "revision", e.Revision, "consistency", n.Consistency, "batch_size", plan.BatchSize.Value)
@@ -502,23 +507,39 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 
 // remove stops serving namespace name: the gateway answers
 // NAMESPACE_NOT_FOUND, the projector commits and stops, the backend is
-// closed. With purge the stream and the backend's data are deleted too.
+// closed. With purge the stream and the backend's data are deleted too. A
+// name this process neither serves nor retries is a tombstone from before
+// it followed the registry: nothing to stop, but a purge still deletes the
+// SQLite file this process may hold.
 func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	s.mu.Lock()
+	sv, f := s.served[name], s.failed[name]
+	delete(s.served, name)
+	delete(s.failed, name)
+	s.mu.Unlock()
+	if sv == nil && f.err == nil {
+		if purge {
+			if found, err := dropSQLite(s.f, name); err != nil {
+				s.log.Error("purge namespace data", "namespace", name, "err", err)
+			} else if found {
+				s.log.Info("namespace purged while this process did not follow: its SQLite file is deleted", "namespace", name)
+			}
+		}
+		return
+	}
 	op := "delete"
 	if purge {
 		op = "purge"
 	}
 	s.changes.WithLabelValues(op, "ok").Inc()
-	s.mu.Lock()
-	sv := s.served[name]
-	delete(s.served, name)
-	delete(s.failed, name)
-	s.mu.Unlock()
 	s.gw.RemoveNamespace(name)
+	n := f.entry.Namespace
+	n.Backend = f.entry.Backend
 	if sv != nil {
 		s.close(ctx, sv)
+		n = sv.ns
 	}
 	if !purge {
 		s.log.Info("namespace deleted; its stream and data are kept", "namespace", name)
@@ -527,11 +548,9 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 	if err := gateway.DeleteStreams(ctx, s.js, name); err != nil {
 		s.log.Error("purge namespace stream", "namespace", name, "err", err)
 	}
-	if sv != nil {
-		if err := dropBackend(ctx, s.f, s.js, sv.ns, sv.where); err != nil {
-			s.log.Error("purge namespace data", "namespace", name, "backend", sv.ns.Backend, "err", err)
-			return
-		}
+	if err := dropBackend(ctx, s.f, s.js, n); err != nil {
+		s.log.Error("purge namespace data", "namespace", name, "backend", n.Backend, "err", err)
+		return
 	}
 	s.log.Info("namespace purged: stream and data deleted", "namespace", name)
 }
@@ -646,7 +665,7 @@ func (w *swapWaiter) WaitApplied(ctx context.Context, seq uint64) error {
 func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace, plan gateway.Plan) (interface{ Close() error }, string, error) {
 	switch n.Backend {
 	case "sqlite":
-		path := filepath.Join(f.dataDir, "sqlite", n.Name+".db")
+		path := sqlitePath(f, n.Name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, "", err
 		}
@@ -670,16 +689,11 @@ func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n ga
 
 // dropBackend deletes the data of namespace n from its backend, which is
 // closed; where is what openBackend said.
-func dropBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace, where string) error {
+func dropBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace) error {
 	switch n.Backend {
 	case "sqlite":
-		var errs []error
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			if err := os.Remove(where + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+		_, err := dropSQLite(f, n.Name)
+		return err
 	case "postgres":
 		return postgres.DropSchema(ctx, postgresDSN(f, n), n.Name)
 	case "natskv":
@@ -689,9 +703,34 @@ func dropBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n ga
 		}
 		return err
 	case "kafka":
-		return fmt.Errorf("kafka topics are kept (Prism does not delete them): delete %s and its checkpoint topic with Kafka's tools", where)
+		topic := n.Kafka.Topic
+		if topic == "" {
+			topic = kafka.TopicName(n.Name)
+		}
+		return fmt.Errorf("kafka topics are kept (Prism does not delete them): delete %s and %s.checkpoint with Kafka's tools", topic, topic)
 	}
 	return fmt.Errorf("backend %q is not served", n.Backend)
+}
+
+// sqlitePath is the SQLite file of namespace name under --data-dir.
+func sqlitePath(f serveFlags, name string) string {
+	return filepath.Join(f.dataDir, "sqlite", name+".db")
+}
+
+// dropSQLite deletes the SQLite file of namespace name and its WAL files,
+// and says whether there was any.
+func dropSQLite(f serveFlags, name string) (bool, error) {
+	path := sqlitePath(f, name)
+	found := false
+	var errs []error
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		err := os.Remove(path + suffix)
+		found = found || err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return found, errors.Join(errs...)
 }
 
 // postgresDSN is the connection string of namespace n: its own, or
@@ -723,15 +762,15 @@ func (s *namespaceSet) startSweeper(every time.Duration) {
 			}
 			for _, sv := range s.snapshot() {
 				s.mu.Lock()
-				sweep := sv.sweep
+				sweep, name := sv.sweep, sv.ns.Name
 				s.mu.Unlock()
 				if sweep == nil {
 					continue
 				}
 				if n, err := sweep(ctx); err != nil && ctx.Err() == nil {
-					s.log.Warn("sweep", "namespace", sv.ns.Name, "err", err)
+					s.log.Warn("sweep", "namespace", name, "err", err)
 				} else if n > 0 {
-					s.log.Debug("sweep", "namespace", sv.ns.Name, "deleted", n)
+					s.log.Debug("sweep", "namespace", name, "deleted", n)
 				}
 			}
 		}

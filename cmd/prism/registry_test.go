@@ -82,10 +82,20 @@ func TestStackFollowsRegistry(t *testing.T) {
 	if got.Plan == nil || got.Targets[0].Checkpoint == 0 || got.Targets[0].Lag != 0 {
 		t.Fatalf("ns get = %+v", got)
 	}
+	batch := -1.0
 	for _, s := range got.Plan.Settings {
-		if s.Name == "batch_size" && s.Value != float64(64) {
-			t.Errorf("batch_size = %v, want 64", s.Value)
+		if s.Name == "batch_size" {
+			batch, _ = s.Value.(float64)
 		}
+	}
+	if batch != 64 {
+		t.Errorf("plan batch_size = %v, want 64", batch)
+	}
+	st.set.mu.Lock()
+	served := st.set.served["orders"].plan.BatchSize.Value
+	st.set.mu.Unlock()
+	if served != 64 {
+		t.Errorf("the projector serving orders was built with batch size %d, want 64", served)
 	}
 
 	db := filepath.Join(dir, "sqlite", "orders.db")
@@ -203,15 +213,15 @@ func TestStackReportsFailedNamespace(t *testing.T) {
 	if _, err := admin.Delete(ctx, "ledger", 0, false); err != nil {
 		t.Fatal(err)
 	}
+	// Deleted: no longer retried, and requests for it are no longer handed
+	// back but answered NAMESPACE_NOT_FOUND.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		st.set.mu.Lock()
-		_, failed := st.set.failed["ledger"]
-		st.set.mu.Unlock()
-		if !failed {
+		_, err := c.KeyValue("ledger").Get(ctx, []byte("x"))
+		if errors.Is(err, client.ErrNamespaceNotFound) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("ledger still failed after delete")
+			t.Fatalf("ledger after delete: %v, want NAMESPACE_NOT_FOUND", err)
 		}
 	}
 }

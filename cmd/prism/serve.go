@@ -37,6 +37,9 @@ type serveFlags struct {
 	otlpEndpoint  string
 	nodes         int
 	kafkaBrokers  string
+	// kafkaBrokerList is kafkaBrokers, else $PRISM_KAFKA_BROKERS, split
+	// and checked (resolveKafkaBrokers).
+	kafkaBrokerList []string
 }
 
 // cluster is the deployment namespaces are planned for.
@@ -129,6 +132,9 @@ var demoNamespace = gateway.Namespace{Name: "demo", Abstraction: "keyvalue", Bac
 func runServe(ctx context.Context, f serveFlags) error {
 	if f.postgresDSN == "" {
 		f.postgresDSN = os.Getenv("PRISM_POSTGRES_DSN")
+	}
+	if err := resolveKafkaBrokers(&f); err != nil {
+		return err
 	}
 	log, err := newLogger(f.logLevel, f.logFormat)
 	if err != nil {

@@ -111,10 +111,9 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_
 	if err != nil {
 		return nil, err
 	}
-	if s.set, err = newNamespaceSet(log, f, s.js, s.gw, s.reg, s.tracer, cluster); err != nil {
+	if s.set, err = newNamespaceSet(log, f, s.js, s.gw, s.reg, s.tracer, cluster, owner); err != nil {
 		return nil, err
 	}
-	s.set.owner = owner
 	// Not setupCtx: each namespace's open is bounded by openTimeout, and
 	// one that fails is retried, so this waits at most that per namespace.
 	if err := s.set.follow(ctx, reg); err != nil {
