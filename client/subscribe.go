@@ -191,29 +191,16 @@ func decodeChange(ns string, m jetstream.Msg) (ch Change, ok bool) {
 		ch.Err = fmt.Errorf("%w: no JetStream metadata: %v", ErrMalformedChange, err)
 		return ch, true
 	}
-	ev, err := subjects.ParseEvent(m.Subject())
+	d, err := subjects.DecodeEvent(m.Subject(), m.Headers(), m.Data())
+	// Before err: a marker is no change even when its headers are wrong.
+	if d.IsMarker() {
+		return Change{}, false
+	}
 	if err != nil {
 		ch.Err = fmt.Errorf("%w at seq %d: %w", ErrMalformedChange, ch.Seq, err)
 		return ch, true
 	}
-	if ev.IsMarker() {
-		return Change{}, false
-	}
-	switch ev.Abstraction {
-	case subjects.AbstractionKeyValue:
-		ch.KeyValue, err = subjects.DecodeKeyValueEvent(m.Subject(), m.Headers(), m.Data())
-	case subjects.AbstractionTimeSeries:
-		ch.TimeSeries, err = subjects.DecodeTimeSeriesEvent(m.Subject(), m.Headers(), m.Data())
-	case subjects.AbstractionLog:
-		ch.Log, err = subjects.DecodeLogEvent(m.Subject(), m.Headers(), m.Data())
-	}
-	if err == nil && ch.KeyValue == nil && ch.TimeSeries == nil && ch.Log == nil {
-		err = fmt.Errorf("%w: %q is not a data event", subjects.ErrBadEvent, m.Subject())
-	}
-	if err != nil {
-		ch.KeyValue, ch.TimeSeries, ch.Log = nil, nil, nil
-		ch.Err = fmt.Errorf("%w at seq %d: %w", ErrMalformedChange, ch.Seq, err)
-	}
+	ch.KeyValue, ch.TimeSeries, ch.Log = d.KeyValue, d.TimeSeries, d.Log
 	return ch, true
 }
 
