@@ -112,6 +112,9 @@ func (c *Client) call(ctx context.Context, op, subject string, req, resp proto.M
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 			return &Error{Op: op, Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "no reply before the deadline: " + err.Error()}
 		}
+		if what := connectionDown(err); what != "" {
+			return unavailable(op, what, err)
+		}
 		return fmt.Errorf("prism %s: %w", op, err)
 	}
 	if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,5 +138,22 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if _, err := client.New(nil); err == nil {
 		t.Error("nil connection accepted")
+	}
+}
+
+// A call on a closed connection is UNAVAILABLE, which writes retry, and
+// still tells the NATS error.
+func TestClosedConnectionIsUnavailable(t *testing.T) {
+	nc := connect(t)
+	c, _ := client.New(nc, client.WithRetries(1, time.Millisecond))
+	nc.Close()
+	_, err := c.KeyValue("demo").Put(context.Background(), []byte("a"), nil)
+	var pe *client.Error
+	if !errors.Is(err, client.ErrUnavailable) || !errors.Is(err, nats.ErrConnectionClosed) ||
+		!errors.As(err, &pe) || pe.Op != "put demo" || !strings.Contains(pe.Message, "reconnect and retry") {
+		t.Fatalf("Put on a closed connection: %v, want ErrUnavailable wrapping nats.ErrConnectionClosed", err)
+	}
+	if _, err := c.KeyValue("demo").Get(context.Background(), []byte("a")); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("Get on a closed connection: %v, want ErrUnavailable", err)
 	}
 }

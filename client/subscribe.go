@@ -89,7 +89,8 @@ type Subscription struct {
 //
 // Errors: ErrInvalidArgument (a bad namespace name or option),
 // ErrNamespaceNotFound (no stream for ns), ErrPermissionDenied,
-// ErrUnavailable (JetStream does not answer), ErrDeadlineExceeded.
+// ErrUnavailable (JetStream does not answer, or the NATS connection is
+// closed, draining or down), ErrDeadlineExceeded.
 func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOption) (*Subscription, error) {
 	op := "subscribe " + ns
 	if err := subjects.ValidateNamespace(ns); err != nil {
@@ -108,7 +109,7 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 	}
 	js, err := jetstream.New(c.nc)
 	if err != nil {
-		return nil, fmt.Errorf("prism %s: %w", op, err)
+		return nil, unavailable(op, "cannot use JetStream on the NATS connection", err)
 	}
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns), subjects.AllLogEvents(ns)},
@@ -129,7 +130,11 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 	msgs, err := cons.Messages(jetstream.PullMaxMessages(o.buffer))
 	if err != nil {
 		_ = deleteConsumer(js, ns, cons)
-		return nil, fmt.Errorf("prism %s: %w", op, err)
+		what := connectionDown(err)
+		if what == "" {
+			what = "cannot start pulling from " + subjects.Stream(ns)
+		}
+		return nil, unavailable(op, what, err)
 	}
 	s := &Subscription{
 		ns:   ns,
@@ -154,6 +159,9 @@ func subscribeError(op, ns string, err error) error {
 		return &Error{Op: op, Code: prismv1.Code_UNAVAILABLE, Message: "JetStream does not answer: " + err.Error()}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return &Error{Op: op, Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "no reply before the deadline: " + err.Error()}
+	}
+	if what := connectionDown(err); what != "" {
+		return unavailable(op, what, err)
 	}
 	return fmt.Errorf("prism %s: %w", op, err)
 }

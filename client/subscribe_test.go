@@ -242,6 +242,20 @@ func TestSubscribeInvalid(t *testing.T) {
 	}
 }
 
+// Subscribing on a closed connection is UNAVAILABLE, wrapping the NATS
+// error.
+func TestSubscribeClosedConnection(t *testing.T) {
+	e := newSubEnv(t)
+	e.nc.Close()
+	sub, err := e.c.Subscribe(ctxFor(t), subNS)
+	if !errors.Is(err, client.ErrUnavailable) || !errors.Is(err, nats.ErrConnectionClosed) {
+		if sub != nil {
+			_ = sub.Stop()
+		}
+		t.Fatalf("err = %v, want ErrUnavailable wrapping nats.ErrConnectionClosed", err)
+	}
+}
+
 // Markers are not changes: they are left out, and the changes around them
 // keep their stream sequences.
 func TestSubscribeSkipsMarkers(t *testing.T) {
