@@ -219,7 +219,7 @@ func (s *Store) readCheckpoint(ctx context.Context) (uint64, error) {
 	}
 	var cp uint64
 	found := false
-	err = s.fetchRecords(ctx, s.cpTopic, 0, end-1, func(r kafka.Record) (bool, error) {
+	_, err = s.fetchRecords(ctx, s.cpTopic, 0, end-1, func(r kafka.Record) (bool, error) {
 		if r.Offset != end-1 {
 			return r.Offset < end-1, nil
 		}
@@ -264,19 +264,20 @@ func (s *Store) offsets(ctx context.Context, topic string, partition int) (first
 
 // fetchRecords fetches from offset of a partition and calls each with the
 // records of one response, in offset order, until it returns false or an
-// error. Records before offset may be among them.
-func (s *Store) fetchRecords(ctx context.Context, topic string, partition int, offset int64, each func(kafka.Record) (bool, error)) error {
+// error. Records before offset may be among them. It returns the
+// partition's high watermark as the response gave it.
+func (s *Store) fetchRecords(ctx context.Context, topic string, partition int, offset int64, each func(kafka.Record) (bool, error)) (highWatermark int64, err error) {
 	resp, err := s.client.Fetch(ctx, &kafka.FetchRequest{
 		Topic: topic, Partition: partition, Offset: offset,
 		MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait,
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if resp.Error != nil {
-		return resp.Error
+		return 0, resp.Error
 	}
-	return eachRecord(resp.Records, each)
+	return resp.HighWatermark, eachRecord(resp.Records, each)
 }
 
 func eachRecord(rr kafka.RecordReader, each func(kafka.Record) (bool, error)) error {
