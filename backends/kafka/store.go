@@ -26,6 +26,7 @@ type Store struct {
 	topic      string
 	cpTopic    string
 	partitions int
+	partIDs    []int // 0 to partitions-1, for the balancer
 	opts       options
 
 	transport *kafka.Transport
@@ -144,11 +145,7 @@ func (s *Store) Brokers() []string { return append([]string(nil), s.brokers...) 
 // PartitionOf returns the partition the records of key go to: the Java
 // client's murmur2 partitioner over the topic's partitions.
 func (s *Store) PartitionOf(key []byte) int {
-	parts := make([]int, s.partitions)
-	for i := range parts {
-		parts[i] = i
-	}
-	return s.balancer.Balance(kafka.Message{Key: key}, parts...)
+	return s.balancer.Balance(kafka.Message{Key: key}, s.partIDs...)
 }
 
 // ensureTopics creates the data and checkpoint topics if absent and reads
@@ -181,6 +178,10 @@ func (s *Store) ensureTopics(ctx context.Context) error {
 		n, err := s.partitionCount(ctx, s.topic)
 		if err == nil && n > 0 {
 			s.partitions = n
+			s.partIDs = make([]int, n)
+			for i := range s.partIDs {
+				s.partIDs[i] = i
+			}
 			return nil
 		}
 		if attempt >= 50 {
