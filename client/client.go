@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -168,5 +169,16 @@ func injectTraceContext(ctx context.Context, h nats.Header) {
 	propagation.TraceContext{}.Inject(ctx, c)
 	for k, v := range c {
 		h.Set(k, v)
+	}
+}
+
+// storeMax sets v to x unless v already holds as much, for the highest
+// sequence seen by concurrent callers.
+func storeMax(v *atomic.Uint64, x uint64) {
+	for {
+		cur := v.Load()
+		if x <= cur || v.CompareAndSwap(cur, x) {
+			return
+		}
 	}
 }

@@ -94,12 +94,12 @@ type Subscription struct {
 func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOption) (*Subscription, error) {
 	op := "subscribe " + ns
 	if err := subjects.ValidateNamespace(ns); err != nil {
-		return nil, &Error{Op: op, Code: prismv1.Code_INVALID_ARGUMENT, Message: err.Error()}
+		return nil, misuse(op, "%v", err)
 	}
 	o := subscribeOpts{buffer: DefaultSubscribeBuffer}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return nil, &Error{Op: op, Code: prismv1.Code_INVALID_ARGUMENT, Message: err.Error()}
+			return nil, misuse(op, "%v", err)
 		}
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -228,12 +228,7 @@ func (s *Subscription) Next(ctx context.Context) (Change, error) {
 	}
 	select {
 	case ch := <-s.out:
-		for {
-			last := s.last.Load()
-			if ch.Seq <= last || s.last.CompareAndSwap(last, ch.Seq) {
-				break
-			}
-		}
+		storeMax(&s.last, ch.Seq)
 		return ch, nil
 	case <-s.stop:
 		return Change{}, ErrSubscriptionClosed
