@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -112,6 +113,9 @@ func (c *Client) call(ctx context.Context, op, subject string, req, resp proto.M
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 			return &Error{Op: op, Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "no reply before the deadline: " + err.Error()}
 		}
+		if what := connectionDown(err); what != "" {
+			return unavailable(op, what, err)
+		}
 		return fmt.Errorf("prism %s: %w", op, err)
 	}
 	if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {
@@ -165,5 +169,16 @@ func injectTraceContext(ctx context.Context, h nats.Header) {
 	propagation.TraceContext{}.Inject(ctx, c)
 	for k, v := range c {
 		h.Set(k, v)
+	}
+}
+
+// storeMax sets v to x unless v already holds as much, for the highest
+// sequence seen by concurrent callers.
+func storeMax(v *atomic.Uint64, x uint64) {
+	for {
+		cur := v.Load()
+		if x <= cur || v.CompareAndSwap(cur, x) {
+			return
+		}
 	}
 }

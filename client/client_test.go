@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,5 +138,64 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if _, err := client.New(nil); err == nil {
 		t.Error("nil connection accepted")
+	}
+}
+
+// A call on a closed connection is UNAVAILABLE, which writes retry, and
+// still tells the NATS error.
+func TestClosedConnectionIsUnavailable(t *testing.T) {
+	nc := connect(t)
+	c, _ := client.New(nc, client.WithRetries(1, time.Millisecond))
+	nc.Close()
+	_, err := c.KeyValue("demo").Put(context.Background(), []byte("a"), nil)
+	var pe *client.Error
+	if !errors.Is(err, client.ErrUnavailable) || !errors.Is(err, nats.ErrConnectionClosed) ||
+		!errors.As(err, &pe) || pe.Op != "put demo" || !strings.Contains(pe.Message, "reconnect and retry") {
+		t.Fatalf("Put on a closed connection: %v, want ErrUnavailable wrapping nats.ErrConnectionClosed", err)
+	}
+	if _, err := c.KeyValue("demo").Get(context.Background(), []byte("a")); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("Get on a closed connection: %v, want ErrUnavailable", err)
+	}
+}
+
+// GetAll follows the pages and leaves the caller's options as they were,
+// spare capacity included.
+func TestGetAllFollowsPages(t *testing.T) {
+	nc := connect(t)
+	var mu sync.Mutex
+	var tokens []string
+	if _, err := nc.Subscribe(subjects.Read("demo", "get"), func(m *nats.Msg) {
+		var req prismv1.GetRequest
+		if err := proto.Unmarshal(m.Data, &req); err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		tokens = append(tokens, req.GetPageToken())
+		mu.Unlock()
+		resp := &prismv1.GetResponse{Id: []byte("a"), Revision: 3, Items: []*prismv1.Item{{Key: []byte("k1"), Value: []byte("v1")}}, NextPageToken: "p2"}
+		if req.GetPageToken() == "p2" {
+			resp = &prismv1.GetResponse{Id: []byte("a"), Revision: 4, Items: []*prismv1.Item{{Key: []byte("k2"), Value: []byte("v2")}}}
+		}
+		data, _ := proto.Marshal(resp)
+		_ = m.Respond(data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := client.New(nc)
+	opts := make([]client.ReadOption, 1, 4)
+	opts[0] = client.PageSize(1)
+	rec, err := c.KeyValue("demo").GetAll(context.Background(), []byte("a"), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Items) != 2 || string(rec.Items[0].Key) != "k1" || string(rec.Items[1].Key) != "k2" || rec.Revision != 4 || rec.NextPageToken != "" {
+		t.Fatalf("record %+v, want k1 and k2 at revision 4", rec)
+	}
+	if len(tokens) != 2 || tokens[0] != "" || tokens[1] != "p2" {
+		t.Fatalf("page tokens sent %q, want \"\" then p2", tokens)
+	}
+	if spare := opts[:cap(opts)]; spare[1] != nil {
+		t.Fatal("GetAll wrote into the spare capacity of the caller's options")
 	}
 }

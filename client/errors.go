@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
+
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
@@ -19,11 +21,17 @@ type Error struct {
 	// Seq is set when the write was stored at this stream sequence before
 	// the error happened (e.g. a strong write whose projection timed out).
 	Seq uint64
+
+	cause error // the client-side error behind it, if any; see Unwrap
 }
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("prism %s: %s: %s", e.Op, e.Code, e.Message)
 }
+
+// Unwrap returns the error the client met that made e, such as
+// nats.ErrConnectionClosed, or nil for an error reply from Prism.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Is reports whether target is an *Error with the same code, so that
 // errors.Is(err, client.ErrNotFound) works.
@@ -60,4 +68,27 @@ func retryable(err error) bool {
 // misuse is the error of a call the client refuses before sending it.
 func misuse(op, format string, args ...any) *Error {
 	return &Error{Op: op, Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf(format, args...)}
+}
+
+// unavailable is the error of a call that NATS could not carry: what
+// happened, for people, and the NATS error as the cause.
+func unavailable(op, what string, cause error) *Error {
+	return &Error{Op: op, Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("%s (%v); reconnect and retry", what, cause), cause: cause}
+}
+
+// connectionDown says what a NATS error tells of the connection when it
+// cannot carry requests now, or "" when err is about something else.
+func connectionDown(err error) string {
+	switch {
+	case errors.Is(err, nats.ErrConnectionClosed):
+		return "the NATS connection is closed"
+	case errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrDrainTimeout):
+		return "the NATS connection is draining"
+	case errors.Is(err, nats.ErrReconnectBufExceeded):
+		return "the NATS connection is reconnecting and its outbound buffer is full"
+	case errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, nats.ErrStaleConnection), errors.Is(err, nats.ErrNoServers):
+		return "the NATS connection is down"
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -98,14 +99,7 @@ func newWriteOpts(opts []WriteOption) writeOpts {
 	return o
 }
 
-func (h *handle) remember(seq uint64) {
-	for {
-		cur := h.lastSeq.Load()
-		if seq <= cur || h.lastSeq.CompareAndSwap(cur, seq) {
-			return
-		}
-	}
-}
+func (h *handle) remember(seq uint64) { storeMax(&h.lastSeq, seq) }
 
 // LastSeq is the highest stream sequence of this handle's writes.
 func (h *handle) LastSeq() uint64 { return h.lastSeq.Load() }
@@ -284,6 +278,7 @@ func (kv *KeyValue) Get(ctx context.Context, id []byte, opts ...ReadOption) (*Re
 func (kv *KeyValue) GetAll(ctx context.Context, id []byte, opts ...ReadOption) (*Record, error) {
 	var all *Record
 	token := ""
+	opts = slices.Clip(opts) // the appends below must not write into the caller's array
 	for {
 		rec, err := kv.Get(ctx, id, append(opts, PageToken(token))...)
 		if err != nil {

@@ -41,7 +41,8 @@ type LogRecord struct {
 	// at-least-once: two records with the same ID are one append; keep the
 	// first.
 	ID string
-	// Time is when the gateway accepted the append.
+	// Time is when the gateway accepted the append; zero when the reply
+	// carries none.
 	Time time.Time
 }
 
@@ -142,7 +143,10 @@ func (l *Log) fetch(ctx context.Context, req *prismv1.LogFetchRequest, opts []Fe
 	for i, r := range resp.GetRecords() {
 		page.Records[i] = LogRecord{
 			Partition: r.GetPartition(), Offset: r.GetOffset(), Key: r.GetKey(), Value: r.GetValue(),
-			Headers: r.GetHeaders(), Seq: r.GetSeq(), ID: r.GetId(), Time: r.GetTime().AsTime(),
+			Headers: r.GetHeaders(), Seq: r.GetSeq(), ID: r.GetId(),
+		}
+		if r.GetTime() != nil {
+			page.Records[i].Time = r.GetTime().AsTime()
 		}
 	}
 	return page, nil

@@ -125,3 +125,28 @@ func TestSubscribeDecodesLogAppends(t *testing.T) {
 		t.Fatalf("change %+v, want the log append at seq %d", ch, seq)
 	}
 }
+
+// A record whose reply carries no time has a zero Time, not the Unix epoch.
+func TestLogFetchWithoutTime(t *testing.T) {
+	nc := connect(t)
+	if _, err := nc.Subscribe(subjects.Read("clicks", "fetch"), func(m *nats.Msg) {
+		data, _ := proto.Marshal(&prismv1.LogFetchResponse{
+			NextOffset: 2, HighWatermark: 2,
+			Records: []*prismv1.LogRecord{{Offset: 0, Seq: 1}, {Offset: 1, Seq: 2, Time: timestamppb.New(t0)}},
+		})
+		_ = m.Respond(data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.Log("clicks").Fetch(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := page.Records; len(r) != 2 || !r[0].Time.IsZero() || !r[1].Time.Equal(t0) {
+		t.Fatalf("records %+v, want a zero time, then %v", r, t0)
+	}
+}

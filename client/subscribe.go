@@ -89,16 +89,17 @@ type Subscription struct {
 //
 // Errors: ErrInvalidArgument (a bad namespace name or option),
 // ErrNamespaceNotFound (no stream for ns), ErrPermissionDenied,
-// ErrUnavailable (JetStream does not answer), ErrDeadlineExceeded.
+// ErrUnavailable (JetStream does not answer, or the NATS connection is
+// closed, draining or down), ErrDeadlineExceeded.
 func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOption) (*Subscription, error) {
 	op := "subscribe " + ns
 	if err := subjects.ValidateNamespace(ns); err != nil {
-		return nil, &Error{Op: op, Code: prismv1.Code_INVALID_ARGUMENT, Message: err.Error()}
+		return nil, misuse(op, "%v", err)
 	}
 	o := subscribeOpts{buffer: DefaultSubscribeBuffer}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return nil, &Error{Op: op, Code: prismv1.Code_INVALID_ARGUMENT, Message: err.Error()}
+			return nil, misuse(op, "%v", err)
 		}
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -108,7 +109,7 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 	}
 	js, err := jetstream.New(c.nc)
 	if err != nil {
-		return nil, fmt.Errorf("prism %s: %w", op, err)
+		return nil, unavailable(op, "cannot use JetStream on the NATS connection", err)
 	}
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns), subjects.AllLogEvents(ns)},
@@ -129,7 +130,11 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 	msgs, err := cons.Messages(jetstream.PullMaxMessages(o.buffer))
 	if err != nil {
 		_ = deleteConsumer(js, ns, cons)
-		return nil, fmt.Errorf("prism %s: %w", op, err)
+		what := connectionDown(err)
+		if what == "" {
+			what = "cannot start pulling from " + subjects.Stream(ns)
+		}
+		return nil, unavailable(op, what, err)
 	}
 	s := &Subscription{
 		ns:   ns,
@@ -154,6 +159,9 @@ func subscribeError(op, ns string, err error) error {
 		return &Error{Op: op, Code: prismv1.Code_UNAVAILABLE, Message: "JetStream does not answer: " + err.Error()}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return &Error{Op: op, Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "no reply before the deadline: " + err.Error()}
+	}
+	if what := connectionDown(err); what != "" {
+		return unavailable(op, what, err)
 	}
 	return fmt.Errorf("prism %s: %w", op, err)
 }
@@ -191,29 +199,16 @@ func decodeChange(ns string, m jetstream.Msg) (ch Change, ok bool) {
 		ch.Err = fmt.Errorf("%w: no JetStream metadata: %v", ErrMalformedChange, err)
 		return ch, true
 	}
-	ev, err := subjects.ParseEvent(m.Subject())
+	d, err := subjects.DecodeEvent(m.Subject(), m.Headers(), m.Data())
+	// Before err: a marker is no change even when its headers are wrong.
+	if d.IsMarker() {
+		return Change{}, false
+	}
 	if err != nil {
 		ch.Err = fmt.Errorf("%w at seq %d: %w", ErrMalformedChange, ch.Seq, err)
 		return ch, true
 	}
-	if ev.IsMarker() {
-		return Change{}, false
-	}
-	switch ev.Abstraction {
-	case subjects.AbstractionKeyValue:
-		ch.KeyValue, err = subjects.DecodeKeyValueEvent(m.Subject(), m.Headers(), m.Data())
-	case subjects.AbstractionTimeSeries:
-		ch.TimeSeries, err = subjects.DecodeTimeSeriesEvent(m.Subject(), m.Headers(), m.Data())
-	case subjects.AbstractionLog:
-		ch.Log, err = subjects.DecodeLogEvent(m.Subject(), m.Headers(), m.Data())
-	}
-	if err == nil && ch.KeyValue == nil && ch.TimeSeries == nil && ch.Log == nil {
-		err = fmt.Errorf("%w: %q is not a data event", subjects.ErrBadEvent, m.Subject())
-	}
-	if err != nil {
-		ch.KeyValue, ch.TimeSeries, ch.Log = nil, nil, nil
-		ch.Err = fmt.Errorf("%w at seq %d: %w", ErrMalformedChange, ch.Seq, err)
-	}
+	ch.KeyValue, ch.TimeSeries, ch.Log = d.KeyValue, d.TimeSeries, d.Log
 	return ch, true
 }
 
@@ -233,12 +228,7 @@ func (s *Subscription) Next(ctx context.Context) (Change, error) {
 	}
 	select {
 	case ch := <-s.out:
-		for {
-			last := s.last.Load()
-			if ch.Seq <= last || s.last.CompareAndSwap(last, ch.Seq) {
-				break
-			}
-		}
+		storeMax(&s.last, ch.Seq)
 		return ch, nil
 	case <-s.stop:
 		return Change{}, ErrSubscriptionClosed

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -77,12 +76,12 @@ func (ts *TimeSeries) Append(ctx context.Context, seriesID []byte, events []Even
 	op := "append " + ts.ns
 	o := newWriteOpts(opts)
 	if o.revision != nil {
-		return 0, &Error{Op: op, Code: prismv1.Code_INVALID_ARGUMENT, Message: "IfRevision does not apply to Append: a series has no revision"}
+		return 0, misuse(op, "IfRevision does not apply to Append: a series has no revision")
 	}
 	req := &prismv1.AppendRequest{SeriesId: seriesID, IdempotencyToken: o.token, Events: make([]*prismv1.TimeSeriesEvent, len(events))}
 	for i, ev := range events {
 		if ev.Time.IsZero() {
-			return 0, &Error{Op: op, Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf("event %d has no Time; every event needs the time it happened", i+1)}
+			return 0, misuse(op, "event %d has no Time; every event needs the time it happened", i+1)
 		}
 		req.Events[i] = &prismv1.TimeSeriesEvent{EventTime: timestamppb.New(ev.Time), EventId: ev.ID, Tags: ev.Tags, Payload: ev.Payload}
 	}
@@ -139,7 +138,7 @@ func (ts *TimeSeries) ReadRange(ctx context.Context, seriesID []byte, opts ...Ra
 // 1000.
 func (ts *TimeSeries) Latest(ctx context.Context, seriesID []byte, n int, opts ...RangeOption) ([]Event, error) {
 	if n <= 0 || n > 1000 {
-		return nil, &Error{Op: "range " + ts.ns, Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf("Latest(%d): n must be 1 to 1000", n)}
+		return nil, misuse("range "+ts.ns, "Latest(%d): n must be 1 to 1000", n)
 	}
 	opts = append(slices.Clip(opts), Descending(), PageSize(uint32(n)), PageToken(""))
 	events, _, err := ts.ReadRange(ctx, seriesID, opts...)

@@ -73,9 +73,10 @@ const (
 	TypeMarker           = "io.prism.marker"
 )
 
-// ErrBadEvent is returned by DecodeKeyValueEvent and DecodeTimeSeriesEvent
-// for a message that is not a well-formed Prism event of the abstraction
-// asked for. Such a message is a poison event.
+// ErrBadEvent is returned by DecodeKeyValueEvent, DecodeTimeSeriesEvent,
+// DecodeLogEvent and DecodeEvent for a message that is not a well-formed
+// Prism event (of the abstraction asked for). Such a message is a poison
+// event.
 var ErrBadEvent = errors.New("malformed event")
 
 // EventMeta is what the gateway knows about a write besides its payload.
@@ -163,12 +164,18 @@ func DecodeKeyValueEvent(subject string, header nats.Header, data []byte) (*pris
 	if err != nil || marker {
 		return nil, err
 	}
+	return decodeKeyValue(es.ID, header, data)
+}
+
+// decodeKeyValue decodes the payload of a KeyValue event of record id whose
+// envelope was checked.
+func decodeKeyValue(id []byte, header nats.Header, data []byte) (*prismv1.KeyValueEvent, error) {
 	var ev prismv1.KeyValueEvent
 	if err := proto.Unmarshal(data, &ev); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrBadEvent, err)
 	}
-	if string(ev.GetId()) != string(es.ID) {
-		return nil, fmt.Errorf("%w: payload id %q differs from subject id %q", ErrBadEvent, ev.GetId(), es.ID)
+	if string(ev.GetId()) != string(id) {
+		return nil, fmt.Errorf("%w: payload id %q differs from subject id %q", ErrBadEvent, ev.GetId(), id)
 	}
 	switch typ := header.Get(HeaderType); {
 	case typ == TypeKeyValuePut && ev.GetPut() != nil:
@@ -177,6 +184,46 @@ func DecodeKeyValueEvent(subject string, header nats.Header, data []byte) (*pris
 		return nil, fmt.Errorf("%w: type %q does not match the payload", ErrBadEvent, typ)
 	}
 	return &ev, nil
+}
+
+// Decoded is an event decoded by DecodeEvent: its parsed subject and, for a
+// data event, the payload of its abstraction.
+type Decoded struct {
+	Event
+	KeyValue   *prismv1.KeyValueEvent
+	TimeSeries *prismv1.TimeSeriesAppend
+	Log        *prismv1.LogEvent
+}
+
+// DecodeEvent decodes an event of any abstraction from its subject, headers
+// and data, parsing the subject once, for readers of a whole namespace
+// stream. It checks what DecodeKeyValueEvent, DecodeTimeSeriesEvent or
+// DecodeLogEvent checks, as the subject's abstraction says. For a data
+// event exactly one of KeyValue, TimeSeries and Log is set; for an
+// idempotency marker none is (d.IsMarker reports it).
+//
+// d.Event is set whenever the subject parses, even with an error, so that a
+// caller can tell what a malformed event was about. Errors wrap ErrBadEvent,
+// and also ErrInvalidSubject or ErrInvalidNamespace when the subject does
+// not parse.
+func DecodeEvent(subject string, header nats.Header, data []byte) (d Decoded, err error) {
+	d.Event, err = ParseEvent(subject)
+	if err != nil {
+		return Decoded{}, fmt.Errorf("%w: %w", ErrBadEvent, err)
+	}
+	marker, err := checkEnvelope(d.Event, subject, header, d.Abstraction)
+	if err != nil || marker {
+		return d, err
+	}
+	switch d.Abstraction {
+	case AbstractionKeyValue:
+		d.KeyValue, err = decodeKeyValue(d.ID, header, data)
+	case AbstractionTimeSeries:
+		d.TimeSeries, err = decodeTimeSeries(d.ID, header, data)
+	case AbstractionLog:
+		d.Log, err = decodeLog(d.ID, header, data)
+	}
+	return d, err
 }
 
 // parseEnvelope checks what every event decoder checks: the subject is an
@@ -189,23 +236,30 @@ func parseEnvelope(subject string, header nats.Header, abstraction string) (es E
 	if err != nil {
 		return Event{}, false, fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
-	typ := header.Get(HeaderType)
+	if marker, err = checkEnvelope(es, subject, header, abstraction); err != nil {
+		return Event{}, false, err
+	}
+	return es, marker, nil
+}
+
+// checkEnvelope is parseEnvelope for the already parsed subject es.
+func checkEnvelope(es Event, subject string, header nats.Header, abstraction string) (marker bool, err error) {
 	if es.IsMarker() {
-		if typ != TypeMarker {
-			return Event{}, false, fmt.Errorf("%w: marker subject with type %q", ErrBadEvent, typ)
+		if typ := header.Get(HeaderType); typ != TypeMarker {
+			return false, fmt.Errorf("%w: marker subject with type %q", ErrBadEvent, typ)
 		}
-		return es, true, nil
+		return true, nil
 	}
 	if es.Abstraction != abstraction {
-		return Event{}, false, fmt.Errorf("%w: %q is a %q event subject, want %q", ErrBadEvent, subject, es.Abstraction, abstraction)
+		return false, fmt.Errorf("%w: %q is a %q event subject, want %q", ErrBadEvent, subject, es.Abstraction, abstraction)
 	}
 	if v := header.Get(HeaderSpecVersion); v != SpecVersion {
-		return Event{}, false, fmt.Errorf("%w: ce-specversion %q, want %q", ErrBadEvent, v, SpecVersion)
+		return false, fmt.Errorf("%w: ce-specversion %q, want %q", ErrBadEvent, v, SpecVersion)
 	}
 	if ct := header.Get(HeaderContentType); ct != ContentTypeProto {
-		return Event{}, false, fmt.Errorf("%w: content-type %q, want %q", ErrBadEvent, ct, ContentTypeProto)
+		return false, fmt.Errorf("%w: content-type %q, want %q", ErrBadEvent, ct, ContentTypeProto)
 	}
-	return es, false, nil
+	return false, nil
 }
 
 // HeaderCarrier adapts NATS headers to OpenTelemetry's

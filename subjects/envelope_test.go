@@ -2,6 +2,7 @@ package subjects_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -114,6 +115,74 @@ func TestDecodeKeyValueEventRejectsPoison(t *testing.T) {
 			tt.mutate(m)
 			if _, err := subjects.DecodeKeyValueEvent(m.Subject, m.Header, m.Data); !errors.Is(err, subjects.ErrBadEvent) {
 				t.Fatalf("err = %v, want ErrBadEvent", err)
+			}
+		})
+	}
+}
+
+// DecodeEvent decodes every abstraction's events, and markers, as the
+// decoder of that abstraction does, and says what a malformed event was.
+func TestDecodeEvent(t *testing.T) {
+	kv, err := subjects.NewKeyValueEvent(meta, putEvent("a.b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsEv := &prismv1.TimeSeriesAppend{SeriesId: []byte("s1")}
+	ts, err := subjects.NewTimeSeriesEvent(meta, tsEv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logEv := &prismv1.LogEvent{Key: []byte("k"), Value: []byte("v")}
+	lg, err := subjects.NewLogEvent(meta, logEv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := subjects.NewMarker(meta, 2)
+	badMarker := subjects.NewMarker(meta, 2)
+	badMarker.Header.Set(subjects.HeaderType, subjects.TypeKeyValuePut)
+	badKV := &nats.Msg{Subject: kv.Subject, Header: kv.Header, Data: []byte{0xff}}
+	tests := []struct {
+		name       string
+		msg        *nats.Msg
+		want       proto.Message // nil: no payload
+		wantAbs    string
+		wantMarker bool
+		wantErr    []error
+	}{
+		{name: "key value", msg: kv, want: putEvent("a.b"), wantAbs: subjects.AbstractionKeyValue},
+		{name: "time series", msg: ts, want: tsEv, wantAbs: subjects.AbstractionTimeSeries},
+		{name: "log", msg: lg, want: logEv, wantAbs: subjects.AbstractionLog},
+		{name: "marker", msg: marker, wantAbs: "tok", wantMarker: true},
+		{name: "marker of another type", msg: badMarker, wantAbs: "tok", wantMarker: true, wantErr: []error{subjects.ErrBadEvent}},
+		{name: "bad payload", msg: badKV, wantAbs: subjects.AbstractionKeyValue, wantErr: []error{subjects.ErrBadEvent}},
+		{name: "not an event subject", msg: &nats.Msg{Subject: "prism.shop.write.put", Header: kv.Header}, wantErr: []error{subjects.ErrBadEvent, subjects.ErrInvalidSubject}},
+		{name: "bad namespace", msg: &nats.Msg{Subject: "prism.Shop.events.kv.a", Header: kv.Header}, wantErr: []error{subjects.ErrBadEvent, subjects.ErrInvalidNamespace}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := subjects.DecodeEvent(tt.msg.Subject, tt.msg.Header, tt.msg.Data)
+			for _, want := range tt.wantErr {
+				if !errors.Is(err, want) {
+					t.Fatalf("err = %v, want %v", err, want)
+				}
+			}
+			if len(tt.wantErr) == 0 && err != nil {
+				t.Fatal(err)
+			}
+			if d.Abstraction != tt.wantAbs || d.IsMarker() != tt.wantMarker {
+				t.Fatalf("abstraction %q, marker %v; want %q, %v", d.Abstraction, d.IsMarker(), tt.wantAbs, tt.wantMarker)
+			}
+			var got []proto.Message
+			for _, p := range []proto.Message{d.KeyValue, d.TimeSeries, d.Log} {
+				if !reflect.ValueOf(p).IsNil() {
+					got = append(got, p)
+				}
+			}
+			switch {
+			case tt.want == nil && len(got) != 0:
+				t.Fatalf("payloads %v, want none", got)
+			case tt.want != nil && (len(got) != 1 || !proto.Equal(got[0], tt.want)):
+				t.Fatalf("payloads %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -61,6 +61,12 @@ func DecodeLogEvent(subject string, header nats.Header, data []byte) (*prismv1.L
 	if err != nil || marker {
 		return nil, err
 	}
+	return decodeLog(es.ID, header, data)
+}
+
+// decodeLog decodes the payload of a Log append of key whose envelope was
+// checked.
+func decodeLog(key []byte, header nats.Header, data []byte) (*prismv1.LogEvent, error) {
 	if typ := header.Get(HeaderType); typ != TypeLogAppend {
 		return nil, fmt.Errorf("%w: type %q on a Log subject, want %q", ErrBadEvent, typ, TypeLogAppend)
 	}
@@ -71,8 +77,8 @@ func DecodeLogEvent(subject string, header nats.Header, data []byte) (*prismv1.L
 	if err := proto.Unmarshal(data, &ev); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrBadEvent, err)
 	}
-	if string(ev.GetKey()) != string(es.ID) {
-		return nil, fmt.Errorf("%w: payload key %q differs from subject key %q", ErrBadEvent, ev.GetKey(), es.ID)
+	if string(ev.GetKey()) != string(key) {
+		return nil, fmt.Errorf("%w: payload key %q differs from subject key %q", ErrBadEvent, ev.GetKey(), key)
 	}
 	for name := range ev.GetHeaders() {
 		if name == "" || IsReservedLogHeader(name) {

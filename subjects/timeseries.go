@@ -42,6 +42,12 @@ func DecodeTimeSeriesEvent(subject string, header nats.Header, data []byte) (*pr
 	if err != nil || marker {
 		return nil, err
 	}
+	return decodeTimeSeries(es.ID, header, data)
+}
+
+// decodeTimeSeries decodes the payload of an append to series id whose
+// envelope was checked.
+func decodeTimeSeries(id []byte, header nats.Header, data []byte) (*prismv1.TimeSeriesAppend, error) {
 	if typ := header.Get(HeaderType); typ != TypeTimeSeriesAppend {
 		return nil, fmt.Errorf("%w: type %q on a TimeSeries subject, want %q", ErrBadEvent, typ, TypeTimeSeriesAppend)
 	}
@@ -49,8 +55,8 @@ func DecodeTimeSeriesEvent(subject string, header nats.Header, data []byte) (*pr
 	if err := proto.Unmarshal(data, &ev); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrBadEvent, err)
 	}
-	if string(ev.GetSeriesId()) != string(es.ID) {
-		return nil, fmt.Errorf("%w: payload series id %q differs from subject series id %q", ErrBadEvent, ev.GetSeriesId(), es.ID)
+	if string(ev.GetSeriesId()) != string(id) {
+		return nil, fmt.Errorf("%w: payload series id %q differs from subject series id %q", ErrBadEvent, ev.GetSeriesId(), id)
 	}
 	for i, e := range ev.GetEvents() {
 		if e.GetEventTime() == nil {

@@ -92,6 +92,12 @@ func (s *Store) ApplyLog(ctx context.Context, changes []*prismv1.LogChange, thro
 func (s *Store) writeError(err error, changes []*prismv1.LogChange, offset int) error {
 	var tooLarge kafka.MessageTooLargeError
 	if errors.As(err, &tooLarge) {
+		// The Writer refuses a record above its batch bytes. By
+		// messageSize (whose fixed overhead is above the Writer's) that
+		// record is above batchBytes/2 too, and ApplyLog's chunking gives
+		// any such record a chunk of its own: the size check ends the
+		// chunk before it and right after it. So the refused record is
+		// the chunk's first and only one, changes[offset].
 		return &InvalidChangeError{Index: offset, Seq: changes[offset].GetSeq(), Reason: "record larger than the writer's batch bytes"}
 	}
 	var werrs kafka.WriteErrors

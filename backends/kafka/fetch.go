@@ -8,15 +8,17 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/prism-data/prism/backends/internal/kit"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 // Fetch limits.
 const (
-	// DefaultMaxRecords is the page size of a Fetch that names none.
-	DefaultMaxRecords = 100
+	// DefaultMaxRecords is the page size of a Fetch that names none: the
+	// default page size of every backend's reads.
+	DefaultMaxRecords = kit.DefaultPageSize
 	// MaxRecords is the largest page; larger max_records mean MaxRecords.
-	MaxRecords = 1000
+	MaxRecords = kit.MaxPageSize
 	// fetchMaxBytes bounds one fetch response. Kafka returns at least one
 	// record batch even if it is larger.
 	fetchMaxBytes = 8 << 20
@@ -48,40 +50,12 @@ func (s *Store) Fetch(ctx context.Context, req *prismv1.LogFetchRequest) (*prism
 	if err != nil {
 		return nil, err
 	}
-	max := int(req.GetMaxRecords())
-	switch {
-	case max == 0:
-		max = DefaultMaxRecords
-	case max > MaxRecords:
-		max = MaxRecords
-	}
+	max := kit.PageSize(req.GetMaxRecords())
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	offset, end := req.GetOffset(), req.GetEndOffset()
 	resp := &prismv1.LogFetchResponse{Partition: int32(partition), NextOffset: offset, Partitions: int32(s.partitions)}
-	fr, err := s.client.Fetch(ctx, &kafka.FetchRequest{
-		Topic: s.topic, Partition: partition, Offset: offset,
-		MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait,
-	})
-	if err == nil {
-		err = fr.Error
-	}
-	if errors.Is(err, kafka.OffsetOutOfRange) {
-		first, hw, oerr := s.offsets(ctx, s.topic, partition)
-		if oerr != nil {
-			return nil, fmt.Errorf("fetch %s/%d at %d: %w", s.topic, partition, offset, err)
-		}
-		if offset == hw {
-			resp.HighWatermark = hw
-			return resp, nil
-		}
-		return nil, fmt.Errorf("%w: partition %d holds offsets %d to %d, not %d", ErrOffsetOutOfRange, partition, first, hw-1, offset)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s/%d at %d: %w", s.topic, partition, offset, err)
-	}
-	resp.HighWatermark = fr.HighWatermark
-	err = eachRecord(fr.Records, func(r kafka.Record) (bool, error) {
+	hw, err := s.fetchRecords(ctx, s.topic, partition, offset, func(r kafka.Record) (bool, error) {
 		if r.Offset < offset {
 			return true, nil // Kafka returns whole batches
 		}
@@ -97,9 +71,21 @@ func (s *Store) Fetch(ctx context.Context, req *prismv1.LogFetchRequest) (*prism
 		resp.NextOffset = r.Offset + 1
 		return true, nil
 	})
+	if errors.Is(err, kafka.OffsetOutOfRange) {
+		first, last, oerr := s.offsets(ctx, s.topic, partition)
+		if oerr != nil {
+			return nil, fmt.Errorf("fetch %s/%d at %d: %w", s.topic, partition, offset, err)
+		}
+		if offset == last {
+			resp.HighWatermark = last
+			return resp, nil
+		}
+		return nil, fmt.Errorf("%w: partition %d holds offsets %d to %d, not %d", ErrOffsetOutOfRange, partition, first, last-1, offset)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s/%d at %d: %w", s.topic, partition, offset, err)
 	}
+	resp.HighWatermark = hw
 	return resp, nil
 }
 

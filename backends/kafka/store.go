@@ -26,6 +26,7 @@ type Store struct {
 	topic      string
 	cpTopic    string
 	partitions int
+	partIDs    []int // 0 to partitions-1, for the balancer
 	opts       options
 
 	transport *kafka.Transport
@@ -144,11 +145,7 @@ func (s *Store) Brokers() []string { return append([]string(nil), s.brokers...) 
 // PartitionOf returns the partition the records of key go to: the Java
 // client's murmur2 partitioner over the topic's partitions.
 func (s *Store) PartitionOf(key []byte) int {
-	parts := make([]int, s.partitions)
-	for i := range parts {
-		parts[i] = i
-	}
-	return s.balancer.Balance(kafka.Message{Key: key}, parts...)
+	return s.balancer.Balance(kafka.Message{Key: key}, s.partIDs...)
 }
 
 // ensureTopics creates the data and checkpoint topics if absent and reads
@@ -181,6 +178,10 @@ func (s *Store) ensureTopics(ctx context.Context) error {
 		n, err := s.partitionCount(ctx, s.topic)
 		if err == nil && n > 0 {
 			s.partitions = n
+			s.partIDs = make([]int, n)
+			for i := range s.partIDs {
+				s.partIDs[i] = i
+			}
 			return nil
 		}
 		if attempt >= 50 {
@@ -219,7 +220,7 @@ func (s *Store) readCheckpoint(ctx context.Context) (uint64, error) {
 	}
 	var cp uint64
 	found := false
-	err = s.fetchRecords(ctx, s.cpTopic, 0, end-1, func(r kafka.Record) (bool, error) {
+	_, err = s.fetchRecords(ctx, s.cpTopic, 0, end-1, func(r kafka.Record) (bool, error) {
 		if r.Offset != end-1 {
 			return r.Offset < end-1, nil
 		}
@@ -264,19 +265,20 @@ func (s *Store) offsets(ctx context.Context, topic string, partition int) (first
 
 // fetchRecords fetches from offset of a partition and calls each with the
 // records of one response, in offset order, until it returns false or an
-// error. Records before offset may be among them.
-func (s *Store) fetchRecords(ctx context.Context, topic string, partition int, offset int64, each func(kafka.Record) (bool, error)) error {
+// error. Records before offset may be among them. It returns the
+// partition's high watermark as the response gave it.
+func (s *Store) fetchRecords(ctx context.Context, topic string, partition int, offset int64, each func(kafka.Record) (bool, error)) (highWatermark int64, err error) {
 	resp, err := s.client.Fetch(ctx, &kafka.FetchRequest{
 		Topic: topic, Partition: partition, Offset: offset,
 		MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait,
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if resp.Error != nil {
-		return resp.Error
+		return 0, resp.Error
 	}
-	return eachRecord(resp.Records, each)
+	return resp.HighWatermark, eachRecord(resp.Records, each)
 }
 
 func eachRecord(rr kafka.RecordReader, each func(kafka.Record) (bool, error)) error {

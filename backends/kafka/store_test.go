@@ -21,17 +21,18 @@ func TestOpenValidates(t *testing.T) {
 		brokers []string
 		ns      string
 		opts    []kafka.Option
+		wantErr string // a substring of the error that names the cause
 	}{
-		{"no brokers", nil, "ns", nil},
-		{"empty broker", []string{""}, "ns", nil},
-		{"bad namespace", brokers, "Bad", nil},
-		{"zero partitions", brokers, "ns", []kafka.Option{kafka.WithPartitions(0)}},
-		{"zero replication", brokers, "ns", []kafka.Option{kafka.WithReplicationFactor(0)}},
-		{"bad topic", brokers, "ns", []kafka.Option{kafka.WithTopic("a/b")}},
-		{"long topic", brokers, "ns", []kafka.Option{kafka.WithTopic(strings.Repeat("t", 240))}},
-		{"zero batch timeout", brokers, "ns", []kafka.Option{kafka.WithBatchTimeout(0)}},
-		{"zero batch size", brokers, "ns", []kafka.Option{kafka.WithBatchSize(0)}},
-		{"zero attempts", brokers, "ns", []kafka.Option{kafka.WithMaxAttempts(0)}},
+		{"no brokers", nil, "ns", nil, "no brokers"},
+		{"empty broker", []string{""}, "ns", nil, "empty broker address"},
+		{"bad namespace", brokers, "Bad", nil, `invalid namespace name "Bad"`},
+		{"zero partitions", brokers, "ns", []kafka.Option{kafka.WithPartitions(0)}, "WithPartitions: 0 partitions"},
+		{"zero replication", brokers, "ns", []kafka.Option{kafka.WithReplicationFactor(0)}, "WithReplicationFactor: 0,"},
+		{"bad topic", brokers, "ns", []kafka.Option{kafka.WithTopic("a/b")}, `WithTopic: topic "a/b": only a-z`},
+		{"long topic", brokers, "ns", []kafka.Option{kafka.WithTopic(strings.Repeat("t", 240))}, "WithTopic: topic \"" + strings.Repeat("t", 240) + "\": need 1 to"},
+		{"zero batch timeout", brokers, "ns", []kafka.Option{kafka.WithBatchTimeout(0)}, "WithBatchTimeout: 0s,"},
+		{"zero batch size", brokers, "ns", []kafka.Option{kafka.WithBatchSize(0)}, "WithBatchSize: 0,"},
+		{"zero attempts", brokers, "ns", []kafka.Option{kafka.WithMaxAttempts(0)}, "WithMaxAttempts: 0,"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,12 +41,16 @@ func TestOpenValidates(t *testing.T) {
 				s.Close()
 				t.Fatal("Open: no error")
 			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Open: %v, want an error containing %q", err, tt.wantErr)
+			}
 		})
 	}
 }
 
 // An existing topic keeps its partitions, and a key's partition is the
-// same for every Store of the topic.
+// same for every Store of the topic: b, opened asking for 2 partitions,
+// must hash over the topic's 5 too ("a" is partition 4 of 5 but 0 of 2).
 func TestExistingTopicKeepsPartitions(t *testing.T) {
 	_, brokers := kafkatest.Start(t)
 	a := open(t, brokers, "keep", kafka.WithPartitions(5))
