@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 // errResync makes the loop reposition the consumer at the checkpoint.
@@ -254,18 +252,7 @@ func (p *Projector) notifyApplied(changes []change, through uint64) {
 	if p.opts.onApplied == nil || len(changes) == 0 {
 		return
 	}
-	ids := make([][]byte, 0, len(changes))
-	for _, c := range changes {
-		switch c := c.(type) {
-		case *prismv1.KeyValueChange:
-			ids = append(ids, c.GetEvent().GetId())
-		case *prismv1.TimeSeriesChange:
-			ids = append(ids, c.GetAppend().GetSeriesId())
-		case *prismv1.LogChange:
-			ids = append(ids, c.GetEvent().GetKey())
-		}
-	}
-	p.opts.onApplied(ids, through)
+	p.opts.onApplied(p.a.ids(changes), through)
 }
 
 // applyOneByOne applies a failed batch one change at a time to find the
