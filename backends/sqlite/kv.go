@@ -30,7 +30,8 @@ type writeStmts struct {
 	deleteItems *sql.Stmt
 	// raiseRev raises the rev of a record's first row: the record's
 	// revision after a change that wrote no row, or a sweep that removed
-	// the row holding it. A record without rows is left alone.
+	// the row holding it. A record without rows, or whose first row holds
+	// that rev or more, is left alone (no row is rewritten).
 	raiseRev   *sql.Stmt
 	sweepItems *sql.Stmt
 }
@@ -48,7 +49,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 	s.deleteItem = s.prepare(ctx, db, `DELETE FROM items WHERE id = ? AND key = ?`)
 	s.deleteItems = s.prepare(ctx, db, `DELETE FROM items WHERE id = ?`)
 	s.raiseRev = s.prepare(ctx, db,
-		`UPDATE items SET rev = max(rev, ?1) WHERE id = ?2 AND key = (SELECT min(key) FROM items WHERE id = ?2)`)
+		`UPDATE items SET rev = ?1 WHERE id = ?2 AND key = (SELECT min(key) FROM items WHERE id = ?2) AND rev < ?1`)
 	s.sweepItems = s.prepare(ctx, db,
 		`DELETE FROM items WHERE (id, key) IN (
 			SELECT id, key FROM items
