@@ -28,6 +28,17 @@ const (
 	maxCatchUpBatch = 4096
 )
 
+// batchLimit is how many changes the next batch may take when waiting
+// messages are at hand. A projector behind by a batch or more (catching up,
+// replaying) takes up to catchUpFactor batches at once: fewer, larger
+// commits. Live traffic keeps batches of batchSize at most.
+func batchLimit(batchSize, waiting int) int {
+	if waiting < batchSize {
+		return batchSize
+	}
+	return max(batchSize, min(batchSize*catchUpFactor, maxCatchUpBatch))
+}
+
 // run is the loop goroutine: it consumes session after session until Stop
 // (after draining) or until ctx is cancelled (abort).
 func (p *Projector) run(ctx context.Context, sess *session) {
@@ -65,11 +76,7 @@ func (p *Projector) run(ctx context.Context, sess *session) {
 // when deliveries were lost or the subscription ended by itself.
 func (p *Projector) consume(ctx context.Context, s *session) error {
 	stopping := p.stopping
-	// A projector behind by more than a batch (catching up, replaying)
-	// takes up to catchUpFactor batches at once: fewer, larger commits.
-	// Live traffic keeps batches of batchSize at most.
-	catchUp := max(p.opts.batchSize, min(p.opts.batchSize*catchUpFactor, maxCatchUpBatch))
-	batch := make([]jetstream.Msg, 0, catchUp)
+	batch := make([]jetstream.Msg, 0, batchLimit(p.opts.batchSize, p.opts.batchSize))
 	for {
 		batch = batch[:0]
 		ended := false
@@ -89,10 +96,7 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		limit := p.opts.batchSize
-		if len(s.msgs) >= p.opts.batchSize {
-			limit = catchUp
-		}
+		limit := batchLimit(p.opts.batchSize, len(s.msgs))
 	fill:
 		for len(batch) < limit {
 			select {
