@@ -128,13 +128,3 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.Key
 	}
 	return nil
 }
-
-// nonNil returns b, or an empty slice for nil: pgx encodes a nil slice as
-// NULL, but ids, keys and values are never NULL (an empty one is a valid
-// empty bytea).
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}

@@ -169,7 +169,7 @@ func (a *applier) stmt(st *sql.Stmt) *sql.Stmt {
 
 func (a *applier) apply(c *prismv1.KeyValueChange) error {
 	ev := c.GetEvent()
-	id := nonNil(ev.GetId())
+	id := kit.NonNil(ev.GetId())
 	seq := int64(c.GetSeq())
 	switch ch := ev.GetChange().(type) {
 	case *prismv1.KeyValueEvent_Put:
@@ -184,7 +184,7 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 			if et := it.GetExpireTime(); et != nil {
 				sec, nanos = et.GetSeconds(), int64(et.GetNanos())
 			}
-			a.items = append(a.items, id, nonNil(it.GetKey()), nonNil(it.GetValue()), sec, nanos, seq)
+			a.items = append(a.items, id, kit.NonNil(it.GetKey()), kit.NonNil(it.GetValue()), sec, nanos, seq)
 		}
 		return nil
 	case *prismv1.KeyValueEvent_Delete:
@@ -200,7 +200,7 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 		}
 		del := a.stmt(a.st.deleteItem)
 		for _, k := range keys {
-			if _, err := del.ExecContext(a.ctx, id, nonNil(k)); err != nil {
+			if _, err := del.ExecContext(a.ctx, id, kit.NonNil(k)); err != nil {
 				return fmt.Errorf("delete item: %w", err)
 			}
 		}
@@ -245,14 +245,4 @@ func (a *applier) upsert(stmts []*sql.Stmt, args []any, cols int) error {
 		}
 	}
 	return nil
-}
-
-// nonNil returns b, or an empty slice for nil: the driver binds a nil slice
-// as NULL, but ids, keys and values are never NULL (an empty one is a valid
-// empty BLOB).
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

@@ -97,7 +97,7 @@ func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1
 }
 
 func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []byte, hasAfter bool) (*prismv1.GetResponse, error) {
-	id := nonNil(req.GetId())
+	id := kit.NonNil(req.GetId())
 	sec, nanos := splitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())
 
@@ -142,7 +142,7 @@ func (s *Store) itemsInRange(ctx context.Context, tx *sql.Tx, id []byte, r *pris
 	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
 	// Every key is a BLOB >= x'', so an absent start selects from the first
 	// key; a token past the start moves the bound to just after it.
-	lo, lower := 0, nonNil(r.GetStart())
+	lo, lower := 0, kit.NonNil(r.GetStart())
 	if hasAfter && bytes.Compare(after, lower) >= 0 {
 		lo, lower = 1, after
 	}
@@ -165,7 +165,7 @@ func (s *Store) itemsByKeys(ctx context.Context, tx *sql.Tx, id []byte, reqKeys 
 	keys := make([][]byte, 0, len(reqKeys))
 	for _, k := range reqKeys {
 		if !hasAfter || bytes.Compare(k, after) > 0 {
-			keys = append(keys, nonNil(k))
+			keys = append(keys, kit.NonNil(k))
 		}
 	}
 	slices.SortFunc(keys, bytes.Compare)

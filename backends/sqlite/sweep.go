@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // sweepChunk bounds the items one sweep transaction deletes, so a large
@@ -81,7 +83,7 @@ func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err 
 	// first row left (a record left without rows is gone).
 	raise := tx.StmtContext(ctx, s.ws.raiseRev)
 	for id, rev := range lost {
-		if _, err := raise.ExecContext(ctx, rev, nonNil([]byte(id))); err != nil {
+		if _, err := raise.ExecContext(ctx, rev, kit.NonNil([]byte(id))); err != nil {
 			return 0, fmt.Errorf("keep revision: %w", err)
 		}
 	}
