@@ -10,7 +10,8 @@ import (
 )
 
 // change is one decoded event with the stream sequence it was stored at:
-// a *prismv1.KeyValueChange or a *prismv1.TimeSeriesChange.
+// a *prismv1.KeyValueChange, a *prismv1.TimeSeriesChange or a
+// *prismv1.LogChange.
 type change interface {
 	GetSeq() uint64
 }
@@ -31,6 +32,18 @@ type applier interface {
 	// apply applies changes, all made by decode, and sets the checkpoint
 	// to through, under the target's contract.
 	apply(ctx context.Context, changes []change, through uint64) error
+	// ids returns the id each of changes (all made by decode) changed, in
+	// order: a record id, a series id or a log key.
+	ids(changes []change) [][]byte
+}
+
+// idsOf returns id(c) of each of changes, all of type C.
+func idsOf[C change](changes []change, id func(C) []byte) [][]byte {
+	ids := make([][]byte, len(changes))
+	for i, c := range changes {
+		ids[i] = id(c.(C))
+	}
+	return ids
 }
 
 // keyValue adapts a KeyValueTarget.
@@ -56,6 +69,10 @@ func (a keyValue) apply(ctx context.Context, changes []change, through uint64) e
 	return a.t.ApplyKeyValue(ctx, typed, through)
 }
 
+func (keyValue) ids(changes []change) [][]byte {
+	return idsOf(changes, func(c *prismv1.KeyValueChange) []byte { return c.GetEvent().GetId() })
+}
+
 // timeSeries adapts a TimeSeriesTarget.
 type timeSeries struct{ t TimeSeriesTarget }
 
@@ -77,4 +94,8 @@ func (a timeSeries) apply(ctx context.Context, changes []change, through uint64)
 		typed[i] = c.(*prismv1.TimeSeriesChange)
 	}
 	return a.t.ApplyTimeSeries(ctx, typed, through)
+}
+
+func (timeSeries) ids(changes []change) [][]byte {
+	return idsOf(changes, func(c *prismv1.TimeSeriesChange) []byte { return c.GetAppend().GetSeriesId() })
 }

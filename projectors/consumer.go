@@ -50,7 +50,7 @@ func (p *Projector) openSession(ctx context.Context, checkpoint uint64) (*sessio
 		return nil, err
 	}
 	s := &session{
-		msgs:     make(chan jetstream.Msg, 4*p.opts.batchSize),
+		msgs:     make(chan jetstream.Msg, catchUpFactor*p.opts.batchSize),
 		abort:    make(chan struct{}),
 		ackAll:   info.Config.AckPolicy == jetstream.AckAllPolicy,
 		nextDseq: info.Delivered.Consumer + 1,
@@ -62,7 +62,7 @@ func (p *Projector) openSession(ctx context.Context, checkpoint uint64) (*sessio
 		}
 	}
 	s.cc, err = cons.Consume(handler,
-		jetstream.PullMaxMessages(4*p.opts.batchSize),
+		jetstream.PullMaxMessages(catchUpFactor*p.opts.batchSize),
 		// Short pulls and heartbeats: if the client's and the server's view
 		// of outstanding pulls ever drift, deliveries stall until the
 		// missing heartbeat is noticed (2x the heartbeat). With the default

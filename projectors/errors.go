@@ -31,8 +31,9 @@ var ErrCheckpointAhead = errors.New("target checkpoint ahead of the stream")
 // consuming the same durable consumer right now: another Prism process
 // projects this namespace into this target. Two projectors on one consumer
 // would each receive part of the events and reposition each other; the
-// second refuses instead. It may start once the first has stopped and its
-// pull requests expired (seconds).
+// second refuses instead. It may start as soon as the first has stopped:
+// a clean Stop frees the consumer at once; only a projector that crashed
+// leaves pull requests behind, which expire within seconds.
 var ErrConsumerInUse = errors.New("consumer in use by another projector")
 
 // PermanentError is implemented by target errors that say whether retrying

@@ -67,3 +67,7 @@ func (a logApplier) apply(ctx context.Context, changes []change, through uint64)
 	}
 	return a.t.ApplyLog(ctx, typed, through)
 }
+
+func (logApplier) ids(changes []change) [][]byte {
+	return idsOf(changes, func(c *prismv1.LogChange) []byte { return c.GetEvent().GetKey() })
+}

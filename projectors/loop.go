@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 // errResync makes the loop reposition the consumer at the checkpoint.
@@ -29,6 +27,17 @@ const (
 	catchUpFactor   = 4
 	maxCatchUpBatch = 4096
 )
+
+// batchLimit is how many changes the next batch may take when waiting
+// messages are at hand. A projector behind by a batch or more (catching up,
+// replaying) takes up to catchUpFactor batches at once: fewer, larger
+// commits. Live traffic keeps batches of batchSize at most.
+func batchLimit(batchSize, waiting int) int {
+	if waiting < batchSize {
+		return batchSize
+	}
+	return max(batchSize, min(batchSize*catchUpFactor, maxCatchUpBatch))
+}
 
 // run is the loop goroutine: it consumes session after session until Stop
 // (after draining) or until ctx is cancelled (abort).
@@ -67,11 +76,7 @@ func (p *Projector) run(ctx context.Context, sess *session) {
 // when deliveries were lost or the subscription ended by itself.
 func (p *Projector) consume(ctx context.Context, s *session) error {
 	stopping := p.stopping
-	// A projector behind by more than a batch (catching up, replaying)
-	// takes up to catchUpFactor batches at once: fewer, larger commits.
-	// Live traffic keeps batches of batchSize at most.
-	catchUp := max(p.opts.batchSize, min(p.opts.batchSize*catchUpFactor, maxCatchUpBatch))
-	batch := make([]jetstream.Msg, 0, catchUp)
+	batch := make([]jetstream.Msg, 0, batchLimit(p.opts.batchSize, p.opts.batchSize))
 	for {
 		batch = batch[:0]
 		ended := false
@@ -91,10 +96,7 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		limit := p.opts.batchSize
-		if len(s.msgs) >= p.opts.batchSize {
-			limit = catchUp
-		}
+		limit := batchLimit(p.opts.batchSize, len(s.msgs))
 	fill:
 		for len(batch) < limit {
 			select {
@@ -254,18 +256,7 @@ func (p *Projector) notifyApplied(changes []change, through uint64) {
 	if p.opts.onApplied == nil || len(changes) == 0 {
 		return
 	}
-	ids := make([][]byte, 0, len(changes))
-	for _, c := range changes {
-		switch c := c.(type) {
-		case *prismv1.KeyValueChange:
-			ids = append(ids, c.GetEvent().GetId())
-		case *prismv1.TimeSeriesChange:
-			ids = append(ids, c.GetAppend().GetSeriesId())
-		case *prismv1.LogChange:
-			ids = append(ids, c.GetEvent().GetKey())
-		}
-	}
-	p.opts.onApplied(ids, through)
+	p.opts.onApplied(p.a.ids(changes), through)
 }
 
 // applyOneByOne applies a failed batch one change at a time to find the

@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
 )
 
 // A second projector of another owner on the same consumer refuses to
@@ -21,7 +25,8 @@ func TestConsumerOwner(t *testing.T) {
 	for i := range 50 {
 		pub.publish(t, putEvent(i))
 	}
-	first := startProjector(t, js, "sqlite", openStore(t), projectors.WithOwner("host-a/1"))
+	firstStore := openStore(t)
+	first := startProjector(t, js, "sqlite", firstStore, projectors.WithOwner("host-a/1"))
 	waitApplied(t, first, 50)
 
 	other, err := projectors.New(js, testNS, "sqlite", openStore(t), projectors.WithOwner("host-b/2"), projectors.WithLogger(testLogger(t)))
@@ -33,15 +38,24 @@ func TestConsumerOwner(t *testing.T) {
 		t.Fatalf("second owner's Start = %v, want ErrConsumerInUse", err)
 	}
 
-	// The same owner may start again (restart of one process).
+	// The same owner may start again (restart of one process) while pulls
+	// it left are still waiting, as after a crash; another owner may not.
+	// A clean Stop leaves no pull, so the test holds one of its own. The
+	// restart reuses the first store, at the checkpoint the consumer
+	// delivered up to, so nothing is delivered to the held pull.
 	if err := first.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	again := startProjector(t, js, "sqlite", openStore(t), projectors.WithOwner("host-a/1"))
+	release := holdPull(t, js)
+	if err := other.Start(ctx); !errors.Is(err, projectors.ErrConsumerInUse) {
+		t.Fatalf("second owner's Start with a pull waiting = %v, want ErrConsumerInUse", err)
+	}
+	again := startProjector(t, js, "sqlite", firstStore, projectors.WithOwner("host-a/1"))
 	waitApplied(t, again, 50)
 	if err := again.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	release()
 
 	// The other owner takes over once nobody consumes: its own, empty
 	// store gets every event.
@@ -65,6 +79,47 @@ func TestConsumerOwner(t *testing.T) {
 	}
 	if cp, err := st.Checkpoint(ctx); err != nil || cp != 50 {
 		t.Fatalf("takeover store checkpoint = %d, %v; want 50", cp, err)
+	}
+}
+
+// holdPull sends a pull request for the projector's consumer that waits a
+// minute, and waits until the server counts it. release withdraws it.
+func holdPull(t *testing.T, js jetstream.JetStream) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	stream, consumer := subjects.Stream(testNS), subjects.Consumer("sqlite")
+	nc := js.Conn()
+	sub, err := nc.SubscribeSync(nats.NewInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	req := fmt.Sprintf(`{"batch":1,"expires":%d}`, time.Minute.Nanoseconds())
+	if err := nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+stream+"."+consumer, sub.Subject, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumWaiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the held pull request is not waiting on the consumer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return func() {
+		if err := sub.Unsubscribe(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

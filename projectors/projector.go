@@ -161,8 +161,9 @@ func newProjector(js jetstream.JetStream, namespace, target string, a applier, o
 // goroutine. ctx bounds this startup only; the projector runs until Stop.
 //
 // Errors: ErrMissingStream (wrapping jetstream.ErrStreamNotFound),
-// ErrCheckpointAhead, ErrAlreadyStarted, and target or JetStream errors. A
-// failed Start may be retried.
+// ErrCheckpointAhead, ErrConsumerInUse (a projector of another owner is
+// consuming the consumer), ErrAlreadyStarted, and target or JetStream
+// errors. A failed Start may be retried.
 func (p *Projector) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

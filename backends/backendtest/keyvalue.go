@@ -81,6 +81,7 @@ func runKeyValue(t *testing.T, cfg Config) {
 		// Expiry.
 		{"TTL", k.testTTL},
 		{"SweepMany", k.testSweepMany},
+		{"SweepKeepsRevision", k.testSweepKeepsRevision},
 		// Lifecycle and concurrency.
 		{"PersistsAcrossReopen", k.testReopen},
 		{"ConcurrentReadersDuringWrites", k.testConcurrentReaders},

@@ -175,3 +175,33 @@ func (k kvSuite) testSweepMany(t *testing.T) {
 		t.Errorf("record r025 after sweep = %v", resp)
 	}
 }
+
+// Expiry is not a write: a record whose newest row (the one that gave it its
+// revision) expires keeps that revision, also once a sweep removed the row,
+// and keeps its other items; a later delete of some keys still raises it.
+func (k kvSuite) testSweepKeepsRevision(t *testing.T) {
+	b, clk := k.open(t)
+	apply(t, b, 9,
+		put(3, "r", item("b", "forever"), item("c", "too")),
+		put(5, "other", item("x", "1")),
+		put(9, "r", itemExpiring("a", "short", t0.Add(time.Second))),
+	)
+	clk.Set(t0.Add(time.Hour))
+	check := func(t *testing.T, step string, items []kv, revision uint64) {
+		t.Helper()
+		resp := getID(t, b, "r")
+		if got := kvs(resp.GetItems()); !slices.Equal(got, items) || resp.GetRevision() != revision {
+			t.Errorf("%s: record r = %v revision %d, want %v revision %d", step, got, resp.GetRevision(), items, revision)
+		}
+	}
+	check(t, "before the sweep", []kv{{"b", "forever"}, {"c", "too"}}, 9)
+	if n, err := b.SweepExpired(context.Background()); err != nil || n != 1 {
+		t.Fatalf("SweepExpired = %d, %v; want 1, nil", n, err)
+	}
+	check(t, "after the sweep", []kv{{"b", "forever"}, {"c", "too"}}, 9)
+	if resp := getID(t, b, "other"); !slices.Equal(kvs(resp.GetItems()), []kv{{"x", "1"}}) || resp.GetRevision() != 5 {
+		t.Errorf("record other after the sweep = %v revision %d, want x=1 revision 5", kvs(resp.GetItems()), resp.GetRevision())
+	}
+	apply(t, b, 12, del(12, "r", "b"))
+	check(t, "after deleting b", []kv{{"c", "too"}}, 12)
+}

@@ -198,15 +198,6 @@ func (s *Store) lastMsgs(ctx context.Context, subjects []string, upTo uint64, fn
 	return nil
 }
 
-func (w *writer) record(id []byte) *recState {
-	r := w.recs[string(id)]
-	if r == nil { // load saw every id of the batch; kept for safety
-		r = &recState{enc: EncodeToken(id), keys: map[string]expiry{}}
-		w.recs[string(id)] = r
-	}
-	return r
-}
-
 func (w *writer) count() int { return len(w.items) + len(w.dirty) }
 
 func (w *writer) setItem(m *nats.Msg) {
@@ -260,7 +251,10 @@ func estimate(c *prismv1.KeyValueChange, r *recState) int {
 }
 
 func (w *writer) apply(c *prismv1.KeyValueChange) error {
-	r := w.record(c.GetEvent().GetId())
+	r := w.recs[string(c.GetEvent().GetId())]
+	if r == nil { // load puts every id of the batch in recs
+		return fmt.Errorf("internal error: record %q was not loaded", c.GetEvent().GetId())
+	}
 	n := estimate(c, r)
 	if w.count() > 0 && w.count()+n+1 > maxBatchMsgs {
 		if err := w.commit(w.lastSeq); err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -128,8 +127,6 @@ func (e expiry) timestamp() *timestamppb.Timestamp {
 	}
 	return &timestamppb.Timestamp{Seconds: e.sec, Nanos: e.nanos}
 }
-
-func splitTime(t time.Time) (int64, int32) { return t.Unix(), int32(t.Nanosecond()) }
 
 // indexEntry is one key of a record's index.
 type indexEntry struct {

@@ -103,7 +103,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	if err != nil {
 		return nil, err
 	}
-	live := rec.liveKeys(splitTime(s.now()))
+	live := rec.liveKeys(kit.SplitTime(s.now()))
 	if len(live) == 0 {
 		return &prismv1.GetResponse{}, nil
 	}
@@ -133,7 +133,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	}
 	size := kit.PageSize(req.GetPageSize())
 	page := cands[:min(size, len(cands))]
-	resp := &prismv1.GetResponse{Id: nonNil(id), Revision: rec.revision, Items: make([]*prismv1.Item, 0, len(page))}
+	resp := &prismv1.GetResponse{Id: kit.NonNil(id), Revision: rec.revision, Items: make([]*prismv1.Item, 0, len(page))}
 	if len(cands) > size {
 		resp.NextPageToken = kit.EncodeKeyToken(page[len(page)-1].key)
 	}
@@ -166,7 +166,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 		if err != nil {
 			return nil, fmt.Errorf("item %s: %w", subjects[i], err)
 		}
-		resp.Items = append(resp.Items, &prismv1.Item{Key: nonNil(e.key), Value: value, ExpireTime: e.exp.timestamp()})
+		resp.Items = append(resp.Items, &prismv1.Item{Key: kit.NonNil(e.key), Value: value, ExpireTime: e.exp.timestamp()})
 	}
 	return resp, nil
 }
@@ -200,7 +200,7 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 	if err != nil {
 		return nil, fmt.Errorf("scan ids: %w", err)
 	}
-	nowSec, nowNanos := splitTime(s.now())
+	nowSec, nowNanos := kit.SplitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())
 	i := 0
 	if hasAfter {
@@ -340,12 +340,4 @@ func (s *Store) scanRecords(ctx context.Context, upTo uint64, fn func(id []byte,
 			return nil
 		}
 	}
-}
-
-// nonNil returns b, or an empty slice for nil.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

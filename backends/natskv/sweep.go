@@ -3,6 +3,8 @@ package natskv
 import (
 	"context"
 	"fmt"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // SweepExpired deletes the items whose expire_time <= now (the Store's
@@ -39,7 +41,7 @@ func (s *Store) SweepExpired(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) sweep(ctx context.Context) (int64, error) {
-	nowSec, nowNanos := splitTime(s.now())
+	nowSec, nowNanos := kit.SplitTime(s.now())
 	cp, cpSeq, err := s.readCheckpoint(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read checkpoint: %w", err)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/prism-data/prism/backends/internal/kit"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
@@ -59,7 +60,7 @@ func (c *collapsed) record(id []byte) *record {
 		return &c.recs[i]
 	}
 	c.index[string(id)] = len(c.recs)
-	c.recs = append(c.recs, record{id: nonNil(id)})
+	c.recs = append(c.recs, record{id: kit.NonNil(id)})
 	return &c.recs[len(c.recs)-1]
 }
 
@@ -71,7 +72,7 @@ func (c *collapsed) add(ch *prismv1.KeyValueChange) {
 	switch x := ev.GetChange().(type) {
 	case *prismv1.KeyValueEvent_Put:
 		for _, it := range x.Put.GetItems() {
-			op := itemOp{key: nonNil(it.GetKey()), value: nonNil(it.GetValue()), put: true}
+			op := itemOp{key: kit.NonNil(it.GetKey()), value: kit.NonNil(it.GetValue()), put: true}
 			if et := it.GetExpireTime(); et != nil {
 				op.sec = pgtype.Int8{Int64: et.GetSeconds(), Valid: true}
 				op.nanos = et.GetNanos()
@@ -88,7 +89,7 @@ func (c *collapsed) add(ch *prismv1.KeyValueChange) {
 			return
 		}
 		for _, k := range keys {
-			r.set(itemOp{key: nonNil(k)})
+			r.set(itemOp{key: kit.NonNil(k)})
 		}
 	}
 }

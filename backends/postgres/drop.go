@@ -11,10 +11,15 @@ import (
 // it, from the database at dsn. A schema that does not exist is not an
 // error. Close the namespace's Store first: its connections would
 // otherwise hold locks the drop waits for.
+//
+// Errors: one wrapping subjects.ErrInvalidNamespace for an invalid
+// namespace name, checked before connecting; otherwise the error of
+// connecting to dsn or of the drop (a *pgconn.PgError from the server, ctx's
+// error when it ends first).
 func DropSchema(ctx context.Context, dsn, namespace string) error {
 	schema, err := SchemaName(namespace)
 	if err != nil {
-		return err
+		return fmt.Errorf("drop schema of namespace %q: %w", namespace, err)
 	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {

@@ -2,9 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/prism-data/prism/backends/postgres"
+	"github.com/prism-data/prism/subjects"
 )
 
 func TestDropSchema(t *testing.T) {
@@ -41,5 +43,14 @@ func TestDropSchema(t *testing.T) {
 	}
 	if resp := getOne(t, b, "id"); len(resp.GetItems()) != 1 {
 		t.Fatalf("other namespace after drop = %v", resp)
+	}
+}
+
+// An invalid namespace name is refused before connecting (the dsn here
+// points nowhere).
+func TestDropSchemaInvalidNamespace(t *testing.T) {
+	err := postgres.DropSchema(context.Background(), "postgres://127.0.0.1:1/none", "Not Valid")
+	if !errors.Is(err, subjects.ErrInvalidNamespace) {
+		t.Fatalf("DropSchema = %v, want ErrInvalidNamespace", err)
 	}
 }

@@ -50,33 +50,42 @@ func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueCh
 }
 
 func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
+	w := collapse(changes, 0)
 	// The fast path: a batch whose changes collapse to puts only, applied in
 	// one statement if the checkpoint is below its first seq (no redelivery).
-	if len(changes) > 0 {
-		var c collapsed
-		for _, ch := range changes {
-			c.add(ch)
+	if len(changes) > 0 && !w.deletes() {
+		var applied int
+		err := s.pool.QueryRow(ctx, s.q.putOnly, w.itemIDs, w.itemKeys, w.itemValues, w.itemSecs, w.itemNanos,
+			w.itemRevs, int64(through), int64(changes[0].GetSeq())).Scan(&applied)
+		if err != nil {
+			return fmt.Errorf("upsert items: %w", err)
 		}
-		if w := c.writes(); !w.deletes() {
-			var applied int
-			err := s.pool.QueryRow(ctx, s.q.putOnly, w.itemIDs, w.itemKeys, w.itemValues, w.itemSecs, w.itemNanos,
-				w.itemRevs, int64(through), int64(changes[0].GetSeq())).Scan(&applied)
-			if err != nil {
-				return fmt.Errorf("upsert items: %w", err)
-			}
-			if applied == 1 {
-				return nil
-			}
+		if applied == 1 {
+			return nil
 		}
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return s.applyInTx(ctx, tx, changes, through)
+		return s.applyInTx(ctx, tx, changes, w, through)
 	})
 }
 
+// collapse collapses the changes with Seq > above into the statements'
+// arguments.
+func collapse(changes []*prismv1.KeyValueChange, above uint64) *writes {
+	var c collapsed
+	for _, ch := range changes {
+		if ch.GetSeq() > above {
+			c.add(ch)
+		}
+	}
+	return c.writes()
+}
+
 // applyInTx is the general path: any batch, in a transaction that first
-// locks the checkpoint row.
-func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.KeyValueChange, through uint64) error {
+// locks the checkpoint row. w is the whole batch collapsed; it is collapsed
+// again without the changes at or below the checkpoint if there are any (a
+// redelivery).
+func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.KeyValueChange, w *writes, through uint64) error {
 	// Locking the checkpoint row serializes the writers of the namespace, so
 	// what the statements below read (which items a record has left) cannot
 	// change under them, and a redelivered batch waits for the first.
@@ -87,13 +96,9 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.Key
 	if through <= uint64(checkpoint) {
 		return nil
 	}
-	var c collapsed
-	for _, ch := range changes {
-		if ch.GetSeq() > uint64(checkpoint) {
-			c.add(ch)
-		}
+	if len(changes) > 0 && changes[0].GetSeq() <= uint64(checkpoint) {
+		w = collapse(changes, uint64(checkpoint))
 	}
-	w := c.writes()
 
 	// The statements run in this order, each seeing the ones before: wiping
 	// whole records comes first because the items written after a wipe are
@@ -122,14 +127,4 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.Key
 		return fmt.Errorf("set checkpoint: %w", err)
 	}
 	return nil
-}
-
-// nonNil returns b, or an empty slice for nil: pgx encodes a nil slice as
-// NULL, but ids, keys and values are never NULL (an empty one is a valid
-// empty bytea).
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

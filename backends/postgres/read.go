@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -47,8 +46,8 @@ func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1
 }
 
 func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []byte, hasAfter bool) (*prismv1.GetResponse, error) {
-	id := nonNil(req.GetId())
-	sec, nanos := splitTime(s.now())
+	id := kit.NonNil(req.GetId())
+	sec, nanos := kit.SplitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())
 
 	// Read one more item than the page holds to know whether a next page
@@ -59,7 +58,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 		keys := make([][]byte, 0, len(reqKeys))
 		for _, k := range reqKeys {
 			if !hasAfter || bytes.Compare(k, after) > 0 {
-				keys = append(keys, nonNil(k))
+				keys = append(keys, kit.NonNil(k))
 			}
 		}
 		slices.SortFunc(keys, bytes.Compare)
@@ -69,7 +68,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 		// Every key is a bytea >= '', so an absent start selects from the
 		// first key; a token past the start moves the bound to just after it.
 		r := req.GetRange()
-		lo, lower := 0, nonNil(r.GetStart())
+		lo, lower := 0, kit.NonNil(r.GetStart())
 		if hasAfter && bytes.Compare(after, lower) >= 0 {
 			lo, lower = 1, after
 		}
@@ -112,7 +111,7 @@ func scanItems(rows pgx.Rows) (revision int64, items []*prismv1.Item, err error)
 		if !found {
 			continue
 		}
-		it.Key, it.Value = nonNil(it.Key), nonNil(it.Value)
+		it.Key, it.Value = kit.NonNil(it.Key), kit.NonNil(it.Value)
 		if sec != nil {
 			it.ExpireTime = &timestamppb.Timestamp{Seconds: *sec, Nanos: *nanos}
 		}
@@ -142,7 +141,7 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 	}
 	defer s.mu.RUnlock()
 
-	sec, nanos := splitTime(s.now())
+	sec, nanos := kit.SplitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())
 	lo, lower := 0, []byte{}
 	if hasAfter {
@@ -159,7 +158,7 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 		if err := rows.Scan(&id); err != nil {
 			return nil, fmt.Errorf("scan ids: %w", err)
 		}
-		resp.Ids = append(resp.Ids, nonNil(id))
+		resp.Ids = append(resp.Ids, kit.NonNil(id))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("scan ids: %w", err)
@@ -169,9 +168,4 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 		resp.NextPageToken = kit.EncodeKeyToken(resp.Ids[size-1])
 	}
 	return resp, nil
-}
-
-// splitTime returns t as the (seconds, nanoseconds) pair items store.
-func splitTime(t time.Time) (sec int64, nanos int32) {
-	return t.Unix(), int32(t.Nanosecond())
 }

@@ -155,7 +155,8 @@ type queries struct {
 	upsertItems string
 	// raiseRevs raises the rev of each record's first row to its new
 	// revision: after a change that wrote no row, or a sweep that removed
-	// the row holding it. A record without rows is left alone.
+	// the row holding it. A record without rows, or whose first row holds
+	// that rev or more, is left alone (no row is rewritten).
 	raiseRevs string
 	// putOnly upserts items and sets the checkpoint in one statement, for
 	// batches of puts above the checkpoint.
@@ -216,9 +217,10 @@ func newQueries(schema string) *queries {
 		deleteItems: `DELETE FROM {s}.items i USING unnest($1::bytea[], $2::bytea[]) d(id, key)
 			WHERE i.id = d.id AND i.key = d.key`,
 		upsertItems: upsertItemsSQL(""),
-		raiseRevs: `UPDATE {s}.items i SET rev = greatest(i.rev, t.rev)
+		raiseRevs: `UPDATE {s}.items i SET rev = t.rev
 			FROM unnest($1::bytea[], $2::int8[]) t(id, rev)
-			WHERE i.id = t.id AND i.key = (SELECT f.key FROM {s}.items f WHERE f.id = t.id ORDER BY f.key LIMIT 1)`,
+			WHERE i.id = t.id AND i.key = (SELECT f.key FROM {s}.items f WHERE f.id = t.id ORDER BY f.key LIMIT 1)
+				AND i.rev < t.rev`,
 		// putOnly is a whole batch of puts as one statement, so one round
 		// trip and one implicit transaction. cp advances the checkpoint, and
 		// so takes the namespace's write lock, only if it is below $8 (the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // sweepChunk bounds the items one sweep transaction deletes, so a large
@@ -27,7 +29,7 @@ func (s *Store) SweepExpired(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sweep expired items: %w", err)
 	}
 	defer s.mu.RUnlock()
-	sec, nanos := splitTime(s.now())
+	sec, nanos := kit.SplitTime(s.now())
 	var total int64
 	for {
 		var n int64
@@ -81,7 +83,7 @@ func (s *Store) sweepChunk(ctx context.Context, tx pgx.Tx, sec int64, nanos int3
 			continue
 		}
 		lost[string(id)] = len(ids)
-		ids = append(ids, nonNil(id))
+		ids = append(ids, kit.NonNil(id))
 		revs = append(revs, rev)
 	}
 	rows.Close()

@@ -141,7 +141,7 @@ func (w *tsWrites) add(a *prismv1.TimeSeriesAppend) {
 		w.nanos = append(w.nanos, key.nanos)
 		w.ids = append(w.ids, ev.GetEventId())
 		w.tags = append(w.tags, kit.EncodeTags(ev.GetTags()))
-		w.payloads = append(w.payloads, nonNil(ev.GetPayload()))
+		w.payloads = append(w.payloads, kit.NonNil(ev.GetPayload()))
 		w.addTags(ev.GetTags(), series, key.sec, key.nanos, ev.GetEventId())
 	}
 }

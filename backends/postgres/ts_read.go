@@ -46,7 +46,7 @@ func (s *Store) readRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*
 	series, lo, hi := req.GetSeriesId(), w.Lo, w.Hi
 	q := eventQuery{
 		sql:    s.ts.seriesSQL(0, req.GetDescending()),
-		args:   []any{series, lo.Sec, int32(lo.Nanos), nonNil(lo.ID), hi.Sec, int32(hi.Nanos), nonNil(hi.ID)},
+		args:   []any{series, lo.Sec, int32(lo.Nanos), kit.NonNil(lo.ID), hi.Sec, int32(hi.Nanos), kit.NonNil(hi.ID)},
 		size:   w.Size,
 		kind:   kit.TokenRange,
 		series: series,
@@ -87,10 +87,10 @@ func (s *Store) search(ctx context.Context, req *prismv1.SearchRequest) (*prismv
 
 	if series := req.GetSeriesId(); len(series) > 0 {
 		q.sql = s.ts.seriesSQL(len(keys), desc)
-		q.args = []any{series, lo.Sec, int32(lo.Nanos), nonNil(lo.ID), hi.Sec, int32(hi.Nanos), nonNil(hi.ID)}
+		q.args = []any{series, lo.Sec, int32(lo.Nanos), kit.NonNil(lo.ID), hi.Sec, int32(hi.Nanos), kit.NonNil(hi.ID)}
 		q.series = series
 	} else {
-		bounds := []any{lo.Sec, int32(lo.Nanos), nonNil(lo.Series), nonNil(lo.ID), hi.Sec, int32(hi.Nanos), nonNil(hi.Series), nonNil(hi.ID)}
+		bounds := []any{lo.Sec, int32(lo.Nanos), kit.NonNil(lo.Series), kit.NonNil(lo.ID), hi.Sec, int32(hi.Nanos), kit.NonNil(hi.Series), kit.NonNil(hi.ID)}
 		if len(keys) == 0 {
 			q.sql = s.ts.allSeries[boolIndex(desc)]
 			q.args = bounds

@@ -25,7 +25,7 @@ func (s *Store) SweepOlderThan(ctx context.Context, cutoff time.Time) (int64, er
 		return 0, fmt.Errorf("sweep old events: %w", err)
 	}
 	defer s.mu.RUnlock()
-	sec, nanos := splitTime(cutoff)
+	sec, nanos := kit.SplitTime(cutoff)
 	var total int64
 	for {
 		var n int64

@@ -30,7 +30,8 @@ type writeStmts struct {
 	deleteItems *sql.Stmt
 	// raiseRev raises the rev of a record's first row: the record's
 	// revision after a change that wrote no row, or a sweep that removed
-	// the row holding it. A record without rows is left alone.
+	// the row holding it. A record without rows, or whose first row holds
+	// that rev or more, is left alone (no row is rewritten).
 	raiseRev   *sql.Stmt
 	sweepItems *sql.Stmt
 }
@@ -48,7 +49,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 	s.deleteItem = s.prepare(ctx, db, `DELETE FROM items WHERE id = ? AND key = ?`)
 	s.deleteItems = s.prepare(ctx, db, `DELETE FROM items WHERE id = ?`)
 	s.raiseRev = s.prepare(ctx, db,
-		`UPDATE items SET rev = max(rev, ?1) WHERE id = ?2 AND key = (SELECT min(key) FROM items WHERE id = ?2)`)
+		`UPDATE items SET rev = ?1 WHERE id = ?2 AND key = (SELECT min(key) FROM items WHERE id = ?2) AND rev < ?1`)
 	s.sweepItems = s.prepare(ctx, db,
 		`DELETE FROM items WHERE (id, key) IN (
 			SELECT id, key FROM items
@@ -168,7 +169,7 @@ func (a *applier) stmt(st *sql.Stmt) *sql.Stmt {
 
 func (a *applier) apply(c *prismv1.KeyValueChange) error {
 	ev := c.GetEvent()
-	id := nonNil(ev.GetId())
+	id := kit.NonNil(ev.GetId())
 	seq := int64(c.GetSeq())
 	switch ch := ev.GetChange().(type) {
 	case *prismv1.KeyValueEvent_Put:
@@ -183,7 +184,7 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 			if et := it.GetExpireTime(); et != nil {
 				sec, nanos = et.GetSeconds(), int64(et.GetNanos())
 			}
-			a.items = append(a.items, id, nonNil(it.GetKey()), nonNil(it.GetValue()), sec, nanos, seq)
+			a.items = append(a.items, id, kit.NonNil(it.GetKey()), kit.NonNil(it.GetValue()), sec, nanos, seq)
 		}
 		return nil
 	case *prismv1.KeyValueEvent_Delete:
@@ -199,7 +200,7 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 		}
 		del := a.stmt(a.st.deleteItem)
 		for _, k := range keys {
-			if _, err := del.ExecContext(a.ctx, id, nonNil(k)); err != nil {
+			if _, err := del.ExecContext(a.ctx, id, kit.NonNil(k)); err != nil {
 				return fmt.Errorf("delete item: %w", err)
 			}
 		}
@@ -244,14 +245,4 @@ func (a *applier) upsert(stmts []*sql.Stmt, args []any, cols int) error {
 		}
 	}
 	return nil
-}
-
-// nonNil returns b, or an empty slice for nil: the driver binds a nil slice
-// as NULL, but ids, keys and values are never NULL (an empty one is a valid
-// empty BLOB).
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

@@ -24,9 +24,6 @@ const (
 // (seconds, nanoseconds) of now.
 const live = `(i.expire_sec IS NULL OR (i.expire_sec, i.expire_nanos) > (?, ?))`
 
-// liveNumbered is live with the time as parameters ?2 and ?3.
-const liveNumbered = `(i.expire_sec IS NULL OR (i.expire_sec, i.expire_nanos) > (?2, ?3))`
-
 // readStmts are the statements of the read pool.
 type readStmts struct {
 	stmtSet
@@ -46,9 +43,10 @@ func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
 	s.checkpoint = s.prepare(ctx, db, `SELECT seq FROM checkpoint WHERE one = 1`)
 	// A record's revision is the largest rev of its rows (expired ones
 	// too: expiry is not a write); it counts only while it has a live
-	// item. One pass over the record's rows gives both.
-	s.revision = s.prepare(ctx, db, `SELECT max(i.rev), count(*) FILTER (WHERE `+liveNumbered+`)
-		FROM items i WHERE i.id = ?1`)
+	// item. One pass over the record's rows gives both. Parameters: sec,
+	// nanos, id.
+	s.revision = s.prepare(ctx, db, `SELECT max(i.rev), count(*) FILTER (WHERE `+live+`)
+		FROM items i WHERE i.id = ?`)
 	for lo, op := range lowerOps {
 		for hi, upper := range [2]string{"", " AND i.key < ?"} {
 			s.items[lo][hi] = s.prepare(ctx, db, `SELECT i.key, i.value, i.expire_sec, i.expire_nanos
@@ -97,7 +95,7 @@ func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1
 }
 
 func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []byte, hasAfter bool) (*prismv1.GetResponse, error) {
-	id := nonNil(req.GetId())
+	id := kit.NonNil(req.GetId())
 	sec, nanos := splitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())
 
@@ -111,7 +109,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 		revision sql.NullInt64
 		liveRows int64
 	)
-	err = tx.StmtContext(ctx, s.rs.revision).QueryRowContext(ctx, id, sec, nanos).Scan(&revision, &liveRows)
+	err = tx.StmtContext(ctx, s.rs.revision).QueryRowContext(ctx, sec, nanos, id).Scan(&revision, &liveRows)
 	if err != nil {
 		return nil, fmt.Errorf("read revision: %w", err)
 	}
@@ -142,7 +140,7 @@ func (s *Store) itemsInRange(ctx context.Context, tx *sql.Tx, id []byte, r *pris
 	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
 	// Every key is a BLOB >= x'', so an absent start selects from the first
 	// key; a token past the start moves the bound to just after it.
-	lo, lower := 0, nonNil(r.GetStart())
+	lo, lower := 0, kit.NonNil(r.GetStart())
 	if hasAfter && bytes.Compare(after, lower) >= 0 {
 		lo, lower = 1, after
 	}
@@ -165,7 +163,7 @@ func (s *Store) itemsByKeys(ctx context.Context, tx *sql.Tx, id []byte, reqKeys 
 	keys := make([][]byte, 0, len(reqKeys))
 	for _, k := range reqKeys {
 		if !hasAfter || bytes.Compare(k, after) > 0 {
-			keys = append(keys, nonNil(k))
+			keys = append(keys, kit.NonNil(k))
 		}
 	}
 	slices.SortFunc(keys, bytes.Compare)

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // sweepChunk bounds the items one sweep transaction deletes, so a large
@@ -10,7 +12,7 @@ import (
 const sweepChunk = 1000
 
 // SweepExpired deletes the items whose expire_time <= now (the Store's
-// clock, read once per call) and removes the records left without items.
+// clock, read once per call); a record left without items is gone.
 // It works in transactions of at most 1000 items on the writer connection,
 // so it waits for and is waited for by ApplyKeyValue. It does not change the
 // checkpoint or any revision: expiry is not a write. It returns the number
@@ -57,11 +59,7 @@ func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err 
 	}
 	// The largest rev each record lost: the record's revision if a swept
 	// row held it.
-	type swept struct {
-		id  []byte
-		rev int64
-	}
-	lost := make(map[string]*swept)
+	lost := make(map[string]int64)
 	for rows.Next() {
 		var (
 			id  []byte
@@ -72,11 +70,7 @@ func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err 
 			return 0, fmt.Errorf("delete items: %w", err)
 		}
 		n++
-		if l, ok := lost[string(id)]; !ok {
-			lost[string(id)] = &swept{id, rev}
-		} else {
-			l.rev = max(l.rev, rev)
-		}
+		lost[string(id)] = max(lost[string(id)], rev) // revs are >= 1
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
@@ -88,8 +82,8 @@ func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err 
 	// Expiry is not a write: a record keeps its revision, carried by its
 	// first row left (a record left without rows is gone).
 	raise := tx.StmtContext(ctx, s.ws.raiseRev)
-	for _, l := range lost {
-		if _, err := raise.ExecContext(ctx, l.rev, nonNil(l.id)); err != nil {
+	for id, rev := range lost {
+		if _, err := raise.ExecContext(ctx, rev, kit.NonNil([]byte(id))); err != nil {
 			return 0, fmt.Errorf("keep revision: %w", err)
 		}
 	}

@@ -47,27 +47,6 @@ func TestExpiredRowsStayUntilSwept(t *testing.T) {
 	}
 }
 
-// Expiry is not a write: a record whose newest row expires keeps the
-// revision that row gave it, also once the sweep removed the row.
-func TestSweepKeepsRevision(t *testing.T) {
-	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	clk := &clock{now: t0}
-	s, _ := openStore(t, sqlite.WithClock(clk.Now))
-	apply(t, s, 9,
-		put(3, "r", item("b", "forever")),
-		put(9, "r", itemExpiring("a", "short", t0.Add(time.Second))),
-	)
-	clk.Set(t0.Add(time.Hour))
-	before := get(t, s, &prismv1.GetRequest{Id: []byte("r")})
-	if n, err := s.SweepExpired(context.Background()); err != nil || n != 1 {
-		t.Fatalf("SweepExpired = %d, %v; want 1", n, err)
-	}
-	after := get(t, s, &prismv1.GetRequest{Id: []byte("r")})
-	if before.GetRevision() != 9 || after.GetRevision() != 9 || len(after.GetItems()) != 1 {
-		t.Fatalf("revision before sweep %d, after %d (items %v); want 9 both", before.GetRevision(), after.GetRevision(), after.GetItems())
-	}
-}
-
 // A sweep larger than one chunk deletes everything in several transactions.
 func TestSweepExpiredManyChunks(t *testing.T) {
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)

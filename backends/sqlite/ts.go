@@ -143,7 +143,7 @@ func (w *tsWriter) flush() error {
 			events = events[n:]
 			args = args[:0]
 			for _, e := range chunk {
-				args = append(args, e.series, e.sec, e.nanos, e.ev.GetEventId(), e.tags, nonNil(e.ev.GetPayload()))
+				args = append(args, e.series, e.sec, e.nanos, e.ev.GetEventId(), e.tags, kit.NonNil(e.ev.GetPayload()))
 			}
 			st, err := w.stmt(&w.insertEvent[i], insertEventsSQL[i])
 			if err != nil {

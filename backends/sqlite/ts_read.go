@@ -44,7 +44,7 @@ func (s *Store) readRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*
 	series, lo, hi := req.GetSeriesId(), w.Lo, w.Hi
 	q := eventQuery{
 		sql:  rangeSQL[boolIndex(req.GetDescending())],
-		args: []any{series, lo.Sec, lo.Nanos, nonNil(lo.ID), hi.Sec, hi.Nanos, nonNil(hi.ID)},
+		args: []any{series, lo.Sec, lo.Nanos, kit.NonNil(lo.ID), hi.Sec, hi.Nanos, kit.NonNil(hi.ID)},
 		size: w.Size,
 		kind: kit.TokenRange,
 	}
@@ -84,9 +84,9 @@ func (s *Store) search(ctx context.Context, req *prismv1.SearchRequest) (*prismv
 
 	if series := req.GetSeriesId(); len(series) > 0 {
 		q.sql = rangeSQL[boolIndex(desc)]
-		q.args = []any{series, lo.Sec, lo.Nanos, nonNil(lo.ID), hi.Sec, hi.Nanos, nonNil(hi.ID)}
+		q.args = []any{series, lo.Sec, lo.Nanos, kit.NonNil(lo.ID), hi.Sec, hi.Nanos, kit.NonNil(hi.ID)}
 	} else {
-		bounds := []any{lo.Sec, lo.Nanos, nonNil(lo.Series), nonNil(lo.ID), hi.Sec, hi.Nanos, nonNil(hi.Series), nonNil(hi.ID)}
+		bounds := []any{lo.Sec, lo.Nanos, kit.NonNil(lo.Series), kit.NonNil(lo.ID), hi.Sec, hi.Nanos, kit.NonNil(hi.Series), kit.NonNil(hi.ID)}
 		if len(keys) == 0 {
 			q.sql = allSeriesSQL[boolIndex(desc)]
 			q.args = bounds

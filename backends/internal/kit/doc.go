@@ -2,8 +2,9 @@
 // page sizes and page tokens (whose formats every backend must produce byte
 // for byte, so a token stays valid whichever backend serves the next page),
 // TimeSeries positions, ranges and page windows, the stored encoding of an
-// event's tags, and the validation of KeyValue and TimeSeries batches and
-// of read requests.
+// event's tags, the validation of KeyValue and TimeSeries batches and of
+// read requests, and two helpers for stored and returned values
+// (NonNil, SplitTime).
 //
 // kit imports only proto; only packages under backends/ may import it. It
 // defines no error a client sees: it reports what is wrong (a
