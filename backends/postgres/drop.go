@@ -7,7 +7,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// DropSchema deletes the schema of namespace, with every table and row in
+// DropSchema deletes the schema of namespace (WithSchema's, when given;
+// other options are ignored), with every table and row in
 // it, from the database at dsn. A schema that does not exist is not an
 // error. Close the namespace's Store first: its connections would
 // otherwise hold locks the drop waits for.
@@ -16,8 +17,14 @@ import (
 // namespace name, checked before connecting; otherwise the error of
 // connecting to dsn or of the drop (a *pgconn.PgError from the server, ctx's
 // error when it ends first).
-func DropSchema(ctx context.Context, dsn, namespace string) error {
-	schema, err := SchemaName(namespace)
+func DropSchema(ctx context.Context, dsn, namespace string, opts ...Option) error {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return fmt.Errorf("drop schema of namespace %q: %w", namespace, err)
+		}
+	}
+	schema, err := o.schemaOf(namespace)
 	if err != nil {
 		return fmt.Errorf("drop schema of namespace %q: %w", namespace, err)
 	}

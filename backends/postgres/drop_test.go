@@ -54,3 +54,43 @@ func TestDropSchemaInvalidNamespace(t *testing.T) {
 		t.Fatalf("DropSchema = %v, want ErrInvalidNamespace", err)
 	}
 }
+
+// Two targets of one namespace on one server keep separate schemas
+// (WithSchema); dropping one leaves the other.
+func TestWithSchemaSecondTarget(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	second, err := postgres.TargetSchemaName(ns, "pg2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := openStore(t, ns)
+	apply(t, first, 4, put(4, "id", item("k", "first")))
+	b, err := postgres.Open(ctx, testDSN(t), ns, postgres.WithSchema(second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Schema() != second {
+		t.Fatalf("schema = %q, want %q", b.Schema(), second)
+	}
+	if cp, err := b.Checkpoint(ctx); err != nil || cp != 0 {
+		t.Fatalf("second target checkpoint = %d, %v; want 0", cp, err)
+	}
+	apply(t, b, 2, put(2, "id", item("k", "second")))
+	if got := getOne(t, first, "id").GetItems()[0].GetValue(); string(got) != "first" {
+		t.Fatalf("first target value = %q after writing the second", got)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.DropSchema(ctx, testDSN(t), ns, postgres.WithSchema(second)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rawConn(t).QueryRow(ctx, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", second).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("schema %s after drop: count %d, %v", second, n, err)
+	}
+	if got := getOne(t, first, "id").GetItems(); len(got) != 1 {
+		t.Fatalf("first target after dropping the second = %v", got)
+	}
+}

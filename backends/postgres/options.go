@@ -9,6 +9,7 @@ import (
 type options struct {
 	now      func() time.Time
 	maxConns int32 // 0: the DSN's pool_max_conns or pgxpool's default
+	schema   string // "": SchemaName(namespace)
 }
 
 func defaultOptions() options {
@@ -40,6 +41,20 @@ func WithMaxConns(n int32) Option {
 			return fmt.Errorf("WithMaxConns: %d connections, need at least 1", n)
 		}
 		o.maxConns = n
+		return nil
+	}
+}
+
+// WithSchema makes the store keep its tables in schema instead of
+// SchemaName(namespace): a second target of one namespace on the same
+// server (a migration to a new schema, a rebuilt projection) lives beside
+// the first. See TargetSchemaName. schema must be 1 to 63 bytes.
+func WithSchema(schema string) Option {
+	return func(o *options) error {
+		if schema == "" || len(schema) > maxIdentifierLen {
+			return fmt.Errorf("WithSchema: schema name %q must be 1 to %d bytes", schema, maxIdentifierLen)
+		}
+		o.schema = schema
 		return nil
 	}
 }

@@ -277,3 +277,33 @@ func TestSchemaLayout(t *testing.T) {
 		t.Fatalf("tables in %s = %v, want %v", s.Schema(), tables, want)
 	}
 }
+
+// A second target of a namespace gets its own schema, distinct from the
+// namespace's first one and from every other namespace's, also when long.
+func TestTargetSchemaName(t *testing.T) {
+	long := strings.Repeat("a", subjects.MaxNamespaceLen)
+	seen := map[string]string{}
+	for _, c := range []struct{ ns, target string }{
+		{"orders", ""}, {"orders", "postgres"}, {"orders", "pg2"}, {"orders", "pg3"},
+		{"orders-pg2", ""}, {long, "pg2"}, {long, "pg3"}, {long[:60], "pg2"},
+	} {
+		schema, err := postgres.TargetSchemaName(c.ns, c.target)
+		if err != nil {
+			t.Fatalf("TargetSchemaName(%q, %q): %v", c.ns, c.target, err)
+		}
+		if len(schema) > 63 {
+			t.Errorf("TargetSchemaName(%q, %q) = %q: %d bytes", c.ns, c.target, schema, len(schema))
+		}
+		key := c.ns + "/" + c.target
+		if c.target == "postgres" {
+			key = c.ns + "/"
+		}
+		if prev, ok := seen[schema]; ok && prev != key {
+			t.Errorf("%s and %s share schema %q", prev, key, schema)
+		}
+		seen[schema] = key
+	}
+	if a, _ := postgres.TargetSchemaName("orders", ""); a != "prism_orders" {
+		t.Errorf("first target schema = %q, want prism_orders (the schema before targets existed)", a)
+	}
+}
