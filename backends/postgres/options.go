@@ -8,7 +8,7 @@ import (
 
 type options struct {
 	now      func() time.Time
-	maxConns int32 // 0: the DSN's pool_max_conns or pgxpool's default
+	maxConns int32  // 0: the DSN's pool_max_conns or pgxpool's default
 	schema   string // "": SchemaName(namespace)
 }
 
