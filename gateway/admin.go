@@ -32,7 +32,34 @@ const (
 	AdminDelete = "ns.delete"
 	// AdminHistory: AdminNameRequest → AdminHistoryReply.
 	AdminHistory = "ns.history"
+	// AdminMigrateStart: AdminMigrateStartRequest → AdminNamespace.
+	AdminMigrateStart = "migrate.start"
+	// AdminMigrateCutover: AdminMigrateRequest → AdminNamespace.
+	AdminMigrateCutover = "migrate.cutover"
+	// AdminMigrateRollback: AdminMigrateRequest → AdminNamespace.
+	AdminMigrateRollback = "migrate.rollback"
+	// AdminMigrateFinalize: AdminMigrateRequest → AdminNamespace.
+	AdminMigrateFinalize = "migrate.finalize"
 )
+
+// adminOps lists the admin operations, for the error naming them.
+var adminOps = []string{AdminList, AdminGet, AdminPlan, AdminApply, AdminDelete, AdminHistory, AdminMigrateStart, AdminMigrateCutover, AdminMigrateRollback, AdminMigrateFinalize}
+
+// AdminMigrateStartRequest starts a migration of namespace Name to To.
+type AdminMigrateStartRequest struct {
+	Name     string `json:"name"`
+	To       Target `json:"to"`
+	MaxRate  int    `json:"max_rate,omitempty"`
+	Adaptive bool   `json:"adaptive"`
+	By       string `json:"by,omitempty"`
+}
+
+// AdminMigrateRequest asks for a transition of namespace Name's migration,
+// made by By.
+type AdminMigrateRequest struct {
+	Name string `json:"name"`
+	By   string `json:"by,omitempty"`
+}
 
 // AdminHistoryReply is the kept revisions of a namespace, oldest first.
 type AdminHistoryReply struct {
@@ -212,6 +239,10 @@ func (a *Admin) serve(m *nats.Msg) {
 			}
 		case AdminDeleteReply:
 			a.cfg.Logger.Info("namespace deleted", "namespace", r.Name, "purge", r.Purged)
+		case AdminNamespace:
+			if m := r.Migration; m != nil && strings.HasPrefix(op, "migrate.") {
+				a.cfg.Logger.Info("migration changed", "namespace", r.Namespace.Name, "op", op, "state", m.State, "from", m.From.Name, "to", m.To.Name)
+			}
 		}
 	}
 	if m.Reply != "" {
@@ -268,12 +299,49 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		if err := decodeAdmin(body, &req); err != nil {
 			return nil, err
 		}
-		if err := a.reg.Delete(ctx, req.Name, req.Revision, req.Purge); err != nil {
+		if err := deleteNamespace(ctx, a.reg, req); err != nil {
 			return nil, err
 		}
 		return AdminDeleteReply{Name: req.Name, Purged: req.Purge}, nil
+	case AdminMigrateStart:
+		var req AdminMigrateStartRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		r, err := StartMigration(ctx, a.reg, req.Name, req.To, MigrationOptions{MaxRate: req.MaxRate, Adaptive: req.Adaptive}, req.By)
+		if err != nil {
+			return nil, err
+		}
+		return a.describe(ctx, r), nil
+	case AdminMigrateCutover, AdminMigrateRollback, AdminMigrateFinalize:
+		var req AdminMigrateRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		do := map[string]func(context.Context, *Registry, string, string) (Registered, error){
+			AdminMigrateCutover: Cutover, AdminMigrateRollback: Rollback, AdminMigrateFinalize: Finalize,
+		}[op]
+		r, err := do(ctx, a.reg, req.Name, req.By)
+		if err != nil {
+			return nil, err
+		}
+		return a.describe(ctx, r), nil
 	}
-	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join([]string{AdminList, AdminGet, AdminPlan, AdminApply, AdminDelete, AdminHistory}, ", "))
+	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(adminOps, ", "))
+}
+
+// deleteNamespace deletes a namespace as req asks, unless it is migrating:
+// a migration must be finalized or rolled back first, so that no target
+// is left projecting a namespace that is gone.
+func deleteNamespace(ctx context.Context, reg *Registry, req AdminDeleteRequest) error {
+	r, err := reg.Get(ctx, req.Name)
+	if err != nil {
+		return err
+	}
+	if m := r.Migration; m != nil && m.State.Active() {
+		return newError(ErrFailedPrecondition.Code, "namespace %s is migrating to %s (state %s); roll the migration back or finalize it before deleting the namespace", req.Name, m.To.Name, m.State)
+	}
+	return reg.Delete(ctx, req.Name, req.Revision, req.Purge)
 }
 
 // describe adds the plan and target states to r.

@@ -66,6 +66,19 @@ func (c *AdminClient) Delete(ctx context.Context, name string, revision uint64, 
 	return out, c.call(ctx, AdminDelete, AdminDeleteRequest{Name: name, Revision: revision, Purge: purge}, &out)
 }
 
+// StartMigration starts a migration of namespace name to target to.
+func (c *AdminClient) StartMigration(ctx context.Context, name string, to Target, o MigrationOptions, by string) (AdminNamespace, error) {
+	var out AdminNamespace
+	return out, c.call(ctx, AdminMigrateStart, AdminMigrateStartRequest{Name: name, To: to, MaxRate: o.MaxRate, Adaptive: o.Adaptive, By: by}, &out)
+}
+
+// Migrate makes transition op (AdminMigrateCutover, AdminMigrateRollback
+// or AdminMigrateFinalize) of namespace name's migration.
+func (c *AdminClient) Migrate(ctx context.Context, op, name, by string) (AdminNamespace, error) {
+	var out AdminNamespace
+	return out, c.call(ctx, op, AdminMigrateRequest{Name: name, By: by}, &out)
+}
+
 // call sends req to admin operation op and decodes the reply into out. An
 // error reply becomes an *Error with its code.
 func (c *AdminClient) call(ctx context.Context, op string, req, out any) error {
