@@ -51,7 +51,9 @@ type AdminMigrateStartRequest struct {
 	To       Target `json:"to"`
 	MaxRate  int    `json:"max_rate,omitempty"`
 	Adaptive bool   `json:"adaptive"`
-	By       string `json:"by,omitempty"`
+	// ShadowSample is the fraction of gets compared; 0: the default.
+	ShadowSample float64 `json:"shadow_sample,omitempty"`
+	By           string  `json:"by,omitempty"`
 }
 
 // AdminMigrateRequest asks for a transition of namespace Name's migration,
@@ -107,9 +109,13 @@ type AdminDeleteReply struct {
 // TargetStatus is the state of one projection target of a namespace, as
 // the Prism process answering knows it.
 type TargetStatus struct {
-	// Target is the backend the target projects into, e.g. "sqlite".
+	// Target is the target's name (Target.Name), e.g. "sqlite".
 	Target string `json:"target"`
-	// Role is "primary" (it serves reads).
+	// Backend is the backend the target projects into.
+	Backend string `json:"backend,omitempty"`
+	// Role is "primary" (it serves reads), "shadow" (a migration's other
+	// target, caught up and compared against) or "backfill" (a
+	// migration's new target catching up).
 	Role string `json:"role"`
 	// State is "running", "starting" or "failed".
 	State string `json:"state"`
@@ -308,7 +314,7 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		if err := decodeAdmin(body, &req); err != nil {
 			return nil, err
 		}
-		r, err := StartMigration(ctx, a.reg, req.Name, req.To, MigrationOptions{MaxRate: req.MaxRate, Adaptive: req.Adaptive}, req.By)
+		r, err := StartMigration(ctx, a.reg, req.Name, req.To, MigrationOptions{MaxRate: req.MaxRate, Adaptive: req.Adaptive, ShadowSample: req.ShadowSample}, req.By)
 		if err != nil {
 			return nil, err
 		}

@@ -69,7 +69,7 @@ func (c *AdminClient) Delete(ctx context.Context, name string, revision uint64, 
 // StartMigration starts a migration of namespace name to target to.
 func (c *AdminClient) StartMigration(ctx context.Context, name string, to Target, o MigrationOptions, by string) (AdminNamespace, error) {
 	var out AdminNamespace
-	return out, c.call(ctx, AdminMigrateStart, AdminMigrateStartRequest{Name: name, To: to, MaxRate: o.MaxRate, Adaptive: o.Adaptive, By: by}, &out)
+	return out, c.call(ctx, AdminMigrateStart, AdminMigrateStartRequest{Name: name, To: to, MaxRate: o.MaxRate, Adaptive: o.Adaptive, ShadowSample: o.ShadowSample, By: by}, &out)
 }
 
 // Migrate makes transition op (AdminMigrateCutover, AdminMigrateRollback

@@ -115,6 +115,9 @@ type Migration struct {
 	MaxRate int `json:"max_rate,omitempty"`
 	// Adaptive slows the backfill when the live target falls behind.
 	Adaptive bool `json:"adaptive"`
+	// ShadowSample is the fraction of keyvalue gets compared against the
+	// other target once the new one is caught up.
+	ShadowSample float64 `json:"shadow_sample"`
 	// Verify is the last verify's result; nil before the first.
 	Verify *VerifySummary `json:"verify,omitempty"`
 	// History lists the transitions, oldest first.
@@ -148,9 +151,18 @@ type VerifySummary struct {
 
 // MigrationOptions are the settings of a migration given when it starts.
 type MigrationOptions struct {
-	MaxRate  int
+	// MaxRate caps the backfill in events per second; 0 is no cap.
+	MaxRate int
+	// Adaptive slows the backfill when the live target falls behind.
 	Adaptive bool
+	// ShadowSample is the fraction of gets compared against the other
+	// target, 0 to 1; 0 means DefaultShadowSample.
+	ShadowSample float64
 }
+
+// DefaultShadowSample is the fraction of gets a migration compares
+// against its other target unless told otherwise.
+const DefaultShadowSample = 0.01
 
 // StartMigration records a new migration of namespace name to target to,
 // in state MigrationPlanned; the process serving the namespace then starts
@@ -167,6 +179,12 @@ func StartMigration(ctx context.Context, reg *Registry, name string, to Target, 
 	if o.MaxRate < 0 {
 		return Registered{}, invalidf("max rate %d is negative; use 0 for no cap", o.MaxRate)
 	}
+	if o.ShadowSample < 0 || o.ShadowSample > 1 {
+		return Registered{}, invalidf("shadow sample %v is not a fraction between 0 and 1", o.ShadowSample)
+	}
+	if o.ShadowSample == 0 {
+		o.ShadowSample = DefaultShadowSample
+	}
 	return transition(ctx, reg, name, by, func(r *Registered) (string, error) {
 		if err := to.validate(r.Namespace.Abstraction); err != nil {
 			return "", invalidf("namespace %s: %v", name, err)
@@ -178,7 +196,7 @@ func StartMigration(ctx context.Context, reg *Registry, name string, to Target, 
 		if to.Name == from.Name {
 			return "", invalidf("namespace %s: target %s is the primary target; give the new one another name (--target)", name, to.Name)
 		}
-		r.Migration = &Migration{From: from, To: to, State: MigrationPlanned, MaxRate: o.MaxRate, Adaptive: o.Adaptive}
+		r.Migration = &Migration{From: from, To: to, State: MigrationPlanned, MaxRate: o.MaxRate, Adaptive: o.Adaptive, ShadowSample: o.ShadowSample}
 		return fmt.Sprintf("from %s (%s) to %s (%s)", from.Name, from.Backend, to.Name, to.Backend), nil
 	})
 }

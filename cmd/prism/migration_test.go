@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prism-data/prism/backends/postgres/pgtest"
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
+)
+
+// waitMigration waits until namespace name's migration is in state want.
+// The bound is a liveness limit for a backfill of a few thousand events.
+func waitMigration(t *testing.T, admin *gateway.AdminClient, name string, want gateway.MigrationState) gateway.AdminNamespace {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := admin.Get(context.Background(), name)
+		if err == nil && n.Migration != nil && n.Migration.State == want {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("migration of %s never reached %s: %+v, %v", name, want, n.Migration, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// roles maps target name → role in n's status.
+func roles(n gateway.AdminNamespace) map[string]string {
+	out := map[string]string{}
+	for _, t := range n.Targets {
+		out[t.Target] = t.Role
+	}
+	return out
+}
+
+// waitRoles waits until the targets of name have exactly the roles want.
+func waitRoles(t *testing.T, admin *gateway.AdminClient, name string, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := admin.Get(context.Background(), name)
+		if err == nil && fmt.Sprint(roles(n)) == fmt.Sprint(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("targets of %s = %v (%v), want %v", name, roles(n), err, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func putValues(t *testing.T, kv *client.KeyValue, from, to int, value string) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		id := fmt.Sprintf("rec-%05d", i)
+		if _, err := kv.Put(context.Background(), []byte(id), []client.Item{{Key: []byte("v"), Value: []byte(value + id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func checkValues(t *testing.T, kv *client.KeyValue, from, to int, value string) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		id := fmt.Sprintf("rec-%05d", i)
+		rec, err := kv.Get(context.Background(), []byte(id))
+		if err != nil || len(rec.Items) != 1 || string(rec.Items[0].Value) != value+id {
+			t.Fatalf("get %s = %+v, %v; want %s", id, rec, err, value+id)
+		}
+	}
+}
+
+// TestMigrationInProcess moves a keyvalue namespace from SQLite to
+// PostgreSQL through every state in one process (so -race sees the
+// follower, the routing and the projectors together), then restarts
+// Prism on the same data directory: the namespace is served from
+// PostgreSQL with every record.
+func TestMigrationInProcess(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	name := pgtest.Namespace(t, "mig")
+	dir := t.TempDir()
+	st, admin, c := startTestStack(t, serveFlags{dataDir: dir, postgresDSN: dsn})
+	kv := c.KeyValue(name)
+	ns := gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+	res, err := admin.Apply(ctx, ns, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, admin, name, res.Revision)
+	putValues(t, kv, 0, 300, "a-")
+
+	if _, err := admin.StartMigration(ctx, name, gateway.Target{Backend: "postgres"}, gateway.MigrationOptions{ShadowSample: 1}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	n := waitMigration(t, admin, name, gateway.MigrationShadowing)
+	states := []gateway.MigrationState{}
+	for _, tr := range n.Migration.History {
+		states = append(states, tr.To)
+	}
+	if !slices.Equal(states, []gateway.MigrationState{gateway.MigrationPlanned, gateway.MigrationBackfilling, gateway.MigrationShadowing}) {
+		t.Fatalf("history = %v", states)
+	}
+	waitRoles(t, admin, name, map[string]string{"sqlite": "primary", "postgres": "shadow"})
+	putValues(t, kv, 300, 400, "b-")
+	checkValues(t, kv, 0, 300, "a-")
+
+	if _, err := gateway.RecordVerify(ctx, st.set.reg, name, gateway.VerifySummary{Passed: true}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitRoles(t, admin, name, map[string]string{"sqlite": "shadow", "postgres": "primary"})
+	// Strong: a write acked after the cutover is read back from PostgreSQL.
+	putValues(t, kv, 400, 450, "c-")
+	checkValues(t, kv, 0, 300, "a-")
+	checkValues(t, kv, 300, 400, "b-")
+	checkValues(t, kv, 400, 450, "c-")
+
+	if _, err := admin.Migrate(ctx, gateway.AdminMigrateRollback, name, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitRoles(t, admin, name, map[string]string{"sqlite": "primary", "postgres": "shadow"})
+	putValues(t, kv, 450, 500, "d-")
+	checkValues(t, kv, 400, 450, "c-")
+	checkValues(t, kv, 450, 500, "d-")
+	if _, err := gateway.RecordVerify(ctx, st.set.reg, name, gateway.VerifySummary{Passed: true}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{gateway.AdminMigrateCutover, gateway.AdminMigrateFinalize} {
+		if _, err := admin.Migrate(ctx, op, name, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRoles(t, admin, name, map[string]string{"postgres": "primary"})
+	n, err = admin.Get(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Backend != "postgres" || n.PrimaryTarget().Name != "postgres" {
+		t.Fatalf("after finalize: backend %s, primary %+v", n.Backend, n.PrimaryTarget())
+	}
+	st.Close(ctx)
+
+	_, admin, c = startTestStack(t, serveFlags{dataDir: dir, postgresDSN: dsn})
+	waitRoles(t, admin, name, map[string]string{"postgres": "primary"})
+	kv = c.KeyValue(name)
+	checkValues(t, kv, 0, 300, "a-")
+	checkValues(t, kv, 300, 400, "b-")
+	checkValues(t, kv, 450, 500, "d-")
+}
