@@ -222,22 +222,7 @@ func (a *Admin) serve(m *nats.Msg) {
 	defer cancel()
 	op := strings.TrimPrefix(m.Subject, subjects.Admin(""))
 	reply, err := a.handle(ctx, op, m.Data)
-	out := nats.NewMsg(m.Reply)
-	out.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
-	if err != nil {
-		e := asError(err)
-		level := slog.LevelInfo
-		if e.Code == ErrInternal.Code || e.Code == ErrUnavailable.Code {
-			level = slog.LevelWarn
-		}
-		a.cfg.Logger.Log(ctx, level, "admin request refused", "op", op, "code", e.Code.String(), "err", err)
-		out.Header.Set(subjects.HeaderErrorCode, e.Code.String())
-		out.Data, _ = encJSON.marshal(e.toProto())
-	} else {
-		if out.Data, err = json.Marshal(reply); err != nil {
-			out.Header.Set(subjects.HeaderErrorCode, ErrInternal.Code.String())
-			out.Data, _ = encJSON.marshal(ErrInternal.toProto())
-		}
+	if err == nil {
 		switch r := reply.(type) {
 		case ApplyResult:
 			if op == AdminApply {
@@ -251,8 +236,34 @@ func (a *Admin) serve(m *nats.Msg) {
 			}
 		}
 	}
+	ReplyAdmin(a.nc, m, op, reply, err, a.cfg.Logger)
+}
+
+// ReplyAdmin answers admin request m of operation op the way the admin API
+// does: reply as JSON, or err as the error reply with the
+// Prism-Error-Code header (logged, as a warning when it is INTERNAL or
+// UNAVAILABLE). Responders of admin requests outside Admin (the
+// namespace owner's, such as migrate verify) use it too.
+func ReplyAdmin(nc *nats.Conn, m *nats.Msg, op string, reply any, err error, log *slog.Logger) {
+	out := nats.NewMsg(m.Reply)
+	out.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
+	if err == nil {
+		if out.Data, err = json.Marshal(reply); err != nil {
+			err = &Error{Op: "admin " + op, Code: ErrInternal.Code, Message: "cannot encode the reply", Err: err}
+		}
+	}
+	if err != nil {
+		e := asError(err)
+		level := slog.LevelInfo
+		if e.Code == ErrInternal.Code || e.Code == ErrUnavailable.Code {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "admin request refused", "op", op, "code", e.Code.String(), "err", err)
+		out.Header.Set(subjects.HeaderErrorCode, e.Code.String())
+		out.Data, _ = encJSON.marshal(e.toProto())
+	}
 	if m.Reply != "" {
-		_ = a.nc.PublishMsg(out)
+		_ = nc.PublishMsg(out)
 	}
 }
 
