@@ -1,0 +1,146 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+)
+
+// recheck reads the undecided records again, round after round, until
+// each is decided or the rounds are spent; the rest are unsettled.
+//
+// A round fences both targets, then reads old, waits until new has passed
+// what old had applied by the end of that read and reads new, then waits
+// until old has passed that and reads old again. The order matters for a
+// record one target lacks: its absence is proven only by a read of the
+// other target that starts after the absence was seen (see classify), so
+// the reads alternate and each pair of consecutive reads is compared.
+func (v *verifier) recheck(ctx context.Context) error {
+	for round := 1; round <= v.opts.recheckRounds && len(v.pending) > 0; round++ {
+		ids := v.pending
+		v.pending = nil
+		if round == 1 {
+			v.rechecked = int64(len(ids))
+		}
+		v.rounds = round
+		v.progress(Progress{Phase: "recheck", Round: round, Pending: len(ids)})
+		if err := v.recheckRound(ctx, ids); err != nil {
+			// What was not decided stays counted as unsettled.
+			v.settle(ids)
+			return fmt.Errorf("round %d: %w", round, err)
+		}
+	}
+	v.settle(v.pending)
+	v.pending = nil
+	return nil
+}
+
+// settle counts ids as unsettled.
+func (v *verifier) settle(ids [][]byte) {
+	for _, id := range ids {
+		v.record(id, undecided, true)
+	}
+}
+
+func (v *verifier) recheckRound(ctx context.Context, ids [][]byte) error {
+	if err := v.waitExpired(ctx); err != nil {
+		return err
+	}
+	if _, err := v.fence(ctx); err != nil {
+		return fmt.Errorf("fence: %w", err)
+	}
+	now := time.Now()
+	o1, r1, err := v.readIDs(ctx, v.old, ids, now, 0)
+	if err != nil {
+		return fmt.Errorf("old target: %w", err)
+	}
+	n, rn, err := v.readIDs(ctx, v.new, ids, now, r1.hi)
+	if err != nil {
+		return fmt.Errorf("new target: %w", err)
+	}
+	o2, _, err := v.readIDs(ctx, v.old, ids, now, rn.hi)
+	if err != nil {
+		return fmt.Errorf("old target: %w", err)
+	}
+	v.soonest = time.Time{}
+	for i, id := range ids {
+		first, second := classify(o1[i], n[i], v.opts.clockSkew), classify(o2[i], n[i], v.opts.clockSkew)
+		verd := second
+		switch {
+		case first == same || second == same:
+			verd = same
+		case second == undecided:
+			verd = first
+		}
+		if verd == undecided {
+			v.noteExpiry(o2[i], n[i])
+		}
+		v.record(id, verd, false)
+	}
+	return nil
+}
+
+// readIDs waits until src has reached checkpoint after, then reads each of
+// ids from it, in one read whose bounds are the checkpoints before and
+// after all of them. It returns one obs per id, all with that read.
+func (v *verifier) readIDs(ctx context.Context, src Source, ids [][]byte, now time.Time, after uint64) ([]obs, *read, error) {
+	name := "new"
+	if src == v.old {
+		name = "old"
+	}
+	if err := v.waitFor(ctx, src, name, after); err != nil {
+		return nil, nil, err
+	}
+	r := &read{}
+	var err error
+	if r.lo, err = src.Checkpoint(ctx); err != nil {
+		return nil, nil, err
+	}
+	out := make([]obs, len(ids))
+	d := newDigester()
+	for i, id := range ids {
+		out[i].r = r
+		recs, err := src.ExportRecords(ctx, id, 1, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(recs) == 1 && bytes.Equal(recs[0].GetId(), id) {
+			e := d.digest(recs[0])
+			out[i].e = &e
+		}
+	}
+	if r.hi, err = src.Checkpoint(ctx); err != nil {
+		return nil, nil, err
+	}
+	r.at = time.Now()
+	return out, r, nil
+}
+
+// noteExpiry remembers the latest expire time that may have kept a record
+// undecided, so that the next round starts after it.
+func (v *verifier) noteExpiry(o, n obs) {
+	for _, x := range [][2]obs{{o, n}, {n, o}} {
+		if expiresSoon(x[0], x[1], v.opts.clockSkew) && x[0].e.soonest.After(v.soonest) {
+			v.soonest = x[0].e.soonest
+		}
+	}
+}
+
+// waitExpired waits until the items that kept records undecided in the
+// previous round have expired (at most the clock skew), so that this
+// round's now leaves them out on both targets.
+func (v *verifier) waitExpired(ctx context.Context) error {
+	d := time.Until(v.soonest)
+	if d < 0 {
+		return nil
+	}
+	t := time.NewTimer(d + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
