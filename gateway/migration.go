@@ -221,20 +221,27 @@ func AdvanceMigration(ctx context.Context, reg *Registry, name string, from, to 
 
 // RecordVerify records the result of a verify of namespace name's
 // migration: a passed verify moves it from shadowing (or verified) to
-// verified; a failed one moves a verified migration back to shadowing.
-// Either way the result is kept. Errors: those of AdvanceMigration.
+// verified; a failed one moves a verified migration back to shadowing. A
+// verify after the cutover leaves the state as it is: a failed one blocks
+// Finalize until a rollback. Either way the result is kept. Errors: those
+// of AdvanceMigration.
 func RecordVerify(ctx context.Context, reg *Registry, name string, v VerifySummary, by string) (Registered, error) {
 	return transition(ctx, reg, name, by, func(r *Registered) (string, error) {
-		m, err := migrationIn(r, name, MigrationShadowing, MigrationVerified)
+		m, err := migrationIn(r, name, MigrationShadowing, MigrationVerified, MigrationCutOver)
 		if err != nil {
 			return "", err
 		}
 		m.Verify = &v
-		m.State = MigrationShadowing
 		note := fmt.Sprintf("verify failed at checkpoint %d: %d missing, %d extra, %d differing of %d", v.Checkpoint, v.Missing, v.Extra, v.Differing, v.Compared)
 		if v.Passed {
-			m.State = MigrationVerified
 			note = fmt.Sprintf("verify passed at checkpoint %d: %d records equal", v.Checkpoint, v.Matched)
+		}
+		switch {
+		case m.State == MigrationCutOver:
+		case v.Passed:
+			m.State = MigrationVerified
+		default:
+			m.State = MigrationShadowing
 		}
 		return note, nil
 	})
@@ -281,12 +288,17 @@ func Rollback(ctx context.Context, reg *Registry, name, by string) (Registered, 
 // Finalize ends namespace name's migration after a cutover: the new target
 // becomes the namespace's primary (and its backend the namespace's
 // backend), the old target's projector stops and its data is kept. No
-// rollback is possible after it. Errors: those of AdvanceMigration.
+// rollback is possible after it, so it needs the last verify (which a
+// verify after the cutover replaces) to have passed. Errors: those of
+// AdvanceMigration.
 func Finalize(ctx context.Context, reg *Registry, name, by string) (Registered, error) {
 	return transition(ctx, reg, name, by, func(r *Registered) (string, error) {
 		m, err := migrationIn(r, name, MigrationCutOver)
 		if err != nil {
 			return "", err
+		}
+		if m.Verify == nil || !m.Verify.Passed {
+			return "", newError(ErrFailedPrecondition.Code, "namespace %s: the last verify did not pass; roll back (prism migrate rollback) and find out why", name)
 		}
 		m.State = MigrationFinalized
 		r.Primary = m.To

@@ -253,3 +253,40 @@ func TestMigrationRacingCutovers(t *testing.T) {
 		t.Fatalf("%d cutovers won, %d recorded; want 1 and 1", won, cutovers)
 	}
 }
+
+// A verify after the cutover keeps the state; a failed one blocks
+// finalize until a rollback and a passed verify.
+func TestVerifyAfterCutover(t *testing.T) {
+	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	ctx := context.Background()
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), gateway.MigrationOptions{}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range [][2]gateway.MigrationState{{gateway.MigrationPlanned, gateway.MigrationBackfilling}, {gateway.MigrationBackfilling, gateway.MigrationShadowing}} {
+		if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.Cutover(ctx, e.reg, "orders", "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Differing: 2}, "ada@test")
+	if err != nil || r.Migration.State != gateway.MigrationCutOver {
+		t.Fatalf("failed verify after cutover: %+v, %v", r.Migration, err)
+	}
+	if _, err := gateway.Finalize(ctx, e.reg, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("finalize after a failed verify = %v, want FAILED_PRECONDITION", err)
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := gateway.Finalize(ctx, e.reg, "orders", "ada@test"); err != nil || r.Migration.State != gateway.MigrationFinalized {
+		t.Fatalf("finalize after a passed verify: %+v, %v", r.Migration, err)
+	}
+}

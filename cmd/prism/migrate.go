@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/subjects"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -38,7 +39,7 @@ Every transition is checked against the state and recorded with who made it
 and when, in the namespace's registry entry (prism ns history shows them). The
 commands talk to a running Prism over NATS (--nats-url); see docs/migration.md.`,
 	}
-	cmd.AddCommand(newMigrateStartCmd(), newMigrateStatusCmd(),
+	cmd.AddCommand(newMigrateStartCmd(), newMigrateStatusCmd(), newMigrateVerifyCmd(),
 		newMigrateStepCmd("cutover", gateway.AdminMigrateCutover, "Serve reads from the new target (needs a passed verify)",
 			`cutover moves every gateway's reads to the new target at once. Each gateway
 first waits until the new target applied everything the old one had, so
@@ -105,6 +106,69 @@ pg2 for another schema or server).`,
 	f.register(cmd)
 	return cmd
 }
+
+func newMigrateVerifyCmd() *cobra.Command {
+	var f adminFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify NAME",
+		Short: "Compare the old and new targets at one checkpoint",
+		Long: `verify compares the two targets of a shadowing, verified or cut-over migration, like
+Vitess's VDiff: it waits until both applied the stream up to the same
+checkpoint, reads both in id order, compares checksums of id ranges and
+narrows mismatched ranges down to the records that are missing from the new
+target, extra in it, or differ (items or revision). Writes that land during
+the comparison are re-read rather than reported. Only ids are shown, never
+values.
+
+A passed verify moves the migration to verified (cutover needs it); a failed
+one keeps it shadowing. After a cutover the state stays, but finalize needs
+the last verify to have passed. The comparison runs in the Prism that projects the
+namespace; --timeout bounds it (large namespaces take minutes). Exit status
+1 when it did not pass.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, _, done, err := f.session(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			var reply verifyReply
+			req := verifyRequest{By: whoAmI(), TimeoutMS: f.timeout.Milliseconds()}
+			if err := client.Request(ctx, subjects.Owner(args[0], opVerify), "migrate.verify", req, &reply); err != nil {
+				if e := (*gateway.Error)(nil); errors.As(err, &e) && e.Code == gateway.ErrUnavailable.Code {
+					return fmt.Errorf("%w (verify runs in the Prism that projects %s; is it running and reachable?)", err, args[0])
+				}
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if err := writeJSON(out, reply.Report); err != nil {
+					return err
+				}
+			} else {
+				if err := reply.Report.WriteTable(out); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "\nmigration of %s is %s; next: %s\n", args[0], reply.State, nextStep(reply.State, args[0]))
+			}
+			if !reply.Report.Passed() {
+				return errVerifyFailed
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.register(cmd)
+	cmd.Flags().Lookup("timeout").DefValue = "10m"
+	_ = cmd.Flags().Set("timeout", "10m")
+	return cmd
+}
+
+// errVerifyFailed makes prism exit 1 after a report that says why.
+var errVerifyFailed = errors.New("verify did not pass: the targets differ (see the report)")
 
 func newMigrateStepCmd(use, op, short, long string) *cobra.Command {
 	var f adminFlags

@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/subjects"
 )
 
 // waitMigration waits until namespace name's migration is in state want.
@@ -27,6 +32,16 @@ func waitMigration(t *testing.T, admin *gateway.AdminClient, name string, want g
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// verifyNow runs a verify of name's migration in the stack.
+func verifyNow(t *testing.T, admin *gateway.AdminClient, name string) verifyReply {
+	t.Helper()
+	var rep verifyReply
+	if err := admin.Request(context.Background(), subjects.Owner(name, opVerify), "migrate.verify", verifyRequest{By: "test"}, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // roles maps target name → role in n's status.
@@ -110,8 +125,30 @@ func TestMigrationInProcess(t *testing.T) {
 	putValues(t, kv, 300, 400, "b-")
 	checkValues(t, kv, 0, 300, "a-")
 
-	if _, err := gateway.RecordVerify(ctx, st.set.reg, name, gateway.VerifySummary{Passed: true}, "test"); err != nil {
+	// A row corrupted behind the new target's back: verify names exactly
+	// that record, the migration stays shadowing and cannot cut over.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema, _ := postgres.TargetSchemaName(name, "postgres")
+	items := pgx.Identifier{schema, "items"}.Sanitize()
+	if tag, err := conn.Exec(ctx, "UPDATE "+items+" SET value = 'corrupt' WHERE id = 'rec-00123'"); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("corrupt a row: %v, %v", tag, err)
+	}
+	rep := verifyNow(t, admin, name)
+	if rep.Report.Passed() || rep.Report.Differing != 1 || rep.Report.Missing != 0 || rep.Report.Extra != 0 || !slices.Equal(rep.Report.DifferingIDs, []string{"rec-00123"}) || rep.State != gateway.MigrationShadowing {
+		t.Fatalf("verify of a corrupted row: %+v", rep)
+	}
+	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("cutover after a failed verify = %v", err)
+	}
+	if _, err := conn.Exec(ctx, "UPDATE "+items+" SET value = 'a-rec-00123' WHERE id = 'rec-00123'"); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.Report.Compared != 400 || rep.State != gateway.MigrationVerified {
+		t.Fatalf("verify: %+v", rep)
 	}
 	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); err != nil {
 		t.Fatal(err)
@@ -130,8 +167,8 @@ func TestMigrationInProcess(t *testing.T) {
 	putValues(t, kv, 450, 500, "d-")
 	checkValues(t, kv, 400, 450, "c-")
 	checkValues(t, kv, 450, 500, "d-")
-	if _, err := gateway.RecordVerify(ctx, st.set.reg, name, gateway.VerifySummary{Passed: true}, "test"); err != nil {
-		t.Fatal(err)
+	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.Report.Compared != 500 {
+		t.Fatalf("verify after rollback: %+v", rep)
 	}
 	for _, op := range []string{gateway.AdminMigrateCutover, gateway.AdminMigrateFinalize} {
 		if _, err := admin.Migrate(ctx, op, name, "test"); err != nil {

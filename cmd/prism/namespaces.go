@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -63,6 +64,8 @@ type served struct {
 	primary, reading string
 	// migration is the migration state the targets were last set up for.
 	migration gateway.MigrationState
+	// verifySub answers migrate verify for the namespace.
+	verifySub *nats.Subscription
 }
 
 // primaryRun returns the run of the primary target.
@@ -397,6 +400,9 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if err := s.reconcileMigration(ctx, sv, e); err != nil {
 		return err
 	}
+	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.served[n.Name] = sv
 	s.mu.Unlock()
@@ -547,6 +553,9 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 }
 
 func (s *namespaceSet) close(ctx context.Context, sv *served) {
+	if sv.verifySub != nil {
+		_ = sv.verifySub.Unsubscribe()
+	}
 	s.mu.Lock()
 	runs := make([]*targetRun, 0, len(sv.targets))
 	for _, r := range sv.targets {
