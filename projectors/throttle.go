@@ -1,0 +1,99 @@
+package projectors
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Throttle paces a projector (WithThrottle), e.g. a backfill that must leave
+// room for live traffic (replay.Throttle).
+//
+// Contract: Wait blocks until events more events may be applied and returns
+// nil, or returns ctx's error once ctx ends. The projector calls it from one
+// goroutine at a time, between pull requests, with the number of messages
+// the last request delivered (at least 1); the throttle may be shared by
+// several projectors, so Wait must be safe for concurrent use.
+type Throttle interface {
+	Wait(ctx context.Context, events int) error
+}
+
+// fetchExpiry is how long one pull request of a throttled projector waits
+// for messages on the server; like the unthrottled pulls (consumer.go) it is
+// short, with heartbeats, so a lost pull stalls for seconds at most.
+const fetchExpiry = 5 * time.Second
+
+// fetchSession feeds a session by explicit pull requests, one at a time,
+// paying the throttle for the messages of each before sending the next:
+// a message is only delivered once the throttle let it through, so none
+// waits on the throttle with its ack timer running. It is the
+// jetstream.ConsumeContext of a throttled projector's session.
+type fetchSession struct {
+	cancel context.CancelFunc
+	closed chan struct{}
+	once   sync.Once
+}
+
+// Stop ends the session; the messages of the request in flight are handed
+// over unless the session aborted (session.close).
+func (f *fetchSession) Stop() { f.once.Do(f.cancel) }
+
+// Drain is Stop: a throttled session buffers at most one pull request,
+// whose messages are handed over either way.
+func (f *fetchSession) Drain() { f.Stop() }
+
+// Closed is closed once the fetching goroutine has returned.
+func (f *fetchSession) Closed() <-chan struct{} { return f.closed }
+
+var _ jetstream.ConsumeContext = (*fetchSession)(nil)
+
+// startFetching starts the goroutine that pulls from cons for a throttled
+// projector and hands each message to handler, in delivery order. It ends
+// (closing Closed) on Stop or Drain, or when a pull fails: the session then
+// ends by itself and the loop repositions the consumer (errResync).
+func (p *Projector) startFetching(cons jetstream.Consumer, handler func(jetstream.Msg)) *fetchSession {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fetchSession{cancel: cancel, closed: make(chan struct{})}
+	n := batchLimit(p.opts.batchSize, p.opts.batchSize)
+	go func() {
+		defer close(f.closed)
+		for ctx.Err() == nil {
+			got, err := fetchOnce(ctx, cons, n, handler)
+			if err != nil {
+				p.log.Warn("pull", "consumer", p.consumer, "err", err)
+				return
+			}
+			if got > 0 && p.opts.throttle.Wait(ctx, got) != nil {
+				return
+			}
+		}
+	}()
+	return f
+}
+
+// fetchOnce sends one pull request for up to n messages, hands what it
+// delivers to handler, and returns how many it handed over. A request that
+// expires or is cancelled is not an error.
+func fetchOnce(ctx context.Context, cons jetstream.Consumer, n int, handler func(jetstream.Msg)) (int, error) {
+	fctx, cancel := context.WithTimeout(ctx, fetchExpiry)
+	defer cancel()
+	b, err := cons.Fetch(n, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(time.Second))
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, err
+	}
+	got := 0
+	for m := range b.Messages() {
+		handler(m)
+		got++
+	}
+	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return got, err
+	}
+	return got, nil
+}
