@@ -62,7 +62,7 @@ func (p *Projector) openSession(ctx context.Context, checkpoint uint64) (*sessio
 		}
 	}
 	if p.opts.throttle != nil {
-		s.cc = p.startFetching(cons, handler)
+		s.cc = p.startFetching(cons, info.NumPending, handler)
 		s.closed = s.cc.Closed()
 		return s, nil
 	}

@@ -27,10 +27,12 @@ type Throttle interface {
 const fetchExpiry = 5 * time.Second
 
 // fetchSession feeds a session by explicit pull requests, one at a time,
-// paying the throttle for the messages of each before sending the next:
-// a message is only delivered once the throttle let it through, so none
-// waits on the throttle with its ack timer running. It is the
-// jetstream.ConsumeContext of a throttled projector's session.
+// and pays the throttle between them: a message is only delivered once the
+// throttle let it through, so none waits on the throttle with its ack
+// timer running. While a full pull is waiting on the stream (catching up)
+// the throttle is paid for it before it is sent; at the head, where a pull
+// may bring fewer messages, it is paid after for what it brought. It is
+// the jetstream.ConsumeContext of a throttled projector's session.
 type fetchSession struct {
 	cancel context.CancelFunc
 	closed chan struct{}
@@ -51,22 +53,31 @@ func (f *fetchSession) Closed() <-chan struct{} { return f.closed }
 var _ jetstream.ConsumeContext = (*fetchSession)(nil)
 
 // startFetching starts the goroutine that pulls from cons for a throttled
-// projector and hands each message to handler, in delivery order. It ends
+// projector and hands each message to handler, in delivery order; pending
+// is how many messages wait on the stream for the consumer. It ends
 // (closing Closed) on Stop or Drain, or when a pull fails: the session then
 // ends by itself and the loop repositions the consumer (errResync).
-func (p *Projector) startFetching(cons jetstream.Consumer, handler func(jetstream.Msg)) *fetchSession {
+func (p *Projector) startFetching(cons jetstream.Consumer, pending uint64, handler func(jetstream.Msg)) *fetchSession {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fetchSession{cancel: cancel, closed: make(chan struct{})}
 	n := batchLimit(p.opts.batchSize, p.opts.batchSize)
 	go func() {
 		defer close(f.closed)
 		for ctx.Err() == nil {
-			got, err := fetchOnce(ctx, cons, n, handler)
+			paid := 0
+			if pending >= uint64(n) {
+				if p.opts.throttle.Wait(ctx, n) != nil {
+					return
+				}
+				paid = n
+			}
+			got, left, err := fetchOnce(ctx, cons, n, handler)
 			if err != nil {
 				p.log.Warn("pull", "consumer", p.consumer, "err", err)
 				return
 			}
-			if got > 0 && p.opts.throttle.Wait(ctx, got) != nil {
+			pending = left
+			if got > paid && p.opts.throttle.Wait(ctx, got-paid) != nil {
 				return
 			}
 		}
@@ -75,25 +86,28 @@ func (p *Projector) startFetching(cons jetstream.Consumer, handler func(jetstrea
 }
 
 // fetchOnce sends one pull request for up to n messages, hands what it
-// delivers to handler, and returns how many it handed over. A request that
-// expires or is cancelled is not an error.
-func fetchOnce(ctx context.Context, cons jetstream.Consumer, n int, handler func(jetstream.Msg)) (int, error) {
+// delivers to handler, and returns how many it handed over and how many
+// were left on the stream after the last (0 when none came). A request
+// that expires or is cancelled is not an error.
+func fetchOnce(ctx context.Context, cons jetstream.Consumer, n int, handler func(jetstream.Msg)) (got int, pending uint64, err error) {
 	fctx, cancel := context.WithTimeout(ctx, fetchExpiry)
 	defer cancel()
 	b, err := cons.Fetch(n, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(time.Second))
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil
+			return 0, 0, nil
 		}
-		return 0, err
+		return 0, 0, err
 	}
-	got := 0
 	for m := range b.Messages() {
+		if meta, err := m.Metadata(); err == nil {
+			pending = meta.NumPending
+		}
 		handler(m)
 		got++
 	}
 	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return got, err
+		return got, pending, err
 	}
-	return got, nil
+	return got, pending, nil
 }
