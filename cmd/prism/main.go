@@ -29,6 +29,6 @@ func newRootCmd() *cobra.Command {
 		Version:       version,
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
-	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd())
+	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newReplayCmd())
 	return root
 }
