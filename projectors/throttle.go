@@ -26,6 +26,29 @@ type Throttle interface {
 // short, with heartbeats, so a lost pull stalls for seconds at most.
 const fetchExpiry = 5 * time.Second
 
+// A throttled projector sizes its pulls so that paying for one takes about
+// pullWaitTarget: a low rate gets small, frequent pulls (steady progress,
+// small commits) instead of a catch-up batch every many seconds; a rate
+// the target cannot reach gets full ones. Pulls stay between minPull
+// messages and a catch-up batch.
+const (
+	pullWaitTarget = 100 * time.Millisecond
+	minPull        = 16
+)
+
+// nextPull is the size of the pull after one of size n whose payment
+// took waited: halved when it waited longer than pullWaitTarget, doubled
+// when it hardly waited, within [min(minPull, most), most].
+func nextPull(n, most int, waited time.Duration) int {
+	switch {
+	case waited > pullWaitTarget:
+		return max(min(minPull, most), n/2)
+	case waited < pullWaitTarget/4:
+		return min(most, n*2)
+	}
+	return n
+}
+
 // fetchSession feeds a session by explicit pull requests, one at a time,
 // and pays the throttle between them: a message is only delivered once the
 // throttle let it through, so none waits on the throttle with its ack
@@ -60,24 +83,33 @@ var _ jetstream.ConsumeContext = (*fetchSession)(nil)
 func (p *Projector) startFetching(cons jetstream.Consumer, pending uint64, handler func(jetstream.Msg)) *fetchSession {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fetchSession{cancel: cancel, closed: make(chan struct{})}
-	n := batchLimit(p.opts.batchSize, p.opts.batchSize)
+	most := batchLimit(p.opts.batchSize, p.opts.batchSize)
+	n := min(most, minPull)
+	pay := func(ctx context.Context, events int) error {
+		start := time.Now()
+		if err := p.opts.throttle.Wait(ctx, events); err != nil {
+			return err
+		}
+		n = nextPull(n, most, time.Since(start))
+		return nil
+	}
 	go func() {
 		defer close(f.closed)
 		for ctx.Err() == nil {
-			paid := 0
-			if pending >= uint64(n) {
-				if p.opts.throttle.Wait(ctx, n) != nil {
+			size, paid := n, 0
+			if pending >= uint64(size) {
+				paid = size
+				if pay(ctx, paid) != nil {
 					return
 				}
-				paid = n
 			}
-			got, left, err := fetchOnce(ctx, cons, n, handler)
+			got, left, err := fetchOnce(ctx, cons, size, handler)
 			if err != nil {
 				p.log.Warn("pull", "consumer", p.consumer, "err", err)
 				return
 			}
 			pending = left
-			if got > paid && p.opts.throttle.Wait(ctx, got-paid) != nil {
+			if got > paid && pay(ctx, got-paid) != nil {
 				return
 			}
 		}
