@@ -263,6 +263,8 @@ func (r *progressReporter) runBar() {
 		bar.SetCurrent(int64(s.Done))
 		select {
 		case <-r.stop:
+			s = r.sample()
+			bar.SetCurrent(int64(s.Done))
 			if s.Total > 0 && s.Done >= s.Total {
 				bar.SetTotal(int64(s.Total), true)
 			} else {

@@ -556,11 +556,12 @@ func (j *replayJob) throttle(stream jetstream.Stream, latency func() time.Durati
 	return replay.NewThrottle(opts...)
 }
 
-// liveActivity is how recently a consumer must have delivered (or have a
-// pull waiting) to count as a live projector for the lag probe; a consumer
-// of a target nobody projects any more would otherwise hold the replay at
-// its floor forever.
-const liveActivity = 30 * time.Second
+// liveActivity is how recently a consumer must have acknowledged (unless
+// it has a pull request waiting) to count as a live projector for the lag
+// probe: the consumer of a finished replay, or of a target nobody
+// projects any more, falls further behind with every write and would
+// otherwise hold the replay at its floor.
+const liveActivity = 5 * time.Second
 
 // liveLagProbe reads how far the namespace's live projectors (every other
 // proj_* consumer that is being consumed) are behind the stream: the most
@@ -573,8 +574,8 @@ func liveLagProbe(stream jetstream.Stream, own string) replay.LagProbe {
 			if info.Name == own || !strings.HasPrefix(info.Name, subjects.Consumer("")) {
 				continue
 			}
-			active := info.NumWaiting > 0 || (info.Delivered.Last != nil && time.Since(*info.Delivered.Last) < liveActivity)
-			if active {
+			acked := info.AckFloor.Last
+			if info.NumWaiting > 0 || (acked != nil && time.Since(*acked) < liveActivity) {
 				lag = max(lag, info.NumPending+uint64(info.NumAckPending))
 			}
 		}
