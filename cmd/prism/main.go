@@ -29,6 +29,6 @@ func newRootCmd() *cobra.Command {
 		Version:       version,
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
-	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd())
+	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd())
 	return root
 }

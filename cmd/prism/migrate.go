@@ -307,7 +307,7 @@ func watchMigration(ctx context.Context, client *gateway.AdminClient, name strin
 		case to == nil:
 			fmt.Fprintf(out, "%s %s: target %s not running yet\n", now.Format(time.TimeOnly), m.State, m.To.Name)
 		default:
-			fmt.Fprintln(out, progressLine(now, m.State, *to, prev.at, prev.applied))
+			fmt.Fprintln(out, backfillLine(now, m.State, *to, prev.at, prev.applied))
 			prev.at, prev.applied = now, to.Checkpoint
 		}
 		if m.State != gateway.MigrationPlanned && m.State != gateway.MigrationBackfilling {
@@ -322,9 +322,9 @@ func watchMigration(ctx context.Context, client *gateway.AdminClient, name strin
 	}
 }
 
-// progressLine is one line of backfill progress of target t: events done
+// backfillLine is one line of backfill progress of target t: events done
 // of the stream's total, rate since the last line, time left, lag.
-func progressLine(now time.Time, state gateway.MigrationState, t gateway.TargetStatus, prevAt time.Time, prevApplied uint64) string {
+func backfillLine(now time.Time, state gateway.MigrationState, t gateway.TargetStatus, prevAt time.Time, prevApplied uint64) string {
 	pct := 100.0
 	if t.StreamLast > 0 {
 		pct = 100 * float64(t.Checkpoint) / float64(t.StreamLast)
