@@ -130,6 +130,18 @@ type TargetStatus struct {
 	StreamLast uint64 `json:"stream_last"`
 	// Lag is StreamLast minus Checkpoint.
 	Lag uint64 `json:"lag"`
+	// Throttle is the pace of a backfilling target; nil for the others.
+	Throttle *ThrottleStatus `json:"throttle,omitempty"`
+}
+
+// ThrottleStatus is what a backfill throttle allows now.
+type ThrottleStatus struct {
+	// Rate is the events per second allowed now; 0 is unlimited.
+	Rate float64 `json:"rate"`
+	// MaxRate is the migration's cap; 0 is none.
+	MaxRate float64 `json:"max_rate"`
+	// Reason says why the rate is below its ceiling; empty when it is not.
+	Reason string `json:"reason,omitempty"`
 }
 
 // AdminNamespace is a registered namespace with its derived settings and

@@ -337,6 +337,14 @@ func backfillLine(now time.Time, state gateway.MigrationState, t gateway.TargetS
 			line += fmt.Sprintf(", ETA %s", time.Duration(float64(t.Lag)/rate*float64(time.Second)).Round(time.Second))
 		}
 	}
+	if th := t.Throttle; th != nil {
+		switch {
+		case th.Reason != "":
+			line += fmt.Sprintf(", throttled to %.0f/s: %s", th.Rate, th.Reason)
+		case th.Rate > 0:
+			line += fmt.Sprintf(", capped at %.0f/s", th.Rate)
+		}
+	}
 	return line
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/projectors"
+	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -50,14 +52,41 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 		if run != nil {
 			continue
 		}
-		run, err := s.openTarget(ctx, n, plan, t)
+		var th *replay.Throttle
+		var opts []projectors.Option
+		if active && name == m.To.Name && backfilling(m.State) {
+			if th, err = s.backfillThrottle(n.Name, pt.Name, name, m, plan); err != nil {
+				return err
+			}
+			opts = append(opts, projectors.WithThrottle(th))
+		}
+		run, err := s.openTarget(ctx, n, plan, t, opts...)
 		if err != nil {
+			if th != nil {
+				_ = th.Close()
+			}
 			return fmt.Errorf("migration target %s: %w", name, err)
 		}
 		s.mu.Lock()
+		run.throttle = th
 		sv.targets[name] = run
 		s.mu.Unlock()
 		s.log.Info("migration target started", "namespace", n.Name, "target", name, "backend", t.Backend, "storage", run.where, "checkpoint", run.proj.Applied())
+	}
+
+	// A caught-up target follows the live tail at full speed.
+	for _, run := range sv.targets {
+		if run.throttle != nil && !(active && run.target.Name == m.To.Name && backfilling(m.State)) {
+			s.mu.Lock()
+			th := run.throttle
+			run.throttle = nil
+			s.mu.Unlock()
+			err := s.restartProjector(ctx, run, projectors.WithBatchSize(plan.BatchSize.Value))
+			_ = th.Close()
+			if err != nil {
+				return err
+			}
+		}
 	}
 
 	reading := pt.Name
@@ -108,6 +137,65 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 		note := fmt.Sprintf("%s replays the stream into %s", s.by(), m.To.Name)
 		if _, err := gateway.AdvanceMigration(ctx, s.reg, n.Name, gateway.MigrationPlanned, gateway.MigrationBackfilling, s.by(), note); err != nil {
 			s.log.Warn("record migration backfilling", "namespace", n.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+// backfilling reports whether a migration in state is still filling its
+// new target (which is then throttled).
+func backfilling(state gateway.MigrationState) bool {
+	return state == gateway.MigrationPlanned || state == gateway.MigrationBackfilling
+}
+
+// Thresholds of the adaptive backfill throttle: it slows down while the
+// primary's projector is more than backfillLagBatches batches behind the
+// stream, or the new target takes longer than backfillMaxLatency to apply
+// a batch.
+const (
+	backfillLagBatches = 4
+	backfillMaxLatency = time.Second
+)
+
+// backfillThrottle paces the backfill of target of namespace ns as m says:
+// at most m.MaxRate events/s, and with m.Adaptive slower while the
+// primary's projector lags or the target's applies slow down.
+func (s *namespaceSet) backfillThrottle(ns, primary, target string, m *gateway.Migration, plan gateway.Plan) (*replay.Throttle, error) {
+	opts := []replay.ThrottleOption{replay.WithThrottleLogger(s.log.With("namespace", ns, "target", target))}
+	if m.MaxRate > 0 {
+		opts = append(opts, replay.WithMaxRate(float64(m.MaxRate)))
+	}
+	if m.Adaptive {
+		lag := func(ctx context.Context) (uint64, error) {
+			info, err := s.js.Stream(ctx, subjects.Stream(ns))
+			if err != nil {
+				return 0, err
+			}
+			p := s.targetProjector(ns, primary)
+			if p == nil {
+				return 0, fmt.Errorf("primary %s not running", primary)
+			}
+			return info.CachedInfo().State.LastSeq - min(p.Applied(), info.CachedInfo().State.LastSeq), nil
+		}
+		latency := func(context.Context) (time.Duration, error) {
+			if p := s.targetProjector(ns, target); p != nil {
+				return p.ApplyLatency(), nil
+			}
+			return 0, nil
+		}
+		opts = append(opts, replay.WithLagProbe(lag, uint64(backfillLagBatches*max(plan.BatchSize.Value, 256))), replay.WithLatencyProbe(latency, backfillMaxLatency))
+	}
+	return replay.NewThrottle(opts...)
+}
+
+// targetProjector returns the projector of target name of namespace ns,
+// nil when this process does not run it.
+func (s *namespaceSet) targetProjector(ns, name string) *projectors.Projector {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sv := s.served[ns]; sv != nil {
+		if run := sv.targets[name]; run != nil {
+			return run.proj
 		}
 	}
 	return nil

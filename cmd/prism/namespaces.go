@@ -482,6 +482,11 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 // new one resumes from the checkpoint the old one committed when it
 // stopped.
 func (s *namespaceSet) restartProjector(ctx context.Context, run *targetRun, opts ...projectors.Option) error {
+	s.mu.Lock()
+	if run.throttle != nil {
+		opts = append(opts, projectors.WithThrottle(run.throttle))
+	}
+	s.mu.Unlock()
 	next, err := run.newProj(opts...)
 	if err != nil {
 		return err
@@ -596,6 +601,10 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 		var out []gateway.TargetStatus
 		for _, run := range sv.targets {
 			st := gateway.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.proj.Applied(), StreamLast: last}
+			if th := run.throttle; th != nil {
+				ts := th.State()
+				st.Throttle = &gateway.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
+			}
 			if last > st.Checkpoint {
 				st.Lag = last - st.Checkpoint
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/projectors"
+	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -37,6 +38,9 @@ type targetRun struct {
 	read gateway.ReadTarget
 	// where says where the target keeps its data (never a password).
 	where string
+	// throttle paces the projector of a backfilling target; nil once it
+	// is caught up (and for every other target).
+	throttle *replay.Throttle
 }
 
 // openTarget opens target t of namespace n and starts its projector with
@@ -110,6 +114,9 @@ func (s *namespaceSet) openTarget(ctx context.Context, n gateway.Namespace, plan
 func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRun) {
 	if err := run.proj.Stop(ctx); err != nil {
 		s.log.Error("stop projector", "namespace", ns, "target", run.target.Name, "err", err)
+	}
+	if run.throttle != nil {
+		_ = run.throttle.Close()
 	}
 	if err := run.store.Close(); err != nil {
 		s.log.Error("close backend", "namespace", ns, "target", run.target.Name, "err", err)
