@@ -54,7 +54,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 		}
 		var th *replay.Throttle
 		var opts []projectors.Option
-		if active && name == m.To.Name && backfilling(m.State) {
+		if active && name == m.To.Name && backfilling(m.State) && (m.MaxRate > 0 || m.Adaptive) {
 			if th, err = s.backfillThrottle(n.Name, pt.Name, name, m, plan); err != nil {
 				return err
 			}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/prism-data/prism/backends/postgres"
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/subjects"
+)
+
+// runMigrate fills the embedded stack's SQLite namespace with f.events
+// puts over f.keys records, then moves it to a new PostgreSQL target
+// through the admin API exactly as prism migrate does, timing each step:
+// backfill (start → shadowing), verify, cutover (request → reads served by
+// PostgreSQL), finalize, and the whole move. "events" is the backfill's
+// rate over the stream.
+func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []client.Item, progress io.Writer) (runResult, error) {
+	if err := fillStream(ctx, f, t, items, progress); err != nil {
+		return runResult{}, err
+	}
+	admin := gateway.NewAdminClient(t.nc, 10*time.Minute)
+	target := "pg" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	schema, err := postgres.TargetSchemaName(t.namespace, target)
+	if err != nil {
+		return runResult{}, err
+	}
+	t.pgDrop = append(t.pgDrop, schema)
+	rec := newRecorder([]string{"backfill", "verify", "cutover", "finalize", "total"}, 1)
+	began := time.Now()
+	step := func(name string, do func() error) error {
+		start := time.Now()
+		if err := do(); err != nil {
+			return fmt.Errorf("migrate: %s: %w", name, err)
+		}
+		d := time.Since(start)
+		rec.observe(0, name, d)
+		fmt.Fprintf(progress, "migrate: %s in %s\n", name, d.Round(time.Millisecond))
+		return nil
+	}
+	var last uint64
+	err = step("backfill", func() error {
+		if _, err := admin.StartMigration(ctx, t.namespace, gateway.Target{Name: target, Backend: "postgres"}, gateway.MigrationOptions{}, "prism bench"); err != nil {
+			return err
+		}
+		n, err := waitMigrationState(ctx, admin, t.namespace, gateway.MigrationShadowing, progress)
+		for _, ts := range n.Targets {
+			if ts.Target == target {
+				last = ts.Checkpoint
+			}
+		}
+		return err
+	})
+	if err == nil {
+		err = step("verify", func() error {
+			var rep verifyReply
+			if err := admin.Request(ctx, subjects.Owner(t.namespace, opVerify), "migrate.verify", verifyRequest{By: "prism bench"}, &rep); err != nil {
+				return err
+			}
+			if !rep.Report.Passed() {
+				return fmt.Errorf("targets differ: %d missing, %d extra, %d differing", rep.Report.Missing, rep.Report.Extra, rep.Report.Differing)
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = step("cutover", func() error {
+			if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
+				return err
+			}
+			return waitReads(ctx, admin, t.namespace, target)
+		})
+	}
+	if err == nil {
+		err = step("finalize", func() error {
+			if _, err := admin.Migrate(ctx, gateway.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
+				return err
+			}
+			return waitReads(ctx, admin, t.namespace, target)
+		})
+	}
+	if err != nil {
+		return runResult{}, err
+	}
+	total := time.Since(began)
+	rec.observe(0, "total", total)
+	res := runResult{Name: "prism", ElapsedSeconds: total.Seconds()}
+	backfill := rec.result(total)
+	res.Series = append([]seriesResult{eventsSeries("events", int64(last), durationOf(backfill, "backfill"))}, backfill...)
+	res.Note = fmt.Sprintf("migrate: %d events over %d records moved from sqlite to postgres target %s (backfill, verify, cutover, finalize)", last, f.keys, target)
+	return res, nil
+}
+
+// durationOf is the single observation of series name in rs.
+func durationOf(rs []seriesResult, name string) time.Duration {
+	for _, s := range rs {
+		if s.Name == name && s.LatencyUS != nil {
+			return time.Duration(s.LatencyUS.Max * float64(time.Microsecond))
+		}
+	}
+	return 0
+}
+
+// waitMigrationState polls until namespace name's migration is in state
+// want, printing progress every few seconds.
+func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name string, want gateway.MigrationState, progress io.Writer) (gateway.AdminNamespace, error) {
+	var prevAt time.Time
+	var prevApplied uint64
+	for {
+		n, err := admin.Get(ctx, name)
+		if err != nil {
+			return n, err
+		}
+		if n.Migration != nil && n.Migration.State == want {
+			return n, nil
+		}
+		if n.Migration != nil && time.Since(prevAt) > 3*time.Second {
+			for _, ts := range n.Targets {
+				if ts.Target == n.Migration.To.Name {
+					fmt.Fprintln(progress, "migrate: "+backfillLine(time.Now(), n.Migration.State, ts, prevAt, prevApplied))
+					prevAt, prevApplied = time.Now(), ts.Checkpoint
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitReads polls until target serves the reads of namespace name.
+func waitReads(ctx context.Context, admin *gateway.AdminClient, name, target string) error {
+	for {
+		n, err := admin.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		for _, ts := range n.Targets {
+			if ts.Target == target && ts.Role == "primary" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
