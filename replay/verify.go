@@ -108,6 +108,9 @@ func (v *verifier) run(ctx context.Context) error {
 	v.checkpoint = c
 	v.progress(Progress{Phase: "scan", Checkpoint: c})
 	if err := v.scan(ctx); err != nil {
+		// What the scan could not decide stays counted, as unsettled.
+		v.settle(v.pending)
+		v.pending = nil
 		return fmt.Errorf("verify: scan: %w", err)
 	}
 	if err := v.recheck(ctx); err != nil {

@@ -186,6 +186,9 @@ func TestVerifyLiveWrites(t *testing.T) {
 					t.Errorf("record %s unsettled but never written during the verification", id)
 				}
 			}
+			if sum := r.Matched + r.Missing + r.Extra + r.Differing + r.Unsettled; sum != r.Compared {
+				t.Errorf("matched + missing + extra + differing + unsettled = %d, compared %d", sum, r.Compared)
+			}
 			if r.Rechecked == 0 {
 				t.Error("no record was rechecked: the writes did not reach the scan")
 			}

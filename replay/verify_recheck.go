@@ -65,20 +65,28 @@ func (v *verifier) recheckRound(ctx context.Context, ids []pendingID) error {
 	}
 	v.soonest = time.Time{}
 	for i, p := range ids {
-		first, second := classify(o1[i], n[i], v.opts.clockSkew), classify(o2[i], n[i], v.opts.clockSkew)
-		verd := second
-		switch {
-		case first == same || second == same:
-			verd = same
-		case second == undecided:
-			verd = first
-		}
-		if verd == undecided {
-			v.noteExpiry(o2[i], n[i])
-		}
-		v.record(p, verd, false)
+		v.record(p, v.combine(o1[i], n[i], o2[i]), false)
 	}
 	return nil
+}
+
+// combine decides a record from the round's three reads by comparing
+// each pair of consecutive ones: a proven difference in either pair wins
+// (it cannot come from a live write), then a match in either (both
+// targets held the same state at the same position).
+func (v *verifier) combine(o1, n, o2 obs) verdict {
+	first, second := classify(o1, n, v.opts.clockSkew), classify(o2, n, v.opts.clockSkew)
+	switch {
+	case second != same && second != undecided:
+		return second
+	case first != same && first != undecided:
+		return first
+	case first == same || second == same:
+		return same
+	}
+	v.noteExpiry(o1, n)
+	v.noteExpiry(o2, n)
+	return undecided
 }
 
 // recheckGap is how far apart (in records of the scan) two records to
