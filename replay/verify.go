@@ -92,8 +92,8 @@ type verifier struct {
 	rounds                               int
 	missing, extra, differing, unsettled idSample
 
-	// pending are the ids to read again, in id order.
-	pending [][]byte
+	// pending are the records to read again, in id order.
+	pending []pendingID
 	// soonest is the latest expire time of an item that may have kept a
 	// pending record undecided: the next round waits until it passed.
 	soonest time.Time
@@ -108,6 +108,9 @@ func (v *verifier) run(ctx context.Context) error {
 	v.checkpoint = c
 	v.progress(Progress{Phase: "scan", Checkpoint: c})
 	if err := v.scan(ctx); err != nil {
+		// What the scan could not decide stays counted, as unsettled.
+		v.settle(v.pending)
+		v.pending = nil
 		return fmt.Errorf("verify: scan: %w", err)
 	}
 	if err := v.recheck(ctx); err != nil {
@@ -126,9 +129,17 @@ func (v *verifier) progress(p Progress) {
 	}
 }
 
-// record counts the verdict on one record; an undecided one is kept for a
-// recheck, or counted as unsettled when final or when there are too many.
-func (v *verifier) record(id []byte, verd verdict, final bool) {
+// pendingID is a record to read again and its position in the scan (the
+// number of ids before it), which tells how far apart two of them are.
+type pendingID struct {
+	id  []byte
+	pos int64
+}
+
+// record counts the verdict on the record p; an undecided one is kept for
+// a recheck, or counted as unsettled when final or when there are too many.
+func (v *verifier) record(p pendingID, verd verdict, final bool) {
+	id := p.id
 	switch verd {
 	case same:
 		v.matched++
@@ -143,7 +154,7 @@ func (v *verifier) record(id []byte, verd verdict, final bool) {
 		v.differing.add(id)
 	case undecided:
 		if !final && len(v.pending) < v.opts.maxRechecks {
-			v.pending = append(v.pending, slices.Clone(id))
+			v.pending = append(v.pending, pendingID{slices.Clone(id), p.pos})
 			return
 		}
 		v.nUnset++
@@ -176,7 +187,7 @@ func (v *verifier) fence(ctx context.Context) (uint64, error) {
 // usually catches up within a batch or two.
 const (
 	pollFirst = 5 * time.Millisecond
-	pollMax   = 200 * time.Millisecond
+	pollMax   = 50 * time.Millisecond
 )
 
 // waitFor polls src until its checkpoint is at least c, for at most the

@@ -101,3 +101,37 @@ func TestNext(t *testing.T) {
 		}
 	}
 }
+
+// TestCombine checks how a recheck round decides from its reads old, new,
+// old: a proven difference wins over a match in the other pair.
+func TestCombine(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	rd := func(lo, hi uint64) *read { return &read{lo: lo, hi: hi, at: t0} }
+	ent := func(rev uint64, content byte) *entry {
+		return &entry{id: []byte("x"), rev: rev, sum: [32]byte{content}}
+	}
+	v := &verifier{opts: defaultVerifyOptions()}
+	tests := []struct {
+		name      string
+		o1, n, o2 obs
+		want      verdict
+	}{
+		{"all equal", obs{ent(3, 1), rd(10, 11)}, obs{ent(3, 1), rd(11, 12)}, obs{ent(3, 1), rd(12, 13)}, same},
+		// New matched old's first read, but old then applied event 11,
+		// which new had applied too by its read (lo 11) yet does not show.
+		{"new missed a later event", obs{ent(3, 1), rd(10, 11)}, obs{ent(3, 1), rd(11, 12)}, obs{ent(11, 2), rd(12, 13)}, differing},
+		// Old moved on after new's read: not evidence.
+		{"old moved on", obs{ent(3, 1), rd(10, 11)}, obs{ent(3, 1), rd(11, 12)}, obs{ent(12, 2), rd(12, 13)}, same},
+		{"caught up by the second read", obs{ent(12, 2), rd(12, 13)}, obs{ent(3, 1), rd(11, 12)}, obs{ent(3, 1), rd(13, 13)}, same},
+		{"absence then presence", obs{nil, rd(10, 11)}, obs{ent(3, 1), rd(11, 12)}, obs{ent(3, 1), rd(12, 13)}, extra},
+		{"presence after absence", obs{ent(3, 1), rd(10, 11)}, obs{nil, rd(11, 12)}, obs{ent(3, 1), rd(12, 13)}, missing},
+		{"still moving", obs{ent(12, 1), rd(12, 12)}, obs{ent(14, 2), rd(14, 15)}, obs{ent(16, 3), rd(15, 16)}, undecided},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := v.combine(tt.o1, tt.n, tt.o2); got != tt.want {
+				t.Errorf("combine = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

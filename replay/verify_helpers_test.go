@@ -15,9 +15,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	_ "modernc.org/sqlite" // the "sqlite" driver, to change rows behind the store's back
 
+	"github.com/prism-data/prism/backends/natskv"
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/backends/sqlite"
+	"github.com/prism-data/prism/itest/natstest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
 )
@@ -32,6 +34,7 @@ type store interface {
 var (
 	_ replay.Source = (*sqlite.Store)(nil)
 	_ replay.Source = (*postgres.Store)(nil)
+	_ replay.Source = (*natskv.Store)(nil)
 )
 
 // target is a store under test and a way to change its items table
@@ -40,7 +43,7 @@ type target struct {
 	name  string
 	store store
 	// exec runs query with ? placeholders; {items} stands for the items
-	// table.
+	// table. NATS KV targets have none: tests corrupt only SQL ones.
 	exec func(t testing.TB, query string, args ...any)
 }
 
@@ -53,7 +56,23 @@ type kind struct {
 var (
 	sqliteKind   = kind{"sqlite", openSQLite}
 	postgresKind = kind{"postgres", openPostgres}
+	natskvKind   = kind{"natskv", openNATSKV}
 )
+
+// openNATSKV opens a bucket on an in-process NATS server of its own.
+func openNATSKV(t testing.TB) *target {
+	t.Helper()
+	_, js := natstest.Start(t)
+	s, err := natskv.Open(context.Background(), js, "verify")
+	if err != nil {
+		t.Fatalf("natskv.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return &target{name: "natskv", store: s, exec: func(t testing.TB, query string, _ ...any) {
+		t.Helper()
+		t.Fatalf("natskv target: no SQL to run %s", query)
+	}}
+}
 
 func openSQLite(t testing.TB) *target {
 	t.Helper()

@@ -37,13 +37,13 @@ func (v *verifier) recheck(ctx context.Context) error {
 }
 
 // settle counts ids as unsettled.
-func (v *verifier) settle(ids [][]byte) {
-	for _, id := range ids {
-		v.record(id, undecided, true)
+func (v *verifier) settle(ids []pendingID) {
+	for _, p := range ids {
+		v.record(p, undecided, true)
 	}
 }
 
-func (v *verifier) recheckRound(ctx context.Context, ids [][]byte) error {
+func (v *verifier) recheckRound(ctx context.Context, ids []pendingID) error {
 	if err := v.waitExpired(ctx); err != nil {
 		return err
 	}
@@ -64,27 +64,44 @@ func (v *verifier) recheckRound(ctx context.Context, ids [][]byte) error {
 		return fmt.Errorf("old target: %w", err)
 	}
 	v.soonest = time.Time{}
-	for i, id := range ids {
-		first, second := classify(o1[i], n[i], v.opts.clockSkew), classify(o2[i], n[i], v.opts.clockSkew)
-		verd := second
-		switch {
-		case first == same || second == same:
-			verd = same
-		case second == undecided:
-			verd = first
-		}
-		if verd == undecided {
-			v.noteExpiry(o2[i], n[i])
-		}
-		v.record(id, verd, false)
+	for i, p := range ids {
+		v.record(p, v.combine(o1[i], n[i], o2[i]), false)
 	}
 	return nil
 }
 
-// readIDs waits until src has reached checkpoint after, then reads each of
-// ids from it, in one read whose bounds are the checkpoints before and
-// after all of them. It returns one obs per id, all with that read.
-func (v *verifier) readIDs(ctx context.Context, src Source, ids [][]byte, now time.Time, after uint64) ([]obs, *read, error) {
+// combine decides a record from the round's three reads by comparing
+// each pair of consecutive ones: a proven difference in either pair wins
+// (it cannot come from a live write), then a match in either (both
+// targets held the same state at the same position).
+func (v *verifier) combine(o1, n, o2 obs) verdict {
+	first, second := classify(o1, n, v.opts.clockSkew), classify(o2, n, v.opts.clockSkew)
+	switch {
+	case second != same && second != undecided:
+		return second
+	case first != same && first != undecided:
+		return first
+	case first == same || second == same:
+		return same
+	}
+	v.noteExpiry(o1, n)
+	v.noteExpiry(o2, n)
+	return undecided
+}
+
+// recheckGap is how far apart (in records of the scan) two records to
+// recheck may be and still be read with one walk from the first to the
+// second rather than one lookup each: a lookup costs about as much as
+// reading this many records in a walk, and on a NATS KV target a lookup
+// costs a whole listing.
+const recheckGap = 100
+
+// readIDs waits until src has reached checkpoint after, then reads the
+// records ids from it, in one read whose bounds are the checkpoints before
+// and after all of it. Runs of ids close to each other are read in one
+// walk of ExportRecords pages. It returns one obs per id, all with that
+// read.
+func (v *verifier) readIDs(ctx context.Context, src Source, ids []pendingID, now time.Time, after uint64) ([]obs, *read, error) {
 	name := "new"
 	if src == v.old {
 		name = "old"
@@ -99,22 +116,58 @@ func (v *verifier) readIDs(ctx context.Context, src Source, ids [][]byte, now ti
 	}
 	out := make([]obs, len(ids))
 	d := newDigester()
-	for i, id := range ids {
-		out[i].r = r
-		recs, err := src.ExportRecords(ctx, id, 1, now)
-		if err != nil {
+	for start := 0; start < len(ids); {
+		end := start + 1
+		for end < len(ids) && ids[end].pos-ids[end-1].pos <= recheckGap {
+			end++
+		}
+		if err := v.readRun(ctx, src, ids[start:end], out[start:end], now, d); err != nil {
 			return nil, nil, err
 		}
-		if len(recs) == 1 && bytes.Equal(recs[0].GetId(), id) {
-			e := d.digest(recs[0])
-			out[i].e = &e
-		}
+		start = end
 	}
 	if r.hi, err = src.Checkpoint(ctx); err != nil {
 		return nil, nil, err
 	}
 	r.at = time.Now()
+	for i := range out {
+		out[i].r = r
+	}
 	return out, r, nil
+}
+
+// readRun reads the records run (in id order) with ExportRecords pages
+// from the first one until past the last, and sets out[i].e to the entry
+// of run[i] where src has it.
+func (v *verifier) readRun(ctx context.Context, src Source, run []pendingID, out []obs, now time.Time, d *digester) error {
+	// The scan saw span records from the first to the last; the target
+	// may hold a few more by now, and the loop reads on if so.
+	limit := int(min(run[len(run)-1].pos-run[0].pos+1, int64(v.opts.pageSize)))
+	from, j := run[0].id, 0
+	for j < len(run) {
+		recs, err := src.ExportRecords(ctx, from, limit, now)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			for j < len(run) && bytes.Compare(run[j].id, rec.GetId()) < 0 {
+				j++ // absent
+			}
+			if j == len(run) {
+				break
+			}
+			if bytes.Equal(run[j].id, rec.GetId()) {
+				e := d.digest(rec)
+				out[j].e = &e
+				j++
+			}
+		}
+		if len(recs) < limit { // nothing follows
+			return nil
+		}
+		from = next(recs[len(recs)-1].GetId())
+	}
+	return nil
 }
 
 // noteExpiry remembers the latest expire time that may have kept a record

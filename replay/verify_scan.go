@@ -210,18 +210,19 @@ func (v *verifier) closeRange(s *span) {
 		return
 	}
 	v.ranges++
+	first := v.compared
 	v.compared += int64(len(s.pairs))
 	var so, sn [sha256.Size]byte
 	if bytes.Equal(s.ho.Sum(so[:0]), s.hn.Sum(sn[:0])) {
 		v.matched += int64(len(s.pairs))
 	} else {
 		v.rangesMismatched++
-		for _, p := range s.pairs {
+		for i, p := range s.pairs {
 			verd := classify(p.o, p.n, v.opts.clockSkew)
 			if verd == undecided {
 				v.noteExpiry(p.o, p.n)
 			}
-			v.record(p.id(), verd, false)
+			v.record(pendingID{p.id(), first + int64(i)}, verd, false)
 		}
 	}
 	s.reset()

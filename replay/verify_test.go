@@ -13,32 +13,39 @@ import (
 // Two targets that applied the same changes match record for record,
 // across pages and ranges whose sizes do not divide each other.
 func TestVerifyIdentical(t *testing.T) {
-	old, new, changes := pair(t, sqliteKind, postgresKind, 3000)
-	var phases []string
-	r := verify(t, old, new, replay.WithRangeSize(97), replay.WithPageSize(128),
-		replay.WithProgress(func(p replay.Progress) {
-			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
-				phases = append(phases, p.Phase)
+	for _, tt := range []struct{ old, new kind }{
+		{sqliteKind, postgresKind},
+		{natskvKind, sqliteKind},
+	} {
+		t.Run(tt.old.name+"-"+tt.new.name, func(t *testing.T) {
+			old, new, changes := pair(t, tt.old, tt.new, 3000)
+			var phases []string
+			r := verify(t, old, new, replay.WithRangeSize(97), replay.WithPageSize(128),
+				replay.WithProgress(func(p replay.Progress) {
+					if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+						phases = append(phases, p.Phase)
+					}
+				}))
+			if !r.Passed() {
+				t.Fatalf("identical targets did not pass:\n%s", table(r))
 			}
-		}))
-	if !r.Passed() {
-		t.Fatalf("identical targets did not pass:\n%s", table(r))
-	}
-	// Each of the 3000 records and the two special ids is there unless
-	// the history deleted it or all its items expired.
-	if r.OldRecords < 2500 || r.OldRecords != r.NewRecords || r.Compared != r.OldRecords || r.Matched != r.Compared {
-		t.Errorf("counts: old %d, new %d, compared %d, matched %d; want equal, above 2500",
-			r.OldRecords, r.NewRecords, r.Compared, r.Matched)
-	}
-	if want := (r.Compared + 96) / 97; r.Ranges != want || r.RangesMismatched != 0 || r.Rechecked != 0 {
-		t.Errorf("ranges %d (%d mismatched), rechecked %d; want %d ranges, none mismatched or rechecked",
-			r.Ranges, r.RangesMismatched, r.Rechecked, want)
-	}
-	if want := changes[len(changes)-1].GetSeq(); r.Checkpoint != want {
-		t.Errorf("checkpoint = %d, want %d", r.Checkpoint, want)
-	}
-	if !slices.Equal(phases, []string{"fence", "scan"}) {
-		t.Errorf("progress phases = %q, want [fence scan]", phases)
+			// Each of the 3000 records and the two special ids is there
+			// unless the history deleted it or all its items expired.
+			if r.OldRecords < 2500 || r.OldRecords != r.NewRecords || r.Compared != r.OldRecords || r.Matched != r.Compared {
+				t.Errorf("counts: old %d, new %d, compared %d, matched %d; want equal, above 2500",
+					r.OldRecords, r.NewRecords, r.Compared, r.Matched)
+			}
+			if want := (r.Compared + 96) / 97; r.Ranges != want || r.RangesMismatched != 0 || r.Rechecked != 0 {
+				t.Errorf("ranges %d (%d mismatched), rechecked %d; want %d ranges, none mismatched or rechecked",
+					r.Ranges, r.RangesMismatched, r.Rechecked, want)
+			}
+			if want := changes[len(changes)-1].GetSeq(); r.Checkpoint != want {
+				t.Errorf("checkpoint = %d, want %d", r.Checkpoint, want)
+			}
+			if !slices.Equal(phases, []string{"fence", "scan"}) {
+				t.Errorf("progress phases = %q, want [fence scan]", phases)
+			}
+		})
 	}
 }
 
