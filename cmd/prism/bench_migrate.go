@@ -108,8 +108,8 @@ func durationOf(rs []seriesResult, name string) time.Duration {
 // waitMigrationState polls until namespace name's migration is in state
 // want, printing progress every few seconds.
 func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name string, want gateway.MigrationState, progress io.Writer) (gateway.AdminNamespace, error) {
-	var prevAt time.Time
-	var prevApplied uint64
+	meter := newProgressMeter(0, 0, time.Now(), false)
+	var printed time.Time
 	for {
 		n, err := admin.Get(ctx, name)
 		if err != nil {
@@ -118,11 +118,12 @@ func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name st
 		if n.Migration != nil && n.Migration.State == want {
 			return n, nil
 		}
-		if n.Migration != nil && time.Since(prevAt) > 3*time.Second {
-			for _, ts := range n.Targets {
-				if ts.Target == n.Migration.To.Name {
-					fmt.Fprintln(progress, "migrate: "+backfillLine(time.Now(), n.Migration.State, ts, prevAt, prevApplied))
-					prevAt, prevApplied = time.Now(), ts.Checkpoint
+		for _, ts := range n.Targets {
+			if n.Migration != nil && ts.Target == n.Migration.To.Name {
+				s := meter.observe(time.Now(), ts.Checkpoint, ts.StreamLast, nil)
+				if time.Since(printed) > 3*time.Second {
+					fmt.Fprintln(progress, "migrate: "+s.line(string(n.Migration.State)+" "+ts.Target))
+					printed = time.Now()
 				}
 			}
 		}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -280,72 +282,56 @@ func printMigration(out io.Writer, n gateway.AdminNamespace) error {
 	return tw.Flush()
 }
 
-// watchMigration prints the backfill's progress every interval until the
-// migration leaves planned/backfilling or ctx ends.
+// watchMigration shows the backfill's progress (a bar on a terminal,
+// plain lines every interval otherwise: events done of the stream's total,
+// rate, ETA, lag behind the head, throttle) until the migration leaves
+// planned/backfilling or ctx ends.
 func watchMigration(ctx context.Context, client *gateway.AdminClient, name string, every time.Duration, out io.Writer) error {
-	var prev struct {
-		at      time.Time
-		applied uint64
+	n, err := client.Get(ctx, name)
+	if err != nil {
+		return err
 	}
-	for {
-		n, err := client.Get(ctx, name)
-		if err != nil {
-			return err
-		}
-		m := n.Migration
-		if m == nil {
-			return fmt.Errorf("namespace %s has no migration", name)
-		}
-		var to *gateway.TargetStatus
-		for i := range n.Targets {
-			if n.Targets[i].Target == m.To.Name {
-				to = &n.Targets[i]
+	if n.Migration == nil {
+		return fmt.Errorf("namespace %s has no migration", name)
+	}
+	to := n.Migration.To.Name
+	var cur atomic.Pointer[gateway.AdminNamespace]
+	cur.Store(&n)
+	target := func() gateway.TargetStatus {
+		for _, t := range cur.Load().Targets {
+			if t.Target == to {
+				return t
 			}
 		}
-		now := time.Now()
-		switch {
-		case to == nil:
-			fmt.Fprintf(out, "%s %s: target %s not running yet\n", now.Format(time.TimeOnly), m.State, m.To.Name)
-		default:
-			fmt.Fprintln(out, backfillLine(now, m.State, *to, prev.at, prev.applied))
-			prev.at, prev.applied = now, to.Checkpoint
-		}
-		if m.State != gateway.MigrationPlanned && m.State != gateway.MigrationBackfilling {
-			fmt.Fprintf(out, "migration of %s is %s; next: %s\n", name, m.State, nextStep(m.State, name))
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(every):
-		}
+		return gateway.TargetStatus{}
 	}
-}
-
-// backfillLine is one line of backfill progress of target t: events done
-// of the stream's total, rate since the last line, time left, lag.
-func backfillLine(now time.Time, state gateway.MigrationState, t gateway.TargetStatus, prevAt time.Time, prevApplied uint64) string {
-	pct := 100.0
-	if t.StreamLast > 0 {
-		pct = 100 * float64(t.Checkpoint) / float64(t.StreamLast)
-	}
-	line := fmt.Sprintf("%s %s %s: %d/%d events (%.1f%%), lag %d", now.Format(time.TimeOnly), state, t.Target, t.Checkpoint, t.StreamLast, pct, t.Lag)
-	if !prevAt.IsZero() && t.Checkpoint >= prevApplied {
-		rate := float64(t.Checkpoint-prevApplied) / now.Sub(prevAt).Seconds()
-		line += fmt.Sprintf(", %.0f events/s", rate)
-		if rate > 0 {
-			line += fmt.Sprintf(", ETA %s", time.Duration(float64(t.Lag)/rate*float64(time.Second)).Round(time.Second))
+	if backfilling(n.Migration.State) {
+		src := progressSource{
+			applied: func() uint64 { return target().Checkpoint },
+			head:    func() uint64 { return target().StreamLast },
+			throttle: func() *replay.ThrottleState {
+				th := target().Throttle
+				if th == nil {
+					return nil
+				}
+				return &replay.ThrottleState{Rate: th.Rate, MaxRate: th.MaxRate, Throttled: th.Reason != "", Reason: th.Reason}
+			},
 		}
-	}
-	if th := t.Throttle; th != nil {
-		switch {
-		case th.Reason != "":
-			line += fmt.Sprintf(", throttled to %.0f/s: %s", th.Rate, th.Reason)
-		case th.Rate > 0:
-			line += fmt.Sprintf(", capped at %.0f/s", th.Rate)
+		rep := startProgress("backfill "+to, src, newProgressMeter(0, 0, time.Now(), false), out, every)
+		for backfilling(cur.Load().Migration.State) && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(barTick):
+			}
+			if n, err := client.Get(ctx, name); err == nil && n.Migration != nil {
+				cur.Store(&n)
+			}
 		}
+		rep.Stop()
 	}
-	return line
+	state := cur.Load().Migration.State
+	fmt.Fprintf(out, "migration of %s is %s; next: %s\n", name, state, nextStep(state, name))
+	return ctx.Err()
 }
 
 // nextStep says what the operator does after state.
