@@ -456,8 +456,14 @@ func (j *replayJob) startCheckpoint(ctx context.Context, store backfillStore, la
 // project runs the projector from start to stopAt (0: until a signal) with
 // progress, and prints the summary.
 func (j *replayJob) project(ctx context.Context, stream jetstream.Stream, store backfillStore, start, stopAt uint64) error {
-	var p *projectors.Projector
-	th, err := j.throttle(stream, func() time.Duration { return p.ApplyLatency() })
+	// The throttle's latency probe reads the projector made after it.
+	var made atomic.Pointer[projectors.Projector]
+	th, err := j.throttle(stream, func() time.Duration {
+		if p := made.Load(); p != nil {
+			return p.ApplyLatency()
+		}
+		return 0
+	})
 	if err != nil {
 		return err
 	}
@@ -469,6 +475,7 @@ func (j *replayJob) project(ctx context.Context, stream jetstream.Stream, store 
 		defer th.Close()
 		opts = append(opts, projectors.WithThrottle(th))
 	}
+	var p *projectors.Projector
 	if j.ns.Abstraction == gateway.AbstractionTimeSeries {
 		p, err = projectors.NewTimeSeries(j.js, j.ns.Name, j.f.target, store, opts...)
 	} else {
@@ -477,6 +484,7 @@ func (j *replayJob) project(ctx context.Context, stream jetstream.Stream, store 
 	if err != nil {
 		return err
 	}
+	made.Store(p)
 	began := time.Now()
 	if err := p.Start(ctx); err != nil {
 		if errors.Is(err, projectors.ErrConsumerInUse) {

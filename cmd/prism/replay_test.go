@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/backends/sqlite"
@@ -366,5 +368,44 @@ func TestProgressMeter(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(progressLine.FindStringSubmatch(s.line("x"))[2]); n != 40 {
 		t.Fatalf("following line %q", s.line("x"))
+	}
+}
+
+// The live-lag probe counts the consumers being consumed and ignores the
+// ones nobody consumes, however far behind they are.
+func TestLiveLagProbe(t *testing.T) {
+	n := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	e := newReplayEnv(t, n, 50)
+	e.primaryRecords(t, "orders")
+	ctx := context.Background()
+	stream, err := e.st.js.Stream(ctx, "PRISM_ORDERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := liveLagProbe(stream, "proj_mine")
+	newConsumer := func(name string) jetstream.Consumer {
+		c, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	newConsumer("proj_stale") // 50 behind, nobody consuming
+	newConsumer("proj_mine")  // the replay's own
+	if lag, err := probe(ctx); err != nil || lag != 0 {
+		t.Fatalf("lag with the served projector caught up and a stale consumer = %d, %v; want 0", lag, err)
+	}
+	busy := newConsumer("proj_busy")
+	b, err := busy.Fetch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range b.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lag, err := probe(ctx); err != nil || lag != e.last-1 {
+		t.Fatalf("lag with a consumer that just acked its first event = %d, %v; want %d", lag, err, e.last-1)
 	}
 }
