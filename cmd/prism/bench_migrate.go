@@ -30,7 +30,14 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 		return runResult{}, err
 	}
 	t.pgDrop = append(t.pgDrop, schema)
-	rec := newRecorder([]string{"backfill", "verify", "cutover", "finalize", "total"}, 1)
+	// Each step happens once: its series holds that one duration (a
+	// recorder's histogram would cap it at a minute).
+	var steps []seriesResult
+	once := func(name string, d time.Duration) {
+		us := float64(d) / float64(time.Microsecond)
+		steps = append(steps, seriesResult{Name: name, Ops: 1, OpsPerSecond: 1 / d.Seconds(), Errors: map[string]int64{}, LatencyUS: &latencyUS{P50: us, P90: us, P99: us, P999: us, Max: us, Mean: us}})
+	}
+	var backfill time.Duration
 	began := time.Now()
 	step := func(name string, do func() error) error {
 		start := time.Now()
@@ -38,7 +45,10 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 			return fmt.Errorf("migrate: %s: %w", name, err)
 		}
 		d := time.Since(start)
-		rec.observe(0, name, d)
+		once(name, d)
+		if name == "backfill" {
+			backfill = d
+		}
 		fmt.Fprintf(progress, "migrate: %s in %s\n", name, d.Round(time.Millisecond))
 		return nil
 	}
@@ -87,22 +97,11 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 		return runResult{}, err
 	}
 	total := time.Since(began)
-	rec.observe(0, "total", total)
+	once("total", total)
 	res := runResult{Name: "prism", ElapsedSeconds: total.Seconds()}
-	backfill := rec.result(total)
-	res.Series = append([]seriesResult{eventsSeries("events", int64(last), durationOf(backfill, "backfill"))}, backfill...)
+	res.Series = append([]seriesResult{eventsSeries("events", int64(last), backfill)}, steps...)
 	res.Note = fmt.Sprintf("migrate: %d events over %d records moved from sqlite to postgres target %s (backfill, verify, cutover, finalize)", last, f.keys, target)
 	return res, nil
-}
-
-// durationOf is the single observation of series name in rs.
-func durationOf(rs []seriesResult, name string) time.Duration {
-	for _, s := range rs {
-		if s.Name == name && s.LatencyUS != nil {
-			return time.Duration(s.LatencyUS.Max * float64(time.Microsecond))
-		}
-	}
-	return 0
 }
 
 // waitMigrationState polls until namespace name's migration is in state
