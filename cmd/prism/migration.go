@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/projectors"
@@ -131,6 +134,13 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 	s.mu.Unlock()
 	for _, run := range stop {
 		s.closeTarget(ctx, n.Name, run)
+		// Its consumer goes too: a position nobody advances would keep
+		// compaction from purging tombstones. Were the target ever
+		// started again, its projector would recreate the consumer at the
+		// target's own checkpoint.
+		if err := s.js.DeleteConsumer(ctx, subjects.Stream(n.Name), consumerOf(run.target)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			s.log.Warn("delete the consumer of a stopped target", "namespace", n.Name, "target", run.target.Name, "err", err)
+		}
 		s.log.Info("target stopped; its data is kept", "namespace", n.Name, "target", run.target.Name, "storage", run.where)
 	}
 	if active && state == gateway.MigrationPlanned && s.reg != nil {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/postgres/pgtest"
@@ -182,6 +185,13 @@ func TestMigrationInProcess(t *testing.T) {
 	}
 	if n.Backend != "postgres" || n.PrimaryTarget().Name != "postgres" {
 		t.Fatalf("after finalize: backend %s, primary %+v", n.Backend, n.PrimaryTarget())
+	}
+	// The stopped target's consumer is gone; its SQLite file is kept.
+	if _, err := st.js.Consumer(ctx, subjects.Stream(name), subjects.Consumer("sqlite")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("consumer of the finalized-away target: %v, want it deleted", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sqlite", name+".db")); err != nil {
+		t.Fatalf("SQLite file of the old target: %v, want it kept", err)
 	}
 	st.Close(ctx)
 
