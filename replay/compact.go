@@ -48,32 +48,33 @@ const (
 type CompactStats struct {
 	// Subjects is the number of KeyValue record subjects the stream held
 	// when the pass began.
-	Subjects int
+	Subjects int `json:"subjects"`
 	// RolledUp counts the records whose events were replaced by one replace
 	// event (a rollup).
-	RolledUp int
+	RolledUp int `json:"rolled_up"`
 	// MessagesRemoved counts the messages the pass removed from the stream,
 	// by rollups and tombstone purges. Each rollup also added one message.
-	MessagesRemoved uint64
+	MessagesRemoved uint64 `json:"messages_removed"`
 	// TombstonesPurged counts the deleted records of which nothing is left
 	// on the stream: every consumer had acknowledged their delete.
-	TombstonesPurged int
+	TombstonesPurged int `json:"tombstones_purged"`
 	// SkippedWritten counts rollups JetStream refused because the record
 	// was written after the pass read it. The write is kept; a later pass
 	// takes the record.
-	SkippedWritten int
+	SkippedWritten int `json:"skipped_written"`
 	// SkippedRecent counts records left as they are because their last
 	// write carries an idempotency token and is younger than the stream's
 	// duplicate window: the retry of a conditional write must still find
 	// it.
-	SkippedRecent int
+	SkippedRecent int `json:"skipped_recent"`
 	// SkippedTooLarge counts records whose state does not fit in one
 	// message; they are left as they are.
-	SkippedTooLarge int
+	SkippedTooLarge int `json:"skipped_too_large"`
 	// MsgsBefore and MsgsAfter are the stream's message counts, every
 	// subject included, before and after the pass (MsgsAfter includes what
 	// was written meanwhile).
-	MsgsBefore, MsgsAfter uint64
+	MsgsBefore uint64 `json:"msgs_before"`
+	MsgsAfter  uint64 `json:"msgs_after"`
 }
 
 // Compact runs one compaction pass over the KeyValue records of namespace's

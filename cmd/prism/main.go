@@ -30,5 +30,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
 	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd())
+	root.AddCommand(newCompactCmd())
 	return root
 }
