@@ -33,15 +33,10 @@ import (
 var ErrRollupNotAllowed = errors.New("namespace stream does not allow rollups")
 
 const (
-	// readBatch is how many messages of a record subject one direct batch
-	// get asks for.
-	readBatch = 1024
-	// lastMsgsFilters is how many subjects one multi-last direct get asks
-	// for (the server answers at most 1024 messages).
-	lastMsgsFilters = 1000
-	// numPendingHeader is set by the server on each message of a direct
-	// batch get: how many messages of the filter follow it.
-	numPendingHeader = "Nats-Num-Pending"
+	// scanBatch and scanBytes bound what one direct batch get of a scan
+	// of the stream asks for.
+	scanBatch = 4096
+	scanBytes = 8 << 20
 )
 
 // CompactStats counts what one compaction pass did.
@@ -170,22 +165,22 @@ func compact(ctx context.Context, js jetstream.JetStream, ns string, o compactOp
 			return p.stats, err
 		}
 	}
-	var multi, single []string
-	for subj, n := range info.State.Subjects {
+	counts := info.State.Subjects
+	var multi []string
+	for subj, n := range counts {
 		if n > 1 {
 			multi = append(multi, subj)
-		} else {
-			single = append(single, subj)
 		}
 	}
 	slices.Sort(multi)
-	err = each(ctx, o.concurrency, multi, p.compactRecord)
-	if err == nil && o.purgeTombstones && p.floor > 0 {
-		slices.Sort(single)
-		err = p.purgeTombstones(ctx, single)
-	}
-	if err != nil {
-		return p.result(), err
+	// The first scan also finds the tombstones alone on their subject.
+	tombstones := o.purgeTombstones && p.floor > 0
+	for first := true; first || len(multi) > 0; first = false {
+		group := multi[:min(len(multi), o.foldLimit)]
+		multi = multi[len(group):]
+		if err := p.compactGroup(ctx, group, counts, info.State.FirstSeq, info.State.LastSeq, tombstones && first); err != nil {
+			return p.result(), err
+		}
 	}
 	if s, err := stream.Info(ctx); err == nil {
 		p.stats.MsgsAfter = s.State.Msgs
@@ -221,12 +216,84 @@ func (p *pass) count(fn func(s *CompactStats)) {
 	p.mu.Unlock()
 }
 
-// compactRecord rolls the record of subject subj up, or purges it if it is
-// a tombstone every consumer has acknowledged.
-func (p *pass) compactRecord(ctx context.Context, subj string) error {
-	f, err := p.read(ctx, subj)
-	if err != nil || f.n == 0 {
-		return err // no message: purged meanwhile
+// compactGroup folds the records of the subjects of group in one scan of
+// the stream from seq first to seq last (the stream as the pass found it;
+// a record written since makes its rollup fail), then rolls each up or
+// purges it. With tombstones, it also purges the subjects that held one
+// message (counts) when that message is a tombstone every consumer has
+// acknowledged.
+func (p *pass) compactGroup(ctx context.Context, group []string, counts map[string]uint64, first, last uint64, tombstones bool) error {
+	recs := make(map[string]*folded, len(group))
+	for _, subj := range group {
+		recs[subj] = newFolded()
+	}
+	now := p.o.now()
+	var dead []*jetstream.RawStreamMsg
+	err := p.scan(ctx, first, last, func(m *jetstream.RawStreamMsg) {
+		if f := recs[m.Subject]; f != nil {
+			f.add(m)
+			return
+		}
+		if tombstones && counts[m.Subject] == 1 && tombstone(m, now) && p.purgeable(m, now) {
+			dead = append(dead, m)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	err = each(ctx, p.o.concurrency, group, func(ctx context.Context, subj string) error {
+		return p.compactRecord(ctx, subj, recs[subj])
+	})
+	if err != nil {
+		return err
+	}
+	return each(ctx, p.o.concurrency, dead, func(ctx context.Context, m *jetstream.RawStreamMsg) error {
+		return p.purge(ctx, m.Subject, m.Sequence, 1)
+	})
+}
+
+// scan calls fn with every message of the stream from seq first to seq
+// last, in order, read in direct batch gets. One pass over the stream
+// serves every record: reading record by record would make the server
+// search every block for each record, whose events are spread all over
+// the stream.
+func (p *pass) scan(ctx context.Context, first, last uint64, fn func(*jetstream.RawStreamMsg)) error {
+	seq := max(first, 1)
+	for seq <= last {
+		// No subject filter: the server reads the stream in order, where a
+		// wildcard filter has it match every message against the filter.
+		// The rest of the stream is idempotency markers, few.
+		msgs, err := jetstreamext.GetBatch(ctx, p.js, p.name, scanBatch, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchMaxBytes(scanBytes))
+		if err != nil {
+			return fmt.Errorf("read from seq %d: %w", seq, err)
+		}
+		n := 0
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read from seq %d: %w", seq, err)
+			}
+			if m.Sequence > last {
+				return nil
+			}
+			fn(m)
+			seq = m.Sequence + 1
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// compactRecord rolls up the record of subject subj, folded into f, or
+// purges it if it is a tombstone every consumer has acknowledged.
+func (p *pass) compactRecord(ctx context.Context, subj string, f *folded) error {
+	if f.n == 0 {
+		return nil // compacted meanwhile: nothing up to the pass's last seq
 	}
 	now := p.o.now()
 	last := f.last
@@ -246,34 +313,6 @@ func (p *pass) compactRecord(ctx context.Context, subj string) error {
 		return p.purge(ctx, subj, last.Sequence, f.n)
 	}
 	return p.rollup(ctx, subj, items, last.Sequence, f.n, now)
-}
-
-// read folds every message of subject subj, reading them in direct batch
-// gets of readBatch from the first.
-func (p *pass) read(ctx context.Context, subj string) (*folded, error) {
-	f := newFolded()
-	seq := uint64(1)
-	for {
-		msgs, err := jetstreamext.GetBatch(ctx, p.js, p.name, readBatch, jetstreamext.GetBatchSubject(subj), jetstreamext.GetBatchSeq(seq))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", subj, err)
-		}
-		more := false
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("read %s from seq %d: %w", subj, seq, err)
-			}
-			f.add(m)
-			seq = m.Sequence + 1
-			more = m.Header.Get(numPendingHeader) != "0"
-		}
-		if !more {
-			return f, nil
-		}
-	}
 }
 
 // purgeable reports whether m, after which its record is empty, may be
@@ -374,42 +413,6 @@ func apiErrorCode(err error) jetstream.ErrorCode {
 		return apiErr.ErrorCode
 	}
 	return 0
-}
-
-// purgeTombstones purges the record subjects among single (subjects that
-// held one message when the pass began) whose message is a tombstone that
-// every consumer has acknowledged and that is older than the retention.
-// Their last messages at or below the ack floor are read in multi-last
-// direct gets of lastMsgsFilters subjects.
-func (p *pass) purgeTombstones(ctx context.Context, single []string) error {
-	for len(single) > 0 {
-		chunk := single[:min(len(single), lastMsgsFilters)]
-		single = single[len(chunk):]
-		msgs, err := jetstreamext.GetLastMsgsFor(ctx, p.js, p.name, chunk, jetstreamext.GetLastMsgsUpToSeq(p.floor))
-		if err != nil {
-			return fmt.Errorf("read last messages: %w", err)
-		}
-		now := p.o.now()
-		var dead []*jetstream.RawStreamMsg
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("read last messages: %w", err)
-			}
-			if tombstone(m, now) && p.purgeable(m, now) {
-				dead = append(dead, m)
-			}
-		}
-		err = each(ctx, p.o.concurrency, dead, func(ctx context.Context, m *jetstream.RawStreamMsg) error {
-			return p.purge(ctx, m.Subject, m.Sequence, 1)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // each calls fn for every job on n goroutines, and returns the first

@@ -18,9 +18,13 @@ const (
 	// resumes from its checkpoint within that time. Kafka's
 	// delete.retention.ms defaults to the same day.
 	DefaultTombstoneRetention = 24 * time.Hour
-	// DefaultCompactConcurrency is how many records a pass folds at once:
-	// each costs a few round trips to the server, which overlap.
+	// DefaultCompactConcurrency is how many records a pass rolls up at
+	// once: each is a round trip to the server, which overlap.
 	DefaultCompactConcurrency = 4
+	// DefaultCompactFoldLimit is how many records one scan of the stream
+	// folds: a pass holds their states in memory, and scans the stream
+	// once for each such group of the records to roll up.
+	DefaultCompactFoldLimit = 100_000
 	// DefaultCompactRatio is the Compactor's trigger: a pass runs when the
 	// stream holds more than this many messages per subject.
 	DefaultCompactRatio = 2.0
@@ -41,6 +45,7 @@ type compactOptions struct {
 	now                func() time.Time
 	logger             *slog.Logger
 	concurrency        int
+	foldLimit          int
 	purgeTombstones    bool
 	tombstoneRetention time.Duration
 
@@ -60,6 +65,7 @@ func defaultCompactOptions() compactOptions {
 		now:                time.Now,
 		logger:             slog.Default(),
 		concurrency:        DefaultCompactConcurrency,
+		foldLimit:          DefaultCompactFoldLimit,
 		purgeTombstones:    true,
 		tombstoneRetention: DefaultTombstoneRetention,
 		ratio:              DefaultCompactRatio,
@@ -110,8 +116,22 @@ func WithCompactLogger(l *slog.Logger) CompactOption {
 	}
 }
 
-// WithCompactConcurrency sets how many records a pass folds and rolls up at
-// once (default DefaultCompactConcurrency, 1 to 64).
+// WithCompactFoldLimit sets how many records one scan of the stream folds
+// (default DefaultCompactFoldLimit, at least 1): the most record states a
+// pass holds in memory at once. A pass with more records to roll up scans
+// the stream once for each group of that many.
+func WithCompactFoldLimit(n int) CompactOption {
+	return func(o *compactOptions) error {
+		if n < 1 {
+			return fmt.Errorf("%w: fold limit %d: must be at least 1", ErrInvalidCompactOption, n)
+		}
+		o.foldLimit = n
+		return nil
+	}
+}
+
+// WithCompactConcurrency sets how many records a pass rolls up at once
+// (default DefaultCompactConcurrency, 1 to 64).
 func WithCompactConcurrency(n int) CompactOption {
 	return func(o *compactOptions) error {
 		if n < 1 || n > 64 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +43,12 @@ func TestCompactFoldsLikeTheProjector(t *testing.T) {
 				project(t, js, ns, "old", old)
 				want := readAll(t, old)
 
-				stats := compact(t, js, ns, replay.WithTombstoneRetention(0))
+				// Odd seeds fold two records per scan of the stream.
+				opts := []replay.CompactOption{replay.WithTombstoneRetention(0)}
+				if seed%2 == 1 {
+					opts = append(opts, replay.WithCompactFoldLimit(2))
+				}
+				stats := compact(t, js, ns, opts...)
 				if stats.RolledUp == 0 || stats.SkippedWritten+stats.SkippedRecent+stats.SkippedTooLarge != 0 {
 					t.Fatalf("round %d: stats %+v", round, stats)
 				}
@@ -233,8 +239,8 @@ func TestCompactBoundsReplay(t *testing.T) {
 	const keys, writes = 200, 100
 	js := startJetStream(t)
 	once, many := namespace(t, js, "once"), namespace(t, js, "many")
-	publishKeys(t, js, once, keys, 1)
-	publishKeys(t, js, many, keys, writes)
+	publishKeys(t, js, once, keys, 1, strconv.Itoa)
+	publishKeys(t, js, many, keys, writes, strconv.Itoa)
 	stats := compact(t, js, many)
 	if stats.Subjects != keys || stats.RolledUp != keys || stats.MessagesRemoved != keys*writes {
 		t.Fatalf("stats %+v, want %d records of %d messages rolled up", stats, keys, writes)
@@ -266,25 +272,33 @@ func writesOf(ns string, writes int) int {
 }
 
 // publishKeys writes records key0..key<keys-1>, each times times: item v
-// set to 0, 1, …, times-1, published asynchronously, round-robin.
-func publishKeys(tb testing.TB, js jetstream.JetStream, ns string, keys, times int) {
+// set to value(0), value(1), …, value(times-1), round-robin, published
+// asynchronously.
+func publishKeys(tb testing.TB, js jetstream.JetStream, ns string, keys, times int, value func(i int) string) {
 	tb.Helper()
+	const window = 4096 // acknowledgements awaited at once
+	wait := func() {
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-time.After(catchUpTimeout):
+			tb.Fatal("async publishes not acknowledged in time")
+		}
+	}
 	for i := range times {
 		for k := range keys {
-			msg, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: ns}, put(fmt.Sprint("key", k), "v", fmt.Sprint(i)))
+			msg, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: ns}, put(fmt.Sprint("key", k), "v", value(i)))
 			if err != nil {
 				tb.Fatal(err)
 			}
 			if _, err := js.PublishMsgAsync(msg); err != nil {
 				tb.Fatal(err)
 			}
+			if (i*keys+k+1)%window == 0 {
+				wait()
+			}
 		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(catchUpTimeout):
-		tb.Fatal("async publishes not acknowledged in time")
-	}
+	wait()
 }
 
 // A deleted record keeps one tombstone until every consumer has
@@ -375,6 +389,7 @@ func TestCompactErrors(t *testing.T) {
 		{"invalid namespace", "Bad.Name", nil, subjects.ErrInvalidNamespace},
 		{"negative retention", "old", []replay.CompactOption{replay.WithTombstoneRetention(-time.Second)}, replay.ErrInvalidCompactOption},
 		{"zero concurrency", "old", []replay.CompactOption{replay.WithCompactConcurrency(0)}, replay.ErrInvalidCompactOption},
+		{"zero fold limit", "old", []replay.CompactOption{replay.WithCompactFoldLimit(0)}, replay.ErrInvalidCompactOption},
 		{"nil clock", "old", []replay.CompactOption{replay.WithCompactClock(nil)}, replay.ErrInvalidCompactOption},
 		{"ratio 1", "old", []replay.CompactOption{replay.WithCompactRatio(1)}, replay.ErrInvalidCompactOption},
 	}
@@ -387,20 +402,20 @@ func TestCompactErrors(t *testing.T) {
 	}
 }
 
-// A record of more messages than one read returns is read whole.
+// A stream longer than one read of the scan returns is read whole.
 func TestCompactLongHistory(t *testing.T) {
 	js := startJetStream(t)
 	ns := namespace(t, js, "long")
-	publishKeys(t, js, ns, 1, 3000)
+	publishKeys(t, js, ns, 2, 5000, strconv.Itoa)
 	publish(t, js, ns, put("key0", "other", "x"))
 	stats := compact(t, js, ns)
-	if stats.RolledUp != 1 || stats.MessagesRemoved != 3001 {
-		t.Fatalf("stats %+v, want one record of 3001 messages rolled up", stats)
+	if stats.RolledUp != 2 || stats.MessagesRemoved != 10001 {
+		t.Fatalf("stats %+v, want two records of 10001 messages rolled up", stats)
 	}
 	st := openStore(t)
 	project(t, js, ns, "fresh", st)
-	if got := readAll(t, st)["key0"].items; len(got) != 2 || got["v"] != "2999" || got["other"] != "x" {
-		t.Fatalf("record key0 = %v, want v=2999 other=x", got)
+	if got := readAll(t, st)["key0"].items; len(got) != 2 || got["v"] != "4999" || got["other"] != "x" {
+		t.Fatalf("record key0 = %v, want v=4999 other=x", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package replay_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestCompactorRunsOnRatio(t *testing.T) {
 	js := startJetStream(t)
 	ns := namespace(t, js, "auto")
-	publishKeys(t, js, ns, 10, 2) // 2 messages per subject: not above 3
+	publishKeys(t, js, ns, 10, 2, strconv.Itoa) // 2 messages per subject: not above 3
 	reg := prometheus.NewRegistry()
 	c, err := replay.NewCompactor(js, ns, replay.WithCompactLogger(discard), replay.WithCompactRegisterer(reg),
 		replay.WithCompactRatio(3), replay.WithCompactCheckInterval(5*time.Millisecond), replay.WithCompactMaxInterval(0))
@@ -54,7 +55,7 @@ func TestCompactorRunsOnRatio(t *testing.T) {
 		t.Fatalf("second Run = %v, want ErrCompactorRunning", err)
 	}
 
-	publishKeys(t, js, ns, 10, 2) // 4 per subject
+	publishKeys(t, js, ns, 10, 2, strconv.Itoa) // 4 per subject
 	// Generous for a loaded machine: a check runs every 5ms.
 	deadline := time.Now().Add(catchUpTimeout)
 	for streamInfo(t, js, ns).State.Msgs != 10 {
@@ -99,7 +100,7 @@ func runCompactor(t *testing.T, c *replay.Compactor) (context.Context, func() er
 func TestCompactorMaxIntervalAndErrors(t *testing.T) {
 	js := startJetStream(t)
 	ns := namespace(t, js, "tick")
-	publishKeys(t, js, ns, 5, 1)
+	publishKeys(t, js, ns, 5, 1, strconv.Itoa)
 	publish(t, js, ns, del("key0"))
 	reg := prometheus.NewRegistry()
 	c, err := replay.NewCompactor(js, ns, replay.WithCompactLogger(discard), replay.WithCompactRegisterer(reg),
