@@ -178,7 +178,7 @@ func TestEnsureStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := s.CachedInfo().Config
-	if !cfg.AllowAtomicPublish || !cfg.AllowDirect || cfg.Duplicates != 2*time.Minute || cfg.Storage != jetstream.FileStorage ||
+	if !cfg.AllowAtomicPublish || !cfg.AllowDirect || !cfg.AllowRollup || cfg.Duplicates != 2*time.Minute || cfg.Storage != jetstream.FileStorage ||
 		cfg.MaxMsgSize != gateway.MaxStreamMsgSize || len(cfg.Subjects) != 1 || cfg.Subjects[0] != "prism.orders.events.>" {
 		t.Fatalf("stream config %+v", cfg)
 	}

@@ -36,7 +36,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, ns Namespace) er
 // ApplyStreams creates the stream of namespace ns, or updates it in place,
 // with the settings of plan p (replicas, storage, max age, max message size,
 // duplicate window; see Derive) and what every Prism stream needs (atomic
-// batch publish, direct get), and does the same for the dead-letter stream
+// batch publish, direct get, rollups for compaction), and does the same for the dead-letter stream
 // shared by all namespaces.
 //
 // The max age of a timeseries namespace with a retention drops events
@@ -72,6 +72,8 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 		MaxAge:             p.MaxAge.Value,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
+		// Compaction rolls a record's events up into one (ADR 012).
+		AllowRollup: true,
 	}
 	if ns.PublishChanges {
 		// JetStream republishes each message once it is stored: the

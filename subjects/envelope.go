@@ -38,6 +38,11 @@ const (
 	// NATS headers Prism sets.
 	HeaderMsgID              = "Nats-Msg-Id"
 	HeaderExpectedSubjectSeq = "Nats-Expected-Last-Subject-Sequence"
+	// HeaderRollup set to RollupSubject on a message makes JetStream purge
+	// every earlier message of its subject once it is stored (the stream
+	// must allow rollups). Compaction's replace events carry it (ADR 012).
+	HeaderRollup  = "Nats-Rollup"
+	RollupSubject = "sub"
 
 	// Dead-letter headers, on messages of the dead-letter stream.
 	HeaderDLQReason  = "Prism-Dlq-Reason"
@@ -67,8 +72,11 @@ const (
 
 // CloudEvents types of Prism events.
 const (
-	TypeKeyValuePut      = "io.prism.kv.put"
-	TypeKeyValueDelete   = "io.prism.kv.delete"
+	TypeKeyValuePut    = "io.prism.kv.put"
+	TypeKeyValueDelete = "io.prism.kv.delete"
+	// TypeKeyValueReplace is a compacted record: its whole state in one
+	// event. Only compaction writes it (ADR 012).
+	TypeKeyValueReplace  = "io.prism.kv.replace"
 	TypeTimeSeriesAppend = "io.prism.ts.append"
 	TypeMarker           = "io.prism.marker"
 )
@@ -88,16 +96,22 @@ type EventMeta struct {
 	Time             time.Time
 }
 
-// NewKeyValueEvent builds the CloudEvent message of a KeyValue event. The
-// caller sets Nats-Msg-Id and expected-sequence headers as needed.
+// NewKeyValueEvent builds the CloudEvent message of a KeyValue event: a
+// put, a delete or a replace, typed TypeKeyValuePut, TypeKeyValueDelete or
+// TypeKeyValueReplace after its change (an event without a change is typed
+// as a put, which DecodeKeyValueEvent refuses). The caller sets
+// Nats-Msg-Id, expected-sequence and rollup headers as needed.
 func NewKeyValueEvent(meta EventMeta, ev *prismv1.KeyValueEvent) (*nats.Msg, error) {
 	data, err := proto.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("marshal event: %w", err)
 	}
 	typ := TypeKeyValuePut
-	if ev.GetDelete() != nil {
+	switch {
+	case ev.GetDelete() != nil:
 		typ = TypeKeyValueDelete
+	case ev.GetReplace() != nil:
+		typ = TypeKeyValueReplace
 	}
 	msg := newEvent(meta, KeyValueEvent(meta.Namespace, ev.GetId()), typ, EncodeID(ev.GetId()))
 	msg.Data = data
@@ -180,6 +194,7 @@ func decodeKeyValue(id []byte, header nats.Header, data []byte) (*prismv1.KeyVal
 	switch typ := header.Get(HeaderType); {
 	case typ == TypeKeyValuePut && ev.GetPut() != nil:
 	case typ == TypeKeyValueDelete && ev.GetDelete() != nil:
+	case typ == TypeKeyValueReplace && ev.GetReplace() != nil:
 	default:
 		return nil, fmt.Errorf("%w: type %q does not match the payload", ErrBadEvent, typ)
 	}

@@ -27,6 +27,12 @@ func deleteEvent(id string) *prismv1.KeyValueEvent {
 	return &prismv1.KeyValueEvent{Id: []byte(id), Change: &prismv1.KeyValueEvent_Delete{Delete: &prismv1.KeyValueDelete{}}}
 }
 
+func replaceEvent(id string) *prismv1.KeyValueEvent {
+	return &prismv1.KeyValueEvent{Id: []byte(id), Change: &prismv1.KeyValueEvent_Replace{Replace: &prismv1.KeyValueReplace{
+		Items: []*prismv1.Item{{Key: []byte("k"), Value: []byte("v")}},
+	}}}
+}
+
 // Every kind of event Prism writes decodes with the CloudEvents SDK's NATS
 // binding as a valid binary-mode CloudEvent, and round-trips through
 // DecodeKeyValueEvent.
@@ -39,6 +45,10 @@ func TestEventsAreCloudEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	replace, err := subjects.NewKeyValueEvent(meta, replaceEvent("a.b"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	marker := subjects.NewMarker(meta, 3)
 	tests := []struct {
 		name     string
@@ -48,6 +58,7 @@ func TestEventsAreCloudEvents(t *testing.T) {
 	}{
 		{"put", put, subjects.TypeKeyValuePut, "a~2Eb"},
 		{"delete", del, subjects.TypeKeyValueDelete, "a~2Eb"},
+		{"replace", replace, subjects.TypeKeyValueReplace, "a~2Eb"},
 		{"marker", marker, subjects.TypeMarker, "tok-1"},
 	}
 	for _, tt := range tests {
@@ -100,6 +111,7 @@ func TestDecodeKeyValueEventRejectsPoison(t *testing.T) {
 		{"garbage data", func(m *nats.Msg) { m.Data = []byte{0xff, 0xff, 0xff} }},
 		{"id differs from subject", func(m *nats.Msg) { m.Data = other }},
 		{"type differs from payload", func(m *nats.Msg) { m.Header.Set(subjects.HeaderType, subjects.TypeKeyValueDelete) }},
+		{"replace type on a put", func(m *nats.Msg) { m.Header.Set(subjects.HeaderType, subjects.TypeKeyValueReplace) }},
 		{"unknown type", func(m *nats.Msg) { m.Header.Set(subjects.HeaderType, "com.example") }},
 		{"wrong spec version", func(m *nats.Msg) { m.Header.Set(subjects.HeaderSpecVersion, "0.3") }},
 		{"json content", func(m *nats.Msg) { m.Header.Set(subjects.HeaderContentType, subjects.ContentTypeJSON) }},

@@ -56,7 +56,7 @@ const (
 type Errors struct {
 	// InvalidChange is returned by ApplyKeyValue, ApplyTimeSeries and
 	// ApplyLog for a change that can never be applied (KeyValue: nil change
-	// or event, neither put nor delete, nil item, invalid expire_time; Log:
+	// or event, neither put, delete nor replace, nil item, invalid expire_time; Log:
 	// nil change or event, empty key, no ce-id, an empty or reserved header
 	// name; TimeSeries:
 	// nil change or append, empty series_id, nil event, missing or invalid

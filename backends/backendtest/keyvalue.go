@@ -18,7 +18,9 @@ import (
 // revision to the change's Seq (an empty put only moves the revision of an
 // existing record); a delete with keys removes those items, one without keys
 // the whole record, and sets the revision of a record that still has items;
-// a record left without items disappears. An invalid change fails the whole
+// a replace makes the record hold exactly its items, with the change's Seq as
+// revision (without items it deletes the record); a record left without items
+// disappears. An invalid change fails the whole
 // batch with Errors.InvalidChange before anything is written.
 //
 // GetItems reads one page of a record's live items in byte order of key: all
@@ -65,6 +67,7 @@ func runKeyValue(t *testing.T, cfg Config) {
 		// Writes and checkpoints.
 		{"ApplySemantics", k.testApplySemantics},
 		{"RedeliveryIsExactlyOnce", k.testRedelivery},
+		{"Replace", k.testReplace},
 		{"ThroughNotAboveCheckpointIsNoOp", k.testThroughNotAboveCheckpoint},
 		{"EmptyBatchAdvancesCheckpoint", k.testEmptyBatch},
 		{"InvalidChangeAppliesNothing", k.testInvalidChange},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -142,6 +143,49 @@ func (k kvSuite) testApplySemantics(t *testing.T) {
 			ids:  []string{"r"},
 		},
 		{
+			name: "replace sets exactly its items and its seq as revision",
+			batches: [][]*prismv1.KeyValueChange{
+				{put(1, "r", item("a", "1"), item("b", "2"), item("c", "3")), put(2, "s", item("a", "1"))},
+				{put(3, "r", item("d", "4")), replace(4, "r", item("b", "22"), item("e", "5"))},
+			},
+			want: []want{{"r", []kv{{"b", "22"}, {"e", "5"}}, 4}, {"s", []kv{{"a", "1"}}, 2}},
+			ids:  []string{"r", "s"},
+		},
+		{
+			name: "replace without items deletes the record",
+			batches: [][]*prismv1.KeyValueChange{
+				{put(1, "r", item("a", "1"), item("b", "2")), put(2, "s", item("a", "1"))},
+				{replace(3, "r"), replace(4, "ghost")},
+			},
+			want: []want{{"r", nil, 0}, {"ghost", nil, 0}, {"s", []kv{{"a", "1"}}, 2}},
+			ids:  []string{"s"},
+		},
+		{
+			name: "replace of a missing record creates it",
+			batches: [][]*prismv1.KeyValueChange{
+				{replace(5, "r", item("a", "1"))},
+			},
+			want: []want{{"r", []kv{{"a", "1"}}, 5}},
+			ids:  []string{"r"},
+		},
+		{
+			name: "replace then put and item delete in one batch",
+			batches: [][]*prismv1.KeyValueChange{
+				{put(1, "r", item("a", "1"), item("b", "2"))},
+				{replace(2, "r", item("c", "3"), item("d", "4")), put(3, "r", item("a", "new"), item("c", "33")), del(4, "r", "d")},
+			},
+			want: []want{{"r", []kv{{"a", "new"}, {"c", "33"}}, 4}},
+			ids:  []string{"r"},
+		},
+		{
+			name: "put after an empty replace in one batch starts a new record",
+			batches: [][]*prismv1.KeyValueChange{
+				{put(1, "r", item("a", "1"), item("b", "2")), replace(2, "r"), put(3, "r", item("c", "3"))},
+			},
+			want: []want{{"r", []kv{{"c", "3"}}, 3}},
+			ids:  []string{"r"},
+		},
+		{
 			name: "changes to other records leave the revision alone",
 			batches: [][]*prismv1.KeyValueChange{
 				{put(1, "r", item("a", "1")), put(2, "s", item("a", "1"))},
@@ -226,6 +270,44 @@ func (k kvSuite) testRedelivery(t *testing.T) {
 	}
 }
 
+// A replace (what compaction writes, ADR 012) is redelivered like any
+// change: applying its batch again, or a batch overlapping the checkpoint,
+// has no further effect; its items expire like a put's.
+func (k kvSuite) testReplace(t *testing.T) {
+	b, clk := k.open(t)
+	check := func(id string, want []kv, rev uint64) {
+		t.Helper()
+		resp := getID(t, b, id)
+		if got := kvs(resp.GetItems()); !slices.Equal(got, want) || resp.GetRevision() != rev {
+			t.Fatalf("record %q = %v rev %d, want %v rev %d", id, got, resp.GetRevision(), want, rev)
+		}
+	}
+	apply(t, b, 3, put(1, "r", item("a", "1"), item("b", "2")), put(2, "s", item("x", "1")), del(3, "s", "missing"))
+	batch := []*prismv1.KeyValueChange{
+		replace(4, "r", itemExpiring("a", "new", t0.Add(time.Hour)), item("c", "3")),
+		replace(5, "s"),
+		put(6, "r", item("d", "4")),
+	}
+	apply(t, b, 6, batch...)
+	check("r", []kv{{"a", "new"}, {"c", "3"}, {"d", "4"}}, 6)
+	check("s", nil, 0)
+
+	apply(t, b, 6, batch...)
+	apply(t, b, 7, replace(5, "s", item("z", "z")), put(6, "r", item("stale", "x")), replace(7, "r", item("a", "7"), item("c", "3")))
+	check("r", []kv{{"a", "7"}, {"c", "3"}}, 7)
+	check("s", nil, 0)
+	if ids := scanStrings(t, b); !slices.Equal(ids, []string{"r"}) {
+		t.Fatalf("ScanIDs = %q, want [r]", ids)
+	}
+	if cp := checkpoint(t, b); cp != 7 {
+		t.Fatalf("checkpoint = %d, want 7", cp)
+	}
+
+	apply(t, b, 8, replace(8, "t", itemExpiring("gone", "1", t0.Add(time.Minute)), item("kept", "2")))
+	clk.Set(t0.Add(2 * time.Minute))
+	check("t", []kv{{"kept", "2"}}, 8)
+}
+
 func (k kvSuite) testThroughNotAboveCheckpoint(t *testing.T) {
 	b, _ := k.open(t)
 	apply(t, b, 20, put(20, "r", item("a", "1")))
@@ -281,6 +363,9 @@ func (k kvSuite) testInvalidChange(t *testing.T) {
 		{"neither put nor delete", &prismv1.KeyValueChange{Seq: 12, Event: &prismv1.KeyValueEvent{Id: []byte("x")}}, k.cfg.Errors.InvalidChange},
 		{"nil put", &prismv1.KeyValueChange{Seq: 12, Event: &prismv1.KeyValueEvent{Id: []byte("x"), Change: &prismv1.KeyValueEvent_Put{}}}, k.cfg.Errors.InvalidChange},
 		{"nil delete", &prismv1.KeyValueChange{Seq: 12, Event: &prismv1.KeyValueEvent{Id: []byte("x"), Change: &prismv1.KeyValueEvent_Delete{}}}, k.cfg.Errors.InvalidChange},
+		{"nil replace", &prismv1.KeyValueChange{Seq: 12, Event: &prismv1.KeyValueEvent{Id: []byte("x"), Change: &prismv1.KeyValueEvent_Replace{}}}, k.cfg.Errors.InvalidChange},
+		{"nil replace item", replace(12, "x", item("a", "1"), nil), k.cfg.Errors.InvalidChange},
+		{"invalid replace expire_time", replace(12, "x", &prismv1.Item{Key: []byte("a"), ExpireTime: &timestamppb.Timestamp{Seconds: -1, Nanos: -1}}), k.cfg.Errors.InvalidChange},
 		{"nil item", put(12, "x", item("a", "1"), nil), k.cfg.Errors.InvalidChange},
 		{"invalid expire_time", put(12, "x", &prismv1.Item{Key: []byte("a"), ExpireTime: &timestamppb.Timestamp{Nanos: 2e9}}), k.cfg.Errors.InvalidChange},
 	}

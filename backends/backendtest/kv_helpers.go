@@ -54,6 +54,15 @@ func putBytes(seq uint64, id []byte, items ...*prismv1.Item) *prismv1.KeyValueCh
 	}}
 }
 
+// replace is a change that sets the whole record id to items (none: the
+// record is deleted), as compaction writes it.
+func replace(seq uint64, id string, items ...*prismv1.Item) *prismv1.KeyValueChange {
+	return &prismv1.KeyValueChange{Seq: seq, Event: &prismv1.KeyValueEvent{
+		Id:     []byte(id),
+		Change: &prismv1.KeyValueEvent_Replace{Replace: &prismv1.KeyValueReplace{Items: items}},
+	}}
+}
+
 func del(seq uint64, id string, keys ...string) *prismv1.KeyValueChange {
 	d := &prismv1.KeyValueDelete{}
 	for _, k := range keys {

@@ -46,15 +46,19 @@ const (
 // record's revision to the change's Seq; an empty put only moves the
 // revision of an existing record. A delete with keys removes those items,
 // one without keys removes the whole record; a delete of a record that
-// keeps items sets its revision. A record left without items is removed.
+// keeps items sets its revision. A replace (written by compaction, ADR 012)
+// makes the record hold exactly its items, with the change's Seq as
+// revision; a replace without items removes the record. A record left
+// without items is removed.
 //
 // Errors: an *InvalidChangeError (errors.Is ErrInvalidChange, permanent)
-// for a nil change or event, an event that is neither put nor delete, a nil
-// item or an invalid expire_time, checked before anything is written;
-// ErrInvalidBatch for sequences that are 0, not strictly increasing or
-// greater than through or through above math.MaxInt64; ErrConflict when another writer committed after
-// this call read the checkpoint (nothing of the refused sub-batch is
-// stored; retry); ErrClosed after Close; otherwise the NATS error.
+// for a nil change or event, an event that is neither put, delete nor
+// replace, a nil item or an invalid expire_time, checked before anything is
+// written; ErrInvalidBatch for sequences that are 0, not strictly
+// increasing or greater than through or through above math.MaxInt64;
+// ErrConflict when another writer committed after this call read the
+// checkpoint (nothing of the refused sub-batch is stored; retry); ErrClosed
+// after Close; otherwise the NATS error.
 func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
 	if err := kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)); err != nil {
 		return fmt.Errorf("apply key-value batch: %w", err)
@@ -246,6 +250,8 @@ func estimate(c *prismv1.KeyValueChange, r *recState) int {
 			return len(keys) + 1
 		}
 		return len(r.keys) + 1
+	case *prismv1.KeyValueEvent_Replace:
+		return len(ch.Replace.GetItems()) + len(r.keys) + 1
 	}
 	return 1
 }
@@ -282,9 +288,30 @@ func (w *writer) apply(c *prismv1.KeyValueChange) error {
 			r.rev = seq
 		}
 		w.markDirty(r)
+	case *prismv1.KeyValueEvent_Replace:
+		items := ch.Replace.GetItems()
+		w.deleteOthers(r, items)
+		for _, it := range items {
+			w.putItem(r, it)
+		}
+		r.rev = seq
+		w.markDirty(r)
 	}
 	w.lastSeq = seq
 	return nil
+}
+
+// deleteOthers removes from r every key that items do not set.
+func (w *writer) deleteOthers(r *recState, items []*prismv1.Item) {
+	keep := make(map[string]bool, len(items))
+	for _, it := range items {
+		keep[string(it.GetKey())] = true
+	}
+	for k := range r.keys {
+		if !keep[k] {
+			w.delItem(r, k)
+		}
+	}
 }
 
 // deleteKeys removes keys from r, or every key when keys is empty.
@@ -308,7 +335,9 @@ func (w *writer) deleteKeys(r *recState, keys [][]byte) {
 // visible, so they appear with the last sub-batch, which writes the index
 // and moves the checkpoint. A delete writes the index and the checkpoint
 // with its first deletes and the remaining deletes after: the deleted items
-// vanish at once. A crash in between leaves only invisible items behind.
+// vanish at once. A replace does both: its items as a put's, then the
+// deletes of the keys it drops as a delete's, with the index that lists
+// only its keys. A crash in between leaves only invisible items behind.
 func (w *writer) applyLarge(c *prismv1.KeyValueChange, r *recState) error {
 	seq := c.GetSeq()
 	switch ch := c.GetEvent().GetChange().(type) {
@@ -336,6 +365,33 @@ func (w *writer) applyLarge(c *prismv1.KeyValueChange, r *recState) error {
 		if len(r.keys) > 0 {
 			r.rev = seq
 		}
+		w.markDirty(r)
+		if err := w.commitChunked(seq); err != nil {
+			return err
+		}
+	case *prismv1.KeyValueEvent_Replace:
+		// The new items first, like a large put's, keeping the
+		// checkpoint; then the deletes of the other keys, with the index
+		// and the checkpoint in the first of their sub-batches.
+		items := ch.Replace.GetItems()
+		keys := r.keys
+		r.keys = make(map[string]expiry, len(keys))
+		for len(items) > 0 {
+			n := min(len(items), maxChunkItems)
+			for _, it := range items[:n] {
+				w.putItem(r, it)
+			}
+			items = items[n:]
+			if err := w.commit(w.cp); err != nil {
+				return err
+			}
+		}
+		for k := range keys {
+			if _, ok := r.keys[k]; !ok {
+				w.setItem(w.s.tombstone(itemKey(r.enc, []byte(k))))
+			}
+		}
+		r.rev = seq
 		w.markDirty(r)
 		if err := w.commitChunked(seq); err != nil {
 			return err

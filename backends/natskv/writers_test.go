@@ -165,8 +165,28 @@ func TestLargeBatchesSplit(t *testing.T) {
 	if len(got) != 2500 || rev != records+6 || string(got[2499].GetValue()) != "2499" {
 		t.Fatalf("record big = %d items rev %d", len(got), rev)
 	}
+
+	// A replace of 2500 items, 1000 of them kept (new values), 1500 new:
+	// the 1500 others go.
 	seen = nil
-	if err := s.ApplyKeyValue(ctx, []*prismv1.KeyValueChange{del(records+7, "big")}, records+7); err != nil {
+	items = items[:0]
+	for i := 1500; i < 4000; i++ {
+		items = append(items, item(fmt.Sprintf("k%04d", i), fmt.Sprint("r", i)))
+	}
+	if err := s.ApplyKeyValue(ctx, []*prismv1.KeyValueChange{replace(records+7, "big", items...)}, records+7); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 5 || seen[0] != records+6 || seen[2] != records+6 || seen[len(seen)-1] != records+7 {
+		t.Errorf("checkpoints before the commits of a large replace = %v, want 3 at %d, then the deletes", seen, records+6)
+	}
+	got, rev = getAll(t, s, "big")
+	if len(got) != 2500 || rev != records+7 || string(got[0].GetKey()) != "k1500" || string(got[0].GetValue()) != "r1500" ||
+		string(got[2499].GetKey()) != "k3999" {
+		t.Fatalf("replaced record big = %d items rev %d, first %v", len(got), rev, got[0])
+	}
+
+	seen = nil
+	if err := s.ApplyKeyValue(ctx, []*prismv1.KeyValueChange{del(records+8, "big")}, records+8); err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != 3 {
@@ -175,7 +195,7 @@ func TestLargeBatchesSplit(t *testing.T) {
 	if got, rev := getAll(t, s, "big"); len(got) != 0 || rev != 0 {
 		t.Errorf("deleted record big = %d items rev %d", len(got), rev)
 	}
-	if cp := checkpoint(t, s); cp != records+7 {
-		t.Errorf("checkpoint = %d, want %d", cp, records+7)
+	if cp := checkpoint(t, s); cp != records+8 {
+		t.Errorf("checkpoint = %d, want %d", cp, records+8)
 	}
 }

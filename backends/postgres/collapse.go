@@ -12,7 +12,8 @@ import (
 // revision is the largest rev of its rows. A put writes its item rows with
 // its sequence; a whole-record delete removes the rows; a change that writes
 // no row (a delete of some keys, an empty put) raises the rev of the
-// record's first row left, if any.
+// record's first row left, if any. A replace is a whole-record delete
+// followed by a put of its items.
 //
 // So after any sequence of changes to one record, applied one by one:
 //   - its items are what the last whole-record delete (if any) left, that
@@ -71,27 +72,42 @@ func (c *collapsed) add(ch *prismv1.KeyValueChange) {
 	r.last = int64(ch.GetSeq())
 	switch x := ev.GetChange().(type) {
 	case *prismv1.KeyValueEvent_Put:
-		for _, it := range x.Put.GetItems() {
-			op := itemOp{key: kit.NonNil(it.GetKey()), value: kit.NonNil(it.GetValue()), put: true}
-			if et := it.GetExpireTime(); et != nil {
-				op.sec = pgtype.Int8{Int64: et.GetSeconds(), Valid: true}
-				op.nanos = et.GetNanos()
-			}
-			r.set(op)
-		}
+		r.put(x.Put.GetItems())
 	case *prismv1.KeyValueEvent_Delete:
 		keys := x.Delete.GetKeys()
 		if len(keys) == 0 {
-			r.wiped = true
-			clear(r.ops)
-			r.ops = r.ops[:0]
-			r.keys = nil
+			r.wipe()
 			return
 		}
 		for _, k := range keys {
 			r.set(itemOp{key: kit.NonNil(k)})
 		}
+	case *prismv1.KeyValueEvent_Replace:
+		// A wipe and a put of the new items: the rows written carry the
+		// record's last sequence, the revision; no items leave no record.
+		r.wipe()
+		r.put(x.Replace.GetItems())
 	}
+}
+
+// put records a put of items.
+func (r *record) put(items []*prismv1.Item) {
+	for _, it := range items {
+		op := itemOp{key: kit.NonNil(it.GetKey()), value: kit.NonNil(it.GetValue()), put: true}
+		if et := it.GetExpireTime(); et != nil {
+			op.sec = pgtype.Int8{Int64: et.GetSeconds(), Valid: true}
+			op.nanos = et.GetNanos()
+		}
+		r.set(op)
+	}
+}
+
+// wipe records a whole-record delete: what came before it is gone.
+func (r *record) wipe() {
+	r.wiped = true
+	clear(r.ops)
+	r.ops = r.ops[:0]
+	r.keys = nil
 }
 
 // set records op as the last operation on its key.

@@ -146,6 +146,21 @@ func TestBatchCollapseMatchesOneByOne(t *testing.T) {
 			},
 		},
 		{
+			name:  "replace drops the stored items it does not name",
+			setup: []*prismv1.KeyValueChange{put(1, "a", item("old", "1"), item("k", "1"))},
+			batch: []*prismv1.KeyValueChange{put(2, "a", item("j", "2")), replace(3, "a", item("k", "3"), itemExpiring("n", "3", exp))},
+			want: []string{
+				`item("a" "k" "3" exp - rev 0)`, `item("a" "n" "3" exp 1893456000.123456789 rev 0)`,
+				`record("a" "" "" exp - rev 3)`,
+			},
+		},
+		{
+			name:  "empty replace drops the record, a put after it starts a new one",
+			setup: []*prismv1.KeyValueChange{put(1, "a", item("k", "1")), put(2, "b", item("k", "1"))},
+			batch: []*prismv1.KeyValueChange{replace(3, "a"), replace(4, "b"), put(5, "b", item("x", "5")), del(6, "b", "k")},
+			want:  []string{`item("b" "x" "5" exp - rev 0)`, `record("b" "" "" exp - rev 6)`},
+		},
+		{
 			name:  "empty ids, keys and values",
 			setup: []*prismv1.KeyValueChange{put(1, "", item("", ""))},
 			batch: []*prismv1.KeyValueChange{put(2, "", item("", "v"), item("k", "")), del(3, "", "k")},
@@ -169,8 +184,8 @@ func TestBatchCollapseMatchesOneByOne(t *testing.T) {
 }
 
 // Random batches over a few ids and keys, so every order of put, item delete,
-// record delete and empty put meets every other, on top of random stored
-// state.
+// record delete, replace and empty put meets every other, on top of random
+// stored state.
 func TestBatchCollapseRandom(t *testing.T) {
 	conn := rawConn(t)
 	a, b := openStore(t, newNamespace(t)), openStore(t, newNamespace(t))
@@ -189,6 +204,12 @@ func TestBatchCollapseRandom(t *testing.T) {
 			return put(seq, id, items...)
 		case p < 6:
 			return put(seq, id)
+		case p < 7:
+			var items []*prismv1.Item
+			for range rng.IntN(3) {
+				items = append(items, item(keys[rng.IntN(len(keys))], fmt.Sprint(seq)))
+			}
+			return replace(seq, id, items...)
 		case p < 8:
 			var ks []string
 			for range rng.IntN(3) + 1 {

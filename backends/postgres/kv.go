@@ -21,8 +21,10 @@ import (
 // A put sets its items (key -> value, with expire_time) and sets the record's
 // revision to the change's Seq. A delete with keys removes those items, one
 // without keys removes the whole record; a delete of a record that has items
-// also sets its revision. A record left without items is gone. The revision
-// is kept on the item rows (ADR 011).
+// also sets its revision. A replace (written by compaction, ADR 012) makes
+// the record hold exactly its items, with the change's Seq as revision; a
+// replace without items removes the record. A record left without items is
+// gone. The revision is kept on the item rows (ADR 011).
 //
 // The batch is collapsed before it is written (the last effect per record
 // and item wins, in sequence order), and written with a few set-based
@@ -30,11 +32,12 @@ import (
 // changes one by one.
 //
 // Errors: an *InvalidChangeError (errors.Is ErrInvalidChange) for a nil
-// change or event, an event that is neither put nor delete, a nil item or an
-// invalid expire_time, checked before anything is written, so nothing of the
-// batch is applied; ErrInvalidBatch for sequences that are 0, not strictly
-// increasing, greater than through or above math.MaxInt64; ErrClosed after
-// Close; otherwise the database error, with the transaction rolled back.
+// change or event, an event that is neither put, delete nor replace, a nil
+// item or an invalid expire_time, checked before anything is written, so
+// nothing of the batch is applied; ErrInvalidBatch for sequences that are
+// 0, not strictly increasing, greater than through or above math.MaxInt64;
+// ErrClosed after Close; otherwise the database error, with the transaction
+// rolled back.
 func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
 	if err := kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)); err != nil {
 		return fmt.Errorf("apply key-value batch: %w", err)

@@ -80,14 +80,18 @@ func rows(n, cols int) string {
 // A put sets its items (key -> value, with expire_time) and sets the record's
 // revision to the change's Seq. A delete with keys removes those items, one
 // without keys removes the whole record; a delete of a record that has items
-// also sets its revision. A record left without items is removed.
+// also sets its revision. A replace (written by compaction, ADR 012) makes
+// the record hold exactly its items, with the change's Seq as revision; a
+// replace without items removes the record. A record left without items is
+// removed.
 //
 // Errors: an *InvalidChangeError (errors.Is ErrInvalidChange) for a nil
-// change or event, an event that is neither put nor delete, a nil item or an
-// invalid expire_time, checked before anything is written, so nothing of the
-// batch is applied; ErrInvalidBatch for sequences that are 0, not strictly
-// increasing, greater than through or above math.MaxInt64; ErrClosed after
-// Close; otherwise the database error, with the transaction rolled back.
+// change or event, an event that is neither put, delete nor replace, a nil
+// item or an invalid expire_time, checked before anything is written, so
+// nothing of the batch is applied; ErrInvalidBatch for sequences that are
+// 0, not strictly increasing, greater than through or above math.MaxInt64;
+// ErrClosed after Close; otherwise the database error, with the transaction
+// rolled back.
 func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
 	if err := kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)); err != nil {
 		return fmt.Errorf("apply key-value batch: %w", err)
@@ -179,13 +183,18 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 			// empty put must not create a record without items.
 			return a.touch(id, seq)
 		}
-		for _, it := range items {
-			var sec, nanos any = nil, int64(0)
-			if et := it.GetExpireTime(); et != nil {
-				sec, nanos = et.GetSeconds(), int64(et.GetNanos())
-			}
-			a.items = append(a.items, id, kit.NonNil(it.GetKey()), kit.NonNil(it.GetValue()), sec, nanos, seq)
+		a.buffer(id, items, seq)
+		return nil
+	case *prismv1.KeyValueEvent_Replace:
+		// The record's rows go and its new items come with this seq as
+		// their rev: no row keeps an older one, so the revision is seq.
+		if err := a.flush(); err != nil {
+			return err
 		}
+		if _, err := a.stmt(a.st.deleteItems).ExecContext(a.ctx, id); err != nil {
+			return fmt.Errorf("replace record items: %w", err)
+		}
+		a.buffer(id, ch.Replace.GetItems(), seq)
 		return nil
 	case *prismv1.KeyValueEvent_Delete:
 		if err := a.flush(); err != nil {
@@ -206,8 +215,20 @@ func (a *applier) apply(c *prismv1.KeyValueChange) error {
 		}
 		return a.touch(id, seq)
 	}
-	// kit.CheckKeyValueBatch let only puts and deletes through.
-	return fmt.Errorf("%w: neither put nor delete", ErrInvalidChange)
+	// kit.CheckKeyValueBatch let only puts, deletes and replaces through.
+	return fmt.Errorf("%w: neither put, delete nor replace", ErrInvalidChange)
+}
+
+// buffer adds items of record id, written by the change at seq, to the
+// pending upserts.
+func (a *applier) buffer(id []byte, items []*prismv1.Item, seq int64) {
+	for _, it := range items {
+		var sec, nanos any = nil, int64(0)
+		if et := it.GetExpireTime(); et != nil {
+			sec, nanos = et.GetSeconds(), int64(et.GetNanos())
+		}
+		a.items = append(a.items, id, kit.NonNil(it.GetKey()), kit.NonNil(it.GetValue()), sec, nanos, seq)
+	}
 }
 
 // touch sets the revision of the record id to seq if it exists (it has

@@ -29,6 +29,6 @@ func newRootCmd() *cobra.Command {
 		Version:       version,
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
-	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd())
+	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd(), newCompactCmd())
 	return root
 }

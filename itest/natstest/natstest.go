@@ -93,9 +93,10 @@ func Start(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 // NamespaceStreams creates the event stream of namespace ns and the
 // dead-letter stream with the configuration gateway.EnsureStreams gives
 // them (file storage, limits retention, a 2-minute duplicate window, 1 MiB
-// messages, direct get, atomic batch publish on the event stream), and
-// returns the event stream. It fails the test if ns is not a valid
-// namespace name or if either stream exists with another configuration.
+// messages, direct get, atomic batch publish and rollups on the event
+// stream), and returns the event stream. It fails the test if ns is not a
+// valid namespace name or if either stream exists with another
+// configuration.
 func NamespaceStreams(t testing.TB, js jetstream.JetStream, ns string) jetstream.Stream {
 	t.Helper()
 	if err := subjects.ValidateNamespace(ns); err != nil {
@@ -112,6 +113,7 @@ func NamespaceStreams(t testing.TB, js jetstream.JetStream, ns string) jetstream
 		MaxMsgSize:         maxStreamMsgSize,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
+		AllowRollup:        true,
 	})
 	if err != nil {
 		t.Fatalf("natstest: create stream of namespace %s: %v", ns, err)

@@ -20,7 +20,7 @@ func TestNamespaceStreams(t *testing.T) {
 	s := natstest.NamespaceStreams(t, js, "orders")
 	cfg := s.CachedInfo().Config
 	if cfg.Name != "PRISM_ORDERS" || len(cfg.Subjects) != 1 || cfg.Subjects[0] != "prism.orders.events.>" ||
-		!cfg.AllowAtomicPublish || !cfg.AllowDirect || cfg.Duplicates != 2*time.Minute ||
+		!cfg.AllowAtomicPublish || !cfg.AllowDirect || !cfg.AllowRollup || cfg.Duplicates != 2*time.Minute ||
 		cfg.Storage != jetstream.FileStorage || cfg.MaxMsgSize != 1<<20 {
 		t.Fatalf("stream config %+v", cfg)
 	}

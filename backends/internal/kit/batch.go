@@ -23,8 +23,8 @@ type Fault struct {
 }
 
 // CheckKeyValueBatch checks changes and through before anything is written:
-// every change must be non-nil with a put or a delete whose items are
-// non-nil with valid expire_times (else a Change fault), and the sequences
+// every change must be non-nil with a put, a delete or a replace whose
+// items are non-nil with valid expire_times (else a Change fault), and the sequences
 // must be non-zero, strictly increasing, at most through, and through at
 // most math.MaxInt64 (else a batch fault). It returns nil for a valid
 // batch.
@@ -82,22 +82,34 @@ func checkKeyValueEvent(ev *prismv1.KeyValueEvent) string {
 		if ch.Put == nil {
 			return "nil put"
 		}
-		for j, it := range ch.Put.GetItems() {
-			if it == nil {
-				return fmt.Sprintf("put item %d is nil", j)
-			}
-			if et := it.GetExpireTime(); et != nil {
-				if err := et.CheckValid(); err != nil {
-					return fmt.Sprintf("put item %d: expire_time: %v", j, err)
-				}
-			}
-		}
+		return checkItems("put", ch.Put.GetItems())
 	case *prismv1.KeyValueEvent_Delete:
 		if ch.Delete == nil {
 			return "nil delete"
 		}
+	case *prismv1.KeyValueEvent_Replace:
+		if ch.Replace == nil {
+			return "nil replace"
+		}
+		return checkItems("replace", ch.Replace.GetItems())
 	default:
-		return "neither put nor delete"
+		return "neither put, delete nor replace"
+	}
+	return ""
+}
+
+// checkItems returns why the items of a put or replace (what) cannot be
+// applied, or "" if they can.
+func checkItems(what string, items []*prismv1.Item) string {
+	for j, it := range items {
+		if it == nil {
+			return fmt.Sprintf("%s item %d is nil", what, j)
+		}
+		if et := it.GetExpireTime(); et != nil {
+			if err := et.CheckValid(); err != nil {
+				return fmt.Sprintf("%s item %d: expire_time: %v", what, j, err)
+			}
+		}
 	}
 	return ""
 }

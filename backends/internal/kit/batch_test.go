@@ -15,6 +15,11 @@ func kvPut(seq uint64, items ...*prismv1.Item) *prismv1.KeyValueChange {
 		Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{Items: items}}}}
 }
 
+func kvReplace(seq uint64, items ...*prismv1.Item) *prismv1.KeyValueChange {
+	return &prismv1.KeyValueChange{Seq: seq, Event: &prismv1.KeyValueEvent{
+		Change: &prismv1.KeyValueEvent_Replace{Replace: &prismv1.KeyValueReplace{Items: items}}}}
+}
+
 func kvDelete(seq uint64) *prismv1.KeyValueChange {
 	return &prismv1.KeyValueChange{Seq: seq, Event: &prismv1.KeyValueEvent{
 		Change: &prismv1.KeyValueEvent_Delete{Delete: &prismv1.KeyValueDelete{}}}}
@@ -60,10 +65,14 @@ func TestCheckKeyValueBatch(t *testing.T) {
 		{"through too large", nil, math.MaxInt64 + 1, &Fault{Reason: "through 9223372036854775808 above 9223372036854775807"}},
 		{"nil change", []*prismv1.KeyValueChange{kvDelete(1), nil}, 2, &Fault{Change: true, Index: 1, Reason: "nil change"}},
 		{"nil event", []*prismv1.KeyValueChange{{Seq: 4}}, 4, &Fault{Change: true, Seq: 4, Reason: "nil event"}},
-		{"neither", []*prismv1.KeyValueChange{{Seq: 1, Event: &prismv1.KeyValueEvent{}}}, 1, &Fault{Change: true, Seq: 1, Reason: "neither put nor delete"}},
+		{"neither", []*prismv1.KeyValueChange{{Seq: 1, Event: &prismv1.KeyValueEvent{}}}, 1, &Fault{Change: true, Seq: 1, Reason: "neither put, delete nor replace"}},
 		{"nil put", []*prismv1.KeyValueChange{{Seq: 1, Event: &prismv1.KeyValueEvent{Change: &prismv1.KeyValueEvent_Put{}}}}, 1, &Fault{Change: true, Seq: 1, Reason: "nil put"}},
 		{"nil delete", []*prismv1.KeyValueChange{{Seq: 1, Event: &prismv1.KeyValueEvent{Change: &prismv1.KeyValueEvent_Delete{}}}}, 1, &Fault{Change: true, Seq: 1, Reason: "nil delete"}},
 		{"nil item", []*prismv1.KeyValueChange{kvPut(1, &prismv1.Item{}, nil)}, 1, &Fault{Change: true, Seq: 1, Reason: "put item 1 is nil"}},
+		{"valid replace", []*prismv1.KeyValueChange{kvReplace(1, &prismv1.Item{}), kvReplace(2)}, 2, nil},
+		{"nil replace", []*prismv1.KeyValueChange{{Seq: 1, Event: &prismv1.KeyValueEvent{Change: &prismv1.KeyValueEvent_Replace{}}}}, 1, &Fault{Change: true, Seq: 1, Reason: "nil replace"}},
+		{"nil replace item", []*prismv1.KeyValueChange{kvReplace(1, nil)}, 1, &Fault{Change: true, Seq: 1, Reason: "replace item 0 is nil"}},
+		{"bad replace expire", []*prismv1.KeyValueChange{kvReplace(3, &prismv1.Item{}, badExpire)}, 3, &Fault{Change: true, Seq: 3, Reason: "replace item 1: expire_time: …"}},
 		{"bad expire", []*prismv1.KeyValueChange{kvPut(2, badExpire)}, 2, &Fault{Change: true, Seq: 2, Reason: "put item 0: expire_time: …"}},
 		{"seq 0", []*prismv1.KeyValueChange{kvDelete(0)}, 1, &Fault{Reason: "change 0 has seq 0"}},
 		{"not increasing", []*prismv1.KeyValueChange{kvDelete(2), kvDelete(2)}, 3, &Fault{Reason: "change 1 has seq 2 after seq 2"}},

@@ -773,10 +773,10 @@ func (x *ScanResponse) GetNextPageToken() string {
 	return ""
 }
 
-// KeyValueEvent is the data of the CloudEvents io.prism.kv.put and
-// io.prism.kv.delete stored on the namespace's stream, one per record
-// written. Puts carry absolute expire_time, never ttl, so a replay yields the
-// same state.
+// KeyValueEvent is the data of the CloudEvents io.prism.kv.put,
+// io.prism.kv.delete and io.prism.kv.replace stored on the namespace's
+// stream, one per record written. Puts and replaces carry absolute
+// expire_time, never ttl, so a replay yields the same state.
 type KeyValueEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -784,6 +784,7 @@ type KeyValueEvent struct {
 	//
 	//	*KeyValueEvent_Put
 	//	*KeyValueEvent_Delete
+	//	*KeyValueEvent_Replace
 	Change        isKeyValueEvent_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -851,6 +852,15 @@ func (x *KeyValueEvent) GetDelete() *KeyValueDelete {
 	return nil
 }
 
+func (x *KeyValueEvent) GetReplace() *KeyValueReplace {
+	if x != nil {
+		if x, ok := x.Change.(*KeyValueEvent_Replace); ok {
+			return x.Replace
+		}
+	}
+	return nil
+}
+
 type isKeyValueEvent_Change interface {
 	isKeyValueEvent_Change()
 }
@@ -863,9 +873,16 @@ type KeyValueEvent_Delete struct {
 	Delete *KeyValueDelete `protobuf:"bytes,3,opt,name=delete,proto3,oneof"`
 }
 
+type KeyValueEvent_Replace struct {
+	// Written only by compaction (ADR 012), never by the gateway.
+	Replace *KeyValueReplace `protobuf:"bytes,4,opt,name=replace,proto3,oneof"`
+}
+
 func (*KeyValueEvent_Put) isKeyValueEvent_Change() {}
 
 func (*KeyValueEvent_Delete) isKeyValueEvent_Change() {}
+
+func (*KeyValueEvent_Replace) isKeyValueEvent_Change() {}
 
 // KeyValuePut sets items of a record.
 type KeyValuePut struct {
@@ -958,6 +975,54 @@ func (x *KeyValueDelete) GetKeys() [][]byte {
 	return nil
 }
 
+// KeyValueReplace sets the whole record: afterwards it holds exactly these
+// items (each with its absolute expire_time, if any) and no other; with no
+// items the record is deleted. Compaction rolls the events of a record up
+// into one replace (ADR 012).
+type KeyValueReplace struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*Item                `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyValueReplace) Reset() {
+	*x = KeyValueReplace{}
+	mi := &file_prism_v1_kv_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyValueReplace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyValueReplace) ProtoMessage() {}
+
+func (x *KeyValueReplace) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_kv_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyValueReplace.ProtoReflect.Descriptor instead.
+func (*KeyValueReplace) Descriptor() ([]byte, []int) {
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *KeyValueReplace) GetItems() []*Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 // KeyValueChange is an event with the stream sequence it was stored at: the
 // unit a projector hands to a backend.
 type KeyValueChange struct {
@@ -970,7 +1035,7 @@ type KeyValueChange struct {
 
 func (x *KeyValueChange) Reset() {
 	*x = KeyValueChange{}
-	mi := &file_prism_v1_kv_proto_msgTypes[14]
+	mi := &file_prism_v1_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1047,7 @@ func (x *KeyValueChange) String() string {
 func (*KeyValueChange) ProtoMessage() {}
 
 func (x *KeyValueChange) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[14]
+	mi := &file_prism_v1_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1060,7 @@ func (x *KeyValueChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValueChange.ProtoReflect.Descriptor instead.
 func (*KeyValueChange) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{14}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KeyValueChange) GetSeq() uint64 {
@@ -1071,16 +1136,19 @@ const file_prism_v1_kv_proto_rawDesc = "" +
 	"\amin_seq\x18\x03 \x01(\x04R\x06minSeq\"H\n" +
 	"\fScanResponse\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\fR\x03ids\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x88\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbf\x01\n" +
 	"\rKeyValueEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12)\n" +
 	"\x03put\x18\x02 \x01(\v2\x15.prism.v1.KeyValuePutH\x00R\x03put\x122\n" +
-	"\x06delete\x18\x03 \x01(\v2\x18.prism.v1.KeyValueDeleteH\x00R\x06deleteB\b\n" +
+	"\x06delete\x18\x03 \x01(\v2\x18.prism.v1.KeyValueDeleteH\x00R\x06delete\x125\n" +
+	"\areplace\x18\x04 \x01(\v2\x19.prism.v1.KeyValueReplaceH\x00R\areplaceB\b\n" +
 	"\x06change\"3\n" +
 	"\vKeyValuePut\x12$\n" +
 	"\x05items\x18\x01 \x03(\v2\x0e.prism.v1.ItemR\x05items\"$\n" +
 	"\x0eKeyValueDelete\x12\x12\n" +
-	"\x04keys\x18\x01 \x03(\fR\x04keys\"Q\n" +
+	"\x04keys\x18\x01 \x03(\fR\x04keys\"7\n" +
+	"\x0fKeyValueReplace\x12$\n" +
+	"\x05items\x18\x01 \x03(\v2\x0e.prism.v1.ItemR\x05items\"Q\n" +
 	"\x0eKeyValueChange\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12-\n" +
 	"\x05event\x18\x02 \x01(\v2\x17.prism.v1.KeyValueEventR\x05eventB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
@@ -1097,7 +1165,7 @@ func file_prism_v1_kv_proto_rawDescGZIP() []byte {
 	return file_prism_v1_kv_proto_rawDescData
 }
 
-var file_prism_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_prism_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_prism_v1_kv_proto_goTypes = []any{
 	(*Item)(nil),                  // 0: prism.v1.Item
 	(*PutRequest)(nil),            // 1: prism.v1.PutRequest
@@ -1113,13 +1181,14 @@ var file_prism_v1_kv_proto_goTypes = []any{
 	(*KeyValueEvent)(nil),         // 11: prism.v1.KeyValueEvent
 	(*KeyValuePut)(nil),           // 12: prism.v1.KeyValuePut
 	(*KeyValueDelete)(nil),        // 13: prism.v1.KeyValueDelete
-	(*KeyValueChange)(nil),        // 14: prism.v1.KeyValueChange
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*KeyValueReplace)(nil),       // 14: prism.v1.KeyValueReplace
+	(*KeyValueChange)(nil),        // 15: prism.v1.KeyValueChange
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_prism_v1_kv_proto_depIdxs = []int32{
-	15, // 0: prism.v1.Item.ttl:type_name -> google.protobuf.Duration
-	16, // 1: prism.v1.Item.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 0: prism.v1.Item.ttl:type_name -> google.protobuf.Duration
+	17, // 1: prism.v1.Item.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: prism.v1.PutRequest.items:type_name -> prism.v1.Item
 	1,  // 3: prism.v1.Mutation.put:type_name -> prism.v1.PutRequest
 	3,  // 4: prism.v1.Mutation.delete:type_name -> prism.v1.DeleteRequest
@@ -1128,13 +1197,15 @@ var file_prism_v1_kv_proto_depIdxs = []int32{
 	0,  // 7: prism.v1.GetResponse.items:type_name -> prism.v1.Item
 	12, // 8: prism.v1.KeyValueEvent.put:type_name -> prism.v1.KeyValuePut
 	13, // 9: prism.v1.KeyValueEvent.delete:type_name -> prism.v1.KeyValueDelete
-	0,  // 10: prism.v1.KeyValuePut.items:type_name -> prism.v1.Item
-	11, // 11: prism.v1.KeyValueChange.event:type_name -> prism.v1.KeyValueEvent
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	14, // 10: prism.v1.KeyValueEvent.replace:type_name -> prism.v1.KeyValueReplace
+	0,  // 11: prism.v1.KeyValuePut.items:type_name -> prism.v1.Item
+	0,  // 12: prism.v1.KeyValueReplace.items:type_name -> prism.v1.Item
+	11, // 13: prism.v1.KeyValueChange.event:type_name -> prism.v1.KeyValueEvent
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_prism_v1_kv_proto_init() }
@@ -1151,6 +1222,7 @@ func file_prism_v1_kv_proto_init() {
 	file_prism_v1_kv_proto_msgTypes[11].OneofWrappers = []any{
 		(*KeyValueEvent_Put)(nil),
 		(*KeyValueEvent_Delete)(nil),
+		(*KeyValueEvent_Replace)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1158,7 +1230,7 @@ func file_prism_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_prism_v1_kv_proto_rawDesc), len(file_prism_v1_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
