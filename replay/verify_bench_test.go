@@ -21,7 +21,7 @@ func benchChanges(n int) []*prismv1.KeyValueChange {
 	for i := range n {
 		id := fmt.Sprintf("%08x-%d", uint32(i)*2654435761, i)
 		v := fmt.Sprintf("%064d", i)
-		changes[i] = put(uint64(i+1), id, item("k0", v), item("k1", v))
+		changes[i] = putChange(uint64(i+1), id, item("k0", v), item("k1", v))
 	}
 	return changes
 }

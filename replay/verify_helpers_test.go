@@ -136,14 +136,14 @@ func itemExpiring(key, value string, at time.Time) *prismv1.Item {
 	return it
 }
 
-func put(seq uint64, id string, items ...*prismv1.Item) *prismv1.KeyValueChange {
+func putChange(seq uint64, id string, items ...*prismv1.Item) *prismv1.KeyValueChange {
 	return &prismv1.KeyValueChange{Seq: seq, Event: &prismv1.KeyValueEvent{
 		Id:     []byte(id),
 		Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{Items: items}},
 	}}
 }
 
-func del(seq uint64, id string, keys ...string) *prismv1.KeyValueChange {
+func delChange(seq uint64, id string, keys ...string) *prismv1.KeyValueChange {
 	d := &prismv1.KeyValueDelete{}
 	for _, k := range keys {
 		d.Keys = append(d.Keys, []byte(k))
@@ -192,22 +192,22 @@ func history(n int, seed uint64) []*prismv1.KeyValueChange {
 		}
 		return its
 	}
-	add(func(seq uint64) *prismv1.KeyValueChange { return put(seq, "", item("k", "the empty id")) })
-	add(func(seq uint64) *prismv1.KeyValueChange { return put(seq, "\x00\xff bin", item("k", "binary")) })
+	add(func(seq uint64) *prismv1.KeyValueChange { return putChange(seq, "", item("k", "the empty id")) })
+	add(func(seq uint64) *prismv1.KeyValueChange { return putChange(seq, "\x00\xff bin", item("k", "binary")) })
 	for i := range n {
-		add(func(seq uint64) *prismv1.KeyValueChange { return put(seq, recID(i), items(i)...) })
+		add(func(seq uint64) *prismv1.KeyValueChange { return putChange(seq, recID(i), items(i)...) })
 	}
 	for range n / 2 {
 		i := 10 + rng.IntN(n-10)
 		switch rng.IntN(10) {
 		case 0:
-			add(func(seq uint64) *prismv1.KeyValueChange { return del(seq, recID(i)) })
+			add(func(seq uint64) *prismv1.KeyValueChange { return delChange(seq, recID(i)) })
 		case 1, 2:
-			add(func(seq uint64) *prismv1.KeyValueChange { return del(seq, recID(i), "k0", "k3") })
+			add(func(seq uint64) *prismv1.KeyValueChange { return delChange(seq, recID(i), "k0", "k3") })
 		case 3:
-			add(func(seq uint64) *prismv1.KeyValueChange { return put(seq, recID(i)) })
+			add(func(seq uint64) *prismv1.KeyValueChange { return putChange(seq, recID(i)) })
 		default:
-			add(func(seq uint64) *prismv1.KeyValueChange { return put(seq, recID(i), items(i)...) })
+			add(func(seq uint64) *prismv1.KeyValueChange { return putChange(seq, recID(i), items(i)...) })
 		}
 	}
 	return changes

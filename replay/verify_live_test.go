@@ -89,18 +89,18 @@ func (w *liveWriter) write(ctx context.Context, leader, follower *target, seq ui
 			w.mu.Unlock()
 			switch r := rng.IntN(20); {
 			case r == 0:
-				batch = append(batch, del(seq, id))
+				batch = append(batch, delChange(seq, id))
 			case r <= 2:
-				batch = append(batch, del(seq, id, "k1"))
+				batch = append(batch, delChange(seq, id, "k1"))
 			case r == 3:
-				batch = append(batch, put(seq, id))
+				batch = append(batch, putChange(seq, id))
 			case r <= 7:
 				// Expires during the verification, and the sweeper on the
 				// leader removes it.
 				ttl := time.Duration(20+rng.IntN(300)) * time.Millisecond
-				batch = append(batch, put(seq, id, itemExpiring("k2", fmt.Sprint(seq), time.Now().Add(ttl))))
+				batch = append(batch, putChange(seq, id, itemExpiring("k2", fmt.Sprint(seq), time.Now().Add(ttl))))
 			default:
-				batch = append(batch, put(seq, id, item("k0", fmt.Sprint(seq)), item("k1", "x")))
+				batch = append(batch, putChange(seq, id, item("k0", fmt.Sprint(seq)), item("k1", "x")))
 			}
 		}
 		if !apply(leader, batch) {
