@@ -17,6 +17,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -201,4 +202,67 @@ func TestMigrationInProcess(t *testing.T) {
 	checkValues(t, kv, 0, 300, "a-")
 	checkValues(t, kv, 300, 400, "b-")
 	checkValues(t, kv, 450, 500, "d-")
+}
+
+// TestServeCompactsInBackground: a namespace whose records are overwritten
+// many times is compacted by prism serve on its own; reads are unchanged
+// and the stream holds one event per record. The events are published
+// without idempotency tokens: a record whose last write has one is left
+// alone for the duplicate window (2 minutes), which a test cannot wait.
+func TestServeCompactsInBackground(t *testing.T) {
+	ctx := context.Background()
+	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir(), compactCheck: 100 * time.Millisecond})
+	ns := gateway.Namespace{Name: "hot", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+	res, err := admin.Apply(ctx, ns, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, admin, "hot", res.Revision)
+	kv := c.KeyValue("hot")
+	const records, rounds = 50, 10
+	for r := range rounds {
+		for i := range records {
+			id := fmt.Sprintf("rec-%05d", i)
+			ev := &prismv1.KeyValueEvent{Id: []byte(id), Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{
+				Items: []*prismv1.Item{{Key: []byte("v"), Value: fmt.Appendf(nil, "r%d-%s", r, id)}}}}}
+			msg, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: "hot"}, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.js.PublishMsg(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stream, err := st.js.Stream(ctx, subjects.Stream("hot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == records && info.State.NumSubjects == records {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream holds %d events for %d records after 20s: not compacted", info.State.Msgs, records)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Strong reads after the rollups were applied: a read with the
+	// stream's last seq as min_seq sees the projection past them.
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range records {
+		id := fmt.Sprintf("rec-%05d", i)
+		rec, err := kv.Get(ctx, []byte(id), client.MinSeq(info.State.LastSeq))
+		if err != nil || len(rec.Items) != 1 || string(rec.Items[0].Value) != fmt.Sprintf("r%d-%s", rounds-1, id) {
+			t.Fatalf("get %s after compaction = %+v, %v", id, rec, err)
+		}
+	}
 }

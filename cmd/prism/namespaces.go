@@ -23,6 +23,7 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/projectors"
+	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -66,6 +67,9 @@ type served struct {
 	migration gateway.MigrationState
 	// verifySub answers migrate verify for the namespace.
 	verifySub *nats.Subscription
+	// stopCompactor ends the background compaction of a keyvalue stream
+	// and waits for it; nil without one.
+	stopCompactor func()
 }
 
 // primaryRun returns the run of the primary target.
@@ -403,6 +407,12 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
 		return err
 	}
+	if n.Abstraction == gateway.AbstractionKeyValue && !s.f.noCompact {
+		if sv.stopCompactor, err = s.startCompactor(n.Name); err != nil {
+			_ = sv.verifySub.Unsubscribe()
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.served[n.Name] = sv
 	s.mu.Unlock()
@@ -560,6 +570,9 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 func (s *namespaceSet) close(ctx context.Context, sv *served) {
 	if sv.verifySub != nil {
 		_ = sv.verifySub.Unsubscribe()
+	}
+	if sv.stopCompactor != nil {
+		sv.stopCompactor()
 	}
 	s.mu.Lock()
 	runs := make([]*targetRun, 0, len(sv.targets))
@@ -744,6 +757,34 @@ func (s *namespaceSet) startSweeper(every time.Duration) {
 			}
 		}
 	})
+}
+
+// startCompactor compacts namespace ns's stream in the background (ADR
+// 012) until the returned func is called (it waits) or the set stops. Only
+// the process that projects a namespace runs it; a rollup is a
+// compare-and-set on the record's subject, so a second compactor
+// elsewhere would be wasted work, never lost data.
+func (s *namespaceSet) startCompactor(ns string) (func(), error) {
+	opts := []replay.CompactOption{replay.WithCompactLogger(s.log)}
+	if s.f.compactCheck > 0 {
+		opts = append(opts, replay.WithCompactCheckInterval(s.f.compactCheck))
+	}
+	if s.metrics != nil {
+		opts = append(opts, replay.WithCompactRegisterer(s.metrics))
+	}
+	c, err := replay.NewCompactor(s.js, ns, opts...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	done := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(done)
+		_ = c.Run(ctx)
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 // every runs do every interval until stop.
