@@ -187,9 +187,16 @@ func TestMigrationInProcess(t *testing.T) {
 	if n.Backend != "postgres" || n.PrimaryTarget().Name != "postgres" {
 		t.Fatalf("after finalize: backend %s, primary %+v", n.Backend, n.PrimaryTarget())
 	}
-	// The stopped target's consumer is gone; its SQLite file is kept.
-	if _, err := st.js.Consumer(ctx, subjects.Stream(name), subjects.Consumer("sqlite")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		t.Fatalf("consumer of the finalized-away target: %v, want it deleted", err)
+	// The stopped target's consumer goes (right after the routing moved:
+	// wait for it); its SQLite file is kept.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, err := st.js.Consumer(ctx, subjects.Stream(name), subjects.Consumer("sqlite"))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer of the finalized-away target: %v, want it deleted", err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sqlite", name+".db")); err != nil {
 		t.Fatalf("SQLite file of the old target: %v, want it kept", err)
