@@ -207,22 +207,8 @@ func TestStartMigrationRefused(t *testing.T) {
 // Of operators racing the same transition, exactly one makes it; the
 // others are told the state moved on.
 func TestMigrationRacingCutovers(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := verifiedMigration(t)
 	ctx := context.Background()
-	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gateway.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), gateway.MigrationOptions{}, "ada@test"); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range [][2]gateway.MigrationState{{gateway.MigrationPlanned, gateway.MigrationBackfilling}, {gateway.MigrationBackfilling, gateway.MigrationShadowing}} {
-		if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {
-		t.Fatal(err)
-	}
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -257,22 +243,8 @@ func TestMigrationRacingCutovers(t *testing.T) {
 // A verify after the cutover keeps the state; a failed one blocks
 // finalize until a rollback and a passed verify.
 func TestVerifyAfterCutover(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := verifiedMigration(t)
 	ctx := context.Background()
-	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gateway.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), gateway.MigrationOptions{}, "ada@test"); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range [][2]gateway.MigrationState{{gateway.MigrationPlanned, gateway.MigrationBackfilling}, {gateway.MigrationBackfilling, gateway.MigrationShadowing}} {
-		if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := gateway.Cutover(ctx, e.reg, "orders", "ada@test"); err != nil {
 		t.Fatal(err)
 	}
@@ -289,4 +261,27 @@ func TestVerifyAfterCutover(t *testing.T) {
 	if r, err := gateway.Finalize(ctx, e.reg, "orders", "ada@test"); err != nil || r.Migration.State != gateway.MigrationFinalized {
 		t.Fatalf("finalize after a passed verify: %+v, %v", r.Migration, err)
 	}
+}
+
+// verifiedMigration is an admin environment whose namespace "orders" has a
+// migration to target pg that reached verified.
+func verifiedMigration(t *testing.T) *adminEnv {
+	t.Helper()
+	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	ctx := context.Background()
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), gateway.MigrationOptions{}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range [][2]gateway.MigrationState{{gateway.MigrationPlanned, gateway.MigrationBackfilling}, {gateway.MigrationBackfilling, gateway.MigrationShadowing}} {
+		if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
