@@ -4,7 +4,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 STATICCHECK_VERSION := v0.8.2
 NATS_LISTEN ?= 127.0.0.1:4222
 DATA_DIR ?= ./prism-data
-CONCURRENT_PKGS := ./gateway/... ./projectors/... ./client/... ./backends/... ./subjects/... ./cmd/...
+CONCURRENT_PKGS := ./gateway/... ./projectors/... ./client/... ./backends/... ./subjects/... ./replay/... ./cmd/...
 
 .PHONY: run test race generate generate-check lint bench build tools
 

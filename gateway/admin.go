@@ -32,7 +32,36 @@ const (
 	AdminDelete = "ns.delete"
 	// AdminHistory: AdminNameRequest → AdminHistoryReply.
 	AdminHistory = "ns.history"
+	// AdminMigrateStart: AdminMigrateStartRequest → AdminNamespace.
+	AdminMigrateStart = "migrate.start"
+	// AdminMigrateCutover: AdminMigrateRequest → AdminNamespace.
+	AdminMigrateCutover = "migrate.cutover"
+	// AdminMigrateRollback: AdminMigrateRequest → AdminNamespace.
+	AdminMigrateRollback = "migrate.rollback"
+	// AdminMigrateFinalize: AdminMigrateRequest → AdminNamespace.
+	AdminMigrateFinalize = "migrate.finalize"
 )
+
+// adminOps lists the admin operations, for the error naming them.
+var adminOps = []string{AdminList, AdminGet, AdminPlan, AdminApply, AdminDelete, AdminHistory, AdminMigrateStart, AdminMigrateCutover, AdminMigrateRollback, AdminMigrateFinalize}
+
+// AdminMigrateStartRequest starts a migration of namespace Name to To.
+type AdminMigrateStartRequest struct {
+	Name     string `json:"name"`
+	To       Target `json:"to"`
+	MaxRate  int    `json:"max_rate,omitempty"`
+	Adaptive bool   `json:"adaptive"`
+	// ShadowSample is the fraction of gets compared; 0: the default.
+	ShadowSample float64 `json:"shadow_sample,omitempty"`
+	By           string  `json:"by,omitempty"`
+}
+
+// AdminMigrateRequest asks for a transition of namespace Name's migration,
+// made by By.
+type AdminMigrateRequest struct {
+	Name string `json:"name"`
+	By   string `json:"by,omitempty"`
+}
 
 // AdminHistoryReply is the kept revisions of a namespace, oldest first.
 type AdminHistoryReply struct {
@@ -80,9 +109,13 @@ type AdminDeleteReply struct {
 // TargetStatus is the state of one projection target of a namespace, as
 // the Prism process answering knows it.
 type TargetStatus struct {
-	// Target is the backend the target projects into, e.g. "sqlite".
+	// Target is the target's name (Target.Name), e.g. "sqlite".
 	Target string `json:"target"`
-	// Role is "primary" (it serves reads).
+	// Backend is the backend the target projects into.
+	Backend string `json:"backend,omitempty"`
+	// Role is "primary" (it serves reads), "shadow" (a migration's other
+	// target, caught up and compared against) or "backfill" (a
+	// migration's new target catching up).
 	Role string `json:"role"`
 	// State is "running", "starting" or "failed".
 	State string `json:"state"`
@@ -97,6 +130,18 @@ type TargetStatus struct {
 	StreamLast uint64 `json:"stream_last"`
 	// Lag is StreamLast minus Checkpoint.
 	Lag uint64 `json:"lag"`
+	// Throttle is the pace of a backfilling target; nil for the others.
+	Throttle *ThrottleStatus `json:"throttle,omitempty"`
+}
+
+// ThrottleStatus is what a backfill throttle allows now.
+type ThrottleStatus struct {
+	// Rate is the events per second allowed now; 0 is unlimited.
+	Rate float64 `json:"rate"`
+	// MaxRate is the migration's cap; 0 is none.
+	MaxRate float64 `json:"max_rate"`
+	// Reason says why the rate is below its ceiling; empty when it is not.
+	Reason string `json:"reason,omitempty"`
 }
 
 // AdminNamespace is a registered namespace with its derived settings and
@@ -189,22 +234,7 @@ func (a *Admin) serve(m *nats.Msg) {
 	defer cancel()
 	op := strings.TrimPrefix(m.Subject, subjects.Admin(""))
 	reply, err := a.handle(ctx, op, m.Data)
-	out := nats.NewMsg(m.Reply)
-	out.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
-	if err != nil {
-		e := asError(err)
-		level := slog.LevelInfo
-		if e.Code == ErrInternal.Code || e.Code == ErrUnavailable.Code {
-			level = slog.LevelWarn
-		}
-		a.cfg.Logger.Log(ctx, level, "admin request refused", "op", op, "code", e.Code.String(), "err", err)
-		out.Header.Set(subjects.HeaderErrorCode, e.Code.String())
-		out.Data, _ = encJSON.marshal(e.toProto())
-	} else {
-		if out.Data, err = json.Marshal(reply); err != nil {
-			out.Header.Set(subjects.HeaderErrorCode, ErrInternal.Code.String())
-			out.Data, _ = encJSON.marshal(ErrInternal.toProto())
-		}
+	if err == nil {
 		switch r := reply.(type) {
 		case ApplyResult:
 			if op == AdminApply {
@@ -212,10 +242,40 @@ func (a *Admin) serve(m *nats.Msg) {
 			}
 		case AdminDeleteReply:
 			a.cfg.Logger.Info("namespace deleted", "namespace", r.Name, "purge", r.Purged)
+		case AdminNamespace:
+			if m := r.Migration; m != nil && strings.HasPrefix(op, "migrate.") {
+				a.cfg.Logger.Info("migration changed", "namespace", r.Namespace.Name, "op", op, "state", m.State, "from", m.From.Name, "to", m.To.Name)
+			}
 		}
 	}
+	ReplyAdmin(a.nc, m, op, reply, err, a.cfg.Logger)
+}
+
+// ReplyAdmin answers admin request m of operation op the way the admin API
+// does: reply as JSON, or err as the error reply with the
+// Prism-Error-Code header (logged, as a warning when it is INTERNAL or
+// UNAVAILABLE). Responders of admin requests outside Admin (the
+// namespace owner's, such as migrate verify) use it too.
+func ReplyAdmin(nc *nats.Conn, m *nats.Msg, op string, reply any, err error, log *slog.Logger) {
+	out := nats.NewMsg(m.Reply)
+	out.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
+	if err == nil {
+		if out.Data, err = json.Marshal(reply); err != nil {
+			err = &Error{Op: "admin " + op, Code: ErrInternal.Code, Message: "cannot encode the reply", Err: err}
+		}
+	}
+	if err != nil {
+		e := asError(err)
+		level := slog.LevelInfo
+		if e.Code == ErrInternal.Code || e.Code == ErrUnavailable.Code {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "admin request refused", "op", op, "code", e.Code.String(), "err", err)
+		out.Header.Set(subjects.HeaderErrorCode, e.Code.String())
+		out.Data, _ = encJSON.marshal(e.toProto())
+	}
 	if m.Reply != "" {
-		_ = a.nc.PublishMsg(out)
+		_ = nc.PublishMsg(out)
 	}
 }
 
@@ -268,12 +328,49 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		if err := decodeAdmin(body, &req); err != nil {
 			return nil, err
 		}
-		if err := a.reg.Delete(ctx, req.Name, req.Revision, req.Purge); err != nil {
+		if err := deleteNamespace(ctx, a.reg, req); err != nil {
 			return nil, err
 		}
 		return AdminDeleteReply{Name: req.Name, Purged: req.Purge}, nil
+	case AdminMigrateStart:
+		var req AdminMigrateStartRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		r, err := StartMigration(ctx, a.reg, req.Name, req.To, MigrationOptions{MaxRate: req.MaxRate, Adaptive: req.Adaptive, ShadowSample: req.ShadowSample}, req.By)
+		if err != nil {
+			return nil, err
+		}
+		return a.describe(ctx, r), nil
+	case AdminMigrateCutover, AdminMigrateRollback, AdminMigrateFinalize:
+		var req AdminMigrateRequest
+		if err := decodeAdmin(body, &req); err != nil {
+			return nil, err
+		}
+		do := map[string]func(context.Context, *Registry, string, string) (Registered, error){
+			AdminMigrateCutover: Cutover, AdminMigrateRollback: Rollback, AdminMigrateFinalize: Finalize,
+		}[op]
+		r, err := do(ctx, a.reg, req.Name, req.By)
+		if err != nil {
+			return nil, err
+		}
+		return a.describe(ctx, r), nil
 	}
-	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join([]string{AdminList, AdminGet, AdminPlan, AdminApply, AdminDelete, AdminHistory}, ", "))
+	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(adminOps, ", "))
+}
+
+// deleteNamespace deletes a namespace as req asks, unless it is migrating:
+// a migration must be finalized or rolled back first, so that no target
+// is left projecting a namespace that is gone.
+func deleteNamespace(ctx context.Context, reg *Registry, req AdminDeleteRequest) error {
+	r, err := reg.Get(ctx, req.Name)
+	if err != nil {
+		return err
+	}
+	if m := r.Migration; m != nil && m.State.Active() {
+		return newError(ErrFailedPrecondition.Code, "namespace %s is migrating to %s (state %s); roll the migration back or finalize it before deleting the namespace", req.Name, m.To.Name, m.State)
+	}
+	return reg.Delete(ctx, req.Name, req.Revision, req.Purge)
 }
 
 // describe adds the plan and target states to r.

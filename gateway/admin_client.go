@@ -66,9 +66,31 @@ func (c *AdminClient) Delete(ctx context.Context, name string, revision uint64, 
 	return out, c.call(ctx, AdminDelete, AdminDeleteRequest{Name: name, Revision: revision, Purge: purge}, &out)
 }
 
+// StartMigration starts a migration of namespace name to target to.
+func (c *AdminClient) StartMigration(ctx context.Context, name string, to Target, o MigrationOptions, by string) (AdminNamespace, error) {
+	var out AdminNamespace
+	return out, c.call(ctx, AdminMigrateStart, AdminMigrateStartRequest{Name: name, To: to, MaxRate: o.MaxRate, Adaptive: o.Adaptive, ShadowSample: o.ShadowSample, By: by}, &out)
+}
+
+// Migrate makes transition op (AdminMigrateCutover, AdminMigrateRollback
+// or AdminMigrateFinalize) of namespace name's migration.
+func (c *AdminClient) Migrate(ctx context.Context, op, name, by string) (AdminNamespace, error) {
+	var out AdminNamespace
+	return out, c.call(ctx, op, AdminMigrateRequest{Name: name, By: by}, &out)
+}
+
 // call sends req to admin operation op and decodes the reply into out. An
 // error reply becomes an *Error with its code.
 func (c *AdminClient) call(ctx context.Context, op string, req, out any) error {
+	return c.Request(ctx, subjects.Admin(op), op, req, out)
+}
+
+// Request sends req as JSON to the admin responder at subject (operation
+// op, for errors) and decodes its JSON reply into out, like the admin
+// operations: an error reply becomes an *Error with its code, no
+// responder is UNAVAILABLE, no reply in time DEADLINE_EXCEEDED. ctx
+// bounds it; without a deadline the client's timeout does.
+func (c *AdminClient) Request(ctx context.Context, subject, op string, req, out any) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -78,7 +100,7 @@ func (c *AdminClient) call(ctx context.Context, op string, req, out any) error {
 	if err != nil {
 		return fmt.Errorf("admin %s: %w", op, err)
 	}
-	m := nats.NewMsg(subjects.Admin(op))
+	m := nats.NewMsg(subject)
 	m.Data = body
 	m.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
 	reply, err := c.nc.RequestMsgWithContext(ctx, m)

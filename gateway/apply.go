@@ -86,22 +86,24 @@ func PlanApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (App
 	return res, err
 }
 
-func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (ApplyResult, Plan, error) {
+// planApply is PlanApply, also returning the live entry (zero when ns is
+// new).
+func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (ApplyResult, Registered, error) {
 	if err := ns.Validate(); err != nil {
-		return ApplyResult{}, Plan{}, invalidf("%v", err)
+		return ApplyResult{}, Registered{}, invalidf("%v", err)
 	}
 	ns = ns.withDefaults()
 	p, err := Derive(ns, c)
 	if err != nil {
-		return ApplyResult{}, Plan{}, planError(err)
+		return ApplyResult{}, Registered{}, planError(err)
 	}
 	res := ApplyResult{Action: ActionCreate, Backend: p.Backend.Value, Plan: p.Report(), Changes: []Change{}}
 	live, err := reg.Get(ctx, ns.Name)
 	if errors.Is(err, ErrNamespaceNotFound) {
-		return res, p, nil
+		return res, Registered{}, nil
 	}
 	if err != nil {
-		return ApplyResult{}, Plan{}, err
+		return ApplyResult{}, Registered{}, err
 	}
 	res.Revision = live.Revision
 	livePlan, err := Derive(live.Namespace, c)
@@ -123,9 +125,9 @@ func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (App
 		}
 	}
 	if len(blocked) > 0 {
-		res.Blocked = "needs a migration, which apply does not do: " + strings.Join(blocked, "; ") + ". Create a namespace under a new name, or migrate the data (prism migrate, when it lands)"
+		res.Blocked = "needs a migration, which apply does not do: " + strings.Join(blocked, "; ") + ". Move the data with prism migrate start (docs/migration.md), or create a namespace under a new name"
 	}
-	return res, p, nil
+	return res, live, nil
 }
 
 // Apply validates ns, derives its settings on cluster c and stores it in
@@ -137,7 +139,7 @@ func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (App
 // ErrFailedPrecondition when the change needs a migration. Nothing is
 // stored on error.
 func Apply(ctx context.Context, reg *Registry, c Cluster, ns Namespace, revision uint64, by string) (ApplyResult, error) {
-	res, _, err := planApply(ctx, reg, c, ns)
+	res, live, err := planApply(ctx, reg, c, ns)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -150,7 +152,9 @@ func Apply(ctx context.Context, reg *Registry, c Cluster, ns Namespace, revision
 	if res.Action == ActionUnchanged {
 		return res, nil
 	}
-	rev, err := reg.Put(ctx, Registered{Namespace: ns, Backend: res.Backend, Revision: revision, AppliedBy: by})
+	// A migration in progress and the primary target a finished one chose
+	// are not part of the declaration: they stay as they are.
+	rev, err := reg.Put(ctx, Registered{Namespace: ns, Backend: res.Backend, Revision: revision, AppliedBy: by, Primary: live.Primary, Migration: live.Migration})
 	if err != nil {
 		return ApplyResult{}, err
 	}

@@ -79,6 +79,16 @@ func (s *cacheSlot) set(entries int, now func() time.Time) {
 	}
 }
 
+// reset empties the cache, keeping its size: what it holds came from
+// another target.
+func (s *cacheSlot) reset(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache != nil {
+		s.cache = newReadCache(s.cache.max, s.last, now)
+	}
+}
+
 func (s *cacheSlot) applied(ids [][]byte, through uint64) {
 	s.mu.Lock()
 	s.last = max(s.last, through)

@@ -121,7 +121,9 @@ type Gateway struct {
 	work     chan *nats.Msg
 	quit     chan struct{}
 	quitOnce sync.Once
-	inflight sync.WaitGroup // one per worker
+	inflight sync.WaitGroup // one per worker and shadow comparison
+	// shadowSem bounds the shadow comparisons running at once.
+	shadowSem chan struct{}
 }
 
 // New returns a gateway that serves requests over nc once started. The
@@ -151,6 +153,8 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		sem:     make(chan struct{}, o.maxInFlight),
 		work:    make(chan *nats.Msg),
 		quit:    make(chan struct{}),
+
+		shadowSem: make(chan struct{}, maxShadowReads),
 	}
 	if o.registerer != nil {
 		if g.metrics, err = newMetrics(o.registerer); err != nil {
@@ -262,6 +266,17 @@ func (g *Gateway) Drain(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("gateway: drain: requests still running were cancelled: %w", ctx.Err())
 	}
+}
+
+// baseContext is the context of the running gateway, cancelled when Drain
+// gives up waiting; Background before Start.
+func (g *Gateway) baseContext() context.Context {
+	g.runMu.Lock()
+	defer g.runMu.Unlock()
+	if g.baseCtx == nil {
+		return context.Background()
+	}
+	return g.baseCtx
 }
 
 // onMsg is the subscription callback. Callbacks of one subscription run one

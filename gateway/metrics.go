@@ -37,6 +37,7 @@ type metrics struct {
 	waitTimeouts *prometheus.CounterVec
 	cache        *prometheus.CounterVec
 	handedBack   *prometheus.CounterVec
+	shadowReads  *prometheus.CounterVec
 }
 
 // latencyBuckets span 0.1ms to about 6.5s.
@@ -95,8 +96,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:      "handed_back_total",
 			Help:      "Requests handed back to the gateways' queue group because this process does not serve their namespace now (another process projects it, or it failed to open), by namespace.",
 		}, []string{"namespace"}),
+		shadowReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "shadow_reads_total",
+			Help:      "Sampled reads compared against a namespace's shadow target during a migration, by namespace and result: match, mismatch, skipped (the record changed between the two reads, or the shadow lags), dropped (too many comparisons running), error.",
+		}, []string{"namespace", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache, m.handedBack} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache, m.handedBack, m.shadowReads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -128,6 +135,13 @@ func (m *metrics) observeHandBack(ns string) {
 		return
 	}
 	m.handedBack.WithLabelValues(ns).Inc()
+}
+
+func (m *metrics) observeShadow(ns, result string) {
+	if m == nil {
+		return
+	}
+	m.shadowReads.WithLabelValues(ns, result).Inc()
 }
 
 func (m *metrics) observePublish(ns string, d time.Duration) {

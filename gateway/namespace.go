@@ -488,6 +488,12 @@ type namespaceEntry struct {
 	logReader LogReader
 	applied   AppliedWaiter
 	cache     *cacheSlot
+	// target names the target reads come from; "" until SetRouting.
+	target string
+	// shadow is the target sampled gets are compared against; nil none.
+	shadow *shadowTarget
+	// fence, when set, is a second projection strong writes wait for.
+	fence AppliedWaiter
 }
 
 // namespaceTable maps namespace names to their entries. It is safe for

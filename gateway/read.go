@@ -40,6 +40,7 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 		if cache != nil {
 			cache.put(req.GetId(), resp, readFrom)
 		}
+		g.sampleShadow(r.ns, req, resp, readFrom, r.ns.applied.Applied())
 	}
 	if resp.GetRevision() == 0 && len(resp.GetItems()) == 0 {
 		return nil, newError(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)
@@ -64,7 +65,7 @@ func (g *Gateway) waitMinSeq(ctx context.Context, r *request, minSeq uint64) err
 	if minSeq == 0 {
 		return nil
 	}
-	err := g.waitApplied(ctx, r.ns, minSeq, waitMinSeqRead)
+	err := g.waitApplied(ctx, r.ns, r.ns.applied, minSeq, waitMinSeqRead)
 	var e *Error
 	if errors.As(err, &e) && e.Code == prismv1.Code_NOT_CONSISTENT_YET {
 		e.Message = fmt.Sprintf("namespace %s has applied writes up to seq %d, not yet min_seq %d, within %v; retry later", r.ns.Name, r.ns.applied.Applied(), minSeq, g.opts.consistencyWait)

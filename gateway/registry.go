@@ -34,14 +34,22 @@ type Registered struct {
 	// AppliedBy is who applied it, as the caller said (user@host for the
 	// CLI); empty when unknown.
 	AppliedBy string `json:"applied_by,omitempty"`
+	// Primary is the target that serves reads once no migration says
+	// otherwise; zero until a migration finalized (see PrimaryTarget).
+	Primary Target `json:"primary,omitzero"`
+	// Migration is the namespace's current or last migration; nil when it
+	// never had one.
+	Migration *Migration `json:"migration,omitempty"`
 }
 
 // registryRecord is the value stored under a namespace's key.
 type registryRecord struct {
-	Namespace Namespace `json:"namespace"`
-	Backend   string    `json:"backend"`
-	AppliedAt time.Time `json:"applied_at"`
-	AppliedBy string    `json:"applied_by,omitempty"`
+	Namespace Namespace  `json:"namespace"`
+	Backend   string     `json:"backend"`
+	AppliedAt time.Time  `json:"applied_at"`
+	AppliedBy string     `json:"applied_by,omitempty"`
+	Primary   Target     `json:"primary,omitzero"`
+	Migration *Migration `json:"migration,omitempty"`
 }
 
 // Registry is the namespace registry: a NATS KV bucket (RegistryBucket)
@@ -204,7 +212,11 @@ func (r *Registry) Put(ctx context.Context, e Registered) (uint64, error) {
 	if !slices.Contains(Backends, e.Backend) {
 		return 0, invalidf("namespace %s: resolved backend %q is not one of %s", ns.Name, e.Backend, strings.Join(Backends, ", "))
 	}
-	rec, err := json.Marshal(registryRecord{Namespace: ns.withDefaults(), Backend: e.Backend, AppliedAt: time.Now().UTC(), AppliedBy: e.AppliedBy})
+	at := e.AppliedAt
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	rec, err := json.Marshal(registryRecord{Namespace: ns.withDefaults(), Backend: e.Backend, AppliedAt: at, AppliedBy: e.AppliedBy, Primary: e.Primary, Migration: e.Migration})
 	if err != nil {
 		return 0, &Error{Op: "registry put", Code: ErrInternal.Code, Message: "cannot encode namespace", Err: err}
 	}
@@ -314,7 +326,7 @@ func decodeRegistered(e jetstream.KeyValueEntry) (Registered, error) {
 	if !slices.Contains(Backends, rec.Backend) {
 		return Registered{}, newError(ErrInternal.Code, "registry entry %s (revision %d) has no resolved backend", e.Key(), e.Revision())
 	}
-	return Registered{Namespace: rec.Namespace.withDefaults(), Backend: rec.Backend, Revision: e.Revision(), AppliedAt: rec.AppliedAt, AppliedBy: rec.AppliedBy}, nil
+	return Registered{Namespace: rec.Namespace.withDefaults(), Backend: rec.Backend, Revision: e.Revision(), AppliedAt: rec.AppliedAt, AppliedBy: rec.AppliedBy, Primary: rec.Primary, Migration: rec.Migration}, nil
 }
 
 // RegistryOp is what happened to a namespace in the registry.

@@ -195,7 +195,7 @@ func (g *Gateway) afterWrite(ctx context.Context, r *request, resp *prismv1.Writ
 	if r.ns.Consistency != Strong {
 		return resp, nil
 	}
-	if err := g.waitApplied(ctx, r.ns, resp.GetSeq(), waitStrongWrite); err != nil {
+	if err := g.waitApplied(ctx, r.ns, r.ns.strongApplied(), resp.GetSeq(), waitStrongWrite); err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Code == prismv1.Code_NOT_CONSISTENT_YET {
 			e.Seq = resp.GetSeq()
@@ -206,13 +206,14 @@ func (g *Gateway) afterWrite(ctx context.Context, r *request, resp *prismv1.Writ
 	return resp, nil
 }
 
-// waitApplied waits, bounded by the consistency wait, until the primary
-// projection of ns has applied seq, and records the wait as kind
+// waitApplied waits, bounded by the consistency wait, until w (the
+// progress of ns's primary projection, or of both targets while a migration
+// fences strong writes) has applied seq, and records the wait as kind
 // (waitStrongWrite or waitMinSeqRead); a wait that is not immediate is a
 // span. Errors: NOT_CONSISTENT_YET on timeout, UNAVAILABLE when the
 // projection fails, ctx's error when ctx ends.
-func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, seq uint64, kind string) error {
-	if ns.applied.Applied() >= seq {
+func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, w AppliedWaiter, seq uint64, kind string) error {
+	if w.Applied() >= seq {
 		g.metrics.observeWait(ns.Name, kind, resultImmediate, 0)
 		return nil
 	}
@@ -220,7 +221,7 @@ func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, seq uint6
 	ctx, span := g.startChildSpan(ctx, spanConsistencyWait, internalOpts)
 	wctx, cancel := context.WithTimeout(ctx, g.opts.consistencyWait)
 	defer cancel()
-	err := ns.applied.WaitApplied(wctx, seq)
+	err := w.WaitApplied(wctx, seq)
 	result := resultError
 	defer func() {
 		g.metrics.observeWait(ns.Name, kind, result, time.Since(start))
@@ -237,7 +238,7 @@ func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, seq uint6
 		return ctx.Err()
 	case wctx.Err() != nil:
 		result = resultTimeout
-		return &Error{Code: prismv1.Code_NOT_CONSISTENT_YET, Message: fmt.Sprintf("the projection of namespace %s reached seq %d, not %d, within %v; retry later", ns.Name, ns.applied.Applied(), seq, g.opts.consistencyWait), Err: err}
+		return &Error{Code: prismv1.Code_NOT_CONSISTENT_YET, Message: fmt.Sprintf("the projection of namespace %s reached seq %d, not %d, within %v; retry later", ns.Name, w.Applied(), seq, g.opts.consistencyWait), Err: err}
 	}
 	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the projection of namespace %s cannot report progress; retry with backoff", ns.Name), Err: err}
 }

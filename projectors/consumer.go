@@ -61,6 +61,11 @@ func (p *Projector) openSession(ctx context.Context, checkpoint uint64) (*sessio
 		case <-s.abort:
 		}
 	}
+	if p.opts.throttle != nil {
+		s.cc = p.startFetching(cons, info.NumPending, handler)
+		s.closed = s.cc.Closed()
+		return s, nil
+	}
 	s.cc, err = cons.Consume(handler,
 		jetstream.PullMaxMessages(catchUpFactor*p.opts.batchSize),
 		// Short pulls and heartbeats: if the client's and the server's view

@@ -36,6 +36,17 @@
 // the consumer's delivery sequence (a message lost in transit, e.g. across a
 // reconnect). One Projector per (namespace, target) may run at a time.
 //
+// # Backfill
+//
+// A replay is a projection started from an earlier point (a new or reset
+// target) and bounded or paced: WithStopAt makes a projector stop by itself
+// once it applied a given stream sequence (Done is closed), and WithThrottle
+// paces it with a Throttle (replay.Throttle: a maximum rate, lowered while
+// live targets lag). A throttled projector sends one pull request at a time
+// and pays the throttle before the next, so nothing delivered waits on the
+// throttle and JetStream never redelivers because of it. Lag and
+// ApplyLatency are what progress output and an adaptive throttle watch.
+//
 // # Errors
 //
 // Poison events never block a namespace. A message that

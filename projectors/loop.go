@@ -45,10 +45,14 @@ func (p *Projector) run(ctx context.Context, sess *session) {
 	for {
 		err := p.consume(ctx, sess)
 		sess.close()
-		if !errors.Is(err, errResync) {
-			if err != nil {
+		resync := errors.Is(err, errResync)
+		if !resync || p.reachedStop() {
+			switch {
+			case err != nil && !resync:
 				p.log.Warn("projector aborted; unacknowledged messages will be redelivered", "applied", p.Applied(), "err", err)
-			} else {
+			case p.reachedStop():
+				p.log.Info("projector reached its stop sequence", "applied", p.Applied())
+			default:
 				p.log.Info("projector stopped", "applied", p.Applied())
 			}
 			return
@@ -110,6 +114,9 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 			if err := p.process(ctx, s, batch); err != nil {
 				return err
 			}
+			if p.reachedStop() {
+				return nil
+			}
 			continue
 		}
 		if ended {
@@ -124,14 +131,19 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 
 // process applies one batch: skip what the checkpoint covers, dead-letter
 // poison, apply the rest with the checkpoint in one transaction, then ack.
-// It returns ctx's error on abort, errResync after committing the messages
-// before a delivery gap, and nil otherwise. The batch is one span.
+// With WithStopAt, messages past the stop sequence are left out, and once
+// one arrives the checkpoint moves to the stop sequence. It returns ctx's
+// error on abort, errResync after committing the messages before a
+// delivery gap, and nil otherwise. The batch is one span.
 func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.Msg) (err error) {
 	ctx, span := p.startBatchSpan(ctx, batch)
 	var (
 		items   []item
 		through uint64
 		resync  bool
+		// past: a message beyond the stop sequence arrived, so every
+		// message up to it has been delivered.
+		past bool
 		// top is the message with the highest stream sequence: with
 		// AckAll, acking it acks every pending message at or below it
 		// (the last message may be an older redelivery).
@@ -156,8 +168,13 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 			batch, resync = batch[:i], true
 			break
 		}
-		s.nextDseq++
 		seq := meta.Sequence.Stream
+		if stop := p.opts.stopAt; stop > 0 && seq > stop {
+			streamLast = max(streamLast, seq+meta.NumPending)
+			batch, past = batch[:i], true
+			break
+		}
+		s.nextDseq++
 		if seq >= topSeq {
 			top, topSeq = m, seq
 		}
@@ -184,6 +201,11 @@ func (p *Projector) process(ctx context.Context, s *session, batch []jetstream.M
 	}
 	if streamLast > 0 {
 		p.observeStreamLast(streamLast)
+	}
+	if past && floor < p.opts.stopAt {
+		// The stop sequence itself is gone from the stream (deleted,
+		// expired): the checkpoint still reaches it.
+		through = p.opts.stopAt
 	}
 	if through > 0 {
 		if err := p.apply(ctx, items, through); err != nil {
@@ -229,7 +251,7 @@ func (p *Projector) apply(ctx context.Context, items []item, through uint64) err
 		start := time.Now()
 		err := p.a.apply(ctx, changes, through)
 		if err == nil {
-			p.m.applyTime.Observe(time.Since(start).Seconds())
+			p.observeApplyTime(time.Since(start))
 			p.notifyApplied(changes, through)
 			p.advance(through, len(changes))
 			return nil
@@ -287,7 +309,7 @@ func (p *Projector) applyOne(ctx context.Context, it item) error {
 		start := time.Now()
 		err := p.a.apply(ctx, []change{it.change}, seq)
 		if err == nil {
-			p.m.applyTime.Observe(time.Since(start).Seconds())
+			p.observeApplyTime(time.Since(start))
 			p.notifyApplied([]change{it.change}, seq)
 			p.advance(seq, 1)
 			return nil

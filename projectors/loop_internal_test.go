@@ -1,6 +1,9 @@
 package projectors
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // A batch takes up to batchSize changes, or up to catchUpFactor batches
 // (capped by maxCatchUpBatch, never below one batch) once a whole batch is
@@ -23,6 +26,31 @@ func TestBatchLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := batchLimit(tt.batchSize, tt.waiting); got != tt.want {
 				t.Errorf("batchLimit(%d, %d) = %d, want %d", tt.batchSize, tt.waiting, got, tt.want)
+			}
+		})
+	}
+}
+
+// A throttled projector's pulls shrink while paying for them waits and
+// grow while it does not, within [minPull, the catch-up batch].
+func TestNextPull(t *testing.T) {
+	tests := []struct {
+		name    string
+		n, most int
+		waited  time.Duration
+		want    int
+	}{
+		{"long wait halves", 1024, 4096, time.Second, 512},
+		{"floor", 20, 4096, time.Second, minPull},
+		{"floor above the batch", 8, 8, time.Second, 8},
+		{"no wait doubles", 512, 4096, 0, 1024},
+		{"cap", 4096, 4096, 0, 4096},
+		{"about right stays", 300, 4096, pullWaitTarget / 2, 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := nextPull(tt.n, tt.most, tt.waited); got != tt.want {
+				t.Errorf("nextPull(%d, %d, %v) = %d, want %d", tt.n, tt.most, tt.waited, got, tt.want)
 			}
 		})
 	}

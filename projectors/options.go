@@ -34,6 +34,8 @@ type options struct {
 	tracerProvider trace.TracerProvider
 	onApplied      func(ids [][]byte, through uint64)
 	owner          string
+	throttle       Throttle
+	stopAt         uint64
 }
 
 func defaultOptions() options {
@@ -84,6 +86,41 @@ func WithBackoff(minimum, maximum time.Duration) Option {
 func WithOwner(id string) Option {
 	return func(o *options) error {
 		o.owner = id
+		return nil
+	}
+}
+
+// WithThrottle paces the projector with t (see Throttle): a backfill that
+// must not hurt live traffic. A throttled projector pulls its messages in
+// explicit requests of up to one catch-up batch and calls t.Wait with the
+// number of messages each request delivered before it sends the next one,
+// so no delivered message waits on the throttle (its ack timer would run
+// and JetStream would redeliver it). Without it (the default) the
+// projector consumes as fast as the target applies.
+func WithThrottle(t Throttle) Option {
+	return func(o *options) error {
+		if t == nil {
+			return fmt.Errorf("%w: nil throttle", ErrInvalidOption)
+		}
+		o.throttle = t
+		return nil
+	}
+}
+
+// WithStopAt makes the projector apply the stream up to and including
+// stream sequence seq and then stop by itself: it commits the checkpoint
+// seq (also when seq itself was deleted from the stream), stops fetching,
+// and closes Done. Messages delivered past seq are not applied or
+// acknowledged; the next projector of the target repositions the consumer
+// at its checkpoint. A projector started at or past seq stops at once. seq
+// must be at least 1; without the option (the default) the projector runs
+// until Stop.
+func WithStopAt(seq uint64) Option {
+	return func(o *options) error {
+		if seq == 0 {
+			return fmt.Errorf("%w: stop sequence 0: must be at least 1", ErrInvalidOption)
+		}
+		o.stopAt = seq
 		return nil
 	}
 }

@@ -61,8 +61,9 @@ type TimeSeriesTarget interface {
 
 // Projector applies the events of one namespace's stream to one target
 // through the durable consumer subjects.Consumer(target). Create it with New
-// (KeyValue) or NewTimeSeries, run it with Start, end it with Stop. Applied
-// and WaitApplied are safe for concurrent use. A Projector runs once.
+// (KeyValue) or NewTimeSeries, run it with Start, end it with Stop. Applied,
+// WaitApplied, Done, Lag and ApplyLatency are safe for concurrent use. A
+// Projector runs once.
 type Projector struct {
 	js       jetstream.JetStream
 	ns       string
@@ -88,8 +89,11 @@ type Projector struct {
 
 	applied    atomic.Uint64
 	streamLast atomic.Uint64 // highest stream sequence seen, for the lag gauge
-	waitMu     sync.Mutex
-	advanced   chan struct{} // closed and replaced each time applied grows
+	// applyEWMA is the moving average of the commit time of the last
+	// batches, in nanoseconds (ApplyLatency).
+	applyEWMA atomic.Int64
+	waitMu    sync.Mutex
+	advanced  chan struct{} // closed and replaced each time applied grows
 }
 
 // New returns a Projector of namespace's KeyValue events into t, known as
@@ -191,6 +195,12 @@ func (p *Projector) Start(ctx context.Context) error {
 			p.ns, p.target, ErrCheckpointAhead, cp, last, p.stream)
 	}
 	p.advance(cp, 0)
+	if p.reachedStop() {
+		p.started, p.cancel = true, func() {}
+		close(p.done)
+		p.log.Info("projector already at its stop sequence", "checkpoint", cp, "stop_at", p.opts.stopAt)
+		return nil
+	}
 	sess, err := p.openSession(ctx, cp)
 	if err != nil {
 		return fmt.Errorf("start projector %s/%s: %w", p.ns, p.target, err)
@@ -237,6 +247,51 @@ func (p *Projector) Stop(ctx context.Context) error {
 // Applied returns the target's checkpoint as last committed (or read by
 // Start): every event with a stream sequence at or below it is applied.
 func (p *Projector) Applied() uint64 { return p.applied.Load() }
+
+// Done is closed when the projector has stopped: after Stop, an abort, or
+// once it applied everything up to its stop sequence (WithStopAt; then
+// Applied() is at least that sequence). A projector never started is not
+// done.
+func (p *Projector) Done() <-chan struct{} { return p.done }
+
+// Lag returns how many stream sequences the target is behind the last
+// sequence of the stream the projector has seen (at Start, then with every
+// batch delivered): 0 when caught up. It is the prism_projector_lag gauge.
+func (p *Projector) Lag() uint64 {
+	last, applied := p.streamLast.Load(), p.applied.Load()
+	if last <= applied {
+		return 0
+	}
+	return last - applied
+}
+
+// ApplyLatency returns the moving average (EWMA, weight applyEWMAWeight
+// for the newest batch) of the time the target took to apply and commit
+// the last batches, failed attempts left out; 0 before the first commit. An
+// adaptive throttle watches it to slow a backfill when the target is slow.
+func (p *Projector) ApplyLatency() time.Duration { return time.Duration(p.applyEWMA.Load()) }
+
+// applyEWMAWeight is the weight of the newest batch in ApplyLatency: about
+// the last ten batches count.
+const applyEWMAWeight = 0.2
+
+// observeApplyTime records the commit time of a batch. Only the loop
+// goroutine calls it.
+func (p *Projector) observeApplyTime(d time.Duration) {
+	p.m.applyTime.Observe(d.Seconds())
+	prev := p.applyEWMA.Load()
+	if prev == 0 {
+		p.applyEWMA.Store(max(int64(d), 1))
+		return
+	}
+	p.applyEWMA.Store(max(int64(applyEWMAWeight*float64(d)+(1-applyEWMAWeight)*float64(prev)), 1))
+}
+
+// reachedStop says whether the projector has applied its stop sequence
+// (WithStopAt).
+func (p *Projector) reachedStop() bool {
+	return p.opts.stopAt > 0 && p.Applied() >= p.opts.stopAt
+}
 
 // WaitApplied returns nil once Applied() >= seq, or ctx.Err() when ctx ends
 // first. It does not poll; any number of concurrent waiters is cheap. It

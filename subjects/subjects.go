@@ -14,6 +14,7 @@
 //	prism.<ns>.changes.…             core NATS copies of the events (publish_changes)
 //	prism.dlq.<ns>                   dead letters of a namespace
 //	prism.$admin.<area>.<op>         admin requests (ns.apply, ns.list, …)
+//	prism.$owner.<op>.<ns>           requests to the process that projects ns
 //
 // Record ids, series ids and tokens are encoded with EncodeID.
 //
@@ -41,6 +42,16 @@ const RegistryBucket = "PRISM_NAMESPACES"
 // Admin is the subject of admin operation op, e.g. Admin("ns.apply") is
 // prism.$admin.ns.apply.
 func Admin(op string) string { return Root + "." + AdminToken + "." + op }
+
+// OwnerToken is the second token of owner subjects, like AdminToken.
+const OwnerToken = "$owner"
+
+// Owner is the subject of operation op answered only by the process that
+// runs namespace ns's projectors (ADR 010), e.g. Owner("orders",
+// "verify") is prism.$owner.verify.orders: the work needs that process's
+// backends. The namespace comes last so that no name (not even "read")
+// makes it match the gateway's prism.*.read.* subscriptions.
+func Owner(ns, op string) string { return Root + "." + OwnerToken + "." + op + "." + ns }
 
 // AllAdmin matches every admin subject.
 func AllAdmin() string { return Root + "." + AdminToken + ".>" }

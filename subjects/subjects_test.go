@@ -180,3 +180,15 @@ func FuzzDecodeID(f *testing.F) {
 		}
 	})
 }
+
+func TestOwnerSubjectOutsideNamespaces(t *testing.T) {
+	if got := subjects.Owner("orders", "verify"); got != "prism.$owner.verify.orders" {
+		t.Fatalf("Owner = %q", got)
+	}
+	for _, ns := range []string{"orders", "read", "write"} {
+		got := subjects.Owner(ns, "verify")
+		if _, err := subjects.ParseRequest(got); err == nil {
+			t.Fatalf("ParseRequest(%q) succeeded: an owner subject must not parse as a namespace request", got)
+		}
+	}
+}

@@ -41,6 +41,10 @@ const (
 	// FeatureLog is the Log abstraction: the backend implements
 	// LogBackend.
 	FeatureLog Feature = "log"
+	// FeatureKeyValueExport is the bulk read of KeyValue records in id
+	// order, for verification and copies: the backend implements
+	// KeyValueExporter. It needs FeatureKeyValue and Errors.InvalidRequest.
+	FeatureKeyValueExport Feature = "keyvalue-export"
 )
 
 // Errors are the backend's sentinel errors; the suite checks the errors the
@@ -71,8 +75,9 @@ type Errors struct {
 	// InvalidChange nor be permanent: the batch is the caller's bug, its
 	// events must not be dead-lettered.
 	InvalidBatch error
-	// InvalidRequest (optional; required by FeatureLog) is returned by
-	// Fetch for a nil request, a partition out of range, a key and a
+	// InvalidRequest (optional; required by FeatureLog and
+	// FeatureKeyValueExport) is returned by ExportRecords for a limit below
+	// 1, by Fetch for a nil request, a partition out of range, a key and a
 	// partition both set, a negative offset or an end_offset not above
 	// offset; and by GetItems and ScanIDs for a
 	// nil request and by GetItems for one that sets both keys and range;
@@ -129,6 +134,12 @@ var known = []feature{
 		implements: func(b any) bool { _, ok := b.(TimeSeriesBackend); return ok },
 		check:      checkTimeSeriesConfig,
 		run:        runTimeSeries,
+	},
+	{
+		name:       FeatureKeyValueExport,
+		implements: func(b any) bool { _, ok := b.(KeyValueExporter); return ok },
+		check:      checkExportConfig,
+		run:        runExport,
 	},
 	{
 		name:       FeatureLog,

@@ -33,6 +33,14 @@ func (kvStub) ScanIDs(context.Context, *prismv1.ScanRequest) (*prismv1.ScanRespo
 }
 func (kvStub) SweepExpired(context.Context) (int64, error) { return 0, nil }
 
+// exportStub has the KeyValue and the export method sets and stores
+// nothing.
+type exportStub struct{ kvStub }
+
+func (exportStub) ExportRecords(context.Context, []byte, int, time.Time) ([]*prismv1.GetResponse, error) {
+	return nil, nil
+}
+
 // tsStub has the TimeSeries method set and stores nothing.
 type tsStub struct{ closeOnly }
 
@@ -70,6 +78,8 @@ func factory(b any) backendtest.Factory {
 
 var kvErrors = backendtest.Errors{InvalidChange: errStub, InvalidPageToken: errStub, Closed: errStub}
 
+var exportErrors = backendtest.Errors{InvalidChange: errStub, InvalidPageToken: errStub, Closed: errStub, InvalidRequest: errStub}
+
 // configs are run by TestChild in a child process, so their failures can be
 // observed.
 var configs = map[string]backendtest.Config{
@@ -99,6 +109,17 @@ var configs = map[string]backendtest.Config{
 	"timeseries without errors": {Features: []backendtest.Feature{backendtest.FeatureTimeSeries}, New: factory(tsStub{})},
 	"timeseries twice": {
 		Features: []backendtest.Feature{backendtest.FeatureTimeSeries, backendtest.FeatureTimeSeries}, Errors: kvErrors, New: factory(tsStub{})},
+
+	"declares keyvalue, implements export": {
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue}, Errors: kvErrors, New: factory(exportStub{})},
+	"declares export, implements keyvalue": {
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport}, Errors: exportErrors, New: factory(kvStub{})},
+	"declares export without keyvalue": {
+		Features: []backendtest.Feature{backendtest.FeatureKeyValueExport}, Errors: exportErrors, New: factory(exportStub{})},
+	"export without InvalidRequest": {
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport}, Errors: kvErrors, New: factory(exportStub{})},
+	"declares export, stores nothing": {
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport}, Errors: exportErrors, New: factory(exportStub{})},
 
 	"no features, implements log": {New: factory(logStub{}), Errors: logErrors},
 	"declares log, implements none": {
@@ -141,6 +162,12 @@ func TestRun(t *testing.T) {
 		{name: "declares both, implements timeseries", wantFail: true, wantOut: `declares feature "keyvalue" but does not implement its interface`},
 		{name: "timeseries without errors", wantFail: true, wantOut: `feature "timeseries" needs Config.Errors.InvalidChange`},
 		{name: "timeseries twice", wantFail: true, wantOut: `feature "timeseries" declared twice`},
+
+		{name: "declares keyvalue, implements export", wantFail: true, wantOut: `implements the interface of feature "keyvalue-export" but does not declare it`},
+		{name: "declares export, implements keyvalue", wantFail: true, wantOut: `declares feature "keyvalue-export" but does not implement its interface`},
+		{name: "declares export without keyvalue", wantFail: true, wantOut: `feature "keyvalue-export" needs feature "keyvalue"`},
+		{name: "export without InvalidRequest", wantFail: true, wantOut: `feature "keyvalue-export" needs Config.Errors.InvalidRequest`},
+		{name: "declares export, stores nothing", wantFail: true, wantOut: "--- FAIL: TestChild/keyvalue-export/Order"},
 
 		{name: "no features, implements log", wantFail: true, wantOut: `implements the interface of feature "log" but does not declare it`},
 		{name: "declares log, implements none", wantFail: true, wantOut: `declares feature "log" but does not implement its interface`},

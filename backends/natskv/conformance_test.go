@@ -16,7 +16,7 @@ import (
 func TestConformance(t *testing.T) {
 	_, js := natstest.Start(t)
 	backendtest.Run(t, backendtest.Config{
-		Features: []backendtest.Feature{backendtest.FeatureKeyValue},
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport},
 		Errors: backendtest.Errors{
 			InvalidChange:    natskv.ErrInvalidChange,
 			InvalidPageToken: natskv.ErrInvalidPageToken,

@@ -196,7 +196,7 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 
-	ids, err := s.recordIDs(ctx)
+	ids, _, err := s.recordIDs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("scan ids: %w", err)
 	}
@@ -204,12 +204,7 @@ func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1
 	size := kit.PageSize(req.GetPageSize())
 	i := 0
 	if hasAfter {
-		i, _ = slices.BinarySearchFunc(ids, after, func(r scanned, after []byte) int {
-			if bytes.Compare(r.id, after) <= 0 {
-				return -1
-			}
-			return 1
-		})
+		i = searchIDs(ids, after, true)
 	}
 	resp := &prismv1.ScanResponse{}
 	for ; i < len(ids); i++ {
@@ -245,18 +240,32 @@ type scanCache struct {
 	ids   []scanned // sorted by id
 }
 
+// searchIDs returns the index of the first of ids (sorted) above id, or at
+// or above it if !strictly.
+func searchIDs(ids []scanned, id []byte, strictly bool) int {
+	i, _ := slices.BinarySearchFunc(ids, id, func(r scanned, id []byte) int {
+		if c := bytes.Compare(r.id, id); c < 0 || c == 0 && strictly {
+			return -1
+		}
+		return 1
+	})
+	return i
+}
+
 // recordIDs returns every stored record in byte order of id, from the cache
-// if no batch was committed since it was filled.
-func (s *Store) recordIDs(ctx context.Context) ([]scanned, error) {
+// if no batch was committed since it was filled, and the stream sequence of
+// the checkpoint message of the state they are from (0 if nothing was ever
+// committed).
+func (s *Store) recordIDs(ctx context.Context) ([]scanned, uint64, error) {
 	_, cpSeq, err := s.readCheckpoint(ctx)
 	if err != nil || cpSeq == 0 { // nothing was ever committed
-		return nil, err
+		return nil, 0, err
 	}
 	s.cacheMu.Lock()
 	c := s.cache
 	s.cacheMu.Unlock()
 	if c != nil && c.cpSeq == cpSeq {
-		return c.ids, nil
+		return c.ids, cpSeq, nil
 	}
 	var ids []scanned
 	err = s.retry(ctx, func() (bool, error) {
@@ -287,13 +296,13 @@ func (s *Store) recordIDs(ctx context.Context) ([]scanned, error) {
 		return false, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	slices.SortFunc(ids, func(a, b scanned) int { return bytes.Compare(a.id, b.id) })
 	s.cacheMu.Lock()
 	s.cache = &scanCache{cpSeq: cpSeq, ids: ids}
 	s.cacheMu.Unlock()
-	return ids, nil
+	return ids, cpSeq, nil
 }
 
 // scanRecords calls fn with every record entry stored at or below stream

@@ -12,7 +12,7 @@ import (
 func TestConformance(t *testing.T) {
 	testDSN(t) // skip (or fail in CI) once here rather than in every sub-test
 	backendtest.Run(t, backendtest.Config{
-		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureTimeSeries},
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport, backendtest.FeatureTimeSeries},
 		Errors: backendtest.Errors{
 			InvalidChange:    postgres.ErrInvalidChange,
 			InvalidPageToken: postgres.ErrInvalidPageToken,

@@ -202,7 +202,8 @@ type queries struct {
 	items    [2][2]string
 	itemKeys string
 	// scan[lower]: 0 is id >= $1, 1 is id > $1.
-	scan [2]string
+	scan   [2]string
+	export string
 
 	sweep string
 }
@@ -269,6 +270,7 @@ func newQueries(schema string) *queries {
 			SELECT count(*) FROM cp`,
 
 		itemKeys: itemPage(`i.key = ANY($2::bytea[])`),
+		export:   exportSQL,
 
 		sweep: `DELETE FROM {s}.items WHERE (id, key) IN (
 				SELECT id, key FROM {s}.items
@@ -287,7 +289,7 @@ func newQueries(schema string) *queries {
 	for _, p := range []*string{
 		&q.checkpoint, &q.lockCheckpoint, &q.setCheckpoint,
 		&q.wipeItems, &q.deleteItems, &q.upsertItems, &q.raiseRevs, &q.putOnly,
-		&q.itemKeys, &q.scan[0], &q.scan[1], &q.sweep,
+		&q.itemKeys, &q.scan[0], &q.scan[1], &q.export, &q.sweep,
 		&q.items[0][0], &q.items[0][1], &q.items[1][0], &q.items[1][1],
 	} {
 		*p = strings.ReplaceAll(*p, "{s}", s)

@@ -14,7 +14,7 @@ import (
 // database file per test, reopened from the same file.
 func conformance() backendtest.Config {
 	return backendtest.Config{
-		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureTimeSeries},
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport, backendtest.FeatureTimeSeries},
 		Errors: backendtest.Errors{
 			InvalidChange:    sqlite.ErrInvalidChange,
 			InvalidPageToken: sqlite.ErrInvalidPageToken,

@@ -33,7 +33,8 @@ type readStmts struct {
 	// unbounded, 1 is key < ?.
 	items [2][2]*sql.Stmt
 	// scan[lower]: 0 is id >= ?, 1 is id > ?.
-	scan [2]*sql.Stmt
+	scan   [2]*sql.Stmt
+	export *sql.Stmt
 }
 
 var lowerOps = [2]string{">=", ">"}
@@ -41,6 +42,7 @@ var lowerOps = [2]string{">=", ">"}
 func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
 	s := &readStmts{}
 	s.checkpoint = s.prepare(ctx, db, `SELECT seq FROM checkpoint WHERE one = 1`)
+	s.export = s.prepare(ctx, db, exportSQL)
 	// A record's revision is the largest rev of its rows (expired ones
 	// too: expiry is not a write); it counts only while it has a live
 	// item. One pass over the record's rows gives both. Parameters: sec,

@@ -24,9 +24,11 @@ const (
 	scenarioMixed  = "mixed"
 	scenarioE2E    = "e2e"
 	scenarioReplay = "replay"
+	// scenarioMigrate moves the filled namespace from SQLite to PostgreSQL.
+	scenarioMigrate = "migrate"
 )
 
-var scenarios = []string{scenarioWrite, scenarioRead, scenarioMixed, scenarioE2E, scenarioReplay}
+var scenarios = []string{scenarioWrite, scenarioRead, scenarioMixed, scenarioE2E, scenarioReplay, scenarioMigrate}
 
 type benchFlags struct {
 	scenario    string
@@ -192,8 +194,11 @@ func (f *benchFlags) validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("--consistency %q: want eventual, read-your-writes or strong", f.consistency))
 		}
-	} else if f.scenario == scenarioReplay {
-		errs = append(errs, errors.New("--scenario replay times a projector of the embedded stack; drop --nats-url"))
+	} else if f.scenario == scenarioReplay || f.scenario == scenarioMigrate {
+		errs = append(errs, fmt.Errorf("--scenario %s times the embedded stack; drop --nats-url", f.scenario))
+	}
+	if f.scenario == scenarioMigrate && (f.backend != "sqlite" || f.postgresDSN == "") {
+		errs = append(errs, errors.New("--scenario migrate moves a sqlite namespace to postgres: it needs --backend sqlite and --postgres-dsn (or PRISM_POSTGRES_DSN)"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("bench: %w", err)

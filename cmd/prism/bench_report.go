@@ -97,7 +97,7 @@ func newReport(f benchFlags, t *benchTarget) *benchReport {
 	switch f.scenario {
 	case scenarioMixed:
 		r.Config.ReadRatio = f.readRatio
-	case scenarioReplay:
+	case scenarioReplay, scenarioMigrate:
 		r.Config.Events = f.events
 	}
 	return r

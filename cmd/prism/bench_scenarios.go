@@ -81,6 +81,8 @@ func runScenario(ctx context.Context, f benchFlags, t *benchTarget, progress io.
 		l.op = func(ctx context.Context, w *worker, start time.Time) { e2eOp(ctx, kv, w, start, items) }
 	case scenarioReplay:
 		return runReplay(ctx, f, t, items, progress)
+	case scenarioMigrate:
+		return runMigrate(ctx, f, t, items, progress)
 	}
 	return l.run(ctx, progress), nil
 }

@@ -230,3 +230,19 @@ func TestBenchFlagsValidate(t *testing.T) {
 		})
 	}
 }
+
+// The migrate scenario moves the bench namespace to PostgreSQL through
+// every step and reports each step's time and the backfill's rate over
+// the whole stream.
+func TestBenchMigrate(t *testing.T) {
+	f := shortBench(scenarioMigrate)
+	f.postgresDSN = pgtest.DSN(t)
+	rep := runBenchJSON(t, f)
+	if len(rep.Runs) != 1 {
+		t.Fatalf("runs: %+v", rep.Runs)
+	}
+	checkRun(t, rep.Runs[0], "events", "backfill", "verify", "cutover", "finalize", "total")
+	if ev := rep.Runs[0].Series[0]; ev.Ops < int64(f.events) {
+		t.Errorf("backfill applied %d events, want the whole stream (%d)", ev.Ops, f.events)
+	}
+}

@@ -95,7 +95,10 @@ func (s *stack) notReady(ctx context.Context) []string {
 		return err
 	}}}
 	for _, sv := range s.set.snapshot() {
-		stream, consumer := subjects.Stream(sv.ns.Name), subjects.Consumer(sv.ns.Backend)
+		s.set.mu.Lock()
+		run := sv.primaryRun()
+		s.set.mu.Unlock()
+		stream, consumer := subjects.Stream(sv.ns.Name), consumerOf(run.target)
 		prefix := "namespace " + sv.ns.Name + ": "
 		checks = append(checks,
 			check{prefix + "stream " + stream, func(ctx context.Context) error {
@@ -106,8 +109,8 @@ func (s *stack) notReady(ctx context.Context) []string {
 				_, err := s.js.Consumer(ctx, stream, consumer)
 				return err
 			}},
-			check{prefix + "backend " + sv.ns.Backend, func(ctx context.Context) error {
-				_, err := sv.checkpoint(ctx)
+			check{prefix + "backend " + run.target.Backend, func(ctx context.Context) error {
+				_, err := run.checkpoint(ctx)
 				return err
 			}},
 		)

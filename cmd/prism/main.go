@@ -29,7 +29,6 @@ func newRootCmd() *cobra.Command {
 		Version:       version,
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
-	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd())
-	root.AddCommand(newCompactCmd())
+	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd(), newCompactCmd())
 	return root
 }

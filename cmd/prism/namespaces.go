@@ -13,16 +13,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/prism-data/prism/backends/kafka"
 	"github.com/prism-data/prism/backends/natskv"
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/projectors"
+	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -50,23 +51,29 @@ var (
 	_ kvStore = (*natskv.Store)(nil)
 )
 
-// served is one running namespace: its backend, projector and sweep.
+// served is one running namespace: its targets (the primary and, during
+// a migration, the new one) and what the gateway serves it with.
 type served struct {
 	entry gateway.Registered
 	// ns is entry.Namespace with the backend resolved.
-	ns    gateway.Namespace
-	plan  gateway.Plan
-	store interface{ Close() error }
-	proj  *projectors.Projector
-	// waiter is what the gateway waits on: the current projector, which
-	// a live change of batch size replaces.
-	waiter *swapWaiter
-	// newProj builds a projector for the store with the options given.
-	newProj func(opts ...projectors.Option) (*projectors.Projector, error)
-	sweep   func(ctx context.Context) (int64, error)
-	// checkpoint reads the backend's checkpoint: /readyz's cheap probe.
-	checkpoint func(ctx context.Context) (uint64, error)
+	ns   gateway.Namespace
+	plan gateway.Plan
+	// targets are the running targets by name.
+	targets map[string]*targetRun
+	// primary names the namespace's primary target (entry.PrimaryTarget);
+	// reading the one reads come from (the new target after a cutover).
+	primary, reading string
+	// migration is the migration state the targets were last set up for.
+	migration gateway.MigrationState
+	// verifySub answers migrate verify for the namespace.
+	verifySub *nats.Subscription
+	// stopCompactor ends the background compaction of a keyvalue stream
+	// and waits for it; nil without one.
+	stopCompactor func()
 }
+
+// primaryRun returns the run of the primary target.
+func (sv *served) primaryRun() *targetRun { return sv.targets[sv.primary] }
 
 // failure is a registered namespace this process could not serve; it is
 // retried every retryFailedEvery.
@@ -100,6 +107,9 @@ type namespaceSet struct {
 	failed map[string]failure
 
 	changes *prometheus.CounterVec
+	// reg is the registry followed; set by follow. Migration states this
+	// process reaches are recorded there.
+	reg *gateway.Registry
 	// owner names this process on the projector consumers (instanceID).
 	owner string
 
@@ -149,6 +159,8 @@ func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw 
 // (the watch's consumer may be gone with the server) and reconciles: what
 // changed meanwhile is applied, and namespaces deleted meanwhile stop.
 func (s *namespaceSet) follow(wait context.Context, reg *gateway.Registry) error {
+	s.reg = reg
+	s.watchBackfills()
 	first := make(chan struct{})
 	if err := s.watch(reg, first); err != nil {
 		return err
@@ -343,8 +355,9 @@ func (s *namespaceSet) resolved(e gateway.Registered) (gateway.Namespace, gatewa
 	return ns, p, nil
 }
 
-// open opens the backend of e, starts its projector and registers it with
-// the gateway. On error, what was opened for it is closed.
+// open opens the primary target of e, starts its projector and registers
+// it with the gateway, then sets up a migration's target if one runs. On
+// error, what was opened for it is closed.
 func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err error) {
 	n, plan, err := s.resolved(e)
 	if err != nil {
@@ -353,84 +366,57 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
 	}
-	store, where, err := openBackend(ctx, s.f, s.js, n, plan)
+	pt := e.PrimaryTarget()
+	run, err := s.openTarget(ctx, n, plan, pt)
 	if err != nil {
 		return err
 	}
-	sv := &served{entry: e, ns: n, plan: plan, store: store}
+	sv := &served{entry: e, ns: n, plan: plan, targets: map[string]*targetRun{pt.Name: run}, primary: pt.Name, reading: pt.Name}
 	added := false
 	defer func() {
 		if err != nil {
 			if added {
 				s.gw.RemoveNamespace(n.Name)
 			}
-			if sv.proj != nil {
-				_ = sv.proj.Stop(context.WithoutCancel(ctx))
+			for _, r := range sv.targets {
+				s.closeTarget(context.WithoutCancel(ctx), n.Name, r)
 			}
-			_ = store.Close()
 		}
 	}()
-	base := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(s.metrics), projectors.WithTracerProvider(s.tracer), projectors.WithOwner(s.owner)}
 	switch n.Abstraction {
 	case gateway.AbstractionKeyValue:
-		kv, ok := store.(kvStore)
-		if !ok {
-			return fmt.Errorf("backend %s does not serve the keyvalue abstraction", n.Backend)
-		}
-		// The gateway's read cache drops what each batch changed.
-		name := n.Name
-		base = append(base, projectors.WithAppliedHook(func(ids [][]byte, through uint64) { s.gw.RecordsApplied(name, ids, through) }))
-		sv.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
-			return projectors.New(s.js, n.Name, n.Backend, kv, append(base, opts...)...)
-		}
-		sv.sweep, sv.checkpoint = kv.SweepExpired, kv.Checkpoint
-	case gateway.AbstractionTimeSeries:
-		ts, ok := store.(tsStore)
-		if !ok {
-			return fmt.Errorf("backend %s does not serve the timeseries abstraction yet; use sqlite or postgres", n.Backend)
-		}
-		sv.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
-			return projectors.NewTimeSeries(s.js, n.Name, n.Backend, ts, append(base, opts...)...)
-		}
-		sv.checkpoint = ts.Checkpoint
-		sv.sweep = retentionSweep(ts, n)
-	case gateway.AbstractionLog:
-		ls, ok := store.(logStore)
-		if !ok {
-			return fmt.Errorf("backend %s does not serve the log abstraction; use kafka", n.Backend)
-		}
-		sv.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
-			return projectors.NewLog(s.js, n.Name, n.Backend, ls, append(base, opts...)...)
-		}
-		sv.checkpoint = logCheckpoint(ls)
-	default:
-		return fmt.Errorf("abstraction %q is not served", n.Abstraction)
-	}
-	if sv.proj, err = sv.newProj(projectors.WithBatchSize(plan.BatchSize.Value)); err != nil {
-		return err
-	}
-	if err := sv.proj.Start(ctx); err != nil {
-		return fmt.Errorf("start projector: %w", err)
-	}
-	sv.waiter = newSwapWaiter(sv.proj)
-	switch n.Abstraction {
-	case gateway.AbstractionKeyValue:
-		if err = s.gw.AddNamespace(n, store.(kvStore), sv.waiter); err == nil {
+		if err = s.gw.AddNamespace(n, run.read.KeyValue, run.waiter); err == nil {
 			added = true
 			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
 		}
 	case gateway.AbstractionTimeSeries:
-		err = s.gw.AddTimeSeriesNamespace(n, store.(tsStore), sv.waiter)
+		if err = s.gw.AddTimeSeriesNamespace(n, run.read.TimeSeries, run.waiter); err == nil {
+			added = true
+		}
 	case gateway.AbstractionLog:
-		err = s.gw.AddLogNamespace(n, store.(logStore), sv.waiter)
+		if err = s.gw.AddLogNamespace(n, run.store.(logStore), run.waiter); err == nil {
+			added = true
+		}
 	}
 	if err != nil {
 		return err
 	}
+	if err := s.reconcileMigration(ctx, sv, e); err != nil {
+		return err
+	}
+	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
+		return err
+	}
+	if n.Abstraction == gateway.AbstractionKeyValue && !s.f.noCompact {
+		if sv.stopCompactor, err = s.startCompactor(n.Name); err != nil {
+			_ = sv.verifySub.Unsubscribe()
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.served[n.Name] = sv
 	s.mu.Unlock()
-	s.log.Info("namespace ready", "namespace", n.Name, "revision", e.Revision, "abstraction", n.Abstraction, "backend", n.Backend, "consistency", n.Consistency, "storage", where)
+	s.log.Info("namespace ready", "namespace", n.Name, "revision", e.Revision, "abstraction", n.Abstraction, "backend", n.Backend, "target", pt.Name, "consistency", n.Consistency, "storage", run.where)
 	return nil
 }
 
@@ -454,17 +440,18 @@ func retentionSweep(ts tsStore, n gateway.Namespace) func(ctx context.Context) (
 }
 
 // update reconfigures sv live to e: stream settings in place, the
-// gateway's view (consistency, retention), the sweep, and the projector
-// when its batch size changed. A change of backend or abstraction is
-// refused (apply refuses it too; it needs a migration): sv keeps serving
-// the revision it has.
+// gateway's view (consistency, retention), the sweep, the projectors when
+// their batch size changed, and the targets of a migration. A change of
+// backend or abstraction outside a migration is refused (apply refuses it
+// too): sv keeps serving the revision it has.
 func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registered) error {
 	n, plan, err := s.resolved(e)
 	if err != nil {
 		return err
 	}
-	if n.Backend != sv.ns.Backend || n.Abstraction != sv.ns.Abstraction || n.Postgres != sv.ns.Postgres || n.Kafka != sv.ns.Kafka {
-		return fmt.Errorf("revision %d moves it from %s %s to %s %s, which needs a migration; still serving revision %d", e.Revision, sv.ns.Abstraction, sv.ns.Backend, n.Abstraction, n.Backend, sv.entry.Revision)
+	pt := e.PrimaryTarget()
+	if run := sv.targets[pt.Name]; run == nil || run.target != pt || n.Abstraction != sv.ns.Abstraction || n.Kafka != sv.ns.Kafka {
+		return fmt.Errorf("revision %d moves it from %s %s to %s %s, which needs a migration; still serving revision %d", e.Revision, sv.ns.Abstraction, sv.primaryRun().target.Backend, n.Abstraction, pt.Backend, sv.entry.Revision)
 	}
 	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
@@ -478,39 +465,61 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 		}
 	}
 	if plan.BatchSize.Value != sv.plan.BatchSize.Value {
-		// The new projector resumes from the checkpoint the old one
-		// committed when it stopped.
-		next, err := sv.newProj(projectors.WithBatchSize(plan.BatchSize.Value))
-		if err != nil {
-			return err
+		for _, run := range sv.targets {
+			if err := s.restartProjector(ctx, run, projectors.WithBatchSize(plan.BatchSize.Value)); err != nil {
+				return err
+			}
 		}
-		if err := sv.proj.Stop(ctx); err != nil {
-			return err
-		}
-		if err := next.Start(ctx); err != nil {
-			return fmt.Errorf("restart projector: %w", err)
-		}
-		sv.waiter.swap(next)
-		s.mu.Lock()
-		sv.proj = next
-		s.mu.Unlock()
 	}
 	s.mu.Lock()
-	if ts, ok := sv.store.(tsStore); ok && n.Abstraction == gateway.AbstractionTimeSeries {
-		sv.sweep = retentionSweep(ts, n)
+	for _, run := range sv.targets {
+		if ts, ok := run.store.(tsStore); ok && n.Abstraction == gateway.AbstractionTimeSeries {
+			run.sweep = retentionSweep(ts, n)
+		}
 	}
+	s.mu.Unlock()
+	if err := s.reconcileMigration(ctx, sv, e); err != nil {
+		return err
+	}
+	s.mu.Lock()
 	sv.entry, sv.ns, sv.plan = e, n, plan
 	s.mu.Unlock()
 	s.log.Info("namespace reconfigured", "namespace", n.Name, "revision", e.Revision, "consistency", n.Consistency, "batch_size", plan.BatchSize.Value)
 	return nil
 }
 
+// restartProjector replaces run's projector by one built with opts; the
+// new one resumes from the checkpoint the old one committed when it
+// stopped.
+func (s *namespaceSet) restartProjector(ctx context.Context, run *targetRun, opts ...projectors.Option) error {
+	s.mu.Lock()
+	if run.throttle != nil {
+		opts = append(opts, projectors.WithThrottle(run.throttle))
+	}
+	s.mu.Unlock()
+	next, err := run.newProj(opts...)
+	if err != nil {
+		return err
+	}
+	if err := run.proj.Stop(ctx); err != nil {
+		return err
+	}
+	if err := next.Start(ctx); err != nil {
+		return fmt.Errorf("restart projector of target %s: %w", run.target.Name, err)
+	}
+	run.waiter.swap(next)
+	s.mu.Lock()
+	run.proj = next
+	s.mu.Unlock()
+	return nil
+}
+
 // remove stops serving namespace name: the gateway answers
-// NAMESPACE_NOT_FOUND, the projector commits and stops, the backend is
-// closed. With purge the stream and the backend's data are deleted too. A
-// name this process neither serves nor retries is a tombstone from before
-// it followed the registry: nothing to stop, but a purge still deletes the
-// SQLite file this process may hold.
+// NAMESPACE_NOT_FOUND, the projectors commit and stop, the backends are
+// closed. With purge the stream and the data of every target the entry
+// knows are deleted too. A name this process neither serves nor retries is
+// a tombstone from before it followed the registry: nothing to stop, but a
+// purge still deletes the SQLite files this process may hold.
 func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -521,10 +530,10 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 	s.mu.Unlock()
 	if sv == nil && f.err == nil {
 		if purge {
-			if found, err := dropSQLite(s.f, name); err != nil {
+			if found, err := dropSQLiteFiles(s.f, name); err != nil {
 				s.log.Error("purge namespace data", "namespace", name, "err", err)
 			} else if found {
-				s.log.Info("namespace purged while this process did not follow: its SQLite file is deleted", "namespace", name)
+				s.log.Info("namespace purged while this process did not follow: its SQLite files are deleted", "namespace", name)
 			}
 		}
 		return
@@ -535,11 +544,12 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 	}
 	s.changes.WithLabelValues(op, "ok").Inc()
 	s.gw.RemoveNamespace(name)
+	e := f.entry
 	n := f.entry.Namespace
 	n.Backend = f.entry.Backend
 	if sv != nil {
 		s.close(ctx, sv)
-		n = sv.ns
+		e, n = sv.entry, sv.ns
 	}
 	if !purge {
 		s.log.Info("namespace deleted; its stream and data are kept", "namespace", name)
@@ -548,19 +558,30 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 	if err := gateway.DeleteStreams(ctx, s.js, name); err != nil {
 		s.log.Error("purge namespace stream", "namespace", name, "err", err)
 	}
-	if err := dropBackend(ctx, s.f, s.js, n); err != nil {
-		s.log.Error("purge namespace data", "namespace", name, "backend", n.Backend, "err", err)
-		return
+	for _, t := range knownTargets(e) {
+		if err := dropTarget(ctx, s.f, s.js, n, t); err != nil {
+			s.log.Error("purge namespace data", "namespace", name, "target", t.Name, "backend", t.Backend, "err", err)
+			return
+		}
 	}
 	s.log.Info("namespace purged: stream and data deleted", "namespace", name)
 }
 
 func (s *namespaceSet) close(ctx context.Context, sv *served) {
-	if err := sv.proj.Stop(ctx); err != nil {
-		s.log.Error("stop projector", "namespace", sv.ns.Name, "err", err)
+	if sv.verifySub != nil {
+		_ = sv.verifySub.Unsubscribe()
 	}
-	if err := sv.store.Close(); err != nil {
-		s.log.Error("close backend", "namespace", sv.ns.Name, "err", err)
+	if sv.stopCompactor != nil {
+		sv.stopCompactor()
+	}
+	s.mu.Lock()
+	runs := make([]*targetRun, 0, len(sv.targets))
+	for _, r := range sv.targets {
+		runs = append(runs, r)
+	}
+	s.mu.Unlock()
+	for _, r := range runs {
+		s.closeTarget(ctx, sv.ns.Name, r)
 	}
 }
 
@@ -577,29 +598,48 @@ func (s *namespaceSet) snapshot() []*served {
 }
 
 // status returns the state of namespace name's targets in this process,
-// for the admin API.
+// for the admin API: the one serving reads first.
 func (s *namespaceSet) status(ctx context.Context, name string) []gateway.TargetStatus {
 	s.mu.Lock()
 	sv, f := s.served[name], s.failed[name]
 	s.mu.Unlock()
 	switch {
 	case sv != nil:
-		s.mu.Lock()
-		st := gateway.TargetStatus{Target: sv.ns.Backend, Role: "primary", State: "running", Revision: sv.entry.Revision, Checkpoint: sv.proj.Applied()}
-		s.mu.Unlock()
-		if f.err != nil {
-			// Still serving the old revision; the new one is retried.
-			st.Error = fmt.Sprintf("revision %d not applied: %v", f.entry.Revision, f.err)
-		}
+		var last uint64
 		if info, err := s.js.Stream(ctx, subjects.Stream(name)); err == nil {
-			st.StreamLast = info.CachedInfo().State.LastSeq
-			if st.StreamLast > st.Checkpoint {
-				st.Lag = st.StreamLast - st.Checkpoint
-			}
+			last = info.CachedInfo().State.LastSeq
 		}
-		return []gateway.TargetStatus{st}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var out []gateway.TargetStatus
+		for _, run := range sv.targets {
+			st := gateway.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.proj.Applied(), StreamLast: last}
+			if th := run.throttle; th != nil {
+				ts := th.State()
+				st.Throttle = &gateway.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
+			}
+			if last > st.Checkpoint {
+				st.Lag = last - st.Checkpoint
+			}
+			if f.err != nil {
+				// Still serving the old revision; the new one is retried.
+				st.Error = fmt.Sprintf("revision %d not applied: %v", f.entry.Revision, f.err)
+			}
+			out = append(out, st)
+		}
+		slices.SortFunc(out, func(a, b gateway.TargetStatus) int {
+			if (a.Role == "primary") != (b.Role == "primary") {
+				if a.Role == "primary" {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.Target, b.Target)
+		})
+		return out
 	case f.err != nil:
-		return []gateway.TargetStatus{{Target: f.entry.Backend, Role: "primary", State: "failed", Revision: f.entry.Revision, Error: f.err.Error()}}
+		pt := f.entry.PrimaryTarget()
+		return []gateway.TargetStatus{{Target: pt.Name, Backend: pt.Backend, Role: "primary", State: "failed", Revision: f.entry.Revision, Error: f.err.Error()}}
 	}
 	return nil
 }
@@ -660,67 +700,10 @@ func (w *swapWaiter) WaitApplied(ctx context.Context, seq uint64) error {
 	}
 }
 
-// openBackend opens n's primary backend and says where it keeps the data
-// (never a password).
-func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace, plan gateway.Plan) (interface{ Close() error }, string, error) {
-	switch n.Backend {
-	case "sqlite":
-		path := sqlitePath(f, n.Name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, "", err
-		}
-		st, err := sqlite.Open(ctx, path)
-		return st, path, err
-	case "postgres":
-		dsn := postgresDSN(f, n)
-		if dsn == "" {
-			return nil, "", errors.New("backend postgres needs a connection string: set postgres.dsn in the namespace file, --postgres-dsn, or PRISM_POSTGRES_DSN")
-		}
-		st, err := postgres.Open(ctx, dsn, n.Name)
-		return st, "postgres schema of " + n.Name, err
-	case "natskv":
-		st, err := natskv.Open(ctx, js, n.Name)
-		return st, "NATS KV bucket " + natskv.BucketName(n.Name), err
-	case "kafka":
-		return openKafka(ctx, f, n, plan)
-	}
-	return nil, "", fmt.Errorf("backend %q is not served", n.Backend)
-}
-
-// dropBackend deletes the data of namespace n from its backend, which is
-// closed; where is what openBackend said.
-func dropBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n gateway.Namespace) error {
-	switch n.Backend {
-	case "sqlite":
-		_, err := dropSQLite(f, n.Name)
-		return err
-	case "postgres":
-		return postgres.DropSchema(ctx, postgresDSN(f, n), n.Name)
-	case "natskv":
-		err := js.DeleteKeyValue(ctx, natskv.BucketName(n.Name))
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return nil
-		}
-		return err
-	case "kafka":
-		topic := n.Kafka.Topic
-		if topic == "" {
-			topic = kafka.TopicName(n.Name)
-		}
-		return fmt.Errorf("kafka topics are kept (Prism does not delete them): delete %s and %s.checkpoint with Kafka's tools", topic, topic)
-	}
-	return fmt.Errorf("backend %q is not served", n.Backend)
-}
-
-// sqlitePath is the SQLite file of namespace name under --data-dir.
-func sqlitePath(f serveFlags, name string) string {
-	return filepath.Join(f.dataDir, "sqlite", name+".db")
-}
-
-// dropSQLite deletes the SQLite file of namespace name and its WAL files,
-// and says whether there was any.
-func dropSQLite(f serveFlags, name string) (bool, error) {
-	path := sqlitePath(f, name)
+// dropSQLite deletes the SQLite file of target target of namespace ns and
+// its WAL files, and says whether there was any.
+func dropSQLite(f serveFlags, ns, target string) (bool, error) {
+	path := sqliteTargetPath(f, ns, target)
 	found := false
 	var errs []error
 	for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -733,13 +716,19 @@ func dropSQLite(f serveFlags, name string) (bool, error) {
 	return found, errors.Join(errs...)
 }
 
-// postgresDSN is the connection string of namespace n: its own, or
-// --postgres-dsn.
-func postgresDSN(f serveFlags, n gateway.Namespace) string {
-	if n.Postgres.DSN != "" {
-		return n.Postgres.DSN
+// dropSQLiteFiles deletes the SQLite files of every target of namespace ns
+// (<ns>.db and <ns>.<target>.db), and says whether there was any.
+func dropSQLiteFiles(f serveFlags, ns string) (bool, error) {
+	found, err := dropSQLite(f, ns, "")
+	others, gerr := filepath.Glob(filepath.Join(f.dataDir, "sqlite", ns+".*.db"))
+	errs := []error{err, gerr}
+	for _, path := range others {
+		target := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), ns+"."), ".db")
+		ok, err := dropSQLite(f, ns, target)
+		found = found || ok
+		errs = append(errs, err)
 	}
-	return f.postgresDSN
+	return found, errors.Join(errs...)
 }
 
 // startSweeper deletes expired items and events past retention every
@@ -748,11 +737,63 @@ func (s *namespaceSet) startSweeper(every time.Duration) {
 	if every <= 0 {
 		return
 	}
+	s.every(every, func(ctx context.Context) {
+		for _, sv := range s.snapshot() {
+			s.mu.Lock()
+			name := sv.ns.Name
+			var sweeps []*targetRun
+			for _, run := range sv.targets {
+				if run.sweep != nil {
+					sweeps = append(sweeps, run)
+				}
+			}
+			s.mu.Unlock()
+			for _, run := range sweeps {
+				if n, err := run.sweep(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("sweep", "namespace", name, "target", run.target.Name, "err", err)
+				} else if n > 0 {
+					s.log.Debug("sweep", "namespace", name, "target", run.target.Name, "deleted", n)
+				}
+			}
+		}
+	})
+}
+
+// startCompactor compacts namespace ns's stream in the background (ADR
+// 012) until the returned func is called (it waits) or the set stops. Only
+// the process that projects a namespace runs it; a rollup is a
+// compare-and-set on the record's subject, so a second compactor
+// elsewhere would be wasted work, never lost data.
+func (s *namespaceSet) startCompactor(ns string) (func(), error) {
+	opts := []replay.CompactOption{replay.WithCompactLogger(s.log)}
+	if s.f.compactCheck > 0 {
+		opts = append(opts, replay.WithCompactCheckInterval(s.f.compactCheck))
+	}
+	if s.metrics != nil {
+		opts = append(opts, replay.WithCompactRegisterer(s.metrics))
+	}
+	c, err := replay.NewCompactor(s.js, ns, opts...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	done := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(done)
+		_ = c.Run(ctx)
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// every runs do every interval until stop.
+func (s *namespaceSet) every(interval time.Duration, do func(ctx context.Context)) {
 	ctx := s.ctx
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		t := time.NewTicker(every)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
@@ -760,19 +801,7 @@ func (s *namespaceSet) startSweeper(every time.Duration) {
 				return
 			case <-t.C:
 			}
-			for _, sv := range s.snapshot() {
-				s.mu.Lock()
-				sweep, name := sv.sweep, sv.ns.Name
-				s.mu.Unlock()
-				if sweep == nil {
-					continue
-				}
-				if n, err := sweep(ctx); err != nil && ctx.Err() == nil {
-					s.log.Warn("sweep", "namespace", name, "err", err)
-				} else if n > 0 {
-					s.log.Debug("sweep", "namespace", name, "deleted", n)
-				}
-			}
+			do(ctx)
 		}
 	}()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -33,10 +34,14 @@ type serveFlags struct {
 	logFormat     string
 	drainTimeout  time.Duration
 	sweepInterval time.Duration
-	postgresDSN   string
-	otlpEndpoint  string
-	nodes         int
-	kafkaBrokers  string
+	// noCompact turns off the background compaction of keyvalue streams;
+	// compactCheck is how often it looks at a stream.
+	noCompact    bool
+	compactCheck time.Duration
+	postgresDSN  string
+	otlpEndpoint string
+	nodes        int
+	kafkaBrokers string
 	// kafkaBrokerList is kafkaBrokers, else $PRISM_KAFKA_BROKERS, split
 	// and checked (resolveKafkaBrokers).
 	kafkaBrokerList []string
@@ -93,6 +98,8 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json (one JSON object per line)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and batches")
 	fl.DurationVar(&f.sweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
+	fl.DurationVar(&f.compactCheck, "compact-check-interval", replay.DefaultCompactCheckInterval, "how often a keyvalue stream is checked for compaction (it runs when the stream holds more than twice as many events as records)")
+	fl.BoolVar(&f.noCompact, "no-compact", false, "do not compact keyvalue streams in the background (prism compact still does; see docs/replay.md)")
 	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (/v1/traces is appended); off when empty")
 	// The default is read at run time, not shown in --help: a DSN may hold a password.
 	fl.StringVar(&f.kafkaBrokers, "kafka-brokers", "", "comma-separated host:port of the Kafka brokers of log namespaces without kafka.brokers (default $PRISM_KAFKA_BROKERS)")

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/prism-data/prism/backends/postgres"
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/subjects"
+)
+
+// runMigrate fills the embedded stack's SQLite namespace with f.events
+// puts over f.keys records, then moves it to a new PostgreSQL target
+// through the admin API exactly as prism migrate does, timing each step:
+// backfill (start → shadowing), verify, cutover (request → reads served by
+// PostgreSQL), finalize, and the whole move. "events" is the backfill's
+// rate over the stream.
+func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []client.Item, progress io.Writer) (runResult, error) {
+	if err := fillStream(ctx, f, t, items, progress); err != nil {
+		return runResult{}, err
+	}
+	admin := gateway.NewAdminClient(t.nc, 10*time.Minute)
+	target := "pg" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	schema, err := postgres.TargetSchemaName(t.namespace, target)
+	if err != nil {
+		return runResult{}, err
+	}
+	t.pgDrop = append(t.pgDrop, schema)
+	// Each step happens once: its series holds that one duration (a
+	// recorder's histogram would cap it at a minute).
+	var steps []seriesResult
+	once := func(name string, d time.Duration) {
+		us := float64(d) / float64(time.Microsecond)
+		steps = append(steps, seriesResult{Name: name, Ops: 1, OpsPerSecond: 1 / d.Seconds(), Errors: map[string]int64{}, LatencyUS: &latencyUS{P50: us, P90: us, P99: us, P999: us, Max: us, Mean: us}})
+	}
+	var backfill time.Duration
+	began := time.Now()
+	step := func(name string, do func() error) error {
+		start := time.Now()
+		if err := do(); err != nil {
+			return fmt.Errorf("migrate: %s: %w", name, err)
+		}
+		d := time.Since(start)
+		once(name, d)
+		if name == "backfill" {
+			backfill = d
+		}
+		fmt.Fprintf(progress, "migrate: %s in %s\n", name, d.Round(time.Millisecond))
+		return nil
+	}
+	var last uint64
+	err = step("backfill", func() error {
+		if _, err := admin.StartMigration(ctx, t.namespace, gateway.Target{Name: target, Backend: "postgres"}, gateway.MigrationOptions{}, "prism bench"); err != nil {
+			return err
+		}
+		n, err := waitMigrationState(ctx, admin, t.namespace, gateway.MigrationShadowing, progress)
+		for _, ts := range n.Targets {
+			if ts.Target == target {
+				last = ts.Checkpoint
+			}
+		}
+		return err
+	})
+	if err == nil {
+		err = step("verify", func() error {
+			var rep verifyReply
+			if err := admin.Request(ctx, subjects.Owner(t.namespace, opVerify), "migrate.verify", verifyRequest{By: "prism bench"}, &rep); err != nil {
+				return err
+			}
+			if !rep.Report.Passed() {
+				return fmt.Errorf("targets differ: %d missing, %d extra, %d differing", rep.Report.Missing, rep.Report.Extra, rep.Report.Differing)
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = step("cutover", func() error {
+			if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
+				return err
+			}
+			return waitReads(ctx, admin, t.namespace, target)
+		})
+	}
+	if err == nil {
+		err = step("finalize", func() error {
+			if _, err := admin.Migrate(ctx, gateway.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
+				return err
+			}
+			return waitReads(ctx, admin, t.namespace, target)
+		})
+	}
+	if err != nil {
+		return runResult{}, err
+	}
+	total := time.Since(began)
+	once("total", total)
+	res := runResult{Name: "prism", ElapsedSeconds: total.Seconds()}
+	res.Series = append([]seriesResult{eventsSeries("events", int64(last), backfill)}, steps...)
+	res.Note = fmt.Sprintf("migrate: %d events over %d records moved from sqlite to postgres target %s (backfill, verify, cutover, finalize)", last, f.keys, target)
+	return res, nil
+}
+
+// waitMigrationState polls until namespace name's migration is in state
+// want, printing progress every few seconds.
+func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name string, want gateway.MigrationState, progress io.Writer) (gateway.AdminNamespace, error) {
+	meter := newProgressMeter(0, 0, time.Now(), false)
+	var printed time.Time
+	for {
+		n, err := admin.Get(ctx, name)
+		if err != nil {
+			return n, err
+		}
+		if n.Migration != nil && n.Migration.State == want {
+			return n, nil
+		}
+		for _, ts := range n.Targets {
+			if n.Migration != nil && ts.Target == n.Migration.To.Name {
+				s := meter.observe(time.Now(), ts.Checkpoint, ts.StreamLast, nil)
+				if time.Since(printed) > 3*time.Second {
+					fmt.Fprintln(progress, "migrate: "+s.line(string(n.Migration.State)+" "+ts.Target))
+					printed = time.Now()
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitReads polls until target serves the reads of namespace name.
+func waitReads(ctx context.Context, admin *gateway.AdminClient, name, target string) error {
+	for {
+		n, err := admin.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		for _, ts := range n.Targets {
+			if ts.Target == target && ts.Role == "primary" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prism-data/prism/backends/postgres"
+	"github.com/prism-data/prism/backends/postgres/pgtest"
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/subjects"
+)
+
+// waitMigration waits until namespace name's migration is in state want.
+// The bound is a liveness limit for a backfill of a few thousand events.
+func waitMigration(t *testing.T, admin *gateway.AdminClient, name string, want gateway.MigrationState) gateway.AdminNamespace {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := admin.Get(context.Background(), name)
+		if err == nil && n.Migration != nil && n.Migration.State == want {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("migration of %s never reached %s: %+v, %v", name, want, n.Migration, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// verifyNow runs a verify of name's migration in the stack.
+func verifyNow(t *testing.T, admin *gateway.AdminClient, name string) verifyReply {
+	t.Helper()
+	var rep verifyReply
+	if err := admin.Request(context.Background(), subjects.Owner(name, opVerify), "migrate.verify", verifyRequest{By: "test"}, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// roles maps target name → role in n's status.
+func roles(n gateway.AdminNamespace) map[string]string {
+	out := map[string]string{}
+	for _, t := range n.Targets {
+		out[t.Target] = t.Role
+	}
+	return out
+}
+
+// waitRoles waits until the targets of name have exactly the roles want.
+func waitRoles(t *testing.T, admin *gateway.AdminClient, name string, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := admin.Get(context.Background(), name)
+		if err == nil && fmt.Sprint(roles(n)) == fmt.Sprint(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("targets of %s = %v (%v), want %v", name, roles(n), err, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func putValues(t *testing.T, kv *client.KeyValue, from, to int, value string) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		id := fmt.Sprintf("rec-%05d", i)
+		if _, err := kv.Put(context.Background(), []byte(id), []client.Item{{Key: []byte("v"), Value: []byte(value + id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func checkValues(t *testing.T, kv *client.KeyValue, from, to int, value string) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		id := fmt.Sprintf("rec-%05d", i)
+		rec, err := kv.Get(context.Background(), []byte(id))
+		if err != nil || len(rec.Items) != 1 || string(rec.Items[0].Value) != value+id {
+			t.Fatalf("get %s = %+v, %v; want %s", id, rec, err, value+id)
+		}
+	}
+}
+
+// TestMigrationInProcess moves a keyvalue namespace from SQLite to
+// PostgreSQL through every state in one process (so -race sees the
+// follower, the routing and the projectors together), then restarts
+// Prism on the same data directory: the namespace is served from
+// PostgreSQL with every record.
+func TestMigrationInProcess(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	name := pgtest.Namespace(t, "mig")
+	dir := t.TempDir()
+	st, admin, c := startTestStack(t, serveFlags{dataDir: dir, postgresDSN: dsn})
+	kv := c.KeyValue(name)
+	ns := gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+	res, err := admin.Apply(ctx, ns, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, admin, name, res.Revision)
+	putValues(t, kv, 0, 300, "a-")
+
+	if _, err := admin.StartMigration(ctx, name, gateway.Target{Backend: "postgres"}, gateway.MigrationOptions{ShadowSample: 1}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	n := waitMigration(t, admin, name, gateway.MigrationShadowing)
+	states := []gateway.MigrationState{}
+	for _, tr := range n.Migration.History {
+		states = append(states, tr.To)
+	}
+	if !slices.Equal(states, []gateway.MigrationState{gateway.MigrationPlanned, gateway.MigrationBackfilling, gateway.MigrationShadowing}) {
+		t.Fatalf("history = %v", states)
+	}
+	waitRoles(t, admin, name, map[string]string{"sqlite": "primary", "postgres": "shadow"})
+	putValues(t, kv, 300, 400, "b-")
+	checkValues(t, kv, 0, 300, "a-")
+
+	// A row corrupted behind the new target's back: verify names exactly
+	// that record, the migration stays shadowing and cannot cut over.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema, _ := postgres.TargetSchemaName(name, "postgres")
+	items := pgx.Identifier{schema, "items"}.Sanitize()
+	if tag, err := conn.Exec(ctx, "UPDATE "+items+" SET value = 'corrupt' WHERE id = 'rec-00123'"); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("corrupt a row: %v, %v", tag, err)
+	}
+	rep := verifyNow(t, admin, name)
+	if rep.Report.Passed() || rep.Report.Differing != 1 || rep.Report.Missing != 0 || rep.Report.Extra != 0 || !slices.Equal(rep.Report.DifferingIDs, []string{"rec-00123"}) || rep.State != gateway.MigrationShadowing {
+		t.Fatalf("verify of a corrupted row: %+v", rep)
+	}
+	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("cutover after a failed verify = %v", err)
+	}
+	if _, err := conn.Exec(ctx, "UPDATE "+items+" SET value = 'a-rec-00123' WHERE id = 'rec-00123'"); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.Report.Compared != 400 || rep.State != gateway.MigrationVerified {
+		t.Fatalf("verify: %+v", rep)
+	}
+	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitRoles(t, admin, name, map[string]string{"sqlite": "shadow", "postgres": "primary"})
+	// Strong: a write acked after the cutover is read back from PostgreSQL.
+	putValues(t, kv, 400, 450, "c-")
+	checkValues(t, kv, 0, 300, "a-")
+	checkValues(t, kv, 300, 400, "b-")
+	checkValues(t, kv, 400, 450, "c-")
+
+	if _, err := admin.Migrate(ctx, gateway.AdminMigrateRollback, name, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitRoles(t, admin, name, map[string]string{"sqlite": "primary", "postgres": "shadow"})
+	putValues(t, kv, 450, 500, "d-")
+	checkValues(t, kv, 400, 450, "c-")
+	checkValues(t, kv, 450, 500, "d-")
+	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.Report.Compared != 500 {
+		t.Fatalf("verify after rollback: %+v", rep)
+	}
+	for _, op := range []string{gateway.AdminMigrateCutover, gateway.AdminMigrateFinalize} {
+		if _, err := admin.Migrate(ctx, op, name, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRoles(t, admin, name, map[string]string{"postgres": "primary"})
+	n, err = admin.Get(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Backend != "postgres" || n.PrimaryTarget().Name != "postgres" {
+		t.Fatalf("after finalize: backend %s, primary %+v", n.Backend, n.PrimaryTarget())
+	}
+	// The stopped target's consumer is gone; its SQLite file is kept.
+	if _, err := st.js.Consumer(ctx, subjects.Stream(name), subjects.Consumer("sqlite")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("consumer of the finalized-away target: %v, want it deleted", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sqlite", name+".db")); err != nil {
+		t.Fatalf("SQLite file of the old target: %v, want it kept", err)
+	}
+	st.Close(ctx)
+
+	_, admin, c = startTestStack(t, serveFlags{dataDir: dir, postgresDSN: dsn})
+	waitRoles(t, admin, name, map[string]string{"postgres": "primary"})
+	kv = c.KeyValue(name)
+	checkValues(t, kv, 0, 300, "a-")
+	checkValues(t, kv, 300, 400, "b-")
+	checkValues(t, kv, 450, 500, "d-")
+}
+
+// TestServeCompactsInBackground: a namespace whose records are overwritten
+// many times is compacted by prism serve on its own; reads are unchanged
+// and the stream holds one event per record. The events are published
+// without idempotency tokens: a record whose last write has one is left
+// alone for the duplicate window (2 minutes), which a test cannot wait.
+func TestServeCompactsInBackground(t *testing.T) {
+	ctx := context.Background()
+	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir(), compactCheck: 100 * time.Millisecond})
+	ns := gateway.Namespace{Name: "hot", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+	res, err := admin.Apply(ctx, ns, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, admin, "hot", res.Revision)
+	kv := c.KeyValue("hot")
+	const records, rounds = 50, 10
+	for r := range rounds {
+		for i := range records {
+			id := fmt.Sprintf("rec-%05d", i)
+			ev := &prismv1.KeyValueEvent{Id: []byte(id), Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{
+				Items: []*prismv1.Item{{Key: []byte("v"), Value: fmt.Appendf(nil, "r%d-%s", r, id)}}}}}
+			msg, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: "hot"}, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.js.PublishMsg(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stream, err := st.js.Stream(ctx, subjects.Stream("hot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == records && info.State.NumSubjects == records {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream holds %d events for %d records after 20s: not compacted", info.State.Msgs, records)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Strong reads after the rollups were applied: a read with the
+	// stream's last seq as min_seq sees the projection past them.
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range records {
+		id := fmt.Sprintf("rec-%05d", i)
+		rec, err := kv.Get(ctx, []byte(id), client.MinSeq(info.State.LastSeq))
+		if err != nil || len(rec.Items) != 1 || string(rec.Items[0].Value) != fmt.Sprintf("r%d-%s", rounds-1, id) {
+			t.Fatalf("get %s after compaction = %+v, %v", id, rec, err)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/subjects"
+)
+
+// opVerify is the owner operation that verifies a namespace's migration.
+const opVerify = "verify"
+
+// verifyRequest asks the process projecting a namespace to compare the two
+// targets of its migration.
+type verifyRequest struct {
+	// By is who asks, recorded with the result.
+	By string `json:"by,omitempty"`
+	// TimeoutMS bounds the verify; 0 is defaultVerifyTimeout.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// verifyReply is the result of a verify and the migration state it led to.
+type verifyReply struct {
+	Report replay.Report          `json:"report"`
+	State  gateway.MigrationState `json:"state"`
+}
+
+const defaultVerifyTimeout = 10 * time.Minute
+
+// serveVerify answers prism.$owner.verify.<ns> for namespace ns while this
+// process runs its projectors; it returns the subscription.
+func (s *namespaceSet) serveVerify(ns string) (*nats.Subscription, error) {
+	nc := s.js.Conn()
+	return nc.QueueSubscribe(subjects.Owner(ns, opVerify), "prism-owner", func(m *nats.Msg) {
+		// A verify reads both targets whole: off the subscription's
+		// goroutine, owned by the set so that stop waits for it.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			reply, err := s.verify(s.ctx, ns, m.Data)
+			gateway.ReplyAdmin(nc, m, "migrate.verify", reply, err, s.log)
+		}()
+	})
+}
+
+// verify compares the old and new targets of namespace ns's migration and
+// records the result in the registry: verified when they hold the same
+// records, back to (or still) shadowing otherwise.
+func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (verifyReply, error) {
+	var req verifyRequest
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return verifyReply{}, &gateway.Error{Code: gateway.ErrInvalidArgument.Code, Message: "request body: " + err.Error()}
+		}
+	}
+	timeout := defaultVerifyTimeout
+	if req.TimeoutMS > 0 {
+		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	s.mu.Lock()
+	sv := s.served[ns]
+	var m *gateway.Migration
+	var old, new *targetRun
+	if sv != nil {
+		m = sv.entry.Migration
+		if m != nil {
+			old, new = sv.targets[m.From.Name], sv.targets[m.To.Name]
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case sv == nil:
+		return verifyReply{}, &gateway.Error{Code: gateway.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s is not served by this process any more; retry", ns)}
+	case m == nil || !slices.Contains(shadowStates, m.State):
+		state := "none"
+		if m != nil {
+			state = string(m.State)
+		}
+		return verifyReply{}, &gateway.Error{Code: gateway.ErrFailedPrecondition.Code, Message: fmt.Sprintf("namespace %s: verify needs a migration that is shadowing, verified or cut over, not %s; see prism migrate status %s", ns, state, ns)}
+	case old == nil || new == nil:
+		return verifyReply{}, &gateway.Error{Code: gateway.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: the targets of its migration are not both running here yet; retry", ns)}
+	}
+	oldSrc, ok1 := old.store.(replay.Source)
+	newSrc, ok2 := new.store.(replay.Source)
+	if !ok1 || !ok2 {
+		return verifyReply{}, &gateway.Error{Code: gateway.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue targets; %s namespaces are not compared yet", ns, sv.ns.Abstraction)}
+	}
+	s.log.Info("verify started", "namespace", ns, "old", old.target.Name, "new", new.target.Name, "by", req.By)
+	rep, err := replay.Verify(ctx, oldSrc, newSrc)
+	if err != nil {
+		return verifyReply{}, &gateway.Error{Code: gateway.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: verify stopped after %d records: %v", ns, rep.Compared, err), Err: err}
+	}
+	sum := gateway.VerifySummary{At: time.Now().UTC(), By: req.By, Checkpoint: rep.Checkpoint, Compared: rep.Compared, Matched: rep.Matched,
+		Missing: rep.Missing, Extra: rep.Extra, Differing: rep.Differing + rep.Unsettled, Passed: rep.Passed()}
+	e, err := gateway.RecordVerify(ctx, s.reg, ns, sum, req.By)
+	if err != nil {
+		return verifyReply{}, err
+	}
+	s.log.Info("verify done", "namespace", ns, "passed", rep.Passed(), "compared", rep.Compared, "missing", rep.Missing, "extra", rep.Extra, "differing", rep.Differing, "unsettled", rep.Unsettled, "state", e.Migration.State)
+	return verifyReply{Report: rep, State: e.Migration.State}, nil
+}

@@ -1,0 +1,292 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/prism-data/prism/gateway"
+)
+
+func pgTarget(name string) gateway.Target {
+	return gateway.Target{Name: name, Backend: "postgres"}
+}
+
+// The whole life of a migration through the admin API: every transition
+// is checked against the state, recorded with who made it, and kept in the
+// registry entry next to the namespace it moves.
+func TestMigrationLifecycle(t *testing.T) {
+	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	ctx := context.Background()
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.client.StartMigration(ctx, "orders", pgTarget(""), gateway.MigrationOptions{MaxRate: 5000, Adaptive: true}, "ada@test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := got.Migration
+	if m == nil || m.State != gateway.MigrationPlanned || m.To.Name != "postgres" || m.From.Name != "sqlite" || m.MaxRate != 5000 || !m.Adaptive {
+		t.Fatalf("started migration = %+v", m)
+	}
+
+	// Nothing skips a state.
+	for _, op := range []string{gateway.AdminMigrateCutover, gateway.AdminMigrateFinalize} {
+		if _, err := e.client.Migrate(ctx, op, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+			t.Fatalf("%s while planned = %v, want FAILED_PRECONDITION", op, err)
+		}
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("verify while planned = %v, want FAILED_PRECONDITION", err)
+	}
+	// A second migration cannot start, nor can the namespace be deleted.
+	if _, err := e.client.StartMigration(ctx, "orders", pgTarget("pg2"), gateway.MigrationOptions{}, "bob@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("second start = %v, want FAILED_PRECONDITION", err)
+	}
+	if _, err := e.client.Delete(ctx, "orders", 0, true); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("delete while migrating = %v, want FAILED_PRECONDITION", err)
+	}
+
+	const serve = "prism serve test"
+	if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", gateway.MigrationPlanned, gateway.MigrationBackfilling, serve, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", gateway.MigrationPlanned, gateway.MigrationBackfilling, serve, ""); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("advancing from a state it left = %v, want FAILED_PRECONDITION", err)
+	}
+	if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", gateway.MigrationBackfilling, gateway.MigrationShadowing, serve, "caught up"); err != nil {
+		t.Fatal(err)
+	}
+	// A failed verify keeps it shadowing; cutover needs a passed one.
+	r, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Checkpoint: 10, Compared: 5, Matched: 4, Differing: 1}, "ada@test")
+	if err != nil || r.Migration.State != gateway.MigrationShadowing || r.Migration.Verify.Differing != 1 {
+		t.Fatalf("failed verify: %+v, %v", r.Migration, err)
+	}
+	if _, err := e.client.Migrate(ctx, gateway.AdminMigrateCutover, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("cutover after a failed verify = %v, want FAILED_PRECONDITION", err)
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Checkpoint: 12, Compared: 5, Matched: 5, Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = e.client.Migrate(ctx, gateway.AdminMigrateCutover, "orders", "ada@test"); err != nil || got.Migration.State != gateway.MigrationCutOver {
+		t.Fatalf("cutover: %+v, %v", got.Migration, err)
+	}
+	// Rollback after a cutover returns to shadowing and needs a new verify.
+	if got, err = e.client.Migrate(ctx, gateway.AdminMigrateRollback, "orders", "bob@test"); err != nil || got.Migration.State != gateway.MigrationShadowing {
+		t.Fatalf("rollback of a cutover: %+v, %v", got.Migration, err)
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Checkpoint: 20, Matched: 5, Compared: 5, Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Migrate(ctx, gateway.AdminMigrateCutover, "orders", "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.client.Migrate(ctx, gateway.AdminMigrateFinalize, "orders", "ada@test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Backend != "postgres" || got.Namespace.Backend != "postgres" || got.PrimaryTarget().Name != "postgres" || got.Migration.State != gateway.MigrationFinalized {
+		t.Fatalf("finalized entry: backend %s/%s primary %+v state %s", got.Backend, got.Namespace.Backend, got.PrimaryTarget(), got.Migration.State)
+	}
+	if _, err := e.client.Migrate(ctx, gateway.AdminMigrateRollback, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("rollback after finalize = %v, want FAILED_PRECONDITION", err)
+	}
+
+	want := []struct {
+		from, to gateway.MigrationState
+		by       string
+	}{
+		{"", gateway.MigrationPlanned, "ada@test"},
+		{gateway.MigrationPlanned, gateway.MigrationBackfilling, serve},
+		{gateway.MigrationBackfilling, gateway.MigrationShadowing, serve},
+		{gateway.MigrationShadowing, gateway.MigrationShadowing, "ada@test"},
+		{gateway.MigrationShadowing, gateway.MigrationVerified, "ada@test"},
+		{gateway.MigrationVerified, gateway.MigrationCutOver, "ada@test"},
+		{gateway.MigrationCutOver, gateway.MigrationShadowing, "bob@test"},
+		{gateway.MigrationShadowing, gateway.MigrationVerified, "ada@test"},
+		{gateway.MigrationVerified, gateway.MigrationCutOver, "ada@test"},
+		{gateway.MigrationCutOver, gateway.MigrationFinalized, "ada@test"},
+	}
+	h := got.Migration.History
+	if len(h) != len(want) {
+		t.Fatalf("history has %d transitions, want %d: %+v", len(h), len(want), h)
+	}
+	for i, w := range want {
+		if h[i].From != w.from || h[i].To != w.to || h[i].By != w.by || h[i].At.IsZero() {
+			t.Errorf("history[%d] = %+v, want %s → %s by %s", i, h[i], w.from, w.to, w.by)
+		}
+	}
+
+	// The declaration applied before is kept; applying the old backend now
+	// needs a migration, the new one is unchanged.
+	if got.AppliedBy != "ada@test" {
+		t.Errorf("applied_by after the migration = %q", got.AppliedBy)
+	}
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), got.Revision, "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("applying backend sqlite after the move = %v, want FAILED_PRECONDITION", err)
+	}
+	moved := kvNamespace("orders")
+	moved.Backend = "postgres"
+	res, err := e.client.Apply(ctx, moved, got.Revision, "ada@test")
+	if err != nil || res.Action != gateway.ActionUnchanged {
+		t.Fatalf("applying backend postgres after the move: %+v, %v", res, err)
+	}
+	// A new migration may start once the last one ended.
+	if _, err := e.client.StartMigration(ctx, "orders", gateway.Target{Name: "lite", Backend: "sqlite"}, gateway.MigrationOptions{}, "ada@test"); err != nil {
+		t.Fatalf("start after finalize: %v", err)
+	}
+}
+
+// A live change applied during a migration keeps the migration.
+func TestApplyKeepsMigration(t *testing.T) {
+	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	ctx := context.Background()
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.client.StartMigration(ctx, "orders", pgTarget("pg"), gateway.MigrationOptions{}, "ada@test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strong := kvNamespace("orders")
+	strong.Consistency = gateway.Strong
+	if _, err = e.client.Apply(ctx, strong, r.Revision, "bob@test"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.reg.Get(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Namespace.Consistency != gateway.Strong || got.Migration == nil || got.Migration.To.Name != "pg" || got.Migration.State != gateway.MigrationPlanned {
+		t.Fatalf("after a live apply: consistency %s, migration %+v", got.Namespace.Consistency, got.Migration)
+	}
+}
+
+// Targets the namespace cannot use are refused, and nothing is stored.
+func TestStartMigrationRefused(t *testing.T) {
+	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	ctx := context.Background()
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	ts := gateway.Namespace{Name: "metrics", Abstraction: gateway.AbstractionTimeSeries, Backend: "sqlite"}
+	if _, err := e.client.Apply(ctx, ts, 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, ns string
+		to       gateway.Target
+		rate     int
+		wantErr  error
+	}{
+		{"same name as primary", "orders", gateway.Target{Backend: "sqlite"}, 0, gateway.ErrInvalidArgument},
+		{"unknown backend", "orders", gateway.Target{Backend: "mysql"}, 0, gateway.ErrInvalidArgument},
+		{"bad name", "orders", gateway.Target{Name: "Bad Name", Backend: "postgres"}, 0, gateway.ErrInvalidArgument},
+		{"natskv under another name", "orders", gateway.Target{Name: "kv2", Backend: "natskv"}, 0, gateway.ErrInvalidArgument},
+		{"timeseries to natskv", "metrics", gateway.Target{Backend: "natskv"}, 0, gateway.ErrInvalidArgument},
+		{"password in dsn", "orders", gateway.Target{Backend: "postgres", Postgres: gateway.PostgresConfig{DSN: "postgres://u:secret@db/x"}}, 0, gateway.ErrInvalidArgument},
+		{"negative rate", "orders", pgTarget("pg"), -1, gateway.ErrInvalidArgument},
+		{"unknown namespace", "nope", pgTarget("pg"), 0, gateway.ErrNamespaceNotFound},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.client.StartMigration(ctx, c.ns, c.to, gateway.MigrationOptions{MaxRate: c.rate}, "ada@test")
+			if !errors.Is(err, c.wantErr) {
+				t.Fatalf("start = %v, want %v", err, c.wantErr)
+			}
+		})
+	}
+	for _, ns := range []string{"orders", "metrics"} {
+		if r, err := e.reg.Get(ctx, ns); err != nil || r.Migration != nil {
+			t.Fatalf("%s after refused starts: migration %+v, %v", ns, r.Migration, err)
+		}
+	}
+}
+
+// Of operators racing the same transition, exactly one makes it; the
+// others are told the state moved on.
+func TestMigrationRacingCutovers(t *testing.T) {
+	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	ctx := context.Background()
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), gateway.MigrationOptions{}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range [][2]gateway.MigrationState{{gateway.MigrationPlanned, gateway.MigrationBackfilling}, {gateway.MigrationBackfilling, gateway.MigrationShadowing}} {
+		if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { _, errs[i] = gateway.Cutover(ctx, e.reg, "orders", fmt.Sprintf("op%d", i)) })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, gateway.ErrFailedPrecondition):
+			t.Errorf("losing cutover = %v, want FAILED_PRECONDITION", err)
+		}
+	}
+	r, err := e.reg.Get(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutovers := 0
+	for _, tr := range r.Migration.History {
+		if tr.To == gateway.MigrationCutOver {
+			cutovers++
+		}
+	}
+	if won != 1 || cutovers != 1 {
+		t.Fatalf("%d cutovers won, %d recorded; want 1 and 1", won, cutovers)
+	}
+}
+
+// A verify after the cutover keeps the state; a failed one blocks
+// finalize until a rollback and a passed verify.
+func TestVerifyAfterCutover(t *testing.T) {
+	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	ctx := context.Background()
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), gateway.MigrationOptions{}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range [][2]gateway.MigrationState{{gateway.MigrationPlanned, gateway.MigrationBackfilling}, {gateway.MigrationBackfilling, gateway.MigrationShadowing}} {
+		if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.Cutover(ctx, e.reg, "orders", "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Differing: 2}, "ada@test")
+	if err != nil || r.Migration.State != gateway.MigrationCutOver {
+		t.Fatalf("failed verify after cutover: %+v, %v", r.Migration, err)
+	}
+	if _, err := gateway.Finalize(ctx, e.reg, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		t.Fatalf("finalize after a failed verify = %v, want FAILED_PRECONDITION", err)
+	}
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := gateway.Finalize(ctx, e.reg, "orders", "ada@test"); err != nil || r.Migration.State != gateway.MigrationFinalized {
+		t.Fatalf("finalize after a passed verify: %+v, %v", r.Migration, err)
+	}
+}

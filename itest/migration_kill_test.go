@@ -1,0 +1,104 @@
+package itest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prism-data/prism/backends/postgres/pgtest"
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
+)
+
+// TestMigrationSurvivesKills kills prism serve with SIGKILL at random
+// points of a throttled backfill and after every transition: each time the
+// restarted process resumes the migration where its registry entry says,
+// the new target's projector continues from its checkpoint, and the end
+// result is identical to what was written.
+func TestMigrationSurvivesKills(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	name := pgtest.Namespace(t, "migkill")
+	dir := t.TempDir()
+	p := startPrism(t, dir, 0, "--postgres-dsn", dsn)
+	p.mustCLI(t, "apply", "-f", writeSpec(t, fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: sqlite\n", name)))
+	_, c := p.connect(t)
+	kv := c.KeyValue(name)
+	ctx := testCtx(t)
+	untilServed(t, 30*time.Second, func() error {
+		_, err := kv.Put(ctx, recID(0), []client.Item{{Key: []byte("v"), Value: []byte("v0")}})
+		return err
+	})
+	const keys = 20_000
+	loadKeys(t, ctx, kv, keys)
+
+	// 4000 events/s: the backfill takes about five seconds, long enough to
+	// be killed in the middle of it three times.
+	p.mustCLI(t, "migrate", "start", name, "--to", "postgres", "--max-rate", "4000", "--adaptive=false")
+	kills := 0
+	for kills < 3 {
+		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
+		n := p.nsGet(t, name)
+		if n.Migration.State != gateway.MigrationBackfilling {
+			break
+		}
+		p.kill()
+		kills++
+		p.restart()
+	}
+	if kills == 0 {
+		t.Fatal("the backfill ended before it could be killed; lower --max-rate")
+	}
+	t.Logf("killed prism serve %d times during the backfill", kills)
+	waitState(t, p, name, gateway.MigrationShadowing)
+
+	// Overwrite some records so the end state is not the loaded one.
+	want := map[string]string{}
+	for i := range keys {
+		want[string(recID(i))] = "v0"
+	}
+	for i := 0; i < keys; i += 7 {
+		v := fmt.Sprintf("after-%d", i)
+		if _, err := kv.Put(ctx, recID(i), []client.Item{{Key: []byte("v"), Value: []byte(v)}}); err != nil {
+			t.Fatal(err)
+		}
+		want[string(recID(i))] = v
+	}
+
+	steps := []struct {
+		args    []string
+		state   gateway.MigrationState
+		reading string
+	}{
+		{[]string{"migrate", "verify", name}, gateway.MigrationVerified, "sqlite"},
+		{[]string{"migrate", "cutover", name}, gateway.MigrationCutOver, "postgres"},
+		{[]string{"migrate", "rollback", name}, gateway.MigrationShadowing, "sqlite"},
+		{[]string{"migrate", "verify", name}, gateway.MigrationVerified, "sqlite"},
+		{[]string{"migrate", "cutover", name}, gateway.MigrationCutOver, "postgres"},
+	}
+	for _, s := range steps {
+		p.mustCLI(t, s.args...)
+		p.kill()
+		p.restart()
+		if n := waitState(t, p, name, s.state); n.Migration.State != s.state {
+			t.Fatalf("after %v and a kill: state %s", s.args, n.Migration.State)
+		}
+		waitReading(t, p, name, s.reading)
+		rec, err := kv.Get(ctx, recID(7))
+		if err != nil || string(rec.Items[0].Value) != want[string(recID(7))] {
+			t.Fatalf("after %v and a kill: get = %+v, %v", s.args, rec, err)
+		}
+	}
+	if r := migrateVerify(t, p, name); !r.Passed || r.Compared != keys {
+		t.Fatalf("verify after the kills: %+v", r)
+	}
+	compareTargets(t, filepath.Join(dir, "sqlite", name+".db"), dsn, name, want)
+	p.mustCLI(t, "migrate", "finalize", name)
+	p.kill()
+	p.restart()
+	waitReading(t, p, name, "postgres")
+	if n := p.nsGet(t, name); n.Backend != "postgres" || len(n.Targets) != 1 {
+		t.Fatalf("after finalize and a kill: backend %s, targets %+v", n.Backend, n.Targets)
+	}
+}
