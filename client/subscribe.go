@@ -45,8 +45,10 @@ type Change struct {
 	Time time.Time
 	// Namespace is the namespace the change belongs to.
 	Namespace string
-	// KeyValue is the change of a KeyValue record: a put of items or a
-	// delete of items or of the whole record.
+	// KeyValue is the change of a KeyValue record: a put of items, a
+	// delete of items or of the whole record, or a replace of the whole
+	// record, which compaction writes in place of the events before it
+	// (ADR 012).
 	KeyValue *prismv1.KeyValueEvent
 	// TimeSeries is an append of events to one series.
 	TimeSeries *prismv1.TimeSeriesAppend
