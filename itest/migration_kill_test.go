@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
 )
@@ -18,20 +17,9 @@ import (
 // the new target's projector continues from its checkpoint, and the end
 // result is identical to what was written.
 func TestMigrationSurvivesKills(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	name := pgtest.Namespace(t, "migkill")
-	dir := t.TempDir()
-	p := startPrism(t, dir, 0, "--postgres-dsn", dsn)
-	p.mustCLI(t, "apply", "-f", writeSpec(t, fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: sqlite\n", name)))
-	_, c := p.connect(t)
-	kv := c.KeyValue(name)
-	ctx := testCtx(t)
-	untilServed(t, 30*time.Second, func() error {
-		_, err := kv.Put(ctx, recID(0), []client.Item{{Key: []byte("v"), Value: []byte("v0")}})
-		return err
-	})
 	const keys = 20_000
-	loadKeys(t, ctx, kv, keys)
+	m := startMigrationEnv(t, "migkill", "eventual", keys)
+	p, name, dir, dsn, kv, ctx := m.p, m.name, m.dir, m.dsn, m.kv, m.ctx
 
 	// 4000 events/s: the backfill takes about five seconds, long enough to
 	// be killed in the middle of it three times.

@@ -110,6 +110,31 @@ func loadKeys(t *testing.T, ctx context.Context, kv *client.KeyValue, n int) {
 
 func recID(i int) []byte { return fmt.Appendf(nil, "rec-%06d", i) }
 
+// migrationEnv is a prism serve with a SQLite keyvalue namespace loaded
+// with records rec-000000… (value "v0") and a PostgreSQL to move it to.
+type migrationEnv struct {
+	p         *prismProc
+	name, dir string
+	dsn       string
+	kv        *client.KeyValue
+	ctx       context.Context
+}
+
+func startMigrationEnv(t *testing.T, prefix, consistency string, keys int) migrationEnv {
+	t.Helper()
+	m := migrationEnv{dsn: pgtest.DSN(t), name: pgtest.Namespace(t, prefix), dir: t.TempDir(), ctx: testCtx(t)}
+	m.p = startPrism(t, m.dir, 0, "--postgres-dsn", m.dsn)
+	m.p.mustCLI(t, "apply", "-f", writeSpec(t, fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: sqlite\nconsistency: %s\n", m.name, consistency)))
+	_, c := m.p.connect(t)
+	m.kv = c.KeyValue(m.name)
+	untilServed(t, 30*time.Second, func() error {
+		_, err := m.kv.Put(m.ctx, recID(0), []client.Item{{Key: []byte("v"), Value: []byte("v0")}})
+		return err
+	})
+	loadKeys(t, m.ctx, m.kv, keys)
+	return m
+}
+
 // TestMigrateSQLiteToPostgresUnderLoad moves a namespace of 100k records
 // from SQLite to PostgreSQL with the CLI while a writer keeps overwriting
 // records and readers keep reading: no read fails, verify passes at
@@ -118,19 +143,8 @@ func recID(i int) []byte { return fmt.Appendf(nil, "rec-%06d", i) }
 // record (compared independently of verify, straight from the SQLite file
 // and the PostgreSQL schema).
 func TestMigrateSQLiteToPostgresUnderLoad(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	name := pgtest.Namespace(t, "mig")
-	dir := t.TempDir()
-	p := startPrism(t, dir, 0, "--postgres-dsn", dsn)
-	p.mustCLI(t, "apply", "-f", writeSpec(t, fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: sqlite\nconsistency: read-your-writes\n", name)))
-	_, c := p.connect(t)
-	kv := c.KeyValue(name)
-	ctx := testCtx(t)
-	untilServed(t, 30*time.Second, func() error {
-		_, err := kv.Put(ctx, recID(0), []client.Item{{Key: []byte("v"), Value: []byte("v0")}})
-		return err
-	})
-	loadKeys(t, ctx, kv, migrationKeys)
+	m := startMigrationEnv(t, "mig", "read-your-writes", migrationKeys)
+	p, name, dir, dsn, kv, ctx := m.p, m.name, m.dir, m.dsn, m.kv, m.ctx
 
 	// The writer overwrites random records; last holds the value of each
 	// record's last acknowledged write (writes to one record are made by
