@@ -154,7 +154,7 @@ namespace; --timeout bounds it (large namespaces take minutes). Exit status
 				if err := reply.Report.WriteTable(out); err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "\nmigration of %s is %s; next: %s\n", args[0], reply.State, nextStep(reply.State, args[0]))
+				fmt.Fprintf(out, "\nmigration of %s is %s; next: %s\n", args[0], reply.State, nextStep(reply.State, reply.Report.Passed(), args[0]))
 			}
 			if !reply.Report.Passed() {
 				return errVerifyFailed
@@ -246,7 +246,8 @@ func printMigration(out io.Writer, n gateway.AdminNamespace) error {
 		fmt.Fprintf(out, "namespace %s has no migration; its primary target is %s (%s)\n", n.Namespace.Name, n.PrimaryTarget().Name, n.PrimaryTarget().Backend)
 		return nil
 	}
-	fmt.Fprintf(out, "migration of %s: %s (%s) → %s (%s)\nstate: %s\n", n.Namespace.Name, m.From.Name, m.From.Backend, m.To.Name, m.To.Backend, m.State)
+	fmt.Fprintf(out, "migration of %s: %s (%s) → %s (%s)\nstate: %s; next: %s\n", n.Namespace.Name, m.From.Name, m.From.Backend, m.To.Name, m.To.Backend, m.State,
+		nextStep(m.State, m.Verify == nil || m.Verify.Passed, n.Namespace.Name))
 	rate := "no cap"
 	if m.MaxRate > 0 {
 		rate = fmt.Sprintf("%d events/s", m.MaxRate)
@@ -329,19 +330,24 @@ func watchMigration(ctx context.Context, client *gateway.AdminClient, name strin
 		}
 		rep.Stop()
 	}
-	state := cur.Load().Migration.State
-	fmt.Fprintf(out, "migration of %s is %s; next: %s\n", name, state, nextStep(state, name))
+	m := cur.Load().Migration
+	fmt.Fprintf(out, "migration of %s is %s; next: %s\n", name, m.State, nextStep(m.State, m.Verify == nil || m.Verify.Passed, name))
 	return ctx.Err()
 }
 
-// nextStep says what the operator does after state.
-func nextStep(state gateway.MigrationState, name string) string {
-	switch state {
-	case gateway.MigrationShadowing:
-		return "prism migrate verify " + name
-	case gateway.MigrationVerified:
+// nextStep says what the operator does after state, given whether the
+// last verify passed.
+func nextStep(state gateway.MigrationState, verified bool, name string) string {
+	switch {
+	case state == gateway.MigrationPlanned || state == gateway.MigrationBackfilling:
+		return "wait for the backfill: prism migrate status " + name + " --watch"
+	case state == gateway.MigrationShadowing:
+		return "prism migrate verify " + name + " (after a failed one: find why the targets differ, e.g. in the shadow read mismatches, and verify again; or roll back)"
+	case state == gateway.MigrationVerified:
 		return "prism migrate cutover " + name
-	case gateway.MigrationCutOver:
+	case state == gateway.MigrationCutOver && !verified:
+		return "prism migrate rollback " + name + ": the last verify failed"
+	case state == gateway.MigrationCutOver:
 		return "prism migrate finalize " + name + " (or rollback)"
 	}
 	return "nothing: the migration ended"

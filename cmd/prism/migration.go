@@ -144,7 +144,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 		s.log.Info("target stopped; its data is kept", "namespace", n.Name, "target", run.target.Name, "storage", run.where)
 	}
 	if active && state == gateway.MigrationPlanned && s.reg != nil {
-		note := fmt.Sprintf("%s replays the stream into %s", s.by(), m.To.Name)
+		note := fmt.Sprintf("the stream replays into %s from its checkpoint %d", m.To.Name, sv.targets[m.To.Name].proj.Applied())
 		if _, err := gateway.AdvanceMigration(ctx, s.reg, n.Name, gateway.MigrationPlanned, gateway.MigrationBackfilling, s.by(), note); err != nil {
 			s.log.Warn("record migration backfilling", "namespace", n.Name, "err", err)
 		}

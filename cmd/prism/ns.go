@@ -214,14 +214,29 @@ func describeChanges(prev, cur *gateway.Registered) string {
 		return fmt.Sprintf("created: %s on %s, %s", cur.Namespace.Abstraction, cur.Backend, cur.Namespace.Consistency)
 	}
 	changes := gateway.Diff(prev.Namespace, gateway.Plan{}, cur.Namespace, gateway.Plan{})
-	if len(changes) == 0 {
+	var parts []string
+	if m := migrationStep(prev, cur); m != "" {
+		parts = append(parts, m)
+	}
+	for _, c := range changes {
+		parts = append(parts, fmt.Sprintf("%s %s → %s", c.Field, orNone(c.From), orNone(c.To)))
+	}
+	if len(parts) == 0 {
 		return "no change"
 	}
-	parts := make([]string, len(changes))
-	for i, c := range changes {
-		parts[i] = fmt.Sprintf("%s %s → %s", c.Field, orNone(c.From), orNone(c.To))
-	}
 	return strings.Join(parts, "; ")
+}
+
+// migrationStep describes the migration transition from prev to cur (the
+// last one cur's history records, with who made it), "" when there is
+// none.
+func migrationStep(prev, cur *gateway.Registered) string {
+	m := cur.Migration
+	if m == nil || len(m.History) == 0 || (prev.Migration != nil && len(prev.Migration.History) == len(m.History) && prev.Migration.State == m.State) {
+		return ""
+	}
+	t := m.History[len(m.History)-1]
+	return fmt.Sprintf("migration to %s: %s → %s by %s (%s)", m.To.Name, orNone(string(t.From)), t.To, orDash(t.By), t.Note)
 }
 
 func newNsDeleteCmd() *cobra.Command {
