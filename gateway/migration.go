@@ -33,13 +33,14 @@ func (t Target) validate(abs string) error {
 	if !targetNameRE.MatchString(t.Name) {
 		return fmt.Errorf("target name %q: use 1 to 32 lower-case letters, digits, '-' and '_', starting with a letter", t.Name)
 	}
+	// Only keyvalue targets can be verified, and a cutover needs a
+	// passed verify.
 	serves := map[string][]string{
-		AbstractionKeyValue:   {"sqlite", "postgres", "natskv"},
-		AbstractionTimeSeries: {"sqlite", "postgres"},
+		AbstractionKeyValue: {"sqlite", "postgres", "natskv"},
 	}[abs]
 	if !slices.Contains(serves, t.Backend) {
 		if len(serves) == 0 {
-			return fmt.Errorf("%s namespaces cannot be migrated yet", abs)
+			return fmt.Errorf("%s namespaces cannot be migrated yet (verify compares keyvalue targets only); rebuild one elsewhere with prism replay", abs)
 		}
 		return fmt.Errorf("backend %q cannot serve a %s namespace; use one of %s", t.Backend, abs, strings.Join(serves, ", "))
 	}

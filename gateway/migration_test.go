@@ -186,6 +186,7 @@ func TestStartMigrationRefused(t *testing.T) {
 		{"bad name", "orders", gateway.Target{Name: "Bad Name", Backend: "postgres"}, 0, gateway.ErrInvalidArgument},
 		{"natskv under another name", "orders", gateway.Target{Name: "kv2", Backend: "natskv"}, 0, gateway.ErrInvalidArgument},
 		{"timeseries to natskv", "metrics", gateway.Target{Backend: "natskv"}, 0, gateway.ErrInvalidArgument},
+		{"timeseries at all", "metrics", gateway.Target{Backend: "postgres"}, 0, gateway.ErrInvalidArgument},
 		{"password in dsn", "orders", gateway.Target{Backend: "postgres", Postgres: gateway.PostgresConfig{DSN: "postgres://u:secret@db/x"}}, 0, gateway.ErrInvalidArgument},
 		{"negative rate", "orders", pgTarget("pg"), -1, gateway.ErrInvalidArgument},
 		{"unknown namespace", "nope", pgTarget("pg"), 0, gateway.ErrNamespaceNotFound},
