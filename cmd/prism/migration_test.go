@@ -213,7 +213,7 @@ func TestMigrationInProcess(t *testing.T) {
 
 // TestServeCompactsInBackground: a namespace whose records are overwritten
 // many times is compacted by prism serve on its own; reads are unchanged
-// and the stream holds one event per record. The events are published
+// and the stream holds at most two events per record. The events are published
 // without idempotency tokens: a record whose last write has one is left
 // alone for the duplicate window (2 minutes), which a test cannot wait.
 func TestServeCompactsInBackground(t *testing.T) {
@@ -251,7 +251,10 @@ func TestServeCompactsInBackground(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs == records && info.State.NumSubjects == records {
+		// A pass runs while the stream holds more than twice as many
+		// events as records (a pass that started during the writes may
+		// leave the stream just under that).
+		if info.State.Msgs <= 2*records && info.State.NumSubjects == records {
 			break
 		}
 		if time.Now().After(deadline) {
