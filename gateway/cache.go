@@ -157,9 +157,11 @@ func (c *readCache) invalidate(ids [][]byte, through uint64) {
 			// Forget the records, keep the bound: every read from before
 			// now is refused.
 			clear(c.changed)
-			c.floor = through
+			c.floor = max(c.floor, through)
 		}
-		c.changed[string(id)] = through
+		// Two projections report (a migration's targets): a lagging one
+		// must not lower the bound the one ahead set.
+		c.changed[string(id)] = max(c.changed[string(id)], through)
 	}
 }
 

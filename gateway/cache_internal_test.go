@@ -42,6 +42,24 @@ func TestReadCache(t *testing.T) {
 			t.Fatalf("fresh read not cached: %v", got)
 		}
 	})
+	t.Run("a lagging second projection does not lower the bound", func(t *testing.T) {
+		// During a migration both targets report: the primary committed
+		// a change of a through 100, the backfilling target reports the
+		// same record through 5 afterwards.
+		c := newReadCache(2, 0, clock)
+		c.invalidate([][]byte{id}, 100)
+		c.invalidate([][]byte{id}, 5)
+		c.put(id, page("a", 50, "stale"), 60) // read before the primary's commit
+		if got := c.get(id); got != nil {
+			t.Fatalf("stale read cached after a lagging report: %v", got)
+		}
+		c.invalidate([][]byte{[]byte("x"), []byte("y"), []byte("z")}, 200)
+		c.invalidate([][]byte{[]byte("p"), []byte("q"), []byte("r")}, 7)
+		c.put(id, page("a", 150, "stale"), 150)
+		if got := c.get(id); got != nil {
+			t.Fatalf("read from below the floor cached after a lagging report: %v", got)
+		}
+	})
 	t.Run("other records are not refused", func(t *testing.T) {
 		c := newReadCache(10, 0, clock)
 		c.invalidate([][]byte{[]byte("b")}, 9)
