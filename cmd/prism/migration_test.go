@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,5 +275,75 @@ func TestServeCompactsInBackground(t *testing.T) {
 		if err != nil || len(rec.Items) != 1 || string(rec.Items[0].Value) != fmt.Sprintf("r%d-%s", rounds-1, id) {
 			t.Fatalf("get %s after compaction = %+v, %v", id, rec, err)
 		}
+	}
+}
+
+// A migration target that cannot start (its PostgreSQL is unreachable)
+// is reported and retried; the namespace keeps being served from its
+// primary, also after a restart, and a rollback clears the error.
+func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, admin, c := startTestStack(t, serveFlags{dataDir: dir})
+	ns := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+	res, err := admin.Apply(ctx, ns, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, admin, "orders", res.Revision)
+	kv := c.KeyValue("orders")
+	putValues(t, kv, 0, 20, "a-")
+	bad := gateway.Target{Backend: "postgres", Postgres: gateway.PostgresConfig{DSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"}}
+	if _, err := admin.StartMigration(ctx, "orders", bad, gateway.MigrationOptions{}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitTargetError := func(admin *gateway.AdminClient) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			n, err := admin.Get(ctx, "orders")
+			if err == nil && len(n.Targets) == 1 && n.Targets[0].Target == "sqlite" && n.Targets[0].State == "running" && strings.Contains(n.Targets[0].Error, "postgres") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status never reported the broken target: %+v, %v", n.Targets, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitTargetError(admin)
+	putValues(t, kv, 20, 40, "b-")
+	checkValues(t, kv, 0, 20, "a-")
+	checkValues(t, kv, 20, 40, "b-")
+
+	st.Close(ctx)
+	_, admin, c = startTestStack(t, serveFlags{dataDir: dir})
+	kv = c.KeyValue("orders")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := kv.Get(ctx, []byte("rec-00001")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the namespace is not served after a restart with a broken migration target")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitTargetError(admin)
+	checkValues(t, kv, 20, 40, "b-")
+
+	if _, err := admin.Migrate(ctx, gateway.AdminMigrateRollback, "orders", "test"); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		n, err := admin.Get(ctx, "orders")
+		if err == nil && len(n.Targets) == 1 && n.Targets[0].Error == "" && n.Migration.State == gateway.MigrationRolledBack {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the rollback: %+v, %v", n.Targets, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -75,8 +75,15 @@ type served struct {
 // primaryRun returns the run of the primary target.
 func (sv *served) primaryRun() *targetRun { return sv.targets[sv.primary] }
 
-// failure is a registered namespace this process could not serve; it is
-// retried every retryFailedEvery.
+// partialError is an error of open after the namespace's primary was
+// served: the rest (its migration) is retried, the namespace stays served.
+type partialError struct{ err error }
+
+func (e *partialError) Error() string { return e.err.Error() }
+func (e *partialError) Unwrap() error { return e.err }
+
+// failure is a registered namespace this process could not serve (or not
+// all of its revision); it is retried every retryFailedEvery.
 type failure struct {
 	entry gateway.Registered
 	err   error
@@ -310,12 +317,12 @@ func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
 	opCtx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	s.mu.Lock()
-	sv := s.served[e.Namespace.Name]
+	sv, retry := s.served[e.Namespace.Name], s.failed[e.Namespace.Name].err != nil
 	s.mu.Unlock()
 	var err error
 	if sv == nil {
 		err = s.open(opCtx, e)
-	} else if sv.entry.Revision != e.Revision {
+	} else if sv.entry.Revision != e.Revision || retry {
 		err = s.update(opCtx, sv, e)
 	}
 	s.mu.Lock()
@@ -324,6 +331,10 @@ func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
 		s.changes.WithLabelValues("put", "failed").Inc()
 		s.gw.MarkUnserved(e.Namespace.Name)
 		s.failed[e.Namespace.Name] = failure{entry: e, err: err}
+		if s.served[e.Namespace.Name] != nil {
+			s.log.Error("namespace served, but not all of its revision is applied", "namespace", e.Namespace.Name, "revision", e.Revision, "err", err, "retry_in", retryFailedEvery)
+			return
+		}
 		s.log.Error("namespace not served", "namespace", e.Namespace.Name, "revision", e.Revision, "err", err, "retry_in", retryFailedEvery)
 		return
 	}
@@ -374,7 +385,8 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	sv := &served{entry: e, ns: n, plan: plan, targets: map[string]*targetRun{pt.Name: run}, primary: pt.Name, reading: pt.Name}
 	added := false
 	defer func() {
-		if err != nil {
+		var partial *partialError
+		if err != nil && !errors.As(err, &partial) {
 			if added {
 				s.gw.RemoveNamespace(n.Name)
 			}
@@ -401,9 +413,6 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if err != nil {
 		return err
 	}
-	if err := s.reconcileMigration(ctx, sv, e); err != nil {
-		return err
-	}
 	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
 		return err
 	}
@@ -417,6 +426,12 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	s.served[n.Name] = sv
 	s.mu.Unlock()
 	s.log.Info("namespace ready", "namespace", n.Name, "revision", e.Revision, "abstraction", n.Abstraction, "backend", n.Backend, "target", pt.Name, "consistency", n.Consistency, "storage", run.where)
+	// The primary serves from here on: a migration target that cannot
+	// start (a backend down, a wrong DSN) is reported and retried, it
+	// never takes the namespace down.
+	if rerr := s.reconcileMigration(ctx, sv, e); rerr != nil {
+		return &partialError{err: rerr}
+	}
 	return nil
 }
 
