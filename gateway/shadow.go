@@ -90,18 +90,43 @@ func (g *Gateway) compareShadow(ctx context.Context, ns *namespaceEntry, sh *sha
 	switch {
 	case got.GetRevision() == 0 && resp.GetRevision() == 0:
 		return shadowMatch
-	case got.GetRevision() == 0 || got.GetRevision() > before:
-		// Deleted, or changed after the primary's read began: the two
-		// answers may describe different moments.
+	case got.GetRevision() == 0:
+		// The shadow has no record the primary had: deleted meanwhile, or
+		// missing from the shadow. Ask the primary again once it applied
+		// what the shadow had: still there at the same revision means the
+		// record was never deleted, so the shadow lost it.
+		shadowAt := sh.Applied.Applied()
+		if err := ns.applied.WaitApplied(ctx, shadowAt); err != nil {
+			return shadowSkipped
+		}
+		again, err := ns.reader.GetItems(ctx, req)
+		if err != nil || again.GetRevision() != resp.GetRevision() {
+			return shadowSkipped
+		}
+	case got.GetRevision() > before:
+		// Changed after the primary's read began: the two answers may
+		// describe different moments.
 		return shadowSkipped
-	case got.GetRevision() == resp.GetRevision() && itemsEqual(got.GetItems(), resp.GetItems()) && (got.GetNextPageToken() == "") == (resp.GetNextPageToken() == ""):
-		// Unchanged since before: the primary read the same state.
+	case got.GetRevision() == resp.GetRevision() && itemsEqual(live(got.GetItems(), g.opts.clock()), live(resp.GetItems(), g.opts.clock())) && (got.GetNextPageToken() == "") == (resp.GetNextPageToken() == ""):
+		// Unchanged since before: the primary read the same state. Items
+		// that expired between the two reads are left out of both.
 		return shadowMatch
 	}
 	g.log.Warn("shadow read mismatch", "namespace", ns.Name, "id", printableID(req.GetId()),
 		"primary", ns.target, "primary_revision", resp.GetRevision(), "primary_items", len(resp.GetItems()),
 		"shadow", sh.Name, "shadow_revision", got.GetRevision(), "shadow_items", len(got.GetItems()))
 	return shadowMismatch
+}
+
+// live returns the items of items not expired at now.
+func live(items []*prismv1.Item, now time.Time) []*prismv1.Item {
+	out := items[:0:0]
+	for _, it := range items {
+		if t := it.GetExpireTime(); t == nil || t.AsTime().After(now) {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 func itemsEqual(a, b []*prismv1.Item) bool {
