@@ -370,7 +370,13 @@ func deleteNamespace(ctx context.Context, reg *Registry, req AdminDeleteRequest)
 	if m := r.Migration; m != nil && m.State.Active() {
 		return newError(ErrFailedPrecondition.Code, "namespace %s is migrating to %s (state %s); roll the migration back or finalize it before deleting the namespace", req.Name, m.To.Name, m.State)
 	}
-	return reg.Delete(ctx, req.Name, req.Revision, req.Purge)
+	// At the revision checked, so that a migration started meanwhile makes
+	// the delete fail rather than vanish with the namespace.
+	revision := req.Revision
+	if revision == 0 {
+		revision = r.Revision
+	}
+	return reg.Delete(ctx, req.Name, revision, req.Purge)
 }
 
 // describe adds the plan and target states to r.

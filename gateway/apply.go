@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // PlanReport is a Plan as the admin API and prism plan --json show it.
@@ -126,6 +127,10 @@ func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (App
 	}
 	if len(blocked) > 0 {
 		res.Blocked = "needs a migration, which apply does not do: " + strings.Join(blocked, "; ") + ". Move the data with prism migrate start (docs/migration.md), or create a namespace under a new name"
+		if m := live.Migration; m != nil && m.State == MigrationFinalized && live.Backend != ns.Backend {
+			res.Blocked = fmt.Sprintf("the namespace was migrated to %s (%s) at %s: update backend (and its settings) in the namespace's file to %s; %s",
+				m.To.Name, m.To.Backend, m.History[len(m.History)-1].At.Format(time.RFC3339), live.Backend, res.Blocked)
+		}
 	}
 	return res, live, nil
 }

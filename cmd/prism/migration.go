@@ -144,12 +144,19 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 		s.log.Info("target stopped; its data is kept", "namespace", n.Name, "target", run.target.Name, "storage", run.where)
 	}
 	if active && state == gateway.MigrationPlanned && s.reg != nil {
-		note := fmt.Sprintf("the stream replays into %s from its checkpoint %d", m.To.Name, sv.targets[m.To.Name].proj.Applied())
-		if _, err := gateway.AdvanceMigration(ctx, s.reg, n.Name, gateway.MigrationPlanned, gateway.MigrationBackfilling, s.by(), note); err != nil {
-			s.log.Warn("record migration backfilling", "namespace", n.Name, "err", err)
-		}
+		s.recordBackfilling(ctx, n.Name, sv.targets[m.To.Name])
 	}
 	return nil
+}
+
+// recordBackfilling records a planned migration of namespace ns as
+// backfilling into run; a failure is logged and tried again by the
+// backfill watcher.
+func (s *namespaceSet) recordBackfilling(ctx context.Context, ns string, run *targetRun) {
+	note := fmt.Sprintf("the stream replays into %s from its checkpoint %d", run.target.Name, run.proj.Applied())
+	if _, err := gateway.AdvanceMigration(ctx, s.reg, ns, gateway.MigrationPlanned, gateway.MigrationBackfilling, s.by(), note); err != nil {
+		s.log.Warn("record migration backfilling", "namespace", ns, "err", err, "retry_in", catchUpEvery)
+	}
 }
 
 // backfilling reports whether a migration in state is still filling its
@@ -230,8 +237,9 @@ func (s *namespaceSet) role(sv *served, name string) string {
 // caught up with the stream.
 const catchUpEvery = 500 * time.Millisecond
 
-// watchBackfills records a backfilling migration as shadowing once its new
-// target caught up with the stream: it applied everything but the last
+// watchBackfills records a planned migration whose target runs as
+// backfilling (when recording it at the start failed), and a backfilling
+// one as shadowing once its new target caught up with the stream: it applied everything but the last
 // two batches, so it follows the live tail. It runs until stop.
 func (s *namespaceSet) watchBackfills() {
 	s.every(catchUpEvery, func(ctx context.Context) {
@@ -241,17 +249,24 @@ func (s *namespaceSet) watchBackfills() {
 	})
 }
 
-// checkCaughtUp records sv's migration as shadowing if it is backfilling
-// and its new target caught up.
+// checkCaughtUp records sv's migration as backfilling if it is still
+// planned, and as shadowing if it is backfilling and its new target caught
+// up.
 func (s *namespaceSet) checkCaughtUp(ctx context.Context, sv *served) {
 	s.mu.Lock()
 	e, state, batch := sv.entry, sv.migration, sv.plan.BatchSize.Value
 	var run *targetRun
-	if m := e.Migration; m != nil && state == gateway.MigrationBackfilling {
+	if m := e.Migration; m != nil && backfilling(state) {
 		run = sv.targets[m.To.Name]
 	}
 	s.mu.Unlock()
 	if run == nil || s.reg == nil {
+		return
+	}
+	if state == gateway.MigrationPlanned {
+		// Recording it when the target started failed: the target runs,
+		// so record it now.
+		s.recordBackfilling(ctx, e.Namespace.Name, run)
 		return
 	}
 	info, err := s.js.Stream(ctx, subjects.Stream(e.Namespace.Name))

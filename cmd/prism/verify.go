@@ -102,7 +102,11 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (veri
 	}
 	sum := gateway.VerifySummary{At: time.Now().UTC(), By: req.By, Checkpoint: rep.Checkpoint, Compared: rep.Compared, Matched: rep.Matched,
 		Missing: rep.Missing, Extra: rep.Extra, Differing: rep.Differing + rep.Unsettled, Passed: rep.Passed()}
-	e, err := gateway.RecordVerify(ctx, s.reg, ns, sum, req.By)
+	// Recorded even when the verify used up its time: the result is
+	// worth keeping, and the operator may have gone.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	e, err := gateway.RecordVerify(rctx, s.reg, ns, sum, req.By)
 	if err != nil {
 		return verifyReply{}, err
 	}
