@@ -65,6 +65,15 @@ type CompactStats struct {
 	// SkippedTooLarge counts records whose state does not fit in one
 	// message; they are left as they are.
 	SkippedTooLarge int `json:"skipped_too_large"`
+	// SkippedUnacked counts records left as they are because a consumer
+	// (a lagging projector, a backfill, a subscriber) has not acknowledged
+	// their last event yet: rolling them up would take events from under
+	// it, and its target would show the record older than its checkpoint
+	// says until the rollup arrives.
+	SkippedUnacked int `json:"skipped_unacked"`
+	// SkippedMalformed counts subjects that are not record subjects
+	// Prism writes; they are left as they are.
+	SkippedMalformed int `json:"skipped_malformed"`
 	// MsgsBefore and MsgsAfter are the stream's message counts, every
 	// subject included, before and after the pass (MsgsAfter includes what
 	// was written meanwhile).
@@ -123,6 +132,10 @@ type pass struct {
 	// floor is the lowest sequence every consumer of the stream has
 	// acknowledged, read when the pass began.
 	floor uint64
+	// last is the stream's last sequence when the pass began: its message
+	// is never purged, so that the stream's last sequence always has a
+	// message a projector stopping there (or catching up) can reach.
+	last uint64
 	// dupWindow is the stream's duplicate window.
 	dupWindow time.Duration
 	// maxMsg is the largest message the stream and the connection take.
@@ -160,10 +173,9 @@ func compact(ctx context.Context, js jetstream.JetStream, ns string, o compactOp
 	}
 	p.stats.Subjects = len(info.State.Subjects)
 	p.stats.MsgsBefore = info.State.Msgs
-	if o.purgeTombstones {
-		if p.floor, err = ackFloor(ctx, stream, info.State.LastSeq); err != nil {
-			return p.stats, err
-		}
+	p.last = info.State.LastSeq
+	if p.floor, err = ackFloor(ctx, stream, info.State.LastSeq); err != nil {
+		return p.stats, err
 	}
 	counts := info.State.Subjects
 	var multi []string
@@ -304,6 +316,10 @@ func (p *pass) compactRecord(ctx context.Context, subj string, f *folded) error 
 		}
 		return nil
 	}
+	if last.Sequence > p.floor {
+		p.count(func(s *CompactStats) { s.SkippedUnacked++ })
+		return nil
+	}
 	if last.Header.Get(subjects.HeaderMsgID) != "" && now.Sub(last.Time) < p.dupWindow {
 		p.count(func(s *CompactStats) { s.SkippedRecent++ })
 		return nil
@@ -317,9 +333,10 @@ func (p *pass) compactRecord(ctx context.Context, subj string, f *folded) error 
 
 // purgeable reports whether m, after which its record is empty, may be
 // the last message of the record that is purged: every consumer has
-// acknowledged it and it is older than the tombstone retention.
+// acknowledged it, it is older than the tombstone retention, and it is not
+// the stream's last message.
 func (p *pass) purgeable(m *jetstream.RawStreamMsg, now time.Time) bool {
-	return p.o.purgeTombstones && m.Sequence <= p.floor && now.Sub(m.Time) >= p.o.tombstoneRetention
+	return p.o.purgeTombstones && m.Sequence <= p.floor && m.Sequence != p.last && now.Sub(m.Time) >= p.o.tombstoneRetention
 }
 
 // purge removes the n messages of subject subj at or below seq. A message
@@ -344,7 +361,11 @@ func (p *pass) purge(ctx context.Context, subj string, seq uint64, n int) error 
 func (p *pass) rollup(ctx context.Context, subj string, items []*prismv1.Item, seq uint64, n int, now time.Time) error {
 	ev, err := subjects.ParseEvent(subj)
 	if err != nil {
-		return fmt.Errorf("roll up %s: %w", subj, err)
+		// Not a record subject Prism writes (its projector dead-letters
+		// its events): one such subject must not stop the pass.
+		p.log.Warn("not a record subject; left as it is", "subject", subj, "err", err)
+		p.count(func(s *CompactStats) { s.SkippedMalformed++ })
+		return nil
 	}
 	msg, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: p.ns, Time: now}, &prismv1.KeyValueEvent{
 		Id:     ev.ID,

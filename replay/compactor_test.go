@@ -102,6 +102,7 @@ func TestCompactorMaxIntervalAndErrors(t *testing.T) {
 	ns := namespace(t, js, "tick")
 	publishKeys(t, js, ns, 5, 1, strconv.Itoa)
 	publish(t, js, ns, del("key0"))
+	publish(t, js, ns, put("key1", "v", "again")) // the tombstone is not the last message
 	reg := prometheus.NewRegistry()
 	c, err := replay.NewCompactor(js, ns, replay.WithCompactLogger(discard), replay.WithCompactRegisterer(reg),
 		replay.WithCompactCheckInterval(5*time.Millisecond), replay.WithCompactMaxInterval(time.Nanosecond),

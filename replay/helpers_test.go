@@ -100,6 +100,32 @@ func project(tb testing.TB, js jetstream.JetStream, ns, target string, t project
 	if err := p.Stop(ctx); err != nil {
 		tb.Fatal(err)
 	}
+	waitAcked(tb, js, ns, target, last)
+}
+
+// waitAcked waits until the consumer of target has acknowledged seq: the
+// projector acks after its commit, without waiting for the server, and
+// compaction leaves records a consumer has not acknowledged alone.
+func waitAcked(tb testing.TB, js jetstream.JetStream, ns, target string, seq uint64) {
+	tb.Helper()
+	deadline := time.Now().Add(catchUpTimeout)
+	for {
+		c, err := js.Consumer(context.Background(), subjects.Stream(ns), subjects.Consumer(target))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if info.AckFloor.Stream >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("consumer of %s acknowledged %d, not %d", target, info.AckFloor.Stream, seq)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func streamInfo(tb testing.TB, js jetstream.JetStream, ns string) *jetstream.StreamInfo {
@@ -292,4 +318,12 @@ func bySubject(msgs []*jetstream.RawStreamMsg) map[string][]*jetstream.RawStream
 		out[m.Subject] = append(out[m.Subject], m)
 	}
 	return out
+}
+
+// dropConsumer deletes the consumer of target, as a finished replay's.
+func dropConsumer(tb testing.TB, js jetstream.JetStream, ns, target string) {
+	tb.Helper()
+	if err := js.DeleteConsumer(context.Background(), subjects.Stream(ns), subjects.Consumer(target)); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -518,6 +518,12 @@ func (j *replayJob) project(ctx context.Context, stream jetstream.Stream, store 
 	if stopAt > 0 && p.Applied() < stopAt {
 		return errReplayInterrupted
 	}
+	// A finished replay lets go of its consumer: a position nobody
+	// advances would hold the namespace's compaction back (ADR 012). The
+	// target keeps its checkpoint; a later replay into it starts there.
+	if err := stream.DeleteConsumer(sctx, subjects.Consumer(j.f.target)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		fmt.Fprintf(j.io.errOut, "%s: could not delete consumer %s (delete it yourself: it holds compaction back): %v\n", j.name(), subjects.Consumer(j.f.target), err)
+	}
 	return nil
 }
 

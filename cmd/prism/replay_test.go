@@ -23,6 +23,7 @@ import (
 	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/subjects"
 )
 
 // replayEnv is a running stack serving one namespace with data written.
@@ -160,6 +161,11 @@ func TestReplayIntoNewSQLiteTarget(t *testing.T) {
 	path := filepath.Join(e.dir, "sqlite", "orders.rebuild.db")
 	if got := kvRecords(t, openSQLite(t, path)); !maps.Equal(got, want) {
 		t.Fatalf("replayed target differs from the served one:\n got %v\nwant %v", got, want)
+	}
+	// The finished replay let go of its consumer, which would otherwise
+	// hold compaction back.
+	if _, err := e.st.js.Consumer(context.Background(), subjects.Stream("orders"), subjects.Consumer("rebuild")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("consumer of the finished replay: %v, want it deleted", err)
 	}
 	m := progressLine.FindAllStringSubmatch(out, -1)
 	if len(m) == 0 {
