@@ -117,6 +117,17 @@ const ownerMetadata = "prism-owner"
 // checkpoint (the projector crashed or was aborted holding uncommitted
 // messages, or the target was restored from an older copy) is reset, so no
 // event after the checkpoint is left unapplied while later ones commit.
+// inUseWindow is how recently another owner's delivery or ack makes a
+// consumer count as in use.
+const inUseWindow = 5 * time.Second
+
+// activeWithin reports whether the consumer delivered or had an ack within
+// d.
+func activeWithin(info *jetstream.ConsumerInfo, d time.Duration) bool {
+	recent := func(t *time.Time) bool { return t != nil && time.Since(*t) < d }
+	return recent(info.Delivered.Last) || recent(info.AckFloor.Last)
+}
+
 func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
 	want := p.consumerConfig(checkpoint)
 	cons, err := p.js.Consumer(ctx, p.stream, p.consumer)
@@ -127,9 +138,11 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 		return nil, nil, fmt.Errorf("look up consumer %s: %w", p.consumer, err)
 	}
 	info := cons.CachedInfo()
-	// Pull requests outstanding from another owner: its projector is
-	// consuming right now.
-	if owner := info.Config.Metadata[ownerMetadata]; p.opts.owner != "" && owner != "" && owner != p.opts.owner && info.NumWaiting > 0 {
+	// Pull requests outstanding from another owner, or a delivery or ack
+	// moments ago: its projector is consuming right now. A throttled
+	// projector has no pull outstanding while it waits on its throttle,
+	// so the recent activity counts too.
+	if owner := info.Config.Metadata[ownerMetadata]; p.opts.owner != "" && owner != "" && owner != p.opts.owner && (info.NumWaiting > 0 || activeWithin(info, inUseWindow)) {
 		return nil, nil, fmt.Errorf("%w: consumer %s on %s is being consumed by %s (%d pull requests waiting); one Prism process projects a namespace into a target",
 			ErrConsumerInUse, p.consumer, p.stream, owner, info.NumWaiting)
 	}

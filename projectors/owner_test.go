@@ -126,3 +126,32 @@ func holdPull(t *testing.T, js jetstream.JetStream) (release func()) {
 func putEvent(i int) *prismv1.KeyValueEvent {
 	return &prismv1.KeyValueEvent{Id: fmt.Appendf(nil, "rec-%d", i), Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{Items: []*prismv1.Item{{Key: []byte("k"), Value: []byte("v")}}}}}
 }
+
+// A throttled projector waiting on its throttle has no pull request
+// outstanding; it still counts as consuming (it delivered moments ago), so
+// another owner is refused — e.g. prism replay --reset of a target prism
+// serve is backfilling.
+func TestConsumerOwnerThrottled(t *testing.T) {
+	js := startJetStream(t)
+	pub := newPublisher(js)
+	for i := range 50 {
+		pub.publish(t, putEvent(i))
+	}
+	th := &countingThrottle{free: 1, gate: make(chan struct{}), waiting: make(chan struct{}, 1)}
+	first := startProjector(t, js, "sqlite", openStore(t), projectors.WithOwner("host-a/1"), projectors.WithThrottle(th))
+	select {
+	case <-th.waiting:
+	case <-time.After(10 * time.Second): // liveness bound, not a speed assertion
+		t.Fatal("the throttled projector never waited on its throttle")
+	}
+	ctx := context.Background()
+	other, err := projectors.New(js, testNS, "sqlite", openStore(t), projectors.WithOwner("host-b/2"), projectors.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Start(ctx); !errors.Is(err, projectors.ErrConsumerInUse) {
+		t.Fatalf("second owner's Start while the first waits on its throttle = %v, want ErrConsumerInUse", err)
+	}
+	close(th.gate)
+	waitApplied(t, first, 50)
+}
