@@ -335,7 +335,19 @@ func (j *replayJob) run(ctx context.Context) error {
 	}
 	stopAt := j.f.toSeq
 	if stopAt == 0 && !j.f.follow {
+		// The last message there is: the stream's last sequence may have
+		// no message any more (aged out), and a projector stops at a
+		// sequence by reaching a message at or after it.
 		stopAt = info.State.LastSeq
+		if m, err := stream.GetLastMsgForSubject(ctx, subjects.StreamSubjects(j.ns.Name)[0]); err == nil {
+			stopAt = m.Sequence
+		} else if errors.Is(err, jetstream.ErrMsgNotFound) {
+			stopAt = 0
+		}
+		if stopAt == 0 {
+			fmt.Fprintf(j.io.out, "%s: nothing to replay: the stream of %s holds no event\n", j.name(), j.ns.Name)
+			return nil
+		}
 	}
 	if !j.f.follow && start >= stopAt {
 		fmt.Fprintf(j.io.out, "%s: nothing to replay: the target's checkpoint %d is at or past sequence %d (%s)\n", j.name(), start, stopAt, j.where)
