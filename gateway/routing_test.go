@@ -103,7 +103,7 @@ func TestShadowReads(t *testing.T) {
 	}
 	waitMetric(t, reg, func(m map[string]float64) bool { return m[key("mismatch")] >= 2 })
 
-		// With the shadow paused, a record written after the shadow's
+	// With the shadow paused, a record written after the shadow's
 	// checkpoint cannot be compared: the get is never slowed, the sample
 	// is skipped once the shadow does not catch up.
 	sh.proj.Pause()
