@@ -246,7 +246,7 @@ func (p *pass) compactGroup(ctx context.Context, group []string, counts map[stri
 			f.add(m)
 			return
 		}
-		if tombstones && counts[m.Subject] == 1 && tombstone(m, now) && p.purgeable(m, now) {
+		if tombstones && counts[m.Subject] == 1 && emptyAlone(m, now) && p.purgeable(m, now) {
 			dead = append(dead, m)
 		}
 	})
@@ -311,7 +311,7 @@ func (p *pass) compactRecord(ctx context.Context, subj string, f *folded) error 
 	last := f.last
 	if f.n == 1 {
 		// Compacted meanwhile: at most a tombstone to purge.
-		if tombstone(last, now) && p.purgeable(last, now) {
+		if emptyAlone(last, now) && p.purgeable(last, now) {
 			return p.purge(ctx, subj, last.Sequence, 1)
 		}
 		return nil

@@ -103,6 +103,18 @@ func expired(it *prismv1.Item, now time.Time) bool {
 // replace whose items are none or all expired. Such a message alone on its
 // subject is all that is left of a deleted record.
 func tombstone(m *jetstream.RawStreamMsg, now time.Time) bool {
+	return emptyAfter(m, now, false)
+}
+
+// emptyAlone reports whether m, the only message of its subject, leaves
+// its record with nothing live at now: a tombstone, or a put whose items
+// have all expired (a record written once with a TTL).
+func emptyAlone(m *jetstream.RawStreamMsg, now time.Time) bool {
+	return emptyAfter(m, now, true)
+}
+
+// emptyAfter is tombstone, and with alone also a put of expired items.
+func emptyAfter(m *jetstream.RawStreamMsg, now time.Time, alone bool) bool {
 	ev, err := subjects.DecodeKeyValueEvent(m.Subject, m.Header, m.Data)
 	if err != nil || ev == nil {
 		return false
@@ -110,13 +122,22 @@ func tombstone(m *jetstream.RawStreamMsg, now time.Time) bool {
 	if del := ev.GetDelete(); del != nil {
 		return len(del.GetKeys()) == 0
 	}
-	if rep := ev.GetReplace(); rep != nil && applicable(ev) {
-		for _, it := range rep.GetItems() {
-			if !expired(it, now) {
-				return false
-			}
-		}
-		return true
+	var items []*prismv1.Item
+	switch {
+	case ev.GetReplace() != nil:
+		items = ev.GetReplace().GetItems()
+	case alone && ev.GetPut() != nil:
+		items = ev.GetPut().GetItems()
+	default:
+		return false
 	}
-	return false
+	if !applicable(ev) {
+		return false
+	}
+	for _, it := range items {
+		if !expired(it, now) {
+			return false
+		}
+	}
+	return true
 }

@@ -53,4 +53,12 @@ func TestFoldReplaceAfterOtherEvents(t *testing.T) {
 		Delete: &prismv1.KeyValueDelete{Keys: [][]byte{[]byte("a")}}}}), now) {
 		t.Error("a delete of some keys is a tombstone: what it leaves depends on what came before")
 	}
+	expiredPut := rawEvent(t, 6, &prismv1.KeyValueEvent{Id: []byte("r"), Change: &prismv1.KeyValueEvent_Put{
+		Put: &prismv1.KeyValuePut{Items: []*prismv1.Item{expiring}}}})
+	if tombstone(expiredPut, now) {
+		t.Error("a put of expired items is a tombstone: items written before it may still be live")
+	}
+	if !emptyAlone(expiredPut, now) {
+		t.Error("a put of expired items alone on its subject leaves something live")
+	}
 }
