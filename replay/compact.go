@@ -320,7 +320,10 @@ func (p *pass) compactRecord(ctx context.Context, subj string, f *folded) error 
 		p.count(func(s *CompactStats) { s.SkippedUnacked++ })
 		return nil
 	}
-	if last.Header.Get(subjects.HeaderMsgID) != "" && now.Sub(last.Time) < p.dupWindow {
+	// Any of its events, not only the last: a retried write whose event
+	// was rolled up would be answered as a duplicate of a sequence that no
+	// longer holds it.
+	if !f.tokenAt.IsZero() && now.Sub(f.tokenAt) < p.dupWindow {
 		p.count(func(s *CompactStats) { s.SkippedRecent++ })
 		return nil
 	}

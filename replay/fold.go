@@ -18,6 +18,9 @@ type folded struct {
 	items map[string]*prismv1.Item
 	n     int
 	last  *jetstream.RawStreamMsg
+	// tokenAt is when the newest of its events with an idempotency token
+	// (Nats-Msg-Id) was stored; zero without one.
+	tokenAt time.Time
 }
 
 func newFolded() *folded { return &folded{items: map[string]*prismv1.Item{}} }
@@ -30,6 +33,9 @@ func newFolded() *folded { return &folded{items: map[string]*prismv1.Item{}} }
 func (f *folded) add(m *jetstream.RawStreamMsg) {
 	f.n++
 	f.last = m
+	if m.Header.Get(subjects.HeaderMsgID) != "" && m.Time.After(f.tokenAt) {
+		f.tokenAt = m.Time
+	}
 	ev, err := subjects.DecodeKeyValueEvent(m.Subject, m.Header, m.Data)
 	if err != nil || ev == nil || !applicable(ev) {
 		return
