@@ -67,15 +67,19 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (veri
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	// The registry says where the migration stands: this process's own
+	// view follows it a moment later (it may not have seen the caught-up
+	// transition it recorded itself yet).
+	e, err := s.reg.Get(ctx, ns)
+	if err != nil {
+		return verifyReply{}, err
+	}
+	m := e.Migration
 	s.mu.Lock()
 	sv := s.served[ns]
-	var m *gateway.Migration
 	var old, new *targetRun
-	if sv != nil {
-		m = sv.entry.Migration
-		if m != nil {
-			old, new = sv.targets[m.From.Name], sv.targets[m.To.Name]
-		}
+	if sv != nil && m != nil {
+		old, new = sv.targets[m.From.Name], sv.targets[m.To.Name]
 	}
 	s.mu.Unlock()
 	switch {
@@ -106,7 +110,7 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (veri
 	// worth keeping, and the operator may have gone.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer rcancel()
-	e, err := gateway.RecordVerify(rctx, s.reg, ns, sum, req.By)
+	e, err = gateway.RecordVerify(rctx, s.reg, ns, sum, req.By)
 	if err != nil {
 		return verifyReply{}, err
 	}
