@@ -78,7 +78,7 @@ to the namespace's backend.
 By default it replays up to the stream's last sequence as of its start and
 exits with a summary; --to-seq stops at another sequence; --follow keeps
 tailing the stream until SIGINT/SIGTERM. SIGINT/SIGTERM commit the batch in
-hand and stop; run the same command again to resume.
+hand and stop; run the command again (without --reset and --from-seq) to resume.
 
 --from-seq N starts a new target at N: events before N are skipped (the
 target's checkpoint is set to N-1), so the target holds only what happened
@@ -161,7 +161,7 @@ var targetNamePattern = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 // errReplayInterrupted is returned when a bounded replay is stopped by a
 // signal before it reached its end.
-var errReplayInterrupted = errors.New("replay interrupted; run the same command again to resume")
+var errReplayInterrupted = errors.New("replay interrupted; run the command again without --reset and --from-seq to resume from the target's checkpoint")
 
 // replayJob is one prism replay run.
 type replayJob struct {
