@@ -120,10 +120,10 @@ type migrationEnv struct {
 	ctx       context.Context
 }
 
-func startMigrationEnv(t *testing.T, prefix, consistency string, keys int) migrationEnv {
+func startMigrationEnv(t *testing.T, prefix, consistency string, keys int, serveArgs ...string) migrationEnv {
 	t.Helper()
 	m := migrationEnv{dsn: pgtest.DSN(t), name: pgtest.Namespace(t, prefix), dir: t.TempDir(), ctx: testCtx(t)}
-	m.p = startPrism(t, m.dir, 0, "--postgres-dsn", m.dsn)
+	m.p = startPrism(t, m.dir, 0, append([]string{"--postgres-dsn", m.dsn}, serveArgs...)...)
 	m.p.mustCLI(t, "apply", "-f", writeSpec(t, fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: sqlite\nconsistency: %s\n", m.name, consistency)))
 	_, c := m.p.connect(t)
 	m.kv = c.KeyValue(m.name)
@@ -143,7 +143,8 @@ func startMigrationEnv(t *testing.T, prefix, consistency string, keys int) migra
 // record (compared independently of verify, straight from the SQLite file
 // and the PostgreSQL schema).
 func TestMigrateSQLiteToPostgresUnderLoad(t *testing.T) {
-	m := startMigrationEnv(t, "mig", "read-your-writes", migrationKeys)
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	m := startMigrationEnv(t, "mig", "read-your-writes", migrationKeys, "--http-listen", metrics)
 	p, name, dir, dsn, kv, ctx := m.p, m.name, m.dir, m.dsn, m.kv, m.ctx
 
 	// The writer overwrites random records; last holds the value of each
@@ -236,6 +237,17 @@ func TestMigrateSQLiteToPostgresUnderLoad(t *testing.T) {
 	if !r.Passed || r.Matched != r.Compared || r.Compared != migrationKeys {
 		t.Fatalf("final verify: %+v", r)
 	}
+	// Shadow reads ran under the load from shadowing on, and none of them
+	// found a difference.
+	samples := scrape(t, "http://"+metrics)
+	series := func(result string) string {
+		return fmt.Sprintf(`prism_gateway_shadow_reads_total{namespace=%q,result=%q}`, name, result)
+	}
+	if samples[series("match")] == 0 || samples[series("mismatch")] != 0 {
+		t.Fatalf("shadow reads: %v matched, %v mismatched (skipped %v); want some matches and no mismatch",
+			samples[series("match")], samples[series("mismatch")], samples[series("skipped")])
+	}
+	t.Logf("shadow reads: %v matched, %v skipped, 0 mismatched", samples[series("match")], samples[series("skipped")])
 	// Independent comparison: both targets hold exactly what the writer
 	// last wrote to every record.
 	want := make(map[string]string, migrationKeys)
