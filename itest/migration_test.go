@@ -211,7 +211,9 @@ func TestMigrateSQLiteToPostgresUnderLoad(t *testing.T) {
 	if r := migrateVerify(t, p, name); !r.Passed || r.Compared < migrationKeys {
 		t.Fatalf("verify while shadowing: %+v", r)
 	}
-	p.mustCLI(t, "migrate", "cutover", name)
+	if out := p.mustCLI(t, "migrate", "cutover", name); !strings.Contains(out, "reads are served by postgres") {
+		t.Fatalf("migrate cutover did not wait for the reads to move:\n%s", out)
+	}
 	waitReading(t, p, name, "postgres")
 	time.Sleep(time.Second) // let traffic run against the new target
 	p.mustCLI(t, "migrate", "rollback", name)

@@ -82,7 +82,8 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 			if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
 				return err
 			}
-			return waitReads(ctx, admin, t.namespace, target)
+			_, err := waitReading(ctx, admin, t.namespace, target)
+			return err
 		})
 	}
 	if err == nil {
@@ -90,7 +91,8 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 			if _, err := admin.Migrate(ctx, gateway.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
 				return err
 			}
-			return waitReads(ctx, admin, t.namespace, target)
+			_, err := waitReading(ctx, admin, t.namespace, target)
+			return err
 		})
 	}
 	if err != nil {
@@ -130,26 +132,6 @@ func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name st
 		case <-ctx.Done():
 			return n, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// waitReads polls until target serves the reads of namespace name.
-func waitReads(ctx context.Context, admin *gateway.AdminClient, name, target string) error {
-	for {
-		n, err := admin.Get(ctx, name)
-		if err != nil {
-			return err
-		}
-		for _, ts := range n.Targets {
-			if ts.Target == target && ts.Role == "primary" {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -191,12 +191,53 @@ func newMigrateStepCmd(use, op, short, long string) *cobra.Command {
 			}
 			m := n.Migration
 			last := m.History[len(m.History)-1]
-			fmt.Fprintf(cmd.OutOrStdout(), "migration of %s: %s → %s (%s)\n", args[0], last.From, last.To, last.Note)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "migration of %s: %s → %s (%s)\n", args[0], last.From, last.To, last.Note)
+			if m.State == gateway.MigrationRolledBack {
+				return nil
+			}
+			// The transition is recorded; the serving process moves the
+			// reads once the target it moves them to has caught up.
+			reading := m.From.Name
+			if m.State == gateway.MigrationCutOver || m.State == gateway.MigrationFinalized {
+				reading = m.To.Name
+			}
+			switch served, err := waitReading(ctx, client, args[0], reading); {
+			case err != nil:
+				fmt.Fprintf(out, "reads not moved to %s yet (%v); follow with prism migrate status %s\n", reading, err, args[0])
+			case served:
+				fmt.Fprintf(out, "reads are served by %s\n", reading)
+			}
 			return nil
 		},
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// waitReading waits until target serves the reads of namespace name in
+// the Prism that answers; served is false when that process does not
+// serve the namespace (another one does), so it cannot tell.
+func waitReading(ctx context.Context, client *gateway.AdminClient, name, target string) (served bool, err error) {
+	for {
+		n, err := client.Get(ctx, name)
+		if err != nil {
+			return false, err
+		}
+		if len(n.Targets) == 0 {
+			return false, nil
+		}
+		for _, t := range n.Targets {
+			if t.Target == target && t.Role == "primary" {
+				return true, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func newMigrateStatusCmd() *cobra.Command {
