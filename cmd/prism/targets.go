@@ -109,7 +109,7 @@ func (s *namespaceSet) openTarget(ctx context.Context, n gateway.Namespace, plan
 	return run, nil
 }
 
-// close stops the target's projector (it commits and acknowledges its
+// closeTarget stops the target's projector (it commits and acknowledges its
 // batch) and closes its backend.
 func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRun) {
 	if err := run.proj.Stop(ctx); err != nil {
