@@ -132,6 +132,11 @@ type TargetStatus struct {
 	Lag uint64 `json:"lag"`
 	// Throttle is the pace of a backfilling target; nil for the others.
 	Throttle *ThrottleStatus `json:"throttle,omitempty"`
+	// ShadowReads, on the target in role shadow, counts the sampled gets
+	// the answering process compared against the namespace's shadow since
+	// it started, by result (match, mismatch, skipped, dropped, error);
+	// nil on the other targets and when none was sampled.
+	ShadowReads map[string]int64 `json:"shadow_reads,omitempty"`
 }
 
 // ThrottleStatus is what a backfill throttle allows now.

@@ -124,6 +124,9 @@ type Gateway struct {
 	inflight sync.WaitGroup // one per worker and shadow comparison
 	// shadowSem bounds the shadow comparisons running at once.
 	shadowSem chan struct{}
+	// shadowCounts holds the shadow comparisons by namespace and result
+	// (ShadowReads), whether or not metrics are registered.
+	shadowCounts sync.Map // namespace → *shadowCounters
 }
 
 // New returns a gateway that serves requests over nc once started. The

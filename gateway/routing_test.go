@@ -90,6 +90,9 @@ func TestShadowReads(t *testing.T) {
 	if m[key("match")] != 2 || m[key("mismatch")] != 1 {
 		t.Fatalf("shadow reads: %v match, %v mismatch; want 2 and 1", m[key("match")], m[key("mismatch")])
 	}
+	if c := e.gw.ShadowReads(testNS); c["match"] != 2 || c["mismatch"] != 1 {
+		t.Fatalf("ShadowReads = %v, want 2 matches and 1 mismatch like the metric", c)
+	}
 
 	// A record missing from the shadow is a mismatch too (the primary,
 	// read again, still has it at the same revision).

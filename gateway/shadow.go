@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -58,7 +60,7 @@ func (g *Gateway) sampleShadow(ns *namespaceEntry, req *prismv1.GetRequest, resp
 	select {
 	case g.shadowSem <- struct{}{}:
 	default:
-		g.metrics.observeShadow(ns.Name, shadowDropped)
+		g.countShadow(ns.Name, shadowDropped)
 		return
 	}
 	// Workers are counted in inflight while this runs, so Drain waits for
@@ -72,8 +74,41 @@ func (g *Gateway) sampleShadow(ns *namespaceEntry, req *prismv1.GetRequest, resp
 		ctx, cancel := context.WithTimeout(g.baseContext(), shadowReadTimeout)
 		defer cancel()
 		result := g.compareShadow(ctx, ns, sh, req, resp, before, after)
-		g.metrics.observeShadow(ns.Name, result)
+		g.countShadow(ns.Name, result)
 	}()
+}
+
+// shadowResults are the results a shadow comparison has, in the order
+// ShadowReads reports them.
+var shadowResults = []string{shadowMatch, shadowMismatch, shadowSkipped, shadowDropped, shadowError}
+
+// shadowCounters counts one namespace's shadow comparisons by result, in
+// the order of shadowResults.
+type shadowCounters [5]atomic.Int64
+
+// countShadow records a shadow comparison of namespace ns.
+func (g *Gateway) countShadow(ns, result string) {
+	g.metrics.observeShadow(ns, result)
+	v, _ := g.shadowCounts.LoadOrStore(ns, new(shadowCounters))
+	c := v.(*shadowCounters)
+	c[slices.Index(shadowResults, result)].Add(1)
+}
+
+// ShadowReads returns how many sampled gets of namespace ns this gateway
+// compared against a shadow target, by result (match, mismatch, skipped,
+// dropped, error), since it started; nil when none was sampled. The same
+// counts are in prism_gateway_shadow_reads_total.
+func (g *Gateway) ShadowReads(ns string) map[string]int64 {
+	v, ok := g.shadowCounts.Load(ns)
+	if !ok {
+		return nil
+	}
+	c := v.(*shadowCounters)
+	out := make(map[string]int64, len(shadowResults))
+	for i, r := range shadowResults {
+		out[r] = c[i].Load()
+	}
+	return out
 }
 
 // compareShadow reads req from sh once it applied what the primary had

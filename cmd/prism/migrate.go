@@ -318,10 +318,21 @@ func printMigration(out io.Writer, n gateway.AdminNamespace) error {
 	}
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\tBACKEND\tROLE\tSTATE\tCHECKPOINT\tSTREAM LAST\tLAG\tERROR")
+	var shadow map[string]int64
 	for _, t := range n.Targets {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.Target, orDash(t.Backend), t.Role, t.State, t.Checkpoint, t.StreamLast, t.Lag, orDash(t.Error))
+		if t.ShadowReads != nil {
+			shadow = t.ShadowReads
+		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if shadow != nil {
+		fmt.Fprintf(out, "\nshadow reads (this process, since it started): %d matched, %d MISMATCHED, %d skipped (changed between the reads), %d dropped, %d failed\n",
+			shadow["match"], shadow["mismatch"], shadow["skipped"], shadow["dropped"], shadow["error"])
+	}
+	return nil
 }
 
 // watchMigration shows the backfill's progress (a bar on a terminal,

@@ -129,6 +129,31 @@ func TestMigrationInProcess(t *testing.T) {
 	waitRoles(t, admin, name, map[string]string{"sqlite": "primary", "postgres": "shadow"})
 	putValues(t, kv, 300, 400, "b-")
 	checkValues(t, kv, 0, 300, "a-")
+	// Every get was compared against the shadow (sample 1): the status
+	// shows them, none mismatched.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := admin.Get(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c map[string]int64
+		for _, ts := range n.Targets {
+			if ts.Role == "shadow" {
+				c = ts.ShadowReads
+			}
+		}
+		if c["mismatch"] != 0 {
+			t.Fatalf("shadow reads %v: a mismatch between two correct targets", c)
+		}
+		if c["match"] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no shadow read matched in the status: %v", c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	// A row corrupted behind the new target's back: verify names exactly
 	// that record, the migration stays shadowing and cannot cut over.

@@ -633,6 +633,9 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 				ts := th.State()
 				st.Throttle = &gateway.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
 			}
+			if st.Role == "shadow" {
+				st.ShadowReads = s.gw.ShadowReads(name)
+			}
 			if last > st.Checkpoint {
 				st.Lag = last - st.Checkpoint
 			}
