@@ -27,6 +27,9 @@ type Target struct {
 
 var targetNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
+// migrationBackends are the backends a keyvalue namespace can move to.
+var migrationBackends = []string{"sqlite", "postgres", "natskv"}
+
 // validate reports the first thing wrong with t as a target of a namespace
 // of abstraction abs.
 func (t Target) validate(abs string) error {
@@ -35,14 +38,11 @@ func (t Target) validate(abs string) error {
 	}
 	// Only keyvalue targets can be verified, and a cutover needs a
 	// passed verify.
-	serves := map[string][]string{
-		AbstractionKeyValue: {"sqlite", "postgres", "natskv"},
-	}[abs]
-	if !slices.Contains(serves, t.Backend) {
-		if len(serves) == 0 {
-			return fmt.Errorf("%s namespaces cannot be migrated yet (verify compares keyvalue targets only); rebuild one elsewhere with prism replay", abs)
-		}
-		return fmt.Errorf("backend %q cannot serve a %s namespace; use one of %s", t.Backend, abs, strings.Join(serves, ", "))
+	if abs != AbstractionKeyValue {
+		return fmt.Errorf("%s namespaces cannot be migrated yet (verify compares keyvalue targets only); rebuild one elsewhere with prism replay", abs)
+	}
+	if !slices.Contains(migrationBackends, t.Backend) {
+		return fmt.Errorf("backend %q cannot serve a keyvalue namespace; use one of %s", t.Backend, strings.Join(migrationBackends, ", "))
 	}
 	if t.Backend == "natskv" && t.Name != "natskv" {
 		return fmt.Errorf("a natskv target must be named natskv (one KV bucket per namespace)")

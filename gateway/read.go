@@ -40,7 +40,7 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 		if cache != nil {
 			cache.put(req.GetId(), resp, readFrom)
 		}
-		g.sampleShadow(r.ns, req, resp, readFrom, r.ns.applied.Applied())
+		g.sampleShadow(r.ns, req, resp, readFrom)
 	}
 	if resp.GetRevision() == 0 && len(resp.GetItems()) == 0 {
 		return nil, newError(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)

@@ -48,15 +48,17 @@ const (
 )
 
 // sampleShadow compares, off the request path, the primary's answer resp
-// to req (read while the primary's checkpoint moved from before to after)
-// with the shadow's, if
-// the namespace has a shadow and the sample falls on this get. Paged gets
-// are not compared: page tokens belong to a backend.
-func (g *Gateway) sampleShadow(ns *namespaceEntry, req *prismv1.GetRequest, resp *prismv1.GetResponse, before, after uint64) {
+// to req (read once the primary's checkpoint was before) with the
+// shadow's, if the namespace has a shadow and the sample falls on this
+// get. Paged gets are not compared: page tokens belong to a backend. It
+// costs a get without a shadow one nil check.
+func (g *Gateway) sampleShadow(ns *namespaceEntry, req *prismv1.GetRequest, resp *prismv1.GetResponse, before uint64) {
 	sh := ns.shadow
 	if sh == nil || sh.sample <= 0 || req.GetPageToken() != "" || rand.Float64() >= sh.sample {
 		return
 	}
+	// The primary's checkpoint now bounds the state its read saw.
+	after := ns.applied.Applied()
 	select {
 	case g.shadowSem <- struct{}{}:
 	default:

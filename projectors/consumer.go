@@ -121,11 +121,19 @@ const ownerMetadata = "prism-owner"
 // consumer count as in use.
 const inUseWindow = 5 * time.Second
 
-// activeWithin reports whether the consumer delivered or had an ack within
-// d.
-func activeWithin(info *jetstream.ConsumerInfo, d time.Duration) bool {
-	recent := func(t *time.Time) bool { return t != nil && time.Since(*t) < d }
-	return recent(info.Delivered.Last) || recent(info.AckFloor.Last)
+// InUseBy reports whether the projector consumer described by info is
+// being consumed right now by an owner other than owner (ADR 010), and
+// names it: it has pull requests outstanding, or delivered or had an ack
+// within the last five seconds (a throttled projector has no pull
+// outstanding while it waits on its throttle). An owner of "" (a projector
+// without WithOwner) neither claims nor is refused.
+func InUseBy(info *jetstream.ConsumerInfo, owner string) (string, bool) {
+	other := info.Config.Metadata[ownerMetadata]
+	if owner == "" || other == "" || other == owner {
+		return other, false
+	}
+	recent := func(t *time.Time) bool { return t != nil && time.Since(*t) < inUseWindow }
+	return other, info.NumWaiting > 0 || recent(info.Delivered.Last) || recent(info.AckFloor.Last)
 }
 
 func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
@@ -138,11 +146,7 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 		return nil, nil, fmt.Errorf("look up consumer %s: %w", p.consumer, err)
 	}
 	info := cons.CachedInfo()
-	// Pull requests outstanding from another owner, or a delivery or ack
-	// moments ago: its projector is consuming right now. A throttled
-	// projector has no pull outstanding while it waits on its throttle,
-	// so the recent activity counts too.
-	if owner := info.Config.Metadata[ownerMetadata]; p.opts.owner != "" && owner != "" && owner != p.opts.owner && (info.NumWaiting > 0 || activeWithin(info, inUseWindow)) {
+	if owner, busy := InUseBy(info, p.opts.owner); busy {
 		return nil, nil, fmt.Errorf("%w: consumer %s on %s is being consumed by %s (%d pull requests waiting); one Prism process projects a namespace into a target",
 			ErrConsumerInUse, p.consumer, p.stream, owner, info.NumWaiting)
 	}

@@ -184,7 +184,8 @@ func TestMigrationInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRoles(t, admin, name, map[string]string{"sqlite": "shadow", "postgres": "primary"})
-	// Strong: a write acked after the cutover is read back from PostgreSQL.
+	// Strong: a write acked after the cutover is read back (from PostgreSQL,
+	// which serves the reads now; the gateway routing test proves the source).
 	putValues(t, kv, 400, 450, "c-")
 	checkValues(t, kv, 0, 300, "a-")
 	checkValues(t, kv, 300, 400, "b-")

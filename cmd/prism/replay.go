@@ -366,9 +366,7 @@ func (j *replayJob) checkNotInUse(ctx context.Context, stream jetstream.Stream) 
 	if err != nil {
 		return fmt.Errorf("replay: consumer %s: %w", subjects.Consumer(j.f.target), err)
 	}
-	info := cons.CachedInfo()
-	// The owner projectors.WithOwner records (ADR 010).
-	if owner := info.Config.Metadata["prism-owner"]; owner != "" && owner != j.owner && info.NumWaiting > 0 {
+	if owner, busy := projectors.InUseBy(cons.CachedInfo(), j.owner); busy {
 		return j.inUse(owner)
 	}
 	return nil
