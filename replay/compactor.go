@@ -123,7 +123,8 @@ func (c *Compactor) check(ctx context.Context) error {
 	c.log.Info("compacted", "took", time.Since(start).Round(time.Millisecond),
 		"msgs_before", stats.MsgsBefore, "msgs_after", stats.MsgsAfter, "rolled_up", stats.RolledUp,
 		"removed", stats.MessagesRemoved, "tombstones_purged", stats.TombstonesPurged,
-		"skipped_written", stats.SkippedWritten, "skipped_recent", stats.SkippedRecent, "skipped_too_large", stats.SkippedTooLarge)
+		"skipped_written", stats.SkippedWritten, "skipped_recent", stats.SkippedRecent, "skipped_too_large", stats.SkippedTooLarge,
+		"skipped_unacked", stats.SkippedUnacked, "skipped_malformed", stats.SkippedMalformed)
 	return nil
 }
 
@@ -168,7 +169,7 @@ func newCompactorMetrics(reg prometheus.Registerer, namespace string) (*compacto
 		tombstones: counter("prism_compactor_tombstones_purged_total", "Deleted records purged from the stream entirely."),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prism_compactor_records_skipped_total", ConstLabels: labels,
-			Help: "Records a pass left as they were, by reason: written (written during the pass), recent (idempotency window), too_large.",
+			Help: "Records a pass left as they were, by reason: written (written during the pass), recent (idempotency window), too_large, unacked (a consumer has not acknowledged their last event), malformed (not a record subject).",
 		}, []string{"reason"}),
 		errors: counter("prism_compactor_errors_total", "Failed checks and passes; each is tried again at the next check."),
 	}
@@ -206,11 +207,14 @@ func registered[C prometheus.Collector](reg prometheus.Registerer, c C) (C, erro
 
 // observe counts a pass and what it did.
 func (m *compactorMetrics) observe(s CompactStats) {
-	m.passes.Inc()
 	m.records.Add(float64(s.RolledUp))
 	m.removed.Add(float64(s.MessagesRemoved))
 	m.tombstones.Add(float64(s.TombstonesPurged))
 	m.skipped.WithLabelValues("written").Add(float64(s.SkippedWritten))
 	m.skipped.WithLabelValues("recent").Add(float64(s.SkippedRecent))
 	m.skipped.WithLabelValues("too_large").Add(float64(s.SkippedTooLarge))
+	m.skipped.WithLabelValues("unacked").Add(float64(s.SkippedUnacked))
+	m.skipped.WithLabelValues("malformed").Add(float64(s.SkippedMalformed))
+	// Last: a pass counted is a pass whose counts are all in.
+	m.passes.Inc()
 }
