@@ -2,33 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/bench"
 	"github.com/prism-data/prism/gateway"
 )
-
-// The scenarios of prism bench.
-const (
-	scenarioWrite  = "write"
-	scenarioRead   = "read"
-	scenarioMixed  = "mixed"
-	scenarioE2E    = "e2e"
-	scenarioReplay = "replay"
-	// scenarioMigrate moves the filled namespace from SQLite to PostgreSQL.
-	scenarioMigrate = "migrate"
-)
-
-var scenarios = []string{scenarioWrite, scenarioRead, scenarioMixed, scenarioE2E, scenarioReplay, scenarioMigrate}
 
 type benchFlags struct {
 	scenario    string
@@ -73,6 +59,11 @@ Scenarios (--scenario):
   replay  puts --events events onto the stream, then times a fresh
           projector (new target, empty backend) catching up from seq 1;
           repeated until --duration is used up (at least once)
+  migrate puts --events events over --keys ids into a SQLite namespace,
+          then moves it to a new PostgreSQL target through the admin API
+          as prism migrate does (start, verify, cutover, finalize, no rate
+          cap), timing each step, the whole move and the backfill's
+          events/s; runs once, embedded only, needs --postgres-dsn
 
 By default bench starts its own Prism in-process (embedded NATS on a free
 port, gateway, projector, a fresh --backend under a temporary directory),
@@ -101,6 +92,7 @@ with --json one JSON document to stdout.`,
   prism bench --scenario read --key-dist zipf --rate 5000 --duration 30s
   prism bench --scenario e2e --consistency eventual --concurrency 8 --json
   prism bench --scenario replay --events 100000 --baseline
+  prism bench --scenario migrate --events 200000 --keys 100000 --postgres-dsn postgres://postgres@127.0.0.1:5432/test
   prism bench --scenario write --backend postgres --postgres-dsn postgres://postgres@127.0.0.1:5432/test
   prism bench --nats-url nats://127.0.0.1:4222 --namespace demo --scenario mixed --read-ratio 0.9`,
 		Args: cobra.NoArgs,
@@ -114,7 +106,7 @@ with --json one JSON document to stdout.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.scenario, "scenario", scenarioWrite, "what to run: "+strings.Join(scenarios, ", "))
+	fl.StringVar(&f.scenario, "scenario", bench.ScenarioWrite, "what to run: "+strings.Join(bench.Scenarios, ", "))
 	fl.StringVar(&f.natsURL, "nats-url", "", "load a running Prism on this NATS server instead of an embedded one")
 	fl.StringVar(&f.namespace, "namespace", "", `KeyValue namespace to load (default "bench" embedded, "demo" with --nats-url)`)
 	fl.IntVar(&f.concurrency, "concurrency", 64, "requests in flight at most")
@@ -144,100 +136,44 @@ with --json one JSON document to stdout.`,
 	return cmd
 }
 
-func (f *benchFlags) validate() error {
-	var errs []error
-	if !slices.Contains(scenarios, f.scenario) {
-		errs = append(errs, fmt.Errorf("--scenario %q: want one of %s", f.scenario, strings.Join(scenarios, ", ")))
+// config is the benchmark f describes, the embedded Prism started by
+// startStack and logging at --log-level.
+func (f benchFlags) config(log *slog.Logger) bench.Config {
+	c := bench.Config{
+		Scenario: f.scenario, NATSURL: f.natsURL, Namespace: f.namespace,
+		Concurrency: f.concurrency, Rate: f.rate, Duration: f.duration,
+		ValueSize: f.valueSize, Keys: f.keys, KeyDist: f.keyDist, ZipfS: f.zipfS,
+		ReadRatio: f.readRatio, Events: f.events, Baseline: f.baseline,
+		Backend: f.backend, Consistency: f.consistency, ReadRPS: f.readRPS,
+		PostgresDSN: f.postgresDSN, DataDir: f.dataDir, SyncAlways: f.syncAlways,
+		Start: startBenchStack, Logger: log,
 	}
-	if f.concurrency < 1 {
-		errs = append(errs, fmt.Errorf("--concurrency %d: want at least 1", f.concurrency))
+	if c.NATSURL != "" && c.Namespace == "" {
+		c.Namespace = demoNamespace.Name
 	}
-	if f.rate < 0 {
-		errs = append(errs, fmt.Errorf("--rate %v: want 0 (closed loop) or more", f.rate))
-	}
-	if f.duration <= 0 {
-		errs = append(errs, fmt.Errorf("--duration %v: want more than 0", f.duration))
-	}
-	if f.valueSize < 0 || f.valueSize > 512<<10 {
-		errs = append(errs, fmt.Errorf("--value-size %d: want 0 to 524288", f.valueSize))
-	}
-	if f.keys < 1 {
-		errs = append(errs, fmt.Errorf("--keys %d: want at least 1", f.keys))
-	}
-	switch f.keyDist {
-	case "uniform":
-	case "zipf":
-		if f.zipfS <= 1 {
-			errs = append(errs, fmt.Errorf("--zipf-s %v: want more than 1", f.zipfS))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("--key-dist %q: want uniform or zipf", f.keyDist))
-	}
-	if f.readRatio < 0 || f.readRatio > 1 {
-		errs = append(errs, fmt.Errorf("--read-ratio %v: want 0..1", f.readRatio))
-	}
-	if f.events < 1 {
-		errs = append(errs, fmt.Errorf("--events %d: want at least 1", f.events))
-	}
-	if f.natsURL == "" {
-		switch f.backend {
-		case "sqlite":
-		case "postgres":
-			if f.postgresDSN == "" {
-				errs = append(errs, errors.New("--backend postgres needs --postgres-dsn (or PRISM_POSTGRES_DSN)"))
-			}
-		default:
-			errs = append(errs, fmt.Errorf("--backend %q: want sqlite or postgres", f.backend))
-		}
-		switch gateway.Consistency(f.consistency) {
-		case gateway.Eventual, gateway.ReadYourWrites, gateway.Strong:
-		default:
-			errs = append(errs, fmt.Errorf("--consistency %q: want eventual, read-your-writes or strong", f.consistency))
-		}
-	} else if f.scenario == scenarioReplay || f.scenario == scenarioMigrate {
-		errs = append(errs, fmt.Errorf("--scenario %s times the embedded stack; drop --nats-url", f.scenario))
-	}
-	if f.scenario == scenarioMigrate && (f.backend != "sqlite" || f.postgresDSN == "") {
-		errs = append(errs, errors.New("--scenario migrate moves a sqlite namespace to postgres: it needs --backend sqlite and --postgres-dsn (or PRISM_POSTGRES_DSN)"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	return nil
+	return c
 }
 
 // runBench runs the benchmark f describes, writing progress to progress
 // and the result (table or JSON) to out.
 func runBench(ctx context.Context, out, progress io.Writer, f benchFlags) error {
-	if err := f.validate(); err != nil {
+	// Invalid flags are reported before an invalid --log-level.
+	if err := f.config(nil).Validate(); err != nil {
 		return err
 	}
-	t, err := openBenchTarget(ctx, f)
+	log, err := newLogger(f.logLevel)
 	if err != nil {
 		return err
 	}
-	defer t.close(ctx)
-
-	rep := newReport(f, t)
-	prism, err := runScenario(ctx, f, t, progress)
+	rep, err := bench.Run(ctx, f.config(log), progress)
 	if err != nil {
 		return err
-	}
-	rep.Runs = append(rep.Runs, prism)
-	if f.baseline && ctx.Err() == nil {
-		raw, err := runBaselines(ctx, f, t, progress)
-		if err != nil {
-			return fmt.Errorf("baseline: %w", err)
-		}
-		rep.Runs = append(rep.Runs, raw...)
-		rep.Ratios = ratios(f.scenario, prism, raw)
-	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(progress, "bench: interrupted; the result covers the time until then")
 	}
 	if f.json {
-		return rep.writeJSON(out)
+		return rep.WriteJSON(out)
 	}
-	rep.writeTable(out)
-	return nil
+	return rep.WriteTable(out)
 }
+
+// humanCount prints n as bench's tables do: 950, 12.3k or 1.25M.
+func humanCount(n float64) string { return bench.HumanCount(n) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prism-data/prism/backends/postgres/pgtest"
+	"github.com/prism-data/prism/bench"
 )
 
 // shortBench is a benchmark small enough for a test: no timing is
@@ -22,13 +23,13 @@ func shortBench(scenario string) benchFlags {
 	}
 }
 
-func runBenchJSON(t *testing.T, f benchFlags) benchReport {
+func runBenchJSON(t *testing.T, f benchFlags) bench.Report {
 	t.Helper()
 	var out, progress bytes.Buffer
 	if err := runBench(context.Background(), &out, &progress, f); err != nil {
 		t.Fatalf("runBench: %v\nprogress:\n%s", err, progress.String())
 	}
-	var rep benchReport
+	var rep bench.Report
 	dec := json.NewDecoder(&out)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rep); err != nil {
@@ -42,7 +43,7 @@ func runBenchJSON(t *testing.T, f benchFlags) benchReport {
 
 // checkRun asserts that run measured every series it reports, without
 // errors.
-func checkRun(t *testing.T, run runResult, wantSeries ...string) {
+func checkRun(t *testing.T, run bench.RunResult, wantSeries ...string) {
 	t.Helper()
 	var got []string
 	for _, s := range run.Series {
@@ -65,11 +66,11 @@ func TestBenchScenarios(t *testing.T) {
 		key      string
 		series   []string
 	}{
-		{scenario: scenarioWrite, key: "uniform", series: []string{"put"}},
-		{scenario: scenarioRead, key: "zipf", series: []string{"get"}},
-		{scenario: scenarioMixed, key: "uniform", series: []string{"put", "get"}},
-		{scenario: scenarioE2E, key: "uniform", series: []string{"put", "ack_to_visible", "write_to_visible"}},
-		{scenario: scenarioReplay, key: "uniform", series: []string{"events", "catchup"}},
+		{scenario: bench.ScenarioWrite, key: "uniform", series: []string{"put"}},
+		{scenario: bench.ScenarioRead, key: "zipf", series: []string{"get"}},
+		{scenario: bench.ScenarioMixed, key: "uniform", series: []string{"put", "get"}},
+		{scenario: bench.ScenarioE2E, key: "uniform", series: []string{"put", "ack_to_visible", "write_to_visible"}},
+		{scenario: bench.ScenarioReplay, key: "uniform", series: []string{"events", "catchup"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
@@ -87,11 +88,11 @@ func TestBenchScenarios(t *testing.T) {
 			}
 			checkRun(t, rep.Runs[0], tt.series...)
 			for _, s := range rep.Runs[0].Series {
-				if tt.scenario != scenarioReplay && s.LatencyUS == nil {
+				if tt.scenario != bench.ScenarioReplay && s.LatencyUS == nil {
 					t.Errorf("series %s has no latency", s.Name)
 				}
 			}
-			if tt.scenario == scenarioReplay {
+			if tt.scenario == bench.ScenarioReplay {
 				// Every round applies the whole stream.
 				if ev := rep.Runs[0].Series[0]; ev.Ops%int64(f.events) != 0 {
 					t.Errorf("replay applied %d events, not a multiple of %d", ev.Ops, f.events)
@@ -113,22 +114,22 @@ func TestBenchBaseline(t *testing.T) {
 		ratios   []string // "prism series ÷ run/series"
 	}{
 		{
-			name: "write", scenario: scenarioWrite,
+			name: "write", scenario: bench.ScenarioWrite,
 			runs:   []string{"prism", "js-publish-sync", "js-publish-async", "sqlite-upsert"},
 			ratios: []string{"put ÷ js-publish-sync/publish", "put ÷ js-publish-async/publish", "put ÷ sqlite-upsert/upsert"},
 		},
 		{
-			name: "read", scenario: scenarioRead,
+			name: "read", scenario: bench.ScenarioRead,
 			runs:   []string{"prism", "nats-echo", "sqlite-get"},
 			ratios: []string{"get ÷ nats-echo/request", "get ÷ sqlite-get/get"},
 		},
 		{
-			name: "replay", scenario: scenarioReplay,
+			name: "replay", scenario: bench.ScenarioReplay,
 			runs:   []string{"prism", "js-consume", "sqlite-bulk-upsert"},
 			ratios: []string{"events ÷ js-consume/events", "events ÷ sqlite-bulk-upsert/rows"},
 		},
 		{
-			name: "write postgres", scenario: scenarioWrite, postgres: true,
+			name: "write postgres", scenario: bench.ScenarioWrite, postgres: true,
 			runs:   []string{"prism", "js-publish-sync", "js-publish-async", "sqlite-upsert", "postgres-upsert"},
 			ratios: []string{"put ÷ js-publish-sync/publish", "put ÷ js-publish-async/publish", "put ÷ sqlite-upsert/upsert", "put ÷ postgres-upsert/upsert"},
 		},
@@ -158,7 +159,7 @@ func TestBenchBaseline(t *testing.T) {
 				if q.Throughput <= 0 {
 					t.Errorf("ratio %s ÷ %s: throughput %v, want > 0", q.Prism, q.Raw, q.Throughput)
 				}
-				if tt.scenario != scenarioReplay && (q.P50 <= 0 || q.P99 <= 0) {
+				if tt.scenario != bench.ScenarioReplay && (q.P50 <= 0 || q.P99 <= 0) {
 					t.Errorf("ratio %s ÷ %s: p50 %v p99 %v, want > 0", q.Prism, q.Raw, q.P50, q.P99)
 				}
 			}
@@ -172,7 +173,7 @@ func TestBenchBaseline(t *testing.T) {
 // TestBenchOpenLoop checks that --rate schedules requests: the run sends
 // about rate × duration of them, however fast Prism could go.
 func TestBenchOpenLoop(t *testing.T) {
-	f := shortBench(scenarioWrite)
+	f := shortBench(bench.ScenarioWrite)
 	f.rate, f.duration = 200, 500*time.Millisecond
 	rep := runBenchJSON(t, f)
 	checkRun(t, rep.Runs[0], "put")
@@ -183,7 +184,7 @@ func TestBenchOpenLoop(t *testing.T) {
 }
 
 func TestBenchTable(t *testing.T) {
-	f := shortBench(scenarioWrite)
+	f := shortBench(bench.ScenarioWrite)
 	f.json, f.baseline = false, true
 	var out bytes.Buffer
 	if err := runBench(context.Background(), &out, io.Discard, f); err != nil {
@@ -196,46 +197,11 @@ func TestBenchTable(t *testing.T) {
 	}
 }
 
-func TestBenchFlagsValidate(t *testing.T) {
-	tests := []struct {
-		name    string
-		change  func(*benchFlags)
-		wantErr string
-	}{
-		{name: "ok", change: func(*benchFlags) {}},
-		{name: "scenario", change: func(f *benchFlags) { f.scenario = "scan" }, wantErr: "--scenario"},
-		{name: "concurrency", change: func(f *benchFlags) { f.concurrency = 0 }, wantErr: "--concurrency"},
-		{name: "rate", change: func(f *benchFlags) { f.rate = -1 }, wantErr: "--rate"},
-		{name: "key dist", change: func(f *benchFlags) { f.keyDist = "pareto" }, wantErr: "--key-dist"},
-		{name: "zipf s", change: func(f *benchFlags) { f.keyDist, f.zipfS = "zipf", 1 }, wantErr: "--zipf-s"},
-		{name: "read ratio", change: func(f *benchFlags) { f.readRatio = 1.5 }, wantErr: "--read-ratio"},
-		{name: "postgres without dsn", change: func(f *benchFlags) { f.backend = "postgres" }, wantErr: "--postgres-dsn"},
-		{name: "consistency", change: func(f *benchFlags) { f.consistency = "linearizable" }, wantErr: "--consistency"},
-		{name: "replay remote", change: func(f *benchFlags) { f.scenario, f.natsURL = scenarioReplay, "nats://x:4222" }, wantErr: "replay"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := shortBench(scenarioWrite)
-			tt.change(&f)
-			err := f.validate()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("validate: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("validate: %v; want an error naming %s", err, tt.wantErr)
-			}
-		})
-	}
-}
-
 // The migrate scenario moves the bench namespace to PostgreSQL through
 // every step and reports each step's time and the backfill's rate over
 // the whole stream.
 func TestBenchMigrate(t *testing.T) {
-	f := shortBench(scenarioMigrate)
+	f := shortBench(bench.ScenarioMigrate)
 	f.postgresDSN = pgtest.DSN(t)
 	rep := runBenchJSON(t, f)
 	if len(rep.Runs) != 1 {
@@ -244,5 +210,15 @@ func TestBenchMigrate(t *testing.T) {
 	checkRun(t, rep.Runs[0], "events", "backfill", "verify", "cutover", "finalize", "total")
 	if ev := rep.Runs[0].Series[0]; ev.Ops < int64(f.events) {
 		t.Errorf("backfill applied %d events, want the whole stream (%d)", ev.Ops, f.events)
+	}
+}
+
+// Every scenario is explained in bench --help.
+func TestBenchHelpNamesEveryScenario(t *testing.T) {
+	long := newBenchCmd().Long
+	for _, s := range bench.Scenarios {
+		if !strings.Contains(long, "\n  "+s+" ") {
+			t.Errorf("bench --help does not explain --scenario %s:\n%s", s, long)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -23,15 +23,15 @@ func benchValue(n int) []byte {
 	return v
 }
 
-// newLoad is the load f describes, with no series or op yet.
-func newLoad(name string, f benchFlags) load {
-	return load{name: name, concurrency: f.concurrency, rate: f.rate, duration: f.duration, keys: f.keys, keyDist: f.keyDist, zipfS: f.zipfS}
+// newLoad is the load cfg describes, with no series or op yet.
+func newLoad(name string, cfg Config) load {
+	return load{name: name, concurrency: cfg.Concurrency, rate: cfg.Rate, duration: cfg.Duration, keys: cfg.Keys, keyDist: cfg.KeyDist, zipfS: cfg.ZipfS}
 }
 
-// runScenario measures Prism with f's scenario.
-func runScenario(ctx context.Context, f benchFlags, t *benchTarget, progress io.Writer) (runResult, error) {
+// runScenario measures Prism with cfg's scenario.
+func runScenario(ctx context.Context, cfg Config, t *benchTarget, progress io.Writer) (RunResult, error) {
 	kv := t.kv
-	items := []client.Item{{Key: []byte("v"), Value: benchValue(f.valueSize)}}
+	items := []client.Item{{Key: []byte("v"), Value: benchValue(cfg.ValueSize)}}
 	put := func(ctx context.Context, w *worker, start time.Time) {
 		_, err := kv.Put(ctx, benchID(w.key()), items)
 		if ctx.Err() != nil {
@@ -55,34 +55,34 @@ func runScenario(ctx context.Context, f benchFlags, t *benchTarget, progress io.
 		w.observe("get", time.Since(start))
 	}
 
-	l := newLoad("prism", f)
-	switch f.scenario {
-	case scenarioWrite:
+	l := newLoad("prism", cfg)
+	switch cfg.Scenario {
+	case ScenarioWrite:
 		l.series, l.op = []string{"put"}, put
-	case scenarioRead:
-		if err := prefill(ctx, t, f, items, progress); err != nil {
-			return runResult{}, err
+	case ScenarioRead:
+		if err := prefill(ctx, t, cfg, items, progress); err != nil {
+			return RunResult{}, err
 		}
 		l.series, l.op = []string{"get"}, get
-	case scenarioMixed:
-		if err := prefill(ctx, t, f, items, progress); err != nil {
-			return runResult{}, err
+	case ScenarioMixed:
+		if err := prefill(ctx, t, cfg, items, progress); err != nil {
+			return RunResult{}, err
 		}
 		l.series = []string{"put", "get"}
 		l.op = func(ctx context.Context, w *worker, start time.Time) {
-			if w.rng.Float64() < f.readRatio {
+			if w.rng.Float64() < cfg.ReadRatio {
 				get(ctx, w, start)
 			} else {
 				put(ctx, w, start)
 			}
 		}
-	case scenarioE2E:
+	case ScenarioE2E:
 		l.series = []string{"put", "ack_to_visible", "write_to_visible"}
 		l.op = func(ctx context.Context, w *worker, start time.Time) { e2eOp(ctx, kv, w, start, items) }
-	case scenarioReplay:
-		return runReplay(ctx, f, t, items, progress)
-	case scenarioMigrate:
-		return runMigrate(ctx, f, t, items, progress)
+	case ScenarioReplay:
+		return runReplay(ctx, cfg, t, items, progress)
+	case ScenarioMigrate:
+		return runMigrate(ctx, cfg, t, items, progress)
 	}
 	return l.run(ctx, progress), nil
 }
@@ -124,9 +124,9 @@ func e2eOp(ctx context.Context, kv *client.KeyValue, w *worker, start time.Time,
 	w.observe("write_to_visible", visible.Sub(start))
 }
 
-// prefill writes every id of f.keys once, in mutations of 100, and waits
+// prefill writes every id of cfg.Keys once, in mutations of 100, and waits
 // until the projection shows them, so reads find what they ask for.
-func prefill(ctx context.Context, t *benchTarget, f benchFlags, items []client.Item, progress io.Writer) error {
+func prefill(ctx context.Context, t *benchTarget, cfg Config, items []client.Item, progress io.Writer) error {
 	const batch = 100
 	started := time.Now()
 	var (
@@ -137,17 +137,17 @@ func prefill(ctx context.Context, t *benchTarget, f benchFlags, items []client.I
 	pctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	stopTick := tickProgress(progress, func() string {
-		return fmt.Sprintf("prefill %d/%d ids", done.Load(), f.keys)
+		return fmt.Sprintf("prefill %d/%d ids", done.Load(), cfg.Keys)
 	})
-	for range min(f.concurrency, 16) {
+	for range min(cfg.Concurrency, 16) {
 		wg.Go(func() {
 			for pctx.Err() == nil {
 				from := int(next.Add(batch)) - batch
-				if from >= f.keys {
+				if from >= cfg.Keys {
 					return
 				}
 				muts := make([]client.Mutation, 0, batch)
-				for i := from; i < min(from+batch, f.keys); i++ {
+				for i := from; i < min(from+batch, cfg.Keys); i++ {
 					muts = append(muts, client.Mutation{ID: benchID(i), Items: items})
 				}
 				seqs, err := t.kv.Mutate(pctx, muts)
@@ -168,10 +168,10 @@ func prefill(ctx context.Context, t *benchTarget, f benchFlags, items []client.I
 	if err := context.Cause(pctx); err != nil {
 		return err
 	}
-	if err := waitVisible(ctx, t.kv, benchID(f.keys-1), maxSeq.Load()); err != nil {
+	if err := waitVisible(ctx, t.kv, benchID(cfg.Keys-1), maxSeq.Load()); err != nil {
 		return fmt.Errorf("prefill: %w", err)
 	}
-	fmt.Fprintf(progress, "prefill: %d ids written and projected in %s\n", f.keys, time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(progress, "prefill: %d ids written and projected in %s\n", cfg.Keys, time.Since(started).Round(time.Millisecond))
 	return nil
 }
 

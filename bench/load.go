@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -127,8 +127,8 @@ func (r *recorder) tick() (ops, errs map[string]int64, p99 map[string]time.Durat
 }
 
 // result summarizes the recorder over elapsed.
-func (r *recorder) result(elapsed time.Duration) []seriesResult {
-	var out []seriesResult
+func (r *recorder) result(elapsed time.Duration) []SeriesResult {
+	var out []SeriesResult
 	for _, n := range r.names {
 		h := newHist()
 		errs, sample := map[string]int64{}, map[string]string{}
@@ -192,7 +192,7 @@ type load struct {
 // run drives l.op until l.duration has passed (or ctx ends): closed loop
 // with l.rate 0, else open loop on a fixed schedule. Operations in flight
 // at the end finish and count. It prints a progress line every second.
-func (l load) run(ctx context.Context, progress io.Writer) runResult {
+func (l load) run(ctx context.Context, progress io.Writer) RunResult {
 	rec := newRecorder(l.series, min(l.concurrency, 16))
 	start := time.Now()
 	end := start.Add(l.duration)
@@ -245,14 +245,14 @@ func (l load) run(ctx context.Context, progress io.Writer) runResult {
 		}
 	}
 	elapsed := time.Since(start)
-	return runResult{Name: l.name, ElapsedSeconds: elapsed.Seconds(), Series: rec.result(elapsed)}
+	return RunResult{Name: l.name, ElapsedSeconds: elapsed.Seconds(), Series: rec.result(elapsed)}
 }
 
 func printProgress(w io.Writer, name string, at, window time.Duration, names []string, ops, errs map[string]int64, p99 map[string]time.Duration) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-18s %4.0fs", name, at.Seconds())
 	for _, n := range names {
-		fmt.Fprintf(&b, "  %s %s/s p99 %s", n, humanCount(float64(ops[n])/window.Seconds()), fmtDur(p99[n]))
+		fmt.Fprintf(&b, "  %s %s/s p99 %s", n, HumanCount(float64(ops[n])/window.Seconds()), fmtDur(p99[n]))
 		if errs[n] > 0 {
 			fmt.Fprintf(&b, " errors %d", errs[n])
 		}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// runBaselines measures the raw engines under Prism that f's scenario
-// exercises, each for f.duration with f's concurrency and rate:
+// runBaselines measures the raw engines under Prism that cfg's scenario
+// exercises, each for cfg.Duration with cfg's concurrency and rate:
 //
 //   - puts (write, mixed, e2e): JetStream publish, sync and async, of the
 //     event message the gateway would build, to a stream configured like a
@@ -26,47 +26,47 @@ import (
 //     direct SQLite (and PostgreSQL) reads of one record;
 //   - replay: an ordered JetStream consumer reading the namespace stream,
 //     and bulk upserts of as many rows in transactions of 256.
-func runBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress io.Writer) ([]runResult, error) {
-	if f.scenario == scenarioReplay {
-		return replayBaselines(ctx, f, t, progress)
+func runBaselines(ctx context.Context, cfg Config, t *benchTarget, progress io.Writer) ([]RunResult, error) {
+	if cfg.Scenario == ScenarioReplay {
+		return replayBaselines(ctx, cfg, t, progress)
 	}
-	puts := f.scenario != scenarioRead
-	gets := f.scenario == scenarioRead || f.scenario == scenarioMixed
-	var out []runResult
-	add := func(r runResult, err error) error {
+	puts := cfg.Scenario != ScenarioRead
+	gets := cfg.Scenario == ScenarioRead || cfg.Scenario == ScenarioMixed
+	var out []RunResult
+	add := func(r RunResult, err error) error {
 		if err != nil {
 			return err
 		}
 		out = append(out, r)
 		return ctx.Err()
 	}
-	value := benchValue(f.valueSize)
+	value := benchValue(cfg.ValueSize)
 	if puts {
-		if err := add(jsPublishBaseline(ctx, f, t, value, false, progress)); err != nil {
+		if err := add(jsPublishBaseline(ctx, cfg, t, value, false, progress)); err != nil {
 			return out, err
 		}
-		if err := add(jsPublishBaseline(ctx, f, t, value, true, progress)); err != nil {
+		if err := add(jsPublishBaseline(ctx, cfg, t, value, true, progress)); err != nil {
 			return out, err
 		}
 	}
 	if gets {
-		if err := add(echoBaseline(ctx, f, t, value, progress)); err != nil {
+		if err := add(echoBaseline(ctx, cfg, t, value, progress)); err != nil {
 			return out, err
 		}
 	}
-	engines, closeEngines, err := openRawEngines(ctx, f, t)
+	engines, closeEngines, err := openRawEngines(ctx, cfg, t)
 	if err != nil {
 		return out, err
 	}
 	defer closeEngines()
 	for _, e := range engines {
 		if puts {
-			if err := add(upsertBaseline(ctx, f, e, value, progress), nil); err != nil {
+			if err := add(upsertBaseline(ctx, cfg, e, value, progress), nil); err != nil {
 				return out, err
 			}
 		}
 		if gets {
-			if err := add(getBaseline(ctx, f, e, value, progress)); err != nil {
+			if err := add(getBaseline(ctx, cfg, e, value, progress)); err != nil {
 				return out, err
 			}
 		}
@@ -108,22 +108,22 @@ func rawStream(ctx context.Context, t *benchTarget, js jetstream.JetStream, valu
 }
 
 // jsPublishBaseline publishes to the raw stream: synchronously from
-// f.concurrency workers, or asynchronously from one publisher with at most
-// f.concurrency acks pending.
-func jsPublishBaseline(ctx context.Context, f benchFlags, t *benchTarget, value []byte, async bool, progress io.Writer) (runResult, error) {
-	js, err := t.js(jetstream.WithPublishAsyncMaxPending(f.concurrency))
+// cfg.Concurrency workers, or asynchronously from one publisher with at most
+// cfg.Concurrency acks pending.
+func jsPublishBaseline(ctx context.Context, cfg Config, t *benchTarget, value []byte, async bool, progress io.Writer) (RunResult, error) {
+	js, err := t.js(jetstream.WithPublishAsyncMaxPending(cfg.Concurrency))
 	if err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
 	msgFor, drop, err := rawStream(ctx, t, js, value)
 	if err != nil {
-		return runResult{}, fmt.Errorf("raw stream: %w", err)
+		return RunResult{}, fmt.Errorf("raw stream: %w", err)
 	}
 	defer drop()
 	if async {
-		return asyncPublish(ctx, f, js, msgFor, progress), nil
+		return asyncPublish(ctx, cfg, js, msgFor, progress), nil
 	}
-	l := newLoad("js-publish-sync", f)
+	l := newLoad("js-publish-sync", cfg)
 	l.series = []string{"publish"}
 	l.op = func(ctx context.Context, w *worker, start time.Time) {
 		msg, err := msgFor(benchID(w.key()))
@@ -145,21 +145,21 @@ func jsPublishBaseline(ctx context.Context, f benchFlags, t *benchTarget, value 
 }
 
 // asyncPublish is the async publish baseline: one goroutine publishes
-// (on f.rate's schedule, or as fast as the pending limit allows) and one
+// (on cfg.Rate's schedule, or as fast as the pending limit allows) and one
 // waits for the acks in order; latency runs from the due time to the ack.
-func asyncPublish(ctx context.Context, f benchFlags, js jetstream.JetStream, msgFor func([]byte) (*nats.Msg, error), progress io.Writer) runResult {
+func asyncPublish(ctx context.Context, cfg Config, js jetstream.JetStream, msgFor func([]byte) (*nats.Msg, error), progress io.Writer) RunResult {
 	const name = "js-publish-async"
 	rec := newRecorder([]string{"publish"}, 1)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	w := &worker{rng: rng, keys: f.keys, rec: rec}
-	if f.keyDist == "zipf" {
-		w.zipf = rand.NewZipf(rng, f.zipfS, 1, uint64(f.keys-1))
+	w := &worker{rng: rng, keys: cfg.Keys, rec: rec}
+	if cfg.KeyDist == "zipf" {
+		w.zipf = rand.NewZipf(rng, cfg.ZipfS, 1, uint64(cfg.Keys-1))
 	}
 	type pending struct {
 		fut jetstream.PubAckFuture
 		due time.Time
 	}
-	acks := make(chan pending, f.concurrency)
+	acks := make(chan pending, cfg.Concurrency)
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
@@ -173,10 +173,10 @@ func asyncPublish(ctx context.Context, f benchFlags, js jetstream.JetStream, msg
 		}
 	}()
 	start := time.Now()
-	end := start.Add(f.duration)
+	end := start.Add(cfg.Duration)
 	var interval time.Duration
-	if f.rate > 0 {
-		interval = time.Duration(float64(time.Second) / f.rate)
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.Rate)
 	}
 	stop := tickProgressRecorder(progress, name, rec, start)
 	for i := 0; ctx.Err() == nil; i++ {
@@ -205,8 +205,8 @@ func asyncPublish(ctx context.Context, f benchFlags, js jetstream.JetStream, msg
 	<-collected
 	stop()
 	elapsed := time.Since(start)
-	return runResult{Name: name, Baseline: true, ElapsedSeconds: elapsed.Seconds(), Series: rec.result(elapsed),
-		Note: fmt.Sprintf("one publisher, at most %d acks pending", f.concurrency)}
+	return RunResult{Name: name, Baseline: true, ElapsedSeconds: elapsed.Seconds(), Series: rec.result(elapsed),
+		Note: fmt.Sprintf("one publisher, at most %d acks pending", cfg.Concurrency)}
 }
 
 // tickProgressRecorder prints rec's progress line every second.
@@ -236,25 +236,27 @@ func (b bytesLine) trimmed() []byte {
 // echoBaseline is core NATS request-reply: a responder that returns the
 // request (value-size bytes) on a connection of its own, in-process like
 // the embedded gateway's, or to --nats-url.
-func echoBaseline(ctx context.Context, f benchFlags, t *benchTarget, value []byte, progress io.Writer) (runResult, error) {
+func echoBaseline(ctx context.Context, cfg Config, t *benchTarget, value []byte, progress io.Writer) (RunResult, error) {
 	var opts []nats.Option
 	url := t.url
-	if t.st != nil && t.st.ns != nil {
-		url, opts = "", []nats.Option{nats.InProcessServer(t.st.ns)}
+	if t.prism != nil {
+		if p := t.prism.InProcess(); p != nil {
+			url, opts = "", []nats.Option{nats.InProcessServer(p)}
+		}
 	}
 	rc, err := nats.Connect(url, append(opts, nats.Name("prism-bench-echo"))...)
 	if err != nil {
-		return runResult{}, fmt.Errorf("echo responder: %w", err)
+		return RunResult{}, fmt.Errorf("echo responder: %w", err)
 	}
 	defer rc.Close()
 	subject := "_prism_bench.echo." + nats.NewInbox()[len(nats.InboxPrefix):]
 	if _, err := rc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
 	if err := rc.Flush(); err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
-	l := newLoad("nats-echo", f)
+	l := newLoad("nats-echo", cfg)
 	l.series = []string{"request"}
 	l.op = func(ctx context.Context, w *worker, start time.Time) {
 		_, err := t.nc.RequestWithContext(ctx, subject, value)
@@ -283,8 +285,8 @@ type rawStore interface {
 	close()
 }
 
-func upsertBaseline(ctx context.Context, f benchFlags, s rawStore, value []byte, progress io.Writer) runResult {
-	l := newLoad(s.name()+"-upsert", f)
+func upsertBaseline(ctx context.Context, cfg Config, s rawStore, value []byte, progress io.Writer) RunResult {
+	l := newLoad(s.name()+"-upsert", cfg)
 	l.series = []string{"upsert"}
 	l.op = func(ctx context.Context, w *worker, start time.Time) {
 		err := s.upsertRow(ctx, benchID(w.key()), value)
@@ -303,11 +305,11 @@ func upsertBaseline(ctx context.Context, f benchFlags, s rawStore, value []byte,
 	return r
 }
 
-func getBaseline(ctx context.Context, f benchFlags, s rawStore, value []byte, progress io.Writer) (runResult, error) {
-	if err := s.bulkUpsert(ctx, f.keys, f.keys, 256, value); err != nil {
-		return runResult{}, fmt.Errorf("%s: prefill: %w", s.name(), err)
+func getBaseline(ctx context.Context, cfg Config, s rawStore, value []byte, progress io.Writer) (RunResult, error) {
+	if err := s.bulkUpsert(ctx, cfg.Keys, cfg.Keys, 256, value); err != nil {
+		return RunResult{}, fmt.Errorf("%s: prefill: %w", s.name(), err)
 	}
-	l := newLoad(s.name()+"-get", f)
+	l := newLoad(s.name()+"-get", cfg)
 	l.series = []string{"get"}
 	l.op = func(ctx context.Context, w *worker, start time.Time) {
 		err := s.getRecord(ctx, benchID(w.key()))
@@ -327,28 +329,28 @@ func getBaseline(ctx context.Context, f benchFlags, s rawStore, value []byte, pr
 
 // replayBaselines reads the namespace stream with an ordered consumer and
 // bulk-upserts as many rows into each raw database.
-func replayBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress io.Writer) ([]runResult, error) {
-	var out []runResult
+func replayBaselines(ctx context.Context, cfg Config, t *benchTarget, progress io.Writer) ([]RunResult, error) {
+	var out []RunResult
 	r, err := consumeBaseline(ctx, t, progress)
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, r)
-	engines, closeEngines, err := openRawEngines(ctx, f, t)
+	engines, closeEngines, err := openRawEngines(ctx, cfg, t)
 	if err != nil {
 		return out, err
 	}
 	defer closeEngines()
-	value := benchValue(f.valueSize)
+	value := benchValue(cfg.ValueSize)
 	for _, e := range engines {
 		start := time.Now()
-		if err := e.bulkUpsert(ctx, f.events, f.keys, 256, value); err != nil {
+		if err := e.bulkUpsert(ctx, cfg.Events, cfg.Keys, 256, value); err != nil {
 			return out, fmt.Errorf("%s bulk upsert: %w", e.name(), err)
 		}
 		d := time.Since(start)
-		fmt.Fprintf(progress, "%s-bulk-upsert: %d rows in %s\n", e.name(), f.events, d.Round(time.Millisecond))
-		out = append(out, runResult{Name: e.name() + "-bulk-upsert", Baseline: true, ElapsedSeconds: d.Seconds(),
-			Series: []seriesResult{eventsSeries("rows", int64(f.events), d)}, Note: "prepared single-row upserts, 256 per transaction"})
+		fmt.Fprintf(progress, "%s-bulk-upsert: %d rows in %s\n", e.name(), cfg.Events, d.Round(time.Millisecond))
+		out = append(out, RunResult{Name: e.name() + "-bulk-upsert", Baseline: true, ElapsedSeconds: d.Seconds(),
+			Series: []SeriesResult{eventsSeries("rows", int64(cfg.Events), d)}, Note: "prepared single-row upserts, 256 per transaction"})
 	}
 	return out, nil
 }
@@ -356,24 +358,24 @@ func replayBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress
 // consumeBaseline reads the whole namespace stream with an ordered
 // consumer (no acks, no durable state), on the stack's in-process
 // connection as the replay projectors do.
-func consumeBaseline(ctx context.Context, t *benchTarget, progress io.Writer) (runResult, error) {
-	stream, err := t.st.js.Stream(ctx, subjects.Stream(t.namespace))
+func consumeBaseline(ctx context.Context, t *benchTarget, progress io.Writer) (RunResult, error) {
+	stream, err := t.prism.JetStream().Stream(ctx, subjects.Stream(t.namespace))
 	if err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
 	last := info.State.LastSeq
 	start := time.Now()
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
 	if err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()
@@ -381,12 +383,12 @@ func consumeBaseline(ctx context.Context, t *benchTarget, progress io.Writer) (r
 	for {
 		m, err := it.Next()
 		if err != nil {
-			return runResult{}, fmt.Errorf("consume: %w", err)
+			return RunResult{}, fmt.Errorf("consume: %w", err)
 		}
 		n++
 		md, err := m.Metadata()
 		if err != nil {
-			return runResult{}, err
+			return RunResult{}, err
 		}
 		if md.Sequence.Stream >= last {
 			break
@@ -394,20 +396,20 @@ func consumeBaseline(ctx context.Context, t *benchTarget, progress io.Writer) (r
 	}
 	d := time.Since(start)
 	fmt.Fprintf(progress, "js-consume: %d events in %s\n", n, d.Round(time.Millisecond))
-	return runResult{Name: "js-consume", Baseline: true, ElapsedSeconds: d.Seconds(),
-		Series: []seriesResult{eventsSeries("events", n, d)}, Note: "ordered consumer reading the namespace stream in-process, no acks"}, nil
+	return RunResult{Name: "js-consume", Baseline: true, ElapsedSeconds: d.Seconds(),
+		Series: []SeriesResult{eventsSeries("events", n, d)}, Note: "ordered consumer reading the namespace stream in-process, no acks"}, nil
 }
 
 // openRawEngines opens the raw SQLite store, and the PostgreSQL one when
 // --postgres-dsn is set; close closes what was opened.
-func openRawEngines(ctx context.Context, f benchFlags, t *benchTarget) (engines []rawStore, close func(), err error) {
+func openRawEngines(ctx context.Context, cfg Config, t *benchTarget) (engines []rawStore, close func(), err error) {
 	sq, err := openRawSQLite(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
 	engines = []rawStore{sq}
-	if f.postgresDSN != "" {
-		pg, err := openRawPostgres(ctx, f.postgresDSN, t)
+	if cfg.PostgresDSN != "" {
+		pg, err := openRawPostgres(ctx, cfg.PostgresDSN, t)
 		if err != nil {
 			sq.close()
 			return nil, nil, err

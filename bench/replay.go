@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -19,23 +19,23 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// runReplay puts f.events events on the namespace stream through Prism,
+// runReplay puts cfg.Events events on the namespace stream through Prism,
 // then times fresh projectors (a new target each, into an empty backend of
 // the namespace's kind) catching up from the start of the stream, round
-// after round until f.duration is used up. It reports "events" (applied
+// after round until cfg.Duration is used up. It reports "events" (applied
 // per second of catch-up) and "catchup" (the time of each round, from
 // Start to the last event applied).
-func runReplay(ctx context.Context, f benchFlags, t *benchTarget, items []client.Item, progress io.Writer) (runResult, error) {
-	if err := fillStream(ctx, f, t, items, progress); err != nil {
-		return runResult{}, err
+func runReplay(ctx context.Context, cfg Config, t *benchTarget, items []client.Item, progress io.Writer) (RunResult, error) {
+	if err := fillStream(ctx, cfg, t, items, progress); err != nil {
+		return RunResult{}, err
 	}
-	stream, err := t.st.js.Stream(ctx, subjects.Stream(t.namespace))
+	stream, err := t.prism.JetStream().Stream(ctx, subjects.Stream(t.namespace))
 	if err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return runResult{}, err
+		return RunResult{}, err
 	}
 	last, msgs := info.State.LastSeq, int64(info.State.Msgs)
 
@@ -43,53 +43,53 @@ func runReplay(ctx context.Context, f benchFlags, t *benchTarget, items []client
 	var total time.Duration
 	var applied int64
 	began := time.Now()
-	for round := 1; ctx.Err() == nil && (round == 1 || time.Since(began) < f.duration); round++ {
-		d, err := replayRound(ctx, f, t, stream, round, last, progress)
+	for round := 1; ctx.Err() == nil && (round == 1 || time.Since(began) < cfg.Duration); round++ {
+		d, err := replayRound(ctx, cfg, t, stream, round, last, progress)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			return runResult{}, fmt.Errorf("replay round %d: %w", round, err)
+			return RunResult{}, fmt.Errorf("replay round %d: %w", round, err)
 		}
 		rec.observe(0, "catchup", d)
 		total += d
 		applied += msgs
-		fmt.Fprintf(progress, "replay round %d: %d events in %s (%s events/s)\n", round, msgs, d.Round(time.Millisecond), humanCount(float64(msgs)/d.Seconds()))
+		fmt.Fprintf(progress, "replay round %d: %d events in %s (%s events/s)\n", round, msgs, d.Round(time.Millisecond), HumanCount(float64(msgs)/d.Seconds()))
 	}
-	res := runResult{Name: "prism", ElapsedSeconds: time.Since(began).Seconds(), Series: []seriesResult{eventsSeries("events", applied, total)}}
+	res := RunResult{Name: "prism", ElapsedSeconds: time.Since(began).Seconds(), Series: []SeriesResult{eventsSeries("events", applied, total)}}
 	res.Series = append(res.Series, rec.result(total)...)
 	res.Note = fmt.Sprintf("replay: fresh %s projectors caught up with %d events (stream seq 1..%d)", t.backend, msgs, last)
 	return res, nil
 }
 
 // eventsSeries is a throughput-only series: n items in d.
-func eventsSeries(name string, n int64, d time.Duration) seriesResult {
-	s := seriesResult{Name: name, Ops: n, Errors: map[string]int64{}}
+func eventsSeries(name string, n int64, d time.Duration) SeriesResult {
+	s := SeriesResult{Name: name, Ops: n, Errors: map[string]int64{}}
 	if d > 0 {
 		s.OpsPerSecond = float64(n) / d.Seconds()
 	}
 	return s
 }
 
-// fillStream puts f.events single-item puts through Prism, f.concurrency at
+// fillStream puts cfg.Events single-item puts through Prism, cfg.Concurrency at
 // a time, then waits until the namespace's own projector applied them all,
 // so it does not compete with the timed one.
-func fillStream(ctx context.Context, f benchFlags, t *benchTarget, items []client.Item, progress io.Writer) error {
+func fillStream(ctx context.Context, cfg Config, t *benchTarget, items []client.Item, progress io.Writer) error {
 	started := time.Now()
 	var next, done atomic.Int64
 	var maxSeq atomic.Uint64
 	var wg sync.WaitGroup
 	pctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	stop := tickProgress(progress, func() string { return fmt.Sprintf("replay: filling the stream, %d/%d events", done.Load(), f.events) })
-	for range f.concurrency {
+	stop := tickProgress(progress, func() string { return fmt.Sprintf("replay: filling the stream, %d/%d events", done.Load(), cfg.Events) })
+	for range cfg.Concurrency {
 		wg.Go(func() {
 			for pctx.Err() == nil {
 				i := next.Add(1) - 1
-				if i >= int64(f.events) {
+				if i >= int64(cfg.Events) {
 					return
 				}
-				seq, err := t.kv.Put(pctx, benchID(int(i)%f.keys), items)
+				seq, err := t.kv.Put(pctx, benchID(int(i)%cfg.Keys), items)
 				if err != nil {
 					fail(fmt.Errorf("fill the stream: %w", err))
 					return
@@ -110,21 +110,21 @@ func fillStream(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 	if err := waitVisible(ctx, t.kv, benchID(0), maxSeq.Load()); err != nil {
 		return fmt.Errorf("fill the stream: %w", err)
 	}
-	fmt.Fprintf(progress, "replay: %d events on the stream and projected in %s\n", f.events, time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(progress, "replay: %d events on the stream and projected in %s\n", cfg.Events, time.Since(started).Round(time.Millisecond))
 	return nil
 }
 
 // replayRound starts a projector for a new target into an empty store and
 // returns how long it took to apply the stream through last. It removes
 // the target's consumer and store afterwards.
-func replayRound(ctx context.Context, f benchFlags, t *benchTarget, stream jetstream.Stream, round int, last uint64, progress io.Writer) (time.Duration, error) {
+func replayRound(ctx context.Context, cfg Config, t *benchTarget, stream jetstream.Stream, round int, last uint64, progress io.Writer) (time.Duration, error) {
 	target := fmt.Sprintf("bench-replay-%d", round)
-	store, cleanup, err := openReplayStore(ctx, f, t, round)
+	store, cleanup, err := openReplayStore(ctx, cfg, t, round)
 	if err != nil {
 		return 0, err
 	}
 	defer cleanup()
-	p, err := projectors.New(t.st.js, t.namespace, target, store, projectors.WithLogger(t.log))
+	p, err := projectors.New(t.prism.JetStream(), t.namespace, target, store, projectors.WithLogger(t.log))
 	if err != nil {
 		return 0, err
 	}
@@ -156,21 +156,21 @@ type replayStore interface {
 
 // openReplayStore opens an empty store of the bench namespace's backend
 // and returns how to close and remove it.
-func openReplayStore(ctx context.Context, f benchFlags, t *benchTarget, round int) (replayStore, func(), error) {
-	if f.backend == "postgres" {
+func openReplayStore(ctx context.Context, cfg Config, t *benchTarget, round int) (replayStore, func(), error) {
+	if cfg.Backend == "postgres" {
 		name := fmt.Sprintf("%s_replay%d", t.namespace, round)
 		schema, err := postgres.SchemaName(name)
 		if err != nil {
 			return nil, nil, err
 		}
-		dropSchemas(ctx, f.postgresDSN, []string{schema}, t.log) // left over from an interrupted run
-		st, err := postgres.Open(ctx, f.postgresDSN, name)
+		dropSchemas(ctx, cfg.PostgresDSN, []string{schema}, t.log) // left over from an interrupted run
+		st, err := postgres.Open(ctx, cfg.PostgresDSN, name)
 		if err != nil {
 			return nil, nil, err
 		}
 		return st, func() {
 			_ = st.Close()
-			dropSchemas(context.WithoutCancel(ctx), f.postgresDSN, []string{schema}, t.log)
+			dropSchemas(context.WithoutCancel(ctx), cfg.PostgresDSN, []string{schema}, t.log)
 		}, nil
 	}
 	dir, err := t.scratchDir()

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -14,16 +14,21 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// benchReport is the result of prism bench; --json prints it as is.
-type benchReport struct {
+// Report is the result of a benchmark; prism bench --json prints it as
+// is (WriteJSON), without --json as a table (WriteTable).
+type Report struct {
 	Scenario string       `json:"scenario"`
-	Target   reportTarget `json:"target"`
-	Config   reportConfig `json:"config"`
-	Runs     []runResult  `json:"runs"`
-	Ratios   []ratio      `json:"ratios,omitempty"`
+	Target   ReportTarget `json:"target"`
+	Config   ReportConfig `json:"config"`
+	// Runs holds Prism's run first, then the baselines'.
+	Runs []RunResult `json:"runs"`
+	// Ratios compares Prism's series with the baselines'; empty without
+	// Config.Baseline.
+	Ratios []Ratio `json:"ratios,omitempty"`
 }
 
-type reportTarget struct {
+// ReportTarget is the Prism that was loaded.
+type ReportTarget struct {
 	Mode        string `json:"mode"` // embedded or remote
 	NATSURL     string `json:"nats_url"`
 	Namespace   string `json:"namespace"`
@@ -31,7 +36,8 @@ type reportTarget struct {
 	Consistency string `json:"consistency,omitempty"`
 }
 
-type reportConfig struct {
+// ReportConfig is the load that was applied.
+type ReportConfig struct {
 	Concurrency     int     `json:"concurrency"`
 	Rate            float64 `json:"rate"` // 0: closed loop
 	DurationSeconds float64 `json:"duration_seconds"`
@@ -43,27 +49,27 @@ type reportConfig struct {
 	Events          int     `json:"events,omitempty"`
 }
 
-// runResult is one measured run: Prism's ("prism") or a raw engine's.
-type runResult struct {
+// RunResult is one measured run: Prism's ("prism") or a raw engine's.
+type RunResult struct {
 	Name           string         `json:"name"`
 	Baseline       bool           `json:"baseline"`
 	ElapsedSeconds float64        `json:"elapsed_seconds"`
-	Series         []seriesResult `json:"series"`
+	Series         []SeriesResult `json:"series"`
 	Note           string         `json:"note,omitempty"`
 }
 
-// seriesResult is one measured quantity of a run.
-type seriesResult struct {
+// SeriesResult is one measured quantity of a run.
+type SeriesResult struct {
 	Name         string            `json:"name"`
 	Ops          int64             `json:"ops"`
 	OpsPerSecond float64           `json:"ops_per_second"`
 	Errors       map[string]int64  `json:"errors"`
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
-	LatencyUS    *latencyUS        `json:"latency_us,omitempty"`
+	LatencyUS    *LatencyUS        `json:"latency_us,omitempty"`
 }
 
-// latencyUS holds latency percentiles in microseconds.
-type latencyUS struct {
+// LatencyUS holds latency percentiles in microseconds.
+type LatencyUS struct {
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
 	P99  float64 `json:"p99"`
@@ -72,9 +78,9 @@ type latencyUS struct {
 	Mean float64 `json:"mean"`
 }
 
-// ratio is Prism ÷ raw for one comparable pair. Throughput is left out
+// Ratio is Prism ÷ raw for one comparable pair. Throughput is left out
 // (0) where the two did not do the same amount of the same work.
-type ratio struct {
+type Ratio struct {
 	Prism      string  `json:"prism"` // series of the prism run
 	Raw        string  `json:"raw"`   // run/series of the baseline
 	Throughput float64 `json:"throughput,omitempty"`
@@ -82,29 +88,29 @@ type ratio struct {
 	P99        float64 `json:"p99,omitempty"`
 }
 
-func newReport(f benchFlags, t *benchTarget) *benchReport {
-	r := &benchReport{
-		Scenario: f.scenario,
-		Target:   reportTarget{Mode: t.mode, NATSURL: t.url, Namespace: t.namespace, Backend: t.backend, Consistency: t.consist},
-		Config: reportConfig{
-			Concurrency: f.concurrency, Rate: f.rate, DurationSeconds: f.duration.Seconds(),
-			ValueSize: f.valueSize, Keys: f.keys, KeyDist: f.keyDist,
+func newReport(cfg Config, t *benchTarget) *Report {
+	r := &Report{
+		Scenario: cfg.Scenario,
+		Target:   ReportTarget{Mode: t.mode, NATSURL: t.url, Namespace: t.namespace, Backend: t.backend, Consistency: t.consist},
+		Config: ReportConfig{
+			Concurrency: cfg.Concurrency, Rate: cfg.Rate, DurationSeconds: cfg.Duration.Seconds(),
+			ValueSize: cfg.ValueSize, Keys: cfg.Keys, KeyDist: cfg.KeyDist,
 		},
 	}
-	if f.keyDist == "zipf" {
-		r.Config.ZipfS = f.zipfS
+	if cfg.KeyDist == "zipf" {
+		r.Config.ZipfS = cfg.ZipfS
 	}
-	switch f.scenario {
-	case scenarioMixed:
-		r.Config.ReadRatio = f.readRatio
-	case scenarioReplay, scenarioMigrate:
-		r.Config.Events = f.events
+	switch cfg.Scenario {
+	case ScenarioMixed:
+		r.Config.ReadRatio = cfg.ReadRatio
+	case ScenarioReplay, ScenarioMigrate:
+		r.Config.Events = cfg.Events
 	}
 	return r
 }
 
-func summarize(name string, h *hdrhistogram.Histogram, elapsed time.Duration, errs map[string]int64, sample map[string]string) seriesResult {
-	s := seriesResult{Name: name, Ops: h.TotalCount(), Errors: errs}
+func summarize(name string, h *hdrhistogram.Histogram, elapsed time.Duration, errs map[string]int64, sample map[string]string) SeriesResult {
+	s := SeriesResult{Name: name, Ops: h.TotalCount(), Errors: errs}
 	if len(sample) > 0 {
 		s.ErrorSamples = sample
 	}
@@ -113,7 +119,7 @@ func summarize(name string, h *hdrhistogram.Histogram, elapsed time.Duration, er
 	}
 	if s.Ops > 0 {
 		us := func(v int64) float64 { return math.Round(float64(v)/1e1) / 1e2 } // ns → µs, 2 decimals
-		s.LatencyUS = &latencyUS{
+		s.LatencyUS = &LatencyUS{
 			P50: us(h.ValueAtQuantile(50)), P90: us(h.ValueAtQuantile(90)), P99: us(h.ValueAtQuantile(99)),
 			P999: us(h.ValueAtQuantile(99.9)), Max: us(h.Max()), Mean: us(int64(h.Mean())),
 		}
@@ -121,17 +127,22 @@ func summarize(name string, h *hdrhistogram.Histogram, elapsed time.Duration, er
 	return s
 }
 
-func (r *benchReport) writeJSON(w io.Writer) error {
+// WriteJSON writes r to w as one indented JSON document; it returns the
+// write error.
+func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
 }
 
-func (r *benchReport) writeTable(w io.Writer) {
+// WriteTable writes r to w as the table prism bench prints: a header, one
+// row per series, notes and errors by code, and the ratios. It returns the
+// first error writing the tables.
+func (r *Report) WriteTable(w io.Writer) error {
 	c := r.Config
 	loop := "closed loop"
 	if c.Rate > 0 {
-		loop = fmt.Sprintf("open loop at %s/s", humanCount(c.Rate))
+		loop = fmt.Sprintf("open loop at %s/s", HumanCount(c.Rate))
 	}
 	target := fmt.Sprintf("%s stack, namespace %s", r.Target.Mode, r.Target.Namespace)
 	if r.Target.Mode == "embedded" {
@@ -155,17 +166,19 @@ func (r *benchReport) writeTable(w io.Writer) {
 		for _, s := range run.Series {
 			l := s.LatencyUS
 			if l == nil {
-				l = &latencyUS{}
+				l = &LatencyUS{}
 			}
 			var nerr int64
 			for _, n := range s.Errors {
 				nerr += n
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", run.Name, s.Name, s.Ops, humanCount(s.OpsPerSecond),
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", run.Name, s.Name, s.Ops, HumanCount(s.OpsPerSecond),
 				fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), nerr)
 		}
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	for _, run := range r.Runs {
 		if run.Note != "" {
 			fmt.Fprintf(w, "  %s: %s\n", run.Name, run.Note)
@@ -184,8 +197,9 @@ func (r *benchReport) writeTable(w io.Writer) {
 		for _, q := range r.Ratios {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", q.Prism, q.Raw, fmtRatio(q.Throughput), fmtRatio(q.P50), fmtRatio(q.P99))
 		}
-		tw.Flush()
+		return tw.Flush()
 	}
+	return nil
 }
 
 // ratioPairs lists, per Prism series, the baseline series it is compared
@@ -197,8 +211,8 @@ var ratioPairs = map[string][]string{
 	"events": {"js-consume/events", "sqlite-bulk-upsert/rows", "postgres-bulk-upsert/rows"},
 }
 
-func ratios(scenario string, prism runResult, raw []runResult) []ratio {
-	find := func(run, series string) *seriesResult {
+func ratios(scenario string, prism RunResult, raw []RunResult) []Ratio {
+	find := func(run, series string) *SeriesResult {
 		for i := range raw {
 			if raw[i].Name != run {
 				continue
@@ -211,7 +225,7 @@ func ratios(scenario string, prism runResult, raw []runResult) []ratio {
 		}
 		return nil
 	}
-	var out []ratio
+	var out []Ratio
 	for _, p := range prism.Series {
 		for _, pair := range ratioPairs[p.Name] {
 			run, series, _ := strings.Cut(pair, "/")
@@ -219,8 +233,8 @@ func ratios(scenario string, prism runResult, raw []runResult) []ratio {
 			if b == nil || b.Ops == 0 || p.Ops == 0 {
 				continue
 			}
-			q := ratio{Prism: p.Name, Raw: pair}
-			if scenario != scenarioMixed && b.OpsPerSecond > 0 {
+			q := Ratio{Prism: p.Name, Raw: pair}
+			if scenario != ScenarioMixed && b.OpsPerSecond > 0 {
 				q.Throughput = round3(p.OpsPerSecond / b.OpsPerSecond)
 			}
 			if p.LatencyUS != nil && b.LatencyUS != nil && b.LatencyUS.P50 > 0 && b.LatencyUS.P99 > 0 {
@@ -262,8 +276,8 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
-// humanCount prints n as 950, 12.3k or 1.25M.
-func humanCount(n float64) string {
+// HumanCount prints n as 950, 12.3k or 1.25M, as the table shows ops/s.
+func HumanCount(n float64) string {
 	switch {
 	case n >= 1e6:
 		return fmt.Sprintf("%.2fM", n/1e6)

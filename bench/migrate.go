@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prism-data/prism/backends/postgres"
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/subjects"
+)
+
+// runMigrate fills the embedded stack's SQLite namespace with cfg.Events
+// puts over cfg.Keys records, then moves it to a new PostgreSQL target
+// through the admin API exactly as prism migrate does, timing each step:
+// backfill (start → shadowing), verify, cutover (request → reads served by
+// PostgreSQL), finalize, and the whole move. "events" is the backfill's
+// rate over the stream.
+func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.Item, progress io.Writer) (RunResult, error) {
+	if err := fillStream(ctx, cfg, t, items, progress); err != nil {
+		return RunResult{}, err
+	}
+	admin := gateway.NewAdminClient(t.nc, 10*time.Minute)
+	target := "pg" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	schema, err := postgres.TargetSchemaName(t.namespace, target)
+	if err != nil {
+		return RunResult{}, err
+	}
+	t.pgDrop = append(t.pgDrop, schema)
+	// Each step happens once: its series holds that one duration (a
+	// recorder's histogram would cap it at a minute).
+	var steps []SeriesResult
+	once := func(name string, d time.Duration) {
+		us := float64(d) / float64(time.Microsecond)
+		steps = append(steps, SeriesResult{Name: name, Ops: 1, OpsPerSecond: 1 / d.Seconds(), Errors: map[string]int64{}, LatencyUS: &LatencyUS{P50: us, P90: us, P99: us, P999: us, Max: us, Mean: us}})
+	}
+	var backfill time.Duration
+	began := time.Now()
+	step := func(name string, do func() error) error {
+		start := time.Now()
+		if err := do(); err != nil {
+			return fmt.Errorf("migrate: %s: %w", name, err)
+		}
+		d := time.Since(start)
+		once(name, d)
+		if name == "backfill" {
+			backfill = d
+		}
+		fmt.Fprintf(progress, "migrate: %s in %s\n", name, d.Round(time.Millisecond))
+		return nil
+	}
+	var last uint64
+	err = step("backfill", func() error {
+		if _, err := admin.StartMigration(ctx, t.namespace, gateway.Target{Name: target, Backend: "postgres"}, gateway.MigrationOptions{}, "prism bench"); err != nil {
+			return err
+		}
+		n, err := waitMigrationState(ctx, admin, t.namespace, gateway.MigrationShadowing, progress)
+		for _, ts := range n.Targets {
+			if ts.Target == target {
+				last = ts.Checkpoint
+			}
+		}
+		return err
+	})
+	if err == nil {
+		err = step("verify", func() error {
+			var rep verifyReply
+			if err := admin.Request(ctx, subjects.Owner(t.namespace, opVerify), "migrate.verify", verifyRequest{By: "prism bench"}, &rep); err != nil {
+				return err
+			}
+			if !rep.Report.Passed() {
+				return fmt.Errorf("targets differ: %d missing, %d extra, %d differing", rep.Report.Missing, rep.Report.Extra, rep.Report.Differing)
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = step("cutover", func() error {
+			if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
+				return err
+			}
+			return waitReading(ctx, admin, t.namespace, target)
+		})
+	}
+	if err == nil {
+		err = step("finalize", func() error {
+			if _, err := admin.Migrate(ctx, gateway.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
+				return err
+			}
+			return waitReading(ctx, admin, t.namespace, target)
+		})
+	}
+	if err != nil {
+		return RunResult{}, err
+	}
+	total := time.Since(began)
+	once("total", total)
+	res := RunResult{Name: "prism", ElapsedSeconds: total.Seconds()}
+	res.Series = append([]SeriesResult{eventsSeries("events", int64(last), backfill)}, steps...)
+	res.Note = fmt.Sprintf("migrate: %d events over %d records moved from sqlite to postgres target %s (backfill, verify, cutover, finalize)", last, cfg.Keys, target)
+	return res, nil
+}
+
+// waitMigrationState polls until namespace name's migration is in state
+// want, printing the backfill's progress every few seconds.
+func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name string, want gateway.MigrationState, progress io.Writer) (gateway.AdminNamespace, error) {
+	var meter backfillMeter
+	var printed time.Time
+	return pollNamespace(ctx, admin, name, 50*time.Millisecond, func(n gateway.AdminNamespace) bool {
+		if n.Migration != nil && n.Migration.State == want {
+			return true
+		}
+		for _, ts := range n.Targets {
+			if n.Migration != nil && ts.Target == n.Migration.To.Name {
+				line := meter.observe(time.Now(), ts.Checkpoint, ts.StreamLast)
+				if time.Since(printed) > 3*time.Second {
+					fmt.Fprintf(progress, "migrate: %s %s: %s\n", n.Migration.State, ts.Target, line)
+					printed = time.Now()
+				}
+			}
+		}
+		return false
+	})
+}
+
+// waitReading polls until target is namespace name's primary, the one
+// reads are served from, or the namespace has no targets at all (nothing
+// serves it).
+func waitReading(ctx context.Context, admin *gateway.AdminClient, name, target string) error {
+	_, err := pollNamespace(ctx, admin, name, 20*time.Millisecond, func(n gateway.AdminNamespace) bool {
+		return len(n.Targets) == 0 || slices.ContainsFunc(n.Targets, func(t gateway.TargetStatus) bool {
+			return t.Target == target && t.Role == "primary"
+		})
+	})
+	return err
+}
+
+// pollNamespace gets namespace name every interval until done says so.
+func pollNamespace(ctx context.Context, admin *gateway.AdminClient, name string, interval time.Duration, done func(gateway.AdminNamespace) bool) (gateway.AdminNamespace, error) {
+	for {
+		n, err := admin.Get(ctx, name)
+		if err != nil || done(n) {
+			return n, err
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// rateWindow is how far back the backfill rate looks, as prism migrate
+// status --watch does.
+const rateWindow = 10 * time.Second
+
+// backfillMeter turns samples of the new target's checkpoint into progress
+// lines: done of the stream, rate over the last rateWindow, time left.
+type backfillMeter struct {
+	at      []time.Time
+	applied []uint64
+}
+
+// observe records applied at now and returns the progress line for a
+// stream whose last sequence is head.
+func (m *backfillMeter) observe(now time.Time, applied, head uint64) string {
+	m.at, m.applied = append(m.at, now), append(m.applied, applied)
+	cut := 0
+	for cut < len(m.at)-2 && now.Sub(m.at[cut+1]) >= rateWindow {
+		cut++
+	}
+	m.at, m.applied = m.at[cut:], m.applied[cut:]
+	head = max(head, applied)
+	var rate float64
+	if now.After(m.at[0]) && applied >= m.applied[0] {
+		rate = float64(applied-m.applied[0]) / now.Sub(m.at[0]).Seconds()
+	}
+	eta := "-"
+	switch {
+	case applied == head:
+		eta = "0s"
+	case rate > 0:
+		eta = time.Duration(float64(head-applied) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	pct := 100.0
+	if head > 0 {
+		pct = 100 * float64(applied) / float64(head)
+	}
+	return fmt.Sprintf("%d/%d events (%.1f%%), %s events/s, ETA %s, lag %d behind head %d", applied, head, pct, HumanCount(rate), eta, head-applied, head)
+}
+
+// opVerify, verifyRequest and verifyReply are the owner's verify
+// operation as prism migrate verify sends it, the fields bench uses.
+const opVerify = "verify"
+
+type verifyRequest struct {
+	By string `json:"by,omitempty"`
+}
+
+type verifyReply struct {
+	Report replay.Report `json:"report"`
+}

@@ -1,0 +1,58 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func testSeries(name string, ops int64, opsPerSecond, p50, p99 float64) SeriesResult {
+	return SeriesResult{Name: name, Ops: ops, OpsPerSecond: opsPerSecond, Errors: map[string]int64{}, LatencyUS: &LatencyUS{P50: p50, P99: p99}}
+}
+
+func TestRatios(t *testing.T) {
+	prism := RunResult{Name: "prism", Series: []SeriesResult{testSeries("put", 100, 1000, 200, 900), testSeries("get", 0, 0, 0, 0)}}
+	raw := []RunResult{
+		{Name: "js-publish-sync", Baseline: true, Series: []SeriesResult{testSeries("publish", 400, 4000, 100, 300)}},
+		{Name: "sqlite-get", Baseline: true, Series: []SeriesResult{testSeries("get", 10, 10, 1, 1)}},
+	}
+	got := ratios(ScenarioWrite, prism, raw)
+	want := []Ratio{{Prism: "put", Raw: "js-publish-sync/publish", Throughput: 0.25, P50: 2, P99: 3}}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("ratios %+v, want %+v (a series without ops is not compared)", got, want)
+	}
+	// In mixed, each series carried only its share: no throughput ratio.
+	got = ratios(ScenarioMixed, prism, raw)
+	if len(got) != 1 || got[0].Throughput != 0 || got[0].P50 != 2 {
+		t.Fatalf("mixed ratios %+v, want latency only", got)
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	s := testSeries("put", 100, 12345, 87.3, 1250)
+	s.Errors = map[string]int64{"DEADLINE_EXCEEDED": 2}
+	s.ErrorSamples = map[string]string{"DEADLINE_EXCEEDED": "timeout"}
+	r := &Report{
+		Scenario: ScenarioWrite,
+		Target:   ReportTarget{Mode: "embedded", NATSURL: "nats://127.0.0.1:1", Namespace: "bench", Backend: "sqlite", Consistency: "eventual"},
+		Config:   ReportConfig{Concurrency: 4, Rate: 2000, DurationSeconds: 1.5, ValueSize: 64, Keys: 200, KeyDist: "uniform"},
+		Runs:     []RunResult{{Name: "prism", Series: []SeriesResult{s}, Note: "a note"}},
+		Ratios:   []Ratio{{Prism: "put", Raw: "js-publish-sync/publish", Throughput: 0.5}},
+	}
+	var b bytes.Buffer
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"scenario write: embedded stack, namespace bench (sqlite, eventual)\n",
+		"4 in flight, open loop at 2000/s, 1.5s per run, 64-byte values, 200 keys uniform\n",
+		"12.3k", "87.3µs", "1.25ms",
+		"  prism: a note\n",
+		"  errors prism put: DEADLINE_EXCEEDED × 2 (e.g. timeout)\n",
+		"Prism ÷ raw", "0.50",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -1,0 +1,195 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prism-data/prism/backends/postgres"
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/gateway"
+)
+
+// Embedded is a Prism running in this process for the length of a
+// benchmark: embedded NATS with JetStream, the gateway, the admin API and
+// the namespace's projector. Its methods are called from one goroutine
+// except JetStream's result, which is safe for concurrent use.
+type Embedded interface {
+	// URL is the NATS URL clients reach it at (nats://127.0.0.1:port).
+	URL() string
+	// JetStream is a JetStream context on the Prism's own in-process
+	// connection, the one its projectors use.
+	JetStream() jetstream.JetStream
+	// InProcess makes connections to the embedded NATS server without
+	// TCP (nats.InProcessServer), as the gateway's own connection is.
+	InProcess() nats.InProcessConnProvider
+	// Close drains the gateway, stops the projectors, closes the backends
+	// and NATS. It is called once.
+	Close(ctx context.Context)
+}
+
+// EmbeddedConfig is the Prism Run asks a StartFunc for.
+type EmbeddedConfig struct {
+	// DataDir is where JetStream and SQLite live; the StartFunc creates
+	// it if it does not exist.
+	DataDir string
+	// SyncAlways fsyncs every JetStream write before acknowledging it.
+	SyncAlways bool
+	// PostgresDSN is the PostgreSQL of namespaces and migration targets
+	// with backend postgres; "" without one.
+	PostgresDSN string
+	// Namespace is applied to the registry before the Prism serves.
+	Namespace gateway.Namespace
+	// By is recorded in the registry as who applied Namespace.
+	By string
+	// Logger receives the Prism's logs.
+	Logger *slog.Logger
+}
+
+// StartFunc starts an embedded Prism as cfg describes, its NATS server
+// listening on a free port of 127.0.0.1, and returns once it serves
+// cfg.Namespace. On error, whatever it started is stopped again.
+type StartFunc func(ctx context.Context, cfg EmbeddedConfig) (Embedded, error)
+
+// benchTarget is the Prism a benchmark loads: an embedded one started for the
+// run, or a running deployment reached with Config.NATSURL.
+type benchTarget struct {
+	mode      string // "embedded" or "remote"
+	url       string
+	namespace string
+	backend   string // "" when remote: the deployment knows
+	consist   string // "" when remote
+
+	prism       Embedded // embedded only
+	dataDir     string   // embedded only
+	postgresDSN string
+	log         *slog.Logger
+	tempDir     string // removed by close; "" when Config.DataDir was given
+	pgDrop      []string
+
+	nc *nats.Conn // the benchmark client's own connection, over TCP
+	kv *client.KeyValue
+}
+
+// openBenchTarget starts the embedded Prism (or connects to cfg.NATSURL) and
+// opens the benchmark's client connection.
+func openBenchTarget(ctx context.Context, cfg Config) (_ *benchTarget, retErr error) {
+	t := &benchTarget{namespace: cfg.Namespace, postgresDSN: cfg.PostgresDSN, log: cfg.Logger}
+	var err error
+	defer func() {
+		if retErr != nil {
+			t.close(ctx)
+		}
+	}()
+	if cfg.NATSURL != "" {
+		t.mode, t.url = "remote", cfg.NATSURL
+	} else if err := t.startEmbedded(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if t.nc, err = nats.Connect(t.url, nats.Name("prism-bench")); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", t.url, err)
+	}
+	// No retries: a failed request shows as an error, not as a slow one.
+	c, err := client.New(t.nc, client.WithTimeout(30*time.Second), client.WithRetries(0, 0))
+	if err != nil {
+		return nil, err
+	}
+	t.kv = c.KeyValue(t.namespace)
+	// Fail fast on a wrong URL or namespace.
+	if _, _, err := t.kv.Scan(ctx, client.PageSize(1)); err != nil {
+		return nil, fmt.Errorf("namespace %s at %s: %w", t.namespace, t.url, err)
+	}
+	return t, nil
+}
+
+func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
+	t.mode, t.backend, t.consist = "embedded", cfg.Backend, cfg.Consistency
+	var err error
+	dir := cfg.DataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "prism-bench-"); err != nil {
+			return err
+		}
+		t.tempDir = dir
+	}
+	t.dataDir = dir
+	if t.namespace == "" {
+		t.namespace = "bench"
+	}
+	if cfg.Backend == "postgres" {
+		// A PostgreSQL schema outlives the run; a fresh name per run keeps
+		// an old checkpoint from meeting a new stream.
+		t.namespace += "_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+		schema, err := postgres.SchemaName(t.namespace)
+		if err != nil {
+			return err
+		}
+		t.pgDrop = append(t.pgDrop, schema)
+	}
+	ns := gateway.Namespace{Name: t.namespace, Abstraction: gateway.AbstractionKeyValue, Backend: cfg.Backend, Consistency: gateway.Consistency(cfg.Consistency),
+		Needs: gateway.Needs{ReadRPS: cfg.ReadRPS}}
+	if t.prism, err = cfg.Start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log}); err != nil {
+		return fmt.Errorf("start the embedded stack: %w", err)
+	}
+	t.url = t.prism.URL()
+	return nil
+}
+
+// js returns a JetStream context on the target's server for the replay
+// scenario and the baselines.
+func (t *benchTarget) js(opts ...jetstream.JetStreamOpt) (jetstream.JetStream, error) {
+	return jetstream.New(t.nc, opts...)
+}
+
+// scratchDir is where the baselines and replay put their SQLite files.
+func (t *benchTarget) scratchDir() (string, error) {
+	if t.tempDir != "" {
+		return t.tempDir, nil
+	}
+	if t.dataDir != "" {
+		return t.dataDir, nil
+	}
+	dir, err := os.MkdirTemp("", "prism-bench-")
+	t.tempDir = dir
+	return dir, err
+}
+
+func (t *benchTarget) close(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	if t.nc != nil {
+		t.nc.Close()
+	}
+	if t.prism != nil {
+		t.prism.Close(ctx)
+	}
+	if len(t.pgDrop) > 0 {
+		dropSchemas(ctx, t.postgresDSN, t.pgDrop, t.log)
+	}
+	if t.tempDir != "" {
+		_ = os.RemoveAll(t.tempDir)
+	}
+}
+
+// dropSchemas removes the PostgreSQL schemas a run created.
+func dropSchemas(ctx context.Context, dsn string, schemas []string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		log.Warn("drop bench schemas", "err", err)
+		return
+	}
+	defer conn.Close(ctx)
+	for _, s := range schemas {
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
+			log.Warn("drop bench schema", "schema", s, "err", err)
+		}
+	}
+}
