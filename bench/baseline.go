@@ -359,11 +359,7 @@ func replayBaselines(ctx context.Context, cfg Config, t *benchTarget, progress i
 // consumer (no acks, no durable state), on the stack's in-process
 // connection as the replay projectors do.
 func consumeBaseline(ctx context.Context, t *benchTarget, progress io.Writer) (RunResult, error) {
-	stream, err := t.prism.JetStream().Stream(ctx, subjects.Stream(t.namespace))
-	if err != nil {
-		return RunResult{}, err
-	}
-	info, err := stream.Info(ctx)
+	stream, info, err := t.stream(ctx)
 	if err != nil {
 		return RunResult{}, err
 	}

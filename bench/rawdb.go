@@ -83,21 +83,7 @@ func (s *rawSQLite) getRecord(ctx context.Context, id []byte) error {
 		return err
 	}
 	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var k, v []byte
-		if err := rows.Scan(&k, &v); err != nil {
-			return err
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if n == 0 {
-		return errRawNotFound
-	}
-	return nil
+	return readRecord(rows)
 }
 
 func (s *rawSQLite) bulkUpsert(ctx context.Context, n, keys, batch int, value []byte) error {
@@ -176,6 +162,19 @@ func (s *rawPostgres) getRecord(ctx context.Context, id []byte) error {
 		return err
 	}
 	defer rows.Close()
+	return readRecord(rows)
+}
+
+// rows is what readRecord needs of *sql.Rows and pgx.Rows.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// readRecord reads every (key, value) row of a record, as a get decodes
+// them; errRawNotFound when there is none.
+func readRecord(rows rows) error {
 	n := 0
 	for rows.Next() {
 		var k, v []byte

@@ -29,11 +29,7 @@ func runReplay(ctx context.Context, cfg Config, t *benchTarget, items []client.I
 	if err := fillStream(ctx, cfg, t, items, progress); err != nil {
 		return RunResult{}, err
 	}
-	stream, err := t.prism.JetStream().Stream(ctx, subjects.Stream(t.namespace))
-	if err != nil {
-		return RunResult{}, err
-	}
-	info, err := stream.Info(ctx)
+	stream, info, err := t.stream(ctx)
 	if err != nil {
 		return RunResult{}, err
 	}

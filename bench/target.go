@@ -15,6 +15,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/subjects"
 )
 
 // Embedded is a Prism running in this process for the length of a
@@ -146,6 +147,20 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 // scenario and the baselines.
 func (t *benchTarget) js(opts ...jetstream.JetStreamOpt) (jetstream.JetStream, error) {
 	return jetstream.New(t.nc, opts...)
+}
+
+// stream returns the namespace's stream, on the embedded Prism's own
+// connection, and its state now.
+func (t *benchTarget) stream(ctx context.Context) (jetstream.Stream, *jetstream.StreamInfo, error) {
+	stream, err := t.prism.JetStream().Stream(ctx, subjects.Stream(t.namespace))
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return stream, info, nil
 }
 
 // scratchDir is where the baselines and replay put their SQLite files.
