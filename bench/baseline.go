@@ -239,10 +239,8 @@ func (b bytesLine) trimmed() []byte {
 func echoBaseline(ctx context.Context, cfg Config, t *benchTarget, value []byte, progress io.Writer) (RunResult, error) {
 	var opts []nats.Option
 	url := t.url
-	if t.prism != nil {
-		if p := t.prism.InProcess(); p != nil {
-			url, opts = "", []nats.Option{nats.InProcessServer(p)}
-		}
+	if t.prism != nil && t.prism.Server() != nil {
+		url, opts = "", []nats.Option{nats.InProcessServer(t.prism.Server())}
 	}
 	rc, err := nats.Connect(url, append(opts, nats.Name("prism-bench-echo"))...)
 	if err != nil {

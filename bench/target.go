@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -28,12 +29,13 @@ type Embedded interface {
 	// JetStream is a JetStream context on the Prism's own in-process
 	// connection, the one its projectors use.
 	JetStream() jetstream.JetStream
-	// InProcess makes connections to the embedded NATS server without
-	// TCP (nats.InProcessServer), as the gateway's own connection is.
-	InProcess() nats.InProcessConnProvider
+	// Server is the embedded NATS server, for connections of one's own
+	// without TCP (nats.InProcessServer) as the gateway's is; nil when
+	// there is none.
+	Server() *server.Server
 	// Close drains the gateway, stops the projectors, closes the backends
-	// and NATS. It is called once.
-	Close(ctx context.Context)
+	// and NATS; it returns what failed. It is called once.
+	Close(ctx context.Context) error
 }
 
 // EmbeddedConfig is the Prism Run asks a StartFunc for.
@@ -182,7 +184,9 @@ func (t *benchTarget) close(ctx context.Context) {
 		t.nc.Close()
 	}
 	if t.prism != nil {
-		t.prism.Close(ctx)
+		if err := t.prism.Close(ctx); err != nil {
+			t.log.Warn("stop the embedded stack", "err", err)
+		}
 	}
 	if len(t.pgDrop) > 0 {
 		dropSchemas(ctx, t.postgresDSN, t.pgDrop, t.log)

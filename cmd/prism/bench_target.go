@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/bench"
@@ -39,11 +39,9 @@ func startBenchStack(ctx context.Context, c bench.EmbeddedConfig) (bench.Embedde
 
 func (b benchStack) URL() string                    { return b.st.URL(b.sf) }
 func (b benchStack) JetStream() jetstream.JetStream { return b.st.js }
-func (b benchStack) Close(ctx context.Context)      { b.st.Close(ctx) }
+func (b benchStack) Server() *server.Server         { return b.st.ns }
 
-func (b benchStack) InProcess() nats.InProcessConnProvider {
-	if b.st.ns == nil {
-		return nil // not a nil *server.Server in a non-nil interface
-	}
-	return b.st.ns
+func (b benchStack) Close(ctx context.Context) error {
+	b.st.Close(ctx)
+	return nil
 }
