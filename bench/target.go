@@ -138,10 +138,12 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 	}
 	ns := gateway.Namespace{Name: t.namespace, Abstraction: gateway.AbstractionKeyValue, Backend: cfg.Backend, Consistency: gateway.Consistency(cfg.Consistency),
 		Needs: gateway.Needs{ReadRPS: cfg.ReadRPS}}
-	if t.prism, err = cfg.Start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log}); err != nil {
+	// Kept only on success: a StartFunc may return a nil *T with its error.
+	prism, err := cfg.Start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log})
+	if err != nil {
 		return fmt.Errorf("start the embedded stack: %w", err)
 	}
-	t.url = t.prism.URL()
+	t.prism, t.url = prism, prism.URL()
 	return nil
 }
 
