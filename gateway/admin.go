@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -266,18 +267,18 @@ func ReplyAdmin(nc *nats.Conn, m *nats.Msg, op string, reply any, err error, log
 	out.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
 	if err == nil {
 		if out.Data, err = json.Marshal(reply); err != nil {
-			err = &Error{Op: "admin " + op, Code: ErrInternal.Code, Message: "cannot encode the reply", Err: err}
+			err = &status.Error{Op: "admin " + op, Code: status.ErrInternal.Code, Message: "cannot encode the reply", Err: err}
 		}
 	}
 	if err != nil {
-		e := asError(err)
+		e := status.Convert(err)
 		level := slog.LevelInfo
-		if e.Code == ErrInternal.Code || e.Code == ErrUnavailable.Code {
+		if e.Code == status.ErrInternal.Code || e.Code == status.ErrUnavailable.Code {
 			level = slog.LevelWarn
 		}
 		log.Log(context.Background(), level, "admin request refused", "op", op, "code", e.Code.String(), "err", err)
 		out.Header.Set(subjects.HeaderErrorCode, e.Code.String())
-		out.Data, _ = encJSON.marshal(e.toProto())
+		out.Data, _ = encJSON.marshal(e.Proto())
 	}
 	if m.Reply != "" {
 		_ = nc.PublishMsg(out)
@@ -361,7 +362,7 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		}
 		return a.describe(ctx, r), nil
 	}
-	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(adminOps, ", "))
+	return nil, status.Newf(status.ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(adminOps, ", "))
 }
 
 // deleteNamespace deletes a namespace as req asks, unless it is migrating:
@@ -373,7 +374,7 @@ func deleteNamespace(ctx context.Context, reg *Registry, req AdminDeleteRequest)
 		return err
 	}
 	if m := r.Migration; m != nil && m.State.Active() {
-		return newError(ErrFailedPrecondition.Code, "namespace %s is migrating to %s (state %s); roll the migration back or finalize it before deleting the namespace", req.Name, m.To.Name, m.State)
+		return status.Newf(status.ErrFailedPrecondition.Code, "namespace %s is migrating to %s (state %s); roll the migration back or finalize it before deleting the namespace", req.Name, m.To.Name, m.State)
 	}
 	// At the revision checked, so that a migration started meanwhile makes
 	// the delete fail rather than vanish with the namespace.
@@ -410,7 +411,7 @@ func decodeAdmin(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return invalidf("request body: %v", err)
+		return status.Invalidf("request body: %v", err)
 	}
 	return nil
 }

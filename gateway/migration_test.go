@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/status"
 )
 
 func pgTarget(name string) gateway.Target {
@@ -34,18 +35,18 @@ func TestMigrationLifecycle(t *testing.T) {
 
 	// Nothing skips a state.
 	for _, op := range []string{gateway.AdminMigrateCutover, gateway.AdminMigrateFinalize} {
-		if _, err := e.client.Migrate(ctx, op, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+		if _, err := e.client.Migrate(ctx, op, "orders", "ada@test"); !errors.Is(err, status.ErrFailedPrecondition) {
 			t.Fatalf("%s while planned = %v, want FAILED_PRECONDITION", op, err)
 		}
 	}
-	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("verify while planned = %v, want FAILED_PRECONDITION", err)
 	}
 	// A second migration cannot start, nor can the namespace be deleted.
-	if _, err := e.client.StartMigration(ctx, "orders", pgTarget("pg2"), gateway.MigrationOptions{}, "bob@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := e.client.StartMigration(ctx, "orders", pgTarget("pg2"), gateway.MigrationOptions{}, "bob@test"); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("second start = %v, want FAILED_PRECONDITION", err)
 	}
-	if _, err := e.client.Delete(ctx, "orders", 0, true); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := e.client.Delete(ctx, "orders", 0, true); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("delete while migrating = %v, want FAILED_PRECONDITION", err)
 	}
 
@@ -53,7 +54,7 @@ func TestMigrationLifecycle(t *testing.T) {
 	if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", gateway.MigrationPlanned, gateway.MigrationBackfilling, serve, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", gateway.MigrationPlanned, gateway.MigrationBackfilling, serve, ""); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", gateway.MigrationPlanned, gateway.MigrationBackfilling, serve, ""); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("advancing from a state it left = %v, want FAILED_PRECONDITION", err)
 	}
 	if _, err := gateway.AdvanceMigration(ctx, e.reg, "orders", gateway.MigrationBackfilling, gateway.MigrationShadowing, serve, "caught up"); err != nil {
@@ -64,7 +65,7 @@ func TestMigrationLifecycle(t *testing.T) {
 	if err != nil || r.Migration.State != gateway.MigrationShadowing || r.Migration.Verify.Differing != 1 {
 		t.Fatalf("failed verify: %+v, %v", r.Migration, err)
 	}
-	if _, err := e.client.Migrate(ctx, gateway.AdminMigrateCutover, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := e.client.Migrate(ctx, gateway.AdminMigrateCutover, "orders", "ada@test"); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("cutover after a failed verify = %v, want FAILED_PRECONDITION", err)
 	}
 	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Checkpoint: 12, Compared: 5, Matched: 5, Passed: true}, "ada@test"); err != nil {
@@ -90,7 +91,7 @@ func TestMigrationLifecycle(t *testing.T) {
 	if got.Backend != "postgres" || got.Namespace.Backend != "postgres" || got.PrimaryTarget().Name != "postgres" || got.Migration.State != gateway.MigrationFinalized {
 		t.Fatalf("finalized entry: backend %s/%s primary %+v state %s", got.Backend, got.Namespace.Backend, got.PrimaryTarget(), got.Migration.State)
 	}
-	if _, err := e.client.Migrate(ctx, gateway.AdminMigrateRollback, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := e.client.Migrate(ctx, gateway.AdminMigrateRollback, "orders", "ada@test"); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("rollback after finalize = %v, want FAILED_PRECONDITION", err)
 	}
 
@@ -124,7 +125,7 @@ func TestMigrationLifecycle(t *testing.T) {
 	if got.AppliedBy != "ada@test" {
 		t.Errorf("applied_by after the migration = %q", got.AppliedBy)
 	}
-	if _, err := e.client.Apply(ctx, kvNamespace("orders"), got.Revision, "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := e.client.Apply(ctx, kvNamespace("orders"), got.Revision, "ada@test"); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("applying backend sqlite after the move = %v, want FAILED_PRECONDITION", err)
 	}
 	moved := kvNamespace("orders")
@@ -181,15 +182,15 @@ func TestStartMigrationRefused(t *testing.T) {
 		rate     int
 		wantErr  error
 	}{
-		{"same name as primary", "orders", gateway.Target{Backend: "sqlite"}, 0, gateway.ErrInvalidArgument},
-		{"unknown backend", "orders", gateway.Target{Backend: "mysql"}, 0, gateway.ErrInvalidArgument},
-		{"bad name", "orders", gateway.Target{Name: "Bad Name", Backend: "postgres"}, 0, gateway.ErrInvalidArgument},
-		{"natskv under another name", "orders", gateway.Target{Name: "kv2", Backend: "natskv"}, 0, gateway.ErrInvalidArgument},
-		{"timeseries to natskv", "metrics", gateway.Target{Backend: "natskv"}, 0, gateway.ErrInvalidArgument},
-		{"timeseries at all", "metrics", gateway.Target{Backend: "postgres"}, 0, gateway.ErrInvalidArgument},
-		{"password in dsn", "orders", gateway.Target{Backend: "postgres", Postgres: gateway.PostgresConfig{DSN: "postgres://u:secret@db/x"}}, 0, gateway.ErrInvalidArgument},
-		{"negative rate", "orders", pgTarget("pg"), -1, gateway.ErrInvalidArgument},
-		{"unknown namespace", "nope", pgTarget("pg"), 0, gateway.ErrNamespaceNotFound},
+		{"same name as primary", "orders", gateway.Target{Backend: "sqlite"}, 0, status.ErrInvalidArgument},
+		{"unknown backend", "orders", gateway.Target{Backend: "mysql"}, 0, status.ErrInvalidArgument},
+		{"bad name", "orders", gateway.Target{Name: "Bad Name", Backend: "postgres"}, 0, status.ErrInvalidArgument},
+		{"natskv under another name", "orders", gateway.Target{Name: "kv2", Backend: "natskv"}, 0, status.ErrInvalidArgument},
+		{"timeseries to natskv", "metrics", gateway.Target{Backend: "natskv"}, 0, status.ErrInvalidArgument},
+		{"timeseries at all", "metrics", gateway.Target{Backend: "postgres"}, 0, status.ErrInvalidArgument},
+		{"password in dsn", "orders", gateway.Target{Backend: "postgres", Postgres: gateway.PostgresConfig{DSN: "postgres://u:secret@db/x"}}, 0, status.ErrInvalidArgument},
+		{"negative rate", "orders", pgTarget("pg"), -1, status.ErrInvalidArgument},
+		{"unknown namespace", "nope", pgTarget("pg"), 0, status.ErrNamespaceNotFound},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := e.client.StartMigration(ctx, c.ns, c.to, gateway.MigrationOptions{MaxRate: c.rate}, "ada@test")
@@ -222,7 +223,7 @@ func TestMigrationRacingCutovers(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, gateway.ErrFailedPrecondition):
+		case !errors.Is(err, status.ErrFailedPrecondition):
 			t.Errorf("losing cutover = %v, want FAILED_PRECONDITION", err)
 		}
 	}
@@ -253,7 +254,7 @@ func TestVerifyAfterCutover(t *testing.T) {
 	if err != nil || r.Migration.State != gateway.MigrationCutOver {
 		t.Fatalf("failed verify after cutover: %+v, %v", r.Migration, err)
 	}
-	if _, err := gateway.Finalize(ctx, e.reg, "orders", "ada@test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := gateway.Finalize(ctx, e.reg, "orders", "ada@test"); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("finalize after a failed verify = %v, want FAILED_PRECONDITION", err)
 	}
 	if _, err := gateway.RecordVerify(ctx, e.reg, "orders", gateway.VerifySummary{Passed: true}, "ada@test"); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -86,7 +87,7 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 	if plan.Action != gateway.ActionCreate || plan.Revision != 0 || plan.Backend != "sqlite" || len(plan.Plan.Settings) == 0 {
 		t.Fatalf("plan of a new namespace = %+v", plan)
 	}
-	if _, err := e.reg.Get(ctx, "orders"); !errors.Is(err, gateway.ErrNamespaceNotFound) {
+	if _, err := e.reg.Get(ctx, "orders"); !errors.Is(err, status.ErrNamespaceNotFound) {
 		t.Fatalf("plan stored something: Get err = %v", err)
 	}
 
@@ -180,7 +181,7 @@ func TestAdminConcurrentAppliesOneWins(t *testing.T) {
 				t.Fatalf("revision %d: racers %d and %d both won", rev, won, i)
 			case err == nil:
 				won = i
-			case !errors.Is(err, gateway.ErrConflict):
+			case !errors.Is(err, status.ErrConflict):
 				t.Errorf("revision %d: racer %d: %v, want CONFLICT", rev, i, err)
 			case !strings.Contains(err.Error(), name):
 				t.Errorf("conflict message %q does not name the namespace", err)
@@ -211,28 +212,28 @@ func TestAdminApplyRefusesAndStoresNothing(t *testing.T) {
 		name     string
 		ns       gateway.Namespace
 		revision uint64
-		wantErr  *gateway.Error
+		wantErr  *status.Error
 		wantMsg  string
 	}{
-		{"unknown abstraction", gateway.Namespace{Name: "x", Abstraction: "document", Backend: "sqlite"}, 0, gateway.ErrInvalidArgument, `abstraction "document" is not supported; use one of keyvalue, timeseries`},
-		{"negative rate", with(kvNamespace("x"), func(n *gateway.Namespace) { n.Needs.WriteRPS = -1 }), 0, gateway.ErrInvalidArgument, "needs.write_rps: -1 is negative"},
-		{"retention below the dedupe window", with(ts, func(n *gateway.Namespace) { n.Needs.Retention = gateway.Duration(time.Minute) }), 0, gateway.ErrInvalidArgument, "needs.retention: 1m0s is shorter than the duplicate window 2m0s"},
+		{"unknown abstraction", gateway.Namespace{Name: "x", Abstraction: "document", Backend: "sqlite"}, 0, status.ErrInvalidArgument, `abstraction "document" is not supported; use one of keyvalue, timeseries`},
+		{"negative rate", with(kvNamespace("x"), func(n *gateway.Namespace) { n.Needs.WriteRPS = -1 }), 0, status.ErrInvalidArgument, "needs.write_rps: -1 is negative"},
+		{"retention below the dedupe window", with(ts, func(n *gateway.Namespace) { n.Needs.Retention = gateway.Duration(time.Minute) }), 0, status.ErrInvalidArgument, "needs.retention: 1m0s is shorter than the duplicate window 2m0s"},
 		{"pii field not in the schema", with(kvNamespace("x"), func(n *gateway.Namespace) {
 			n.Fields = gateway.NewNames("email", "name")
 			n.PII = gateway.NewNames("email", "ssn")
-		}), 0, gateway.ErrInvalidArgument, `pii[1]: "ssn" is not a declared field; fields are email, name`},
-		{"pii without fields", with(kvNamespace("x"), func(n *gateway.Namespace) { n.PII = gateway.NewNames("email") }), 0, gateway.ErrInvalidArgument, "declare the namespace's fields in fields"},
+		}), 0, status.ErrInvalidArgument, `pii[1]: "ssn" is not a declared field; fields are email, name`},
+		{"pii without fields", with(kvNamespace("x"), func(n *gateway.Namespace) { n.PII = gateway.NewNames("email") }), 0, status.ErrInvalidArgument, "declare the namespace's fields in fields"},
 		{"password in dsn", with(kvNamespace("x"), func(n *gateway.Namespace) {
 			n.Backend = "postgres"
 			// A password made up here, never a real one.
 			n.Postgres.DSN = "postgres://prism:" + rand.Text() + "@db/prism"
-		}), 0, gateway.ErrInvalidArgument, "postgres.dsn holds a password"},
-		{"bad kafka broker", gateway.Namespace{Name: "x", Abstraction: gateway.AbstractionLog, Backend: "kafka", Kafka: gateway.KafkaConfig{Brokers: gateway.NewBrokers("k1")}}, 0, gateway.ErrInvalidArgument, `kafka.brokers[0]: broker "k1": want host:port`},
-		{"durable on one node", with(kvNamespace("x"), func(n *gateway.Namespace) { n.Needs.Durability = gateway.Durable }), 0, gateway.ErrFailedPrecondition, "durable needs prism serve --sync-always"},
-		{"backend change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Backend = "natskv" }), live.Revision, gateway.ErrFailedPrecondition, "settings.backend sqlite → natskv"},
-		{"abstraction change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Abstraction = gateway.AbstractionTimeSeries }), live.Revision, gateway.ErrFailedPrecondition, "abstraction keyvalue → timeseries"},
-		{"stale revision", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Team = "t" }), live.Revision + 100, gateway.ErrConflict, "changed since revision"},
-		{"create over an existing one", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Team = "t" }), 0, gateway.ErrConflict, "already exists"},
+		}), 0, status.ErrInvalidArgument, "postgres.dsn holds a password"},
+		{"bad kafka broker", gateway.Namespace{Name: "x", Abstraction: gateway.AbstractionLog, Backend: "kafka", Kafka: gateway.KafkaConfig{Brokers: gateway.NewBrokers("k1")}}, 0, status.ErrInvalidArgument, `kafka.brokers[0]: broker "k1": want host:port`},
+		{"durable on one node", with(kvNamespace("x"), func(n *gateway.Namespace) { n.Needs.Durability = gateway.Durable }), 0, status.ErrFailedPrecondition, "durable needs prism serve --sync-always"},
+		{"backend change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Backend = "natskv" }), live.Revision, status.ErrFailedPrecondition, "settings.backend sqlite → natskv"},
+		{"abstraction change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Abstraction = gateway.AbstractionTimeSeries }), live.Revision, status.ErrFailedPrecondition, "abstraction keyvalue → timeseries"},
+		{"stale revision", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Team = "t" }), live.Revision + 100, status.ErrConflict, "changed since revision"},
+		{"create over an existing one", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Team = "t" }), 0, status.ErrConflict, "already exists"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,20 +264,20 @@ func TestAdminDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.Delete(ctx, "orders", live.Revision+1, false); !errors.Is(err, gateway.ErrConflict) {
+	if _, err := e.client.Delete(ctx, "orders", live.Revision+1, false); !errors.Is(err, status.ErrConflict) {
 		t.Fatalf("delete at a stale revision: %v, want CONFLICT", err)
 	}
-	if _, err := e.client.Delete(ctx, "nope", 0, false); !errors.Is(err, gateway.ErrNamespaceNotFound) {
+	if _, err := e.client.Delete(ctx, "nope", 0, false); !errors.Is(err, status.ErrNamespaceNotFound) {
 		t.Fatalf("delete of an unknown namespace: %v, want NAMESPACE_NOT_FOUND", err)
 	}
-	if _, err := e.client.Delete(ctx, "Bad Name", 0, false); !errors.Is(err, gateway.ErrInvalidArgument) {
+	if _, err := e.client.Delete(ctx, "Bad Name", 0, false); !errors.Is(err, status.ErrInvalidArgument) {
 		t.Fatalf("delete of an invalid name: %v, want INVALID_ARGUMENT", err)
 	}
 	rep, err := e.client.Delete(ctx, "orders", live.Revision, false)
 	if err != nil || rep.Name != "orders" {
 		t.Fatalf("Delete = %+v, %v", rep, err)
 	}
-	if _, err := e.client.Get(ctx, "orders"); !errors.Is(err, gateway.ErrNamespaceNotFound) {
+	if _, err := e.client.Get(ctx, "orders"); !errors.Is(err, status.ErrNamespaceNotFound) {
 		t.Fatalf("Get after delete: %v, want NAMESPACE_NOT_FOUND", err)
 	}
 	list, err := e.client.List(ctx)

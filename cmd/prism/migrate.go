@@ -13,6 +13,7 @@ import (
 
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -140,7 +141,7 @@ namespace; --timeout bounds it (large namespaces take minutes). Exit status
 			var reply verifyReply
 			req := verifyRequest{By: whoAmI(), TimeoutMS: f.timeout.Milliseconds()}
 			if err := client.Request(ctx, subjects.Owner(args[0], opVerify), "migrate.verify", req, &reply); err != nil {
-				if e := (*gateway.Error)(nil); errors.As(err, &e) && e.Code == gateway.ErrUnavailable.Code {
+				if e := (*status.Error)(nil); errors.As(err, &e) && e.Code == status.ErrUnavailable.Code {
 					return fmt.Errorf("%w (verify runs in the Prism that projects %s; is it running and reachable?)", err, args[0])
 				}
 				return err

@@ -19,6 +19,7 @@ import (
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -171,7 +172,7 @@ func TestMigrationInProcess(t *testing.T) {
 	if rep.Report.Passed() || rep.Report.Differing != 1 || rep.Report.Missing != 0 || rep.Report.Extra != 0 || !slices.Equal(rep.Report.DifferingIDs, []string{"rec-00123"}) || rep.State != gateway.MigrationShadowing {
 		t.Fatalf("verify of a corrupted row: %+v", rep)
 	}
-	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("cutover after a failed verify = %v", err)
 	}
 	if _, err := conn.Exec(ctx, "UPDATE "+items+" SET value = 'a-rec-00123' WHERE id = 'rec-00123'"); err != nil {
