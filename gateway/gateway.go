@@ -50,6 +50,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
@@ -166,9 +167,9 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		}
 	}
 	g.routes = map[string]map[string]route{
-		AbstractionKeyValue:   routeMap(g.keyValueRoutes()),
-		AbstractionTimeSeries: routeMap(g.timeSeriesRoutes()),
-		AbstractionLog:        routeMap(g.logRoutes()),
+		namespaces.AbstractionKeyValue:   routeMap(g.keyValueRoutes()),
+		namespaces.AbstractionTimeSeries: routeMap(g.timeSeriesRoutes()),
+		namespaces.AbstractionLog:        routeMap(g.logRoutes()),
 	}
 	g.chain = chain(g.handle, g.audit, g.decode, g.authenticate, g.authorize, g.validate)
 	return g, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 )
@@ -94,7 +95,7 @@ func (g *Gateway) routeNames(abstraction string) string {
 // does not have. When another abstraction has op, it says so: the likely
 // mistake is the namespace, not the operation.
 func (g *Gateway) unimplemented(op string, ns *namespaceEntry) *status.Error {
-	for _, abs := range Abstractions {
+	for _, abs := range namespaces.Abstractions {
 		if _, ok := g.routes[abs][op]; ok && abs != ns.Abstraction {
 			return status.Newf(prismv1.Code_UNIMPLEMENTED, "operation %s is a %s operation, but namespace %s is %s; its operations are %s", op, abs, ns.Name, ns.Abstraction, g.routeNames(ns.Abstraction))
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
@@ -73,8 +74,8 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 		if err != nil {
 			return nil, err
 		}
-		if len(msg.Data) > MaxEventBytes {
-			return nil, status.Invalidf("the event of mutation %d is %d bytes; the limit is %d: write fewer or smaller items", i+1, len(msg.Data), MaxEventBytes)
+		if len(msg.Data) > namespaces.MaxEventBytes {
+			return nil, status.Invalidf("the event of mutation %d is %d bytes; the limit is %d: write fewer or smaller items", i+1, len(msg.Data), namespaces.MaxEventBytes)
 		}
 		total += len(msg.Data)
 		if total > MaxBatchBytes {

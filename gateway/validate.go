@@ -20,11 +20,6 @@ const (
 	MaxKeyBytes = 1024
 	// MaxValueBytes is the largest item value (512 KiB).
 	MaxValueBytes = 512 << 10
-	// MaxEventBytes is the largest event payload (the marshalled
-	// prismv1.KeyValueEvent of one put or delete, or
-	// prismv1.TimeSeriesAppend of one append, 900 KiB); it keeps every event
-	// under the stream's MaxStreamMsgSize with its headers.
-	MaxEventBytes = 900 << 10
 	// MaxBatchBytes is the largest sum of the event payloads of one mutate
 	// (8 MiB); an atomic batch is staged in the server's memory.
 	MaxBatchBytes = 8 << 20

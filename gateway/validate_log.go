@@ -9,7 +9,7 @@ import (
 // Limits of Log requests. A request that breaks one gets INVALID_ARGUMENT
 // and nothing is written. Besides these, the key is 1 to MaxIDBytes bytes,
 // the value at most MaxValueBytes, the event of one append at most
-// MaxEventBytes, and idempotency_token as for KeyValue.
+// namespaces.MaxEventBytes, and idempotency_token as for KeyValue.
 const (
 	// MaxLogHeaders is the most headers one record may carry.
 	MaxLogHeaders = 64

@@ -13,7 +13,7 @@ import (
 
 // Limits of TimeSeries requests. A request that breaks one gets
 // INVALID_ARGUMENT and nothing is written. Besides these, the event of one
-// append (its marshalled prismv1.TimeSeriesAppend) is at most MaxEventBytes,
+// append (its marshalled prismv1.TimeSeriesAppend) is at most namespaces.MaxEventBytes,
 // page_size at most MaxPageSize, page_token at most MaxPageTokenLen and
 // idempotency_token as for KeyValue.
 const (

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
@@ -70,8 +71,8 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 	if err != nil {
 		return nil, err
 	}
-	if len(msg.Data) > MaxEventBytes {
-		return nil, status.Invalidf("the event of this write is %d bytes; the limit is %d: write fewer or smaller %s per request", len(msg.Data), MaxEventBytes, w.unit)
+	if len(msg.Data) > namespaces.MaxEventBytes {
+		return nil, status.Invalidf("the event of this write is %d bytes; the limit is %d: write fewer or smaller %s per request", len(msg.Data), namespaces.MaxEventBytes, w.unit)
 	}
 	if token != "" {
 		msg.Header.Set(subjects.HeaderMsgID, token)
@@ -193,7 +194,7 @@ func conflictError(err error, id []byte, expected uint64) *status.Error {
 // applied the write, then returns resp. The write is stored either way; a
 // timeout is NOT_CONSISTENT_YET carrying its seq.
 func (g *Gateway) afterWrite(ctx context.Context, r *request, resp *prismv1.WriteResponse) (proto.Message, error) {
-	if r.ns.Consistency != Strong {
+	if r.ns.Consistency != namespaces.Strong {
 		return resp, nil
 	}
 	if err := g.waitApplied(ctx, r.ns, r.ns.strongApplied(), resp.GetSeq(), waitStrongWrite); err != nil {

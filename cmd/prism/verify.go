@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
@@ -29,8 +29,8 @@ type verifyRequest struct {
 
 // verifyReply is the result of a verify and the migration state it led to.
 type verifyReply struct {
-	Report replay.Report          `json:"report"`
-	State  gateway.MigrationState `json:"state"`
+	Report replay.Report             `json:"report"`
+	State  namespaces.MigrationState `json:"state"`
 }
 
 const defaultVerifyTimeout = 10 * time.Minute
@@ -46,7 +46,7 @@ func (s *namespaceSet) serveVerify(ns string) (*nats.Subscription, error) {
 		go func() {
 			defer s.wg.Done()
 			reply, err := s.verify(s.ctx, ns, m.Data)
-			gateway.ReplyAdmin(nc, m, "migrate.verify", reply, err, s.log)
+			namespaces.ReplyAdmin(nc, m, "migrate.verify", reply, err, s.log)
 		}()
 	})
 }
@@ -105,13 +105,13 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (veri
 	if err != nil {
 		return verifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: verify stopped after %d records: %v", ns, rep.Compared, err), Err: err}
 	}
-	sum := gateway.VerifySummary{At: time.Now().UTC(), By: req.By, Checkpoint: rep.Checkpoint, Compared: rep.Compared, Matched: rep.Matched,
+	sum := namespaces.VerifySummary{At: time.Now().UTC(), By: req.By, Checkpoint: rep.Checkpoint, Compared: rep.Compared, Matched: rep.Matched,
 		Missing: rep.Missing, Extra: rep.Extra, Differing: rep.Differing + rep.Unsettled, Passed: rep.Passed()}
 	// Recorded even when the verify used up its time: the result is
 	// worth keeping, and the operator may have gone.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer rcancel()
-	e, err = gateway.RecordVerify(rctx, s.reg, ns, sum, req.By)
+	e, err = namespaces.RecordVerify(rctx, s.reg, ns, sum, req.By)
 	if err != nil {
 		return verifyReply{}, err
 	}

@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"context"
@@ -95,7 +95,7 @@ func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (App
 	if err := ns.Validate(); err != nil {
 		return ApplyResult{}, Registered{}, status.Invalidf("%v", err)
 	}
-	ns = ns.withDefaults()
+	ns = ns.WithDefaults()
 	p, err := Derive(ns, c)
 	if err != nil {
 		return ApplyResult{}, Registered{}, planError(err)

@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
@@ -194,10 +195,10 @@ type Admin struct {
 // NewAdmin returns an admin responder over nc for registry reg.
 func NewAdmin(nc *nats.Conn, reg *Registry, cfg AdminConfig) (*Admin, error) {
 	if nc == nil || reg == nil {
-		return nil, errors.New("gateway: admin needs a NATS connection and a registry")
+		return nil, errors.New("namespaces: admin needs a NATS connection and a registry")
 	}
 	if cfg.Cluster.Nodes < 1 {
-		return nil, fmt.Errorf("gateway: admin cluster nodes %d: want at least 1", cfg.Cluster.Nodes)
+		return nil, fmt.Errorf("namespaces: admin cluster nodes %d: want at least 1", cfg.Cluster.Nodes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -210,7 +211,7 @@ func (a *Admin) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.sub != nil {
-		return errors.New("gateway: admin already started")
+		return errors.New("namespaces: admin already started")
 	}
 	sub, err := a.nc.QueueSubscribe(subjects.AllAdmin(), AdminQueue, a.serve)
 	if err != nil {
@@ -278,7 +279,7 @@ func ReplyAdmin(nc *nats.Conn, m *nats.Msg, op string, reply any, err error, log
 		}
 		log.Log(context.Background(), level, "admin request refused", "op", op, "code", e.Code.String(), "err", err)
 		out.Header.Set(subjects.HeaderErrorCode, e.Code.String())
-		out.Data, _ = encJSON.marshal(e.Proto())
+		out.Data, _ = protojson.Marshal(e.Proto())
 	}
 	if m.Reply != "" {
 		_ = nc.PublishMsg(out)

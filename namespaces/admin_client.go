@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
@@ -115,7 +116,7 @@ func (c *AdminClient) Request(ctx context.Context, subject, op string, req, out 
 	}
 	if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {
 		var er prismv1.ErrorReply
-		if err := jsonIn.Unmarshal(reply.Data, &er); err != nil || er.GetError() == nil {
+		if err := protojson.Unmarshal(reply.Data, &er); err != nil || er.GetError() == nil {
 			return &status.Error{Op: "admin " + op, Code: status.ErrInternal.Code, Message: "error reply " + code + " without a readable body"}
 		}
 		return &status.Error{Op: "admin " + op, Code: er.GetError().GetCode(), Message: er.GetError().GetMessage()}

@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"context"
@@ -217,7 +217,7 @@ func (r *Registry) Put(ctx context.Context, e Registered) (uint64, error) {
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
-	rec, err := json.Marshal(registryRecord{Namespace: ns.withDefaults(), Backend: e.Backend, AppliedAt: at, AppliedBy: e.AppliedBy, Primary: e.Primary, Migration: e.Migration})
+	rec, err := json.Marshal(registryRecord{Namespace: ns.WithDefaults(), Backend: e.Backend, AppliedAt: at, AppliedBy: e.AppliedBy, Primary: e.Primary, Migration: e.Migration})
 	if err != nil {
 		return 0, &status.Error{Op: "registry put", Code: status.ErrInternal.Code, Message: "cannot encode namespace", Err: err}
 	}
@@ -327,7 +327,7 @@ func decodeRegistered(e jetstream.KeyValueEntry) (Registered, error) {
 	if !slices.Contains(Backends, rec.Backend) {
 		return Registered{}, status.Newf(status.ErrInternal.Code, "registry entry %s (revision %d) has no resolved backend", e.Key(), e.Revision())
 	}
-	return Registered{Namespace: rec.Namespace.withDefaults(), Backend: rec.Backend, Revision: e.Revision(), AppliedAt: rec.AppliedAt, AppliedBy: rec.AppliedBy, Primary: rec.Primary, Migration: rec.Migration}, nil
+	return Registered{Namespace: rec.Namespace.WithDefaults(), Backend: rec.Backend, Revision: e.Revision(), AppliedAt: rec.AppliedAt, AppliedBy: rec.AppliedBy, Primary: rec.Primary, Migration: rec.Migration}, nil
 }
 
 // RegistryOp is what happened to a namespace in the registry.
