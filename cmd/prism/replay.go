@@ -62,7 +62,9 @@ the result is identical to an uninterrupted replay.
 
 Storage of the target (the same places prism serve uses):
   sqlite    <data-dir>/sqlite/<ns>.<target>.db (<ns>.db for target "sqlite"),
-            or --sqlite-path
+            or --sqlite-path. Without either, <data-dir> is prism serve's
+            default ./prism-data, used only when it exists here: prism replay
+            never creates a data directory it was not told about
   postgres  schema prism_<ns>.<target> (prism_<ns> for target "postgres")
             on --postgres-dsn (default: the namespace's postgres.dsn, then
             $PRISM_POSTGRES_DSN)
@@ -112,7 +114,7 @@ and RSS, and their peaks to the summary.`,
 	fl.StringVar(&f.target, "target", "", "projection target to replay into (lowercase letters, digits, - and _, at most 32); required")
 	fl.StringVar(&f.backend, "backend", "", "backend of the target: sqlite or postgres (default: see above)")
 	fl.StringVar(&f.sqlitePath, "sqlite-path", "", "SQLite file of the target (default <data-dir>/sqlite/<ns>.<target>.db)")
-	fl.StringVar(&f.dataDir, "data-dir", "./prism-data", "data directory of prism serve, where SQLite targets live")
+	fl.StringVar(&f.dataDir, "data-dir", "", "data directory of prism serve, where SQLite targets live (default "+defaultDataDir+" when it exists)")
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "PostgreSQL connection string of a postgres target (default: the namespace's, then $PRISM_POSTGRES_DSN)")
 	fl.StringVar(&f.natsURL, "nats-url", def, "NATS URL of the deployment (default $NATS_URL, else nats://127.0.0.1:4222)")
 	fl.Uint64Var(&f.fromSeq, "from-seq", 0, "start a new target at this stream sequence, skipping the events before it (see above)")
@@ -248,7 +250,11 @@ func (r *replayRun) resolveTarget() error {
 	if r.backend == "sqlite" {
 		path := f.sqlitePath
 		if path == "" {
-			path = sqliteTargetPath(serveFlags{dataDir: f.dataDir}, n.Name, f.target)
+			dir, err := replayDataDir(f.dataDir)
+			if err != nil {
+				return err
+			}
+			path = sqliteTargetPath(serveFlags{dataDir: dir}, n.Name, f.target)
 		}
 		r.target = replay.SQLiteTarget{Path: path}
 		return nil
@@ -269,6 +275,24 @@ func (r *replayRun) resolveTarget() error {
 	}
 	r.target = replay.PostgresTarget{DSN: dsn, Namespace: n.Name, Schema: schema}
 	return nil
+}
+
+// defaultDataDir is prism serve's default --data-dir.
+const defaultDataDir = "./prism-data"
+
+// replayDataDir is the data directory a SQLite target lives under: dir
+// when given; else prism serve's default, only when it exists, so that a
+// replay run anywhere else does not leave a surprise ./prism-data behind.
+func replayDataDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	if fi, err := os.Stat(defaultDataDir); err == nil && fi.IsDir() {
+		return defaultDataDir, nil
+	}
+	wd, _ := os.Getwd()
+	return "", fmt.Errorf("replay: a sqlite target needs prism serve's data directory, and %s has no %s: "+
+		"pass --data-dir DIR (the --data-dir of prism serve) or --sqlite-path FILE", wd, defaultDataDir)
 }
 
 // name is how progress lines and messages call the replay.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -374,5 +375,34 @@ func TestProgressMeter(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(progressLine.FindStringSubmatch(s.line("x"))[2]); n != 40 {
 		t.Fatalf("following line %q", s.line("x"))
+	}
+}
+
+// Run where no prism serve keeps its data, a SQLite replay without
+// --data-dir or --sqlite-path is refused and creates nothing there; with
+// serve's default ./prism-data present, it replays into it.
+func TestReplayCreatesNoDataDirInTheWorkingDirectory(t *testing.T) {
+	n := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	e := newReplayEnv(t, n, 20)
+	wd := t.TempDir()
+	t.Chdir(wd)
+	f := e.flags("rebuild")
+	f.dataDir = ""
+	out, err := replayCmd(t, "orders", f, "")
+	if err == nil || !strings.Contains(err.Error(), "pass --data-dir DIR") {
+		t.Fatalf("replay without --data-dir where there is no ./prism-data: %v\n%s", err, out)
+	}
+	if entries, err := os.ReadDir(wd); err != nil || len(entries) != 0 {
+		t.Fatalf("the refused replay left %v in the working directory (%v)", entries, err)
+	}
+	if err := os.Mkdir(filepath.Join(wd, "prism-data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := replayCmd(t, "orders", f, ""); err != nil {
+		t.Fatalf("replay with ./prism-data present: %v\n%s", err, out)
+	}
+	st := openSQLite(t, filepath.Join(wd, "prism-data", "sqlite", "orders.rebuild.db"))
+	if cp, err := st.Checkpoint(context.Background()); err != nil || cp != e.last {
+		t.Fatalf("checkpoint of the target under ./prism-data = %d, %v; want %d", cp, err, e.last)
 	}
 }
