@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
@@ -65,7 +64,8 @@ Storage of the target (the same places prism serve uses):
             or --sqlite-path. Without either, <data-dir> is prism serve's
             default ./prism-data, used only when it exists here: prism replay
             never creates a data directory it was not told about
-  postgres  schema prism_<ns>.<target> (prism_<ns> for target "postgres")
+  postgres  schema prism__<ns>__<target> (prism_<ns> for target "postgres";
+            a target of lower-case letters, digits and single '_' inside)
             on --postgres-dsn (default: the namespace's postgres.dsn, then
             $PRISM_POSTGRES_DSN)
 --backend defaults to the target's name when it is sqlite or postgres, else
@@ -269,9 +269,9 @@ func (r *replayRun) resolveTarget() error {
 	if dsn == "" {
 		return errors.New("replay: a postgres target needs a connection string: --postgres-dsn or PRISM_POSTGRES_DSN")
 	}
-	schema, err := postgres.TargetSchemaName(n.Name, f.target)
+	schema, err := replay.PostgresTargetSchema(n.Name, f.target)
 	if err != nil {
-		return err
+		return fmt.Errorf("replay: %w", err)
 	}
 	r.target = replay.PostgresTarget{DSN: dsn, Namespace: n.Name, Schema: schema}
 	return nil

@@ -282,7 +282,7 @@ func TestReplayIntoPostgresTarget(t *testing.T) {
 	n := gateway.Namespace{Name: ns, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
 	e := newReplayEnv(t, n, 300)
 	want := e.primaryRecords(t, ns)
-	schema, err := postgres.TargetSchemaName(ns, "pg")
+	schema, err := replay.PostgresTargetSchema(ns, "pg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,8 +290,13 @@ func TestReplayIntoPostgresTarget(t *testing.T) {
 
 	f := e.flags("pg")
 	f.backend, f.postgresDSN = "postgres", dsn
-	if out, err := replayCmd(t, ns, f, ""); err != nil {
+	out, err := replayCmd(t, ns, f, "")
+	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	// A plain schema name: no '.', nothing to quote in psql.
+	if want := "prism__" + ns + "__pg"; schema != want || !strings.Contains(out, "into postgres schema "+want+"\n") {
+		t.Fatalf("schema %q, want %q, in the output:\n%s", schema, want, out)
 	}
 	st, err := postgres.Open(context.Background(), dsn, ns, postgres.WithSchema(schema))
 	if err != nil {
