@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // The scenarios Run knows (Config.Scenario).
@@ -147,8 +147,8 @@ func (c Config) Validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("--backend %q: want sqlite or postgres", c.Backend))
 		}
-		switch gateway.Consistency(c.Consistency) {
-		case gateway.Eventual, gateway.ReadYourWrites, gateway.Strong:
+		switch namespaces.Consistency(c.Consistency) {
+		case namespaces.Eventual, namespaces.ReadYourWrites, namespaces.Strong:
 		default:
 			errs = append(errs, fmt.Errorf("--consistency %q: want eventual, read-your-writes or strong", c.Consistency))
 		}

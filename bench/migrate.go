@@ -10,7 +10,7 @@ import (
 
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
@@ -25,7 +25,7 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 	if err := fillStream(ctx, cfg, t, items, progress); err != nil {
 		return RunResult{}, err
 	}
-	admin := gateway.NewAdminClient(t.nc, 10*time.Minute)
+	admin := namespaces.NewAdminClient(t.nc, 10*time.Minute)
 	target := "pg" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	schema, err := postgres.TargetSchemaName(t.namespace, target)
 	if err != nil {
@@ -56,10 +56,10 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 	}
 	var last uint64
 	err = step("backfill", func() error {
-		if _, err := admin.StartMigration(ctx, t.namespace, gateway.Target{Name: target, Backend: "postgres"}, gateway.MigrationOptions{}, "prism bench"); err != nil {
+		if _, err := admin.StartMigration(ctx, t.namespace, namespaces.Target{Name: target, Backend: "postgres"}, namespaces.MigrationOptions{}, "prism bench"); err != nil {
 			return err
 		}
-		n, err := waitMigrationState(ctx, admin, t.namespace, gateway.MigrationShadowing, progress)
+		n, err := waitMigrationState(ctx, admin, t.namespace, namespaces.MigrationShadowing, progress)
 		for _, ts := range n.Targets {
 			if ts.Target == target {
 				last = ts.Checkpoint
@@ -81,7 +81,7 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 	}
 	if err == nil {
 		err = step("cutover", func() error {
-			if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
+			if _, err := admin.Migrate(ctx, namespaces.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
 				return err
 			}
 			return waitReading(ctx, admin, t.namespace, target)
@@ -89,7 +89,7 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 	}
 	if err == nil {
 		err = step("finalize", func() error {
-			if _, err := admin.Migrate(ctx, gateway.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
+			if _, err := admin.Migrate(ctx, namespaces.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
 				return err
 			}
 			return waitReading(ctx, admin, t.namespace, target)
@@ -108,10 +108,10 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 
 // waitMigrationState polls until namespace name's migration is in state
 // want, printing the backfill's progress every few seconds.
-func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name string, want gateway.MigrationState, progress io.Writer) (gateway.AdminNamespace, error) {
+func waitMigrationState(ctx context.Context, admin *namespaces.AdminClient, name string, want namespaces.MigrationState, progress io.Writer) (namespaces.AdminNamespace, error) {
 	var meter backfillMeter
 	var printed time.Time
-	return pollNamespace(ctx, admin, name, 50*time.Millisecond, func(n gateway.AdminNamespace) bool {
+	return pollNamespace(ctx, admin, name, 50*time.Millisecond, func(n namespaces.AdminNamespace) bool {
 		if n.Migration != nil && n.Migration.State == want {
 			return true
 		}
@@ -131,9 +131,9 @@ func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name st
 // waitReading polls until target is namespace name's primary, the one
 // reads are served from, or the namespace has no targets at all (nothing
 // serves it).
-func waitReading(ctx context.Context, admin *gateway.AdminClient, name, target string) error {
-	_, err := pollNamespace(ctx, admin, name, 20*time.Millisecond, func(n gateway.AdminNamespace) bool {
-		return len(n.Targets) == 0 || slices.ContainsFunc(n.Targets, func(t gateway.TargetStatus) bool {
+func waitReading(ctx context.Context, admin *namespaces.AdminClient, name, target string) error {
+	_, err := pollNamespace(ctx, admin, name, 20*time.Millisecond, func(n namespaces.AdminNamespace) bool {
+		return len(n.Targets) == 0 || slices.ContainsFunc(n.Targets, func(t namespaces.TargetStatus) bool {
 			return t.Target == target && t.Role == "primary"
 		})
 	})
@@ -141,7 +141,7 @@ func waitReading(ctx context.Context, admin *gateway.AdminClient, name, target s
 }
 
 // pollNamespace gets namespace name every interval until done says so.
-func pollNamespace(ctx context.Context, admin *gateway.AdminClient, name string, interval time.Duration, done func(gateway.AdminNamespace) bool) (gateway.AdminNamespace, error) {
+func pollNamespace(ctx context.Context, admin *namespaces.AdminClient, name string, interval time.Duration, done func(namespaces.AdminNamespace) bool) (namespaces.AdminNamespace, error) {
 	for {
 		n, err := admin.Get(ctx, name)
 		if err != nil || done(n) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -49,7 +49,7 @@ type EmbeddedConfig struct {
 	// with backend postgres; "" without one.
 	PostgresDSN string
 	// Namespace is applied to the registry before the Prism serves.
-	Namespace gateway.Namespace
+	Namespace namespaces.Namespace
 	// By is recorded in the registry as who applied Namespace.
 	By string
 	// Logger receives the Prism's logs.
@@ -136,8 +136,8 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 		}
 		t.pgDrop = append(t.pgDrop, schema)
 	}
-	ns := gateway.Namespace{Name: t.namespace, Abstraction: gateway.AbstractionKeyValue, Backend: cfg.Backend, Consistency: gateway.Consistency(cfg.Consistency),
-		Needs: gateway.Needs{ReadRPS: cfg.ReadRPS}}
+	ns := namespaces.Namespace{Name: t.namespace, Abstraction: namespaces.AbstractionKeyValue, Backend: cfg.Backend, Consistency: namespaces.Consistency(cfg.Consistency),
+		Needs: namespaces.Needs{ReadRPS: cfg.ReadRPS}}
 	// Kept only on success: a StartFunc may return a nil *T with its error.
 	prism, err := cfg.Start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/bench"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // benchStack is the embedded Prism of prism bench: the stack prism serve
@@ -30,7 +30,7 @@ func startBenchStack(ctx context.Context, c bench.EmbeddedConfig) (bench.Embedde
 		drainTimeout: 15 * time.Second,
 		postgresDSN:  c.PostgresDSN,
 	}
-	st, err := startStack(ctx, sf, c.Logger, seed{namespaces: []gateway.Namespace{c.Namespace}, by: c.By})
+	st, err := startStack(ctx, sf, c.Logger, seed{namespaces: []namespaces.Namespace{c.Namespace}, by: c.By})
 	if err != nil {
 		return nil, err
 	}

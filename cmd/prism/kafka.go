@@ -9,6 +9,7 @@ import (
 
 	"github.com/prism-data/prism/backends/kafka"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
 )
 
@@ -35,7 +36,7 @@ func resolveKafkaBrokers(f *serveFlags) error {
 	}
 	for _, b := range strings.Split(list, ",") {
 		b = strings.TrimSpace(b)
-		if err := gateway.ValidateBroker(b); err != nil {
+		if err := namespaces.ValidateBroker(b); err != nil {
 			return fmt.Errorf("%s: %w", from, err)
 		}
 		f.kafkaBrokerList = append(f.kafkaBrokerList, b)
@@ -45,7 +46,7 @@ func resolveKafkaBrokers(f *serveFlags) error {
 
 // kafkaBrokers returns the brokers of log namespace n: its kafka.brokers,
 // else the ones resolveKafkaBrokers found.
-func kafkaBrokers(f serveFlags, n gateway.Namespace) ([]string, error) {
+func kafkaBrokers(f serveFlags, n namespaces.Namespace) ([]string, error) {
 	if b := n.Kafka.Brokers.List(); len(b) > 0 {
 		return b, nil
 	}
@@ -58,7 +59,7 @@ func kafkaBrokers(f serveFlags, n gateway.Namespace) ([]string, error) {
 // openKafka opens the Kafka topic of log namespace n, creating it with the
 // partitions and replication factor of its plan (plan.Kafka: the kafka
 // section, else the needs).
-func openKafka(ctx context.Context, f serveFlags, n gateway.Namespace, plan gateway.Plan) (interface{ Close() error }, string, error) {
+func openKafka(ctx context.Context, f serveFlags, n namespaces.Namespace, plan namespaces.Plan) (interface{ Close() error }, string, error) {
 	brokers, err := kafkaBrokers(f, n)
 	if err != nil {
 		return nil, "", err

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 func TestPlanOfLogNamespace(t *testing.T) {
@@ -14,7 +14,7 @@ func TestPlanOfLogNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plan: %v\n%s", err, out)
 	}
-	var r gateway.PlanReport
+	var r namespaces.PlanReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -28,12 +28,12 @@ func TestPlanOfLogNamespace(t *testing.T) {
 }
 
 func TestKafkaBrokersPrecedence(t *testing.T) {
-	ns := gateway.Namespace{Name: "clicks", Abstraction: gateway.AbstractionLog, Backend: "kafka"}
+	ns := namespaces.Namespace{Name: "clicks", Abstraction: namespaces.AbstractionLog, Backend: "kafka"}
 	withYAML := ns
-	withYAML.Kafka.Brokers = gateway.NewBrokers("yaml:9092")
+	withYAML.Kafka.Brokers = namespaces.NewBrokers("yaml:9092")
 	tests := []struct {
 		name    string
-		ns      gateway.Namespace
+		ns      namespaces.Namespace
 		flag    string
 		env     string
 		want    string

@@ -22,6 +22,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
@@ -54,17 +55,17 @@ var (
 // served is one running namespace: its targets (the primary and, during
 // a migration, the new one) and what the gateway serves it with.
 type served struct {
-	entry gateway.Registered
+	entry namespaces.Registered
 	// ns is entry.Namespace with the backend resolved.
-	ns   gateway.Namespace
-	plan gateway.Plan
+	ns   namespaces.Namespace
+	plan namespaces.Plan
 	// targets are the running targets by name.
 	targets map[string]*targetRun
 	// primary names the namespace's primary target (entry.PrimaryTarget);
 	// reading the one reads come from (the new target after a cutover).
 	primary, reading string
 	// migration is the migration state the targets were last set up for.
-	migration gateway.MigrationState
+	migration namespaces.MigrationState
 	// verifySub answers migrate verify for the namespace.
 	verifySub *nats.Subscription
 	// stopCompactor ends the background compaction of a keyvalue stream
@@ -85,7 +86,7 @@ func (e *partialError) Unwrap() error { return e.err }
 // failure is a registered namespace this process could not serve (or not
 // all of its revision); it is retried every retryFailedEvery.
 type failure struct {
-	entry gateway.Registered
+	entry namespaces.Registered
 	err   error
 }
 
@@ -107,7 +108,7 @@ type namespaceSet struct {
 	gw      *gateway.Gateway
 	metrics prometheus.Registerer
 	tracer  trace.TracerProvider
-	cluster gateway.Cluster
+	cluster namespaces.Cluster
 
 	mu     sync.Mutex
 	served map[string]*served
@@ -116,7 +117,7 @@ type namespaceSet struct {
 	changes *prometheus.CounterVec
 	// reg is the registry followed; set by follow. Migration states this
 	// process reaches are recorded there.
-	reg *gateway.Registry
+	reg *namespaces.Registry
 	// owner names this process on the projector consumers (instanceID).
 	owner string
 
@@ -127,7 +128,7 @@ type namespaceSet struct {
 	wg     sync.WaitGroup
 }
 
-func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster, owner string) (*namespaceSet, error) {
+func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c namespaces.Cluster, owner string) (*namespaceSet, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &namespaceSet{log: log, f: f, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, owner: owner, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
 	s.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -165,7 +166,7 @@ func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw 
 // After the NATS connection reconnected it watches the registry anew
 // (the watch's consumer may be gone with the server) and reconciles: what
 // changed meanwhile is applied, and namespaces deleted meanwhile stop.
-func (s *namespaceSet) follow(wait context.Context, reg *gateway.Registry) error {
+func (s *namespaceSet) follow(wait context.Context, reg *namespaces.Registry) error {
 	s.reg = reg
 	s.watchBackfills()
 	first := make(chan struct{})
@@ -185,7 +186,7 @@ const reconnectCheckEvery = 250 * time.Millisecond
 
 // watch starts the goroutine that follows reg; synced is closed once the
 // first watch delivered every registered namespace.
-func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error {
+func (s *namespaceSet) watch(reg *namespaces.Registry, synced chan struct{}) error {
 	ctx := s.ctx
 	nc := s.js.Conn()
 	changes, cancel, err := s.startWatch(ctx, reg)
@@ -219,7 +220,7 @@ func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error 
 					if ctx.Err() == nil {
 						rewatch()
 					}
-				case c.Op == gateway.RegistrySynced:
+				case c.Op == namespaces.RegistrySynced:
 					if seen != nil {
 						s.forgetUnseen(ctx, seen)
 						seen = nil
@@ -249,7 +250,7 @@ func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error 
 }
 
 // startWatch starts a watch of reg that ends with ctx or cancel.
-func (s *namespaceSet) startWatch(ctx context.Context, reg *gateway.Registry) (<-chan gateway.RegistryChange, context.CancelFunc, error) {
+func (s *namespaceSet) startWatch(ctx context.Context, reg *namespaces.Registry) (<-chan namespaces.RegistryChange, context.CancelFunc, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	changes, err := reg.Watch(wctx)
 	if err != nil {
@@ -261,7 +262,7 @@ func (s *namespaceSet) startWatch(ctx context.Context, reg *gateway.Registry) (<
 
 // rewatch starts another watch, retrying until it starts or ctx ends (then
 // it returns a nil channel, which blocks, and a no-op cancel).
-func (s *namespaceSet) rewatch(ctx context.Context, reg *gateway.Registry) (<-chan gateway.RegistryChange, context.CancelFunc) {
+func (s *namespaceSet) rewatch(ctx context.Context, reg *namespaces.Registry) (<-chan namespaces.RegistryChange, context.CancelFunc) {
 	for {
 		changes, cancel, err := s.startWatch(ctx, reg)
 		if err == nil {
@@ -300,20 +301,20 @@ func (s *namespaceSet) forgetUnseen(ctx context.Context, seen map[string]bool) {
 }
 
 // change applies one registry change.
-func (s *namespaceSet) change(ctx context.Context, c gateway.RegistryChange) {
+func (s *namespaceSet) change(ctx context.Context, c namespaces.RegistryChange) {
 	switch {
 	case c.Err != nil:
 		s.log.Error("registry entry skipped", "namespace", c.Name, "revision", c.Entry.Revision, "err", c.Err)
-	case c.Op == gateway.RegistryPut:
+	case c.Op == namespaces.RegistryPut:
 		s.put(ctx, c.Entry)
-	case c.Op == gateway.RegistryDelete, c.Op == gateway.RegistryPurge:
-		s.remove(ctx, c.Name, c.Op == gateway.RegistryPurge)
+	case c.Op == namespaces.RegistryDelete, c.Op == namespaces.RegistryPurge:
+		s.remove(ctx, c.Name, c.Op == namespaces.RegistryPurge)
 	}
 }
 
 // put serves e: opens it if new, reconfigures it if changed. A namespace
 // that fails is recorded and retried.
-func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
+func (s *namespaceSet) put(ctx context.Context, e namespaces.Registered) {
 	opCtx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	s.mu.Lock()
@@ -344,7 +345,7 @@ func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
 
 func (s *namespaceSet) retryFailed(ctx context.Context) {
 	s.mu.Lock()
-	var retry []gateway.Registered
+	var retry []namespaces.Registered
 	for _, f := range s.failed {
 		retry = append(retry, f.entry)
 	}
@@ -356,10 +357,10 @@ func (s *namespaceSet) retryFailed(ctx context.Context) {
 
 // resolved returns the namespace of e with its backend resolved, and its
 // plan on this deployment.
-func (s *namespaceSet) resolved(e gateway.Registered) (gateway.Namespace, gateway.Plan, error) {
+func (s *namespaceSet) resolved(e namespaces.Registered) (namespaces.Namespace, namespaces.Plan, error) {
 	ns := e.Namespace
 	ns.Backend = e.Backend
-	p, err := gateway.Derive(ns, s.cluster)
+	p, err := namespaces.Derive(ns, s.cluster)
 	if err != nil {
 		return ns, p, fmt.Errorf("this deployment cannot serve it as applied: %w", err)
 	}
@@ -369,12 +370,12 @@ func (s *namespaceSet) resolved(e gateway.Registered) (gateway.Namespace, gatewa
 // open opens the primary target of e, starts its projector and registers
 // it with the gateway, then sets up a migration's target if one runs. On
 // error, what was opened for it is closed.
-func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err error) {
+func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err error) {
 	n, plan, err := s.resolved(e)
 	if err != nil {
 		return err
 	}
-	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
+	if err := namespaces.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
 	}
 	pt := e.PrimaryTarget()
@@ -396,16 +397,16 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 		}
 	}()
 	switch n.Abstraction {
-	case gateway.AbstractionKeyValue:
+	case namespaces.AbstractionKeyValue:
 		if err = s.gw.AddNamespace(n, run.read.KeyValue, run.waiter); err == nil {
 			added = true
 			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
 		}
-	case gateway.AbstractionTimeSeries:
+	case namespaces.AbstractionTimeSeries:
 		if err = s.gw.AddTimeSeriesNamespace(n, run.read.TimeSeries, run.waiter); err == nil {
 			added = true
 		}
-	case gateway.AbstractionLog:
+	case namespaces.AbstractionLog:
 		if err = s.gw.AddLogNamespace(n, run.store.(logStore), run.waiter); err == nil {
 			added = true
 		}
@@ -416,7 +417,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
 		return err
 	}
-	if n.Abstraction == gateway.AbstractionKeyValue && !s.f.noCompact {
+	if n.Abstraction == namespaces.AbstractionKeyValue && !s.f.noCompact {
 		if sv.stopCompactor, err = s.startCompactor(n.Name); err != nil {
 			_ = sv.verifySub.Unsubscribe()
 			return err
@@ -437,7 +438,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 
 // readCacheEntries is the gateway read cache size plan asks for, 0 for
 // none.
-func readCacheEntries(plan gateway.Plan) int {
+func readCacheEntries(plan namespaces.Plan) int {
 	if !plan.ReadCache.Value {
 		return 0
 	}
@@ -446,7 +447,7 @@ func readCacheEntries(plan gateway.Plan) int {
 
 // retentionSweep deletes the events of ts older than n's retention; nil
 // without one.
-func retentionSweep(ts tsStore, n gateway.Namespace) func(ctx context.Context) (int64, error) {
+func retentionSweep(ts tsStore, n namespaces.Namespace) func(ctx context.Context) (int64, error) {
 	keep := time.Duration(n.Retention)
 	if keep <= 0 {
 		return nil
@@ -459,7 +460,7 @@ func retentionSweep(ts tsStore, n gateway.Namespace) func(ctx context.Context) (
 // their batch size changed, and the targets of a migration. A change of
 // backend or abstraction outside a migration is refused (apply refuses it
 // too): sv keeps serving the revision it has.
-func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registered) error {
+func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Registered) error {
 	n, plan, err := s.resolved(e)
 	if err != nil {
 		return err
@@ -468,13 +469,13 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 	if run := sv.targets[pt.Name]; run == nil || run.target != pt || n.Abstraction != sv.ns.Abstraction || n.Kafka != sv.ns.Kafka {
 		return fmt.Errorf("revision %d moves it from %s %s to %s %s, which needs a migration; still serving revision %d", e.Revision, sv.ns.Abstraction, sv.primaryRun().target.Backend, n.Abstraction, pt.Backend, sv.entry.Revision)
 	}
-	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
+	if err := namespaces.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
 	}
 	if err := s.gw.UpdateNamespace(n); err != nil {
 		return err
 	}
-	if n.Abstraction == gateway.AbstractionKeyValue {
+	if n.Abstraction == namespaces.AbstractionKeyValue {
 		if err := s.gw.SetReadCache(n.Name, readCacheEntries(plan)); err != nil {
 			return err
 		}
@@ -488,7 +489,7 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 	}
 	s.mu.Lock()
 	for _, run := range sv.targets {
-		if ts, ok := run.store.(tsStore); ok && n.Abstraction == gateway.AbstractionTimeSeries {
+		if ts, ok := run.store.(tsStore); ok && n.Abstraction == namespaces.AbstractionTimeSeries {
 			run.sweep = retentionSweep(ts, n)
 		}
 	}
@@ -570,7 +571,7 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 		s.log.Info("namespace deleted; its stream and data are kept", "namespace", name)
 		return
 	}
-	if err := gateway.DeleteStreams(ctx, s.js, name); err != nil {
+	if err := namespaces.DeleteStreams(ctx, s.js, name); err != nil {
 		s.log.Error("purge namespace stream", "namespace", name, "err", err)
 	}
 	for _, t := range knownTargets(e) {
@@ -614,7 +615,7 @@ func (s *namespaceSet) snapshot() []*served {
 
 // status returns the state of namespace name's targets in this process,
 // for the admin API: the one serving reads first.
-func (s *namespaceSet) status(ctx context.Context, name string) []gateway.TargetStatus {
+func (s *namespaceSet) status(ctx context.Context, name string) []namespaces.TargetStatus {
 	s.mu.Lock()
 	sv, f := s.served[name], s.failed[name]
 	s.mu.Unlock()
@@ -626,12 +627,12 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		var out []gateway.TargetStatus
+		var out []namespaces.TargetStatus
 		for _, run := range sv.targets {
-			st := gateway.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.proj.Applied(), StreamLast: last}
+			st := namespaces.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.proj.Applied(), StreamLast: last}
 			if th := run.throttle; th != nil {
 				ts := th.State()
-				st.Throttle = &gateway.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
+				st.Throttle = &namespaces.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
 			}
 			if st.Role == "shadow" {
 				st.ShadowReads = s.gw.ShadowReads(name)
@@ -645,7 +646,7 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 			}
 			out = append(out, st)
 		}
-		slices.SortFunc(out, func(a, b gateway.TargetStatus) int {
+		slices.SortFunc(out, func(a, b namespaces.TargetStatus) int {
 			if (a.Role == "primary") != (b.Role == "primary") {
 				if a.Role == "primary" {
 					return -1
@@ -657,7 +658,7 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 		return out
 	case f.err != nil:
 		pt := f.entry.PrimaryTarget()
-		return []gateway.TargetStatus{{Target: pt.Name, Backend: pt.Backend, Role: "primary", State: "failed", Revision: f.entry.Revision, Error: f.err.Error()}}
+		return []namespaces.TargetStatus{{Target: pt.Name, Backend: pt.Backend, Role: "primary", State: "failed", Revision: f.entry.Revision, Error: f.err.Error()}}
 	}
 	return nil
 }

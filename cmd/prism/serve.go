@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
@@ -48,8 +48,8 @@ type serveFlags struct {
 }
 
 // cluster is the deployment namespaces are planned for.
-func (f serveFlags) cluster() gateway.Cluster {
-	return gateway.Cluster{Nodes: max(f.nodes, 1), SyncAlways: f.syncAlways, Postgres: f.postgresDSN != ""}
+func (f serveFlags) cluster() namespaces.Cluster {
+	return namespaces.Cluster{Nodes: max(f.nodes, 1), SyncAlways: f.syncAlways, Postgres: f.postgresDSN != ""}
 }
 
 func newServeCmd() *cobra.Command {
@@ -134,7 +134,7 @@ func newFormatLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // demoNamespace is what serve runs without --config.
-var demoNamespace = gateway.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
+var demoNamespace = namespaces.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
 
 func runServe(ctx context.Context, f serveFlags) error {
 	if f.postgresDSN == "" {
@@ -153,9 +153,9 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if f.natsURL == "" {
 		f.nodes = 1
 	}
-	sd := seed{namespaces: []gateway.Namespace{demoNamespace}, onlyIfNew: true, by: "prism serve (demo)"}
+	sd := seed{namespaces: []namespaces.Namespace{demoNamespace}, onlyIfNew: true, by: "prism serve (demo)"}
 	if f.configDir != "" {
-		if sd.namespaces, err = gateway.LoadNamespaces(f.configDir); err != nil {
+		if sd.namespaces, err = namespaces.LoadNamespaces(f.configDir); err != nil {
 			return err
 		}
 		if len(sd.namespaces) == 0 {
@@ -190,7 +190,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	served := st.set.snapshot()
 	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(served), url)
 	for _, sv := range served {
-		if n := sv.ns; n.Abstraction == gateway.AbstractionKeyValue {
+		if n := sv.ns; n.Abstraction == namespaces.AbstractionKeyValue {
 			fmt.Printf("  try: NATS_URL=%s nats req %s '{}'\n", url, subjects.Read(n.Name, "scan"))
 			break
 		}

@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // stack is a running Prism: NATS (embedded or external), the gateway, and
@@ -41,7 +42,7 @@ type stack struct {
 	ns    *server.Server // nil with --nats-url
 	js    jetstream.JetStream
 	gw    *gateway.Gateway
-	admin *gateway.Admin
+	admin *namespaces.Admin
 	set   *namespaceSet
 	drain time.Duration
 	// tracer is where the gateway and projectors send spans: a no-op
@@ -53,7 +54,7 @@ type stack struct {
 
 // seed is what a stack applies to the registry when it starts.
 type seed struct {
-	namespaces []gateway.Namespace
+	namespaces []namespaces.Namespace
 	// onlyIfNew applies them only when the registry did not exist yet
 	// (the demo namespace of a new data directory).
 	onlyIfNew bool
@@ -100,7 +101,7 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_
 	if cluster.Nodes >= 3 {
 		replicas = 3
 	}
-	reg, created, err := gateway.OpenRegistry(setupCtx, s.js, replicas)
+	reg, created, err := namespaces.OpenRegistry(setupCtx, s.js, replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func startStack(ctx context.Context, f serveFlags, log *slog.Logger, sd seed) (_
 	if err := s.gw.Start(ctx); err != nil {
 		return nil, err
 	}
-	if s.admin, err = gateway.NewAdmin(s.nc, reg, gateway.AdminConfig{Cluster: cluster, Status: s.set.status, Logger: log}); err != nil {
+	if s.admin, err = namespaces.NewAdmin(s.nc, reg, namespaces.AdminConfig{Cluster: cluster, Status: s.set.status, Logger: log}); err != nil {
 		return nil, err
 	}
 	if err := s.admin.Start(); err != nil {
@@ -157,20 +158,20 @@ func instanceID(dataDir string) (string, error) {
 // applySeed applies sd's namespaces to reg like prism apply: new ones are
 // created, changed ones updated, unchanged ones left alone. A namespace
 // that cannot be applied (invalid, needs a migration) stops the start.
-func applySeed(ctx context.Context, reg *gateway.Registry, c gateway.Cluster, sd seed, created bool, log *slog.Logger) error {
+func applySeed(ctx context.Context, reg *namespaces.Registry, c namespaces.Cluster, sd seed, created bool, log *slog.Logger) error {
 	if sd.onlyIfNew && !created {
 		return nil
 	}
 	for _, n := range sd.namespaces {
-		plan, err := gateway.PlanApply(ctx, reg, c, n)
+		plan, err := namespaces.PlanApply(ctx, reg, c, n)
 		if err != nil {
 			return fmt.Errorf("apply namespace %s: %w", n.Name, err)
 		}
-		res, err := gateway.Apply(ctx, reg, c, n, plan.Revision, sd.by)
+		res, err := namespaces.Apply(ctx, reg, c, n, plan.Revision, sd.by)
 		if err != nil {
 			return fmt.Errorf("apply namespace %s: %w", n.Name, err)
 		}
-		if res.Action != gateway.ActionUnchanged {
+		if res.Action != namespaces.ActionUnchanged {
 			log.Info("namespace applied", "namespace", n.Name, "action", res.Action, "revision", res.Revision, "by", sd.by)
 		}
 	}
