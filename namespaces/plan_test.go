@@ -54,7 +54,7 @@ needs:
 		{
 			name:    "unknown need",
 			yaml:    "name: orders\nabstraction: keyvalue\nbackend: sqlite\nneeds:\n  writes: 5\n",
-			wantErr: "field writes not found",
+			wantErr: "line 5: unknown field needs.writes; the fields here are needs.write_rps,",
 		},
 		{
 			name:    "bad durability",
