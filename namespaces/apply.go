@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +28,17 @@ func (p Plan) Report() PlanReport {
 		r.Warnings = []string{}
 	}
 	return r
+}
+
+// ValueString is Value as a plan prints it. A whole number is printed as
+// an integer whether it is an int (a plan Derive made) or a float64 (one
+// decoded from the admin API's JSON), so that both print 1048576, not
+// 1.048576e+06.
+func (s Setting) ValueString() string {
+	if f, ok := s.Value.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return fmt.Sprint(s.Value)
 }
 
 // How a Change takes effect.

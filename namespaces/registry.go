@@ -28,7 +28,9 @@ type Registered struct {
 	// another backend by itself.
 	Backend string `json:"backend"`
 	// Revision is the registry revision of this declaration; an update or
-	// delete names it to prove it saw the latest one.
+	// delete names it to prove it saw the latest one. It is the registry
+	// bucket's sequence, shared by every namespace (a NATS KV revision),
+	// not a count of this namespace's applies.
 	Revision uint64 `json:"revision"`
 	// AppliedAt is when it was applied.
 	AppliedAt time.Time `json:"applied_at"`
