@@ -40,10 +40,11 @@ needs:
 			want: namespaces.Namespace{
 				Name: "metrics", Abstraction: "timeseries", Backend: "auto", Consistency: namespaces.Eventual,
 				Team: "observability", Owners: namespaces.NewNames("ada", "grace"),
+				Retention: namespaces.Duration(720 * time.Hour), // moved from needs
 				Needs: namespaces.Needs{
 					WriteRPS: 5000, ReadRPS: 200, P99Latency: namespaces.Duration(20 * time.Millisecond),
-					MaxItemBytes: 2048, Retention: namespaces.Duration(720 * time.Hour),
-					Durability: namespaces.Durable, Ordering: namespaces.OrderingPerKey,
+					MaxItemBytes: 2048,
+					Durability:   namespaces.Durable, Ordering: namespaces.OrderingPerKey,
 				},
 			},
 		},
@@ -106,6 +107,11 @@ needs:
 			name:    "two retentions",
 			yaml:    "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: 48h\nneeds:\n  retention: 24h\n",
 			wantErr: "needs.retention: 24h0m0s differs from retention 48h0m0s",
+		},
+		{
+			name:    "the same retention twice",
+			yaml:    "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: 24h\nneeds:\n  retention: 24h\n",
+			wantErr: "needs.retention: 24h0m0s is stated at the top level too (retention); state it once, in either place",
 		},
 		{
 			name:    "empty owner",
