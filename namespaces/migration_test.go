@@ -270,28 +270,18 @@ func TestVerifyAfterCutover(t *testing.T) {
 // migration to target pg that reached verified.
 func verifiedMigration(t *testing.T) *adminEnv {
 	t.Helper()
-	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
-	ctx := context.Background()
-	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := namespaces.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), namespaces.MigrationOptions{}, "ada@test"); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range [][2]namespaces.MigrationState{{namespaces.MigrationPlanned, namespaces.MigrationBackfilling}, {namespaces.MigrationBackfilling, namespaces.MigrationShadowing}} {
-		if _, err := namespaces.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := namespaces.RecordVerify(ctx, e.reg, "orders", namespaces.VerifySummary{Passed: true}, "ada@test"); err != nil {
+	e := startedMigration(t)
+	advanceToShadowing(t, e)
+	if _, err := namespaces.RecordVerify(context.Background(), e.reg, "orders", namespaces.VerifySummary{Passed: true}, "ada@test"); err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-// A transition refused because of the state names the command that moves
-// the migration on, so an operator is never left guessing.
-func TestRefusedTransitionNamesTheNextStep(t *testing.T) {
+// startedMigration is an admin environment whose namespace "orders" has a
+// migration to target pg, planned.
+func startedMigration(t *testing.T) *adminEnv {
+	t.Helper()
 	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	ctx := context.Background()
 	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
@@ -300,6 +290,25 @@ func TestRefusedTransitionNamesTheNextStep(t *testing.T) {
 	if _, err := namespaces.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), namespaces.MigrationOptions{}, "ada@test"); err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// advanceToShadowing moves the planned migration of "orders" on to
+// shadowing, as the serving process does.
+func advanceToShadowing(t *testing.T, e *adminEnv) {
+	t.Helper()
+	for _, step := range [][2]namespaces.MigrationState{{namespaces.MigrationPlanned, namespaces.MigrationBackfilling}, {namespaces.MigrationBackfilling, namespaces.MigrationShadowing}} {
+		if _, err := namespaces.AdvanceMigration(context.Background(), e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A transition refused because of the state names the command that moves
+// the migration on, so an operator is never left guessing.
+func TestRefusedTransitionNamesTheNextStep(t *testing.T) {
+	e := startedMigration(t)
+	ctx := context.Background()
 	refused := func(op, want string) {
 		t.Helper()
 		_, err := e.client.Migrate(ctx, op, "orders", "ada@test")
@@ -308,11 +317,7 @@ func TestRefusedTransitionNamesTheNextStep(t *testing.T) {
 		}
 	}
 	refused(namespaces.AdminMigrateCutover, "is planned, not verified; wait until the new target caught up and the migration is shadowing (prism migrate status orders)")
-	for _, step := range [][2]namespaces.MigrationState{{namespaces.MigrationPlanned, namespaces.MigrationBackfilling}, {namespaces.MigrationBackfilling, namespaces.MigrationShadowing}} {
-		if _, err := namespaces.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	advanceToShadowing(t, e)
 	refused(namespaces.AdminMigrateCutover, "is shadowing, not verified; run prism migrate verify orders")
 	refused(namespaces.AdminMigrateFinalize, "is shadowing, not cutover; run prism migrate verify orders")
 	if _, err := namespaces.RecordVerify(ctx, e.reg, "orders", namespaces.VerifySummary{Passed: true}, "ada@test"); err != nil {
