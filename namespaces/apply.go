@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +28,17 @@ func (p Plan) Report() PlanReport {
 		r.Warnings = []string{}
 	}
 	return r
+}
+
+// ValueString is Value as a plan prints it. A whole number is printed as
+// an integer whether it is an int (a plan Derive made) or a float64 (one
+// decoded from the admin API's JSON), so that both print 1048576, not
+// 1.048576e+06.
+func (s Setting) ValueString() string {
+	if f, ok := s.Value.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return fmt.Sprint(s.Value)
 }
 
 // How a Change takes effect.
@@ -178,8 +191,11 @@ func planError(err error) error {
 }
 
 // Diff returns the differences between the live namespace old, with its
-// plan oldPlan, and ns with plan p, each saying how it takes effect.
+// plan oldPlan, and ns with plan p, each saying how it takes effect. Both
+// are compared with defaults applied, so a retention moved between the top
+// level and needs is no change.
 func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
+	old, ns = old.WithDefaults(), ns.WithDefaults()
 	out := []Change{}
 	add := func(field string, from, to any, effect, reason string) {
 		f, t := fmt.Sprint(from), fmt.Sprint(to)
@@ -204,7 +220,6 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 	add("needs.read_rps", on.ReadRPS, nn.ReadRPS, EffectLive, "")
 	add("needs.p99_latency", on.P99Latency, nn.P99Latency, EffectLive, "")
 	add("needs.max_item_bytes", on.MaxItemBytes, nn.MaxItemBytes, EffectLive, "")
-	add("needs.retention", on.Retention, nn.Retention, EffectLive, "")
 	add("needs.durability", on.Durability, nn.Durability, EffectLive, "")
 	add("needs.ordering", on.Ordering, nn.Ordering, EffectLive, "")
 

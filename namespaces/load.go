@@ -57,6 +57,9 @@ func loadNamespaceFile(path string) (Namespace, error) {
 		if errors.Is(err, io.EOF) {
 			return Namespace{}, fmt.Errorf("load namespaces: %s: empty file; declare one namespace", path)
 		}
+		if uerr := unknownField(data); uerr != nil {
+			return Namespace{}, fmt.Errorf("load namespaces: %s: %w", path, uerr)
+		}
 		return Namespace{}, fmt.Errorf("load namespaces: %s: %w", path, err)
 	}
 	var extra yaml.Node

@@ -55,7 +55,7 @@ func TestLoadLogNamespaceFile(t *testing.T) {
 		{"no section", "name: clicks\nabstraction: log\nbackend: kafka\n", nil, ""},
 		{"bad broker", "name: clicks\nabstraction: log\nbackend: kafka\nkafka:\n  brokers: [k1]\n", nil, `broker "k1": want host:port`},
 		{"empty list", "name: clicks\nabstraction: log\nbackend: kafka\nkafka:\n  brokers: []\n", nil, "the list is empty"},
-		{"unknown field", "name: clicks\nabstraction: log\nbackend: kafka\nkafka:\n  broker: k1:9092\n", nil, "field broker not found"},
+		{"unknown field", "name: clicks\nabstraction: log\nbackend: kafka\nkafka:\n  broker: k1:9092\n", nil, "line 5: unknown field kafka.broker; did you mean kafka.brokers?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -324,9 +324,27 @@ func migrationIn(r *Registered, name string, states ...MigrationState) (*Migrati
 		for i, s := range states {
 			want[i] = string(s)
 		}
-		return nil, status.Newf(status.ErrFailedPrecondition.Code, "namespace %s: the migration to %s is %s, not %s", name, m.To.Name, m.State, strings.Join(want, " or "))
+		return nil, status.Newf(status.ErrFailedPrecondition.Code, "namespace %s: the migration to %s is %s, not %s; %s", name, m.To.Name, m.State, strings.Join(want, " or "), NextMigrationStep(name, m.State))
 	}
 	return m, nil
+}
+
+// NextMigrationStep says, as an instruction to the operator, what moves a
+// migration of namespace name in state s forward: the prism command to run
+// next, or what to wait for.
+func NextMigrationStep(name string, s MigrationState) string {
+	switch s {
+	case MigrationPlanned, MigrationBackfilling:
+		return fmt.Sprintf("wait until the new target caught up and the migration is shadowing (prism migrate status %s)", name)
+	case MigrationShadowing:
+		return fmt.Sprintf("run prism migrate verify %s", name)
+	case MigrationVerified:
+		return fmt.Sprintf("run prism migrate cutover %s (or prism migrate rollback %s)", name, name)
+	case MigrationCutOver:
+		return fmt.Sprintf("run prism migrate finalize %s (or prism migrate rollback %s)", name, name)
+	default:
+		return fmt.Sprintf("the migration has ended; start a new one with prism migrate start %s", name)
+	}
 }
 
 // transitionAttempts bounds how often transition re-reads an entry that

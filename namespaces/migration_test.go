@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -269,6 +270,18 @@ func TestVerifyAfterCutover(t *testing.T) {
 // migration to target pg that reached verified.
 func verifiedMigration(t *testing.T) *adminEnv {
 	t.Helper()
+	e := startedMigration(t)
+	advanceToShadowing(t, e)
+	if _, err := namespaces.RecordVerify(context.Background(), e.reg, "orders", namespaces.VerifySummary{Passed: true}, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// startedMigration is an admin environment whose namespace "orders" has a
+// migration to target pg, planned.
+func startedMigration(t *testing.T) *adminEnv {
+	t.Helper()
 	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	ctx := context.Background()
 	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
@@ -277,13 +290,61 @@ func verifiedMigration(t *testing.T) *adminEnv {
 	if _, err := namespaces.StartMigration(ctx, e.reg, "orders", pgTarget("pg"), namespaces.MigrationOptions{}, "ada@test"); err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// advanceToShadowing moves the planned migration of "orders" on to
+// shadowing, as the serving process does.
+func advanceToShadowing(t *testing.T, e *adminEnv) {
+	t.Helper()
 	for _, step := range [][2]namespaces.MigrationState{{namespaces.MigrationPlanned, namespaces.MigrationBackfilling}, {namespaces.MigrationBackfilling, namespaces.MigrationShadowing}} {
-		if _, err := namespaces.AdvanceMigration(ctx, e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
+		if _, err := namespaces.AdvanceMigration(context.Background(), e.reg, "orders", step[0], step[1], "serve", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// A transition refused because of the state names the command that moves
+// the migration on, so an operator is never left guessing.
+func TestRefusedTransitionNamesTheNextStep(t *testing.T) {
+	e := startedMigration(t)
+	ctx := context.Background()
+	refused := func(op, want string) {
+		t.Helper()
+		_, err := e.client.Migrate(ctx, op, "orders", "ada@test")
+		if !errors.Is(err, status.ErrFailedPrecondition) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s = %v, want FAILED_PRECONDITION saying %q", op, err, want)
+		}
+	}
+	refused(namespaces.AdminMigrateCutover, "is planned, not verified; wait until the new target caught up and the migration is shadowing (prism migrate status orders)")
+	advanceToShadowing(t, e)
+	refused(namespaces.AdminMigrateCutover, "is shadowing, not verified; run prism migrate verify orders")
+	refused(namespaces.AdminMigrateFinalize, "is shadowing, not cutover; run prism migrate verify orders")
 	if _, err := namespaces.RecordVerify(ctx, e.reg, "orders", namespaces.VerifySummary{Passed: true}, "ada@test"); err != nil {
 		t.Fatal(err)
 	}
-	return e
+	refused(namespaces.AdminMigrateFinalize, "is verified, not cutover; run prism migrate cutover orders (or prism migrate rollback orders)")
+	if _, err := e.client.Migrate(ctx, namespaces.AdminMigrateRollback, "orders", "ada@test"); err != nil {
+		t.Fatal(err)
+	}
+	refused(namespaces.AdminMigrateCutover, "is rolled-back, not verified; the migration has ended; start a new one with prism migrate start orders")
+}
+
+func TestNextMigrationStep(t *testing.T) {
+	for _, tt := range []struct {
+		state namespaces.MigrationState
+		want  string
+	}{
+		{namespaces.MigrationPlanned, "prism migrate status web"},
+		{namespaces.MigrationBackfilling, "prism migrate status web"},
+		{namespaces.MigrationShadowing, "run prism migrate verify web"},
+		{namespaces.MigrationVerified, "run prism migrate cutover web"},
+		{namespaces.MigrationCutOver, "run prism migrate finalize web"},
+		{namespaces.MigrationFinalized, "prism migrate start web"},
+		{namespaces.MigrationRolledBack, "prism migrate start web"},
+	} {
+		if got := namespaces.NextMigrationStep("web", tt.state); !strings.Contains(got, tt.want) {
+			t.Errorf("NextMigrationStep(%s) = %q, want it to say %q", tt.state, got, tt.want)
+		}
+	}
 }

@@ -94,9 +94,9 @@ type Needs struct {
 	P99Latency Duration `yaml:"p99_latency,omitempty" json:"p99_latency,omitzero"`
 	// MaxItemBytes is the size of the largest item (or event) written.
 	MaxItemBytes int `yaml:"max_item_bytes,omitempty" json:"max_item_bytes,omitempty"`
-	// Retention, for a timeseries namespace, is how long events are kept;
-	// it is the namespace's Retention when that is 0, and must equal it
-	// otherwise.
+	// Retention, for a timeseries namespace, is how long events are kept:
+	// the namespace's Retention, stated here instead. Stating both is an
+	// error; WithDefaults moves it to Namespace.Retention.
 	Retention Duration `yaml:"retention,omitempty" json:"retention,omitzero"`
 	// Durability is one of Durabilities; empty means BestEffort.
 	Durability Durability `yaml:"durability,omitempty" json:"durability,omitempty"`
@@ -227,8 +227,11 @@ func (n Namespace) validateNeeds() error {
 		if n.Abstraction != AbstractionTimeSeries {
 			return fmt.Errorf("needs.retention: applies to abstraction %s only, not %s; remove it", AbstractionTimeSeries, n.Abstraction)
 		}
-		if n.Retention != 0 && n.Retention != nd.Retention {
+		switch {
+		case n.Retention != 0 && n.Retention != nd.Retention:
 			return fmt.Errorf("needs.retention: %v differs from retention %v; state it once", nd.Retention, n.Retention)
+		case n.Retention != 0:
+			return fmt.Errorf("needs.retention: %v is stated at the top level too (retention); state it once, in either place", nd.Retention)
 		}
 		if time.Duration(nd.Retention) < DuplicateWindow {
 			return fmt.Errorf("needs.retention: %v is shorter than the duplicate window %v; keep events at least that long", nd.Retention, DuplicateWindow)
@@ -295,10 +298,16 @@ func joinNames[T ~string](names []T) string {
 	return strings.Join(s, ", ")
 }
 
-// WithDefaults returns n with an empty Consistency set to Eventual.
+// WithDefaults returns n with an empty Consistency set to Eventual and a
+// retention stated under needs moved to the top level, where Prism keeps
+// it: the stream's max age, the backend's sweep and a plan's diff all read
+// Retention.
 func (n Namespace) WithDefaults() Namespace {
 	if n.Consistency == "" {
 		n.Consistency = Eventual
+	}
+	if r := n.Needs.Retention; r != 0 && (n.Retention == 0 || n.Retention == r) {
+		n.Retention, n.Needs.Retention = r, 0
 	}
 	return n
 }

@@ -98,7 +98,7 @@ func TestLoadNamespaces(t *testing.T) {
 		{
 			name:    "unknown field",
 			files:   map[string]string{"a.yaml": "name: orders\nabstraction: keyvalue\nbackend: sqlite\nreplicas: 3\n"},
-			wantErr: "a.yaml: yaml: unmarshal errors:\n  line 4: field replicas not found",
+			wantErr: "a.yaml: line 4: unknown field replicas; the fields here are name, abstraction, team,",
 		},
 		{
 			name: "duplicate names",
@@ -317,5 +317,32 @@ func TestDSNPasswordRefused(t *testing.T) {
 		if got := err != nil && strings.Contains(err.Error(), "holds a password"); got != tc.want {
 			t.Errorf("Validate with a DSN of the form %s: %v, want refused %v", strings.ReplaceAll(tc.dsn, pw, "***"), err, tc.want)
 		}
+	}
+}
+
+// A misspelt or misplaced field is named by its line and path, with the
+// field most likely meant, never with a Go type.
+func TestLoadNamespaceUnknownField(t *testing.T) {
+	const head = "name: orders\nabstraction: keyvalue\nbackend: sqlite\n"
+	tests := []struct {
+		name, yaml, wantErr string
+	}{
+		{"typo", head + "consistancy: strong\n", "ns.yaml: line 4: unknown field consistancy; did you mean consistency?"},
+		{"typo in a section", head + "needs:\n  write_rps: 10\n  duribility: durable\n", "line 6: unknown field needs.duribility; did you mean needs.durability?"},
+		{"field of a section at the top", head + "write_rps: 10\n", "line 4: unknown field write_rps; did you mean needs.write_rps?"},
+		{"top-level field in a section", head + "needs:\n  backend: sqlite\n", "line 5: unknown field needs.backend; did you mean backend?"},
+		{"nothing near", head + "needs:\n  colour: blue\n", "line 5: unknown field needs.colour; the fields here are needs.write_rps, needs.read_rps,"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ns.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := namespaces.LoadNamespaceFile(path)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "namespaces.") {
+				t.Fatalf("err = %v, want it to contain %q and no Go type", err, tt.wantErr)
+			}
+		})
 	}
 }

@@ -202,7 +202,7 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 			return fail("durable needs prism serve --sync-always (JetStream sync_always) or a cluster of 3 or more nodes; this one has %d", c.Nodes)
 		}
 	default:
-		p.Replicas = Derived[int]{1, "durability=best-effort: one copy is enough"}
+		p.Replicas = Derived[int]{1, durabilityWhy(nd.Durability) + ": one copy is enough"}
 	}
 
 	// Storage: memory only where losing the stream on restart is what was
@@ -213,7 +213,7 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	case nd.Durability == BestEffort:
 		p.Storage = Derived[string]{"file", "best-effort, but memory only for timeseries with retention ≤ 1h: a keyvalue stream is the records' history and must outlive a restart"}
 	case nd.Durability == "":
-		p.Storage = Derived[string]{"file", "durability not stated: the stream must outlive a restart (state best-effort to allow memory)"}
+		p.Storage = Derived[string]{"file", durabilityWhy(nd.Durability) + ": the stream must outlive a restart (state durability: best-effort to allow memory)"}
 	default:
 		p.Storage = Derived[string]{"file", fmt.Sprintf("durability=%s: the stream must outlive a restart", p.Durability)}
 	}
@@ -221,7 +221,7 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	// Max age.
 	switch {
 	case ns.Abstraction != AbstractionTimeSeries:
-		p.MaxAge = Derived[time.Duration]{0, "keyvalue: the stream is the records' history; it is kept"}
+		p.MaxAge = Derived[time.Duration]{0, ns.Abstraction + ": the stream is the records' history; it is kept"}
 	case retention == 0:
 		p.MaxAge = Derived[time.Duration]{0, "timeseries without retention: events are kept forever"}
 	default:
@@ -377,6 +377,17 @@ func partitionRate(abstraction, backend string) int {
 	default:
 		return PartitionRateSQLiteKeyValue
 	}
+}
+
+// durabilityWhy is how a reason names durability d as the namespace's
+// needs state it: "durability=durable", or, when it is not stated,
+// "durability not stated (best-effort)", so that every reason of one plan
+// says it the same way.
+func durabilityWhy(d Durability) string {
+	if d == "" {
+		return "durability not stated (best-effort)"
+	}
+	return "durability=" + string(d)
 }
 
 // guarantee says in words what an acknowledged write survives under p on c.

@@ -52,7 +52,7 @@ func DeriveKafkaTopic(ns Namespace, p Plan) KafkaTopic {
 	case p.Durability == Durable || p.Durability == Replicated:
 		t.ReplicationFactor = Derived[int]{3, fmt.Sprintf("durability=%s: the projector writes with acks=all, so a record is on every in-sync replica of 3 before its checkpoint moves (set min.insync.replicas=2 on the cluster)", p.Durability)}
 	default:
-		t.ReplicationFactor = Derived[int]{1, "durability=best-effort: one copy; the stream keeps every event for a replay"}
+		t.ReplicationFactor = Derived[int]{1, durabilityWhy(ns.Needs.Durability) + ": one copy; the stream keeps every event for a replay"}
 	}
 	return t
 }

@@ -1,6 +1,7 @@
 package namespaces_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -39,10 +40,11 @@ needs:
 			want: namespaces.Namespace{
 				Name: "metrics", Abstraction: "timeseries", Backend: "auto", Consistency: namespaces.Eventual,
 				Team: "observability", Owners: namespaces.NewNames("ada", "grace"),
+				Retention: namespaces.Duration(720 * time.Hour), // moved from needs
 				Needs: namespaces.Needs{
 					WriteRPS: 5000, ReadRPS: 200, P99Latency: namespaces.Duration(20 * time.Millisecond),
-					MaxItemBytes: 2048, Retention: namespaces.Duration(720 * time.Hour),
-					Durability: namespaces.Durable, Ordering: namespaces.OrderingPerKey,
+					MaxItemBytes: 2048,
+					Durability:   namespaces.Durable, Ordering: namespaces.OrderingPerKey,
 				},
 			},
 		},
@@ -54,7 +56,7 @@ needs:
 		{
 			name:    "unknown need",
 			yaml:    "name: orders\nabstraction: keyvalue\nbackend: sqlite\nneeds:\n  writes: 5\n",
-			wantErr: "field writes not found",
+			wantErr: "line 5: unknown field needs.writes; the fields here are needs.write_rps,",
 		},
 		{
 			name:    "bad durability",
@@ -105,6 +107,11 @@ needs:
 			name:    "two retentions",
 			yaml:    "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: 48h\nneeds:\n  retention: 24h\n",
 			wantErr: "needs.retention: 24h0m0s differs from retention 48h0m0s",
+		},
+		{
+			name:    "the same retention twice",
+			yaml:    "name: events\nabstraction: timeseries\nbackend: sqlite\nretention: 24h\nneeds:\n  retention: 24h\n",
+			wantErr: "needs.retention: 24h0m0s is stated at the top level too (retention); state it once, in either place",
 		},
 		{
 			name:    "empty owner",
@@ -469,3 +476,73 @@ func TestDerive(t *testing.T) {
 }
 
 func fmtAny(v any) string { return fmt.Sprintf("%v", v) }
+
+// A plan read back from the admin API (JSON) prints as the one Derive
+// made: whole numbers stay integers.
+func TestPlanReportJSONPrintsIntegers(t *testing.T) {
+	ns := namespaces.Namespace{Name: "clicks", Abstraction: namespaces.AbstractionLog, Backend: "kafka", Needs: namespaces.Needs{WriteRPS: 20000}}
+	p, err := namespaces.Derive(ns, namespaces.Cluster{Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := p.Report()
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got namespaces.PlanReport
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Settings) != len(want.Settings) {
+		t.Fatalf("read back %d settings, want %d", len(got.Settings), len(want.Settings))
+	}
+	for i, s := range got.Settings {
+		if g, w := s.ValueString(), fmt.Sprint(want.Settings[i].Value); g != w {
+			t.Errorf("setting %s read back prints %s, want %s", s.Name, g, w)
+		}
+	}
+	for _, tt := range []struct {
+		v    any
+		want string
+	}{{float64(1 << 20), "1048576"}, {0.5, "0.5"}, {1 << 20, "1048576"}, {"2m0s", "2m0s"}, {true, "true"}} {
+		if got := (namespaces.Setting{Value: tt.v}).ValueString(); got != tt.want {
+			t.Errorf("ValueString of %v (%T) = %q, want %q", tt.v, tt.v, got, tt.want)
+		}
+	}
+}
+
+// Every reason of a plan names the abstraction it is for and says
+// durability the same way.
+func TestPlanReasonsWording(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ns   namespaces.Namespace
+	}{
+		{"keyvalue", namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}},
+		{"log", namespaces.Namespace{Name: "clicks", Abstraction: namespaces.AbstractionLog, Backend: "kafka"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := namespaces.Derive(tt.ns, namespaces.Cluster{Nodes: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.name + ": the stream is the records' history"; !strings.HasPrefix(p.MaxAge.Reason, want) {
+				t.Errorf("max_age reason %q, want it to start with %q", p.MaxAge.Reason, want)
+			}
+			for _, s := range p.Settings() {
+				if strings.Contains(s.Reason, "durability") && !strings.Contains(s.Reason, "durability not stated (best-effort)") {
+					t.Errorf("setting %s: reason %q names durability otherwise than \"durability not stated (best-effort)\"", s.Name, s.Reason)
+				}
+			}
+		})
+	}
+	stated := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Needs: namespaces.Needs{Durability: namespaces.BestEffort}}
+	p, err := namespaces.Derive(stated, namespaces.Cluster{Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "durability=best-effort: one copy is enough"; p.Replicas.Reason != want {
+		t.Errorf("replicas reason %q, want %q", p.Replicas.Reason, want)
+	}
+}

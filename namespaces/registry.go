@@ -28,7 +28,9 @@ type Registered struct {
 	// another backend by itself.
 	Backend string `json:"backend"`
 	// Revision is the registry revision of this declaration; an update or
-	// delete names it to prove it saw the latest one.
+	// delete names it to prove it saw the latest one. It is the registry
+	// bucket's sequence, shared by every namespace (a NATS KV revision),
+	// not a count of this namespace's applies.
 	Revision uint64 `json:"revision"`
 	// AppliedAt is when it was applied.
 	AppliedAt time.Time `json:"applied_at"`
@@ -321,13 +323,16 @@ func decodeRegistered(e jetstream.KeyValueEntry) (Registered, error) {
 	if rec.Namespace.Name != e.Key() {
 		return Registered{}, status.Newf(status.ErrInternal.Code, "registry entry %s (revision %d) holds namespace %q", e.Key(), e.Revision(), rec.Namespace.Name)
 	}
-	if err := rec.Namespace.Validate(); err != nil {
+	// Defaults first: an entry stored before a default existed (a
+	// retention under needs) is valid in today's form.
+	ns := rec.Namespace.WithDefaults()
+	if err := ns.Validate(); err != nil {
 		return Registered{}, &status.Error{Op: "registry", Code: status.ErrInternal.Code, Message: fmt.Sprintf("registry entry %s (revision %d) is not a valid namespace", e.Key(), e.Revision()), Err: err}
 	}
 	if !slices.Contains(Backends, rec.Backend) {
 		return Registered{}, status.Newf(status.ErrInternal.Code, "registry entry %s (revision %d) has no resolved backend", e.Key(), e.Revision())
 	}
-	return Registered{Namespace: rec.Namespace.WithDefaults(), Backend: rec.Backend, Revision: e.Revision(), AppliedAt: rec.AppliedAt, AppliedBy: rec.AppliedBy, Primary: rec.Primary, Migration: rec.Migration}, nil
+	return Registered{Namespace: ns, Backend: rec.Backend, Revision: e.Revision(), AppliedAt: rec.AppliedAt, AppliedBy: rec.AppliedBy, Primary: rec.Primary, Migration: rec.Migration}, nil
 }
 
 // RegistryOp is what happened to a namespace in the registry.

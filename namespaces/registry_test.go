@@ -380,3 +380,53 @@ func TestRegistryWatch(t *testing.T) {
 	for range ch { // closed once ctx ends
 	}
 }
+
+// Retention is one setting, written at the top level or under needs:
+// Prism keeps it at the top level, so moving it between the two is no
+// change, and the registry holds it where the stream and the sweep read it.
+func TestApplyRetentionInEitherPlace(t *testing.T) {
+	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
+	ctx := context.Background()
+	month := namespaces.Duration(720 * time.Hour)
+	underNeeds := namespaces.Namespace{Name: "metrics", Abstraction: namespaces.AbstractionTimeSeries, Backend: "sqlite", Needs: namespaces.Needs{Retention: month}}
+	created, err := e.client.Apply(ctx, underNeeds, 0, "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.reg.Get(ctx, "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Namespace.Retention != month || got.Namespace.Needs.Retention != 0 {
+		t.Fatalf("stored retention %v, needs.retention %v; want %v at the top level", got.Namespace.Retention, got.Namespace.Needs.Retention, month)
+	}
+	topLevel := underNeeds
+	topLevel.Retention, topLevel.Needs.Retention = month, 0
+	plan, err := e.client.Plan(ctx, topLevel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Action != namespaces.ActionUnchanged || len(plan.Changes) != 0 {
+		t.Fatalf("plan of the retention moved to the top level = %s with changes %+v, want unchanged", plan.Action, plan.Changes)
+	}
+	shorter := underNeeds
+	shorter.Needs.Retention = namespaces.Duration(24 * time.Hour)
+	plan, err = e.client.Plan(ctx, shorter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{"retention": {"720h0m0s", "24h0m0s"}, "settings.max_age": {"720h0m0s", "24h0m0s"}}
+	if len(plan.Changes) != len(want) {
+		t.Fatalf("changes %+v, want %v", plan.Changes, want)
+	}
+	for _, c := range plan.Changes {
+		if w, ok := want[c.Field]; !ok || c.From != w[0] || c.To != w[1] {
+			t.Errorf("change %+v, want one of %v", c, want)
+		}
+	}
+	both := topLevel
+	both.Needs.Retention = month
+	if _, err := e.client.Apply(ctx, both, created.Revision, "ada"); !errors.Is(err, status.ErrInvalidArgument) || !strings.Contains(err.Error(), "state it once") {
+		t.Fatalf("apply with retention in both places = %v, want INVALID_ARGUMENT saying to state it once", err)
+	}
+}

@@ -105,7 +105,7 @@ func printSettings(out io.Writer, p namespaces.PlanReport) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SETTING\tVALUE\tBECAUSE")
 	for _, s := range p.Settings {
-		fmt.Fprintf(tw, "%s\t%v\t%s\n", s.Name, s.Value, s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.ValueString(), s.Reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
