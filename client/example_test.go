@@ -38,7 +38,8 @@ func Example_keyValue() {
 			return err
 		}
 		_, err = kv.Put(ctx, []byte("user-1"), items, client.IfRevision(rec.Revision))
-		if errors.Is(err, client.ErrConflict) { /* someone else wrote first: read again */
+		if errors.Is(err, client.ErrConflict) {
+			// someone else wrote first: read again
 		}
 		ids, next, err := kv.Scan(ctx, client.PageSize(100)) // next: the page token of the rest
 		if err != nil {
