@@ -24,6 +24,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
@@ -273,7 +274,7 @@ func (j *replayJob) resolveTarget() error {
 	if j.backend == "sqlite" {
 		j.path = f.sqlitePath
 		if j.path == "" {
-			j.path = sqliteTargetPath(serveFlags{dataDir: f.dataDir}, n.Name, f.target)
+			j.path = node.SQLitePath(f.dataDir, n.Name, f.target)
 		}
 		j.where = "sqlite " + j.path
 		return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
@@ -29,7 +30,7 @@ import (
 // replayEnv is a running stack serving one namespace with data written.
 type replayEnv struct {
 	dir, url string
-	st       *stack
+	st       *node.Node
 	c        *client.Client
 	last     uint64 // stream seq of the last write
 }
@@ -41,10 +42,9 @@ func newReplayEnv(t *testing.T, n gateway.Namespace, writes int) *replayEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &replayEnv{dir: t.TempDir()}
-	f := serveFlags{dataDir: e.dir}
 	var admin *gateway.AdminClient
-	e.st, admin, e.c = startTestStack(t, f)
-	e.url = e.st.URL(serveFlags{natsListen: "127.0.0.1:0"})
+	e.st, admin, e.c = startTestNode(t, node.Config{DataDir: e.dir})
+	e.url = e.st.URL()
 	res, err := admin.Apply(ctx, n, 0, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -136,13 +136,12 @@ func openSQLite(t *testing.T, path string) *sqlite.Store {
 // returns its records.
 func (e *replayEnv) primaryRecords(t *testing.T, ns string) map[string]string {
 	t.Helper()
-	run := e.st.set.snapshot()[0].primaryRun()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := run.proj.WaitApplied(ctx, e.last); err != nil {
+	if err := e.st.WaitApplied(ctx, ns, e.last); err != nil {
 		t.Fatal(err)
 	}
-	return kvRecords(t, run.store.(*sqlite.Store))
+	return kvRecords(t, openSQLite(t, node.SQLitePath(e.dir, ns, "")))
 }
 
 var progressLine = regexp.MustCompile(`: (\d+)/(\d+) events \(`)
@@ -164,7 +163,7 @@ func TestReplayIntoNewSQLiteTarget(t *testing.T) {
 	}
 	// The finished replay let go of its consumer, which would otherwise
 	// hold compaction back.
-	if _, err := e.st.js.Consumer(context.Background(), subjects.Stream("orders"), subjects.Consumer("rebuild")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if _, err := e.st.JetStream().Consumer(context.Background(), subjects.Stream("orders"), subjects.Consumer("rebuild")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatalf("consumer of the finished replay: %v, want it deleted", err)
 	}
 	m := progressLine.FindAllStringSubmatch(out, -1)
@@ -384,7 +383,7 @@ func TestLiveLagProbe(t *testing.T) {
 	e := newReplayEnv(t, n, 50)
 	e.primaryRecords(t, "orders")
 	ctx := context.Background()
-	stream, err := e.st.js.Stream(ctx, "PRISM_ORDERS")
+	stream, err := e.st.JetStream().Stream(ctx, "PRISM_ORDERS")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -102,7 +102,7 @@ const openTimeout = 20 * time.Second
 // TTL/retention sweeper. It is safe for concurrent use.
 type namespaceSet struct {
 	log     *slog.Logger
-	f       serveFlags
+	cfg     Config
 	js      jetstream.JetStream
 	gw      *gateway.Gateway
 	metrics prometheus.Registerer
@@ -127,9 +127,9 @@ type namespaceSet struct {
 	wg     sync.WaitGroup
 }
 
-func newNamespaceSet(log *slog.Logger, f serveFlags, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster, owner string) (*namespaceSet, error) {
+func newNamespaceSet(log *slog.Logger, cfg Config, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster, owner string) (*namespaceSet, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &namespaceSet{log: log, f: f, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, owner: owner, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
+	s := &namespaceSet{log: log, cfg: cfg, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, owner: owner, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
 	s.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "prism_registry_changes_total",
 		Help: "Namespace registry changes this process applied, by op (put, delete, purge) and result (ok, failed).",
@@ -416,7 +416,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
 		return err
 	}
-	if n.Abstraction == gateway.AbstractionKeyValue && !s.f.noCompact {
+	if n.Abstraction == gateway.AbstractionKeyValue && !s.cfg.NoCompact {
 		if sv.stopCompactor, err = s.startCompactor(n.Name); err != nil {
 			_ = sv.verifySub.Unsubscribe()
 			return err
@@ -545,7 +545,7 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 	s.mu.Unlock()
 	if sv == nil && f.err == nil {
 		if purge {
-			if found, err := dropSQLiteFiles(s.f, name); err != nil {
+			if found, err := dropSQLiteFiles(s.cfg, name); err != nil {
 				s.log.Error("purge namespace data", "namespace", name, "err", err)
 			} else if found {
 				s.log.Info("namespace purged while this process did not follow: its SQLite files are deleted", "namespace", name)
@@ -574,7 +574,7 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 		s.log.Error("purge namespace stream", "namespace", name, "err", err)
 	}
 	for _, t := range knownTargets(e) {
-		if err := dropTarget(ctx, s.f, s.js, n, t); err != nil {
+		if err := dropTarget(ctx, s.cfg, s.js, n, t); err != nil {
 			s.log.Error("purge namespace data", "namespace", name, "target", t.Name, "backend", t.Backend, "err", err)
 			return
 		}
@@ -720,8 +720,8 @@ func (w *swapWaiter) WaitApplied(ctx context.Context, seq uint64) error {
 
 // dropSQLite deletes the SQLite file of target target of namespace ns and
 // its WAL files, and says whether there was any.
-func dropSQLite(f serveFlags, ns, target string) (bool, error) {
-	path := sqliteTargetPath(f, ns, target)
+func dropSQLite(c Config, ns, target string) (bool, error) {
+	path := SQLitePath(c.DataDir, ns, target)
 	found := false
 	var errs []error
 	for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -736,13 +736,13 @@ func dropSQLite(f serveFlags, ns, target string) (bool, error) {
 
 // dropSQLiteFiles deletes the SQLite files of every target of namespace ns
 // (<ns>.db and <ns>.<target>.db), and says whether there was any.
-func dropSQLiteFiles(f serveFlags, ns string) (bool, error) {
-	found, err := dropSQLite(f, ns, "")
-	others, gerr := filepath.Glob(filepath.Join(f.dataDir, "sqlite", ns+".*.db"))
+func dropSQLiteFiles(c Config, ns string) (bool, error) {
+	found, err := dropSQLite(c, ns, "")
+	others, gerr := filepath.Glob(filepath.Join(c.DataDir, "sqlite", ns+".*.db"))
 	errs := []error{err, gerr}
 	for _, path := range others {
 		target := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), ns+"."), ".db")
-		ok, err := dropSQLite(f, ns, target)
+		ok, err := dropSQLite(c, ns, target)
 		found = found || ok
 		errs = append(errs, err)
 	}
@@ -784,8 +784,8 @@ func (s *namespaceSet) startSweeper(every time.Duration) {
 // elsewhere would be wasted work, never lost data.
 func (s *namespaceSet) startCompactor(ns string) (func(), error) {
 	opts := []replay.CompactOption{replay.WithCompactLogger(s.log)}
-	if s.f.compactCheck > 0 {
-		opts = append(opts, replay.WithCompactCheckInterval(s.f.compactCheck))
+	if s.cfg.CompactCheckInterval > 0 {
+		opts = append(opts, replay.WithCompactCheckInterval(s.cfg.CompactCheckInterval))
 	}
 	if s.metrics != nil {
 		opts = append(opts, replay.WithCompactRegisterer(s.metrics))

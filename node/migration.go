@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 		}
 		var th *replay.Throttle
 		var opts []projectors.Option
-		if active && name == m.To.Name && backfilling(m.State) && (m.MaxRate > 0 || m.Adaptive) {
+		if active && name == m.To.Name && Backfilling(m.State) && (m.MaxRate > 0 || m.Adaptive) {
 			if th, err = s.backfillThrottle(n.Name, pt.Name, name, m, plan); err != nil {
 				return err
 			}
@@ -79,7 +79,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 
 	// A caught-up target follows the live tail at full speed.
 	for _, run := range sv.targets {
-		if run.throttle != nil && !(active && run.target.Name == m.To.Name && backfilling(m.State)) {
+		if run.throttle != nil && !(active && run.target.Name == m.To.Name && Backfilling(m.State)) {
 			s.mu.Lock()
 			th := run.throttle
 			run.throttle = nil
@@ -159,9 +159,9 @@ func (s *namespaceSet) recordBackfilling(ctx context.Context, ns string, run *ta
 	}
 }
 
-// backfilling reports whether a migration in state is still filling its
-// new target (which is then throttled).
-func backfilling(state gateway.MigrationState) bool {
+// Backfilling reports whether a migration in state is still filling its
+// new target (planned or backfilling; the node throttles it then).
+func Backfilling(state gateway.MigrationState) bool {
 	return state == gateway.MigrationPlanned || state == gateway.MigrationBackfilling
 }
 
@@ -256,7 +256,7 @@ func (s *namespaceSet) checkCaughtUp(ctx context.Context, sv *served) {
 	s.mu.Lock()
 	e, state, batch := sv.entry, sv.migration, sv.plan.BatchSize.Value
 	var run *targetRun
-	if m := e.Migration; m != nil && backfilling(state) {
+	if m := e.Migration; m != nil && Backfilling(state) {
 		run = sv.targets[m.To.Name]
 	}
 	s.mu.Unlock()

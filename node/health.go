@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -29,12 +29,12 @@ const readyCheckTimeout = 2 * time.Second
 // begins to shut down; its registry stays, so the last scrape before exit
 // still sees the final counts.
 type health struct {
-	st  atomic.Pointer[stack]
+	st  atomic.Pointer[Node]
 	reg atomic.Pointer[prometheus.Registry]
 }
 
 // ready makes /readyz check st, and /metrics serve st's registry.
-func (h *health) ready(st *stack) {
+func (h *health) ready(st *Node) {
 	h.reg.Store(st.reg)
 	h.st.Store(st)
 }
@@ -82,7 +82,7 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 
 // notReady runs the readiness checks concurrently, each bounded by
 // readyCheckTimeout, and returns what failed, in a stable order.
-func (s *stack) notReady(ctx context.Context) []string {
+func (s *Node) notReady(ctx context.Context) []string {
 	if status := s.nc.Status(); !s.nc.IsConnected() {
 		return []string{"NATS: not connected (" + status.String() + ")"}
 	}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -40,10 +40,10 @@ func waitMigration(t *testing.T, admin *gateway.AdminClient, name string, want g
 }
 
 // verifyNow runs a verify of name's migration in the stack.
-func verifyNow(t *testing.T, admin *gateway.AdminClient, name string) verifyReply {
+func verifyNow(t *testing.T, admin *gateway.AdminClient, name string) VerifyReply {
 	t.Helper()
-	var rep verifyReply
-	if err := admin.Request(context.Background(), subjects.Owner(name, opVerify), "migrate.verify", verifyRequest{By: "test"}, &rep); err != nil {
+	var rep VerifyReply
+	if err := admin.Request(context.Background(), subjects.Owner(name, OpVerify), "migrate.verify", VerifyRequest{By: "test"}, &rep); err != nil {
 		t.Fatal(err)
 	}
 	return rep
@@ -105,7 +105,7 @@ func TestMigrationInProcess(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	name := pgtest.Namespace(t, "mig")
 	dir := t.TempDir()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: dir, postgresDSN: dsn})
+	st, admin, c := startTestStack(t, Config{DataDir: dir, PostgresDSN: dsn})
 	kv := c.KeyValue(name)
 	ns := gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
@@ -230,7 +230,7 @@ func TestMigrationInProcess(t *testing.T) {
 	}
 	st.Close(ctx)
 
-	_, admin, c = startTestStack(t, serveFlags{dataDir: dir, postgresDSN: dsn})
+	_, admin, c = startTestStack(t, Config{DataDir: dir, PostgresDSN: dsn})
 	waitRoles(t, admin, name, map[string]string{"postgres": "primary"})
 	kv = c.KeyValue(name)
 	checkValues(t, kv, 0, 300, "a-")
@@ -245,7 +245,7 @@ func TestMigrationInProcess(t *testing.T) {
 // alone for the duplicate window (2 minutes), which a test cannot wait.
 func TestServeCompactsInBackground(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir(), compactCheck: 100 * time.Millisecond})
+	st, admin, c := startTestStack(t, Config{DataDir: t.TempDir(), CompactCheckInterval: 100 * time.Millisecond})
 	ns := gateway.Namespace{Name: "hot", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
@@ -310,7 +310,7 @@ func TestServeCompactsInBackground(t *testing.T) {
 func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: dir})
+	st, admin, c := startTestStack(t, Config{DataDir: dir})
 	ns := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
@@ -343,7 +343,7 @@ func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	checkValues(t, kv, 20, 40, "b-")
 
 	st.Close(ctx)
-	_, admin, c = startTestStack(t, serveFlags{dataDir: dir})
+	_, admin, c = startTestStack(t, Config{DataDir: dir})
 	kv = c.KeyValue("orders")
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -28,7 +28,7 @@ import (
 func TestStackFollowsRegistry(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: dir})
+	st, admin, c := startTestStack(t, Config{DataDir: dir})
 	kv := c.KeyValue("orders")
 
 	// Pollers: status and writes race the reconfigurations.
@@ -133,19 +133,19 @@ func TestStackFollowsRegistry(t *testing.T) {
 	}
 }
 
-// startTestStack starts a stack on an embedded server on a free port with
-// f's other settings and an empty registry, and returns it with an admin
+// startTestStack starts a node on an embedded server on a free port with
+// cfg's other settings and an empty registry, and returns it with an admin
 // client and a Prism client; Cleanup closes them.
-func startTestStack(t *testing.T, f serveFlags) (*stack, *gateway.AdminClient, *client.Client) {
+func startTestStack(t *testing.T, cfg Config) (*Node, *gateway.AdminClient, *client.Client) {
 	t.Helper()
-	f.natsListen, f.drainTimeout, f.nodes = "127.0.0.1:0", 10*time.Second, 1
+	cfg.NATSListen, cfg.DrainTimeout, cfg.Nodes = "127.0.0.1:0", 10*time.Second, 1
 	ctx := context.Background()
-	st, err := startStack(ctx, f, slog.New(slog.NewTextHandler(io.Discard, nil)), seed{})
+	st, err := Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), Seed{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close(ctx) })
-	nc, err := nats.Connect(st.URL(f))
+	t.Cleanup(func() { _ = st.Close(ctx) })
+	nc, err := nats.Connect(st.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func waitServing(t *testing.T, admin *gateway.AdminClient, name string, revision
 // others are served, and deleting it clears it.
 func TestStackReportsFailedNamespace(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir(), postgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"})
+	st, admin, c := startTestStack(t, Config{DataDir: t.TempDir(), PostgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"})
 	bad := gateway.Namespace{Name: "ledger", Abstraction: gateway.AbstractionKeyValue, Backend: "postgres"}
 	res, err := admin.Apply(ctx, bad, 0, "test")
 	if err != nil {
@@ -233,7 +233,7 @@ func TestStackReportsFailedNamespace(t *testing.T) {
 // reads.
 func TestReadCacheNeverStale(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir()})
+	st, admin, c := startTestStack(t, Config{DataDir: t.TempDir()})
 	for _, consistency := range []gateway.Consistency{gateway.Strong, gateway.ReadYourWrites} {
 		name := "hot_" + strings.ReplaceAll(string(consistency), "-", "_")
 		ns := gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: consistency,
@@ -332,7 +332,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, metric string, labels 
 // did not deliver: they were deleted while nobody watched.
 func TestForgetUnseen(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir()})
+	st, admin, c := startTestStack(t, Config{DataDir: t.TempDir()})
 	for _, name := range []string{"kept", "gone"} {
 		res, err := admin.Apply(ctx, gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
 		if err != nil {
