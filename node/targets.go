@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -219,3 +221,34 @@ func targetDSN(c Config, t gateway.Target) string {
 
 // consumerOf is the durable consumer of target t.
 func consumerOf(t gateway.Target) string { return subjects.Consumer(t.Name) }
+
+// dropSQLite deletes the SQLite file of target target of namespace ns and
+// its WAL files, and says whether there was any.
+func dropSQLite(c Config, ns, target string) (bool, error) {
+	path := SQLitePath(c.DataDir, ns, target)
+	found := false
+	var errs []error
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		err := os.Remove(path + suffix)
+		found = found || err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return found, errors.Join(errs...)
+}
+
+// dropSQLiteFiles deletes the SQLite files of every target of namespace ns
+// (<ns>.db and <ns>.<target>.db), and says whether there was any.
+func dropSQLiteFiles(c Config, ns string) (bool, error) {
+	found, err := dropSQLite(c, ns, "")
+	others, gerr := filepath.Glob(filepath.Join(c.DataDir, "sqlite", ns+".*.db"))
+	errs := []error{err, gerr}
+	for _, path := range others {
+		target := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), ns+"."), ".db")
+		ok, err := dropSQLite(c, ns, target)
+		found = found || ok
+		errs = append(errs, err)
+	}
+	return found, errors.Join(errs...)
+}
