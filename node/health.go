@@ -144,10 +144,10 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 // serveHTTP serves /metrics, /healthz and /readyz of h on addr until the
 // returned server is closed. /healthz answers from the start; /metrics and
 // /readyz wait for h.ready.
-func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, error) {
+func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--http-listen %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("--http-listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h, promhttp.HandlerOpts{}))
@@ -161,5 +161,5 @@ func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, error) {
 	}()
 	base := "http://" + l.Addr().String()
 	log.Info("http", "metrics", base+"/metrics", "healthz", base+"/healthz", "readyz", base+"/readyz")
-	return srv, nil
+	return srv, l.Addr(), nil
 }

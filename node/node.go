@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,8 +47,9 @@ type Node struct {
 	set   *namespaceSet
 	// health serves /healthz, /readyz and /metrics when cfg.HTTPListen is
 	// set; http is its server.
-	health *health
-	http   *http.Server
+	health   *health
+	http     *http.Server
+	httpAddr net.Addr
 	// tracer is where the gateway and projectors send spans: a no-op
 	// provider unless OTLPEndpoint is set, and then sdk is the same
 	// provider, shut down (flushed) last by Close.
@@ -78,7 +80,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	// The HTTP listener comes first: /healthz answers while the node
 	// starts, and /readyz says it is not ready yet.
 	if c.HTTPListen != "" {
-		if s.http, err = serveHTTP(c.HTTPListen, s.health, log); err != nil {
+		if s.http, s.httpAddr, err = serveHTTP(c.HTTPListen, s.health, log); err != nil {
 			return nil, err
 		}
 	}
@@ -192,7 +194,8 @@ func applySeed(ctx context.Context, reg *gateway.Registry, c gateway.Cluster, sd
 }
 
 // URL is the NATS URL clients use to reach the node: the embedded
-// server's client URL, else the URL of the connection.
+// server's client URL, else Config.NATSURL, else the URL Config.Conn is
+// connected to ("" for an in-process connection).
 func (s *Node) URL() string {
 	if s.ns != nil {
 		return s.ns.ClientURL()
@@ -201,6 +204,15 @@ func (s *Node) URL() string {
 		return s.cfg.NATSURL
 	}
 	return s.nc.ConnectedUrl()
+}
+
+// HTTPAddr is the address /healthz, /readyz and /metrics are served on
+// (Config.HTTPListen with its port resolved); "" without HTTPListen.
+func (s *Node) HTTPAddr() string {
+	if s.httpAddr == nil {
+		return ""
+	}
+	return s.httpAddr.String()
 }
 
 // Conn is the node's NATS connection (Config.Conn when one was given).
