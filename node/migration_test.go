@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/node"
+	"github.com/prism-data/prism/node/nodetest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -40,10 +42,10 @@ func waitMigration(t *testing.T, admin *gateway.AdminClient, name string, want g
 }
 
 // verifyNow runs a verify of name's migration in the stack.
-func verifyNow(t *testing.T, admin *gateway.AdminClient, name string) VerifyReply {
+func verifyNow(t *testing.T, admin *gateway.AdminClient, name string) node.VerifyReply {
 	t.Helper()
-	var rep VerifyReply
-	if err := admin.Request(context.Background(), subjects.Owner(name, OpVerify), "migrate.verify", VerifyRequest{By: "test"}, &rep); err != nil {
+	var rep node.VerifyReply
+	if err := admin.Request(context.Background(), subjects.Owner(name, node.OpVerify), "migrate.verify", node.VerifyRequest{By: "test"}, &rep); err != nil {
 		t.Fatal(err)
 	}
 	return rep
@@ -105,14 +107,14 @@ func TestMigrationInProcess(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	name := pgtest.Namespace(t, "mig")
 	dir := t.TempDir()
-	st, admin, c := startTestStack(t, Config{DataDir: dir, PostgresDSN: dsn})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: dir, PostgresDSN: dsn})
 	kv := c.KeyValue(name)
 	ns := gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, name, res.Revision)
+	nodetest.WaitServing(t, admin, name, res.Revision)
 	putValues(t, kv, 0, 300, "a-")
 
 	if _, err := admin.StartMigration(ctx, name, gateway.Target{Backend: "postgres"}, gateway.MigrationOptions{ShadowSample: 1}, "test"); err != nil {
@@ -217,7 +219,7 @@ func TestMigrationInProcess(t *testing.T) {
 	// The stopped target's consumer goes (right after the routing moved:
 	// wait for it); its SQLite file is kept.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		_, err := st.js.Consumer(ctx, subjects.Stream(name), subjects.Consumer("sqlite"))
+		_, err := st.JetStream().Consumer(ctx, subjects.Stream(name), subjects.Consumer("sqlite"))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			break
 		}
@@ -230,7 +232,7 @@ func TestMigrationInProcess(t *testing.T) {
 	}
 	st.Close(ctx)
 
-	_, admin, c = startTestStack(t, Config{DataDir: dir, PostgresDSN: dsn})
+	_, admin, c = nodetest.Start(t, node.Config{DataDir: dir, PostgresDSN: dsn})
 	waitRoles(t, admin, name, map[string]string{"postgres": "primary"})
 	kv = c.KeyValue(name)
 	checkValues(t, kv, 0, 300, "a-")
@@ -245,13 +247,13 @@ func TestMigrationInProcess(t *testing.T) {
 // alone for the duplicate window (2 minutes), which a test cannot wait.
 func TestServeCompactsInBackground(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, Config{DataDir: t.TempDir(), CompactCheckInterval: 100 * time.Millisecond})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir(), CompactCheckInterval: 100 * time.Millisecond})
 	ns := gateway.Namespace{Name: "hot", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, "hot", res.Revision)
+	nodetest.WaitServing(t, admin, "hot", res.Revision)
 	kv := c.KeyValue("hot")
 	const records, rounds = 50, 10
 	for r := range rounds {
@@ -263,12 +265,12 @@ func TestServeCompactsInBackground(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.js.PublishMsg(ctx, msg); err != nil {
+			if _, err := st.JetStream().PublishMsg(ctx, msg); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	stream, err := st.js.Stream(ctx, subjects.Stream("hot"))
+	stream, err := st.JetStream().Stream(ctx, subjects.Stream("hot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,13 +312,13 @@ func TestServeCompactsInBackground(t *testing.T) {
 func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, admin, c := startTestStack(t, Config{DataDir: dir})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: dir})
 	ns := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, "orders", res.Revision)
+	nodetest.WaitServing(t, admin, "orders", res.Revision)
 	kv := c.KeyValue("orders")
 	putValues(t, kv, 0, 20, "a-")
 	bad := gateway.Target{Backend: "postgres", Postgres: gateway.PostgresConfig{DSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"}}
@@ -343,7 +345,7 @@ func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	checkValues(t, kv, 20, 40, "b-")
 
 	st.Close(ctx)
-	_, admin, c = startTestStack(t, Config{DataDir: dir})
+	_, admin, c = nodetest.Start(t, node.Config{DataDir: dir})
 	kv = c.KeyValue("orders")
 	deadline := time.Now().Add(20 * time.Second)
 	for {

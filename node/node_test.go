@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/node"
+	"github.com/prism-data/prism/node/nodetest"
 )
 
 // startNode starts a node on an embedded server on a free port under a
@@ -35,26 +34,10 @@ func startNode(t *testing.T, cfg node.Config, seed node.Seed) *node.Node {
 	return n
 }
 
-// connect returns a Prism client on a new connection to n; Cleanup closes
-// the connection.
+// connect returns a Prism client on a new connection to n.
 func connect(t *testing.T, n *node.Node) *client.Client {
-	c, _ := connectNC(t, n)
+	c, _ := nodetest.Client(t, n.URL())
 	return c
-}
-
-// connectNC is connect, returning the connection too.
-func connectNC(t *testing.T, n *node.Node) (*client.Client, *nats.Conn) {
-	t.Helper()
-	nc, err := nats.Connect(n.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	c, err := client.New(nc, client.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, nc
 }
 
 // putGet writes one item to record id of namespace ns and reads it back
@@ -117,7 +100,7 @@ func TestNodeServesAndStops(t *testing.T) {
 	if n.Server() == nil || n.Conn() == nil || n.JetStream() == nil || n.Registry() == nil || n.Metrics() == nil {
 		t.Fatal("an accessor of the embedded node returned nil")
 	}
-	c, nc := connectNC(t, n)
+	c, nc := nodetest.Client(t, n.URL())
 	putGet(t, c, "orders", "a", "1")
 
 	// A namespace applied to the registry is served live.

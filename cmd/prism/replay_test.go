@@ -21,6 +21,7 @@ import (
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/node"
+	"github.com/prism-data/prism/node/nodetest"
 	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
@@ -43,13 +44,13 @@ func newReplayEnv(t *testing.T, n gateway.Namespace, writes int) *replayEnv {
 	ctx := context.Background()
 	e := &replayEnv{dir: t.TempDir()}
 	var admin *gateway.AdminClient
-	e.st, admin, e.c = startTestNode(t, node.Config{DataDir: e.dir})
+	e.st, admin, e.c = nodetest.Start(t, node.Config{DataDir: e.dir})
 	e.url = e.st.URL()
 	res, err := admin.Apply(ctx, n, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, n.Name, res.Revision)
+	nodetest.WaitServing(t, admin, n.Name, res.Revision)
 	for i := range writes {
 		var seq uint64
 		if n.Abstraction == gateway.AbstractionTimeSeries {
