@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -83,10 +83,10 @@ func TestReplicatedOnCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	if _, _, err := gateway.OpenRegistry(ctx, js, 1); err != nil {
+	if _, _, err := namespaces.OpenRegistry(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
-	reg, created, err := gateway.OpenRegistry(ctx, js, 3)
+	reg, created, err := namespaces.OpenRegistry(ctx, js, 3)
 	if err != nil || created {
 		t.Fatalf("reopen with 3 replicas: created %v, %v", created, err)
 	}
@@ -94,17 +94,17 @@ func TestReplicatedOnCluster(t *testing.T) {
 		t.Fatalf("registry stream replicas after raise: %v", err)
 	}
 
-	cluster := gateway.Cluster{Nodes: 3}
-	ns := gateway.Namespace{Name: "ledger", Abstraction: gateway.AbstractionKeyValue, Backend: "postgres", Needs: gateway.Needs{Durability: gateway.Replicated}}
-	res, err := gateway.Apply(ctx, reg, cluster, ns, 0, "test")
+	cluster := namespaces.Cluster{Nodes: 3}
+	ns := namespaces.Namespace{Name: "ledger", Abstraction: namespaces.AbstractionKeyValue, Backend: "postgres", Needs: namespaces.Needs{Durability: namespaces.Replicated}}
+	res, err := namespaces.Apply(ctx, reg, cluster, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := gateway.Derive(ns, cluster)
+	p, err := namespaces.Derive(ns, cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gateway.ApplyStreams(ctx, js, ns, p); err != nil {
+	if err := namespaces.ApplyStreams(ctx, js, ns, p); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{subjects.Stream("ledger"), subjects.DeadLetterStream} {
@@ -118,12 +118,12 @@ func TestReplicatedOnCluster(t *testing.T) {
 	}
 	// A best-effort namespace applied afterwards does not lower the
 	// shared dead-letter stream.
-	small := gateway.Namespace{Name: "cache", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
-	sp, err := gateway.Derive(small, cluster)
+	small := namespaces.Namespace{Name: "cache", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
+	sp, err := namespaces.Derive(small, cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gateway.ApplyStreams(ctx, js, small, sp); err != nil {
+	if err := namespaces.ApplyStreams(ctx, js, small, sp); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := js.Stream(ctx, subjects.DeadLetterStream); s.CachedInfo().Config.Replicas != 3 {
@@ -141,11 +141,11 @@ func TestReplicatedOnCluster(t *testing.T) {
 	if _, err := js.Publish(ctx, subjects.KeyValueEvent("cache", []byte("a")), []byte("before")); err != nil {
 		t.Fatal(err)
 	}
-	small.Needs.Durability = gateway.Replicated
-	if sp, err = gateway.Derive(small, cluster); err != nil {
+	small.Needs.Durability = namespaces.Replicated
+	if sp, err = namespaces.Derive(small, cluster); err != nil {
 		t.Fatal(err)
 	}
-	if err := gateway.ApplyStreams(ctx, js, small, sp); err != nil {
+	if err := namespaces.ApplyStreams(ctx, js, small, sp); err != nil {
 		t.Fatal(err)
 	}
 	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -37,7 +38,7 @@ func requestEncoding(h nats.Header) (encoding, error) {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return encJSON, invalidf("header %s: %q is not a media type; use %s or %s", subjects.HeaderContentTypeReq, ct, subjects.ContentTypeJSON, subjects.ContentTypeProto)
+		return encJSON, status.Invalidf("header %s: %q is not a media type; use %s or %s", subjects.HeaderContentTypeReq, ct, subjects.ContentTypeJSON, subjects.ContentTypeProto)
 	}
 	switch mt {
 	case subjects.ContentTypeJSON:
@@ -45,7 +46,7 @@ func requestEncoding(h nats.Header) (encoding, error) {
 	case subjects.ContentTypeProto:
 		return encProto, nil
 	}
-	return encJSON, invalidf("header %s: %q is not supported; use %s or %s", subjects.HeaderContentTypeReq, ct, subjects.ContentTypeJSON, subjects.ContentTypeProto)
+	return encJSON, status.Invalidf("header %s: %q is not supported; use %s or %s", subjects.HeaderContentTypeReq, ct, subjects.ContentTypeJSON, subjects.ContentTypeProto)
 }
 
 func (e encoding) String() string {

@@ -50,7 +50,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -165,9 +167,9 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		}
 	}
 	g.routes = map[string]map[string]route{
-		AbstractionKeyValue:   routeMap(g.keyValueRoutes()),
-		AbstractionTimeSeries: routeMap(g.timeSeriesRoutes()),
-		AbstractionLog:        routeMap(g.logRoutes()),
+		namespaces.AbstractionKeyValue:   routeMap(g.keyValueRoutes()),
+		namespaces.AbstractionTimeSeries: routeMap(g.timeSeriesRoutes()),
+		namespaces.AbstractionLog:        routeMap(g.logRoutes()),
 	}
 	g.chain = chain(g.handle, g.audit, g.decode, g.authenticate, g.authorize, g.validate)
 	return g, nil
@@ -358,21 +360,21 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 		opLabel = r.route.op
 	}
 	code := "OK"
-	var e *Error
+	var e *status.Error
 	reply := nats.NewMsg(msg.Reply)
 	reply.Header.Set(subjects.HeaderContentTypeReq, enc.contentType())
 	reply.Header.Set(HeaderRequestID, r.id)
 	if err != nil {
-		e = asError(err)
+		e = status.Convert(err)
 		code = e.Code.String()
 		reply.Header.Set(subjects.HeaderErrorCode, code)
-		reply.Data, err = enc.marshal(e.toProto())
+		reply.Data, err = enc.marshal(e.Proto())
 	} else {
 		reply.Data, err = enc.marshal(resp)
 	}
 	if err != nil { // cannot happen with well-formed proto messages
 		g.log.Error("marshal reply", "request_id", r.id, "namespace", nsLabel, "op", opLabel, "err", err)
-		endServerSpan(span, nsLabel, opLabel, prismv1.Code_INTERNAL.String(), &Error{Code: prismv1.Code_INTERNAL})
+		endServerSpan(span, nsLabel, opLabel, prismv1.Code_INTERNAL.String(), &status.Error{Code: prismv1.Code_INTERNAL})
 		return
 	}
 	d := time.Since(start)
@@ -422,7 +424,7 @@ func (g *Gateway) requeue(msg *nats.Msg, ns string) bool {
 // cause, everything else at debug. It never logs the error's message, which
 // may name a record, key or token the client sent (they may be personal
 // data); the cause is a JetStream or backend error, which does not.
-func (g *Gateway) logRequest(ctx context.Context, id, ns, op string, e *Error, d time.Duration) {
+func (g *Gateway) logRequest(ctx context.Context, id, ns, op string, e *status.Error, d time.Duration) {
 	level, msg := slog.LevelDebug, "request"
 	if e != nil {
 		switch e.Code {
@@ -492,15 +494,15 @@ func (g *Gateway) resolve(r *request, encErr error) error {
 	}
 	parsed, err := subjects.ParseRequest(r.subject)
 	if err != nil {
-		return invalidf("subject %q is not a valid request subject: %v", r.subject, err)
+		return status.Invalidf("subject %q is not a valid request subject: %v", r.subject, err)
 	}
 	ns, ok := g.namespaces.get(parsed.Namespace)
 	if !ok && g.namespaces.isUnserved(parsed.Namespace) {
 		r.unserved = parsed.Namespace
-		return newError(prismv1.Code_UNAVAILABLE, "namespace %s is registered but no Prism process answering could serve it now (prism ns get %s says why); retry", parsed.Namespace, parsed.Namespace)
+		return status.Newf(prismv1.Code_UNAVAILABLE, "namespace %s is registered but no Prism process answering could serve it now (prism ns get %s says why); retry", parsed.Namespace, parsed.Namespace)
 	}
 	if !ok {
-		return newError(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; apply it with prism apply -f (see prism ns list)", parsed.Namespace)
+		return status.Newf(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; apply it with prism apply -f (see prism ns list)", parsed.Namespace)
 	}
 	r.ns = ns
 	op := parsed.Kind + "." + parsed.Op

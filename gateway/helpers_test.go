@@ -15,6 +15,7 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -35,7 +36,7 @@ type env struct {
 }
 
 type envConfig struct {
-	consistency gateway.Consistency
+	consistency namespaces.Consistency
 	waiter      gateway.AppliedWaiter // default: the projector
 	opts        []gateway.Option
 }
@@ -44,8 +45,8 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	ctx := context.Background()
 	nc, js := natstest.Start(t)
-	ns := gateway.Namespace{Name: testNS, Abstraction: "keyvalue", Backend: "sqlite", Consistency: cfg.consistency}
-	if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+	ns := namespaces.Namespace{Name: testNS, Abstraction: "keyvalue", Backend: "sqlite", Consistency: cfg.consistency}
+	if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
 	}
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kv.db"))

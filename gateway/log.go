@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -68,9 +69,9 @@ func (g *Gateway) fetch(ctx context.Context, r *request, req *prismv1.LogFetchRe
 // projection progress w, like AddNamespace. It returns an error if ns is
 // invalid or not a log namespace, r or w is nil, or a namespace of that
 // name is already registered.
-func (g *Gateway) AddLogNamespace(ns Namespace, r LogReader, w AppliedWaiter) error {
-	if err := checkAdd(ns, AbstractionLog, r == nil || w == nil); err != nil {
+func (g *Gateway) AddLogNamespace(ns namespaces.Namespace, r LogReader, w AppliedWaiter) error {
+	if err := checkAdd(ns, namespaces.AbstractionLog, r == nil || w == nil); err != nil {
 		return err
 	}
-	return g.namespaces.add(&namespaceEntry{Namespace: ns.withDefaults(), logReader: r, applied: w})
+	return g.namespaces.add(&namespaceEntry{Namespace: ns.WithDefaults(), logReader: r, applied: w})
 }

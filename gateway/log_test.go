@@ -14,6 +14,7 @@ import (
 	"github.com/prism-data/prism/backends/kafka/kafkatest"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -30,12 +31,12 @@ type logEnv struct {
 	store *kafka.Store
 }
 
-func newLogEnv(t testing.TB, consistency gateway.Consistency) *logEnv {
+func newLogEnv(t testing.TB, consistency namespaces.Consistency) *logEnv {
 	t.Helper()
 	ctx := context.Background()
 	nc, js := natstest.Start(t)
-	ns := gateway.Namespace{Name: logNS, Abstraction: gateway.AbstractionLog, Backend: "kafka", Consistency: consistency}
-	if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+	ns := namespaces.Namespace{Name: logNS, Abstraction: namespaces.AbstractionLog, Backend: "kafka", Consistency: consistency}
+	if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
 	}
 	_, brokers := kafkatest.Start(t)
@@ -114,7 +115,7 @@ func logAppendReq(key, value string, headers map[string]string) *prismv1.LogAppe
 func TestLogAppendThenFetch(t *testing.T) {
 	for _, e := range []enc{encJSON, encProto} {
 		t.Run(e.String(), func(t *testing.T) {
-			env := newLogEnv(t, gateway.ReadYourWrites)
+			env := newLogEnv(t, namespaces.ReadYourWrites)
 			var seqs []uint64
 			for i, key := range []string{"a", "b", "a", "a"} {
 				var resp prismv1.WriteResponse
@@ -165,7 +166,7 @@ func storedLogMsg(t testing.TB, js jetstream.JetStream, seq uint64) *jetstream.R
 
 // A strong log namespace answers an append once Kafka holds the record.
 func TestLogStrongAppendIsFetchable(t *testing.T) {
-	env := newLogEnv(t, gateway.Strong)
+	env := newLogEnv(t, namespaces.Strong)
 	var resp prismv1.WriteResponse
 	mustCall(t, env.nc, subjects.Write(logNS, "append"), logAppendReq("k", "v", nil), &resp)
 	page, err := env.store.Fetch(context.Background(), &prismv1.LogFetchRequest{Key: []byte("k")})
@@ -178,7 +179,7 @@ func TestLogStrongAppendIsFetchable(t *testing.T) {
 }
 
 func TestLogIdempotentAppend(t *testing.T) {
-	env := newLogEnv(t, gateway.Eventual)
+	env := newLogEnv(t, namespaces.Eventual)
 	req := logAppendReq("k", "v", nil)
 	req.IdempotencyToken = "tok-1"
 	var first, second prismv1.WriteResponse
@@ -195,7 +196,7 @@ func TestLogIdempotentAppend(t *testing.T) {
 }
 
 func TestLogRequestsRefused(t *testing.T) {
-	env := newLogEnv(t, gateway.Eventual)
+	env := newLogEnv(t, namespaces.Eventual)
 	var w prismv1.WriteResponse
 	mustCall(t, env.nc, subjects.Write(logNS, "append"), logAppendReq("k", "v", nil), &w)
 	manyHeaders := map[string]string{}

@@ -9,7 +9,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 )
 
 // Every request passes through one chain of middlewares:
@@ -38,7 +40,7 @@ type request struct {
 }
 
 // handlerFunc handles a request and returns the reply message, or an error
-// (an *Error for anything the client should see).
+// (an *status.Error for anything the client should see).
 type handlerFunc func(ctx context.Context, r *request) (proto.Message, error)
 
 // middleware wraps a handlerFunc.
@@ -92,13 +94,13 @@ func (g *Gateway) routeNames(abstraction string) string {
 // unimplemented is the error for operation op, which the abstraction of ns
 // does not have. When another abstraction has op, it says so: the likely
 // mistake is the namespace, not the operation.
-func (g *Gateway) unimplemented(op string, ns *namespaceEntry) *Error {
-	for _, abs := range Abstractions {
+func (g *Gateway) unimplemented(op string, ns *namespaceEntry) *status.Error {
+	for _, abs := range namespaces.Abstractions {
 		if _, ok := g.routes[abs][op]; ok && abs != ns.Abstraction {
-			return newError(prismv1.Code_UNIMPLEMENTED, "operation %s is a %s operation, but namespace %s is %s; its operations are %s", op, abs, ns.Name, ns.Abstraction, g.routeNames(ns.Abstraction))
+			return status.Newf(prismv1.Code_UNIMPLEMENTED, "operation %s is a %s operation, but namespace %s is %s; its operations are %s", op, abs, ns.Name, ns.Abstraction, g.routeNames(ns.Abstraction))
 		}
 	}
-	return newError(prismv1.Code_UNIMPLEMENTED, "operation %s is not supported by namespace %s (%s); supported: %s", op, ns.Name, ns.Abstraction, g.routeNames(ns.Abstraction))
+	return status.Newf(prismv1.Code_UNIMPLEMENTED, "operation %s is not supported by namespace %s (%s); supported: %s", op, ns.Name, ns.Abstraction, g.routeNames(ns.Abstraction))
 }
 
 // decode parses the body into the route's request message.
@@ -106,7 +108,7 @@ func (g *Gateway) decode(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, r *request) (proto.Message, error) {
 		m := r.route.newRequest()
 		if err := r.enc.unmarshal(r.data, m); err != nil {
-			return nil, invalidf("the body of %s is not a valid %s in %s: %v", r.route.op, m.ProtoReflect().Descriptor().FullName(), r.enc, err)
+			return nil, status.Invalidf("the body of %s is not a valid %s in %s: %v", r.route.op, m.ProtoReflect().Descriptor().FullName(), r.enc, err)
 		}
 		r.msg = m
 		return next(ctx, r)

@@ -11,7 +11,9 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -22,10 +24,10 @@ import (
 func (g *Gateway) checkAtomicPublish(ctx context.Context, ns string) error {
 	s, err := g.stream(ctx, ns)
 	if err != nil {
-		return jetStreamError(err, ns, "looking up the stream")
+		return status.FromJetStream(err, ns, "looking up the stream")
 	}
 	if !s.CachedInfo().Config.AllowAtomicPublish {
-		return newError(ErrFailedPrecondition.Code, "namespace %s: mutate needs atomic batch publish, which this NATS server does not support (nats-server 2.12 or later); put and delete work", ns)
+		return status.Newf(status.ErrFailedPrecondition.Code, "namespace %s: mutate needs atomic batch publish, which this NATS server does not support (nats-server 2.12 or later); put and delete work", ns)
 	}
 	return nil
 }
@@ -72,12 +74,12 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 		if err != nil {
 			return nil, err
 		}
-		if len(msg.Data) > MaxEventBytes {
-			return nil, invalidf("the event of mutation %d is %d bytes; the limit is %d: write fewer or smaller items", i+1, len(msg.Data), MaxEventBytes)
+		if len(msg.Data) > namespaces.MaxEventBytes {
+			return nil, status.Invalidf("the event of mutation %d is %d bytes; the limit is %d: write fewer or smaller items", i+1, len(msg.Data), namespaces.MaxEventBytes)
 		}
 		total += len(msg.Data)
 		if total > MaxBatchBytes {
-			return nil, invalidf("the events of mutations 1 to %d add up to %d bytes; the limit of one mutate is %d: split the request", i+1, total, MaxBatchBytes)
+			return nil, status.Invalidf("the events of mutations 1 to %d add up to %d bytes; the limit of one mutate is %d: split the request", i+1, total, MaxBatchBytes)
 		}
 		if expected != nil {
 			msg.Header.Set(subjects.HeaderExpectedSubjectSeq, strconv.FormatUint(*expected, 10))
@@ -92,11 +94,11 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 	}
 	ack, err := jetstreamext.PublishMsgBatch(pctx, g.js, msgs)
 	// A stale expected revision is the caller's conflict, not a failure.
-	endChildSpan(span, err != nil && !isWrongLastSequence(err))
+	endChildSpan(span, err != nil && !status.IsWrongLastSequence(err))
 	g.metrics.observePublish(ns, time.Since(pubStart))
 	if err != nil {
-		if !isWrongLastSequence(err) {
-			return nil, jetStreamError(err, ns, "storing the mutate batch")
+		if !status.IsWrongLastSequence(err) {
+			return nil, status.FromJetStream(err, ns, "storing the mutate batch")
 		}
 		if token != "" {
 			resp, ok, rerr := g.retriedMutate(ctx, ns, token, meta.RequestHash, len(muts))
@@ -132,14 +134,14 @@ func seqRange(first uint64, n int) []uint64 {
 func (g *Gateway) retriedMutate(ctx context.Context, ns, token, hash string, n int) (*prismv1.WriteResponse, bool, error) {
 	stream, err := g.stream(ctx, ns)
 	if err != nil {
-		return nil, false, jetStreamError(err, ns, "looking up the stream")
+		return nil, false, status.FromJetStream(err, ns, "looking up the stream")
 	}
 	marker, err := stream.GetLastMsgForSubject(ctx, subjects.Marker(ns, token))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, jetStreamError(err, ns, "reading the idempotency marker")
+		return nil, false, status.FromJetStream(err, ns, "reading the idempotency marker")
 	}
 	if marker.Header.Get(subjects.HeaderRequestHash) != hash {
 		return nil, false, mismatchError(token, marker.Sequence)
@@ -171,12 +173,12 @@ func (g *Gateway) mutateConflict(ctx context.Context, ns string, req *prismv1.Mu
 				cur = last.Sequence
 			}
 			if cur != *expected {
-				e := conflictError(&jetstream.APIError{ErrorCode: jsErrWrongLastSequence, Description: "wrong last sequence: " + strconv.FormatUint(cur, 10)}, id, *expected)
+				e := conflictError(&jetstream.APIError{ErrorCode: status.JSErrWrongLastSequence, Description: "wrong last sequence: " + strconv.FormatUint(cur, 10)}, id, *expected)
 				e.Message = "mutation " + strconv.Itoa(i+1) + ": " + e.Message + "; nothing of this mutate was written"
 				e.Err = cause
 				return e
 			}
 		}
 	}
-	return &Error{Code: prismv1.Code_CONFLICT, Message: "an expected revision of this mutate is stale; nothing was written: read the records again and retry", Err: cause}
+	return &status.Error{Code: prismv1.Code_CONFLICT, Message: "an expected revision of this mutate is stale; nothing was written: read the records again and retry", Err: cause}
 }

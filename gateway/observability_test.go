@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -46,7 +47,7 @@ func metricValues(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // the write's JetStream publish is timed.
 func TestConsistencyMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	e := newEnv(t, envConfig{consistency: gateway.Strong, waiter: stuckWaiter{}, opts: []gateway.Option{
+	e := newEnv(t, envConfig{consistency: namespaces.Strong, waiter: stuckWaiter{}, opts: []gateway.Option{
 		gateway.WithRegisterer(reg), gateway.WithConsistencyWait(50 * time.Millisecond),
 	}})
 	var w prismv1.WriteResponse

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 )
 
 // Reads come from the namespace's primary projection as it is. A read with
@@ -43,7 +44,7 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 		g.sampleShadow(r.ns, req, resp, readFrom)
 	}
 	if resp.GetRevision() == 0 && len(resp.GetItems()) == 0 {
-		return nil, newError(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)
+		return nil, status.Newf(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)
 	}
 	return resp, nil
 }
@@ -66,7 +67,7 @@ func (g *Gateway) waitMinSeq(ctx context.Context, r *request, minSeq uint64) err
 		return nil
 	}
 	err := g.waitApplied(ctx, r.ns, r.ns.applied, minSeq, waitMinSeqRead)
-	var e *Error
+	var e *status.Error
 	if errors.As(err, &e) && e.Code == prismv1.Code_NOT_CONSISTENT_YET {
 		e.Message = fmt.Sprintf("namespace %s has applied writes up to seq %d, not yet min_seq %d, within %v; retry later", r.ns.Name, r.ns.applied.Applied(), minSeq, g.opts.consistencyWait)
 	}
@@ -92,9 +93,9 @@ func readError(err error, ns, op string) error {
 	}
 	var ia InvalidArgumentError
 	if errors.As(err, &ia) && ia.InvalidArgument() {
-		return &Error{Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf("the %s of namespace %s was refused by its backend: %v", op, ns, err), Err: err}
+		return &status.Error{Code: prismv1.Code_INVALID_ARGUMENT, Message: fmt.Sprintf("the %s of namespace %s was refused by its backend: %v", op, ns, err), Err: err}
 	}
 	// The cause is logged, not sent: backend errors name hosts, tables and
 	// SQL that callers cannot act on.
-	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the %s of namespace %s failed in its backend; retry with backoff", op, ns), Err: err}
+	return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the %s of namespace %s failed in its backend; retry with backoff", op, ns), Err: err}
 }

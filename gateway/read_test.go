@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -115,7 +116,7 @@ func TestMinSeqWaitsForProjection(t *testing.T) {
 }
 
 func TestMinSeqNotConsistentYet(t *testing.T) {
-	for _, c := range []gateway.Consistency{"eventual", "read-your-writes", "strong"} {
+	for _, c := range []namespaces.Consistency{"eventual", "read-your-writes", "strong"} {
 		t.Run(string(c), func(t *testing.T) {
 			e := newEnv(t, envConfig{consistency: c, waiter: stuckWaiter{}, opts: []gateway.Option{gateway.WithConsistencyWait(100 * time.Millisecond)}})
 			er := call(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte("r"), MinSeq: 7}, &prismv1.GetResponse{}, encJSON)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/prism-data/prism/namespaces"
 )
 
 // ReadTarget is one projection target as the gateway uses it: the reader
@@ -90,11 +92,11 @@ func (r Routing) check(abstraction string) error {
 			return fmt.Errorf("target %s has no applied waiter", t.Name)
 		}
 		switch abstraction {
-		case AbstractionKeyValue:
+		case namespaces.AbstractionKeyValue:
 			if t.KeyValue == nil {
 				return fmt.Errorf("target %s has no keyvalue reader", t.Name)
 			}
-		case AbstractionTimeSeries:
+		case namespaces.AbstractionTimeSeries:
 			if t.TimeSeries == nil {
 				return fmt.Errorf("target %s has no timeseries reader", t.Name)
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -125,7 +126,7 @@ func TestShadowReads(t *testing.T) {
 // reads then come from the new target, strong writes wait for both while
 // fenced.
 func TestSetRoutingSwitchesPrimary(t *testing.T) {
-	e := newEnv(t, envConfig{consistency: gateway.Strong, opts: []gateway.Option{gateway.WithConsistencyWait(300 * time.Millisecond)}})
+	e := newEnv(t, envConfig{consistency: namespaces.Strong, opts: []gateway.Option{gateway.WithConsistencyWait(300 * time.Millisecond)}})
 	sh := newSecond(t, e)
 	ctx := context.Background()
 	var w prismv1.WriteResponse

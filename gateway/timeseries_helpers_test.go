@@ -15,6 +15,7 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -33,7 +34,7 @@ type tsEnv struct {
 }
 
 type tsEnvConfig struct {
-	consistency gateway.Consistency
+	consistency namespaces.Consistency
 	waiter      gateway.AppliedWaiter // default: env.waiter
 	opts        []gateway.Option
 	// sqlite serves tsNS from a real SQLite store filled by a projector of
@@ -45,10 +46,10 @@ func newTSEnv(t testing.TB, cfg tsEnvConfig) *tsEnv {
 	t.Helper()
 	ctx := context.Background()
 	nc, js := natstest.Start(t)
-	ts := gateway.Namespace{Name: tsNS, Abstraction: gateway.AbstractionTimeSeries, Backend: "sqlite", Consistency: cfg.consistency, Retention: gateway.Duration(time.Hour)}
-	kv := gateway.Namespace{Name: testNS, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
-	for _, ns := range []gateway.Namespace{ts, kv} {
-		if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+	ts := namespaces.Namespace{Name: tsNS, Abstraction: namespaces.AbstractionTimeSeries, Backend: "sqlite", Consistency: cfg.consistency, Retention: namespaces.Duration(time.Hour)}
+	kv := namespaces.Namespace{Name: testNS, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
+	for _, ns := range []namespaces.Namespace{ts, kv} {
+		if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
 			t.Fatalf("EnsureStreams %s: %v", ns.Name, err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -115,7 +116,7 @@ func TestIdempotentAppend(t *testing.T) {
 }
 
 func TestStrongAppendWaitsForProjection(t *testing.T) {
-	e := newTSEnv(t, tsEnvConfig{consistency: gateway.Strong})
+	e := newTSEnv(t, tsEnvConfig{consistency: namespaces.Strong})
 	done := make(chan *prismv1.Error, 1)
 	var resp prismv1.WriteResponse
 	go func() {
@@ -131,7 +132,7 @@ func TestStrongAppendWaitsForProjection(t *testing.T) {
 		t.Fatalf("strong append: %v, %v; want seq 1", &resp, er)
 	}
 
-	stuck := newTSEnv(t, tsEnvConfig{consistency: gateway.Strong, waiter: stuckWaiter{}, opts: []gateway.Option{gateway.WithConsistencyWait(100 * time.Millisecond)}})
+	stuck := newTSEnv(t, tsEnvConfig{consistency: namespaces.Strong, waiter: stuckWaiter{}, opts: []gateway.Option{gateway.WithConsistencyWait(100 * time.Millisecond)}})
 	er := call(t, stuck.nc, subjects.Write(tsNS, "append"), appendReq("s", tsEvent(t0, "e", nil, "")), &resp, encJSON)
 	if !isCode(er, prismv1.Code_NOT_CONSISTENT_YET) || er.GetSeq() != 1 {
 		t.Fatalf("strong append, stuck projection: %v, want NOT_CONSISTENT_YET with seq 1", er)

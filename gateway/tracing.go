@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -93,7 +94,7 @@ func (g *Gateway) startServerSpan(ctx context.Context, h nats.Header, r *request
 // endServerSpan records the outcome of a request on its span and ends it.
 // Only failures of the server (the codes logged as warnings or errors) set
 // the span's status to Error: a refused request is the caller's mistake.
-func endServerSpan(span trace.Span, ns, op, code string, e *Error) {
+func endServerSpan(span trace.Span, ns, op, code string, e *status.Error) {
 	if span.IsRecording() {
 		span.SetAttributes(attrNamespace.String(ns), attrOp.String(op), attrCode.String(code))
 		if e != nil && serverFault(e.Code) {

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 )
 
 // Limits of KeyValue requests. A request that breaks one gets
@@ -19,11 +20,6 @@ const (
 	MaxKeyBytes = 1024
 	// MaxValueBytes is the largest item value (512 KiB).
 	MaxValueBytes = 512 << 10
-	// MaxEventBytes is the largest event payload (the marshalled
-	// prismv1.KeyValueEvent of one put or delete, or
-	// prismv1.TimeSeriesAppend of one append, 900 KiB); it keeps every event
-	// under the stream's MaxStreamMsgSize with its headers.
-	MaxEventBytes = 900 << 10
 	// MaxBatchBytes is the largest sum of the event payloads of one mutate
 	// (8 MiB); an atomic batch is staged in the server's memory.
 	MaxBatchBytes = 8 << 20
@@ -52,28 +48,28 @@ const (
 
 func validateID(what string, id []byte) error {
 	if len(id) == 0 {
-		return invalidf("%s is empty; every record needs an id of 1 to %d bytes", what, MaxIDBytes)
+		return status.Invalidf("%s is empty; every record needs an id of 1 to %d bytes", what, MaxIDBytes)
 	}
 	if len(id) > MaxIDBytes {
-		return invalidf("%s is %d bytes; the limit is %d", what, len(id), MaxIDBytes)
+		return status.Invalidf("%s is %d bytes; the limit is %d", what, len(id), MaxIDBytes)
 	}
 	return nil
 }
 
 func validateKey(what string, key []byte) error {
 	if len(key) > MaxKeyBytes {
-		return invalidf("%s is %d bytes; the limit is %d", what, len(key), MaxKeyBytes)
+		return status.Invalidf("%s is %d bytes; the limit is %d", what, len(key), MaxKeyBytes)
 	}
 	return nil
 }
 
 func validateToken(what, token string) error {
 	if len(token) > MaxIdempotencyTokenLen {
-		return invalidf("%s is %d bytes; the limit is %d", what, len(token), MaxIdempotencyTokenLen)
+		return status.Invalidf("%s is %d bytes; the limit is %d", what, len(token), MaxIdempotencyTokenLen)
 	}
 	for i := 0; i < len(token); i++ {
 		if c := token[i]; c < '!' || c > '~' {
-			return invalidf("%s has byte 0x%02x at %d; use printable ASCII without spaces", what, c, i)
+			return status.Invalidf("%s has byte 0x%02x at %d; use printable ASCII without spaces", what, c, i)
 		}
 	}
 	return nil
@@ -81,14 +77,14 @@ func validateToken(what, token string) error {
 
 func validateRevision(what string, rev *uint64) error {
 	if rev != nil && *rev > MaxRevision {
-		return invalidf("%s %d is not a stream sequence; use the revision a read or write returned, or 0 for a new record", what, *rev)
+		return status.Invalidf("%s %d is not a stream sequence; use the revision a read or write returned, or 0 for a new record", what, *rev)
 	}
 	return nil
 }
 
 func validatePageSize(size uint32) error {
 	if size > MaxPageSize {
-		return invalidf("page_size %d is too large; the limit is %d", size, MaxPageSize)
+		return status.Invalidf("page_size %d is too large; the limit is %d", size, MaxPageSize)
 	}
 	return nil
 }
@@ -98,13 +94,13 @@ func validatePageToken(token string) error {
 		return nil
 	}
 	if len(token) > MaxPageTokenLen {
-		return invalidf("page_token is %d characters; the limit is %d: pass next_page_token of the previous page unchanged", len(token), MaxPageTokenLen)
+		return status.Invalidf("page_token is %d characters; the limit is %d: pass next_page_token of the previous page unchanged", len(token), MaxPageTokenLen)
 	}
 	if token == emptyKeyPageToken {
 		return nil
 	}
 	if b, err := base64.RawURLEncoding.Strict().DecodeString(token); err != nil || len(b) == 0 {
-		return invalidf("page_token %q is not a token this gateway issued: pass next_page_token of the previous page unchanged", token)
+		return status.Invalidf("page_token %q is not a token this gateway issued: pass next_page_token of the previous page unchanged", token)
 	}
 	return nil
 }
@@ -116,10 +112,10 @@ func validatePut(prefix string, req *prismv1.PutRequest) error {
 	}
 	items := req.GetItems()
 	if len(items) == 0 {
-		return invalidf("%sput of record %q has no items; write 1 to %d", prefix, req.GetId(), MaxItems)
+		return status.Invalidf("%sput of record %q has no items; write 1 to %d", prefix, req.GetId(), MaxItems)
 	}
 	if len(items) > MaxItems {
-		return invalidf("%sput of record %q has %d items; the limit is %d", prefix, req.GetId(), len(items), MaxItems)
+		return status.Invalidf("%sput of record %q has %d items; the limit is %d", prefix, req.GetId(), len(items), MaxItems)
 	}
 	seen := make(map[string]int, len(items))
 	for i, it := range items {
@@ -128,21 +124,21 @@ func validatePut(prefix string, req *prismv1.PutRequest) error {
 			return err
 		}
 		if len(it.GetValue()) > MaxValueBytes {
-			return invalidf("%svalue of item %d is %d bytes; the limit is %d", prefix, n, len(it.GetValue()), MaxValueBytes)
+			return status.Invalidf("%svalue of item %d is %d bytes; the limit is %d", prefix, n, len(it.GetValue()), MaxValueBytes)
 		}
 		if it.GetExpireTime() != nil {
-			return invalidf("%sitem %d sets expire_time, which Prism sets; use ttl", prefix, n)
+			return status.Invalidf("%sitem %d sets expire_time, which Prism sets; use ttl", prefix, n)
 		}
 		if ttl := it.GetTtl(); ttl != nil {
 			if err := ttl.CheckValid(); err != nil {
-				return invalidf("%sttl of item %d is not a valid duration: %v", prefix, n, err)
+				return status.Invalidf("%sttl of item %d is not a valid duration: %v", prefix, n, err)
 			}
 			if ttl.AsDuration() <= 0 {
-				return invalidf("%sttl of item %d is %v; it must be positive (omit it for no expiry)", prefix, n, ttl.AsDuration())
+				return status.Invalidf("%sttl of item %d is %v; it must be positive (omit it for no expiry)", prefix, n, ttl.AsDuration())
 			}
 		}
 		if prev, dup := seen[string(it.GetKey())]; dup {
-			return invalidf("%sitem %d repeats the key %q of item %d", prefix, n, it.GetKey(), prev)
+			return status.Invalidf("%sitem %d repeats the key %q of item %d", prefix, n, it.GetKey(), prev)
 		}
 		seen[string(it.GetKey())] = n
 	}
@@ -155,7 +151,7 @@ func validateDelete(prefix string, req *prismv1.DeleteRequest) error {
 		return err
 	}
 	if len(req.GetKeys()) > MaxItems {
-		return invalidf("%sdelete of record %q names %d keys; the limit is %d (omit keys to delete the whole record)", prefix, req.GetId(), len(req.GetKeys()), MaxItems)
+		return status.Invalidf("%sdelete of record %q names %d keys; the limit is %d (omit keys to delete the whole record)", prefix, req.GetId(), len(req.GetKeys()), MaxItems)
 	}
 	for i, k := range req.GetKeys() {
 		if err := validateKey(fmt.Sprintf("%skey %d", prefix, i+1), k); err != nil {
@@ -182,10 +178,10 @@ func validateDeleteRequest(req *prismv1.DeleteRequest) error {
 func validateMutateRequest(req *prismv1.MutateRequest) error {
 	muts := req.GetMutations()
 	if len(muts) == 0 {
-		return invalidf("mutate has no mutations; send 1 to %d", MaxMutations)
+		return status.Invalidf("mutate has no mutations; send 1 to %d", MaxMutations)
 	}
 	if len(muts) > MaxMutations {
-		return invalidf("mutate has %d mutations; the limit is %d", len(muts), MaxMutations)
+		return status.Invalidf("mutate has %d mutations; the limit is %d", len(muts), MaxMutations)
 	}
 	if err := validateToken("idempotency_token", req.GetIdempotencyToken()); err != nil {
 		return err
@@ -205,7 +201,7 @@ func validateMutateRequest(req *prismv1.MutateRequest) error {
 				return err
 			}
 			if p.GetIdempotencyToken() != "" {
-				return invalidf("%sput carries its own idempotency_token; set it once on the mutate request", prefix)
+				return status.Invalidf("%sput carries its own idempotency_token; set it once on the mutate request", prefix)
 			}
 			id, rev = p.GetId(), p.ExpectedRevision
 		case m.GetDelete() != nil:
@@ -214,16 +210,16 @@ func validateMutateRequest(req *prismv1.MutateRequest) error {
 				return err
 			}
 			if d.GetIdempotencyToken() != "" {
-				return invalidf("%sdelete carries its own idempotency_token; set it once on the mutate request", prefix)
+				return status.Invalidf("%sdelete carries its own idempotency_token; set it once on the mutate request", prefix)
 			}
 			id, rev = d.GetId(), d.ExpectedRevision
 		default:
-			return invalidf("%sneither put nor delete is set", prefix)
+			return status.Invalidf("%sneither put nor delete is set", prefix)
 		}
 		// JetStream cannot check an expected revision of a record an earlier
 		// message of the same batch writes.
 		if prev, ok := written[string(id)]; ok && rev != nil {
-			return invalidf("%sexpected_revision of record %q cannot be checked: mutation %d of this request writes the same record; put the condition on mutation %d", prefix, id, prev, prev)
+			return status.Invalidf("%sexpected_revision of record %q cannot be checked: mutation %d of this request writes the same record; put the condition on mutation %d", prefix, id, prev, prev)
 		}
 		if _, ok := written[string(id)]; !ok {
 			written[string(id)] = n
@@ -237,10 +233,10 @@ func validateGetRequest(req *prismv1.GetRequest) error {
 		return err
 	}
 	if len(req.GetKeys()) > 0 && req.GetRange() != nil {
-		return invalidf("get of record %q sets both keys and range; set at most one", req.GetId())
+		return status.Invalidf("get of record %q sets both keys and range; set at most one", req.GetId())
 	}
 	if len(req.GetKeys()) > MaxItems {
-		return invalidf("get of record %q names %d keys; the limit is %d", req.GetId(), len(req.GetKeys()), MaxItems)
+		return status.Invalidf("get of record %q names %d keys; the limit is %d", req.GetId(), len(req.GetKeys()), MaxItems)
 	}
 	for i, k := range req.GetKeys() {
 		if err := validateKey(fmt.Sprintf("key %d", i+1), k); err != nil {
@@ -255,7 +251,7 @@ func validateGetRequest(req *prismv1.GetRequest) error {
 			return err
 		}
 		if len(rg.GetEnd()) > 0 && bytes.Compare(rg.GetStart(), rg.GetEnd()) >= 0 {
-			return invalidf("range start %q is not before end %q; the range is [start, end), and an empty end is unbounded", rg.GetStart(), rg.GetEnd())
+			return status.Invalidf("range start %q is not before end %q; the range is [start, end), and an empty end is unbounded", rg.GetStart(), rg.GetEnd())
 		}
 	}
 	if err := validatePageSize(req.GetPageSize()); err != nil {

@@ -2,13 +2,14 @@ package gateway
 
 import (
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
 // Limits of Log requests. A request that breaks one gets INVALID_ARGUMENT
 // and nothing is written. Besides these, the key is 1 to MaxIDBytes bytes,
 // the value at most MaxValueBytes, the event of one append at most
-// MaxEventBytes, and idempotency_token as for KeyValue.
+// namespaces.MaxEventBytes, and idempotency_token as for KeyValue.
 const (
 	// MaxLogHeaders is the most headers one record may carry.
 	MaxLogHeaders = 64
@@ -24,27 +25,27 @@ const (
 func validateLogAppendRequest(req *prismv1.LogAppendRequest) error {
 	key := req.GetKey()
 	if len(key) == 0 {
-		return invalidf("key is empty; every record needs a key of 1 to %d bytes (records of one key stay in order)", MaxIDBytes)
+		return status.Invalidf("key is empty; every record needs a key of 1 to %d bytes (records of one key stay in order)", MaxIDBytes)
 	}
 	if len(key) > MaxIDBytes {
-		return invalidf("key is %d bytes; the limit is %d", len(key), MaxIDBytes)
+		return status.Invalidf("key is %d bytes; the limit is %d", len(key), MaxIDBytes)
 	}
 	if n := len(req.GetValue()); n > MaxValueBytes {
-		return invalidf("value is %d bytes; the limit is %d", n, MaxValueBytes)
+		return status.Invalidf("value is %d bytes; the limit is %d", n, MaxValueBytes)
 	}
 	if n := len(req.GetHeaders()); n > MaxLogHeaders {
-		return invalidf("%d headers; the limit is %d", n, MaxLogHeaders)
+		return status.Invalidf("%d headers; the limit is %d", n, MaxLogHeaders)
 	}
 	for name, v := range req.GetHeaders() {
 		switch {
 		case name == "":
-			return invalidf("a header has an empty name; names are 1 to %d bytes", MaxLogHeaderNameBytes)
+			return status.Invalidf("a header has an empty name; names are 1 to %d bytes", MaxLogHeaderNameBytes)
 		case len(name) > MaxLogHeaderNameBytes:
-			return invalidf("header name %.32q… is %d bytes; the limit is %d", name, len(name), MaxLogHeaderNameBytes)
+			return status.Invalidf("header name %.32q… is %d bytes; the limit is %d", name, len(name), MaxLogHeaderNameBytes)
 		case subjects.IsReservedLogHeader(name):
-			return invalidf("header name %q is reserved: names starting with ce- or prism-, and content-type, are Prism's", name)
+			return status.Invalidf("header name %q is reserved: names starting with ce- or prism-, and content-type, are Prism's", name)
 		case len(v) > MaxLogHeaderValueBytes:
-			return invalidf("value of header %q is %d bytes; the limit is %d", name, len(v), MaxLogHeaderValueBytes)
+			return status.Invalidf("value of header %q is %d bytes; the limit is %d", name, len(v), MaxLogHeaderValueBytes)
 		}
 	}
 	return validateToken("idempotency_token", req.GetIdempotencyToken())
@@ -53,17 +54,17 @@ func validateLogAppendRequest(req *prismv1.LogAppendRequest) error {
 func validateLogFetchRequest(req *prismv1.LogFetchRequest) error {
 	switch {
 	case req.GetPartition() < 0:
-		return invalidf("partition %d is negative; partitions count from 0", req.GetPartition())
+		return status.Invalidf("partition %d is negative; partitions count from 0", req.GetPartition())
 	case len(req.GetKey()) > MaxIDBytes:
-		return invalidf("key is %d bytes; the limit is %d", len(req.GetKey()), MaxIDBytes)
+		return status.Invalidf("key is %d bytes; the limit is %d", len(req.GetKey()), MaxIDBytes)
 	case len(req.GetKey()) > 0 && req.GetPartition() != 0:
-		return invalidf("key and partition %d are both set; set one: the key names its partition", req.GetPartition())
+		return status.Invalidf("key and partition %d are both set; set one: the key names its partition", req.GetPartition())
 	case req.GetOffset() < 0:
-		return invalidf("offset %d is negative; offsets count from 0", req.GetOffset())
+		return status.Invalidf("offset %d is negative; offsets count from 0", req.GetOffset())
 	case req.GetEndOffset() != 0 && req.GetEndOffset() <= req.GetOffset():
-		return invalidf("end_offset %d is not above offset %d; the range is [offset, end_offset), and 0 leaves it open", req.GetEndOffset(), req.GetOffset())
+		return status.Invalidf("end_offset %d is not above offset %d; the range is [offset, end_offset), and 0 leaves it open", req.GetEndOffset(), req.GetOffset())
 	case req.GetMaxRecords() > MaxFetchRecords:
-		return invalidf("max_records %d is too large; the limit is %d", req.GetMaxRecords(), MaxFetchRecords)
+		return status.Invalidf("max_records %d is too large; the limit is %d", req.GetMaxRecords(), MaxFetchRecords)
 	}
 	return nil
 }

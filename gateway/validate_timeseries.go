@@ -7,12 +7,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
 // Limits of TimeSeries requests. A request that breaks one gets
 // INVALID_ARGUMENT and nothing is written. Besides these, the event of one
-// append (its marshalled prismv1.TimeSeriesAppend) is at most MaxEventBytes,
+// append (its marshalled prismv1.TimeSeriesAppend) is at most namespaces.MaxEventBytes,
 // page_size at most MaxPageSize, page_token at most MaxPageTokenLen and
 // idempotency_token as for KeyValue.
 const (
@@ -36,17 +37,17 @@ const (
 
 func validateSeriesID(what string, id []byte) error {
 	if len(id) == 0 {
-		return invalidf("%s is empty; every series needs an id of 1 to %d bytes", what, MaxSeriesIDBytes)
+		return status.Invalidf("%s is empty; every series needs an id of 1 to %d bytes", what, MaxSeriesIDBytes)
 	}
 	if len(id) > MaxSeriesIDBytes {
-		return invalidf("%s is %d bytes; the limit is %d", what, len(id), MaxSeriesIDBytes)
+		return status.Invalidf("%s is %d bytes; the limit is %d", what, len(id), MaxSeriesIDBytes)
 	}
 	return nil
 }
 
 func validateTimestamp(what string, ts *timestamppb.Timestamp) error {
 	if err := ts.CheckValid(); err != nil {
-		return invalidf("%s is not a valid time (years 0001 to 9999, nanos below 1e9): %v", what, err)
+		return status.Invalidf("%s is not a valid time (years 0001 to 9999, nanos below 1e9): %v", what, err)
 	}
 	return nil
 }
@@ -55,17 +56,17 @@ func validateTimestamp(what string, ts *timestamppb.Timestamp) error {
 // event ("event 3: ").
 func validateTags(prefix string, tags map[string]string) error {
 	if len(tags) > MaxTags {
-		return invalidf("%s%d tags; the limit is %d", prefix, len(tags), MaxTags)
+		return status.Invalidf("%s%d tags; the limit is %d", prefix, len(tags), MaxTags)
 	}
 	for k, v := range tags {
 		if len(k) == 0 {
-			return invalidf("%sa tag has an empty key; tag keys are 1 to %d bytes", prefix, MaxTagKeyBytes)
+			return status.Invalidf("%sa tag has an empty key; tag keys are 1 to %d bytes", prefix, MaxTagKeyBytes)
 		}
 		if len(k) > MaxTagKeyBytes {
-			return invalidf("%stag key %.32q… is %d bytes; the limit is %d", prefix, k, len(k), MaxTagKeyBytes)
+			return status.Invalidf("%stag key %.32q… is %d bytes; the limit is %d", prefix, k, len(k), MaxTagKeyBytes)
 		}
 		if len(v) > MaxTagValueBytes {
-			return invalidf("%svalue of tag %q is %d bytes; the limit is %d", prefix, k, len(v), MaxTagValueBytes)
+			return status.Invalidf("%svalue of tag %q is %d bytes; the limit is %d", prefix, k, len(v), MaxTagValueBytes)
 		}
 	}
 	return nil
@@ -86,7 +87,7 @@ func validateTimeRange(rg *prismv1.TimeRange) error {
 		}
 	}
 	if rg.GetStart() != nil && rg.GetEnd() != nil && !rg.GetStart().AsTime().Before(rg.GetEnd().AsTime()) {
-		return invalidf("range start %s is not before end %s; the range is [start, end), and an unset end is unbounded",
+		return status.Invalidf("range start %s is not before end %s; the range is [start, end), and an unset end is unbounded",
 			rg.GetStart().AsTime().Format("2006-01-02T15:04:05.999999999Z07:00"), rg.GetEnd().AsTime().Format("2006-01-02T15:04:05.999999999Z07:00"))
 	}
 	return nil
@@ -99,10 +100,10 @@ func validateEventsPageToken(token string) error {
 		return nil
 	}
 	if len(token) > MaxPageTokenLen {
-		return invalidf("page_token is %d characters; the limit is %d: pass next_page_token of the previous page unchanged", len(token), MaxPageTokenLen)
+		return status.Invalidf("page_token is %d characters; the limit is %d: pass next_page_token of the previous page unchanged", len(token), MaxPageTokenLen)
 	}
 	if b, err := base64.RawURLEncoding.Strict().DecodeString(token); err != nil || len(b) == 0 {
-		return invalidf("page_token %q is not a token this gateway issued: pass next_page_token of the previous page unchanged", token)
+		return status.Invalidf("page_token %q is not a token this gateway issued: pass next_page_token of the previous page unchanged", token)
 	}
 	return nil
 }
@@ -113,29 +114,29 @@ func validateAppendRequest(req *prismv1.AppendRequest) error {
 	}
 	events := req.GetEvents()
 	if len(events) == 0 {
-		return invalidf("append to series %q has no events; append 1 to %d", req.GetSeriesId(), MaxAppendEvents)
+		return status.Invalidf("append to series %q has no events; append 1 to %d", req.GetSeriesId(), MaxAppendEvents)
 	}
 	if len(events) > MaxAppendEvents {
-		return invalidf("append to series %q has %d events; the limit is %d", req.GetSeriesId(), len(events), MaxAppendEvents)
+		return status.Invalidf("append to series %q has %d events; the limit is %d", req.GetSeriesId(), len(events), MaxAppendEvents)
 	}
 	for i, ev := range events {
 		prefix := fmt.Sprintf("event %d: ", i+1)
 		if ev.GetEventTime() == nil {
-			return invalidf("%sevent_time is not set; every event needs the time it happened", prefix)
+			return status.Invalidf("%sevent_time is not set; every event needs the time it happened", prefix)
 		}
 		if err := validateTimestamp(prefix+"event_time", ev.GetEventTime()); err != nil {
 			return err
 		}
 		if id := ev.GetEventId(); len(id) == 0 {
-			return invalidf("%sevent_id is empty; every event needs an id of 1 to %d bytes, unique within its series and time", prefix, MaxEventIDBytes)
+			return status.Invalidf("%sevent_id is empty; every event needs an id of 1 to %d bytes, unique within its series and time", prefix, MaxEventIDBytes)
 		} else if len(id) > MaxEventIDBytes {
-			return invalidf("%sevent_id is %d bytes; the limit is %d", prefix, len(id), MaxEventIDBytes)
+			return status.Invalidf("%sevent_id is %d bytes; the limit is %d", prefix, len(id), MaxEventIDBytes)
 		}
 		if err := validateTags(prefix, ev.GetTags()); err != nil {
 			return err
 		}
 		if n := len(ev.GetPayload()); n > MaxPayloadBytes {
-			return invalidf("%spayload is %d bytes; the limit is %d", prefix, n, MaxPayloadBytes)
+			return status.Invalidf("%spayload is %d bytes; the limit is %d", prefix, n, MaxPayloadBytes)
 		}
 	}
 	return validateToken("idempotency_token", req.GetIdempotencyToken())

@@ -11,7 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -69,8 +71,8 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 	if err != nil {
 		return nil, err
 	}
-	if len(msg.Data) > MaxEventBytes {
-		return nil, invalidf("the event of this write is %d bytes; the limit is %d: write fewer or smaller %s per request", len(msg.Data), MaxEventBytes, w.unit)
+	if len(msg.Data) > namespaces.MaxEventBytes {
+		return nil, status.Invalidf("the event of this write is %d bytes; the limit is %d: write fewer or smaller %s per request", len(msg.Data), namespaces.MaxEventBytes, w.unit)
 	}
 	if token != "" {
 		msg.Header.Set(subjects.HeaderMsgID, token)
@@ -85,11 +87,11 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 	}
 	ack, err := g.publish(pctx, msg)
 	// A stale expected revision is the caller's conflict, not a failure.
-	endChildSpan(span, err != nil && !isWrongLastSequence(err))
+	endChildSpan(span, err != nil && !status.IsWrongLastSequence(err))
 	g.metrics.observePublish(ns, time.Since(pubStart))
 	if err != nil {
-		if !isWrongLastSequence(err) {
-			return nil, jetStreamError(err, ns, "storing the write")
+		if !status.IsWrongLastSequence(err) {
+			return nil, status.FromJetStream(err, ns, "storing the write")
 		}
 		// JetStream checks the expected revision before the duplicate
 		// window, so the retry of a conditional write that was stored
@@ -104,7 +106,7 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 			}
 		}
 		if expected == nil { // JetStream checks no other expectation
-			return nil, jetStreamError(err, ns, "storing the write")
+			return nil, status.FromJetStream(err, ns, "storing the write")
 		}
 		return nil, conflictError(err, w.record, *expected)
 	}
@@ -124,7 +126,7 @@ func (g *Gateway) checkDuplicate(ctx context.Context, r *request, seq uint64, to
 	ns := r.ns.Name
 	stream, err := g.stream(ctx, ns)
 	if err != nil {
-		return jetStreamError(err, ns, "looking up the stream")
+		return status.FromJetStream(err, ns, "looking up the stream")
 	}
 	stored, err := stream.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -134,7 +136,7 @@ func (g *Gateway) checkDuplicate(ctx context.Context, r *request, seq uint64, to
 		return nil
 	}
 	if err != nil {
-		return jetStreamError(err, ns, "reading the original of a retried write")
+		return status.FromJetStream(err, ns, "reading the original of a retried write")
 	}
 	if stored.Header.Get(subjects.HeaderRequestHash) != hash {
 		return mismatchError(token, seq)
@@ -148,14 +150,14 @@ func (g *Gateway) checkDuplicate(ctx context.Context, r *request, seq uint64, to
 func (g *Gateway) retriedConditional(ctx context.Context, ns, subject, token, hash string) (*prismv1.WriteResponse, bool, error) {
 	stream, err := g.stream(ctx, ns)
 	if err != nil {
-		return nil, false, jetStreamError(err, ns, "looking up the stream")
+		return nil, false, status.FromJetStream(err, ns, "looking up the stream")
 	}
 	last, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, jetStreamError(err, ns, "reading the record's last event")
+		return nil, false, status.FromJetStream(err, ns, "reading the record's last event")
 	}
 	if last.Header.Get(subjects.HeaderMsgID) != token {
 		return nil, false, nil
@@ -166,23 +168,23 @@ func (g *Gateway) retriedConditional(ctx context.Context, ns, subject, token, ha
 	return &prismv1.WriteResponse{Seq: last.Sequence, Duplicate: true}, true, nil
 }
 
-func mismatchError(token string, seq uint64) *Error {
-	return newError(prismv1.Code_IDEMPOTENCY_MISMATCH, "idempotency token %q was already used at seq %d by a request with a different body; nothing was written: use a new token for a new request", token, seq)
+func mismatchError(token string, seq uint64) *status.Error {
+	return status.Newf(prismv1.Code_IDEMPOTENCY_MISMATCH, "idempotency token %q was already used at seq %d by a request with a different body; nothing was written: use a new token for a new request", token, seq)
 }
 
 // conflictError explains a refused conditional write of record id.
-func conflictError(err error, id []byte, expected uint64) *Error {
-	cur, ok := currentSequence(err)
-	var e *Error
+func conflictError(err error, id []byte, expected uint64) *status.Error {
+	cur, ok := status.CurrentSequence(err)
+	var e *status.Error
 	switch {
 	case !ok:
-		e = newError(prismv1.Code_CONFLICT, "record %q is no longer at revision %d; read it again and retry with its current revision", id, expected)
+		e = status.Newf(prismv1.Code_CONFLICT, "record %q is no longer at revision %d; read it again and retry with its current revision", id, expected)
 	case cur == 0:
-		e = newError(prismv1.Code_CONFLICT, "record %q does not exist, so it is not at the expected revision %d; use expected_revision 0 to create it", id, expected)
+		e = status.Newf(prismv1.Code_CONFLICT, "record %q does not exist, so it is not at the expected revision %d; use expected_revision 0 to create it", id, expected)
 	case expected == 0:
-		e = newError(prismv1.Code_CONFLICT, "record %q already exists (revision %d); expected_revision 0 means it must not exist", id, cur)
+		e = status.Newf(prismv1.Code_CONFLICT, "record %q already exists (revision %d); expected_revision 0 means it must not exist", id, cur)
 	default:
-		e = newError(prismv1.Code_CONFLICT, "record %q is at revision %d, not the expected %d; read it again and retry with the current revision", id, cur, expected)
+		e = status.Newf(prismv1.Code_CONFLICT, "record %q is at revision %d, not the expected %d; read it again and retry with the current revision", id, cur, expected)
 	}
 	e.Err = err
 	return e
@@ -192,11 +194,11 @@ func conflictError(err error, id []byte, expected uint64) *Error {
 // applied the write, then returns resp. The write is stored either way; a
 // timeout is NOT_CONSISTENT_YET carrying its seq.
 func (g *Gateway) afterWrite(ctx context.Context, r *request, resp *prismv1.WriteResponse) (proto.Message, error) {
-	if r.ns.Consistency != Strong {
+	if r.ns.Consistency != namespaces.Strong {
 		return resp, nil
 	}
 	if err := g.waitApplied(ctx, r.ns, r.ns.strongApplied(), resp.GetSeq(), waitStrongWrite); err != nil {
-		var e *Error
+		var e *status.Error
 		if errors.As(err, &e) && e.Code == prismv1.Code_NOT_CONSISTENT_YET {
 			e.Seq = resp.GetSeq()
 			e.Message = fmt.Sprintf("the write IS stored at seq %d and will be applied, but the projection of namespace %s has not applied it within %v; read with min_seq %d to see it", resp.GetSeq(), r.ns.Name, g.opts.consistencyWait, resp.GetSeq())
@@ -238,7 +240,7 @@ func (g *Gateway) waitApplied(ctx context.Context, ns *namespaceEntry, w Applied
 		return ctx.Err()
 	case wctx.Err() != nil:
 		result = resultTimeout
-		return &Error{Code: prismv1.Code_NOT_CONSISTENT_YET, Message: fmt.Sprintf("the projection of namespace %s reached seq %d, not %d, within %v; retry later", ns.Name, w.Applied(), seq, g.opts.consistencyWait), Err: err}
+		return &status.Error{Code: prismv1.Code_NOT_CONSISTENT_YET, Message: fmt.Sprintf("the projection of namespace %s reached seq %d, not %d, within %v; retry later", ns.Name, w.Applied(), seq, g.opts.consistencyWait), Err: err}
 	}
-	return &Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the projection of namespace %s cannot report progress; retry with backoff", ns.Name), Err: err}
+	return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the projection of namespace %s cannot report progress; retry with backoff", ns.Name), Err: err}
 }

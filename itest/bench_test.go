@@ -16,6 +16,7 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
 )
 
@@ -29,7 +30,7 @@ type benchEnv struct {
 	raw   string // subject prefix of the raw stream
 }
 
-func newBenchEnv(b *testing.B, consistency gateway.Consistency) *benchEnv {
+func newBenchEnv(b *testing.B, consistency namespaces.Consistency) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
 	dir := b.TempDir()
@@ -55,8 +56,8 @@ func newBenchEnv(b *testing.B, consistency gateway.Consistency) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ns := gateway.Namespace{Name: "bench", Abstraction: "keyvalue", Backend: "sqlite", Consistency: consistency}
-	if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+	ns := namespaces.Namespace{Name: "bench", Abstraction: "keyvalue", Backend: "sqlite", Consistency: consistency}
+	if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
 		b.Fatal(err)
 	}
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "bench.db"))
@@ -107,7 +108,7 @@ var benchValue = make([]byte, 256)
 // through the gateway with 64 requests in flight. Compare with
 // BenchmarkRawAsyncPublish.
 func BenchmarkWriteConcurrent64(b *testing.B) {
-	env := newBenchEnv(b, gateway.Eventual)
+	env := newBenchEnv(b, namespaces.Eventual)
 	kv := env.c.KeyValue("bench")
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -136,7 +137,7 @@ func BenchmarkWriteConcurrent64(b *testing.B) {
 // BenchmarkRawAsyncPublish is the baseline of (a): JetStream async publish
 // of the same payload size to per-record subjects, at most 64 in flight.
 func BenchmarkRawAsyncPublish(b *testing.B) {
-	env := newBenchEnv(b, gateway.Eventual)
+	env := newBenchEnv(b, namespaces.Eventual)
 	ctx := context.Background()
 	js, err := jetstream.New(env.rawNC, jetstream.WithPublishAsyncMaxPending(64))
 	if err != nil {
@@ -167,7 +168,7 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 // BenchmarkWriteSequential is measure (b): one write at a time through the
 // gateway, p50/p99 latency. Compare with BenchmarkRawSyncPublish.
 func BenchmarkWriteSequential(b *testing.B) {
-	env := newBenchEnv(b, gateway.Eventual)
+	env := newBenchEnv(b, namespaces.Eventual)
 	kv := env.c.KeyValue("bench")
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
@@ -184,7 +185,7 @@ func BenchmarkWriteSequential(b *testing.B) {
 
 // BenchmarkRawSyncPublish is the baseline of (b).
 func BenchmarkRawSyncPublish(b *testing.B) {
-	env := newBenchEnv(b, gateway.Eventual)
+	env := newBenchEnv(b, namespaces.Eventual)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

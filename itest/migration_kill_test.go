@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // TestMigrationSurvivesKills kills prism serve with SIGKILL at random
@@ -28,7 +28,7 @@ func TestMigrationSurvivesKills(t *testing.T) {
 	for kills < 3 {
 		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
 		n := p.nsGet(t, name)
-		if n.Migration.State != gateway.MigrationBackfilling {
+		if n.Migration.State != namespaces.MigrationBackfilling {
 			break
 		}
 		p.kill()
@@ -39,7 +39,7 @@ func TestMigrationSurvivesKills(t *testing.T) {
 		t.Fatal("the backfill ended before it could be killed; lower --max-rate")
 	}
 	t.Logf("killed prism serve %d times during the backfill", kills)
-	waitState(t, p, name, gateway.MigrationShadowing)
+	waitState(t, p, name, namespaces.MigrationShadowing)
 
 	// Overwrite some records so the end state is not the loaded one.
 	want := map[string]string{}
@@ -56,14 +56,14 @@ func TestMigrationSurvivesKills(t *testing.T) {
 
 	steps := []struct {
 		args    []string
-		state   gateway.MigrationState
+		state   namespaces.MigrationState
 		reading string
 	}{
-		{[]string{"migrate", "verify", name}, gateway.MigrationVerified, "sqlite"},
-		{[]string{"migrate", "cutover", name}, gateway.MigrationCutOver, "postgres"},
-		{[]string{"migrate", "rollback", name}, gateway.MigrationShadowing, "sqlite"},
-		{[]string{"migrate", "verify", name}, gateway.MigrationVerified, "sqlite"},
-		{[]string{"migrate", "cutover", name}, gateway.MigrationCutOver, "postgres"},
+		{[]string{"migrate", "verify", name}, namespaces.MigrationVerified, "sqlite"},
+		{[]string{"migrate", "cutover", name}, namespaces.MigrationCutOver, "postgres"},
+		{[]string{"migrate", "rollback", name}, namespaces.MigrationShadowing, "sqlite"},
+		{[]string{"migrate", "verify", name}, namespaces.MigrationVerified, "sqlite"},
+		{[]string{"migrate", "cutover", name}, namespaces.MigrationCutOver, "postgres"},
 	}
 	for _, s := range steps {
 		p.mustCLI(t, s.args...)

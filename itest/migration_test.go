@@ -19,7 +19,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // migrationKeys is how many records the migration tests load.
@@ -27,7 +27,7 @@ const migrationKeys = 100_000
 
 // waitState waits until the migration of name is in state want; the
 // bound is a liveness limit for backfilling migrationKeys records.
-func waitState(t *testing.T, p *prismProc, name string, want gateway.MigrationState) gateway.AdminNamespace {
+func waitState(t *testing.T, p *prismProc, name string, want namespaces.MigrationState) namespaces.AdminNamespace {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -207,7 +207,7 @@ func TestMigrateSQLiteToPostgresUnderLoad(t *testing.T) {
 	}
 
 	p.mustCLI(t, "migrate", "start", name, "--to", "postgres", "--shadow-sample", "0.2")
-	waitState(t, p, name, gateway.MigrationShadowing)
+	waitState(t, p, name, namespaces.MigrationShadowing)
 	if r := migrateVerify(t, p, name); !r.Passed || r.Compared < migrationKeys {
 		t.Fatalf("verify while shadowing: %+v", r)
 	}
@@ -262,7 +262,7 @@ func TestMigrateSQLiteToPostgresUnderLoad(t *testing.T) {
 	compareTargets(t, filepath.Join(dir, "sqlite", name+".db"), dsn, name, want)
 
 	p.mustCLI(t, "migrate", "finalize", name)
-	waitState(t, p, name, gateway.MigrationFinalized)
+	waitState(t, p, name, namespaces.MigrationFinalized)
 	for _, id := range []int{0, migrationKeys / 2, migrationKeys - 1} {
 		rec, err := kv.Get(ctx, recID(id))
 		if err != nil || string(rec.Items[0].Value) != want[string(recID(id))] {

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // cli runs a prism CLI command against p and returns its combined output.
@@ -60,9 +60,9 @@ func configDir(t testing.TB, specs ...string) string {
 }
 
 // nsGet returns namespace name as prism ns get -o json prints it.
-func (p *prismProc) nsGet(t testing.TB, name string) gateway.AdminNamespace {
+func (p *prismProc) nsGet(t testing.TB, name string) namespaces.AdminNamespace {
 	t.Helper()
-	var n gateway.AdminNamespace
+	var n namespaces.AdminNamespace
 	if err := json.Unmarshal([]byte(p.mustCLI(t, "ns", "get", name, "-o", "json")), &n); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestApplyLiveAndRestart(t *testing.T) {
 	if !strings.Contains(out, "namespace orders: update revision") || !strings.Contains(out, "~ consistency: eventual → strong (live)") {
 		t.Fatalf("plan output:\n%s", out)
 	}
-	if got := p.nsGet(t, "orders"); got.Namespace.Consistency != gateway.Eventual {
+	if got := p.nsGet(t, "orders"); got.Namespace.Consistency != namespaces.Eventual {
 		t.Fatalf("plan changed the namespace: %+v", got.Namespace)
 	}
 
@@ -139,7 +139,7 @@ func TestApplyLiveAndRestart(t *testing.T) {
 	// applied, so a read right after it always sees it.
 	before := p.nsGet(t, "orders").Revision
 	p.mustCLI(t, "apply", "-f", writeSpec(t, strong))
-	if got := p.nsGet(t, "orders").Namespace.Consistency; got != gateway.Strong {
+	if got := p.nsGet(t, "orders").Namespace.Consistency; got != namespaces.Strong {
 		t.Fatalf("registry consistency after apply = %s, want strong", got)
 	}
 	waitRevisionServed(t, p, "orders", before)
@@ -216,7 +216,7 @@ func TestApplyLiveAndRestart(t *testing.T) {
 	if err != nil || len(rec.Items) != 1 {
 		t.Fatalf("after delete, re-apply and restart: get strong-199 = %+v, %v (data must be kept)", rec, err)
 	}
-	if got := p.nsGet(t, "orders"); got.Namespace.Consistency != gateway.Strong || len(got.Targets) != 1 || got.Targets[0].State != "running" || got.Targets[0].Lag != 0 {
+	if got := p.nsGet(t, "orders"); got.Namespace.Consistency != namespaces.Strong || len(got.Targets) != 1 || got.Targets[0].State != "running" || got.Targets[0].Lag != 0 {
 		t.Fatalf("after restart: %+v", got)
 	}
 	if _, err := c.KeyValue("demo").Get(ctx, []byte("x")); !errors.Is(err, client.ErrNamespaceNotFound) {
@@ -276,7 +276,7 @@ func TestApplyUpdatesStreamInPlace(t *testing.T) {
 	ctx := testCtx(t)
 	spec := "name: metrics\nabstraction: timeseries\nbackend: auto\nretention: 720h\n"
 	p.mustCLI(t, "apply", "-f", writeSpec(t, spec))
-	if n := p.nsGet(t, "metrics"); n.Backend != "sqlite" || n.Namespace.Backend != gateway.BackendAuto {
+	if n := p.nsGet(t, "metrics"); n.Backend != "sqlite" || n.Namespace.Backend != namespaces.BackendAuto {
 		t.Fatalf("backend auto on one node without PostgreSQL: resolved %q, declared %q; want sqlite, auto", n.Backend, n.Namespace.Backend)
 	}
 	ts := c.TimeSeries("metrics")
@@ -344,7 +344,7 @@ func TestApplyDirectoryAndHistory(t *testing.T) {
 	p.mustCLI(t, "ns", "delete", "alpha", "--yes")
 	p.mustCLI(t, "apply", "-f", writeSpec(t, "name: alpha\nabstraction: keyvalue\nbackend: sqlite\n"))
 
-	var h gateway.AdminHistoryReply
+	var h namespaces.AdminHistoryReply
 	if err := json.Unmarshal([]byte(p.mustCLI(t, "ns", "history", "alpha", "--json")), &h); err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func TestApplyDirectoryAndHistory(t *testing.T) {
 	for _, r := range h.Revisions {
 		ops = append(ops, r.Op)
 	}
-	if fmt.Sprint(ops) != "[put put delete put]" || h.Revisions[1].Entry.Namespace.Consistency != gateway.Strong || h.Revisions[1].Entry.AppliedBy == "" {
+	if fmt.Sprint(ops) != "[put put delete put]" || h.Revisions[1].Entry.Namespace.Consistency != namespaces.Strong || h.Revisions[1].Entry.AppliedBy == "" {
 		t.Fatalf("history = %+v", h)
 	}
 	table := p.mustCLI(t, "ns", "history", "alpha")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // Config is what a Node runs with: where it keeps its data, which NATS it
@@ -105,8 +105,8 @@ func (c Config) Validate() error {
 func (c Config) external() bool { return c.Conn != nil || c.NATSURL != "" }
 
 // cluster is the deployment namespaces are planned for.
-func (c Config) cluster() gateway.Cluster {
-	return gateway.Cluster{Nodes: max(c.Nodes, 1), SyncAlways: c.SyncAlways, Postgres: c.PostgresDSN != ""}
+func (c Config) cluster() namespaces.Cluster {
+	return namespaces.Cluster{Nodes: max(c.Nodes, 1), SyncAlways: c.SyncAlways, Postgres: c.PostgresDSN != ""}
 }
 
 // Seed is what a Node applies to the namespace registry when it starts,
@@ -114,7 +114,7 @@ func (c Config) cluster() gateway.Cluster {
 // unchanged ones left alone.
 type Seed struct {
 	// Namespaces are the namespaces to apply.
-	Namespaces []gateway.Namespace
+	Namespaces []namespaces.Namespace
 	// OnlyIfNew applies them only when the registry did not exist yet
 	// (the demo namespace of a new data directory).
 	OnlyIfNew bool
@@ -123,7 +123,7 @@ type Seed struct {
 }
 
 // DemoNamespace is what prism serve runs without --config.
-var DemoNamespace = gateway.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
+var DemoNamespace = namespaces.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
 
 // ResolveKafkaBrokers returns the Kafka brokers of flag (comma-separated
 // host:port, --kafka-brokers), else of $PRISM_KAFKA_BROKERS; nil when both
@@ -140,7 +140,7 @@ func ResolveKafkaBrokers(flag string) ([]string, error) {
 	var out []string
 	for _, b := range strings.Split(list, ",") {
 		b = strings.TrimSpace(b)
-		if err := gateway.ValidateBroker(b); err != nil {
+		if err := namespaces.ValidateBroker(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", from, err)
 		}
 		out = append(out, b)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // retryFailedEvery is how often namespaces that failed to open are retried.
@@ -18,7 +18,7 @@ const retryFailedEvery = 5 * time.Second
 // After the NATS connection reconnected it watches the registry anew
 // (the watch's consumer may be gone with the server) and reconciles: what
 // changed meanwhile is applied, and namespaces deleted meanwhile stop.
-func (s *namespaceSet) follow(wait context.Context, reg *gateway.Registry) error {
+func (s *namespaceSet) follow(wait context.Context, reg *namespaces.Registry) error {
 	s.reg = reg
 	s.watchBackfills()
 	first := make(chan struct{})
@@ -38,7 +38,7 @@ const reconnectCheckEvery = 250 * time.Millisecond
 
 // watch starts the goroutine that follows reg; synced is closed once the
 // first watch delivered every registered namespace.
-func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error {
+func (s *namespaceSet) watch(reg *namespaces.Registry, synced chan struct{}) error {
 	ctx := s.ctx
 	nc := s.js.Conn()
 	changes, cancel, err := s.startWatch(ctx, reg)
@@ -72,7 +72,7 @@ func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error 
 					if ctx.Err() == nil {
 						rewatch()
 					}
-				case c.Op == gateway.RegistrySynced:
+				case c.Op == namespaces.RegistrySynced:
 					if seen != nil {
 						s.forgetUnseen(ctx, seen)
 						seen = nil
@@ -102,7 +102,7 @@ func (s *namespaceSet) watch(reg *gateway.Registry, synced chan struct{}) error 
 }
 
 // startWatch starts a watch of reg that ends with ctx or cancel.
-func (s *namespaceSet) startWatch(ctx context.Context, reg *gateway.Registry) (<-chan gateway.RegistryChange, context.CancelFunc, error) {
+func (s *namespaceSet) startWatch(ctx context.Context, reg *namespaces.Registry) (<-chan namespaces.RegistryChange, context.CancelFunc, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	changes, err := reg.Watch(wctx)
 	if err != nil {
@@ -114,7 +114,7 @@ func (s *namespaceSet) startWatch(ctx context.Context, reg *gateway.Registry) (<
 
 // rewatch starts another watch, retrying until it starts or ctx ends (then
 // it returns a nil channel, which blocks, and a no-op cancel).
-func (s *namespaceSet) rewatch(ctx context.Context, reg *gateway.Registry) (<-chan gateway.RegistryChange, context.CancelFunc) {
+func (s *namespaceSet) rewatch(ctx context.Context, reg *namespaces.Registry) (<-chan namespaces.RegistryChange, context.CancelFunc) {
 	for {
 		changes, cancel, err := s.startWatch(ctx, reg)
 		if err == nil {
@@ -153,20 +153,20 @@ func (s *namespaceSet) forgetUnseen(ctx context.Context, seen map[string]bool) {
 }
 
 // change applies one registry change.
-func (s *namespaceSet) change(ctx context.Context, c gateway.RegistryChange) {
+func (s *namespaceSet) change(ctx context.Context, c namespaces.RegistryChange) {
 	switch {
 	case c.Err != nil:
 		s.log.Error("registry entry skipped", "namespace", c.Name, "revision", c.Entry.Revision, "err", c.Err)
-	case c.Op == gateway.RegistryPut:
+	case c.Op == namespaces.RegistryPut:
 		s.put(ctx, c.Entry)
-	case c.Op == gateway.RegistryDelete, c.Op == gateway.RegistryPurge:
-		s.remove(ctx, c.Name, c.Op == gateway.RegistryPurge)
+	case c.Op == namespaces.RegistryDelete, c.Op == namespaces.RegistryPurge:
+		s.remove(ctx, c.Name, c.Op == namespaces.RegistryPurge)
 	}
 }
 
 // put serves e: opens it if new, reconfigures it if changed. A namespace
 // that fails is recorded and retried.
-func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
+func (s *namespaceSet) put(ctx context.Context, e namespaces.Registered) {
 	opCtx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	s.mu.Lock()
@@ -197,7 +197,7 @@ func (s *namespaceSet) put(ctx context.Context, e gateway.Registered) {
 
 func (s *namespaceSet) retryFailed(ctx context.Context) {
 	s.mu.Lock()
-	var retry []gateway.Registered
+	var retry []namespaces.Registered
 	for _, f := range s.failed {
 		retry = append(retry, f.entry)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prism-data/prism/backends/kafka"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
 )
 
@@ -22,7 +23,7 @@ var _ logStore = (*kafka.Store)(nil)
 
 // kafkaBrokers returns the brokers of log namespace n: its kafka.brokers,
 // else c.KafkaBrokers.
-func kafkaBrokers(c Config, n gateway.Namespace) ([]string, error) {
+func kafkaBrokers(c Config, n namespaces.Namespace) ([]string, error) {
 	if b := n.Kafka.Brokers.List(); len(b) > 0 {
 		return b, nil
 	}
@@ -35,7 +36,7 @@ func kafkaBrokers(c Config, n gateway.Namespace) ([]string, error) {
 // openKafka opens the Kafka topic of log namespace n, creating it with the
 // partitions and replication factor of its plan (plan.Kafka: the kafka
 // section, else the needs).
-func openKafka(ctx context.Context, c Config, n gateway.Namespace, plan gateway.Plan) (interface{ Close() error }, string, error) {
+func openKafka(ctx context.Context, c Config, n namespaces.Namespace, plan namespaces.Plan) (interface{ Close() error }, string, error) {
 	brokers, err := kafkaBrokers(c, n)
 	if err != nil {
 		return nil, "", err

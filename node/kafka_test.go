@@ -4,16 +4,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 func TestKafkaBrokersPrecedence(t *testing.T) {
-	ns := gateway.Namespace{Name: "clicks", Abstraction: gateway.AbstractionLog, Backend: "kafka"}
+	ns := namespaces.Namespace{Name: "clicks", Abstraction: namespaces.AbstractionLog, Backend: "kafka"}
 	withYAML := ns
-	withYAML.Kafka.Brokers = gateway.NewBrokers("yaml:9092")
+	withYAML.Kafka.Brokers = namespaces.NewBrokers("yaml:9092")
 	tests := []struct {
 		name    string
-		ns      gateway.Namespace
+		ns      namespaces.Namespace
 		flag    string
 		env     string
 		want    string

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
 )
 
@@ -24,10 +24,10 @@ const openTimeout = 20 * time.Second
 
 // resolved returns the namespace of e with its backend resolved, and its
 // plan on this deployment.
-func (s *namespaceSet) resolved(e gateway.Registered) (gateway.Namespace, gateway.Plan, error) {
+func (s *namespaceSet) resolved(e namespaces.Registered) (namespaces.Namespace, namespaces.Plan, error) {
 	ns := e.Namespace
 	ns.Backend = e.Backend
-	p, err := gateway.Derive(ns, s.cluster)
+	p, err := namespaces.Derive(ns, s.cluster)
 	if err != nil {
 		return ns, p, fmt.Errorf("this deployment cannot serve it as applied: %w", err)
 	}
@@ -37,12 +37,12 @@ func (s *namespaceSet) resolved(e gateway.Registered) (gateway.Namespace, gatewa
 // open opens the primary target of e, starts its projector and registers
 // it with the gateway, then sets up a migration's target if one runs. On
 // error, what was opened for it is closed.
-func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err error) {
+func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err error) {
 	n, plan, err := s.resolved(e)
 	if err != nil {
 		return err
 	}
-	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
+	if err := namespaces.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
 	}
 	pt := e.PrimaryTarget()
@@ -64,16 +64,16 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 		}
 	}()
 	switch n.Abstraction {
-	case gateway.AbstractionKeyValue:
+	case namespaces.AbstractionKeyValue:
 		if err = s.gw.AddNamespace(n, run.read.KeyValue, run.waiter); err == nil {
 			added = true
 			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
 		}
-	case gateway.AbstractionTimeSeries:
+	case namespaces.AbstractionTimeSeries:
 		if err = s.gw.AddTimeSeriesNamespace(n, run.read.TimeSeries, run.waiter); err == nil {
 			added = true
 		}
-	case gateway.AbstractionLog:
+	case namespaces.AbstractionLog:
 		if err = s.gw.AddLogNamespace(n, run.store.(logStore), run.waiter); err == nil {
 			added = true
 		}
@@ -84,7 +84,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
 		return err
 	}
-	if n.Abstraction == gateway.AbstractionKeyValue && !s.cfg.NoCompact {
+	if n.Abstraction == namespaces.AbstractionKeyValue && !s.cfg.NoCompact {
 		if sv.stopCompactor, err = s.startCompactor(n.Name); err != nil {
 			_ = sv.verifySub.Unsubscribe()
 			return err
@@ -105,7 +105,7 @@ func (s *namespaceSet) open(ctx context.Context, e gateway.Registered) (err erro
 
 // readCacheEntries is the gateway read cache size plan asks for, 0 for
 // none.
-func readCacheEntries(plan gateway.Plan) int {
+func readCacheEntries(plan namespaces.Plan) int {
 	if !plan.ReadCache.Value {
 		return 0
 	}
@@ -114,7 +114,7 @@ func readCacheEntries(plan gateway.Plan) int {
 
 // retentionSweep deletes the events of ts older than n's retention; nil
 // without one.
-func retentionSweep(ts tsStore, n gateway.Namespace) func(ctx context.Context) (int64, error) {
+func retentionSweep(ts tsStore, n namespaces.Namespace) func(ctx context.Context) (int64, error) {
 	keep := time.Duration(n.Retention)
 	if keep <= 0 {
 		return nil
@@ -127,7 +127,7 @@ func retentionSweep(ts tsStore, n gateway.Namespace) func(ctx context.Context) (
 // their batch size changed, and the targets of a migration. A change of
 // backend or abstraction outside a migration is refused (apply refuses it
 // too): sv keeps serving the revision it has.
-func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registered) error {
+func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Registered) error {
 	n, plan, err := s.resolved(e)
 	if err != nil {
 		return err
@@ -136,13 +136,13 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 	if run := sv.targets[pt.Name]; run == nil || run.target != pt || n.Abstraction != sv.ns.Abstraction || n.Kafka != sv.ns.Kafka {
 		return fmt.Errorf("revision %d moves it from %s %s to %s %s, which needs a migration; still serving revision %d", e.Revision, sv.ns.Abstraction, sv.primaryRun().target.Backend, n.Abstraction, pt.Backend, sv.entry.Revision)
 	}
-	if err := gateway.ApplyStreams(ctx, s.js, n, plan); err != nil {
+	if err := namespaces.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
 	}
 	if err := s.gw.UpdateNamespace(n); err != nil {
 		return err
 	}
-	if n.Abstraction == gateway.AbstractionKeyValue {
+	if n.Abstraction == namespaces.AbstractionKeyValue {
 		if err := s.gw.SetReadCache(n.Name, readCacheEntries(plan)); err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e gateway.Registe
 	}
 	s.mu.Lock()
 	for _, run := range sv.targets {
-		if ts, ok := run.store.(tsStore); ok && n.Abstraction == gateway.AbstractionTimeSeries {
+		if ts, ok := run.store.(tsStore); ok && n.Abstraction == namespaces.AbstractionTimeSeries {
 			run.sweep = retentionSweep(ts, n)
 		}
 	}
@@ -238,7 +238,7 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 		s.log.Info("namespace deleted; its stream and data are kept", "namespace", name)
 		return
 	}
-	if err := gateway.DeleteStreams(ctx, s.js, name); err != nil {
+	if err := namespaces.DeleteStreams(ctx, s.js, name); err != nil {
 		s.log.Error("purge namespace stream", "namespace", name, "err", err)
 	}
 	for _, t := range knownTargets(e) {

@@ -10,12 +10,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
-// The serving side of a migration (gateway.Migration): the process that
+// The serving side of a migration (namespaces.Migration): the process that
 // serves a namespace runs the targets its registry entry asks for and
 // routes reads as the migration's state says. Everything here is derived
 // from the entry, so a process that starts (or restarts) mid-migration
@@ -23,12 +24,12 @@ import (
 
 // shadowStates are the migration states in which the new target is caught
 // up and the other target is compared against.
-var shadowStates = []gateway.MigrationState{gateway.MigrationShadowing, gateway.MigrationVerified, gateway.MigrationCutOver}
+var shadowStates = []namespaces.MigrationState{namespaces.MigrationShadowing, namespaces.MigrationVerified, namespaces.MigrationCutOver}
 
 // fenceStates are the migration states in which strong writes wait for
 // both targets, so that a cutover (or its rollback) never serves a read
 // that misses an acknowledged strong write.
-var fenceStates = []gateway.MigrationState{gateway.MigrationVerified, gateway.MigrationCutOver}
+var fenceStates = []namespaces.MigrationState{namespaces.MigrationVerified, namespaces.MigrationCutOver}
 
 // reconcileMigration makes sv's targets and routing what e asks for: the
 // primary target, plus the migration's new target while a migration
@@ -36,13 +37,13 @@ var fenceStates = []gateway.MigrationState{gateway.MigrationVerified, gateway.Mi
 // shadow once caught up. Targets e no longer names are stopped, their data
 // kept. A planned migration is recorded as backfilling once its target
 // runs here.
-func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gateway.Registered) error {
+func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e namespaces.Registered) error {
 	n, plan, err := s.resolved(e)
 	if err != nil {
 		return err
 	}
 	pt := e.PrimaryTarget()
-	want := map[string]gateway.Target{pt.Name: pt}
+	want := map[string]namespaces.Target{pt.Name: pt}
 	m := e.Migration
 	active := m != nil && m.State.Active()
 	if active {
@@ -93,14 +94,14 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 	}
 
 	reading := pt.Name
-	var state gateway.MigrationState
+	var state namespaces.MigrationState
 	if active {
 		state = m.State
-		if state == gateway.MigrationCutOver {
+		if state == namespaces.MigrationCutOver {
 			reading = m.To.Name
 		}
 	}
-	if n.Abstraction != gateway.AbstractionLog {
+	if n.Abstraction != namespaces.AbstractionLog {
 		s.mu.Lock()
 		r := gateway.Routing{Primary: sv.targets[reading].read}
 		if active && slices.Contains(shadowStates, state) {
@@ -143,7 +144,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 		}
 		s.log.Info("target stopped; its data is kept", "namespace", n.Name, "target", run.target.Name, "storage", run.where)
 	}
-	if active && state == gateway.MigrationPlanned && s.reg != nil {
+	if active && state == namespaces.MigrationPlanned && s.reg != nil {
 		s.recordBackfilling(ctx, n.Name, sv.targets[m.To.Name])
 	}
 	return nil
@@ -154,15 +155,15 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e gat
 // backfill watcher.
 func (s *namespaceSet) recordBackfilling(ctx context.Context, ns string, run *targetRun) {
 	note := fmt.Sprintf("the stream replays into %s from its checkpoint %d", run.target.Name, run.proj.Applied())
-	if _, err := gateway.AdvanceMigration(ctx, s.reg, ns, gateway.MigrationPlanned, gateway.MigrationBackfilling, s.by(), note); err != nil {
+	if _, err := namespaces.AdvanceMigration(ctx, s.reg, ns, namespaces.MigrationPlanned, namespaces.MigrationBackfilling, s.by(), note); err != nil {
 		s.log.Warn("record migration backfilling", "namespace", ns, "err", err, "retry_in", catchUpEvery)
 	}
 }
 
 // Backfilling reports whether a migration in state is still filling its
 // new target (planned or backfilling; the node throttles it then).
-func Backfilling(state gateway.MigrationState) bool {
-	return state == gateway.MigrationPlanned || state == gateway.MigrationBackfilling
+func Backfilling(state namespaces.MigrationState) bool {
+	return state == namespaces.MigrationPlanned || state == namespaces.MigrationBackfilling
 }
 
 // Thresholds of the adaptive backfill throttle: it slows down while the
@@ -177,7 +178,7 @@ const (
 // backfillThrottle paces the backfill of target of namespace ns as m says:
 // at most m.MaxRate events/s, and with m.Adaptive slower while the
 // primary's projector lags or the target's applies slow down.
-func (s *namespaceSet) backfillThrottle(ns, primary, target string, m *gateway.Migration, plan gateway.Plan) (*replay.Throttle, error) {
+func (s *namespaceSet) backfillThrottle(ns, primary, target string, m *namespaces.Migration, plan namespaces.Plan) (*replay.Throttle, error) {
 	opts := []replay.ThrottleOption{replay.WithThrottleLogger(s.log.With("namespace", ns, "target", target))}
 	if m.MaxRate > 0 {
 		opts = append(opts, replay.WithMaxRate(float64(m.MaxRate)))
@@ -227,7 +228,7 @@ func (s *namespaceSet) role(sv *served, name string) string {
 	switch {
 	case name == sv.reading:
 		return "primary"
-	case sv.migration == gateway.MigrationPlanned || sv.migration == gateway.MigrationBackfilling:
+	case sv.migration == namespaces.MigrationPlanned || sv.migration == namespaces.MigrationBackfilling:
 		return "backfill"
 	}
 	return "shadow"
@@ -263,7 +264,7 @@ func (s *namespaceSet) checkCaughtUp(ctx context.Context, sv *served) {
 	if run == nil || s.reg == nil {
 		return
 	}
-	if state == gateway.MigrationPlanned {
+	if state == namespaces.MigrationPlanned {
 		// Recording it when the target started failed: the target runs,
 		// so record it now.
 		s.recordBackfilling(ctx, e.Namespace.Name, run)
@@ -278,7 +279,7 @@ func (s *namespaceSet) checkCaughtUp(ctx context.Context, sv *served) {
 		return
 	}
 	note := fmt.Sprintf("%s caught up: applied seq %d of %d", run.target.Name, applied, last)
-	if _, err := gateway.AdvanceMigration(ctx, s.reg, e.Namespace.Name, gateway.MigrationBackfilling, gateway.MigrationShadowing, s.by(), note); err != nil {
+	if _, err := namespaces.AdvanceMigration(ctx, s.reg, e.Namespace.Name, namespaces.MigrationBackfilling, namespaces.MigrationShadowing, s.by(), note); err != nil {
 		s.log.Warn("record migration shadowing", "namespace", e.Namespace.Name, "err", err)
 		return
 	}

@@ -17,16 +17,17 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/node/nodetest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
 // waitMigration waits until namespace name's migration is in state want.
 // The bound is a liveness limit for a backfill of a few thousand events.
-func waitMigration(t *testing.T, admin *gateway.AdminClient, name string, want gateway.MigrationState) gateway.AdminNamespace {
+func waitMigration(t *testing.T, admin *namespaces.AdminClient, name string, want namespaces.MigrationState) namespaces.AdminNamespace {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -42,7 +43,7 @@ func waitMigration(t *testing.T, admin *gateway.AdminClient, name string, want g
 }
 
 // verifyNow runs a verify of name's migration in the stack.
-func verifyNow(t *testing.T, admin *gateway.AdminClient, name string) node.VerifyReply {
+func verifyNow(t *testing.T, admin *namespaces.AdminClient, name string) node.VerifyReply {
 	t.Helper()
 	var rep node.VerifyReply
 	if err := admin.Request(context.Background(), subjects.Owner(name, node.OpVerify), "migrate.verify", node.VerifyRequest{By: "test"}, &rep); err != nil {
@@ -52,7 +53,7 @@ func verifyNow(t *testing.T, admin *gateway.AdminClient, name string) node.Verif
 }
 
 // roles maps target name → role in n's status.
-func roles(n gateway.AdminNamespace) map[string]string {
+func roles(n namespaces.AdminNamespace) map[string]string {
 	out := map[string]string{}
 	for _, t := range n.Targets {
 		out[t.Target] = t.Role
@@ -61,7 +62,7 @@ func roles(n gateway.AdminNamespace) map[string]string {
 }
 
 // waitRoles waits until the targets of name have exactly the roles want.
-func waitRoles(t *testing.T, admin *gateway.AdminClient, name string, want map[string]string) {
+func waitRoles(t *testing.T, admin *namespaces.AdminClient, name string, want map[string]string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -109,7 +110,7 @@ func TestMigrationInProcess(t *testing.T) {
 	dir := t.TempDir()
 	st, admin, c := nodetest.Start(t, node.Config{DataDir: dir, PostgresDSN: dsn})
 	kv := c.KeyValue(name)
-	ns := gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+	ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -117,15 +118,15 @@ func TestMigrationInProcess(t *testing.T) {
 	nodetest.WaitServing(t, admin, name, res.Revision)
 	putValues(t, kv, 0, 300, "a-")
 
-	if _, err := admin.StartMigration(ctx, name, gateway.Target{Backend: "postgres"}, gateway.MigrationOptions{ShadowSample: 1}, "test"); err != nil {
+	if _, err := admin.StartMigration(ctx, name, namespaces.Target{Backend: "postgres"}, namespaces.MigrationOptions{ShadowSample: 1}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	n := waitMigration(t, admin, name, gateway.MigrationShadowing)
-	states := []gateway.MigrationState{}
+	n := waitMigration(t, admin, name, namespaces.MigrationShadowing)
+	states := []namespaces.MigrationState{}
 	for _, tr := range n.Migration.History {
 		states = append(states, tr.To)
 	}
-	if !slices.Equal(states, []gateway.MigrationState{gateway.MigrationPlanned, gateway.MigrationBackfilling, gateway.MigrationShadowing}) {
+	if !slices.Equal(states, []namespaces.MigrationState{namespaces.MigrationPlanned, namespaces.MigrationBackfilling, namespaces.MigrationShadowing}) {
 		t.Fatalf("history = %v", states)
 	}
 	waitRoles(t, admin, name, map[string]string{"sqlite": "primary", "postgres": "shadow"})
@@ -170,19 +171,19 @@ func TestMigrationInProcess(t *testing.T) {
 		t.Fatalf("corrupt a row: %v, %v", tag, err)
 	}
 	rep := verifyNow(t, admin, name)
-	if rep.Report.Passed() || rep.Report.Differing != 1 || rep.Report.Missing != 0 || rep.Report.Extra != 0 || !slices.Equal(rep.Report.DifferingIDs, []string{"rec-00123"}) || rep.State != gateway.MigrationShadowing {
+	if rep.Report.Passed() || rep.Report.Differing != 1 || rep.Report.Missing != 0 || rep.Report.Extra != 0 || !slices.Equal(rep.Report.DifferingIDs, []string{"rec-00123"}) || rep.State != namespaces.MigrationShadowing {
 		t.Fatalf("verify of a corrupted row: %+v", rep)
 	}
-	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); !errors.Is(err, gateway.ErrFailedPrecondition) {
+	if _, err := admin.Migrate(ctx, namespaces.AdminMigrateCutover, name, "test"); !errors.Is(err, status.ErrFailedPrecondition) {
 		t.Fatalf("cutover after a failed verify = %v", err)
 	}
 	if _, err := conn.Exec(ctx, "UPDATE "+items+" SET value = 'a-rec-00123' WHERE id = 'rec-00123'"); err != nil {
 		t.Fatal(err)
 	}
-	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.Report.Compared != 400 || rep.State != gateway.MigrationVerified {
+	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.Report.Compared != 400 || rep.State != namespaces.MigrationVerified {
 		t.Fatalf("verify: %+v", rep)
 	}
-	if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, name, "test"); err != nil {
+	if _, err := admin.Migrate(ctx, namespaces.AdminMigrateCutover, name, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitRoles(t, admin, name, map[string]string{"sqlite": "shadow", "postgres": "primary"})
@@ -193,7 +194,7 @@ func TestMigrationInProcess(t *testing.T) {
 	checkValues(t, kv, 300, 400, "b-")
 	checkValues(t, kv, 400, 450, "c-")
 
-	if _, err := admin.Migrate(ctx, gateway.AdminMigrateRollback, name, "test"); err != nil {
+	if _, err := admin.Migrate(ctx, namespaces.AdminMigrateRollback, name, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitRoles(t, admin, name, map[string]string{"sqlite": "primary", "postgres": "shadow"})
@@ -203,7 +204,7 @@ func TestMigrationInProcess(t *testing.T) {
 	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.Report.Compared != 500 {
 		t.Fatalf("verify after rollback: %+v", rep)
 	}
-	for _, op := range []string{gateway.AdminMigrateCutover, gateway.AdminMigrateFinalize} {
+	for _, op := range []string{namespaces.AdminMigrateCutover, namespaces.AdminMigrateFinalize} {
 		if _, err := admin.Migrate(ctx, op, name, "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +249,7 @@ func TestMigrationInProcess(t *testing.T) {
 func TestServeCompactsInBackground(t *testing.T) {
 	ctx := context.Background()
 	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir(), CompactCheckInterval: 100 * time.Millisecond})
-	ns := gateway.Namespace{Name: "hot", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+	ns := namespaces.Namespace{Name: "hot", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +314,7 @@ func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, admin, c := nodetest.Start(t, node.Config{DataDir: dir})
-	ns := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+	ns := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -321,11 +322,11 @@ func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	nodetest.WaitServing(t, admin, "orders", res.Revision)
 	kv := c.KeyValue("orders")
 	putValues(t, kv, 0, 20, "a-")
-	bad := gateway.Target{Backend: "postgres", Postgres: gateway.PostgresConfig{DSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"}}
-	if _, err := admin.StartMigration(ctx, "orders", bad, gateway.MigrationOptions{}, "test"); err != nil {
+	bad := namespaces.Target{Backend: "postgres", Postgres: namespaces.PostgresConfig{DSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"}}
+	if _, err := admin.StartMigration(ctx, "orders", bad, namespaces.MigrationOptions{}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitTargetError := func(admin *gateway.AdminClient) {
+	waitTargetError := func(admin *namespaces.AdminClient) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -360,13 +361,13 @@ func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	waitTargetError(admin)
 	checkValues(t, kv, 20, 40, "b-")
 
-	if _, err := admin.Migrate(ctx, gateway.AdminMigrateRollback, "orders", "test"); err != nil {
+	if _, err := admin.Migrate(ctx, namespaces.AdminMigrateRollback, "orders", "test"); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(20 * time.Second)
 	for {
 		n, err := admin.Get(ctx, "orders")
-		if err == nil && len(n.Targets) == 1 && n.Targets[0].Error == "" && n.Migration.State == gateway.MigrationRolledBack {
+		if err == nil && len(n.Targets) == 1 && n.Targets[0].Error == "" && n.Migration.State == namespaces.MigrationRolledBack {
 			break
 		}
 		if time.Now().After(deadline) {

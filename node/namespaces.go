@@ -16,6 +16,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
 )
 
@@ -46,17 +47,17 @@ var (
 // served is one running namespace: its targets (the primary and, during
 // a migration, the new one) and what the gateway serves it with.
 type served struct {
-	entry gateway.Registered
+	entry namespaces.Registered
 	// ns is entry.Namespace with the backend resolved.
-	ns   gateway.Namespace
-	plan gateway.Plan
+	ns   namespaces.Namespace
+	plan namespaces.Plan
 	// targets are the running targets by name.
 	targets map[string]*targetRun
 	// primary names the namespace's primary target (entry.PrimaryTarget);
 	// reading the one reads come from (the new target after a cutover).
 	primary, reading string
 	// migration is the migration state the targets were last set up for.
-	migration gateway.MigrationState
+	migration namespaces.MigrationState
 	// verifySub answers migrate verify for the namespace.
 	verifySub *nats.Subscription
 	// stopCompactor ends the background compaction of a keyvalue stream
@@ -70,7 +71,7 @@ func (sv *served) primaryRun() *targetRun { return sv.targets[sv.primary] }
 // failure is a registered namespace this process could not serve (or not
 // all of its revision); it is retried every retryFailedEvery.
 type failure struct {
-	entry gateway.Registered
+	entry namespaces.Registered
 	err   error
 }
 
@@ -85,7 +86,7 @@ type namespaceSet struct {
 	gw      *gateway.Gateway
 	metrics prometheus.Registerer
 	tracer  trace.TracerProvider
-	cluster gateway.Cluster
+	cluster namespaces.Cluster
 
 	mu     sync.Mutex
 	served map[string]*served
@@ -94,7 +95,7 @@ type namespaceSet struct {
 	changes *prometheus.CounterVec
 	// reg is the registry followed; set by follow. Migration states this
 	// process reaches are recorded there.
-	reg *gateway.Registry
+	reg *namespaces.Registry
 	// owner names this process on the projector consumers (instanceID).
 	owner string
 
@@ -105,7 +106,7 @@ type namespaceSet struct {
 	wg     sync.WaitGroup
 }
 
-func newNamespaceSet(log *slog.Logger, cfg Config, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c gateway.Cluster, owner string) (*namespaceSet, error) {
+func newNamespaceSet(log *slog.Logger, cfg Config, js jetstream.JetStream, gw *gateway.Gateway, reg prometheus.Registerer, tp trace.TracerProvider, c namespaces.Cluster, owner string) (*namespaceSet, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &namespaceSet{log: log, cfg: cfg, js: js, gw: gw, metrics: reg, tracer: tp, cluster: c, owner: owner, served: map[string]*served{}, failed: map[string]failure{}, ctx: ctx, cancel: cancel}
 	s.changes = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -26,6 +26,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/status"
 )
 
 // Node is a running Prism: NATS (embedded or external), the gateway, the
@@ -42,8 +44,8 @@ type Node struct {
 	ns    *server.Server // nil unless embedded
 	js    jetstream.JetStream
 	gw    *gateway.Gateway
-	admin *gateway.Admin
-	nsReg *gateway.Registry
+	admin *namespaces.Admin
+	nsReg *namespaces.Registry
 	set   *namespaceSet
 	// health serves /healthz, /readyz and /metrics when cfg.HTTPListen is
 	// set; http is its server.
@@ -114,7 +116,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if cluster.Nodes >= 3 {
 		replicas = 3
 	}
-	reg, created, err := gateway.OpenRegistry(setupCtx, s.js, replicas)
+	reg, created, err := namespaces.OpenRegistry(setupCtx, s.js, replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +139,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if err := s.gw.Start(ctx); err != nil {
 		return nil, err
 	}
-	if s.admin, err = gateway.NewAdmin(s.nc, reg, gateway.AdminConfig{Cluster: cluster, Status: s.set.status, Logger: log}); err != nil {
+	if s.admin, err = namespaces.NewAdmin(s.nc, reg, namespaces.AdminConfig{Cluster: cluster, Status: s.set.status, Logger: log}); err != nil {
 		return nil, err
 	}
 	if err := s.admin.Start(); err != nil {
@@ -173,20 +175,20 @@ func instanceID(dataDir string) (string, error) {
 // applySeed applies sd's namespaces to reg like prism apply: new ones are
 // created, changed ones updated, unchanged ones left alone. A namespace
 // that cannot be applied (invalid, needs a migration) stops the start.
-func applySeed(ctx context.Context, reg *gateway.Registry, c gateway.Cluster, sd Seed, created bool, log *slog.Logger) error {
+func applySeed(ctx context.Context, reg *namespaces.Registry, c namespaces.Cluster, sd Seed, created bool, log *slog.Logger) error {
 	if sd.OnlyIfNew && !created {
 		return nil
 	}
 	for _, n := range sd.Namespaces {
-		plan, err := gateway.PlanApply(ctx, reg, c, n)
+		plan, err := namespaces.PlanApply(ctx, reg, c, n)
 		if err != nil {
 			return fmt.Errorf("apply namespace %s: %w", n.Name, err)
 		}
-		res, err := gateway.Apply(ctx, reg, c, n, plan.Revision, sd.By)
+		res, err := namespaces.Apply(ctx, reg, c, n, plan.Revision, sd.By)
 		if err != nil {
 			return fmt.Errorf("apply namespace %s: %w", n.Name, err)
 		}
-		if res.Action != gateway.ActionUnchanged {
+		if res.Action != namespaces.ActionUnchanged {
 			log.Info("namespace applied", "namespace", n.Name, "action", res.Action, "revision", res.Revision, "by", sd.By)
 		}
 	}
@@ -226,7 +228,7 @@ func (s *Node) JetStream() jetstream.JetStream { return s.js }
 func (s *Node) Server() *server.Server { return s.ns }
 
 // Registry is the namespace registry the node follows.
-func (s *Node) Registry() *gateway.Registry { return s.nsReg }
+func (s *Node) Registry() *namespaces.Registry { return s.nsReg }
 
 // Metrics is the Prometheus registry of the node's metrics (the one
 // /metrics serves).
@@ -237,9 +239,9 @@ func (s *Node) Config() Config { return s.cfg }
 
 // Served returns the namespaces the node serves, in name order, each with
 // its backend resolved.
-func (s *Node) Served() []gateway.Namespace {
+func (s *Node) Served() []namespaces.Namespace {
 	svs := s.set.snapshot()
-	out := make([]gateway.Namespace, len(svs))
+	out := make([]namespaces.Namespace, len(svs))
 	s.set.mu.Lock()
 	defer s.set.mu.Unlock()
 	for i, sv := range svs {
@@ -250,7 +252,7 @@ func (s *Node) Served() []gateway.Namespace {
 
 // WaitApplied waits until the primary target of namespace ns applied the
 // event at stream sequence seq, or ctx ends. It returns an error wrapping
-// gateway.ErrNamespaceNotFound when the node does not serve ns.
+// status.ErrNamespaceNotFound when the node does not serve ns.
 func (s *Node) WaitApplied(ctx context.Context, ns string, seq uint64) error {
 	s.set.mu.Lock()
 	var w *swapWaiter
@@ -259,7 +261,7 @@ func (s *Node) WaitApplied(ctx context.Context, ns string, seq uint64) error {
 	}
 	s.set.mu.Unlock()
 	if w == nil {
-		return fmt.Errorf("namespace %s: %w", ns, gateway.ErrNamespaceNotFound)
+		return fmt.Errorf("namespace %s: %w", ns, status.ErrNamespaceNotFound)
 	}
 	return w.WaitApplied(ctx, seq)
 }

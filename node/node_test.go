@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/node/nodetest"
 )
@@ -56,8 +56,8 @@ func putGet(t *testing.T, c *client.Client, ns, id, value string) {
 	}
 }
 
-func strongKV(name string) gateway.Namespace {
-	return gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Strong}
+func strongKV(name string) namespaces.Namespace {
+	return namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong}
 }
 
 // prismGoroutines returns the stacks of the goroutines other than the
@@ -84,7 +84,7 @@ func prismGoroutines() []string {
 func TestNodeServesAndStops(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	n, err := node.Start(ctx, node.Config{DataDir: dir}, nil, node.Seed{Namespaces: []gateway.Namespace{strongKV("orders")}, By: "test"})
+	n, err := node.Start(ctx, node.Config{DataDir: dir}, nil, node.Seed{Namespaces: []namespaces.Namespace{strongKV("orders")}, By: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,12 +105,12 @@ func TestNodeServesAndStops(t *testing.T) {
 
 	// A namespace applied to the registry is served live.
 	ns := strongKV("users")
-	reg, cluster := n.Registry(), gateway.Cluster{Nodes: 1}
-	plan, err := gateway.PlanApply(ctx, reg, cluster, ns)
+	reg, cluster := n.Registry(), namespaces.Cluster{Nodes: 1}
+	plan, err := namespaces.PlanApply(ctx, reg, cluster, ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gateway.Apply(ctx, reg, cluster, ns, plan.Revision, "test"); err != nil {
+	if _, err := namespaces.Apply(ctx, reg, cluster, ns, plan.Revision, "test"); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
@@ -170,7 +170,7 @@ func TestNodeOnGivenConnection(t *testing.T) {
 	ctx := context.Background()
 	srv := natstest.Server(t)
 	nc := natstest.Connect(t, srv)
-	n := startNode(t, node.Config{Conn: nc}, node.Seed{Namespaces: []gateway.Namespace{strongKV("orders")}, By: "test"})
+	n := startNode(t, node.Config{Conn: nc}, node.Seed{Namespaces: []namespaces.Namespace{strongKV("orders")}, By: "test"})
 	if n.Server() != nil {
 		t.Error("a node on a given connection embeds a server")
 	}
@@ -193,7 +193,7 @@ func TestNodeOnGivenConnection(t *testing.T) {
 // Close reports a drain that outlasts the drain timeout, every time it is
 // called.
 func TestNodeCloseReportsDrainTimeout(t *testing.T) {
-	n, err := node.Start(context.Background(), node.Config{DataDir: t.TempDir(), DrainTimeout: time.Nanosecond}, nil, node.Seed{Namespaces: []gateway.Namespace{strongKV("orders")}, By: "test"})
+	n, err := node.Start(context.Background(), node.Config{DataDir: t.TempDir(), DrainTimeout: time.Nanosecond}, nil, node.Seed{Namespaces: []namespaces.Namespace{strongKV("orders")}, By: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestNodeCloseReportsDrainTimeout(t *testing.T) {
 // runs, and the listener is closed with it.
 func TestNodeHTTP(t *testing.T) {
 	ctx := context.Background()
-	n := startNode(t, node.Config{HTTPListen: "127.0.0.1:0"}, node.Seed{Namespaces: []gateway.Namespace{strongKV("orders")}, By: "test"})
+	n := startNode(t, node.Config{HTTPListen: "127.0.0.1:0"}, node.Seed{Namespaces: []namespaces.Namespace{strongKV("orders")}, By: "test"})
 	base := (&url.URL{Scheme: "http", Host: n.HTTPAddr()}).String()
 	get := func(path string) (int, string) {
 		t.Helper()

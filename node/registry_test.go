@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/node/nodetest"
 )
@@ -45,7 +45,7 @@ func TestStackFollowsRegistry(t *testing.T) {
 		}
 	})
 
-	ns := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	ns := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -55,10 +55,10 @@ func TestStackFollowsRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for i, change := range []func(*gateway.Namespace){
-		func(n *gateway.Namespace) { n.Consistency = gateway.Strong },
-		func(n *gateway.Namespace) { n.Needs.WriteRPS = 20_000 }, // batch size 1024: projector restart
-		func(n *gateway.Namespace) { n.Needs.WriteRPS = 500 },    // batch size 64: again
+	for i, change := range []func(*namespaces.Namespace){
+		func(n *namespaces.Namespace) { n.Consistency = namespaces.Strong },
+		func(n *namespaces.Namespace) { n.Needs.WriteRPS = 20_000 }, // batch size 1024: projector restart
+		func(n *namespaces.Namespace) { n.Needs.WriteRPS = 500 },    // batch size 64: again
 	} {
 		change(&ns)
 		if res, err = admin.Apply(ctx, ns, res.Revision, "test"); err != nil {
@@ -136,7 +136,7 @@ func TestStackFollowsRegistry(t *testing.T) {
 func TestStackReportsFailedNamespace(t *testing.T) {
 	ctx := context.Background()
 	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir(), PostgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"})
-	bad := gateway.Namespace{Name: "ledger", Abstraction: gateway.AbstractionKeyValue, Backend: "postgres"}
+	bad := namespaces.Namespace{Name: "ledger", Abstraction: namespaces.AbstractionKeyValue, Backend: "postgres"}
 	res, err := admin.Apply(ctx, bad, 0, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestStackReportsFailedNamespace(t *testing.T) {
 	if got := testutil.ToFloat64(node.RegistryChanges(st).WithLabelValues("put", "failed")); got < 1 {
 		t.Errorf("prism_registry_changes_total{put,failed} = %v, want ≥ 1", got)
 	}
-	good, err := admin.Apply(ctx, gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
+	good, err := admin.Apply(ctx, namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +191,10 @@ func TestStackReportsFailedNamespace(t *testing.T) {
 func TestReadCacheNeverStale(t *testing.T) {
 	ctx := context.Background()
 	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir()})
-	for _, consistency := range []gateway.Consistency{gateway.Strong, gateway.ReadYourWrites} {
+	for _, consistency := range []namespaces.Consistency{namespaces.Strong, namespaces.ReadYourWrites} {
 		name := "hot_" + strings.ReplaceAll(string(consistency), "-", "_")
-		ns := gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: consistency,
-			Needs: gateway.Needs{ReadRPS: 10_000, WriteRPS: 100}}
+		ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: consistency,
+			Needs: namespaces.Needs{ReadRPS: 10_000, WriteRPS: 100}}
 		res, err := admin.Apply(ctx, ns, 0, "test")
 		if err != nil {
 			t.Fatal(err)
@@ -227,7 +227,7 @@ func TestReadCacheNeverStale(t *testing.T) {
 				t.Fatal(err)
 			}
 			var opts []client.ReadOption
-			if consistency == gateway.ReadYourWrites {
+			if consistency == namespaces.ReadYourWrites {
 				opts = append(opts, client.MinSeq(seq))
 			}
 			// Twice: the second read may be a cache hit.
@@ -250,7 +250,7 @@ func TestReadCacheNeverStale(t *testing.T) {
 }
 
 // planSetting reports the boolean setting name of p.
-func planSetting(p gateway.PlanReport, name string) bool {
+func planSetting(p namespaces.PlanReport, name string) bool {
 	for _, s := range p.Settings {
 		if s.Name == name {
 			b, _ := s.Value.(bool)
@@ -291,7 +291,7 @@ func TestForgetUnseen(t *testing.T) {
 	ctx := context.Background()
 	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir()})
 	for _, name := range []string{"kept", "gone"} {
-		res, err := admin.Apply(ctx, gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
+		res, err := admin.Apply(ctx, namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -24,7 +24,7 @@ func (s *namespaceSet) snapshot() []*served {
 
 // status returns the state of namespace name's targets in this process,
 // for the admin API: the one serving reads first.
-func (s *namespaceSet) status(ctx context.Context, name string) []gateway.TargetStatus {
+func (s *namespaceSet) status(ctx context.Context, name string) []namespaces.TargetStatus {
 	s.mu.Lock()
 	sv, f := s.served[name], s.failed[name]
 	s.mu.Unlock()
@@ -36,12 +36,12 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		var out []gateway.TargetStatus
+		var out []namespaces.TargetStatus
 		for _, run := range sv.targets {
-			st := gateway.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.proj.Applied(), StreamLast: last}
+			st := namespaces.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.proj.Applied(), StreamLast: last}
 			if th := run.throttle; th != nil {
 				ts := th.State()
-				st.Throttle = &gateway.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
+				st.Throttle = &namespaces.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
 			}
 			if st.Role == "shadow" {
 				st.ShadowReads = s.gw.ShadowReads(name)
@@ -55,7 +55,7 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 			}
 			out = append(out, st)
 		}
-		slices.SortFunc(out, func(a, b gateway.TargetStatus) int {
+		slices.SortFunc(out, func(a, b namespaces.TargetStatus) int {
 			if (a.Role == "primary") != (b.Role == "primary") {
 				if a.Role == "primary" {
 					return -1
@@ -67,7 +67,7 @@ func (s *namespaceSet) status(ctx context.Context, name string) []gateway.Target
 		return out
 	case f.err != nil:
 		pt := f.entry.PrimaryTarget()
-		return []gateway.TargetStatus{{Target: pt.Name, Backend: pt.Backend, Role: "primary", State: "failed", Revision: f.entry.Revision, Error: f.err.Error()}}
+		return []namespaces.TargetStatus{{Target: pt.Name, Backend: pt.Backend, Role: "primary", State: "failed", Revision: f.entry.Revision, Error: f.err.Error()}}
 	}
 	return nil
 }

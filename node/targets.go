@@ -17,6 +17,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
@@ -25,7 +26,7 @@ import (
 // targetRun is one running projection target of a served namespace: its
 // backend, projector and what the gateway reads through.
 type targetRun struct {
-	target gateway.Target
+	target namespaces.Target
 	store  interface{ Close() error }
 	proj   *projectors.Projector
 	// waiter is what the gateway waits on: the current projector, which
@@ -47,7 +48,7 @@ type targetRun struct {
 
 // openTarget opens target t of namespace n and starts its projector with
 // the plan's batch size and opts. On error nothing stays open.
-func (s *namespaceSet) openTarget(ctx context.Context, n gateway.Namespace, plan gateway.Plan, t gateway.Target, opts ...projectors.Option) (_ *targetRun, err error) {
+func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target, opts ...projectors.Option) (_ *targetRun, err error) {
 	store, where, err := openBackend(ctx, s.cfg, s.js, n, plan, t)
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func (s *namespaceSet) openTarget(ctx context.Context, n gateway.Namespace, plan
 	}()
 	base := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(s.metrics), projectors.WithTracerProvider(s.tracer), projectors.WithOwner(s.owner)}
 	switch n.Abstraction {
-	case gateway.AbstractionKeyValue:
+	case namespaces.AbstractionKeyValue:
 		kv, ok := store.(kvStore)
 		if !ok {
 			return nil, fmt.Errorf("backend %s does not serve the keyvalue abstraction", t.Backend)
@@ -77,7 +78,7 @@ func (s *namespaceSet) openTarget(ctx context.Context, n gateway.Namespace, plan
 		}
 		run.sweep, run.checkpoint = kv.SweepExpired, kv.Checkpoint
 		run.read.KeyValue = kv
-	case gateway.AbstractionTimeSeries:
+	case namespaces.AbstractionTimeSeries:
 		ts, ok := store.(tsStore)
 		if !ok {
 			return nil, fmt.Errorf("backend %s does not serve the timeseries abstraction yet; use sqlite or postgres", t.Backend)
@@ -88,7 +89,7 @@ func (s *namespaceSet) openTarget(ctx context.Context, n gateway.Namespace, plan
 		run.checkpoint = ts.Checkpoint
 		run.sweep = retentionSweep(ts, n)
 		run.read.TimeSeries = ts
-	case gateway.AbstractionLog:
+	case namespaces.AbstractionLog:
 		ls, ok := store.(logStore)
 		if !ok {
 			return nil, fmt.Errorf("backend %s does not serve the log abstraction; use kafka", t.Backend)
@@ -127,7 +128,7 @@ func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRu
 
 // openBackend opens target t of namespace n and says where it keeps the
 // data (never a password).
-func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n gateway.Namespace, plan gateway.Plan, t gateway.Target) (interface{ Close() error }, string, error) {
+func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target) (interface{ Close() error }, string, error) {
 	switch t.Backend {
 	case "sqlite":
 		path := SQLitePath(c.DataDir, n.Name, t.Name)
@@ -157,7 +158,7 @@ func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n gatewa
 }
 
 // dropTarget deletes the data of target t of namespace n, which is closed.
-func dropTarget(ctx context.Context, c Config, js jetstream.JetStream, n gateway.Namespace, t gateway.Target) error {
+func dropTarget(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, t namespaces.Target) error {
 	switch t.Backend {
 	case "sqlite":
 		_, err := dropSQLite(c, n.Name, t.Name)
@@ -186,11 +187,11 @@ func dropTarget(ctx context.Context, c Config, js jetstream.JetStream, n gateway
 
 // knownTargets lists the targets entry e has data in: its primary and
 // those of its last migration.
-func knownTargets(e gateway.Registered) []gateway.Target {
-	out := []gateway.Target{e.PrimaryTarget()}
+func knownTargets(e namespaces.Registered) []namespaces.Target {
+	out := []namespaces.Target{e.PrimaryTarget()}
 	if m := e.Migration; m != nil {
-		for _, t := range []gateway.Target{m.From, m.To} {
-			if !slices.ContainsFunc(out, func(o gateway.Target) bool { return o.Name == t.Name }) {
+		for _, t := range []namespaces.Target{m.From, m.To} {
+			if !slices.ContainsFunc(out, func(o namespaces.Target) bool { return o.Name == t.Name }) {
 				out = append(out, t)
 			}
 		}
@@ -212,7 +213,7 @@ func SQLitePath(dataDir, ns, target string) string {
 
 // targetDSN is the connection string of a postgres target: its own, or
 // --postgres-dsn.
-func targetDSN(c Config, t gateway.Target) string {
+func targetDSN(c Config, t namespaces.Target) string {
 	if t.Postgres.DSN != "" {
 		return t.Postgres.DSN
 	}
@@ -220,7 +221,7 @@ func targetDSN(c Config, t gateway.Target) string {
 }
 
 // consumerOf is the durable consumer of target t.
-func consumerOf(t gateway.Target) string { return subjects.Consumer(t.Name) }
+func consumerOf(t namespaces.Target) string { return subjects.Consumer(t.Name) }
 
 // dropSQLite deletes the SQLite file of target target of namespace ns and
 // its WAL files, and says whether there was any.

@@ -9,15 +9,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
 // OpVerify is the owner operation that verifies a namespace's migration:
 // a request on subjects.Owner(ns, OpVerify) with a VerifyRequest body,
 // answered by the node that projects ns with a VerifyReply (through
-// gateway.ReplyAdmin, as the admin API answers).
+// namespaces.ReplyAdmin, as the admin API answers).
 const OpVerify = "verify"
 
 // VerifyRequest asks the node projecting a namespace to compare the two
@@ -32,8 +33,8 @@ type VerifyRequest struct {
 // VerifyReply is the result of a verify and the migration state it led
 // to.
 type VerifyReply struct {
-	Report replay.Report          `json:"report"`
-	State  gateway.MigrationState `json:"state"`
+	Report replay.Report             `json:"report"`
+	State  namespaces.MigrationState `json:"state"`
 }
 
 const defaultVerifyTimeout = 10 * time.Minute
@@ -49,7 +50,7 @@ func (s *namespaceSet) serveVerify(ns string) (*nats.Subscription, error) {
 		go func() {
 			defer s.wg.Done()
 			reply, err := s.verify(s.ctx, ns, m.Data)
-			gateway.ReplyAdmin(nc, m, "migrate.verify", reply, err, s.log)
+			namespaces.ReplyAdmin(nc, m, "migrate.verify", reply, err, s.log)
 		}()
 	})
 }
@@ -61,7 +62,7 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (Veri
 	var req VerifyRequest
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			return VerifyReply{}, &gateway.Error{Code: gateway.ErrInvalidArgument.Code, Message: "request body: " + err.Error()}
+			return VerifyReply{}, &status.Error{Code: status.ErrInvalidArgument.Code, Message: "request body: " + err.Error()}
 		}
 	}
 	timeout := defaultVerifyTimeout
@@ -88,33 +89,33 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (Veri
 	s.mu.Unlock()
 	switch {
 	case sv == nil:
-		return VerifyReply{}, &gateway.Error{Code: gateway.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s is not served by this process any more; retry", ns)}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s is not served by this process any more; retry", ns)}
 	case m == nil || !slices.Contains(shadowStates, m.State):
 		state := "none"
 		if m != nil {
 			state = string(m.State)
 		}
-		return VerifyReply{}, &gateway.Error{Code: gateway.ErrFailedPrecondition.Code, Message: fmt.Sprintf("namespace %s: verify needs a migration that is shadowing, verified or cut over, not %s; see prism migrate status %s", ns, state, ns)}
+		return VerifyReply{}, &status.Error{Code: status.ErrFailedPrecondition.Code, Message: fmt.Sprintf("namespace %s: verify needs a migration that is shadowing, verified or cut over, not %s; see prism migrate status %s", ns, state, ns)}
 	case old == nil || new == nil:
-		return VerifyReply{}, &gateway.Error{Code: gateway.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: the targets of its migration are not both running here yet; retry", ns)}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: the targets of its migration are not both running here yet; retry", ns)}
 	}
 	oldSrc, ok1 := old.store.(replay.Source)
 	newSrc, ok2 := new.store.(replay.Source)
 	if !ok1 || !ok2 {
-		return VerifyReply{}, &gateway.Error{Code: gateway.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue targets; %s namespaces are not compared yet", ns, sv.ns.Abstraction)}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue targets; %s namespaces are not compared yet", ns, sv.ns.Abstraction)}
 	}
 	s.log.Info("verify started", "namespace", ns, "old", old.target.Name, "new", new.target.Name, "by", req.By)
 	rep, err := replay.Verify(ctx, oldSrc, newSrc)
 	if err != nil {
-		return VerifyReply{}, &gateway.Error{Code: gateway.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: verify stopped after %d records: %v", ns, rep.Compared, err), Err: err}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: verify stopped after %d records: %v", ns, rep.Compared, err), Err: err}
 	}
-	sum := gateway.VerifySummary{At: time.Now().UTC(), By: req.By, Checkpoint: rep.Checkpoint, Compared: rep.Compared, Matched: rep.Matched,
+	sum := namespaces.VerifySummary{At: time.Now().UTC(), By: req.By, Checkpoint: rep.Checkpoint, Compared: rep.Compared, Matched: rep.Matched,
 		Missing: rep.Missing, Extra: rep.Extra, Differing: rep.Differing + rep.Unsettled, Passed: rep.Passed()}
 	// Recorded even when the verify used up its time: the result is
 	// worth keeping, and the operator may have gone.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer rcancel()
-	e, err = gateway.RecordVerify(rctx, s.reg, ns, sum, req.By)
+	e, err = namespaces.RecordVerify(rctx, s.reg, ns, sum, req.By)
 	if err != nil {
 		return VerifyReply{}, err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // adminFlags are the flags of the commands that talk to a running Prism
@@ -35,7 +35,7 @@ func (f *adminFlags) register(cmd *cobra.Command) {
 // session connects to the running Prism and returns an admin client, the
 // context that bounds the command (a few admin calls) and what to call when
 // done.
-func (f *adminFlags) session(cmd *cobra.Command) (*gateway.AdminClient, context.Context, func(), error) {
+func (f *adminFlags) session(cmd *cobra.Command) (*namespaces.AdminClient, context.Context, func(), error) {
 	nc, err := nats.Connect(f.natsURL, nats.Name("prism-cli"), nats.Timeout(f.timeout))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to %s (set --nats-url or NATS_URL to where prism serve runs): %w", f.natsURL, err)
@@ -45,29 +45,29 @@ func (f *adminFlags) session(cmd *cobra.Command) (*gateway.AdminClient, context.
 		ctx = context.Background()
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*f.timeout)
-	return gateway.NewAdminClient(nc, f.timeout), ctx, func() { cancel(); nc.Close() }, nil
+	return namespaces.NewAdminClient(nc, f.timeout), ctx, func() { cancel(); nc.Close() }, nil
 }
 
 // specsSession reads the namespace file of a command's -f, or every
 // namespace file of the directory it names, and starts a session.
-func (f *adminFlags) specsSession(cmd *cobra.Command, path string) ([]gateway.Namespace, *gateway.AdminClient, context.Context, func(), error) {
+func (f *adminFlags) specsSession(cmd *cobra.Command, path string) ([]namespaces.Namespace, *namespaces.AdminClient, context.Context, func(), error) {
 	if path == "" {
 		return nil, nil, nil, nil, fmt.Errorf("%s: -f NAMESPACE.yaml is required", cmd.Name())
 	}
-	var specs []gateway.Namespace
+	var specs []namespaces.Namespace
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		if specs, err = gateway.LoadNamespaces(path); err != nil {
+		if specs, err = namespaces.LoadNamespaces(path); err != nil {
 			return nil, nil, nil, nil, err
 		}
 		if len(specs) == 0 {
 			return nil, nil, nil, nil, fmt.Errorf("%s: -f %s: no namespace files (*.yaml) found", cmd.Name(), path)
 		}
 	} else {
-		ns, err := gateway.LoadNamespaceFile(path)
+		ns, err := namespaces.LoadNamespaceFile(path)
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		specs = []gateway.Namespace{ns}
+		specs = []namespaces.Namespace{ns}
 	}
 	client, ctx, done, err := f.session(cmd)
 	return specs, client, ctx, done, err
@@ -75,11 +75,11 @@ func (f *adminFlags) specsSession(cmd *cobra.Command, path string) ([]gateway.Na
 
 // specSession reads the namespace file of a command's -f and starts a
 // session (see session).
-func (f *adminFlags) specSession(cmd *cobra.Command, file string) (gateway.Namespace, *gateway.AdminClient, context.Context, func(), error) {
+func (f *adminFlags) specSession(cmd *cobra.Command, file string) (namespaces.Namespace, *namespaces.AdminClient, context.Context, func(), error) {
 	if file == "" {
-		return gateway.Namespace{}, nil, nil, nil, fmt.Errorf("%s: -f NAMESPACE.yaml is required", cmd.Name())
+		return namespaces.Namespace{}, nil, nil, nil, fmt.Errorf("%s: -f NAMESPACE.yaml is required", cmd.Name())
 	}
-	ns, err := gateway.LoadNamespaceFile(file)
+	ns, err := namespaces.LoadNamespaceFile(file)
 	if err != nil {
 		return ns, nil, nil, nil, err
 	}
@@ -101,7 +101,7 @@ func whoAmI() string {
 }
 
 // printSettings prints a plan's settings table, guarantee and warnings.
-func printSettings(out io.Writer, p gateway.PlanReport) error {
+func printSettings(out io.Writer, p namespaces.PlanReport) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SETTING\tVALUE\tBECAUSE")
 	for _, s := range p.Settings {
@@ -119,18 +119,18 @@ func printSettings(out io.Writer, p gateway.PlanReport) error {
 
 // printApplyResult prints what a plan or an apply found, like terraform
 // plan: the action, each change with how it takes effect, the settings.
-func printApplyResult(out io.Writer, r gateway.ApplyResult) error {
+func printApplyResult(out io.Writer, r namespaces.ApplyResult) error {
 	switch r.Action {
-	case gateway.ActionCreate:
+	case namespaces.ActionCreate:
 		fmt.Fprintf(out, "namespace %s: create\n", r.Plan.Namespace)
-	case gateway.ActionUnchanged:
+	case namespaces.ActionUnchanged:
 		fmt.Fprintf(out, "namespace %s: unchanged (revision %d)\n", r.Plan.Namespace, r.Revision)
 	default:
 		fmt.Fprintf(out, "namespace %s: update revision %d\n", r.Plan.Namespace, r.Revision)
 	}
 	for _, c := range r.Changes {
 		line := fmt.Sprintf("  ~ %s: %s → %s (%s)", c.Field, orNone(c.From), orNone(c.To), c.Effect)
-		if c.Reason != "" && strings.HasPrefix(c.Field, "settings.") || c.Effect == gateway.EffectMigration {
+		if c.Reason != "" && strings.HasPrefix(c.Field, "settings.") || c.Effect == namespaces.EffectMigration {
 			line += ": " + c.Reason
 		}
 		fmt.Fprintln(out, line)

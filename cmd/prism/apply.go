@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 type applyFlags struct {
@@ -76,7 +76,7 @@ func runApply(cmd *cobra.Command, out io.Writer, f applyFlags) error {
 			return err
 		}
 		switch res.Action {
-		case gateway.ActionUnchanged:
+		case namespaces.ActionUnchanged:
 			fmt.Fprintf(out, "\nnothing to apply: namespace %s is unchanged at revision %d\n", ns.Name, res.Revision)
 		default:
 			fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n", ns.Name, res.Revision)

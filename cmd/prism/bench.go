@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // The scenarios of prism bench.
@@ -129,7 +129,7 @@ with --json one JSON document to stdout.`,
 	fl.BoolVar(&f.baseline, "baseline", false, "also measure the raw engines and print Prism ÷ raw")
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout instead of a table")
 	fl.StringVar(&f.backend, "backend", "sqlite", "embedded: backend of the bench namespace, sqlite or postgres")
-	fl.StringVar(&f.consistency, "consistency", string(gateway.Eventual), "embedded: consistency of the bench namespace: eventual, read-your-writes or strong")
+	fl.StringVar(&f.consistency, "consistency", string(namespaces.Eventual), "embedded: consistency of the bench namespace: eventual, read-your-writes or strong")
 	fl.IntVar(&f.readRPS, "read-rps", 0, "embedded: needs.read_rps of the bench namespace; 1000 or more turns the gateway read cache on (ADR 007)")
 	// The default is read at run time, not shown in --help: a DSN may hold a password.
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "PostgreSQL for --backend postgres and the PostgreSQL baseline (default $PRISM_POSTGRES_DSN)")
@@ -189,8 +189,8 @@ func (f *benchFlags) validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("--backend %q: want sqlite or postgres", f.backend))
 		}
-		switch gateway.Consistency(f.consistency) {
-		case gateway.Eventual, gateway.ReadYourWrites, gateway.Strong:
+		switch namespaces.Consistency(f.consistency) {
+		case namespaces.Eventual, namespaces.ReadYourWrites, namespaces.Strong:
 		default:
 			errs = append(errs, fmt.Errorf("--consistency %q: want eventual, read-your-writes or strong", f.consistency))
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -79,8 +79,8 @@ func runBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress io
 // message the gateway would publish for a put of value to record id, and
 // one that deletes the stream.
 func rawStream(ctx context.Context, t *benchTarget, js jetstream.JetStream, value []byte) (msgFor func(id []byte) (*nats.Msg, error), drop func(), err error) {
-	ns := gateway.Namespace{Name: t.namespace + "-raw", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
-	if err := gateway.EnsureStreams(ctx, js, ns); err != nil {
+	ns := namespaces.Namespace{Name: t.namespace + "-raw", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
+	if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
 		return nil, nil, err
 	}
 	drop = func() {

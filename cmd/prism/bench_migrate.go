@@ -9,7 +9,7 @@ import (
 
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/subjects"
 )
@@ -24,7 +24,7 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 	if err := fillStream(ctx, f, t, items, progress); err != nil {
 		return runResult{}, err
 	}
-	admin := gateway.NewAdminClient(t.nc, 10*time.Minute)
+	admin := namespaces.NewAdminClient(t.nc, 10*time.Minute)
 	target := "pg" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	schema, err := postgres.TargetSchemaName(t.namespace, target)
 	if err != nil {
@@ -55,10 +55,10 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 	}
 	var last uint64
 	err = step("backfill", func() error {
-		if _, err := admin.StartMigration(ctx, t.namespace, gateway.Target{Name: target, Backend: "postgres"}, gateway.MigrationOptions{}, "prism bench"); err != nil {
+		if _, err := admin.StartMigration(ctx, t.namespace, namespaces.Target{Name: target, Backend: "postgres"}, namespaces.MigrationOptions{}, "prism bench"); err != nil {
 			return err
 		}
-		n, err := waitMigrationState(ctx, admin, t.namespace, gateway.MigrationShadowing, progress)
+		n, err := waitMigrationState(ctx, admin, t.namespace, namespaces.MigrationShadowing, progress)
 		for _, ts := range n.Targets {
 			if ts.Target == target {
 				last = ts.Checkpoint
@@ -80,7 +80,7 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 	}
 	if err == nil {
 		err = step("cutover", func() error {
-			if _, err := admin.Migrate(ctx, gateway.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
+			if _, err := admin.Migrate(ctx, namespaces.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
 				return err
 			}
 			_, err := waitReading(ctx, admin, t.namespace, target)
@@ -89,7 +89,7 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 	}
 	if err == nil {
 		err = step("finalize", func() error {
-			if _, err := admin.Migrate(ctx, gateway.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
+			if _, err := admin.Migrate(ctx, namespaces.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
 				return err
 			}
 			_, err := waitReading(ctx, admin, t.namespace, target)
@@ -109,7 +109,7 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 
 // waitMigrationState polls until namespace name's migration is in state
 // want, printing progress every few seconds.
-func waitMigrationState(ctx context.Context, admin *gateway.AdminClient, name string, want gateway.MigrationState, progress io.Writer) (gateway.AdminNamespace, error) {
+func waitMigrationState(ctx context.Context, admin *namespaces.AdminClient, name string, want namespaces.MigrationState, progress io.Writer) (namespaces.AdminNamespace, error) {
 	meter := newProgressMeter(0, 0, time.Now(), false)
 	var printed time.Time
 	for {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 )
 
@@ -104,9 +104,9 @@ func (t *benchTarget) startEmbedded(ctx context.Context, f benchFlags) error {
 		}
 		t.pgDrop = append(t.pgDrop, schema)
 	}
-	ns := gateway.Namespace{Name: t.namespace, Abstraction: gateway.AbstractionKeyValue, Backend: f.backend, Consistency: gateway.Consistency(f.consistency),
-		Needs: gateway.Needs{ReadRPS: f.readRPS}}
-	if t.st, err = node.Start(ctx, t.sf, t.log, node.Seed{Namespaces: []gateway.Namespace{ns}, By: "prism bench"}); err != nil {
+	ns := namespaces.Namespace{Name: t.namespace, Abstraction: namespaces.AbstractionKeyValue, Backend: f.backend, Consistency: namespaces.Consistency(f.consistency),
+		Needs: namespaces.Needs{ReadRPS: f.readRPS}}
+	if t.st, err = node.Start(ctx, t.sf, t.log, node.Seed{Namespaces: []namespaces.Namespace{ns}, By: "prism bench"}); err != nil {
 		return fmt.Errorf("start the embedded stack: %w", err)
 	}
 	t.url = t.st.URL()

@@ -11,9 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -43,18 +44,18 @@ and when, in the namespace's registry entry (prism ns history shows them). The
 commands talk to a running Prism over NATS (--nats-url); see docs/migration.md.`,
 	}
 	cmd.AddCommand(newMigrateStartCmd(), newMigrateStatusCmd(), newMigrateVerifyCmd(),
-		newMigrateStepCmd("cutover", gateway.AdminMigrateCutover, "Serve reads from the new target (needs a passed verify)",
+		newMigrateStepCmd("cutover", namespaces.AdminMigrateCutover, "Serve reads from the new target (needs a passed verify)",
 			`cutover moves every gateway's reads to the new target at once. Each gateway
 first waits until the new target applied everything the old one had, so
 reads never fail and never go back in time; strong writes wait for both
 targets while the migration is verified or cut over. The old target keeps
 projecting, so prism migrate rollback can move reads back.`),
-		newMigrateStepCmd("rollback", gateway.AdminMigrateRollback, "Move reads back, or abandon a migration",
+		newMigrateStepCmd("rollback", namespaces.AdminMigrateRollback, "Move reads back, or abandon a migration",
 			`rollback after a cutover moves reads back to the old target; the migration
 returns to shadowing and needs a new verify before the next cutover. Before a
 cutover it abandons the migration: the new target stops, its data is kept.
 There is no rollback after finalize.`),
-		newMigrateStepCmd("finalize", gateway.AdminMigrateFinalize, "Make the new target the namespace's primary",
+		newMigrateStepCmd("finalize", namespaces.AdminMigrateFinalize, "Make the new target the namespace's primary",
 			`finalize ends a cut-over migration: the new target becomes the namespace's
 primary (and its backend the namespace's backend), the old target's
 projector stops and its data is kept until you remove it. It cannot be
@@ -66,8 +67,8 @@ apply of the old backend would ask for a migration.`),
 
 func newMigrateStartCmd() *cobra.Command {
 	var f adminFlags
-	var to gateway.Target
-	var o gateway.MigrationOptions
+	var to namespaces.Target
+	var o namespaces.MigrationOptions
 	cmd := &cobra.Command{
 		Use:   "start NAME --to BACKEND",
 		Short: "Start moving a namespace to a new target",
@@ -105,7 +106,7 @@ pg2 for another schema or server).`,
 	cmd.Flags().StringVar(&to.Postgres.DSN, "postgres-dsn", "", "PostgreSQL connection string of a postgres target, without a password (default: the serving Prism's --postgres-dsn)")
 	cmd.Flags().IntVar(&o.MaxRate, "max-rate", 0, "cap the backfill at this many events per second (0: no cap)")
 	cmd.Flags().BoolVar(&o.Adaptive, "adaptive", true, "slow the backfill down while the live target's projector lags")
-	cmd.Flags().Float64Var(&o.ShadowSample, "shadow-sample", gateway.DefaultShadowSample, "fraction of gets compared against the other target once caught up")
+	cmd.Flags().Float64Var(&o.ShadowSample, "shadow-sample", namespaces.DefaultShadowSample, "fraction of gets compared against the other target once caught up")
 	f.register(cmd)
 	return cmd
 }
@@ -141,7 +142,7 @@ namespace; --timeout bounds it (large namespaces take minutes). Exit status
 			var reply node.VerifyReply
 			req := node.VerifyRequest{By: whoAmI(), TimeoutMS: f.timeout.Milliseconds()}
 			if err := client.Request(ctx, subjects.Owner(args[0], node.OpVerify), "migrate.verify", req, &reply); err != nil {
-				if e := (*gateway.Error)(nil); errors.As(err, &e) && e.Code == gateway.ErrUnavailable.Code {
+				if e := (*status.Error)(nil); errors.As(err, &e) && e.Code == status.ErrUnavailable.Code {
 					return fmt.Errorf("%w (verify runs in the Prism that projects %s; is it running and reachable?)", err, args[0])
 				}
 				return err
@@ -194,13 +195,13 @@ func newMigrateStepCmd(use, op, short, long string) *cobra.Command {
 			last := m.History[len(m.History)-1]
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "migration of %s: %s → %s (%s)\n", args[0], last.From, last.To, last.Note)
-			if m.State == gateway.MigrationRolledBack {
+			if m.State == namespaces.MigrationRolledBack {
 				return nil
 			}
 			// The transition is recorded; the serving process moves the
 			// reads once the target it moves them to has caught up.
 			reading := m.From.Name
-			if m.State == gateway.MigrationCutOver || m.State == gateway.MigrationFinalized {
+			if m.State == namespaces.MigrationCutOver || m.State == namespaces.MigrationFinalized {
 				reading = m.To.Name
 			}
 			switch served, err := waitReading(ctx, client, args[0], reading); {
@@ -219,7 +220,7 @@ func newMigrateStepCmd(use, op, short, long string) *cobra.Command {
 // waitReading waits until target serves the reads of namespace name in
 // the Prism that answers; served is false when that process does not
 // serve the namespace (another one does), so it cannot tell.
-func waitReading(ctx context.Context, client *gateway.AdminClient, name, target string) (served bool, err error) {
+func waitReading(ctx context.Context, client *namespaces.AdminClient, name, target string) (served bool, err error) {
 	for {
 		n, err := client.Get(ctx, name)
 		if err != nil {
@@ -282,7 +283,7 @@ migration leaves backfilling (or for as long as you watch).`,
 }
 
 // printMigration prints n's migration, its history and targets.
-func printMigration(out io.Writer, n gateway.AdminNamespace) error {
+func printMigration(out io.Writer, n namespaces.AdminNamespace) error {
 	m := n.Migration
 	if m == nil {
 		fmt.Fprintf(out, "namespace %s has no migration; its primary target is %s (%s)\n", n.Namespace.Name, n.PrimaryTarget().Name, n.PrimaryTarget().Backend)
@@ -340,7 +341,7 @@ func printMigration(out io.Writer, n gateway.AdminNamespace) error {
 // plain lines every interval otherwise: events done of the stream's total,
 // rate, ETA, lag behind the head, throttle) until the migration leaves
 // planned/backfilling or ctx ends.
-func watchMigration(ctx context.Context, client *gateway.AdminClient, name string, every time.Duration, out io.Writer) error {
+func watchMigration(ctx context.Context, client *namespaces.AdminClient, name string, every time.Duration, out io.Writer) error {
 	n, err := client.Get(ctx, name)
 	if err != nil {
 		return err
@@ -349,15 +350,15 @@ func watchMigration(ctx context.Context, client *gateway.AdminClient, name strin
 		return fmt.Errorf("namespace %s has no migration", name)
 	}
 	to := n.Migration.To.Name
-	var cur atomic.Pointer[gateway.AdminNamespace]
+	var cur atomic.Pointer[namespaces.AdminNamespace]
 	cur.Store(&n)
-	target := func() gateway.TargetStatus {
+	target := func() namespaces.TargetStatus {
 		for _, t := range cur.Load().Targets {
 			if t.Target == to {
 				return t
 			}
 		}
-		return gateway.TargetStatus{}
+		return namespaces.TargetStatus{}
 	}
 	if node.Backfilling(n.Migration.State) {
 		src := progressSource{
@@ -390,17 +391,17 @@ func watchMigration(ctx context.Context, client *gateway.AdminClient, name strin
 
 // nextStep says what the operator does after state, given whether the
 // last verify passed.
-func nextStep(state gateway.MigrationState, verified bool, name string) string {
+func nextStep(state namespaces.MigrationState, verified bool, name string) string {
 	switch {
-	case state == gateway.MigrationPlanned || state == gateway.MigrationBackfilling:
+	case state == namespaces.MigrationPlanned || state == namespaces.MigrationBackfilling:
 		return "wait for the backfill: prism migrate status " + name + " --watch"
-	case state == gateway.MigrationShadowing:
+	case state == namespaces.MigrationShadowing:
 		return "prism migrate verify " + name + " (after a failed one: find why the targets differ, e.g. in the shadow read mismatches, and verify again; or roll back)"
-	case state == gateway.MigrationVerified:
+	case state == namespaces.MigrationVerified:
 		return "prism migrate cutover " + name
-	case state == gateway.MigrationCutOver && !verified:
+	case state == namespaces.MigrationCutOver && !verified:
 		return "prism migrate rollback " + name + ": the last verify failed"
-	case state == gateway.MigrationCutOver:
+	case state == namespaces.MigrationCutOver:
 		return "prism migrate finalize " + name + " (or rollback)"
 	}
 	return "nothing: the migration ended"

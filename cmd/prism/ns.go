@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 func newNsCmd() *cobra.Command {
@@ -65,7 +65,7 @@ func newNsListCmd() *cobra.Command {
 }
 
 // targetSummary is the STATE and LAG columns of ns list.
-func targetSummary(ts []gateway.TargetStatus) (string, string) {
+func targetSummary(ts []namespaces.TargetStatus) (string, string) {
 	if len(ts) == 0 {
 		return "-", "-"
 	}
@@ -117,7 +117,7 @@ its projection targets (checkpoint, lag).
 	return cmd
 }
 
-func printNamespace(out io.Writer, n gateway.AdminNamespace, format string) error {
+func printNamespace(out io.Writer, n namespaces.AdminNamespace, format string) error {
 	switch format {
 	case "json":
 		return writeJSON(out, n)
@@ -188,7 +188,7 @@ purge removes the history with the namespace.`,
 			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "REVISION\tAT\tBY\tCHANGES")
-			var prev *gateway.Registered
+			var prev *namespaces.Registered
 			for _, r := range h.Revisions {
 				at := r.At.Local().Format(time.DateTime)
 				if r.Entry == nil {
@@ -209,11 +209,11 @@ purge removes the history with the namespace.`,
 
 // describeChanges says in one line what cur changed from prev (nil: it was
 // created).
-func describeChanges(prev, cur *gateway.Registered) string {
+func describeChanges(prev, cur *namespaces.Registered) string {
 	if prev == nil {
 		return fmt.Sprintf("created: %s on %s, %s", cur.Namespace.Abstraction, cur.Backend, cur.Namespace.Consistency)
 	}
-	changes := gateway.Diff(prev.Namespace, gateway.Plan{}, cur.Namespace, gateway.Plan{})
+	changes := namespaces.Diff(prev.Namespace, namespaces.Plan{}, cur.Namespace, namespaces.Plan{})
 	var parts []string
 	if m := migrationStep(prev, cur); m != "" {
 		parts = append(parts, m)
@@ -230,7 +230,7 @@ func describeChanges(prev, cur *gateway.Registered) string {
 // migrationStep describes the migration transition from prev to cur (the
 // last one cur's history records, with who made it), "" when there is
 // none.
-func migrationStep(prev, cur *gateway.Registered) string {
+func migrationStep(prev, cur *namespaces.Registered) string {
 	m := cur.Migration
 	if m == nil || len(m.History) == 0 || (prev.Migration != nil && len(prev.Migration.History) == len(m.History) && prev.Migration.State == m.State) {
 		return ""

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 // planFlags are the flags of prism plan.
@@ -63,7 +63,7 @@ saying what is missing.`,
 	fl.IntVar(&f.nodes, "nodes", 1, "--offline: JetStream servers in the deployment")
 	fl.BoolVar(&f.syncAlways, "sync-always", false, "--offline: the servers fsync every write before acknowledging it (prism serve --sync-always)")
 	fl.BoolVar(&f.postgres, "postgres", false, "--offline: a PostgreSQL server is available (for backend: auto)")
-	fl.IntVar(&f.maxPayload, "max-payload", gateway.DefaultMaxPayload, "--offline: the NATS servers' max_payload in bytes")
+	fl.IntVar(&f.maxPayload, "max-payload", namespaces.DefaultMaxPayload, "--offline: the NATS servers' max_payload in bytes")
 	fl.BoolVar(&f.json, "json", false, "print the plan as JSON")
 	f.register(cmd)
 	return cmd
@@ -89,11 +89,11 @@ func runPlan(out io.Writer, f planFlags) error {
 	if f.file == "" {
 		return errors.New("plan: -f NAMESPACE.yaml is required")
 	}
-	ns, err := gateway.LoadNamespaceFile(f.file)
+	ns, err := namespaces.LoadNamespaceFile(f.file)
 	if err != nil {
 		return err
 	}
-	p, err := gateway.Derive(ns, gateway.Cluster{Nodes: f.nodes, SyncAlways: f.syncAlways, Postgres: f.postgres, MaxPayload: f.maxPayload})
+	p, err := namespaces.Derive(ns, namespaces.Cluster{Nodes: f.nodes, SyncAlways: f.syncAlways, Postgres: f.postgres, MaxPayload: f.maxPayload})
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 const planYAML = `name: metrics
@@ -43,7 +43,7 @@ func TestPlanJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r gateway.PlanReport
+	var r namespaces.PlanReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v in:\n%s", err, out)
 	}
@@ -118,7 +118,7 @@ func TestPlanOfLogNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plan: %v\n%s", err, out)
 	}
-	var r gateway.PlanReport
+	var r namespaces.PlanReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

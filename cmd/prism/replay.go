@@ -23,7 +23,7 @@ import (
 
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
@@ -169,7 +169,7 @@ type replayJob struct {
 	f     replayFlags
 	io    replayIO
 	log   *slog.Logger
-	ns    gateway.Namespace // backend resolved
+	ns    namespaces.Namespace // backend resolved
 	js    jetstream.JetStream
 	owner string
 
@@ -234,24 +234,24 @@ func (f replayFlags) validate() error {
 
 // lookupNamespace reads namespace from the registry, without creating the
 // registry when there is none.
-func lookupNamespace(ctx context.Context, js jetstream.JetStream, name string) (gateway.Namespace, error) {
+func lookupNamespace(ctx context.Context, js jetstream.JetStream, name string) (namespaces.Namespace, error) {
 	if _, err := js.KeyValue(ctx, subjects.RegistryBucket); errors.Is(err, jetstream.ErrBucketNotFound) {
-		return gateway.Namespace{}, fmt.Errorf("replay: namespace %s: this NATS has no Prism namespace registry (is --nats-url the deployment's?)", name)
+		return namespaces.Namespace{}, fmt.Errorf("replay: namespace %s: this NATS has no Prism namespace registry (is --nats-url the deployment's?)", name)
 	} else if err != nil {
-		return gateway.Namespace{}, fmt.Errorf("replay: read the namespace registry: %w", err)
+		return namespaces.Namespace{}, fmt.Errorf("replay: read the namespace registry: %w", err)
 	}
-	reg, _, err := gateway.OpenRegistry(ctx, js, 1)
+	reg, _, err := namespaces.OpenRegistry(ctx, js, 1)
 	if err != nil {
-		return gateway.Namespace{}, err
+		return namespaces.Namespace{}, err
 	}
 	e, err := reg.Get(ctx, name)
 	if err != nil {
-		return gateway.Namespace{}, fmt.Errorf("replay: %w", err)
+		return namespaces.Namespace{}, fmt.Errorf("replay: %w", err)
 	}
 	n := e.Namespace
 	n.Backend = e.Backend
 	switch n.Abstraction {
-	case gateway.AbstractionKeyValue, gateway.AbstractionTimeSeries:
+	case namespaces.AbstractionKeyValue, namespaces.AbstractionTimeSeries:
 		return n, nil
 	}
 	return n, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", name, n.Abstraction)
@@ -452,7 +452,7 @@ func (j *replayJob) startCheckpoint(ctx context.Context, store backfillStore, la
 	}
 	// The checkpoint, not the consumer, says where a projector starts: a
 	// new target at from−1 starts at from.
-	if j.ns.Abstraction == gateway.AbstractionTimeSeries {
+	if j.ns.Abstraction == namespaces.AbstractionTimeSeries {
 		err = store.ApplyTimeSeries(ctx, nil, from-1)
 	} else {
 		err = store.ApplyKeyValue(ctx, nil, from-1)
@@ -487,7 +487,7 @@ func (j *replayJob) project(ctx context.Context, stream jetstream.Stream, store 
 		opts = append(opts, projectors.WithThrottle(th))
 	}
 	var p *projectors.Projector
-	if j.ns.Abstraction == gateway.AbstractionTimeSeries {
+	if j.ns.Abstraction == namespaces.AbstractionTimeSeries {
 		p, err = projectors.NewTimeSeries(j.js, j.ns.Name, j.f.target, store, opts...)
 	} else {
 		p, err = projectors.New(j.js, j.ns.Name, j.f.target, store, opts...)

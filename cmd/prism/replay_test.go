@@ -19,7 +19,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/node/nodetest"
 	"github.com/prism-data/prism/projectors"
@@ -39,11 +39,11 @@ type replayEnv struct {
 // newReplayEnv serves namespace n from a stack under a temporary data
 // directory and writes puts, deletes and overwrites of 150 records to it
 // (or appends, for a timeseries namespace).
-func newReplayEnv(t *testing.T, n gateway.Namespace, writes int) *replayEnv {
+func newReplayEnv(t *testing.T, n namespaces.Namespace, writes int) *replayEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &replayEnv{dir: t.TempDir()}
-	var admin *gateway.AdminClient
+	var admin *namespaces.AdminClient
 	e.st, admin, e.c = nodetest.Start(t, node.Config{DataDir: e.dir})
 	e.url = e.st.URL()
 	res, err := admin.Apply(ctx, n, 0, "test")
@@ -53,7 +53,7 @@ func newReplayEnv(t *testing.T, n gateway.Namespace, writes int) *replayEnv {
 	nodetest.WaitServing(t, admin, n.Name, res.Revision)
 	for i := range writes {
 		var seq uint64
-		if n.Abstraction == gateway.AbstractionTimeSeries {
+		if n.Abstraction == namespaces.AbstractionTimeSeries {
 			seq, err = e.c.TimeSeries(n.Name).Append(ctx, []byte(fmt.Sprintf("s%d", i%7)), []client.Event{{
 				Time: time.Unix(1_700_000_000+int64(i), 0), ID: []byte(fmt.Sprintf("e%d", i)), Payload: []byte(fmt.Sprint(i)),
 			}})
@@ -148,7 +148,7 @@ func (e *replayEnv) primaryRecords(t *testing.T, ns string) map[string]string {
 var progressLine = regexp.MustCompile(`: (\d+)/(\d+) events \(`)
 
 func TestReplayIntoNewSQLiteTarget(t *testing.T) {
-	n := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	n := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
 	e := newReplayEnv(t, n, 600)
 	want := e.primaryRecords(t, "orders")
 
@@ -190,7 +190,7 @@ func TestReplayIntoNewSQLiteTarget(t *testing.T) {
 // --from-seq starts a new target later and is refused where it would leave
 // a gap or overlap.
 func TestReplaySequenceRange(t *testing.T) {
-	n := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	n := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
 	e := newReplayEnv(t, n, 300)
 	want := e.primaryRecords(t, "orders")
 	path := filepath.Join(e.dir, "sqlite", "orders.part.db")
@@ -242,7 +242,7 @@ func TestReplaySequenceRange(t *testing.T) {
 // The target a running serve projects is refused, reset included; another
 // target can be reset (with confirmation) and replayed again.
 func TestReplayRefusesServedTargetAndResets(t *testing.T) {
-	n := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	n := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
 	e := newReplayEnv(t, n, 200)
 	want := e.primaryRecords(t, "orders")
 
@@ -278,7 +278,7 @@ func TestReplayRefusesServedTargetAndResets(t *testing.T) {
 func TestReplayIntoPostgresTarget(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ns := pgtest.Namespace(t, "replay_")
-	n := gateway.Namespace{Name: ns, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	n := namespaces.Namespace{Name: ns, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
 	e := newReplayEnv(t, n, 300)
 	want := e.primaryRecords(t, ns)
 	schema, err := postgres.TargetSchemaName(ns, "pg")
@@ -303,7 +303,7 @@ func TestReplayIntoPostgresTarget(t *testing.T) {
 }
 
 func TestReplayTimeSeriesNamespace(t *testing.T) {
-	n := gateway.Namespace{Name: "metrics", Abstraction: gateway.AbstractionTimeSeries, Backend: "sqlite"}
+	n := namespaces.Namespace{Name: "metrics", Abstraction: namespaces.AbstractionTimeSeries, Backend: "sqlite"}
 	e := newReplayEnv(t, n, 120)
 	if out, err := replayCmd(t, "metrics", e.flags("rebuild"), ""); err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)
@@ -380,7 +380,7 @@ func TestProgressMeter(t *testing.T) {
 // The live-lag probe counts the consumers being consumed and ignores the
 // ones nobody consumes, however far behind they are.
 func TestLiveLagProbe(t *testing.T) {
-	n := gateway.Namespace{Name: "orders", Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite"}
+	n := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
 	e := newReplayEnv(t, n, 50)
 	e.primaryRecords(t, "orders")
 	ctx := context.Background()

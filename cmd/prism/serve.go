@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
@@ -156,9 +156,9 @@ func (f serveFlags) config() (node.Config, error) {
 // --config, else the demo namespace in a new data directory.
 func (f serveFlags) seed() (node.Seed, error) {
 	if f.configDir == "" {
-		return node.Seed{Namespaces: []gateway.Namespace{node.DemoNamespace}, OnlyIfNew: true, By: "prism serve (demo)"}, nil
+		return node.Seed{Namespaces: []namespaces.Namespace{node.DemoNamespace}, OnlyIfNew: true, By: "prism serve (demo)"}, nil
 	}
-	nss, err := gateway.LoadNamespaces(f.configDir)
+	nss, err := namespaces.LoadNamespaces(f.configDir)
 	if err != nil {
 		return node.Seed{}, err
 	}
@@ -198,7 +198,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	served := n.Served()
 	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(served), url)
 	for _, ns := range served {
-		if ns.Abstraction == gateway.AbstractionKeyValue {
+		if ns.Abstraction == namespaces.AbstractionKeyValue {
 			fmt.Printf("  try: NATS_URL=%s nats req %s '{}'\n", url, subjects.Read(ns.Name, "scan"))
 			break
 		}

@@ -26,7 +26,7 @@ import (
 const readyTimeout = 10 * time.Second
 
 // Stream settings of a namespace stream. They must match what
-// gateway.EnsureStreams creates; gateway's TestNamespaceStreamMatchesGateway
+// namespaces.EnsureStreams creates; namespaces' TestNamespaceStreamsMatchEnsureStreams
 // checks that they do.
 const (
 	duplicateWindow  = 2 * time.Minute
@@ -91,7 +91,7 @@ func Start(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 }
 
 // NamespaceStreams creates the event stream of namespace ns and the
-// dead-letter stream with the configuration gateway.EnsureStreams gives
+// dead-letter stream with the configuration namespaces.EnsureStreams gives
 // them (file storage, limits retention, a 2-minute duplicate window, 1 MiB
 // messages, direct get, atomic batch publish and rollups on the event
 // stream), and returns the event stream. It fails the test if ns is not a

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 )
 
@@ -20,7 +20,7 @@ import (
 // other settings (cfg.DataDir is a new temporary directory when empty)
 // and an empty registry, and returns it with an admin client and a Prism
 // client on a connection of their own; Cleanup closes them all.
-func Start(t testing.TB, cfg node.Config) (*node.Node, *gateway.AdminClient, *client.Client) {
+func Start(t testing.TB, cfg node.Config) (*node.Node, *namespaces.AdminClient, *client.Client) {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -33,7 +33,7 @@ func Start(t testing.TB, cfg node.Config) (*node.Node, *gateway.AdminClient, *cl
 	}
 	t.Cleanup(func() { _ = n.Close(ctx) })
 	c, nc := Client(t, n.URL())
-	return n, gateway.NewAdminClient(nc, 5*time.Second), c
+	return n, namespaces.NewAdminClient(nc, 5*time.Second), c
 }
 
 // Client returns a Prism client on a new connection to url, and the
@@ -54,7 +54,7 @@ func Client(t testing.TB, url string) (*client.Client, *nats.Conn) {
 
 // WaitServing waits until namespace name is served at revision: its one
 // target running (a liveness bound of 10s).
-func WaitServing(t testing.TB, admin *gateway.AdminClient, name string, revision uint64) {
+func WaitServing(t testing.TB, admin *namespaces.AdminClient, name string, revision uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/prism-data/prism/status"
 )
 
 // Target is one projection of a namespace: a backend the namespace's
@@ -169,33 +171,33 @@ const DefaultShadowSample = 0.01
 // in state MigrationPlanned; the process serving the namespace then starts
 // the target. A to.Name of "" is to.Backend.
 //
-// Errors: ErrNamespaceNotFound; ErrInvalidArgument for a target that
+// Errors: status.ErrNamespaceNotFound; status.ErrInvalidArgument for a target that
 // cannot serve the namespace, that has the primary's name, or a negative
-// rate; ErrFailedPrecondition while another migration is in progress;
-// ErrConflict when the namespace kept changing under it.
+// rate; status.ErrFailedPrecondition while another migration is in progress;
+// status.ErrConflict when the namespace kept changing under it.
 func StartMigration(ctx context.Context, reg *Registry, name string, to Target, o MigrationOptions, by string) (Registered, error) {
 	if to.Name == "" {
 		to.Name = to.Backend
 	}
 	if o.MaxRate < 0 {
-		return Registered{}, invalidf("max rate %d is negative; use 0 for no cap", o.MaxRate)
+		return Registered{}, status.Invalidf("max rate %d is negative; use 0 for no cap", o.MaxRate)
 	}
 	if o.ShadowSample < 0 || o.ShadowSample > 1 {
-		return Registered{}, invalidf("shadow sample %v is not a fraction between 0 and 1", o.ShadowSample)
+		return Registered{}, status.Invalidf("shadow sample %v is not a fraction between 0 and 1", o.ShadowSample)
 	}
 	if o.ShadowSample == 0 {
 		o.ShadowSample = DefaultShadowSample
 	}
 	return transition(ctx, reg, name, by, func(r *Registered) (string, error) {
 		if err := to.validate(r.Namespace.Abstraction); err != nil {
-			return "", invalidf("namespace %s: %v", name, err)
+			return "", status.Invalidf("namespace %s: %v", name, err)
 		}
 		if m := r.Migration; m != nil && m.State.Active() {
-			return "", newError(ErrFailedPrecondition.Code, "namespace %s is already migrating to %s (state %s); finish it (prism migrate finalize) or roll it back first", name, m.To.Name, m.State)
+			return "", status.Newf(status.ErrFailedPrecondition.Code, "namespace %s is already migrating to %s (state %s); finish it (prism migrate finalize) or roll it back first", name, m.To.Name, m.State)
 		}
 		from := r.PrimaryTarget()
 		if to.Name == from.Name {
-			return "", invalidf("namespace %s: target %s is the primary target; give the new one another name (--target)", name, to.Name)
+			return "", status.Invalidf("namespace %s: target %s is the primary target; give the new one another name (--target)", name, to.Name)
 		}
 		r.Migration = &Migration{From: from, To: to, State: MigrationPlanned, MaxRate: o.MaxRate, Adaptive: o.Adaptive, ShadowSample: o.ShadowSample}
 		return fmt.Sprintf("from %s (%s) to %s (%s)", from.Name, from.Backend, to.Name, to.Backend), nil
@@ -207,8 +209,8 @@ func StartMigration(ctx context.Context, reg *Registry, name string, to Target, 
 // MigrationBackfilling and MigrationShadowing; operators use the named
 // transitions (RecordVerify, Cutover, Rollback, Finalize).
 //
-// Errors: ErrNamespaceNotFound; ErrFailedPrecondition when the migration
-// is not in state from; ErrConflict when the entry kept changing.
+// Errors: status.ErrNamespaceNotFound; status.ErrFailedPrecondition when the migration
+// is not in state from; status.ErrConflict when the entry kept changing.
 func AdvanceMigration(ctx context.Context, reg *Registry, name string, from, to MigrationState, by, note string) (Registered, error) {
 	return transition(ctx, reg, name, by, func(r *Registered) (string, error) {
 		m, err := migrationIn(r, name, from)
@@ -259,7 +261,7 @@ func Cutover(ctx context.Context, reg *Registry, name, by string) (Registered, e
 			return "", err
 		}
 		if m.Verify == nil || !m.Verify.Passed {
-			return "", newError(ErrFailedPrecondition.Code, "namespace %s: the last verify did not pass; run prism migrate verify", name)
+			return "", status.Newf(status.ErrFailedPrecondition.Code, "namespace %s: the last verify did not pass; run prism migrate verify", name)
 		}
 		m.State = MigrationCutOver
 		return fmt.Sprintf("reads move to %s", m.To.Name), nil
@@ -299,7 +301,7 @@ func Finalize(ctx context.Context, reg *Registry, name, by string) (Registered, 
 			return "", err
 		}
 		if m.Verify == nil || !m.Verify.Passed {
-			return "", newError(ErrFailedPrecondition.Code, "namespace %s: the last verify did not pass; roll back (prism migrate rollback) and find out why", name)
+			return "", status.Newf(status.ErrFailedPrecondition.Code, "namespace %s: the last verify did not pass; roll back (prism migrate rollback) and find out why", name)
 		}
 		m.State = MigrationFinalized
 		r.Primary = m.To
@@ -311,18 +313,18 @@ func Finalize(ctx context.Context, reg *Registry, name, by string) (Registered, 
 }
 
 // migrationIn returns r's migration if it is in one of states; otherwise
-// ErrFailedPrecondition naming the state it is in.
+// status.ErrFailedPrecondition naming the state it is in.
 func migrationIn(r *Registered, name string, states ...MigrationState) (*Migration, error) {
 	m := r.Migration
 	if m == nil {
-		return nil, newError(ErrFailedPrecondition.Code, "namespace %s has no migration; start one with prism migrate start", name)
+		return nil, status.Newf(status.ErrFailedPrecondition.Code, "namespace %s has no migration; start one with prism migrate start", name)
 	}
 	if !slices.Contains(states, m.State) {
 		want := make([]string, len(states))
 		for i, s := range states {
 			want[i] = string(s)
 		}
-		return nil, newError(ErrFailedPrecondition.Code, "namespace %s: the migration to %s is %s, not %s", name, m.To.Name, m.State, strings.Join(want, " or "))
+		return nil, status.Newf(status.ErrFailedPrecondition.Code, "namespace %s: the migration to %s is %s, not %s", name, m.To.Name, m.State, strings.Join(want, " or "))
 	}
 	return m, nil
 }
@@ -361,7 +363,7 @@ func transition(ctx context.Context, reg *Registry, name, by string, change func
 			r.Revision = rev
 			return r, nil
 		}
-		if !errors.Is(err, ErrConflict) {
+		if !errors.Is(err, status.ErrConflict) {
 			return Registered{}, err
 		}
 	}

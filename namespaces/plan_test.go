@@ -1,4 +1,4 @@
-package gateway_test
+package namespaces_test
 
 import (
 	"errors"
@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 func TestLoadNamespaceFileNeeds(t *testing.T) {
 	tests := []struct {
 		name    string
 		yaml    string
-		want    gateway.Namespace
+		want    namespaces.Namespace
 		wantErr string
 	}{
 		{
@@ -36,20 +36,20 @@ needs:
   durability: durable
   ordering: per-key
 `,
-			want: gateway.Namespace{
-				Name: "metrics", Abstraction: "timeseries", Backend: "auto", Consistency: gateway.Eventual,
-				Team: "observability", Owners: gateway.NewNames("ada", "grace"),
-				Needs: gateway.Needs{
-					WriteRPS: 5000, ReadRPS: 200, P99Latency: gateway.Duration(20 * time.Millisecond),
-					MaxItemBytes: 2048, Retention: gateway.Duration(720 * time.Hour),
-					Durability: gateway.Durable, Ordering: gateway.OrderingPerKey,
+			want: namespaces.Namespace{
+				Name: "metrics", Abstraction: "timeseries", Backend: "auto", Consistency: namespaces.Eventual,
+				Team: "observability", Owners: namespaces.NewNames("ada", "grace"),
+				Needs: namespaces.Needs{
+					WriteRPS: 5000, ReadRPS: 200, P99Latency: namespaces.Duration(20 * time.Millisecond),
+					MaxItemBytes: 2048, Retention: namespaces.Duration(720 * time.Hour),
+					Durability: namespaces.Durable, Ordering: namespaces.OrderingPerKey,
 				},
 			},
 		},
 		{
 			name: "no needs keeps working",
 			yaml: "name: orders\nabstraction: keyvalue\nbackend: sqlite\n",
-			want: gateway.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", Consistency: gateway.Eventual},
+			want: namespaces.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", Consistency: namespaces.Eventual},
 		},
 		{
 			name:    "unknown need",
@@ -128,7 +128,7 @@ needs:
 			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			got, err := gateway.LoadNamespaceFile(path)
+			got, err := namespaces.LoadNamespaceFile(path)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -149,50 +149,56 @@ needs:
 }
 
 func TestDerive(t *testing.T) {
-	kv := func(n gateway.Needs) gateway.Namespace {
-		return gateway.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", Needs: n}
+	kv := func(n namespaces.Needs) namespaces.Namespace {
+		return namespaces.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", Needs: n}
 	}
-	ts := func(backend string, n gateway.Needs) gateway.Namespace {
-		return gateway.Namespace{Name: "metrics", Abstraction: "timeseries", Backend: backend, Needs: n}
+	ts := func(backend string, n namespaces.Needs) namespaces.Namespace {
+		return namespaces.Namespace{Name: "metrics", Abstraction: "timeseries", Backend: backend, Needs: n}
 	}
-	one := gateway.Cluster{Nodes: 1}
-	oneSync := gateway.Cluster{Nodes: 1, SyncAlways: true}
-	three := gateway.Cluster{Nodes: 3}
-	h := func(n int) gateway.Duration { return gateway.Duration(time.Duration(n) * time.Hour) }
+	one := namespaces.Cluster{Nodes: 1}
+	oneSync := namespaces.Cluster{Nodes: 1, SyncAlways: true}
+	three := namespaces.Cluster{Nodes: 3}
+	h := func(n int) namespaces.Duration { return namespaces.Duration(time.Duration(n) * time.Hour) }
 
 	// check inspects a plan; each returns "" or what is wrong.
-	type check func(p gateway.Plan) string
+	type check func(p namespaces.Plan) string
 	eq := func(name string, got, want any) string {
 		if !reflect.DeepEqual(got, want) {
 			return name + ": got " + strings.TrimSpace(strings.ReplaceAll(fmtAny(got), "\n", " ")) + ", want " + fmtAny(want)
 		}
 		return ""
 	}
-	replicas := func(n int) check { return func(p gateway.Plan) string { return eq("replicas", p.Replicas.Value, n) } }
-	storage := func(s string) check { return func(p gateway.Plan) string { return eq("storage", p.Storage.Value, s) } }
+	replicas := func(n int) check {
+		return func(p namespaces.Plan) string { return eq("replicas", p.Replicas.Value, n) }
+	}
+	storage := func(s string) check {
+		return func(p namespaces.Plan) string { return eq("storage", p.Storage.Value, s) }
+	}
 	maxAge := func(d time.Duration) check {
-		return func(p gateway.Plan) string { return eq("max age", p.MaxAge.Value, d) }
+		return func(p namespaces.Plan) string { return eq("max age", p.MaxAge.Value, d) }
 	}
 	msgSize := func(n int) check {
-		return func(p gateway.Plan) string { return eq("max msg size", p.MaxMsgSize.Value, n) }
+		return func(p namespaces.Plan) string { return eq("max msg size", p.MaxMsgSize.Value, n) }
 	}
-	batch := func(n int) check { return func(p gateway.Plan) string { return eq("batch", p.BatchSize.Value, n) } }
+	batch := func(n int) check { return func(p namespaces.Plan) string { return eq("batch", p.BatchSize.Value, n) } }
 	cache := func(on bool, entries int) check {
-		return func(p gateway.Plan) string {
+		return func(p namespaces.Plan) string {
 			return eq("cache", [2]any{p.ReadCache.Value, p.ReadCacheEntries.Value}, [2]any{on, entries})
 		}
 	}
-	backend := func(b string) check { return func(p gateway.Plan) string { return eq("backend", p.Backend.Value, b) } }
+	backend := func(b string) check {
+		return func(p namespaces.Plan) string { return eq("backend", p.Backend.Value, b) }
+	}
 	guarantee := func(sub string) check {
-		return func(p gateway.Plan) string {
+		return func(p namespaces.Plan) string {
 			if !strings.Contains(p.Guarantee, sub) {
 				return "guarantee " + p.Guarantee + " lacks " + sub
 			}
 			return ""
 		}
 	}
-	reason := func(field func(gateway.Plan) string, sub string) check {
-		return func(p gateway.Plan) string {
+	reason := func(field func(namespaces.Plan) string, sub string) check {
+		return func(p namespaces.Plan) string {
 			if r := field(p); !strings.Contains(r, sub) {
 				return "reason " + r + " lacks " + sub
 			}
@@ -200,7 +206,7 @@ func TestDerive(t *testing.T) {
 		}
 	}
 	warns := func(sub string) check {
-		return func(p gateway.Plan) string {
+		return func(p namespaces.Plan) string {
 			for _, w := range p.Warnings {
 				if strings.Contains(w, sub) {
 					return ""
@@ -209,12 +215,12 @@ func TestDerive(t *testing.T) {
 			return "no warning containing " + sub + " in " + fmtAny(p.Warnings)
 		}
 	}
-	noWarnings := func(p gateway.Plan) string { return eq("warnings", len(p.Warnings), 0) }
+	noWarnings := func(p namespaces.Plan) string { return eq("warnings", len(p.Warnings), 0) }
 
 	tests := []struct {
 		name    string
-		ns      gateway.Namespace
-		c       gateway.Cluster
+		ns      namespaces.Namespace
+		c       namespaces.Cluster
 		checks  []check
 		wantErr string
 		// cannot is true when the error must wrap ErrCannotProvide.
@@ -222,220 +228,222 @@ func TestDerive(t *testing.T) {
 	}{
 		{
 			name: "no needs: today's settings",
-			ns:   kv(gateway.Needs{}), c: one,
-			checks: []check{replicas(1), storage("file"), maxAge(0), msgSize(gateway.MaxStreamMsgSize), batch(256), cache(false, 0), backend("sqlite"),
-				func(p gateway.Plan) string { return eq("dup window", p.DuplicateWindow.Value, gateway.DuplicateWindow) },
-				func(p gateway.Plan) string { return eq("partitions", p.Partitions.Value, 1) },
-				func(p gateway.Plan) string { return eq("durability", p.Durability, gateway.BestEffort) },
+			ns:   kv(namespaces.Needs{}), c: one,
+			checks: []check{replicas(1), storage("file"), maxAge(0), msgSize(namespaces.MaxStreamMsgSize), batch(256), cache(false, 0), backend("sqlite"),
+				func(p namespaces.Plan) string {
+					return eq("dup window", p.DuplicateWindow.Value, namespaces.DuplicateWindow)
+				},
+				func(p namespaces.Plan) string { return eq("partitions", p.Partitions.Value, 1) },
+				func(p namespaces.Plan) string { return eq("durability", p.Durability, namespaces.BestEffort) },
 				guarantee("survives a process crash; a power loss"), noWarnings},
 		},
 		{
 			name: "durable on one node with sync_always",
-			ns:   kv(gateway.Needs{Durability: gateway.Durable}), c: oneSync,
-			checks: []check{replicas(1), storage("file"), reason(func(p gateway.Plan) string { return p.Replicas.Reason }, "sync_always"),
+			ns:   kv(namespaces.Needs{Durability: namespaces.Durable}), c: oneSync,
+			checks: []check{replicas(1), storage("file"), reason(func(p namespaces.Plan) string { return p.Replicas.Reason }, "sync_always"),
 				guarantee("an acknowledged write survives a process crash and a power loss")},
 		},
 		{
 			name: "durable on one node without sync_always",
-			ns:   kv(gateway.Needs{Durability: gateway.Durable}), c: one,
+			ns:   kv(namespaces.Needs{Durability: namespaces.Durable}), c: one,
 			wantErr: "durable needs prism serve --sync-always (JetStream sync_always) on a single node", cannot: true,
 		},
 		{
 			name: "durable on two nodes without sync_always",
-			ns:   kv(gateway.Needs{Durability: gateway.Durable}), c: gateway.Cluster{Nodes: 2},
+			ns:   kv(namespaces.Needs{Durability: namespaces.Durable}), c: namespaces.Cluster{Nodes: 2},
 			wantErr: "or a cluster of 3 or more nodes; this one has 2", cannot: true,
 		},
 		{
 			name: "durable on three nodes without sync_always replicates",
-			ns:   kv(gateway.Needs{Durability: gateway.Durable}), c: three,
+			ns:   kv(namespaces.Needs{Durability: namespaces.Durable}), c: three,
 			checks: []check{replicas(3), guarantee("power loss of one node")},
 		},
 		{
 			name: "replicated on three nodes",
-			ns:   kv(gateway.Needs{Durability: gateway.Replicated}), c: three,
-			checks: []check{replicas(3), storage("file"), reason(func(p gateway.Plan) string { return p.Replicas.Reason }, "durability=replicated"),
+			ns:   kv(namespaces.Needs{Durability: namespaces.Replicated}), c: three,
+			checks: []check{replicas(3), storage("file"), reason(func(p namespaces.Plan) string { return p.Replicas.Reason }, "durability=replicated"),
 				guarantee("stored on 2 of 3 nodes")},
 		},
 		{
 			name: "replicated with sync_always survives a cluster power loss",
-			ns:   kv(gateway.Needs{Durability: gateway.Replicated}), c: gateway.Cluster{Nodes: 5, SyncAlways: true},
+			ns:   kv(namespaces.Needs{Durability: namespaces.Replicated}), c: namespaces.Cluster{Nodes: 5, SyncAlways: true},
 			checks: []check{replicas(3), guarantee("power loss of the whole cluster and the loss of one node")},
 		},
 		{
 			name: "replicated on one node",
-			ns:   kv(gateway.Needs{Durability: gateway.Replicated}), c: oneSync,
+			ns:   kv(namespaces.Needs{Durability: namespaces.Replicated}), c: oneSync,
 			wantErr: "durability replicated needs a JetStream cluster of 3 or more nodes; this one has 1", cannot: true,
 		},
 		{
 			name: "best-effort short timeseries in memory",
-			ns:   ts("sqlite", gateway.Needs{Durability: gateway.BestEffort, Retention: h(1)}), c: one,
+			ns:   ts("sqlite", namespaces.Needs{Durability: namespaces.BestEffort, Retention: h(1)}), c: one,
 			checks: []check{storage("memory"), maxAge(time.Hour), guarantee("held in memory")},
 		},
 		{
 			name: "best-effort long timeseries on file",
-			ns:   ts("sqlite", gateway.Needs{Durability: gateway.BestEffort, Retention: h(2)}), c: one,
+			ns:   ts("sqlite", namespaces.Needs{Durability: namespaces.BestEffort, Retention: h(2)}), c: one,
 			checks: []check{storage("file"), maxAge(2 * time.Hour)},
 		},
 		{
 			name: "best-effort keyvalue on file",
-			ns:   kv(gateway.Needs{Durability: gateway.BestEffort}), c: one,
+			ns:   kv(namespaces.Needs{Durability: namespaces.BestEffort}), c: one,
 			checks: []check{storage("file")},
 		},
 		{
 			name: "unstated durability is never memory",
-			ns:   ts("sqlite", gateway.Needs{Retention: h(1)}), c: one,
+			ns:   ts("sqlite", namespaces.Needs{Retention: h(1)}), c: one,
 			checks: []check{storage("file")},
 		},
 		{
 			name: "durable short timeseries on file",
-			ns:   ts("sqlite", gateway.Needs{Durability: gateway.Durable, Retention: h(1)}), c: oneSync,
+			ns:   ts("sqlite", namespaces.Needs{Durability: namespaces.Durable, Retention: h(1)}), c: oneSync,
 			checks: []check{storage("file"), maxAge(time.Hour)},
 		},
 		{
 			name: "namespace retention is the max age",
-			ns:   gateway.Namespace{Name: "metrics", Abstraction: "timeseries", Backend: "sqlite", Retention: h(24)}, c: one,
+			ns:   namespaces.Namespace{Name: "metrics", Abstraction: "timeseries", Backend: "sqlite", Retention: h(24)}, c: one,
 			checks: []check{maxAge(24 * time.Hour)},
 		},
 		{
 			name: "timeseries forever",
-			ns:   ts("sqlite", gateway.Needs{}), c: one,
-			checks: []check{maxAge(0), reason(func(p gateway.Plan) string { return p.MaxAge.Reason }, "forever")},
+			ns:   ts("sqlite", namespaces.Needs{}), c: one,
+			checks: []check{maxAge(0), reason(func(p namespaces.Plan) string { return p.MaxAge.Reason }, "forever")},
 		},
 		{
 			name: "max item fits",
-			ns:   kv(gateway.Needs{MaxItemBytes: 4096}), c: one,
-			checks: []check{msgSize(gateway.MaxStreamMsgSize), reason(func(p gateway.Plan) string { return p.MaxMsgSize.Reason }, "max_item_bytes=4096 fits")},
+			ns:   kv(namespaces.Needs{MaxItemBytes: 4096}), c: one,
+			checks: []check{msgSize(namespaces.MaxStreamMsgSize), reason(func(p namespaces.Plan) string { return p.MaxMsgSize.Reason }, "max_item_bytes=4096 fits")},
 		},
 		{
 			name: "max item above the event limit",
-			ns:   kv(gateway.Needs{MaxItemBytes: gateway.MaxEventBytes + 1}), c: one,
+			ns:   kv(namespaces.Needs{MaxItemBytes: namespaces.MaxEventBytes + 1}), c: one,
 			wantErr: "above the gateway's event limit", cannot: true,
 		},
 		{
 			name: "max item above a small server max payload",
-			ns:   kv(gateway.Needs{MaxItemBytes: 256 << 10}), c: gateway.Cluster{Nodes: 1, MaxPayload: 256 << 10},
+			ns:   kv(namespaces.Needs{MaxItemBytes: 256 << 10}), c: namespaces.Cluster{Nodes: 1, MaxPayload: 256 << 10},
 			wantErr: "above the server's max payload of 262144 bytes", cannot: true,
 		},
 		{
 			name: "small server max payload caps the stream",
-			ns:   kv(gateway.Needs{MaxItemBytes: 1024}), c: gateway.Cluster{Nodes: 1, MaxPayload: 512 << 10},
+			ns:   kv(namespaces.Needs{MaxItemBytes: 1024}), c: namespaces.Cluster{Nodes: 1, MaxPayload: 512 << 10},
 			checks: []check{msgSize(512 << 10), warns("max payload 524288 is below")},
 		},
 		{
 			name: "low write rate: small batches",
-			ns:   kv(gateway.Needs{WriteRPS: 100}), c: one,
+			ns:   kv(namespaces.Needs{WriteRPS: 100}), c: one,
 			checks: []check{batch(64)},
 		},
 		{
 			name: "high write rate: large batches",
-			ns:   kv(gateway.Needs{WriteRPS: 20_000}), c: one,
+			ns:   kv(namespaces.Needs{WriteRPS: 20_000}), c: one,
 			checks: []check{batch(1024), warns("above the 17700 acknowledged writes/s"),
-				reason(func(p gateway.Plan) string { return p.Partitions.Reason }, "fits one partition (53000 events/s")},
+				reason(func(p namespaces.Plan) string { return p.Partitions.Reason }, "fits one partition (53000 events/s")},
 		},
 		{
 			name: "high write rate on three nodes: no capacity warning",
-			ns:   kv(gateway.Needs{WriteRPS: 20_000}), c: three,
+			ns:   kv(namespaces.Needs{WriteRPS: 20_000}), c: three,
 			checks: []check{batch(1024), noWarnings},
 		},
 		{
 			name: "write rate needs two partitions",
-			ns:   kv(gateway.Needs{WriteRPS: 60_000}), c: one,
+			ns:   kv(namespaces.Needs{WriteRPS: 60_000}), c: one,
 			wantErr: "write_rps 60000 needs 2 partitions at 53000 events/s each", cannot: true,
 		},
 		{
 			name: "timeseries partition rate is lower",
-			ns:   ts("sqlite", gateway.Needs{WriteRPS: 16_000}), c: one,
+			ns:   ts("sqlite", namespaces.Needs{WriteRPS: 16_000}), c: one,
 			wantErr: "needs 2 partitions at 15000 events/s", cannot: true,
 		},
 		{
 			name: "ordering none is noted",
-			ns:   kv(gateway.Needs{Ordering: gateway.OrderingNone}), c: one,
-			checks: []check{reason(func(p gateway.Plan) string { return p.ProjectorParallelism.Reason }, "ordering=none")},
+			ns:   kv(namespaces.Needs{Ordering: namespaces.OrderingNone}), c: one,
+			checks: []check{reason(func(p namespaces.Plan) string { return p.ProjectorParallelism.Reason }, "ordering=none")},
 		},
 		{
 			name: "reads dominate: cache on",
-			ns:   kv(gateway.Needs{ReadRPS: 50_000, WriteRPS: 1_000}), c: one,
+			ns:   kv(namespaces.Needs{ReadRPS: 50_000, WriteRPS: 1_000}), c: one,
 			checks: []check{cache(true, 100_000)},
 		},
 		{
 			name: "modest reads: small cache",
-			ns:   kv(gateway.Needs{ReadRPS: 2_000, WriteRPS: 10}), c: one,
+			ns:   kv(namespaces.Needs{ReadRPS: 2_000, WriteRPS: 10}), c: one,
 			checks: []check{cache(true, 20_000)},
 		},
 		{
 			name: "reads do not dominate: cache off",
-			ns:   kv(gateway.Needs{ReadRPS: 5_000, WriteRPS: 1_000}), c: one,
+			ns:   kv(namespaces.Needs{ReadRPS: 5_000, WriteRPS: 1_000}), c: one,
 			checks: []check{cache(false, 0)},
 		},
 		{
 			name: "auto keyvalue is sqlite, never natskv",
-			ns:   gateway.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "auto", Needs: gateway.Needs{MaxItemBytes: 100}}, c: gateway.Cluster{Nodes: 1, Postgres: true},
+			ns:   namespaces.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "auto", Needs: namespaces.Needs{MaxItemBytes: 100}}, c: namespaces.Cluster{Nodes: 1, Postgres: true},
 			checks: []check{backend("sqlite")},
 		},
 		{
 			name: "auto small timeseries is sqlite",
-			ns:   ts("auto", gateway.Needs{WriteRPS: 100, Retention: h(24), MaxItemBytes: 512}), c: gateway.Cluster{Nodes: 1, Postgres: true},
+			ns:   ts("auto", namespaces.Needs{WriteRPS: 100, Retention: h(24), MaxItemBytes: 512}), c: namespaces.Cluster{Nodes: 1, Postgres: true},
 			checks: []check{backend("sqlite")},
 		},
 		{
 			name: "auto large timeseries is postgres",
-			ns:   ts("auto", gateway.Needs{WriteRPS: 5000, Retention: h(720), MaxItemBytes: 2048}), c: gateway.Cluster{Nodes: 1, Postgres: true},
-			checks: []check{backend("postgres"), reason(func(p gateway.Plan) string { return p.Partitions.Reason }, "14000 events/s, postgres timeseries")},
+			ns:   ts("auto", namespaces.Needs{WriteRPS: 5000, Retention: h(720), MaxItemBytes: 2048}), c: namespaces.Cluster{Nodes: 1, Postgres: true},
+			checks: []check{backend("postgres"), reason(func(p namespaces.Plan) string { return p.Partitions.Reason }, "14000 events/s, postgres timeseries")},
 		},
 		{
 			name: "auto timeseries forever is postgres",
-			ns:   ts("auto", gateway.Needs{WriteRPS: 10}), c: gateway.Cluster{Nodes: 1, Postgres: true},
-			checks: []check{backend("postgres"), reason(func(p gateway.Plan) string { return p.Backend.Reason }, "without bound")},
+			ns:   ts("auto", namespaces.Needs{WriteRPS: 10}), c: namespaces.Cluster{Nodes: 1, Postgres: true},
+			checks: []check{backend("postgres"), reason(func(p namespaces.Plan) string { return p.Backend.Reason }, "without bound")},
 		},
 		{
 			name: "auto large timeseries without postgres stays sqlite with a warning",
-			ns:   ts("auto", gateway.Needs{WriteRPS: 5000, Retention: h(720)}), c: one,
+			ns:   ts("auto", namespaces.Needs{WriteRPS: 5000, Retention: h(720)}), c: one,
 			checks: []check{backend("sqlite"), warns("no PostgreSQL is available")},
 		},
 		{
 			name: "named backend is kept",
-			ns:   ts("postgres", gateway.Needs{WriteRPS: 1}), c: one,
-			checks: []check{backend("postgres"), reason(func(p gateway.Plan) string { return p.Backend.Reason }, "named in the spec")},
+			ns:   ts("postgres", namespaces.Needs{WriteRPS: 1}), c: one,
+			checks: []check{backend("postgres"), reason(func(p namespaces.Plan) string { return p.Backend.Reason }, "named in the spec")},
 		},
 		{
 			name: "natskv refuses large items",
-			ns:   gateway.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "natskv", Needs: gateway.Needs{MaxItemBytes: 100 << 10}}, c: one,
+			ns:   namespaces.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "natskv", Needs: namespaces.Needs{MaxItemBytes: 100 << 10}}, c: one,
 			wantErr: "backend natskv is for small records", cannot: true,
 		},
 		{
 			name: "p99 below the measured floor warns",
-			ns:   kv(gateway.Needs{P99Latency: gateway.Duration(time.Millisecond)}), c: one,
+			ns:   kv(namespaces.Needs{P99Latency: namespaces.Duration(time.Millisecond)}), c: one,
 			checks: []check{warns("below an unloaded put's measured p99 of 3.4ms")},
 		},
 		{
 			name: "strong p99 floor is visibility",
-			ns:   gateway.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", Consistency: gateway.Strong, Needs: gateway.Needs{P99Latency: gateway.Duration(10 * time.Millisecond)}}, c: one,
+			ns:   namespaces.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", Consistency: namespaces.Strong, Needs: namespaces.Needs{P99Latency: namespaces.Duration(10 * time.Millisecond)}}, c: one,
 			checks: []check{warns("strong write's (put to visible) measured p99 of 16ms")},
 		},
 		{
 			name: "p99 above the floor does not warn",
-			ns:   kv(gateway.Needs{P99Latency: gateway.Duration(50 * time.Millisecond)}), c: one,
+			ns:   kv(namespaces.Needs{P99Latency: namespaces.Duration(50 * time.Millisecond)}), c: one,
 			checks: []check{noWarnings},
 		},
 		{
 			name: "invalid namespace",
-			ns:   kv(gateway.Needs{Durability: "safe"}), c: one,
+			ns:   kv(namespaces.Needs{Durability: "safe"}), c: one,
 			wantErr: `needs.durability: "safe" is not one of best-effort, durable, replicated`,
 		},
 		{
 			name: "no nodes",
-			ns:   kv(gateway.Needs{}), c: gateway.Cluster{},
+			ns:   kv(namespaces.Needs{}), c: namespaces.Cluster{},
 			wantErr: "cluster nodes 0: want at least 1",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := gateway.Derive(tt.ns, tt.c)
+			p, err := namespaces.Derive(tt.ns, tt.c)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 				}
-				if got := errors.Is(err, gateway.ErrCannotProvide); got != tt.cannot {
+				if got := errors.Is(err, namespaces.ErrCannotProvide); got != tt.cannot {
 					t.Fatalf("errors.Is(err, ErrCannotProvide) = %v, want %v (err %v)", got, tt.cannot, err)
 				}
 				return

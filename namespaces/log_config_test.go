@@ -1,4 +1,4 @@
-package gateway_test
+package namespaces_test
 
 import (
 	"os"
@@ -6,31 +6,31 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 )
 
 func TestLogNamespaceValidation(t *testing.T) {
-	log := gateway.Namespace{Name: "clicks", Abstraction: gateway.AbstractionLog, Backend: "kafka"}
+	log := namespaces.Namespace{Name: "clicks", Abstraction: namespaces.AbstractionLog, Backend: "kafka"}
 	tests := []struct {
 		name    string
-		edit    func(n *gateway.Namespace)
+		edit    func(n *namespaces.Namespace)
 		wantErr string
 	}{
-		{"valid", func(*gateway.Namespace) {}, ""},
-		{"valid with a kafka section", func(n *gateway.Namespace) {
-			n.Kafka = gateway.KafkaConfig{Brokers: gateway.NewBrokers("k1:9092", "k2:9092"), Topic: "clicks.v1", Partitions: 6, ReplicationFactor: 3}
+		{"valid", func(*namespaces.Namespace) {}, ""},
+		{"valid with a kafka section", func(n *namespaces.Namespace) {
+			n.Kafka = namespaces.KafkaConfig{Brokers: namespaces.NewBrokers("k1:9092", "k2:9092"), Topic: "clicks.v1", Partitions: 6, ReplicationFactor: 3}
 		}, ""},
-		{"auto backend", func(n *gateway.Namespace) { n.Backend = gateway.BackendAuto }, ""},
-		{"log on sqlite", func(n *gateway.Namespace) { n.Backend = "sqlite" }, "abstraction log is served by backend kafka"},
-		{"kafka for keyvalue", func(n *gateway.Namespace) { n.Abstraction = gateway.AbstractionKeyValue }, "backend kafka serves abstraction log only"},
-		{"kafka section on sqlite", func(n *gateway.Namespace) {
-			n.Abstraction, n.Backend, n.Kafka.Topic = gateway.AbstractionKeyValue, "sqlite", "t"
+		{"auto backend", func(n *namespaces.Namespace) { n.Backend = namespaces.BackendAuto }, ""},
+		{"log on sqlite", func(n *namespaces.Namespace) { n.Backend = "sqlite" }, "abstraction log is served by backend kafka"},
+		{"kafka for keyvalue", func(n *namespaces.Namespace) { n.Abstraction = namespaces.AbstractionKeyValue }, "backend kafka serves abstraction log only"},
+		{"kafka section on sqlite", func(n *namespaces.Namespace) {
+			n.Abstraction, n.Backend, n.Kafka.Topic = namespaces.AbstractionKeyValue, "sqlite", "t"
 		}, "a kafka section needs backend: kafka"},
-		{"negative partitions", func(n *gateway.Namespace) { n.Kafka.Partitions = -1 }, "kafka.partitions -1"},
-		{"replication 8", func(n *gateway.Namespace) { n.Kafka.ReplicationFactor = 8 }, "kafka.replication_factor 8"},
-		{"bad topic", func(n *gateway.Namespace) { n.Kafka.Topic = "a/b" }, "kafka.topic"},
-		{"publish changes", func(n *gateway.Namespace) { n.PublishChanges = true }, "publish_changes is not served"},
-		{"retention", func(n *gateway.Namespace) { n.Retention = gateway.Duration(3600e9) }, "retention applies to abstraction timeseries only"},
+		{"negative partitions", func(n *namespaces.Namespace) { n.Kafka.Partitions = -1 }, "kafka.partitions -1"},
+		{"replication 8", func(n *namespaces.Namespace) { n.Kafka.ReplicationFactor = 8 }, "kafka.replication_factor 8"},
+		{"bad topic", func(n *namespaces.Namespace) { n.Kafka.Topic = "a/b" }, "kafka.topic"},
+		{"publish changes", func(n *namespaces.Namespace) { n.PublishChanges = true }, "publish_changes is not served"},
+		{"retention", func(n *namespaces.Namespace) { n.Retention = namespaces.Duration(3600e9) }, "retention applies to abstraction timeseries only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +63,7 @@ func TestLoadLogNamespaceFile(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			ns, err := gateway.LoadNamespaceFile(path)
+			ns, err := namespaces.LoadNamespaceFile(path)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -83,29 +83,29 @@ func TestLoadLogNamespaceFile(t *testing.T) {
 func TestDeriveKafkaTopic(t *testing.T) {
 	tests := []struct {
 		name            string
-		kafka           gateway.KafkaConfig
-		needs           gateway.Needs
-		cluster         gateway.Cluster
+		kafka           namespaces.KafkaConfig
+		needs           namespaces.Needs
+		cluster         namespaces.Cluster
 		wantPartitions  int
 		wantReplication int
 	}{
-		{"defaults", gateway.KafkaConfig{}, gateway.Needs{}, gateway.Cluster{Nodes: 1}, 1, 1},
-		{"write rate", gateway.KafkaConfig{}, gateway.Needs{WriteRPS: 12_000}, gateway.Cluster{Nodes: 1}, 3, 1},
-		{"durable", gateway.KafkaConfig{}, gateway.Needs{Durability: gateway.Durable}, gateway.Cluster{Nodes: 1, SyncAlways: true}, 1, 3},
-		{"replicated", gateway.KafkaConfig{}, gateway.Needs{Durability: gateway.Replicated}, gateway.Cluster{Nodes: 3}, 1, 3},
-		{"named", gateway.KafkaConfig{Partitions: 12, ReplicationFactor: 2}, gateway.Needs{WriteRPS: 12_000, Durability: gateway.Replicated}, gateway.Cluster{Nodes: 3}, 12, 2},
+		{"defaults", namespaces.KafkaConfig{}, namespaces.Needs{}, namespaces.Cluster{Nodes: 1}, 1, 1},
+		{"write rate", namespaces.KafkaConfig{}, namespaces.Needs{WriteRPS: 12_000}, namespaces.Cluster{Nodes: 1}, 3, 1},
+		{"durable", namespaces.KafkaConfig{}, namespaces.Needs{Durability: namespaces.Durable}, namespaces.Cluster{Nodes: 1, SyncAlways: true}, 1, 3},
+		{"replicated", namespaces.KafkaConfig{}, namespaces.Needs{Durability: namespaces.Replicated}, namespaces.Cluster{Nodes: 3}, 1, 3},
+		{"named", namespaces.KafkaConfig{Partitions: 12, ReplicationFactor: 2}, namespaces.Needs{WriteRPS: 12_000, Durability: namespaces.Replicated}, namespaces.Cluster{Nodes: 3}, 12, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := gateway.Namespace{Name: "clicks", Abstraction: gateway.AbstractionLog, Backend: gateway.BackendAuto, Kafka: tt.kafka, Needs: tt.needs}
-			p, err := gateway.Derive(ns, tt.cluster)
+			ns := namespaces.Namespace{Name: "clicks", Abstraction: namespaces.AbstractionLog, Backend: namespaces.BackendAuto, Kafka: tt.kafka, Needs: tt.needs}
+			p, err := namespaces.Derive(ns, tt.cluster)
 			if err != nil {
 				t.Fatalf("Derive: %v", err)
 			}
 			if p.Backend.Value != "kafka" {
 				t.Fatalf("backend %q, want kafka", p.Backend.Value)
 			}
-			topic := gateway.DeriveKafkaTopic(ns, p)
+			topic := namespaces.DeriveKafkaTopic(ns, p)
 			if topic.Partitions.Value != tt.wantPartitions || topic.ReplicationFactor.Value != tt.wantReplication {
 				t.Fatalf("partitions %d (%s), replication %d (%s); want %d, %d", topic.Partitions.Value, topic.Partitions.Reason,
 					topic.ReplicationFactor.Value, topic.ReplicationFactor.Reason, tt.wantPartitions, tt.wantReplication)

@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/prism-data/prism/status"
 )
 
 // PlanReport is a Plan as the admin API and prism plan --json show it.
@@ -79,8 +81,8 @@ type ApplyResult struct {
 // PlanApply derives the settings of ns on cluster c and compares them, and
 // ns, with what reg holds: what `prism apply` would do. It changes nothing.
 //
-// Errors: ErrInvalidArgument for an invalid ns, ErrFailedPrecondition when c
-// cannot give what ns needs (wrapping ErrCannotProvide), ErrUnavailable when
+// Errors: status.ErrInvalidArgument for an invalid ns, status.ErrFailedPrecondition when c
+// cannot give what ns needs (wrapping ErrCannotProvide), status.ErrUnavailable when
 // the registry cannot be read.
 func PlanApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (ApplyResult, error) {
 	res, _, err := planApply(ctx, reg, c, ns)
@@ -91,16 +93,16 @@ func PlanApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (App
 // new).
 func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (ApplyResult, Registered, error) {
 	if err := ns.Validate(); err != nil {
-		return ApplyResult{}, Registered{}, invalidf("%v", err)
+		return ApplyResult{}, Registered{}, status.Invalidf("%v", err)
 	}
-	ns = ns.withDefaults()
+	ns = ns.WithDefaults()
 	p, err := Derive(ns, c)
 	if err != nil {
 		return ApplyResult{}, Registered{}, planError(err)
 	}
 	res := ApplyResult{Action: ActionCreate, Backend: p.Backend.Value, Plan: p.Report(), Changes: []Change{}}
 	live, err := reg.Get(ctx, ns.Name)
-	if errors.Is(err, ErrNamespaceNotFound) {
+	if errors.Is(err, status.ErrNamespaceNotFound) {
 		return res, Registered{}, nil
 	}
 	if err != nil {
@@ -139,9 +141,9 @@ func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (App
 // reg if revision is its live revision (0: it must not exist yet), saying
 // by whom. An unchanged namespace is not stored again.
 //
-// Errors: those of PlanApply; ErrConflict when the namespace is not at
+// Errors: those of PlanApply; status.ErrConflict when the namespace is not at
 // revision (someone else applied or deleted it since it was planned);
-// ErrFailedPrecondition when the change needs a migration. Nothing is
+// status.ErrFailedPrecondition when the change needs a migration. Nothing is
 // stored on error.
 func Apply(ctx context.Context, reg *Registry, c Cluster, ns Namespace, revision uint64, by string) (ApplyResult, error) {
 	res, live, err := planApply(ctx, reg, c, ns)
@@ -152,7 +154,7 @@ func Apply(ctx context.Context, reg *Registry, c Cluster, ns Namespace, revision
 		return ApplyResult{}, reg.conflict(ctx, ns.Name, revision)
 	}
 	if res.Blocked != "" {
-		return ApplyResult{}, newError(ErrFailedPrecondition.Code, "namespace %s: %s", ns.Name, res.Blocked)
+		return ApplyResult{}, status.Newf(status.ErrFailedPrecondition.Code, "namespace %s: %s", ns.Name, res.Blocked)
 	}
 	if res.Action == ActionUnchanged {
 		return res, nil
@@ -170,9 +172,9 @@ func Apply(ctx context.Context, reg *Registry, c Cluster, ns Namespace, revision
 // planError maps an error of Derive to its wire error.
 func planError(err error) error {
 	if errors.Is(err, ErrCannotProvide) {
-		return &Error{Code: ErrFailedPrecondition.Code, Message: err.Error(), Err: err}
+		return &status.Error{Code: status.ErrFailedPrecondition.Code, Message: err.Error(), Err: err}
 	}
-	return invalidf("%v", err)
+	return status.Invalidf("%v", err)
 }
 
 // Diff returns the differences between the live namespace old, with its

@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"bytes"
@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -193,10 +195,10 @@ type Admin struct {
 // NewAdmin returns an admin responder over nc for registry reg.
 func NewAdmin(nc *nats.Conn, reg *Registry, cfg AdminConfig) (*Admin, error) {
 	if nc == nil || reg == nil {
-		return nil, errors.New("gateway: admin needs a NATS connection and a registry")
+		return nil, errors.New("namespaces: admin needs a NATS connection and a registry")
 	}
 	if cfg.Cluster.Nodes < 1 {
-		return nil, fmt.Errorf("gateway: admin cluster nodes %d: want at least 1", cfg.Cluster.Nodes)
+		return nil, fmt.Errorf("namespaces: admin cluster nodes %d: want at least 1", cfg.Cluster.Nodes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -209,7 +211,7 @@ func (a *Admin) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.sub != nil {
-		return errors.New("gateway: admin already started")
+		return errors.New("namespaces: admin already started")
 	}
 	sub, err := a.nc.QueueSubscribe(subjects.AllAdmin(), AdminQueue, a.serve)
 	if err != nil {
@@ -266,18 +268,18 @@ func ReplyAdmin(nc *nats.Conn, m *nats.Msg, op string, reply any, err error, log
 	out.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeJSON)
 	if err == nil {
 		if out.Data, err = json.Marshal(reply); err != nil {
-			err = &Error{Op: "admin " + op, Code: ErrInternal.Code, Message: "cannot encode the reply", Err: err}
+			err = &status.Error{Op: "admin " + op, Code: status.ErrInternal.Code, Message: "cannot encode the reply", Err: err}
 		}
 	}
 	if err != nil {
-		e := asError(err)
+		e := status.Convert(err)
 		level := slog.LevelInfo
-		if e.Code == ErrInternal.Code || e.Code == ErrUnavailable.Code {
+		if e.Code == status.ErrInternal.Code || e.Code == status.ErrUnavailable.Code {
 			level = slog.LevelWarn
 		}
 		log.Log(context.Background(), level, "admin request refused", "op", op, "code", e.Code.String(), "err", err)
 		out.Header.Set(subjects.HeaderErrorCode, e.Code.String())
-		out.Data, _ = encJSON.marshal(e.toProto())
+		out.Data, _ = protojson.Marshal(e.Proto())
 	}
 	if m.Reply != "" {
 		_ = nc.PublishMsg(out)
@@ -361,7 +363,7 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		}
 		return a.describe(ctx, r), nil
 	}
-	return nil, newError(ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(adminOps, ", "))
+	return nil, status.Newf(status.ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(adminOps, ", "))
 }
 
 // deleteNamespace deletes a namespace as req asks, unless it is migrating:
@@ -373,7 +375,7 @@ func deleteNamespace(ctx context.Context, reg *Registry, req AdminDeleteRequest)
 		return err
 	}
 	if m := r.Migration; m != nil && m.State.Active() {
-		return newError(ErrFailedPrecondition.Code, "namespace %s is migrating to %s (state %s); roll the migration back or finalize it before deleting the namespace", req.Name, m.To.Name, m.State)
+		return status.Newf(status.ErrFailedPrecondition.Code, "namespace %s is migrating to %s (state %s); roll the migration back or finalize it before deleting the namespace", req.Name, m.To.Name, m.State)
 	}
 	// At the revision checked, so that a migration started meanwhile makes
 	// the delete fail rather than vanish with the namespace.
@@ -410,7 +412,7 @@ func decodeAdmin(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return invalidf("request body: %v", err)
+		return status.Invalidf("request body: %v", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package gateway_test
+package namespaces_test
 
 import (
 	"context"
@@ -12,8 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -21,22 +22,22 @@ import (
 type adminEnv struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	reg    *gateway.Registry
-	client *gateway.AdminClient
+	reg    *namespaces.Registry
+	client *namespaces.AdminClient
 }
 
-func newAdminEnv(t testing.TB, c gateway.Cluster) *adminEnv {
+func newAdminEnv(t testing.TB, c namespaces.Cluster) *adminEnv {
 	t.Helper()
 	nc, js := natstest.Start(t)
-	reg, created, err := gateway.OpenRegistry(context.Background(), js, 1)
+	reg, created, err := namespaces.OpenRegistry(context.Background(), js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !created {
 		t.Fatal("OpenRegistry on a new server: created = false")
 	}
-	adm, err := gateway.NewAdmin(nc, reg, gateway.AdminConfig{Cluster: c, Status: func(_ context.Context, ns string) []gateway.TargetStatus {
-		return []gateway.TargetStatus{{Target: "sqlite", Role: "primary", State: "running", Checkpoint: 7, StreamLast: 9, Lag: 2}}
+	adm, err := namespaces.NewAdmin(nc, reg, namespaces.AdminConfig{Cluster: c, Status: func(_ context.Context, ns string) []namespaces.TargetStatus {
+		return []namespaces.TargetStatus{{Target: "sqlite", Role: "primary", State: "running", Checkpoint: 7, StreamLast: 9, Lag: 2}}
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -45,20 +46,20 @@ func newAdminEnv(t testing.TB, c gateway.Cluster) *adminEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = adm.Drain() })
-	return &adminEnv{nc: nc, js: js, reg: reg, client: gateway.NewAdminClient(nc, 5*time.Second)}
+	return &adminEnv{nc: nc, js: js, reg: reg, client: namespaces.NewAdminClient(nc, 5*time.Second)}
 }
 
-func kvNamespace(name string) gateway.Namespace {
-	return gateway.Namespace{Name: name, Abstraction: gateway.AbstractionKeyValue, Backend: "sqlite", Consistency: gateway.Eventual}
+func kvNamespace(name string) namespaces.Namespace {
+	return namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Eventual}
 }
 
 func TestRegistryOpenTwiceKeepsEntries(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	ctx := context.Background()
 	if _, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "ada@test"); err != nil {
 		t.Fatal(err)
 	}
-	reg, created, err := gateway.OpenRegistry(ctx, e.js, 1)
+	reg, created, err := namespaces.OpenRegistry(ctx, e.js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestRegistryOpenTwiceKeepsEntries(t *testing.T) {
 }
 
 func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	ctx := context.Background()
 	ns := kvNamespace("orders")
 
@@ -83,10 +84,10 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.Action != gateway.ActionCreate || plan.Revision != 0 || plan.Backend != "sqlite" || len(plan.Plan.Settings) == 0 {
+	if plan.Action != namespaces.ActionCreate || plan.Revision != 0 || plan.Backend != "sqlite" || len(plan.Plan.Settings) == 0 {
 		t.Fatalf("plan of a new namespace = %+v", plan)
 	}
-	if _, err := e.reg.Get(ctx, "orders"); !errors.Is(err, gateway.ErrNamespaceNotFound) {
+	if _, err := e.reg.Get(ctx, "orders"); !errors.Is(err, status.ErrNamespaceNotFound) {
 		t.Fatalf("plan stored something: Get err = %v", err)
 	}
 
@@ -94,7 +95,7 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.Action != gateway.ActionCreate || created.Revision == 0 {
+	if created.Action != namespaces.ActionCreate || created.Revision == 0 {
 		t.Fatalf("create = %+v", created)
 	}
 
@@ -102,11 +103,11 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if same.Action != gateway.ActionUnchanged || same.Revision != created.Revision {
+	if same.Action != namespaces.ActionUnchanged || same.Revision != created.Revision {
 		t.Errorf("re-apply of the same namespace = %+v, want unchanged at revision %d", same, created.Revision)
 	}
 
-	ns.Consistency = gateway.Strong
+	ns.Consistency = namespaces.Strong
 	ns.Needs.WriteRPS = 20_000
 	plan, err = e.client.Plan(ctx, ns)
 	if err != nil {
@@ -117,7 +118,7 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 		"needs.write_rps":     {"0", "20000"},
 		"settings.batch_size": {"256", "1024"},
 	}
-	if plan.Action != gateway.ActionUpdate || plan.Revision != created.Revision || plan.Blocked != "" {
+	if plan.Action != namespaces.ActionUpdate || plan.Revision != created.Revision || plan.Blocked != "" {
 		t.Fatalf("plan of an update = %+v", plan)
 	}
 	if len(plan.Changes) != len(want) {
@@ -125,7 +126,7 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 	}
 	for _, ch := range plan.Changes {
 		w, ok := want[ch.Field]
-		if !ok || ch.From != w[0] || ch.To != w[1] || ch.Effect != gateway.EffectLive {
+		if !ok || ch.From != w[0] || ch.To != w[1] || ch.Effect != namespaces.EffectLive {
 			t.Errorf("change %+v, want %s %v live", ch, ch.Field, w)
 		}
 	}
@@ -140,7 +141,7 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Namespace.Consistency != gateway.Strong || got.AppliedBy != "grace" || got.Revision != updated.Revision {
+	if got.Namespace.Consistency != namespaces.Strong || got.AppliedBy != "grace" || got.Revision != updated.Revision {
 		t.Errorf("Get after update = %+v", got.Registered)
 	}
 	if got.Plan == nil || len(got.Targets) != 1 || got.Targets[0].Lag != 2 {
@@ -149,7 +150,7 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 }
 
 func TestAdminConcurrentAppliesOneWins(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	ctx := context.Background()
 	base, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "setup")
 	if err != nil {
@@ -180,7 +181,7 @@ func TestAdminConcurrentAppliesOneWins(t *testing.T) {
 				t.Fatalf("revision %d: racers %d and %d both won", rev, won, i)
 			case err == nil:
 				won = i
-			case !errors.Is(err, gateway.ErrConflict):
+			case !errors.Is(err, status.ErrConflict):
 				t.Errorf("revision %d: racer %d: %v, want CONFLICT", rev, i, err)
 			case !strings.Contains(err.Error(), name):
 				t.Errorf("conflict message %q does not name the namespace", err)
@@ -200,39 +201,39 @@ func TestAdminConcurrentAppliesOneWins(t *testing.T) {
 }
 
 func TestAdminApplyRefusesAndStoresNothing(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	ctx := context.Background()
 	live, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := gateway.Namespace{Name: "metrics", Abstraction: gateway.AbstractionTimeSeries, Backend: "sqlite"}
+	ts := namespaces.Namespace{Name: "metrics", Abstraction: namespaces.AbstractionTimeSeries, Backend: "sqlite"}
 	tests := []struct {
 		name     string
-		ns       gateway.Namespace
+		ns       namespaces.Namespace
 		revision uint64
-		wantErr  *gateway.Error
+		wantErr  *status.Error
 		wantMsg  string
 	}{
-		{"unknown abstraction", gateway.Namespace{Name: "x", Abstraction: "document", Backend: "sqlite"}, 0, gateway.ErrInvalidArgument, `abstraction "document" is not supported; use one of keyvalue, timeseries`},
-		{"negative rate", with(kvNamespace("x"), func(n *gateway.Namespace) { n.Needs.WriteRPS = -1 }), 0, gateway.ErrInvalidArgument, "needs.write_rps: -1 is negative"},
-		{"retention below the dedupe window", with(ts, func(n *gateway.Namespace) { n.Needs.Retention = gateway.Duration(time.Minute) }), 0, gateway.ErrInvalidArgument, "needs.retention: 1m0s is shorter than the duplicate window 2m0s"},
-		{"pii field not in the schema", with(kvNamespace("x"), func(n *gateway.Namespace) {
-			n.Fields = gateway.NewNames("email", "name")
-			n.PII = gateway.NewNames("email", "ssn")
-		}), 0, gateway.ErrInvalidArgument, `pii[1]: "ssn" is not a declared field; fields are email, name`},
-		{"pii without fields", with(kvNamespace("x"), func(n *gateway.Namespace) { n.PII = gateway.NewNames("email") }), 0, gateway.ErrInvalidArgument, "declare the namespace's fields in fields"},
-		{"password in dsn", with(kvNamespace("x"), func(n *gateway.Namespace) {
+		{"unknown abstraction", namespaces.Namespace{Name: "x", Abstraction: "document", Backend: "sqlite"}, 0, status.ErrInvalidArgument, `abstraction "document" is not supported; use one of keyvalue, timeseries`},
+		{"negative rate", with(kvNamespace("x"), func(n *namespaces.Namespace) { n.Needs.WriteRPS = -1 }), 0, status.ErrInvalidArgument, "needs.write_rps: -1 is negative"},
+		{"retention below the dedupe window", with(ts, func(n *namespaces.Namespace) { n.Needs.Retention = namespaces.Duration(time.Minute) }), 0, status.ErrInvalidArgument, "needs.retention: 1m0s is shorter than the duplicate window 2m0s"},
+		{"pii field not in the schema", with(kvNamespace("x"), func(n *namespaces.Namespace) {
+			n.Fields = namespaces.NewNames("email", "name")
+			n.PII = namespaces.NewNames("email", "ssn")
+		}), 0, status.ErrInvalidArgument, `pii[1]: "ssn" is not a declared field; fields are email, name`},
+		{"pii without fields", with(kvNamespace("x"), func(n *namespaces.Namespace) { n.PII = namespaces.NewNames("email") }), 0, status.ErrInvalidArgument, "declare the namespace's fields in fields"},
+		{"password in dsn", with(kvNamespace("x"), func(n *namespaces.Namespace) {
 			n.Backend = "postgres"
 			// A password made up here, never a real one.
 			n.Postgres.DSN = "postgres://prism:" + rand.Text() + "@db/prism"
-		}), 0, gateway.ErrInvalidArgument, "postgres.dsn holds a password"},
-		{"bad kafka broker", gateway.Namespace{Name: "x", Abstraction: gateway.AbstractionLog, Backend: "kafka", Kafka: gateway.KafkaConfig{Brokers: gateway.NewBrokers("k1")}}, 0, gateway.ErrInvalidArgument, `kafka.brokers[0]: broker "k1": want host:port`},
-		{"durable on one node", with(kvNamespace("x"), func(n *gateway.Namespace) { n.Needs.Durability = gateway.Durable }), 0, gateway.ErrFailedPrecondition, "durable needs prism serve --sync-always"},
-		{"backend change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Backend = "natskv" }), live.Revision, gateway.ErrFailedPrecondition, "settings.backend sqlite → natskv"},
-		{"abstraction change needs a migration", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Abstraction = gateway.AbstractionTimeSeries }), live.Revision, gateway.ErrFailedPrecondition, "abstraction keyvalue → timeseries"},
-		{"stale revision", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Team = "t" }), live.Revision + 100, gateway.ErrConflict, "changed since revision"},
-		{"create over an existing one", with(kvNamespace("orders"), func(n *gateway.Namespace) { n.Team = "t" }), 0, gateway.ErrConflict, "already exists"},
+		}), 0, status.ErrInvalidArgument, "postgres.dsn holds a password"},
+		{"bad kafka broker", namespaces.Namespace{Name: "x", Abstraction: namespaces.AbstractionLog, Backend: "kafka", Kafka: namespaces.KafkaConfig{Brokers: namespaces.NewBrokers("k1")}}, 0, status.ErrInvalidArgument, `kafka.brokers[0]: broker "k1": want host:port`},
+		{"durable on one node", with(kvNamespace("x"), func(n *namespaces.Namespace) { n.Needs.Durability = namespaces.Durable }), 0, status.ErrFailedPrecondition, "durable needs prism serve --sync-always"},
+		{"backend change needs a migration", with(kvNamespace("orders"), func(n *namespaces.Namespace) { n.Backend = "natskv" }), live.Revision, status.ErrFailedPrecondition, "settings.backend sqlite → natskv"},
+		{"abstraction change needs a migration", with(kvNamespace("orders"), func(n *namespaces.Namespace) { n.Abstraction = namespaces.AbstractionTimeSeries }), live.Revision, status.ErrFailedPrecondition, "abstraction keyvalue → timeseries"},
+		{"stale revision", with(kvNamespace("orders"), func(n *namespaces.Namespace) { n.Team = "t" }), live.Revision + 100, status.ErrConflict, "changed since revision"},
+		{"create over an existing one", with(kvNamespace("orders"), func(n *namespaces.Namespace) { n.Team = "t" }), 0, status.ErrConflict, "already exists"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,32 +252,32 @@ func TestAdminApplyRefusesAndStoresNothing(t *testing.T) {
 	}
 }
 
-func with(ns gateway.Namespace, f func(*gateway.Namespace)) gateway.Namespace {
+func with(ns namespaces.Namespace, f func(*namespaces.Namespace)) namespaces.Namespace {
 	f(&ns)
 	return ns
 }
 
 func TestAdminDelete(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	ctx := context.Background()
 	live, err := e.client.Apply(ctx, kvNamespace("orders"), 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.Delete(ctx, "orders", live.Revision+1, false); !errors.Is(err, gateway.ErrConflict) {
+	if _, err := e.client.Delete(ctx, "orders", live.Revision+1, false); !errors.Is(err, status.ErrConflict) {
 		t.Fatalf("delete at a stale revision: %v, want CONFLICT", err)
 	}
-	if _, err := e.client.Delete(ctx, "nope", 0, false); !errors.Is(err, gateway.ErrNamespaceNotFound) {
+	if _, err := e.client.Delete(ctx, "nope", 0, false); !errors.Is(err, status.ErrNamespaceNotFound) {
 		t.Fatalf("delete of an unknown namespace: %v, want NAMESPACE_NOT_FOUND", err)
 	}
-	if _, err := e.client.Delete(ctx, "Bad Name", 0, false); !errors.Is(err, gateway.ErrInvalidArgument) {
+	if _, err := e.client.Delete(ctx, "Bad Name", 0, false); !errors.Is(err, status.ErrInvalidArgument) {
 		t.Fatalf("delete of an invalid name: %v, want INVALID_ARGUMENT", err)
 	}
 	rep, err := e.client.Delete(ctx, "orders", live.Revision, false)
 	if err != nil || rep.Name != "orders" {
 		t.Fatalf("Delete = %+v, %v", rep, err)
 	}
-	if _, err := e.client.Get(ctx, "orders"); !errors.Is(err, gateway.ErrNamespaceNotFound) {
+	if _, err := e.client.Get(ctx, "orders"); !errors.Is(err, status.ErrNamespaceNotFound) {
 		t.Fatalf("Get after delete: %v, want NAMESPACE_NOT_FOUND", err)
 	}
 	list, err := e.client.List(ctx)
@@ -290,17 +291,17 @@ func TestAdminDelete(t *testing.T) {
 }
 
 func TestAdminBadRequests(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	for _, tc := range []struct {
 		op, body string
 		code     string
 	}{
-		{gateway.AdminApply, `{"namespace":{"name":"x","abstraction":"keyvalue","backend":"sqlite","consistancy":"strong"}}`, "INVALID_ARGUMENT"},
-		{gateway.AdminGet, `not json`, "INVALID_ARGUMENT"},
+		{namespaces.AdminApply, `{"namespace":{"name":"x","abstraction":"keyvalue","backend":"sqlite","consistancy":"strong"}}`, "INVALID_ARGUMENT"},
+		{namespaces.AdminGet, `not json`, "INVALID_ARGUMENT"},
 		{"ns.upsert", `{}`, "UNIMPLEMENTED"},
-		{gateway.AdminGet, `{"name":"missing"}`, "NAMESPACE_NOT_FOUND"},
-		{gateway.AdminGet, `{"name":"Bad Name"}`, "INVALID_ARGUMENT"},
-		{gateway.AdminHistory, `{"name":""}`, "INVALID_ARGUMENT"},
+		{namespaces.AdminGet, `{"name":"missing"}`, "NAMESPACE_NOT_FOUND"},
+		{namespaces.AdminGet, `{"name":"Bad Name"}`, "INVALID_ARGUMENT"},
+		{namespaces.AdminHistory, `{"name":""}`, "INVALID_ARGUMENT"},
 	} {
 		m, err := e.nc.Request(subjects.Admin(tc.op), []byte(tc.body), 5*time.Second)
 		if err != nil {
@@ -313,7 +314,7 @@ func TestAdminBadRequests(t *testing.T) {
 }
 
 func TestRegistryWatch(t *testing.T) {
-	e := newAdminEnv(t, gateway.Cluster{Nodes: 1})
+	e := newAdminEnv(t, namespaces.Cluster{Nodes: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first, err := e.client.Apply(ctx, kvNamespace("a"), 0, "")
@@ -331,7 +332,7 @@ func TestRegistryWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := func() gateway.RegistryChange {
+	next := func() namespaces.RegistryChange {
 		t.Helper()
 		select {
 		case c := <-ch:
@@ -339,29 +340,29 @@ func TestRegistryWatch(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("no registry change within 5s")
 		}
-		return gateway.RegistryChange{}
+		return namespaces.RegistryChange{}
 	}
-	if c := next(); c.Op != gateway.RegistryPut || c.Name != "a" || c.Entry.Revision != first.Revision || c.Err != nil {
+	if c := next(); c.Op != namespaces.RegistryPut || c.Name != "a" || c.Entry.Revision != first.Revision || c.Err != nil {
 		t.Fatalf("first change = %+v, want put a", c)
 	}
-	if c := next(); c.Op != gateway.RegistryDelete || c.Name != "gone" {
+	if c := next(); c.Op != namespaces.RegistryDelete || c.Name != "gone" {
 		t.Fatalf("second change = %+v, want the tombstone of gone", c)
 	}
-	if c := next(); c.Op != gateway.RegistrySynced {
+	if c := next(); c.Op != namespaces.RegistrySynced {
 		t.Fatalf("third change = %+v, want synced", c)
 	}
 	upd := kvNamespace("a")
-	upd.Consistency = gateway.Strong
+	upd.Consistency = namespaces.Strong
 	if _, err := e.client.Apply(ctx, upd, first.Revision, ""); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(); c.Op != gateway.RegistryPut || c.Entry.Namespace.Consistency != gateway.Strong {
+	if c := next(); c.Op != namespaces.RegistryPut || c.Entry.Namespace.Consistency != namespaces.Strong {
 		t.Fatalf("change after update = %+v", c)
 	}
 	if _, err := e.client.Delete(ctx, "a", 0, true); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(); c.Op != gateway.RegistryPurge || c.Name != "a" {
+	if c := next(); c.Op != namespaces.RegistryPurge || c.Name != "a" {
 		t.Fatalf("change after purge = %+v", c)
 	}
 	// Garbage written by hand is reported, not fatal.
@@ -372,7 +373,7 @@ func TestRegistryWatch(t *testing.T) {
 	if _, err := kv.Put(ctx, "junk", []byte("{")); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(); c.Op != gateway.RegistryPut || c.Name != "junk" || c.Err == nil {
+	if c := next(); c.Op != namespaces.RegistryPut || c.Name != "junk" || c.Err == nil {
 		t.Fatalf("change after junk = %+v, want an error", c)
 	}
 	cancel()

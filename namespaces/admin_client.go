@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"context"
@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -35,7 +37,7 @@ func (c *AdminClient) List(ctx context.Context) (AdminListReply, error) {
 	return out, c.call(ctx, AdminList, struct{}{}, &out)
 }
 
-// Get returns namespace name; ErrNamespaceNotFound when it is not
+// Get returns namespace name; status.ErrNamespaceNotFound when it is not
 // registered.
 func (c *AdminClient) Get(ctx context.Context, name string) (AdminNamespace, error) {
 	var out AdminNamespace
@@ -80,14 +82,14 @@ func (c *AdminClient) Migrate(ctx context.Context, op, name, by string) (AdminNa
 }
 
 // call sends req to admin operation op and decodes the reply into out. An
-// error reply becomes an *Error with its code.
+// error reply becomes an *status.Error with its code.
 func (c *AdminClient) call(ctx context.Context, op string, req, out any) error {
 	return c.Request(ctx, subjects.Admin(op), op, req, out)
 }
 
 // Request sends req as JSON to the admin responder at subject (operation
 // op, for errors) and decodes its JSON reply into out, like the admin
-// operations: an error reply becomes an *Error with its code, no
+// operations: an error reply becomes an *status.Error with its code, no
 // responder is UNAVAILABLE, no reply in time DEADLINE_EXCEEDED. ctx
 // bounds it; without a deadline the client's timeout does.
 func (c *AdminClient) Request(ctx context.Context, subject, op string, req, out any) error {
@@ -106,21 +108,21 @@ func (c *AdminClient) Request(ctx context.Context, subject, op string, req, out 
 	reply, err := c.nc.RequestMsgWithContext(ctx, m)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return &Error{Op: "admin " + op, Code: ErrUnavailable.Code, Message: fmt.Sprintf("no Prism answers admin requests at %s; is prism serve running there?", c.nc.ConnectedUrlRedacted()), Err: err}
+		return &status.Error{Op: "admin " + op, Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("no Prism answers admin requests at %s; is prism serve running there?", c.nc.ConnectedUrlRedacted()), Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return &Error{Op: "admin " + op, Code: ErrDeadlineExceeded.Code, Message: fmt.Sprintf("no reply from Prism at %s within the timeout; retry, or raise --timeout", c.nc.ConnectedUrlRedacted()), Err: err}
+		return &status.Error{Op: "admin " + op, Code: status.ErrDeadlineExceeded.Code, Message: fmt.Sprintf("no reply from Prism at %s within the timeout; retry, or raise --timeout", c.nc.ConnectedUrlRedacted()), Err: err}
 	case err != nil:
-		return &Error{Op: "admin " + op, Code: ErrUnavailable.Code, Message: fmt.Sprintf("admin request to %s failed", c.nc.ConnectedUrlRedacted()), Err: err}
+		return &status.Error{Op: "admin " + op, Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("admin request to %s failed", c.nc.ConnectedUrlRedacted()), Err: err}
 	}
 	if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {
 		var er prismv1.ErrorReply
-		if err := jsonIn.Unmarshal(reply.Data, &er); err != nil || er.GetError() == nil {
-			return &Error{Op: "admin " + op, Code: ErrInternal.Code, Message: "error reply " + code + " without a readable body"}
+		if err := protojson.Unmarshal(reply.Data, &er); err != nil || er.GetError() == nil {
+			return &status.Error{Op: "admin " + op, Code: status.ErrInternal.Code, Message: "error reply " + code + " without a readable body"}
 		}
-		return &Error{Op: "admin " + op, Code: er.GetError().GetCode(), Message: er.GetError().GetMessage()}
+		return &status.Error{Op: "admin " + op, Code: er.GetError().GetCode(), Message: er.GetError().GetMessage()}
 	}
 	if err := json.Unmarshal(reply.Data, out); err != nil {
-		return &Error{Op: "admin " + op, Code: ErrInternal.Code, Message: "unreadable admin reply", Err: err}
+		return &status.Error{Op: "admin " + op, Code: status.ErrInternal.Code, Message: "unreadable admin reply", Err: err}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package gateway
+package namespaces
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -55,7 +56,7 @@ type registryRecord struct {
 // Registry is the namespace registry: a NATS KV bucket (RegistryBucket)
 // holding one key per namespace. Every change is revision-checked, so two
 // concurrent applies cannot silently overwrite each other: one wins, the
-// other gets ErrConflict. Gateways and projectors follow it with Watch. It
+// other gets status.ErrConflict. Gateways and projectors follow it with Watch. It
 // is safe for concurrent use.
 type Registry struct {
 	kv jetstream.KeyValue
@@ -111,7 +112,7 @@ func raiseReplicas(ctx context.Context, js jetstream.JetStream, kv jetstream.Key
 	return waitLeader(ctx, js, cfg.Name)
 }
 
-// Get returns namespace name. It returns ErrNamespaceNotFound (an *Error)
+// Get returns namespace name. It returns status.ErrNamespaceNotFound (an *status.Error)
 // when it is not registered.
 func (r *Registry) Get(ctx context.Context, name string) (Registered, error) {
 	if err := validName(name); err != nil {
@@ -148,7 +149,7 @@ func (r *Registry) List(ctx context.Context) ([]Registered, error) {
 			}
 			out = append(out, reg)
 		case <-ctx.Done():
-			return nil, &Error{Op: "registry list", Code: ErrDeadlineExceeded.Code, Message: "listing the namespace registry took too long", Err: ctx.Err()}
+			return nil, &status.Error{Op: "registry list", Code: status.ErrDeadlineExceeded.Code, Message: "listing the namespace registry took too long", Err: ctx.Err()}
 		}
 	}
 }
@@ -167,7 +168,7 @@ type RegistryRevision struct {
 }
 
 // History returns the kept revisions of namespace name (the last
-// RegistryHistory), oldest first. It returns ErrNamespaceNotFound when the
+// RegistryHistory), oldest first. It returns status.ErrNamespaceNotFound when the
 // registry has none.
 func (r *Registry) History(ctx context.Context, name string) ([]RegistryRevision, error) {
 	if err := validName(name); err != nil {
@@ -175,7 +176,7 @@ func (r *Registry) History(ctx context.Context, name string) ([]RegistryRevision
 	}
 	entries, err := r.kv.History(ctx, name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, newError(ErrNamespaceNotFound.Code, "namespace %s has no history in the registry", name)
+		return nil, status.Newf(status.ErrNamespaceNotFound.Code, "namespace %s has no history in the registry", name)
 	}
 	if err != nil {
 		return nil, registryUnavailable("history", err)
@@ -201,24 +202,24 @@ func (r *Registry) History(ctx context.Context, name string) ([]RegistryRevision
 // if e.Revision is the namespace's current revision, or, with revision 0,
 // if the namespace does not exist. It validates the namespace first and
 // stores nothing when it is invalid or e.Backend is not one of Backends
-// (ErrInvalidArgument). It returns the new revision, or ErrConflict when the
+// (status.ErrInvalidArgument). It returns the new revision, or status.ErrConflict when the
 // namespace changed (or was created) since e.Revision: whoever applies next
 // must look at what is there first. Apply is Put with the checks of a plan.
 func (r *Registry) Put(ctx context.Context, e Registered) (uint64, error) {
 	ns, revision := e.Namespace, e.Revision
 	if err := ns.Validate(); err != nil {
-		return 0, invalidf("%v", err)
+		return 0, status.Invalidf("%v", err)
 	}
 	if !slices.Contains(Backends, e.Backend) {
-		return 0, invalidf("namespace %s: resolved backend %q is not one of %s", ns.Name, e.Backend, strings.Join(Backends, ", "))
+		return 0, status.Invalidf("namespace %s: resolved backend %q is not one of %s", ns.Name, e.Backend, strings.Join(Backends, ", "))
 	}
 	at := e.AppliedAt
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
-	rec, err := json.Marshal(registryRecord{Namespace: ns.withDefaults(), Backend: e.Backend, AppliedAt: at, AppliedBy: e.AppliedBy, Primary: e.Primary, Migration: e.Migration})
+	rec, err := json.Marshal(registryRecord{Namespace: ns.WithDefaults(), Backend: e.Backend, AppliedAt: at, AppliedBy: e.AppliedBy, Primary: e.Primary, Migration: e.Migration})
 	if err != nil {
-		return 0, &Error{Op: "registry put", Code: ErrInternal.Code, Message: "cannot encode namespace", Err: err}
+		return 0, &status.Error{Op: "registry put", Code: status.ErrInternal.Code, Message: "cannot encode namespace", Err: err}
 	}
 	var rev uint64
 	if revision == 0 {
@@ -228,7 +229,7 @@ func (r *Registry) Put(ctx context.Context, e Registered) (uint64, error) {
 		}
 	} else {
 		rev, err = r.kv.Update(ctx, ns.Name, rec, revision)
-		if isWrongLastSequence(err) {
+		if status.IsWrongLastSequence(err) {
 			return 0, r.conflict(ctx, ns.Name, revision)
 		}
 	}
@@ -241,7 +242,7 @@ func (r *Registry) Put(ctx context.Context, e Registered) (uint64, error) {
 // Delete removes namespace name if revision is its current revision (0:
 // whatever it is). With purge its history goes too, and watchers are told
 // to drop its data; without, they stop serving it and keep the data. It
-// returns ErrNamespaceNotFound when it is not registered and ErrConflict
+// returns status.ErrNamespaceNotFound when it is not registered and status.ErrConflict
 // when it changed since revision.
 func (r *Registry) Delete(ctx context.Context, name string, revision uint64, purge bool) error {
 	if err := validName(name); err != nil {
@@ -259,7 +260,7 @@ func (r *Registry) Delete(ctx context.Context, name string, revision uint64, pur
 		op = r.kv.Purge
 	}
 	err := op(ctx, name, jetstream.LastRevision(revision))
-	if isWrongLastSequence(err) {
+	if status.IsWrongLastSequence(err) {
 		return r.conflict(ctx, name, revision)
 	}
 	if err != nil {
@@ -274,13 +275,13 @@ func (r *Registry) conflict(ctx context.Context, name string, revision uint64) e
 	cur, err := r.Get(ctx, name)
 	switch {
 	case err != nil && revision == 0:
-		return newError(ErrConflict.Code, "namespace %s was changed by someone else while applying; look at it again (prism plan) and retry", name)
+		return status.Newf(status.ErrConflict.Code, "namespace %s was changed by someone else while applying; look at it again (prism plan) and retry", name)
 	case err != nil:
-		return newError(ErrConflict.Code, "namespace %s was deleted or changed since revision %d; look at it again (prism plan) and retry", name, revision)
+		return status.Newf(status.ErrConflict.Code, "namespace %s was deleted or changed since revision %d; look at it again (prism plan) and retry", name, revision)
 	case revision == 0:
-		return newError(ErrConflict.Code, "namespace %s already exists (revision %d, applied by %s at %s); look at it (prism plan) and apply again", name, cur.Revision, orUnknown(cur.AppliedBy), cur.AppliedAt.Format(time.RFC3339))
+		return status.Newf(status.ErrConflict.Code, "namespace %s already exists (revision %d, applied by %s at %s); look at it (prism plan) and apply again", name, cur.Revision, orUnknown(cur.AppliedBy), cur.AppliedAt.Format(time.RFC3339))
 	default:
-		return newError(ErrConflict.Code, "namespace %s changed since revision %d: it is at revision %d, applied by %s at %s; look at it again (prism plan) and retry", name, revision, cur.Revision, orUnknown(cur.AppliedBy), cur.AppliedAt.Format(time.RFC3339))
+		return status.Newf(status.ErrConflict.Code, "namespace %s changed since revision %d: it is at revision %d, applied by %s at %s; look at it again (prism plan) and retry", name, revision, cur.Revision, orUnknown(cur.AppliedBy), cur.AppliedAt.Format(time.RFC3339))
 	}
 }
 
@@ -288,15 +289,15 @@ func (r *Registry) conflict(ctx context.Context, name string, revision uint64) e
 // no key of the registry can hold it.
 func validName(name string) error {
 	if err := subjects.ValidateNamespace(name); err != nil {
-		return invalidf("name: %v", err)
+		return status.Invalidf("name: %v", err)
 	}
 	return nil
 }
 
 // registryUnavailable is the error of a registry call JetStream did not
 // answer (op: get, list, history, put, delete).
-func registryUnavailable(op string, err error) *Error {
-	return &Error{Op: "registry " + op, Code: ErrUnavailable.Code,
+func registryUnavailable(op string, err error) *status.Error {
+	return &status.Error{Op: "registry " + op, Code: status.ErrUnavailable.Code,
 		Message: fmt.Sprintf("the namespace registry (KV bucket %s) did not answer %s; retry, and check JetStream (nats stream info KV_%s)", subjects.RegistryBucket, op, subjects.RegistryBucket), Err: err}
 }
 
@@ -307,26 +308,26 @@ func orUnknown(s string) string {
 	return s
 }
 
-func notRegistered(name string) *Error {
-	return newError(ErrNamespaceNotFound.Code, "namespace %s is not registered; apply it with prism apply -f", name)
+func notRegistered(name string) *status.Error {
+	return status.Newf(status.ErrNamespaceNotFound.Code, "namespace %s is not registered; apply it with prism apply -f", name)
 }
 
 // decodeRegistered decodes a registry entry.
 func decodeRegistered(e jetstream.KeyValueEntry) (Registered, error) {
 	var rec registryRecord
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return Registered{}, &Error{Op: "registry", Code: ErrInternal.Code, Message: fmt.Sprintf("registry entry %s (revision %d) is not a namespace record", e.Key(), e.Revision()), Err: err}
+		return Registered{}, &status.Error{Op: "registry", Code: status.ErrInternal.Code, Message: fmt.Sprintf("registry entry %s (revision %d) is not a namespace record", e.Key(), e.Revision()), Err: err}
 	}
 	if rec.Namespace.Name != e.Key() {
-		return Registered{}, newError(ErrInternal.Code, "registry entry %s (revision %d) holds namespace %q", e.Key(), e.Revision(), rec.Namespace.Name)
+		return Registered{}, status.Newf(status.ErrInternal.Code, "registry entry %s (revision %d) holds namespace %q", e.Key(), e.Revision(), rec.Namespace.Name)
 	}
 	if err := rec.Namespace.Validate(); err != nil {
-		return Registered{}, &Error{Op: "registry", Code: ErrInternal.Code, Message: fmt.Sprintf("registry entry %s (revision %d) is not a valid namespace", e.Key(), e.Revision()), Err: err}
+		return Registered{}, &status.Error{Op: "registry", Code: status.ErrInternal.Code, Message: fmt.Sprintf("registry entry %s (revision %d) is not a valid namespace", e.Key(), e.Revision()), Err: err}
 	}
 	if !slices.Contains(Backends, rec.Backend) {
-		return Registered{}, newError(ErrInternal.Code, "registry entry %s (revision %d) has no resolved backend", e.Key(), e.Revision())
+		return Registered{}, status.Newf(status.ErrInternal.Code, "registry entry %s (revision %d) has no resolved backend", e.Key(), e.Revision())
 	}
-	return Registered{Namespace: rec.Namespace.withDefaults(), Backend: rec.Backend, Revision: e.Revision(), AppliedAt: rec.AppliedAt, AppliedBy: rec.AppliedBy, Primary: rec.Primary, Migration: rec.Migration}, nil
+	return Registered{Namespace: rec.Namespace.WithDefaults(), Backend: rec.Backend, Revision: e.Revision(), AppliedAt: rec.AppliedAt, AppliedBy: rec.AppliedBy, Primary: rec.Primary, Migration: rec.Migration}, nil
 }
 
 // RegistryOp is what happened to a namespace in the registry.
