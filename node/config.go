@@ -14,8 +14,10 @@ import (
 
 // Config is what a Node runs with: where it keeps its data, which NATS it
 // uses, and the settings of its background work. The zero value of every
-// field but DataDir is usable; Start fills in the defaults (see
-// withDefaults) and refuses a Config that cannot run.
+// field but DataDir is usable; Start fills in the defaults each field
+// names and refuses a Config that cannot run (Validate). Errors name a
+// field by its prism serve flag (--data-dir for DataDir, --nats-listen
+// for NATSListen, ...), which is how most people set it.
 type Config struct {
 	// DataDir holds the embedded JetStream store (<DataDir>/jetstream),
 	// the SQLite databases (<DataDir>/sqlite) and the instance id that

@@ -68,6 +68,11 @@ type Node struct {
 // It returns once the namespaces registered at the start are open (or
 // recorded as failed, and retried). On error, whatever was started is
 // stopped again. log receives the Node's log lines; nil discards them.
+//
+// It fails on a Config that does not validate, a data directory it cannot
+// write, a NATS server it cannot reach or embed (a port taken), a
+// registry it cannot open, or a seed namespace that cannot be applied
+// (invalid, or a change that needs a migration).
 func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
