@@ -82,8 +82,8 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 
 // notReady runs the readiness checks concurrently, each bounded by
 // readyCheckTimeout, and returns what failed, in a stable order.
-func (s *Node) notReady(ctx context.Context) []string {
-	if status := s.nc.Status(); !s.nc.IsConnected() {
+func (n *Node) notReady(ctx context.Context) []string {
+	if status := n.nc.Status(); !n.nc.IsConnected() {
 		return []string{"NATS: not connected (" + status.String() + ")"}
 	}
 	type check struct {
@@ -91,22 +91,22 @@ func (s *Node) notReady(ctx context.Context) []string {
 		run  func(ctx context.Context) error
 	}
 	checks := []check{{"stream " + subjects.DeadLetterStream, func(ctx context.Context) error {
-		_, err := s.js.Stream(ctx, subjects.DeadLetterStream)
+		_, err := n.js.Stream(ctx, subjects.DeadLetterStream)
 		return err
 	}}}
-	for _, sv := range s.set.snapshot() {
-		s.set.mu.Lock()
+	for _, sv := range n.set.snapshot() {
+		n.set.mu.Lock()
 		run := sv.primaryRun()
-		s.set.mu.Unlock()
+		n.set.mu.Unlock()
 		stream, consumer := subjects.Stream(sv.ns.Name), consumerOf(run.target)
 		prefix := "namespace " + sv.ns.Name + ": "
 		checks = append(checks,
 			check{prefix + "stream " + stream, func(ctx context.Context) error {
-				_, err := s.js.Stream(ctx, stream)
+				_, err := n.js.Stream(ctx, stream)
 				return err
 			}},
 			check{prefix + "projector consumer " + consumer, func(ctx context.Context) error {
-				_, err := s.js.Consumer(ctx, stream, consumer)
+				_, err := n.js.Consumer(ctx, stream, consumer)
 				return err
 			}},
 			check{prefix + "backend " + run.target.Backend, func(ctx context.Context) error {

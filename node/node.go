@@ -83,34 +83,34 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	s := &Node{log: log, cfg: c, tracer: noop.NewTracerProvider(), health: &health{}}
+	n := &Node{log: log, cfg: c, tracer: noop.NewTracerProvider(), health: &health{}}
 	// The HTTP listener comes first: /healthz answers while the node
 	// starts, and /readyz says it is not ready yet.
 	if c.HTTPListen != "" {
-		if s.http, s.httpAddr, err = serveHTTP(c.HTTPListen, s.health, log); err != nil {
+		if n.http, n.httpAddr, err = serveHTTP(c.HTTPListen, n.health, log); err != nil {
 			return nil, err
 		}
 	}
-	s.reg = prometheus.NewRegistry()
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
-			_ = s.Close(context.WithoutCancel(ctx))
+			_ = n.Close(context.WithoutCancel(ctx))
 		}
 	}()
 	if c.OTLPEndpoint != "" {
-		if s.sdk, err = newTracerProvider(ctx, c.OTLPEndpoint, c.Version, log); err != nil {
+		if n.sdk, err = newTracerProvider(ctx, c.OTLPEndpoint, c.Version, log); err != nil {
 			return nil, err
 		}
-		s.tracer = s.sdk
+		n.tracer = n.sdk
 	}
-	if s.nc, s.ns, s.ownNC, err = connectNATS(c, log); err != nil {
+	if n.nc, n.ns, n.ownNC, err = connectNATS(c, log); err != nil {
 		return nil, err
 	}
-	if s.js, err = jetstream.New(s.nc); err != nil {
+	if n.js, err = jetstream.New(n.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if s.gw, err = gateway.New(s.nc, gateway.WithLogger(log), gateway.WithRegisterer(s.reg), gateway.WithTracerProvider(s.tracer)); err != nil {
+	if n.gw, err = gateway.New(n.nc, gateway.WithLogger(log), gateway.WithRegisterer(n.reg), gateway.WithTracerProvider(n.tracer)); err != nil {
 		return nil, err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -121,11 +121,11 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if cluster.Nodes >= 3 {
 		replicas = 3
 	}
-	reg, created, err := namespaces.OpenRegistry(setupCtx, s.js, replicas)
+	reg, created, err := namespaces.OpenRegistry(setupCtx, n.js, replicas)
 	if err != nil {
 		return nil, err
 	}
-	s.nsReg = reg
+	n.nsReg = reg
 	if err := applySeed(setupCtx, reg, cluster, seed, created, log); err != nil {
 		return nil, err
 	}
@@ -133,26 +133,26 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if err != nil {
 		return nil, err
 	}
-	if s.set, err = newNamespaceSet(log, c, s.js, s.gw, s.reg, s.tracer, cluster, owner); err != nil {
+	if n.set, err = newNamespaceSet(log, c, n.js, n.gw, n.reg, n.tracer, cluster, owner); err != nil {
 		return nil, err
 	}
 	// Not setupCtx: each namespace's open is bounded by openTimeout, and
 	// one that fails is retried, so this waits at most that per namespace.
-	if err := s.set.follow(ctx, reg); err != nil {
+	if err := n.set.follow(ctx, reg); err != nil {
 		return nil, err
 	}
-	if err := s.gw.Start(ctx); err != nil {
+	if err := n.gw.Start(ctx); err != nil {
 		return nil, err
 	}
-	if s.admin, err = namespaces.NewAdmin(s.nc, reg, namespaces.AdminConfig{Cluster: cluster, Status: s.set.status, Logger: log}); err != nil {
+	if n.admin, err = namespaces.NewAdmin(n.nc, reg, namespaces.AdminConfig{Cluster: cluster, Status: n.set.status, Logger: log}); err != nil {
 		return nil, err
 	}
-	if err := s.admin.Start(); err != nil {
+	if err := n.admin.Start(); err != nil {
 		return nil, err
 	}
-	s.set.startSweeper(c.SweepInterval)
-	s.health.ready(s)
-	return s, nil
+	n.set.startSweeper(c.SweepInterval)
+	n.health.ready(n)
+	return n, nil
 }
 
 // instanceID names this Prism process for the projector consumers it
@@ -203,52 +203,52 @@ func applySeed(ctx context.Context, reg *namespaces.Registry, c namespaces.Clust
 // URL is the NATS URL clients use to reach the node: the embedded
 // server's client URL, else Config.NATSURL, else the URL Config.Conn is
 // connected to ("" for an in-process connection).
-func (s *Node) URL() string {
-	if s.ns != nil {
-		return s.ns.ClientURL()
+func (n *Node) URL() string {
+	if n.ns != nil {
+		return n.ns.ClientURL()
 	}
-	if s.cfg.NATSURL != "" {
-		return s.cfg.NATSURL
+	if n.cfg.NATSURL != "" {
+		return n.cfg.NATSURL
 	}
-	return s.nc.ConnectedUrl()
+	return n.nc.ConnectedUrl()
 }
 
 // HTTPAddr is the address /healthz, /readyz and /metrics are served on
 // (Config.HTTPListen with its port resolved); "" without HTTPListen.
-func (s *Node) HTTPAddr() string {
-	if s.httpAddr == nil {
+func (n *Node) HTTPAddr() string {
+	if n.httpAddr == nil {
 		return ""
 	}
-	return s.httpAddr.String()
+	return n.httpAddr.String()
 }
 
 // Conn is the node's NATS connection (Config.Conn when one was given).
-func (s *Node) Conn() *nats.Conn { return s.nc }
+func (n *Node) Conn() *nats.Conn { return n.nc }
 
 // JetStream is a JetStream context on the node's connection.
-func (s *Node) JetStream() jetstream.JetStream { return s.js }
+func (n *Node) JetStream() jetstream.JetStream { return n.js }
 
 // Server is the embedded NATS server; nil when the node uses an external
 // one.
-func (s *Node) Server() *server.Server { return s.ns }
+func (n *Node) Server() *server.Server { return n.ns }
 
 // Registry is the namespace registry the node follows.
-func (s *Node) Registry() *namespaces.Registry { return s.nsReg }
+func (n *Node) Registry() *namespaces.Registry { return n.nsReg }
 
 // Metrics is the Prometheus registry of the node's metrics (the one
 // /metrics serves).
-func (s *Node) Metrics() *prometheus.Registry { return s.reg }
+func (n *Node) Metrics() *prometheus.Registry { return n.reg }
 
 // Config is the configuration the node runs with, defaults filled in.
-func (s *Node) Config() Config { return s.cfg }
+func (n *Node) Config() Config { return n.cfg }
 
 // Served returns the namespaces the node serves, in name order, each with
 // its backend resolved.
-func (s *Node) Served() []namespaces.Namespace {
-	svs := s.set.snapshot()
+func (n *Node) Served() []namespaces.Namespace {
+	svs := n.set.snapshot()
 	out := make([]namespaces.Namespace, len(svs))
-	s.set.mu.Lock()
-	defer s.set.mu.Unlock()
+	n.set.mu.Lock()
+	defer n.set.mu.Unlock()
 	for i, sv := range svs {
 		out[i] = sv.ns
 	}
@@ -258,13 +258,13 @@ func (s *Node) Served() []namespaces.Namespace {
 // WaitApplied waits until the primary target of namespace ns applied the
 // event at stream sequence seq, or ctx ends. It returns an error wrapping
 // status.ErrNamespaceNotFound when the node does not serve ns.
-func (s *Node) WaitApplied(ctx context.Context, ns string, seq uint64) error {
-	s.set.mu.Lock()
+func (n *Node) WaitApplied(ctx context.Context, ns string, seq uint64) error {
+	n.set.mu.Lock()
 	var w *swapWaiter
-	if sv := s.set.served[ns]; sv != nil {
+	if sv := n.set.served[ns]; sv != nil {
 		w = sv.primaryRun().waiter
 	}
-	s.set.mu.Unlock()
+	n.set.mu.Unlock()
 	if w == nil {
 		return fmt.Errorf("namespace %s: %w", ns, status.ErrNamespaceNotFound)
 	}
@@ -283,31 +283,31 @@ var ErrDrainTimeout = errors.New("drain timeout")
 // the rest is stopped without waiting and the error wraps
 // ErrDrainTimeout. Close is idempotent: later calls return the first
 // call's result.
-func (s *Node) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
-	return s.closeErr
+func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	return n.closeErr
 }
 
-func (s *Node) close(ctx context.Context) error {
-	s.health.draining()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
+func (n *Node) close(ctx context.Context) error {
+	n.health.draining()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.DrainTimeout)
 	defer cancel()
 	var errs []error
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
-		if s.admin != nil {
-			if err := s.admin.Drain(); err != nil {
-				s.log.Warn("drain admin", "err", err)
+		if n.admin != nil {
+			if err := n.admin.Drain(); err != nil {
+				n.log.Warn("drain admin", "err", err)
 			}
 		}
-		if s.gw != nil {
-			if err := s.gw.Drain(ctx); err != nil {
-				s.log.Error("drain gateway", "err", err)
+		if n.gw != nil {
+			if err := n.gw.Drain(ctx); err != nil {
+				n.log.Error("drain gateway", "err", err)
 			}
 		}
-		if s.set != nil {
-			s.set.stop(ctx)
+		if n.set != nil {
+			n.set.stop(ctx)
 		}
 	}()
 	select {
@@ -315,25 +315,25 @@ func (s *Node) close(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	if ctx.Err() != nil {
-		errs = append(errs, fmt.Errorf("close: %w (%s)", ErrDrainTimeout, s.cfg.DrainTimeout))
+		errs = append(errs, fmt.Errorf("close: %w (%s)", ErrDrainTimeout, n.cfg.DrainTimeout))
 	}
-	if s.nc != nil && s.ownNC {
-		s.nc.Close()
+	if n.nc != nil && n.ownNC {
+		n.nc.Close()
 	}
-	if s.ns != nil {
-		s.ns.Shutdown()
-		s.ns.WaitForShutdown()
+	if n.ns != nil {
+		n.ns.Shutdown()
+		n.ns.WaitForShutdown()
 	}
-	if s.http != nil {
-		errs = append(errs, s.http.Close())
+	if n.http != nil {
+		errs = append(errs, n.http.Close())
 	}
-	if s.sdk != nil {
+	if n.sdk != nil {
 		// Flush the spans of the drain too, even when draining used up the
 		// timeout.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := s.sdk.Shutdown(fctx); err != nil {
-			s.log.Warn("flush traces", "err", err)
+		if err := n.sdk.Shutdown(fctx); err != nil {
+			n.log.Warn("flush traces", "err", err)
 		}
 	}
 	return errors.Join(errs...)
