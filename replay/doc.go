@@ -1,6 +1,7 @@
 // Package replay moves a namespace's state between projection targets:
-// backfilling a new target from the namespace's stream (a replay is a
-// projection started from an earlier point), compacting what a backfill has
+// backfilling a new target from the namespace's stream (Job: a replay is a
+// projection started from an earlier point, used by prism replay and by a
+// migration's backfill), compacting what a backfill has
 // to read so that it costs in proportion to the live data, throttling a
 // backfill so that it does not hurt live traffic, and verifying that two
 // targets projecting the same stream hold the same records (Verify).

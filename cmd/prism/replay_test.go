@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -281,7 +282,7 @@ func TestReplayIntoPostgresTarget(t *testing.T) {
 	n := namespaces.Namespace{Name: ns, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
 	e := newReplayEnv(t, n, 300)
 	want := e.primaryRecords(t, ns)
-	schema, err := postgres.TargetSchemaName(ns, "pg")
+	schema, err := replay.PostgresTargetSchema(ns, "pg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,8 +290,13 @@ func TestReplayIntoPostgresTarget(t *testing.T) {
 
 	f := e.flags("pg")
 	f.backend, f.postgresDSN = "postgres", dsn
-	if out, err := replayCmd(t, ns, f, ""); err != nil {
+	out, err := replayCmd(t, ns, f, "")
+	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	// A plain schema name: no '.', nothing to quote in psql.
+	if want := "prism__" + ns + "__pg"; schema != want || !strings.Contains(out, "into postgres schema "+want+"\n") {
+		t.Fatalf("schema %q, want %q, in the output:\n%s", schema, want, out)
 	}
 	st, err := postgres.Open(context.Background(), dsn, ns, postgres.WithSchema(schema))
 	if err != nil {
@@ -377,41 +383,31 @@ func TestProgressMeter(t *testing.T) {
 	}
 }
 
-// The live-lag probe counts the consumers being consumed and ignores the
-// ones nobody consumes, however far behind they are.
-func TestLiveLagProbe(t *testing.T) {
+// Run where no prism serve keeps its data, a SQLite replay without
+// --data-dir or --sqlite-path is refused and creates nothing there; with
+// serve's default ./prism-data present, it replays into it.
+func TestReplayCreatesNoDataDirInTheWorkingDirectory(t *testing.T) {
 	n := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
-	e := newReplayEnv(t, n, 50)
-	e.primaryRecords(t, "orders")
-	ctx := context.Background()
-	stream, err := e.st.JetStream().Stream(ctx, "PRISM_ORDERS")
-	if err != nil {
+	e := newReplayEnv(t, n, 20)
+	wd := t.TempDir()
+	t.Chdir(wd)
+	f := e.flags("rebuild")
+	f.dataDir = ""
+	out, err := replayCmd(t, "orders", f, "")
+	if err == nil || !strings.Contains(err.Error(), "pass --data-dir DIR") {
+		t.Fatalf("replay without --data-dir where there is no ./prism-data: %v\n%s", err, out)
+	}
+	if entries, err := os.ReadDir(wd); err != nil || len(entries) != 0 {
+		t.Fatalf("the refused replay left %v in the working directory (%v)", entries, err)
+	}
+	if err := os.Mkdir(filepath.Join(wd, "prism-data"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	probe := liveLagProbe(stream, "proj_mine")
-	newConsumer := func(name string) jetstream.Consumer {
-		c, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
+	if out, err := replayCmd(t, "orders", f, ""); err != nil {
+		t.Fatalf("replay with ./prism-data present: %v\n%s", err, out)
 	}
-	newConsumer("proj_stale") // 50 behind, nobody consuming
-	newConsumer("proj_mine")  // the replay's own
-	if lag, err := probe(ctx); err != nil || lag != 0 {
-		t.Fatalf("lag with the served projector caught up and a stale consumer = %d, %v; want 0", lag, err)
-	}
-	busy := newConsumer("proj_busy")
-	b, err := busy.Fetch(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range b.Messages() {
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if lag, err := probe(ctx); err != nil || lag != e.last-1 {
-		t.Fatalf("lag with a consumer that just acked its first event = %d, %v; want %d", lag, err, e.last-1)
+	st := openSQLite(t, filepath.Join(wd, "prism-data", "sqlite", "orders.rebuild.db"))
+	if cp, err := st.Checkpoint(context.Background()); err != nil || cp != e.last {
+		t.Fatalf("checkpoint of the target under ./prism-data = %d, %v; want %d", cp, err, e.last)
 	}
 }
