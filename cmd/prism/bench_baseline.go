@@ -239,8 +239,8 @@ func (b bytesLine) trimmed() []byte {
 func echoBaseline(ctx context.Context, f benchFlags, t *benchTarget, value []byte, progress io.Writer) (runResult, error) {
 	var opts []nats.Option
 	url := t.url
-	if t.st != nil && t.st.ns != nil {
-		url, opts = "", []nats.Option{nats.InProcessServer(t.st.ns)}
+	if t.st != nil && t.st.Server() != nil {
+		url, opts = "", []nats.Option{nats.InProcessServer(t.st.Server())}
 	}
 	rc, err := nats.Connect(url, append(opts, nats.Name("prism-bench-echo"))...)
 	if err != nil {
@@ -357,7 +357,7 @@ func replayBaselines(ctx context.Context, f benchFlags, t *benchTarget, progress
 // consumer (no acks, no durable state), on the stack's in-process
 // connection as the replay projectors do.
 func consumeBaseline(ctx context.Context, t *benchTarget, progress io.Writer) (runResult, error) {
-	stream, err := t.st.js.Stream(ctx, subjects.Stream(t.namespace))
+	stream, err := t.st.JetStream().Stream(ctx, subjects.Stream(t.namespace))
 	if err != nil {
 		return runResult{}, err
 	}

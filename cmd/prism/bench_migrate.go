@@ -10,6 +10,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -67,8 +68,8 @@ func runMigrate(ctx context.Context, f benchFlags, t *benchTarget, items []clien
 	})
 	if err == nil {
 		err = step("verify", func() error {
-			var rep verifyReply
-			if err := admin.Request(ctx, subjects.Owner(t.namespace, opVerify), "migrate.verify", verifyRequest{By: "prism bench"}, &rep); err != nil {
+			var rep node.VerifyReply
+			if err := admin.Request(ctx, subjects.Owner(t.namespace, node.OpVerify), "migrate.verify", node.VerifyRequest{By: "prism bench"}, &rep); err != nil {
 				return err
 			}
 			if !rep.Report.Passed() {

@@ -29,7 +29,7 @@ func runReplay(ctx context.Context, f benchFlags, t *benchTarget, items []client
 	if err := fillStream(ctx, f, t, items, progress); err != nil {
 		return runResult{}, err
 	}
-	stream, err := t.st.js.Stream(ctx, subjects.Stream(t.namespace))
+	stream, err := t.st.JetStream().Stream(ctx, subjects.Stream(t.namespace))
 	if err != nil {
 		return runResult{}, err
 	}
@@ -124,7 +124,7 @@ func replayRound(ctx context.Context, f benchFlags, t *benchTarget, stream jetst
 		return 0, err
 	}
 	defer cleanup()
-	p, err := projectors.New(t.st.js, t.namespace, target, store, projectors.WithLogger(t.log))
+	p, err := projectors.New(t.st.JetStream(), t.namespace, target, store, projectors.WithLogger(t.log))
 	if err != nil {
 		return 0, err
 	}

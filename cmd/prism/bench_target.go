@@ -15,6 +15,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
 )
 
 // benchTarget is the Prism a benchmark loads: an embedded stack started for
@@ -26,8 +27,8 @@ type benchTarget struct {
 	backend   string // "" when remote: the deployment knows
 	consist   string // "" when remote
 
-	st      *stack // embedded only
-	sf      serveFlags
+	st      *node.Node // embedded only
+	sf      node.Config
 	log     *slog.Logger
 	tempDir string // removed by close; "" when --data-dir was given
 	pgDrop  []string
@@ -52,7 +53,7 @@ func openBenchTarget(ctx context.Context, f benchFlags) (_ *benchTarget, retErr 
 	if f.natsURL != "" {
 		t.mode, t.url = "remote", f.natsURL
 		if t.namespace == "" {
-			t.namespace = demoNamespace.Name
+			t.namespace = node.DemoNamespace.Name
 		}
 	} else if err := t.startEmbedded(ctx, f); err != nil {
 		return nil, err
@@ -83,13 +84,12 @@ func (t *benchTarget) startEmbedded(ctx context.Context, f benchFlags) error {
 		}
 		t.tempDir = dir
 	}
-	t.sf = serveFlags{
-		dataDir:      dir,
-		natsListen:   "127.0.0.1:0", // any free port (see serverPort)
-		syncAlways:   f.syncAlways,
-		logLevel:     f.logLevel,
-		drainTimeout: 15 * time.Second,
-		postgresDSN:  f.postgresDSN,
+	t.sf = node.Config{
+		DataDir:      dir,
+		NATSListen:   "127.0.0.1:0", // any free port
+		SyncAlways:   f.syncAlways,
+		DrainTimeout: 15 * time.Second,
+		PostgresDSN:  f.postgresDSN,
 	}
 	if t.namespace == "" {
 		t.namespace = "bench"
@@ -106,10 +106,10 @@ func (t *benchTarget) startEmbedded(ctx context.Context, f benchFlags) error {
 	}
 	ns := namespaces.Namespace{Name: t.namespace, Abstraction: namespaces.AbstractionKeyValue, Backend: f.backend, Consistency: namespaces.Consistency(f.consistency),
 		Needs: namespaces.Needs{ReadRPS: f.readRPS}}
-	if t.st, err = startStack(ctx, t.sf, t.log, seed{namespaces: []namespaces.Namespace{ns}, by: "prism bench"}); err != nil {
+	if t.st, err = node.Start(ctx, t.sf, t.log, node.Seed{Namespaces: []namespaces.Namespace{ns}, By: "prism bench"}); err != nil {
 		return fmt.Errorf("start the embedded stack: %w", err)
 	}
-	t.url = t.st.URL(t.sf)
+	t.url = t.st.URL()
 	return nil
 }
 
@@ -124,8 +124,8 @@ func (t *benchTarget) scratchDir() (string, error) {
 	if t.tempDir != "" {
 		return t.tempDir, nil
 	}
-	if t.sf.dataDir != "" {
-		return t.sf.dataDir, nil
+	if t.sf.DataDir != "" {
+		return t.sf.DataDir, nil
 	}
 	dir, err := os.MkdirTemp("", "prism-bench-")
 	t.tempDir = dir
@@ -138,10 +138,10 @@ func (t *benchTarget) close(ctx context.Context) {
 		t.nc.Close()
 	}
 	if t.st != nil {
-		t.st.Close(ctx)
+		_ = t.st.Close(ctx)
 	}
 	if len(t.pgDrop) > 0 {
-		dropSchemas(ctx, t.sf.postgresDSN, t.pgDrop, t.log)
+		dropSchemas(ctx, t.sf.PostgresDSN, t.pgDrop, t.log)
 	}
 	if t.tempDir != "" {
 		_ = os.RemoveAll(t.tempDir)
