@@ -4,15 +4,20 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 STATICCHECK_VERSION := v0.8.2
 NATS_LISTEN ?= 127.0.0.1:4222
 DATA_DIR ?= ./prism-data
+# ARGS are more `prism serve` flags for make run, e.g.
+#   make run ARGS="--sync-always --http-listen 127.0.0.1:9090"
+ARGS ?=
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
 CONCURRENT_PKGS := ./gateway/... ./projectors/... ./client/... ./backends/... ./subjects/... ./replay/... ./cmd/...
 
 .PHONY: run test race generate generate-check lint bench build tools
 
 build:
-	$(GO) build -o bin/prism ./cmd/prism
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/prism ./cmd/prism
 
 run:
-	$(GO) run ./cmd/prism serve --data-dir $(DATA_DIR) --nats-listen $(NATS_LISTEN)
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/prism serve --data-dir $(DATA_DIR) --nats-listen $(NATS_LISTEN) $(ARGS)
 
 test:
 	$(GO) test -count=1 ./...

@@ -6,8 +6,8 @@
 // raw engines under Prism (JetStream, core NATS, SQLite, PostgreSQL) for
 // comparison, and returns a Report that prints as JSON or as a table.
 //
-// The package does not start a Prism itself: Config.Start does (prism
-// bench passes the same runtime prism serve runs).
+// The embedded Prism is a node.Node (StartNode), the runtime prism serve
+// runs; Config.Start puts another in its place.
 package bench
 
 import (
@@ -93,7 +93,7 @@ type Config struct {
 	// SyncAlways makes the embedded JetStream fsync every write before
 	// acknowledging it.
 	SyncAlways bool
-	// Start starts the embedded Prism; required without NATSURL.
+	// Start starts the embedded Prism; nil is StartNode.
 	Start StartFunc
 	// Logger receives the embedded Prism's and the projectors' logs; nil
 	// discards them.
@@ -151,9 +151,6 @@ func (c Config) Validate() error {
 		case namespaces.Eventual, namespaces.ReadYourWrites, namespaces.Strong:
 		default:
 			errs = append(errs, fmt.Errorf("--consistency %q: want eventual, read-your-writes or strong", c.Consistency))
-		}
-		if c.Start == nil {
-			errs = append(errs, errors.New("no way to start an embedded Prism (Config.Start) and no --nats-url"))
 		}
 	} else {
 		if c.Scenario == ScenarioReplay || c.Scenario == ScenarioMigrate {

@@ -40,7 +40,6 @@ func TestConfigValidate(t *testing.T) {
 		{name: "migrate without dsn", change: func(c *Config) { c.Scenario = ScenarioMigrate }, wantErr: "--scenario migrate"},
 		{name: "migrate from postgres", change: func(c *Config) { c.Scenario, c.Backend, c.PostgresDSN = ScenarioMigrate, "postgres", "postgres://x" }, wantErr: "--backend sqlite"},
 		{name: "remote without namespace", change: func(c *Config) { c.NATSURL = "nats://x:4222" }, wantErr: "--namespace"},
-		{name: "embedded without start", change: func(c *Config) { c.Start = nil }, wantErr: "Config.Start"},
 		{name: "remote needs no start", change: func(c *Config) { c.NATSURL, c.Namespace, c.Start = "nats://x:4222", "demo", nil }},
 	}
 	for _, tt := range tests {

@@ -11,7 +11,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
-	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -69,8 +69,8 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 	})
 	if err == nil {
 		err = step("verify", func() error {
-			var rep verifyReply
-			if err := admin.Request(ctx, subjects.Owner(t.namespace, opVerify), "migrate.verify", verifyRequest{By: "prism bench"}, &rep); err != nil {
+			var rep node.VerifyReply
+			if err := admin.Request(ctx, subjects.Owner(t.namespace, node.OpVerify), "migrate.verify", node.VerifyRequest{By: "prism bench"}, &rep); err != nil {
 				return err
 			}
 			if !rep.Report.Passed() {
@@ -192,16 +192,4 @@ func (m *backfillMeter) observe(now time.Time, applied, head uint64) string {
 		pct = 100 * float64(applied) / float64(head)
 	}
 	return fmt.Sprintf("%d/%d events (%.1f%%), %s events/s, ETA %s, lag %d behind head %d", applied, head, pct, HumanCount(rate), eta, head-applied, head)
-}
-
-// opVerify, verifyRequest and verifyReply are the owner's verify
-// operation as prism migrate verify sends it, the fields bench uses.
-const opVerify = "verify"
-
-type verifyRequest struct {
-	By string `json:"by,omitempty"`
-}
-
-type verifyReply struct {
-	Report replay.Report `json:"report"`
 }

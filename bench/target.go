@@ -16,6 +16,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -60,6 +61,24 @@ type EmbeddedConfig struct {
 // listening on a free port of 127.0.0.1, and returns once it serves
 // cfg.Namespace. On error, whatever it started is stopped again.
 type StartFunc func(ctx context.Context, cfg EmbeddedConfig) (Embedded, error)
+
+var _ Embedded = (*node.Node)(nil)
+
+// StartNode is the StartFunc of a Config without one: a node.Node, the
+// runtime prism serve runs, on embedded NATS.
+func StartNode(ctx context.Context, cfg EmbeddedConfig) (Embedded, error) {
+	n, err := node.Start(ctx, node.Config{
+		DataDir:      cfg.DataDir,
+		NATSListen:   "127.0.0.1:0", // any free port
+		SyncAlways:   cfg.SyncAlways,
+		DrainTimeout: 15 * time.Second,
+		PostgresDSN:  cfg.PostgresDSN,
+	}, cfg.Logger, node.Seed{Namespaces: []namespaces.Namespace{cfg.Namespace}, By: cfg.By})
+	if err != nil {
+		return nil, err // not a nil *node.Node in a non-nil Embedded
+	}
+	return n, nil
+}
 
 // benchTarget is the Prism a benchmark loads: an embedded one started for the
 // run, or a running deployment reached with Config.NATSURL.
@@ -138,8 +157,12 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 	}
 	ns := namespaces.Namespace{Name: t.namespace, Abstraction: namespaces.AbstractionKeyValue, Backend: cfg.Backend, Consistency: namespaces.Consistency(cfg.Consistency),
 		Needs: namespaces.Needs{ReadRPS: cfg.ReadRPS}}
+	start := cfg.Start
+	if start == nil {
+		start = StartNode
+	}
 	// Kept only on success: a StartFunc may return a nil *T with its error.
-	prism, err := cfg.Start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log})
+	prism, err := start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log})
 	if err != nil {
 		return fmt.Errorf("start the embedded stack: %w", err)
 	}

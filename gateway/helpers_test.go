@@ -39,6 +39,9 @@ type envConfig struct {
 	consistency namespaces.Consistency
 	waiter      gateway.AppliedWaiter // default: the projector
 	opts        []gateway.Option
+	// defaultWait leaves the consistency wait at its default instead of
+	// the tests' 2 s.
+	defaultWait bool
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -59,7 +62,11 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if waiter == nil {
 		waiter = proj
 	}
-	opts := append([]gateway.Option{gateway.WithClock(func() time.Time { return fixedNow }), gateway.WithConsistencyWait(2 * time.Second)}, cfg.opts...)
+	opts := []gateway.Option{gateway.WithClock(func() time.Time { return fixedNow })}
+	if !cfg.defaultWait {
+		opts = append(opts, gateway.WithConsistencyWait(2*time.Second))
+	}
+	opts = append(opts, cfg.opts...)
 	gw, err := gateway.New(nc, opts...)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/namespaces"
@@ -185,5 +186,34 @@ func TestRequestIDs(t *testing.T) {
 	}
 	if logged["refused-1"] != "INVALID_ARGUMENT" {
 		t.Errorf("refused request logged with code %q, want INVALID_ARGUMENT", logged["refused-1"])
+	}
+}
+
+// natsCLIDefaultTimeout is the nats CLI's default request timeout, the
+// one a person trying Prism out waits.
+const natsCLIDefaultTimeout = 5 * time.Second
+
+// TestNotConsistentYetBeforeClientTimeout: with the default consistency
+// wait, a min_seq read and a strong write that the projection never
+// reaches answer NOT_CONSISTENT_YET within the nats CLI's default timeout,
+// instead of leaving the caller with a bare timeout.
+func TestNotConsistentYetBeforeClientTimeout(t *testing.T) {
+	e := newEnv(t, envConfig{consistency: namespaces.Strong, waiter: stuckWaiter{}, defaultWait: true})
+	for _, c := range []struct {
+		subject string
+		req     proto.Message
+	}{
+		{subjects.Write(testNS, "put"), putReq("r", "k", "v")},
+		{subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte("r"), MinSeq: 1}},
+	} {
+		msg := nats.NewMsg(c.subject)
+		msg.Data = encode(t, c.req, encJSON)
+		reply, err := e.nc.RequestMsg(msg, natsCLIDefaultTimeout)
+		if err != nil {
+			t.Fatalf("%s: %v; want a NOT_CONSISTENT_YET reply within the nats CLI's %v", c.subject, err, natsCLIDefaultTimeout)
+		}
+		if got := reply.Header.Get(subjects.HeaderErrorCode); got != prismv1.Code_NOT_CONSISTENT_YET.String() {
+			t.Fatalf("%s: code %q, want NOT_CONSISTENT_YET; reply %s", c.subject, got, reply.Data)
+		}
 	}
 }

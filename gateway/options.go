@@ -13,7 +13,12 @@ import (
 
 // Defaults of the options.
 const (
-	DefaultConsistencyWait = 5 * time.Second
+	// DefaultConsistencyWait is shorter than the 5 s default timeout of the
+	// nats CLI (and of many NATS clients), so a read whose min_seq is not
+	// reached, or a strong write whose projection lags, gets its
+	// NOT_CONSISTENT_YET reply before the caller gives up on a silent
+	// timeout.
+	DefaultConsistencyWait = 4 * time.Second
 	DefaultQueueGroup      = "prism-gateway"
 	DefaultMaxInFlight     = 1024
 )

@@ -3,6 +3,7 @@ package itest
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -55,8 +56,8 @@ func TestReadmeTour(t *testing.T) {
 	p := startPrism(t, t.TempDir(), 0)
 	nc, _ := p.connect(t)
 	for _, r := range reqs {
-		if isLogTourLine(r) {
-			continue // TestReadmeLogTour, on a Kafka log namespace
+		if isLogTourLine(r) || isTimeSeriesTourLine(r) {
+			continue // TestReadmeLogTour and TestReadmeTimeSeriesTour
 		}
 		msg := nats.NewMsg(r.subject)
 		msg.Data = []byte(r.body)
@@ -73,4 +74,66 @@ func TestReadmeTour(t *testing.T) {
 		}
 		t.Logf("%s\n  → %s", r.line, reply.Data)
 	}
+}
+
+// isTimeSeriesTourLine reports whether a README request is one of the
+// TimeSeries section's, on namespace metrics.
+func isTimeSeriesTourLine(r readmeRequest) bool {
+	return strings.HasPrefix(r.subject, "prism.metrics.")
+}
+
+// TestReadmeTimeSeriesTour runs the README's `nats req` commands of the
+// TimeSeries section in order against a `prism serve` whose --config holds
+// the section's own metrics.yaml, and checks each outcome; a read must
+// return the appended event.
+func TestReadmeTimeSeriesTour(t *testing.T) {
+	var reqs []readmeRequest
+	for _, r := range readmeRequests(t) {
+		if isTimeSeriesTourLine(r) {
+			reqs = append(reqs, r)
+		}
+	}
+	if len(reqs) < 4 {
+		t.Fatalf("found only %d nats req lines of namespace metrics in the README", len(reqs))
+	}
+	cfg := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfg, "metrics.yaml"), []byte(readmeYAML(t, "name: metrics")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startPrism(t, t.TempDir(), 0, "--config", cfg)
+	nc, _ := p.connect(t)
+	for _, r := range reqs {
+		msg := nats.NewMsg(r.subject)
+		msg.Data = []byte(r.body)
+		reply, err := nc.RequestMsgWithContext(testCtx(t), msg)
+		if err != nil {
+			t.Fatalf("%s: %v", r.line, err)
+		}
+		if got := reply.Header.Get(subjects.HeaderErrorCode); got != r.wantCode {
+			t.Fatalf("%s\n  got code %q, want %q; reply %s", r.line, got, r.wantCode, reply.Data)
+		}
+		// protojson varies its spaces: drop them before looking for the event
+		if strings.Contains(r.subject, ".read.") && r.wantCode == "" && !strings.Contains(strings.ReplaceAll(string(reply.Data), " ", ""), `"eventId":"Ym9vdA=="`) {
+			t.Fatalf("%s: the appended event is missing: %s", r.line, reply.Data)
+		}
+		t.Logf("%s\n  → %s", r.line, reply.Data)
+	}
+}
+
+// readmeYAML returns the README's ```yaml block whose first line is first.
+func readmeYAML(t *testing.T, first string) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(b), "```yaml\n")
+	for _, blk := range blocks[1:] {
+		body, _, _ := strings.Cut(blk, "```")
+		if strings.HasPrefix(body, first+"\n") {
+			return body
+		}
+	}
+	t.Fatalf("the README has no yaml block starting %q", first)
+	return ""
 }

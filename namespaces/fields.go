@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/prism-data/prism/internal/suggest"
 )
 
 // specField is one YAML field of a namespace spec, by its path from the
@@ -82,7 +84,7 @@ func unknownIn(n *yaml.Node, t reflect.Type, prefix string, every []string) erro
 			}
 		}
 		if j < 0 {
-			return fmt.Errorf("line %d: unknown field %s; %s", key.Line, path, suggest(path, fields, every))
+			return fmt.Errorf("line %d: unknown field %s; %s", key.Line, path, suggestField(path, fields, every))
 		}
 		if isSection(fields[j].typ) {
 			if err := unknownIn(val, fields[j].typ, path+".", every); err != nil {
@@ -95,47 +97,20 @@ func unknownIn(n *yaml.Node, t reflect.Type, prefix string, every []string) erro
 
 // suggest names the field path that was most likely meant instead of
 // path: the same name in another section, else the nearest spelling among
-// fields (at most a third of its letters off); else it lists fields.
-func suggest(path string, fields []specField, every []string) string {
+// fields (internal/suggest); else it lists fields.
+func suggestField(path string, fields []specField, every []string) string {
 	name := path[strings.LastIndex(path, ".")+1:]
 	for _, p := range every {
 		if p != path && (p == name || strings.HasSuffix(p, "."+name)) {
 			return fmt.Sprintf("did you mean %s?", p)
 		}
 	}
-	best, bestD := "", len(name)/3+1
-	for _, f := range fields {
-		if d := editDistance(path, f.path); d < bestD {
-			best, bestD = f.path, d
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf("did you mean %s?", best)
-	}
 	names := make([]string, len(fields))
 	for i, f := range fields {
 		names[i] = f.path
 	}
+	if best, ok := suggest.Nearest(path, names); ok {
+		return fmt.Sprintf("did you mean %s?", best)
+	}
 	return "the fields here are " + strings.Join(names, ", ")
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prism-data/prism/bench"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
 )
 
 type benchFlags struct {
@@ -136,8 +137,7 @@ with --json one JSON document to stdout.`,
 	return cmd
 }
 
-// config is the benchmark f describes, the embedded Prism started by
-// startStack and logging at --log-level.
+// config is the benchmark f describes, logging to log (--log-level).
 func (f benchFlags) config(log *slog.Logger) bench.Config {
 	c := bench.Config{
 		Scenario: f.scenario, NATSURL: f.natsURL, Namespace: f.namespace,
@@ -146,10 +146,10 @@ func (f benchFlags) config(log *slog.Logger) bench.Config {
 		ReadRatio: f.readRatio, Events: f.events, Baseline: f.baseline,
 		Backend: f.backend, Consistency: f.consistency, ReadRPS: f.readRPS,
 		PostgresDSN: f.postgresDSN, DataDir: f.dataDir, SyncAlways: f.syncAlways,
-		Start: startBenchStack, Logger: log,
+		Logger: log,
 	}
 	if c.NATSURL != "" && c.Namespace == "" {
-		c.Namespace = demoNamespace.Name
+		c.Namespace = node.DemoNamespace.Name
 	}
 	return c
 }

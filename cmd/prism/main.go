@@ -9,9 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "prism:", err)
@@ -26,9 +23,10 @@ func newRootCmd() *cobra.Command {
 		Long:          "Prism is a data access gateway: applications write and read through NATS request-reply;\nevery write is an event on a JetStream stream, projected into each namespace's backend.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       buildVersion(),
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
 	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd(), newCompactCmd())
+	strictTree(root)
 	return root
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
@@ -138,9 +139,9 @@ namespace; --timeout bounds it (large namespaces take minutes). Exit status
 			defer done()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			var reply verifyReply
-			req := verifyRequest{By: whoAmI(), TimeoutMS: f.timeout.Milliseconds()}
-			if err := client.Request(ctx, subjects.Owner(args[0], opVerify), "migrate.verify", req, &reply); err != nil {
+			var reply node.VerifyReply
+			req := node.VerifyRequest{By: whoAmI(), TimeoutMS: f.timeout.Milliseconds()}
+			if err := client.Request(ctx, subjects.Owner(args[0], node.OpVerify), "migrate.verify", req, &reply); err != nil {
 				if e := (*status.Error)(nil); errors.As(err, &e) && e.Code == status.ErrUnavailable.Code {
 					return fmt.Errorf("%w (verify runs in the Prism that projects %s; is it running and reachable?)", err, args[0])
 				}
@@ -359,7 +360,7 @@ func watchMigration(ctx context.Context, client *namespaces.AdminClient, name st
 		}
 		return namespaces.TargetStatus{}
 	}
-	if backfilling(n.Migration.State) {
+	if node.Backfilling(n.Migration.State) {
 		src := progressSource{
 			applied: func() uint64 { return target().Checkpoint },
 			head:    func() uint64 { return target().StreamLast },
@@ -372,7 +373,7 @@ func watchMigration(ctx context.Context, client *namespaces.AdminClient, name st
 			},
 		}
 		rep := startProgress("backfill "+to, src, newProgressMeter(0, 0, time.Now(), false), out, every)
-		for backfilling(cur.Load().Migration.State) && ctx.Err() == nil {
+		for node.Backfilling(cur.Load().Migration.State) && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-time.After(barTick):

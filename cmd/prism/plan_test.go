@@ -112,3 +112,21 @@ func TestPlanNeedsFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+func TestPlanOfLogNamespace(t *testing.T) {
+	spec := "name: clicks\nabstraction: log\nbackend: auto\nneeds:\n  write_rps: 12000\n  durability: replicated\n"
+	out, err := runPlanCmd(t, spec, "--nodes", "3", "--json")
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, out)
+	}
+	var r namespaces.PlanReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]any{}
+	for _, s := range r.Settings {
+		got[s.Name] = s.Value
+	}
+	if got["backend"] != "kafka" || got["kafka_partitions"] != float64(3) || got["kafka_replication_factor"] != float64(3) {
+		t.Fatalf("settings %v: want backend kafka, 3 partitions, replication 3", got)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
@@ -254,7 +255,7 @@ func (r *replayRun) resolveTarget() error {
 			if err != nil {
 				return err
 			}
-			path = sqliteTargetPath(serveFlags{dataDir: dir}, n.Name, f.target)
+			path = node.SQLitePath(dir, n.Name, f.target)
 		}
 		r.target = replay.SQLiteTarget{Path: path}
 		return nil

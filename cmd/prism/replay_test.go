@@ -21,6 +21,8 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
+	"github.com/prism-data/prism/node/nodetest"
 	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
@@ -30,7 +32,7 @@ import (
 // replayEnv is a running stack serving one namespace with data written.
 type replayEnv struct {
 	dir, url string
-	st       *stack
+	st       *node.Node
 	c        *client.Client
 	last     uint64 // stream seq of the last write
 }
@@ -42,15 +44,14 @@ func newReplayEnv(t *testing.T, n namespaces.Namespace, writes int) *replayEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &replayEnv{dir: t.TempDir()}
-	f := serveFlags{dataDir: e.dir}
 	var admin *namespaces.AdminClient
-	e.st, admin, e.c = startTestStack(t, f)
-	e.url = e.st.URL(serveFlags{natsListen: "127.0.0.1:0"})
+	e.st, admin, e.c = nodetest.Start(t, node.Config{DataDir: e.dir})
+	e.url = e.st.URL()
 	res, err := admin.Apply(ctx, n, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, n.Name, res.Revision)
+	nodetest.WaitServing(t, admin, n.Name, res.Revision)
 	for i := range writes {
 		var seq uint64
 		if n.Abstraction == namespaces.AbstractionTimeSeries {
@@ -137,13 +138,12 @@ func openSQLite(t *testing.T, path string) *sqlite.Store {
 // returns its records.
 func (e *replayEnv) primaryRecords(t *testing.T, ns string) map[string]string {
 	t.Helper()
-	run := e.st.set.snapshot()[0].primaryRun()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := run.proj.WaitApplied(ctx, e.last); err != nil {
+	if err := e.st.WaitApplied(ctx, ns, e.last); err != nil {
 		t.Fatal(err)
 	}
-	return kvRecords(t, run.store.(*sqlite.Store))
+	return kvRecords(t, openSQLite(t, node.SQLitePath(e.dir, ns, "")))
 }
 
 var progressLine = regexp.MustCompile(`: (\d+)/(\d+) events \(`)
@@ -165,7 +165,7 @@ func TestReplayIntoNewSQLiteTarget(t *testing.T) {
 	}
 	// The finished replay let go of its consumer, which would otherwise
 	// hold compaction back.
-	if _, err := e.st.js.Consumer(context.Background(), subjects.Stream("orders"), subjects.Consumer("rebuild")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if _, err := e.st.JetStream().Consumer(context.Background(), subjects.Stream("orders"), subjects.Consumer("rebuild")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatalf("consumer of the finished replay: %v, want it deleted", err)
 	}
 	m := progressLine.FindAllStringSubmatch(out, -1)

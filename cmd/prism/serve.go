@@ -2,23 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
@@ -42,14 +37,6 @@ type serveFlags struct {
 	otlpEndpoint string
 	nodes        int
 	kafkaBrokers string
-	// kafkaBrokerList is kafkaBrokers, else $PRISM_KAFKA_BROKERS, split
-	// and checked (resolveKafkaBrokers).
-	kafkaBrokerList []string
-}
-
-// cluster is the deployment namespaces are planned for.
-func (f serveFlags) cluster() namespaces.Cluster {
-	return namespaces.Cluster{Nodes: max(f.nodes, 1), SyncAlways: f.syncAlways, Postgres: f.postgresDSN != ""}
 }
 
 func newServeCmd() *cobra.Command {
@@ -133,143 +120,90 @@ func newFormatLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-// demoNamespace is what serve runs without --config.
-var demoNamespace = namespaces.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
+// config is the node configuration f asks for, with the defaults read
+// from the environment ($PRISM_POSTGRES_DSN, $PRISM_KAFKA_BROKERS).
+func (f serveFlags) config() (node.Config, error) {
+	if f.natsURL != "" && f.nodes < 1 {
+		return node.Config{}, fmt.Errorf("--nodes %d: want at least 1", f.nodes)
+	}
+	dsn := f.postgresDSN
+	if dsn == "" {
+		dsn = os.Getenv("PRISM_POSTGRES_DSN")
+	}
+	brokers, err := node.ResolveKafkaBrokers(f.kafkaBrokers)
+	if err != nil {
+		return node.Config{}, err
+	}
+	return node.Config{
+		DataDir:              f.dataDir,
+		NATSURL:              f.natsURL,
+		NATSListen:           f.natsListen,
+		SyncAlways:           f.syncAlways,
+		Nodes:                f.nodes,
+		HTTPListen:           f.httpListen,
+		DrainTimeout:         f.drainTimeout,
+		SweepInterval:        f.sweepInterval,
+		NoCompact:            f.noCompact,
+		CompactCheckInterval: f.compactCheck,
+		PostgresDSN:          dsn,
+		KafkaBrokers:         brokers,
+		OTLPEndpoint:         f.otlpEndpoint,
+		Version:              version,
+	}, nil
+}
+
+// seed is what serve applies to the registry: the namespace files of
+// --config, else the demo namespace in a new data directory.
+func (f serveFlags) seed() (node.Seed, error) {
+	if f.configDir == "" {
+		return node.Seed{Namespaces: []namespaces.Namespace{node.DemoNamespace}, OnlyIfNew: true, By: "prism serve (demo)"}, nil
+	}
+	nss, err := namespaces.LoadNamespaces(f.configDir)
+	if err != nil {
+		return node.Seed{}, err
+	}
+	if len(nss) == 0 {
+		return node.Seed{}, fmt.Errorf("--config %s: no namespace files (*.yaml) found", f.configDir)
+	}
+	return node.Seed{Namespaces: nss, By: "prism serve --config " + f.configDir}, nil
+}
 
 func runServe(ctx context.Context, f serveFlags) error {
-	if f.postgresDSN == "" {
-		f.postgresDSN = os.Getenv("PRISM_POSTGRES_DSN")
-	}
-	if err := resolveKafkaBrokers(&f); err != nil {
+	cfg, err := f.config()
+	if err != nil {
 		return err
 	}
 	log, err := newLogger(f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
-	if f.natsURL != "" && f.nodes < 1 {
-		return fmt.Errorf("--nodes %d: want at least 1", f.nodes)
-	}
-	if f.natsURL == "" {
-		f.nodes = 1
-	}
-	sd := seed{namespaces: []namespaces.Namespace{demoNamespace}, onlyIfNew: true, by: "prism serve (demo)"}
-	if f.configDir != "" {
-		if sd.namespaces, err = namespaces.LoadNamespaces(f.configDir); err != nil {
-			return err
-		}
-		if len(sd.namespaces) == 0 {
-			return fmt.Errorf("--config %s: no namespace files (*.yaml) found", f.configDir)
-		}
-		sd.onlyIfNew, sd.by = false, "prism serve --config "+f.configDir
-	}
-	// The HTTP listener comes first: /healthz answers while the stack
-	// starts, and /readyz says it is not ready yet.
-	h := &health{}
-	if f.httpListen != "" {
-		srv, err := serveHTTP(f.httpListen, h, log)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-	}
-	st, err := startStack(ctx, f, log, sd)
+	sd, err := f.seed()
 	if err != nil {
 		return err
 	}
-	h.ready(st)
+	n, err := node.Start(ctx, cfg, log, sd)
+	if err != nil {
+		return err
+	}
 	defer func() {
-		h.draining()
-		st.Close(ctx)
+		if err := n.Close(ctx); err != nil {
+			log.Error("shut down", "err", err)
+		}
 	}()
 
 	runCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	url := st.URL(f)
-	served := st.set.snapshot()
+	url := n.URL()
+	served := n.Served()
 	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(served), url)
-	for _, sv := range served {
-		if n := sv.ns; n.Abstraction == namespaces.AbstractionKeyValue {
-			fmt.Printf("  try: NATS_URL=%s nats req %s '{}'\n", url, subjects.Read(n.Name, "scan"))
+	for _, ns := range served {
+		if ns.Abstraction == namespaces.AbstractionKeyValue {
+			fmt.Printf("  try: NATS_URL=%s nats req %s '{}'\n", url, subjects.Read(ns.Name, "scan"))
 			break
 		}
 	}
 	<-runCtx.Done()
 	fmt.Println("Prism is shutting down: draining requests and projectors")
 	return nil
-}
-
-// connectNATS connects to --nats-url, or starts the embedded server and
-// connects to it in-process.
-func connectNATS(f serveFlags, log *slog.Logger) (*nats.Conn, *server.Server, error) {
-	if f.natsURL != "" {
-		nc, err := nats.Connect(f.natsURL, nats.Name("prism"), nats.MaxReconnects(-1))
-		if err != nil {
-			return nil, nil, fmt.Errorf("connect to --nats-url %s: %w", f.natsURL, err)
-		}
-		return nc, nil, nil
-	}
-	ns, err := startEmbeddedNATS(f, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("prism"))
-	if err != nil {
-		ns.Shutdown()
-		return nil, nil, fmt.Errorf("connect to the embedded NATS server: %w", err)
-	}
-	return nc, ns, nil
-}
-
-func startEmbeddedNATS(f serveFlags, log *slog.Logger) (*server.Server, error) {
-	host, portStr, err := net.SplitHostPort(f.natsListen)
-	if err != nil {
-		return nil, fmt.Errorf("--nats-listen %q: want host:port: %w", f.natsListen, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("--nats-listen %q: bad port", f.natsListen)
-	}
-	// Probe the port first: the server would only log the failure.
-	if port != 0 {
-		l, err := net.Listen("tcp", f.natsListen)
-		if err != nil {
-			return nil, fmt.Errorf("cannot listen on %s for the embedded NATS server (%v).\n"+
-				"Another process (often a NATS server) holds that port. Either pick another port with\n"+
-				"  --nats-listen 127.0.0.1:4333\n"+
-				"or use the running server with\n"+
-				"  --nats-url nats://%s", f.natsListen, err, f.natsListen)
-		}
-		l.Close()
-	}
-	opts := &server.Options{
-		ServerName: "prism",
-		Host:       host,
-		Port:       serverPort(port),
-		JetStream:  true,
-		StoreDir:   filepath.Join(f.dataDir, "jetstream"),
-		SyncAlways: f.syncAlways,
-		NoSigs:     true,
-	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded NATS server: %w", err)
-	}
-	ns.SetLoggerV2(&natsLogger{log: log.With("component", "nats")}, false, false, false)
-	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return nil, errors.New("embedded NATS server did not become ready within 30s (see the log above)")
-	}
-	return ns, nil
-}
-
-// serverPort maps a --nats-listen port to nats-server's option: the server
-// reads 0 as its default port (4222), so "any free port" is RANDOM_PORT.
-func serverPort(port int) int {
-	if port == 0 {
-		return server.RANDOM_PORT
-	}
-	return port
 }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -15,20 +15,24 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// opVerify is the owner operation that verifies a namespace's migration.
-const opVerify = "verify"
+// OpVerify is the owner operation that verifies a namespace's migration:
+// a request on subjects.Owner(ns, OpVerify) with a VerifyRequest body,
+// answered by the node that projects ns with a VerifyReply (through
+// namespaces.ReplyAdmin, as the admin API answers).
+const OpVerify = "verify"
 
-// verifyRequest asks the process projecting a namespace to compare the two
+// VerifyRequest asks the node projecting a namespace to compare the two
 // targets of its migration.
-type verifyRequest struct {
+type VerifyRequest struct {
 	// By is who asks, recorded with the result.
 	By string `json:"by,omitempty"`
-	// TimeoutMS bounds the verify; 0 is defaultVerifyTimeout.
+	// TimeoutMS bounds the verify; 0 is 10 minutes.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
-// verifyReply is the result of a verify and the migration state it led to.
-type verifyReply struct {
+// VerifyReply is the result of a verify and the migration state it led
+// to.
+type VerifyReply struct {
 	Report replay.Report             `json:"report"`
 	State  namespaces.MigrationState `json:"state"`
 }
@@ -39,7 +43,7 @@ const defaultVerifyTimeout = 10 * time.Minute
 // process runs its projectors; it returns the subscription.
 func (s *namespaceSet) serveVerify(ns string) (*nats.Subscription, error) {
 	nc := s.js.Conn()
-	return nc.QueueSubscribe(subjects.Owner(ns, opVerify), "prism-owner", func(m *nats.Msg) {
+	return nc.QueueSubscribe(subjects.Owner(ns, OpVerify), "prism-owner", func(m *nats.Msg) {
 		// A verify reads both targets whole: off the subscription's
 		// goroutine, owned by the set so that stop waits for it.
 		s.wg.Add(1)
@@ -54,11 +58,11 @@ func (s *namespaceSet) serveVerify(ns string) (*nats.Subscription, error) {
 // verify compares the old and new targets of namespace ns's migration and
 // records the result in the registry: verified when they hold the same
 // records, back to (or still) shadowing otherwise.
-func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (verifyReply, error) {
-	var req verifyRequest
+func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (VerifyReply, error) {
+	var req VerifyRequest
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			return verifyReply{}, &status.Error{Code: status.ErrInvalidArgument.Code, Message: "request body: " + err.Error()}
+			return VerifyReply{}, &status.Error{Code: status.ErrInvalidArgument.Code, Message: "request body: " + err.Error()}
 		}
 	}
 	timeout := defaultVerifyTimeout
@@ -73,7 +77,7 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (veri
 	// transition it recorded itself yet).
 	e, err := s.reg.Get(ctx, ns)
 	if err != nil {
-		return verifyReply{}, err
+		return VerifyReply{}, err
 	}
 	m := e.Migration
 	s.mu.Lock()
@@ -85,25 +89,25 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (veri
 	s.mu.Unlock()
 	switch {
 	case sv == nil:
-		return verifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s is not served by this process any more; retry", ns)}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s is not served by this process any more; retry", ns)}
 	case m == nil || !slices.Contains(shadowStates, m.State):
 		state := "none"
 		if m != nil {
 			state = string(m.State)
 		}
-		return verifyReply{}, &status.Error{Code: status.ErrFailedPrecondition.Code, Message: fmt.Sprintf("namespace %s: verify needs a migration that is shadowing, verified or cut over, not %s; see prism migrate status %s", ns, state, ns)}
+		return VerifyReply{}, &status.Error{Code: status.ErrFailedPrecondition.Code, Message: fmt.Sprintf("namespace %s: verify needs a migration that is shadowing, verified or cut over, not %s; see prism migrate status %s", ns, state, ns)}
 	case old == nil || new == nil:
-		return verifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: the targets of its migration are not both running here yet; retry", ns)}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: the targets of its migration are not both running here yet; retry", ns)}
 	}
 	oldSrc, ok1 := old.store.(replay.Source)
 	newSrc, ok2 := new.store.(replay.Source)
 	if !ok1 || !ok2 {
-		return verifyReply{}, &status.Error{Code: status.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue targets; %s namespaces are not compared yet", ns, sv.ns.Abstraction)}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue targets; %s namespaces are not compared yet", ns, sv.ns.Abstraction)}
 	}
 	s.log.Info("verify started", "namespace", ns, "old", old.target.Name, "new", new.target.Name, "by", req.By)
 	rep, err := replay.Verify(ctx, oldSrc, newSrc)
 	if err != nil {
-		return verifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: verify stopped after %d records: %v", ns, rep.Compared, err), Err: err}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: verify stopped after %d records: %v", ns, rep.Compared, err), Err: err}
 	}
 	sum := namespaces.VerifySummary{At: time.Now().UTC(), By: req.By, Checkpoint: rep.Checkpoint, Compared: rep.Compared, Matched: rep.Matched,
 		Missing: rep.Missing, Extra: rep.Extra, Differing: rep.Differing + rep.Unsettled, Passed: rep.Passed()}
@@ -113,8 +117,8 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (veri
 	defer rcancel()
 	e, err = namespaces.RecordVerify(rctx, s.reg, ns, sum, req.By)
 	if err != nil {
-		return verifyReply{}, err
+		return VerifyReply{}, err
 	}
 	s.log.Info("verify done", "namespace", ns, "passed", rep.Passed(), "compared", rep.Compared, "missing", rep.Missing, "extra", rep.Extra, "differing", rep.Differing, "unsettled", rep.Unsettled, "state", e.Migration.State)
-	return verifyReply{Report: rep, State: e.Migration.State}, nil
+	return VerifyReply{Report: rep, State: e.Migration.State}, nil
 }

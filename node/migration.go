@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 		}
 		var th *replay.Throttle
 		var opts []projectors.Option
-		if active && name == m.To.Name && backfilling(m.State) && (m.MaxRate > 0 || m.Adaptive) {
+		if active && name == m.To.Name && Backfilling(m.State) && (m.MaxRate > 0 || m.Adaptive) {
 			if th, err = s.backfillThrottle(n.Name, pt.Name, name, m, plan); err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 
 	// A caught-up target follows the live tail at full speed.
 	for _, run := range sv.targets {
-		if run.throttle != nil && !(active && run.target.Name == m.To.Name && backfilling(m.State)) {
+		if run.throttle != nil && !(active && run.target.Name == m.To.Name && Backfilling(m.State)) {
 			s.mu.Lock()
 			th := run.throttle
 			run.throttle = nil
@@ -160,9 +160,9 @@ func (s *namespaceSet) recordBackfilling(ctx context.Context, ns string, run *ta
 	}
 }
 
-// backfilling reports whether a migration in state is still filling its
-// new target (which is then throttled).
-func backfilling(state namespaces.MigrationState) bool {
+// Backfilling reports whether a migration in state is still filling its
+// new target (planned or backfilling; the node throttles it then).
+func Backfilling(state namespaces.MigrationState) bool {
 	return state == namespaces.MigrationPlanned || state == namespaces.MigrationBackfilling
 }
 
@@ -257,7 +257,7 @@ func (s *namespaceSet) checkCaughtUp(ctx context.Context, sv *served) {
 	s.mu.Lock()
 	e, state, batch := sv.entry, sv.migration, sv.plan.BatchSize.Value
 	var run *targetRun
-	if m := e.Migration; m != nil && backfilling(state) {
+	if m := e.Migration; m != nil && Backfilling(state) {
 		run = sv.targets[m.To.Name]
 	}
 	s.mu.Unlock()

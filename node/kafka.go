@@ -1,10 +1,9 @@
-package main
+package node
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/prism-data/prism/backends/kafka"
@@ -22,45 +21,23 @@ type logStore interface {
 
 var _ logStore = (*kafka.Store)(nil)
 
-// resolveKafkaBrokers sets f.kafkaBrokerList from --kafka-brokers, else
-// $PRISM_KAFKA_BROKERS (both comma-separated host:port), once at start-up,
-// so a bad list stops prism serve rather than every Kafka namespace.
-func resolveKafkaBrokers(f *serveFlags) error {
-	list, from := f.kafkaBrokers, "--kafka-brokers"
-	if list == "" {
-		list, from = os.Getenv("PRISM_KAFKA_BROKERS"), "PRISM_KAFKA_BROKERS"
-	}
-	f.kafkaBrokerList = nil
-	if list == "" {
-		return nil
-	}
-	for _, b := range strings.Split(list, ",") {
-		b = strings.TrimSpace(b)
-		if err := namespaces.ValidateBroker(b); err != nil {
-			return fmt.Errorf("%s: %w", from, err)
-		}
-		f.kafkaBrokerList = append(f.kafkaBrokerList, b)
-	}
-	return nil
-}
-
 // kafkaBrokers returns the brokers of log namespace n: its kafka.brokers,
-// else the ones resolveKafkaBrokers found.
-func kafkaBrokers(f serveFlags, n namespaces.Namespace) ([]string, error) {
+// else c.KafkaBrokers.
+func kafkaBrokers(c Config, n namespaces.Namespace) ([]string, error) {
 	if b := n.Kafka.Brokers.List(); len(b) > 0 {
 		return b, nil
 	}
-	if len(f.kafkaBrokerList) == 0 {
+	if len(c.KafkaBrokers) == 0 {
 		return nil, errors.New("backend kafka needs brokers: set kafka.brokers in the namespace file, --kafka-brokers, or PRISM_KAFKA_BROKERS (host:port, comma-separated)")
 	}
-	return f.kafkaBrokerList, nil
+	return c.KafkaBrokers, nil
 }
 
 // openKafka opens the Kafka topic of log namespace n, creating it with the
 // partitions and replication factor of its plan (plan.Kafka: the kafka
 // section, else the needs).
-func openKafka(ctx context.Context, f serveFlags, n namespaces.Namespace, plan namespaces.Plan) (interface{ Close() error }, string, error) {
-	brokers, err := kafkaBrokers(f, n)
+func openKafka(ctx context.Context, c Config, n namespaces.Namespace, plan namespaces.Plan) (interface{ Close() error }, string, error) {
+	brokers, err := kafkaBrokers(c, n)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,12 +1,14 @@
-package main
+package node
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -47,7 +49,7 @@ type targetRun struct {
 // openTarget opens target t of namespace n and starts its projector with
 // the plan's batch size and opts. On error nothing stays open.
 func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target, opts ...projectors.Option) (_ *targetRun, err error) {
-	store, where, err := openBackend(ctx, s.f, s.js, n, plan, t)
+	store, where, err := openBackend(ctx, s.cfg, s.js, n, plan, t)
 	if err != nil {
 		return nil, err
 	}
@@ -126,17 +128,17 @@ func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRu
 
 // openBackend opens target t of namespace n and says where it keeps the
 // data (never a password).
-func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target) (interface{ Close() error }, string, error) {
+func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target) (interface{ Close() error }, string, error) {
 	switch t.Backend {
 	case "sqlite":
-		path := sqliteTargetPath(f, n.Name, t.Name)
+		path := SQLitePath(c.DataDir, n.Name, t.Name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, "", err
 		}
 		st, err := sqlite.Open(ctx, path)
 		return st, path, err
 	case "postgres":
-		dsn := targetDSN(f, t)
+		dsn := targetDSN(c, t)
 		if dsn == "" {
 			return nil, "", errors.New("backend postgres needs a connection string: set postgres.dsn in the namespace file (or the migration target), --postgres-dsn, or PRISM_POSTGRES_DSN")
 		}
@@ -150,23 +152,23 @@ func openBackend(ctx context.Context, f serveFlags, js jetstream.JetStream, n na
 		st, err := natskv.Open(ctx, js, n.Name)
 		return st, "NATS KV bucket " + natskv.BucketName(n.Name), err
 	case "kafka":
-		return openKafka(ctx, f, n, plan)
+		return openKafka(ctx, c, n, plan)
 	}
 	return nil, "", fmt.Errorf("backend %q is not served", t.Backend)
 }
 
 // dropTarget deletes the data of target t of namespace n, which is closed.
-func dropTarget(ctx context.Context, f serveFlags, js jetstream.JetStream, n namespaces.Namespace, t namespaces.Target) error {
+func dropTarget(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, t namespaces.Target) error {
 	switch t.Backend {
 	case "sqlite":
-		_, err := dropSQLite(f, n.Name, t.Name)
+		_, err := dropSQLite(c, n.Name, t.Name)
 		return err
 	case "postgres":
 		schema, err := postgres.TargetSchemaName(n.Name, t.Name)
 		if err != nil {
 			return err
 		}
-		return postgres.DropSchema(ctx, targetDSN(f, t), n.Name, postgres.WithSchema(schema))
+		return postgres.DropSchema(ctx, targetDSN(c, t), n.Name, postgres.WithSchema(schema))
 	case "natskv":
 		err := js.DeleteKeyValue(ctx, natskv.BucketName(n.Name))
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -197,25 +199,57 @@ func knownTargets(e namespaces.Registered) []namespaces.Target {
 	return out
 }
 
-// sqliteTargetPath is the SQLite file of target target of namespace ns
-// under --data-dir: <ns>.db for the target named "sqlite" (a namespace's
-// first SQLite target), <ns>.<target>.db for any other.
-func sqliteTargetPath(f serveFlags, ns, target string) string {
+// SQLitePath is the SQLite file of target target of namespace ns under
+// data directory dataDir (Config.DataDir): <dataDir>/sqlite/<ns>.db for
+// the target named "sqlite" (a namespace's first SQLite target) or "",
+// <dataDir>/sqlite/<ns>.<target>.db for any other.
+func SQLitePath(dataDir, ns, target string) string {
 	name := ns + ".db"
 	if target != "" && target != "sqlite" {
 		name = ns + "." + target + ".db"
 	}
-	return filepath.Join(f.dataDir, "sqlite", name)
+	return filepath.Join(dataDir, "sqlite", name)
 }
 
 // targetDSN is the connection string of a postgres target: its own, or
 // --postgres-dsn.
-func targetDSN(f serveFlags, t namespaces.Target) string {
+func targetDSN(c Config, t namespaces.Target) string {
 	if t.Postgres.DSN != "" {
 		return t.Postgres.DSN
 	}
-	return f.postgresDSN
+	return c.PostgresDSN
 }
 
 // consumerOf is the durable consumer of target t.
 func consumerOf(t namespaces.Target) string { return subjects.Consumer(t.Name) }
+
+// dropSQLite deletes the SQLite file of target target of namespace ns and
+// its WAL files, and says whether there was any.
+func dropSQLite(c Config, ns, target string) (bool, error) {
+	path := SQLitePath(c.DataDir, ns, target)
+	found := false
+	var errs []error
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		err := os.Remove(path + suffix)
+		found = found || err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return found, errors.Join(errs...)
+}
+
+// dropSQLiteFiles deletes the SQLite files of every target of namespace ns
+// (<ns>.db and <ns>.<target>.db), and says whether there was any.
+func dropSQLiteFiles(c Config, ns string) (bool, error) {
+	found, err := dropSQLite(c, ns, "")
+	others, gerr := filepath.Glob(filepath.Join(c.DataDir, "sqlite", ns+".*.db"))
+	errs := []error{err, gerr}
+	for _, path := range others {
+		target := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), ns+"."), ".db")
+		ok, err := dropSQLite(c, ns, target)
+		found = found || ok
+		errs = append(errs, err)
+	}
+	return found, errors.Join(errs...)
+}

@@ -1,11 +1,9 @@
-package main
+package node_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,12 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
+	"github.com/prism-data/prism/node/nodetest"
 )
 
 // TestStackFollowsRegistry runs the stack in process (so that -race sees
@@ -28,7 +27,7 @@ import (
 func TestStackFollowsRegistry(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: dir})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: dir})
 	kv := c.KeyValue("orders")
 
 	// Pollers: status and writes race the reconfigurations.
@@ -51,7 +50,7 @@ func TestStackFollowsRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, "orders", res.Revision)
+	nodetest.WaitServing(t, admin, "orders", res.Revision)
 	if _, err := kv.Put(ctx, []byte("a"), []client.Item{{Key: []byte("k"), Value: []byte("1")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +64,7 @@ func TestStackFollowsRegistry(t *testing.T) {
 		if res, err = admin.Apply(ctx, ns, res.Revision, "test"); err != nil {
 			t.Fatal(err)
 		}
-		waitServing(t, admin, "orders", res.Revision)
+		nodetest.WaitServing(t, admin, "orders", res.Revision)
 		id := fmt.Sprintf("after-%d", i)
 		if _, err := kv.Put(ctx, []byte(id), []client.Item{{Key: []byte("k"), Value: []byte(id)}}); err != nil {
 			t.Fatal(err)
@@ -91,9 +90,7 @@ func TestStackFollowsRegistry(t *testing.T) {
 	if batch != 64 {
 		t.Errorf("plan batch_size = %v, want 64", batch)
 	}
-	st.set.mu.Lock()
-	served := st.set.served["orders"].plan.BatchSize.Value
-	st.set.mu.Unlock()
+	served := node.ServedBatchSize(st, "orders")
 	if served != 64 {
 		t.Errorf("the projector serving orders was built with batch size %d, want 64", served)
 	}
@@ -117,59 +114,19 @@ func TestStackFollowsRegistry(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := st.js.Stream(ctx, "PRISM_ORDERS"); err == nil {
+	if _, err := st.JetStream().Stream(ctx, "PRISM_ORDERS"); err == nil {
 		t.Error("stream PRISM_ORDERS still exists after purge")
 	}
 	close(stop)
 	wg.Wait()
-	if got := testutil.ToFloat64(st.set.changes.WithLabelValues("put", "ok")); got != 4 {
+	if got := testutil.ToFloat64(node.RegistryChanges(st).WithLabelValues("put", "ok")); got != 4 {
 		t.Errorf("prism_registry_changes_total{put,ok} = %v, want 4 (apply and three changes)", got)
 	}
-	if got := testutil.ToFloat64(st.set.changes.WithLabelValues("purge", "ok")); got != 1 {
+	if got := testutil.ToFloat64(node.RegistryChanges(st).WithLabelValues("purge", "ok")); got != 1 {
 		t.Errorf("prism_registry_changes_total{purge,ok} = %v, want 1", got)
 	}
-	if n, err := testutil.GatherAndCount(st.reg, "prism_namespaces"); err != nil || n != 2 {
+	if n, err := testutil.GatherAndCount(st.Metrics(), "prism_namespaces"); err != nil || n != 2 {
 		t.Errorf("prism_namespaces series = %d, %v; want 2 (serving, failed)", n, err)
-	}
-}
-
-// startTestStack starts a stack on an embedded server on a free port with
-// f's other settings and an empty registry, and returns it with an admin
-// client and a Prism client; Cleanup closes them.
-func startTestStack(t *testing.T, f serveFlags) (*stack, *namespaces.AdminClient, *client.Client) {
-	t.Helper()
-	f.natsListen, f.drainTimeout, f.nodes = "127.0.0.1:0", 10*time.Second, 1
-	ctx := context.Background()
-	st, err := startStack(ctx, f, slog.New(slog.NewTextHandler(io.Discard, nil)), seed{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(ctx) })
-	nc, err := nats.Connect(st.URL(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	c, err := client.New(nc, client.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, namespaces.NewAdminClient(nc, 5*time.Second), c
-}
-
-// waitServing waits until the stack serves namespace name at revision.
-func waitServing(t *testing.T, admin *namespaces.AdminClient, name string, revision uint64) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := admin.Get(context.Background(), name)
-		if err == nil && len(n.Targets) == 1 && n.Targets[0].State == "running" && n.Targets[0].Revision == revision {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("namespace %s not served at revision %d: %+v, %v", name, revision, n, err)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -178,7 +135,7 @@ func waitServing(t *testing.T, admin *namespaces.AdminClient, name string, revis
 // others are served, and deleting it clears it.
 func TestStackReportsFailedNamespace(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir(), postgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir(), PostgresDSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"})
 	bad := namespaces.Namespace{Name: "ledger", Abstraction: namespaces.AbstractionKeyValue, Backend: "postgres"}
 	res, err := admin.Apply(ctx, bad, 0, "test")
 	if err != nil {
@@ -202,14 +159,14 @@ func TestStackReportsFailedNamespace(t *testing.T) {
 	if _, err := c.KeyValue("ledger").Get(ctx, []byte("x")); !errors.Is(err, client.ErrUnavailable) {
 		t.Errorf("get from the failed namespace: %v, want UNAVAILABLE", err)
 	}
-	if got := testutil.ToFloat64(st.set.changes.WithLabelValues("put", "failed")); got < 1 {
+	if got := testutil.ToFloat64(node.RegistryChanges(st).WithLabelValues("put", "failed")); got < 1 {
 		t.Errorf("prism_registry_changes_total{put,failed} = %v, want ≥ 1", got)
 	}
 	good, err := admin.Apply(ctx, namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, "orders", good.Revision)
+	nodetest.WaitServing(t, admin, "orders", good.Revision)
 	if _, err := admin.Delete(ctx, "ledger", 0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +190,7 @@ func TestStackReportsFailedNamespace(t *testing.T) {
 // reads.
 func TestReadCacheNeverStale(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir()})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir()})
 	for _, consistency := range []namespaces.Consistency{namespaces.Strong, namespaces.ReadYourWrites} {
 		name := "hot_" + strings.ReplaceAll(string(consistency), "-", "_")
 		ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: consistency,
@@ -245,7 +202,7 @@ func TestReadCacheNeverStale(t *testing.T) {
 		if !planSetting(res.Plan, "read_cache") {
 			t.Fatalf("plan of %s: read_cache off: %+v", name, res.Plan.Settings)
 		}
-		waitServing(t, admin, name, res.Revision)
+		nodetest.WaitServing(t, admin, name, res.Revision)
 		kv := c.KeyValue(name)
 		const ids = 8
 		stop := make(chan struct{})
@@ -284,7 +241,7 @@ func TestReadCacheNeverStale(t *testing.T) {
 		}
 		close(stop)
 		wg.Wait()
-		hits := counterValue(t, st.reg, "prism_gateway_read_cache_total", map[string]string{"namespace": name, "result": "hit"})
+		hits := counterValue(t, st.Metrics(), "prism_gateway_read_cache_total", map[string]string{"namespace": name, "result": "hit"})
 		if hits == 0 {
 			t.Errorf("%s: the read cache served no read", name)
 		}
@@ -332,15 +289,15 @@ func counterValue(t *testing.T, reg *prometheus.Registry, metric string, labels 
 // did not deliver: they were deleted while nobody watched.
 func TestForgetUnseen(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir()})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir()})
 	for _, name := range []string{"kept", "gone"} {
 		res, err := admin.Apply(ctx, namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitServing(t, admin, name, res.Revision)
+		nodetest.WaitServing(t, admin, name, res.Revision)
 	}
-	st.set.forgetUnseen(ctx, map[string]bool{"kept": true})
+	node.ForgetUnseen(ctx, st, map[string]bool{"kept": true})
 	if _, err := c.KeyValue("gone").Get(ctx, []byte("x")); !errors.Is(err, client.ErrNamespaceNotFound) {
 		t.Fatalf("gone after forgetUnseen: %v, want NAMESPACE_NOT_FOUND", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
+	"github.com/prism-data/prism/node/nodetest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
@@ -41,10 +43,10 @@ func waitMigration(t *testing.T, admin *namespaces.AdminClient, name string, wan
 }
 
 // verifyNow runs a verify of name's migration in the stack.
-func verifyNow(t *testing.T, admin *namespaces.AdminClient, name string) verifyReply {
+func verifyNow(t *testing.T, admin *namespaces.AdminClient, name string) node.VerifyReply {
 	t.Helper()
-	var rep verifyReply
-	if err := admin.Request(context.Background(), subjects.Owner(name, opVerify), "migrate.verify", verifyRequest{By: "test"}, &rep); err != nil {
+	var rep node.VerifyReply
+	if err := admin.Request(context.Background(), subjects.Owner(name, node.OpVerify), "migrate.verify", node.VerifyRequest{By: "test"}, &rep); err != nil {
 		t.Fatal(err)
 	}
 	return rep
@@ -106,14 +108,14 @@ func TestMigrationInProcess(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	name := pgtest.Namespace(t, "mig")
 	dir := t.TempDir()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: dir, postgresDSN: dsn})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: dir, PostgresDSN: dsn})
 	kv := c.KeyValue(name)
 	ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, name, res.Revision)
+	nodetest.WaitServing(t, admin, name, res.Revision)
 	putValues(t, kv, 0, 300, "a-")
 
 	if _, err := admin.StartMigration(ctx, name, namespaces.Target{Backend: "postgres"}, namespaces.MigrationOptions{ShadowSample: 1}, "test"); err != nil {
@@ -218,7 +220,7 @@ func TestMigrationInProcess(t *testing.T) {
 	// The stopped target's consumer goes (right after the routing moved:
 	// wait for it); its SQLite file is kept.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		_, err := st.js.Consumer(ctx, subjects.Stream(name), subjects.Consumer("sqlite"))
+		_, err := st.JetStream().Consumer(ctx, subjects.Stream(name), subjects.Consumer("sqlite"))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			break
 		}
@@ -231,7 +233,7 @@ func TestMigrationInProcess(t *testing.T) {
 	}
 	st.Close(ctx)
 
-	_, admin, c = startTestStack(t, serveFlags{dataDir: dir, postgresDSN: dsn})
+	_, admin, c = nodetest.Start(t, node.Config{DataDir: dir, PostgresDSN: dsn})
 	waitRoles(t, admin, name, map[string]string{"postgres": "primary"})
 	kv = c.KeyValue(name)
 	checkValues(t, kv, 0, 300, "a-")
@@ -246,13 +248,13 @@ func TestMigrationInProcess(t *testing.T) {
 // alone for the duplicate window (2 minutes), which a test cannot wait.
 func TestServeCompactsInBackground(t *testing.T) {
 	ctx := context.Background()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: t.TempDir(), compactCheck: 100 * time.Millisecond})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: t.TempDir(), CompactCheckInterval: 100 * time.Millisecond})
 	ns := namespaces.Namespace{Name: "hot", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, "hot", res.Revision)
+	nodetest.WaitServing(t, admin, "hot", res.Revision)
 	kv := c.KeyValue("hot")
 	const records, rounds = 50, 10
 	for r := range rounds {
@@ -264,12 +266,12 @@ func TestServeCompactsInBackground(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.js.PublishMsg(ctx, msg); err != nil {
+			if _, err := st.JetStream().PublishMsg(ctx, msg); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	stream, err := st.js.Stream(ctx, subjects.Stream("hot"))
+	stream, err := st.JetStream().Stream(ctx, subjects.Stream("hot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,13 +313,13 @@ func TestServeCompactsInBackground(t *testing.T) {
 func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, admin, c := startTestStack(t, serveFlags{dataDir: dir})
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: dir})
 	ns := namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong}
 	res, err := admin.Apply(ctx, ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, admin, "orders", res.Revision)
+	nodetest.WaitServing(t, admin, "orders", res.Revision)
 	kv := c.KeyValue("orders")
 	putValues(t, kv, 0, 20, "a-")
 	bad := namespaces.Target{Backend: "postgres", Postgres: namespaces.PostgresConfig{DSN: "postgres://prism@127.0.0.1:1/prism?connect_timeout=1"}}
@@ -344,7 +346,7 @@ func TestBrokenMigrationTargetKeepsServing(t *testing.T) {
 	checkValues(t, kv, 20, 40, "b-")
 
 	st.Close(ctx)
-	_, admin, c = startTestStack(t, serveFlags{dataDir: dir})
+	_, admin, c = nodetest.Start(t, node.Config{DataDir: dir})
 	kv = c.KeyValue("orders")
 	deadline := time.Now().Add(20 * time.Second)
 	for {

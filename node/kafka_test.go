@@ -1,31 +1,11 @@
-package main
+package node
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/prism-data/prism/namespaces"
 )
-
-func TestPlanOfLogNamespace(t *testing.T) {
-	spec := "name: clicks\nabstraction: log\nbackend: auto\nneeds:\n  write_rps: 12000\n  durability: replicated\n"
-	out, err := runPlanCmd(t, spec, "--nodes", "3", "--json")
-	if err != nil {
-		t.Fatalf("plan: %v\n%s", err, out)
-	}
-	var r namespaces.PlanReport
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	got := map[string]any{}
-	for _, s := range r.Settings {
-		got[s.Name] = s.Value
-	}
-	if got["backend"] != "kafka" || got["kafka_partitions"] != float64(3) || got["kafka_replication_factor"] != float64(3) {
-		t.Fatalf("settings %v: want backend kafka, 3 partitions, replication 3", got)
-	}
-}
 
 func TestKafkaBrokersPrecedence(t *testing.T) {
 	ns := namespaces.Namespace{Name: "clicks", Abstraction: namespaces.AbstractionLog, Backend: "kafka"}
@@ -49,11 +29,10 @@ func TestKafkaBrokersPrecedence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("PRISM_KAFKA_BROKERS", tt.env)
-			f := serveFlags{kafkaBrokers: tt.flag}
-			err := resolveKafkaBrokers(&f)
+			list, err := ResolveKafkaBrokers(tt.flag)
 			var got []string
 			if err == nil {
-				got, err = kafkaBrokers(f, tt.ns)
+				got, err = kafkaBrokers(Config{KafkaBrokers: list}, tt.ns)
 			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

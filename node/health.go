@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -29,12 +29,12 @@ const readyCheckTimeout = 2 * time.Second
 // begins to shut down; its registry stays, so the last scrape before exit
 // still sees the final counts.
 type health struct {
-	st  atomic.Pointer[stack]
+	st  atomic.Pointer[Node]
 	reg atomic.Pointer[prometheus.Registry]
 }
 
 // ready makes /readyz check st, and /metrics serve st's registry.
-func (h *health) ready(st *stack) {
+func (h *health) ready(st *Node) {
 	h.reg.Store(st.reg)
 	h.st.Store(st)
 }
@@ -82,8 +82,8 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 
 // notReady runs the readiness checks concurrently, each bounded by
 // readyCheckTimeout, and returns what failed, in a stable order.
-func (s *stack) notReady(ctx context.Context) []string {
-	if status := s.nc.Status(); !s.nc.IsConnected() {
+func (n *Node) notReady(ctx context.Context) []string {
+	if status := n.nc.Status(); !n.nc.IsConnected() {
 		return []string{"NATS: not connected (" + status.String() + ")"}
 	}
 	type check struct {
@@ -91,22 +91,22 @@ func (s *stack) notReady(ctx context.Context) []string {
 		run  func(ctx context.Context) error
 	}
 	checks := []check{{"stream " + subjects.DeadLetterStream, func(ctx context.Context) error {
-		_, err := s.js.Stream(ctx, subjects.DeadLetterStream)
+		_, err := n.js.Stream(ctx, subjects.DeadLetterStream)
 		return err
 	}}}
-	for _, sv := range s.set.snapshot() {
-		s.set.mu.Lock()
+	for _, sv := range n.set.snapshot() {
+		n.set.mu.Lock()
 		run := sv.primaryRun()
-		s.set.mu.Unlock()
+		n.set.mu.Unlock()
 		stream, consumer := subjects.Stream(sv.ns.Name), consumerOf(run.target)
 		prefix := "namespace " + sv.ns.Name + ": "
 		checks = append(checks,
 			check{prefix + "stream " + stream, func(ctx context.Context) error {
-				_, err := s.js.Stream(ctx, stream)
+				_, err := n.js.Stream(ctx, stream)
 				return err
 			}},
 			check{prefix + "projector consumer " + consumer, func(ctx context.Context) error {
-				_, err := s.js.Consumer(ctx, stream, consumer)
+				_, err := n.js.Consumer(ctx, stream, consumer)
 				return err
 			}},
 			check{prefix + "backend " + run.target.Backend, func(ctx context.Context) error {
@@ -144,10 +144,10 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 // serveHTTP serves /metrics, /healthz and /readyz of h on addr until the
 // returned server is closed. /healthz answers from the start; /metrics and
 // /readyz wait for h.ready.
-func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, error) {
+func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--http-listen %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("--http-listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h, promhttp.HandlerOpts{}))
@@ -161,5 +161,5 @@ func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, error) {
 	}()
 	base := "http://" + l.Addr().String()
 	log.Info("http", "metrics", base+"/metrics", "healthz", base+"/healthz", "readyz", base+"/readyz")
-	return srv, nil
+	return srv, l.Addr(), nil
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"runtime/debug"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestUnknownSubcommandFails(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // "" = success
+	}{
+		{"typo in ns", []string{"ns", "lst"}, `unknown command "lst" for "prism ns"; did you mean "list"?`},
+		{"typo in migrate", []string{"migrate", "cutovr", "x"}, `did you mean "cutover"?`},
+		{"nothing near", []string{"ns", "frobnicate"}, `unknown command "frobnicate" for "prism ns"`},
+		{"root typo", []string{"srve"}, `unknown command "srve"`},
+		{"group alone prints help", []string{"ns"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, tt.args...)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("err = %v", err)
+				}
+				if !strings.Contains(out, "Available Commands") {
+					t.Fatalf("no help printed: %q", out)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestUnknownFlagSuggests(t *testing.T) {
+	_, err := runCLI(t, "ns", "list", "--nats-ulr", "nats://127.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "did you mean --nats-url?") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = runCLI(t, "ns", "list", "--zzzzzz")
+	if err == nil || strings.Contains(err.Error(), "did you mean") || !strings.Contains(err.Error(), "unknown flag: --zzzzzz") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestVersionOf(t *testing.T) {
+	tests := []struct {
+		name string
+		bi   debug.BuildInfo
+		want string
+	}{
+		{"go install at a version", debug.BuildInfo{Main: debug.Module{Version: "v0.4.0"}}, "v0.4.0"},
+		{"checkout build", debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "67c6ee4aa1b2c3d4e5f60718293a4b5c6d7e8f90"}, {Key: "vcs.modified", Value: "false"}}}, "dev-67c6ee4aa1b2"},
+		{"dirty checkout", debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "abc"}, {Key: "vcs.modified", Value: "true"}}}, "dev-abc-dirty"},
+		{"go run", debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := versionOf(&tt.bi); got != tt.want {
+				t.Fatalf("versionOf = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersionFlagPrintsStampedVersion(t *testing.T) {
+	old := version
+	version = "v9.9.9-test"
+	t.Cleanup(func() { version = old })
+	out, err := runCLI(t, "--version")
+	if err != nil || !strings.Contains(out, "v9.9.9-test") {
+		t.Fatalf("out = %q, err = %v", out, err)
+	}
+}

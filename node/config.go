@@ -1,0 +1,151 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/prism-data/prism/namespaces"
+)
+
+// Config is what a Node runs with: where it keeps its data, which NATS it
+// uses, and the settings of its background work. The zero value of every
+// field but DataDir is usable; Start fills in the defaults each field
+// names and refuses a Config that cannot run (Validate). Errors name a
+// field by its prism serve flag (--data-dir for DataDir, --nats-listen
+// for NATSListen, ...), which is how most people set it.
+type Config struct {
+	// DataDir holds the embedded JetStream store (<DataDir>/jetstream),
+	// the SQLite databases (<DataDir>/sqlite) and the instance id that
+	// names this process on its projector consumers. Required.
+	DataDir string
+
+	// Conn is the NATS connection to serve on. The Node uses it and never
+	// closes it: the caller does, after Close. With Conn nil the Node
+	// connects to NATSURL, or embeds a server when that is empty too.
+	Conn *nats.Conn
+	// NATSURL is the NATS server to connect to instead of embedding one.
+	NATSURL string
+	// NATSListen is the host:port the embedded server listens on; port 0
+	// picks a free one. Default "127.0.0.1:0".
+	NATSListen string
+	// SyncAlways makes the embedded server fsync every write before it is
+	// acknowledged; with an external server it says the servers run
+	// sync_always (namespaces may then need durability: durable).
+	SyncAlways bool
+	// Nodes is the number of JetStream servers of an external cluster,
+	// for planning replicas; the embedded server is 1. Default 1.
+	Nodes int
+
+	// HTTPListen, when set, serves /metrics (Prometheus), /healthz and
+	// /readyz on this host:port; /healthz answers while Start runs.
+	HTTPListen string
+	// DrainTimeout bounds Close: in-flight requests, the projectors'
+	// last batches and the backends' close. Default 15s.
+	DrainTimeout time.Duration
+	// SweepInterval is how often expired items and events past retention
+	// are deleted from the backends; 0 turns the sweeper off.
+	SweepInterval time.Duration
+	// NoCompact turns off the background compaction of keyvalue streams.
+	NoCompact bool
+	// CompactCheckInterval is how often a keyvalue stream is checked for
+	// compaction; 0 is replay.DefaultCompactCheckInterval.
+	CompactCheckInterval time.Duration
+
+	// PostgresDSN is the connection string of postgres targets that name
+	// none of their own.
+	PostgresDSN string
+	// KafkaBrokers are the brokers (host:port) of log namespaces that name
+	// none of their own; see ResolveKafkaBrokers.
+	KafkaBrokers []string
+
+	// OTLPEndpoint, when set, exports traces to this OTLP/HTTP collector
+	// (a base URL; /v1/traces is appended). The OTEL_* variables apply.
+	OTLPEndpoint string
+	// Version is reported as service.version on the traces.
+	Version string
+}
+
+// Defaults of Config.
+const (
+	DefaultNATSListen   = "127.0.0.1:0"
+	DefaultDrainTimeout = 15 * time.Second
+)
+
+// withDefaults returns c with its defaults filled in, or an error naming
+// what cannot run.
+func (c Config) withDefaults() (Config, error) {
+	if c.DataDir == "" {
+		return c, errors.New("--data-dir: a data directory is needed")
+	}
+	if c.NATSListen == "" {
+		c.NATSListen = DefaultNATSListen
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	switch {
+	case c.external() && c.Nodes < 0:
+		return c, fmt.Errorf("--nodes %d: want at least 1", c.Nodes)
+	case !c.external() || c.Nodes == 0:
+		c.Nodes = 1
+	}
+	return c, nil
+}
+
+// Validate reports whether c can run, with the same errors Start gives.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+// external reports whether c uses a NATS server it does not embed.
+func (c Config) external() bool { return c.Conn != nil || c.NATSURL != "" }
+
+// cluster is the deployment namespaces are planned for.
+func (c Config) cluster() namespaces.Cluster {
+	return namespaces.Cluster{Nodes: max(c.Nodes, 1), SyncAlways: c.SyncAlways, Postgres: c.PostgresDSN != ""}
+}
+
+// Seed is what a Node applies to the namespace registry when it starts,
+// like prism apply: new namespaces are created, changed ones updated,
+// unchanged ones left alone.
+type Seed struct {
+	// Namespaces are the namespaces to apply.
+	Namespaces []namespaces.Namespace
+	// OnlyIfNew applies them only when the registry did not exist yet
+	// (the demo namespace of a new data directory).
+	OnlyIfNew bool
+	// By is recorded as who applied them.
+	By string
+}
+
+// DemoNamespace is what prism serve runs without --config.
+var DemoNamespace = namespaces.Namespace{Name: "demo", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
+
+// ResolveKafkaBrokers returns the Kafka brokers of flag (comma-separated
+// host:port, --kafka-brokers), else of $PRISM_KAFKA_BROKERS; nil when both
+// are empty. A bad entry is an error naming where it came from, so that a
+// bad list stops prism serve rather than every Kafka namespace.
+func ResolveKafkaBrokers(flag string) ([]string, error) {
+	list, from := flag, "--kafka-brokers"
+	if list == "" {
+		list, from = os.Getenv("PRISM_KAFKA_BROKERS"), "PRISM_KAFKA_BROKERS"
+	}
+	if list == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, b := range strings.Split(list, ",") {
+		b = strings.TrimSpace(b)
+		if err := namespaces.ValidateBroker(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", from, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}

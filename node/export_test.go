@@ -1,0 +1,24 @@
+package node
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// What the external tests (package node_test) look at inside a Node.
+
+// RegistryChanges is n's prism_registry_changes_total.
+func RegistryChanges(n *Node) *prometheus.CounterVec { return n.set.changes }
+
+// ServedBatchSize is the batch size the projectors of namespace ns were
+// built with.
+func ServedBatchSize(n *Node, ns string) int {
+	n.set.mu.Lock()
+	defer n.set.mu.Unlock()
+	return n.set.served[ns].plan.BatchSize.Value
+}
+
+// ForgetUnseen stops the namespaces not in seen, as a new watch of the
+// registry does.
+func ForgetUnseen(ctx context.Context, n *Node, seen map[string]bool) { n.set.forgetUnseen(ctx, seen) }

@@ -1,0 +1,269 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/projectors"
+)
+
+// partialError is an error of open after the namespace's primary was
+// served: the rest (its migration) is retried, the namespace stays served.
+type partialError struct{ err error }
+
+func (e *partialError) Error() string { return e.err.Error() }
+
+func (e *partialError) Unwrap() error { return e.err }
+
+// openTimeout bounds opening or reconfiguring one namespace (a backend
+// that does not answer); it then counts as failed and is retried.
+const openTimeout = 20 * time.Second
+
+// resolved returns the namespace of e with its backend resolved, and its
+// plan on this deployment.
+func (s *namespaceSet) resolved(e namespaces.Registered) (namespaces.Namespace, namespaces.Plan, error) {
+	ns := e.Namespace
+	ns.Backend = e.Backend
+	p, err := namespaces.Derive(ns, s.cluster)
+	if err != nil {
+		return ns, p, fmt.Errorf("this deployment cannot serve it as applied: %w", err)
+	}
+	return ns, p, nil
+}
+
+// open opens the primary target of e, starts its projector and registers
+// it with the gateway, then sets up a migration's target if one runs. On
+// error, what was opened for it is closed.
+func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err error) {
+	n, plan, err := s.resolved(e)
+	if err != nil {
+		return err
+	}
+	if err := namespaces.ApplyStreams(ctx, s.js, n, plan); err != nil {
+		return err
+	}
+	pt := e.PrimaryTarget()
+	run, err := s.openTarget(ctx, n, plan, pt)
+	if err != nil {
+		return err
+	}
+	sv := &served{entry: e, ns: n, plan: plan, targets: map[string]*targetRun{pt.Name: run}, primary: pt.Name, reading: pt.Name}
+	added := false
+	defer func() {
+		var partial *partialError
+		if err != nil && !errors.As(err, &partial) {
+			if added {
+				s.gw.RemoveNamespace(n.Name)
+			}
+			for _, r := range sv.targets {
+				s.closeTarget(context.WithoutCancel(ctx), n.Name, r)
+			}
+		}
+	}()
+	switch n.Abstraction {
+	case namespaces.AbstractionKeyValue:
+		if err = s.gw.AddNamespace(n, run.read.KeyValue, run.waiter); err == nil {
+			added = true
+			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
+		}
+	case namespaces.AbstractionTimeSeries:
+		if err = s.gw.AddTimeSeriesNamespace(n, run.read.TimeSeries, run.waiter); err == nil {
+			added = true
+		}
+	case namespaces.AbstractionLog:
+		if err = s.gw.AddLogNamespace(n, run.store.(logStore), run.waiter); err == nil {
+			added = true
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
+		return err
+	}
+	if n.Abstraction == namespaces.AbstractionKeyValue && !s.cfg.NoCompact {
+		if sv.stopCompactor, err = s.startCompactor(n.Name); err != nil {
+			_ = sv.verifySub.Unsubscribe()
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.served[n.Name] = sv
+	s.mu.Unlock()
+	s.log.Info("namespace ready", "namespace", n.Name, "revision", e.Revision, "abstraction", n.Abstraction, "backend", n.Backend, "target", pt.Name, "consistency", n.Consistency, "storage", run.where)
+	// The primary serves from here on: a migration target that cannot
+	// start (a backend down, a wrong DSN) is reported and retried, it
+	// never takes the namespace down.
+	if rerr := s.reconcileMigration(ctx, sv, e); rerr != nil {
+		return &partialError{err: rerr}
+	}
+	return nil
+}
+
+// readCacheEntries is the gateway read cache size plan asks for, 0 for
+// none.
+func readCacheEntries(plan namespaces.Plan) int {
+	if !plan.ReadCache.Value {
+		return 0
+	}
+	return plan.ReadCacheEntries.Value
+}
+
+// retentionSweep deletes the events of ts older than n's retention; nil
+// without one.
+func retentionSweep(ts tsStore, n namespaces.Namespace) func(ctx context.Context) (int64, error) {
+	keep := time.Duration(n.Retention)
+	if keep <= 0 {
+		return nil
+	}
+	return func(ctx context.Context) (int64, error) { return ts.SweepOlderThan(ctx, time.Now().Add(-keep)) }
+}
+
+// update reconfigures sv live to e: stream settings in place, the
+// gateway's view (consistency, retention), the sweep, the projectors when
+// their batch size changed, and the targets of a migration. A change of
+// backend or abstraction outside a migration is refused (apply refuses it
+// too): sv keeps serving the revision it has.
+func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Registered) error {
+	n, plan, err := s.resolved(e)
+	if err != nil {
+		return err
+	}
+	pt := e.PrimaryTarget()
+	if run := sv.targets[pt.Name]; run == nil || run.target != pt || n.Abstraction != sv.ns.Abstraction || n.Kafka != sv.ns.Kafka {
+		return fmt.Errorf("revision %d moves it from %s %s to %s %s, which needs a migration; still serving revision %d", e.Revision, sv.ns.Abstraction, sv.primaryRun().target.Backend, n.Abstraction, pt.Backend, sv.entry.Revision)
+	}
+	if err := namespaces.ApplyStreams(ctx, s.js, n, plan); err != nil {
+		return err
+	}
+	if err := s.gw.UpdateNamespace(n); err != nil {
+		return err
+	}
+	if n.Abstraction == namespaces.AbstractionKeyValue {
+		if err := s.gw.SetReadCache(n.Name, readCacheEntries(plan)); err != nil {
+			return err
+		}
+	}
+	if plan.BatchSize.Value != sv.plan.BatchSize.Value {
+		for _, run := range sv.targets {
+			if err := s.restartProjector(ctx, run, projectors.WithBatchSize(plan.BatchSize.Value)); err != nil {
+				return err
+			}
+		}
+	}
+	s.mu.Lock()
+	for _, run := range sv.targets {
+		if ts, ok := run.store.(tsStore); ok && n.Abstraction == namespaces.AbstractionTimeSeries {
+			run.sweep = retentionSweep(ts, n)
+		}
+	}
+	s.mu.Unlock()
+	if err := s.reconcileMigration(ctx, sv, e); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	sv.entry, sv.ns, sv.plan = e, n, plan
+	s.mu.Unlock()
+	s.log.Info("namespace reconfigured", "namespace", n.Name, "revision", e.Revision, "consistency", n.Consistency, "batch_size", plan.BatchSize.Value)
+	return nil
+}
+
+// restartProjector replaces run's projector by one built with opts; the
+// new one resumes from the checkpoint the old one committed when it
+// stopped.
+func (s *namespaceSet) restartProjector(ctx context.Context, run *targetRun, opts ...projectors.Option) error {
+	s.mu.Lock()
+	if run.throttle != nil {
+		opts = append(opts, projectors.WithThrottle(run.throttle))
+	}
+	s.mu.Unlock()
+	next, err := run.newProj(opts...)
+	if err != nil {
+		return err
+	}
+	if err := run.proj.Stop(ctx); err != nil {
+		return err
+	}
+	if err := next.Start(ctx); err != nil {
+		return fmt.Errorf("restart projector of target %s: %w", run.target.Name, err)
+	}
+	run.waiter.swap(next)
+	s.mu.Lock()
+	run.proj = next
+	s.mu.Unlock()
+	return nil
+}
+
+// remove stops serving namespace name: the gateway answers
+// NAMESPACE_NOT_FOUND, the projectors commit and stop, the backends are
+// closed. With purge the stream and the data of every target the entry
+// knows are deleted too. A name this process neither serves nor retries is
+// a tombstone from before it followed the registry: nothing to stop, but a
+// purge still deletes the SQLite files this process may hold.
+func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	sv, f := s.served[name], s.failed[name]
+	delete(s.served, name)
+	delete(s.failed, name)
+	s.mu.Unlock()
+	if sv == nil && f.err == nil {
+		if purge {
+			if found, err := dropSQLiteFiles(s.cfg, name); err != nil {
+				s.log.Error("purge namespace data", "namespace", name, "err", err)
+			} else if found {
+				s.log.Info("namespace purged while this process did not follow: its SQLite files are deleted", "namespace", name)
+			}
+		}
+		return
+	}
+	op := "delete"
+	if purge {
+		op = "purge"
+	}
+	s.changes.WithLabelValues(op, "ok").Inc()
+	s.gw.RemoveNamespace(name)
+	e := f.entry
+	n := f.entry.Namespace
+	n.Backend = f.entry.Backend
+	if sv != nil {
+		s.close(ctx, sv)
+		e, n = sv.entry, sv.ns
+	}
+	if !purge {
+		s.log.Info("namespace deleted; its stream and data are kept", "namespace", name)
+		return
+	}
+	if err := namespaces.DeleteStreams(ctx, s.js, name); err != nil {
+		s.log.Error("purge namespace stream", "namespace", name, "err", err)
+	}
+	for _, t := range knownTargets(e) {
+		if err := dropTarget(ctx, s.cfg, s.js, n, t); err != nil {
+			s.log.Error("purge namespace data", "namespace", name, "target", t.Name, "backend", t.Backend, "err", err)
+			return
+		}
+	}
+	s.log.Info("namespace purged: stream and data deleted", "namespace", name)
+}
+
+func (s *namespaceSet) close(ctx context.Context, sv *served) {
+	if sv.verifySub != nil {
+		_ = sv.verifySub.Unsubscribe()
+	}
+	if sv.stopCompactor != nil {
+		sv.stopCompactor()
+	}
+	s.mu.Lock()
+	runs := make([]*targetRun, 0, len(sv.targets))
+	for _, r := range sv.targets {
+		runs = append(runs, r)
+	}
+	s.mu.Unlock()
+	for _, r := range runs {
+		s.closeTarget(ctx, sv.ns.Name, r)
+	}
+}

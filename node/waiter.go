@@ -1,0 +1,64 @@
+package node
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prism-data/prism/projectors"
+)
+
+// swapWaiter is the gateway's AppliedWaiter of a namespace whose projector
+// may be replaced (a live change of batch size).
+type swapWaiter struct {
+	mu      sync.Mutex
+	cur     *projectors.Projector
+	swapped chan struct{} // closed when cur is replaced
+}
+
+func newSwapWaiter(p *projectors.Projector) *swapWaiter {
+	return &swapWaiter{cur: p, swapped: make(chan struct{})}
+}
+
+func (w *swapWaiter) current() (*projectors.Projector, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur, w.swapped
+}
+
+func (w *swapWaiter) swap(p *projectors.Projector) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cur = p
+	close(w.swapped)
+	w.swapped = make(chan struct{})
+}
+
+// Applied implements gateway.AppliedWaiter.
+func (w *swapWaiter) Applied() uint64 {
+	p, _ := w.current()
+	return p.Applied()
+}
+
+// WaitApplied implements gateway.AppliedWaiter: it waits on the current
+// projector and moves to the next one when it is replaced.
+func (w *swapWaiter) WaitApplied(ctx context.Context, seq uint64) error {
+	for {
+		p, swapped := w.current()
+		if p.Applied() >= seq {
+			return nil
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-swapped:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+		err := p.WaitApplied(wctx, seq)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+}
