@@ -6,20 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 )
-
-// validConfig is a small embedded benchmark that Validate accepts.
-func validConfig(scenario string) Config {
-	return Config{
-		Scenario: scenario, Concurrency: 4, Duration: 300 * time.Millisecond, ValueSize: 64,
-		Keys: 200, KeyDist: "uniform", ZipfS: 1.1, ReadRatio: 0.5, Events: 500,
-		Backend: "sqlite", Consistency: "eventual",
-		Start: func(context.Context, EmbeddedConfig) (Embedded, error) {
-			return nil, errors.New("not started in this test")
-		},
-	}
-}
 
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
@@ -44,7 +31,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := validConfig(ScenarioWrite)
+			c := shortConfig(ScenarioWrite)
 			tt.change(&c)
 			err := c.Validate()
 			if tt.wantErr == "" {
@@ -62,7 +49,7 @@ func TestConfigValidate(t *testing.T) {
 
 // Run refuses an invalid config before it starts anything.
 func TestRunValidatesFirst(t *testing.T) {
-	c := validConfig(ScenarioWrite)
+	c := shortConfig(ScenarioWrite)
 	c.Concurrency = 0
 	c.Start = func(context.Context, EmbeddedConfig) (Embedded, error) {
 		t.Fatal("Run started a Prism for an invalid config")
@@ -75,7 +62,7 @@ func TestRunValidatesFirst(t *testing.T) {
 
 // A failed start is reported as such, naming the cause.
 func TestRunReportsAFailedStart(t *testing.T) {
-	c := validConfig(ScenarioWrite)
+	c := shortConfig(ScenarioWrite)
 	c.DataDir = t.TempDir()
 	var got EmbeddedConfig
 	c.Start = func(_ context.Context, ec EmbeddedConfig) (Embedded, error) {
