@@ -137,3 +137,23 @@ func readmeYAML(t *testing.T, first string) string {
 	t.Fatalf("the README has no yaml block starting %q", first)
 	return ""
 }
+
+// TestReadmeNamespaceAppliesAsShown applies the Namespaces section's
+// telemetry.yaml to the setups the README shows it with: the plain
+// `make run` refuses it and names --sync-always; `make run
+// ARGS=--sync-always` serves it.
+func TestReadmeNamespaceAppliesAsShown(t *testing.T) {
+	spec := writeSpec(t, readmeYAML(t, "name: telemetry"))
+
+	plain := startPrism(t, t.TempDir(), 0)
+	out, err := plain.cli(t, "", "apply", "-f", spec)
+	if err == nil || !strings.Contains(out, "--sync-always") {
+		t.Fatalf("apply on plain make run: err %v, output %q; want a refusal naming --sync-always", err, out)
+	}
+
+	synced := startPrism(t, t.TempDir(), 0, "--sync-always")
+	synced.mustCLI(t, "apply", "-f", spec)
+	if n := synced.nsGet(t, "telemetry"); n.Namespace.Name != "telemetry" || n.Revision == 0 {
+		t.Fatalf("ns get telemetry after apply: %+v", n)
+	}
+}
