@@ -252,7 +252,7 @@ func printProgress(w io.Writer, name string, at, window time.Duration, names []s
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-18s %4.0fs", name, at.Seconds())
 	for _, n := range names {
-		fmt.Fprintf(&b, "  %s %s/s p99 %s", n, HumanCount(float64(ops[n])/window.Seconds()), fmtDur(p99[n]))
+		fmt.Fprintf(&b, "  %s %s/s p99 %s", n, humanCount(float64(ops[n])/window.Seconds()), fmtDur(p99[n]))
 		if errs[n] > 0 {
 			fmt.Fprintf(&b, " errors %d", errs[n])
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/internal/progress"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/subjects"
@@ -108,8 +109,8 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 
 // waitMigrationState polls until namespace name's migration is in state
 // want, printing the backfill's progress every few seconds.
-func waitMigrationState(ctx context.Context, admin *namespaces.AdminClient, name string, want namespaces.MigrationState, progress io.Writer) (namespaces.AdminNamespace, error) {
-	var meter backfillMeter
+func waitMigrationState(ctx context.Context, admin *namespaces.AdminClient, name string, want namespaces.MigrationState, out io.Writer) (namespaces.AdminNamespace, error) {
+	meter := progress.NewMeter(0, 0, time.Now(), false)
 	var printed time.Time
 	return pollNamespace(ctx, admin, name, 50*time.Millisecond, func(n namespaces.AdminNamespace) bool {
 		if n.Migration != nil && n.Migration.State == want {
@@ -117,9 +118,9 @@ func waitMigrationState(ctx context.Context, admin *namespaces.AdminClient, name
 		}
 		for _, ts := range n.Targets {
 			if n.Migration != nil && ts.Target == n.Migration.To.Name {
-				line := meter.observe(time.Now(), ts.Checkpoint, ts.StreamLast)
+				s := meter.Observe(time.Now(), ts.Checkpoint, ts.StreamLast, nil)
 				if time.Since(printed) > 3*time.Second {
-					fmt.Fprintf(progress, "migrate: %s %s: %s\n", n.Migration.State, ts.Target, line)
+					fmt.Fprintln(out, s.Line(fmt.Sprintf("migrate: %s %s", n.Migration.State, ts.Target)))
 					printed = time.Now()
 				}
 			}
@@ -153,43 +154,4 @@ func pollNamespace(ctx context.Context, admin *namespaces.AdminClient, name stri
 		case <-time.After(interval):
 		}
 	}
-}
-
-// rateWindow is how far back the backfill rate looks, as prism migrate
-// status --watch does.
-const rateWindow = 10 * time.Second
-
-// backfillMeter turns samples of the new target's checkpoint into progress
-// lines: done of the stream, rate over the last rateWindow, time left.
-type backfillMeter struct {
-	at      []time.Time
-	applied []uint64
-}
-
-// observe records applied at now and returns the progress line for a
-// stream whose last sequence is head.
-func (m *backfillMeter) observe(now time.Time, applied, head uint64) string {
-	m.at, m.applied = append(m.at, now), append(m.applied, applied)
-	cut := 0
-	for cut < len(m.at)-2 && now.Sub(m.at[cut+1]) >= rateWindow {
-		cut++
-	}
-	m.at, m.applied = m.at[cut:], m.applied[cut:]
-	head = max(head, applied)
-	var rate float64
-	if now.After(m.at[0]) && applied >= m.applied[0] {
-		rate = float64(applied-m.applied[0]) / now.Sub(m.at[0]).Seconds()
-	}
-	eta := "-"
-	switch {
-	case applied == head:
-		eta = "0s"
-	case rate > 0:
-		eta = time.Duration(float64(head-applied) / rate * float64(time.Second)).Round(time.Second).String()
-	}
-	pct := 100.0
-	if head > 0 {
-		pct = 100 * float64(applied) / float64(head)
-	}
-	return fmt.Sprintf("%d/%d events (%.1f%%), %s events/s, ETA %s, lag %d behind head %d", applied, head, pct, HumanCount(rate), eta, head-applied, head)
 }

@@ -50,7 +50,7 @@ func runReplay(ctx context.Context, cfg Config, t *benchTarget, items []client.I
 		rec.observe(0, "catchup", d)
 		total += d
 		applied += msgs
-		fmt.Fprintf(progress, "replay round %d: %d events in %s (%s events/s)\n", round, msgs, d.Round(time.Millisecond), HumanCount(float64(msgs)/d.Seconds()))
+		fmt.Fprintf(progress, "replay round %d: %d events in %s (%s events/s)\n", round, msgs, d.Round(time.Millisecond), humanCount(float64(msgs)/d.Seconds()))
 	}
 	res := RunResult{Name: "prism", ElapsedSeconds: time.Since(began).Seconds(), Series: []SeriesResult{eventsSeries("events", applied, total)}}
 	res.Series = append(res.Series, rec.result(total)...)

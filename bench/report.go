@@ -12,6 +12,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/prism-data/prism/internal/progress"
 )
 
 // Report is the result of a benchmark; prism bench --json prints it as
@@ -142,7 +144,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	c := r.Config
 	loop := "closed loop"
 	if c.Rate > 0 {
-		loop = fmt.Sprintf("open loop at %s/s", HumanCount(c.Rate))
+		loop = fmt.Sprintf("open loop at %s/s", humanCount(c.Rate))
 	}
 	target := fmt.Sprintf("%s stack, namespace %s", r.Target.Mode, r.Target.Namespace)
 	if r.Target.Mode == "embedded" {
@@ -172,7 +174,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			for _, n := range s.Errors {
 				nerr += n
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", run.Name, s.Name, s.Ops, HumanCount(s.OpsPerSecond),
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", run.Name, s.Name, s.Ops, humanCount(s.OpsPerSecond),
 				fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), nerr)
 		}
 	}
@@ -276,13 +278,5 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
-// HumanCount prints n as 950, 12.3k or 1.25M, as the table shows ops/s.
-func HumanCount(n float64) string {
-	switch {
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", n/1e6)
-	case n >= 1e4:
-		return fmt.Sprintf("%.1fk", n/1e3)
-	}
-	return fmt.Sprintf("%.0f", n)
-}
+// humanCount prints n as 950, 12.3k or 1.25M, as the table shows ops/s.
+var humanCount = progress.HumanCount

@@ -174,6 +174,3 @@ func runBench(ctx context.Context, out, progress io.Writer, f benchFlags) error 
 	}
 	return rep.WriteTable(out)
 }
-
-// humanCount prints n as bench's tables do: 950, 12.3k or 1.25M.
-func humanCount(n float64) string { return bench.HumanCount(n) }

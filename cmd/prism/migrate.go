@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/internal/progress"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/replay"
@@ -361,10 +362,10 @@ func watchMigration(ctx context.Context, client *namespaces.AdminClient, name st
 		return namespaces.TargetStatus{}
 	}
 	if node.Backfilling(n.Migration.State) {
-		src := progressSource{
-			applied: func() uint64 { return target().Checkpoint },
-			head:    func() uint64 { return target().StreamLast },
-			throttle: func() *replay.ThrottleState {
+		src := progress.Source{
+			Applied: func() uint64 { return target().Checkpoint },
+			Head:    func() uint64 { return target().StreamLast },
+			Throttle: func() *replay.ThrottleState {
 				th := target().Throttle
 				if th == nil {
 					return nil
@@ -372,11 +373,11 @@ func watchMigration(ctx context.Context, client *namespaces.AdminClient, name st
 				return &replay.ThrottleState{Rate: th.Rate, MaxRate: th.MaxRate, Throttled: th.Reason != "", Reason: th.Reason}
 			},
 		}
-		rep := startProgress("backfill "+to, src, newProgressMeter(0, 0, time.Now(), false), out, every)
+		rep := progress.Start("backfill "+to, src, progress.NewMeter(0, 0, time.Now(), false), out, every)
 		for node.Backfilling(cur.Load().Migration.State) && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
-			case <-time.After(barTick):
+			case <-time.After(progress.BarTick):
 			}
 			if n, err := client.Get(ctx, name); err == nil && n.Migration != nil {
 				cur.Store(&n)

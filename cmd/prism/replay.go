@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/internal/progress"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/projectors"
@@ -302,7 +303,7 @@ func (r *replayRun) name() string { return "replay " + r.ns.Name + "→" + r.f.t
 // run runs the replay job with progress output and prints its summary.
 func (r *replayRun) run(ctx context.Context, js jetstream.JetStream, log *slog.Logger, owner string) error {
 	f, out := r.f, r.io.out
-	var rep *progressReporter
+	var rep *progress.Reporter
 	abstraction := subjects.AbstractionKeyValue
 	if r.ns.Abstraction == namespaces.AbstractionTimeSeries {
 		abstraction = subjects.AbstractionTimeSeries
@@ -319,12 +320,12 @@ func (r *replayRun) run(ctx context.Context, js jetstream.JetStream, log *slog.L
 			},
 			Started: func(run *replay.Running) {
 				fmt.Fprintf(out, "%s: from checkpoint %d to %s into %s\n", r.name(), run.Start, stopLabel(run.StopAt), r.target)
-				src := progressSource{
-					applied:  func() uint64 { return run.Progress().Applied },
-					head:     func() uint64 { return run.Progress().Head },
-					throttle: func() *replay.ThrottleState { return run.Progress().Throttle },
+				src := progress.Source{
+					Applied:  func() uint64 { return run.Progress().Applied },
+					Head:     func() uint64 { return run.Progress().Head },
+					Throttle: func() *replay.ThrottleState { return run.Progress().Throttle },
 				}
-				rep = startProgress(r.name(), src, newProgressMeter(run.Start, run.StopAt, run.Began, f.mem), out, f.interval)
+				rep = progress.Start(r.name(), src, progress.NewMeter(run.Start, run.StopAt, run.Began, f.mem), out, f.interval)
 			},
 			ConsumerKept: func(consumer string, err error) {
 				fmt.Fprintf(r.io.errOut, "%s: could not delete consumer %s (delete it yourself: it holds compaction back): %v\n", r.name(), consumer, err)
@@ -343,7 +344,7 @@ func (r *replayRun) run(ctx context.Context, js jetstream.JetStream, log *slog.L
 	}
 	res, err := job.Run(ctx)
 	if rep != nil {
-		r.summary(rep.Stop(), rep.meter.peak, res.StopAt)
+		r.summary(rep.Stop(), rep.Peak(), res.StopAt)
 	}
 	switch {
 	case errors.Is(err, replay.ErrInterrupted):
@@ -366,7 +367,7 @@ func stopLabel(stopAt uint64) string {
 }
 
 // summary prints what the replay did.
-func (r *replayRun) summary(s progressSnapshot, peak memSample, stopAt uint64) {
+func (r *replayRun) summary(s progress.Snapshot, peak progress.Mem, stopAt uint64) {
 	rate := 0.0
 	if secs := s.Elapsed.Seconds(); secs > 0 {
 		rate = float64(s.Done) / secs
@@ -376,8 +377,8 @@ func (r *replayRun) summary(s progressSnapshot, peak memSample, stopAt uint64) {
 		verb = "stopped after"
 	}
 	fmt.Fprintf(r.io.out, "%s: %s %d events in %s (%s events/s on average); checkpoint %d, %d behind the stream's head %d\n",
-		r.name(), verb, s.Done, s.Elapsed.Round(time.Millisecond), humanCount(rate), s.Applied, s.Lag, s.Head)
+		r.name(), verb, s.Done, s.Elapsed.Round(time.Millisecond), progress.HumanCount(rate), s.Applied, s.Lag, s.Head)
 	if r.f.mem {
-		fmt.Fprintf(r.io.out, "%s: peak heap %s, peak rss %s\n", r.name(), mib(peak.Heap), mib(peak.RSS))
+		fmt.Fprintf(r.io.out, "%s: peak heap %s, peak rss %s\n", r.name(), progress.MiB(peak.Heap), progress.MiB(peak.RSS))
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -354,32 +353,6 @@ func TestReplayFlagsValidate(t *testing.T) {
 	}
 	if err := ok.validate(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// The meter's numbers, from samples at known instants.
-func TestProgressMeter(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	m := newProgressMeter(100, 1100, t0, false)
-	m.observe(t0, 100, 2000, nil)
-	s := m.observe(t0.Add(2*time.Second), 300, 2000, nil)
-	if s.Done != 200 || s.Total != 1000 || s.Rate != 100 || s.ETA != 8*time.Second || s.Lag != 1700 {
-		t.Fatalf("snapshot %+v", s)
-	}
-	th := &replay.ThrottleState{Rate: 50, MaxRate: 100, Throttled: true, Reason: "primary lag 12000 > 5000"}
-	line := m.observe(t0.Add(4*time.Second), 500, 2100, th).line("replay orders→x")
-	wantLine := "replay orders→x: 400/1000 events (40.0%), 100 events/s, ETA 6s, lag 1600 behind head 2100, throttled to 50 events/s (primary lag 12000 > 5000)"
-	if line != wantLine {
-		t.Fatalf("line\n %q\nwant\n %q", line, wantLine)
-	}
-	// Following the head: the total grows with it.
-	f := newProgressMeter(0, 0, t0, true)
-	s = f.observe(t0.Add(time.Second), 10, 40, nil)
-	if s.Total != 40 || s.Mem == nil || s.Mem.Heap == 0 {
-		t.Fatalf("following: %+v", s)
-	}
-	if n, _ := strconv.Atoi(progressLine.FindStringSubmatch(s.line("x"))[2]); n != 40 {
-		t.Fatalf("following line %q", s.line("x"))
 	}
 }
 

@@ -1,4 +1,9 @@
-package main
+// Package progress shows the progress of long work that follows a stream
+// (a replay, a migration backfill): a Meter turns samples of a checkpoint,
+// the stream's head and a throttle into done/total, rate, ETA and lag, and
+// a Reporter prints them until stopped, as a bar on a terminal and as
+// plain lines otherwise.
+package progress
 
 import (
 	"bufio"
@@ -20,35 +25,35 @@ import (
 	"github.com/prism-data/prism/replay"
 )
 
-// rateWindow is how far back the rate shown (and the ETA from it) looks:
+// RateWindow is how far back the rate shown (and the ETA from it) looks:
 // long enough to smooth batches, short enough to follow a throttle.
-const rateWindow = 10 * time.Second
+const RateWindow = 10 * time.Second
 
-// progressSample is the applied checkpoint at one instant.
-type progressSample struct {
+// sample is the applied checkpoint at one instant.
+type sample struct {
 	at      time.Time
 	applied uint64
 }
 
-// progressMeter turns samples of a replay's checkpoint, the stream's head
+// Meter turns samples of a replay's checkpoint, the stream's head
 // and the throttle into what progress output shows. It is used from one
 // goroutine.
-type progressMeter struct {
+type Meter struct {
 	start   uint64 // the target's checkpoint when the replay started
 	stopAt  uint64 // the last sequence to apply; 0 while following the head
 	began   time.Time
 	mem     bool
-	samples []progressSample
-	peak    memSample
+	samples []sample
+	peak    Mem
 }
 
-// progressSnapshot is the progress at one instant.
-type progressSnapshot struct {
+// Snapshot is the progress at one instant.
+type Snapshot struct {
 	// Done and Total count stream sequences from the start checkpoint:
 	// applied − start of stopAt − start (the head − start when following).
 	Done, Total uint64
 	Applied     uint64
-	// Rate is sequences applied per second over the last rateWindow.
+	// Rate is sequences applied per second over the last RateWindow.
 	Rate float64
 	// ETA is the time left at Rate; negative when unknown.
 	ETA time.Duration
@@ -57,25 +62,28 @@ type progressSnapshot struct {
 	// Throttle is the throttle's state; nil without one.
 	Throttle *replay.ThrottleState
 	// Mem is the process's memory, with --mem.
-	Mem *memSample
+	Mem *Mem
 	// Elapsed is the time since the replay began.
 	Elapsed time.Duration
 }
 
-func newProgressMeter(start, stopAt uint64, began time.Time, mem bool) *progressMeter {
-	return &progressMeter{start: start, stopAt: stopAt, began: began, mem: mem}
+// NewMeter returns a meter of work from checkpoint start to stopAt (0:
+// following the stream's head), begun at began; mem adds the process's
+// memory to each snapshot and keeps its peak.
+func NewMeter(start, stopAt uint64, began time.Time, mem bool) *Meter {
+	return &Meter{start: start, stopAt: stopAt, began: began, mem: mem}
 }
 
-// observe records the applied checkpoint and head at now and returns the
+// Observe records the applied checkpoint and head at now and returns the
 // progress.
-func (m *progressMeter) observe(now time.Time, applied, head uint64, th *replay.ThrottleState) progressSnapshot {
-	m.samples = append(m.samples, progressSample{now, applied})
+func (m *Meter) Observe(now time.Time, applied, head uint64, th *replay.ThrottleState) Snapshot {
+	m.samples = append(m.samples, sample{now, applied})
 	cut := 0
-	for cut < len(m.samples)-2 && now.Sub(m.samples[cut+1].at) >= rateWindow {
+	for cut < len(m.samples)-2 && now.Sub(m.samples[cut+1].at) >= RateWindow {
 		cut++
 	}
 	m.samples = m.samples[cut:]
-	s := progressSnapshot{Applied: applied, Head: max(head, applied), Throttle: th, ETA: -1, Elapsed: now.Sub(m.began)}
+	s := Snapshot{Applied: applied, Head: max(head, applied), Throttle: th, ETA: -1, Elapsed: now.Sub(m.began)}
 	s.Lag = s.Head - applied
 	end := m.stopAt
 	if end == 0 {
@@ -92,12 +100,15 @@ func (m *progressMeter) observe(now time.Time, applied, head uint64, th *replay.
 		s.ETA = time.Duration(float64(left) / s.Rate * float64(time.Second))
 	}
 	if m.mem {
-		ms := readMem()
+		ms := ReadMem()
 		m.peak.Heap, m.peak.RSS = max(m.peak.Heap, ms.Heap), max(m.peak.RSS, ms.RSS)
 		s.Mem = &ms
 	}
 	return s
 }
+
+// Peak is the highest memory seen, with mem.
+func (m *Meter) Peak() Mem { return m.peak }
 
 // sub is a − b, or 0 when b is larger.
 func sub(a, b uint64) uint64 {
@@ -107,11 +118,11 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
-// facts is what follows the counts on a progress line: rate, ETA, lag,
+// Facts is what follows the counts on a progress line: rate, ETA, lag,
 // throttle, memory.
-func (s progressSnapshot) facts() string {
+func (s Snapshot) Facts() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s events/s", humanCount(s.Rate))
+	fmt.Fprintf(&b, "%s events/s", HumanCount(s.Rate))
 	if s.ETA >= 0 {
 		fmt.Fprintf(&b, ", ETA %s", s.ETA.Round(time.Second))
 	} else {
@@ -121,40 +132,40 @@ func (s progressSnapshot) facts() string {
 	if th := s.Throttle; th != nil {
 		switch {
 		case th.Throttled:
-			fmt.Fprintf(&b, ", throttled to %s events/s (%s)", humanCount(th.Rate), th.Reason)
+			fmt.Fprintf(&b, ", throttled to %s events/s (%s)", HumanCount(th.Rate), th.Reason)
 		case th.Rate > 0:
-			fmt.Fprintf(&b, ", max rate %s events/s", humanCount(th.Rate))
+			fmt.Fprintf(&b, ", max rate %s events/s", HumanCount(th.Rate))
 		}
 	}
 	if s.Mem != nil {
-		fmt.Fprintf(&b, ", heap %s, rss %s", mib(s.Mem.Heap), mib(s.Mem.RSS))
+		fmt.Fprintf(&b, ", heap %s, rss %s", MiB(s.Mem.Heap), MiB(s.Mem.RSS))
 	}
 	return b.String()
 }
 
-// line is the plain progress line of s: the same facts as the bar.
-func (s progressSnapshot) line(name string) string {
+// Line is the plain progress line of s: the same facts as the bar.
+func (s Snapshot) Line(name string) string {
 	pct := 100.0
 	if s.Total > 0 {
 		pct = 100 * float64(s.Done) / float64(s.Total)
 	}
-	return fmt.Sprintf("%s: %d/%d events (%.1f%%), %s", name, s.Done, s.Total, pct, s.facts())
+	return fmt.Sprintf("%s: %d/%d events (%.1f%%), %s", name, s.Done, s.Total, pct, s.Facts())
 }
 
-// memSample is the process's memory at one instant.
-type memSample struct {
+// Mem is the process's memory at one instant.
+type Mem struct {
 	// Heap is the Go heap in use (runtime.MemStats.HeapInuse).
 	Heap uint64
 	// RSS is the resident set size (Linux; 0 elsewhere).
 	RSS uint64
 }
 
-// readMem samples the process's memory. ReadMemStats stops the world for
+// ReadMem samples the process's memory. ReadMemStats stops the world for
 // a moment: fine once a progress tick.
-func readMem() memSample {
+func ReadMem() Mem {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memSample{Heap: ms.HeapInuse, RSS: rss()}
+	return Mem{Heap: ms.HeapInuse, RSS: rss()}
 }
 
 // rss reads the resident set size from /proc/self/status; 0 if it cannot.
@@ -173,40 +184,44 @@ func rss() uint64 {
 	return 0
 }
 
-func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+// MiB prints n bytes in mebibytes.
+func MiB(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// progressSource is where a reporter reads a running replay from.
-type progressSource struct {
-	applied  func() uint64
-	head     func() uint64
-	throttle func() *replay.ThrottleState
+// Source is where a reporter reads a running replay from.
+type Source struct {
+	// Applied is the target's checkpoint.
+	Applied func() uint64
+	// Head is the stream's last sequence.
+	Head func() uint64
+	// Throttle is the throttle's state; it may return nil.
+	Throttle func() *replay.ThrottleState
 }
 
-// progressReporter shows a replay's progress until stopped: a bar on a
+// Reporter shows a replay's progress until stopped: a bar on a
 // terminal (mpb), plain lines every interval otherwise.
-type progressReporter struct {
+type Reporter struct {
 	name     string
-	src      progressSource
-	meter    *progressMeter
+	src      Source
+	meter    *Meter
 	out      io.Writer
 	tty      bool
 	interval time.Duration
 
-	last atomic.Pointer[progressSnapshot]
+	last atomic.Pointer[Snapshot]
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-// isTerminal says whether w is a terminal, where progress is a bar.
-func isTerminal(w io.Writer) bool {
+// IsTerminal says whether w is a terminal, where progress is a bar.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
-// startProgress starts reporting to out; Stop ends it and returns the last
+// Start starts reporting to out; Stop ends it and returns the last
 // snapshot.
-func startProgress(name string, src progressSource, meter *progressMeter, out io.Writer, interval time.Duration) *progressReporter {
-	r := &progressReporter{name: name, src: src, meter: meter, out: out, tty: isTerminal(out), interval: interval, stop: make(chan struct{})}
+func Start(name string, src Source, meter *Meter, out io.Writer, interval time.Duration) *Reporter {
+	r := &Reporter{name: name, src: src, meter: meter, out: out, tty: IsTerminal(out), interval: interval, stop: make(chan struct{})}
 	r.sample()
 	if r.tty {
 		r.wg.Go(r.runBar)
@@ -217,13 +232,13 @@ func startProgress(name string, src progressSource, meter *progressMeter, out io
 }
 
 // sample observes the replay now.
-func (r *progressReporter) sample() progressSnapshot {
-	s := r.meter.observe(time.Now(), r.src.applied(), r.src.head(), r.src.throttle())
+func (r *Reporter) sample() Snapshot {
+	s := r.meter.Observe(time.Now(), r.src.Applied(), r.src.Head(), r.src.Throttle())
 	r.last.Store(&s)
 	return s
 }
 
-func (r *progressReporter) runLines() {
+func (r *Reporter) runLines() {
 	tk := time.NewTicker(r.interval)
 	defer tk.Stop()
 	for {
@@ -231,17 +246,17 @@ func (r *progressReporter) runLines() {
 		case <-r.stop:
 			return
 		case <-tk.C:
-			fmt.Fprintln(r.out, r.sample().line(r.name))
+			fmt.Fprintln(r.out, r.sample().Line(r.name))
 		}
 	}
 }
 
-// barTick is how often the bar's numbers are sampled.
-const barTick = 250 * time.Millisecond
+// BarTick is how often the bar's numbers are sampled.
+const BarTick = 250 * time.Millisecond
 
-func (r *progressReporter) runBar() {
-	p := mpb.New(mpb.WithOutput(r.out), mpb.WithWidth(40), mpb.WithRefreshRate(barTick))
-	snap := func() progressSnapshot { return *r.last.Load() }
+func (r *Reporter) runBar() {
+	p := mpb.New(mpb.WithOutput(r.out), mpb.WithWidth(40), mpb.WithRefreshRate(BarTick))
+	snap := func() Snapshot { return *r.last.Load() }
 	bar := p.AddBar(int64(max(snap().Total, 1)),
 		mpb.PrependDecorators(
 			decor.Name(r.name+" "),
@@ -252,10 +267,10 @@ func (r *progressReporter) runBar() {
 		),
 		mpb.AppendDecorators(
 			decor.Percentage(decor.WCSyncSpace),
-			decor.Any(func(decor.Statistics) string { return " " + snap().facts() }),
+			decor.Any(func(decor.Statistics) string { return " " + snap().Facts() }),
 		),
 	)
-	tk := time.NewTicker(barTick)
+	tk := time.NewTicker(BarTick)
 	defer tk.Stop()
 	for {
 		s := r.sample()
@@ -277,14 +292,28 @@ func (r *progressReporter) runBar() {
 	}
 }
 
+// Peak is the highest memory the meter saw; call it after Stop.
+func (r *Reporter) Peak() Mem { return r.meter.Peak() }
+
 // Stop ends the reporting and returns the final snapshot, printed as a last
 // line when the output is plain.
-func (r *progressReporter) Stop() progressSnapshot {
+func (r *Reporter) Stop() Snapshot {
 	close(r.stop)
 	r.wg.Wait()
 	s := r.sample()
 	if !r.tty {
-		fmt.Fprintln(r.out, s.line(r.name))
+		fmt.Fprintln(r.out, s.Line(r.name))
 	}
 	return s
+}
+
+// HumanCount prints n as 950, 12.3k or 1.25M.
+func HumanCount(n float64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", n/1e6)
+	case n >= 1e4:
+		return fmt.Sprintf("%.1fk", n/1e3)
+	}
+	return fmt.Sprintf("%.0f", n)
 }
