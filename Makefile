@@ -10,8 +10,14 @@ ARGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 CONCURRENT_PKGS := ./gateway/... ./projectors/... ./client/... ./backends/... ./subjects/... ./replay/... ./cmd/...
+# Packages of the standalone-NATS tests (TestStandalone*), see docs/testing.md.
+STANDALONE_PKGS := ./itest/ ./backends/natskv/
+# Reads go test -json: prints it as go test does, lists the skips and fails
+# on one not allowed (.ci/skipcheck/main.go).
+SKIPCHECK := $(GO) run ./.ci/skipcheck
+FUZZTIME ?= 10s
 
-.PHONY: run test race generate generate-check lint bench build tools
+.PHONY: run test race generate generate-check lint bench build tools nats-server test-standalone fuzz
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/prism ./cmd/prism
@@ -19,8 +25,31 @@ build:
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/prism serve --data-dir $(DATA_DIR) --nats-listen $(NATS_LISTEN) $(ARGS)
 
+# With ALLOWED_SKIPS=FILE (CI: .ci/allowed-skips.txt) a skipped test that
+# FILE does not list fails the run.
 test:
+ifeq ($(ALLOWED_SKIPS),)
 	$(GO) test -count=1 ./...
+else
+	$(GO) test -count=1 -json ./... | $(SKIPCHECK) -allow $(ALLOWED_SKIPS)
+endif
+
+# The current nats-server of go.mod, for the standalone-NATS tests.
+nats-server:
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+
+# The standalone-NATS tests against bin/nats-server run as its own process
+# (.ci/with-nats-server starts and stops it); a skip fails them.
+test-standalone: nats-server
+	.ci/with-nats-server $(GO) test -count=1 -json -run '^TestStandalone' $(STANDALONE_PKGS) | $(SKIPCHECK) -want-tests
+
+# Every fuzz target of the module, FUZZTIME each.
+fuzz:
+	.ci/fuzz $(FUZZTIME)
+
+# A pipe fails when go test fails, not only when its reader does.
+test test-standalone: SHELL := bash
+test test-standalone: .SHELLFLAGS := -o pipefail -c
 
 race:
 	$(GO) test -count=1 -race $(CONCURRENT_PKGS)

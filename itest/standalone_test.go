@@ -12,31 +12,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/itest/natstest"
 )
 
-// standaloneURL is the NATS server of the dev/CI machine, which Prism did
-// not start.
-const standaloneURL = "nats://127.0.0.1:4222"
-
 // TestStandaloneNATSServer serves a namespace with publish_changes from
-// the machine's standalone nats-server: writes, reads, the core NATS
-// fan-out of changes, and mutate, which needs atomic batch publish (2.12+)
-// and must be refused cleanly, storing nothing, on an older server. It is
-// skipped when no server with JetStream is reachable.
+// a standalone nats-server (natstest.Standalone: the machine's, or
+// $PRISM_STANDALONE_NATS_URL): writes, reads, the core NATS fan-out of
+// changes, and mutate, which needs atomic batch publish (2.12+) and must be
+// refused cleanly, storing nothing, on an older server. CI runs it on the
+// machine's 2.9 and on a current server.
 func TestStandaloneNATSServer(t *testing.T) {
-	nc, err := nats.Connect(standaloneURL, nats.Timeout(time.Second), nats.MaxReconnects(0))
-	if err != nil {
-		t.Skipf("no standalone nats-server at %s: %v", standaloneURL, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	standaloneURL, nc, js := natstest.Standalone(t)
 	ctx := testCtx(t)
-	if _, err := js.AccountInfo(ctx); err != nil {
-		t.Skipf("the nats-server at %s has no JetStream: %v", standaloneURL, err)
-	}
 	t.Logf("standalone nats-server %s", nc.ConnectedServerVersion())
 
 	name := fmt.Sprintf("standalone_%d", time.Now().UnixNano())

@@ -8,34 +8,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/backends/natskv"
+	"github.com/prism-data/prism/itest/natstest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
-// standaloneURL is the NATS server of the dev/CI machine, which Prism did
-// not start.
-const standaloneURL = "nats://127.0.0.1:4222"
-
 // TestStandaloneServer applies, reads, scans, sweeps and reopens a bucket
-// on the machine's standalone nats-server, to prove the store works with a
-// server Prism did not start. It is skipped when none is reachable.
+// on a standalone nats-server (natstest.Standalone: the machine's, or
+// $PRISM_STANDALONE_NATS_URL), to prove the store works with a server
+// Prism did not start. On a server older than 2.12 it checks that Open
+// refuses it and skips the rest.
 func TestStandaloneServer(t *testing.T) {
-	nc, err := nats.Connect(standaloneURL, nats.Timeout(time.Second), nats.MaxReconnects(0))
-	if err != nil {
-		t.Skipf("no standalone nats-server at %s: %v", standaloneURL, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	standaloneURL, nc, js := natstest.Standalone(t)
 	ctx := context.Background()
-	if _, err := js.AccountInfo(ctx); err != nil {
-		t.Skipf("the nats-server at %s has no JetStream: %v", standaloneURL, err)
-	}
 	ns := fmt.Sprintf("natskvtest-%d", time.Now().UnixNano())
 	t.Cleanup(func() {
 		if err := js.DeleteKeyValue(context.Background(), natskv.BucketName(ns)); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {

@@ -1,4 +1,6 @@
-// Package natstest runs in-process NATS servers with JetStream for tests.
+// Package natstest runs in-process NATS servers with JetStream for tests,
+// and finds the standalone one (Standalone) that tests use to prove Prism
+// works with a server it did not start.
 //
 // Every helper takes a testing.TB, marks itself with t.Helper, fails the test
 // with t.Fatal when it cannot do its job, and releases what it made with
