@@ -210,29 +210,19 @@ func (f replayFlags) validate() error {
 	return nil
 }
 
-// lookupNamespace reads namespace from the registry, without creating the
-// registry when there is none.
+// lookupNamespace reads namespace from the registry; prism replay
+// rebuilds keyvalue and timeseries targets only.
 func lookupNamespace(ctx context.Context, js jetstream.JetStream, name string) (namespaces.Namespace, error) {
-	if _, err := js.KeyValue(ctx, subjects.RegistryBucket); errors.Is(err, jetstream.ErrBucketNotFound) {
-		return namespaces.Namespace{}, fmt.Errorf("replay: namespace %s: this NATS has no Prism namespace registry (is --nats-url the deployment's?)", name)
-	} else if err != nil {
-		return namespaces.Namespace{}, fmt.Errorf("replay: read the namespace registry: %w", err)
-	}
-	reg, _, err := namespaces.OpenRegistry(ctx, js, 1)
-	if err != nil {
-		return namespaces.Namespace{}, err
-	}
-	e, err := reg.Get(ctx, name)
+	e, err := namespaces.Lookup(ctx, js, name)
 	if err != nil {
 		return namespaces.Namespace{}, fmt.Errorf("replay: %w", err)
 	}
-	n := e.Namespace
-	n.Backend = e.Backend
-	switch n.Abstraction {
+	switch n := e.Namespace; n.Abstraction {
 	case namespaces.AbstractionKeyValue, namespaces.AbstractionTimeSeries:
 		return n, nil
+	default:
+		return n, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", name, n.Abstraction)
 	}
-	return n, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", name, n.Abstraction)
 }
 
 // resolveTarget decides the target's backend and where its data lives.
