@@ -1,10 +1,8 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -47,14 +45,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	var rows pgx.Rows
 	var err error
 	if reqKeys := req.GetKeys(); len(reqKeys) > 0 {
-		keys := make([][]byte, 0, len(reqKeys))
-		for _, k := range reqKeys {
-			if !hasAfter || bytes.Compare(k, after) > 0 {
-				keys = append(keys, kit.NonNil(k))
-			}
-		}
-		slices.SortFunc(keys, bytes.Compare)
-		keys = slices.CompactFunc(keys, bytes.Equal)
+		keys := kit.KeysAfter(reqKeys, after, hasAfter)
 		rows, err = s.pool.Query(ctx, s.q.itemKeys, id, keys, sec, nanos, size+1)
 	} else {
 		// Every key is a bytea >= '', so an absent start selects from the

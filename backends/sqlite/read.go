@@ -1,11 +1,9 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -148,14 +146,7 @@ func (s *Store) itemsInRange(ctx context.Context, tx *sql.Tx, id []byte, r *pris
 
 func (s *Store) itemsByKeys(ctx context.Context, tx *sql.Tx, id []byte, reqKeys [][]byte,
 	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
-	keys := make([][]byte, 0, len(reqKeys))
-	for _, k := range reqKeys {
-		if !hasAfter || bytes.Compare(k, after) > 0 {
-			keys = append(keys, kit.NonNil(k))
-		}
-	}
-	slices.SortFunc(keys, bytes.Compare)
-	keys = slices.CompactFunc(keys, bytes.Equal)
+	keys := kit.KeysAfter(reqKeys, after, hasAfter)
 
 	var items []*prismv1.Item
 	for len(keys) > 0 && len(items) < limit {

@@ -204,3 +204,16 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+func TestKeysAfter(t *testing.T) {
+	keys := [][]byte{[]byte("c"), []byte("a"), nil, []byte("b"), []byte("c")}
+	if got := KeysAfter(keys, nil, false); !slices.EqualFunc(got, [][]byte{{}, []byte("a"), []byte("b"), []byte("c")}, slices.Equal) || got[0] == nil {
+		t.Errorf("KeysAfter without a token = %q", got)
+	}
+	if got := KeysAfter(keys, []byte("a"), true); !slices.EqualFunc(got, [][]byte{[]byte("b"), []byte("c")}, slices.Equal) {
+		t.Errorf("KeysAfter a = %q, want [b c]", got)
+	}
+	if got := KeysAfter(keys, []byte("c"), true); got == nil || len(got) != 0 {
+		t.Errorf("KeysAfter c = %#v, want empty, not nil", got)
+	}
+}

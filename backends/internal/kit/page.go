@@ -3,6 +3,7 @@ package kit
 import (
 	"bytes"
 	"encoding/base64"
+	"slices"
 	"strconv"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -106,4 +107,18 @@ func ScanIDPage(rows Rows, size int) (*prismv1.ScanResponse, error) {
 	}
 	resp.Ids, resp.NextPageToken = KeyPage(resp.Ids, size, func(id []byte) []byte { return id })
 	return resp, nil
+}
+
+// KeysAfter returns the keys of a read by keys that its page still has to
+// read: those after the page token's key (all without one), sorted in byte
+// order, without repeats, never nil.
+func KeysAfter(keys [][]byte, after []byte, hasAfter bool) [][]byte {
+	out := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		if !hasAfter || bytes.Compare(k, after) > 0 {
+			out = append(out, NonNil(k))
+		}
+	}
+	slices.SortFunc(out, bytes.Compare)
+	return slices.CompactFunc(out, bytes.Equal)
 }
