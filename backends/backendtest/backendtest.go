@@ -109,6 +109,14 @@ type Config struct {
 	Errors Errors
 	// New opens a new, empty backend for one test.
 	New Factory
+	// FailCheckpointWrites (optional) makes every later write of b's
+	// checkpoint fail, as the database would for a full disk or a broken
+	// constraint (SQLite and PostgreSQL: a trigger on the checkpoint table
+	// that raises), until restore is called. The suite uses it to check
+	// that a batch's data and its checkpoint commit in one transaction: a
+	// batch whose checkpoint write fails must leave none of its data
+	// visible. When nil, those tests are skipped with a message saying so.
+	FailCheckpointWrites func(t testing.TB, b any) (restore func())
 }
 
 // feature is one abstraction the suite knows: how to tell that a backend

@@ -72,6 +72,7 @@ func runKeyValue(t *testing.T, cfg Config) {
 		{"EmptyBatchAdvancesCheckpoint", k.testEmptyBatch},
 		{"InvalidChangeAppliesNothing", k.testInvalidChange},
 		{"InvalidBatch", k.testInvalidBatch},
+		{"FailedCheckpointWriteAppliesNothing", k.testFailedCheckpointWrite},
 		// Reads.
 		{"GetKeys", k.testGetKeys},
 		{"GetManyKeys", k.testGetManyKeys},

@@ -79,6 +79,7 @@ func runTimeSeries(t *testing.T, cfg Config) {
 		{"ReplayIsNoOp", s.testReplay},
 		{"InvalidChangeAppliesNothing", s.testInvalidChange},
 		{"InvalidBatch", s.testInvalidBatch},
+		{"FailedCheckpointWriteAppliesNothing", s.testFailedCheckpointWrite},
 		{"SharesCheckpointWithKeyValue", s.testSharedCheckpoint},
 		// Reads.
 		{"RangeEdges", s.testRangeEdges},

@@ -98,14 +98,14 @@ func (s *Store) writeError(err error, changes []*prismv1.LogChange, offset int) 
 		// any such record a chunk of its own: the size check ends the
 		// chunk before it and right after it. So the refused record is
 		// the chunk's first and only one, changes[offset].
-		return &InvalidChangeError{Index: offset, Seq: changes[offset].GetSeq(), Reason: "record larger than the writer's batch bytes"}
+		return &InvalidChangeError{kit.ChangeError{Index: offset, Seq: changes[offset].GetSeq(), Reason: "record larger than the writer's batch bytes"}}
 	}
 	var werrs kafka.WriteErrors
 	if errors.As(err, &werrs) {
 		for i, e := range werrs {
 			if e != nil && (errors.Is(e, kafka.MessageSizeTooLarge) || errors.Is(e, kafka.RecordListTooLarge)) {
 				c := changes[offset+i]
-				return &InvalidChangeError{Index: offset + i, Seq: c.GetSeq(), Reason: fmt.Sprintf("the cluster refused the record: %v", e)}
+				return &InvalidChangeError{kit.ChangeError{Index: offset + i, Seq: c.GetSeq(), Reason: fmt.Sprintf("the cluster refused the record: %v", e)}}
 			}
 		}
 	}

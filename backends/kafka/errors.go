@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/prism-data/prism/backends/internal/kit"
 )
@@ -25,12 +24,12 @@ var (
 	// nil, a partition the topic does not have, a key and a partition both
 	// set, a negative offset, or an end_offset not above offset. It blames
 	// the caller: InvalidArgument reports true.
-	ErrInvalidRequest error = invalidArgument("invalid request")
+	ErrInvalidRequest = kit.InvalidArgument("invalid request")
 
 	// ErrOffsetOutOfRange is returned by Fetch for an offset past the
 	// partition's end or before its first kept record (Kafka's retention
 	// deleted it). It blames the caller: InvalidArgument reports true.
-	ErrOffsetOutOfRange error = invalidArgument("offset out of range")
+	ErrOffsetOutOfRange = kit.InvalidArgument("offset out of range")
 
 	// ErrCorrupt is returned when the checkpoint topic holds a record this
 	// package did not write.
@@ -40,44 +39,18 @@ var (
 	ErrClosed = errors.New("kafka store closed")
 )
 
-// invalidArgument is an error that blames the request, so that a gateway
-// answers INVALID_ARGUMENT rather than UNAVAILABLE. Each value is a distinct
-// sentinel for errors.Is.
-type invalidArgument string
-
-func (e invalidArgument) Error() string { return string(e) }
-
-// InvalidArgument reports true.
-func (e invalidArgument) InvalidArgument() bool { return true }
-
-// InvalidChangeError reports which change of a batch is invalid and why. It
-// matches ErrInvalidChange with errors.Is.
-type InvalidChangeError struct {
-	// Index is the position of the change in the batch.
-	Index int
-	// Seq is the change's stream sequence (0 for a nil change).
-	Seq uint64
-	// Reason says what is wrong, for the dead-letter record.
-	Reason string
-}
-
-func (e *InvalidChangeError) Error() string {
-	return fmt.Sprintf("%v: change %d (seq %d): %s", ErrInvalidChange, e.Index, e.Seq, e.Reason)
-}
+// InvalidChangeError reports which change of a batch is invalid and why
+// (Index, Seq, Reason). It matches ErrInvalidChange with errors.Is, and is
+// permanent: Permanent reports true, so projectors dead-letter the change.
+type InvalidChangeError struct{ kit.ChangeError }
 
 // Unwrap returns ErrInvalidChange.
 func (e *InvalidChangeError) Unwrap() error { return ErrInvalidChange }
-
-// Permanent reports true: the change itself is at fault, so retrying cannot
-// succeed. Projectors dead-letter a change whose error says so.
-func (e *InvalidChangeError) Permanent() bool { return true }
 
 // kitErrors reports what kit finds wrong in this package's errors.
 var kitErrors = kit.Errors{
 	InvalidRequest:   ErrInvalidRequest,
 	InvalidPageToken: ErrInvalidRequest,
 	InvalidBatch:     ErrInvalidBatch,
-	Change: func(index int, seq uint64, reason string) error {
-		return &InvalidChangeError{Index: index, Seq: seq, Reason: reason}
-	},
+	Change:           func(e kit.ChangeError) error { return &InvalidChangeError{e} },
 }

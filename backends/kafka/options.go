@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // Defaults of the options.
@@ -70,11 +72,8 @@ func WithTopic(name string) Option {
 // An existing topic keeps its partitions. n must be 1 to 10000.
 func WithPartitions(n int) Option {
 	return func(o *options) error {
-		if n < 1 || n > 10000 {
-			return fmt.Errorf("WithPartitions: %d partitions, need 1 to 10000", n)
-		}
 		o.partitions = n
-		return nil
+		return kit.CheckRange("WithPartitions", n, 1, 10000, "partitions")
 	}
 }
 
@@ -83,11 +82,8 @@ func WithPartitions(n int) Option {
 // its replication. n must be 1 to 7.
 func WithReplicationFactor(n int) Option {
 	return func(o *options) error {
-		if n < 1 || n > 7 {
-			return fmt.Errorf("WithReplicationFactor: %d, need 1 to 7", n)
-		}
 		o.replication = n
-		return nil
+		return kit.CheckRange("WithReplicationFactor", n, 1, 7, "")
 	}
 }
 
@@ -98,11 +94,8 @@ func WithReplicationFactor(n int) Option {
 // DefaultBatchSize; 1 to 100000).
 func WithBatchSize(n int) Option {
 	return func(o *options) error {
-		if n < 1 || n > 100000 {
-			return fmt.Errorf("WithBatchSize: %d, need 1 to 100000", n)
-		}
 		o.batchSize = n
-		return nil
+		return kit.CheckRange("WithBatchSize", n, 1, 100000, "")
 	}
 }
 
@@ -124,11 +117,8 @@ func WithBatchTimeout(d time.Duration) Option {
 // before ApplyLog fails (default DefaultMaxAttempts; 1 to 100).
 func WithMaxAttempts(n int) Option {
 	return func(o *options) error {
-		if n < 1 || n > 100 {
-			return fmt.Errorf("WithMaxAttempts: %d, need 1 to 100", n)
-		}
 		o.maxAttempts = n
-		return nil
+		return kit.CheckRange("WithMaxAttempts", n, 1, 100, "")
 	}
 }
 

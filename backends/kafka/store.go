@@ -13,6 +13,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/prism-data/prism/subjects"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // defaultTimeout bounds a call whose context has no deadline.
@@ -35,10 +37,9 @@ type Store struct {
 	cpWriter  *kafka.Writer // checkpoint topic, one record per batch
 	balancer  kafka.Murmur2Balancer
 
-	// mu is held for reading by every operation and for writing by Close,
-	// so Close waits for the operations in flight and none starts after it.
-	mu     sync.RWMutex
-	closed bool
+	// gate is entered by every operation and closed by Close, so Close
+	// waits for the operations in flight and none starts after it.
+	gate kit.Gate
 
 	// wmu serializes ApplyLog calls. checkpoint is the last checkpoint
 	// written or read; it changes under wmu and is read without it, so a
@@ -62,10 +63,8 @@ func TopicName(ns string) string { return "prism-" + ns }
 // returns a partly opened Store.
 func Open(ctx context.Context, brokers []string, namespace string, opts ...Option) (*Store, error) {
 	o := defaultOptions(namespace)
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, fmt.Errorf("open kafka store: %w", err)
-		}
+	if err := kit.ApplyOptions(&o, opts); err != nil {
+		return nil, fmt.Errorf("open kafka store: %w", err)
 	}
 	if err := subjects.ValidateNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("open kafka store: %w", err)
@@ -344,31 +343,26 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// read takes the read lock, or returns ErrClosed.
+// read lets one operation in and returns the function that ends it, or
+// returns ErrClosed.
 func (s *Store) read() (func(), error) {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return nil, ErrClosed
+	if err := s.gate.Enter(ErrClosed); err != nil {
+		return nil, err
 	}
-	return s.mu.RUnlock, nil
+	return s.gate.Leave, nil
 }
 
 // Close waits for the operations in flight, flushes and closes the writers
 // and the connections. It is idempotent; the Store is unusable afterwards.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	return s.gate.Close(func() error {
+		err := errors.Join(s.writer.Close(), s.cpWriter.Close())
+		s.transport.CloseIdleConnections()
+		if err != nil {
+			return fmt.Errorf("close kafka store: %w", err)
+		}
 		return nil
-	}
-	s.closed = true
-	err := errors.Join(s.writer.Close(), s.cpWriter.Close())
-	s.transport.CloseIdleConnections()
-	if err != nil {
-		return fmt.Errorf("close kafka store: %w", err)
-	}
-	return nil
+	})
 }
 
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -60,21 +60,13 @@ const (
 // checkpoint (nothing of the refused sub-batch is stored; retry); ErrClosed
 // after Close; otherwise the NATS error.
 func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
-	if err := kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)); err != nil {
-		return fmt.Errorf("apply key-value batch: %w", err)
-	}
-	if err := s.acquire(); err != nil {
-		return fmt.Errorf("apply key-value batch: %w", err)
-	}
-	defer s.mu.RUnlock()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.applyKeyValue(ctx, changes, through); err != nil {
-		return fmt.Errorf("apply key-value batch through seq %d: %w", through, err)
-	}
-	return nil
+	return kit.Apply(&s.gate, ErrClosed, "key-value", through, kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)), func() error {
+		ctx, cancel := withTimeout(ctx)
+		defer cancel()
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		return s.applyKeyValue(ctx, changes, through)
+	})
 }
 
 func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/prism-data/prism/backends/backendtest"
 	"github.com/prism-data/prism/backends/natskv"
 	"github.com/prism-data/prism/itest/natstest"
@@ -36,5 +38,31 @@ func TestConformance(t *testing.T) {
 			}
 			return open(), open
 		},
+		FailCheckpointWrites: func(t testing.TB, b any) func() {
+			s := b.(*natskv.Store)
+			s.SetBeforeCommit(func() { rewriteCheckpoint(t, js, s) })
+			return func() { s.SetBeforeCommit(nil) }
+		},
 	})
+}
+
+// rewriteCheckpoint publishes s's checkpoint again, unchanged, as another
+// writer would: the commit that follows expects the message it read and is
+// refused, so its checkpoint write fails.
+func rewriteCheckpoint(t testing.TB, js jetstream.JetStream, s *natskv.Store) {
+	ctx := context.Background()
+	subject := "$KV." + s.Bucket() + ".m.checkpoint"
+	st, err := js.Stream(ctx, "KV_"+s.Bucket())
+	if err != nil {
+		t.Errorf("rewrite checkpoint: %v", err)
+		return
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		t.Errorf("rewrite checkpoint: %v", err)
+		return
+	}
+	if _, err := js.Publish(ctx, subject, m.Data); err != nil {
+		t.Errorf("rewrite checkpoint: %v", err)
+	}
 }

@@ -2,7 +2,6 @@ package natskv
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/prism-data/prism/backends/internal/kit"
 )
@@ -24,12 +23,12 @@ var (
 	// ErrInvalidPageToken is returned by GetItems and ScanIDs for a
 	// page_token they did not produce. It blames the caller:
 	// InvalidArgument reports true.
-	ErrInvalidPageToken error = invalidArgument("invalid page token")
+	ErrInvalidPageToken = kit.InvalidArgument("invalid page token")
 
 	// ErrInvalidRequest is returned by GetItems and ScanIDs for a request
 	// they cannot serve: nil, or keys and range both set. It blames the
 	// caller: InvalidArgument reports true.
-	ErrInvalidRequest error = invalidArgument("invalid request")
+	ErrInvalidRequest = kit.InvalidArgument("invalid request")
 
 	// ErrConflict is returned by ApplyKeyValue and SweepExpired when another
 	// writer committed to the bucket between this one reading the
@@ -53,44 +52,18 @@ var (
 	ErrClosed = errors.New("nats kv store closed")
 )
 
-// invalidArgument is an error that blames the request, so that a gateway
-// answers INVALID_ARGUMENT rather than UNAVAILABLE. Each value is a distinct
-// sentinel for errors.Is.
-type invalidArgument string
-
-func (e invalidArgument) Error() string { return string(e) }
-
-// InvalidArgument reports true.
-func (e invalidArgument) InvalidArgument() bool { return true }
-
-// InvalidChangeError reports which change of a batch is invalid and why. It
-// matches ErrInvalidChange with errors.Is.
-type InvalidChangeError struct {
-	// Index is the position of the change in the batch.
-	Index int
-	// Seq is the change's stream sequence (0 for a nil change).
-	Seq uint64
-	// Reason says what is wrong, for the dead-letter record.
-	Reason string
-}
-
-func (e *InvalidChangeError) Error() string {
-	return fmt.Sprintf("%v: change %d (seq %d): %s", ErrInvalidChange, e.Index, e.Seq, e.Reason)
-}
+// InvalidChangeError reports which change of a batch is invalid and why
+// (Index, Seq, Reason). It matches ErrInvalidChange with errors.Is, and is
+// permanent: Permanent reports true, so projectors dead-letter the change.
+type InvalidChangeError struct{ kit.ChangeError }
 
 // Unwrap returns ErrInvalidChange.
 func (e *InvalidChangeError) Unwrap() error { return ErrInvalidChange }
-
-// Permanent reports true: the change itself is at fault, so retrying cannot
-// succeed. Projectors dead-letter a change whose error says so.
-func (e *InvalidChangeError) Permanent() bool { return true }
 
 // kitErrors reports what kit finds wrong in this package's errors.
 var kitErrors = kit.Errors{
 	InvalidRequest:   ErrInvalidRequest,
 	InvalidPageToken: ErrInvalidPageToken,
 	InvalidBatch:     ErrInvalidBatch,
-	Change: func(index int, seq uint64, reason string) error {
-		return &InvalidChangeError{Index: index, Seq: seq, Reason: reason}
-	},
+	Change:           func(e kit.ChangeError) error { return &InvalidChangeError{e} },
 }

@@ -31,25 +31,17 @@ import (
 // the page under every retry; ErrClosed after Close; ctx's error;
 // otherwise the NATS error.
 func (s *Store) ExportRecords(ctx context.Context, from []byte, limit int, now time.Time) ([]*prismv1.GetResponse, error) {
-	if err := kit.CheckExport(limit); err != nil {
-		return nil, fmt.Errorf("export records: %w", kitErrors.Request(err))
-	}
-	if err := s.acquire(); err != nil {
-		return nil, fmt.Errorf("export records: %w", err)
-	}
-	defer s.mu.RUnlock()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	var recs []*prismv1.GetResponse
-	err := s.retry(ctx, func() (bool, error) {
-		var err error
-		recs, err = s.exportRecords(ctx, from, limit, now)
-		return recs != nil, err
+	return kit.Do(&s.gate, ErrClosed, "export records", kitErrors.Request(kit.CheckExport(limit)), func() ([]*prismv1.GetResponse, error) {
+		ctx, cancel := withTimeout(ctx)
+		defer cancel()
+		var recs []*prismv1.GetResponse
+		err := s.retry(ctx, func() (bool, error) {
+			var err error
+			recs, err = s.exportRecords(ctx, from, limit, now)
+			return recs != nil, err
+		})
+		return recs, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("export records: %w", err)
-	}
-	return recs, nil
 }
 
 // exportRecords makes one attempt; it returns nil records if a writer

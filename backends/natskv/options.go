@@ -1,11 +1,12 @@
 package natskv
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 type options struct {
@@ -26,11 +27,8 @@ type Option func(*options) error
 // SweepExpired). The default is time.Now. now must not be nil.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
-		if now == nil {
-			return errors.New("WithClock: nil clock")
-		}
 		o.now = now
-		return nil
+		return kit.CheckClock(now)
 	}
 }
 
@@ -39,11 +37,8 @@ func WithClock(now func() time.Time) Option {
 // bucket keeps its replicas.
 func WithReplicas(n int) Option {
 	return func(o *options) error {
-		if n < 1 || n > 5 {
-			return fmt.Errorf("WithReplicas: %d replicas, need 1 to 5", n)
-		}
 		o.replicas = n
-		return nil
+		return kit.CheckRange("WithReplicas", n, 1, 5, "replicas")
 	}
 }
 

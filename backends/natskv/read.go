@@ -45,25 +45,17 @@ const (
 // after Close; ctx's error; otherwise the NATS error.
 func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error) {
 	after, hasAfter, err := kit.CheckGet(req)
-	if err != nil {
-		return nil, fmt.Errorf("get items: %w", kitErrors.Request(err))
-	}
-	if err := s.acquire(); err != nil {
-		return nil, fmt.Errorf("get items: %w", err)
-	}
-	defer s.mu.RUnlock()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	var resp *prismv1.GetResponse
-	err = s.retry(ctx, func() (bool, error) {
-		var err error
-		resp, err = s.getItems(ctx, req, after, hasAfter)
-		return resp != nil, err
+	return kit.Do(&s.gate, ErrClosed, "get items", kitErrors.Request(err), func() (*prismv1.GetResponse, error) {
+		ctx, cancel := withTimeout(ctx)
+		defer cancel()
+		var resp *prismv1.GetResponse
+		err := s.retry(ctx, func() (bool, error) {
+			var err error
+			resp, err = s.getItems(ctx, req, after, hasAfter)
+			return resp != nil, err
+		})
+		return resp, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("get items: %w", err)
-	}
-	return resp, nil
 }
 
 // retry runs read until it reports done, at most readAttempts times.
@@ -186,19 +178,17 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 // NATS error.
 func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1.ScanResponse, error) {
 	after, hasAfter, err := kit.CheckScan(req)
-	if err != nil {
-		return nil, fmt.Errorf("scan ids: %w", kitErrors.Request(err))
-	}
-	if err := s.acquire(); err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
-	}
-	defer s.mu.RUnlock()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	return kit.Do(&s.gate, ErrClosed, "scan ids", kitErrors.Request(err), func() (*prismv1.ScanResponse, error) {
+		ctx, cancel := withTimeout(ctx)
+		defer cancel()
+		return s.scanIDs(ctx, req, after, hasAfter)
+	})
+}
 
+func (s *Store) scanIDs(ctx context.Context, req *prismv1.ScanRequest, after []byte, hasAfter bool) (*prismv1.ScanResponse, error) {
 	ids, _, err := s.recordIDs(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
+		return nil, err
 	}
 	nowSec, nowNanos := kit.SplitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())

@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/subjects"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // defaultTimeout bounds a call whose context has no deadline.
@@ -27,10 +29,9 @@ type Store struct {
 	prefix string // "$KV.<bucket>."
 	now    func() time.Time
 
-	// mu is held for reading by every operation and for writing by Close,
-	// so Close waits for the operations in flight and none starts after it.
-	mu     sync.RWMutex
-	closed bool
+	// gate is entered by every operation and closed by Close, so Close
+	// waits for the operations in flight and none starts after it.
+	gate kit.Gate
 
 	// wmu serializes this Store's writers (ApplyKeyValue, SweepExpired),
 	// which read the state they change; readers that lost several races
@@ -61,10 +62,8 @@ func BucketName(ns string) string { return "PRISM_KV_" + strings.ToUpper(ns) }
 // Store.
 func Open(ctx context.Context, js jetstream.JetStream, namespace string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, fmt.Errorf("open nats kv store: %w", err)
-		}
+	if err := kit.ApplyOptions(&o, opts); err != nil {
+		return nil, fmt.Errorf("open nats kv store: %w", err)
 	}
 	if js == nil {
 		return nil, errors.New("open nats kv store: nil JetStream")
@@ -146,23 +145,11 @@ func (s *Store) Bucket() string { return s.bucket }
 // Close marks the store closed. It waits for the operations in flight, is
 // idempotent (later calls return nil), and afterwards every method returns
 // ErrClosed. The bucket and the connection stay as they are.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	return nil
-}
+func (s *Store) Close() error { return s.gate.Close(nil) }
 
-// acquire takes the read side of mu for one operation. The caller must call
-// s.mu.RUnlock when acquire returns nil.
-func (s *Store) acquire() error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	return nil
-}
+// acquire lets one operation in, or returns ErrClosed after Close. The
+// caller must call s.gate.Leave when acquire returns nil.
+func (s *Store) acquire() error { return s.gate.Enter(ErrClosed) }
 
 // withTimeout adds defaultTimeout to a context without a deadline.
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -176,17 +163,12 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 // batch was ever applied. It returns ErrClosed after Close, ctx's error if
 // it ends, otherwise the NATS error.
 func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
-	if err := s.acquire(); err != nil {
-		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	defer s.mu.RUnlock()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	cp, _, err := s.readCheckpoint(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	return cp, nil
+	return kit.Do(&s.gate, ErrClosed, "read checkpoint", nil, func() (uint64, error) {
+		ctx, cancel := withTimeout(ctx)
+		defer cancel()
+		cp, _, err := s.readCheckpoint(ctx)
+		return cp, err
+	})
 }
 
 // readCheckpoint returns the checkpoint and the stream sequence of its

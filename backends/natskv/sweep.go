@@ -28,7 +28,7 @@ func (s *Store) SweepExpired(ctx context.Context) (int64, error) {
 	if err := s.acquire(); err != nil {
 		return 0, fmt.Errorf("sweep expired items: %w", err)
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	s.wmu.Lock()

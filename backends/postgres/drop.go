@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // DropSchema deletes the schema of namespace (WithSchema's, when given;
@@ -19,10 +21,8 @@ import (
 // error when it ends first).
 func DropSchema(ctx context.Context, dsn, namespace string, opts ...Option) error {
 	o := defaultOptions()
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return fmt.Errorf("drop schema of namespace %q: %w", namespace, err)
-		}
+	if err := kit.ApplyOptions(&o, opts); err != nil {
+		return fmt.Errorf("drop schema of namespace %q: %w", namespace, err)
 	}
 	schema, err := o.schemaOf(namespace)
 	if err != nil {

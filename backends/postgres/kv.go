@@ -39,17 +39,9 @@ import (
 // ErrClosed after Close; otherwise the database error, with the transaction
 // rolled back.
 func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
-	if err := kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)); err != nil {
-		return fmt.Errorf("apply key-value batch: %w", err)
-	}
-	if err := s.acquire(); err != nil {
-		return fmt.Errorf("apply key-value batch: %w", err)
-	}
-	defer s.mu.RUnlock()
-	if err := s.applyKeyValue(ctx, changes, through); err != nil {
-		return fmt.Errorf("apply key-value batch through seq %d: %w", through, err)
-	}
-	return nil
+	return kit.Apply(&s.gate, ErrClosed, "key-value", through, kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)), func() error {
+		return s.applyKeyValue(ctx, changes, through)
+	})
 }
 
 func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
@@ -67,8 +59,11 @@ func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueCh
 			return nil
 		}
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return s.applyInTx(ctx, tx, changes, w, through)
+	return s.inBatchTx(ctx, through, func(tx pgx.Tx, checkpoint uint64) error {
+		if len(changes) > 0 && changes[0].GetSeq() <= checkpoint {
+			w = collapse(changes, checkpoint)
+		}
+		return s.applyWrites(ctx, tx, w)
 	})
 }
 
@@ -84,25 +79,35 @@ func collapse(changes []*prismv1.KeyValueChange, above uint64) *writes {
 	return c.writes()
 }
 
-// applyInTx is the general path: any batch, in a transaction that first
-// locks the checkpoint row. w is the whole batch collapsed; it is collapsed
-// again without the changes at or below the checkpoint if there are any (a
-// redelivery).
-func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.KeyValueChange, w *writes, through uint64) error {
-	// Locking the checkpoint row serializes the writers of the namespace, so
-	// what the statements below read (which items a record has left) cannot
-	// change under them, and a redelivered batch waits for the first.
-	var checkpoint int64
-	if err := tx.QueryRow(ctx, s.q.lockCheckpoint).Scan(&checkpoint); err != nil {
-		return fmt.Errorf("lock checkpoint: %w", err)
-	}
-	if through <= uint64(checkpoint) {
+// inBatchTx is the transaction of one batch reaching through: it locks the
+// checkpoint row and, if through is above the checkpoint, runs apply with
+// it and sets the checkpoint to through, all in one transaction; else it
+// changes nothing. Any error rolls everything back. Locking the checkpoint
+// row serializes the writers of the namespace, so what apply reads (which
+// items a record has left) cannot change under it, and a redelivered batch
+// waits for the first.
+func (s *Store) inBatchTx(ctx context.Context, through uint64, apply func(tx pgx.Tx, checkpoint uint64) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var checkpoint int64
+		if err := tx.QueryRow(ctx, s.q.lockCheckpoint).Scan(&checkpoint); err != nil {
+			return fmt.Errorf("lock checkpoint: %w", err)
+		}
+		if through <= uint64(checkpoint) {
+			return nil
+		}
+		if err := apply(tx, uint64(checkpoint)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, s.q.setCheckpoint, int64(through)); err != nil {
+			return fmt.Errorf("set checkpoint: %w", err)
+		}
 		return nil
-	}
-	if len(changes) > 0 && changes[0].GetSeq() <= uint64(checkpoint) {
-		w = collapse(changes, uint64(checkpoint))
-	}
+	})
+}
 
+// applyWrites is the general path: any batch, collapsed into w, in the
+// transaction of inBatchTx.
+func (s *Store) applyWrites(ctx context.Context, tx pgx.Tx, w *writes) error {
 	// The statements run in this order, each seeing the ones before: wiping
 	// whole records comes first because the items written after a wipe are
 	// all that is left of those records.
@@ -125,9 +130,6 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.Key
 		if _, err := tx.Exec(ctx, s.q.raiseRevs, w.maybeIDs, w.maybeRevs); err != nil {
 			return fmt.Errorf("set revisions: %w", err)
 		}
-	}
-	if _, err := tx.Exec(ctx, s.q.setCheckpoint, int64(through)); err != nil {
-		return fmt.Errorf("set checkpoint: %w", err)
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -70,17 +72,56 @@ func TestMigrateFromV1(t *testing.T) {
 }
 
 // Several processes upgrading one version 1 schema at once all succeed,
-// and the migration runs once.
+// and the migration runs once. The test makes the race certain: it holds a
+// lock on the items table, which the last migration alters, until all six
+// openers wait on a lock (the advisory lock of the migration, or the items
+// table after reading the schema version); a migration that is not
+// serialized has then run its version check in every opener, and the log
+// the test's triggers keep counts one run per opener.
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	ctx := context.Background()
 	dsn := testDSN(t)
 	ns := newNamespace(t)
 	createV1Schema(t, ns)
+	schema, err := postgres.SchemaName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := pgx.Identifier{schema}.Sanitize()
+	conn := rawConn(t)
+	// Every migration that runs to its end sets the schema version and the
+	// rev of the items (migration 3): each of those statements logs a row.
+	if _, err := conn.Exec(ctx, strings.ReplaceAll(`
+CREATE TABLE {s}.test_migration_log (what text NOT NULL);
+CREATE FUNCTION {s}.test_log_migration() RETURNS trigger LANGUAGE plpgsql AS
+	$$BEGIN INSERT INTO {s}.test_migration_log VALUES (TG_TABLE_NAME); RETURN NULL; END$$;
+CREATE TRIGGER test_log_version AFTER UPDATE ON {s}.schema_version
+	FOR EACH STATEMENT EXECUTE FUNCTION {s}.test_log_migration();
+CREATE TRIGGER test_log_items AFTER UPDATE ON {s}.items
+	FOR EACH STATEMENT EXECUTE FUNCTION {s}.test_log_migration();`, "{s}", s)); err != nil {
+		t.Fatal(err)
+	}
+
+	gate, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gate.Exec(ctx, `LOCK TABLE `+s+`.items IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	app := "prism-test-" + schema
 	const openers = 6
 	stores := make([]*postgres.Store, openers)
 	errs := make([]error, openers)
 	var wg sync.WaitGroup
 	for i := range openers {
-		wg.Go(func() { stores[i], errs[i] = postgres.Open(context.Background(), dsn, ns, postgres.WithMaxConns(2)) })
+		wg.Go(func() {
+			stores[i], errs[i] = postgres.Open(ctx, withApplicationName(dsn, app), ns, postgres.WithMaxConns(2))
+		})
+	}
+	waitForLockWaiters(t, app, openers)
+	if err := gate.Rollback(ctx); err != nil {
+		t.Fatal(err)
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -89,12 +130,66 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 		}
 		t.Cleanup(func() { stores[i].Close() })
 	}
+	var log []string
+	rows, err := conn.Query(ctx, `SELECT what FROM `+s+`.test_migration_log ORDER BY what`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"items", "schema_version"}; !slices.Equal(log, want) {
+		t.Errorf("migration log = %q, want %q: the migration ran %d times", log, want, strings.Count(strings.Join(log, ","), "schema_version"))
+	}
 	checkMigratedFromV1(t, stores[0])
 	// One store's events are every store's.
 	tsApply(t, stores[1], 9, tsAppend(9, "s", tsEvent(tsAt(0, 0), "e", "p")))
 	for i, s := range stores {
 		got, _ := tsReadAll(t, s, &prismv1.ReadRangeRequest{SeriesId: []byte("s")})
 		tsEqual(t, "store "+string(rune('0'+i)), got, []tsRow{{series: "s", sec: tsAt(0, 0).GetSeconds(), id: "e", body: "p"}})
+	}
+}
+
+// withApplicationName adds application_name to dsn, a URL or key=value.
+func withApplicationName(dsn, app string) string {
+	switch {
+	case !strings.Contains(dsn, "://"):
+		return dsn + " application_name=" + app
+	case strings.Contains(dsn, "?"):
+		return dsn + "&application_name=" + app
+	default:
+		return dsn + "?application_name=" + app
+	}
+}
+
+// waitForLockWaiters returns once n sessions of application app wait on a
+// lock, or fails the test if it ends first. It polls pg_stat_activity: the
+// server has no way to notify a waiter count.
+func waitForLockWaiters(t testing.TB, app string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if deadline, ok := d.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+	}
+	conn := rawConn(t)
+	for {
+		var waiting int
+		// pg_sleep spaces the polls on the server side; the count decides.
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity, pg_sleep(0.01)
+			WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&waiting)
+		if err != nil {
+			t.Fatalf("waiting for %d openers to wait on a lock: %v", n, err)
+		}
+		if waiting == n {
+			return
+		}
+		if waiting > n {
+			t.Fatalf("%d sessions of %s wait on a lock, want %d", waiting, app, n)
+		}
 	}
 }
 

@@ -1,9 +1,10 @@
 package postgres
 
 import (
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 type options struct {
@@ -24,11 +25,8 @@ type Option func(*options) error
 // SweepExpired). The default is time.Now. now must not be nil.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
-		if now == nil {
-			return errors.New("WithClock: nil clock")
-		}
 		o.now = now
-		return nil
+		return kit.CheckClock(now)
 	}
 }
 
@@ -37,11 +35,8 @@ func WithClock(now func() time.Time) Option {
 // (the greater of 4 and the number of CPUs). n must be at least 1.
 func WithMaxConns(n int32) Option {
 	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("WithMaxConns: %d connections, need at least 1", n)
-		}
 		o.maxConns = n
-		return nil
+		return kit.CheckAtLeast("WithMaxConns", n, 1, "connections")
 	}
 }
 

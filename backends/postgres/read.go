@@ -1,10 +1,8 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -31,18 +29,10 @@ import (
 // ErrClosed after Close; otherwise the database error.
 func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error) {
 	after, hasAfter, err := kit.CheckGet(req)
-	if err != nil {
-		return nil, fmt.Errorf("get items: %w", kitErrors.Request(err))
-	}
-	if err := s.acquire(); err != nil {
-		return nil, fmt.Errorf("get items: %w", err)
-	}
-	defer s.mu.RUnlock()
-	resp, err := s.getItems(ctx, req, after, hasAfter)
-	if err != nil {
-		return nil, fmt.Errorf("get items: %w", err)
-	}
-	return resp, nil
+	return kit.Do(&s.gate, ErrClosed, "get items", kitErrors.Request(err), func() (*prismv1.GetResponse, error) {
+		resp, err := s.getItems(ctx, req, after, hasAfter)
+		return resp, err
+	})
 }
 
 func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []byte, hasAfter bool) (*prismv1.GetResponse, error) {
@@ -55,23 +45,13 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	var rows pgx.Rows
 	var err error
 	if reqKeys := req.GetKeys(); len(reqKeys) > 0 {
-		keys := make([][]byte, 0, len(reqKeys))
-		for _, k := range reqKeys {
-			if !hasAfter || bytes.Compare(k, after) > 0 {
-				keys = append(keys, kit.NonNil(k))
-			}
-		}
-		slices.SortFunc(keys, bytes.Compare)
-		keys = slices.CompactFunc(keys, bytes.Equal)
+		keys := kit.KeysAfter(reqKeys, after, hasAfter)
 		rows, err = s.pool.Query(ctx, s.q.itemKeys, id, keys, sec, nanos, size+1)
 	} else {
 		// Every key is a bytea >= '', so an absent start selects from the
 		// first key; a token past the start moves the bound to just after it.
 		r := req.GetRange()
-		lo, lower := 0, kit.NonNil(r.GetStart())
-		if hasAfter && bytes.Compare(after, lower) >= 0 {
-			lo, lower = 1, after
-		}
+		lo, lower := kit.After(r.GetStart(), after, hasAfter)
 		if end := r.GetEnd(); len(end) > 0 {
 			rows, err = s.pool.Query(ctx, s.q.items[lo][1], id, lower, sec, nanos, size+1, end)
 		} else {
@@ -89,10 +69,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 		return &prismv1.GetResponse{}, nil
 	}
 	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision), Items: items}
-	if len(items) > size {
-		resp.Items = items[:size]
-		resp.NextPageToken = kit.EncodeKeyToken(items[size-1].GetKey())
-	}
+	resp.Items, resp.NextPageToken = kit.KeyPage(items, size, (*prismv1.Item).GetKey)
 	return resp, nil
 }
 
@@ -133,39 +110,19 @@ func scanItems(rows pgx.Rows) (revision int64, items []*prismv1.Item, err error)
 // database error.
 func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1.ScanResponse, error) {
 	after, hasAfter, err := kit.CheckScan(req)
-	if err != nil {
-		return nil, fmt.Errorf("scan ids: %w", kitErrors.Request(err))
-	}
-	if err := s.acquire(); err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
-	}
-	defer s.mu.RUnlock()
+	return kit.Do(&s.gate, ErrClosed, "scan ids", kitErrors.Request(err), func() (*prismv1.ScanResponse, error) {
+		return s.scanIDs(ctx, req, after, hasAfter)
+	})
+}
 
+func (s *Store) scanIDs(ctx context.Context, req *prismv1.ScanRequest, after []byte, hasAfter bool) (*prismv1.ScanResponse, error) {
 	sec, nanos := kit.SplitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())
-	lo, lower := 0, []byte{}
-	if hasAfter {
-		lo, lower = 1, after
-	}
+	lo, lower := kit.After(nil, after, hasAfter)
 	rows, err := s.pool.Query(ctx, s.q.scan[lo], lower, sec, nanos, size+1)
 	if err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
-	resp := &prismv1.ScanResponse{}
-	for rows.Next() {
-		var id []byte
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("scan ids: %w", err)
-		}
-		resp.Ids = append(resp.Ids, kit.NonNil(id))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
-	}
-	if len(resp.Ids) > size {
-		resp.Ids = resp.Ids[:size]
-		resp.NextPageToken = kit.EncodeKeyToken(resp.Ids[size-1])
-	}
-	return resp, nil
+	return kit.ScanIDPage(rows, size)
 }

@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prism-data/prism/subjects"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // Store is the PostgreSQL schema of one namespace. Its methods are safe for
@@ -22,10 +23,9 @@ import (
 type Store struct {
 	now func() time.Time
 
-	// mu is held for reading by every operation and for writing by Close,
-	// so Close waits for the operations in flight and none starts after it.
-	mu     sync.RWMutex
-	closed bool
+	// gate is entered by every operation and closed by Close, so Close
+	// waits for the operations in flight and none starts after it.
+	gate kit.Gate
 
 	pool   *pgxpool.Pool
 	schema string // the schema's name, unquoted
@@ -45,10 +45,8 @@ type Store struct {
 // reached or migrated; it never returns a partly opened Store.
 func Open(ctx context.Context, dsn, namespace string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, fmt.Errorf("open postgres store: %w", err)
-		}
+	if err := kit.ApplyOptions(&o, opts); err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
 	schema, err := o.schemaOf(namespace)
 	if err != nil {
@@ -142,40 +140,25 @@ func (s *Store) Schema() string { return s.schema }
 // is idempotent (later calls return nil), and afterwards every method returns
 // ErrClosed. The schema and its data stay in the database.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	return s.gate.Close(func() error {
+		s.pool.Close()
 		return nil
-	}
-	s.closed = true
-	s.pool.Close()
-	return nil
+	})
 }
 
-// acquire takes the read side of mu for one operation. The caller must call
-// s.mu.RUnlock when acquire returns nil.
-func (s *Store) acquire() error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	return nil
-}
+// acquire lets one operation in, or returns ErrClosed after Close. The
+// caller must call s.gate.Leave when acquire returns nil.
+func (s *Store) acquire() error { return s.gate.Enter(ErrClosed) }
 
 // Checkpoint returns the stream sequence of the last applied batch, 0 if no
 // batch was ever applied. It returns ErrClosed after Close, otherwise the
 // database error.
 func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
-	if err := s.acquire(); err != nil {
-		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	defer s.mu.RUnlock()
-	var seq int64
-	if err := s.pool.QueryRow(ctx, s.q.checkpoint).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	return uint64(seq), nil
+	return kit.Do(&s.gate, ErrClosed, "read checkpoint", nil, func() (uint64, error) {
+		var seq int64
+		err := s.pool.QueryRow(ctx, s.q.checkpoint).Scan(&seq)
+		return uint64(seq), err
+	})
 }
 
 // queries are the statements of one schema. pgx prepares each on first use

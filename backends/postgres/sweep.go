@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,30 +26,31 @@ const sweepChunk = 1000
 // Errors: ErrClosed after Close; otherwise the database error (ctx's error
 // when it is cancelled between chunks).
 func (s *Store) SweepExpired(ctx context.Context) (int64, error) {
+	return s.sweep(ctx, "sweep expired items", s.now(), s.sweepChunk)
+}
+
+// sweep runs a sweep named op in transactions of at most sweepChunk rows,
+// each deleting what is before t (as seconds and nanoseconds); see
+// kit.SweepChunks.
+func (s *Store) sweep(ctx context.Context, op string, t time.Time, chunk func(ctx context.Context, tx pgx.Tx, sec int64, nanos int32) (int64, error)) (int64, error) {
 	if err := s.acquire(); err != nil {
-		return 0, fmt.Errorf("sweep expired items: %w", err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	defer s.mu.RUnlock()
-	sec, nanos := kit.SplitTime(s.now())
-	var total int64
-	for {
+	defer s.gate.Leave()
+	sec, nanos := kit.SplitTime(t)
+	n, err := kit.SweepChunks(ctx, sweepChunk, func() (int64, error) {
 		var n int64
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
-			n, err = s.sweepChunk(ctx, tx, sec, nanos)
+			n, err = chunk(ctx, tx, sec, nanos)
 			return err
 		})
-		if err != nil {
-			return total, fmt.Errorf("sweep expired items: %w", err)
-		}
-		total += n
-		if n < sweepChunk {
-			return total, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("sweep expired items: %w", err)
-		}
+		return n, err
+	})
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", op, err)
 	}
+	return n, nil
 }
 
 func (s *Store) sweepChunk(ctx context.Context, tx pgx.Tx, sec int64, nanos int32) (int64, error) {

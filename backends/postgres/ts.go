@@ -36,17 +36,9 @@ import (
 // than through or above math.MaxInt64; ErrClosed after Close; otherwise the
 // database error, with the transaction rolled back.
 func (s *Store) ApplyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) error {
-	if err := kitErrors.Batch(kit.CheckTimeSeriesBatch(changes, through)); err != nil {
-		return fmt.Errorf("apply time-series batch: %w", err)
-	}
-	if err := s.acquire(); err != nil {
-		return fmt.Errorf("apply time-series batch: %w", err)
-	}
-	defer s.mu.RUnlock()
-	if err := s.applyTimeSeries(ctx, changes, through); err != nil {
-		return fmt.Errorf("apply time-series batch through seq %d: %w", through, err)
-	}
-	return nil
+	return kit.Apply(&s.gate, ErrClosed, "time-series", through, kitErrors.Batch(kit.CheckTimeSeriesBatch(changes, through)), func() error {
+		return s.applyTimeSeries(ctx, changes, through)
+	})
 }
 
 func (s *Store) applyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) error {
@@ -68,36 +60,22 @@ func (s *Store) applyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeri
 	if applied == 1 {
 		return nil
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return s.applyTimeSeriesInTx(ctx, tx, changes, through)
-	})
-}
-
-// applyTimeSeriesInTx is the path of a batch that overlaps the checkpoint:
-// it locks the checkpoint row and applies the changes above it.
-func (s *Store) applyTimeSeriesInTx(ctx context.Context, tx pgx.Tx, changes []*prismv1.TimeSeriesChange, through uint64) error {
-	var checkpoint int64
-	if err := tx.QueryRow(ctx, s.q.lockCheckpoint).Scan(&checkpoint); err != nil {
-		return fmt.Errorf("lock checkpoint: %w", err)
-	}
-	if through <= uint64(checkpoint) {
-		return nil
-	}
-	var w tsWrites
-	for _, c := range changes {
-		if c.GetSeq() > uint64(checkpoint) {
-			w.add(c.GetAppend())
+	// A batch that overlaps the checkpoint: the changes above it.
+	return s.inBatchTx(ctx, through, func(tx pgx.Tx, checkpoint uint64) error {
+		var w tsWrites
+		for _, c := range changes {
+			if c.GetSeq() > checkpoint {
+				w.add(c.GetAppend())
+			}
 		}
-	}
-	if len(w.series) > 0 {
+		if len(w.series) == 0 {
+			return nil
+		}
 		if _, err := tx.Exec(ctx, s.ts.append, w.args()...); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
-	}
-	if _, err := tx.Exec(ctx, s.q.setCheckpoint, int64(through)); err != nil {
-		return fmt.Errorf("set checkpoint: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // tsIdentity is an event's identity, (series_id, event_time, event_id).

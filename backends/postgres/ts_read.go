@@ -31,18 +31,14 @@ import (
 // ErrInvalidRequest for a nil request, an empty series_id or an invalid
 // range timestamp; ErrClosed after Close; otherwise the database error.
 func (s *Store) ReadRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*prismv1.EventsResponse, error) {
-	resp, err := s.readRange(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("read range: %w", err)
-	}
-	return resp, nil
+	w, err := kit.RangeWindow(req)
+	return kit.Do(&s.gate, ErrClosed, "read range", kitErrors.Request(err), func() (*prismv1.EventsResponse, error) {
+		resp, err := s.readRange(ctx, req, w)
+		return resp, err
+	})
 }
 
-func (s *Store) readRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*prismv1.EventsResponse, error) {
-	w, err := kit.RangeWindow(req)
-	if err != nil {
-		return nil, kitErrors.Request(err)
-	}
+func (s *Store) readRange(ctx context.Context, req *prismv1.ReadRangeRequest, w kit.Window) (*prismv1.EventsResponse, error) {
 	series, lo, hi := req.GetSeriesId(), w.Lo, w.Hi
 	q := eventQuery{
 		sql:    s.ts.seriesSQL(0, req.GetDescending()),
@@ -70,18 +66,14 @@ func (s *Store) readRange(ctx context.Context, req *prismv1.ReadRangeRequest) (*
 // than 64 tags or an invalid range timestamp; ErrClosed after Close;
 // otherwise the database error.
 func (s *Store) Search(ctx context.Context, req *prismv1.SearchRequest) (*prismv1.EventsResponse, error) {
-	resp, err := s.search(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("search events: %w", err)
-	}
-	return resp, nil
+	w, keys, err := kit.SearchWindow(req)
+	return kit.Do(&s.gate, ErrClosed, "search events", kitErrors.Request(err), func() (*prismv1.EventsResponse, error) {
+		resp, err := s.search(ctx, req, w, keys)
+		return resp, err
+	})
 }
 
-func (s *Store) search(ctx context.Context, req *prismv1.SearchRequest) (*prismv1.EventsResponse, error) {
-	w, keys, err := kit.SearchWindow(req)
-	if err != nil {
-		return nil, kitErrors.Request(err)
-	}
+func (s *Store) search(ctx context.Context, req *prismv1.SearchRequest, w kit.Window, keys []string) (*prismv1.EventsResponse, error) {
 	lo, hi, desc := w.Lo, w.Hi, req.GetDescending()
 	q := eventQuery{size: w.Size, kind: kit.TokenSearch}
 
@@ -117,13 +109,8 @@ type eventQuery struct {
 	series []byte
 }
 
-// queryEvents runs q; empty skips the query (an empty range) but still
-// fails after Close.
+// queryEvents runs q; empty skips the query (an empty range).
 func (s *Store) queryEvents(ctx context.Context, q eventQuery, empty bool) (*prismv1.EventsResponse, error) {
-	if err := s.acquire(); err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
 	resp := &prismv1.EventsResponse{}
 	if empty {
 		return resp, nil

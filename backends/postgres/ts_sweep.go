@@ -21,30 +21,7 @@ import (
 // Errors: ErrClosed after Close; otherwise the database error (ctx's error
 // when it is cancelled between chunks).
 func (s *Store) SweepOlderThan(ctx context.Context, cutoff time.Time) (int64, error) {
-	if err := s.acquire(); err != nil {
-		return 0, fmt.Errorf("sweep old events: %w", err)
-	}
-	defer s.mu.RUnlock()
-	sec, nanos := kit.SplitTime(cutoff)
-	var total int64
-	for {
-		var n int64
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var err error
-			n, err = s.sweepEventsChunk(ctx, tx, sec, nanos)
-			return err
-		})
-		if err != nil {
-			return total, fmt.Errorf("sweep old events: %w", err)
-		}
-		total += n
-		if n < sweepChunk {
-			return total, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("sweep old events: %w", err)
-		}
-	}
+	return s.sweep(ctx, "sweep old events", cutoff, s.sweepEventsChunk)
 }
 
 func (s *Store) sweepEventsChunk(ctx context.Context, tx pgx.Tx, sec int64, nanos int32) (int64, error) {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/prism-data/prism/backends/internal/kit"
@@ -41,18 +40,10 @@ const exportSQL = `SELECT i.id, i.key, i.value, i.expire_sec, i.expire_nanos, i.
 // Errors: ErrInvalidRequest for limit < 1; ErrClosed after Close; ctx's
 // error; otherwise the database error.
 func (s *Store) ExportRecords(ctx context.Context, from []byte, limit int, now time.Time) ([]*prismv1.GetResponse, error) {
-	if err := kit.CheckExport(limit); err != nil {
-		return nil, fmt.Errorf("export records: %w", kitErrors.Request(err))
-	}
-	if err := s.acquire(); err != nil {
-		return nil, fmt.Errorf("export records: %w", err)
-	}
-	defer s.mu.RUnlock()
-	recs, err := s.exportRecords(ctx, from, limit, now)
-	if err != nil {
-		return nil, fmt.Errorf("export records: %w", ctxErr(ctx, err))
-	}
-	return recs, nil
+	return kit.Do(&s.gate, ErrClosed, "export records", kitErrors.Request(kit.CheckExport(limit)), func() ([]*prismv1.GetResponse, error) {
+		recs, err := s.exportRecords(ctx, from, limit, now)
+		return recs, ctxErr(ctx, err)
+	})
 }
 
 func (s *Store) exportRecords(ctx context.Context, from []byte, limit int, now time.Time) ([]*prismv1.GetResponse, error) {

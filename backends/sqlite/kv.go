@@ -93,20 +93,31 @@ func rows(n, cols int) string {
 // ErrClosed after Close; otherwise the database error, with the transaction
 // rolled back.
 func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
-	if err := kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)); err != nil {
-		return fmt.Errorf("apply key-value batch: %w", err)
-	}
-	if err := s.acquire(); err != nil {
-		return fmt.Errorf("apply key-value batch: %w", err)
-	}
-	defer s.mu.RUnlock()
-	if err := s.applyKeyValue(ctx, changes, through); err != nil {
-		return fmt.Errorf("apply key-value batch through seq %d: %w", through, err)
-	}
-	return nil
+	return kit.Apply(&s.gate, ErrClosed, "key-value", through, kitErrors.Batch(kit.CheckKeyValueBatch(changes, through)), func() error {
+		return s.applyKeyValue(ctx, changes, through)
+	})
 }
 
-func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) (err error) {
+func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
+	return s.inBatchTx(ctx, through, func(tx *sql.Tx, checkpoint uint64) error {
+		a := applier{ctx: ctx, tx: tx, st: s.ws}
+		for _, c := range changes {
+			if c.GetSeq() <= checkpoint {
+				continue
+			}
+			if err := a.apply(c); err != nil {
+				return fmt.Errorf("seq %d: %w", c.GetSeq(), err)
+			}
+		}
+		return a.flush()
+	})
+}
+
+// inBatchTx is the transaction of one batch reaching through: it reads the
+// checkpoint and, if through is above it, runs apply with it, sets the
+// checkpoint to through and commits, all in one transaction on the writer
+// connection; else it changes nothing. Any error rolls everything back.
+func (s *Store) inBatchTx(ctx context.Context, through uint64, apply func(tx *sql.Tx, checkpoint uint64) error) (err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -124,20 +135,10 @@ func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueCh
 	if through <= uint64(checkpoint) {
 		return tx.Rollback()
 	}
-
-	a := applier{ctx: ctx, tx: tx, st: s.ws}
-	for _, c := range changes {
-		if c.GetSeq() <= uint64(checkpoint) {
-			continue
-		}
-		if err := a.apply(c); err != nil {
-			return fmt.Errorf("seq %d: %w", c.GetSeq(), err)
-		}
-	}
-	if err := a.flush(); err != nil {
+	if err := apply(tx, uint64(checkpoint)); err != nil {
 		return err
 	}
-	if _, err := a.stmt(s.ws.setCheckpoint).ExecContext(ctx, int64(through)); err != nil {
+	if _, err := tx.StmtContext(ctx, s.ws.setCheckpoint).ExecContext(ctx, int64(through)); err != nil {
 		return fmt.Errorf("set checkpoint: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -1,9 +1,9 @@
 package sqlite
 
 import (
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 const defaultReadConns = 4
@@ -25,11 +25,8 @@ type Option func(*options) error
 // SweepExpired). The default is time.Now. now must not be nil.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
-		if now == nil {
-			return errors.New("WithClock: nil clock")
-		}
 		o.now = now
-		return nil
+		return kit.CheckClock(now)
 	}
 }
 
@@ -37,10 +34,7 @@ func WithClock(now func() time.Time) Option {
 // GetItems, ScanIDs and Checkpoint (default 4). n must be at least 1.
 func WithReadConns(n int) Option {
 	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("WithReadConns: %d connections, need at least 1", n)
-		}
 		o.readConns = n
-		return nil
+		return kit.CheckAtLeast("WithReadConns", n, 1, "connections")
 	}
 }

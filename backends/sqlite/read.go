@@ -1,11 +1,9 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -82,18 +80,10 @@ func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
 // ErrClosed after Close; otherwise the database error.
 func (s *Store) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error) {
 	after, hasAfter, err := kit.CheckGet(req)
-	if err != nil {
-		return nil, fmt.Errorf("get items: %w", kitErrors.Request(err))
-	}
-	if err := s.acquire(); err != nil {
-		return nil, fmt.Errorf("get items: %w", err)
-	}
-	defer s.mu.RUnlock()
-	resp, err := s.getItems(ctx, req, after, hasAfter)
-	if err != nil {
-		return nil, fmt.Errorf("get items: %w", ctxErr(ctx, err))
-	}
-	return resp, nil
+	return kit.Do(&s.gate, ErrClosed, "get items", kitErrors.Request(err), func() (*prismv1.GetResponse, error) {
+		resp, err := s.getItems(ctx, req, after, hasAfter)
+		return resp, ctxErr(ctx, err)
+	})
 }
 
 func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []byte, hasAfter bool) (*prismv1.GetResponse, error) {
@@ -131,10 +121,7 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 		return nil, err
 	}
 	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision.Int64), Items: items}
-	if len(items) > size {
-		resp.Items = items[:size]
-		resp.NextPageToken = kit.EncodeKeyToken(items[size-1].GetKey())
-	}
+	resp.Items, resp.NextPageToken = kit.KeyPage(items, size, (*prismv1.Item).GetKey)
 	return resp, nil
 }
 
@@ -142,10 +129,7 @@ func (s *Store) itemsInRange(ctx context.Context, tx *sql.Tx, id []byte, r *pris
 	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
 	// Every key is a BLOB >= x'', so an absent start selects from the first
 	// key; a token past the start moves the bound to just after it.
-	lo, lower := 0, kit.NonNil(r.GetStart())
-	if hasAfter && bytes.Compare(after, lower) >= 0 {
-		lo, lower = 1, after
-	}
+	lo, lower := kit.After(r.GetStart(), after, hasAfter)
 	args := []any{id, lower}
 	hi := 0
 	if end := r.GetEnd(); len(end) > 0 {
@@ -162,14 +146,7 @@ func (s *Store) itemsInRange(ctx context.Context, tx *sql.Tx, id []byte, r *pris
 
 func (s *Store) itemsByKeys(ctx context.Context, tx *sql.Tx, id []byte, reqKeys [][]byte,
 	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
-	keys := make([][]byte, 0, len(reqKeys))
-	for _, k := range reqKeys {
-		if !hasAfter || bytes.Compare(k, after) > 0 {
-			keys = append(keys, kit.NonNil(k))
-		}
-	}
-	slices.SortFunc(keys, bytes.Compare)
-	keys = slices.CompactFunc(keys, bytes.Equal)
+	keys := kit.KeysAfter(reqKeys, after, hasAfter)
 
 	var items []*prismv1.Item
 	for len(keys) > 0 && len(items) < limit {
@@ -226,41 +203,21 @@ func scanItems(rows *sql.Rows, items []*prismv1.Item) ([]*prismv1.Item, error) {
 // database error.
 func (s *Store) ScanIDs(ctx context.Context, req *prismv1.ScanRequest) (*prismv1.ScanResponse, error) {
 	after, hasAfter, err := kit.CheckScan(req)
-	if err != nil {
-		return nil, fmt.Errorf("scan ids: %w", kitErrors.Request(err))
-	}
-	if err := s.acquire(); err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
-	}
-	defer s.mu.RUnlock()
+	return kit.Do(&s.gate, ErrClosed, "scan ids", kitErrors.Request(err), func() (*prismv1.ScanResponse, error) {
+		return s.scanIDs(ctx, req, after, hasAfter)
+	})
+}
 
+func (s *Store) scanIDs(ctx context.Context, req *prismv1.ScanRequest, after []byte, hasAfter bool) (*prismv1.ScanResponse, error) {
 	sec, nanos := splitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())
-	lo, lower := 0, []byte{}
-	if hasAfter {
-		lo, lower = 1, after
-	}
+	lo, lower := kit.After(nil, after, hasAfter)
 	rows, err := s.rs.scan[lo].QueryContext(ctx, lower, sec, nanos, size+1)
 	if err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
-	resp := &prismv1.ScanResponse{}
-	for rows.Next() {
-		var id []byte
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("scan ids: %w", err)
-		}
-		resp.Ids = append(resp.Ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scan ids: %w", err)
-	}
-	if len(resp.Ids) > size {
-		resp.Ids = resp.Ids[:size]
-		resp.NextPageToken = kit.EncodeKeyToken(resp.Ids[size-1])
-	}
-	return resp, nil
+	return kit.ScanIDPage(rows, size)
 }
 
 // splitTime returns t as the (seconds, nanoseconds) pair items store.
@@ -268,13 +225,13 @@ func splitTime(t time.Time) (sec, nanos int64) {
 	return t.Unix(), int64(t.Nanosecond())
 }
 
-// ctxErr returns ctx's error if ctx ended, else err. When a context is
+// ctxErr returns ctx's error if err is not nil and ctx ended, else err. When a context is
 // cancelled mid-query, database/sql rolls the read transaction back from
 // another goroutine, and the query then fails with "statement is closed"
 // or "transaction has already been committed or rolled back" instead of
 // the cancellation that caused it.
 func ctxErr(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := ctx.Err(); err != nil && cerr != nil {
 		return cerr
 	}
 	return err

@@ -21,10 +21,11 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/prism-data/prism/backends/internal/kit"
 )
 
 // Store is the SQLite database of one namespace. Its methods are safe for
@@ -32,10 +33,9 @@ import (
 type Store struct {
 	now func() time.Time
 
-	// mu is held for reading by every operation and for writing by Close,
-	// so Close waits for the operations in flight and none starts after it.
-	mu     sync.RWMutex
-	closed bool
+	// gate is entered by every operation and closed by Close, so Close
+	// waits for the operations in flight and none starts after it.
+	gate kit.Gate
 
 	w  *sql.DB // the single writer connection
 	r  *sql.DB // the query-only read pool
@@ -50,10 +50,8 @@ type Store struct {
 // partly opened Store.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, fmt.Errorf("open sqlite store: %w", err)
-		}
+	if err := kit.ApplyOptions(&o, opts); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
 	if path == "" {
 		return nil, errors.New("open sqlite store: empty path")
@@ -134,15 +132,7 @@ func dsn(path string, params url.Values) string {
 // Close closes the database. It waits for the operations in flight, is
 // idempotent (later calls return nil), and afterwards every method returns
 // ErrClosed. It returns the first error closing the connections.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	return s.closeAll()
-}
+func (s *Store) Close() error { return s.gate.Close(s.closeAll) }
 
 func (s *Store) closeAll() error {
 	var errs []error
@@ -164,29 +154,18 @@ func (s *Store) closeAll() error {
 	return nil
 }
 
-// acquire takes the read side of mu for one operation. The caller must call
-// s.mu.RUnlock when acquire returns nil.
-func (s *Store) acquire() error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	return nil
-}
+// acquire lets one operation in, or returns ErrClosed after Close. The
+// caller must call s.gate.Leave when acquire returns nil.
+func (s *Store) acquire() error { return s.gate.Enter(ErrClosed) }
 
 // Checkpoint returns the stream sequence of the last applied batch, 0 if no
 // batch was ever applied. It returns ErrClosed after Close.
 func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
-	if err := s.acquire(); err != nil {
-		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	defer s.mu.RUnlock()
-	var seq int64
-	if err := s.rs.checkpoint.QueryRowContext(ctx).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	return uint64(seq), nil
+	return kit.Do(&s.gate, ErrClosed, "read checkpoint", nil, func() (uint64, error) {
+		var seq int64
+		err := s.rs.checkpoint.QueryRowContext(ctx).Scan(&seq)
+		return uint64(seq), err
+	})
 }
 
 // stmtSet prepares statements and closes them together.

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/prism-data/prism/backends/internal/kit"
 )
@@ -22,37 +24,39 @@ const sweepChunk = 1000
 // Errors: ErrClosed after Close; otherwise the database error (ctx's error
 // when it is cancelled between chunks).
 func (s *Store) SweepExpired(ctx context.Context) (int64, error) {
-	if err := s.acquire(); err != nil {
-		return 0, fmt.Errorf("sweep expired items: %w", err)
-	}
-	defer s.mu.RUnlock()
-	sec, nanos := splitTime(s.now())
-	var total int64
-	for {
-		n, err := s.sweepChunk(ctx, sec, nanos)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("sweep expired items: %w", err)
-		}
-		if n < sweepChunk {
-			return total, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("sweep expired items: %w", err)
-		}
-	}
+	return s.sweep(ctx, "sweep expired items", s.now(), s.sweepChunk)
 }
 
-func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+// sweep runs a sweep named op in chunks of at most sweepChunk rows, each
+// deleting what is before t (as seconds and nanoseconds) in a transaction
+// of its own on the writer connection; see kit.SweepChunks.
+func (s *Store) sweep(ctx context.Context, op string, t time.Time, chunk func(ctx context.Context, tx *sql.Tx, sec, nanos int64) (int64, error)) (int64, error) {
+	if err := s.acquire(); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	defer func() {
+	defer s.gate.Leave()
+	sec, nanos := splitTime(t)
+	n, err := kit.SweepChunks(ctx, sweepChunk, func() (n int64, err error) {
+		tx, err := s.w.BeginTx(ctx, nil)
 		if err != nil {
-			_ = tx.Rollback()
+			return 0, fmt.Errorf("begin: %w", err)
 		}
-	}()
+		if n, err = chunk(ctx, tx, sec, nanos); err != nil {
+			_ = tx.Rollback()
+			return 0, err
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+		return n, nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", op, err)
+	}
+	return n, nil
+}
+
+func (s *Store) sweepChunk(ctx context.Context, tx *sql.Tx, sec, nanos int64) (n int64, err error) {
 	rows, err := tx.StmtContext(ctx, s.ws.sweepItems).QueryContext(ctx, sec, nanos, sweepChunk)
 	if err != nil {
 		return 0, fmt.Errorf("delete items: %w", err)
@@ -86,9 +90,6 @@ func (s *Store) sweepChunk(ctx context.Context, sec, nanos int64) (n int64, err 
 		if _, err := raise.ExecContext(ctx, rev, kit.NonNil([]byte(id))); err != nil {
 			return 0, fmt.Errorf("keep revision: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return n, nil
 }

@@ -37,55 +37,21 @@ const (
 // than through or above math.MaxInt64; ErrClosed after Close; otherwise the
 // database error, with the transaction rolled back.
 func (s *Store) ApplyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) error {
-	if err := kitErrors.Batch(kit.CheckTimeSeriesBatch(changes, through)); err != nil {
-		return fmt.Errorf("apply time-series batch: %w", err)
-	}
-	if err := s.acquire(); err != nil {
-		return fmt.Errorf("apply time-series batch: %w", err)
-	}
-	defer s.mu.RUnlock()
-	if err := s.applyTimeSeries(ctx, changes, through); err != nil {
-		return fmt.Errorf("apply time-series batch through seq %d: %w", through, err)
-	}
-	return nil
+	return kit.Apply(&s.gate, ErrClosed, "time-series", through, kitErrors.Batch(kit.CheckTimeSeriesBatch(changes, through)), func() error {
+		return s.applyTimeSeries(ctx, changes, through)
+	})
 }
 
-func (s *Store) applyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) (err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
+func (s *Store) applyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) error {
+	return s.inBatchTx(ctx, through, func(tx *sql.Tx, checkpoint uint64) error {
+		w := tsWriter{ctx: ctx, tx: tx}
+		for _, c := range changes {
+			if c.GetSeq() > checkpoint {
+				w.add(c.GetAppend())
+			}
 		}
-	}()
-
-	var checkpoint int64
-	if err := tx.StmtContext(ctx, s.ws.getCheckpoint).QueryRowContext(ctx).Scan(&checkpoint); err != nil {
-		return fmt.Errorf("read checkpoint: %w", err)
-	}
-	if through <= uint64(checkpoint) {
-		return tx.Rollback()
-	}
-
-	w := tsWriter{ctx: ctx, tx: tx}
-	for _, c := range changes {
-		if c.GetSeq() <= uint64(checkpoint) {
-			continue
-		}
-		w.add(c.GetAppend())
-	}
-	if err := w.flush(); err != nil {
-		return err
-	}
-	if _, err := tx.StmtContext(ctx, s.ws.setCheckpoint).ExecContext(ctx, int64(through)); err != nil {
-		return fmt.Errorf("set checkpoint: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+		return w.flush()
+	})
 }
 
 // tsEvent is an event buffered for insertion.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -18,37 +19,10 @@ import (
 // Errors: ErrClosed after Close; otherwise the database error (ctx's error
 // when it is cancelled between chunks).
 func (s *Store) SweepOlderThan(ctx context.Context, cutoff time.Time) (int64, error) {
-	if err := s.acquire(); err != nil {
-		return 0, fmt.Errorf("sweep old events: %w", err)
-	}
-	defer s.mu.RUnlock()
-	sec, nanos := splitTime(cutoff)
-	var total int64
-	for {
-		n, err := s.sweepEventsChunk(ctx, sec, nanos)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("sweep old events: %w", err)
-		}
-		if n < sweepChunk {
-			return total, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("sweep old events: %w", err)
-		}
-	}
+	return s.sweep(ctx, "sweep old events", cutoff, s.sweepEventsChunk)
 }
 
-func (s *Store) sweepEventsChunk(ctx context.Context, sec, nanos int64) (n int64, err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+func (s *Store) sweepEventsChunk(ctx context.Context, tx *sql.Tx, sec, nanos int64) (n int64, err error) {
 	rows, err := tx.QueryContext(ctx, `DELETE FROM ts_events WHERE (series_id, time_s, time_ns, event_id) IN (
 			SELECT series_id, time_s, time_ns, event_id FROM ts_events INDEXED BY ts_events_by_time
 			WHERE (time_s, time_ns) < (?, ?) LIMIT ?
@@ -97,9 +71,6 @@ func (s *Store) sweepEventsChunk(ctx context.Context, sec, nanos int64) (n int64
 				}
 			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return n, nil
 }

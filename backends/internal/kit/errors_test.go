@@ -12,8 +12,8 @@ var (
 	errBatch   = errors.New("bad batch")
 	testErrors = Errors{
 		InvalidRequest: errRequest, InvalidPageToken: errToken, InvalidBatch: errBatch,
-		Change: func(index int, seq uint64, reason string) error {
-			return fmt.Errorf("change %d seq %d: %s", index, seq, reason)
+		Change: func(e ChangeError) error {
+			return fmt.Errorf("change %d seq %d: %s", e.Index, e.Seq, e.Reason)
 		},
 	}
 )
@@ -51,5 +51,27 @@ func TestErrorsBatch(t *testing.T) {
 	}
 	if err := testErrors.Batch(&Fault{Change: true, Index: 2, Seq: 7, Reason: "nil event"}); err == nil || err.Error() != "change 2 seq 7: nil event" {
 		t.Errorf("Batch of a change fault = %v", err)
+	}
+}
+
+func TestChangeError(t *testing.T) {
+	err := error(&ChangeError{Index: 2, Seq: 7, Reason: "nil event"})
+	if got, want := err.Error(), "invalid change: change 2 (seq 7): nil event"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	var p interface{ Permanent() bool }
+	if !errors.As(err, &p) || !p.Permanent() {
+		t.Errorf("%v is not permanent", err)
+	}
+}
+
+func TestInvalidArgument(t *testing.T) {
+	a, b := InvalidArgument("invalid request"), InvalidArgument("invalid request")
+	if errors.Is(a, b) || !errors.Is(fmt.Errorf("x: %w", a), a) {
+		t.Errorf("InvalidArgument sentinels are not distinct: %v, %v", a, b)
+	}
+	var ia interface{ InvalidArgument() bool }
+	if !errors.As(fmt.Errorf("x: %w", a), &ia) || !ia.InvalidArgument() || a.Error() != "invalid request" {
+		t.Errorf("InvalidArgument(%q) = %v does not blame the request", "invalid request", a)
 	}
 }

@@ -18,8 +18,8 @@ func CheckExport(limit int) error {
 	return nil
 }
 
-// Rows is what ScanExport reads of a query's rows: database/sql's *sql.Rows
-// and pgx's Rows both have it.
+// Rows is what ScanExport and ScanIDPage read of a query's rows:
+// database/sql's *sql.Rows and pgx's Rows both have it.
 type Rows interface {
 	Next() bool
 	Scan(dest ...any) error

@@ -1,8 +1,12 @@
 package kit
 
 import (
+	"bytes"
 	"encoding/base64"
+	"slices"
 	"strconv"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 const (
@@ -65,4 +69,56 @@ func DecodeKeyToken(token string) (last []byte, ok bool, err error) {
 // badToken is the error of a page token that kit did not make.
 func badToken(token string) *RequestError {
 	return &RequestError{Token: true, Detail: strconv.Quote(token)}
+}
+
+// KeyPage cuts entries, read one past a page of size (so a next page shows),
+// to the page, and returns it with its next page token: empty when entries
+// fit in the page, else EncodeKeyToken of the last kept entry's key.
+func KeyPage[E any](entries []E, size int, key func(E) []byte) ([]E, string) {
+	if len(entries) <= size {
+		return entries, ""
+	}
+	return entries[:size], EncodeKeyToken(key(entries[size-1]))
+}
+
+// After returns the index of the lower bound of a key or id read that
+// resumes after a page token: 0 (inclusive, from start) without one, 1
+// (exclusive, after the token's key) with one, and the bound.
+func After(start, after []byte, hasAfter bool) (exclusive int, lower []byte) {
+	if hasAfter && bytes.Compare(after, start) >= 0 {
+		return 1, after
+	}
+	return 0, NonNil(start)
+}
+
+// ScanIDPage reads a ScanIDs page from rows of one bytes column, the ids in
+// order, read one past a page of size. The caller closes rows.
+func ScanIDPage(rows Rows, size int) (*prismv1.ScanResponse, error) {
+	resp := &prismv1.ScanResponse{}
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		resp.Ids = append(resp.Ids, NonNil(id))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	resp.Ids, resp.NextPageToken = KeyPage(resp.Ids, size, func(id []byte) []byte { return id })
+	return resp, nil
+}
+
+// KeysAfter returns the keys of a read by keys that its page still has to
+// read: those after the page token's key (all without one), sorted in byte
+// order, without repeats, never nil.
+func KeysAfter(keys [][]byte, after []byte, hasAfter bool) [][]byte {
+	out := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		if !hasAfter || bytes.Compare(k, after) > 0 {
+			out = append(out, NonNil(k))
+		}
+	}
+	slices.SortFunc(out, bytes.Compare)
+	return slices.CompactFunc(out, bytes.Equal)
 }
