@@ -156,8 +156,12 @@ func (g *Gateway) mutateConflict(ctx context.Context, ns string, req *prismv1.Mu
 	stream, err := g.stream(ctx, ns)
 	if err == nil {
 		for i, m := range req.GetMutations() {
-			id, expected := m.GetPut().GetId(), m.GetPut().ExpectedRevision
-			if m.GetDelete() != nil {
+			var id []byte
+			var expected *uint64
+			switch {
+			case m.GetPut() != nil:
+				id, expected = m.GetPut().GetId(), m.GetPut().ExpectedRevision
+			case m.GetDelete() != nil:
 				id, expected = m.GetDelete().GetId(), m.GetDelete().ExpectedRevision
 			}
 			if expected == nil {

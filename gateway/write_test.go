@@ -351,3 +351,44 @@ func TestMutateRefusedWithoutAtomicPublish(t *testing.T) {
 	}
 	mustCall(t, e.nc, subjects.Write(testNS, "put"), putReq("c", "k", "v"), &resp)
 }
+
+// TestStaleDeletesAreRefused: a delete whose expected revision is stale
+// is refused with CONFLICT and stores nothing, alone or inside a mutate
+// (where it refuses the whole batch); the record keeps its items.
+func TestStaleDeletesAreRefused(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	var first, second prismv1.WriteResponse
+	mustCall(t, e.nc, subjects.Write(testNS, "put"), putReq("r", "a", "1"), &first)
+	mustCall(t, e.nc, subjects.Write(testNS, "put"), putReq("r", "b", "2"), &second)
+	stale := ptr(first.GetSeq()) // the record is at second.GetSeq() now
+	before := streamMsgs(t, e.js)
+
+	var resp prismv1.WriteResponse
+	for _, del := range []*prismv1.DeleteRequest{
+		{Id: []byte("r"), ExpectedRevision: stale},
+		{Id: []byte("r"), Keys: [][]byte{[]byte("a")}, ExpectedRevision: stale},
+	} {
+		if er := call(t, e.nc, subjects.Write(testNS, "delete"), del, &resp, encProto); !isCode(er, prismv1.Code_CONFLICT) {
+			t.Fatalf("stale delete %v: %v, want CONFLICT", del, er)
+		}
+	}
+	mut := mutateReq("", mPut("x", "k", "1", nil), mDel("r", stale))
+	if er := call(t, e.nc, subjects.Write(testNS, "mutate"), mut, &resp, encProto); !isCode(er, prismv1.Code_CONFLICT) || !strings.Contains(er.GetMessage(), "mutation 2") {
+		t.Fatalf("mutate with a stale delete: %v, want CONFLICT naming mutation 2", er)
+	}
+	if n := streamMsgs(t, e.js); n != before {
+		t.Fatalf("stream has %d messages after refused deletes, want %d", n, before)
+	}
+
+	var g prismv1.GetResponse
+	mustCall(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte("r"), MinSeq: second.GetSeq()}, &g)
+	if len(g.GetItems()) != 2 || g.GetRevision() != second.GetSeq() {
+		t.Fatalf("record r after refused deletes: %v, want items a and b at revision %d", &g, second.GetSeq())
+	}
+	if er := call(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte("x")}, &g, encProto); !isCode(er, prismv1.Code_NOT_FOUND) {
+		t.Fatalf("record x of the refused mutate: %v, want NOT_FOUND", er)
+	}
+
+	// The same deletes at the current revision go through.
+	mustCall(t, e.nc, subjects.Write(testNS, "delete"), &prismv1.DeleteRequest{Id: []byte("r"), ExpectedRevision: ptr(second.GetSeq())}, &resp)
+}
