@@ -349,7 +349,7 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	}
 	ctx, span := g.startServerSpan(ctx, msg.Header, r)
 	if err == nil {
-		resp, err = g.chain(ctx, r)
+		resp, err = g.runChain(ctx, r)
 	}
 
 	nsLabel, opLabel := "unknown", "unknown"
