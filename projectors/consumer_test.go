@@ -84,3 +84,48 @@ func TestInUseBy(t *testing.T) {
 		})
 	}
 }
+
+// An existing consumer whose settings differ from the projector's in any
+// one of them (an operator's edit, an older Prism) is set back at Start;
+// its deliver and ack policies, which the server cannot change, are kept.
+func TestExistingConsumerSettingsAreReset(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*jetstream.ConsumerConfig)
+	}{
+		{"description", func(c *jetstream.ConsumerConfig) { c.Description = "edited" }},
+		{"ack wait", func(c *jetstream.ConsumerConfig) { c.AckWait = time.Second }},
+		{"max ack pending", func(c *jetstream.ConsumerConfig) { c.MaxAckPending = 5 }},
+		{"filter subject", func(c *jetstream.ConsumerConfig) { c.FilterSubject = subjects.StreamSubjects(testNS)[0] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			js := startJetStream(t)
+			ctx := context.Background()
+			// The consumer as this projector makes it, with one setting
+			// edited.
+			first := startProjector(t, js, "sqlite", openStore(t))
+			if err := first.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			cons, err := js.Consumer(ctx, subjects.Stream(testNS), subjects.Consumer("sqlite"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := cons.CachedInfo().Config
+			edited := want
+			tc.edit(&edited)
+			if _, err := js.UpdateConsumer(ctx, subjects.Stream(testNS), edited); err != nil {
+				t.Fatal(err)
+			}
+			startProjector(t, js, "sqlite", openStore(t))
+			if cons, err = js.Consumer(ctx, subjects.Stream(testNS), subjects.Consumer("sqlite")); err != nil {
+				t.Fatal(err)
+			}
+			got := cons.CachedInfo().Config
+			if got.Description != want.Description || got.AckWait != want.AckWait || got.MaxAckPending != want.MaxAckPending ||
+				got.FilterSubject != "" || got.AckPolicy != want.AckPolicy || got.DeliverPolicy != want.DeliverPolicy {
+				t.Fatalf("consumer after Start:\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
