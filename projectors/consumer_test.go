@@ -86,17 +86,21 @@ func TestInUseBy(t *testing.T) {
 }
 
 // An existing consumer whose settings differ from the projector's in any
-// one of them (an operator's edit, an older Prism) is set back at Start;
-// its deliver and ack policies, which the server cannot change, are kept.
+// one of them (an operator's edit, an older Prism, a projector that now
+// has an owner) is set back at Start; its deliver and ack policies, which
+// the server cannot change, are kept.
 func TestExistingConsumerSettingsAreReset(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		edit func(*jetstream.ConsumerConfig)
+		name  string
+		edit  func(*jetstream.ConsumerConfig)
+		owner string // of the second projector
 	}{
-		{"description", func(c *jetstream.ConsumerConfig) { c.Description = "edited" }},
-		{"ack wait", func(c *jetstream.ConsumerConfig) { c.AckWait = time.Second }},
-		{"max ack pending", func(c *jetstream.ConsumerConfig) { c.MaxAckPending = 5 }},
-		{"filter subject", func(c *jetstream.ConsumerConfig) { c.FilterSubject = subjects.StreamSubjects(testNS)[0] }},
+		{"description", func(c *jetstream.ConsumerConfig) { c.Description = "edited" }, ""},
+		{"ack wait", func(c *jetstream.ConsumerConfig) { c.AckWait = time.Second }, ""},
+		{"max ack pending", func(c *jetstream.ConsumerConfig) { c.MaxAckPending = 5 }, ""},
+		{"filter subject", func(c *jetstream.ConsumerConfig) { c.FilterSubject = subjects.StreamSubjects(testNS)[0] }, ""},
+		{"filter subjects", func(c *jetstream.ConsumerConfig) { c.FilterSubjects = subjects.StreamSubjects(testNS)[:1] }, ""},
+		{"owner", func(*jetstream.ConsumerConfig) {}, "host-b/1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			js := startJetStream(t)
@@ -117,13 +121,14 @@ func TestExistingConsumerSettingsAreReset(t *testing.T) {
 			if _, err := js.UpdateConsumer(ctx, subjects.Stream(testNS), edited); err != nil {
 				t.Fatal(err)
 			}
-			startProjector(t, js, "sqlite", openStore(t))
+			startProjector(t, js, "sqlite", openStore(t), projectors.WithOwner(tc.owner))
 			if cons, err = js.Consumer(ctx, subjects.Stream(testNS), subjects.Consumer("sqlite")); err != nil {
 				t.Fatal(err)
 			}
 			got := cons.CachedInfo().Config
 			if got.Description != want.Description || got.AckWait != want.AckWait || got.MaxAckPending != want.MaxAckPending ||
-				got.FilterSubject != "" || got.AckPolicy != want.AckPolicy || got.DeliverPolicy != want.DeliverPolicy {
+				got.FilterSubject != "" || len(got.FilterSubjects) > 0 || got.AckPolicy != want.AckPolicy || got.DeliverPolicy != want.DeliverPolicy ||
+				got.Metadata["prism-owner"] != tc.owner {
 				t.Fatalf("consumer after Start:\n got %+v\nwant %+v", got, want)
 			}
 		})
