@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/projectors"
@@ -44,15 +43,7 @@ func TestDeadLetterPublishFailureHoldsThePoison(t *testing.T) {
 		poison func(t *testing.T, pub *publisher, rec *recorder, r *rand.Rand) (seq uint64, reason string)
 	}{
 		{"undecodable", func(t *testing.T, pub *publisher, _ *recorder, r *rand.Rand) (uint64, string) {
-			good, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: testNS}, randomEvent(r, 10))
-			if err != nil {
-				t.Fatal(err)
-			}
-			garbage := nats.NewMsg(good.Subject)
-			for k, v := range good.Header {
-				garbage.Header[k] = v
-			}
-			garbage.Data = []byte{0xff, 0xff, 0xff, 0x01}
+			garbage := garbageEvent(t, r)
 			_, decodeErr := subjects.DecodeKeyValueEvent(garbage.Subject, garbage.Header, garbage.Data)
 			if decodeErr == nil {
 				t.Fatal("the garbage event decodes")

@@ -368,6 +368,22 @@ func (r *recorder) checkExactlyOnce(tb testing.TB, want []uint64) {
 
 var errUnavailable = errors.New("backend unavailable")
 
+// garbageEvent returns a message with the valid CloudEvents headers of a
+// random KeyValue event and data that does not parse.
+func garbageEvent(tb testing.TB, r *rand.Rand) *nats.Msg {
+	tb.Helper()
+	good, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: testNS}, randomEvent(r, 10))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	garbage := nats.NewMsg(good.Subject)
+	for k, v := range good.Header {
+		garbage.Header[k] = v
+	}
+	garbage.Data = []byte{0xff, 0xff, 0xff, 0x01}
+	return garbage
+}
+
 // deadLetters returns the messages of the dead-letter stream.
 func deadLetters(tb testing.TB, js jetstream.JetStream) []*jetstream.RawStreamMsg {
 	tb.Helper()

@@ -78,17 +78,8 @@ func TestPoisonEventsAreDeadLettered(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	pub.publishRandom(t, r, 20, 10)
 
-	// Garbage data under valid CloudEvents headers.
-	good, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: testNS}, randomEvent(r, 10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	garbage := nats.NewMsg(good.Subject)
-	for k, v := range good.Header {
-		garbage.Header[k] = v
-	}
+	garbage := garbageEvent(t, r)
 	garbage.Header.Set(subjects.HeaderMsgID, "client-token-1")
-	garbage.Data = []byte{0xff, 0xff, 0xff, 0x01}
 	garbageSeq := pub.publishRaw(t, garbage)
 
 	// A valid payload with an unknown ce-type.
