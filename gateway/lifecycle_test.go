@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +16,24 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
+// enteredStuckWaiter is stuckWaiter that closes entered when a request
+// starts waiting on it: the request is then in flight in the gateway.
+type enteredStuckWaiter struct {
+	stuckWaiter
+	once    sync.Once
+	entered chan struct{}
+}
+
+func (w *enteredStuckWaiter) WaitApplied(ctx context.Context, seq uint64) error {
+	w.once.Do(func() { close(w.entered) })
+	return w.stuckWaiter.WaitApplied(ctx, seq)
+}
+
 func TestDrainFinishesInFlight(t *testing.T) {
-	e := newEnv(t, envConfig{})
+	// The read below is in flight once it waits on the projection.
+	waiter := &enteredWaiter{entered: make(chan struct{})}
+	e := newEnv(t, envConfig{waiter: waiter})
+	waiter.proj.Store(e.proj)
 	var w prismv1.WriteResponse
 	mustCall(t, e.nc, subjects.Write(testNS, "put"), putReq("r", "k", "v"), &w)
 	if err := e.proj.WaitApplied(t.Context(), w.GetSeq()); err != nil {
@@ -32,7 +49,7 @@ func TestDrainFinishesInFlight(t *testing.T) {
 		var resp prismv1.GetResponse
 		got <- call(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte("r"), MinSeq: w2.GetSeq()}, &resp, encProto)
 	}()
-	time.Sleep(100 * time.Millisecond)
+	<-waiter.entered
 
 	drained := make(chan error, 1)
 	go func() {
@@ -65,12 +82,13 @@ func TestDrainFinishesInFlight(t *testing.T) {
 }
 
 func TestDrainBoundedByContext(t *testing.T) {
-	e := newEnv(t, envConfig{waiter: stuckWaiter{}, opts: []gateway.Option{gateway.WithConsistencyWait(3 * time.Second)}})
+	waiter := &enteredStuckWaiter{entered: make(chan struct{})}
+	e := newEnv(t, envConfig{waiter: waiter, opts: []gateway.Option{gateway.WithConsistencyWait(3 * time.Second)}})
 	got := make(chan *prismv1.Error, 1)
 	go func() {
 		got <- call(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte("r"), MinSeq: 9}, &prismv1.GetResponse{}, encJSON)
 	}()
-	time.Sleep(100 * time.Millisecond)
+	<-waiter.entered // the read is in flight
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := e.gw.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {

@@ -285,7 +285,9 @@ func checkStore(tb testing.TB, st *sqlite.Store, m *model) {
 // recorder wraps a store and counts, per seq, how many times a change was
 // actually applied (its seq above the store's checkpoint at a successful
 // commit). fail decides, before each call, to fail it: before the commit
-// (commitFirst false) or after it (commitFirst true).
+// (commitFirst false) or after it (commitFirst true). gate, set with
+// setGate, runs first, outside the lock, and may block the call (see
+// applyGate); an error from it fails the call.
 type recorder struct {
 	st *sqlite.Store
 
@@ -294,6 +296,14 @@ type recorder struct {
 	calls   int
 	fail    func(call int, changes []*prismv1.KeyValueChange) (err error, commitFirst bool)
 	delay   time.Duration
+	gate    func(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error
+}
+
+// setGate sets (or with nil clears) the gate of the next calls.
+func (r *recorder) setGate(fn func(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gate = fn
 }
 
 func newRecorder(st *sqlite.Store) *recorder {
@@ -303,6 +313,14 @@ func newRecorder(st *sqlite.Store) *recorder {
 func (r *recorder) Checkpoint(ctx context.Context) (uint64, error) { return r.st.Checkpoint(ctx) }
 
 func (r *recorder) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	if gate != nil {
+		if err := gate(ctx, changes, through); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -349,6 +367,22 @@ func (r *recorder) checkExactlyOnce(tb testing.TB, want []uint64) {
 }
 
 var errUnavailable = errors.New("backend unavailable")
+
+// garbageEvent returns a message with the valid CloudEvents headers of a
+// random KeyValue event and data that does not parse.
+func garbageEvent(tb testing.TB, r *rand.Rand) *nats.Msg {
+	tb.Helper()
+	good, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: testNS}, randomEvent(r, 10))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	garbage := nats.NewMsg(good.Subject)
+	for k, v := range good.Header {
+		garbage.Header[k] = v
+	}
+	garbage.Data = []byte{0xff, 0xff, 0xff, 0x01}
+	return garbage
+}
 
 // deadLetters returns the messages of the dead-letter stream.
 func deadLetters(tb testing.TB, js jetstream.JetStream) []*jetstream.RawStreamMsg {

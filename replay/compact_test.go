@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/backends/sqlite"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
@@ -395,7 +396,7 @@ func TestCompactKeepsTheLastMessage(t *testing.T) {
 	js := startJetStream(t)
 	ns := namespace(t, js, "last")
 	publish(t, js, ns, put("gone", "k", "v"))
-	publish(t, js, ns, del("gone"))
+	delSeq := publish(t, js, ns, del("gone"))
 	st := openStore(t)
 	project(t, js, ns, "a", st)
 	clock := time.Now().Add(replay.DefaultTombstoneRetention + time.Minute)
@@ -406,6 +407,39 @@ func TestCompactKeepsTheLastMessage(t *testing.T) {
 	if info.State.Msgs != 1 || info.State.LastSeq != info.State.FirstSeq {
 		t.Fatalf("stream state %+v: want its last message kept", info.State)
 	}
+	// The one kept is the newest: the record's tombstone, stored after the
+	// delete, that leaves the record deleted.
+	msgs := streamMsgs(t, js, ns)
+	if len(msgs) != 1 {
+		t.Fatalf("read %d messages, want 1", len(msgs))
+	}
+	if seq := msgs[0].Sequence; seq != info.State.LastSeq || seq <= delSeq {
+		t.Fatalf("kept seq %d, want the stream's last (%d), stored after the delete at %d", seq, info.State.LastSeq, delSeq)
+	}
+	ev, err := subjects.DecodeKeyValueEvent(msgs[0].Subject, msgs[0].Header, msgs[0].Data)
+	if err != nil || ev == nil {
+		t.Fatalf("kept message: %v, %v", ev, err)
+	}
+	if string(ev.GetId()) != "gone" || !leavesNothing(ev) {
+		t.Fatalf("kept message %v: want the tombstone of record gone", ev)
+	}
+	fresh := openStore(t)
+	project(t, js, ns, "fresh", fresh)
+	if got, ok := readAll(t, fresh)["gone"]; ok {
+		t.Fatalf("a new projection of the kept message shows record gone = %v, want it deleted", got)
+	}
+}
+
+// leavesNothing reports whether ev leaves its record empty: a delete of
+// the whole record, or a replace with no items.
+func leavesNothing(ev *prismv1.KeyValueEvent) bool {
+	switch ch := ev.GetChange().(type) {
+	case *prismv1.KeyValueEvent_Delete:
+		return len(ch.Delete.GetKeys()) == 0
+	case *prismv1.KeyValueEvent_Replace:
+		return len(ch.Replace.GetItems()) == 0
+	}
+	return false
 }
 
 func TestCompactErrors(t *testing.T) {
