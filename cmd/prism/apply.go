@@ -34,6 +34,13 @@ gets CONFLICT and should plan again. A change that needs a migration
 (another backend, stream storage or abstraction) is refused with
 FAILED_PRECONDITION, as are needs the deployment cannot meet.
 
+A new namespace is stored only if the Prism that answers can serve it: a
+postgres backend needs a connection string (postgres.dsn, or prism serve's
+--postgres-dsn) and a server that accepts a connection, a kafka backend a
+broker that listens (kafka.brokers, or prism serve's --kafka-brokers).
+Otherwise apply is refused with FAILED_PRECONDITION saying what is missing,
+and nothing is stored.
+
 With -f DIR every *.yaml of DIR is applied in name order; the first that
 fails stops the run (those before it are applied).`,
 		Args: cobra.NoArgs,
