@@ -15,6 +15,7 @@ import (
 
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -422,6 +423,7 @@ func TestCompactErrors(t *testing.T) {
 	}{
 		{"stream without rollups", "old", nil, replay.ErrRollupNotAllowed},
 		{"no stream", "missing", nil, jetstream.ErrStreamNotFound},
+		{"no stream is no namespace", "missing", nil, status.ErrNamespaceNotFound},
 		{"invalid namespace", "Bad.Name", nil, subjects.ErrInvalidNamespace},
 		{"negative retention", "old", []replay.CompactOption{replay.WithTombstoneRetention(-time.Second)}, replay.ErrInvalidCompactOption},
 		{"zero concurrency", "old", []replay.CompactOption{replay.WithCompactConcurrency(0)}, replay.ErrInvalidCompactOption},

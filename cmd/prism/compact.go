@@ -42,8 +42,11 @@ A write that lands during the pass is never lost: the rollup of that record
 is refused and it waits for the next pass. A deleted record keeps one
 tombstone event until every consumer of the stream (every projection
 target) has acknowledged it and it is older than --tombstone-retention;
-then nothing of it is left. Idempotency markers and TimeSeries or Log
-namespaces are not touched.
+then nothing of it is left. Idempotency markers are not touched.
+
+A TimeSeries or Log namespace is refused (FAILED_PRECONDITION, exit
+status 1): its stream is bounded by its retention, not by compaction. A
+namespace without a stream is NAMESPACE_NOT_FOUND.
 
 It talks to NATS directly (--nats-url) and may run while Prism serves the
 namespace.`,
