@@ -49,7 +49,7 @@ fails stops the run (those before it are applied).`,
 		},
 	}
 	cmd.Flags().StringVarP(&f.file, "file", "f", "", "namespace YAML file, or a directory of them applied in name order (required)")
-	cmd.Flags().Int64Var(&f.revision, "revision", -1, "apply only if the namespace is at this revision (0: only if it does not exist); default: the revision just planned against")
+	cmd.Flags().Int64Var(&f.revision, "revision", -1, "apply only if the namespace is at this revision (0: only if it does not exist; -1: the revision just planned against)")
 	f.register(cmd)
 	return cmd
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,12 +57,8 @@ namespace.`,
 			return runCompact(cmd, args[0], f)
 		},
 	}
-	def := os.Getenv("NATS_URL")
-	if def == "" {
-		def = nats.DefaultURL
-	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.natsURL, "nats-url", def, "NATS URL of the deployment (default $NATS_URL, else nats://127.0.0.1:4222)")
+	natsURLFlag(fl, &f.natsURL, "NATS URL of the deployment")
 	fl.DurationVar(&f.retention, "tombstone-retention", replay.DefaultTombstoneRetention, "keep a deleted record's last event at least this long (0: purge it once every target has applied it)")
 	fl.BoolVar(&f.keep, "keep-tombstones", false, "never purge the last event of a deleted record")
 	fl.IntVar(&f.concurrency, "concurrency", replay.DefaultCompactConcurrency, "records folded at once (1 to 64)")
