@@ -86,8 +86,14 @@ func runApply(cmd *cobra.Command, out io.Writer, f applyFlags) error {
 		case namespaces.ActionUnchanged:
 			fmt.Fprintf(out, "\nnothing to apply: namespace %s is unchanged at revision %d\n", ns.Name, res.Revision)
 		default:
-			fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n", ns.Name, res.Revision)
+			fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n%s\n", ns.Name, res.Revision, revisionNote(ns.Name))
 		}
 	}
 	return nil
+}
+
+// revisionNote says what a revision number is, since a namespace's first
+// one is rarely 1.
+func revisionNote(ns string) string {
+	return fmt.Sprintf("(a revision is the registry's change number, shared by every namespace, so it rises by more than one per change; prism ns history %s lists this namespace's)", ns)
 }
