@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 
@@ -13,20 +12,6 @@ import (
 	"github.com/prism-data/prism/node/nodetest"
 	"github.com/prism-data/prism/status"
 )
-
-// closedAddr is a host:port nothing listens on: a port just freed.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
 
 // An apply or a migration start that the node could not serve (no
 // PostgreSQL connection string, a PostgreSQL or Kafka that does not
@@ -45,10 +30,11 @@ func TestCheckBeforeStoring(t *testing.T) {
 	}
 	pg := kv("ledger")
 	pg.Backend = "postgres"
-	down := "postgres://prism@" + closedAddr(t) + "/prism?connect_timeout=1"
+	// A PostgreSQL address nothing listens on.
+	down := "postgres://prism@" + kafkatest.NoBroker(t) + "/prism?connect_timeout=1"
 	pgDown := pg
 	pgDown.Postgres.DSN = down
-	kafkaDown := closedAddr(t)
+	kafkaDown := kafkatest.NoBroker(t)
 
 	refused := func(t *testing.T, err error, want ...string) {
 		t.Helper()

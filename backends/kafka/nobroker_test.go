@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,24 +10,10 @@ import (
 	"github.com/prism-data/prism/backends/kafka/kafkatest"
 )
 
-// closedAddr is a host:port nothing listens on: a port just freed.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // With nothing listening, Open says so and where, not kafka-go's "Broker
 // Not Available".
 func TestOpenNoBrokerNamesTheAddress(t *testing.T) {
-	addr := closedAddr(t)
+	addr := kafkatest.NoBroker(t)
 	_, err := kafka.Open(context.Background(), []string{addr}, "orders")
 	want := "open kafka store: no Kafka broker at " + addr + ": "
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "Broker Not Available") {
@@ -37,7 +22,7 @@ func TestOpenNoBrokerNamesTheAddress(t *testing.T) {
 }
 
 func TestReachable(t *testing.T) {
-	down := closedAddr(t)
+	down := kafkatest.NoBroker(t)
 	_, up := kafkatest.Start(t)
 	ctx := context.Background()
 	if err := kafka.Reachable(ctx, append([]string{down}, up...), time.Second); err != nil {
