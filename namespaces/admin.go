@@ -176,6 +176,14 @@ type AdminConfig struct {
 	Cluster Cluster
 	// Status returns the state of namespace ns's targets; nil reports none.
 	Status func(ctx context.Context, ns string) []TargetStatus
+	// CheckTarget, when set, is asked whether target t of namespace ns
+	// can be served before the admin stores it: the primary target of a
+	// namespace an apply creates, the new target of a migration start. It
+	// returns nil, or an error saying what is missing (a PostgreSQL
+	// connection string, a reachable Kafka broker) and how to give it;
+	// the request is then refused with FAILED_PRECONDITION (unless the
+	// error is a *status.Error, returned as it is) and nothing is stored.
+	CheckTarget func(ctx context.Context, ns Namespace, t Target) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -319,6 +327,9 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		if err := decodeAdmin(body, &req); err != nil {
 			return nil, err
 		}
+		if err := a.checkApply(ctx, req.Namespace, req.Revision); err != nil {
+			return nil, err
+		}
 		return Apply(ctx, a.reg, a.cfg.Cluster, req.Namespace, req.Revision, req.AppliedBy)
 	case AdminHistory:
 		var req AdminNameRequest
@@ -344,6 +355,9 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		if err := decodeAdmin(body, &req); err != nil {
 			return nil, err
 		}
+		if err := a.checkMigration(ctx, req.Name, req.To); err != nil {
+			return nil, err
+		}
 		r, err := StartMigration(ctx, a.reg, req.Name, req.To, MigrationOptions{MaxRate: req.MaxRate, Adaptive: req.Adaptive, ShadowSample: req.ShadowSample}, req.By)
 		if err != nil {
 			return nil, err
@@ -364,6 +378,56 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		return a.describe(ctx, r), nil
 	}
 	return nil, status.Newf(status.ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(adminOps, ", "))
+}
+
+// checkApply asks CheckTarget whether the primary target of ns can be
+// served, when applying ns at revision would create it. An update is not
+// checked: it cannot change the backend or its settings (that needs a
+// migration). A refusal of Apply's own (invalid, conflict) is left to it.
+func (a *Admin) checkApply(ctx context.Context, ns Namespace, revision uint64) error {
+	if a.cfg.CheckTarget == nil {
+		return nil
+	}
+	res, err := PlanApply(ctx, a.reg, a.cfg.Cluster, ns)
+	if err != nil || res.Action != ActionCreate || res.Revision != revision {
+		return nil
+	}
+	ns = ns.WithDefaults()
+	return a.checkTarget(ctx, ns, Target{Name: res.Backend, Backend: res.Backend, Postgres: ns.Postgres})
+}
+
+// checkMigration asks CheckTarget whether to, the new target of a
+// migration of namespace name, can be served, when StartMigration would
+// record it; its refusals (no such namespace, an invalid target, a
+// migration in progress) are left to it.
+func (a *Admin) checkMigration(ctx context.Context, name string, to Target) error {
+	if a.cfg.CheckTarget == nil {
+		return nil
+	}
+	r, err := a.reg.Get(ctx, name)
+	if err != nil {
+		return nil
+	}
+	if to.Name == "" {
+		to.Name = to.Backend
+	}
+	if to.validate(r.Namespace.Abstraction) != nil || to.Name == r.PrimaryTarget().Name || (r.Migration != nil && r.Migration.State.Active()) {
+		return nil
+	}
+	return a.checkTarget(ctx, r.Namespace, to)
+}
+
+// checkTarget is CheckTarget's answer for target t of ns as the admin
+// API's error.
+func (a *Admin) checkTarget(ctx context.Context, ns Namespace, t Target) error {
+	err := a.cfg.CheckTarget(ctx, ns, t)
+	if err == nil {
+		return nil
+	}
+	if e := (*status.Error)(nil); errors.As(err, &e) {
+		return err
+	}
+	return &status.Error{Code: status.ErrFailedPrecondition.Code, Message: fmt.Sprintf("namespace %s: target %s (backend %s) cannot be served: %v; nothing was stored", ns.Name, t.Name, t.Backend, err), Err: err}
 }
 
 // deleteNamespace deletes a namespace as req asks, unless it is migrating:

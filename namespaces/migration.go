@@ -193,7 +193,7 @@ func StartMigration(ctx context.Context, reg *Registry, name string, to Target, 
 			return "", status.Invalidf("namespace %s: %v", name, err)
 		}
 		if m := r.Migration; m != nil && m.State.Active() {
-			return "", status.Newf(status.ErrFailedPrecondition.Code, "namespace %s is already migrating to %s (state %s); finish it (prism migrate finalize) or roll it back first", name, m.To.Name, m.State)
+			return "", status.Newf(status.ErrFailedPrecondition.Code, "namespace %s is already migrating to %s (state %s); abandon it first with prism migrate rollback %s, or finish it: %s", name, m.To.Name, m.State, name, NextMigrationStep(name, m.State))
 		}
 		from := r.PrimaryTarget()
 		if to.Name == from.Name {
@@ -335,7 +335,7 @@ func migrationIn(r *Registered, name string, states ...MigrationState) (*Migrati
 func NextMigrationStep(name string, s MigrationState) string {
 	switch s {
 	case MigrationPlanned, MigrationBackfilling:
-		return fmt.Sprintf("wait until the new target caught up and the migration is shadowing (prism migrate status %s)", name)
+		return fmt.Sprintf("wait until the new target caught up and the migration is shadowing (prism migrate status %s); if the new target does not start (status shows its error), abandon the migration with prism migrate rollback %s", name, name)
 	case MigrationShadowing:
 		return fmt.Sprintf("run prism migrate verify %s", name)
 	case MigrationVerified:

@@ -337,6 +337,8 @@ func TestNextMigrationStep(t *testing.T) {
 	}{
 		{namespaces.MigrationPlanned, "prism migrate status web"},
 		{namespaces.MigrationBackfilling, "prism migrate status web"},
+		{namespaces.MigrationPlanned, "abandon the migration with prism migrate rollback web"},
+		{namespaces.MigrationBackfilling, "abandon the migration with prism migrate rollback web"},
 		{namespaces.MigrationShadowing, "run prism migrate verify web"},
 		{namespaces.MigrationVerified, "run prism migrate cutover web"},
 		{namespaces.MigrationCutOver, "run prism migrate finalize web"},

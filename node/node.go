@@ -144,7 +144,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if err := n.gw.Start(ctx); err != nil {
 		return nil, err
 	}
-	if n.admin, err = namespaces.NewAdmin(n.nc, reg, namespaces.AdminConfig{Cluster: cluster, Status: n.set.status, Logger: log}); err != nil {
+	if n.admin, err = namespaces.NewAdmin(n.nc, reg, namespaces.AdminConfig{Cluster: cluster, Status: n.set.status, CheckTarget: c.checkTarget, Logger: log}); err != nil {
 		return nil, err
 	}
 	if err := n.admin.Start(); err != nil {

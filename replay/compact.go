@@ -23,6 +23,7 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -31,6 +32,12 @@ import (
 // Prism before compaction existed. Applying the namespace again (prism
 // apply, or restarting prism serve) updates the stream.
 var ErrRollupNotAllowed = errors.New("namespace stream does not allow rollups")
+
+// ErrNotKeyValue is returned by Compact (wrapped in a FAILED_PRECONDITION
+// *status.Error saying why) for the stream of a timeseries or log
+// namespace: compaction keeps the last event of each record, which only a
+// keyvalue namespace has; the others are bounded by their retention.
+var ErrNotKeyValue = errors.New("not a keyvalue namespace")
 
 const (
 	// scanBatch and scanBytes bound what one direct batch get of a scan
@@ -101,8 +108,11 @@ type CompactStats struct {
 // The pass stops at the first error and returns it with what it did so
 // far; every rollup and purge is atomic, so a stopped pass leaves the
 // stream consistent. Errors: ErrInvalidCompactOption,
-// subjects.ErrInvalidNamespace, jetstream.ErrStreamNotFound (wrapped),
-// ErrRollupNotAllowed, ctx's error, or the JetStream error.
+// subjects.ErrInvalidNamespace, status.ErrNamespaceNotFound (wrapping
+// jetstream.ErrStreamNotFound) for a namespace without a stream,
+// ErrNotKeyValue (in a status.ErrFailedPrecondition) for a stream of
+// timeseries or log events, ErrRollupNotAllowed, ctx's error, or the
+// JetStream error.
 func Compact(ctx context.Context, js jetstream.JetStream, namespace string, opts ...CompactOption) (CompactStats, error) {
 	if js == nil {
 		return CompactStats{}, errors.New("compact: nil JetStream")
@@ -119,6 +129,24 @@ func Compact(ctx context.Context, js jetstream.JetStream, namespace string, opts
 		return stats, fmt.Errorf("compact namespace %s: %w", namespace, err)
 	}
 	return stats, nil
+}
+
+// keyValueOnly returns ErrNotKeyValue, saying why, when the stream of
+// namespace ns holds timeseries or log events.
+func keyValueOnly(ctx context.Context, stream jetstream.Stream, ns string) error {
+	for _, k := range []struct{ filter, why string }{
+		{subjects.AllTimeSeriesEvents(ns), "a timeseries namespace: its stream is bounded by its retention (needs.retention), not by compaction, which keeps the last event of each keyvalue record"},
+		{subjects.AllLogEvents(ns), "a log namespace: its stream is bounded by its retention, not by compaction, which keeps the last event of each keyvalue record"},
+	} {
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(k.filter))
+		if err != nil {
+			return fmt.Errorf("stream %s: subjects: %w", stream.CachedInfo().Config.Name, err)
+		}
+		if len(info.State.Subjects) > 0 {
+			return &status.Error{Code: status.ErrFailedPrecondition.Code, Message: fmt.Sprintf("compaction does not apply to namespace %s, %s", ns, k.why), Err: ErrNotKeyValue}
+		}
+	}
+	return nil
 }
 
 // pass is one compaction pass.
@@ -148,6 +176,9 @@ type pass struct {
 func compact(ctx context.Context, js jetstream.JetStream, ns string, o compactOptions) (CompactStats, error) {
 	name := subjects.Stream(ns)
 	stream, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return CompactStats{}, &status.Error{Code: status.ErrNamespaceNotFound.Code, Message: fmt.Sprintf("namespace %s has no event stream %s: it is not registered (prism ns list shows those that are), or it was deleted with --purge", ns, name), Err: err}
+	}
 	if err != nil {
 		return CompactStats{}, fmt.Errorf("stream %s: %w", name, err)
 	}
@@ -161,6 +192,11 @@ func compact(ctx context.Context, js jetstream.JetStream, ns string, o compactOp
 	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subjects.AllKeyValueEvents(ns)))
 	if err != nil {
 		return CompactStats{}, fmt.Errorf("stream %s: subjects: %w", name, err)
+	}
+	if len(info.State.Subjects) == 0 && info.State.Msgs > 0 {
+		if err := keyValueOnly(ctx, stream, ns); err != nil {
+			return CompactStats{}, err
+		}
 	}
 	p := &pass{
 		js: js, ns: ns, stream: stream, name: name, o: o,

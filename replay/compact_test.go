@@ -16,6 +16,7 @@ import (
 	"github.com/prism-data/prism/backends/sqlite"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -456,6 +457,7 @@ func TestCompactErrors(t *testing.T) {
 	}{
 		{"stream without rollups", "old", nil, replay.ErrRollupNotAllowed},
 		{"no stream", "missing", nil, jetstream.ErrStreamNotFound},
+		{"no stream is no namespace", "missing", nil, status.ErrNamespaceNotFound},
 		{"invalid namespace", "Bad.Name", nil, subjects.ErrInvalidNamespace},
 		{"negative retention", "old", []replay.CompactOption{replay.WithTombstoneRetention(-time.Second)}, replay.ErrInvalidCompactOption},
 		{"zero concurrency", "old", []replay.CompactOption{replay.WithCompactConcurrency(0)}, replay.ErrInvalidCompactOption},

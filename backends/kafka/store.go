@@ -93,7 +93,7 @@ func Open(ctx context.Context, brokers []string, namespace string, opts ...Optio
 	}
 	if err := s.ensureTopics(ctx); err != nil {
 		transport.CloseIdleConnections()
-		return nil, fmt.Errorf("open kafka store: %w", err)
+		return nil, fmt.Errorf("open kafka store: %w", noBroker(ctx, brokers, o.dialTimeout, err))
 	}
 	cp, err := s.readCheckpoint(ctx)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/prism-data/prism/namespaces"
 )
@@ -24,12 +25,18 @@ type adminFlags struct {
 }
 
 func (f *adminFlags) register(cmd *cobra.Command) {
+	natsURLFlag(cmd.Flags(), &f.natsURL, "NATS URL of the running Prism")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for each admin request")
+}
+
+// natsURLFlag registers --nats-url on fs, described by what: $NATS_URL
+// when set, else NATS's default URL, the default help shows.
+func natsURLFlag(fs *pflag.FlagSet, p *string, what string) {
 	def := os.Getenv("NATS_URL")
 	if def == "" {
 		def = nats.DefaultURL
 	}
-	cmd.Flags().StringVar(&f.natsURL, "nats-url", def, "NATS URL of the running Prism (default $NATS_URL, else nats://127.0.0.1:4222)")
-	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for each admin request")
+	fs.StringVar(p, "nats-url", def, what+" ($NATS_URL when set)")
 }
 
 // session connects to the running Prism and returns an admin client, the

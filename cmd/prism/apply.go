@@ -34,6 +34,13 @@ gets CONFLICT and should plan again. A change that needs a migration
 (another backend, stream storage or abstraction) is refused with
 FAILED_PRECONDITION, as are needs the deployment cannot meet.
 
+A new namespace is stored only if the Prism that answers can serve it: a
+postgres backend needs a connection string (postgres.dsn, or prism serve's
+--postgres-dsn) and a server that accepts a connection, a kafka backend a
+broker that listens (kafka.brokers, or prism serve's --kafka-brokers).
+Otherwise apply is refused with FAILED_PRECONDITION saying what is missing,
+and nothing is stored.
+
 With -f DIR every *.yaml of DIR is applied in name order; the first that
 fails stops the run (those before it are applied).`,
 		Args: cobra.NoArgs,
@@ -42,7 +49,7 @@ fails stops the run (those before it are applied).`,
 		},
 	}
 	cmd.Flags().StringVarP(&f.file, "file", "f", "", "namespace YAML file, or a directory of them applied in name order (required)")
-	cmd.Flags().Int64Var(&f.revision, "revision", -1, "apply only if the namespace is at this revision (0: only if it does not exist); default: the revision just planned against")
+	cmd.Flags().Int64Var(&f.revision, "revision", -1, "apply only if the namespace is at this revision (0: only if it does not exist; -1: the revision just planned against)")
 	f.register(cmd)
 	return cmd
 }
@@ -79,8 +86,14 @@ func runApply(cmd *cobra.Command, out io.Writer, f applyFlags) error {
 		case namespaces.ActionUnchanged:
 			fmt.Fprintf(out, "\nnothing to apply: namespace %s is unchanged at revision %d\n", ns.Name, res.Revision)
 		default:
-			fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n", ns.Name, res.Revision)
+			fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n%s\n", ns.Name, res.Revision, revisionNote(ns.Name))
 		}
 	}
 	return nil
+}
+
+// revisionNote says what a revision number is, since a namespace's first
+// one is rarely 1.
+func revisionNote(ns string) string {
+	return fmt.Sprintf("(a revision is the registry's change number, shared by every namespace, so it rises by more than one per change; prism ns history %s lists this namespace's)", ns)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,8 +41,11 @@ A write that lands during the pass is never lost: the rollup of that record
 is refused and it waits for the next pass. A deleted record keeps one
 tombstone event until every consumer of the stream (every projection
 target) has acknowledged it and it is older than --tombstone-retention;
-then nothing of it is left. Idempotency markers and TimeSeries or Log
-namespaces are not touched.
+then nothing of it is left. Idempotency markers are not touched.
+
+A TimeSeries or Log namespace is refused (FAILED_PRECONDITION, exit
+status 1): its stream is bounded by its retention, not by compaction. A
+namespace without a stream is NAMESPACE_NOT_FOUND.
 
 It talks to NATS directly (--nats-url) and may run while Prism serves the
 namespace.`,
@@ -55,12 +57,8 @@ namespace.`,
 			return runCompact(cmd, args[0], f)
 		},
 	}
-	def := os.Getenv("NATS_URL")
-	if def == "" {
-		def = nats.DefaultURL
-	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.natsURL, "nats-url", def, "NATS URL of the deployment (default $NATS_URL, else nats://127.0.0.1:4222)")
+	natsURLFlag(fl, &f.natsURL, "NATS URL of the deployment")
 	fl.DurationVar(&f.retention, "tombstone-retention", replay.DefaultTombstoneRetention, "keep a deleted record's last event at least this long (0: purge it once every target has applied it)")
 	fl.BoolVar(&f.keep, "keep-tombstones", false, "never purge the last event of a deleted record")
 	fl.IntVar(&f.concurrency, "concurrency", replay.DefaultCompactConcurrency, "records folded at once (1 to 64)")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/prism-data/prism/itest/natstest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -72,4 +74,38 @@ func TestCompactCommand(t *testing.T) {
 	if _, err := runCompactCmd(t, "Not.Valid", "--nats-url", s.ClientURL()); err == nil {
 		t.Fatal("compact accepted an invalid namespace")
 	}
+
+	// A timeseries namespace is bounded by its retention: compact says it
+	// does not apply and fails, rather than "compacted".
+	natstest.NamespaceStreams(t, js, "metrics")
+	for range 2 {
+		if _, err := js.Publish(ctx, subjects.TimeSeriesEvent("metrics", []byte("cpu")), []byte("e")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = runCompactCmd(t, "metrics", "--nats-url", s.ClientURL())
+	if !errors.Is(err, status.ErrFailedPrecondition) || !errors.Is(err, replay.ErrNotKeyValue) || !strings.Contains(err.Error(), "compaction does not apply to namespace metrics, a timeseries namespace: its stream is bounded by its retention") || strings.Contains(out, "compacted") {
+		t.Errorf("compact of a timeseries namespace: %v\n%s", err, out)
+	}
+	if n := streamMsgs(t, js, "metrics"); n != 2 {
+		t.Errorf("timeseries stream after a refused compact: %d messages, want 2", n)
+	}
+	// An unknown namespace is NAMESPACE_NOT_FOUND, not JetStream's error.
+	out, err = runCompactCmd(t, "nope", "--nats-url", s.ClientURL())
+	if !errors.Is(err, status.ErrNamespaceNotFound) || !strings.Contains(err.Error(), "namespace nope has no event stream PRISM_NOPE: it is not registered") {
+		t.Errorf("compact of an unknown namespace: %v\n%s", err, out)
+	}
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream, ns string) uint64 {
+	t.Helper()
+	st, err := js.Stream(context.Background(), subjects.Stream(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }

@@ -81,7 +81,13 @@ stream from the start (bounded by live data, see docs/replay.md), at most
 
 The target is named after its backend unless --target names it; a second
 target on the same backend needs another name (e.g. --to postgres --target
-pg2 for another schema or server).`,
+pg2 for another schema or server).
+
+The serving Prism first checks that it can open the target (a postgres one
+needs --postgres-dsn here or on prism serve, and a server that accepts a
+connection); otherwise the start is refused and nothing is recorded. A
+target that still does not start shows its error in prism migrate status;
+prism migrate rollback NAME abandons the migration.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to.Backend == "" {
@@ -322,14 +328,19 @@ func printMigration(out io.Writer, n namespaces.AdminNamespace) error {
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\tBACKEND\tROLE\tSTATE\tCHECKPOINT\tSTREAM LAST\tLAG\tERROR")
 	var shadow map[string]int64
+	failing := false
 	for _, t := range n.Targets {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.Target, orDash(t.Backend), t.Role, t.State, t.Checkpoint, t.StreamLast, t.Lag, orDash(t.Error))
 		if t.ShadowReads != nil {
 			shadow = t.ShadowReads
 		}
+		failing = failing || t.Error != ""
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if failing && node.Backfilling(m.State) {
+		fmt.Fprintf(out, "\nthe new target does not start (ERROR above): fix that and it is retried, or abandon the migration with prism migrate rollback %s\n", n.Namespace.Name)
 	}
 	if shadow != nil {
 		fmt.Fprintf(out, "\nshadow reads (this process, since it started): %d matched, %d MISMATCHED, %d skipped (changed between the reads), %d dropped, %d failed\n",
@@ -395,7 +406,7 @@ func watchMigration(ctx context.Context, client *namespaces.AdminClient, name st
 func nextStep(state namespaces.MigrationState, verified bool, name string) string {
 	switch {
 	case state == namespaces.MigrationPlanned || state == namespaces.MigrationBackfilling:
-		return "wait for the backfill: prism migrate status " + name + " --watch"
+		return "wait for the backfill: prism migrate status " + name + " --watch (a new target that does not start: prism migrate rollback " + name + ")"
 	case state == namespaces.MigrationShadowing:
 		return "prism migrate verify " + name + " (after a failed one: find why the targets differ, e.g. in the shadow read mismatches, and verify again; or roll back)"
 	case state == namespaces.MigrationVerified:

@@ -109,16 +109,12 @@ and RSS, and their peaks to the summary.`,
 		},
 	}
 	fl := cmd.Flags()
-	def := os.Getenv("NATS_URL")
-	if def == "" {
-		def = nats.DefaultURL
-	}
 	fl.StringVar(&f.target, "target", "", "projection target to replay into (lowercase letters, digits, - and _, at most 32); required")
 	fl.StringVar(&f.backend, "backend", "", "backend of the target: sqlite or postgres (default: see above)")
 	fl.StringVar(&f.sqlitePath, "sqlite-path", "", "SQLite file of the target (default <data-dir>/sqlite/<ns>.<target>.db)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "data directory of prism serve, where SQLite targets live (default "+defaultDataDir+" when it exists)")
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "PostgreSQL connection string of a postgres target (default: the namespace's, then $PRISM_POSTGRES_DSN)")
-	fl.StringVar(&f.natsURL, "nats-url", def, "NATS URL of the deployment (default $NATS_URL, else nats://127.0.0.1:4222)")
+	natsURLFlag(fl, &f.natsURL, "NATS URL of the deployment")
 	fl.Uint64Var(&f.fromSeq, "from-seq", 0, "start a new target at this stream sequence, skipping the events before it (see above)")
 	fl.Uint64Var(&f.toSeq, "to-seq", 0, "stop after this stream sequence (default: the stream's last sequence at start)")
 	fl.BoolVar(&f.follow, "follow", false, "keep tailing the stream after catching up, until SIGINT/SIGTERM")

@@ -45,8 +45,10 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the gateway and projectors (with an embedded NATS server unless --nats-url is set)",
 		Long: `serve runs Prism: the request handlers on prism.<namespace>.write.* and
-prism.<namespace>.read.*, and one projector per namespace that applies the
-namespace's event stream to its SQLite database under --data-dir.
+prism.<namespace>.read.*, and one projector per namespace target that applies
+the namespace's event stream to the target's backend: SQLite databases under
+--data-dir (one per namespace target), PostgreSQL schemas (--postgres-dsn),
+a NATS KV bucket, or a Kafka topic (--kafka-brokers).
 
 By default it embeds a NATS server with JetStream (store under
 <data-dir>/jetstream) listening on --nats-listen, so nothing else needs to

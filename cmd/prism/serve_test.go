@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 // --help must not print a DSN from the environment: it may hold a password.
@@ -24,4 +27,25 @@ func TestHelpDoesNotPrintTheDSN(t *testing.T) {
 			t.Errorf("%s --help prints the DSN from PRISM_POSTGRES_DSN", cmd)
 		}
 	}
+}
+
+// README's table of prism serve flags has a row for every flag serve
+// shows in --help.
+func TestReadmeListsEveryServeFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve, _, err := newRootCmd().Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Hidden || f.Deprecated != "" {
+			return
+		}
+		if row := "| `--" + f.Name + "` |"; !strings.Contains(string(readme), row) {
+			t.Errorf("README.md has no row %q for prism serve --%s", row, f.Name)
+		}
+	})
 }

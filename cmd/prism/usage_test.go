@@ -5,6 +5,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -90,4 +93,25 @@ func TestVersionFlagPrintsStampedVersion(t *testing.T) {
 	if err != nil || !strings.Contains(out, "v9.9.9-test") {
 		t.Fatalf("out = %q, err = %v", out, err)
 	}
+}
+
+// A flag's default shows once: a usage string that names its default
+// belongs to a flag whose default cobra does not print (its zero value),
+// else help says "(default $NATS_URL, else …) (default "…")".
+func TestFlagDefaultsShowOnce(t *testing.T) {
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			fs := pflag.NewFlagSet("one", pflag.ContinueOnError)
+			fs.AddFlag(f)
+			rest := strings.Replace(fs.FlagUsages(), f.Usage, "", 1)
+			if strings.Contains(strings.ToLower(f.Usage), "default") && strings.Contains(rest, "(default ") {
+				t.Errorf("%s --%s names its default and cobra adds one:\n%s", c.CommandPath(), f.Name, fs.FlagUsages())
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd())
 }

@@ -5,6 +5,7 @@
 package kafkatest
 
 import (
+	"net"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -22,4 +23,19 @@ func Start(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, []string) {
 	}
 	t.Cleanup(c.Close)
 	return c, c.ListenAddrs()
+}
+
+// NoBroker returns a loopback host:port nothing listens on (a port just
+// freed), for tests of what happens without a broker.
+func NoBroker(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
