@@ -102,6 +102,12 @@ func (s MigrationState) Active() bool {
 	return s != "" && s != MigrationFinalized && s != MigrationRolledBack
 }
 
+// Backfilling reports whether s is a state in which the new target is
+// still being filled by replay (planned or backfilling).
+func (s MigrationState) Backfilling() bool {
+	return s == MigrationPlanned || s == MigrationBackfilling
+}
+
 // Migration moves a namespace from one target to another (DESIGN.md,
 // "Shadow traffic and migration"). It is kept in the namespace's registry
 // entry, so every gateway sees a transition at once, and every transition

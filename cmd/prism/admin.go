@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -105,53 +102,4 @@ func whoAmI() string {
 		return name
 	}
 	return name + "@" + host
-}
-
-// printSettings prints a plan's settings table, guarantee and warnings.
-func printSettings(out io.Writer, p namespaces.PlanReport) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SETTING\tVALUE\tBECAUSE")
-	for _, s := range p.Settings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.ValueString(), s.Reason)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nguarantee: %s\n", p.Guarantee)
-	for _, w := range p.Warnings {
-		fmt.Fprintf(out, "warning: %s\n", w)
-	}
-	return nil
-}
-
-// printApplyResult prints what a plan or an apply found, like terraform
-// plan: the action, each change with how it takes effect, the settings.
-func printApplyResult(out io.Writer, r namespaces.ApplyResult) error {
-	switch r.Action {
-	case namespaces.ActionCreate:
-		fmt.Fprintf(out, "namespace %s: create\n", r.Plan.Namespace)
-	case namespaces.ActionUnchanged:
-		fmt.Fprintf(out, "namespace %s: unchanged (revision %d)\n", r.Plan.Namespace, r.Revision)
-	default:
-		fmt.Fprintf(out, "namespace %s: update revision %d\n", r.Plan.Namespace, r.Revision)
-	}
-	for _, c := range r.Changes {
-		line := fmt.Sprintf("  ~ %s: %s → %s (%s)", c.Field, orNone(c.From), orNone(c.To), c.Effect)
-		if c.Reason != "" && strings.HasPrefix(c.Field, "settings.") || c.Effect == namespaces.EffectMigration {
-			line += ": " + c.Reason
-		}
-		fmt.Fprintln(out, line)
-	}
-	if r.Blocked != "" {
-		fmt.Fprintf(out, "\napply would refuse: %s\n", r.Blocked)
-	}
-	fmt.Fprintln(out)
-	return printSettings(out, r.Plan)
-}
-
-func orNone(s string) string {
-	if s == "" || s == "[]" {
-		return "(none)"
-	}
-	return s
 }

@@ -71,7 +71,7 @@ func runApply(cmd *cobra.Command, out io.Writer, f applyFlags) error {
 		if err != nil {
 			return err
 		}
-		if err := printApplyResult(out, plan); err != nil {
+		if err := plan.WriteText(out); err != nil {
 			return err
 		}
 		rev := plan.Revision

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -163,7 +162,7 @@ namespace; --timeout bounds it (large namespaces take minutes). Exit status
 				if err := reply.Report.WriteTable(out); err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "\nmigration of %s is %s; next: %s\n", args[0], reply.State, nextStep(reply.State, reply.Report.Passed(), args[0]))
+				fmt.Fprintf(out, "\nmigration of %s is %s; next: %s\n", args[0], reply.State, namespaces.MigrationAdvice(reply.State, reply.Report.Passed(), args[0]))
 			}
 			if !reply.Report.Passed() {
 				return errVerifyFailed
@@ -277,7 +276,7 @@ migration leaves backfilling (or for as long as you watch).`,
 				if asJSON {
 					return writeJSON(out, n)
 				}
-				return printMigration(out, n)
+				return n.WriteMigration(out)
 			}
 			return watchMigration(cmd.Context(), client, args[0], every, out)
 		},
@@ -287,66 +286,6 @@ migration leaves backfilling (or for as long as you watch).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
 	f.register(cmd)
 	return cmd
-}
-
-// printMigration prints n's migration, its history and targets.
-func printMigration(out io.Writer, n namespaces.AdminNamespace) error {
-	m := n.Migration
-	if m == nil {
-		fmt.Fprintf(out, "namespace %s has no migration; its primary target is %s (%s)\n", n.Namespace.Name, n.PrimaryTarget().Name, n.PrimaryTarget().Backend)
-		return nil
-	}
-	fmt.Fprintf(out, "migration of %s: %s (%s) → %s (%s)\nstate: %s; next: %s\n", n.Namespace.Name, m.From.Name, m.From.Backend, m.To.Name, m.To.Backend, m.State,
-		nextStep(m.State, m.Verify == nil || m.Verify.Passed, n.Namespace.Name))
-	rate := "no cap"
-	if m.MaxRate > 0 {
-		rate = fmt.Sprintf("%d events/s", m.MaxRate)
-	}
-	fmt.Fprintf(out, "backfill rate: %s, adaptive %v; shadow reads: %.2g of gets\n", rate, m.Adaptive, m.ShadowSample)
-	if v := m.Verify; v != nil {
-		verdict := "FAILED"
-		if v.Passed {
-			verdict = "passed"
-		}
-		fmt.Fprintf(out, "last verify: %s at checkpoint %d (%s by %s): %d compared, %d matched, %d missing, %d extra, %d differing\n",
-			verdict, v.Checkpoint, v.At.Local().Format(time.DateTime), orDash(v.By), v.Compared, v.Matched, v.Missing, v.Extra, v.Differing)
-	}
-	fmt.Fprintln(out)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "AT\tFROM\tTO\tBY\tNOTE")
-	for _, t := range m.History {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.At.Local().Format(time.DateTime), orDash(string(t.From)), t.To, orDash(t.By), orDash(t.Note))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(out)
-	if len(n.Targets) == 0 {
-		fmt.Fprintln(out, "targets: not served by the Prism that answered")
-		return nil
-	}
-	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tBACKEND\tROLE\tSTATE\tCHECKPOINT\tSTREAM LAST\tLAG\tERROR")
-	var shadow map[string]int64
-	failing := false
-	for _, t := range n.Targets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.Target, orDash(t.Backend), t.Role, t.State, t.Checkpoint, t.StreamLast, t.Lag, orDash(t.Error))
-		if t.ShadowReads != nil {
-			shadow = t.ShadowReads
-		}
-		failing = failing || t.Error != ""
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if failing && node.Backfilling(m.State) {
-		fmt.Fprintf(out, "\nthe new target does not start (ERROR above): fix that and it is retried, or abandon the migration with prism migrate rollback %s\n", n.Namespace.Name)
-	}
-	if shadow != nil {
-		fmt.Fprintf(out, "\nshadow reads (this process, since it started): %d matched, %d MISMATCHED, %d skipped (changed between the reads), %d dropped, %d failed\n",
-			shadow["match"], shadow["mismatch"], shadow["skipped"], shadow["dropped"], shadow["error"])
-	}
-	return nil
 }
 
 // watchMigration shows the backfill's progress (a bar on a terminal,
@@ -397,24 +336,6 @@ func watchMigration(ctx context.Context, client *namespaces.AdminClient, name st
 		rep.Stop()
 	}
 	m := cur.Load().Migration
-	fmt.Fprintf(out, "migration of %s is %s; next: %s\n", name, m.State, nextStep(m.State, m.Verify == nil || m.Verify.Passed, name))
+	fmt.Fprintf(out, "migration of %s is %s; next: %s\n", name, m.State, namespaces.MigrationAdvice(m.State, m.Verify == nil || m.Verify.Passed, name))
 	return ctx.Err()
-}
-
-// nextStep says what the operator does after state, given whether the
-// last verify passed.
-func nextStep(state namespaces.MigrationState, verified bool, name string) string {
-	switch {
-	case state == namespaces.MigrationPlanned || state == namespaces.MigrationBackfilling:
-		return "wait for the backfill: prism migrate status " + name + " --watch (a new target that does not start: prism migrate rollback " + name + ")"
-	case state == namespaces.MigrationShadowing:
-		return "prism migrate verify " + name + " (after a failed one: find why the targets differ, e.g. in the shadow read mismatches, and verify again; or roll back)"
-	case state == namespaces.MigrationVerified:
-		return "prism migrate cutover " + name
-	case state == namespaces.MigrationCutOver && !verified:
-		return "prism migrate rollback " + name + ": the last verify failed"
-	case state == namespaces.MigrationCutOver:
-		return "prism migrate finalize " + name + " (or rollback)"
-	}
-	return "nothing: the migration ended"
 }

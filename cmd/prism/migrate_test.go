@@ -34,7 +34,7 @@ func TestPrintMigrationFailingTargetNamesRollback(t *testing.T) {
 			c.Targets = []namespaces.TargetStatus{n.Targets[0]}
 			c.Targets[0].Error = tc.err
 			var out strings.Builder
-			if err := printMigration(&out, c); err != nil {
+			if err := c.WriteMigration(&out); err != nil {
 				t.Fatal(err)
 			}
 			hint := "the new target does not start (ERROR above): fix that and it is retried, or abandon the migration with prism migrate rollback orders"

@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -49,38 +47,12 @@ func newNsListCmd() *cobra.Command {
 			if asJSON {
 				return writeJSON(out, list)
 			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tABSTRACTION\tBACKEND\tCONSISTENCY\tREVISION\tAPPLIED\tBY\tSTATE\tLAG")
-			for _, n := range list.Namespaces {
-				state, lag := targetSummary(n.Targets)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", n.Namespace.Name, n.Namespace.Abstraction, n.Backend,
-					n.Namespace.Consistency, n.Revision, n.AppliedAt.Local().Format(time.DateTime), orDash(n.AppliedBy), state, lag)
-			}
-			return tw.Flush()
+			return list.WriteText(out)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
 	f.register(cmd)
 	return cmd
-}
-
-// targetSummary is the STATE and LAG columns of ns list.
-func targetSummary(ts []namespaces.TargetStatus) (string, string) {
-	if len(ts) == 0 {
-		return "-", "-"
-	}
-	states, lags := make([]string, len(ts)), make([]string, len(ts))
-	for i, t := range ts {
-		states[i], lags[i] = t.State, fmt.Sprint(t.Lag)
-	}
-	return strings.Join(states, ","), strings.Join(lags, ",")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newNsGetCmd() *cobra.Command {
@@ -117,6 +89,8 @@ its projection targets (checkpoint, lag).
 	return cmd
 }
 
+// printNamespace prints n as -o asks: text, the declaration as YAML, or
+// the admin API's JSON.
 func printNamespace(out io.Writer, n namespaces.AdminNamespace, format string) error {
 	switch format {
 	case "json":
@@ -129,31 +103,7 @@ func printNamespace(out io.Writer, n namespaces.AdminNamespace, format string) e
 		}
 		return enc.Close()
 	}
-	fmt.Fprintf(out, "namespace %s: revision %d, backend %s, applied %s by %s\n\n", n.Namespace.Name, n.Revision, n.Backend,
-		n.AppliedAt.Local().Format(time.RFC3339), orDash(n.AppliedBy))
-	spec, err := yaml.Marshal(n.Namespace)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "%s\n", spec)
-	if n.Plan != nil {
-		if err := printSettings(out, *n.Plan); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(out, "plan: %s\n", n.PlanError)
-	}
-	fmt.Fprintln(out)
-	if len(n.Targets) == 0 {
-		fmt.Fprintln(out, "targets: not served by the Prism that answered")
-		return nil
-	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tROLE\tSTATE\tCHECKPOINT\tSTREAM LAST\tLAG\tERROR")
-	for _, t := range n.Targets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.Target, t.Role, t.State, t.Checkpoint, t.StreamLast, t.Lag, orDash(t.Error))
-	}
-	return tw.Flush()
+	return n.WriteText(out)
 }
 
 func writeJSON(out io.Writer, v any) error {
@@ -186,57 +136,12 @@ purge removes the history with the namespace.`,
 			if asJSON {
 				return writeJSON(out, h)
 			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "REVISION\tAT\tBY\tCHANGES")
-			var prev *namespaces.Registered
-			for _, r := range h.Revisions {
-				at := r.At.Local().Format(time.DateTime)
-				if r.Entry == nil {
-					fmt.Fprintf(tw, "%d\t%s\t-\tdeleted\n", r.Revision, at)
-					prev = nil
-					continue
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Revision, at, orDash(r.Entry.AppliedBy), describeChanges(prev, r.Entry))
-				prev = r.Entry
-			}
-			return tw.Flush()
+			return h.WriteText(out)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
 	f.register(cmd)
 	return cmd
-}
-
-// describeChanges says in one line what cur changed from prev (nil: it was
-// created).
-func describeChanges(prev, cur *namespaces.Registered) string {
-	if prev == nil {
-		return fmt.Sprintf("created: %s on %s, %s", cur.Namespace.Abstraction, cur.Backend, cur.Namespace.Consistency)
-	}
-	changes := namespaces.Diff(prev.Namespace, namespaces.Plan{}, cur.Namespace, namespaces.Plan{})
-	var parts []string
-	if m := migrationStep(prev, cur); m != "" {
-		parts = append(parts, m)
-	}
-	for _, c := range changes {
-		parts = append(parts, fmt.Sprintf("%s %s → %s", c.Field, orNone(c.From), orNone(c.To)))
-	}
-	if len(parts) == 0 {
-		return "no change"
-	}
-	return strings.Join(parts, "; ")
-}
-
-// migrationStep describes the migration transition from prev to cur (the
-// last one cur's history records, with who made it), "" when there is
-// none.
-func migrationStep(prev, cur *namespaces.Registered) string {
-	m := cur.Migration
-	if m == nil || len(m.History) == 0 || (prev.Migration != nil && len(prev.Migration.History) == len(m.History) && prev.Migration.State == m.State) {
-		return ""
-	}
-	t := m.History[len(m.History)-1]
-	return fmt.Sprintf("migration to %s: %s → %s by %s (%s)", m.To.Name, orNone(string(t.From)), t.To, orDash(t.By), t.Note)
 }
 
 func newNsDeleteCmd() *cobra.Command {

@@ -82,7 +82,7 @@ func runLivePlan(cmd *cobra.Command, f planFlags) error {
 	if f.json {
 		return writeJSON(cmd.OutOrStdout(), res)
 	}
-	return printApplyResult(cmd.OutOrStdout(), res)
+	return res.WriteText(cmd.OutOrStdout())
 }
 
 func runPlan(out io.Writer, f planFlags) error {
@@ -101,5 +101,5 @@ func runPlan(out io.Writer, f planFlags) error {
 		return writeJSON(out, p.Report())
 	}
 	fmt.Fprintf(out, "namespace %s (durability %s)\n\n", p.Namespace, p.Durability)
-	return printSettings(out, p.Report())
+	return p.Report().WriteText(out)
 }
