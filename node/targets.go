@@ -131,7 +131,7 @@ func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRu
 func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target) (interface{ Close() error }, string, error) {
 	switch t.Backend {
 	case "sqlite":
-		path := SQLitePath(c.DataDir, n.Name, t.Name)
+		path := sqlite.TargetPath(c.DataDir, n.Name, t.Name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, "", err
 		}
@@ -199,18 +199,6 @@ func knownTargets(e namespaces.Registered) []namespaces.Target {
 	return out
 }
 
-// SQLitePath is the SQLite file of target target of namespace ns under
-// data directory dataDir (Config.DataDir): <dataDir>/sqlite/<ns>.db for
-// the target named "sqlite" (a namespace's first SQLite target) or "",
-// <dataDir>/sqlite/<ns>.<target>.db for any other.
-func SQLitePath(dataDir, ns, target string) string {
-	name := ns + ".db"
-	if target != "" && target != "sqlite" {
-		name = ns + "." + target + ".db"
-	}
-	return filepath.Join(dataDir, "sqlite", name)
-}
-
 // targetDSN is the connection string of a postgres target: its own, or
 // --postgres-dsn.
 func targetDSN(c Config, t namespaces.Target) string {
@@ -226,7 +214,7 @@ func consumerOf(t namespaces.Target) string { return subjects.Consumer(t.Name) }
 // dropSQLite deletes the SQLite file of target target of namespace ns and
 // its WAL files, and says whether there was any.
 func dropSQLite(c Config, ns, target string) (bool, error) {
-	path := SQLitePath(c.DataDir, ns, target)
+	path := sqlite.TargetPath(c.DataDir, ns, target)
 	found := false
 	var errs []error
 	for _, suffix := range []string{"", "-wal", "-shm"} {

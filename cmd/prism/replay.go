@@ -18,7 +18,6 @@ import (
 
 	"github.com/prism-data/prism/internal/progress"
 	"github.com/prism-data/prism/namespaces"
-	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
@@ -222,66 +221,16 @@ func lookupNamespace(ctx context.Context, js jetstream.JetStream, name string) (
 }
 
 // resolveTarget decides the target's backend and where its data lives.
-func (r *replayRun) resolveTarget() error {
-	f, n := r.f, r.ns
-	r.backend = f.backend
-	if r.backend == "" {
-		switch {
-		case f.target == "sqlite" || f.target == "postgres":
-			r.backend = f.target
-		case n.Backend == "sqlite" || n.Backend == "postgres":
-			r.backend = n.Backend
-		default:
-			return fmt.Errorf("replay: namespace %s is on %s; say --backend sqlite or --backend postgres for target %s", n.Name, n.Backend, f.target)
-		}
-	}
-	if r.backend == "sqlite" {
-		path := f.sqlitePath
-		if path == "" {
-			dir, err := replayDataDir(f.dataDir)
-			if err != nil {
-				return err
-			}
-			path = node.SQLitePath(dir, n.Name, f.target)
-		}
-		r.target = replay.SQLiteTarget{Path: path}
-		return nil
-	}
-	dsn := f.postgresDSN
-	if dsn == "" && n.Backend == "postgres" {
-		dsn = n.Postgres.DSN
-	}
-	if dsn == "" {
-		dsn = os.Getenv("PRISM_POSTGRES_DSN")
-	}
-	if dsn == "" {
-		return errors.New("replay: a postgres target needs a connection string: --postgres-dsn or PRISM_POSTGRES_DSN")
-	}
-	schema, err := replay.PostgresTargetSchema(n.Name, f.target)
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	r.target = replay.PostgresTarget{DSN: dsn, Namespace: n.Name, Schema: schema}
-	return nil
+func (r *replayRun) resolveTarget() (err error) {
+	f := r.f
+	r.backend, r.target, err = replay.ResolveTarget(r.ns, replay.TargetSpec{Name: f.target, Backend: f.backend,
+		SQLitePath: f.sqlitePath, DataDir: f.dataDir, DefaultDataDir: defaultDataDir,
+		PostgresDSN: f.postgresDSN, EnvPostgresDSN: os.Getenv("PRISM_POSTGRES_DSN")})
+	return err
 }
 
 // defaultDataDir is prism serve's default --data-dir.
 const defaultDataDir = "./prism-data"
-
-// replayDataDir is the data directory a SQLite target lives under: dir
-// when given; else prism serve's default, only when it exists, so that a
-// replay run anywhere else does not leave a surprise ./prism-data behind.
-func replayDataDir(dir string) (string, error) {
-	if dir != "" {
-		return dir, nil
-	}
-	if fi, err := os.Stat(defaultDataDir); err == nil && fi.IsDir() {
-		return defaultDataDir, nil
-	}
-	wd, _ := os.Getwd()
-	return "", fmt.Errorf("replay: a sqlite target needs prism serve's data directory, and %s has no %s: "+
-		"pass --data-dir DIR (the --data-dir of prism serve) or --sqlite-path FILE", wd, defaultDataDir)
-}
 
 // name is how progress lines and messages call the replay.
 func (r *replayRun) name() string { return "replay " + r.ns.Name + "→" + r.f.target }

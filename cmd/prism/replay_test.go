@@ -142,7 +142,7 @@ func (e *replayEnv) primaryRecords(t *testing.T, ns string) map[string]string {
 	if err := e.st.WaitApplied(ctx, ns, e.last); err != nil {
 		t.Fatal(err)
 	}
-	return kvRecords(t, openSQLite(t, node.SQLitePath(e.dir, ns, "")))
+	return kvRecords(t, openSQLite(t, sqlite.TargetPath(e.dir, ns, "")))
 }
 
 var progressLine = regexp.MustCompile(`: (\d+)/(\d+) events \(`)
