@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"time"
 
@@ -85,7 +84,8 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 			if _, err := admin.Migrate(ctx, namespaces.AdminMigrateCutover, t.namespace, "prism bench"); err != nil {
 				return err
 			}
-			return waitReading(ctx, admin, t.namespace, target)
+			_, err := admin.WaitReading(ctx, t.namespace, target)
+			return err
 		})
 	}
 	if err == nil {
@@ -93,7 +93,8 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 			if _, err := admin.Migrate(ctx, namespaces.AdminMigrateFinalize, t.namespace, "prism bench"); err != nil {
 				return err
 			}
-			return waitReading(ctx, admin, t.namespace, target)
+			_, err := admin.WaitReading(ctx, t.namespace, target)
+			return err
 		})
 	}
 	if err != nil {
@@ -112,7 +113,7 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 func waitMigrationState(ctx context.Context, admin *namespaces.AdminClient, name string, want namespaces.MigrationState, out io.Writer) (namespaces.AdminNamespace, error) {
 	meter := progress.NewMeter(0, 0, time.Now(), false)
 	var printed time.Time
-	return pollNamespace(ctx, admin, name, 50*time.Millisecond, func(n namespaces.AdminNamespace) bool {
+	return admin.Poll(ctx, name, 50*time.Millisecond, func(n namespaces.AdminNamespace) bool {
 		if n.Migration != nil && n.Migration.State == want {
 			return true
 		}
@@ -127,31 +128,4 @@ func waitMigrationState(ctx context.Context, admin *namespaces.AdminClient, name
 		}
 		return false
 	})
-}
-
-// waitReading polls until target is namespace name's primary, the one
-// reads are served from, or the namespace has no targets at all (nothing
-// serves it).
-func waitReading(ctx context.Context, admin *namespaces.AdminClient, name, target string) error {
-	_, err := pollNamespace(ctx, admin, name, 20*time.Millisecond, func(n namespaces.AdminNamespace) bool {
-		return len(n.Targets) == 0 || slices.ContainsFunc(n.Targets, func(t namespaces.TargetStatus) bool {
-			return t.Target == target && t.Role == "primary"
-		})
-	})
-	return err
-}
-
-// pollNamespace gets namespace name every interval until done says so.
-func pollNamespace(ctx context.Context, admin *namespaces.AdminClient, name string, interval time.Duration, done func(namespaces.AdminNamespace) bool) (namespaces.AdminNamespace, error) {
-	for {
-		n, err := admin.Get(ctx, name)
-		if err != nil || done(n) {
-			return n, err
-		}
-		select {
-		case <-ctx.Done():
-			return n, ctx.Err()
-		case <-time.After(interval):
-		}
-	}
 }

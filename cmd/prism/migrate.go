@@ -210,7 +210,7 @@ func newMigrateStepCmd(use, op, short, long string) *cobra.Command {
 			if m.State == namespaces.MigrationCutOver || m.State == namespaces.MigrationFinalized {
 				reading = m.To.Name
 			}
-			switch served, err := waitReading(ctx, client, args[0], reading); {
+			switch served, err := client.WaitReading(ctx, args[0], reading); {
 			case err != nil:
 				fmt.Fprintf(out, "reads not moved to %s yet (%v); follow with prism migrate status %s\n", reading, err, args[0])
 			case served:
@@ -221,31 +221,6 @@ func newMigrateStepCmd(use, op, short, long string) *cobra.Command {
 	}
 	f.register(cmd)
 	return cmd
-}
-
-// waitReading waits until target serves the reads of namespace name in
-// the Prism that answers; served is false when that process does not
-// serve the namespace (another one does), so it cannot tell.
-func waitReading(ctx context.Context, client *namespaces.AdminClient, name, target string) (served bool, err error) {
-	for {
-		n, err := client.Get(ctx, name)
-		if err != nil {
-			return false, err
-		}
-		if len(n.Targets) == 0 {
-			return false, nil
-		}
-		for _, t := range n.Targets {
-			if t.Target == target && t.Role == "primary" {
-				return true, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 func newMigrateStatusCmd() *cobra.Command {
