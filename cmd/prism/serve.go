@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,30 +96,10 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	return cmd
 }
 
-// newLogger returns the logger of --log-level on stderr, in format
-// ("text", the default, or "json": --log-format).
+// newLogger returns the logger of --log-level (and --log-format) on
+// stderr.
 func newLogger(level string, format ...string) (*slog.Logger, error) {
-	f := "text"
-	if len(format) > 0 {
-		f = format[0]
-	}
-	return newFormatLogger(os.Stderr, level, f)
-}
-
-// newFormatLogger returns the logger of level and format, writing to w.
-func newFormatLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	return node.NewLogger(os.Stderr, level, strings.Join(format, ""))
 }
 
 // config is the node configuration f asks for, with the defaults read
@@ -154,22 +134,6 @@ func (f serveFlags) config() (node.Config, error) {
 	}, nil
 }
 
-// seed is what serve applies to the registry: the namespace files of
-// --config, else the demo namespace in a new data directory.
-func (f serveFlags) seed() (node.Seed, error) {
-	if f.configDir == "" {
-		return node.Seed{Namespaces: []namespaces.Namespace{node.DemoNamespace}, OnlyIfNew: true, By: "prism serve (demo)"}, nil
-	}
-	nss, err := namespaces.LoadNamespaces(f.configDir)
-	if err != nil {
-		return node.Seed{}, err
-	}
-	if len(nss) == 0 {
-		return node.Seed{}, fmt.Errorf("--config %s: no namespace files (*.yaml) found", f.configDir)
-	}
-	return node.Seed{Namespaces: nss, By: "prism serve --config " + f.configDir}, nil
-}
-
 func runServe(ctx context.Context, f serveFlags) error {
 	cfg, err := f.config()
 	if err != nil {
@@ -179,7 +143,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	sd, err := f.seed()
+	sd, err := node.SeedFromDir(f.configDir)
 	if err != nil {
 		return err
 	}
