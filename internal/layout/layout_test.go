@@ -36,6 +36,7 @@ type rule struct {
 var rules = []rule{
 	{prefix: "proto"},
 	{prefix: "internal/suggest"},
+	{prefix: "internal/progress", allow: []string{"replay"}},
 	{prefix: "subjects", allow: []string{"proto"}},
 	{prefix: "status", allow: []string{"proto", "subjects"}},
 	{prefix: "client", allow: []string{"proto", "subjects"}},
