@@ -238,7 +238,7 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 		s.log.Error("purge namespace stream", "namespace", name, "err", err)
 	}
 	for _, t := range knownTargets(e) {
-		if err := dropTarget(ctx, s.cfg, s.js, n, t); err != nil {
+		if err := s.dropTarget(ctx, n, t); err != nil {
 			s.log.Error("purge namespace data", "namespace", name, "target", t.Name, "backend", t.Backend, "err", err)
 			return
 		}

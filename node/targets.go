@@ -61,7 +61,7 @@ type backfillFunc func(abstraction string, st replay.Store, where string, batch 
 // backfill a replay job that fills a migration's new target. On error
 // nothing stays open.
 func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target, backfill backfillFunc) (_ *targetRun, err error) {
-	store, where, err := openBackend(ctx, s.cfg, s.js, n, plan, t)
+	store, where, err := s.openBackend(ctx, n, plan, t)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,8 @@ func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRu
 
 // openBackend opens target t of namespace n and says where it keeps the
 // data (never a password).
-func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target) (interface{ Close() error }, string, error) {
+func (s *namespaceSet) openBackend(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target) (interface{ Close() error }, string, error) {
+	c := s.cfg
 	switch t.Backend {
 	case "sqlite":
 		path := SQLitePath(c.DataDir, n.Name, t.Name)
@@ -206,14 +207,14 @@ func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namesp
 		if dsn == "" {
 			return nil, "", errors.New("backend postgres needs a connection string: set postgres.dsn in the namespace file (or the migration target), --postgres-dsn, or PRISM_POSTGRES_DSN")
 		}
-		schema, err := postgres.TargetSchemaName(n.Name, t.Name)
+		schema, err := s.targetSchema(ctx, dsn, n.Name, t.Name)
 		if err != nil {
 			return nil, "", err
 		}
 		st, err := postgres.Open(ctx, dsn, n.Name, postgres.WithSchema(schema))
 		return st, "postgres schema " + schema, err
 	case "natskv":
-		st, err := natskv.Open(ctx, js, n.Name)
+		st, err := natskv.Open(ctx, s.js, n.Name)
 		return st, "NATS KV bucket " + natskv.BucketName(n.Name), err
 	case "kafka":
 		return openKafka(ctx, c, n, plan)
@@ -221,20 +222,32 @@ func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namesp
 	return nil, "", fmt.Errorf("backend %q is not served", t.Backend)
 }
 
+// targetSchema is the schema of postgres target target of namespace ns
+// (postgres.TargetSchemaName), after renaming the schema with a dot in
+// its name that releases before it used (postgres.AdoptTargetSchema).
+func (s *namespaceSet) targetSchema(ctx context.Context, dsn, ns, target string) (string, error) {
+	schema, renamed, err := postgres.AdoptTargetSchema(ctx, dsn, ns, target)
+	if renamed != "" {
+		s.log.Info("postgres schema renamed to the name of this release", "namespace", ns, "target", target, "from", renamed, "to", schema)
+	}
+	return schema, err
+}
+
 // dropTarget deletes the data of target t of namespace n, which is closed.
-func dropTarget(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, t namespaces.Target) error {
+func (s *namespaceSet) dropTarget(ctx context.Context, n namespaces.Namespace, t namespaces.Target) error {
 	switch t.Backend {
 	case "sqlite":
-		_, err := dropSQLite(c, n.Name, t.Name)
+		_, err := dropSQLite(s.cfg, n.Name, t.Name)
 		return err
 	case "postgres":
-		schema, err := postgres.TargetSchemaName(n.Name, t.Name)
+		dsn := targetDSN(s.cfg, t)
+		schema, err := s.targetSchema(ctx, dsn, n.Name, t.Name)
 		if err != nil {
 			return err
 		}
-		return postgres.DropSchema(ctx, targetDSN(c, t), n.Name, postgres.WithSchema(schema))
+		return postgres.DropSchema(ctx, dsn, n.Name, postgres.WithSchema(schema))
 	case "natskv":
-		err := js.DeleteKeyValue(ctx, natskv.BucketName(n.Name))
+		err := s.js.DeleteKeyValue(ctx, natskv.BucketName(n.Name))
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			return nil
 		}
