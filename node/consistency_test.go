@@ -72,6 +72,14 @@ func wantValue(t *testing.T, what string, rec *client.Record, err error, value s
 	}
 }
 
+// wantAt checks that a get of id with min_seq seq returns value at
+// revision seq.
+func wantAt(t *testing.T, what string, kv *client.KeyValue, id, value string, seq uint64) {
+	t.Helper()
+	rec, err := kv.Get(context.Background(), []byte(id), client.MinSeq(seq))
+	wantValue(t, what, rec, err, value, seq)
+}
+
 // A strong write is acknowledged only once the projector applied it, so
 // the very next get (no min_seq) returns it; while the projector is held
 // back, the write is stored but not acknowledged (NOT_CONSISTENT_YET with
@@ -100,11 +108,27 @@ func TestStrongWriteIsReadByTheNextGet(t *testing.T) {
 	wantValue(t, "get while the projector is paused", rec, err, "v3", before.Revision)
 
 	resume()
-	rec, err = kv.Get(ctx, []byte("rec"), client.MinSeq(held))
-	wantValue(t, "get with the held write's seq after the resume", rec, err, "held", held)
+	wantAt(t, "get with the held write's seq after the resume", kv, "rec", "held", held)
 	seq := putOne(t, kv, "rec", "v4")
 	rec, err = kv.Get(ctx, []byte("rec"))
 	wantValue(t, "get right after a strong put after the resume", rec, err, "v4", seq)
+}
+
+// heldWrite serves namespace name with consistency c, writes rec = v1 and
+// reads it back applied, pauses the projector and writes rec = v2: it
+// returns the client, the seqs of both writes and what resumes the
+// projector.
+func heldWrite(t *testing.T, name string, c namespaces.Consistency) (kv *client.KeyValue, first, held uint64, resume func()) {
+	t.Helper()
+	st, kv := consistencyNode(t, name, c)
+	first = putOne(t, kv, "rec", "v1")
+	wantAt(t, "get with min_seq of the first write", kv, "rec", "v1", first)
+	resume = pauseProjector(t, st, name)
+	held = putOne(t, kv, "rec", "v2")
+	if held <= first {
+		t.Fatalf("second write at seq %d, first at %d", held, first)
+	}
+	return kv, first, held, resume
 }
 
 // A read-your-writes write is acknowledged once stored, and a get with
@@ -112,17 +136,8 @@ func TestStrongWriteIsReadByTheNextGet(t *testing.T) {
 // from a projection that has not applied the write.
 func TestReadYourWritesGetWithMinSeq(t *testing.T) {
 	ctx := context.Background()
-	st, kv := consistencyNode(t, "ryw", namespaces.ReadYourWrites)
-	first := putOne(t, kv, "rec", "v1")
-	rec, err := kv.Get(ctx, []byte("rec"), client.MinSeq(first))
-	wantValue(t, "get with min_seq of the first write", rec, err, "v1", first)
-
-	resume := pauseProjector(t, st, "ryw")
-	seq := putOne(t, kv, "rec", "v2")
-	if seq <= first {
-		t.Fatalf("second write at seq %d, first at %d", seq, first)
-	}
-	rec, err = kv.Get(ctx, []byte("rec"), client.MinSeq(seq))
+	kv, first, seq, resume := heldWrite(t, "ryw", namespaces.ReadYourWrites)
+	rec, err := kv.Get(ctx, []byte("rec"), client.MinSeq(seq))
 	if !errors.Is(err, client.ErrNotConsistentYet) {
 		t.Fatalf("get with min_seq %d while its write is held back = %+v, %v; want NOT_CONSISTENT_YET", seq, rec, err)
 	}
@@ -130,8 +145,7 @@ func TestReadYourWritesGetWithMinSeq(t *testing.T) {
 	wantValue(t, "get without min_seq while the write is held back", rec, err, "v1", first)
 
 	resume()
-	rec, err = kv.Get(ctx, []byte("rec"), client.MinSeq(seq))
-	wantValue(t, "get with min_seq after the resume", rec, err, "v2", seq)
+	wantAt(t, "get with min_seq after the resume", kv, "rec", "v2", seq)
 }
 
 // An eventual write is acknowledged once stored, and a get answers at once
@@ -139,23 +153,15 @@ func TestReadYourWritesGetWithMinSeq(t *testing.T) {
 // value before the write.
 func TestEventualGetReadsTheProjectionAsItIs(t *testing.T) {
 	ctx := context.Background()
-	st, kv := consistencyNode(t, "eventual", namespaces.Eventual)
-	first := putOne(t, kv, "rec", "v1")
-	rec, err := kv.Get(ctx, []byte("rec"), client.MinSeq(first))
-	wantValue(t, "get with min_seq of the first write", rec, err, "v1", first)
-
-	resume := pauseProjector(t, st, "eventual")
-	seq := putOne(t, kv, "rec", "v2")
+	kv, first, seq, resume := heldWrite(t, "eventual", namespaces.Eventual)
 	fresh := putOne(t, kv, "new", "n1")
-	rec, err = kv.Get(ctx, []byte("rec"))
+	rec, err := kv.Get(ctx, []byte("rec"))
 	wantValue(t, "eventual get while the projector is paused", rec, err, "v1", first)
 	if rec, err := kv.Get(ctx, []byte("new")); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("eventual get of a record written while paused = %+v, %v; want NOT_FOUND", rec, err)
 	}
 
 	resume()
-	rec, err = kv.Get(ctx, []byte("rec"), client.MinSeq(seq))
-	wantValue(t, "get with min_seq after the resume", rec, err, "v2", seq)
-	rec, err = kv.Get(ctx, []byte("new"), client.MinSeq(fresh))
-	wantValue(t, "get of the new record after the resume", rec, err, "n1", fresh)
+	wantAt(t, "get with min_seq after the resume", kv, "rec", "v2", seq)
+	wantAt(t, "get of the new record after the resume", kv, "new", "n1", fresh)
 }
