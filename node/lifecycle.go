@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prism-data/prism/namespaces"
-	"github.com/prism-data/prism/projectors"
 )
 
 // partialError is an error of open after the namespace's primary was
@@ -46,7 +45,7 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 		return err
 	}
 	pt := e.PrimaryTarget()
-	run, err := s.openTarget(ctx, n, plan, pt)
+	run, err := s.openTarget(ctx, n, plan, pt, nil)
 	if err != nil {
 		return err
 	}
@@ -149,7 +148,7 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Regi
 	}
 	if plan.BatchSize.Value != sv.plan.BatchSize.Value {
 		for _, run := range sv.targets {
-			if err := s.restartProjector(ctx, run, projectors.WithBatchSize(plan.BatchSize.Value)); err != nil {
+			if err := s.restartProjector(ctx, run, plan.BatchSize.Value); err != nil {
 				return err
 			}
 		}
@@ -171,28 +170,25 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Regi
 	return nil
 }
 
-// restartProjector replaces run's projector by one built with opts; the
-// new one resumes from the checkpoint the old one committed when it
-// stopped.
-func (s *namespaceSet) restartProjector(ctx context.Context, run *targetRun, opts ...projectors.Option) error {
-	s.mu.Lock()
-	if run.throttle != nil {
-		opts = append(opts, projectors.WithThrottle(run.throttle))
-	}
-	s.mu.Unlock()
-	next, err := run.newProj(opts...)
+// restartProjector replaces run's projector by one with batch size
+// batch (a backfill job while run.newJob is set, else the ordinary
+// projector); the new one resumes from the checkpoint the old one
+// committed when it stopped.
+func (s *namespaceSet) restartProjector(ctx context.Context, run *targetRun, batch int) error {
+	start, err := run.projector(batch)
 	if err != nil {
 		return err
 	}
-	if err := run.proj.Stop(ctx); err != nil {
+	if err := run.stopProjector(ctx); err != nil {
 		return err
 	}
-	if err := next.Start(ctx); err != nil {
+	next, backfill, err := start(ctx)
+	if err != nil {
 		return fmt.Errorf("restart projector of target %s: %w", run.target.Name, err)
 	}
 	run.waiter.swap(next)
 	s.mu.Lock()
-	run.proj = next
+	run.proj, run.backfill = next, backfill
 	s.mu.Unlock()
 	return nil
 }
@@ -242,7 +238,7 @@ func (s *namespaceSet) remove(ctx context.Context, name string, purge bool) {
 		s.log.Error("purge namespace stream", "namespace", name, "err", err)
 	}
 	for _, t := range knownTargets(e) {
-		if err := dropTarget(ctx, s.cfg, s.js, n, t); err != nil {
+		if err := s.dropTarget(ctx, n, t); err != nil {
 			s.log.Error("purge namespace data", "namespace", name, "target", t.Name, "backend", t.Backend, "err", err)
 			return
 		}

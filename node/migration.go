@@ -56,38 +56,26 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 		if run != nil {
 			continue
 		}
-		var th *replay.Throttle
-		var opts []projectors.Option
-		if active && name == m.To.Name && Backfilling(m.State) && (m.MaxRate > 0 || m.Adaptive) {
-			if th, err = s.backfillThrottle(n.Name, pt.Name, name, m, plan); err != nil {
-				return err
-			}
-			opts = append(opts, projectors.WithThrottle(th))
+		var backfill backfillFunc
+		if active && name == m.To.Name && Backfilling(m.State) {
+			backfill = s.backfillJob(n.Name, pt.Name, name, m)
 		}
-		run, err := s.openTarget(ctx, n, plan, t, opts...)
+		run, err := s.openTarget(ctx, n, plan, t, backfill)
 		if err != nil {
-			if th != nil {
-				_ = th.Close()
-			}
 			return fmt.Errorf("migration target %s: %w", name, err)
 		}
 		s.mu.Lock()
-		run.throttle = th
 		sv.targets[name] = run
 		s.mu.Unlock()
 		s.log.Info("migration target started", "namespace", n.Name, "target", name, "backend", t.Backend, "storage", run.where, "checkpoint", run.proj.Applied())
 	}
 
-	// A caught-up target follows the live tail at full speed.
+	// A caught-up target follows the live tail at full speed, with its
+	// ordinary projector.
 	for _, run := range sv.targets {
-		if run.throttle != nil && !(active && run.target.Name == m.To.Name && Backfilling(m.State)) {
-			s.mu.Lock()
-			th := run.throttle
-			run.throttle = nil
-			s.mu.Unlock()
-			err := s.restartProjector(ctx, run, projectors.WithBatchSize(plan.BatchSize.Value))
-			_ = th.Close()
-			if err != nil {
+		if run.backfill != nil && !(active && run.target.Name == m.To.Name && Backfilling(m.State)) {
+			run.newJob = nil
+			if err := s.restartProjector(ctx, run, plan.BatchSize.Value); err != nil {
 				return err
 			}
 		}
@@ -175,35 +163,35 @@ const (
 	backfillMaxLatency = time.Second
 )
 
-// backfillThrottle paces the backfill of target of namespace ns as m says:
-// at most m.MaxRate events/s, and with m.Adaptive slower while the
-// primary's projector lags or the target's applies slow down.
-func (s *namespaceSet) backfillThrottle(ns, primary, target string, m *namespaces.Migration, plan namespaces.Plan) (*replay.Throttle, error) {
-	opts := []replay.ThrottleOption{replay.WithThrottleLogger(s.log.With("namespace", ns, "target", target))}
-	if m.MaxRate > 0 {
-		opts = append(opts, replay.WithMaxRate(float64(m.MaxRate)))
-	}
-	if m.Adaptive {
-		lag := func(ctx context.Context) (uint64, error) {
-			info, err := s.js.Stream(ctx, subjects.Stream(ns))
-			if err != nil {
-				return 0, err
-			}
-			p := s.targetProjector(ns, primary)
-			if p == nil {
-				return 0, fmt.Errorf("primary %s not running", primary)
-			}
-			return info.CachedInfo().State.LastSeq - min(p.Applied(), info.CachedInfo().State.LastSeq), nil
+// backfillJob returns what builds the replay job that fills target of
+// namespace ns from its checkpoint and then follows the stream, paced as
+// m says: at most m.MaxRate events/s, and with m.Adaptive slower while
+// the primary's projector lags or the target's applies slow down.
+func (s *namespaceSet) backfillJob(ns, primary, target string, m *namespaces.Migration) backfillFunc {
+	lag := func(ctx context.Context) (uint64, error) {
+		info, err := s.js.Stream(ctx, subjects.Stream(ns))
+		if err != nil {
+			return 0, err
 		}
-		latency := func(context.Context) (time.Duration, error) {
-			if p := s.targetProjector(ns, target); p != nil {
-				return p.ApplyLatency(), nil
-			}
-			return 0, nil
+		p := s.targetProjector(ns, primary)
+		if p == nil {
+			return 0, fmt.Errorf("primary %s not running", primary)
 		}
-		opts = append(opts, replay.WithLagProbe(lag, uint64(backfillLagBatches*max(plan.BatchSize.Value, 256))), replay.WithLatencyProbe(latency, backfillMaxLatency))
+		return info.CachedInfo().State.LastSeq - min(p.Applied(), info.CachedInfo().State.LastSeq), nil
 	}
-	return replay.NewThrottle(opts...)
+	return func(abstraction string, st replay.Store, where string, batch int, opts []projectors.Option) (*replay.Job, error) {
+		return replay.NewJob(replay.JobConfig{
+			JetStream: s.js, Namespace: ns, Target: target, Owner: s.owner,
+			Abstraction: abstraction,
+			Storage:     replay.OpenTarget(st, where),
+			Follow:      true, BatchSize: batch, Logger: s.log,
+			Throttle: replay.ThrottleConfig{
+				MaxRate: float64(m.MaxRate), Adaptive: m.Adaptive,
+				LagProbe: lag, MaxLag: uint64(backfillLagBatches * max(batch, 256)), MaxLatency: backfillMaxLatency,
+			},
+			ProjectorOptions: opts,
+		})
+	}
 }
 
 // targetProjector returns the projector of target name of namespace ns,

@@ -64,11 +64,7 @@ func startEmbeddedNATS(c Config, log *slog.Logger) (*server.Server, error) {
 	if port != 0 {
 		l, err := net.Listen("tcp", c.NATSListen)
 		if err != nil {
-			return nil, fmt.Errorf("cannot listen on %s for the embedded NATS server (%v).\n"+
-				"Another process (often a NATS server) holds that port. Either pick another port with\n"+
-				"  --nats-listen 127.0.0.1:4333\n"+
-				"or use the running server with\n"+
-				"  --nats-url nats://%s", c.NATSListen, err, c.NATSListen)
+			return nil, portTaken(c.NATSListen, host, portStr, err)
 		}
 		l.Close()
 	}
@@ -92,6 +88,26 @@ func startEmbeddedNATS(c Config, log *slog.Logger) (*server.Server, error) {
 		return nil, errors.New("embedded NATS server did not become ready within 30s (see the log above)")
 	}
 	return ns, nil
+}
+
+// portTaken is the error of a --nats-listen address another process
+// holds: it suggests a port free right now on the same host (and :0, any
+// free port), or the running server at that address with --nats-url.
+func portTaken(listen, host, port string, err error) error {
+	free := net.JoinHostPort(host, "0")
+	if l, lerr := net.Listen("tcp", free); lerr == nil {
+		free = l.Addr().String()
+		l.Close()
+	}
+	urlHost := host
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		urlHost = "127.0.0.1"
+	}
+	return fmt.Errorf("cannot listen on %s for the embedded NATS server (%v).\n"+
+		"Another process (often a NATS server) holds that port. Either pick another port with\n"+
+		"  --nats-listen %s   (free right now; %s takes any free port)\n"+
+		"or use the running server with\n"+
+		"  --nats-url nats://%s", listen, err, free, net.JoinHostPort(host, "0"), net.JoinHostPort(urlHost, port))
 }
 
 // serverPort maps a --nats-listen port to nats-server's option: the server

@@ -39,9 +39,10 @@ func (s *namespaceSet) status(ctx context.Context, name string) []namespaces.Tar
 		var out []namespaces.TargetStatus
 		for _, run := range sv.targets {
 			st := namespaces.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.proj.Applied(), StreamLast: last}
-			if th := run.throttle; th != nil {
-				ts := th.State()
-				st.Throttle = &namespaces.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
+			if run.backfill != nil {
+				if ts := run.backfill.Progress().Throttle; ts != nil {
+					st.Throttle = &namespaces.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
+				}
 			}
 			if st.Role == "shadow" {
 				st.ShadowReads = s.gw.ShadowReads(name)

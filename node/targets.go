@@ -41,28 +41,41 @@ type targetRun struct {
 	read gateway.ReadTarget
 	// where says where the target keeps its data (never a password).
 	where string
-	// throttle paces the projector of a backfilling target; nil once it
-	// is caught up (and for every other target).
-	throttle *replay.Throttle
+	// newJob builds the replay job that fills a migration's new target
+	// while it backfills, with the batch size given; nil once the target
+	// caught up, and for every other target.
+	newJob func(batch int) (*replay.Job, error)
+	// backfill is the running job whose projector proj is; nil when proj
+	// is the target's ordinary projector.
+	backfill *replay.Running
 }
 
+// backfillFunc builds the replay job that backfills a target of the
+// abstraction given (subjects.Abstraction*) into store st, kept at where,
+// with the batch size given and the options every projector of the
+// target has.
+type backfillFunc func(abstraction string, st replay.Store, where string, batch int, opts []projectors.Option) (*replay.Job, error)
+
 // openTarget opens target t of namespace n and starts its projector with
-// the plan's batch size and opts. On error nothing stays open.
-func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target, opts ...projectors.Option) (_ *targetRun, err error) {
-	store, where, err := openBackend(ctx, s.cfg, s.js, n, plan, t)
+// the plan's batch size: the target's ordinary projector, or with
+// backfill a replay job that fills a migration's new target. On error
+// nothing stays open.
+func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target, backfill backfillFunc) (_ *targetRun, err error) {
+	store, where, err := s.openBackend(ctx, n, plan, t)
 	if err != nil {
 		return nil, err
 	}
 	run := &targetRun{target: t, store: store, where: where, read: gateway.ReadTarget{Name: t.Name}}
 	defer func() {
 		if err != nil {
-			if run.proj != nil {
-				_ = run.proj.Stop(context.WithoutCancel(ctx))
-			}
 			_ = store.Close()
 		}
 	}()
-	base := []projectors.Option{projectors.WithLogger(s.log), projectors.WithRegisterer(s.metrics), projectors.WithTracerProvider(s.tracer), projectors.WithOwner(s.owner)}
+	// shared are the options of every projector of the target, a
+	// backfill job's too (which sets its own logger and owner).
+	shared := []projectors.Option{projectors.WithRegisterer(s.metrics), projectors.WithTracerProvider(s.tracer)}
+	var jobStore replay.Store
+	var jobAbstraction string
 	switch n.Abstraction {
 	case namespaces.AbstractionKeyValue:
 		kv, ok := store.(kvStore)
@@ -72,39 +85,48 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		// The gateway's read cache drops what each batch changed, whichever
 		// target serves the reads.
 		name := n.Name
-		base = append(base, projectors.WithAppliedHook(func(ids [][]byte, through uint64) { s.gw.RecordsApplied(name, ids, through) }))
+		shared = append(shared, projectors.WithAppliedHook(func(ids [][]byte, through uint64) { s.gw.RecordsApplied(name, ids, through) }))
 		run.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
-			return projectors.New(s.js, n.Name, t.Name, kv, append(base, opts...)...)
+			return projectors.New(s.js, n.Name, t.Name, kv, append(s.baseOptions(shared), opts...)...)
 		}
 		run.sweep, run.checkpoint = kv.SweepExpired, kv.Checkpoint
 		run.read.KeyValue = kv
+		jobStore, jobAbstraction = kv, subjects.AbstractionKeyValue
 	case namespaces.AbstractionTimeSeries:
 		ts, ok := store.(tsStore)
 		if !ok {
 			return nil, fmt.Errorf("backend %s does not serve the timeseries abstraction yet; use sqlite or postgres", t.Backend)
 		}
 		run.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
-			return projectors.NewTimeSeries(s.js, n.Name, t.Name, ts, append(base, opts...)...)
+			return projectors.NewTimeSeries(s.js, n.Name, t.Name, ts, append(s.baseOptions(shared), opts...)...)
 		}
 		run.checkpoint = ts.Checkpoint
 		run.sweep = retentionSweep(ts, n)
 		run.read.TimeSeries = ts
+		jobStore, jobAbstraction = ts, subjects.AbstractionTimeSeries
 	case namespaces.AbstractionLog:
 		ls, ok := store.(logStore)
 		if !ok {
 			return nil, fmt.Errorf("backend %s does not serve the log abstraction; use kafka", t.Backend)
 		}
 		run.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
-			return projectors.NewLog(s.js, n.Name, t.Name, ls, append(base, opts...)...)
+			return projectors.NewLog(s.js, n.Name, t.Name, ls, append(s.baseOptions(shared), opts...)...)
 		}
 		run.checkpoint = logCheckpoint(ls)
 	default:
 		return nil, fmt.Errorf("abstraction %q is not served", n.Abstraction)
 	}
-	if run.proj, err = run.newProj(append([]projectors.Option{projectors.WithBatchSize(plan.BatchSize.Value)}, opts...)...); err != nil {
+	if backfill != nil {
+		if jobStore == nil {
+			return nil, fmt.Errorf("a %s target cannot be backfilled", n.Abstraction)
+		}
+		run.newJob = func(batch int) (*replay.Job, error) { return backfill(jobAbstraction, jobStore, where, batch, shared) }
+	}
+	start, err := run.projector(plan.BatchSize.Value)
+	if err != nil {
 		return nil, err
 	}
-	if err := run.proj.Start(ctx); err != nil {
+	if run.proj, run.backfill, err = start(ctx); err != nil {
 		return nil, fmt.Errorf("start projector of target %s: %w", t.Name, err)
 	}
 	run.waiter = newSwapWaiter(run.proj)
@@ -112,14 +134,56 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 	return run, nil
 }
 
+// baseOptions are the options of a target's ordinary projector: this
+// process's logger and owner, and shared.
+func (s *namespaceSet) baseOptions(shared []projectors.Option) []projectors.Option {
+	return append([]projectors.Option{projectors.WithLogger(s.log), projectors.WithOwner(s.owner)}, shared...)
+}
+
+// startFunc starts the projector targetRun.projector prepared: the projector,
+// and the backfill job it belongs to (nil for an ordinary one).
+type startFunc func(ctx context.Context) (*projectors.Projector, *replay.Running, error)
+
+// projector prepares run's next projector with batch size batch: a
+// backfill job while run backfills (newJob), else the target's ordinary
+// projector. Nothing runs until the returned func is called.
+func (run *targetRun) projector(batch int) (startFunc, error) {
+	if run.newJob != nil {
+		job, err := run.newJob(batch)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) (*projectors.Projector, *replay.Running, error) {
+			r, err := job.Start(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.Projector(), r, nil
+		}, nil
+	}
+	p, err := run.newProj(projectors.WithBatchSize(batch))
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (*projectors.Projector, *replay.Running, error) {
+		return p, nil, p.Start(ctx)
+	}, nil
+}
+
+// stopProjector stops run's projector (it commits and acknowledges its
+// batch), and the backfill job it belongs to with its throttle.
+func (run *targetRun) stopProjector(ctx context.Context) error {
+	if run.backfill != nil {
+		return run.backfill.Stop(ctx)
+	}
+	return run.proj.Stop(ctx)
+}
+
 // closeTarget stops the target's projector (it commits and acknowledges its
 // batch) and closes its backend.
 func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRun) {
-	if err := run.proj.Stop(ctx); err != nil {
+	if err := run.stopProjector(ctx); err != nil {
 		s.log.Error("stop projector", "namespace", ns, "target", run.target.Name, "err", err)
-	}
-	if run.throttle != nil {
-		_ = run.throttle.Close()
 	}
 	if err := run.store.Close(); err != nil {
 		s.log.Error("close backend", "namespace", ns, "target", run.target.Name, "err", err)
@@ -128,7 +192,8 @@ func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRu
 
 // openBackend opens target t of namespace n and says where it keeps the
 // data (never a password).
-func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target) (interface{ Close() error }, string, error) {
+func (s *namespaceSet) openBackend(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target) (interface{ Close() error }, string, error) {
+	c := s.cfg
 	switch t.Backend {
 	case "sqlite":
 		path := sqlite.TargetPath(c.DataDir, n.Name, t.Name)
@@ -142,14 +207,14 @@ func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namesp
 		if dsn == "" {
 			return nil, "", errors.New("backend postgres needs a connection string: set postgres.dsn in the namespace file (or the migration target), --postgres-dsn, or PRISM_POSTGRES_DSN")
 		}
-		schema, err := postgres.TargetSchemaName(n.Name, t.Name)
+		schema, err := s.targetSchema(ctx, dsn, n.Name, t.Name)
 		if err != nil {
 			return nil, "", err
 		}
 		st, err := postgres.Open(ctx, dsn, n.Name, postgres.WithSchema(schema))
 		return st, "postgres schema " + schema, err
 	case "natskv":
-		st, err := natskv.Open(ctx, js, n.Name)
+		st, err := natskv.Open(ctx, s.js, n.Name)
 		return st, "NATS KV bucket " + natskv.BucketName(n.Name), err
 	case "kafka":
 		return openKafka(ctx, c, n, plan)
@@ -157,20 +222,32 @@ func openBackend(ctx context.Context, c Config, js jetstream.JetStream, n namesp
 	return nil, "", fmt.Errorf("backend %q is not served", t.Backend)
 }
 
+// targetSchema is the schema of postgres target target of namespace ns
+// (postgres.TargetSchemaName), after renaming the schema with a dot in
+// its name that releases before it used (postgres.AdoptTargetSchema).
+func (s *namespaceSet) targetSchema(ctx context.Context, dsn, ns, target string) (string, error) {
+	schema, renamed, err := postgres.AdoptTargetSchema(ctx, dsn, ns, target)
+	if renamed != "" {
+		s.log.Info("postgres schema renamed to the name of this release", "namespace", ns, "target", target, "from", renamed, "to", schema)
+	}
+	return schema, err
+}
+
 // dropTarget deletes the data of target t of namespace n, which is closed.
-func dropTarget(ctx context.Context, c Config, js jetstream.JetStream, n namespaces.Namespace, t namespaces.Target) error {
+func (s *namespaceSet) dropTarget(ctx context.Context, n namespaces.Namespace, t namespaces.Target) error {
 	switch t.Backend {
 	case "sqlite":
-		_, err := dropSQLite(c, n.Name, t.Name)
+		_, err := dropSQLite(s.cfg, n.Name, t.Name)
 		return err
 	case "postgres":
-		schema, err := postgres.TargetSchemaName(n.Name, t.Name)
+		dsn := targetDSN(s.cfg, t)
+		schema, err := s.targetSchema(ctx, dsn, n.Name, t.Name)
 		if err != nil {
 			return err
 		}
-		return postgres.DropSchema(ctx, targetDSN(c, t), n.Name, postgres.WithSchema(schema))
+		return postgres.DropSchema(ctx, dsn, n.Name, postgres.WithSchema(schema))
 	case "natskv":
-		err := js.DeleteKeyValue(ctx, natskv.BucketName(n.Name))
+		err := s.js.DeleteKeyValue(ctx, natskv.BucketName(n.Name))
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			return nil
 		}

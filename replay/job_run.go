@@ -142,7 +142,9 @@ func (j *Job) throttle(stream jetstream.Stream, latency func() time.Duration) (*
 	if !tc.enabled() {
 		return nil, nil
 	}
-	opts := []ThrottleOption{WithMaxRate(tc.MaxRate), WithThrottleLogger(j.log)}
+	// The projector names its namespace and target in its logs; the
+	// throttle's say which replay they are about the same way.
+	opts := []ThrottleOption{WithMaxRate(tc.MaxRate), WithThrottleLogger(j.log.With("namespace", j.c.Namespace, "target", j.c.Target))}
 	if tc.Adaptive {
 		lag := tc.LagProbe
 		if lag == nil {

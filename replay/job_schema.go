@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -9,38 +8,24 @@ import (
 )
 
 // ErrSchemaName is wrapped by PostgresTargetSchema's errors for a
-// namespace and target that have no plain PostgreSQL schema name.
-var ErrSchemaName = errors.New("no PostgreSQL schema name")
-
-// maxSchemaLen is PostgreSQL's limit on identifiers (NAMEDATALEN − 1): a
-// longer name would be cut silently by the server.
-const maxSchemaLen = 63
-
-// targetSchemaPrefix starts the schema of a target other than a
-// namespace's first.
-const targetSchemaPrefix = "prism__"
+// namespace and target that have no plain PostgreSQL schema name. It is
+// postgres.ErrSchemaName.
+var ErrSchemaName = postgres.ErrSchemaName
 
 // PostgresTargetSchema returns the PostgreSQL schema of projection target
-// target of namespace:
+// target of namespace: postgres.TargetSchemaName's, the schema prism serve
+// uses for the same target (prism_<ns> for target "" and "postgres",
+// prism__<ns>__<target> for any other).
 //
-//   - postgres.SchemaName(namespace), prism_<ns>, for target "" and
-//     "postgres": the namespace's first PostgreSQL target, the schema
-//     prism serve uses;
-//   - prism__<ns>__<target> for any other target: a plain identifier (no
-//     '.', no quoting needed in psql or search_path). The "__" after
-//     prism keeps it apart from every namespace's own prism_<ns> (a
-//     namespace name starts with a letter); the "__" before the target
-//     splits the two names.
-//
-// So that no two (namespace, target) pairs share a schema, the second form
-// takes a namespace without '-' and a target of lower-case letters, digits
-// and single '_' inside, and must fit PostgreSQL's 63 bytes. Anything
-// else is refused with an error wrapping ErrSchemaName that says what to
-// use instead: a '-' is not mapped to '_' because "pg-2" and "pg_2" (or
-// namespaces "a-b" and "a_b") would then share one schema.
+// A replay wants a plain identifier besides (usable in psql and
+// search_path without quotes), so for a target other than the first it
+// also refuses a namespace with '-', a target other than lower-case
+// letters, digits and single '_' inside, and a name postgres would cut to
+// PostgreSQL's 63 bytes, with an error wrapping ErrSchemaName that says
+// what to use instead.
 func PostgresTargetSchema(namespace, target string) (string, error) {
 	if target == "" || target == "postgres" {
-		return postgres.SchemaName(namespace)
+		return postgres.TargetSchemaName(namespace, target)
 	}
 	if _, err := postgres.SchemaName(namespace); err != nil {
 		return "", err
@@ -55,13 +40,23 @@ func PostgresTargetSchema(namespace, target string) (string, error) {
 	if !plainName(target) {
 		return refuse(fmt.Sprintf("a target name for a postgres schema takes lower-case letters, digits and single '_' inside (e.g. --target %s)", suggestTarget(target)))
 	}
-	name := targetSchemaPrefix + namespace + "__" + target
-	if len(name) > maxSchemaLen {
-		return refuse(fmt.Sprintf("schema %s would be %d bytes, PostgreSQL keeps %d: use a target name of at most %d bytes",
-			name, len(name), maxSchemaLen, maxSchemaLen-len(name)+len(target)))
+	name, err := postgres.TargetSchemaName(namespace, target)
+	if err == nil && strings.Contains(name, "~") {
+		// Cut to fit PostgreSQL's identifiers: not the name asked for.
+		full := len(targetSchemaPrefix) + len(namespace) + len("__") + len(target)
+		return refuse(fmt.Sprintf("schema %s%s__%s would be %d bytes, PostgreSQL keeps %d: use a target name of at most %d bytes",
+			targetSchemaPrefix, namespace, target, full, maxSchemaLen, maxSchemaLen-full+len(target)))
 	}
-	return name, nil
+	return name, err
 }
+
+// maxSchemaLen is PostgreSQL's limit on identifiers (NAMEDATALEN − 1),
+// past which postgres.TargetSchemaName cuts a name.
+const maxSchemaLen = 63
+
+// targetSchemaPrefix starts postgres.TargetSchemaName's schema of a target
+// other than a namespace's first.
+const targetSchemaPrefix = "prism__"
 
 // plainName reports whether s is lower-case letters, digits and single
 // '_' that neither start nor end it.

@@ -98,29 +98,6 @@ func SchemaName(namespace string) (string, error) {
 	return schemaPrefix + namespace[:keep] + "~" + hex.EncodeToString(sum[:8]), nil
 }
 
-// TargetSchemaName returns the schema of projection target target of
-// namespace: SchemaName(namespace) for target "" and for "postgres" (the
-// name of a namespace's first PostgreSQL target), otherwise
-// SchemaName(namespace + "." + target) ('.' never occurs in a namespace
-// name, so no two pairs share a schema), cut the same way when long. It
-// returns an error wrapping subjects.ErrInvalidNamespace for an invalid
-// namespace name.
-func TargetSchemaName(namespace, target string) (string, error) {
-	if err := subjects.ValidateNamespace(namespace); err != nil {
-		return "", err
-	}
-	if target == "" || target == "postgres" {
-		return SchemaName(namespace)
-	}
-	name := schemaPrefix + namespace + "." + target
-	if len(name) <= maxIdentifierLen {
-		return name, nil
-	}
-	sum := sha256.Sum256([]byte(namespace + "." + target))
-	const keep = maxIdentifierLen - len(schemaPrefix) - 1 - 16
-	return schemaPrefix + (namespace + "." + target)[:keep] + "~" + hex.EncodeToString(sum[:8]), nil
-}
-
 // schemaOf is the schema of namespace under o: WithSchema's, or
 // SchemaName(namespace).
 func (o options) schemaOf(namespace string) (string, error) {
