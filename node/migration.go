@@ -57,7 +57,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 			continue
 		}
 		var backfill backfillFunc
-		if active && name == m.To.Name && Backfilling(m.State) {
+		if active && name == m.To.Name && m.State.Backfilling() {
 			backfill = s.backfillJob(n.Name, pt.Name, name, m)
 		}
 		run, err := s.openTarget(ctx, n, plan, t, backfill)
@@ -73,7 +73,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 	// A caught-up target follows the live tail at full speed, with its
 	// ordinary projector.
 	for _, run := range sv.targets {
-		if run.backfill != nil && !(active && run.target.Name == m.To.Name && Backfilling(m.State)) {
+		if run.backfill != nil && !(active && run.target.Name == m.To.Name && m.State.Backfilling()) {
 			run.newJob = nil
 			if err := s.restartProjector(ctx, run, plan.BatchSize.Value); err != nil {
 				return err
@@ -146,12 +146,6 @@ func (s *namespaceSet) recordBackfilling(ctx context.Context, ns string, run *ta
 	if _, err := namespaces.AdvanceMigration(ctx, s.reg, ns, namespaces.MigrationPlanned, namespaces.MigrationBackfilling, s.by(), note); err != nil {
 		s.log.Warn("record migration backfilling", "namespace", ns, "err", err, "retry_in", catchUpEvery)
 	}
-}
-
-// Backfilling reports whether a migration in state is still filling its
-// new target (planned or backfilling; the node throttles it then).
-func Backfilling(state namespaces.MigrationState) bool {
-	return state == namespaces.MigrationPlanned || state == namespaces.MigrationBackfilling
 }
 
 // Thresholds of the adaptive backfill throttle: it slows down while the
@@ -245,7 +239,7 @@ func (s *namespaceSet) checkCaughtUp(ctx context.Context, sv *served) {
 	s.mu.Lock()
 	e, state, batch := sv.entry, sv.migration, sv.plan.BatchSize.Value
 	var run *targetRun
-	if m := e.Migration; m != nil && Backfilling(state) {
+	if m := e.Migration; m != nil && state.Backfilling() {
 		run = sv.targets[m.To.Name]
 	}
 	s.mu.Unlock()

@@ -286,7 +286,7 @@ func watchMigration(ctx context.Context, client *namespaces.AdminClient, name st
 		}
 		return namespaces.TargetStatus{}
 	}
-	if node.Backfilling(n.Migration.State) {
+	if n.Migration.State.Backfilling() {
 		src := progress.Source{
 			Applied: func() uint64 { return target().Checkpoint },
 			Head:    func() uint64 { return target().StreamLast },
@@ -299,7 +299,7 @@ func watchMigration(ctx context.Context, client *namespaces.AdminClient, name st
 			},
 		}
 		rep := progress.Start("backfill "+to, src, progress.NewMeter(0, 0, time.Now(), false), out, every)
-		for node.Backfilling(cur.Load().Migration.State) && ctx.Err() == nil {
+		for cur.Load().Migration.State.Backfilling() && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-time.After(progress.BarTick):
