@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/prism-data/prism/status"
 )
+
+// outOfRange indexes past the end of s: a runtime error.
+func outOfRange(s []int, i int) int { return s[i] }
 
 // TestPanicBecomesInternal: a handler that panics answers INTERNAL with the
 // request id, the process goes on, and the log has the stack but never a
@@ -24,10 +28,8 @@ func TestPanicBecomesInternal(t *testing.T) {
 		hideFrom string
 	}{
 		{"runtime error", func(context.Context, *request) (proto.Message, error) {
-			var m map[string]int
-			m["x"]++
-			return nil, nil
-		}, "assignment to entry in nil map", ""},
+			return nil, fmt.Errorf("item %d", outOfRange(nil, 3))
+		}, "index out of range [3] with length 0", ""},
 		{"other value", func(context.Context, *request) (proto.Message, error) {
 			panic("user-1@example.com")
 		}, "a string", "user-1@example.com"},
