@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -91,13 +92,21 @@ func loadKeys(t *testing.T, ctx context.Context, kv *client.KeyValue, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	var failed atomic.Value
+	var last atomic.Uint64 // the highest seq acknowledged
 	const writers = 16
 	for w := range writers {
 		wg.Go(func() {
 			for i := w; i < n; i += writers {
-				if _, err := kv.Put(ctx, recID(i), []client.Item{{Key: []byte("v"), Value: []byte("v0")}}); err != nil {
+				seq, err := kv.Put(ctx, recID(i), []client.Item{{Key: []byte("v"), Value: []byte("v0")}})
+				if err != nil {
 					failed.Store(err)
 					return
+				}
+				for {
+					cur := last.Load()
+					if seq <= cur || last.CompareAndSwap(cur, seq) {
+						break
+					}
 				}
 			}
 		})
@@ -105,6 +114,18 @@ func loadKeys(t *testing.T, ctx context.Context, kv *client.KeyValue, n int) {
 	wg.Wait()
 	if err := failed.Load(); err != nil {
 		t.Fatal(err)
+	}
+	// Plain gets that follow must see every record: wait until the
+	// projection applied the whole load (an eventual namespace's put
+	// replies before that).
+	for {
+		_, err := kv.Get(ctx, recID(0), client.MinSeq(last.Load()))
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, client.ErrNotConsistentYet) {
+			t.Fatalf("wait for the load to be applied: %v", err)
+		}
 	}
 }
 
