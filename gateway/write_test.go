@@ -3,7 +3,10 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/prism-data/prism/gateway"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -391,4 +395,49 @@ func TestStaleDeletesAreRefused(t *testing.T) {
 
 	// The same deletes at the current revision go through.
 	mustCall(t, e.nc, subjects.Write(testNS, "delete"), &prismv1.DeleteRequest{Id: []byte("r"), ExpectedRevision: ptr(second.GetSeq())}, &resp)
+}
+
+// bigPut puts v in two items, each under the item value limit.
+func bigPut(v []byte) *prismv1.PutRequest {
+	half := len(v) / 2
+	return &prismv1.PutRequest{Id: []byte("big"), Items: []*prismv1.Item{{Key: []byte("a"), Value: v[:half]}, {Key: []byte("b"), Value: v[half:]}}}
+}
+
+// TestEventSizeLimitIsInclusive: a put and a mutate whose event is exactly
+// namespaces.MaxEventBytes are stored; one byte more is INVALID_ARGUMENT,
+// naming the size. The exact value length is found from the size the
+// refusal reports (the value is split over two items, each under the item
+// limit).
+func TestEventSizeLimitIsInclusive(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	sizeRe := regexp.MustCompile(`is (\d+) bytes; the limit is (\d+)`)
+	for _, c := range []struct {
+		name    string
+		subject string
+		req     func(value []byte) proto.Message
+	}{
+		{"put", subjects.Write(testNS, "put"), func(v []byte) proto.Message { return bigPut(v) }},
+		{"mutate", subjects.Write(testNS, "mutate"), func(v []byte) proto.Message {
+			return mutateReq("", &prismv1.Mutation{Op: &prismv1.Mutation_Put{Put: bigPut(v)}})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var resp prismv1.WriteResponse
+			probe := namespaces.MaxEventBytes
+			er := call(t, e.nc, c.subject, c.req(make([]byte, probe)), &resp, encProto)
+			m := sizeRe.FindStringSubmatch(er.GetMessage())
+			if !isCode(er, prismv1.Code_INVALID_ARGUMENT) || m == nil {
+				t.Fatalf("a %d-byte value: %v, want INVALID_ARGUMENT naming the event's size", probe, er)
+			}
+			size, _ := strconv.Atoi(m[1])
+			exact := probe - (size - namespaces.MaxEventBytes) // the value that makes the event exactly the limit
+			if er := call(t, e.nc, c.subject, c.req(make([]byte, exact+1)), &resp, encProto); !isCode(er, prismv1.Code_INVALID_ARGUMENT) ||
+				!strings.Contains(er.GetMessage(), fmt.Sprintf("is %d bytes", namespaces.MaxEventBytes+1)) {
+				t.Fatalf("an event one byte over the limit: %v", er)
+			}
+			if er := call(t, e.nc, c.subject, c.req(make([]byte, exact)), &resp, encProto); er != nil || resp.GetSeq() == 0 {
+				t.Fatalf("an event of exactly %d bytes: %v, want it stored", namespaces.MaxEventBytes, er)
+			}
+		})
+	}
 }
