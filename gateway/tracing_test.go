@@ -12,6 +12,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/prism-data/prism/gateway"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -232,5 +233,40 @@ func TestWithTracerProviderNil(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	if _, err := gateway.New(e.nc, gateway.WithTracerProvider(nil)); err == nil {
 		t.Fatal("New accepted a nil tracer provider")
+	}
+}
+
+// TestConflictPublishSpanIsNotAnError: a write refused by JetStream for a
+// stale expected revision is the caller's conflict, so its publish span is
+// not marked as an error (a store failure would be).
+func TestConflictPublishSpanIsNotAnError(t *testing.T) {
+	for _, tt := range []struct {
+		name, op string
+		stale    proto.Message
+	}{
+		{"put", "put", &prismv1.PutRequest{Id: []byte("r"), Items: []*prismv1.Item{{Key: []byte("k"), Value: []byte("v")}}, ExpectedRevision: ptr[uint64](0)}},
+		{"mutate", "mutate", mutateReq("", mPut("r", "k", "v", ptr[uint64](0)))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, exp := newTracedEnv(t, envConfig{})
+			var resp prismv1.WriteResponse
+			mustCall(t, e.nc, subjects.Write(testNS, "put"), putReq("r", "k", "v"), &resp)
+			if er := call(t, e.nc, subjects.Write(testNS, tt.op), tt.stale, &resp, encProto); !isCode(er, prismv1.Code_CONFLICT) {
+				t.Fatalf("stale %s: %v, want CONFLICT", tt.op, er)
+			}
+			var publishes int
+			for _, s := range exp.GetSpans() {
+				if s.Name != "prism jetstream.publish" {
+					continue
+				}
+				publishes++
+				if s.Status.Code.String() == "Error" {
+					t.Errorf("publish span status %v, want unset for a conflict", s.Status)
+				}
+			}
+			if publishes != 2 {
+				t.Fatalf("%d publish spans, want the put's and the refused %s's", publishes, tt.op)
+			}
+		})
 	}
 }
