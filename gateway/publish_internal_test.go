@@ -35,6 +35,7 @@ func TestParseFastPubAck(t *testing.T) {
 		{"bad domain", `{"stream":"S","domain":1,"seq":1}`, jetstream.PubAck{}, false},
 		{"other field order", `{"seq":1,"stream":"S"}`, jetstream.PubAck{}, false},
 		{"error", `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}`, jetstream.PubAck{}, false},
+		{"truncated after seq", `{"stream":"S","seq":12`, jetstream.PubAck{}, false},
 		{"trailing field", `{"stream":"S","seq":1,"batch":"b"}`, jetstream.PubAck{}, false},
 	}
 	for _, tt := range tests {
