@@ -412,10 +412,14 @@ func (g *Gateway) requeue(msg *nats.Msg, ns string) bool {
 		out.Header[k] = v
 	}
 	out.Header.Set(HeaderHops, strconv.Itoa(hops+1))
+	// Counted before the publish: once it is out, another gateway may
+	// answer the request before this one returns, and the count must
+	// already hold by then. A failed publish (counted, then answered here)
+	// is rare enough to leave in.
+	g.metrics.observeHandBack(ns)
 	if err := g.nc.PublishMsg(out); err != nil {
 		return false
 	}
-	g.metrics.observeHandBack(ns)
 	return true
 }
 
