@@ -9,11 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/prism-data/prism/backends/kafka/kafkatest"
 	"github.com/prism-data/prism/client"
-	"github.com/prism-data/prism/subjects"
 )
 
 // startKafkaPrism runs prism with one read-your-writes log namespace,
@@ -192,27 +189,10 @@ func isLogTourLine(r readmeRequest) bool { return strings.HasPrefix(r.subject, "
 // section in order against a `prism serve` with the log namespace clicks
 // on a kfake cluster, and checks each outcome.
 func TestReadmeLogTour(t *testing.T) {
-	var reqs []readmeRequest
-	for _, r := range readmeRequests(t) {
-		if isLogTourLine(r) {
-			reqs = append(reqs, r)
-		}
-	}
-	if len(reqs) < 5 {
-		t.Fatalf("found only %d nats req lines of namespace clicks in the README", len(reqs))
-	}
+	reqs := readmeRequestsOf(t, "clicks", 5)
 	p := startKafkaPrism(t)
 	nc, _ := p.connect(t)
 	for _, r := range reqs {
-		msg := nats.NewMsg(r.subject)
-		msg.Data = []byte(r.body)
-		reply, err := nc.RequestMsgWithContext(testCtx(t), msg)
-		if err != nil {
-			t.Fatalf("%s: %v", r.line, err)
-		}
-		if got := reply.Header.Get(subjects.HeaderErrorCode); got != r.wantCode {
-			t.Fatalf("%s\n  got code %q, want %q; reply %s", r.line, got, r.wantCode, reply.Data)
-		}
-		t.Logf("%s\n  → %s", r.line, reply.Data)
+		r.send(t, nc)
 	}
 }

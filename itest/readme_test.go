@@ -59,21 +59,45 @@ func TestReadmeTour(t *testing.T) {
 		if isLogTourLine(r) || isTimeSeriesTourLine(r) {
 			continue // TestReadmeLogTour and TestReadmeTimeSeriesTour
 		}
-		msg := nats.NewMsg(r.subject)
-		msg.Data = []byte(r.body)
-		reply, err := nc.RequestMsgWithContext(testCtx(t), msg)
-		if err != nil {
-			t.Fatalf("%s: %v", r.line, err)
-		}
-		got := reply.Header.Get(subjects.HeaderErrorCode)
-		if got != r.wantCode {
-			t.Fatalf("%s\n  got code %q, want %q; reply %s", r.line, got, r.wantCode, reply.Data)
-		}
-		if r.wantCode != "" && !strings.Contains(string(reply.Data), `"code":"`+r.wantCode+`"`) {
-			t.Fatalf("%s: error body %s lacks the code", r.line, reply.Data)
-		}
-		t.Logf("%s\n  → %s", r.line, reply.Data)
+		r.send(t, nc)
 	}
+}
+
+// send sends the request as `nats req` does and checks the outcome the
+// README marks (or success): the Prism-Error-Code header and, for an
+// error, the code in the body. It returns the reply.
+func (r readmeRequest) send(t *testing.T, nc *nats.Conn) *nats.Msg {
+	t.Helper()
+	msg := nats.NewMsg(r.subject)
+	msg.Data = []byte(r.body)
+	reply, err := nc.RequestMsgWithContext(testCtx(t), msg)
+	if err != nil {
+		t.Fatalf("%s: %v", r.line, err)
+	}
+	if got := reply.Header.Get(subjects.HeaderErrorCode); got != r.wantCode {
+		t.Fatalf("%s\n  got code %q, want %q; reply %s", r.line, got, r.wantCode, reply.Data)
+	}
+	if r.wantCode != "" && !strings.Contains(string(reply.Data), `"code":"`+r.wantCode+`"`) {
+		t.Fatalf("%s: error body %s lacks the code", r.line, reply.Data)
+	}
+	t.Logf("%s\n  → %s", r.line, reply.Data)
+	return reply
+}
+
+// readmeRequestsOf returns the README's requests on namespace ns, in
+// order, failing when there are fewer than least.
+func readmeRequestsOf(t *testing.T, ns string, least int) []readmeRequest {
+	t.Helper()
+	var reqs []readmeRequest
+	for _, r := range readmeRequests(t) {
+		if strings.HasPrefix(r.subject, "prism."+ns+".") {
+			reqs = append(reqs, r)
+		}
+	}
+	if len(reqs) < least {
+		t.Fatalf("found only %d nats req lines of namespace %s in the README", len(reqs), ns)
+	}
+	return reqs
 }
 
 // isTimeSeriesTourLine reports whether a README request is one of the
@@ -87,15 +111,7 @@ func isTimeSeriesTourLine(r readmeRequest) bool {
 // the section's own metrics.yaml, and checks each outcome; a read must
 // return the appended event.
 func TestReadmeTimeSeriesTour(t *testing.T) {
-	var reqs []readmeRequest
-	for _, r := range readmeRequests(t) {
-		if isTimeSeriesTourLine(r) {
-			reqs = append(reqs, r)
-		}
-	}
-	if len(reqs) < 4 {
-		t.Fatalf("found only %d nats req lines of namespace metrics in the README", len(reqs))
-	}
+	reqs := readmeRequestsOf(t, "metrics", 4)
 	cfg := t.TempDir()
 	if err := os.WriteFile(filepath.Join(cfg, "metrics.yaml"), []byte(readmeYAML(t, "name: metrics")), 0o644); err != nil {
 		t.Fatal(err)
@@ -103,20 +119,11 @@ func TestReadmeTimeSeriesTour(t *testing.T) {
 	p := startPrism(t, t.TempDir(), 0, "--config", cfg)
 	nc, _ := p.connect(t)
 	for _, r := range reqs {
-		msg := nats.NewMsg(r.subject)
-		msg.Data = []byte(r.body)
-		reply, err := nc.RequestMsgWithContext(testCtx(t), msg)
-		if err != nil {
-			t.Fatalf("%s: %v", r.line, err)
-		}
-		if got := reply.Header.Get(subjects.HeaderErrorCode); got != r.wantCode {
-			t.Fatalf("%s\n  got code %q, want %q; reply %s", r.line, got, r.wantCode, reply.Data)
-		}
+		reply := r.send(t, nc)
 		// protojson varies its spaces: drop them before looking for the event
 		if strings.Contains(r.subject, ".read.") && r.wantCode == "" && !strings.Contains(strings.ReplaceAll(string(reply.Data), " ", ""), `"eventId":"Ym9vdA=="`) {
 			t.Fatalf("%s: the appended event is missing: %s", r.line, reply.Data)
 		}
-		t.Logf("%s\n  → %s", r.line, reply.Data)
 	}
 }
 

@@ -161,7 +161,7 @@ func runBench(ctx context.Context, out, progress io.Writer, f benchFlags) error 
 	if err := f.config(nil).Validate(); err != nil {
 		return err
 	}
-	log, err := newLogger(f.logLevel)
+	log, err := node.NewLogger(os.Stderr, f.logLevel, "text")
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prism-data/prism/internal/progress"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/projectors"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
@@ -157,7 +158,7 @@ func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f rep
 	if err := f.validate(); err != nil {
 		return err
 	}
-	log, err := newLogger(f.logLevel)
+	log, err := node.NewLogger(os.Stderr, f.logLevel, "text")
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -96,12 +94,6 @@ the projectors commit and acknowledge their batch, then the process exits.`,
 	return cmd
 }
 
-// newLogger returns the logger of --log-level (and --log-format) on
-// stderr.
-func newLogger(level string, format ...string) (*slog.Logger, error) {
-	return node.NewLogger(os.Stderr, level, strings.Join(format, ""))
-}
-
 // config is the node configuration f asks for, with the defaults read
 // from the environment ($PRISM_POSTGRES_DSN, $PRISM_KAFKA_BROKERS).
 func (f serveFlags) config() (node.Config, error) {
@@ -139,7 +131,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(f.logLevel, f.logFormat)
+	log, err := node.NewLogger(os.Stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
