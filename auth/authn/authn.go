@@ -134,6 +134,10 @@ func (c *chain) Authenticate(ctx context.Context, req *jwt.AuthorizationRequestC
 			return refused(refuse(auth.ViaTLS, ErrUnsupported, "a client certificate was presented but certificates are not accepted (tls.ca_file is not configured)"))
 		}
 		return c.certs.authenticate(req.TLS)
+	case co.SignedNonce != "":
+		// nats-server discards the user JWT of a CONNECT unless it runs
+		// in operator mode, so a creds file arrives as a bare signature.
+		return refused(refuse(auth.ViaCreds, ErrUnsupported, "a signed nonce came without a user JWT or nkey: a NATS server without an operator discards the user JWT of a creds file; connect with an nkey, client certificate or token"))
 	case co.Username != "" || co.Password != "":
 		return refused(refuse("", ErrUnsupported, "username/password is not accepted: connect with a token, creds file, nkey or client certificate"))
 	}

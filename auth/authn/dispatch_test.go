@@ -58,6 +58,11 @@ func TestDispatch(t *testing.T) {
 			r.ConnectOptions.Username, r.ConnectOptions.Password = "admin", "hunter2-secret"
 			return r
 		}(), want: want{err: authn.ErrUnsupported}},
+		{name: "a signed nonce alone (creds through a server without operator)", a: full, req: func() *jwt.AuthorizationRequestClaims {
+			r := authntest.Request()
+			r.ConnectOptions.SignedNonce, r.ClientInformation.Nonce = credsReq.ConnectOptions.SignedNonce, nonce
+			return r
+		}(), want: want{err: authn.ErrUnsupported}},
 		{name: "token wins over a certificate", a: full, req: withCert(authntest.Token(good)), want: want{name: "alice", via: auth.ViaOIDC, exp: now.Add(time.Hour)}},
 		{name: "a refused token does not fall through to the certificate", a: full, req: withCert(authntest.Token(expired)), want: want{err: authn.ErrExpired}},
 		{name: "nkey", a: full, req: nkeyReq, want: want{name: "svc", via: auth.ViaNKey}},

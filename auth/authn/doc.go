@@ -12,7 +12,9 @@
 //     refetched when a token names an unknown key id);
 //   - a user JWT with a signed nonce (a .creds file): the JWT must be signed
 //     by Prism's user issuer, be current and not revoked, and the nonce
-//     signature must verify with the JWT's subject key;
+//     signature must verify with the JWT's subject key. nats-server passes
+//     user JWTs on only in operator mode; without an operator it drops
+//     them, and a bare signed nonce is refused with a message saying so;
 //   - an nkey with a signed nonce: the nkey must be listed in the
 //     configuration and the signature must verify;
 //   - a TLS client certificate chain the server verified: Prism verifies it
