@@ -183,6 +183,9 @@ func (o *Options) normalize() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	// One instant for everything, so no certificate outlives the CA.
+	now := o.Now()
+	o.Now = func() time.Time { return now }
 	return nil
 }
 

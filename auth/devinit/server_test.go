@@ -18,21 +18,26 @@ import (
 
 	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/auth/authn"
+	"github.com/prism-data/prism/auth/authn/authntest"
 	"github.com/prism-data/prism/auth/devinit"
 )
 
 // TestInitWithNATSServer runs a real NATS server configured from what
 // Init wrote (its TLS, the callout issuer) with a minimal auth callout
 // responder around authn.New, and connects real clients with the
-// generated creds and certificates: the request fields the server fills
-// in (nonce, signed nonce, user JWT, verified chains) are what the
-// authenticators expect.
+// generated nkeys, certificates and creds and with an OIDC token: the
+// request fields the server fills in (token, nonce, signed nonce, verified
+// chains) are what the authenticators expect, and a creds file is refused
+// with the reason (the server drops user JWTs outside operator mode).
 func TestInitWithNATSServer(t *testing.T) {
 	r, err := devinit.Init(filepath.Join(t.TempDir(), "auth"), devinit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := loadFile(t, r.AuthConfig)
+	iss, key := authntest.NewIssuer(t)
+	f.Authn.OIDC = []authn.OIDCConfig{{Issuer: iss.URL, Audience: "prism", CAFile: iss.CAFile}}
+	token := authntest.SignToken(t, key, map[string]any{"iss": iss.URL, "sub": "carol", "aud": "prism", "groups": []string{"readers"}, "exp": time.Now().Add(time.Hour).Unix()})
 	a, err := authn.New(context.Background(), f.Authn)
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +146,9 @@ func TestInitWithNATSServer(t *testing.T) {
 		{name: "client certificate", opts: []nats.Option{nats.ClientCert(user("app").Cert, user("app").Key)}, want: auth.Principal{Name: "app", Via: auth.ViaTLS}},
 		{name: "admin certificate", opts: []nats.Option{nats.ClientCert(user("admin").Cert, user("admin").Key)}, want: auth.Principal{Name: "admin", Groups: []string{"admins"}, Via: auth.ViaTLS}},
 		{name: "nothing", opts: nil, wantErr: authn.ErrNoCredentials},
-		{name: "a token without OIDC configured", opts: []nats.Option{nats.Token("not.a.token")}, wantErr: authn.ErrUnsupported},
-		{name: "a token wins over a certificate", opts: []nats.Option{nats.ClientCert(user("admin").Cert, user("admin").Key), nats.Token("not.a.token")}, wantErr: authn.ErrUnsupported},
+		{name: "OIDC token", opts: []nats.Option{nats.Token(token)}, want: auth.Principal{Name: "carol", Groups: []string{"readers"}, Via: auth.ViaOIDC}},
+		{name: "a token that is not a JWT", opts: []nats.Option{nats.Token("not-a-token")}, wantErr: authn.ErrMalformed},
+		{name: "a bad token wins over a certificate", opts: []nats.Option{nats.ClientCert(user("admin").Cert, user("admin").Key), nats.Token("not-a-token")}, wantErr: authn.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

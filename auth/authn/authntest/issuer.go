@@ -8,6 +8,8 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -91,7 +93,10 @@ func NewIssuer(tb testing.TB) (*Issuer, Key) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(set)
 	})
-	iss.srv = httptest.NewTLSServer(mux)
+	iss.srv = httptest.NewUnstartedServer(mux)
+	// Clients that do not trust the issuer (a test of that) would log.
+	iss.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	iss.srv.StartTLS()
 	tb.Cleanup(iss.srv.Close)
 	iss.URL = iss.srv.URL
 	iss.CAFile = filepath.Join(tb.TempDir(), "issuer-ca.pem")
