@@ -121,10 +121,12 @@ type Callout struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	sub      *nats.Subscription
-	closed   bool
-	closeErr error
+	mu     sync.Mutex
+	sub    *nats.Subscription
+	closed bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewCallout returns a Callout that answers on nc, which must be a
@@ -218,15 +220,16 @@ func (c *Callout) Start() error {
 }
 
 // Close stops taking requests, cancels the authentications in flight,
-// waits for them (at most 5s) and drops the key pairs. It is idempotent
-// and returns the same error each time: an unsubscribe failure or the
-// number of requests still running after the wait.
+// waits for them (at most 5s) and drops the key pairs. It is idempotent:
+// every call waits for the first and returns its error, an unsubscribe
+// failure or the number of requests still running after the wait.
 func (c *Callout) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Callout) close() error {
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return c.closeErr
-	}
 	c.closed = true
 	c.issuer, c.xkey = nil, nil
 	var err error
@@ -244,9 +247,6 @@ func (c *Callout) Close() error {
 	case <-time.After(closeWait):
 		err = errors.Join(err, fmt.Errorf("auth callout: %d requests still running after %s", len(c.sem), closeWait))
 	}
-	c.mu.Lock()
-	c.closeErr = err
-	c.mu.Unlock()
 	return err
 }
 

@@ -243,3 +243,38 @@ func TestCalloutNothingGranted(t *testing.T) {
 		wantViolation(t, c, "Publish", s)
 	}
 }
+
+func TestCalloutLifecycle(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	if err := e.callout.Start(); err == nil {
+		t.Fatal("a second Start succeeded")
+	}
+	// A second Callout on the same subject shares the queue group.
+	second, err := auth.NewCallout(e.svc, auth.CalloutConfig{
+		Issuer: e.issuer, Authenticator: e.authn, Policies: testPolicies, Registerer: e.reg,
+	})
+	if err != nil {
+		t.Fatalf("a second Callout with the same registry: %v", err)
+	}
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		e.mustConnect("alice-token", alice.Name).Close()
+	}
+	if got := e.calloutCount("allowed"); got != 4 {
+		t.Fatalf("allowed = %v, want 4 (each request answered once)", got)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := second.Start(); err == nil {
+		t.Fatal("Start after Close succeeded")
+	}
+	if _, err := auth.NewCallout(nil, auth.CalloutConfig{}); err == nil {
+		t.Fatal("NewCallout without a connection succeeded")
+	}
+}

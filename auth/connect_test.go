@@ -111,3 +111,22 @@ func TestCalloutPolicyChange(t *testing.T) {
 		t.Fatalf("write after the grant, on a new connection: %v", err)
 	}
 }
+
+// BenchmarkCalloutConnect measures a whole connection admitted by the
+// callout: the server's request, the callout's answer, the handshake.
+func BenchmarkCalloutConnect(b *testing.B) {
+	e := newEnv(b, envOptions{xkey: true})
+	url := e.srv.ClientURL()
+	b.ReportAllocs()
+	for b.Loop() {
+		nc, err := nats.Connect(url, nats.Token("alice-token"), nats.NoReconnect())
+		if err != nil {
+			b.Fatal(err)
+		}
+		nc.Close()
+	}
+	b.StopTimer()
+	if got := e.calloutCount("allowed"); got < float64(b.N) {
+		b.Fatalf("allowed %v < %d connections", got, b.N)
+	}
+}

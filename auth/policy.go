@@ -112,19 +112,17 @@ func validateEntry(e string) error {
 	if e == Everyone {
 		return nil
 	}
-	if g, ok := strings.CutPrefix(e, GroupPrefix); ok {
-		if g == "" {
-			return fmt.Errorf("entry %q has no group name", e)
-		}
-		if err := checkText(g); err != nil {
+	name, isGroup := strings.CutPrefix(e, GroupPrefix)
+	if isGroup && name == "" {
+		return fmt.Errorf("entry %q has no group name", e)
+	}
+	if err := checkText(name); err != nil {
+		if isGroup {
 			return fmt.Errorf("group name %v", err)
 		}
-		return nil
-	}
-	if err := checkText(e); err != nil {
 		return fmt.Errorf("entry %v", err)
 	}
-	if strings.Contains(e, Everyone) {
+	if strings.Contains(name, Everyone) {
 		return fmt.Errorf("entry %q: '*' is allowed only as the whole entry (any authenticated principal)", e)
 	}
 	return nil

@@ -28,6 +28,7 @@ func TestPolicyValidate(t *testing.T) {
 		{"control character", auth.Policy{ReadPII: []string{"al\nice"}}, auth.ErrInvalidPolicy, "read_pii[0]"},
 		{"leading space", auth.Policy{Admin: []string{" alice"}}, auth.ErrInvalidPolicy, "admin[0]"},
 		{"glob", auth.Policy{Read: []string{"ali*"}}, auth.ErrInvalidPolicy, "read[0]"},
+		{"group glob", auth.Policy{Write: []string{"group:*"}}, auth.ErrInvalidPolicy, "write[0]"},
 		{"group with control character", auth.Policy{Read: []string{"group:a\x00"}}, auth.ErrInvalidPolicy, "read[0]"},
 		{"invalid UTF-8", auth.Policy{Read: []string{"\xff"}}, auth.ErrInvalidPolicy, "read[0]"},
 		{"too long", auth.Policy{Read: []string{strings.Repeat("a", auth.MaxNameLen+1)}}, auth.ErrInvalidPolicy, "read[0]"},
