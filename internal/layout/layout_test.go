@@ -39,6 +39,7 @@ var rules = []rule{
 	{prefix: "internal/progress", allow: []string{"replay"}},
 	{prefix: "subjects", allow: []string{"proto"}},
 	{prefix: "status", allow: []string{"proto", "subjects"}},
+	{prefix: "auth", allow: []string{"proto", "subjects", "status"}},
 	{prefix: "client", allow: []string{"proto", "subjects"}},
 	{prefix: "backends/internal", allow: []string{"proto", "subjects", "backends/internal"}},
 	{prefix: "backends/backendtest", allow: []string{"proto", "subjects", "backends/internal"}},

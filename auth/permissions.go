@@ -1,0 +1,67 @@
+package auth
+
+import (
+	"slices"
+
+	"github.com/nats-io/jwt/v2"
+
+	"github.com/prism-data/prism/subjects"
+)
+
+// UserPermissions returns the NATS subject permissions of principal p in
+// the application account, derived from ps: the first enforcement of the
+// policies, by the server itself (the gateway checks them again on every
+// request).
+//
+// Publish is allowed on prism.<ns>.write.> for each namespace p may write,
+// prism.<ns>.read.> for each it may read, and prism.$admin.> when it
+// administers any namespace; a global admin gets the wildcard forms
+// (prism.*.write.>, prism.*.read.>, prism.$admin.>), which cover
+// namespaces created later. Subscribe is allowed on
+// subjects.InboxPrefix(p.Name)+".>" (its own replies only: the application
+// account is shared, so _INBOX.> would let one principal read another's
+// replies) and prism.<ns>.changes.> for each namespace p may subscribe to
+// (prism.*.changes.> for a global admin). read_pii has no subject.
+// Everything else is denied: when nothing may be published the publish
+// permission is an explicit deny of ">", because an empty allow list would
+// mean "allow all" to the server. Namespace names that are not valid
+// (subjects.ValidateNamespace) are skipped, so that no map key can inject
+// a wildcard. The lists are sorted, so equal inputs give equal JWTs.
+func UserPermissions(p Principal, ps Policies) jwt.Permissions {
+	var pub, sub []string
+	sub = append(sub, subjects.InboxPrefix(p.Name)+".>")
+	if ps.IsGlobalAdmin(p) {
+		pub = append(pub, subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.AllAdmin())
+		sub = append(sub, subjects.Changes("*"))
+	} else {
+		admin := false
+		for ns, pol := range ps.Namespaces {
+			if subjects.ValidateNamespace(ns) != nil {
+				continue
+			}
+			if pol.Allows(p, Write) {
+				pub = append(pub, subjects.Write(ns, ">"))
+			}
+			if pol.Allows(p, Read) {
+				pub = append(pub, subjects.Read(ns, ">"))
+			}
+			if pol.Allows(p, Subscribe) {
+				sub = append(sub, subjects.Changes(ns))
+			}
+			admin = admin || pol.Allows(p, Admin)
+		}
+		if admin {
+			pub = append(pub, subjects.AllAdmin())
+		}
+	}
+	slices.Sort(pub)
+	slices.Sort(sub)
+	var perms jwt.Permissions
+	perms.Sub.Allow = sub
+	if len(pub) == 0 {
+		perms.Pub.Deny = jwt.StringList{">"}
+	} else {
+		perms.Pub.Allow = pub
+	}
+	return perms
+}

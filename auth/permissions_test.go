@@ -1,0 +1,81 @@
+package auth_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/prism-data/prism/auth"
+	"github.com/prism-data/prism/subjects"
+)
+
+func TestUserPermissions(t *testing.T) {
+	ps := testPolicies()
+	ps.Namespaces["zeta"] = auth.Policy{Read: []string{"*"}, Subscribe: []string{"*"}}
+	// Keys that are not namespace names must never become subjects.
+	ps.Namespaces["*"] = auth.Policy{Write: []string{"*"}}
+	ps.Namespaces[">"] = auth.Policy{Write: []string{"*"}}
+	ps.Namespaces["a.b"] = auth.Policy{Write: []string{"*"}}
+	subOnly := auth.Policies{Namespaces: map[string]auth.Policy{"feed": {Subscribe: []string{"nobody"}}}}
+	nobody := auth.Principal{Name: "nobody", Via: auth.ViaOIDC}
+	inbox := func(p auth.Principal) string { return subjects.InboxPrefix(p.Name) + ".>" }
+	tests := []struct {
+		name     string
+		p        auth.Principal
+		ps       auth.Policies
+		wantPub  []string
+		wantDeny []string
+		wantSub  []string
+	}{
+		{"writer, reader, follower and namespace admin", alice, ps,
+			[]string{"prism.$admin.>", "prism.demo.read.>", "prism.demo.write.>", "prism.zeta.read.>"}, nil,
+			[]string{inbox(alice), "prism.demo.changes.>", "prism.zeta.changes.>"}},
+		{"reader and other's writer", bob, ps,
+			[]string{"prism.demo.read.>", "prism.other.write.>", "prism.zeta.read.>"}, nil,
+			[]string{inbox(bob), "prism.zeta.changes.>"}},
+		{"global admin: wildcards", root, ps,
+			[]string{"prism.$admin.>", "prism.*.read.>", "prism.*.write.>"}, nil,
+			[]string{inbox(root), "prism.*.changes.>"}},
+		{"nothing to publish: explicit deny", nobody, subOnly, nil, []string{">"},
+			[]string{inbox(nobody), "prism.feed.changes.>"}},
+		{"no policies at all: own inbox only", nobody, auth.Policies{}, nil, []string{">"},
+			[]string{inbox(nobody)}},
+		{"anonymous gets nothing from *", auth.Anonymous, ps, nil, []string{">"},
+			[]string{inbox(auth.Anonymous)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := auth.UserPermissions(tt.p, tt.ps)
+			if !slices.Equal(got.Pub.Allow, tt.wantPub) {
+				t.Errorf("pub allow = %v, want %v", got.Pub.Allow, tt.wantPub)
+			}
+			if !slices.Equal(got.Pub.Deny, tt.wantDeny) {
+				t.Errorf("pub deny = %v, want %v", got.Pub.Deny, tt.wantDeny)
+			}
+			want := slices.Sorted(slices.Values(tt.wantSub))
+			if !slices.Equal(got.Sub.Allow, want) || len(got.Sub.Deny) != 0 {
+				t.Errorf("sub = %+v, want allow %v", got.Sub, want)
+			}
+			if got.Resp != nil {
+				t.Errorf("resp = %+v, want none", got.Resp)
+			}
+		})
+	}
+}
+
+// TestUserPermissionsDeterministic: map order does not show.
+func TestUserPermissionsDeterministic(t *testing.T) {
+	ps := auth.Policies{Namespaces: map[string]auth.Policy{}}
+	for _, ns := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		ps.Namespaces[ns] = auth.Policy{Read: []string{"*"}, Write: []string{"*"}, Subscribe: []string{"*"}}
+	}
+	first := auth.UserPermissions(alice, ps)
+	for range 20 {
+		got := auth.UserPermissions(alice, ps)
+		if !slices.Equal(got.Pub.Allow, first.Pub.Allow) || !slices.Equal(got.Sub.Allow, first.Sub.Allow) {
+			t.Fatalf("%v != %v", got, first)
+		}
+	}
+	if !slices.IsSorted(first.Pub.Allow) || !slices.IsSorted(first.Sub.Allow) || len(first.Pub.Allow) != 16 {
+		t.Fatalf("not sorted or incomplete: %+v", first)
+	}
+}
