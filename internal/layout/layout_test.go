@@ -37,6 +37,7 @@ var rules = []rule{
 	{prefix: "proto"},
 	{prefix: "internal/suggest"},
 	{prefix: "internal/progress", allow: []string{"replay"}},
+	{prefix: "internal/natsconn", allow: []string{"subjects"}},
 	{prefix: "subjects", allow: []string{"proto"}},
 	{prefix: "status", allow: []string{"proto", "subjects"}},
 	{prefix: "client", allow: []string{"proto", "subjects"}},
@@ -161,6 +162,8 @@ func TestRulesRefuse(t *testing.T) {
 		{"replay", "node"},
 		{"node", "cmd/prism"},
 		{"bench", "cmd/prism"},
+		{"internal/natsconn", "namespaces"},
+		{"internal/natsconn", "status"},
 	} {
 		r, ok := ruleFor(c[0])
 		if !ok || r.allowed(c[0], c[1]) {
@@ -174,6 +177,7 @@ func TestRulesRefuse(t *testing.T) {
 		{"replay", "backends/sqlite"},
 		{"node", "gateway"},
 		{"cmd/prism", "node"},
+		{"internal/natsconn", "subjects"},
 	} {
 		if r, _ := ruleFor(c[0]); !r.allowed(c[0], c[1]) {
 			t.Errorf("%s importing %s is refused; the layout allows it", c[0], c[1])
