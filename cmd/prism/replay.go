@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/internal/progress"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
@@ -31,7 +32,7 @@ type replayFlags struct {
 	sqlitePath  string
 	dataDir     string
 	postgresDSN string
-	natsURL     string
+	Conn        natsconn.Options
 	fromSeq     uint64
 	toSeq       uint64
 	follow      bool
@@ -52,52 +53,28 @@ func newReplayCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay NAMESPACE --target NAME",
 		Short: "Re-project a namespace's event stream into a target (rebuild, backfill), resumable",
-		Long: `replay re-projects the event stream of NAMESPACE (a keyvalue or timeseries
-namespace; log namespaces are out of scope) into the projection target
---target: it opens that target's backend directly and runs a projector
-(durable consumer proj_<target>) from the target's own checkpoint.
+		Long: `replay re-projects the event stream of a keyvalue or timeseries NAMESPACE
+into the projection target --target: it opens that target's backend
+directly and runs a projector (durable consumer proj_<target>) from the
+target's own checkpoint, committed with its data, so a killed replay
+resumes where it stopped when run again.
 
-The target's checkpoint is committed in the same transaction as its data,
-so a replay that is killed resumes where it stopped when run again, and
-the result is identical to an uninterrupted replay.
-
-Storage of the target (the same places prism serve uses):
-  sqlite    <data-dir>/sqlite/<ns>.<target>.db (<ns>.db for target "sqlite"),
-            or --sqlite-path. Without either, <data-dir> is prism serve's
-            default ./prism-data, used only when it exists here: prism replay
-            never creates a data directory it was not told about
-  postgres  schema prism__<ns>__<target> (prism_<ns> for target "postgres";
-            a target of lower-case letters, digits and single '_' inside)
-            on --postgres-dsn (default: the namespace's postgres.dsn, then
-            $PRISM_POSTGRES_DSN)
+Where the target lives (as prism serve keeps it):
+  sqlite    <data-dir>/sqlite/<ns>.<target>.db (<ns>.db for target "sqlite")
+            or --sqlite-path; <data-dir> defaults to ./prism-data only when
+            it exists here: replay never creates a data directory
+  postgres  schema prism__<ns>__<target> (prism_<ns> for target "postgres")
+            on --postgres-dsn, else the namespace's, else $PRISM_POSTGRES_DSN
 --backend defaults to the target's name when it is sqlite or postgres, else
 to the namespace's backend.
 
-By default it replays up to the stream's last sequence as of its start and
-exits with a summary; --to-seq stops at another sequence; --follow keeps
-tailing the stream until SIGINT/SIGTERM. SIGINT/SIGTERM commit the batch in
-hand and stop; run the command again (without --reset and --from-seq) to resume.
-
---from-seq N starts a new target at N: events before N are skipped (the
-target's checkpoint is set to N-1), so the target holds only what happened
-from N on. Use it only for rebuilds that know what they do. It is refused on
-a target whose checkpoint is past N-1 or before it (use --reset).
-
---reset drops the target's data first (asks for the target's name unless
---yes). It is refused while another process (a running prism serve)
-projects into that target, and so is the replay itself.
-
-Throttling, so that a backfill does not hurt live traffic: --max-rate caps
-the events per second; --adaptive also slows down (halves the rate, down to
-a floor, each second) while the namespace's live projectors lag more than
---max-lag events behind the stream or this target's batches take longer
-than --max-latency, and speeds back up (additively) once they recover.
-
-Progress: a bar on a terminal; otherwise a plain line every
---progress-interval. Both show events done/total (stream sequences from
-the start checkpoint), rate, ETA, lag behind the stream's head, and the
-throttle's rate and reason when it holds the replay back. --mem adds heap
-and RSS, and their peaks to the summary.`,
+It replays to the stream's last sequence at start (or --to-seq; --follow
+tails until SIGINT/SIGTERM, which commit the batch in hand). --from-seq N
+starts a new target at N, skipping what came before. --reset drops the
+target first (asks for its name unless --yes); a target another process
+(prism serve) projects is refused. --max-rate and --adaptive throttle it
+so live traffic does not suffer. Progress: a bar on a terminal, else a line
+every --progress-interval. Details: docs/replay.md.`,
 		Example: `  prism replay orders --target rebuild --nats-url nats://127.0.0.1:4222
   prism replay orders --target pg2 --backend postgres --postgres-dsn postgres://127.0.0.1/prism --max-rate 5000 --adaptive
   prism replay orders --target sqlite --reset --yes      # rebuild the primary while prism serve is stopped`,
@@ -114,8 +91,8 @@ and RSS, and their peaks to the summary.`,
 	fl.StringVar(&f.sqlitePath, "sqlite-path", "", "SQLite file of the target (default <data-dir>/sqlite/<ns>.<target>.db)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "data directory of prism serve, where SQLite targets live (default "+defaultDataDir+" when it exists)")
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "PostgreSQL connection string of a postgres target (default: the namespace's, then $PRISM_POSTGRES_DSN)")
-	natsURLFlag(fl, &f.natsURL, "NATS URL of the deployment")
-	fl.Uint64Var(&f.fromSeq, "from-seq", 0, "start a new target at this stream sequence, skipping the events before it (see above)")
+	f.Conn.Register(fl, "NATS URL of the deployment")
+	fl.Uint64Var(&f.fromSeq, "from-seq", 0, "start a new target at this stream sequence, skipping the events before it (see docs/replay.md)")
 	fl.Uint64Var(&f.toSeq, "to-seq", 0, "stop after this stream sequence (default: the stream's last sequence at start)")
 	fl.BoolVar(&f.follow, "follow", false, "keep tailing the stream after catching up, until SIGINT/SIGTERM")
 	fl.Float64Var(&f.maxRate, "max-rate", 0, "at most this many events per second (0: no cap)")
@@ -163,9 +140,9 @@ func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f rep
 		return err
 	}
 	host, _ := os.Hostname()
-	nc, err := nats.Connect(f.natsURL, nats.Name("prism-replay"), nats.MaxReconnects(-1))
+	nc, err := connect(ctx, f.Conn, "prism-replay", nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("connect to %s (set --nats-url or NATS_URL to the deployment's NATS): %w", f.natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -109,7 +109,11 @@ func (o Options) Connect(ctx context.Context, extra ...nats.Option) (*nats.Conn,
 		return nil, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl); o.Timeout <= 0 || left < o.Timeout {
+		limit := o.Timeout
+		if limit <= 0 {
+			limit = nats.GetDefaultOptions().Timeout
+		}
+		if left := time.Until(dl); left < limit {
 			opts = append(opts, nats.Timeout(max(left, time.Millisecond)))
 		}
 	}
@@ -151,12 +155,16 @@ func (o Options) Explain(err error) error {
 }
 
 // hint is what to do about err, or "" when it is not a connect error
-// this package knows.
+// this package knows. TLS cases need nats.go's ErrTLS in the chain (or
+// the server's TLS alert), so that a PostgreSQL certificate error of
+// prism serve is not taken for NATS's.
 func (o Options) hint(err error) string {
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var verify *tls.CertificateVerificationError
 	msg := err.Error()
+	tlsErr := errors.Is(err, nats.ErrTLS)
+	refused := strings.Contains(msg, "remote error: tls:") || (tlsErr && strings.Contains(msg, "closed by remote after TLS handshake"))
 	switch {
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
 		errors.Is(err, nats.ErrAuthRevoked), errors.Is(err, nats.ErrAccountAuthExpired):
@@ -165,23 +173,22 @@ func (o Options) hint(err error) string {
 		return "no NATS server answers there: set --nats-url (or NATS_URL) to where prism serve or the NATS cluster runs"
 	case errors.Is(err, nats.ErrSecureConnWanted):
 		return "the server does not offer TLS: use a nats:// URL and no --tls-* flags, or enable TLS on the server"
-	case errors.As(err, &hostErr):
+	case tlsErr && errors.As(err, &hostErr):
 		return fmt.Sprintf("TLS handshake failed: the server's certificate is not valid for host %s; connect by a name the certificate holds", hostErr.Host)
-	case errors.As(err, &unknownCA), errors.As(err, &verify):
+	case tlsErr && (errors.As(err, &unknownCA) || errors.As(err, &verify)):
 		if o.TLSCA == "" {
 			return "TLS handshake failed: the server's certificate is not signed by a CA this system trusts; pass --tls-ca (or NATS_CA) with the CA that signs it"
 		}
 		return fmt.Sprintf("TLS handshake failed: the server's certificate is not signed by a CA in %s %s", o.source("tls-ca"), o.TLSCA)
-	case strings.Contains(msg, "remote error: tls:"), strings.Contains(msg, "closed by remote after TLS handshake"):
-		// The server ended the handshake: over a client certificate, since
-		// its own checked out. Go's client sends none when the one it has
-		// is not signed by a CA the server asks for.
-		if o.TLSCert == "" {
-			return "TLS handshake failed: the server requires a client certificate; pass --tls-cert and --tls-key (or NATS_CERT and NATS_KEY)"
-		}
+	case refused && o.TLSCert == "":
+		return "TLS handshake failed: the server requires a client certificate; pass --tls-cert and --tls-key (or NATS_CERT and NATS_KEY)"
+	case refused:
+		// The server ended the handshake over the client certificate, its
+		// own having checked out. Go's client sends none when the one it
+		// has is not signed by a CA the server asks for.
 		return fmt.Sprintf("TLS handshake failed: the server refused the client certificate %s %s (%s): it is not signed by a CA the server trusts",
 			o.source("tls-cert"), o.TLSCert, o.certLabel())
-	case strings.Contains(strings.ToLower(msg), "tls"), errors.Is(err, nats.ErrSecureConnRequired):
+	case tlsErr, errors.Is(err, nats.ErrSecureConnRequired):
 		return "TLS handshake failed: pass --tls-ca with the CA of the server's certificate, and --tls-cert and --tls-key if it verifies clients"
 	}
 	return ""
