@@ -33,14 +33,6 @@ func connect(ctx context.Context, conn natsconn.Options, name string, opts ...na
 	return conn.Connect(ctx, opts...)
 }
 
-// commandContext is the command's context, or Background outside Execute.
-func commandContext(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
-}
-
 // admin is a session with a running Prism's admin API.
 type admin struct {
 	*namespaces.AdminClient
@@ -50,7 +42,7 @@ type admin struct {
 
 // session connects to the running Prism; done closes the session.
 func (f *adminFlags) session(cmd *cobra.Command) (a admin, done func(), err error) {
-	ctx, cancel := context.WithTimeout(commandContext(cmd), 3*f.timeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), 3*f.timeout)
 	conn := f.Conn
 	conn.Timeout = f.timeout
 	nc, err := connect(ctx, conn, "prism-cli")

@@ -2,22 +2,17 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/namespaces"
 )
 
-type applyFlags struct {
-	adminFlags
-	file     string
-	revision int64
-}
-
 func newApplyCmd() *cobra.Command {
-	var f applyFlags
-	cmd := &cobra.Command{
+	var file string
+	var revision int64
+	var specs []namespaces.Namespace
+	cmd := adminCommand(&cobra.Command{
 		Use:   "apply -f NAMESPACE.yaml|DIR",
 		Short: "Validate a namespace and store it in the registry of a running Prism",
 		Long: `apply plans a namespace file (or every *.yaml of -f DIR, in name order,
@@ -31,56 +26,45 @@ needs a migration, needs the deployment cannot meet, or a new namespace
 this Prism cannot serve (no postgres DSN, no Kafka broker listening) are
 refused with FAILED_PRECONDITION saying what is missing; nothing is stored.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runApply(cmd, cmd.OutOrStdout(), f)
+		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if specs, err = loadSpecs(cmd, file, true); err == nil && len(specs) > 1 && revision >= 0 {
+				err = fmt.Errorf("apply: --revision names one namespace's revision; -f %s holds %d namespaces", file, len(specs))
+			}
+			return err
 		},
-	}
-	cmd.Flags().StringVarP(&f.file, "file", "f", "", "namespace YAML file, or a directory of them applied in name order (required)")
-	cmd.Flags().Int64Var(&f.revision, "revision", -1, "apply only if the namespace is at this revision (0: only if it does not exist; -1: the revision just planned against)")
-	f.register(cmd)
+	}, func(cmd *cobra.Command, _ []string, a admin) error {
+		out := cmd.OutOrStdout()
+		for i, ns := range specs {
+			if i > 0 {
+				fmt.Fprintln(out)
+			}
+			plan, err := a.Plan(a.ctx, ns)
+			if err != nil {
+				return err
+			}
+			if err := plan.WriteText(out); err != nil {
+				return err
+			}
+			rev := plan.Revision
+			if revision >= 0 {
+				rev = uint64(revision)
+			}
+			res, err := a.Apply(a.ctx, ns, rev, whoAmI())
+			if err != nil {
+				return err
+			}
+			switch res.Action {
+			case namespaces.ActionUnchanged:
+				fmt.Fprintf(out, "\nnothing to apply: namespace %s is unchanged at revision %d\n", ns.Name, res.Revision)
+			default:
+				fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n%s\n", ns.Name, res.Revision, revisionNote(ns.Name))
+			}
+		}
+		return nil
+	})
+	cmd.Flags().StringVarP(&file, "file", "f", "", "namespace YAML file, or a directory of them applied in name order (required)")
+	cmd.Flags().Int64Var(&revision, "revision", -1, "apply only if the namespace is at this revision (0: only if it does not exist; -1: the revision just planned against)")
 	return cmd
-}
-
-func runApply(cmd *cobra.Command, out io.Writer, f applyFlags) error {
-	specs, err := loadSpecs(cmd, f.file, true)
-	if err != nil {
-		return err
-	}
-	a, done, err := f.session(cmd)
-	if err != nil {
-		return err
-	}
-	defer done()
-	if len(specs) > 1 && f.revision >= 0 {
-		return fmt.Errorf("apply: --revision names one namespace's revision; -f %s holds %d namespaces", f.file, len(specs))
-	}
-	for i, ns := range specs {
-		if i > 0 {
-			fmt.Fprintln(out)
-		}
-		plan, err := a.Plan(a.ctx, ns)
-		if err != nil {
-			return err
-		}
-		if err := plan.WriteText(out); err != nil {
-			return err
-		}
-		rev := plan.Revision
-		if f.revision >= 0 {
-			rev = uint64(f.revision)
-		}
-		res, err := a.Apply(a.ctx, ns, rev, whoAmI())
-		if err != nil {
-			return err
-		}
-		switch res.Action {
-		case namespaces.ActionUnchanged:
-			fmt.Fprintf(out, "\nnothing to apply: namespace %s is unchanged at revision %d\n", ns.Name, res.Revision)
-		default:
-			fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n%s\n", ns.Name, res.Revision, revisionNote(ns.Name))
-		}
-	}
-	return nil
 }
 
 // revisionNote says what a revision number is, since a namespace's first

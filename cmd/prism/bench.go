@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -45,17 +44,13 @@ Scenarios (--scenario):
           PostgreSQL target as prism migrate does, each step timed (runs
           once, embedded only, needs --postgres-dsn)
 
-By default bench starts its own Prism in-process (embedded NATS on a free
-port, one KeyValue namespace with --backend and --consistency); with
---nats-url (and its credentials) it loads a running deployment's
---namespace instead, writing ids bench-<n> there.
-
---rate 0 is closed loop (each of --concurrency workers sends when its last
-request returned); --rate R is open loop, latency measured from each
-request's scheduled time (no coordinated omission). --baseline also runs
-the raw engines (JetStream publish, NATS echo, SQLite/PostgreSQL) the same
-way and prints Prism ÷ raw. Progress goes to stderr each second, the table
-(or --json) to stdout. Scenarios, baselines and numbers: docs/performance.md.`,
+By default bench starts its own Prism in-process (one KeyValue namespace of
+--backend and --consistency); with --nats-url and its credentials it loads
+a running deployment's --namespace, writing ids bench-<n> there. --rate 0
+is closed loop; --rate R is open loop, latency measured from each request's
+scheduled time. --baseline also runs the raw engines the same way and
+prints Prism ÷ raw. Progress goes to stderr, the table (or --json) to
+stdout. Scenarios, baselines and numbers: docs/performance.md.`,
 		Example: `  prism bench --scenario write --concurrency 64 --duration 10s --baseline
   prism bench --scenario read --key-dist zipf --rate 5000 --duration 30s
   prism bench --scenario e2e --consistency eventual --concurrency 8 --json
@@ -67,9 +62,6 @@ way and prints Prism ÷ raw. Progress goes to stderr each second, the table
 			if f.PostgresDSN == "" {
 				f.PostgresDSN = os.Getenv("PRISM_POSTGRES_DSN")
 			}
-			if f.NATSURL == "" && len(f.NATS.ExplicitCredentials()) > 0 {
-				return fmt.Errorf("%s: the credentials of --nats-url; without it bench embeds its own Prism", f.NATS.ExplicitCredentials()[0])
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runBench(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -78,8 +70,7 @@ way and prints Prism ÷ raw. Progress goes to stderr each second, the table
 	c := &f.Config
 	fl := cmd.Flags()
 	fl.StringVar(&c.Scenario, "scenario", bench.ScenarioWrite, "what to run: "+strings.Join(bench.Scenarios, ", "))
-	fl.StringVar(&c.NATSURL, "nats-url", "", "load a running Prism on this NATS server instead of an embedded one")
-	f.NATS.RegisterCredentials(fl)
+	f.NATS.RegisterOptional(fl, "load a running Prism on this NATS server instead of an embedded one")
 	fl.StringVar(&c.Namespace, "namespace", "", `KeyValue namespace to load (default "bench" embedded, "demo" with --nats-url)`)
 	fl.IntVar(&c.Concurrency, "concurrency", 64, "requests in flight at most")
 	fl.Float64Var(&c.Rate, "rate", 0, "open loop: requests per second, scheduled at fixed intervals (0: closed loop, as fast as --concurrency allows)")
@@ -111,15 +102,12 @@ way and prints Prism ÷ raw. Progress goes to stderr each second, the table
 // config is the benchmark f describes, logging to log (--log-level).
 func (f benchFlags) config(log *slog.Logger) (bench.Config, error) {
 	c := f.Config
-	c.Logger = log
-	if c.NATSURL == "" {
-		return c, nil
-	}
-	if c.Namespace == "" {
+	c.Logger, c.NATSURL = log, f.NATS.URL
+	if c.NATSURL != "" && c.Namespace == "" {
 		c.Namespace = node.DemoNamespace.Name
 	}
 	var err error
-	c.NATSOptions, err = f.NATS.NATSOptions()
+	c.NATSOptions, err = f.NATS.Optional("prism bench embeds its own Prism")
 	return c, err
 }
 
@@ -138,11 +126,8 @@ func runBench(ctx context.Context, out, progress io.Writer, f benchFlags) error 
 		return err
 	}
 	rep, err := bench.Run(ctx, c, progress)
-	if err != nil && c.NATSURL != "" {
-		f.NATS.URL = c.NATSURL
-		return f.NATS.Explain(err) // which credential or file is at fault
-	} else if err != nil {
-		return err
+	if err != nil {
+		return f.NATS.Explain(err) // with --nats-url: which credential or file is at fault
 	}
 	if f.json {
 		return rep.WriteJSON(out)

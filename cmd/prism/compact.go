@@ -17,13 +17,10 @@ import (
 
 // compactFlags are the flags of prism compact.
 type compactFlags struct {
-	Conn        natsconn.Options
-	retention   time.Duration
-	keep        bool
-	concurrency int
-	timeout     time.Duration
-	asJSON      bool
-	verbose     bool
+	Conn                  natsconn.Options
+	retention, timeout    time.Duration
+	keep, asJSON, verbose bool
+	concurrency           int
 }
 
 func newCompactCmd() *cobra.Command {
@@ -32,14 +29,12 @@ func newCompactCmd() *cobra.Command {
 		Use:   "compact NAMESPACE",
 		Short: "Compact a KeyValue namespace's stream to one event per record",
 		Long: `compact runs one compaction pass over a KeyValue namespace's event stream
-(ADR 012): each record written more than once is folded into one replace
-event that rolls up its older ones, so a replay costs in proportion to the
-live data. A write during the pass is never lost (its record waits for the
-next pass); a deleted record keeps a tombstone until every target has
-acknowledged it and it is older than --tombstone-retention. It talks to
-NATS directly and may run while Prism serves the namespace. A timeseries or
-log namespace is FAILED_PRECONDITION, an unknown one NAMESPACE_NOT_FOUND.
-See docs/replay.md#compaction.`,
+(ADR 012): each record written more than once is folded into one event that
+rolls up its older ones, so a replay costs in proportion to the live data.
+No write is lost; a deleted record keeps a tombstone until every target has
+it and it is older than --tombstone-retention. It may run while Prism
+serves the namespace. A timeseries or log namespace is FAILED_PRECONDITION,
+an unknown one NAMESPACE_NOT_FOUND. See docs/replay.md#compaction.`,
 		Example: `  prism compact orders
   prism compact orders --nats-url nats://10.0.0.5:4222 --json
   prism compact orders --tombstone-retention 0 # purge tombstones every target has applied`,
@@ -63,7 +58,7 @@ func runCompact(cmd *cobra.Command, ns string, f compactFlags) error {
 	if err := subjects.ValidateNamespace(ns); err != nil {
 		return err
 	}
-	ctx := commandContext(cmd)
+	ctx := cmd.Context()
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)

@@ -24,21 +24,12 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Move a live namespace to another backend with no downtime",
 		Long: `migrate moves a namespace from its primary target to a new one (SQLite to
 PostgreSQL, PostgreSQL to another server or schema) while it serves reads
-and writes:
-
-  start NAME --to BACKEND   planned → backfilling (the new target replays the
-                            stream, throttled) → shadowing (follows the tail,
-                            sampled reads compared)
-  status NAME [--watch]     where it stands, with backfill progress
-  verify NAME               compare both targets at one checkpoint → verified
-  cutover NAME              reads move to the new target; the old one keeps
-                            projecting, for rollback
-  rollback NAME             undo the cutover, or abandon the migration
-  finalize NAME             the new target becomes the primary
-
-Every transition is checked against the state and recorded with who made it
-and when (prism ns history). The commands talk to a running Prism over NATS
-(--nats-url); see docs/migration.md.`,
+and writes: start (planned → backfilling → shadowing, caught up), verify
+(→ verified), cutover (reads move), finalize (the new target is the
+primary); status follows it, rollback undoes a cutover or abandons it.
+Every transition is checked against the state and recorded with who made
+it and when (prism ns history). The commands talk to a running Prism over
+NATS (--nats-url); see docs/migration.md.`,
 	}
 	cmd.AddCommand(newMigrateStartCmd(), newMigrateStatusCmd(), newMigrateVerifyCmd(),
 		newMigrateStepCmd("cutover", namespaces.AdminMigrateCutover, "Serve reads from the new target (needs a passed verify)",
@@ -64,16 +55,13 @@ func newMigrateStartCmd() *cobra.Command {
 	cmd := adminCommand(&cobra.Command{
 		Use:   "start NAME --to BACKEND",
 		Short: "Start moving a namespace to a new target",
-		Long: `start records a migration of NAME to a new target, which the serving Prism
-starts at once: it replays the stream (at most --max-rate events/s, slower
-while the live target lags with --adaptive), then follows the tail. The
-target is named after its backend unless --target names it (a second
-postgres target: --to postgres --target pg2).
-
-The serving Prism first checks it can open the target (a postgres one needs
---postgres-dsn here or on prism serve, and a server that accepts it), else
-the start is refused and nothing recorded. A target that fails later shows
-its error in prism migrate status; prism migrate rollback NAME abandons it.`,
+		Long: `start records a migration of NAME to a new target (named after its backend
+unless --target names it), which the serving Prism starts at once: it
+replays the stream, throttled, then follows the tail. It is refused, and
+nothing recorded, when that Prism cannot open the target (a postgres one
+needs --postgres-dsn here or on prism serve, and a server that accepts it).
+A target that fails later shows its error in prism migrate status; prism
+migrate rollback NAME abandons it.`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(*cobra.Command, []string) error {
 			if to.Backend == "" {
@@ -105,16 +93,14 @@ func newMigrateVerifyCmd() *cobra.Command {
 	cmd := adminCommand(&cobra.Command{
 		Use:   "verify NAME",
 		Short: "Compare the old and new targets at one checkpoint",
-		Long: `verify compares the two targets of a shadowing, verified or cut-over
-migration, like Vitess's VDiff: at one checkpoint both are read in id order
-and checksums of id ranges narrowed down to the records missing, extra or
-different (ids only, never values). It runs in the Prism that projects the
-namespace, bounded by --timeout. A pass moves the migration to verified
-(cutover needs it; finalize needs the last verify passed); a failure keeps
-it shadowing and exits 1. See docs/replay.md#verify.`,
+		Long: `verify compares the two targets of a migration at one checkpoint, like
+Vitess's VDiff, down to the ids missing, extra or different (never values),
+in the Prism that projects the namespace, bounded by --timeout. A pass
+moves it to verified (cutover needs it, finalize the last one passed); a
+failure keeps it shadowing and exits 1. See docs/replay.md#verify.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, args []string, a admin) error {
-		ctx, cancel := context.WithTimeout(commandContext(cmd), a.timeout)
+		ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 		defer cancel()
 		var reply node.VerifyReply
 		req := node.VerifyRequest{By: whoAmI(), TimeoutMS: a.timeout.Milliseconds()}
@@ -185,11 +171,10 @@ func newMigrateStatusCmd() *cobra.Command {
 	cmd := adminCommand(&cobra.Command{
 		Use:   "status NAME",
 		Short: "Show where a migration stands",
-		Long: `status shows a namespace's migration: its state and history (who made each
-transition, when), the last verify, and each target's checkpoint and lag.
-With --watch it follows the backfill: events done of the stream's total,
-rate, time left, and the new target's lag behind the live head, until the
-migration leaves backfilling (or for as long as you watch).`,
+		Long: `status shows a namespace's migration: its state and history (who, when),
+the last verify, each target's checkpoint and lag. --watch follows the
+backfill (events done of the stream's total, rate, time left, lag behind
+the live head) until the migration leaves backfilling.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, args []string, a admin) error {
 		out := cmd.OutOrStdout()

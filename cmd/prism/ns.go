@@ -57,11 +57,9 @@ func newNsGetCmd() *cobra.Command {
 		Use:   "get NAME",
 		Short: "Show a namespace: its declaration, derived settings and targets",
 		Long: `get shows a namespace as registered: its declaration, who applied it and
-when, the settings Prism derives for it on this deployment, and the state of
-its projection targets (checkpoint, lag).
-
--o yaml prints the declaration alone, as a file prism apply -f accepts;
--o json prints the admin API's whole reply.`,
+when, the settings derived for this deployment, and its targets' state
+(checkpoint, lag). -o yaml prints the declaration alone, as a file prism
+apply -f accepts; -o json the admin API's whole reply.`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(*cobra.Command, []string) error {
 			if output != "text" && output != "yaml" && output != "json" {
@@ -127,12 +125,9 @@ func newNsDeleteCmd() *cobra.Command {
 		Use:   "delete NAME",
 		Short: "Stop serving a namespace (its data is kept unless --purge)",
 		Long: `delete removes a namespace from the registry: every gateway stops serving
-it (requests get NAMESPACE_NOT_FOUND) and its projector stops. Its event
-stream and backend data are kept, so applying it again serves the same
-data. With --purge the stream and the backend's data are deleted too, for
-good.
-
-delete asks for the namespace's name to confirm, unless --yes.`,
+it (NAMESPACE_NOT_FOUND) and its projector stops. Its stream and backend
+data are kept, so applying it again serves the same data; --purge deletes
+them too, for good. It asks for the namespace's name unless --yes.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, args []string, a admin) error {
 		name := args[0]

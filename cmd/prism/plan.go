@@ -25,20 +25,15 @@ func newPlanCmd() *cobra.Command {
 		Use:   "plan -f NAMESPACE.yaml",
 		Short: "Print the settings Prism derives from a namespace's needs, and the diff against what is live",
 		Long: `plan reads one namespace YAML file and prints the settings Prism derives
-from its needs (stream replicas, storage, max age, max message size,
-duplicate window, partitions, batch size, read cache, the backend of
-backend: auto), each with its reason, and what an acknowledged write
-survives (ADR 007).
+from its needs (replicas, storage, max age, message size, duplicate window,
+partitions, batch size, read cache, the backend of backend: auto), each
+with its reason, and what an acknowledged write survives (ADR 007).
 
 By default the running Prism at --nats-url plans for its own deployment and
-diffs against the live namespace, like terraform plan: each changed field
-and setting, applied live or needing a migration (which prism apply
-refuses). It changes nothing. --offline plans without a running Prism, for
-the deployment --nodes, --sync-always, --postgres and --max-payload describe.
-
-A deployment that cannot give what the namespace needs (durable on one node
-without sync_always, replicated on fewer than 3 nodes, ...) is an error
-saying what is missing.`,
+diffs against the live namespace, like terraform plan: each change, applied
+live or needing a migration. It changes nothing. --offline plans for the
+deployment its flags describe. Needs the deployment cannot meet (durable on
+one node without sync_always, ...) are an error saying what is missing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.offline {

@@ -27,25 +27,14 @@ import (
 
 // replayFlags are prism replay's flags.
 type replayFlags struct {
-	target      string
-	backend     string
-	sqlitePath  string
-	dataDir     string
-	postgresDSN string
-	Conn        natsconn.Options
-	fromSeq     uint64
-	toSeq       uint64
-	follow      bool
-	maxRate     float64
-	adaptive    bool
-	maxLag      uint64
-	maxLatency  time.Duration
-	reset       bool
-	yes         bool
-	batchSize   int
-	interval    time.Duration
-	mem         bool
-	logLevel    string
+	Conn                                 natsconn.Options
+	target, backend, sqlitePath, dataDir string
+	postgresDSN, logLevel                string
+	fromSeq, toSeq, maxLag               uint64
+	follow, adaptive, reset, yes, mem    bool
+	maxRate                              float64
+	maxLatency, interval                 time.Duration
+	batchSize                            int
 }
 
 func newReplayCmd() *cobra.Command {
@@ -68,13 +57,10 @@ Where the target lives (as prism serve keeps it):
 --backend defaults to the target's name when it is sqlite or postgres, else
 to the namespace's backend.
 
-It replays to the stream's last sequence at start (or --to-seq; --follow
-tails until SIGINT/SIGTERM, which commit the batch in hand). --from-seq N
-starts a new target at N, skipping what came before. --reset drops the
-target first (asks for its name unless --yes); a target another process
-(prism serve) projects is refused. --max-rate and --adaptive throttle it
-so live traffic does not suffer. Progress: a bar on a terminal, else a line
-every --progress-interval. Details: docs/replay.md.`,
+It replays to the stream's last sequence at start, or --to-seq, or with
+--follow until SIGINT/SIGTERM (which commit the batch in hand). A target
+another process (prism serve) projects is refused. Progress: a bar on a
+terminal, else a line every --progress-interval. Details: docs/replay.md.`,
 		Example: `  prism replay orders --target rebuild --nats-url nats://127.0.0.1:4222
   prism replay orders --target pg2 --backend postgres --postgres-dsn postgres://127.0.0.1/prism --max-rate 5000 --adaptive
   prism replay orders --target sqlite --reset --yes      # rebuild the primary while prism serve is stopped`,
@@ -124,11 +110,11 @@ var errReplayInterrupted = errors.New("replay interrupted; run the command again
 // replayRun is one prism replay run: the namespace and where its target
 // lives, resolved from the flags.
 type replayRun struct {
-	f       replayFlags
-	io      replayIO
-	ns      namespaces.Namespace // backend resolved
-	backend string               // sqlite or postgres
-	target  replay.Target
+	f           replayFlags
+	io          replayIO
+	ns          namespaces.Namespace
+	abstraction string // subjects.AbstractionKeyValue or AbstractionTimeSeries
+	target      replay.Target
 }
 
 func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f replayFlags) error {
@@ -139,7 +125,6 @@ func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f rep
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
 	nc, err := connect(ctx, f.Conn, "prism-replay", nats.MaxReconnects(-1))
 	if err != nil {
 		return err
@@ -151,13 +136,25 @@ func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f rep
 	}
 	setup, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	r := &replayRun{f: f, io: rio}
-	if r.ns, err = lookupNamespace(setup, js, namespace); err != nil {
+	e, err := namespaces.Lookup(setup, js, namespace)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	r := &replayRun{f: f, io: rio, ns: e.Namespace, abstraction: subjects.AbstractionKeyValue}
+	switch r.ns.Abstraction {
+	case namespaces.AbstractionTimeSeries:
+		r.abstraction = subjects.AbstractionTimeSeries
+	case namespaces.AbstractionKeyValue:
+	default:
+		return fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", namespace, r.ns.Abstraction)
+	}
+	_, r.target, err = replay.ResolveTarget(r.ns, replay.TargetSpec{Name: f.target, Backend: f.backend,
+		SQLitePath: f.sqlitePath, DataDir: f.dataDir, DefaultDataDir: defaultDataDir,
+		PostgresDSN: f.postgresDSN, EnvPostgresDSN: os.Getenv("PRISM_POSTGRES_DSN")})
+	if err != nil {
 		return err
 	}
-	if err := r.resolveTarget(); err != nil {
-		return err
-	}
+	host, _ := os.Hostname()
 	return r.run(ctx, js, log.With("component", "replay"), "replay@"+host)
 }
 
@@ -183,30 +180,6 @@ func (f replayFlags) validate() error {
 	return nil
 }
 
-// lookupNamespace reads namespace from the registry; prism replay
-// rebuilds keyvalue and timeseries targets only.
-func lookupNamespace(ctx context.Context, js jetstream.JetStream, name string) (namespaces.Namespace, error) {
-	e, err := namespaces.Lookup(ctx, js, name)
-	if err != nil {
-		return namespaces.Namespace{}, fmt.Errorf("replay: %w", err)
-	}
-	switch n := e.Namespace; n.Abstraction {
-	case namespaces.AbstractionKeyValue, namespaces.AbstractionTimeSeries:
-		return n, nil
-	default:
-		return n, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", name, n.Abstraction)
-	}
-}
-
-// resolveTarget decides the target's backend and where its data lives.
-func (r *replayRun) resolveTarget() (err error) {
-	f := r.f
-	r.backend, r.target, err = replay.ResolveTarget(r.ns, replay.TargetSpec{Name: f.target, Backend: f.backend,
-		SQLitePath: f.sqlitePath, DataDir: f.dataDir, DefaultDataDir: defaultDataDir,
-		PostgresDSN: f.postgresDSN, EnvPostgresDSN: os.Getenv("PRISM_POSTGRES_DSN")})
-	return err
-}
-
 // defaultDataDir is prism serve's default --data-dir.
 const defaultDataDir = "./prism-data"
 
@@ -217,12 +190,8 @@ func (r *replayRun) name() string { return "replay " + r.ns.Name + "→" + r.f.t
 func (r *replayRun) run(ctx context.Context, js jetstream.JetStream, log *slog.Logger, owner string) error {
 	f, out := r.f, r.io.out
 	var rep *progress.Reporter
-	abstraction := subjects.AbstractionKeyValue
-	if r.ns.Abstraction == namespaces.AbstractionTimeSeries {
-		abstraction = subjects.AbstractionTimeSeries
-	}
 	cfg := replay.JobConfig{
-		JetStream: js, Namespace: r.ns.Name, Abstraction: abstraction, Target: f.target,
+		JetStream: js, Namespace: r.ns.Name, Abstraction: r.abstraction, Target: f.target,
 		Storage: r.target, Owner: owner, From: f.fromSeq, To: f.toSeq, Follow: f.follow, Reset: f.reset,
 		BatchSize: f.batchSize, Logger: log,
 		Throttle: replay.ThrottleConfig{MaxRate: f.maxRate, Adaptive: f.adaptive, MaxLag: f.maxLag, MaxLatency: f.maxLatency},

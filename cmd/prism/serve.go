@@ -19,11 +19,8 @@ import (
 
 type serveFlags struct {
 	node.Config
-	NATS         natsconn.Options // the credentials of --nats-url
-	configDir    string
-	logLevel     string
-	logFormat    string
-	kafkaBrokers string
+	NATS                                         natsconn.Options // the credentials of --nats-url
+	configDir, logLevel, logFormat, kafkaBrokers string
 }
 
 func newServeCmd() *cobra.Command {
@@ -32,20 +29,16 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the gateway and projectors (with an embedded NATS server unless --nats-url is set)",
 		Long: `serve runs Prism: the request handlers on prism.<namespace>.write.* and
-prism.<namespace>.read.*, and one projector per namespace target applying
-the namespace's event stream to its backend: SQLite files under --data-dir,
-PostgreSQL schemas (--postgres-dsn), a NATS KV bucket or a Kafka topic
-(--kafka-brokers). Without --config it serves one KeyValue namespace, "demo".
+.read.*, and a projector per namespace target applying its event stream to
+the backend: SQLite files under --data-dir, PostgreSQL (--postgres-dsn), a
+NATS KV bucket or Kafka (--kafka-brokers). Without --config it serves one
+KeyValue namespace, "demo". It embeds a NATS server with JetStream (store
+under <data-dir>/jetstream) on --nats-listen, or with --nats-url connects
+to one, with --creds, --nkey, --tls-* or --token (or NATS_*) as credentials.
 
-By default it embeds a NATS server with JetStream (store under
-<data-dir>/jetstream) on --nats-listen. With --nats-url it connects to an
-existing server instead, with --creds, --nkey, --tls-* or --token (or the
-NATS_* variables) for its credentials.
-
---otlp-endpoint exports OpenTelemetry traces over OTLP/HTTP (the OTEL_*
-variables apply); --http-listen serves /metrics, /healthz and /readyz.
-SIGTERM or SIGINT drains: no new requests, in-flight ones finish, the
-projectors commit their batch, then the process exits.`,
+--otlp-endpoint exports traces over OTLP/HTTP (OTEL_* apply); --http-listen
+serves /metrics, /healthz and /readyz. SIGTERM or SIGINT drains: in-flight
+requests finish, projectors commit their batch, then the process exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), f)
@@ -55,8 +48,7 @@ projectors commit their batch, then the process exits.`,
 	fl := cmd.Flags()
 	fl.StringVar(&c.DataDir, "data-dir", "./prism-data", "directory for the JetStream store and the SQLite databases")
 	fl.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "host:port the embedded NATS server listens on")
-	fl.StringVar(&c.NATSURL, "nats-url", "", "connect to this NATS server instead of embedding one (e.g. nats://127.0.0.1:4222)")
-	f.NATS.RegisterCredentials(fl)
+	f.NATS.RegisterOptional(fl, "connect to this NATS server instead of embedding one (e.g. nats://127.0.0.1:4222)")
 	fl.StringVar(&f.configDir, "config", "", "directory of namespace YAML files applied to the registry at start, like prism apply (default: a KeyValue namespace \"demo\" in a new data directory)")
 	fl.BoolVar(&c.SyncAlways, "sync-always", false, "embedded NATS: fsync every write before acknowledging it (survives power loss; slower); with --nats-url: the servers run sync_always (namespaces may need durability: durable)")
 	fl.IntVar(&c.Nodes, "nodes", 1, "JetStream servers in the --nats-url cluster, for planning replicas (the embedded server is 1)")
@@ -81,18 +73,13 @@ projectors commit their batch, then the process exits.`,
 // NATS_* credentials of --nats-url).
 func (f serveFlags) config() (node.Config, error) {
 	c := f.Config
-	if c.NATSURL == "" {
-		if set := f.NATS.ExplicitCredentials(); len(set) > 0 {
-			return c, fmt.Errorf("%s: the credentials of --nats-url; without it prism serve embeds its own NATS server", set[0])
-		}
-	} else {
-		if c.Nodes < 1 {
-			return c, fmt.Errorf("--nodes %d: want at least 1", c.Nodes)
-		}
-		var err error
-		if c.NATSOptions, err = f.NATS.NATSOptions(); err != nil {
-			return c, err
-		}
+	c.NATSURL = f.NATS.URL
+	if c.NATSURL != "" && c.Nodes < 1 {
+		return c, fmt.Errorf("--nodes %d: want at least 1", c.Nodes)
+	}
+	var err error
+	if c.NATSOptions, err = f.NATS.Optional("prism serve embeds its own NATS server"); err != nil {
+		return c, err
 	}
 	if c.PostgresDSN == "" {
 		c.PostgresDSN = os.Getenv("PRISM_POSTGRES_DSN")
@@ -116,11 +103,8 @@ func runServe(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	n, err := node.Start(ctx, cfg, log, sd)
-	if err != nil && cfg.NATSURL != "" {
-		f.NATS.URL = cfg.NATSURL
-		return f.NATS.Explain(err) // which credential or file is at fault
-	} else if err != nil {
-		return err
+	if err != nil {
+		return f.NATS.Explain(err) // with --nats-url: which credential or file is at fault
 	}
 	defer func() {
 		if err := n.Close(ctx); err != nil {

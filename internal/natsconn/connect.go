@@ -18,6 +18,22 @@ import (
 // exist wraps os.ErrNotExist instead.
 var ErrBadCredential = errors.New("bad credential")
 
+// credError is an error about a credential setting: its message says
+// what is wrong with which flag and file; it unwraps to ErrBadCredential
+// or the os error.
+type credError struct {
+	msg string
+	err error
+}
+
+func (e *credError) Error() string { return e.msg }
+func (e *credError) Unwrap() error { return e.err }
+
+// badCredential is a credError wrapping ErrBadCredential.
+func badCredential(format string, args ...any) error {
+	return &credError{fmt.Sprintf(format, args...), ErrBadCredential}
+}
+
 // ConnectError is a connection that failed: the server URL (passwords
 // masked), what happened and what to do about it, and nats.go's error.
 // It unwraps to nats.go's error (nats.ErrAuthorization, nats.ErrNoServers,
@@ -29,7 +45,11 @@ type ConnectError struct {
 }
 
 func (e *ConnectError) Error() string {
-	return fmt.Sprintf("connect to %s: %s (%v)", e.URL, e.Hint, e.Err)
+	cause := e.Err
+	for u := errors.Unwrap(cause); u != nil; u = errors.Unwrap(cause) {
+		cause = u // nats.go's error, without the wrapping of a caller (node)
+	}
+	return fmt.Sprintf("connect to %s: %s (%v)", e.URL, e.Hint, cause)
 }
 
 // Unwrap returns nats.go's error.
@@ -50,7 +70,7 @@ func (o Options) NATSOptions() ([]nats.Option, error) {
 		opts = append(opts, nats.Timeout(o.Timeout))
 	}
 	if o.Creds != "" && o.NKey != "" {
-		return nil, fmt.Errorf("%s and %s exclude each other: a credentials file holds its own nkey: %w", o.source("creds"), o.source("nkey"), ErrBadCredential)
+		return nil, badCredential("%s and %s exclude each other: a credentials file holds its own nkey", o.source("creds"), o.source("nkey"))
 	}
 	if o.Creds != "" {
 		if _, err := o.userClaims(); err != nil {
@@ -64,7 +84,7 @@ func (o Options) NATSOptions() ([]nats.Option, error) {
 		}
 		opt, err := nats.NkeyOptionFromSeed(o.NKey)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", o.source("nkey"), o.NKey, ErrBadCredential)
+			return nil, badCredential("%s %s: not usable as an nkey seed", o.source("nkey"), o.NKey)
 		}
 		opts = append(opts, opt)
 	}
@@ -123,30 +143,28 @@ func (o Options) Connect(ctx context.Context, extra ...nats.Option) (*nats.Conn,
 	}
 	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
+		o.URL = url
 		return nil, o.Explain(err)
 	}
 	return nc, nil
 }
 
-// Explain turns a failed connect with o into a *ConnectError that says
+// Explain turns a failed connect to o.URL into a *ConnectError that says
 // what to fix: no server at the URL, a server that refused the
 // credentials presented (naming each by its flag or variable and file,
 // never the token), a TLS handshake that failed and which file is at
-// fault. Other errors are returned as they are. Explain is for callers
-// that connect through nats.go themselves with NATSOptions (prism serve's
-// node).
+// fault. Other errors, and any error when o has no URL, are returned as
+// they are. Explain is for callers that connect through nats.go
+// themselves with NATSOptions (prism serve's node).
 func (o Options) Explain(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || o.URL == "" {
+		return err
 	}
 	var ce *ConnectError
 	if errors.As(err, &ce) {
 		return err
 	}
 	url := Redact(o.URL)
-	if url == "" {
-		url = nats.DefaultURL
-	}
 	hint := o.hint(err)
 	if hint == "" {
 		return err

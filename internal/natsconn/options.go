@@ -107,10 +107,32 @@ func (o *Options) RegisterCredentials(fs *pflag.FlagSet) {
 	}
 }
 
-// ExplicitCredentials returns the credential flags set on the command
-// line (not from the environment), for a command to refuse them where
-// they do not apply.
-func (o *Options) ExplicitCredentials() []string {
+// RegisterOptional adds --nats-url without a default, described by
+// usage, and the credential flags of RegisterCredentials: for a command
+// that without a URL runs a server of its own (prism serve, prism bench).
+// See Optional.
+func (o *Options) RegisterOptional(fs *pflag.FlagSet, usage string) {
+	fs.StringVar(&o.URL, "nats-url", "", usage)
+	o.RegisterCredentials(fs)
+}
+
+// Optional is NATSOptions for a URL, and nil without one. Then a
+// credential flag given on the command line is an error saying it applies
+// to --nats-url only and what the command does instead (e.g. "prism serve
+// embeds its own NATS server"); the NATS_* variables are ignored.
+func (o Options) Optional(instead string) ([]nats.Option, error) {
+	if o.URL != "" {
+		return o.NATSOptions()
+	}
+	if set := o.explicitCredentials(); len(set) > 0 {
+		return nil, fmt.Errorf("%s applies to the server of --nats-url; without it %s", set[0], instead)
+	}
+	return nil, nil
+}
+
+// explicitCredentials returns the credential flags set on the command
+// line (not from the environment).
+func (o *Options) explicitCredentials() []string {
 	var set []string
 	for _, f := range flagEnv[1:] {
 		if o.fs != nil && o.fs.Changed(f.flag) {

@@ -43,8 +43,8 @@ func TestRegisterDefaultsAndHelp(t *testing.T) {
 	if n := strings.Count(help, "(default "); n != 8 {
 		t.Errorf("--help names %d defaults, want one per flag (8):\n%s", n, help)
 	}
-	if got := o.ExplicitCredentials(); len(got) != 1 || got[0] != "--tls-ca" {
-		t.Errorf("ExplicitCredentials = %v; want [--tls-ca]", got)
+	if got := o.explicitCredentials(); len(got) != 1 || got[0] != "--tls-ca" {
+		t.Errorf("explicitCredentials = %v; want [--tls-ca]", got)
 	}
 	if got := o.source("creds"); got != "$NATS_CREDS" {
 		t.Errorf("source of creds from the environment = %q", got)

@@ -115,19 +115,19 @@ func (o Options) userClaims() (*jwt.UserClaims, error) {
 	// decoding it tells a credentials file from anything else.
 	token, err := jwt.ParseDecoratedJWT(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: not a credentials file (no user JWT in it): %w", flag, o.Creds, ErrBadCredential)
+		return nil, badCredential("%s %s: not a credentials file (no user JWT in it)", flag, o.Creds)
 	}
 	uc, err := jwt.DecodeUserClaims(token)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: not a credentials file (no user JWT in it): %w", flag, o.Creds, ErrBadCredential)
+		return nil, badCredential("%s %s: not a credentials file (no user JWT in it)", flag, o.Creds)
 	}
 	kp, err := jwt.ParseDecoratedUserNKey(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: no user nkey seed after the JWT: %w", flag, o.Creds, ErrBadCredential)
+		return nil, badCredential("%s %s: no user nkey seed after the JWT", flag, o.Creds)
 	}
 	defer kp.Wipe()
 	if pub, err := kp.PublicKey(); err != nil || pub != uc.Subject {
-		return nil, fmt.Errorf("%s %s: the seed is not the key of the JWT's user %s: %w", flag, o.Creds, uc.Subject, ErrBadCredential)
+		return nil, badCredential("%s %s: the seed is not the key of the JWT's user %s", flag, o.Creds, uc.Subject)
 	}
 	return uc, nil
 }
@@ -142,12 +142,12 @@ func (o Options) nkeyPublic() (string, error) {
 	defer clear(data)
 	kp, err := nkeys.ParseDecoratedNKey(data)
 	if err != nil {
-		return "", fmt.Errorf("%s %s: no nkey seed in the file: %w", flag, o.NKey, ErrBadCredential)
+		return "", badCredential("%s %s: no nkey seed in the file", flag, o.NKey)
 	}
 	defer kp.Wipe()
 	pub, err := kp.PublicKey()
 	if err != nil || !nkeys.IsValidPublicUserKey(pub) {
-		return "", fmt.Errorf("%s %s: the seed is not a user nkey (SU...): %w", flag, o.NKey, ErrBadCredential)
+		return "", badCredential("%s %s: the seed is not a user nkey (SU...)", flag, o.NKey)
 	}
 	return pub, nil
 }
@@ -156,9 +156,9 @@ func (o Options) nkeyPublic() (string, error) {
 func (o Options) clientCert() (*x509.Certificate, error) {
 	switch {
 	case o.TLSCert == "":
-		return nil, fmt.Errorf("%s %s: needs %s, the certificate it is the key of: %w", o.source("tls-key"), o.TLSKey, "--tls-cert", ErrBadCredential)
+		return nil, badCredential("%s %s: needs %s, the certificate it is the key of", o.source("tls-key"), o.TLSKey, "--tls-cert")
 	case o.TLSKey == "":
-		return nil, fmt.Errorf("%s %s: needs %s, its private key: %w", o.source("tls-cert"), o.TLSCert, "--tls-key", ErrBadCredential)
+		return nil, badCredential("%s %s: needs %s, its private key", o.source("tls-cert"), o.TLSCert, "--tls-key")
 	}
 	for _, f := range [][2]string{{"tls-cert", o.TLSCert}, {"tls-key", o.TLSKey}} {
 		if _, err := os.Stat(f[1]); err != nil {
@@ -167,11 +167,11 @@ func (o Options) clientCert() (*x509.Certificate, error) {
 	}
 	pair, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s with %s %s: %v: %w", o.source("tls-cert"), o.TLSCert, o.source("tls-key"), o.TLSKey, err, ErrBadCredential)
+		return nil, badCredential("%s %s with %s %s: %v", o.source("tls-cert"), o.TLSCert, o.source("tls-key"), o.TLSKey, err)
 	}
 	leaf, err := x509.ParseCertificate(pair.Certificate[0])
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %v: %w", o.source("tls-cert"), o.TLSCert, err, ErrBadCredential)
+		return nil, badCredential("%s %s: %v", o.source("tls-cert"), o.TLSCert, err)
 	}
 	return leaf, nil
 }
@@ -184,7 +184,7 @@ func (o Options) rootCAs() error {
 		return fileError(flag, o.TLSCA, err)
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		return fmt.Errorf("%s %s: no PEM certificate in the file: %w", flag, o.TLSCA, ErrBadCredential)
+		return badCredential("%s %s: no PEM certificate in the file", flag, o.TLSCA)
 	}
 	return nil
 }
@@ -192,10 +192,10 @@ func (o Options) rootCAs() error {
 // fileError says which setting names a file that cannot be read.
 func fileError(flag, path string, err error) error {
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s %s: no such file: %w", flag, path, os.ErrNotExist)
+		return &credError{fmt.Sprintf("%s %s: no such file", flag, path), os.ErrNotExist}
 	}
 	if errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("%s %s: not readable by this user: %w", flag, path, os.ErrPermission)
+		return &credError{fmt.Sprintf("%s %s: not readable by this user", flag, path), os.ErrPermission}
 	}
 	return fmt.Errorf("%s %s: %w", flag, path, err)
 }
