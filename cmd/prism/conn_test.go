@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/namespaces"
 )
 
@@ -154,6 +156,20 @@ func TestCredentialsWithoutNATSURLAreRefused(t *testing.T) {
 		_, err := runCLI(t, args...)
 		if err == nil || !strings.Contains(err.Error(), "applies to the server of --nats-url; without it prism "+args[0]+" embeds its own") {
 			t.Errorf("%v: err = %v", args, err)
+		}
+	}
+}
+
+// %v of a command's flags shows no token: the connection options print
+// themselves redacted.
+func TestFlagsPrintNoToken(t *testing.T) {
+	const token = "flag-s3cret"
+	conn := natsconn.Options{URL: "nats://127.0.0.1:4222", Token: token}
+	for _, v := range []any{adminFlags{Conn: conn}, replayFlags{Conn: conn}, compactFlags{Conn: conn}, serveFlags{NATS: conn}, benchFlags{NATS: conn}} {
+		for _, verb := range []string{"%v", "%+v"} {
+			if got := fmt.Sprintf(verb, v); strings.Contains(got, token) || !strings.Contains(got, "[redacted]") {
+				t.Errorf("%s of %T = %s", verb, v, got)
+			}
 		}
 	}
 }
