@@ -118,8 +118,9 @@ func (o Options) NATSOptions() ([]nats.Option, error) {
 
 // Connect connects to o.URL with NATSOptions and then extra (e.g.
 // nats.MaxReconnects(-1)). ctx's deadline, when sooner than o.Timeout,
-// bounds the connect. A failure is a *ConnectError saying what to fix
-// (see Explain), or the error of NATSOptions.
+// bounds the connect. A failure is the error of NATSOptions, a
+// *ConnectError saying what to fix (see Explain), or nats.go's error
+// when Explain knows no better.
 func (o Options) Connect(ctx context.Context, extra ...nats.Option) (*nats.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
