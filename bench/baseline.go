@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -237,7 +238,7 @@ func (b bytesLine) trimmed() []byte {
 // request (value-size bytes) on a connection of its own, in-process like
 // the embedded gateway's, or to --nats-url.
 func echoBaseline(ctx context.Context, cfg Config, t *benchTarget, value []byte, progress io.Writer) (RunResult, error) {
-	var opts []nats.Option
+	opts := slices.Clip(cfg.NATSOptions)
 	url := t.url
 	if t.prism != nil && t.prism.Server() != nil {
 		url, opts = "", []nats.Option{nats.InProcessServer(t.prism.Server())}

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/prism-data/prism/namespaces"
 )
 
@@ -52,6 +54,9 @@ type Config struct {
 	// NATSURL loads a running Prism on this NATS server instead of an
 	// embedded one; "" starts one with Start.
 	NATSURL string
+	// NATSOptions are added to the connections to NATSURL: credentials,
+	// TLS, inbox prefix (prism bench's natsconn flags).
+	NATSOptions []nats.Option
 	// Namespace is the KeyValue namespace to load: required with NATSURL;
 	// embedded, "" is "bench".
 	Namespace string

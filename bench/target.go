@@ -115,7 +115,7 @@ func openBenchTarget(ctx context.Context, cfg Config) (_ *benchTarget, retErr er
 	} else if err := t.startEmbedded(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if t.nc, err = nats.Connect(t.url, nats.Name("prism-bench")); err != nil {
+	if t.nc, err = nats.Connect(t.url, append([]nats.Option{nats.Name("prism-bench")}, cfg.NATSOptions...)...); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", t.url, err)
 	}
 	// No retries: a failed request shows as an error, not as a slow one.

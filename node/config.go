@@ -30,6 +30,9 @@ type Config struct {
 	Conn *nats.Conn
 	// NATSURL is the NATS server to connect to instead of embedding one.
 	NATSURL string
+	// NATSOptions are added to the connection to NATSURL: credentials,
+	// TLS, inbox prefix (prism serve's natsconn flags).
+	NATSOptions []nats.Option
 	// NATSListen is the host:port the embedded server listens on; port 0
 	// picks a free one. Default "127.0.0.1:0".
 	NATSListen string

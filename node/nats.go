@@ -31,7 +31,7 @@ func connectNATS(c Config, log *slog.Logger) (_ *nats.Conn, _ *server.Server, ow
 		return c.Conn, nil, false, nil
 	}
 	if c.NATSURL != "" {
-		nc, err := nats.Connect(c.NATSURL, nats.Name("prism"), nats.MaxReconnects(-1))
+		nc, err := nats.Connect(c.NATSURL, append([]nats.Option{nats.Name("prism"), nats.MaxReconnects(-1)}, c.NATSOptions...)...)
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("connect to --nats-url %s: %w", c.NATSURL, err)
 		}

@@ -9,86 +9,81 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/namespaces"
 )
 
 // adminFlags are the flags of the commands that talk to a running Prism
 // over its admin API.
 type adminFlags struct {
-	natsURL string
+	Conn    natsconn.Options
 	timeout time.Duration
 }
 
 func (f *adminFlags) register(cmd *cobra.Command) {
-	natsURLFlag(cmd.Flags(), &f.natsURL, "NATS URL of the running Prism")
+	f.Conn.Register(cmd.Flags(), "NATS URL of the running Prism")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for each admin request")
 }
 
-// natsURLFlag registers --nats-url on fs, described by what: $NATS_URL
-// when set, else NATS's default URL, the default help shows.
-func natsURLFlag(fs *pflag.FlagSet, p *string, what string) {
-	def := os.Getenv("NATS_URL")
-	if def == "" {
-		def = nats.DefaultURL
-	}
-	fs.StringVar(p, "nats-url", def, what+" ($NATS_URL when set)")
+// connect dials NATS as conn says, named name, bounded by ctx: every
+// command's one way in (natsconn explains a failure).
+func connect(ctx context.Context, conn natsconn.Options, name string, opts ...nats.Option) (*nats.Conn, error) {
+	conn.Name = name
+	return conn.Connect(ctx, opts...)
 }
 
-// session connects to the running Prism and returns an admin client, the
-// context that bounds the command (a few admin calls) and what to call when
-// done.
-func (f *adminFlags) session(cmd *cobra.Command) (*namespaces.AdminClient, context.Context, func(), error) {
-	nc, err := nats.Connect(f.natsURL, nats.Name("prism-cli"), nats.Timeout(f.timeout))
+// admin is a session with a running Prism's admin API.
+type admin struct {
+	*namespaces.AdminClient
+	ctx     context.Context // bounds the command: a few admin calls
+	timeout time.Duration   // --timeout, of each call
+}
+
+// session connects to the running Prism; done closes the session.
+func (f *adminFlags) session(cmd *cobra.Command) (a admin, done func(), err error) {
+	ctx, cancel := context.WithTimeout(cmd.Context(), 3*f.timeout)
+	conn := f.Conn
+	conn.Timeout = f.timeout
+	nc, err := connect(ctx, conn, "prism-cli")
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to %s (set --nats-url or NATS_URL to where prism serve runs): %w", f.natsURL, err)
+		cancel()
+		return a, nil, err
 	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*f.timeout)
-	return namespaces.NewAdminClient(nc, f.timeout), ctx, func() { cancel(); nc.Close() }, nil
+	return admin{namespaces.NewAdminClient(nc, f.timeout), ctx, f.timeout}, func() { cancel(); nc.Close() }, nil
 }
 
-// specsSession reads the namespace file of a command's -f, or every
-// namespace file of the directory it names, and starts a session.
-func (f *adminFlags) specsSession(cmd *cobra.Command, path string) ([]namespaces.Namespace, *namespaces.AdminClient, context.Context, func(), error) {
-	if path == "" {
-		return nil, nil, nil, nil, fmt.Errorf("%s: -f NAMESPACE.yaml is required", cmd.Name())
-	}
-	var specs []namespaces.Namespace
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		if specs, err = namespaces.LoadNamespaces(path); err != nil {
-			return nil, nil, nil, nil, err
-		}
-		if len(specs) == 0 {
-			return nil, nil, nil, nil, fmt.Errorf("%s: -f %s: no namespace files (*.yaml) found", cmd.Name(), path)
-		}
-	} else {
-		ns, err := namespaces.LoadNamespaceFile(path)
+// adminCommand completes cmd as a command of the admin API: the admin
+// flags, and a RunE that opens a session, runs run in it and closes it.
+func adminCommand(cmd *cobra.Command, run func(cmd *cobra.Command, args []string, a admin) error) *cobra.Command {
+	var f adminFlags
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		a, done, err := f.session(cmd)
 		if err != nil {
-			return nil, nil, nil, nil, err
+			return err
 		}
-		specs = []namespaces.Namespace{ns}
+		defer done()
+		return run(cmd, args, a)
 	}
-	client, ctx, done, err := f.session(cmd)
-	return specs, client, ctx, done, err
+	f.register(cmd)
+	return cmd
 }
 
-// specSession reads the namespace file of a command's -f and starts a
-// session (see session).
-func (f *adminFlags) specSession(cmd *cobra.Command, file string) (namespaces.Namespace, *namespaces.AdminClient, context.Context, func(), error) {
-	if file == "" {
-		return namespaces.Namespace{}, nil, nil, nil, fmt.Errorf("%s: -f NAMESPACE.yaml is required", cmd.Name())
+// loadSpecs reads the namespace file of a command's -f, or (with dir)
+// every namespace file of the directory it names.
+func loadSpecs(cmd *cobra.Command, path string, dir bool) ([]namespaces.Namespace, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%s: -f NAMESPACE.yaml is required", cmd.Name())
 	}
-	ns, err := namespaces.LoadNamespaceFile(file)
-	if err != nil {
-		return ns, nil, nil, nil, err
+	if st, err := os.Stat(path); err != nil || !st.IsDir() || !dir {
+		ns, err := namespaces.LoadNamespaceFile(path)
+		return []namespaces.Namespace{ns}, err
 	}
-	client, ctx, done, err := f.session(cmd)
-	return ns, client, ctx, done, err
+	specs, err := namespaces.LoadNamespaces(path)
+	if err == nil && len(specs) == 0 {
+		err = fmt.Errorf("%s: -f %s: no namespace files (*.yaml) found", cmd.Name(), path)
+	}
+	return specs, err
 }
 
 // whoAmI is what the CLI records as who applied a change: user@host.

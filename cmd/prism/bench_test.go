@@ -15,10 +15,10 @@ import (
 // shortBench is a benchmark small enough for a test: no timing is
 // asserted, only that it ran, counted and reported.
 func shortBench(scenario string) benchFlags {
-	return benchFlags{
-		scenario: scenario, concurrency: 4, duration: 300 * time.Millisecond, valueSize: 64,
-		keys: 200, keyDist: "uniform", zipfS: 1.1, readRatio: 0.5, events: 500, json: true,
-		backend: "sqlite", consistency: "eventual", logLevel: "error",
+	return benchFlags{Config: bench.Config{
+		Scenario: scenario, Concurrency: 4, Duration: 300 * time.Millisecond, ValueSize: 64,
+		Keys: 200, KeyDist: "uniform", ZipfS: 1.1, ReadRatio: 0.5, Events: 500,
+		Backend: "sqlite", Consistency: "eventual"}, json: true, logLevel: "error",
 	}
 }
 
@@ -53,7 +53,7 @@ func TestBenchJSON(t *testing.T) {
 
 func TestBenchTable(t *testing.T) {
 	f := shortBench(bench.ScenarioWrite)
-	f.json, f.baseline = false, true
+	f.json, f.Baseline = false, true
 	var out bytes.Buffer
 	if err := runBench(context.Background(), &out, io.Discard, f); err != nil {
 		t.Fatal(err)

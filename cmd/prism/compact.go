@@ -7,23 +7,20 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
 // compactFlags are the flags of prism compact.
 type compactFlags struct {
-	natsURL     string
-	retention   time.Duration
-	keep        bool
-	concurrency int
-	timeout     time.Duration
-	asJSON      bool
-	verbose     bool
+	Conn                  natsconn.Options
+	retention, timeout    time.Duration
+	keep, asJSON, verbose bool
+	concurrency           int
 }
 
 func newCompactCmd() *cobra.Command {
@@ -31,24 +28,13 @@ func newCompactCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compact NAMESPACE",
 		Short: "Compact a KeyValue namespace's stream to one event per record",
-		Long: `compact runs one compaction pass over the event stream of a KeyValue
-namespace (ADR 012), so that replaying it into a new target costs in
-proportion to the live data, not to every write ever made.
-
-Each record written more than once is folded into its current state and
-written back as one replace event that rolls up (removes) its older events.
-A write that lands during the pass is never lost: the rollup of that record
-is refused and it waits for the next pass. A deleted record keeps one
-tombstone event until every consumer of the stream (every projection
-target) has acknowledged it and it is older than --tombstone-retention;
-then nothing of it is left. Idempotency markers are not touched.
-
-A TimeSeries or Log namespace is refused (FAILED_PRECONDITION, exit
-status 1): its stream is bounded by its retention, not by compaction. A
-namespace without a stream is NAMESPACE_NOT_FOUND.
-
-It talks to NATS directly (--nats-url) and may run while Prism serves the
-namespace.`,
+		Long: `compact runs one compaction pass over a KeyValue namespace's event stream
+(ADR 012): each record written more than once is folded into one event that
+rolls up its older ones, so a replay costs in proportion to the live data.
+No write is lost; a deleted record keeps a tombstone until every target has
+it and it is older than --tombstone-retention. It may run while Prism
+serves the namespace. A timeseries or log namespace is FAILED_PRECONDITION,
+an unknown one NAMESPACE_NOT_FOUND. See docs/replay.md#compaction.`,
 		Example: `  prism compact orders
   prism compact orders --nats-url nats://10.0.0.5:4222 --json
   prism compact orders --tombstone-retention 0 # purge tombstones every target has applied`,
@@ -58,7 +44,7 @@ namespace.`,
 		},
 	}
 	fl := cmd.Flags()
-	natsURLFlag(fl, &f.natsURL, "NATS URL of the deployment")
+	f.Conn.Register(fl, "NATS URL of the deployment")
 	fl.DurationVar(&f.retention, "tombstone-retention", replay.DefaultTombstoneRetention, "keep a deleted record's last event at least this long (0: purge it once every target has applied it)")
 	fl.BoolVar(&f.keep, "keep-tombstones", false, "never purge the last event of a deleted record")
 	fl.IntVar(&f.concurrency, "concurrency", replay.DefaultCompactConcurrency, "records folded at once (1 to 64)")
@@ -72,23 +58,20 @@ func runCompact(cmd *cobra.Command, ns string, f compactFlags) error {
 	if err := subjects.ValidateNamespace(ns); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(f.natsURL, nats.Name("prism-compact"))
+	ctx := cmd.Context()
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	nc, err := connect(ctx, f.Conn, "prism-compact")
 	if err != nil {
-		return fmt.Errorf("connect to %s (set --nats-url or NATS_URL to where prism serve runs): %w", f.natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
-	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if f.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.timeout)
-		defer cancel()
 	}
 	level := slog.LevelWarn
 	if f.verbose {

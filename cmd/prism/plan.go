@@ -13,13 +13,10 @@ import (
 // planFlags are the flags of prism plan.
 type planFlags struct {
 	adminFlags
-	file       string
-	offline    bool
-	nodes      int
-	syncAlways bool
-	postgres   bool
-	maxPayload int
-	json       bool
+	file    string
+	offline bool
+	cluster namespaces.Cluster // --offline's deployment
+	json    bool
 }
 
 func newPlanCmd() *cobra.Command {
@@ -28,22 +25,15 @@ func newPlanCmd() *cobra.Command {
 		Use:   "plan -f NAMESPACE.yaml",
 		Short: "Print the settings Prism derives from a namespace's needs, and the diff against what is live",
 		Long: `plan reads one namespace YAML file and prints the settings Prism derives
-from its needs: stream replicas, storage, max age, max message size,
-duplicate window, partitions, projector batch size, read cache and the
-backend (when backend: auto), each with the reason, and what an
-acknowledged write survives (ADR 007).
+from its needs (replicas, storage, max age, message size, duplicate window,
+partitions, batch size, read cache, the backend of backend: auto), each
+with its reason, and what an acknowledged write survives (ADR 007).
 
-By default it asks the running Prism at --nats-url, which plans for its own
-deployment and compares with the live namespace, like terraform plan: each
-changed field and setting, whether it is applied live or needs a migration
-(which prism apply refuses). It changes nothing.
-
-With --offline it needs no running Prism and plans for the deployment the
-flags describe (--nodes, --sync-always, --postgres, --max-payload).
-
-A deployment that cannot give what the namespace needs (durable on one node
-without sync_always, replicated on fewer than 3 nodes, ...) is an error
-saying what is missing.`,
+By default the running Prism at --nats-url plans for its own deployment and
+diffs against the live namespace, like terraform plan: each change, applied
+live or needing a migration. It changes nothing. --offline plans for the
+deployment its flags describe. Needs the deployment cannot meet (durable on
+one node without sync_always, ...) are an error saying what is missing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.offline {
@@ -60,22 +50,26 @@ saying what is missing.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "namespace YAML file (required)")
 	fl.BoolVar(&f.offline, "offline", false, "plan without a running Prism, for the deployment the flags below describe")
-	fl.IntVar(&f.nodes, "nodes", 1, "--offline: JetStream servers in the deployment")
-	fl.BoolVar(&f.syncAlways, "sync-always", false, "--offline: the servers fsync every write before acknowledging it (prism serve --sync-always)")
-	fl.BoolVar(&f.postgres, "postgres", false, "--offline: a PostgreSQL server is available (for backend: auto)")
-	fl.IntVar(&f.maxPayload, "max-payload", namespaces.DefaultMaxPayload, "--offline: the NATS servers' max_payload in bytes")
+	fl.IntVar(&f.cluster.Nodes, "nodes", 1, "--offline: JetStream servers in the deployment")
+	fl.BoolVar(&f.cluster.SyncAlways, "sync-always", false, "--offline: the servers fsync every write before acknowledging it (prism serve --sync-always)")
+	fl.BoolVar(&f.cluster.Postgres, "postgres", false, "--offline: a PostgreSQL server is available (for backend: auto)")
+	fl.IntVar(&f.cluster.MaxPayload, "max-payload", namespaces.DefaultMaxPayload, "--offline: the NATS servers' max_payload in bytes")
 	fl.BoolVar(&f.json, "json", false, "print the plan as JSON")
 	f.register(cmd)
 	return cmd
 }
 
 func runLivePlan(cmd *cobra.Command, f planFlags) error {
-	ns, client, ctx, done, err := f.specSession(cmd, f.file)
+	specs, err := loadSpecs(cmd, f.file, false)
+	if err != nil {
+		return err
+	}
+	a, done, err := f.session(cmd)
 	if err != nil {
 		return err
 	}
 	defer done()
-	res, err := client.Plan(ctx, ns)
+	res, err := a.Plan(a.ctx, specs[0])
 	if err != nil {
 		return err
 	}
@@ -93,7 +87,7 @@ func runPlan(out io.Writer, f planFlags) error {
 	if err != nil {
 		return err
 	}
-	p, err := namespaces.Derive(ns, namespaces.Cluster{Nodes: f.nodes, SyncAlways: f.syncAlways, Postgres: f.postgres, MaxPayload: f.maxPayload})
+	p, err := namespaces.Derive(ns, f.cluster)
 	if err != nil {
 		return err
 	}

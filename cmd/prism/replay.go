@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/internal/progress"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
@@ -26,25 +27,14 @@ import (
 
 // replayFlags are prism replay's flags.
 type replayFlags struct {
-	target      string
-	backend     string
-	sqlitePath  string
-	dataDir     string
-	postgresDSN string
-	natsURL     string
-	fromSeq     uint64
-	toSeq       uint64
-	follow      bool
-	maxRate     float64
-	adaptive    bool
-	maxLag      uint64
-	maxLatency  time.Duration
-	reset       bool
-	yes         bool
-	batchSize   int
-	interval    time.Duration
-	mem         bool
-	logLevel    string
+	Conn                                 natsconn.Options
+	target, backend, sqlitePath, dataDir string
+	postgresDSN, logLevel                string
+	fromSeq, toSeq, maxLag               uint64
+	follow, adaptive, reset, yes, mem    bool
+	maxRate                              float64
+	maxLatency, interval                 time.Duration
+	batchSize                            int
 }
 
 func newReplayCmd() *cobra.Command {
@@ -52,52 +42,25 @@ func newReplayCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay NAMESPACE --target NAME",
 		Short: "Re-project a namespace's event stream into a target (rebuild, backfill), resumable",
-		Long: `replay re-projects the event stream of NAMESPACE (a keyvalue or timeseries
-namespace; log namespaces are out of scope) into the projection target
---target: it opens that target's backend directly and runs a projector
-(durable consumer proj_<target>) from the target's own checkpoint.
+		Long: `replay re-projects the event stream of a keyvalue or timeseries NAMESPACE
+into the projection target --target: it opens that target's backend
+directly and runs a projector (durable consumer proj_<target>) from the
+target's own checkpoint, committed with its data, so a killed replay
+resumes where it stopped when run again.
 
-The target's checkpoint is committed in the same transaction as its data,
-so a replay that is killed resumes where it stopped when run again, and
-the result is identical to an uninterrupted replay.
-
-Storage of the target (the same places prism serve uses):
-  sqlite    <data-dir>/sqlite/<ns>.<target>.db (<ns>.db for target "sqlite"),
-            or --sqlite-path. Without either, <data-dir> is prism serve's
-            default ./prism-data, used only when it exists here: prism replay
-            never creates a data directory it was not told about
-  postgres  schema prism__<ns>__<target> (prism_<ns> for target "postgres";
-            a target of lower-case letters, digits and single '_' inside)
-            on --postgres-dsn (default: the namespace's postgres.dsn, then
-            $PRISM_POSTGRES_DSN)
+Where the target lives (as prism serve keeps it):
+  sqlite    <data-dir>/sqlite/<ns>.<target>.db (<ns>.db for target "sqlite")
+            or --sqlite-path; <data-dir> defaults to ./prism-data only when
+            it exists here: replay never creates a data directory
+  postgres  schema prism__<ns>__<target> (prism_<ns> for target "postgres")
+            on --postgres-dsn, else the namespace's, else $PRISM_POSTGRES_DSN
 --backend defaults to the target's name when it is sqlite or postgres, else
 to the namespace's backend.
 
-By default it replays up to the stream's last sequence as of its start and
-exits with a summary; --to-seq stops at another sequence; --follow keeps
-tailing the stream until SIGINT/SIGTERM. SIGINT/SIGTERM commit the batch in
-hand and stop; run the command again (without --reset and --from-seq) to resume.
-
---from-seq N starts a new target at N: events before N are skipped (the
-target's checkpoint is set to N-1), so the target holds only what happened
-from N on. Use it only for rebuilds that know what they do. It is refused on
-a target whose checkpoint is past N-1 or before it (use --reset).
-
---reset drops the target's data first (asks for the target's name unless
---yes). It is refused while another process (a running prism serve)
-projects into that target, and so is the replay itself.
-
-Throttling, so that a backfill does not hurt live traffic: --max-rate caps
-the events per second; --adaptive also slows down (halves the rate, down to
-a floor, each second) while the namespace's live projectors lag more than
---max-lag events behind the stream or this target's batches take longer
-than --max-latency, and speeds back up (additively) once they recover.
-
-Progress: a bar on a terminal; otherwise a plain line every
---progress-interval. Both show events done/total (stream sequences from
-the start checkpoint), rate, ETA, lag behind the stream's head, and the
-throttle's rate and reason when it holds the replay back. --mem adds heap
-and RSS, and their peaks to the summary.`,
+It replays to the stream's last sequence at start, or --to-seq, or with
+--follow until SIGINT/SIGTERM (which commit the batch in hand). A target
+another process (prism serve) projects is refused. Progress: a bar on a
+terminal, else a line every --progress-interval. Details: docs/replay.md.`,
 		Example: `  prism replay orders --target rebuild --nats-url nats://127.0.0.1:4222
   prism replay orders --target pg2 --backend postgres --postgres-dsn postgres://127.0.0.1/prism --max-rate 5000 --adaptive
   prism replay orders --target sqlite --reset --yes      # rebuild the primary while prism serve is stopped`,
@@ -114,8 +77,8 @@ and RSS, and their peaks to the summary.`,
 	fl.StringVar(&f.sqlitePath, "sqlite-path", "", "SQLite file of the target (default <data-dir>/sqlite/<ns>.<target>.db)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "data directory of prism serve, where SQLite targets live (default "+defaultDataDir+" when it exists)")
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "PostgreSQL connection string of a postgres target (default: the namespace's, then $PRISM_POSTGRES_DSN)")
-	natsURLFlag(fl, &f.natsURL, "NATS URL of the deployment")
-	fl.Uint64Var(&f.fromSeq, "from-seq", 0, "start a new target at this stream sequence, skipping the events before it (see above)")
+	f.Conn.Register(fl, "NATS URL of the deployment")
+	fl.Uint64Var(&f.fromSeq, "from-seq", 0, "start a new target at this stream sequence, skipping the events before it (see docs/replay.md)")
 	fl.Uint64Var(&f.toSeq, "to-seq", 0, "stop after this stream sequence (default: the stream's last sequence at start)")
 	fl.BoolVar(&f.follow, "follow", false, "keep tailing the stream after catching up, until SIGINT/SIGTERM")
 	fl.Float64Var(&f.maxRate, "max-rate", 0, "at most this many events per second (0: no cap)")
@@ -147,11 +110,11 @@ var errReplayInterrupted = errors.New("replay interrupted; run the command again
 // replayRun is one prism replay run: the namespace and where its target
 // lives, resolved from the flags.
 type replayRun struct {
-	f       replayFlags
-	io      replayIO
-	ns      namespaces.Namespace // backend resolved
-	backend string               // sqlite or postgres
-	target  replay.Target
+	f           replayFlags
+	io          replayIO
+	ns          namespaces.Namespace
+	abstraction string // subjects.AbstractionKeyValue or AbstractionTimeSeries
+	target      replay.Target
 }
 
 func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f replayFlags) error {
@@ -162,10 +125,9 @@ func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f rep
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	nc, err := nats.Connect(f.natsURL, nats.Name("prism-replay"), nats.MaxReconnects(-1))
+	nc, err := connect(ctx, f.Conn, "prism-replay", nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("connect to %s (set --nats-url or NATS_URL to the deployment's NATS): %w", f.natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -174,13 +136,25 @@ func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f rep
 	}
 	setup, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	r := &replayRun{f: f, io: rio}
-	if r.ns, err = lookupNamespace(setup, js, namespace); err != nil {
+	e, err := namespaces.Lookup(setup, js, namespace)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	r := &replayRun{f: f, io: rio, ns: e.Namespace, abstraction: subjects.AbstractionKeyValue}
+	switch r.ns.Abstraction {
+	case namespaces.AbstractionTimeSeries:
+		r.abstraction = subjects.AbstractionTimeSeries
+	case namespaces.AbstractionKeyValue:
+	default:
+		return fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", namespace, r.ns.Abstraction)
+	}
+	_, r.target, err = replay.ResolveTarget(r.ns, replay.TargetSpec{Name: f.target, Backend: f.backend,
+		SQLitePath: f.sqlitePath, DataDir: f.dataDir, DefaultDataDir: defaultDataDir,
+		PostgresDSN: f.postgresDSN, EnvPostgresDSN: os.Getenv("PRISM_POSTGRES_DSN")})
+	if err != nil {
 		return err
 	}
-	if err := r.resolveTarget(); err != nil {
-		return err
-	}
+	host, _ := os.Hostname()
 	return r.run(ctx, js, log.With("component", "replay"), "replay@"+host)
 }
 
@@ -206,30 +180,6 @@ func (f replayFlags) validate() error {
 	return nil
 }
 
-// lookupNamespace reads namespace from the registry; prism replay
-// rebuilds keyvalue and timeseries targets only.
-func lookupNamespace(ctx context.Context, js jetstream.JetStream, name string) (namespaces.Namespace, error) {
-	e, err := namespaces.Lookup(ctx, js, name)
-	if err != nil {
-		return namespaces.Namespace{}, fmt.Errorf("replay: %w", err)
-	}
-	switch n := e.Namespace; n.Abstraction {
-	case namespaces.AbstractionKeyValue, namespaces.AbstractionTimeSeries:
-		return n, nil
-	default:
-		return n, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", name, n.Abstraction)
-	}
-}
-
-// resolveTarget decides the target's backend and where its data lives.
-func (r *replayRun) resolveTarget() (err error) {
-	f := r.f
-	r.backend, r.target, err = replay.ResolveTarget(r.ns, replay.TargetSpec{Name: f.target, Backend: f.backend,
-		SQLitePath: f.sqlitePath, DataDir: f.dataDir, DefaultDataDir: defaultDataDir,
-		PostgresDSN: f.postgresDSN, EnvPostgresDSN: os.Getenv("PRISM_POSTGRES_DSN")})
-	return err
-}
-
 // defaultDataDir is prism serve's default --data-dir.
 const defaultDataDir = "./prism-data"
 
@@ -240,12 +190,8 @@ func (r *replayRun) name() string { return "replay " + r.ns.Name + "→" + r.f.t
 func (r *replayRun) run(ctx context.Context, js jetstream.JetStream, log *slog.Logger, owner string) error {
 	f, out := r.f, r.io.out
 	var rep *progress.Reporter
-	abstraction := subjects.AbstractionKeyValue
-	if r.ns.Abstraction == namespaces.AbstractionTimeSeries {
-		abstraction = subjects.AbstractionTimeSeries
-	}
 	cfg := replay.JobConfig{
-		JetStream: js, Namespace: r.ns.Name, Abstraction: abstraction, Target: f.target,
+		JetStream: js, Namespace: r.ns.Name, Abstraction: r.abstraction, Target: f.target,
 		Storage: r.target, Owner: owner, From: f.fromSeq, To: f.toSeq, Follow: f.follow, Reset: f.reset,
 		BatchSize: f.batchSize, Logger: log,
 		Throttle: replay.ThrottleConfig{MaxRate: f.maxRate, Adaptive: f.adaptive, MaxLag: f.maxLag, MaxLatency: f.maxLatency},

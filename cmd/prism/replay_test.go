@@ -19,6 +19,7 @@ import (
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/node/nodetest"
@@ -75,7 +76,7 @@ func newReplayEnv(t *testing.T, n namespaces.Namespace, writes int) *replayEnv {
 
 // flags returns replay flags for target with the defaults of the command.
 func (e *replayEnv) flags(target string) replayFlags {
-	return replayFlags{target: target, dataDir: e.dir, natsURL: e.url, batchSize: 256, interval: 50 * time.Millisecond,
+	return replayFlags{target: target, dataDir: e.dir, Conn: natsconn.Options{URL: e.url}, batchSize: 256, interval: 50 * time.Millisecond,
 		maxLag: 5000, maxLatency: 250 * time.Millisecond, logLevel: "error"}
 }
 

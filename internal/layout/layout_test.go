@@ -37,6 +37,7 @@ var rules = []rule{
 	{prefix: "proto"},
 	{prefix: "internal/suggest"},
 	{prefix: "internal/progress", allow: []string{"replay"}},
+	{prefix: "internal/natsconn", allow: []string{"subjects"}},
 	{prefix: "subjects", allow: []string{"proto"}},
 	{prefix: "status", allow: []string{"proto", "subjects"}},
 	{prefix: "auth/audit", allow: []string{"proto", "subjects", "status", "auth"}},
@@ -165,6 +166,8 @@ func TestRulesRefuse(t *testing.T) {
 		{"replay", "node"},
 		{"node", "cmd/prism"},
 		{"bench", "cmd/prism"},
+		{"internal/natsconn", "namespaces"},
+		{"internal/natsconn", "status"},
 	} {
 		r, ok := ruleFor(c[0])
 		if !ok || r.allowed(c[0], c[1]) {
@@ -178,6 +181,7 @@ func TestRulesRefuse(t *testing.T) {
 		{"replay", "backends/sqlite"},
 		{"node", "gateway"},
 		{"cmd/prism", "node"},
+		{"internal/natsconn", "subjects"},
 	} {
 		if r, _ := ruleFor(c[0]); !r.allowed(c[0], c[1]) {
 			t.Errorf("%s importing %s is refused; the layout allows it", c[0], c[1])
@@ -190,11 +194,11 @@ func TestRulesRefuse(t *testing.T) {
 const maxFileLines = 600
 
 // maxCLILines bounds cmd/prism's non-test code: commands, flags, help and
-// output. Issue #13 aimed at 1,500; with the runtime, bench, replay
-// resolution, progress and admin text moved out, what is left (1.8k) is
-// commands, flag definitions, help text and printing. The bound keeps it
-// from growing back; lower it as it shrinks.
-const maxCLILines = 1850
+// output (issue #13). The runtime, bench, replay resolution, progress,
+// admin text and the NATS connection (internal/natsconn) live in their
+// packages; long help points to docs/. The bound keeps it from growing
+// back.
+const maxCLILines = 1500
 
 // TestFileSizes fails on a hand-written Go file over maxFileLines and on a
 // command line that grew past maxCLILines (runtime code belongs in a
