@@ -14,8 +14,12 @@
 //
 // # Record format
 //
-// Each message is one JSON object, for SIEM tools. The field names are
-// stable; every field is always present:
+// Each message holds one record or more of its subject's namespace and
+// operation, one JSON object a line (JSON Lines), for SIEM tools. A
+// message holds one record unless the stream lags: a Writer sends the
+// records of a subject that arrive while its previous message of that
+// subject waits for the ack together, in the next one. The field names
+// are stable; every field is always present:
 //
 //	time        string   RFC 3339 with nanoseconds, UTC: when the access happened
 //	principal   object   who: {"name": string, "groups": [string], "via": string}

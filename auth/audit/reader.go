@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,8 +53,8 @@ type Filter struct {
 	Limit int
 }
 
-// List calls fn with each stored record that f selects, oldest first,
-// and returns once it has seen the last one stored when it started (or f's
+// List calls fn with each stored record that f selects, in the order
+// they were stored (about the order of their times), and returns once it has seen the last one stored when it started (or f's
 // Limit or Until is reached). An error from fn stops it and is returned
 // as is.
 //
@@ -153,12 +154,15 @@ func read(ctx context.Context, js jetstream.JetStream, f Filter, fn func(Record)
 		if !f.Until.IsZero() && md.Timestamp.After(f.Until.Add(UntilSlack)) {
 			return nil
 		}
-		rec, err := decode(m.Subject(), m.Data())
+		recs, err := decode(m.Subject(), m.Data())
 		if err != nil {
 			return fmt.Errorf("audit stream %s seq %d: %w", subjects.AuditStream, md.Sequence.Stream, err)
 		}
-		if f.selects(&rec) {
-			if err := fn(rec); err != nil {
+		for i := range recs {
+			if !f.selects(&recs[i]) {
+				continue
+			}
+			if err := fn(recs[i]); err != nil {
 				return err
 			}
 			n++
@@ -205,19 +209,25 @@ func (f Filter) selects(rec *Record) bool {
 	return true
 }
 
-// decode parses the record stored on subject, and checks that it is the
-// record of that subject.
-func decode(subject string, data []byte) (Record, error) {
+// decode parses the records of a message stored on subject, one JSON
+// document a line, and checks that they are records of that subject.
+func decode(subject string, data []byte) ([]Record, error) {
 	addr, err := subjects.ParseAudit(subject)
 	if err != nil {
-		return Record{}, fmt.Errorf("%w: subject: %v", ErrMalformedRecord, err)
+		return nil, fmt.Errorf("%w: subject: %v", ErrMalformedRecord, err)
 	}
-	var rec Record
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return Record{}, fmt.Errorf("%w: %v", ErrMalformedRecord, err)
+	recs := make([]Record, 0, bytes.Count(data, newline)+1)
+	for line := range bytes.SplitSeq(data, newline) {
+		var rec Record
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return nil, fmt.Errorf("%w: record %d: %v", ErrMalformedRecord, len(recs)+1, err)
+		}
+		if rec.Namespace != addr.Namespace || rec.Op != addr.Op {
+			return nil, fmt.Errorf("%w: record %d says namespace %q op %q, its subject %s", ErrMalformedRecord, len(recs)+1, rec.Namespace, rec.Op, subject)
+		}
+		recs = append(recs, rec)
 	}
-	if rec.Namespace != addr.Namespace || rec.Op != addr.Op {
-		return Record{}, fmt.Errorf("%w: it says namespace %q op %q, its subject %s", ErrMalformedRecord, rec.Namespace, rec.Op, subject)
-	}
-	return rec, nil
+	return recs, nil
 }
+
+var newline = []byte{'\n'}

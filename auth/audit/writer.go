@@ -21,13 +21,18 @@ import (
 // concurrent use; the gateway keeps one per process.
 //
 // Every record is kept in a bounded spool from Record until JetStream
-// acks it. Records are published asynchronously; a failed attempt (an
-// error ack, no ack within the ack timeout, a lost connection) is retried
-// with backoff, under the same Nats-Msg-Id so that the stream stores it
-// once. While any record has failed and is not yet stored, or the spool is
-// full, Healthy returns an error: the caller refuses new requests (it
-// fails closed) until the stream stores again. A full spool while nothing
-// fails is load: Record waits for room (backpressure) rather than drop.
+// acks it. Records are published asynchronously, one message per record
+// while the stream keeps up; the records of one subject (namespace and
+// operation) that arrive while an earlier message of that subject waits
+// for its ack are sent together in the next message, one JSON document a
+// line, so that a busy gateway costs the stream one store per round trip
+// rather than one per request. A failed attempt (an error ack, no ack
+// within the ack timeout, a lost connection) is retried with backoff,
+// under the same Nats-Msg-Id so that the stream stores it once. While any
+// record has failed and is not yet stored, or the spool is full, Healthy
+// returns an error: the caller refuses new requests (it fails closed)
+// until the stream stores again. A full spool while nothing fails is
+// load: Record waits for room (backpressure) rather than drop.
 type Writer struct {
 	js       jetstream.JetStream // private context: its acks come to onAck and onErr
 	o        options
@@ -41,33 +46,25 @@ type Writer struct {
 	closing   atomic.Bool
 
 	mu      sync.Mutex
-	spool   map[*nats.Msg]*entry // every record not yet stored
-	retry   []*entry             // failed records waiting for the retry loop
-	failing int                  // records of the spool whose last attempt failed
+	lanes   map[string]*lane     // by subject, while it has records
+	sent    map[*nats.Msg]*batch // published and not yet stored, by message
+	retry   []*batch             // failed batches waiting for the retry loop
+	pending int                  // records spooled: in open and sent batches
+	failing int                  // records of batches whose last attempt failed
+	lastErr error                // the last attempt's error, while failing > 0
+	closed  bool
+	drained chan struct{} // closed when the spool empties, while Close waits
+	room    chan struct{} // closed when records waiting for room should look again
 	// loggedFailing is whether the last log line said records fail.
 	loggedFailing bool
-	lastErr       error // the last attempt's error, while failing > 0
-	closed        bool
-	drained       chan struct{} // closed when the spool empties, while Close waits
-	room          chan struct{} // closed when records waiting for room should look again
 
-	kick      chan struct{} // there are records to retry
-	recovered chan struct{} // an ack arrived while records wait for a retry
+	kick      chan struct{} // there are batches to retry
+	recovered chan struct{} // an ack arrived while batches wait for a retry
 	cancel    context.CancelFunc
 	loopDone  chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// entry is one spooled record. The message is embedded, so that a record
-// costs one allocation less; the spool is keyed by its address, which is
-// what the publisher's callbacks get back.
-type entry struct {
-	msg    nats.Msg
-	msgID  [1]string
-	waiter chan error // Record(wait) waits on it; nil once told or when none
-	failed bool       // its last attempt failed
 }
 
 // NewWriter returns a Writer publishing on js's connection. js must be in
@@ -91,7 +88,8 @@ func NewWriter(js jetstream.JetStream, opts ...Option) (*Writer, error) {
 	w := &Writer{
 		o:         o,
 		idPrefix:  nuid.Next() + ".",
-		spool:     make(map[*nats.Msg]*entry, min(o.spoolSize, 1024)),
+		lanes:     make(map[string]*lane),
+		sent:      make(map[*nats.Msg]*batch),
 		kick:      make(chan struct{}, 1),
 		recovered: make(chan struct{}, 1),
 		loopDone:  make(chan struct{}),
@@ -100,7 +98,7 @@ func NewWriter(js jetstream.JetStream, opts ...Option) (*Writer, error) {
 		jetstream.WithPublishAsyncAckHandler(w.onAck),
 		jetstream.WithPublishAsyncErrHandler(w.onErr),
 		jetstream.WithPublishAsyncTimeout(o.ackTimeout),
-		// The spool bounds the records in flight, so the publisher never
+		// The spool bounds the messages in flight, so the publisher never
 		// stalls a request.
 		jetstream.WithPublishAsyncMaxPending(o.spoolSize),
 	)
@@ -149,20 +147,18 @@ func (w *Writer) Record(ctx context.Context, rec Record, wait bool) error {
 		w.c.dropped.Add(1)
 		return err
 	}
-	e := &entry{}
-	e.msg.Subject = subjects.Audit(rec.Namespace, rec.Op)
-	e.msg.Data = rec.appendJSON(make([]byte, 0, rec.sizeHint()))
-	e.msgID[0] = w.msgID()
-	e.msg.Header = nats.Header{jetstream.MsgIDHeader: e.msgID[:]}
-	var waiter chan error // e.waiter is set to nil by whoever tells it
+	data := rec.appendJSON(make([]byte, 0, rec.sizeHint()))
+	var waiter chan error
 	if wait {
 		waiter = make(chan error, 1)
-		e.waiter = waiter
 	}
-	if err := w.admit(ctx, e, &rec); err != nil {
+	b, err := w.add(ctx, subjects.Audit(rec.Namespace, rec.Op), data, waiter, &rec)
+	if err != nil {
 		return err
 	}
-	w.publish(e)
+	if b != nil {
+		w.publish(b)
+	}
 	if !wait {
 		return nil
 	}
@@ -211,153 +207,6 @@ func (w *Writer) msgID() string {
 	return string(strconv.AppendUint(b, w.nextID.Add(1), 10))
 }
 
-// admit puts e in the spool. When the spool is full only because
-// JetStream has not acked yet, it waits for room until ctx ends
-// (backpressure under load); when records are failing (an outage) it
-// drops e at once, so that requests fail fast.
-func (w *Writer) admit(ctx context.Context, e *entry, rec *Record) error {
-	w.mu.Lock()
-	for len(w.spool) >= w.o.spoolSize && !w.closed {
-		if w.failing > 0 {
-			n, lastErr := len(w.spool), w.lastErr
-			w.mu.Unlock()
-			w.c.dropped.Add(1)
-			return &status.Error{Op: "audit " + rec.Op, Code: prismv1.Code_UNAVAILABLE,
-				Message: fmt.Sprintf("audit stream unavailable: %d records wait to be stored, the spool's limit, and they are failing; the record of %s was dropped", n, what(rec)), Err: lastErr}
-		}
-		if w.room == nil {
-			w.room = make(chan struct{})
-		}
-		room := w.room
-		w.mu.Unlock()
-		select {
-		case <-room:
-		case <-ctx.Done():
-			w.c.dropped.Add(1)
-			return &status.Error{Op: "audit " + rec.Op, Code: prismv1.Code_UNAVAILABLE,
-				Message: fmt.Sprintf("audit stream unavailable: the spool stayed full (%d records) until the request ended; the record of %s was dropped", w.o.spoolSize, what(rec)), Err: ctx.Err()}
-		}
-		w.mu.Lock()
-	}
-	if w.closed {
-		w.mu.Unlock()
-		w.c.dropped.Add(1)
-		return &status.Error{Op: "audit " + rec.Op, Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("audit stream unavailable: the audit writer is closed; the record of %s was dropped", what(rec))}
-	}
-	w.spool[&e.msg] = e
-	w.c.pending.Add(1)
-	if len(w.spool) == w.o.spoolSize {
-		w.updateHealthLocked()
-	}
-	w.mu.Unlock()
-	return nil
-}
-
-// wakeLocked wakes the records waiting for room in the spool, to look
-// again. w.mu is held.
-func (w *Writer) wakeLocked() {
-	if w.room != nil {
-		close(w.room)
-		w.room = nil
-	}
-}
-
-// publish sends e's record. It must not be called with w.mu held: the
-// publisher calls onErr with its own lock held.
-func (w *Writer) publish(e *entry) {
-	if _, err := w.js.PublishMsgAsync(&e.msg); err != nil {
-		w.onErr(w.js, &e.msg, err)
-	}
-}
-
-// onAck is the publisher's ack handler: the record is stored.
-func (w *Writer) onAck(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) {
-	w.mu.Lock()
-	e, ok := w.spool[msg]
-	if !ok {
-		w.mu.Unlock()
-		return
-	}
-	delete(w.spool, msg)
-	w.c.pending.Add(-1)
-	w.c.stored.Add(1)
-	w.wakeLocked()
-	if e.failed {
-		w.failing--
-		if w.failing == 0 {
-			w.lastErr = nil
-		}
-	}
-	if w.unhealthy.Load() {
-		w.updateHealthLocked()
-	}
-	if len(w.retry) > 0 {
-		notify(w.recovered)
-	}
-	if len(w.spool) == 0 && w.drained != nil {
-		close(w.drained)
-		w.drained = nil
-	}
-	waiter := e.waiter
-	e.waiter = nil
-	w.mu.Unlock()
-	if waiter != nil {
-		waiter <- nil
-	}
-}
-
-// onErr is the publisher's error handler, and publish's: the attempt
-// failed, the record waits for a retry. It runs with the publisher's lock
-// held when an ack timed out, so it only queues.
-func (w *Writer) onErr(_ jetstream.JetStream, msg *nats.Msg, err error) {
-	w.mu.Lock()
-	e, ok := w.spool[msg]
-	if !ok {
-		w.mu.Unlock()
-		return
-	}
-	w.c.failed.Add(1)
-	if !e.failed {
-		e.failed = true
-		w.failing++
-	}
-	w.lastErr = err
-	w.retry = append(w.retry, e)
-	w.updateHealthLocked()
-	w.wakeLocked()
-	waiter := e.waiter
-	e.waiter = nil
-	w.mu.Unlock()
-	if waiter != nil {
-		waiter <- &status.Error{Op: "audit", Code: prismv1.Code_UNAVAILABLE,
-			Message: "audit stream unavailable: the audit record was not stored (it is kept and retried): " + err.Error(), Err: err}
-	}
-	notify(w.kick)
-}
-
-// notify wakes whoever waits on ch (capacity 1) without blocking.
-func notify(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-// updateHealthLocked recomputes unhealthy, and logs when records start
-// or stop failing (not when the spool fills under load, which can flap).
-// w.mu is held.
-func (w *Writer) updateHealthLocked() {
-	w.unhealthy.Store(w.closed || w.failing > 0 || len(w.spool) >= w.o.spoolSize)
-	if failing := w.failing > 0; failing != w.loggedFailing && !w.closed {
-		w.loggedFailing = failing
-		if failing {
-			w.o.logger.Error("audit stream unavailable: refusing requests until it stores records again", "pending", len(w.spool), "err", w.lastErr)
-		} else {
-			w.o.logger.Info("audit stream available again", "pending", len(w.spool))
-		}
-	}
-}
-
 // Healthy reports whether the audit trail is being written: nil, or an
 // UNAVAILABLE *status.Error ("audit stream unavailable: ...") while
 // records fail to store, while the spool is full, or after Close. The
@@ -372,8 +221,8 @@ func (w *Writer) Healthy() error {
 	switch {
 	case w.closed:
 		return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: "audit stream unavailable: the audit writer is closed"}
-	case len(w.spool) >= w.o.spoolSize:
-		return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("audit stream unavailable: %d records wait to be stored, the spool's limit; requests are refused until JetStream stores them", len(w.spool)), Err: w.lastErr}
+	case w.pending >= w.o.spoolSize:
+		return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("audit stream unavailable: %d records wait to be stored, the spool's limit; requests are refused until JetStream stores them", w.pending), Err: w.lastErr}
 	case w.failing > 0:
 		return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("audit stream unavailable: %d records failed to store and are being retried: %v", w.failing, w.lastErr), Err: w.lastErr}
 	}
@@ -383,48 +232,6 @@ func (w *Writer) Healthy() error {
 // Stats returns the writer's counts.
 func (w *Writer) Stats() Stats {
 	return Stats{Stored: w.c.stored.Load(), Failed: w.c.failed.Load(), Dropped: w.c.dropped.Load(), Pending: int(w.c.pending.Load())}
-}
-
-// retryLoop republishes failed records: after a backoff that doubles while
-// attempts keep failing, at once when an ack shows the stream stores again.
-func (w *Writer) retryLoop(ctx context.Context) {
-	defer close(w.loopDone)
-	backoff := w.o.minBackoff
-	lastStored := w.c.stored.Load()
-	timer := time.NewTimer(backoff)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.kick:
-		}
-		if s := w.c.stored.Load(); s != lastStored || w.closing.Load() {
-			backoff, lastStored = w.o.minBackoff, s
-		}
-		timer.Reset(backoff)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		case <-w.recovered:
-			timer.Stop()
-		}
-		backoff = min(2*backoff, w.o.maxBackoff)
-		if w.js.Conn().Status() != nats.CONNECTED {
-			// Publishing now would only fill the reconnect buffer.
-			notify(w.kick)
-			continue
-		}
-		w.mu.Lock()
-		batch := w.retry
-		w.retry = nil
-		w.mu.Unlock()
-		for _, e := range batch {
-			w.publish(e)
-		}
-	}
 }
 
 // Close stops accepting records (they are dropped and counted) and waits
@@ -444,13 +251,23 @@ func (w *Writer) close(ctx context.Context) error {
 	w.closed = true
 	w.updateHealthLocked()
 	w.wakeLocked()
+	// Nothing joins the open batches any more: send them now.
+	var open []*batch
+	for _, ln := range w.lanes {
+		if ln.open != nil {
+			open = append(open, w.sendOpenLocked(ln))
+		}
+	}
 	drained := make(chan struct{})
-	if len(w.spool) == 0 {
+	if w.pending == 0 {
 		close(drained)
 	} else {
 		w.drained = drained
 	}
 	w.mu.Unlock()
+	for _, b := range open {
+		w.publish(b)
+	}
 	w.closing.Store(true)
 	notify(w.recovered)
 	select {
@@ -461,16 +278,15 @@ func (w *Writer) close(ctx context.Context) error {
 	<-w.loopDone
 
 	w.mu.Lock()
-	left, lastErr := len(w.spool), w.lastErr
+	left, lastErr := w.pending, w.lastErr
 	var waiters []chan error
-	for msg, e := range w.spool {
-		if e.waiter != nil {
-			waiters = append(waiters, e.waiter)
-			e.waiter = nil
-		}
-		delete(w.spool, msg)
+	for _, b := range w.sent {
+		waiters = append(waiters, b.waiters...)
+		b.waiters = nil
 	}
-	w.retry, w.drained = nil, nil
+	clear(w.sent)
+	clear(w.lanes)
+	w.retry, w.drained, w.pending = nil, nil, 0
 	w.c.pending.Add(-int64(left))
 	w.c.dropped.Add(uint64(left))
 	w.mu.Unlock()
