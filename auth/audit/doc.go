@@ -46,6 +46,16 @@
 // A Writer keeps every record in a bounded spool until JetStream has
 // stored it, retrying with backoff. While records fail to store, or the
 // spool is full, Healthy returns an UNAVAILABLE error and the gateway
-// refuses new requests; a record that finds the spool full is dropped and
-// counted in prism_audit_dropped_total, which must stay 0.
+// refuses new requests. A record that finds the spool full waits for room
+// while the stream keeps storing (load), and is dropped when records are
+// failing (an outage) or when its request ends first; a dropped record is
+// counted in prism_audit_dropped_total, which must stay 0, and its
+// operation must not complete.
+//
+// # Hashed ids
+//
+// The hash is not keyed: whoever may read the audit stream can check
+// whether a given id was accessed (HashID of a guess), which is what an
+// investigation needs ("who read customer 4711?"), and can guess ids from
+// a small space. The stream is readable only from Prism's account.
 package audit

@@ -13,8 +13,10 @@ type Stats struct {
 	// Failed is the attempts to store a record that failed (each retry
 	// counts); a failed record stays pending until stored or dropped.
 	Failed uint64
-	// Dropped is the records lost: the spool was full, the writer was
-	// closed, or Close could not flush them. It is 0 in normal operation.
+	// Dropped is the records lost: refused as invalid (an op or namespace
+	// no audit subject can have), or not spooled (full while records
+	// fail, full until the request ended, the writer closed), or not
+	// flushed by Close. It is 0 in normal operation.
 	Dropped uint64
 	// Pending is the records not yet stored.
 	Pending int
@@ -33,7 +35,7 @@ var (
 		"Audit records stored (result=stored) and attempts to store one that failed (result=failed; it is retried).",
 		[]string{"result"}, nil)
 	droppedDesc = prometheus.NewDesc("prism_audit_dropped_total",
-		"Audit records lost: the spool was full, the writer was closed, or it could not flush them before its close deadline. Must stay 0.",
+		"Audit records lost: refused as invalid, not spooled (full while records fail or until the request ended, writer closed), or not flushed before the close deadline. Must stay 0.",
 		nil, nil)
 	pendingDesc = prometheus.NewDesc("prism_audit_pending",
 		"Audit records kept in the spool until JetStream stores them.",

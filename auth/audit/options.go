@@ -70,10 +70,9 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithRegisterer registers the Writer's metrics with r:
 // prism_audit_records_total{result="stored|failed"} (records stored,
-// attempts that failed), prism_audit_dropped_total (records lost: the
-// spool was full, the writer closed, or Close could not flush them) and
-// prism_audit_pending (records not yet stored). Without it the metrics are
-// kept (Stats) but not registered.
+// attempts that failed), prism_audit_dropped_total (records lost; see
+// Stats.Dropped) and prism_audit_pending (records not yet stored).
+// Without it the metrics are kept (Stats) but not registered.
 func WithRegisterer(r prometheus.Registerer) Option {
 	return func(o *options) error {
 		if r == nil {
@@ -97,8 +96,8 @@ func WithNode(node string) Option {
 }
 
 // WithSpoolSize bounds the records kept until stored (default
-// DefaultSpoolSize). When it is full, Healthy fails and new records are
-// dropped.
+// DefaultSpoolSize). While it is full Healthy fails, and new records wait
+// for room, or are dropped while records fail to store.
 func WithSpoolSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 {

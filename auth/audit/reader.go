@@ -72,8 +72,9 @@ func List(ctx context.Context, js jetstream.JetStream, f Filter, fn func(Record)
 
 // Follow is List that does not stop at the last record: it waits for new
 // ones and calls fn with each, until ctx ends (it returns ctx's error),
-// fn returns an error, or f's Limit or Until is reached (it returns nil).
-// Without f.Since it starts with the records stored after it started.
+// fn returns an error, or f's Limit is reached or a record stored more
+// than UntilSlack after f.Until arrives (it returns nil). Without f.Since
+// it starts with the records stored after it started.
 func Follow(ctx context.Context, js jetstream.JetStream, f Filter, fn func(Record) error) error {
 	return read(ctx, js, f, fn, true)
 }
