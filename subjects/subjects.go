@@ -15,6 +15,7 @@
 //	prism.dlq.<ns>                   dead letters of a namespace
 //	prism.$admin.<area>.<op>         admin requests (ns.apply, ns.list, …)
 //	prism.$owner.<op>.<ns>           requests to the process that projects ns
+//	prism.$audit.<ns>.<op...>        audit records (audit.go)
 //
 // Record ids, series ids and tokens are encoded with EncodeID.
 //
