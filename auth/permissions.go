@@ -27,11 +27,16 @@ import (
 // mean "allow all" to the server. Namespace names that are not valid
 // (subjects.ValidateNamespace) are skipped, so that no map key can inject
 // a wildcard. The lists are sorted, so equal inputs give equal JWTs.
+// OwnerVerify is the owner operation (subjects.Owner) an administrator
+// of a namespace may call from the application account: prism migrate
+// verify.
+const OwnerVerify = "verify"
+
 func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 	var pub, sub []string
 	sub = append(sub, subjects.InboxPrefix(p.Name)+".>")
 	if ps.IsGlobalAdmin(p) {
-		pub = append(pub, subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.AllAdmin())
+		pub = append(pub, subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.AllAdmin(), subjects.Owner("*", OwnerVerify))
 		sub = append(sub, subjects.Changes("*"))
 	} else {
 		admin := false
@@ -48,7 +53,10 @@ func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 			if pol.Allows(p, Subscribe) {
 				sub = append(sub, subjects.Changes(ns))
 			}
-			admin = admin || pol.Allows(p, Admin)
+			if pol.Allows(p, Admin) {
+				admin = true
+				pub = append(pub, subjects.Owner(ns, OwnerVerify))
+			}
 		}
 		if admin {
 			pub = append(pub, subjects.AllAdmin())

@@ -27,13 +27,13 @@ func TestUserPermissions(t *testing.T) {
 		wantSub  []string
 	}{
 		{"writer, reader, follower and namespace admin", alice, ps,
-			[]string{"prism.$admin.>", "prism.demo.read.>", "prism.demo.write.>", "prism.zeta.read.>"}, nil,
+			[]string{"prism.$admin.>", "prism.$owner.verify.demo", "prism.demo.read.>", "prism.demo.write.>", "prism.zeta.read.>"}, nil,
 			[]string{inbox(alice), "prism.demo.changes.>", "prism.zeta.changes.>"}},
 		{"reader and other's writer", bob, ps,
 			[]string{"prism.demo.read.>", "prism.other.write.>", "prism.zeta.read.>"}, nil,
 			[]string{inbox(bob), "prism.zeta.changes.>"}},
 		{"global admin: wildcards", root, ps,
-			[]string{"prism.$admin.>", "prism.*.read.>", "prism.*.write.>"}, nil,
+			[]string{"prism.$admin.>", "prism.$owner.verify.*", "prism.*.read.>", "prism.*.write.>"}, nil,
 			[]string{inbox(root), "prism.*.changes.>"}},
 		{"nothing to publish: explicit deny", nobody, subOnly, nil, []string{">"},
 			[]string{inbox(nobody), "prism.feed.changes.>"}},

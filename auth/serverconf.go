@@ -158,7 +158,7 @@ func (c ServerConfig) Render() string {
 	if listen == "" {
 		listen = "127.0.0.1:4222"
 	}
-	exports := []string{subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.AllAdmin()}
+	exports := []string{subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.AllAdmin(), subjects.Owner("*", OwnerVerify)}
 	changes := subjects.Changes("*")
 
 	w("# NATS server configuration of a secured Prism deployment, written by")

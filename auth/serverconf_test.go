@@ -102,15 +102,15 @@ func TestServerConfigApply(t *testing.T) {
 	}
 	text := c.Render()
 	for _, want := range []string{
-		`{ service: "prism.*.write.>" }`, `{ service: "prism.*.read.>" }`, `{ service: "prism.$admin.>" }`, `{ stream: "prism.*.changes.>" }`,
+		`{ service: "prism.*.write.>" }`, `{ service: "prism.*.read.>" }`, `{ service: "prism.$admin.>" }`, `{ service: "prism.$owner.verify.*" }`, `{ stream: "prism.*.changes.>" }`,
 		`{ service: { account: PRISM, subject: "prism.$admin.>" }, share: true }`, `{ stream: { account: PRISM, subject: "prism.*.changes.>" } }`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("rendered config lacks %s:\n%s", want, text)
 		}
 	}
-	if strings.Count(text, "}, share: true }") != 3 || strings.Count(text, "jetstream: enabled") != 1 {
-		t.Fatalf("want 3 shared service imports and JetStream in one account:\n%s", text)
+	if strings.Count(text, "}, share: true }") != 4 || strings.Count(text, "jetstream: enabled") != 1 {
+		t.Fatalf("want 4 shared service imports and JetStream in one account:\n%s", text)
 	}
 }
 

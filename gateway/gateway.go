@@ -171,7 +171,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		namespaces.AbstractionTimeSeries: routeMap(g.timeSeriesRoutes()),
 		namespaces.AbstractionLog:        routeMap(g.logRoutes()),
 	}
-	g.chain = chain(g.handle, g.audit, g.decode, g.authenticate, g.authorize, g.validate)
+	g.chain = chain(g.handle, g.decode, g.validate)
 	return g, nil
 }
 
@@ -348,8 +348,12 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 		return
 	}
 	ctx, span := g.startServerSpan(ctx, msg.Header, r)
+	err = g.admit(r, err)
 	if err == nil {
 		resp, err = g.runChain(ctx, r)
+	}
+	if aerr := g.audit(ctx, r, resp, codeOf(err), time.Since(start), err); aerr != nil {
+		resp, err = nil, aerr
 	}
 
 	nsLabel, opLabel := "unknown", "unknown"
@@ -359,14 +363,13 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	if r.route != nil {
 		opLabel = r.route.op
 	}
-	code := "OK"
+	code := codeOf(err)
 	var e *status.Error
 	reply := nats.NewMsg(msg.Reply)
 	reply.Header.Set(subjects.HeaderContentTypeReq, enc.contentType())
 	reply.Header.Set(HeaderRequestID, r.id)
 	if err != nil {
 		e = status.Convert(err)
-		code = e.Code.String()
 		reply.Header.Set(subjects.HeaderErrorCode, code)
 		reply.Data, err = enc.marshal(e.Proto())
 	} else {
@@ -387,6 +390,28 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	if err := msg.RespondMsg(reply); err != nil {
 		g.log.Warn("reply", "request_id", r.id, "namespace", nsLabel, "op", opLabel, "err", err)
 	}
+}
+
+// admit decides whether r may run at all: while the audit cannot store
+// records nothing is served; then the caller is identified and checked
+// against the namespace's policy. resolveErr is how resolving r failed,
+// if it did; it is returned unless a refusal comes first.
+func (g *Gateway) admit(r *request, resolveErr error) error {
+	if err := g.auditHealthy(); err != nil {
+		return err
+	}
+	if err := g.authenticate(r); err != nil {
+		return err
+	}
+	return g.authorizeResolved(r, r.kind, r.nsName, resolveErr)
+}
+
+// codeOf is the status code name of err, "OK" for nil.
+func codeOf(err error) string {
+	if err == nil {
+		return "OK"
+	}
+	return status.Convert(err).Code.String()
 }
 
 // HeaderHops counts how often a request was handed back to the gateways'
@@ -500,6 +525,7 @@ func (g *Gateway) resolve(r *request, encErr error) error {
 	if err != nil {
 		return status.Invalidf("subject %q is not a valid request subject: %v", r.subject, err)
 	}
+	r.kind, r.nsName = parsed.Kind, parsed.Namespace
 	ns, ok := g.namespaces.get(parsed.Namespace)
 	if !ok && g.namespaces.isUnserved(parsed.Namespace) {
 		r.unserved = parsed.Namespace

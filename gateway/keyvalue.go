@@ -63,6 +63,7 @@ func (g *Gateway) eventMeta(ctx context.Context, r *request, token string, req p
 		IdempotencyToken: token,
 		RequestHash:      hash,
 		TraceParent:      traceParent(ctx),
+		Principal:        r.principal.Name,
 		Time:             g.opts.clock(),
 	}, nil
 }

@@ -9,19 +9,20 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 )
 
-// Every request passes through one chain of middlewares:
+// Every request is first admitted (Gateway.admit: audit healthy, caller
+// identified, namespace policy checked), then passes through one chain of
+// middlewares:
 //
-//	audit → decode → authenticate → authorize → validate → handle
+//	decode → validate → handle
 //
-// audit is outermost so that it sees the outcome of every request, refused
-// ones included, once the handler has returned: it runs last. authenticate,
-// authorize and audit do nothing yet; security work fills them in without
-// touching the handlers.
+// and its outcome, refusals included, is audited before the reply
+// (Gateway.audit).
 
 // request is one request travelling through the chain.
 type request struct {
@@ -37,6 +38,11 @@ type request struct {
 	// this gateway (MarkUnserved): the request is handed back.
 	unserved string
 	msg      proto.Message // set by decode
+	// kind and nsName are the subject's kind (write, read) and namespace
+	// once it parsed, whether or not the namespace is registered.
+	kind, nsName string
+	// principal is who sent the request; set by admit.
+	principal auth.Principal
 }
 
 // handlerFunc handles a request and returns the reply message, or an error
@@ -115,13 +121,6 @@ func (g *Gateway) decode(next handlerFunc) handlerFunc {
 	}
 }
 
-// authenticate will establish who sent the request. No-op for now.
-func (g *Gateway) authenticate(next handlerFunc) handlerFunc { return next }
-
-// authorize will check the caller's permission on the namespace and
-// operation. No-op for now.
-func (g *Gateway) authorize(next handlerFunc) handlerFunc { return next }
-
 // validate checks the request against the documented limits; nothing is
 // written for an invalid request.
 func (g *Gateway) validate(next handlerFunc) handlerFunc {
@@ -132,9 +131,6 @@ func (g *Gateway) validate(next handlerFunc) handlerFunc {
 		return next(ctx, r)
 	}
 }
-
-// audit will record every data access on the audit stream. No-op for now.
-func (g *Gateway) audit(next handlerFunc) handlerFunc { return next }
 
 // handle is the end of the chain: the route's handler.
 func (g *Gateway) handle(ctx context.Context, r *request) (proto.Message, error) {

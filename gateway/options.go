@@ -35,6 +35,8 @@ type options struct {
 	maxInFlight     int
 	clock           func() time.Time
 	tracerProvider  trace.TracerProvider
+	security        Security // nil: development mode, everyone allowed
+	auditor         Auditor  // nil: no audit
 }
 
 func defaultOptions() options {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/status"
 )
 
@@ -89,6 +90,9 @@ type ApplyResult struct {
 	// Blocked says why apply refuses the change (a migration is needed);
 	// empty when it can be applied.
 	Blocked string `json:"blocked,omitempty"`
+	// Access is the access policy the namespace is applied with (when
+	// authentication is on; empty: global admins only).
+	Access auth.Policy `json:"access"`
 }
 
 // PlanApply derives the settings of ns on cluster c and compares them, and
@@ -113,7 +117,7 @@ func planApply(ctx context.Context, reg *Registry, c Cluster, ns Namespace) (App
 	if err != nil {
 		return ApplyResult{}, Registered{}, planError(err)
 	}
-	res := ApplyResult{Action: ActionCreate, Backend: p.Backend.Value, Plan: p.Report(), Changes: []Change{}}
+	res := ApplyResult{Action: ActionCreate, Backend: p.Backend.Value, Plan: p.Report(), Changes: []Change{}, Access: ns.Access.Policy()}
 	live, err := reg.Get(ctx, ns.Name)
 	if errors.Is(err, status.ErrNamespaceNotFound) {
 		return res, Registered{}, nil
@@ -215,6 +219,9 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 	add("owners", old.Owners.List(), ns.Owners.List(), EffectLive, "")
 	add("fields", old.Fields.List(), ns.Fields.List(), EffectLive, "")
 	add("pii", old.PII.List(), ns.PII.List(), EffectLive, "")
+	for _, perm := range auth.AllPermissions() {
+		add("access."+string(perm), old.Access.Policy().Entries(perm), ns.Access.Policy().Entries(perm), EffectLive, "")
+	}
 	on, nn := old.Needs, ns.Needs
 	add("needs.write_rps", on.WriteRPS, nn.WriteRPS, EffectLive, "")
 	add("needs.read_rps", on.ReadRPS, nn.ReadRPS, EffectLive, "")

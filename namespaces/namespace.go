@@ -157,6 +157,10 @@ type Namespace struct {
 	PII Names `yaml:"pii,omitempty" json:"pii,omitzero"`
 	// Needs is what the application needs; see Derive. Optional.
 	Needs Needs `yaml:"needs,omitempty" json:"needs,omitzero"`
+	// Access says who may read, write, subscribe to, read the PII of and
+	// administer the namespace, when authentication is on
+	// (docs/security.md). Empty: global admins only (deny by default).
+	Access Access `yaml:"access,omitempty" json:"access,omitzero"`
 }
 
 // Validate reports the first thing wrong with n, in a sentence that names the
@@ -195,6 +199,9 @@ func (n Namespace) Validate() error {
 	}
 	if dsnHasPassword(n.Postgres.DSN) {
 		return fmt.Errorf("namespace %s: postgres.dsn holds a password; namespaces are stored in the registry and shown by the admin API, so give the password in PGPASSWORD or a .pgpass file", n.Name)
+	}
+	if err := n.Access.Policy().Validate(); err != nil {
+		return fmt.Errorf("namespace %s: access: %w", n.Name, err)
 	}
 	if err := n.validateFields(); err != nil {
 		return fmt.Errorf("namespace %s: %w", n.Name, err)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/prism-data/prism/auth"
 )
 
 // WriteText writes the plan's settings table, guarantee and warnings.
@@ -51,8 +53,21 @@ func (r ApplyResult) WriteText(out io.Writer) error {
 	if r.Blocked != "" {
 		fmt.Fprintf(out, "\napply would refuse: %s\n", r.Blocked)
 	}
+	writeAccess(out, r.Access)
 	fmt.Fprintln(out)
 	return r.Plan.WriteText(out)
+}
+
+// writeAccess writes who may use the namespace when authentication is on.
+func writeAccess(out io.Writer, p auth.Policy) {
+	if p.IsZero() {
+		fmt.Fprintln(out, "\naccess: global admins only (no access: block; with authentication on, nobody else may use it)")
+		return
+	}
+	fmt.Fprintln(out, "\naccess (with authentication on; global admins may do everything):")
+	for _, perm := range auth.AllPermissions() {
+		fmt.Fprintf(out, "  %-9s %s\n", string(perm)+":", orNone(strings.Join(p.Entries(perm), ", ")))
+	}
 }
 
 func orNone(s string) string {

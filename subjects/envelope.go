@@ -29,6 +29,10 @@ const (
 	HeaderNamespace   = "ce-prismnamespace"
 	HeaderIdempotency = "ce-prismidempotencykey"
 	HeaderTraceParent = "ce-traceparent"
+	// HeaderPrincipal names who wrote the event (auth.Principal.Name), so
+	// that the stream says who wrote what; absent on events Prism itself
+	// writes (compaction) and in development mode it is "anonymous".
+	HeaderPrincipal = "ce-prismprincipal"
 
 	// HeaderRequestHash is the hex SHA-256 of the request that produced the
 	// event; a retry with the same idempotency token but another hash is
@@ -93,6 +97,7 @@ type EventMeta struct {
 	IdempotencyToken string // optional
 	RequestHash      string // optional, see HashRequest
 	TraceParent      string // optional W3C traceparent of the writing span
+	Principal        string // optional name of who wrote it
 	Time             time.Time
 }
 
@@ -126,10 +131,10 @@ func NewMarker(meta EventMeta, events int) *nats.Msg {
 	return msg
 }
 
-// eventHeaders is the most headers an event carries: the nine CloudEvents
+// eventHeaders is the most headers an event carries: the ten CloudEvents
 // ones, the request hash, and Nats-Msg-Id and the expected sequence that
 // callers add.
-const eventHeaders = 13
+const eventHeaders = 14
 
 func newEvent(meta EventMeta, subject, typ, ceSubject string) *nats.Msg {
 	t := meta.Time
@@ -163,6 +168,9 @@ func newEvent(meta EventMeta, subject, typ, ceSubject string) *nats.Msg {
 	}
 	if meta.TraceParent != "" {
 		set(HeaderTraceParent, meta.TraceParent)
+	}
+	if meta.Principal != "" {
+		set(HeaderPrincipal, meta.Principal)
 	}
 	return &nats.Msg{Subject: subject, Header: h}
 }
