@@ -44,6 +44,16 @@ type Config struct {
 	// for planning replicas; the embedded server is 1. Default 1.
 	Nodes int
 
+	// AuthConfig is the auth configuration file (auth.yaml, as prism
+	// auth init writes it): with it every caller is authenticated by the
+	// auth callout, every request authorized by its namespace's policy
+	// (docs/security.md). Without it Prism runs open, as development
+	// mode, and then refuses any listener or NATS server beyond loopback.
+	AuthConfig string
+	// AuditRetention is how long audit records are kept. Default
+	// DefaultAuditRetention.
+	AuditRetention time.Duration
+
 	// HTTPListen, when set, serves /metrics (Prometheus), /healthz and
 	// /readyz on this host:port; /healthz answers while Start runs.
 	HTTPListen string
@@ -77,6 +87,8 @@ type Config struct {
 const (
 	DefaultNATSListen   = "127.0.0.1:0"
 	DefaultDrainTimeout = 15 * time.Second
+	// DefaultAuditRetention keeps audit records 90 days.
+	DefaultAuditRetention = 90 * 24 * time.Hour
 )
 
 // withDefaults returns c with its defaults filled in, or an error naming
@@ -91,11 +103,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.AuditRetention <= 0 {
+		c.AuditRetention = DefaultAuditRetention
+	}
 	switch {
 	case c.external() && c.Nodes < 0:
 		return c, fmt.Errorf("--nodes %d: want at least 1", c.Nodes)
 	case !c.external() || c.Nodes == 0:
 		c.Nodes = 1
+	}
+	if err := c.checkOpen(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prism-data/prism/auth"
 )
 
 // What the external tests (package node_test) look at inside a Node.
@@ -22,3 +24,18 @@ func ServedBatchSize(n *Node, ns string) int {
 // ForgetUnseen stops the namespaces not in seen, as a new watch of the
 // registry does.
 func ForgetUnseen(ctx context.Context, n *Node, seen map[string]bool) { n.set.forgetUnseen(ctx, seen) }
+
+func principal(name string, groups ...string) auth.Principal {
+	return auth.Principal{Name: name, Groups: groups, Via: auth.ViaTLS}
+}
+
+func policyOf(perm auth.Permission, who ...string) auth.Policy {
+	var p auth.Policy
+	switch perm {
+	case auth.Write:
+		p.Write = who
+	case auth.Read:
+		p.Read = who
+	}
+	return p
+}

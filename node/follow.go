@@ -148,12 +148,17 @@ func (s *namespaceSet) forgetUnseen(ctx context.Context, seen map[string]bool) {
 	s.mu.Unlock()
 	for _, name := range gone {
 		s.log.Info("namespace deleted while the registry was not watched", "namespace", name)
+		if s.sec != nil {
+			s.sec.removePolicy(name)
+		}
 		s.remove(ctx, name, false)
 	}
 }
 
 // change applies one registry change.
 func (s *namespaceSet) change(ctx context.Context, c namespaces.RegistryChange) {
+	// The policy first: a namespace is never served under an older one.
+	s.sec.applyPolicy(c)
 	switch {
 	case c.Err != nil:
 		s.log.Error("registry entry skipped", "namespace", c.Name, "revision", c.Entry.Revision, "err", c.Err)

@@ -57,9 +57,10 @@ func (h *health) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers 200 once NATS is connected, every namespace stream, the
-// dead-letter stream and every projector's consumer exist, and every
-// backend answers a checkpoint read; otherwise 503 with one line per thing
-// that is not ready.
+// dead-letter stream and every projector's consumer exist, every backend
+// answers a checkpoint read and the audit stores its records; otherwise
+// 503 with one line per thing that is not ready. A ready reply says
+// whether authentication is on.
 func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	st := h.st.Load()
@@ -78,6 +79,7 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
+	fmt.Fprintln(w, st.authMode())
 }
 
 // notReady runs the readiness checks concurrently, each bounded by
@@ -93,7 +95,7 @@ func (n *Node) notReady(ctx context.Context) []string {
 	checks := []check{{"stream " + subjects.DeadLetterStream, func(ctx context.Context) error {
 		_, err := n.js.Stream(ctx, subjects.DeadLetterStream)
 		return err
-	}}}
+	}}, {"audit", func(context.Context) error { return n.audit.Healthy() }}}
 	for _, sv := range n.set.snapshot() {
 		n.set.mu.Lock()
 		run := sv.primaryRun()
@@ -162,4 +164,12 @@ func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, net.Addr
 	base := "http://" + l.Addr().String()
 	log.Info("http", "metrics", base+"/metrics", "healthz", base+"/healthz", "readyz", base+"/readyz")
 	return srv, l.Addr(), nil
+}
+
+// authMode is the line /readyz reports about authentication.
+func (n *Node) authMode() string {
+	if n.sm == nil {
+		return "auth: off (development mode: open to anyone who reaches the listeners, which are on loopback only)"
+	}
+	return "auth: on (auth callout; every request authorized and audited)"
 }

@@ -80,6 +80,10 @@ type failure struct {
 // when it is deleted (dropping its data when purged), and runs the
 // TTL/retention sweeper. It is safe for concurrent use.
 type namespaceSet struct {
+	// sec keeps the policies of the registered namespaces; nil in
+	// development mode.
+	sec     *security
+	auditor namespaces.AdminAuditor // nil: no audit (tests)
 	log     *slog.Logger
 	cfg     Config
 	js      jetstream.JetStream

@@ -26,7 +26,11 @@ func (l *natsLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(
 // connectNATS returns the connection c names: c.Conn (owned by the
 // caller: own is false), a connection to c.NATSURL, or one in-process to
 // the embedded server it starts.
-func connectNATS(c Config, log *slog.Logger) (_ *nats.Conn, _ *server.Server, own bool, _ error) {
+//
+// With sm (authentication on) the embedded server runs the accounts and
+// auth callout of auth.ServerConfig, and the Node connects to it as a
+// service user of the PRISM account with a key made for this process.
+func connectNATS(c Config, sm *secureMaterial, log *slog.Logger) (_ *nats.Conn, _ *server.Server, own bool, _ error) {
 	if c.Conn != nil {
 		return c.Conn, nil, false, nil
 	}
@@ -37,11 +41,15 @@ func connectNATS(c Config, log *slog.Logger) (_ *nats.Conn, _ *server.Server, ow
 		}
 		return nc, nil, true, nil
 	}
-	ns, err := startEmbeddedNATS(c, log)
+	ns, err := startEmbeddedNATS(c, sm, log)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("prism"))
+	opts := []nats.Option{nats.InProcessServer(ns), nats.Name("prism")}
+	if sm != nil {
+		opts = append(opts, sm.nodeAuth())
+	}
+	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		ns.Shutdown()
 		return nil, nil, false, fmt.Errorf("connect to the embedded NATS server: %w", err)
@@ -51,7 +59,7 @@ func connectNATS(c Config, log *slog.Logger) (_ *nats.Conn, _ *server.Server, ow
 
 // startEmbeddedNATS starts the embedded server of c and waits until it
 // takes connections.
-func startEmbeddedNATS(c Config, log *slog.Logger) (*server.Server, error) {
+func startEmbeddedNATS(c Config, sm *secureMaterial, log *slog.Logger) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(c.NATSListen)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %q: want host:port: %w", c.NATSListen, err)
@@ -76,6 +84,14 @@ func startEmbeddedNATS(c Config, log *slog.Logger) (*server.Server, error) {
 		StoreDir:   filepath.Join(c.DataDir, "jetstream"),
 		SyncAlways: c.SyncAlways,
 		NoSigs:     true,
+	}
+	if sm != nil {
+		// The secured server's whole configuration comes from
+		// auth.ServerConfig, the same text an external server runs.
+		opts = &server.Options{NoSigs: true}
+		if err := sm.configure(opts, c, host, port); err != nil {
+			return nil, err
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

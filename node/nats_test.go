@@ -14,7 +14,7 @@ import (
 // default 4222 (which the machine's own NATS may hold).
 func TestEmbeddedNATSPortZero(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ns, err := startEmbeddedNATS(Config{NATSListen: "127.0.0.1:0", DataDir: t.TempDir()}, log)
+	ns, err := startEmbeddedNATS(Config{NATSListen: "127.0.0.1:0", DataDir: t.TempDir()}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestEmbeddedNATSPortTakenHint(t *testing.T) {
 		defer held.Close()
 	} // else another process holds it: taken all the same.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ns, err := startEmbeddedNATS(Config{NATSListen: "127.0.0.1:" + port, DataDir: t.TempDir()}, log)
+	ns, err := startEmbeddedNATS(Config{NATSListen: "127.0.0.1:" + port, DataDir: t.TempDir()}, nil, log)
 	if err == nil {
 		ns.Shutdown()
 		t.Fatalf("listen on the taken port %s succeeded", port)

@@ -25,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/prism-data/prism/auth"
+	"github.com/prism-data/prism/auth/audit"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/status"
@@ -57,6 +59,14 @@ type Node struct {
 	// provider, shut down (flushed) last by Close.
 	tracer trace.TracerProvider
 	sdk    *sdktrace.TracerProvider
+
+	// sm and sec are the authentication material and the policies, nil
+	// in development mode; callout admits application connections.
+	sm      *secureMaterial
+	sec     *security
+	callout *auth.Callout
+	// audit stores the audit records of every request.
+	audit *audit.Writer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -104,14 +114,19 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 		}
 		n.tracer = n.sdk
 	}
-	if n.nc, n.ns, n.ownNC, err = connectNATS(c, log); err != nil {
+	if c.AuthConfig != "" {
+		if n.sm, err = newSecureMaterial(c.AuthConfig); err != nil {
+			return nil, err
+		}
+		n.sec = newSecurity(n.sm.file.Admins)
+	} else {
+		log.Warn("authentication is off: anyone who reaches this process's listeners may read, write and administer every namespace; development only (docs/security.md)")
+	}
+	if n.nc, n.ns, n.ownNC, err = connectNATS(c, n.sm, log); err != nil {
 		return nil, err
 	}
 	if n.js, err = jetstream.New(n.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if n.gw, err = gateway.New(n.nc, gateway.WithLogger(log), gateway.WithRegisterer(n.reg), gateway.WithTracerProvider(n.tracer)); err != nil {
-		return nil, err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -121,6 +136,20 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if cluster.Nodes >= 3 {
 		replicas = 3
 	}
+	owner, err := instanceID(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if n.audit, err = startAudit(setupCtx, n.js, c, replicas, owner, n.reg, log); err != nil {
+		return nil, err
+	}
+	gwOpts := []gateway.Option{gateway.WithLogger(log), gateway.WithRegisterer(n.reg), gateway.WithTracerProvider(n.tracer), gateway.WithAuditor(auditor{n.audit})}
+	if n.sec != nil {
+		gwOpts = append(gwOpts, gateway.WithSecurity(n.sec))
+	}
+	if n.gw, err = gateway.New(n.nc, gwOpts...); err != nil {
+		return nil, err
+	}
 	reg, created, err := namespaces.OpenRegistry(setupCtx, n.js, replicas)
 	if err != nil {
 		return nil, err
@@ -129,22 +158,28 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if err := applySeed(setupCtx, reg, cluster, seed, created, log); err != nil {
 		return nil, err
 	}
-	owner, err := instanceID(c.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	if n.set, err = newNamespaceSet(log, c, n.js, n.gw, n.reg, n.tracer, cluster, owner); err != nil {
 		return nil, err
 	}
+	n.set.sec, n.set.auditor = n.sec, auditor{n.audit}
 	// Not setupCtx: each namespace's open is bounded by openTimeout, and
 	// one that fails is retried, so this waits at most that per namespace.
 	if err := n.set.follow(ctx, reg); err != nil {
 		return nil, err
 	}
+	if n.sm != nil {
+		if n.callout, err = startCallout(ctx, n.nc, n.sm, n.sec, n.reg, log); err != nil {
+			return nil, err
+		}
+	}
 	if err := n.gw.Start(ctx); err != nil {
 		return nil, err
 	}
-	if n.admin, err = namespaces.NewAdmin(n.nc, reg, namespaces.AdminConfig{Cluster: cluster, Status: n.set.status, CheckTarget: c.checkTarget, Logger: log}); err != nil {
+	adminCfg := namespaces.AdminConfig{Cluster: cluster, Status: n.set.status, CheckTarget: c.checkTarget, Logger: log, Auditor: auditor{n.audit}}
+	if n.sec != nil {
+		adminCfg.Security = n.sec
+	}
+	if n.admin, err = namespaces.NewAdmin(n.nc, reg, adminCfg); err != nil {
 		return nil, err
 	}
 	if err := n.admin.Start(); err != nil {
@@ -317,6 +352,19 @@ func (n *Node) close(ctx context.Context) error {
 	if ctx.Err() != nil {
 		errs = append(errs, fmt.Errorf("close: %w (%s)", ErrDrainTimeout, n.cfg.DrainTimeout))
 	}
+	// The audit flushes what the drained requests recorded; the callout
+	// stops admitting connections once nothing is served.
+	if n.audit != nil {
+		if err := n.audit.Close(context.WithoutCancel(ctx)); err != nil {
+			errs = append(errs, fmt.Errorf("close the audit: %w", err))
+		}
+	}
+	if n.callout != nil {
+		if err := n.callout.Close(); err != nil {
+			n.log.Warn("close the auth callout", "err", err)
+		}
+	}
+	n.sm.close()
 	if n.nc != nil && n.ownNC {
 		n.nc.Close()
 	}

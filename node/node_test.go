@@ -225,7 +225,7 @@ func TestNodeHTTP(t *testing.T) {
 	if code, body := get("/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
-	if code, body := get("/readyz"); code != http.StatusOK || body != "ready\n" {
+	if code, body := get("/readyz"); code != http.StatusOK || !strings.HasPrefix(body, "ready\nauth: off") {
 		t.Errorf("/readyz = %d %q", code, body)
 	}
 	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, `prism_namespaces{state="serving"} 1`) {

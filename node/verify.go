@@ -49,7 +49,15 @@ func (s *namespaceSet) serveVerify(ns string) (*nats.Subscription, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			reply, err := s.verify(s.ctx, ns, m.Data)
+			start := time.Now()
+			p, err := s.admitOwner(m.Header, ns)
+			var reply any
+			if err == nil {
+				reply, err = s.verify(s.ctx, ns, m.Data)
+			}
+			if aerr := s.auditOwner(p, ns, "migrate.verify", err, time.Since(start)); aerr != nil {
+				reply, err = nil, aerr
+			}
 			namespaces.ReplyAdmin(nc, m, "migrate.verify", reply, err, s.log)
 		}()
 	})

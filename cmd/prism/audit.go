@@ -10,16 +10,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/auth/audit"
+	"github.com/prism-data/prism/internal/natsconn"
 )
 
 // auditFlags are the flags of prism audit.
 type auditFlags struct {
-	natsURL   string
+	conn      natsconn.Options
 	namespace string
 	principal string
 	op        string
@@ -38,28 +38,13 @@ func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "List and follow the audit trail of data access",
-		Long: `audit lists the audit records of a Prism deployment: one per data access
-(each read, write, mutate, subscribe, admin action, replay and migration
-step), with who did it, on which namespace, the operation, how many records
-and their ids hashed (never keys or values), the outcome code and the
-latency. They are kept in the JetStream stream PRISM_AUDIT for the
-configured retention (90 days by default).
-
-By default it lists the records of the last 24 hours and exits; --follow
-(-f) then keeps printing new ones until interrupted (with -f and no
---since, only new ones). --since and --until take a duration back from
-now (1h, 30m) or a time (2025-06-01T12:00:00Z); --since all lists from the
-first record kept. --namespace takes a namespace, or _ for operations on
-none (admin.ns.list); --op an operation (write.put) or its kind and those under
-it (write, read, admin); --principal a principal's name.
-
---json prints each record on one line as the stream stores it (time,
-principal {name, groups, via}, namespace, op, count, ids, code, latency_us,
-request_id, trace_id, seq, node), for jq or a SIEM.
-
-The audit stream lives in Prism's account (PRISM) and needs JetStream
-there: in a secured deployment connect with credentials of the PRISM
-account; an application account can neither read nor write it.`,
+		Long: `audit lists the audit records of a deployment (stream PRISM_AUDIT): one
+per data access, with who, namespace, operation, count, hashed ids,
+outcome and latency; docs/security.md describes them. By default the last
+24 hours; --since/--until take a duration back from now (1h), an RFC 3339
+time, or all; -f keeps printing new records. --json prints each record as
+stored, one per line. It needs JetStream in Prism's account: connect with
+a PRISM service credential (--nkey service.nk).`,
 		Example: `  prism audit
   prism audit --namespace orders --op write --since 1h
   prism audit --principal alice@example.com --since 2025-06-01T00:00:00Z --until 2025-06-02T00:00:00Z
@@ -70,7 +55,7 @@ account; an application account can neither read nor write it.`,
 		},
 	}
 	fl := cmd.Flags()
-	natsURLFlag(fl, &f.natsURL, "NATS URL of the deployment, in the PRISM account")
+	f.conn.Register(fl, "NATS URL of the deployment, in the PRISM account")
 	fl.StringVar(&f.namespace, "namespace", "", "only this namespace's records (_ for operations on no namespace)")
 	fl.StringVar(&f.principal, "principal", "", "only this principal's records")
 	fl.StringVar(&f.op, "op", "", "only this operation, or the operations under it (write, read.get, admin.ns)")
@@ -89,19 +74,20 @@ func runAudit(cmd *cobra.Command, f auditFlags) error {
 	if f.follow && !cmd.Flags().Changed("since") {
 		f.since = ""
 	}
-	if filter.Since, err = parseAuditTime(f.since, now); err != nil {
+	if filter.Since, err = audit.ParseTime(f.since, now); err != nil {
 		return fmt.Errorf("--since %w", err)
 	}
 	if f.until == "all" {
 		return errors.New("--until all: all is for --since; leave --until out to list up to now")
 	}
-	if filter.Until, err = parseAuditTime(f.until, now); err != nil {
+	if filter.Until, err = audit.ParseTime(f.until, now); err != nil {
 		return fmt.Errorf("--until %w", err)
 	}
 
-	nc, err := nats.Connect(f.natsURL, nats.Name("prism-audit"))
+	f.conn.Name = "prism-audit"
+	nc, err := f.conn.Connect(cmd.Context())
 	if err != nil {
-		return fmt.Errorf("connect to %s (set --nats-url or NATS_URL to the deployment's NATS, in the PRISM account): %w", f.natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -146,28 +132,4 @@ func runAudit(cmd *cobra.Command, f auditFlags) error {
 		return err
 	}
 	return audit.List(ctx, js, filter, emit)
-}
-
-// parseAuditTime parses a --since or --until value: "" (none), "all"
-// (the Unix epoch, before any record: not none, which would make Follow
-// start with new records), a duration back from now, or an RFC 3339
-// time.
-func parseAuditTime(s string, now time.Time) (time.Time, error) {
-	switch s {
-	case "":
-		return time.Time{}, nil
-	case "all":
-		return time.Unix(0, 0), nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("%q: a duration back from now must not be negative", s)
-		}
-		return now.Add(-d), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q: want a duration back from now like 1h or 30m, a time like 2025-06-01T12:00:00Z, or all", s)
-	}
-	return t, nil
 }

@@ -28,6 +28,7 @@ func TestEveryNATSCommandTakesTheConnectionFlags(t *testing.T) {
 		"prism ns list", "prism ns get", "prism ns history", "prism ns delete",
 		"prism migrate start", "prism migrate status", "prism migrate verify",
 		"prism migrate cutover", "prism migrate rollback", "prism migrate finalize",
+		"prism audit",
 	}
 	found := map[string]*cobra.Command{}
 	var walk func(*cobra.Command)

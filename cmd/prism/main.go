@@ -27,7 +27,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
 	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd(), newCompactCmd())
-	root.AddCommand(newAuditCmd())
+	root.AddCommand(newAuthCmd(), newAuditCmd())
 	strictTree(root)
 	return root
 }

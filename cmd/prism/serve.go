@@ -61,6 +61,8 @@ requests finish, projectors commit their batch, then the process exits.`,
 	fl.DurationVar(&c.SweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
 	fl.DurationVar(&c.CompactCheckInterval, "compact-check-interval", replay.DefaultCompactCheckInterval, "how often a keyvalue stream is checked for compaction (it runs when the stream holds more than twice as many events as records)")
 	fl.BoolVar(&c.NoCompact, "no-compact", false, "do not compact keyvalue streams in the background (prism compact still does; see docs/replay.md)")
+	fl.StringVar(&c.AuthConfig, "auth-config", "", "turn authentication on with this auth.yaml (prism auth init writes one; docs/security.md); without it Prism runs open, on loopback only")
+	fl.DurationVar(&c.AuditRetention, "audit-retention", node.DefaultAuditRetention, "how long the audit stream keeps its records")
 	fl.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (/v1/traces is appended); off when empty")
 	// The default is read at run time, not shown in --help: a DSN may hold a password.
 	fl.StringVar(&f.kafkaBrokers, "kafka-brokers", "", "comma-separated host:port of the Kafka brokers of log namespaces without kafka.brokers (default $PRISM_KAFKA_BROKERS)")
