@@ -77,9 +77,12 @@ func TestReadmeSecurityTour(t *testing.T) {
 		t.Fatal("the server reported no permissions violation for app's scan of demo")
 	}
 
+	// A replay, as the Prism service user, is audited too.
+	runCLI(t, env, "replay", "orders", "--target", "rebuild", "--data-dir", data, "--nkey", filepath.Join(a, "service.nk"))
+
 	out := runCLI(t, append(env, "NATS_CERT="+filepath.Join(a, "users", "app.pem"), "NATS_KEY="+filepath.Join(a, "users", "app-key.pem"), "NATS_INBOX_PREFIX="+inbox),
 		"audit", "--nkey", filepath.Join(a, "service.nk"), "--namespace", "orders", "--json")
-	for _, want := range []string{`"op":"write.put"`, `"op":"read.get"`, `"name":"app"`} {
+	for _, want := range []string{`"op":"write.put"`, `"op":"read.get"`, `"name":"app"`, `"op":"replay.run"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("prism audit of orders lacks %s:\n%s", want, out)
 		}

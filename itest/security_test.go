@@ -2,8 +2,12 @@ package itest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,7 +77,7 @@ func startSecured(t *testing.T) *secured {
 	other := namespaces.Namespace{Name: "payroll", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n, err := node.Start(ctx, node.Config{DataDir: dir, AuthConfig: res.AuthConfig, DrainTimeout: 5 * time.Second},
+	n, err := node.Start(ctx, node.Config{DataDir: dir, AuthConfig: res.AuthConfig, DrainTimeout: 5 * time.Second, HTTPListen: "127.0.0.1:0"},
 		nil, node.Seed{Namespaces: []namespaces.Namespace{ns, other}, By: "test"})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -296,23 +300,35 @@ func TestSecurityLivePolicyAndAudit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	if code, _ := call(t, app, subjects.Write("orders", "put"), putBody, nil); code != "" {
+	// did is every access to orders the test makes, as the audit should
+	// record it: principal, operation, outcome.
+	var did []string
+	code, _ := call(t, app, subjects.Write("orders", "put"), putBody, nil)
+	if code != "" {
 		t.Fatalf("put: %s", code)
 	}
+	did = append(did, "app write.put OK")
 	// Narrow the policy live: app keeps its connection (and its server
 	// permissions), the gateway refuses at once.
 	cur, err := ac.Get(ctx, "orders")
 	if err != nil {
 		t.Fatal(err)
 	}
+	did = append(did, "admin admin.ns.get OK")
 	ns := cur.Namespace
 	ns.Access.Write = namespaces.Names{}
 	if _, err := ac.Apply(ctx, ns, cur.Revision, "ignored"); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
+	did = append(did, "admin admin.ns.apply OK")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, _ := call(t, app, subjects.Write("orders", "put"), putBody, nil)
+		if code == "" {
+			did = append(did, "app write.put OK") // the policy not yet followed
+		} else {
+			did = append(did, "app write.put "+code)
+		}
 		if code == prismv1.Code_PERMISSION_DENIED.String() {
 			break
 		}
@@ -329,24 +345,21 @@ func TestSecurityLivePolicyAndAudit(t *testing.T) {
 		t.Fatal("app read payroll's spec")
 	}
 
-	// The audit has the accesses, one to one, with who and the outcome.
-	var recs []audit.Record
+	// The audit has the accesses, one to one and in order, with who and
+	// the outcome, and dropped none.
+	var got []string
 	sjs, _ := jetstream.New(s.svc)
 	if err := audit.List(ctx, sjs, audit.Filter{Namespace: "orders"}, func(r audit.Record) error {
-		recs = append(recs, r)
+		got = append(got, r.Principal.Name+" "+r.Op+" "+r.Code)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, r := range recs {
-		got = append(got, r.Principal.Name+" "+r.Op+" "+r.Code)
+	if strings.Join(got, "\n") != strings.Join(did, "\n") {
+		t.Errorf("audit of orders:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(did, "\n"))
 	}
-	joined := strings.Join(got, "\n")
-	for _, want := range []string{"app write.put OK", "admin admin.ns.get OK", "admin admin.ns.apply OK", "app write.put PERMISSION_DENIED"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("audit of orders lacks %q; it holds:\n%s", want, joined)
-		}
+	if n := nodeMetric(t, s.n, "prism_audit_dropped_total"); n != 0 {
+		t.Errorf("prism_audit_dropped_total = %v, want 0", n)
 	}
 	reg, err := s.n.Registry().Get(ctx, "orders")
 	if err != nil {
@@ -392,4 +405,56 @@ func TestSecurityOIDCTokens(t *testing.T) {
 		nc.Close()
 		t.Error("no credential: connected")
 	}
+}
+
+func TestSecurityHTTPNeedsACertificate(t *testing.T) {
+	s := startSecured(t)
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(s.res.CACert)
+	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("CA: %v", err)
+	}
+	get := func(certs ...tls.Certificate) (int, string, error) {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}}
+		resp, err := c.Get("https://" + s.n.HTTPAddr() + "/readyz")
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	if _, _, err := get(); err == nil {
+		t.Fatal("/readyz answered a client without a certificate")
+	}
+	u := s.res.Users[0]
+	cert, err := tls.LoadX509KeyPair(u.Cert, u.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, err := get(cert)
+	if err != nil || code != http.StatusOK || !strings.Contains(body, "auth: on") {
+		t.Fatalf("/readyz with a certificate: %d %q %v, want 200 saying auth: on", code, body, err)
+	}
+}
+
+// nodeMetric is the value of the counter or gauge name of n.
+func nodeMetric(t *testing.T, n *node.Node, name string) float64 {
+	t.Helper()
+	mfs, err := n.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		return sum
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -86,3 +86,12 @@ func (s *namespaceSet) auditOwner(p auth.Principal, ns, op string, err error, d 
 	}
 	return nil
 }
+
+// auditStep records a migration step this process made on its own (the
+// service principal); a record that cannot be stored is logged, and the
+// step stands: it is in the registry's history too.
+func (s *namespaceSet) auditStep(ns, op string, err error, d time.Duration) {
+	if aerr := s.auditOwner(auth.ServicePrincipal, ns, op, err, d); aerr != nil {
+		s.log.Warn("audit a migration step", "namespace", ns, "op", op, "err", aerr)
+	}
+}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,10 +147,18 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 // serveHTTP serves /metrics, /healthz and /readyz of h on addr until the
 // returned server is closed. /healthz answers from the start; /metrics and
 // /readyz wait for h.ready.
-func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, net.Addr, error) {
+//
+// With tc (authentication on) it serves HTTPS and requires a client
+// certificate verified against tc's client CAs: metrics and readiness
+// say what a deployment runs, so they are not for anyone.
+func serveHTTP(addr string, tc *tls.Config, h *health, log *slog.Logger) (*http.Server, net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--http-listen %s: %w", addr, err)
+	}
+	scheme := "http://"
+	if tc != nil {
+		l, scheme = tls.NewListener(l, tc), "https://"
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h, promhttp.HandlerOpts{}))
@@ -161,7 +170,7 @@ func serveHTTP(addr string, h *health, log *slog.Logger) (*http.Server, net.Addr
 			log.Error("http server", "err", err)
 		}
 	}()
-	base := "http://" + l.Addr().String()
+	base := scheme + l.Addr().String()
 	log.Info("http", "metrics", base+"/metrics", "healthz", base+"/healthz", "readyz", base+"/readyz")
 	return srv, l.Addr(), nil
 }

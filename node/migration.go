@@ -143,9 +143,12 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 // backfill watcher.
 func (s *namespaceSet) recordBackfilling(ctx context.Context, ns string, run *targetRun) {
 	note := fmt.Sprintf("the stream replays into %s from its checkpoint %d", run.target.Name, run.proj.Applied())
-	if _, err := namespaces.AdvanceMigration(ctx, s.reg, ns, namespaces.MigrationPlanned, namespaces.MigrationBackfilling, s.by(), note); err != nil {
+	start := time.Now()
+	_, err := namespaces.AdvanceMigration(ctx, s.reg, ns, namespaces.MigrationPlanned, namespaces.MigrationBackfilling, s.by(), note)
+	if err != nil {
 		s.log.Warn("record migration backfilling", "namespace", ns, "err", err, "retry_in", catchUpEvery)
 	}
+	s.auditStep(ns, "migrate.backfilling", err, time.Since(start))
 }
 
 // Thresholds of the adaptive backfill throttle: it slows down while the
@@ -261,7 +264,10 @@ func (s *namespaceSet) checkCaughtUp(ctx context.Context, sv *served) {
 		return
 	}
 	note := fmt.Sprintf("%s caught up: applied seq %d of %d", run.target.Name, applied, last)
-	if _, err := namespaces.AdvanceMigration(ctx, s.reg, e.Namespace.Name, namespaces.MigrationBackfilling, namespaces.MigrationShadowing, s.by(), note); err != nil {
+	start := time.Now()
+	_, err = namespaces.AdvanceMigration(ctx, s.reg, e.Namespace.Name, namespaces.MigrationBackfilling, namespaces.MigrationShadowing, s.by(), note)
+	s.auditStep(e.Namespace.Name, "migrate.shadowing", err, time.Since(start))
+	if err != nil {
 		s.log.Warn("record migration shadowing", "namespace", e.Namespace.Name, "err", err)
 		return
 	}

@@ -94,10 +94,27 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
 	n := &Node{log: log, cfg: c, tracer: noop.NewTracerProvider(), health: &health{}}
+	defer func() {
+		if err != nil && n.sm != nil && n.nc == nil {
+			n.sm.close()
+		}
+	}()
+	if c.AuthConfig != "" {
+		if n.sm, err = newSecureMaterial(c.AuthConfig); err != nil {
+			return nil, err
+		}
+		n.sec = newSecurity(n.sm.file.Admins)
+	} else {
+		log.Warn("authentication is off: anyone who reaches this process's listeners may read, write and administer every namespace; development only (docs/security.md)")
+	}
 	// The HTTP listener comes first: /healthz answers while the node
 	// starts, and /readyz says it is not ready yet.
 	if c.HTTPListen != "" {
-		if n.http, n.httpAddr, err = serveHTTP(c.HTTPListen, n.health, log); err != nil {
+		tc, err := n.sm.httpTLS()
+		if err != nil {
+			return nil, err
+		}
+		if n.http, n.httpAddr, err = serveHTTP(c.HTTPListen, tc, n.health, log); err != nil {
 			return nil, err
 		}
 	}
@@ -113,14 +130,6 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 			return nil, err
 		}
 		n.tracer = n.sdk
-	}
-	if c.AuthConfig != "" {
-		if n.sm, err = newSecureMaterial(c.AuthConfig); err != nil {
-			return nil, err
-		}
-		n.sec = newSecurity(n.sm.file.Admins)
-	} else {
-		log.Warn("authentication is off: anyone who reaches this process's listeners may read, write and administer every namespace; development only (docs/security.md)")
 	}
 	if n.nc, n.ns, n.ownNC, err = connectNATS(c, n.sm, log); err != nil {
 		return nil, err

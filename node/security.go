@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -358,4 +359,34 @@ func ServerConfigText(authConfig, listen, storeDir string, syncAlways bool) (str
 		return "", err
 	}
 	return sc.Render(), nil
+}
+
+// httpTLS is the TLS of the HTTP listener: nil in development mode;
+// otherwise server_tls's certificate, and client certificates required
+// and verified against server_tls's CA (else the TLS authenticator's).
+func (m *secureMaterial) httpTLS() (*tls.Config, error) {
+	if m == nil {
+		return nil, nil
+	}
+	t := m.file.ServerTLS
+	if t.CertFile == "" {
+		return nil, errors.New("--http-listen with authentication on needs server_tls in the auth configuration: its metrics and readiness are served over HTTPS to clients with a certificate")
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("server_tls: %w", err)
+	}
+	caFile := t.CAFile
+	if caFile == "" {
+		caFile = m.file.Authn.TLS.CAFile
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("server_tls.ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("server_tls.ca_file %s: no PEM certificate", caFile)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
 }

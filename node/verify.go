@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/status"
@@ -53,7 +54,7 @@ func (s *namespaceSet) serveVerify(ns string) (*nats.Subscription, error) {
 			p, err := s.admitOwner(m.Header, ns)
 			var reply any
 			if err == nil {
-				reply, err = s.verify(s.ctx, ns, m.Data)
+				reply, err = s.verify(s.ctx, ns, m.Data, p)
 			}
 			if aerr := s.auditOwner(p, ns, "migrate.verify", err, time.Since(start)); aerr != nil {
 				reply, err = nil, aerr
@@ -66,12 +67,15 @@ func (s *namespaceSet) serveVerify(ns string) (*nats.Subscription, error) {
 // verify compares the old and new targets of namespace ns's migration and
 // records the result in the registry: verified when they hold the same
 // records, back to (or still) shadowing otherwise.
-func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte) (VerifyReply, error) {
+func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte, p auth.Principal) (VerifyReply, error) {
 	var req VerifyRequest
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
 			return VerifyReply{}, &status.Error{Code: status.ErrInvalidArgument.Code, Message: "request body: " + err.Error()}
 		}
+	}
+	if p.Via != auth.ViaNone {
+		req.By = p.Name // who verified, as authenticated, not as claimed
 	}
 	timeout := defaultVerifyTimeout
 	if req.TimeoutMS > 0 {

@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/auth/audit"
 	"github.com/prism-data/prism/internal/natsconn"
+	"github.com/prism-data/prism/subjects"
 )
 
 // auditFlags are the flags of prism audit.
@@ -132,4 +135,30 @@ func runAudit(cmd *cobra.Command, f auditFlags) error {
 		return err
 	}
 	return audit.List(ctx, js, filter, emit)
+}
+
+// auditRun appends the audit record of a replay or compaction this
+// command ran on namespace ns (n records) as the Prism service user it
+// connected as; a record that cannot be stored is reported on stderr.
+func auditRun(ctx context.Context, js jetstream.JetStream, op, ns string, n uint64, err error, d time.Duration) {
+	// Bounded: an interrupted command still records what it did, but
+	// does not hang on an unreachable stream.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, werr := js.Stream(ctx, subjects.AuditStream)
+	var w *audit.Writer
+	if werr == nil {
+		w, werr = audit.NewWriter(js, audit.WithAckTimeout(5*time.Second))
+	}
+	if werr == nil {
+		p := auth.ServicePrincipal
+		if u, uerr := user.Current(); uerr == nil {
+			p.Name = "prism/" + u.Username
+		}
+		werr = w.Record(ctx, audit.Record{Principal: p, Namespace: ns, Op: op, Count: int(n), Code: audit.Code(err), Latency: d}, true)
+		werr = errors.Join(werr, w.Close(ctx))
+	}
+	if werr != nil {
+		fmt.Fprintf(os.Stderr, "prism: the audit record of %s on %s was not stored: %v\n", op, ns, werr)
+	}
 }

@@ -88,6 +88,7 @@ func runCompact(cmd *cobra.Command, ns string, f compactFlags) error {
 	start := time.Now()
 	stats, err := replay.Compact(ctx, js, ns, opts...)
 	took := time.Since(start)
+	auditRun(ctx, js, "compact.run", ns, uint64(stats.RolledUp), err, took)
 	if err != nil {
 		if stats.RolledUp+stats.TombstonesPurged > 0 {
 			fmt.Fprintf(cmd.ErrOrStderr(), "before it stopped, the pass rolled up %d records and purged %d tombstones\n", stats.RolledUp, stats.TombstonesPurged)

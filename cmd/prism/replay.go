@@ -224,7 +224,9 @@ func (r *replayRun) run(ctx context.Context, js jetstream.JetStream, log *slog.L
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
+	started := time.Now()
 	res, err := job.Run(ctx)
+	auditRun(ctx, js, "replay.run", r.ns.Name, res.Applied-min(res.Applied, res.Start), err, time.Since(started))
 	if rep != nil {
 		r.summary(rep.Stop(), rep.Peak(), res.StopAt)
 	}
