@@ -26,6 +26,7 @@ import (
 	"github.com/prism-data/prism/auth/authn"
 	"github.com/prism-data/prism/auth/devinit"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/subjects"
 )
 
 // authFile is the operator's auth configuration (--auth-config), the
@@ -100,6 +101,10 @@ type security struct {
 	// policies is replaced, never changed in place: readers load it
 	// without a lock on every request and every connection.
 	policies atomic.Pointer[auth.Policies]
+	// identities caches Identify: Nats-Request-Info text → Principal;
+	// cached counts its entries.
+	identities sync.Map
+	cached     atomic.Int64
 }
 
 func newSecurity(admins []string) *security {
@@ -132,10 +137,32 @@ func (s *security) update(ns string, p *auth.Policy) {
 }
 
 // Identify returns who sent a request: the principal the NATS server
-// stamped in Nats-Request-Info (auth.FromRequestInfo).
+// stamped in Nats-Request-Info (auth.FromRequestInfo). The header is the
+// same on every request of a connection (the server writes it; a client
+// cannot), so its decoding is cached by its text.
 func (s *security) Identify(h nats.Header) (auth.Principal, error) {
-	return auth.FromRequestInfo(h)
+	vals := h[subjects.HeaderRequestInfo]
+	if len(vals) != 1 {
+		return auth.FromRequestInfo(h) // absent or doubled: decided there
+	}
+	if p, ok := s.identities.Load(vals[0]); ok {
+		return p.(auth.Principal), nil
+	}
+	p, err := auth.FromRequestInfo(h)
+	if err != nil {
+		return p, err
+	}
+	if s.cached.Add(1) > maxCachedIdentities {
+		s.identities.Clear()
+		s.cached.Store(1)
+	}
+	s.identities.Store(vals[0], p)
+	return p, nil
 }
+
+// maxCachedIdentities bounds the identity cache: about one entry per
+// connection (and per RTT the server measured for it).
+const maxCachedIdentities = 16384
 
 // Authorize checks p against the live policies. spec is not consulted:
 // the registry's policy (kept by setPolicy) is the one in force, for

@@ -60,3 +60,32 @@ func TestSecurityPoliciesFollowTheRegistry(t *testing.T) {
 		t.Fatal("a view taken before a change changed with it")
 	}
 }
+
+func TestIdentifyCachesOnlyWhatTheServerStamped(t *testing.T) {
+	s := newSecurity(nil)
+	stamp := func(user string) nats.Header {
+		h := nats.Header{}
+		h.Set("Nats-Request-Info", `{"acc":"APP","user":`+user+`}`)
+		return h
+	}
+	alice := stamp(`"{\"n\":\"alice\",\"v\":\"tls\"}"`)
+	for range 2 { // decoded, then cached
+		p, err := s.Identify(alice)
+		if err != nil || p.Name != "alice" {
+			t.Fatalf("Identify = %+v, %v; want alice", p, err)
+		}
+	}
+	if p, err := s.Identify(stamp(`"{\"n\":\"bob\",\"v\":\"tls\"}"`)); err != nil || p.Name != "bob" {
+		t.Fatalf("a second identity: %+v, %v; want bob", p, err)
+	}
+	if _, err := s.Identify(nats.Header{}); err != nil {
+		t.Fatalf("no header (the PRISM account): %v", err)
+	}
+	other := nats.Header{}
+	other.Set("Nats-Request-Info", `{"acc":"OTHER","user":"alice"}`)
+	for range 2 { // a refusal is not cached as a success
+		if p, err := s.Identify(other); err == nil {
+			t.Fatalf("another account's request was attributed to %+v", p)
+		}
+	}
+}
