@@ -66,7 +66,7 @@ func startSecured(t *testing.T) *secured {
 	if err := yaml.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)
 	}
-	f.Authn.OIDC = []authn.OIDCConfig{{Issuer: iss.URL, Audience: "prism", CAFile: iss.CAFile}}
+	f.Authn.OIDC = []authn.OIDCConfig{{Issuer: iss.URL, Audience: "prism", CAFile: iss.CAFile, Revoked: []string{"leaked"}}}
 	if b, err = yaml.Marshal(f); err != nil {
 		t.Fatal(err)
 	}
@@ -395,6 +395,7 @@ func TestSecurityOIDCTokens(t *testing.T) {
 		"wrong issuer":   token(map[string]any{"iss": "https://elsewhere.example"}),
 		"wrong key":      authntest.SignToken(t, other, map[string]any{"iss": s.issuer.URL, "aud": "prism", "sub": "app", "exp": now.Add(time.Hour).Unix()}),
 		"not a jwt":      "opaque-token",
+		"revoked":        token(map[string]any{"jti": "leaked"}),
 	} {
 		if nc, err := s.dial(natsconn.Options{Token: tok}); err == nil {
 			nc.Close()

@@ -48,6 +48,9 @@ type OIDCConfig struct {
 	// CAFile is a PEM bundle of the CAs the issuer's TLS certificate must
 	// chain to; empty means the system roots.
 	CAFile string `yaml:"ca_file,omitempty"`
+	// Revoked lists token ids (the jti claim) that are refused although
+	// validly signed and unexpired: a leaked token, until it expires.
+	Revoked []string `yaml:"revoked,omitempty"`
 }
 
 // CertConfig accepts TLS client certificates. A certificate's name is its

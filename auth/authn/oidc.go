@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,6 +135,14 @@ func (v *oidcVerifier) authenticate(ctx context.Context, token string) (auth.Pri
 	name, groups, err := principalFromClaims(payload, v.cfg.usernameClaim(), v.cfg.groupsClaim())
 	if err != nil {
 		return refused(err)
+	}
+	if len(v.cfg.Revoked) > 0 {
+		var id struct {
+			JTI string `json:"jti"`
+		}
+		if json.Unmarshal(payload, &id) == nil && id.JTI != "" && slices.Contains(v.cfg.Revoked, id.JTI) {
+			return refused(refuse(auth.ViaOIDC, ErrRevoked, "token %s of %s is revoked (oidc revoked)", id.JTI, name))
+		}
 	}
 	return auth.Principal{Name: name, Groups: groups, Via: auth.ViaOIDC}, idt.Expiry, nil
 }

@@ -44,7 +44,7 @@ func TestOIDC(t *testing.T) {
 	exp := now.Add(time.Hour)
 
 	for _, mode := range []string{"discovery", "jwks_url"} {
-		cfg := authn.OIDCConfig{Issuer: iss.URL, Audience: "prism", CAFile: iss.CAFile}
+		cfg := authn.OIDCConfig{Issuer: iss.URL, Audience: "prism", CAFile: iss.CAFile, Revoked: []string{"leaked-1"}}
 		if mode == "jwks_url" {
 			cfg.JWKSURL = iss.JWKSURL()
 		}
@@ -72,6 +72,8 @@ func TestOIDC(t *testing.T) {
 			{name: "no sub", key: k1, extra: map[string]any{"sub": nil}, want: want{err: authn.ErrBadIdentity}},
 			{name: "sub posing as a group", key: k1, extra: map[string]any{"sub": "group:admins"}, want: want{err: authn.ErrBadIdentity}},
 			{name: "groups of numbers", key: k1, extra: map[string]any{"groups": []int{1}}, want: want{err: authn.ErrBadIdentity}},
+			{name: "revoked token id", key: k1, extra: map[string]any{"jti": "leaked-1"}, want: want{err: authn.ErrRevoked}},
+			{name: "another token id", key: k1, extra: map[string]any{"jti": "fine-2"}, want: want{name: "alice", via: auth.ViaOIDC, exp: exp}},
 		}
 		for _, tt := range tests {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
