@@ -361,7 +361,12 @@ const calloutMaxLifetime = time.Hour
 // for the auth configuration at authConfig: its issuer, its service key
 // (the PRISM user every Prism process connects as), its server_tls, and
 // the given listener, store and fsync policy. It holds no secret.
-func ServerConfigText(authConfig, listen, storeDir string, syncAlways bool) (string, error) {
+//
+// A nats-server configuration file cannot verify client certificates
+// only when one is given (the embedded server does): with verify every
+// client must present one, and the callout maps it; without, the server
+// asks for none and certificates cannot authenticate.
+func ServerConfigText(authConfig, listen, storeDir string, syncAlways, verify bool) (string, error) {
 	f, err := loadAuthFile(authConfig)
 	if err != nil {
 		return "", err
@@ -380,7 +385,7 @@ func ServerConfigText(authConfig, listen, storeDir string, syncAlways bool) (str
 	}
 	sc := auth.ServerConfig{Listen: listen, StoreDir: storeDir, SyncAlways: syncAlways, IssuerPub: issuer, ServiceNKeys: []string{f.Service.Public}}
 	if t := f.ServerTLS; t.CertFile != "" {
-		sc.TLS = &auth.TLSFiles{Cert: t.CertFile, Key: t.KeyFile, CA: t.CAFile}
+		sc.TLS = &auth.TLSFiles{Cert: t.CertFile, Key: t.KeyFile, CA: t.CAFile, Verify: verify}
 	}
 	if err := sc.Validate(); err != nil {
 		return "", err

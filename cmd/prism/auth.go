@@ -98,7 +98,7 @@ CustomInboxPrefix). Prism's own commands derive it.`,
 func newAuthServerConfigCmd() *cobra.Command {
 	var (
 		authConfig, listen, storeDir string
-		syncAlways                   bool
+		syncAlways, verify           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server-config",
@@ -107,7 +107,7 @@ func newAuthServerConfigCmd() *cobra.Command {
 PRISM, APP and system accounts, exports, imports and the auth callout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			text, err := node.ServerConfigText(authConfig, listen, storeDir, syncAlways)
+			text, err := node.ServerConfigText(authConfig, listen, storeDir, syncAlways, verify)
 			if err != nil {
 				return err
 			}
@@ -120,5 +120,6 @@ PRISM, APP and system accounts, exports, imports and the auth callout.`,
 	fl.StringVar(&listen, "listen", "0.0.0.0:4222", "the client listener of the server")
 	fl.StringVar(&storeDir, "store-dir", "/var/lib/nats/jetstream", "the server's JetStream store")
 	fl.BoolVar(&syncAlways, "sync-always", false, "fsync every write before acknowledging it")
+	fl.BoolVar(&verify, "verify-clients", false, "require a client certificate from every client (certificate authentication on a server without Prism's optional verification)")
 	return cmd
 }
