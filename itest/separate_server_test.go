@@ -3,7 +3,6 @@ package itest
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,18 +59,7 @@ func startNATSServerProcess(t *testing.T) (string, func()) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err == nil {
-				c.Close()
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("nats-server did not listen within 30s: %v", err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitListening(t, port)
 	}
 	stop := func() {
 		_ = cmd.Process.Kill()
