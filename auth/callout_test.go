@@ -73,7 +73,7 @@ func TestCalloutServerRefuses(t *testing.T) {
 		{"write on another namespace", "alice-token", alice, "Publish", subjects.Write("other", "put"), true},
 		{"write without write", "bob-token", bob, "Publish", subjects.Write("demo", "put"), true},
 		{"read without read", "bob-token", bob, "Publish", subjects.Read("other", "get"), true},
-		{"admin without admin", "bob-token", bob, "Publish", subjects.Admin("ns.list"), true},
+		{"admin without admin", "bob-token", bob, "Publish", subjects.Admin("ns.apply"), true},
 		{"events subject", "alice-token", alice, "Publish", subjects.KeyValueEvent("demo", []byte("k1")), false},
 		{"JetStream API", "alice-token", alice, "Publish", "$JS.API.INFO", false},
 		{"JetStream consumer create", "root-token", root, "Publish", "$JS.API.CONSUMER.CREATE.PRISM_DEMO", false},

@@ -8,6 +8,16 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
+// OwnerVerify is the owner operation (subjects.Owner) an administrator
+// of a namespace may call from the application account: prism migrate
+// verify.
+const OwnerVerify = "verify"
+
+// readOnlyAdmin are the admin operations any principal with a
+// permission on some namespace may send; the admin API answers them for
+// the namespaces it may see only.
+var readOnlyAdmin = []string{"ns.list", "ns.get", "ns.history"}
+
 // UserPermissions returns the NATS subject permissions of principal p in
 // the application account, derived from ps: the first enforcement of the
 // policies, by the server itself (the gateway checks them again on every
@@ -27,11 +37,6 @@ import (
 // mean "allow all" to the server. Namespace names that are not valid
 // (subjects.ValidateNamespace) are skipped, so that no map key can inject
 // a wildcard. The lists are sorted, so equal inputs give equal JWTs.
-// OwnerVerify is the owner operation (subjects.Owner) an administrator
-// of a namespace may call from the application account: prism migrate
-// verify.
-const OwnerVerify = "verify"
-
 func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 	var pub, sub []string
 	sub = append(sub, subjects.InboxPrefix(p.Name)+".>")
@@ -39,7 +44,7 @@ func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 		pub = append(pub, subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.AllAdmin(), subjects.Owner("*", OwnerVerify))
 		sub = append(sub, subjects.Changes("*"))
 	} else {
-		admin := false
+		admin, any := false, false
 		for ns, pol := range ps.Namespaces {
 			if subjects.ValidateNamespace(ns) != nil {
 				continue
@@ -57,9 +62,15 @@ func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 				admin = true
 				pub = append(pub, subjects.Owner(ns, OwnerVerify))
 			}
+			any = any || len(pol.Grants(p)) > 0
 		}
-		if admin {
+		switch {
+		case admin:
 			pub = append(pub, subjects.AllAdmin())
+		case any:
+			for _, op := range readOnlyAdmin {
+				pub = append(pub, subjects.Admin(op))
+			}
 		}
 	}
 	slices.Sort(pub)

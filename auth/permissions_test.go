@@ -29,13 +29,14 @@ func TestUserPermissions(t *testing.T) {
 		{"writer, reader, follower and namespace admin", alice, ps,
 			[]string{"prism.$admin.>", "prism.$owner.verify.demo", "prism.demo.read.>", "prism.demo.write.>", "prism.zeta.read.>"}, nil,
 			[]string{inbox(alice), "prism.demo.changes.>", "prism.zeta.changes.>"}},
-		{"reader and other's writer", bob, ps,
-			[]string{"prism.demo.read.>", "prism.other.write.>", "prism.zeta.read.>"}, nil,
+		{"reader and other's writer: read-only admin too", bob, ps,
+			[]string{"prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list", "prism.demo.read.>", "prism.other.write.>", "prism.zeta.read.>"}, nil,
 			[]string{inbox(bob), "prism.zeta.changes.>"}},
 		{"global admin: wildcards", root, ps,
 			[]string{"prism.$admin.>", "prism.$owner.verify.*", "prism.*.read.>", "prism.*.write.>"}, nil,
 			[]string{inbox(root), "prism.*.changes.>"}},
-		{"nothing to publish: explicit deny", nobody, subOnly, nil, []string{">"},
+		{"follower only: read-only admin", nobody, subOnly,
+			[]string{"prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list"}, nil,
 			[]string{inbox(nobody), "prism.feed.changes.>"}},
 		{"no policies at all: own inbox only", nobody, auth.Policies{}, nil, []string{">"},
 			[]string{inbox(nobody)}},
@@ -75,7 +76,7 @@ func TestUserPermissionsDeterministic(t *testing.T) {
 			t.Fatalf("%v != %v", got, first)
 		}
 	}
-	if !slices.IsSorted(first.Pub.Allow) || !slices.IsSorted(first.Sub.Allow) || len(first.Pub.Allow) != 16 {
+	if !slices.IsSorted(first.Pub.Allow) || !slices.IsSorted(first.Sub.Allow) || len(first.Pub.Allow) != 19 {
 		t.Fatalf("not sorted or incomplete: %+v", first)
 	}
 }

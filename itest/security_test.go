@@ -337,12 +337,18 @@ func TestSecurityLivePolicyAndAudit(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// app may not administer orders, so the admin API refuses it (the
-	// server lets app publish no admin request at all).
+	// app may not administer payroll, nor see it: the admin API refuses
+	// (the server lets app send only the read-only admin requests).
 	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
 	defer cancelShort()
-	if _, err := namespaces.NewAdminClient(app, 3*time.Second).Get(short, "payroll"); err == nil {
-		t.Fatal("app read payroll's spec")
+	appAdmin := namespaces.NewAdminClient(app, 3*time.Second)
+	if _, err := appAdmin.Get(short, "payroll"); err == nil || !strings.Contains(err.Error(), "PERMISSION_DENIED") {
+		t.Fatalf("app read payroll's spec (%v), want PERMISSION_DENIED", err)
+	}
+	// app may see the namespaces it has a permission on, and only those.
+	l, err := appAdmin.List(ctx)
+	if err != nil || len(l.Namespaces) != 1 || l.Namespaces[0].Namespace.Name != "orders" {
+		t.Fatalf("app's ns list = %+v, %v; want orders alone", l.Namespaces, err)
 	}
 
 	// The audit has the accesses, one to one and in order, with who and
