@@ -77,6 +77,14 @@ func TestReadmeSecurityTour(t *testing.T) {
 		t.Fatal("the server reported no permissions violation for app's scan of demo")
 	}
 
+	// app may not apply: the server refuses the request, and prism says
+	// so, naming who was refused.
+	cmd := exec.Command(prismBin, "apply", "-f", spec)
+	cmd.Env = append(os.Environ(), append(env, "NATS_CERT="+filepath.Join(a, "users", "app.pem"), "NATS_KEY="+filepath.Join(a, "users", "app-key.pem"))...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "refused to let app send the request") || strings.Contains(string(out), "DEADLINE_EXCEEDED") {
+		t.Fatalf("prism apply as app: %v\n%s\nwant a refusal naming app", err, out)
+	}
+
 	// A replay, as the Prism service user, is audited too.
 	runCLI(t, env, "replay", "orders", "--target", "rebuild", "--data-dir", data, "--nkey", filepath.Join(a, "service.nk"))
 
