@@ -44,7 +44,7 @@ type admin struct {
 // session connects to the running Prism; done closes the session. A
 // request the NATS server refuses to let the credential publish (a
 // permissions violation, which gets no reply) ends the session at once
-// with errRefused, rather than at the timeout.
+// with a natsconn.RefusedError, rather than at the timeout.
 func (f *adminFlags) session(cmd *cobra.Command) (a admin, done func(), err error) {
 	tctx, cancelTimeout := context.WithTimeout(cmd.Context(), 3*f.timeout)
 	ctx, refuse := context.WithCancelCause(tctx)
@@ -52,7 +52,7 @@ func (f *adminFlags) session(cmd *cobra.Command) (a admin, done func(), err erro
 	conn.Timeout = f.timeout
 	nc, err := connect(ctx, conn, "prism-cli", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) {
-			refuse(&errRefused{who: conn, err: err})
+			refuse(&natsconn.RefusedError{Options: conn, Err: err, Hint: "planning, applying, deleting and migrating a namespace need its admin: permission or a global admin (docs/security.md)"})
 		}
 	}))
 	if err != nil {
@@ -60,22 +60,6 @@ func (f *adminFlags) session(cmd *cobra.Command) (a admin, done func(), err erro
 		return a, nil, err
 	}
 	return admin{namespaces.NewAdminClient(nc, f.timeout), ctx, f.timeout}, func() { refuse(nil); cancelTimeout(); nc.Close() }, nil
-}
-
-// errRefused is a request the NATS server did not let the credential
-// send.
-type errRefused struct {
-	who natsconn.Options
-	err error
-}
-
-func (e *errRefused) Error() string {
-	who := "this credential"
-	if name, _, _ := e.who.Principal(); name != "" {
-		who = name
-	}
-	return fmt.Sprintf("the NATS server refused to let %s send the request (%v): its permissions do not allow it; "+
-		"planning, applying, deleting and migrating a namespace need its admin: permission or a global admin (docs/security.md)", who, e.err)
 }
 
 // adminCommand completes cmd as a command of the admin API: the admin
@@ -89,7 +73,7 @@ func adminCommand(cmd *cobra.Command, run func(cmd *cobra.Command, args []string
 		}
 		defer done()
 		err = run(cmd, args, a)
-		if refused := (*errRefused)(nil); err != nil && errors.As(context.Cause(a.ctx), &refused) {
+		if refused := (*natsconn.RefusedError)(nil); err != nil && errors.As(context.Cause(a.ctx), &refused) {
 			return refused
 		}
 		return err

@@ -17,7 +17,6 @@ import (
 	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/auth/audit"
 	"github.com/prism-data/prism/internal/natsconn"
-	"github.com/prism-data/prism/subjects"
 )
 
 // auditFlags are the flags of prism audit.
@@ -141,24 +140,12 @@ func runAudit(cmd *cobra.Command, f auditFlags) error {
 // command ran on namespace ns (n records) as the Prism service user it
 // connected as; a record that cannot be stored is reported on stderr.
 func auditRun(ctx context.Context, js jetstream.JetStream, op, ns string, n uint64, err error, d time.Duration) {
-	// Bounded: an interrupted command still records what it did, but
-	// does not hang on an unreachable stream.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, werr := js.Stream(ctx, subjects.AuditStream)
-	var w *audit.Writer
-	if werr == nil {
-		w, werr = audit.NewWriter(js, audit.WithAckTimeout(5*time.Second))
+	p := auth.ServicePrincipal
+	if u, uerr := user.Current(); uerr == nil {
+		p.Name = "prism/" + u.Username
 	}
-	if werr == nil {
-		p := auth.ServicePrincipal
-		if u, uerr := user.Current(); uerr == nil {
-			p.Name = "prism/" + u.Username
-		}
-		werr = w.Record(ctx, audit.Record{Principal: p, Namespace: ns, Op: op, Count: int(n), Code: audit.Code(err), Latency: d}, true)
-		werr = errors.Join(werr, w.Close(ctx))
-	}
-	if werr != nil {
+	rec := audit.Record{Principal: p, Namespace: ns, Op: op, Count: int(n), Code: audit.Code(err), Latency: d}
+	if werr := audit.RecordOnce(ctx, js, rec); werr != nil {
 		fmt.Fprintf(os.Stderr, "prism: the audit record of %s on %s was not stored: %v\n", op, ns, werr)
 	}
 }

@@ -266,3 +266,27 @@ func (o Options) certLabel() string {
 	}
 	return "unreadable"
 }
+
+// RefusedError is a message the NATS server did not let the credential
+// of Options send (a permissions violation, Err): such a request gets no
+// reply, so a caller that sees the violation can end it at once with this
+// error, which names the principal and what Hint says is needed.
+type RefusedError struct {
+	Options Options
+	Err     error
+	Hint    string
+}
+
+func (e *RefusedError) Error() string {
+	who := "this credential"
+	if name, _, _ := e.Options.Principal(); name != "" {
+		who = name
+	}
+	msg := fmt.Sprintf("the NATS server refused to let %s send the request (%v): its permissions do not allow it", who, e.Err)
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
