@@ -158,14 +158,21 @@ func subscribeError(op, ns string, err error) error {
 	case errors.Is(err, nats.ErrPermissionViolation):
 		return &Error{Op: op, Code: prismv1.Code_PERMISSION_DENIED, Message: "no permission to create a consumer on " + subjects.Stream(ns) + ": " + err.Error()}
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
-		return &Error{Op: op, Code: prismv1.Code_UNAVAILABLE, Message: "JetStream does not answer: " + err.Error()}
+		return &Error{Op: op, Code: prismv1.Code_UNAVAILABLE, Message: "JetStream does not answer: " + err.Error() + noJetStreamHint(ns)}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return &Error{Op: op, Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "no reply before the deadline: " + err.Error()}
+		return &Error{Op: op, Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "no reply before the deadline: " + err.Error() + noJetStreamHint(ns)}
 	}
 	if what := connectionDown(err); what != "" {
 		return unavailable(op, what, err)
 	}
 	return fmt.Errorf("prism %s: %w", op, err)
+}
+
+// noJetStreamHint is what a subscriber in a secured deployment's
+// application account needs to know: it has no JetStream (the server
+// refuses the consumer, and the request gets no reply).
+func noJetStreamHint(ns string) string {
+	return "; in a secured deployment an application account has no JetStream: follow the change fan-out " + subjects.Changes(ns) + " instead (docs/security.md)"
 }
 
 // pump moves messages from the ordered consumer to out, one at a time, so

@@ -23,6 +23,7 @@ import (
 	"github.com/prism-data/prism/auth/authn"
 	"github.com/prism-data/prism/auth/authn/authntest"
 	"github.com/prism-data/prism/auth/devinit"
+	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
@@ -42,9 +43,10 @@ type secured struct {
 
 // ordersAccess is the policy of namespace orders in these tests.
 var ordersAccess = namespaces.Access{
-	Write: namespaces.NewNames("app"),
-	Read:  namespaces.NewNames("app", "group:analysts"),
-	Admin: namespaces.NewNames("admin"),
+	Write:     namespaces.NewNames("app"),
+	Read:      namespaces.NewNames("app", "group:analysts"),
+	Subscribe: namespaces.NewNames("app"),
+	Admin:     namespaces.NewNames("admin"),
 }
 
 func startSecured(t *testing.T) *secured {
@@ -73,7 +75,7 @@ func startSecured(t *testing.T) *secured {
 	if err := os.WriteFile(res.AuthConfig, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ns := namespaces.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong", Access: ordersAccess}
+	ns := namespaces.Namespace{Name: "orders", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong", Access: ordersAccess, PublishChanges: true}
 	other := namespaces.Namespace{Name: "payroll", Abstraction: "keyvalue", Backend: "sqlite", Consistency: "strong"}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -464,4 +466,51 @@ func nodeMetric(t *testing.T, n *node.Node, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+func TestSecurityChangeFanOut(t *testing.T) {
+	s := startSecured(t)
+	app, stranger := s.user(t, "app"), s.user(t, "stranger")
+	changes, err := app.SubscribeSync(subjects.Changes("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// stranger may not follow orders: the server refuses the subscription.
+	if _, err := stranger.SubscribeSync(subjects.Changes("orders")); err != nil {
+		t.Fatal(err)
+	}
+	_ = stranger.Flush()
+	code, seq := call(t, app, subjects.Write("orders", "put"), putBody, nil)
+	if code != "" {
+		t.Fatalf("put: %s", code)
+	}
+	m, err := changes.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("app saw no change of its write (seq %d) on the fan-out: %v", seq, err)
+	}
+	if got := m.Header.Get(subjects.HeaderPrincipal); got != "app" {
+		t.Errorf("the change says it was written by %q, want app", got)
+	}
+	if ch, ok := refusals.Load(stranger); ok {
+		select {
+		case v := <-ch.(chan string):
+			if !strings.Contains(v, "Subscription") || !strings.Contains(v, "changes") {
+				t.Errorf("stranger's refusal: %s", v)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("the server did not refuse stranger's subscription to the changes of orders")
+		}
+	}
+	// JetStream is out of reach of the application account; the client
+	// says what to use instead.
+	c, err := client.New(app, client.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(context.Background(), "orders"); err == nil || !strings.Contains(err.Error(), subjects.Changes("orders")) {
+		t.Fatalf("client.Subscribe from APP: %v, want an error naming the change fan-out", err)
+	}
 }
