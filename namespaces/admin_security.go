@@ -124,9 +124,11 @@ func (a *Admin) filterList(p auth.Principal, l AdminListReply) AdminListReply {
 type principalKey struct{}
 
 // by is who the registry records as making a change: the authenticated
-// principal when there is one, else what the client said (claimed).
+// principal when there is one, else what the client said (claimed): in
+// development mode, and for Prism's own processes and operators' tools in
+// the PRISM account, which are trusted to say who runs them.
 func by(ctx context.Context, claimed string) string {
-	if p, ok := ctx.Value(principalKey{}).(auth.Principal); ok && p.Via != auth.ViaNone {
+	if p, ok := ctx.Value(principalKey{}).(auth.Principal); ok && p.Via != auth.ViaNone && p.Via != auth.ViaService {
 		return p.Name
 	}
 	return claimed

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,7 +21,6 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
-	"log/slog"
 
 	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/auth/authn"
