@@ -74,7 +74,7 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte, p aut
 			return VerifyReply{}, &status.Error{Code: status.ErrInvalidArgument.Code, Message: "request body: " + err.Error()}
 		}
 	}
-	if p.Via != auth.ViaNone {
+	if p.Via != auth.ViaNone && p.Via != auth.ViaService {
 		req.By = p.Name // who verified, as authenticated, not as claimed
 	}
 	timeout := defaultVerifyTimeout
