@@ -13,7 +13,34 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/subjects"
 )
+
+func Example_secured() {
+	run := func(ctx context.Context) error {
+		// snippet: secured
+		nc, err := nats.Connect("nats://127.0.0.1:4334",
+			nats.RootCAs("secure-data/auth/ca.pem"),
+			nats.ClientCert("secure-data/auth/users/app.pem", "secure-data/auth/users/app-key.pem"),
+			// app may receive replies only under its own prefix.
+			nats.CustomInboxPrefix(subjects.InboxPrefix("app")))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		c, err := client.New(nc)
+		if err != nil {
+			return err
+		}
+		_, err = c.KeyValue("orders").Put(ctx, []byte("order1"), []client.Item{{Key: []byte("status"), Value: []byte("paid")}})
+		if errors.Is(err, client.ErrPermissionDenied) {
+			// the policy of orders does not let app write
+		}
+		// end snippet
+		return err
+	}
+	_ = run
+}
 
 func Example_keyValue() {
 	run := func(ctx context.Context) error {
