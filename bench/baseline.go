@@ -241,7 +241,7 @@ func echoBaseline(ctx context.Context, cfg Config, t *benchTarget, value []byte,
 	opts := slices.Clip(cfg.NATSOptions)
 	url := t.url
 	if t.prism != nil && t.prism.Server() != nil {
-		url, opts = "", []nats.Option{nats.InProcessServer(t.prism.Server())}
+		url, opts = "", append([]nats.Option{nats.InProcessServer(t.prism.Server())}, t.svcOpts...)
 	}
 	rc, err := nats.Connect(url, append(opts, nats.Name("prism-bench-echo"))...)
 	if err != nil {
@@ -258,7 +258,7 @@ func echoBaseline(ctx context.Context, cfg Config, t *benchTarget, value []byte,
 	l := newLoad("nats-echo", cfg)
 	l.series = []string{"request"}
 	l.op = func(ctx context.Context, w *worker, start time.Time) {
-		_, err := t.nc.RequestWithContext(ctx, subject, value)
+		_, err := t.svc.RequestWithContext(ctx, subject, value)
 		if ctx.Err() != nil {
 			return
 		}

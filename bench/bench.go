@@ -82,6 +82,12 @@ type Config struct {
 	Events int
 	// Baseline also measures the raw engines and reports Prism ÷ raw.
 	Baseline bool
+	// Auth runs the embedded Prism with authentication on (prism auth
+	// init's material in its data directory): the load's client is an
+	// application principal over TLS with a client certificate, as in
+	// production; the baselines and scenarios that need JetStream or the
+	// admin API use Prism's service key. Embedded only.
+	Auth bool
 
 	// Backend is the embedded namespace's backend: "sqlite" or "postgres".
 	Backend string
@@ -111,6 +117,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if !slices.Contains(Scenarios, c.Scenario) {
 		errs = append(errs, fmt.Errorf("--scenario %q: want one of %s", c.Scenario, strings.Join(Scenarios, ", ")))
+	}
+	if c.Auth && c.NATSURL != "" {
+		errs = append(errs, errors.New("--auth runs an embedded Prism with authentication on; against --nats-url pass its credentials (--tls-cert, --nkey, ...) instead"))
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency %d: want at least 1", c.Concurrency))

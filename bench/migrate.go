@@ -25,7 +25,7 @@ func runMigrate(ctx context.Context, cfg Config, t *benchTarget, items []client.
 	if err := fillStream(ctx, cfg, t, items, progress); err != nil {
 		return RunResult{}, err
 	}
-	admin := namespaces.NewAdminClient(t.nc, 10*time.Minute)
+	admin := namespaces.NewAdminClient(t.svc, 10*time.Minute)
 	target := "pg" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	schema, err := postgres.TargetSchemaName(t.namespace, target)
 	if err != nil {

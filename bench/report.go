@@ -36,6 +36,8 @@ type ReportTarget struct {
 	Namespace   string `json:"namespace"`
 	Backend     string `json:"backend,omitempty"`
 	Consistency string `json:"consistency,omitempty"`
+	// Auth says the embedded Prism ran with authentication on (--auth).
+	Auth bool `json:"auth,omitempty"`
 }
 
 // ReportConfig is the load that was applied.
@@ -93,7 +95,7 @@ type Ratio struct {
 func newReport(cfg Config, t *benchTarget) *Report {
 	r := &Report{
 		Scenario: cfg.Scenario,
-		Target:   ReportTarget{Mode: t.mode, NATSURL: t.url, Namespace: t.namespace, Backend: t.backend, Consistency: t.consist},
+		Target:   ReportTarget{Mode: t.mode, NATSURL: t.url, Namespace: t.namespace, Backend: t.backend, Consistency: t.consist, Auth: t.svcOpts != nil},
 		Config: ReportConfig{
 			Concurrency: cfg.Concurrency, Rate: cfg.Rate, DurationSeconds: cfg.Duration.Seconds(),
 			ValueSize: cfg.ValueSize, Keys: cfg.Keys, KeyDist: cfg.KeyDist,
@@ -149,6 +151,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	target := fmt.Sprintf("%s stack, namespace %s", r.Target.Mode, r.Target.Namespace)
 	if r.Target.Mode == "embedded" {
 		target += fmt.Sprintf(" (%s, %s)", r.Target.Backend, r.Target.Consistency)
+		if r.Target.Auth {
+			target += ", authentication on: an application principal over TLS"
+		}
 	} else {
 		target += " at " + r.Target.NATSURL
 	}

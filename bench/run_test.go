@@ -189,3 +189,25 @@ func TestBenchMigrate(t *testing.T) {
 		t.Errorf("backfill applied %d events, want the whole stream (%d)", ev.Ops, f.Events)
 	}
 }
+
+// TestBenchAuth runs the mixed load and its baselines against a Prism
+// with authentication on: the client is an application principal (over
+// TLS, by certificate), the baselines use the service key.
+func TestBenchAuth(t *testing.T) {
+	f := shortConfig(ScenarioMixed)
+	f.Auth, f.Baseline = true, true
+	rep := run(t, f)
+	if !rep.Target.Auth {
+		t.Fatalf("report target %+v: want auth on", rep.Target)
+	}
+	if len(rep.Runs) < 2 {
+		t.Fatalf("runs: %+v; want prism and its baselines", rep.Runs)
+	}
+	for _, r := range rep.Runs {
+		checkRun(t, r)
+	}
+	f.NATSURL = "nats://127.0.0.1:4222"
+	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "--auth") {
+		t.Fatalf("--auth with --nats-url: %v, want a refusal naming --auth", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prism-data/prism/auth/devinit"
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/subjects"
@@ -53,6 +56,8 @@ type EmbeddedConfig struct {
 	Namespace namespaces.Namespace
 	// By is recorded in the registry as who applied Namespace.
 	By string
+	// AuthConfig, when set, turns authentication on (node.Config).
+	AuthConfig string
 	// Logger receives the Prism's logs.
 	Logger *slog.Logger
 }
@@ -73,6 +78,7 @@ func StartNode(ctx context.Context, cfg EmbeddedConfig) (Embedded, error) {
 		SyncAlways:   cfg.SyncAlways,
 		DrainTimeout: 15 * time.Second,
 		PostgresDSN:  cfg.PostgresDSN,
+		AuthConfig:   cfg.AuthConfig,
 	}, cfg.Logger, node.Seed{Namespaces: []namespaces.Namespace{cfg.Namespace}, By: cfg.By})
 	if err != nil {
 		return nil, err // not a nil *node.Node in a non-nil Embedded
@@ -98,6 +104,11 @@ type benchTarget struct {
 
 	nc *nats.Conn // the benchmark client's own connection, over TCP
 	kv *client.KeyValue
+	// With Config.Auth: the client's credential options, and svc, a
+	// connection as Prism's service user (JetStream, the admin API) with
+	// svcOpts; without, svc is nc.
+	clientOpts, svcOpts []nats.Option
+	svc                 *nats.Conn
 }
 
 // openBenchTarget starts the embedded Prism (or connects to cfg.NATSURL) and
@@ -115,8 +126,14 @@ func openBenchTarget(ctx context.Context, cfg Config) (_ *benchTarget, retErr er
 	} else if err := t.startEmbedded(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if t.nc, err = nats.Connect(t.url, append([]nats.Option{nats.Name("prism-bench")}, cfg.NATSOptions...)...); err != nil {
+	if t.nc, err = nats.Connect(t.url, append([]nats.Option{nats.Name("prism-bench")}, append(cfg.NATSOptions, t.clientOpts...)...)...); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", t.url, err)
+	}
+	t.svc = t.nc
+	if t.svcOpts != nil {
+		if t.svc, err = nats.Connect(t.url, append([]nats.Option{nats.Name("prism-bench-service")}, t.svcOpts...)...); err != nil {
+			return nil, fmt.Errorf("connect to %s as the service user: %w", t.url, err)
+		}
 	}
 	// No retries: a failed request shows as an error, not as a slow one.
 	c, err := client.New(t.nc, client.WithTimeout(30*time.Second), client.WithRetries(0, 0))
@@ -157,12 +174,18 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 	}
 	ns := namespaces.Namespace{Name: t.namespace, Abstraction: namespaces.AbstractionKeyValue, Backend: cfg.Backend, Consistency: namespaces.Consistency(cfg.Consistency),
 		Needs: namespaces.Needs{ReadRPS: cfg.ReadRPS}}
+	authConfig := ""
+	if cfg.Auth {
+		if authConfig, err = t.secure(dir, &ns); err != nil {
+			return err
+		}
+	}
 	start := cfg.Start
 	if start == nil {
 		start = StartNode
 	}
 	// Kept only on success: a StartFunc may return a nil *T with its error.
-	prism, err := start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log})
+	prism, err := start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log, AuthConfig: authConfig})
 	if err != nil {
 		return fmt.Errorf("start the embedded stack: %w", err)
 	}
@@ -173,7 +196,7 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 // js returns a JetStream context on the target's server for the replay
 // scenario and the baselines.
 func (t *benchTarget) js(opts ...jetstream.JetStreamOpt) (jetstream.JetStream, error) {
-	return jetstream.New(t.nc, opts...)
+	return jetstream.New(t.svc, opts...)
 }
 
 // stream returns the namespace's stream, on the embedded Prism's own
@@ -205,6 +228,9 @@ func (t *benchTarget) scratchDir() (string, error) {
 
 func (t *benchTarget) close(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	if t.svc != nil && t.svc != t.nc {
+		t.svc.Close()
+	}
 	if t.nc != nil {
 		t.nc.Close()
 	}
@@ -236,4 +262,27 @@ func dropSchemas(ctx context.Context, dsn string, schemas []string, log *slog.Lo
 			log.Warn("drop bench schema", "schema", s, "err", err)
 		}
 	}
+}
+
+// benchUser is the application principal of a run with Config.Auth.
+const benchUser = "bench"
+
+// secure writes prism auth init's material into dir/auth, lets benchUser
+// read, write and follow ns, and sets the client's (certificate) and the
+// service user's (nkey) connection options. It returns the auth.yaml.
+func (t *benchTarget) secure(dir string, ns *namespaces.Namespace) (string, error) {
+	res, err := devinit.Init(filepath.Join(dir, "auth"), devinit.Options{Users: []devinit.User{{Name: benchUser}}})
+	if err != nil {
+		return "", fmt.Errorf("--auth: %w", err)
+	}
+	who := namespaces.NewNames(benchUser)
+	ns.Access = namespaces.Access{Read: who, Write: who, Subscribe: who}
+	u := res.Users[0]
+	if t.clientOpts, err = (natsconn.Options{TLSCert: u.Cert, TLSKey: u.Key, TLSCA: res.CACert}).NATSOptions(); err != nil {
+		return "", err
+	}
+	if t.svcOpts, err = (natsconn.Options{NKey: res.ServiceSeed, TLSCA: res.CACert}).NATSOptions(); err != nil {
+		return "", err
+	}
+	return res.AuthConfig, nil
 }
