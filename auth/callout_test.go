@@ -49,7 +49,7 @@ func TestCalloutRequestIdentity(t *testing.T) {
 			if p.Name != alice.Name || p.Via != alice.Via || len(p.Groups) != 1 || p.Groups[0] != "writers" {
 				t.Fatalf("principal = %+v, want %+v", p, alice)
 			}
-			if got := e.calloutCount("allowed"); got != 1 {
+			if got := e.waitCount("allowed", 1); got != 1 {
 				t.Fatalf("allowed = %v, want 1", got)
 			}
 		})
@@ -262,7 +262,7 @@ func TestCalloutLifecycle(t *testing.T) {
 	for range 4 {
 		e.mustConnect("alice-token", alice.Name).Close()
 	}
-	if got := e.calloutCount("allowed"); got != 4 {
+	if got := e.waitCount("allowed", 4); got != 4 {
 		t.Fatalf("allowed = %v, want 4 (each request answered once)", got)
 	}
 	if err := second.Close(); err != nil {

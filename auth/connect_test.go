@@ -44,7 +44,7 @@ func TestCalloutRefusesAtConnect(t *testing.T) {
 			if !errors.Is(err, nats.ErrAuthorization) {
 				t.Fatalf("connect: %v, want %v", err, nats.ErrAuthorization)
 			}
-			if got := e.calloutCount(tt.result); got != before+1 {
+			if got := e.waitCount(tt.result, before+1); got != before+1 {
 				t.Fatalf("prism_auth_callout_total{result=%q} = %v, want %v", tt.result, got, before+1)
 			}
 		})

@@ -316,3 +316,15 @@ func (e *env) calloutCount(result string) float64 {
 	}
 	return 0
 }
+
+// waitCount is prism_auth_callout_total{result} once it reaches want, or
+// after waitFor: the callout counts a request once it has replied, which
+// may be after the client's connect returned.
+func (e *env) waitCount(result string, want float64) float64 {
+	e.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for e.calloutCount(result) < want && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return e.calloutCount(result)
+}
