@@ -44,6 +44,7 @@ var rules = []rule{
 	{prefix: "auth/authn", allow: []string{"proto", "subjects", "status", "auth"}},
 	{prefix: "auth/devinit", allow: []string{"proto", "subjects", "status", "auth", "auth/authn"}},
 	{prefix: "auth", allow: []string{"proto", "subjects", "status"}},
+	{prefix: "pii", allow: []string{"proto", "subjects", "status"}},
 	{prefix: "client", allow: []string{"proto", "subjects"}},
 	{prefix: "backends/internal", allow: []string{"proto", "subjects", "backends/internal"}},
 	{prefix: "backends/backendtest", allow: []string{"proto", "subjects", "backends/internal"}},
