@@ -1,10 +1,11 @@
 package auth
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prism-data/prism/internal/metrics"
 )
 
 // calloutMetrics are the auth callout's metrics.
@@ -41,29 +42,10 @@ func newCalloutMetrics(reg prometheus.Registerer) (*calloutMetrics, error) {
 		return m, nil
 	}
 	var err error
-	m.requests = register(reg, m.requests, &err)
-	m.duration = register(reg, m.duration, &err)
+	m.requests = metrics.Register(reg, m.requests, &err)
+	m.duration = metrics.Register(reg, m.duration, &err)
 	if err != nil {
 		return nil, fmt.Errorf("auth callout: register metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name and labels.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	if *errp == nil {
-		*errp = err
-	}
-	return c
 }

@@ -1,12 +1,13 @@
 package projectors
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	pmetrics "github.com/prism-data/prism/internal/metrics"
 )
 
 // metrics of one projector. Every series carries the const labels namespace
@@ -63,37 +64,18 @@ func newMetrics(reg prometheus.Registerer, namespace, target string) (*metrics, 
 		return m, nil
 	}
 	var err error
-	m.appliedSeq = register(reg, m.appliedSeq, &err)
-	m.applied = register(reg, m.applied, &err)
-	m.deadLetters = register(reg, m.deadLetters, &err)
-	m.applyErrors = register(reg, m.applyErrors, &err)
-	m.lag = register(reg, m.lag, &err)
-	m.lagSeconds = register(reg, m.lagSeconds, &err)
-	m.batchSize = register(reg, m.batchSize, &err)
-	m.applyTime = register(reg, m.applyTime, &err)
+	m.appliedSeq = pmetrics.Register(reg, m.appliedSeq, &err)
+	m.applied = pmetrics.Register(reg, m.applied, &err)
+	m.deadLetters = pmetrics.Register(reg, m.deadLetters, &err)
+	m.applyErrors = pmetrics.Register(reg, m.applyErrors, &err)
+	m.lag = pmetrics.Register(reg, m.lag, &err)
+	m.lagSeconds = pmetrics.Register(reg, m.lagSeconds, &err)
+	m.batchSize = pmetrics.Register(reg, m.batchSize, &err)
+	m.applyTime = pmetrics.Register(reg, m.applyTime, &err)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name and labels (a restarted projector of the same pair).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	if *errp == nil {
-		*errp = err
-	}
-	return c
 }
 
 // ageGauge is a gauge of the time elapsed since an instant, computed when

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/prism-data/prism/internal/metrics"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -178,31 +179,13 @@ func newCompactorMetrics(reg prometheus.Registerer, namespace string) (*compacto
 	}
 	var err error
 	for _, c := range []*prometheus.Counter{&m.passes, &m.records, &m.removed, &m.tombstones, &m.errors} {
-		if err == nil {
-			*c, err = registered(reg, *c)
-		}
+		*c = metrics.Register(reg, *c, &err)
 	}
-	if err == nil {
-		m.skipped, err = registered(reg, m.skipped)
-	}
+	m.skipped = metrics.Register(reg, m.skipped, &err)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	return m, nil
-}
-
-// registered registers c with reg, or returns the collector registered
-// before under the same name and labels (a Compactor of the same namespace
-// made again).
-func registered[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // observe counts a pass and what it did.
