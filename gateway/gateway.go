@@ -403,7 +403,7 @@ func (g *Gateway) admit(r *request, resolveErr error) error {
 	if err := g.authenticate(r); err != nil {
 		return err
 	}
-	return g.authorizeResolved(r, r.kind, r.nsName, resolveErr)
+	return g.authorizeResolved(r, resolveErr)
 }
 
 // codeOf is the status code name of err, "OK" for nil.

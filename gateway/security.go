@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prism-data/prism/auth"
-	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
@@ -25,10 +24,9 @@ type Security interface {
 	// request cannot be attributed to anyone.
 	Identify(h nats.Header) (auth.Principal, error)
 	// Authorize returns nil when p may perform perm on namespace ns,
-	// whose registered spec is spec (nil when ns is not registered), and
-	// otherwise a PERMISSION_DENIED *status.Error naming the missing
-	// permission and never whether ns exists.
-	Authorize(p auth.Principal, ns string, spec *namespaces.Namespace, perm auth.Permission) error
+	// registered or not, and otherwise a PERMISSION_DENIED *status.Error
+	// naming the missing permission and never whether ns exists.
+	Authorize(p auth.Principal, ns string, perm auth.Permission) error
 }
 
 // Access is one request as the audit records it.
@@ -86,16 +84,12 @@ func (g *Gateway) authenticate(r *request) error {
 // namespace. resolveErr is how resolving the subject failed, if it did: an
 // unknown namespace is refused like a forbidden one unless the caller may
 // see it, so a refusal never says which namespaces exist.
-func (g *Gateway) authorizeResolved(r *request, kind, ns string, resolveErr error) error {
+func (g *Gateway) authorizeResolved(r *request, resolveErr error) error {
 	sec := g.opts.security
-	if sec == nil || ns == "" {
+	if sec == nil || r.nsName == "" {
 		return resolveErr
 	}
-	var spec *namespaces.Namespace
-	if r.ns != nil {
-		spec = &r.ns.Namespace
-	}
-	if err := sec.Authorize(r.principal, ns, spec, permission(kind)); err != nil {
+	if err := sec.Authorize(r.principal, r.nsName, permission(r.kind)); err != nil {
 		return err
 	}
 	return resolveErr

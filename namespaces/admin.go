@@ -253,7 +253,7 @@ func (a *Admin) serve(m *nats.Msg) {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	op := strings.TrimPrefix(m.Subject, subjects.Admin(""))
-	p, ns, err := a.admit(ctx, op, m.Header, m.Data)
+	p, ns, err := a.admit(op, m.Header, m.Data)
 	var reply any
 	if err == nil {
 		reply, err = a.handle(context.WithValue(ctx, principalKey{}, p), op, m.Data)

@@ -18,9 +18,9 @@ type AdminSecurity interface {
 	// Identify returns the principal of a request from its headers.
 	Identify(h nats.Header) (auth.Principal, error)
 	// Authorize returns nil when p may perform perm on namespace ns,
-	// whose registered spec is spec (nil when it is not registered), and
-	// otherwise a PERMISSION_DENIED error naming the missing permission.
-	Authorize(p auth.Principal, ns string, spec *Namespace, perm auth.Permission) error
+	// registered or not, and otherwise a PERMISSION_DENIED error naming
+	// the missing permission.
+	Authorize(p auth.Principal, ns string, perm auth.Permission) error
 }
 
 // AdminAccess is one admin request as the audit records it.
@@ -65,7 +65,7 @@ func adminTarget(body []byte) string {
 // checks it may run it: list is open to everyone (its reply is filtered),
 // get and history need any permission on the namespace, everything else
 // needs admin of it (a namespace not yet registered: a global admin).
-func (a *Admin) admit(ctx context.Context, op string, h nats.Header, body []byte) (auth.Principal, string, error) {
+func (a *Admin) admit(op string, h nats.Header, body []byte) (auth.Principal, string, error) {
 	if au := a.cfg.Auditor; au != nil {
 		if err := au.Healthy(); err != nil {
 			return auth.Anonymous, "", err
@@ -83,22 +83,18 @@ func (a *Admin) admit(ctx context.Context, op string, h nats.Header, body []byte
 		return p, "", nil
 	}
 	ns := adminTarget(body)
-	var spec *Namespace
-	if r, err := a.reg.Get(ctx, ns); err == nil {
-		spec = &r.Namespace
-	}
 	if op == AdminGet || op == AdminHistory {
-		return p, ns, a.mayAny(p, ns, spec, visible)
+		return p, ns, a.mayAny(p, ns, visible)
 	}
-	return p, ns, sec.Authorize(p, ns, spec, auth.Admin)
+	return p, ns, sec.Authorize(p, ns, auth.Admin)
 }
 
 // mayAny returns nil when p has any of perms on ns, else the refusal of
 // the first.
-func (a *Admin) mayAny(p auth.Principal, ns string, spec *Namespace, perms []auth.Permission) error {
+func (a *Admin) mayAny(p auth.Principal, ns string, perms []auth.Permission) error {
 	var first error
 	for _, perm := range perms {
-		err := a.cfg.Security.Authorize(p, ns, spec, perm)
+		err := a.cfg.Security.Authorize(p, ns, perm)
 		if err == nil {
 			return nil
 		}
@@ -115,7 +111,7 @@ func (a *Admin) filterList(p auth.Principal, l AdminListReply) AdminListReply {
 		return l
 	}
 	l.Namespaces = slices.DeleteFunc(l.Namespaces, func(n AdminNamespace) bool {
-		return a.mayAny(p, n.Namespace.Name, &n.Namespace, visible) != nil
+		return a.mayAny(p, n.Namespace.Name, visible) != nil
 	})
 	return l
 }

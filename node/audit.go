@@ -72,7 +72,7 @@ func (s *namespaceSet) admitOwner(h nats.Header, ns string) (auth.Principal, err
 	if err != nil {
 		return p, err
 	}
-	return p, s.sec.Authorize(p, ns, nil, auth.Admin)
+	return p, s.sec.Authorize(p, ns, auth.Admin)
 }
 
 // auditOwner records an owner request; it returns the error to reply

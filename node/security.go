@@ -164,10 +164,9 @@ func (s *security) Identify(h nats.Header) (auth.Principal, error) {
 // connection (and per RTT the server measured for it).
 const maxCachedIdentities = 16384
 
-// Authorize checks p against the live policies. spec is not consulted:
-// the registry's policy (kept by setPolicy) is the one in force, for
-// served and unserved namespaces alike.
-func (s *security) Authorize(p auth.Principal, ns string, _ *namespaces.Namespace, perm auth.Permission) error {
+// Authorize checks p against the live policies: the registry's (kept by
+// setPolicy), for served and unserved namespaces alike.
+func (s *security) Authorize(p auth.Principal, ns string, perm auth.Permission) error {
 	return s.policies.Load().Authorize(p, ns, perm)
 }
 

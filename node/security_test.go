@@ -41,19 +41,19 @@ func TestSecurityPoliciesFollowTheRegistry(t *testing.T) {
 	s := newSecurity([]string{"group:admins"})
 	admin := principal("root", "admins")
 	app := principal("app")
-	if err := s.Authorize(app, "orders", nil, "write"); err == nil {
+	if err := s.Authorize(app, "orders", "write"); err == nil {
 		t.Fatal("app may write orders before any policy")
 	}
-	if err := s.Authorize(admin, "orders", nil, "write"); err != nil {
+	if err := s.Authorize(admin, "orders", "write"); err != nil {
 		t.Fatalf("a global admin is refused: %v", err)
 	}
 	s.setPolicy("orders", policyOf("write", "app"))
-	if err := s.Authorize(app, "orders", nil, "write"); err != nil {
+	if err := s.Authorize(app, "orders", "write"); err != nil {
 		t.Fatalf("app may not write orders after its policy: %v", err)
 	}
 	before := s.Policies()
 	s.removePolicy("orders")
-	if err := s.Authorize(app, "orders", nil, "write"); err == nil {
+	if err := s.Authorize(app, "orders", "write"); err == nil {
 		t.Fatal("app may write a deleted namespace")
 	}
 	if _, ok := before.Namespaces["orders"]; !ok {
