@@ -95,8 +95,8 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	}
 	n := &Node{log: log, cfg: c, tracer: noop.NewTracerProvider(), health: &health{}}
 	defer func() {
-		if err != nil && n.sm != nil && n.nc == nil {
-			n.sm.close()
+		if err != nil {
+			_ = n.Close(context.WithoutCancel(ctx))
 		}
 	}()
 	if c.AuthConfig != "" {
@@ -120,11 +120,6 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	}
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	defer func() {
-		if err != nil {
-			_ = n.Close(context.WithoutCancel(ctx))
-		}
-	}()
 	if c.OTLPEndpoint != "" {
 		if n.sdk, err = newTracerProvider(ctx, c.OTLPEndpoint, c.Version, log); err != nil {
 			return nil, err
