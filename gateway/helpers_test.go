@@ -16,6 +16,7 @@ import (
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/pii"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -33,6 +34,8 @@ type env struct {
 	gw    *gateway.Gateway
 	store *sqlite.Store
 	proj  *testProjector
+	// keyring is the gateway's, when envConfig.kek was set.
+	keyring *pii.Keyring
 }
 
 type envConfig struct {
@@ -42,6 +45,11 @@ type envConfig struct {
 	// defaultWait leaves the consistency wait at its default instead of
 	// the tests' 2 s.
 	defaultWait bool
+	// namespace changes the namespace's declaration (fields, PII).
+	namespace func(*namespaces.Namespace)
+	// keyring, when set, is opened on the env's JetStream with kek and
+	// given to the gateway.
+	kek pii.KEK
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -49,6 +57,9 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	ctx := context.Background()
 	nc, js := natstest.Start(t)
 	ns := namespaces.Namespace{Name: testNS, Abstraction: "keyvalue", Backend: "sqlite", Consistency: cfg.consistency}
+	if cfg.namespace != nil {
+		cfg.namespace(&ns)
+	}
 	if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
 	}
@@ -67,6 +78,15 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		opts = append(opts, gateway.WithConsistencyWait(2*time.Second))
 	}
 	opts = append(opts, cfg.opts...)
+	var keyring *pii.Keyring
+	if cfg.kek != nil {
+		var err error
+		if keyring, err = pii.OpenKeyring(ctx, js, pii.KeyringConfig{KEK: cfg.kek}); err != nil {
+			t.Fatalf("OpenKeyring: %v", err)
+		}
+		t.Cleanup(keyring.Close)
+		opts = append(opts, gateway.WithKeyring(keyring))
+	}
 	gw, err := gateway.New(nc, opts...)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
@@ -84,7 +104,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 			t.Errorf("Drain: %v", err)
 		}
 	})
-	return &env{nc: nc, js: js, gw: gw, store: store, proj: proj}
+	return &env{nc: nc, js: js, gw: gw, store: store, proj: proj, keyring: keyring}
 }
 
 // testProjector applies the namespace stream to the store, one event at a

@@ -2,10 +2,8 @@ package gateway
 
 import (
 	"context"
-	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
@@ -31,21 +29,6 @@ func (g *Gateway) keyValueRoutes() []route {
 	}
 }
 
-// putEvent is the event of a put written at now (the event's ce-time): items
-// with an absolute expire_time instead of a ttl, so that a replay yields the
-// same state.
-func putEvent(req *prismv1.PutRequest, now time.Time) *prismv1.KeyValueEvent {
-	items := make([]*prismv1.Item, len(req.GetItems()))
-	for i, it := range req.GetItems() {
-		item := &prismv1.Item{Key: it.GetKey(), Value: it.GetValue()}
-		if ttl := it.GetTtl(); ttl != nil {
-			item.ExpireTime = timestamppb.New(now.Add(ttl.AsDuration()))
-		}
-		items[i] = item
-	}
-	return &prismv1.KeyValueEvent{Id: req.GetId(), Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{Items: items}}}
-}
-
 func deleteEvent(req *prismv1.DeleteRequest) *prismv1.KeyValueEvent {
 	return &prismv1.KeyValueEvent{Id: req.GetId(), Change: &prismv1.KeyValueEvent_Delete{Delete: &prismv1.KeyValueDelete{Keys: req.GetKeys()}}}
 }
@@ -54,7 +37,7 @@ func deleteEvent(req *prismv1.DeleteRequest) *prismv1.KeyValueEvent {
 // traceparent is the request span's, from ctx, so that their projection
 // continues the request's trace.
 func (g *Gateway) eventMeta(ctx context.Context, r *request, token string, req proto.Message) (subjects.EventMeta, error) {
-	hash, err := subjects.HashRequest(req)
+	hash, err := g.requestHash(ctx, r, req)
 	if err != nil {
 		return subjects.EventMeta{}, err
 	}

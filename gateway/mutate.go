@@ -65,7 +65,10 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 			expected *uint64
 		)
 		if p := m.GetPut(); p != nil {
-			ev, expected = putEvent(p, meta.Time), p.ExpectedRevision
+			if ev, err = g.putEvent(ctx, r, p, meta.Time); err != nil {
+				return nil, err
+			}
+			expected = p.ExpectedRevision
 		} else {
 			d := m.GetDelete()
 			ev, expected = deleteEvent(d), d.ExpectedRevision

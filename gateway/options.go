@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/prism-data/prism/pii"
 )
 
 // Defaults of the options.
@@ -35,8 +37,9 @@ type options struct {
 	maxInFlight     int
 	clock           func() time.Time
 	tracerProvider  trace.TracerProvider
-	security        Security // nil: development mode, everyone allowed
-	auditor         Auditor  // nil: no audit
+	security        Security     // nil: development mode, everyone allowed
+	auditor         Auditor      // nil: no audit
+	keyring         *pii.Keyring // nil: namespaces with PII fields refuse writes
 }
 
 func defaultOptions() options {

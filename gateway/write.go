@@ -23,7 +23,11 @@ func (g *Gateway) put(ctx context.Context, r *request, req *prismv1.PutRequest) 
 		req: req, token: req.GetIdempotencyToken(), expected: req.ExpectedRevision,
 		record: req.GetId(), unit: "items",
 		event: func(meta subjects.EventMeta) (*nats.Msg, error) {
-			return subjects.NewKeyValueEvent(meta, putEvent(req, meta.Time))
+			ev, err := g.putEvent(ctx, r, req, meta.Time)
+			if err != nil {
+				return nil, err
+			}
+			return subjects.NewKeyValueEvent(meta, ev)
 		},
 	})
 }

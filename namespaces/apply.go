@@ -218,7 +218,8 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 	add("team", old.Team, ns.Team, EffectLive, "")
 	add("owners", old.Owners.List(), ns.Owners.List(), EffectLive, "")
 	add("fields", old.Fields.List(), ns.Fields.List(), EffectLive, "")
-	add("pii", old.PII.List(), ns.PII.List(), EffectLive, "")
+	add("pii", old.PII.Fields(), ns.PII.Fields(), EffectLive, piiChangeReason(old.PII, ns.PII))
+	add("pii_redaction", old.PIIRedaction, ns.PIIRedaction, EffectLive, "")
 	for _, perm := range auth.AllPermissions() {
 		add("access."+string(perm), old.Access.Policy().Entries(perm), ns.Access.Policy().Entries(perm), EffectLive, "")
 	}
@@ -256,4 +257,28 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 		add("settings."+s.Name, o.Value, s.Value, effect, reason)
 	}
 	return out
+}
+
+// piiChangeReason says what a change of the PII fields does to the values
+// already stored.
+func piiChangeReason(old, ns PIIFields) string {
+	var added, removed []string
+	for _, f := range ns.List() {
+		if _, ok := old.Kind(f); !ok {
+			added = append(added, f)
+		}
+	}
+	for _, f := range old.List() {
+		if _, ok := ns.Kind(f); !ok {
+			removed = append(removed, f)
+		}
+	}
+	var parts []string
+	if len(added) > 0 {
+		parts = append(parts, fmt.Sprintf("new writes of %s are encrypted; values written before stay in plaintext in the stream and the backend until they are written again", strings.Join(added, ", ")))
+	}
+	if len(removed) > 0 {
+		parts = append(parts, fmt.Sprintf("values of %s written while they were PII stay encrypted, and reads return them as stored", strings.Join(removed, ", ")))
+	}
+	return strings.Join(parts, "; ")
 }

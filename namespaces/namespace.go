@@ -151,10 +151,14 @@ type Namespace struct {
 	// keyvalue namespace, tag names of a timeseries one. Optional; PII
 	// fields must be among them.
 	Fields Names `yaml:"fields,omitempty" json:"fields,omitzero"`
-	// PII names the fields that hold personal data. They are recorded in
-	// the registry; masking and encryption at rest come with the security
-	// work (DESIGN.md, "Security") and are not enforced yet.
-	PII Names `yaml:"pii,omitempty" json:"pii,omitzero"`
+	// PII names the fields that hold personal data, with their kinds. The
+	// gateway encrypts their values before it publishes them, and shows
+	// callers without read_pii a mask or nothing (PIIRedaction); see
+	// docs/security.md, "PII".
+	PII PIIFields `yaml:"pii,omitempty" json:"pii,omitzero"`
+	// PIIRedaction is how a PII field is shown to a caller without
+	// read_pii: one of Redactions; empty means RedactMask.
+	PIIRedaction string `yaml:"pii_redaction,omitempty" json:"pii_redaction,omitempty"`
 	// Needs is what the application needs; see Derive. Optional.
 	Needs Needs `yaml:"needs,omitempty" json:"needs,omitzero"`
 	// Access says who may read, write, subscribe to, read the PII of and
@@ -264,6 +268,15 @@ func (n Namespace) validateFields() error {
 		if slices.Index(fields, f) != i {
 			return fmt.Errorf("fields[%d]: %q is listed twice", i, f)
 		}
+	}
+	if n.PIIRedaction != "" && !slices.Contains(Redactions, n.PIIRedaction) {
+		return fmt.Errorf("pii_redaction: %q is not one of %s", n.PIIRedaction, strings.Join(Redactions, ", "))
+	}
+	if n.PIIRedaction != "" && n.PII.IsZero() {
+		return fmt.Errorf("pii_redaction: set, but the namespace declares no pii fields")
+	}
+	if !n.PII.IsZero() && n.Abstraction != AbstractionKeyValue {
+		return fmt.Errorf("pii: PII fields are supported on abstraction %s; %s is not supported yet", AbstractionKeyValue, n.Abstraction)
 	}
 	for i, f := range n.PII.List() {
 		if !slices.Contains(fields, f) {

@@ -220,9 +220,9 @@ func TestAdminApplyRefusesAndStoresNothing(t *testing.T) {
 		{"retention below the dedupe window", with(ts, func(n *namespaces.Namespace) { n.Needs.Retention = namespaces.Duration(time.Minute) }), 0, status.ErrInvalidArgument, "needs.retention: 1m0s is shorter than the duplicate window 2m0s"},
 		{"pii field not in the schema", with(kvNamespace("x"), func(n *namespaces.Namespace) {
 			n.Fields = namespaces.NewNames("email", "name")
-			n.PII = namespaces.NewNames("email", "ssn")
+			n.PII = namespaces.GenericPII("email", "ssn")
 		}), 0, status.ErrInvalidArgument, `pii[1]: "ssn" is not a declared field; fields are email, name`},
-		{"pii without fields", with(kvNamespace("x"), func(n *namespaces.Namespace) { n.PII = namespaces.NewNames("email") }), 0, status.ErrInvalidArgument, "declare the namespace's fields in fields"},
+		{"pii without fields", with(kvNamespace("x"), func(n *namespaces.Namespace) { n.PII = namespaces.GenericPII("email") }), 0, status.ErrInvalidArgument, "declare the namespace's fields in fields"},
 		{"password in dsn", with(kvNamespace("x"), func(n *namespaces.Namespace) {
 			n.Backend = "postgres"
 			// A password made up here, never a real one.

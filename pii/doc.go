@@ -1,8 +1,8 @@
-// Package pii protects personal data: envelope encryption of PII field
-// values (AES-256-GCM under per-namespace data keys, wrapped by a key
-// encryption key from a key file or a KMS), bound to the namespace, record
-// and field they belong to, and the masks a caller without read_pii sees.
-//
-// This is the first slice of the PII work (issue #15): the primitives,
-// tested on their own. The gateway does not call them yet.
+// Package pii protects personal data (ADR 016): envelope encryption of
+// PII field values, AES-256-GCM under record keys derived from a
+// namespace's data key and the record's secret, bound to the namespace,
+// record and field they belong to; data keys wrapped by a key encryption
+// key (a key file or a KMS); the Keyring that keeps them in a KV bucket,
+// rotates them, rewraps them and forgets a record by erasing its secret;
+// and the masks a caller without read_pii sees.
 package pii

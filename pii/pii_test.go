@@ -32,57 +32,98 @@ func newKEK(t testing.TB) *pii.FileKEK {
 	return k
 }
 
+// recordKey is the key of record id under s with a new secret.
+func recordKey(t testing.TB, s *pii.Sealer, ns, id string, rs pii.RecordSecret) *pii.RecordKey {
+	t.Helper()
+	k, err := s.Record(ns, []byte(id), rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func TestSealBindsNamespaceRecordAndField(t *testing.T) {
 	kek := newKEK(t)
 	dk, s, err := pii.NewDataKey("orders-1", kek)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rs := pii.NewRecordSecret()
 	email := []byte("ada@example.com")
-	sealed := s.Seal("orders", []byte("user-1"), "email", email)
+	sealed := recordKey(t, s, "orders", "user-1", rs).Seal("email", email)
 	if bytes.Contains(sealed, email) {
 		t.Fatal("the sealed value holds the plaintext")
 	}
-	if kid, err := pii.KeyIDOf(sealed); err != nil || kid != "orders-1" {
-		t.Fatalf("KeyIDOf = %q, %v", kid, err)
+	if h, err := pii.Inspect(sealed); err != nil || h.KeyID != "orders-1" || h.SecretID != rs.ID {
+		t.Fatalf("Inspect = %+v, %v", h, err)
 	}
 	// A reader that unwraps the stored data key opens it.
 	r, err := pii.OpenDataKey(dk, kek)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.Open("orders", []byte("user-1"), "email", sealed)
+	got, err := recordKey(t, r, "orders", "user-1", rs).Open("email", sealed)
 	if err != nil || !bytes.Equal(got, email) {
 		t.Fatalf("Open = %q, %v", got, err)
 	}
 	tampered := bytes.Clone(sealed)
 	tampered[len(tampered)-1] ^= 1
+	// The same secret id with other secret bytes: a forged secret.
+	forged := rs
+	forged.Secret[0] ^= 1
 	for _, tc := range []struct {
 		name      string
 		ns, field string
-		id        []byte
+		id        string
+		rs        pii.RecordSecret
 		sealed    []byte
 		want      error
 	}{
-		{"moved to another record", "orders", "email", []byte("user-2"), sealed, pii.ErrDecrypt},
-		{"moved to another field", "orders", "name", []byte("user-1"), sealed, pii.ErrDecrypt},
-		{"moved to another namespace", "billing", "email", []byte("user-1"), sealed, pii.ErrDecrypt},
-		{"changed", "orders", "email", []byte("user-1"), tampered, pii.ErrDecrypt},
-		{"not sealed", "orders", "email", []byte("user-1"), email, pii.ErrMalformed},
-		{"truncated", "orders", "email", []byte("user-1"), sealed[:12], pii.ErrMalformed},
+		{"moved to another record", "orders", "email", "user-2", rs, sealed, pii.ErrDecrypt},
+		{"moved to another field", "orders", "name", "user-1", rs, sealed, pii.ErrDecrypt},
+		{"moved to another namespace", "billing", "email", "user-1", rs, sealed, pii.ErrDecrypt},
+		{"changed", "orders", "email", "user-1", rs, tampered, pii.ErrDecrypt},
+		{"another secret", "orders", "email", "user-1", pii.NewRecordSecret(), sealed, pii.ErrOtherSecret},
+		{"a forged secret", "orders", "email", "user-1", forged, sealed, pii.ErrDecrypt},
+		{"not sealed", "orders", "email", "user-1", rs, email, pii.ErrMalformed},
+		{"truncated", "orders", "email", "user-1", rs, sealed[:12], pii.ErrMalformed},
 		// Length prefixes: ("or","ders…") is not ("orders", …).
-		{"parts shifted", "order", "email", []byte("suser-1"), sealed, pii.ErrDecrypt},
+		{"parts shifted", "order", "email", "suser-1", rs, sealed, pii.ErrDecrypt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := r.Open(tc.ns, tc.id, tc.field, tc.sealed)
+			v, err := recordKey(t, r, tc.ns, tc.id, tc.rs).Open(tc.field, tc.sealed)
 			if !errors.Is(err, tc.want) || v != nil {
 				t.Fatalf("Open = %q, %v; want %v", v, err, tc.want)
 			}
 		})
 	}
 	// Two seals of one value differ (random nonce).
-	if bytes.Equal(sealed, s.Seal("orders", []byte("user-1"), "email", email)) {
+	if bytes.Equal(sealed, recordKey(t, s, "orders", "user-1", rs).Seal("email", email)) {
 		t.Fatal("sealing twice gave the same bytes")
+	}
+}
+
+func TestRequestHashIsKeyed(t *testing.T) {
+	kek := newKEK(t)
+	dk, s, err := pii.NewDataKey("k1", kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, _ := pii.NewDataKey("k1", kek)
+	again, err := pii.OpenDataKey(dk, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := []byte("put ada@example.com")
+	h := s.HashRequest(req)
+	if !bytes.Equal(h, again.HashRequest(req)) {
+		t.Fatal("the same data key hashed a request two ways")
+	}
+	if bytes.Equal(h, other.HashRequest(req)) {
+		t.Fatal("another data key gave the same hash: the hash is not keyed")
+	}
+	if bytes.Equal(h, s.HashRequest([]byte("put bob@example.com"))) {
+		t.Fatal("two requests, one hash")
 	}
 }
 
@@ -103,14 +144,32 @@ func TestDataKeysNeedTheirKEK(t *testing.T) {
 	// A rotated data key: each value opens with the key it names.
 	_, s1, _ := pii.NewDataKey("k1", kek)
 	_, s2, _ := pii.NewDataKey("k2", kek)
-	old := s1.Seal("ns", []byte("r"), "f", []byte("v1"))
-	if _, err := s2.Open("ns", []byte("r"), "f", old); err == nil || !strings.Contains(err.Error(), "k1") {
+	rs := pii.NewRecordSecret()
+	old := recordKey(t, s1, "ns", "r", rs).Seal("f", []byte("v1"))
+	if _, err := recordKey(t, s2, "ns", "r", rs).Open("f", old); err == nil || !strings.Contains(err.Error(), "k1") {
 		t.Fatalf("opening a k1 value with k2: %v, want an error naming k1", err)
 	}
-	for _, s := range []fmt.Stringer{kek} {
+	for _, s := range []fmt.Stringer{kek, s1} {
 		if strings.Contains(fmt.Sprintf("%v %#v", s, s), "\\x") {
-			t.Fatal("a KEK prints key bytes")
+			t.Fatal("a key prints key bytes")
 		}
+	}
+	// Rewrap: the same data key under another KEK.
+	re, err := pii.Rewrap(dk, kek, other)
+	if err != nil || re.KEKID != other.ID() || re.ID != dk.ID {
+		t.Fatalf("Rewrap = %+v, %v", re, err)
+	}
+	a, _ := pii.OpenDataKey(dk, kek)
+	b, err := pii.OpenDataKey(re, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := recordKey(t, a, "ns", "r", rs).Seal("f", []byte("kept"))
+	if v, err := recordKey(t, b, "ns", "r", rs).Open("f", sealed); err != nil || string(v) != "kept" {
+		t.Fatalf("a value sealed before the rewrap: %q, %v", v, err)
+	}
+	if _, err := pii.Rewrap(dk, other, kek); err == nil {
+		t.Fatal("Rewrap with the wrong source KEK succeeded")
 	}
 }
 
@@ -165,11 +224,15 @@ func FuzzOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(s.Seal("ns", []byte("id"), "f", []byte("v")))
-	f.Add([]byte{1, 1, 'k'})
+	k, err := s.Record("ns", []byte("id"), pii.NewRecordSecret())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(k.Seal("f", []byte("v")))
+	f.Add([]byte{2, 1, 'k', 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := s.Open("ns", []byte("id"), "f", b)
+		v, err := k.Open("f", b)
 		if err == nil && string(v) != "v" {
 			t.Fatalf("opened %q from bytes it did not seal", v)
 		}

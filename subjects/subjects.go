@@ -40,6 +40,11 @@ const AdminToken = "$admin"
 // per namespace name.
 const RegistryBucket = "PRISM_NAMESPACES"
 
+// PIIKeysBucket is the NATS KV bucket of PII key material: each
+// namespace's data keys, wrapped by the key encryption key, and each
+// record's secret (package pii, ADR 016).
+const PIIKeysBucket = "PRISM_PII_KEYS"
+
 // Admin is the subject of admin operation op, e.g. Admin("ns.apply") is
 // prism.$admin.ns.apply.
 func Admin(op string) string { return Root + "." + AdminToken + "." + op }
