@@ -470,4 +470,3 @@ func (k *Keyring) secret(ctx context.Context, ns string, id []byte, create bool)
 	k.mu.Unlock()
 	return rs, nil
 }
-
