@@ -188,6 +188,9 @@ type AdminConfig struct {
 	// the request is then refused with FAILED_PRECONDITION (unless the
 	// error is a *status.Error, returned as it is) and nothing is stored.
 	CheckTarget func(ctx context.Context, ns Namespace, t Target) error
+	// Keys, when set, answers the PII key operations (keys.list,
+	// keys.rotate, keys.rewrap, pii.forget).
+	Keys AdminKeyring
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -266,7 +269,7 @@ func (a *Admin) serve(m *nats.Msg) {
 		if err != nil {
 			code = status.Convert(err).Code.String()
 		}
-		if aerr := au.AuditAdmin(ctx, AdminAccess{Principal: p, Namespace: ns, Op: op, Code: code, Latency: time.Since(start)}); aerr != nil {
+		if aerr := au.AuditAdmin(ctx, AdminAccess{Principal: p, Namespace: ns, Op: op, Code: code, Latency: time.Since(start), IDs: forgetIDs(op, m.Data)}); aerr != nil {
 			reply, err = nil, &status.Error{Code: status.ErrUnavailable.Code, Message: "audit stream unavailable: the admin request's audit record was not stored; check the outcome with prism ns get before retrying", Err: aerr}
 		}
 	}
@@ -316,6 +319,9 @@ func ReplyAdmin(nc *nats.Conn, m *nats.Msg, op string, reply any, err error, log
 }
 
 func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error) {
+	if isKeyOp(op) {
+		return a.handleKeys(ctx, op, body)
+	}
 	switch op {
 	case AdminList:
 		regs, err := a.reg.List(ctx)
@@ -398,7 +404,7 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		}
 		return a.describe(ctx, r), nil
 	}
-	return nil, status.Newf(status.ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(adminOps, ", "))
+	return nil, status.Newf(status.ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(append(adminOps, keyOps...), ", "))
 }
 
 // checkApply asks CheckTarget whether the primary target of ns can be

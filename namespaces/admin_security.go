@@ -30,6 +30,9 @@ type AdminAccess struct {
 	Op        string // the admin operation, e.g. "ns.apply"
 	Code      string // "OK" or the status code name
 	Latency   time.Duration
+	// IDs are the records the request named, raw (pii.forget): the
+	// auditor hashes them.
+	IDs [][]byte
 }
 
 // AdminAuditor records every admin request; the admin replies only once

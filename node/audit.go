@@ -40,7 +40,7 @@ func (a auditor) Audit(ctx context.Context, acc gateway.Access, wait bool) error
 func (a auditor) AuditAdmin(ctx context.Context, acc namespaces.AdminAccess) error {
 	return a.w.Record(ctx, audit.Record{
 		Principal: acc.Principal, Namespace: acc.Namespace, Op: "admin." + acc.Op,
-		Code: acc.Code, Latency: acc.Latency,
+		Code: acc.Code, Latency: acc.Latency, RawIDs: acc.IDs,
 	}, true)
 }
 
