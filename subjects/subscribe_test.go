@@ -1,0 +1,63 @@
+package subjects_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/prism-data/prism/subjects"
+)
+
+func TestSubscribeSubjects(t *testing.T) {
+	if got := subjects.Subscribe("orders", subjects.SubscribeOpen); got != "prism.orders.subscribe.open" {
+		t.Fatalf("Subscribe = %q", got)
+	}
+	got, err := subjects.ParseRequest(subjects.Subscribe("orders", subjects.SubscribeNext))
+	if err != nil || got != (subjects.Request{Namespace: "orders", Kind: subjects.KindSubscribe, Op: "next"}) {
+		t.Fatalf("ParseRequest = %+v, %v", got, err)
+	}
+	if !matches(subjects.AllSubscribes(), subjects.Subscribe("orders", subjects.SubscribeClose)) {
+		t.Fatalf("%s does not match the close subject", subjects.AllSubscribes())
+	}
+	// Deliveries: under the principal's own prefix, which the wildcard of
+	// the export covers, and never under another principal's.
+	d := subjects.Deliver("app", "sub_x")
+	if !strings.HasPrefix(d, subjects.DeliverPrefix("app")+".") || !matches(subjects.AllDeliveries(), d) {
+		t.Fatalf("Deliver = %q (prefix %q)", d, subjects.DeliverPrefix("app"))
+	}
+	if matches(subjects.DeliverPrefix("other")+".>", d) {
+		t.Fatalf("another principal's prefix matches %q", d)
+	}
+	// The gateway's request subscriptions do not take a delivery.
+	for _, w := range []string{subjects.AllWrites(), subjects.AllReads(), subjects.AllSubscribes()} {
+		if matches(w, d) {
+			t.Fatalf("%s matches the delivery subject %s", w, d)
+		}
+	}
+}
+
+func TestSubscriptionConsumer(t *testing.T) {
+	name := subjects.SubscriptionConsumer(subjects.NewSubscriptionCapability([16]byte{1, 2, 3, 250}))
+	if err := subjects.ValidateSubscriptionConsumer(name); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, bad := range []string{"", "proj_sqlite", "sub_", "sub_*", "sub_>", name + "a", name[:len(name)-1], strings.ToUpper(name), "sub_" + strings.Repeat("a", 25) + "."} {
+		if err := subjects.ValidateSubscriptionConsumer(bad); !errors.Is(err, subjects.ErrInvalidSubject) {
+			t.Errorf("ValidateSubscriptionConsumer(%q) = %v, want ErrInvalidSubject", bad, err)
+		}
+	}
+}
+
+// matches reports whether NATS subject pattern p matches subject s.
+func matches(p, s string) bool {
+	pt, st := strings.Split(p, "."), strings.Split(s, ".")
+	for i, tok := range pt {
+		if tok == ">" {
+			return len(st) > i
+		}
+		if i >= len(st) || tok != "*" && tok != st[i] {
+			return false
+		}
+	}
+	return len(pt) == len(st)
+}
