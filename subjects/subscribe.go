@@ -2,7 +2,9 @@ package subjects
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // KindSubscribe is the kind of the requests that open, pull and close a
@@ -96,3 +98,51 @@ func ConsumerNext(stream, consumer string) string {
 // answers at once that the account has no JetStream, which is how the Go
 // client knows to subscribe through Prism.
 const JetStreamInfo = "$JS.API.INFO"
+
+// Delivery is what the reply subject of a message JetStream delivered
+// says about it ($JS.ACK.<stream>.<consumer>.<delivered>.<stream
+// seq>.<consumer seq>.<time>.<pending>, or the form with domain and
+// account hash before the stream).
+type Delivery struct {
+	Stream, Consumer string
+	// Delivered counts the deliveries of this message to the consumer.
+	Delivered uint64
+	// StreamSeq is the message's stream sequence, ConsumerSeq the
+	// consumer's delivery sequence: one more for each new delivery, so a
+	// gap means a delivery was lost.
+	StreamSeq, ConsumerSeq uint64
+	// Time is when the stream stored the message.
+	Time time.Time
+	// Pending is how many messages the consumer had left after it.
+	Pending uint64
+}
+
+// ParseDelivery parses the reply subject of a delivered JetStream
+// message. It returns an error wrapping ErrInvalidSubject for anything
+// else.
+func ParseDelivery(reply string) (Delivery, error) {
+	toks := strings.Split(reply, ".")
+	bad := func() (Delivery, error) {
+		return Delivery{}, fmt.Errorf("%w: %q is not the reply subject of a JetStream delivery", ErrInvalidSubject, reply)
+	}
+	switch {
+	case len(toks) == 9:
+	case len(toks) >= 11:
+		// $JS.ACK.<domain>.<account hash>.<stream>...: drop the two.
+		toks = append(toks[:2], toks[4:11]...)
+	default:
+		return bad()
+	}
+	if toks[0] != "$JS" || toks[1] != "ACK" {
+		return bad()
+	}
+	var n [5]uint64
+	for i := range n {
+		v, err := strconv.ParseUint(toks[4+i], 10, 64)
+		if err != nil {
+			return bad()
+		}
+		n[i] = v
+	}
+	return Delivery{Stream: toks[2], Consumer: toks[3], Delivered: n[0], StreamSeq: n[1], ConsumerSeq: n[2], Time: time.Unix(0, int64(n[3])), Pending: n[4]}, nil
+}

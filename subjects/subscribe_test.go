@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prism-data/prism/subjects"
 )
@@ -60,4 +61,24 @@ func matches(p, s string) bool {
 		}
 	}
 	return len(pt) == len(st)
+}
+
+func TestParseDelivery(t *testing.T) {
+	for _, tc := range []struct {
+		reply string
+		want  subjects.Delivery
+	}{
+		{"$JS.ACK.PRISM_ORDERS.sub_x.1.7.3.1796613211615879593.9", subjects.Delivery{Stream: "PRISM_ORDERS", Consumer: "sub_x", Delivered: 1, StreamSeq: 7, ConsumerSeq: 3, Time: time.Unix(0, 1796613211615879593), Pending: 9}},
+		{"$JS.ACK.hub.ACCHASH.PRISM_ORDERS.sub_x.2.7.3.1796613211615879593.0.rnd", subjects.Delivery{Stream: "PRISM_ORDERS", Consumer: "sub_x", Delivered: 2, StreamSeq: 7, ConsumerSeq: 3, Time: time.Unix(0, 1796613211615879593)}},
+	} {
+		got, err := subjects.ParseDelivery(tc.reply)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseDelivery(%q) = %+v, %v; want %+v", tc.reply, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "_INBOX.x", "$JS.ACK.S.C.1.2.3.4", "$JS.ACK.S.C.1.x.3.4.5", "$JS.NAK.S.C.1.2.3.4.5"} {
+		if _, err := subjects.ParseDelivery(bad); !errors.Is(err, subjects.ErrInvalidSubject) {
+			t.Errorf("ParseDelivery(%q) = %v, want ErrInvalidSubject", bad, err)
+		}
+	}
 }
