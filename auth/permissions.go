@@ -24,14 +24,20 @@ var readOnlyAdmin = []string{"ns.list", "ns.get", "ns.history"}
 // request).
 //
 // Publish is allowed on prism.<ns>.write.> for each namespace p may write,
-// prism.<ns>.read.> for each it may read, and prism.$admin.> when it
-// administers any namespace; a global admin gets the wildcard forms
-// (prism.*.write.>, prism.*.read.>, prism.$admin.>), which cover
+// prism.<ns>.read.> for each it may read, prism.<ns>.subscribe.> for each
+// it may subscribe to, and prism.$admin.> when it administers any
+// namespace; a global admin gets the wildcard forms (prism.*.write.>,
+// prism.*.read.>, prism.*.subscribe.>, prism.$admin.>), which cover
 // namespaces created later. Subscribe is allowed on
 // subjects.InboxPrefix(p.Name)+".>" (its own replies only: the application
 // account is shared, so _INBOX.> would let one principal read another's
 // replies) and prism.<ns>.changes.> for each namespace p may subscribe to
-// (prism.*.changes.> for a global admin). read_pii has no subject.
+// (prism.*.changes.> for a global admin). A principal that may subscribe
+// to any namespace may also subscribe under its own delivery prefix
+// (subjects.DeliverPrefix, where its subscriptions' changes arrive) and
+// publish $JS.API.INFO, which the server answers itself with "no
+// JetStream" in the application account (how the Go client picks the
+// subscription path). read_pii has no subject.
 // Everything else is denied: when nothing may be published the publish
 // permission is an explicit deny of ">", because an empty allow list would
 // mean "allow all" to the server. Namespace names that are not valid
@@ -41,10 +47,10 @@ func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 	var pub, sub []string
 	sub = append(sub, subjects.InboxPrefix(p.Name)+".>")
 	if ps.IsGlobalAdmin(p) {
-		pub = append(pub, subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.AllAdmin(), subjects.Owner("*", OwnerVerify))
-		sub = append(sub, subjects.Changes("*"))
+		pub = append(pub, subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.Subscribe("*", ">"), subjects.AllAdmin(), subjects.Owner("*", OwnerVerify), subjects.JetStreamInfo)
+		sub = append(sub, subjects.Changes("*"), subjects.DeliverPrefix(p.Name)+".>")
 	} else {
-		admin, any := false, false
+		admin, any, follows := false, false, false
 		for ns, pol := range ps.Namespaces {
 			if subjects.ValidateNamespace(ns) != nil {
 				continue
@@ -57,12 +63,18 @@ func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 			}
 			if pol.Allows(p, Subscribe) {
 				sub = append(sub, subjects.Changes(ns))
+				pub = append(pub, subjects.Subscribe(ns, ">"))
+				follows = true
 			}
 			if pol.Allows(p, Admin) {
 				admin = true
 				pub = append(pub, subjects.Owner(ns, OwnerVerify))
 			}
 			any = any || len(pol.Grants(p)) > 0
+		}
+		if follows {
+			pub = append(pub, subjects.JetStreamInfo)
+			sub = append(sub, subjects.DeliverPrefix(p.Name)+".>")
 		}
 		switch {
 		case admin:

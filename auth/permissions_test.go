@@ -18,6 +18,7 @@ func TestUserPermissions(t *testing.T) {
 	subOnly := auth.Policies{Namespaces: map[string]auth.Policy{"feed": {Subscribe: []string{"nobody"}}}}
 	nobody := auth.Principal{Name: "nobody", Via: auth.ViaOIDC}
 	inbox := func(p auth.Principal) string { return subjects.InboxPrefix(p.Name) + ".>" }
+	deliver := func(p auth.Principal) string { return subjects.DeliverPrefix(p.Name) + ".>" }
 	tests := []struct {
 		name     string
 		p        auth.Principal
@@ -27,17 +28,17 @@ func TestUserPermissions(t *testing.T) {
 		wantSub  []string
 	}{
 		{"writer, reader, follower and namespace admin", alice, ps,
-			[]string{"prism.$admin.>", "prism.$owner.verify.demo", "prism.demo.read.>", "prism.demo.write.>", "prism.zeta.read.>"}, nil,
-			[]string{inbox(alice), "prism.demo.changes.>", "prism.zeta.changes.>"}},
+			[]string{"$JS.API.INFO", "prism.$admin.>", "prism.$owner.verify.demo", "prism.demo.read.>", "prism.demo.subscribe.>", "prism.demo.write.>", "prism.zeta.read.>", "prism.zeta.subscribe.>"}, nil,
+			[]string{inbox(alice), deliver(alice), "prism.demo.changes.>", "prism.zeta.changes.>"}},
 		{"reader and other's writer: read-only admin too", bob, ps,
-			[]string{"prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list", "prism.demo.read.>", "prism.other.write.>", "prism.zeta.read.>"}, nil,
-			[]string{inbox(bob), "prism.zeta.changes.>"}},
+			[]string{"$JS.API.INFO", "prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list", "prism.demo.read.>", "prism.other.write.>", "prism.zeta.read.>", "prism.zeta.subscribe.>"}, nil,
+			[]string{inbox(bob), deliver(bob), "prism.zeta.changes.>"}},
 		{"global admin: wildcards", root, ps,
-			[]string{"prism.$admin.>", "prism.$owner.verify.*", "prism.*.read.>", "prism.*.write.>"}, nil,
-			[]string{inbox(root), "prism.*.changes.>"}},
+			[]string{"$JS.API.INFO", "prism.$admin.>", "prism.$owner.verify.*", "prism.*.read.>", "prism.*.subscribe.>", "prism.*.write.>"}, nil,
+			[]string{inbox(root), deliver(root), "prism.*.changes.>"}},
 		{"follower only: read-only admin", nobody, subOnly,
-			[]string{"prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list"}, nil,
-			[]string{inbox(nobody), "prism.feed.changes.>"}},
+			[]string{"$JS.API.INFO", "prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list", "prism.feed.subscribe.>"}, nil,
+			[]string{inbox(nobody), deliver(nobody), "prism.feed.changes.>"}},
 		{"no policies at all: own inbox only", nobody, auth.Policies{}, nil, []string{">"},
 			[]string{inbox(nobody)}},
 		{"anonymous gets nothing from *", auth.Anonymous, ps, nil, []string{">"},
@@ -76,7 +77,7 @@ func TestUserPermissionsDeterministic(t *testing.T) {
 			t.Fatalf("%v != %v", got, first)
 		}
 	}
-	if !slices.IsSorted(first.Pub.Allow) || !slices.IsSorted(first.Sub.Allow) || len(first.Pub.Allow) != 19 {
+	if !slices.IsSorted(first.Pub.Allow) || !slices.IsSorted(first.Sub.Allow) || len(first.Pub.Allow) != 28 {
 		t.Fatalf("not sorted or incomplete: %+v", first)
 	}
 }

@@ -158,8 +158,11 @@ func (c ServerConfig) Render() string {
 	if listen == "" {
 		listen = "127.0.0.1:4222"
 	}
-	exports := []string{subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.AllAdmin(), subjects.Owner("*", OwnerVerify)}
-	changes := subjects.Changes("*")
+	exports := []string{subjects.Write("*", ">"), subjects.Read("*", ">"), subjects.Subscribe("*", ">"), subjects.AllAdmin(), subjects.Owner("*", OwnerVerify)}
+	// Streams: the change fan-out, and what subscriptions deliver (ADR
+	// 017; each principal may subscribe under its own delivery prefix
+	// only).
+	streams := []string{subjects.Changes("*"), subjects.AllDeliveries()}
 
 	w("# NATS server configuration of a secured Prism deployment, written by")
 	w("# Prism (auth.ServerConfig). Three accounts: %s (Prism's processes, its", subjects.PrismAccount)
@@ -217,7 +220,9 @@ func (c ServerConfig) Render() string {
 	w("")
 	w("accounts {")
 	w("  # Prism's own processes: nkey users, trusted, not sent to the callout.")
-	w("  # The request services and the change fan-out are exported to %s.", subjects.AppAccount)
+	w("  # The request services, the change fan-out and the subscriptions'")
+	w("  # deliveries are exported to %s. The JetStream API is not: a", subjects.AppAccount)
+	w("  # subscription's consumer is made by Prism (prism.<ns>.subscribe.>).")
 	w("  %s {", subjects.PrismAccount)
 	w("    jetstream: enabled")
 	w("    users: [")
@@ -229,7 +234,9 @@ func (c ServerConfig) Render() string {
 	for _, s := range exports {
 		w("      { service: %s }", quote(s))
 	}
-	w("      { stream: %s }", quote(changes))
+	for _, s := range streams {
+		w("      { stream: %s }", quote(s))
+	}
 	w("    ]")
 	w("  }")
 	w("  # Applications. No JetStream: streams are reached only through Prism.")
@@ -241,7 +248,9 @@ func (c ServerConfig) Render() string {
 	for _, s := range exports {
 		w("      { service: { account: %s, subject: %s }, share: true }", subjects.PrismAccount, quote(s))
 	}
-	w("      { stream: { account: %s, subject: %s } }", subjects.PrismAccount, quote(changes))
+	for _, s := range streams {
+		w("      { stream: { account: %s, subject: %s } }", subjects.PrismAccount, quote(s))
+	}
 	w("    ]")
 	w("  }")
 	w("  # The system account (server events, the auth callout's own subject).")

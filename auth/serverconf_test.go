@@ -104,13 +104,15 @@ func TestServerConfigApply(t *testing.T) {
 	for _, want := range []string{
 		`{ service: "prism.*.write.>" }`, `{ service: "prism.*.read.>" }`, `{ service: "prism.$admin.>" }`, `{ service: "prism.$owner.verify.*" }`, `{ stream: "prism.*.changes.>" }`,
 		`{ service: { account: PRISM, subject: "prism.$admin.>" }, share: true }`, `{ stream: { account: PRISM, subject: "prism.*.changes.>" } }`,
+		`{ service: "prism.*.subscribe.>" }`, `{ service: { account: PRISM, subject: "prism.*.subscribe.>" }, share: true }`,
+		`{ stream: "prism.$deliver.>" }`, `{ stream: { account: PRISM, subject: "prism.$deliver.>" } }`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("rendered config lacks %s:\n%s", want, text)
 		}
 	}
-	if strings.Count(text, "}, share: true }") != 4 || strings.Count(text, "jetstream: enabled") != 1 {
-		t.Fatalf("want 4 shared service imports and JetStream in one account:\n%s", text)
+	if strings.Count(text, "}, share: true }") != 5 || strings.Count(text, "jetstream: enabled") != 1 || strings.Contains(text, "$JS.API") {
+		t.Fatalf("want 5 shared service imports and JetStream in one account:\n%s", text)
 	}
 }
 

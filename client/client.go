@@ -45,6 +45,9 @@ type Client struct {
 	timeout time.Duration
 	retries int
 	backoff time.Duration
+	// via is how Subscribe reaches streams (a SubscribeVia), resolved on
+	// the first Subscribe when SubscribeAuto.
+	via atomic.Int32
 }
 
 // Option configures a Client.

@@ -60,18 +60,25 @@ type Change struct {
 	Err error
 }
 
-// Subscription follows the changes of one namespace in stream order. It is
-// a JetStream ordered consumer: ephemeral, recreated by the client from
-// the last delivered sequence after a disconnect or a server restart, so
-// the changes it delivers have no gap and no duplicate.
+// Subscription follows the changes of one namespace in stream order. On a
+// connection with JetStream it is a JetStream ordered consumer:
+// ephemeral, recreated by the client from the last delivered sequence
+// after a disconnect or a server restart, so the changes it delivers have
+// no gap and no duplicate. On a connection without (an application in a
+// secured deployment) it is a consumer Prism opens for the caller (ADR
+// 017), which the client reopens from the last delivered sequence in the
+// same cases, with the same guarantee.
 //
 // Next and Changes may be called from several goroutines, but each change
 // goes to one caller only; read from one goroutine to see them in order.
 type Subscription struct {
-	ns     string
+	ns string
+	// Direct (a JetStream ordered consumer): js, cons and msgs. Through
+	// Prism: via.
 	js     jetstream.JetStream
 	cons   jetstream.Consumer
 	msgs   jetstream.MessagesContext
+	via    *viaPrism
 	out    chan Change
 	done   chan struct{} // closed when pump returns
 	err    error         // why pump returned; read after done
@@ -86,13 +93,21 @@ type Subscription struct {
 // opts say (default: the oldest change the stream holds). ctx bounds the
 // opening only; the subscription lasts until Stop.
 //
-// The caller needs JetStream read access to the namespace stream
-// (PRISM_<NS>): creating a consumer on it and pulling from it.
+// How it reaches the stream is WithSubscribeVia's choice; by default the
+// client asks the server once whether its account has JetStream. With
+// JetStream (Prism's own account, or a deployment without
+// authentication), the caller needs read access to the namespace stream
+// (PRISM_<NS>): creating a consumer on it and pulling from it. Without
+// (the application account of a secured deployment), it asks a Prism
+// gateway to open the subscription (prism.<ns>.subscribe.open), which
+// needs the subscribe permission on ns.
 //
 // Errors: ErrInvalidArgument (a bad namespace name or option),
 // ErrNamespaceNotFound (no stream for ns), ErrPermissionDenied,
-// ErrUnavailable (JetStream does not answer, or the NATS connection is
-// closed, draining or down), ErrDeadlineExceeded.
+// ErrUnavailable (JetStream or no gateway answers, or the NATS connection
+// is closed, draining or down), ErrDeadlineExceeded (also what a request
+// the server refuses for want of permission ends in: the server does not
+// answer it).
 func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOption) (*Subscription, error) {
 	op := "subscribe " + ns
 	if err := subjects.ValidateNamespace(ns); err != nil {
@@ -112,6 +127,9 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 	js, err := jetstream.New(c.nc)
 	if err != nil {
 		return nil, unavailable(op, "cannot use JetStream on the NATS connection", err)
+	}
+	if c.subscribeVia(ctx, js) == SubscribeThroughPrism {
+		return c.subscribeThroughPrism(ctx, op, ns, o)
 	}
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns), subjects.AllLogEvents(ns)},
@@ -170,15 +188,20 @@ func subscribeError(op, ns string, err error) error {
 
 // noJetStreamHint is what a subscriber in a secured deployment's
 // application account needs to know: it has no JetStream (the server
-// refuses the consumer, and the request gets no reply).
+// refuses the consumer, and the request gets no reply), and subscribes
+// through Prism.
 func noJetStreamHint(ns string) string {
-	return "; in a secured deployment an application account has no JetStream: follow the change fan-out " + subjects.Changes(ns) + " instead (docs/security.md)"
+	return "; in a secured deployment an application account has no JetStream: subscribe through Prism (client.WithSubscribeVia(client.SubscribeThroughPrism), which needs the subscribe permission on " + ns + "; docs/security.md)"
 }
 
 // pump moves messages from the ordered consumer to out, one at a time, so
 // that at most the pull buffer plus one change wait for the reader.
 func (s *Subscription) pump() {
 	defer close(s.done)
+	if s.via != nil {
+		s.err = s.via.run(s.out, s.stop)
+		return
+	}
 	for {
 		m, err := s.msgs.Next()
 		if err != nil {
@@ -201,14 +224,28 @@ func (s *Subscription) pump() {
 // idempotency marker, which is not a change (the consumer's filter keeps
 // them out; this is the second line).
 func decodeChange(ns string, m jetstream.Msg) (ch Change, ok bool) {
-	ch = Change{Namespace: ns, ID: m.Headers().Get(subjects.HeaderID)}
-	if md, err := m.Metadata(); err == nil {
-		ch.Seq, ch.Time = md.Sequence.Stream, md.Timestamp
-	} else {
-		ch.Err = fmt.Errorf("%w: no JetStream metadata: %v", ErrMalformedChange, err)
+	var (
+		seq uint64
+		ts  time.Time
+	)
+	md, err := m.Metadata()
+	if err == nil {
+		seq, ts = md.Sequence.Stream, md.Timestamp
+	}
+	return decodeStored(ns, m.Subject(), m.Headers(), m.Data(), seq, ts, err)
+}
+
+// decodeStored turns the message stored at seq (at ts) into a Change;
+// mdErr says why its JetStream metadata could not be read, if it could
+// not. ok is false for an idempotency marker.
+func decodeStored(ns, subject string, h nats.Header, data []byte, seq uint64, ts time.Time, mdErr error) (ch Change, ok bool) {
+	ch = Change{Namespace: ns, ID: h.Get(subjects.HeaderID)}
+	if mdErr != nil {
+		ch.Err = fmt.Errorf("%w: no JetStream metadata: %v", ErrMalformedChange, mdErr)
 		return ch, true
 	}
-	d, err := subjects.DecodeEvent(m.Subject(), m.Headers(), m.Data())
+	ch.Seq, ch.Time = seq, ts
+	d, err := subjects.DecodeEvent(subject, h, data)
 	// Before err: a marker is no change even when its headers are wrong.
 	if d.IsMarker() {
 		return Change{}, false
@@ -285,18 +322,28 @@ func (s *Subscription) LastSeq() uint64 { return s.last.Load() }
 // safe to call more than once and from several goroutines; every call
 // returns the first call's result. The error, if any, says the consumer
 // could not be deleted (the server removes it after 5 minutes without a
-// reader) or the goroutine did not end in time; the subscription is
-// stopped regardless.
+// reader, or 2 minutes for one Prism opened) or the goroutine did not end
+// in time; the subscription is stopped regardless.
 func (s *Subscription) Stop() error {
 	s.once.Do(func() {
 		close(s.stop)
-		s.msgs.Stop()
+		if s.via != nil {
+			s.via.halt()
+		} else {
+			s.msgs.Stop()
+		}
 		t := time.NewTimer(stopTimeout)
 		defer t.Stop()
 		select {
 		case <-s.done:
 		case <-t.C:
 			s.stopEr = fmt.Errorf("prism subscription of %s: stop: reader goroutine still running after %v", s.ns, stopTimeout)
+			return
+		}
+		if s.via != nil {
+			if err := s.via.close(); err != nil {
+				s.stopEr = fmt.Errorf("prism subscription of %s: stop: %w", s.ns, err)
+			}
 			return
 		}
 		if err := deleteConsumer(s.js, s.ns, s.cons); err != nil {

@@ -30,6 +30,10 @@
 // traceparent header, and a write's event carries that span's context in
 // ce-traceparent; see WithTracerProvider and docs/adr/004-tracing.md.
 //
+// Every namespace also answers subscribe.open, subscribe.next and
+// subscribe.close on prism.<ns>.subscribe.<op>: subscriptions to its
+// stream for callers without JetStream (subscribe.go, ADR 017).
+//
 // The gateway imports no backend and no projector: it declares what it needs
 // from them (KeyValueReader, TimeSeriesReader, LogReader, AppliedWaiter) and cmd/prism
 // wires them in.
@@ -167,16 +171,16 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		}
 	}
 	g.routes = map[string]map[string]route{
-		namespaces.AbstractionKeyValue:   routeMap(g.keyValueRoutes()),
-		namespaces.AbstractionTimeSeries: routeMap(g.timeSeriesRoutes()),
-		namespaces.AbstractionLog:        routeMap(g.logRoutes()),
+		namespaces.AbstractionKeyValue:   routeMap(append(g.keyValueRoutes(), g.subscribeRoutes()...)),
+		namespaces.AbstractionTimeSeries: routeMap(append(g.timeSeriesRoutes(), g.subscribeRoutes()...)),
+		namespaces.AbstractionLog:        routeMap(append(g.logRoutes(), g.subscribeRoutes()...)),
 	}
 	g.chain = chain(g.handle, g.decode, g.validate)
 	return g, nil
 }
 
-// Start subscribes to every namespace's write and read subjects in the
-// queue group and returns once the server has the subscriptions. ctx bounds
+// Start subscribes to every namespace's write, read and subscribe
+// subjects in the queue group and returns once the server has the subscriptions. ctx bounds
 // only the start itself; stop the gateway with Drain. Start returns
 // ErrGatewayClosed if called twice or after Drain.
 func (g *Gateway) Start(ctx context.Context) error {
@@ -186,7 +190,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return ErrGatewayClosed
 	}
 	g.baseCtx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	for _, subj := range []string{subjects.AllWrites(), subjects.AllReads()} {
+	for _, subj := range []string{subjects.AllWrites(), subjects.AllReads(), subjects.AllSubscribes()} {
 		sub, err := g.nc.QueueSubscribe(subj, g.opts.queueGroup, g.onMsg)
 		if err != nil {
 			g.unsubscribeLocked()

@@ -58,8 +58,11 @@ type Auditor interface {
 
 // permission is the permission a request of kind needs.
 func permission(kind string) auth.Permission {
-	if kind == subjects.KindWrite {
+	switch kind {
+	case subjects.KindWrite:
 		return auth.Write
+	case subjects.KindSubscribe:
+		return auth.Subscribe
 	}
 	return auth.Read
 }
@@ -131,11 +134,18 @@ func (g *Gateway) audit(ctx context.Context, r *request, resp proto.Message, cod
 	if w, ok := resp.(*prismv1.WriteResponse); ok {
 		acc.Seq = w.GetSeq()
 	}
-	wait := r.kind == subjects.KindWrite
+	// An open creates server-side state, like a write: it is
+	// acknowledged only once its record is stored.
+	wait := r.kind == subjects.KindWrite || acc.Op == OpSubscribeOpen
 	err := a.Audit(ctx, acc, wait)
 	switch {
 	case err == nil:
 		return nil
+	case acc.Op == OpSubscribeOpen:
+		if o, ok := resp.(*prismv1.SubscribeOpenResponse); ok {
+			g.dropSubscription(acc.Namespace, o.GetConsumer())
+		}
+		return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: "audit stream unavailable: the subscription was not opened; retry later", Err: err}
 	case !wait:
 		// Not kept at all: the read is not answered unaudited.
 		return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: "audit stream unavailable: the read was not answered; retry later", Err: err}
@@ -186,6 +196,8 @@ func accessed(req, resp proto.Message) ([][]byte, int) {
 		return ids, eventCount(resp)
 	case *prismv1.LogAppendRequest:
 		return [][]byte{q.GetKey()}, 1
+	case *prismv1.SubscribeNextRequest:
+		return nil, int(q.GetBatch())
 	case *prismv1.LogFetchRequest:
 		if f, ok := resp.(*prismv1.LogFetchResponse); ok {
 			return nil, len(f.GetRecords())

@@ -208,11 +208,11 @@ func TestBadTimeSeriesRequests(t *testing.T) {
 		{name: "search bad page token", subject: srch, req: &prismv1.SearchRequest{PageToken: "a.b"}, wantCode: prismv1.Code_INVALID_ARGUMENT, wantMsg: "page_token"},
 
 		// Operations of the other abstraction.
-		{name: "put on timeseries", subject: subjects.Write(tsNS, "put"), req: putReq("r", "k", "v"), wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "write.put is a keyvalue operation, but namespace metrics is timeseries; its operations are read.range, read.search, write.append"},
+		{name: "put on timeseries", subject: subjects.Write(tsNS, "put"), req: putReq("r", "k", "v"), wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "write.put is a keyvalue operation, but namespace metrics is timeseries; its operations are read.range, read.search, subscribe.close, subscribe.next, subscribe.open, write.append"},
 		{name: "mutate on timeseries", subject: subjects.Write(tsNS, "mutate"), req: &prismv1.MutateRequest{}, wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "namespace metrics is timeseries"},
 		{name: "get on timeseries", subject: subjects.Read(tsNS, "get"), req: &prismv1.GetRequest{Id: []byte("r")}, wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "read.get is a keyvalue operation"},
-		{name: "unknown op on timeseries", subject: subjects.Write(tsNS, "upsert"), req: appendReq("s"), wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "operation write.upsert is not supported by namespace metrics (timeseries); supported: read.range, read.search, write.append"},
-		{name: "append on keyvalue", subject: subjects.Write(testNS, "append"), req: appendReq("s", tsEvent(t0, "e", nil, "")), wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "write.append is a timeseries operation, but namespace demo is keyvalue; its operations are read.get, read.scan, write.delete, write.mutate, write.put"},
+		{name: "unknown op on timeseries", subject: subjects.Write(tsNS, "upsert"), req: appendReq("s"), wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "operation write.upsert is not supported by namespace metrics (timeseries); supported: read.range, read.search, subscribe.close, subscribe.next, subscribe.open, write.append"},
+		{name: "append on keyvalue", subject: subjects.Write(testNS, "append"), req: appendReq("s", tsEvent(t0, "e", nil, "")), wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "write.append is a timeseries operation, but namespace demo is keyvalue; its operations are read.get, read.scan, subscribe.close, subscribe.next, subscribe.open, write.delete, write.mutate, write.put"},
 		{name: "range on keyvalue", subject: subjects.Read(testNS, "range"), req: &prismv1.ReadRangeRequest{SeriesId: []byte("s")}, wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "namespace demo is keyvalue"},
 		{name: "search on keyvalue", subject: subjects.Read(testNS, "search"), req: &prismv1.SearchRequest{}, wantCode: prismv1.Code_UNIMPLEMENTED, wantMsg: "read.search is a timeseries operation"},
 	}

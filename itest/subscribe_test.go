@@ -14,8 +14,23 @@ import (
 // middle, and checks that the same subscription sees every write once, in
 // order, with the sequences the writes returned.
 func TestSubscribeAcrossRestart(t *testing.T) {
+	subscribeAcrossRestart(t, client.SubscribeAuto)
+}
+
+// TestSubscribeThroughPrismAcrossRestart is the same through the gateway
+// (ADR 017): the consumer Prism opened is gone with the restarted
+// server, and the client reopens it from the last change.
+func TestSubscribeThroughPrismAcrossRestart(t *testing.T) {
+	subscribeAcrossRestart(t, client.SubscribeThroughPrism)
+}
+
+func subscribeAcrossRestart(t *testing.T, via client.SubscribeVia) {
 	p := startPrism(t, t.TempDir(), 0)
-	_, c := p.connect(t)
+	nc, _ := p.connect(t)
+	c, err := client.New(nc, client.WithTimeout(15*time.Second), client.WithSubscribeVia(via))
+	if err != nil {
+		t.Fatal(err)
+	}
 	kv := c.KeyValue("demo")
 	ctx := testCtx(t)
 

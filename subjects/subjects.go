@@ -7,6 +7,7 @@
 //
 //	prism.<ns>.write.<op>            write requests (put, delete, mutate, append)
 //	prism.<ns>.read.<op>             read requests (get, scan, range, search)
+//	prism.<ns>.subscribe.<op>        subscription requests (open, next, close; subscribe.go)
 //	prism.<ns>.events.kv.<id>        KeyValue events, one subject per record
 //	prism.<ns>.events.ts.<series>    TimeSeries appends, one subject per series
 //	prism.<ns>.events.log.<key>      Log appends, one subject per record key
@@ -16,6 +17,7 @@
 //	prism.$admin.<area>.<op>         admin requests (ns.apply, ns.list, …)
 //	prism.$owner.<op>.<ns>           requests to the process that projects ns
 //	prism.$audit.<ns>.<op...>        audit records (audit.go)
+//	prism.$deliver.<who>.<consumer>  what a subscription delivers (subscribe.go)
 //
 // Record ids, series ids and tokens are encoded with EncodeID.
 //
@@ -130,22 +132,23 @@ func AllReads() string { return Root + ".*." + KindRead + ".*" }
 // Request is a parsed request subject.
 type Request struct {
 	Namespace string
-	Kind      string // KindWrite or KindRead
+	Kind      string // KindWrite, KindRead or KindSubscribe
 	Op        string
 }
 
-// ParseRequest parses prism.<ns>.<kind>.<op>. It validates the namespace
-// name and the kind; the op is returned as is for the caller to route.
+// ParseRequest parses prism.<ns>.<kind>.<op>, kind write, read or
+// subscribe. It validates the namespace name and the kind; the op is
+// returned as is for the caller to route.
 func ParseRequest(subject string) (Request, error) {
 	parts := strings.Split(subject, ".")
 	if len(parts) != 4 || parts[0] != Root {
-		return Request{}, fmt.Errorf("%w: %q is not prism.<namespace>.<write|read>.<op>", ErrInvalidSubject, subject)
+		return Request{}, fmt.Errorf("%w: %q is not prism.<namespace>.<write|read|subscribe>.<op>", ErrInvalidSubject, subject)
 	}
 	if err := ValidateNamespace(parts[1]); err != nil {
 		return Request{}, err
 	}
-	if parts[2] != KindWrite && parts[2] != KindRead {
-		return Request{}, fmt.Errorf("%w: %q: kind must be write or read", ErrInvalidSubject, subject)
+	if parts[2] != KindWrite && parts[2] != KindRead && parts[2] != KindSubscribe {
+		return Request{}, fmt.Errorf("%w: %q: kind must be write, read or subscribe", ErrInvalidSubject, subject)
 	}
 	if parts[3] == "" {
 		return Request{}, fmt.Errorf("%w: %q: empty operation", ErrInvalidSubject, subject)
