@@ -3,6 +3,9 @@ package namespaces
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
 	"time"
 
 	"github.com/prism-data/prism/pii"
@@ -174,4 +177,43 @@ func (a *Admin) handleKeys(ctx context.Context, op string, body []byte) (any, er
 
 func keysUnavailable(err error) error {
 	return &status.Error{Code: status.ErrUnavailable.Code, Message: "the PII key bucket or the key encryption key did not answer: " + err.Error(), Err: err}
+}
+
+// Keys returns namespace name's data keys.
+func (c *AdminClient) Keys(ctx context.Context, name string) (AdminKeysReply, error) {
+	var out AdminKeysReply
+	return out, c.call(ctx, AdminKeys, AdminNameRequest{Name: name}, &out)
+}
+
+// RotateKey adds a new data key to namespace name and returns its keys.
+func (c *AdminClient) RotateKey(ctx context.Context, name, by string) (AdminKeysReply, error) {
+	var out AdminKeysReply
+	return out, c.call(ctx, AdminKeysRotate, AdminKeysRotateRequest{Name: name, By: by}, &out)
+}
+
+// Rewrap rewraps every data key under the serving process's KEK.
+func (c *AdminClient) Rewrap(ctx context.Context) (AdminRewrapReply, error) {
+	var out AdminRewrapReply
+	return out, c.call(ctx, AdminKeysRewrap, struct{}{}, &out)
+}
+
+// Forget forgets the personal data of record id of namespace name.
+func (c *AdminClient) Forget(ctx context.Context, name string, id []byte, by string) (AdminForgetReply, error) {
+	var out AdminForgetReply
+	return out, c.call(ctx, AdminForget, AdminForgetRequest{Name: name, ID: id, By: by}, &out)
+}
+
+// WriteText writes the keys as prism keys list shows them.
+func (r AdminKeysReply) WriteText(out io.Writer) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "namespace %s: new values are sealed under the current data key; KEK of this process: %s\n", r.Name, r.KEK)
+	fmt.Fprintln(tw, "KEY\tWRAPPED BY\tCREATED\tCURRENT")
+	for _, k := range r.Keys {
+		cur := ""
+		if k.Current {
+			cur = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.KEKID, k.Created.Format(time.RFC3339), cur)
+	}
+	return tw.Flush()
 }

@@ -53,6 +53,15 @@ type Config struct {
 	// AuditRetention is how long audit records are kept. Default
 	// DefaultAuditRetention.
 	AuditRetention time.Duration
+	// PIIKEK is the key encryption key of PII data keys: file:PATH (a key
+	// file, prism keys init-kek writes one) or awskms:KEY (an AWS KMS key
+	// id, ARN or alias). Empty: a development key file in the data
+	// directory, made at the first start. Every process of a deployment
+	// needs the same one.
+	PIIKEK string
+	// PIIPreviousKEKs are earlier KEKs, to read data keys not yet
+	// rewrapped under PIIKEK (prism keys rewrap).
+	PIIPreviousKEKs []string
 
 	// HTTPListen, when set, serves /metrics (Prometheus), /healthz and
 	// /readyz on this host:port; /healthz answers while Start runs.

@@ -81,6 +81,7 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintln(w, "ready")
 	fmt.Fprintln(w, st.authMode())
+	fmt.Fprintln(w, st.piiMode())
 }
 
 // notReady runs the readiness checks concurrently, each bounded by

@@ -29,6 +29,7 @@ import (
 	"github.com/prism-data/prism/auth/audit"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/pii"
 	"github.com/prism-data/prism/status"
 )
 
@@ -67,6 +68,10 @@ type Node struct {
 	callout *auth.Callout
 	// audit stores the audit records of every request.
 	audit *audit.Writer
+	// keyring holds the PII keys; devKEK says its KEK is the development
+	// key in the data directory.
+	keyring *pii.Keyring
+	devKEK  bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -147,7 +152,10 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if n.audit, err = startAudit(setupCtx, n.js, c, replicas, owner, n.reg, log); err != nil {
 		return nil, err
 	}
-	gwOpts := []gateway.Option{gateway.WithLogger(log), gateway.WithRegisterer(n.reg), gateway.WithTracerProvider(n.tracer), gateway.WithAuditor(auditor{n.audit})}
+	if n.keyring, n.devKEK, err = startKeyring(setupCtx, n.js, c, replicas, log); err != nil {
+		return nil, err
+	}
+	gwOpts := []gateway.Option{gateway.WithLogger(log), gateway.WithRegisterer(n.reg), gateway.WithTracerProvider(n.tracer), gateway.WithAuditor(auditor{n.audit}), gateway.WithKeyring(n.keyring)}
 	if n.sec != nil {
 		gwOpts = append(gwOpts, gateway.WithSecurity(n.sec))
 	}
@@ -179,7 +187,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if err := n.gw.Start(ctx); err != nil {
 		return nil, err
 	}
-	adminCfg := namespaces.AdminConfig{Cluster: cluster, Status: n.set.status, CheckTarget: c.checkTarget, Logger: log, Auditor: auditor{n.audit}}
+	adminCfg := namespaces.AdminConfig{Cluster: cluster, Status: n.set.status, CheckTarget: c.checkTarget, Logger: log, Auditor: auditor{n.audit}, Keys: n.keyring}
 	if n.sec != nil {
 		adminCfg.Security = n.sec
 	}
@@ -362,6 +370,9 @@ func (n *Node) close(ctx context.Context) error {
 		if err := n.audit.Close(context.WithoutCancel(ctx)); err != nil {
 			errs = append(errs, fmt.Errorf("close the audit: %w", err))
 		}
+	}
+	if n.keyring != nil {
+		n.keyring.Close()
 	}
 	if n.callout != nil {
 		if err := n.callout.Close(); err != nil {

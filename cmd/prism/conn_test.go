@@ -28,7 +28,7 @@ func TestEveryNATSCommandTakesTheConnectionFlags(t *testing.T) {
 		"prism ns list", "prism ns get", "prism ns history", "prism ns delete",
 		"prism migrate start", "prism migrate status", "prism migrate verify",
 		"prism migrate cutover", "prism migrate rollback", "prism migrate finalize",
-		"prism audit",
+		"prism audit", "prism keys list", "prism keys rotate", "prism keys rewrap", "prism forget",
 	}
 	found := map[string]*cobra.Command{}
 	var walk func(*cobra.Command)

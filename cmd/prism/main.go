@@ -27,7 +27,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
 	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd(), newCompactCmd())
-	root.AddCommand(newAuthCmd(), newAuditCmd())
+	root.AddCommand(newAuthCmd(), newAuditCmd(), newKeysCmd(), newForgetCmd())
 	strictTree(root)
 	return root
 }

@@ -63,6 +63,8 @@ requests finish, projectors commit their batch, then the process exits.`,
 	fl.BoolVar(&c.NoCompact, "no-compact", false, "do not compact keyvalue streams in the background (prism compact still does; see docs/replay.md)")
 	fl.StringVar(&c.AuthConfig, "auth-config", "", "turn authentication on with this auth.yaml (prism auth init writes one; docs/security.md); without it Prism runs open, on loopback only")
 	fl.DurationVar(&c.AuditRetention, "audit-retention", node.DefaultAuditRetention, "how long the audit stream keeps its records")
+	fl.StringVar(&c.PIIKEK, "pii-kek", "", "key encryption key of the PII data keys: file:PATH (a 256-bit hex key file, prism keys init-kek) or awskms:KEY (id, ARN or alias); every process needs the same one (default: a development key file in the data directory; docs/security.md)")
+	fl.StringSliceVar(&c.PIIPreviousKEKs, "pii-previous-kek", nil, "an earlier key encryption key, to read data keys not yet rewrapped (prism keys rewrap); repeatable")
 	fl.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (/v1/traces is appended); off when empty")
 	// The default is read at run time, not shown in --help: a DSN may hold a password.
 	fl.StringVar(&f.kafkaBrokers, "kafka-brokers", "", "comma-separated host:port of the Kafka brokers of log namespaces without kafka.brokers (default $PRISM_KAFKA_BROKERS)")

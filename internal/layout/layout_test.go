@@ -200,8 +200,9 @@ const maxFileLines = 600
 // admin text and the NATS connection (internal/natsconn) live in their
 // packages; long help points to docs/. The bound keeps it from growing
 // back. It was 1,494 when issue #13 closed; the security commands
-// (prism auth, prism audit) came after it, thin over their packages.
-const maxCLILines = 1800
+// (prism auth, prism audit, prism keys, prism forget) came after it,
+// thin over their packages.
+const maxCLILines = 1950
 
 // TestFileSizes fails on a hand-written Go file over maxFileLines and on a
 // command line that grew past maxCLILines (runtime code belongs in a

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prism-data/prism/pii"
+)
+
+func newKeysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Manage the keys that encrypt PII: list, rotate, rewrap, make a KEK",
+		Long: `keys manages the PII keys of a running Prism (docs/security.md, "PII"):
+each namespace with pii fields has data keys, wrapped by the key
+encryption key (KEK) that prism serve --pii-kek names.`,
+	}
+	cmd.AddCommand(newKeysListCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysInitKEKCmd())
+	return cmd
+}
+
+func newKeysListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := adminCommand(&cobra.Command{
+		Use:   "list NAMESPACE",
+		Short: "List a namespace's data keys (ids and KEKs, never key material)",
+		Args:  cobra.ExactArgs(1),
+	}, func(cmd *cobra.Command, args []string, a admin) error {
+		r, err := a.Keys(a.ctx, args[0])
+		if err != nil {
+			return err
+		}
+		return textOrJSON(cmd.OutOrStdout(), asJSON, r)
+	})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
+	return cmd
+}
+
+func newKeysRotateCmd() *cobra.Command {
+	var asJSON bool
+	cmd := adminCommand(&cobra.Command{
+		Use:   "rotate NAMESPACE",
+		Short: "Seal new PII values of a namespace under a new data key",
+		Long: `rotate adds a data key to the namespace: new writes are sealed under it
+(by every Prism process within a minute); values sealed before stay
+readable under the key they name. Needs admin of the namespace.`,
+		Args: cobra.ExactArgs(1),
+	}, func(cmd *cobra.Command, args []string, a admin) error {
+		r, err := a.RotateKey(a.ctx, args[0], whoAmI())
+		if err != nil {
+			return err
+		}
+		return textOrJSON(cmd.OutOrStdout(), asJSON, r)
+	})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
+	return cmd
+}
+
+func newKeysRewrapCmd() *cobra.Command {
+	return adminCommand(&cobra.Command{
+		Use:   "rewrap",
+		Short: "Re-wrap every data key under the KEK Prism now runs with",
+		Long: `rewrap changes the KEK without touching the data: start prism serve with
+the new --pii-kek and the old one as --pii-previous-kek, run prism keys
+rewrap, then drop --pii-previous-kek. Needs a global admin.`,
+		Args: cobra.NoArgs,
+	}, func(cmd *cobra.Command, _ []string, a admin) error {
+		r, err := a.Rewrap(a.ctx)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "rewrapped %d data keys under %s\n", r.Rewrapped, r.KEK)
+		return err
+	})
+}
+
+func newKeysInitKEKCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "init-kek FILE",
+		Short: "Write a new random key encryption key file (0600) for --pii-kek file:FILE",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := pii.GenerateKeyFile(args[0]); err != nil {
+				return err
+			}
+			k, err := pii.LoadFileKEK(args[0])
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s); keep it off the data disk and serve with --pii-kek file:%s\n", args[0], k.ID(), args[0])
+			return err
+		},
+	}
+}
+
+func newForgetCmd() *cobra.Command {
+	return adminCommand(&cobra.Command{
+		Use:   "forget NAMESPACE ID",
+		Short: "Forget a record's personal data everywhere (crypto-shredding)",
+		Long: `forget deletes the secret the record's PII values are sealed under, so
+that they can never be read again: in the backend, the stream's history,
+replays, shadows, Kafka topics and backups. The record's other fields and
+its id stay. Audited; needs admin of the namespace (docs/security.md).`,
+		Args: cobra.ExactArgs(2),
+	}, func(cmd *cobra.Command, args []string, a admin) error {
+		r, err := a.Forget(a.ctx, args[0], []byte(args[1]), whoAmI())
+		if err != nil {
+			return err
+		}
+		if !r.Forgotten {
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "record %q of %s holds no PII sealed by Prism; nothing to forget\n", args[1], args[0])
+			return err
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "forgot the personal data of record %q of %s\n", args[1], args[0])
+		return err
+	})
+}
