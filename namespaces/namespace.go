@@ -275,8 +275,8 @@ func (n Namespace) validateFields() error {
 	if n.PIIRedaction != "" && n.PII.IsZero() {
 		return fmt.Errorf("pii_redaction: set, but the namespace declares no pii fields")
 	}
-	if !n.PII.IsZero() && n.Abstraction != AbstractionKeyValue {
-		return fmt.Errorf("pii: PII fields are supported on abstraction %s; %s is not supported yet", AbstractionKeyValue, n.Abstraction)
+	if !n.PII.IsZero() && n.Abstraction == AbstractionLog {
+		return fmt.Errorf("pii: PII fields are supported on abstraction %s (sealed) and %s (recorded, not yet sealed); %s is not supported", AbstractionKeyValue, AbstractionTimeSeries, n.Abstraction)
 	}
 	for i, f := range n.PII.List() {
 		if !slices.Contains(fields, f) {

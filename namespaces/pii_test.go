@@ -84,7 +84,7 @@ func TestPIIDeclarationIsValidated(t *testing.T) {
 	}{
 		"bad redaction":         {func(n *namespaces.Namespace) { n.PIIRedaction = "hide" }, `pii_redaction: "hide" is not one of mask, omit`},
 		"redaction without pii": {func(n *namespaces.Namespace) { n.PII = namespaces.PIIFields{}; n.PIIRedaction = "omit" }, "declares no pii fields"},
-		"pii on a timeseries":   {func(n *namespaces.Namespace) { n.Abstraction = namespaces.AbstractionTimeSeries }, "not supported yet"},
+		"pii on a log":          {func(n *namespaces.Namespace) { n.Abstraction = namespaces.AbstractionLog; n.Backend = "kafka" }, "log is not supported"},
 	} {
 		n := base
 		tc.mod(&n)
