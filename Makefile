@@ -9,7 +9,7 @@ DATA_DIR ?= ./prism-data
 ARGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
-CONCURRENT_PKGS := ./auth/... ./gateway/... ./projectors/... ./client/... ./backends/... ./subjects/... ./replay/... ./namespaces/... ./node/... ./cmd/...
+CONCURRENT_PKGS := ./auth/... ./gateway/... ./projectors/... ./client/... ./backends/... ./subjects/... ./pii/... ./replay/... ./namespaces/... ./node/... ./cmd/...
 # Packages of the standalone-NATS tests (TestStandalone*), see docs/testing.md.
 STANDALONE_PKGS := ./itest/ ./backends/natskv/
 # Reads go test -json: prints it as go test does, lists the skips and fails

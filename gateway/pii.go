@@ -51,7 +51,7 @@ func (g *Gateway) keyringFor(ns string) (*pii.Keyring, error) {
 // keyError maps a keyring failure: the key bucket or the KMS did not
 // answer. Nothing was written.
 func keyError(err error, ns string) error {
-	return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the PII keys of namespace %s cannot be read now (a write was not stored); retry with backoff", ns), Err: err}
+	return &status.Error{Code: prismv1.Code_UNAVAILABLE, Message: fmt.Sprintf("the PII keys of namespace %s cannot be read now; nothing was changed: retry with backoff", ns), Err: err}
 }
 
 // putEvent is the event of a put written at now (the event's ce-time):
@@ -134,6 +134,7 @@ func (g *Gateway) revealItems(ctx context.Context, r *request, resp *prismv1.Get
 	omit := r.ns.PIIRedaction == namespaces.RedactOmit
 	out := &prismv1.GetResponse{Id: resp.GetId(), Revision: resp.GetRevision(), NextPageToken: resp.GetNextPageToken()}
 	out.Items = make([]*prismv1.Item, 0, len(resp.GetItems()))
+	keys := map[pii.Header]*pii.RecordKey{} // one derivation per key the record's values name
 	for _, it := range resp.GetItems() {
 		field := string(it.GetKey())
 		kind, ok := r.ns.PII.Kind(field)
@@ -144,7 +145,7 @@ func (g *Gateway) revealItems(ctx context.Context, r *request, resp *prismv1.Get
 		if !plain && omit {
 			continue
 		}
-		v, err := g.openValue(ctx, r, resp.GetId(), field, it.GetValue())
+		v, err := g.openValue(ctx, r, resp.GetId(), field, it.GetValue(), keys)
 		if errors.Is(err, pii.ErrForgotten) {
 			continue
 		}
@@ -162,19 +163,25 @@ func (g *Gateway) revealItems(ctx context.Context, r *request, resp *prismv1.Get
 // openValue opens the sealed value of field of record id. A value that is
 // not sealed was written before the field was declared PII: it is
 // returned as stored (and masked like any other for callers without
-// read_pii).
-func (g *Gateway) openValue(ctx context.Context, r *request, id []byte, field string, value []byte) ([]byte, error) {
+// read_pii). keys holds the record keys already derived for id.
+func (g *Gateway) openValue(ctx context.Context, r *request, id []byte, field string, value []byte, keys map[pii.Header]*pii.RecordKey) ([]byte, error) {
 	h, err := pii.Inspect(value)
 	if err != nil {
 		return value, nil
 	}
-	k, err := g.keyringFor(r.ns.Name)
-	if err != nil {
-		return nil, err
-	}
-	rk, err := k.OpenKey(ctx, r.ns.Name, id, h)
-	if errors.Is(err, pii.ErrForgotten) {
-		return nil, err
+	rk := keys[h]
+	if rk == nil {
+		k, kerr := g.keyringFor(r.ns.Name)
+		if kerr != nil {
+			return nil, kerr
+		}
+		rk, err = k.OpenKey(ctx, r.ns.Name, id, h)
+		if errors.Is(err, pii.ErrForgotten) {
+			return nil, err
+		}
+		if err == nil {
+			keys[h] = rk
+		}
 	}
 	var v []byte
 	if err == nil {

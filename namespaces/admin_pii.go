@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -80,14 +81,7 @@ type AdminForgetReply struct {
 // keyOps are the PII key operations.
 var keyOps = []string{AdminKeys, AdminKeysRotate, AdminKeysRewrap, AdminForget}
 
-func isKeyOp(op string) bool {
-	for _, o := range keyOps {
-		if o == op {
-			return true
-		}
-	}
-	return false
-}
+func isKeyOp(op string) bool { return slices.Contains(keyOps, op) }
 
 // forgetIDs returns the record a forget request names, for its audit
 // record (which stores it hashed).

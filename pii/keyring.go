@@ -295,9 +295,15 @@ func (k *Keyring) current(ctx context.Context, ns string) (*Sealer, error) {
 			return nil, err
 		}
 	}
-	s, err := k.unwrap(dk)
-	if err != nil {
-		return nil, err
+	// A key this process unwrapped before is not unwrapped again: with a
+	// KMS that is a call on the write path.
+	k.mu.Lock()
+	s := k.nsKeys(ns).byID[dk.ID]
+	k.mu.Unlock()
+	if s == nil {
+		if s, err = k.unwrap(dk); err != nil {
+			return nil, err
+		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
