@@ -48,6 +48,9 @@ type Client struct {
 	// via is how Subscribe reaches streams (a SubscribeVia), resolved on
 	// the first Subscribe when SubscribeAuto.
 	via atomic.Int32
+	// viaChosen is set when WithSubscribeVia chose a way: Subscribe then
+	// never picks another for a namespace with PII fields.
+	viaChosen bool
 }
 
 // Option configures a Client.

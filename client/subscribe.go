@@ -128,7 +128,7 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 	if err != nil {
 		return nil, unavailable(op, "cannot use JetStream on the NATS connection", err)
 	}
-	if c.subscribeVia(ctx, js) == SubscribeThroughPrism {
+	if via := c.subscribeVia(ctx, js); via == SubscribeThroughPrism || !c.viaChosen && c.sealedStream(ctx, js, ns) {
 		return c.subscribeThroughPrism(ctx, op, ns, o)
 	}
 	cfg := jetstream.OrderedConsumerConfig{

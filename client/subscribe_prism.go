@@ -40,6 +40,7 @@ func WithSubscribeVia(v SubscribeVia) Option {
 			return fmt.Errorf("client: unknown SubscribeVia %d", v)
 		}
 		c.via.Store(int32(v))
+		c.viaChosen = v != SubscribeAuto
 		return nil
 	}
 }
@@ -63,6 +64,15 @@ func (c *Client) subscribeVia(ctx context.Context, js jetstream.JetStream) Subsc
 		return SubscribeThroughPrism
 	}
 	return SubscribeDirect
+}
+
+// sealedStream reports whether the stream of ns holds PII values sealed
+// (subjects.StreamMetaPII): a subscription left to SubscribeAuto then
+// goes through Prism, which shows them as the caller may see them. An
+// unreadable stream says no; the direct subscription reports the error.
+func (c *Client) sealedStream(ctx context.Context, js jetstream.JetStream, ns string) bool {
+	s, err := js.Stream(ctx, subjects.Stream(ns))
+	return err == nil && s.CachedInfo().Config.Metadata[subjects.StreamMetaPII] != ""
 }
 
 // Pulls of a subscription through Prism.
@@ -250,7 +260,14 @@ func (v *viaPrism) receive(out chan<- Change, stop <-chan struct{}) error {
 			// 409: the consumer was deleted, or a limit was exceeded.
 			return errReopen
 		}
-		d, err := subjects.ParseDelivery(m.Reply)
+		subject, reply := m.Subject, m.Reply
+		if m.Subject == v.deliver {
+			// Relayed by the gateway (a namespace with PII fields, ADR
+			// 017): the stored subject and the delivery's metadata travel
+			// in headers. Only Prism publishes on the delivery subject.
+			subject, reply = m.Header.Get(subjects.HeaderRelaySubject), m.Header.Get(subjects.HeaderRelayDelivery)
+		}
+		d, err := subjects.ParseDelivery(reply)
 		if err != nil || d.Consumer != v.consumer {
 			continue // not from the consumer: nothing of this subscription
 		}
@@ -259,7 +276,7 @@ func (v *viaPrism) receive(out chan<- Change, stop <-chan struct{}) error {
 		}
 		v.nextDseq++
 		got++
-		ch, ok := decodeStored(v.ns, m.Subject, m.Header, m.Data, d.StreamSeq, d.Time, nil)
+		ch, ok := decodeStored(v.ns, subject, m.Header, m.Data, d.StreamSeq, d.Time, nil)
 		v.lastSeq = d.StreamSeq
 		if !ok {
 			continue

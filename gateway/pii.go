@@ -130,23 +130,39 @@ func (g *Gateway) revealItems(ctx context.Context, r *request, resp *prismv1.Get
 	if !r.hasPII() {
 		return resp, nil
 	}
+	items, err := g.revealList(ctx, r, resp.GetId(), resp.GetItems(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &prismv1.GetResponse{Id: resp.GetId(), Revision: resp.GetRevision(), NextPageToken: resp.GetNextPageToken(), Items: items}, nil
+}
+
+// revealList returns the items of record id as the caller of r may see
+// them (revealItems), in a new slice; the items given are not changed.
+// A value that does not open is an INTERNAL error, or, when undecryptable
+// is set, left out after undecryptable is told its field.
+func (g *Gateway) revealList(ctx context.Context, r *request, id []byte, items []*prismv1.Item, undecryptable func(field string)) ([]*prismv1.Item, error) {
 	plain := g.mayReadPII(r)
 	omit := r.ns.PIIRedaction == namespaces.RedactOmit
-	out := &prismv1.GetResponse{Id: resp.GetId(), Revision: resp.GetRevision(), NextPageToken: resp.GetNextPageToken()}
-	out.Items = make([]*prismv1.Item, 0, len(resp.GetItems()))
+	out := make([]*prismv1.Item, 0, len(items))
 	keys := map[pii.Header]*pii.RecordKey{} // one derivation per key the record's values name
-	for _, it := range resp.GetItems() {
+	for _, it := range items {
 		field := string(it.GetKey())
 		kind, ok := r.ns.PII.Kind(field)
 		if !ok {
-			out.Items = append(out.Items, it)
+			out = append(out, it)
 			continue
 		}
 		if !plain && omit {
 			continue
 		}
-		v, err := g.openValue(ctx, r, resp.GetId(), field, it.GetValue(), keys)
+		v, err := g.openValue(ctx, r, id, field, it.GetValue(), keys)
 		if errors.Is(err, pii.ErrForgotten) {
+			continue
+		}
+		var se *status.Error
+		if undecryptable != nil && errors.As(err, &se) && se.Code == prismv1.Code_INTERNAL {
+			undecryptable(field)
 			continue
 		}
 		if err != nil {
@@ -155,7 +171,7 @@ func (g *Gateway) revealItems(ctx context.Context, r *request, resp *prismv1.Get
 		if !plain {
 			v = []byte(pii.Mask(kind, string(v)))
 		}
-		out.Items = append(out.Items, &prismv1.Item{Key: it.GetKey(), Value: v, ExpireTime: it.GetExpireTime()})
+		out = append(out, &prismv1.Item{Key: it.GetKey(), Value: v, ExpireTime: it.GetExpireTime()})
 	}
 	return out, nil
 }

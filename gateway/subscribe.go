@@ -176,7 +176,8 @@ type pullRequest struct {
 }
 
 // subscribeNext forwards a pull to the caller's subscription consumer,
-// with the delivery subject as its reply.
+// with the delivery subject as its reply; in a namespace with PII fields
+// it relays the batch instead (relayNext).
 func (g *Gateway) subscribeNext(ctx context.Context, r *request, req *prismv1.SubscribeNextRequest) (proto.Message, error) {
 	ns := r.ns.Name
 	deliver, err := g.ownSubscription(ctx, r, req.GetConsumer())
@@ -190,6 +191,12 @@ func (g *Gateway) subscribeNext(ctx context.Context, r *request, req *prismv1.Su
 	})
 	if err != nil {
 		return nil, &status.Error{Code: prismv1.Code_INTERNAL, Message: "cannot encode the pull request", Err: err}
+	}
+	if r.hasPII() {
+		if err := g.relayNext(r, req.GetConsumer(), deliver, body, req); err != nil {
+			return nil, err
+		}
+		return &prismv1.SubscribeAck{}, nil
 	}
 	pull := nats.NewMsg(subjects.ConsumerNext(subjects.Stream(ns), req.GetConsumer()))
 	pull.Reply, pull.Data = deliver, body

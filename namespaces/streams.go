@@ -80,6 +80,9 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 		// Compaction rolls a record's events up into one (ADR 012).
 		AllowRollup: true,
 	}
+	if !ns.PII.IsZero() {
+		cfg.Metadata = map[string]string{subjects.StreamMetaPII: "sealed"}
+	}
 	if ns.PublishChanges {
 		// JetStream republishes each message once it is stored: the
 		// fan-out costs no Prism code and sees exactly the stream's order.

@@ -55,6 +55,15 @@ const (
 	HeaderDLQSubject = "Prism-Dlq-Subject"
 	HeaderDLQTarget  = "Prism-Dlq-Target"
 
+	// HeaderRelaySubject, on a subscription delivery the gateway relayed
+	// (a namespace with PII fields, ADR 017), is the subject the event is
+	// stored at; the delivery itself arrives on the delivery subject.
+	HeaderRelaySubject = "Prism-Subject"
+	// HeaderRelayDelivery, on the same, is the JetStream delivery's reply
+	// subject (its metadata: sequences, time): the server keeps a client
+	// from publishing with a $JS.ACK reply.
+	HeaderRelayDelivery = "Prism-Delivery"
+
 	// Request/reply headers.
 	// HeaderErrorCode is set on every error reply to the Code name.
 	HeaderErrorCode = "Prism-Error-Code"

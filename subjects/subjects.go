@@ -159,6 +159,12 @@ func ParseRequest(subject string) (Request, error) {
 // Stream is the JetStream stream name of namespace ns.
 func Stream(ns string) string { return "PRISM_" + strings.ToUpper(ns) }
 
+// StreamMetaPII is the metadata key set on the stream of a namespace
+// with PII fields (value "sealed"): its events hold PII values sealed, so
+// a subscriber that wants them shown (plaintext or masked) follows it
+// through Prism, not straight from JetStream (ADR 017).
+const StreamMetaPII = "prism-pii"
+
 // StreamSubjects are the subjects captured by the stream of namespace ns.
 func StreamSubjects(ns string) []string { return []string{Root + "." + ns + ".events.>"} }
 
