@@ -88,6 +88,9 @@ type Config struct {
 	// production; the baselines and scenarios that need JetStream or the
 	// admin API use Prism's service key. Embedded only.
 	Auth bool
+	// PII declares the load's item a PII field of the embedded namespace
+	// (--pii): every put seals it, every get opens it. Embedded only.
+	PII bool
 
 	// Backend is the embedded namespace's backend: "sqlite" or "postgres".
 	Backend string
@@ -120,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	if c.Auth && c.NATSURL != "" {
 		errs = append(errs, errors.New("--auth runs an embedded Prism with authentication on; against --nats-url pass its credentials (--tls-cert, --nkey, ...) instead"))
+	}
+	if c.PII && c.NATSURL != "" {
+		errs = append(errs, errors.New("--pii declares PII fields on the embedded namespace; against --nats-url declare them in the namespace you load"))
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency %d: want at least 1", c.Concurrency))

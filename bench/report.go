@@ -38,6 +38,8 @@ type ReportTarget struct {
 	Consistency string `json:"consistency,omitempty"`
 	// Auth says the embedded Prism ran with authentication on (--auth).
 	Auth bool `json:"auth,omitempty"`
+	// PII says the load's item was a PII field (--pii): sealed and opened.
+	PII bool `json:"pii,omitempty"`
 }
 
 // ReportConfig is the load that was applied.
@@ -95,7 +97,7 @@ type Ratio struct {
 func newReport(cfg Config, t *benchTarget) *Report {
 	r := &Report{
 		Scenario: cfg.Scenario,
-		Target:   ReportTarget{Mode: t.mode, NATSURL: t.url, Namespace: t.namespace, Backend: t.backend, Consistency: t.consist, Auth: t.svcOpts != nil},
+		Target:   ReportTarget{Mode: t.mode, NATSURL: t.url, Namespace: t.namespace, Backend: t.backend, Consistency: t.consist, Auth: t.svcOpts != nil, PII: cfg.PII && t.mode == "embedded"},
 		Config: ReportConfig{
 			Concurrency: cfg.Concurrency, Rate: cfg.Rate, DurationSeconds: cfg.Duration.Seconds(),
 			ValueSize: cfg.ValueSize, Keys: cfg.Keys, KeyDist: cfg.KeyDist,
@@ -153,6 +155,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		target += fmt.Sprintf(" (%s, %s)", r.Target.Backend, r.Target.Consistency)
 		if r.Target.Auth {
 			target += ", authentication on: an application principal over TLS"
+		}
+		if r.Target.PII {
+			target += ", the item a PII field (sealed on put, opened on get)"
 		}
 	} else {
 		target += " at " + r.Target.NATSURL

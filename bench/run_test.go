@@ -3,11 +3,16 @@ package bench
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	_ "modernc.org/sqlite"
+
 	"github.com/prism-data/prism/backends/postgres/pgtest"
+	"github.com/prism-data/prism/pii"
 )
 
 // shortConfig is a benchmark small enough for a test, on an embedded
@@ -209,5 +214,45 @@ func TestBenchAuth(t *testing.T) {
 	f.NATSURL = "nats://127.0.0.1:4222"
 	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "--auth") {
 		t.Fatalf("--auth with --nats-url: %v, want a refusal naming --auth", err)
+	}
+}
+
+// TestBenchPII runs the mixed load with its item a PII field: every
+// value the backend holds is sealed, and the gets, which open them, all
+// succeed.
+func TestBenchPII(t *testing.T) {
+	f := shortConfig(ScenarioMixed)
+	f.PII, f.DataDir = true, t.TempDir()
+	rep := run(t, f)
+	if !rep.Target.PII {
+		t.Fatalf("report target %+v: want pii", rep.Target)
+	}
+	checkRun(t, rep.Runs[0], "put", "get")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(f.DataDir, "sqlite", "bench.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT value FROM items`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var v []byte
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pii.Inspect(v); err != nil {
+			t.Fatalf("a stored value is not sealed: %v", err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil || n == 0 {
+		t.Fatalf("%d stored values, %v", n, err)
+	}
+	f.NATSURL = "nats://127.0.0.1:4222"
+	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "--pii") {
+		t.Fatalf("--pii with --nats-url: %v, want a refusal naming --pii", err)
 	}
 }

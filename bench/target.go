@@ -174,6 +174,11 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 	}
 	ns := namespaces.Namespace{Name: t.namespace, Abstraction: namespaces.AbstractionKeyValue, Backend: cfg.Backend, Consistency: namespaces.Consistency(cfg.Consistency),
 		Needs: namespaces.Needs{ReadRPS: cfg.ReadRPS}}
+	if cfg.PII {
+		// The load's one item, "v", is a PII field: sealed on every put,
+		// opened on every get.
+		ns.Fields, ns.PII = namespaces.NewNames("v"), namespaces.GenericPII("v")
+	}
 	authConfig := ""
 	if cfg.Auth {
 		if authConfig, err = t.secure(dir, &ns); err != nil {

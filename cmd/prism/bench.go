@@ -83,6 +83,7 @@ stdout. Scenarios, baselines and numbers: docs/performance.md.`,
 	fl.IntVar(&c.Events, "events", 50000, "replay, migrate: events put on the stream before the catch-up is timed")
 	fl.BoolVar(&c.Baseline, "baseline", false, "also measure the raw engines and print Prism ÷ raw")
 	fl.BoolVar(&c.Auth, "auth", false, "embedded: run Prism with authentication on, the load as an application principal over TLS (docs/security.md)")
+	fl.BoolVar(&c.PII, "pii", false, "embedded: declare the load's item a PII field, sealed on every put and opened on every get (docs/security.md)")
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout instead of a table")
 	fl.StringVar(&c.Backend, "backend", "sqlite", "embedded: backend of the bench namespace, sqlite or postgres")
 	fl.StringVar(&c.Consistency, "consistency", string(namespaces.Eventual), "embedded: consistency of the bench namespace: eventual, read-your-writes or strong")
