@@ -122,6 +122,16 @@ func TestPIIIsNeverStoredInPlaintext(t *testing.T) {
 	}
 	deadLetter(t, ctx, js, sqliteNS)
 
+	// Compaction folds u1's two puts into one event of the sealed values
+	// as they are: they still open.
+	if _, err := c.KeyValue(sqliteNS).Put(ctx, []byte("u1"), []client.Item{item("nick", "again")}); err != nil {
+		t.Fatal(err)
+	}
+	p.mustCLI(t, "compact", sqliteNS)
+	if rec, err := c.KeyValue(sqliteNS).Get(ctx, []byte("u1")); err != nil || itemMap(rec.Items)["email"] != v.email || itemMap(rec.Items)["nick"] != "again" {
+		t.Fatalf("u1 after compaction = %+v, %v", rec, err)
+	}
+
 	// Forget u3, then move the namespace to a new backend by replaying its
 	// stream: the forgotten values are unreadable there too.
 	if out := p.mustCLI(t, "forget", sqliteNS, "u3"); !strings.Contains(out, "u3") {
