@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,7 +90,9 @@ func (k *Keyring) Rewrap(ctx context.Context) (int, error) {
 }
 
 // Rewrap wraps the data key dk, wrapped by from, under to; the key itself
-// is unchanged.
+// is unchanged. It unwraps the result with to and compares before
+// returning it, so a KEK that cannot unwrap what it wrapped fails here
+// and the stored key stays as it was.
 func Rewrap(dk DataKey, from, to KEK) (DataKey, error) {
 	if dk.KEKID != from.ID() {
 		return DataKey{}, fmt.Errorf("pii: data key %s is wrapped by %s, not %s", dk.ID, dk.KEKID, from.ID())
@@ -102,6 +105,17 @@ func Rewrap(dk DataKey, from, to KEK) (DataKey, error) {
 	wrapped, err := to.Wrap(dek)
 	if err != nil {
 		return DataKey{}, fmt.Errorf("pii: wrap data key %s: %w", dk.ID, err)
+	}
+	// Prove the new wrapping opens before it replaces the old one: a KEK
+	// that wraps but cannot unwrap (a KMS key without kms:Decrypt) would
+	// otherwise destroy the key, and every value sealed under it.
+	back, err := to.Unwrap(wrapped)
+	if err != nil {
+		return DataKey{}, fmt.Errorf("pii: data key %s rewrapped by %s does not unwrap again; left as it was: %w", dk.ID, to.ID(), err)
+	}
+	defer clear(back)
+	if !bytes.Equal(back, dek) {
+		return DataKey{}, fmt.Errorf("pii: data key %s rewrapped by %s unwraps to another key; left as it was: %w", dk.ID, to.ID(), ErrDecrypt)
 	}
 	return DataKey{ID: dk.ID, KEKID: to.ID(), Wrapped: wrapped}, nil
 }
