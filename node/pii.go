@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -31,15 +30,19 @@ func (c Config) kekSpec() (spec string, dev bool, err error) {
 	return "file:" + path, true, nil
 }
 
-// openKEK opens a KEK spec: file:PATH or awskms:KEY.
-func openKEK(ctx context.Context, spec string) (pii.KEK, error) {
-	path, ok := strings.CutPrefix(spec, "file:")
-	if !ok {
-		return nil, fmt.Errorf("--pii-kek %q: want file:PATH", spec)
-	}
-	k, err := pii.LoadFileKEK(path)
+// openKEK opens a KEK spec (file:PATH or awskms:KEY, see pii.OpenKEK);
+// AWS credentials, region and endpoint come from the SDK's default chain.
+// A KMS key that is to wrap new data keys is checked at once (a wrap and
+// an unwrap), so a wrong key, region or permission fails the start.
+func openKEK(ctx context.Context, spec string, check bool) (pii.KEK, error) {
+	k, err := pii.OpenKEK(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("--pii-kek: %w", err)
+		return nil, err
+	}
+	if km, ok := k.(*pii.KMSKEK); ok && check {
+		if err := km.Check(ctx); err != nil {
+			return nil, fmt.Errorf("KMS key %s cannot wrap and unwrap a data key (it needs kms:Encrypt, kms:Decrypt and kms:DescribeKey): %w", km.ARN(), err)
+		}
 	}
 	return k, nil
 }
@@ -51,13 +54,13 @@ func startKeyring(ctx context.Context, js jetstream.JetStream, c Config, replica
 	if err != nil {
 		return nil, dev, err
 	}
-	kek, err := openKEK(ctx, spec)
+	kek, err := openKEK(ctx, spec, true)
 	if err != nil {
-		return nil, dev, err
+		return nil, dev, fmt.Errorf("--pii-kek: %w", err)
 	}
 	cfg := pii.KeyringConfig{KEK: kek, Replicas: replicas, Logger: log.With("component", "pii")}
 	for _, p := range c.PIIPreviousKEKs {
-		prev, err := openKEK(ctx, p)
+		prev, err := openKEK(ctx, p, false)
 		if err != nil {
 			return nil, dev, fmt.Errorf("--pii-previous-kek: %w", err)
 		}
