@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -125,4 +127,20 @@ func (c *AdminClient) Request(ctx context.Context, subject, op string, req, out 
 		return &status.Error{Op: "admin " + op, Code: status.ErrInternal.Code, Message: "unreadable admin reply", Err: err}
 	}
 	return nil
+}
+
+// LocalUser is who a command run here says applied a change (the by of
+// Apply, StartMigration, Migrate, ...): user@host of the operating system.
+// The admin API records the authenticated principal instead when the
+// deployment authenticates.
+func LocalUser() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	if host == "" {
+		return name
+	}
+	return name + "@" + host
 }

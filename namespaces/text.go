@@ -269,3 +269,14 @@ func (h AdminHistoryReply) WriteText(out io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+// WriteYAML writes the namespace's declaration alone, as a file prism
+// apply -f accepts.
+func (n AdminNamespace) WriteYAML(out io.Writer) error {
+	enc := yaml.NewEncoder(out)
+	enc.SetIndent(2)
+	if err := enc.Encode(n.Namespace); err != nil {
+		return err
+	}
+	return enc.Close()
+}

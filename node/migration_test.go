@@ -45,8 +45,8 @@ func waitMigration(t *testing.T, admin *namespaces.AdminClient, name string, wan
 // verifyNow runs a verify of name's migration in the stack.
 func verifyNow(t *testing.T, admin *namespaces.AdminClient, name string) node.VerifyReply {
 	t.Helper()
-	var rep node.VerifyReply
-	if err := admin.Request(context.Background(), subjects.Owner(name, node.OpVerify), "migrate.verify", node.VerifyRequest{By: "test"}, &rep); err != nil {
+	rep, err := node.RequestVerify(context.Background(), admin, name, "test", time.Minute)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return rep

@@ -1,12 +1,16 @@
 package replay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/subjects"
 )
 
 // TargetSpec says where the target of a replay lives, as prism replay's
@@ -85,4 +89,25 @@ func (spec TargetSpec) dataDir() (string, error) {
 	wd, _ := os.Getwd()
 	return "", fmt.Errorf("replay: a sqlite target needs prism serve's data directory, and %s has no %s: "+
 		"pass --data-dir DIR (the --data-dir of prism serve) or --sqlite-path FILE", wd, spec.DefaultDataDir)
+}
+
+// Lookup returns the JobConfig of a replay of namespace name into the
+// target spec describes: the namespace as the registry of js has it, its
+// abstraction, and where the target lives (ResolveTarget). A namespace
+// that is neither keyvalue nor timeseries is refused.
+func Lookup(ctx context.Context, js jetstream.JetStream, name string, spec TargetSpec) (JobConfig, error) {
+	e, err := namespaces.Lookup(ctx, js, name)
+	if err != nil {
+		return JobConfig{}, fmt.Errorf("replay: %w", err)
+	}
+	c := JobConfig{JetStream: js, Namespace: e.Namespace.Name, Abstraction: subjects.AbstractionKeyValue, Target: spec.Name}
+	switch e.Namespace.Abstraction {
+	case namespaces.AbstractionTimeSeries:
+		c.Abstraction = subjects.AbstractionTimeSeries
+	case namespaces.AbstractionKeyValue:
+	default:
+		return JobConfig{}, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", name, e.Namespace.Abstraction)
+	}
+	_, c.Storage, err = ResolveTarget(e.Namespace, spec)
+	return c, err
 }

@@ -3,10 +3,12 @@ package audit
 import (
 	"context"
 	"errors"
+	"os/user"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -28,4 +30,15 @@ func RecordOnce(ctx context.Context, js jetstream.JetStream, rec Record) error {
 	}
 	err = w.Record(ctx, rec, true)
 	return errors.Join(err, w.Close(ctx))
+}
+
+// RecordRun stores the record of a replay or compaction (op) a command
+// ran on namespace ns, n records, as the Prism service user of the
+// operating system's user ("prism/<user>"), with RecordOnce.
+func RecordRun(ctx context.Context, js jetstream.JetStream, op, ns string, n uint64, err error, d time.Duration) error {
+	p := auth.ServicePrincipal
+	if u, uerr := user.Current(); uerr == nil {
+		p.Name = "prism/" + u.Username
+	}
+	return RecordOnce(ctx, js, Record{Principal: p, Namespace: ns, Op: op, Count: int(n), Code: Code(err), Latency: d})
 }

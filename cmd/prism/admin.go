@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/internal/natsconn"
@@ -27,13 +24,6 @@ func (f *adminFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for each admin request")
 }
 
-// connect dials NATS as conn says, named name, bounded by ctx: every
-// command's one way in (natsconn explains a failure).
-func connect(ctx context.Context, conn natsconn.Options, name string, opts ...nats.Option) (*nats.Conn, error) {
-	conn.Name = name
-	return conn.Connect(ctx, opts...)
-}
-
 // admin is a session with a running Prism's admin API.
 type admin struct {
 	*namespaces.AdminClient
@@ -42,24 +32,18 @@ type admin struct {
 }
 
 // session connects to the running Prism; done closes the session. A
-// request the NATS server refuses to let the credential publish (a
-// permissions violation, which gets no reply) ends the session at once
-// with a natsconn.RefusedError, rather than at the timeout.
+// request the NATS server refuses to let the credential publish ends the
+// session at once (natsconn.ConnectGuarded), rather than at the timeout.
 func (f *adminFlags) session(cmd *cobra.Command) (a admin, done func(), err error) {
 	tctx, cancelTimeout := context.WithTimeout(cmd.Context(), 3*f.timeout)
-	ctx, refuse := context.WithCancelCause(tctx)
 	conn := f.Conn
-	conn.Timeout = f.timeout
-	nc, err := connect(ctx, conn, "prism-cli", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		if errors.Is(err, nats.ErrPermissionViolation) {
-			refuse(&natsconn.RefusedError{Options: conn, Err: err, Hint: "planning, applying, deleting and migrating a namespace need its admin: permission or a global admin (docs/security.md)"})
-		}
-	}))
+	conn.Timeout, conn.Name = f.timeout, "prism-cli"
+	nc, ctx, closeNC, err := conn.ConnectGuarded(tctx, "planning, applying, deleting and migrating a namespace need its admin: permission or a global admin (docs/security.md)")
 	if err != nil {
 		cancelTimeout()
 		return a, nil, err
 	}
-	return admin{namespaces.NewAdminClient(nc, f.timeout), ctx, f.timeout}, func() { refuse(nil); cancelTimeout(); nc.Close() }, nil
+	return admin{namespaces.NewAdminClient(nc, f.timeout), ctx, f.timeout}, func() { closeNC(); cancelTimeout() }, nil
 }
 
 // adminCommand completes cmd as a command of the admin API: the admin
@@ -72,11 +56,7 @@ func adminCommand(cmd *cobra.Command, run func(cmd *cobra.Command, args []string
 			return err
 		}
 		defer done()
-		err = run(cmd, args, a)
-		if refused := (*natsconn.RefusedError)(nil); err != nil && errors.As(context.Cause(a.ctx), &refused) {
-			return refused
-		}
-		return err
+		return natsconn.Refused(a.ctx, run(cmd, args, a))
 	}
 	f.register(cmd)
 	return cmd
@@ -97,17 +77,4 @@ func loadSpecs(cmd *cobra.Command, path string, dir bool) ([]namespaces.Namespac
 		err = fmt.Errorf("%s: -f %s: no namespace files (*.yaml) found", cmd.Name(), path)
 	}
 	return specs, err
-}
-
-// whoAmI is what the CLI records as who applied a change: user@host.
-func whoAmI() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	if host == "" {
-		return name
-	}
-	return name + "@" + host
 }

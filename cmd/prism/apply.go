@@ -17,14 +17,10 @@ func newApplyCmd() *cobra.Command {
 		Short: "Validate a namespace and store it in the registry of a running Prism",
 		Long: `apply plans a namespace file (or every *.yaml of -f DIR, in name order,
 stopping at the first failure) against the running Prism, prints the plan
-like prism plan, and stores it in the registry; every gateway and projector
-picks it up within a second, without a restart.
-
-It stores only at the revision planned against (or --revision), so of two
-concurrent applies the loser gets CONFLICT and plans again. A change that
-needs a migration, needs the deployment cannot meet, or a new namespace
-this Prism cannot serve (no postgres DSN, no Kafka broker listening) are
-refused with FAILED_PRECONDITION saying what is missing; nothing is stored.`,
+like prism plan, and stores it in the registry; gateways and projectors
+pick it up without a restart. It stores only at the revision planned
+against (or --revision): of two concurrent applies the loser gets CONFLICT.
+What is refused (FAILED_PRECONDITION, nothing stored): docs/admin-api.md.`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if specs, err = loadSpecs(cmd, file, true); err == nil && len(specs) > 1 && revision >= 0 {
@@ -49,7 +45,7 @@ refused with FAILED_PRECONDITION saying what is missing; nothing is stored.`,
 			if revision >= 0 {
 				rev = uint64(revision)
 			}
-			res, err := a.Apply(a.ctx, ns, rev, whoAmI())
+			res, err := a.Apply(a.ctx, ns, rev, namespaces.LocalUser())
 			if err != nil {
 				return err
 			}

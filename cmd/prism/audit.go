@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"os/user"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/auth/audit"
 	"github.com/prism-data/prism/internal/natsconn"
 )
@@ -40,13 +37,10 @@ func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "List and follow the audit trail of data access",
-		Long: `audit lists the audit records of a deployment (stream PRISM_AUDIT): one
-per data access, with who, namespace, operation, count, hashed ids,
-outcome and latency; docs/security.md describes them. By default the last
-24 hours; --since/--until take a duration back from now (1h), an RFC 3339
-time, or all; -f keeps printing new records. --json prints each record as
-stored, one per line. It needs JetStream in Prism's account: connect with
-a PRISM service credential (--nkey service.nk).`,
+		Long: `audit lists the audit records of a deployment (stream PRISM_AUDIT), by
+default of the last 24 hours; -f keeps printing new ones, --json prints
+each as stored. It needs a PRISM service credential (--nkey service.nk).
+The records and the --since/--until forms: docs/security.md.`,
 		Example: `  prism audit
   prism audit --namespace orders --op write --since 1h
   prism audit --principal alice@example.com --since 2025-06-01T00:00:00Z --until 2025-06-02T00:00:00Z
@@ -70,82 +64,39 @@ a PRISM service credential (--nkey service.nk).`,
 }
 
 func runAudit(cmd *cobra.Command, f auditFlags) error {
-	now := time.Now()
 	filter := audit.Filter{Namespace: f.namespace, Principal: f.principal, Op: f.op, Limit: f.limit}
-	var err error
 	if f.follow && !cmd.Flags().Changed("since") {
 		f.since = ""
 	}
-	if filter.Since, err = audit.ParseTime(f.since, now); err != nil {
-		return fmt.Errorf("--since %w", err)
+	if err := filter.SetWindow(f.since, f.until, time.Now()); err != nil {
+		return err
 	}
-	if f.until == "all" {
-		return errors.New("--until all: all is for --since; leave --until out to list up to now")
-	}
-	if filter.Until, err = audit.ParseTime(f.until, now); err != nil {
-		return fmt.Errorf("--until %w", err)
-	}
-
 	f.conn.Name = "prism-audit"
-	nc, err := f.conn.Connect(cmd.Context())
+	nc, js, err := f.conn.ConnectJetStream(cmd.Context())
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	out := bufio.NewWriter(cmd.OutOrStdout())
-	defer out.Flush()
-	if !f.asJSON {
-		fmt.Fprintf(out, "%-27s  %-16s %-16s %-18s %5s  %-19s %s\n", "TIME", "PRINCIPAL", "NAMESPACE", "OP", "COUNT", "CODE", "LATENCY")
-	}
-	emit := func(rec audit.Record) error {
-		if f.asJSON {
-			data, err := rec.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			out.Write(data)
-			out.WriteByte('\n')
-		} else {
-			fmt.Fprintln(out, rec.String())
-		}
-		if f.follow {
-			return out.Flush()
-		}
-		return nil
-	}
+	p := audit.NewPrinter(cmd.OutOrStdout(), f.asJSON, f.follow)
+	defer p.Flush()
 	if f.follow {
-		out.Flush()
-		err = audit.Follow(ctx, js, filter, emit)
+		err = audit.Follow(ctx, js, filter, p.Print)
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
 		return err
 	}
-	return audit.List(ctx, js, filter, emit)
+	return audit.List(ctx, js, filter, p.Print)
 }
 
-// auditRun appends the audit record of a replay or compaction this
-// command ran on namespace ns (n records) as the Prism service user it
-// connected as; a record that cannot be stored is reported on stderr.
+// auditRun records a replay or compaction this command ran (see
+// audit.RecordRun); a record that cannot be stored is reported on stderr.
 func auditRun(ctx context.Context, js jetstream.JetStream, op, ns string, n uint64, err error, d time.Duration) {
-	p := auth.ServicePrincipal
-	if u, uerr := user.Current(); uerr == nil {
-		p.Name = "prism/" + u.Username
-	}
-	rec := audit.Record{Principal: p, Namespace: ns, Op: op, Count: int(n), Code: audit.Code(err), Latency: d}
-	if werr := audit.RecordOnce(ctx, js, rec); werr != nil {
+	if werr := audit.RecordRun(ctx, js, op, ns, n, err, d); werr != nil {
 		fmt.Fprintf(os.Stderr, "prism: the audit record of %s on %s was not stored: %v\n", op, ns, werr)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -34,34 +33,20 @@ func newAuthInitCmd() *cobra.Command {
 		Use:   "init",
 		Short: "Write development credentials and auth.yaml into <data-dir>/auth",
 		Long: `init writes development credentials into <data-dir>/auth (0700, files 0600):
-a CA, a server certificate for localhost, the callout and user issuer keys,
-a service key, a certificate, nkey and .creds file per user, and auth.yaml.
-A user is NAME or NAME:GROUP[+GROUP]; default admin:admins and app. See
-docs/security.md; bring your own CA and OIDC provider in production.`,
+a CA, a localhost server certificate, the callout, user issuer and service
+keys, a certificate, nkey and .creds per user, and auth.yaml (docs/security.md).`,
 		Example: "  prism auth init --data-dir ./prism-data --user admin:admins --user orders-svc:writers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := devinit.Options{Force: force, Hosts: hosts}
 			for _, u := range users {
-				name, groups, _ := strings.Cut(u, ":")
-				du := devinit.User{Name: name}
-				if groups != "" {
-					du.Groups = strings.Split(groups, "+")
-				}
-				opts.Users = append(opts.Users, du)
+				opts.Users = append(opts.Users, devinit.ParseUser(u))
 			}
 			res, err := devinit.Init(filepath.Join(dataDir, "auth"), opts)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "wrote %d files into %s (keep it private)\n", len(res.Files()), res.Dir)
-			fmt.Fprintf(out, "\nserve with:\n  prism serve --data-dir %s --auth-config %s\n", dataDir, res.AuthConfig)
-			for _, u := range res.Users {
-				fmt.Fprintf(out, "\n%s (groups: %s):\n  --tls-cert %s --tls-key %s --tls-ca %s\n  inbox prefix: %s\n",
-					u.Name, orNone(u.Groups), u.Cert, u.Key, res.CACert, subjects.InboxPrefix(u.Name))
-			}
-			return nil
+			return res.WriteText(cmd.OutOrStdout(), dataDir)
 		},
 	}
 	fl := cmd.Flags()
@@ -70,13 +55,6 @@ docs/security.md; bring your own CA and OIDC provider in production.`,
 	fl.StringSliceVar(&hosts, "host", nil, "extra DNS name or IP of the server certificate (besides localhost, 127.0.0.1, ::1)")
 	fl.BoolVar(&force, "force", false, "replace existing material (every credential issued before stops working)")
 	return cmd
-}
-
-func orNone(groups []string) string {
-	if len(groups) == 0 {
-		return "none"
-	}
-	return strings.Join(groups, ", ")
 }
 
 func newAuthInboxCmd() *cobra.Command {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -31,37 +32,24 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Prism's throughput and latency, and the raw engines under it",
 		Long: `bench loads Prism through the Go client and reports throughput, latency
-percentiles (p50/p90/p99/p99.9/max, HDR histograms) and errors by code.
-
-Scenarios (--scenario):
+percentiles (HDR histograms) and errors by code. Scenarios (--scenario):
   write   puts of one --value-size item to --keys record ids
   read    gets of ids written before the run starts
   mixed   a --read-ratio share of gets, the rest puts
   e2e     a put, then gets with min_seq until the write is visible
-  replay  --events puts, then a fresh projector catching up from seq 1,
-          repeated until --duration is used up
-  migrate --events puts into a SQLite namespace, then a move to a new
-          PostgreSQL target as prism migrate does, each step timed (runs
-          once, embedded only, needs --postgres-dsn)
-
-By default bench starts its own Prism in-process (one KeyValue namespace of
---backend and --consistency); with --nats-url and its credentials it loads
-a running deployment's --namespace, writing ids bench-<n> there. --rate 0
-is closed loop; --rate R is open loop, latency measured from each request's
-scheduled time. --baseline also runs the raw engines the same way and
-prints Prism ÷ raw. Progress goes to stderr, the table (or --json) to
-stdout. Scenarios, baselines and numbers: docs/performance.md.`,
+  replay  --events puts, then a fresh projector catching up from seq 1
+  migrate --events puts into SQLite, then a timed move to PostgreSQL (once)
+It starts its own Prism, or loads --namespace of a running one (--nats-url);
+--rate R is open loop, --baseline also runs the raw engines. Progress goes to
+stderr, the table (or --json) to stdout. Details: docs/performance.md.`,
 		Example: `  prism bench --scenario write --concurrency 64 --duration 10s --baseline
   prism bench --scenario read --key-dist zipf --rate 5000 --duration 30s
-  prism bench --scenario e2e --consistency eventual --concurrency 8 --json
-  prism bench --scenario replay --events 100000 --baseline
+  prism bench --scenario replay --events 100000 --baseline --json
   prism bench --scenario migrate --events 200000 --keys 100000 --postgres-dsn postgres://postgres@127.0.0.1:5432/test
   prism bench --nats-url nats://127.0.0.1:4222 --namespace demo --scenario mixed --read-ratio 0.9`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.PostgresDSN == "" {
-				f.PostgresDSN = os.Getenv("PRISM_POSTGRES_DSN")
-			}
+			f.PostgresDSN = cmp.Or(f.PostgresDSN, os.Getenv("PRISM_POSTGRES_DSN"))
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runBench(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f)

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/internal/natsconn"
@@ -29,12 +27,10 @@ func newCompactCmd() *cobra.Command {
 		Use:   "compact NAMESPACE",
 		Short: "Compact a KeyValue namespace's stream to one event per record",
 		Long: `compact runs one compaction pass over a KeyValue namespace's event stream
-(ADR 012): each record written more than once is folded into one event that
-rolls up its older ones, so a replay costs in proportion to the live data.
-No write is lost; a deleted record keeps a tombstone until every target has
+(ADR 012): each record written more than once is folded into one event,
+losing no write; a deleted record keeps a tombstone until every target has
 it and it is older than --tombstone-retention. It may run while Prism
-serves the namespace. A timeseries or log namespace is FAILED_PRECONDITION,
-an unknown one NAMESPACE_NOT_FOUND. See docs/replay.md#compaction.`,
+serves the namespace. See docs/replay.md#compaction.`,
 		Example: `  prism compact orders
   prism compact orders --nats-url nats://10.0.0.5:4222 --json
   prism compact orders --tombstone-retention 0 # purge tombstones every target has applied`,
@@ -64,15 +60,12 @@ func runCompact(cmd *cobra.Command, ns string, f compactFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	nc, err := connect(ctx, f.Conn, "prism-compact")
+	f.Conn.Name = "prism-compact"
+	nc, js, err := f.Conn.ConnectJetStream(ctx)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	level := slog.LevelWarn
 	if f.verbose {
 		level = slog.LevelDebug
@@ -95,25 +88,5 @@ func runCompact(cmd *cobra.Command, ns string, f compactFlags) error {
 		}
 		return err
 	}
-	out := cmd.OutOrStdout()
-	if f.asJSON {
-		return writeJSON(out, struct {
-			Namespace   string  `json:"namespace"`
-			Stream      string  `json:"stream"`
-			TookSeconds float64 `json:"took_seconds"`
-			replay.CompactStats
-		}{ns, subjects.Stream(ns), took.Seconds(), stats})
-	}
-	printCompactStats(out, ns, took, stats)
-	return nil
-}
-
-func printCompactStats(out io.Writer, ns string, took time.Duration, s replay.CompactStats) {
-	fmt.Fprintf(out, "compacted namespace %s (stream %s) in %v\n", ns, subjects.Stream(ns), took.Round(time.Millisecond))
-	fmt.Fprintf(out, "  messages    %d -> %d\n", s.MsgsBefore, s.MsgsAfter)
-	fmt.Fprintf(out, "  records     %d, %d rolled up into one event each\n", s.Subjects, s.RolledUp)
-	fmt.Fprintf(out, "  removed     %d messages\n", s.MessagesRemoved)
-	fmt.Fprintf(out, "  tombstones  %d purged\n", s.TombstonesPurged)
-	fmt.Fprintf(out, "  skipped     %d written during the pass, %d within the idempotency window, %d too large for one message\n",
-		s.SkippedWritten, s.SkippedRecent, s.SkippedTooLarge)
+	return textOrJSON(cmd.OutOrStdout(), f.asJSON, replay.NewCompactReport(ns, took, stats))
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/pii"
 )
 
@@ -12,49 +13,32 @@ func newKeysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Manage the keys that encrypt PII: list, rotate, rewrap, make a KEK",
-		Long: `keys manages the PII keys of a running Prism (docs/security.md, "PII"):
-each namespace with pii fields has data keys, wrapped by the key
-encryption key (KEK) that prism serve --pii-kek names.`,
+		Long: `keys manages the PII data keys of a running Prism's namespaces, wrapped by
+the key encryption key (KEK) of prism serve --pii-kek (docs/security.md).`,
 	}
 	cmd.AddCommand(newKeysListCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysInitKEKCmd())
 	return cmd
 }
 
 func newKeysListCmd() *cobra.Command {
-	var asJSON bool
-	cmd := adminCommand(&cobra.Command{
+	return replyCommand(&cobra.Command{
 		Use:   "list NAMESPACE",
 		Short: "List a namespace's data keys (ids and KEKs, never key material)",
 		Args:  cobra.ExactArgs(1),
-	}, func(cmd *cobra.Command, args []string, a admin) error {
-		r, err := a.Keys(a.ctx, args[0])
-		if err != nil {
-			return err
-		}
-		return textOrJSON(cmd.OutOrStdout(), asJSON, r)
-	})
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
-	return cmd
+	}, func(a admin, args []string) (namespaces.AdminKeysReply, error) { return a.Keys(a.ctx, args[0]) })
 }
 
 func newKeysRotateCmd() *cobra.Command {
-	var asJSON bool
-	cmd := adminCommand(&cobra.Command{
+	return replyCommand(&cobra.Command{
 		Use:   "rotate NAMESPACE",
 		Short: "Seal new PII values of a namespace under a new data key",
 		Long: `rotate adds a data key to the namespace: new writes are sealed under it
 (by every Prism process within a minute); values sealed before stay
 readable under the key they name. Needs admin of the namespace.`,
 		Args: cobra.ExactArgs(1),
-	}, func(cmd *cobra.Command, args []string, a admin) error {
-		r, err := a.RotateKey(a.ctx, args[0], whoAmI())
-		if err != nil {
-			return err
-		}
-		return textOrJSON(cmd.OutOrStdout(), asJSON, r)
+	}, func(a admin, args []string) (namespaces.AdminKeysReply, error) {
+		return a.RotateKey(a.ctx, args[0], namespaces.LocalUser())
 	})
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
-	return cmd
 }
 
 func newKeysRewrapCmd() *cobra.Command {
@@ -98,13 +82,12 @@ func newForgetCmd() *cobra.Command {
 	return adminCommand(&cobra.Command{
 		Use:   "forget NAMESPACE ID",
 		Short: "Forget a record's personal data everywhere (crypto-shredding)",
-		Long: `forget deletes the secret the record's PII values are sealed under, so
-that they can never be read again: in the backend, the stream's history,
-replays, shadows, Kafka topics and backups. The record's other fields and
-its id stay. Audited; needs admin of the namespace (docs/security.md).`,
+		Long: `forget deletes the secret the record's PII values are sealed under: they can
+never be read again, anywhere (backend, stream, replays, Kafka, backups); its
+other fields and id stay. Needs admin of the namespace (docs/security.md).`,
 		Args: cobra.ExactArgs(2),
 	}, func(cmd *cobra.Command, args []string, a admin) error {
-		r, err := a.Forget(a.ctx, args[0], []byte(args[1]), whoAmI())
+		r, err := a.Forget(a.ctx, args[0], []byte(args[1]), namespaces.LocalUser())
 		if err != nil {
 			return err
 		}

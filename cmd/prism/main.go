@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/prism-data/prism/node"
 )
 
 func main() {
@@ -23,7 +25,7 @@ func newRootCmd() *cobra.Command {
 		Long:          "Prism is a data access gateway: applications write and read through NATS request-reply;\nevery write is an event on a JetStream stream, projected into each namespace's backend.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       buildVersion(),
+		Version:       node.BuildVersion(version),
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
 	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd(), newCompactCmd())

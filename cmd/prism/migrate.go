@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,23 +10,17 @@ import (
 	"github.com/prism-data/prism/internal/progress"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
-	"github.com/prism-data/prism/replay"
-	"github.com/prism-data/prism/status"
-	"github.com/prism-data/prism/subjects"
 )
 
 func newMigrateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Move a live namespace to another backend with no downtime",
-		Long: `migrate moves a namespace from its primary target to a new one (SQLite to
-PostgreSQL, PostgreSQL to another server or schema) while it serves reads
-and writes: start (planned → backfilling → shadowing, caught up), verify
-(→ verified), cutover (reads move), finalize (the new target is the
-primary); status follows it, rollback undoes a cutover or abandons it.
-Every transition is checked against the state and recorded with who made
-it and when (prism ns history). The commands talk to a running Prism over
-NATS (--nats-url); see docs/migration.md.`,
+		Long: `migrate moves a namespace to a new target (SQLite to PostgreSQL, another
+server or schema) while it serves: start, verify, cutover, finalize; status
+follows it, rollback undoes a cutover or abandons it. Every transition is
+checked against the state and recorded (prism ns history). See
+docs/migration.md.`,
 	}
 	cmd.AddCommand(newMigrateStartCmd(), newMigrateStatusCmd(), newMigrateVerifyCmd(),
 		newMigrateStepCmd("cutover", namespaces.AdminMigrateCutover, "Serve reads from the new target (needs a passed verify)",
@@ -41,10 +32,9 @@ go back in time. The old target keeps projecting, for prism migrate rollback.`),
 next cutover needs a new verify). Before a cutover it abandons the migration:
 the new target stops, its data is kept. There is none after finalize.`),
 		newMigrateStepCmd("finalize", namespaces.AdminMigrateFinalize, "Make the new target the namespace's primary",
-			`finalize ends a cut-over migration for good: the new target becomes the
-primary and its backend the namespace's; the old one stops, its data kept.
-Then change the namespace's file to the new backend (else apply asks for a
-migration).`),
+			`finalize ends a cut-over migration: the new target becomes the primary, the
+old one stops (its data kept). Then change the namespace's file to the new
+backend, else apply asks for a migration.`),
 	)
 	return cmd
 }
@@ -55,13 +45,11 @@ func newMigrateStartCmd() *cobra.Command {
 	cmd := adminCommand(&cobra.Command{
 		Use:   "start NAME --to BACKEND",
 		Short: "Start moving a namespace to a new target",
-		Long: `start records a migration of NAME to a new target (named after its backend
-unless --target names it), which the serving Prism starts at once: it
-replays the stream, throttled, then follows the tail. It is refused, and
-nothing recorded, when that Prism cannot open the target (a postgres one
-needs --postgres-dsn here or on prism serve, and a server that accepts it).
-A target that fails later shows its error in prism migrate status; prism
-migrate rollback NAME abandons it.`,
+		Long: `start records a migration of NAME to a new target, which the serving Prism
+backfills from the stream, throttled, then follows. It is refused, with
+nothing recorded, when that Prism cannot open the target; a target that
+fails later shows in prism migrate status, and prism migrate rollback NAME
+abandons it.`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(*cobra.Command, []string) error {
 			if to.Backend == "" {
@@ -70,7 +58,7 @@ migrate rollback NAME abandons it.`,
 			return nil
 		},
 	}, func(cmd *cobra.Command, args []string, a admin) error {
-		n, err := a.StartMigration(a.ctx, args[0], to, o, whoAmI())
+		n, err := a.StartMigration(a.ctx, args[0], to, o, namespaces.LocalUser())
 		if err != nil {
 			return err
 		}
@@ -93,33 +81,23 @@ func newMigrateVerifyCmd() *cobra.Command {
 	cmd := adminCommand(&cobra.Command{
 		Use:   "verify NAME",
 		Short: "Compare the old and new targets at one checkpoint",
-		Long: `verify compares the two targets of a migration at one checkpoint, like
-Vitess's VDiff, down to the ids missing, extra or different (never values),
-in the Prism that projects the namespace, bounded by --timeout. A pass
-moves it to verified (cutover needs it, finalize the last one passed); a
-failure keeps it shadowing and exits 1. See docs/replay.md#verify.`,
+		Long: `verify compares the two targets of a migration at one checkpoint, down to
+the ids missing, extra or different (never values), bounded by --timeout.
+A pass moves it to verified; a failure keeps it shadowing and exits 1. See
+docs/replay.md#verify.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, args []string, a admin) error {
-		ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
-		defer cancel()
-		var reply node.VerifyReply
-		req := node.VerifyRequest{By: whoAmI(), TimeoutMS: a.timeout.Milliseconds()}
-		if err := a.Request(ctx, subjects.Owner(args[0], node.OpVerify), "migrate.verify", req, &reply); err != nil {
-			if e := (*status.Error)(nil); errors.As(err, &e) && e.Code == status.ErrUnavailable.Code {
-				return fmt.Errorf("%w (verify runs in the Prism that projects %s; is it running and reachable?)", err, args[0])
-			}
+		reply, err := node.RequestVerify(cmd.Context(), a.AdminClient, args[0], namespaces.LocalUser(), a.timeout)
+		if err != nil {
 			return err
 		}
-		out := cmd.OutOrStdout()
 		if asJSON {
-			if err := writeJSON(out, reply.Report); err != nil {
-				return err
-			}
+			err = writeJSON(cmd.OutOrStdout(), reply.Report)
 		} else {
-			if err := reply.Report.WriteTable(out); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "\nmigration of %s is %s; next: %s\n", args[0], reply.State, namespaces.MigrationAdvice(reply.State, reply.Report.Passed(), args[0]))
+			err = reply.WriteText(cmd.OutOrStdout(), args[0])
+		}
+		if err != nil {
+			return err
 		}
 		if !reply.Report.Passed() {
 			return errVerifyFailed
@@ -138,7 +116,7 @@ var errVerifyFailed = errors.New("verify did not pass: the targets differ (see t
 func newMigrateStepCmd(use, op, short, long string) *cobra.Command {
 	return adminCommand(&cobra.Command{Use: use + " NAME", Short: short, Long: long, Args: cobra.ExactArgs(1)},
 		func(cmd *cobra.Command, args []string, a admin) error {
-			n, err := a.Migrate(a.ctx, op, args[0], whoAmI())
+			n, err := a.Migrate(a.ctx, op, args[0], namespaces.LocalUser())
 			if err != nil {
 				return err
 			}
@@ -171,15 +149,18 @@ func newMigrateStatusCmd() *cobra.Command {
 	cmd := adminCommand(&cobra.Command{
 		Use:   "status NAME",
 		Short: "Show where a migration stands",
-		Long: `status shows a namespace's migration: its state and history (who, when),
-the last verify, each target's checkpoint and lag. --watch follows the
-backfill (events done of the stream's total, rate, time left, lag behind
-the live head) until the migration leaves backfilling.`,
+		Long: `status shows a namespace's migration: state, history, the last verify, each
+target's checkpoint and lag. --watch follows the backfill until the
+migration leaves backfilling.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, args []string, a admin) error {
 		out := cmd.OutOrStdout()
 		if watch {
-			return watchMigration(cmd.Context(), a.AdminClient, args[0], every, out)
+			n, err := progress.WatchBackfill(cmd.Context(), a.AdminClient, args[0], every, out)
+			if m := n.Migration; m != nil { // nil: no migration, or the first read failed
+				fmt.Fprintf(out, "migration of %s is %s; next: %s\n", args[0], m.State, namespaces.MigrationAdvice(m.State, m.Verify == nil || m.Verify.Passed, args[0]))
+			}
+			return err
 		}
 		n, err := a.Get(a.ctx, args[0])
 		if err != nil {
@@ -194,56 +175,4 @@ the live head) until the migration leaves backfilling.`,
 	cmd.Flags().DurationVar(&every, "every", time.Second, "how often --watch refreshes")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
 	return cmd
-}
-
-// watchMigration shows the backfill's progress (a bar on a terminal,
-// plain lines every interval otherwise: events done of the stream's total,
-// rate, ETA, lag behind the head, throttle) until the migration leaves
-// planned/backfilling or ctx ends.
-func watchMigration(ctx context.Context, client *namespaces.AdminClient, name string, every time.Duration, out io.Writer) error {
-	n, err := client.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	if n.Migration == nil {
-		return fmt.Errorf("namespace %s has no migration", name)
-	}
-	to := n.Migration.To.Name
-	var cur atomic.Pointer[namespaces.AdminNamespace]
-	cur.Store(&n)
-	target := func() namespaces.TargetStatus {
-		for _, t := range cur.Load().Targets {
-			if t.Target == to {
-				return t
-			}
-		}
-		return namespaces.TargetStatus{}
-	}
-	if n.Migration.State.Backfilling() {
-		src := progress.Source{
-			Applied: func() uint64 { return target().Checkpoint },
-			Head:    func() uint64 { return target().StreamLast },
-			Throttle: func() *replay.ThrottleState {
-				th := target().Throttle
-				if th == nil {
-					return nil
-				}
-				return &replay.ThrottleState{Rate: th.Rate, MaxRate: th.MaxRate, Throttled: th.Reason != "", Reason: th.Reason}
-			},
-		}
-		rep := progress.Start("backfill "+to, src, progress.NewMeter(0, 0, time.Now(), false), out, every)
-		for cur.Load().Migration.State.Backfilling() && ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(progress.BarTick):
-			}
-			if n, err := client.Get(ctx, name); err == nil && n.Migration != nil {
-				cur.Store(&n)
-			}
-		}
-		rep.Stop()
-	}
-	m := cur.Load().Migration
-	fmt.Fprintf(out, "migration of %s is %s; next: %s\n", name, m.State, namespaces.MigrationAdvice(m.State, m.Verify == nil || m.Verify.Passed, name))
-	return ctx.Err()
 }

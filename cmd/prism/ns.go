@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/prism-data/prism/namespaces"
 )
@@ -26,29 +24,35 @@ func newNsCmd() *cobra.Command {
 	return cmd
 }
 
+// textWriter is a reply that prints itself for people.
+type textWriter interface{ WriteText(io.Writer) error }
+
 // textOrJSON prints v as the admin API's JSON reply, or as its text.
-func textOrJSON(out io.Writer, asJSON bool, v interface{ WriteText(io.Writer) error }) error {
+func textOrJSON(out io.Writer, asJSON bool, v textWriter) error {
 	if asJSON {
 		return writeJSON(out, v)
 	}
 	return v.WriteText(out)
 }
 
-func newNsListCmd() *cobra.Command {
+// replyCommand completes cmd as a command of the admin API that prints
+// the reply of call as text, or with --json as the admin API's JSON.
+func replyCommand[T textWriter](cmd *cobra.Command, call func(a admin, args []string) (T, error)) *cobra.Command {
 	var asJSON bool
-	cmd := adminCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List the registered namespaces with their state",
-		Args:  cobra.NoArgs,
-	}, func(cmd *cobra.Command, _ []string, a admin) error {
-		list, err := a.List(a.ctx)
+	adminCommand(cmd, func(cmd *cobra.Command, args []string, a admin) error {
+		r, err := call(a, args)
 		if err != nil {
 			return err
 		}
-		return textOrJSON(cmd.OutOrStdout(), asJSON, list)
+		return textOrJSON(cmd.OutOrStdout(), asJSON, r)
 	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
 	return cmd
+}
+
+func newNsListCmd() *cobra.Command {
+	return replyCommand(&cobra.Command{Use: "list", Short: "List the registered namespaces with their state", Args: cobra.NoArgs},
+		func(a admin, _ []string) (namespaces.AdminListReply, error) { return a.List(a.ctx) })
 }
 
 func newNsGetCmd() *cobra.Command {
@@ -56,10 +60,9 @@ func newNsGetCmd() *cobra.Command {
 	cmd := adminCommand(&cobra.Command{
 		Use:   "get NAME",
 		Short: "Show a namespace: its declaration, derived settings and targets",
-		Long: `get shows a namespace as registered: its declaration, who applied it and
-when, the settings derived for this deployment, and its targets' state
-(checkpoint, lag). -o yaml prints the declaration alone, as a file prism
-apply -f accepts; -o json the admin API's whole reply.`,
+		Long: `get shows a namespace as registered: its declaration, who applied it and when,
+the settings derived here and its targets' checkpoint and lag. -o yaml prints
+the declaration alone (a file prism apply -f accepts), -o json the reply.`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(*cobra.Command, []string) error {
 			if output != "text" && output != "yaml" && output != "json" {
@@ -72,24 +75,13 @@ apply -f accepts; -o json the admin API's whole reply.`,
 		if err != nil {
 			return err
 		}
-		return printNamespace(cmd.OutOrStdout(), n, output)
+		if output == "yaml" {
+			return n.WriteYAML(cmd.OutOrStdout())
+		}
+		return textOrJSON(cmd.OutOrStdout(), output == "json", n)
 	})
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, yaml or json")
 	return cmd
-}
-
-// printNamespace prints n as -o asks: text, the declaration as YAML, or
-// the admin API's JSON.
-func printNamespace(out io.Writer, n namespaces.AdminNamespace, format string) error {
-	if format != "yaml" {
-		return textOrJSON(out, format == "json", n)
-	}
-	enc := yaml.NewEncoder(out)
-	enc.SetIndent(2)
-	if err := enc.Encode(n.Namespace); err != nil {
-		return err
-	}
-	return enc.Close()
 }
 
 func writeJSON(out io.Writer, v any) error {
@@ -99,23 +91,14 @@ func writeJSON(out io.Writer, v any) error {
 }
 
 func newNsHistoryCmd() *cobra.Command {
-	var asJSON bool
-	cmd := adminCommand(&cobra.Command{
+	return replyCommand(&cobra.Command{
 		Use:   "history NAME",
 		Short: "Show who applied what to a namespace, and when",
 		Long: `history lists the revisions of a namespace the registry keeps (the last 16),
 oldest first: when, by whom, and what changed from the revision before. A
 purge removes the history with the namespace.`,
 		Args: cobra.ExactArgs(1),
-	}, func(cmd *cobra.Command, args []string, a admin) error {
-		h, err := a.History(a.ctx, args[0])
-		if err != nil {
-			return err
-		}
-		return textOrJSON(cmd.OutOrStdout(), asJSON, h)
-	})
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON reply")
-	return cmd
+	}, func(a admin, args []string) (namespaces.AdminHistoryReply, error) { return a.History(a.ctx, args[0]) })
 }
 
 func newNsDeleteCmd() *cobra.Command {
@@ -124,10 +107,9 @@ func newNsDeleteCmd() *cobra.Command {
 	cmd := adminCommand(&cobra.Command{
 		Use:   "delete NAME",
 		Short: "Stop serving a namespace (its data is kept unless --purge)",
-		Long: `delete removes a namespace from the registry: every gateway stops serving
-it (NAMESPACE_NOT_FOUND) and its projector stops. Its stream and backend
-data are kept, so applying it again serves the same data; --purge deletes
-them too, for good. It asks for the namespace's name unless --yes.`,
+		Long: `delete removes a namespace from the registry: gateways stop serving it
+(NAMESPACE_NOT_FOUND), its projector stops; its stream and data are kept for
+applying it again, unless --purge. It asks for the name unless --yes.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, args []string, a admin) error {
 		name := args[0]
@@ -166,9 +148,6 @@ them too, for good. It asks for the namespace's name unless --yes.`,
 
 // confirm reads one line from in and reports whether it is want.
 func confirm(in io.Reader, want string) bool {
-	if in == nil {
-		in = os.Stdin
-	}
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && line == "" {
 		return false

@@ -12,7 +12,6 @@ import (
 
 // planFlags are the flags of prism plan.
 type planFlags struct {
-	adminFlags
 	file    string
 	offline bool
 	cluster namespaces.Cluster // --offline's deployment
@@ -21,31 +20,41 @@ type planFlags struct {
 
 func newPlanCmd() *cobra.Command {
 	var f planFlags
-	cmd := &cobra.Command{
+	var specs []namespaces.Namespace
+	cmd := adminCommand(&cobra.Command{
 		Use:   "plan -f NAMESPACE.yaml",
 		Short: "Print the settings Prism derives from a namespace's needs, and the diff against what is live",
-		Long: `plan reads one namespace YAML file and prints the settings Prism derives
-from its needs (replicas, storage, max age, message size, duplicate window,
-partitions, batch size, read cache, the backend of backend: auto), each
-with its reason, and what an acknowledged write survives (ADR 007).
-
-By default the running Prism at --nats-url plans for its own deployment and
-diffs against the live namespace, like terraform plan: each change, applied
-live or needing a migration. It changes nothing. --offline plans for the
-deployment its flags describe. Needs the deployment cannot meet (durable on
-one node without sync_always, ...) are an error saying what is missing.`,
+		Long: `plan prints the settings Prism derives from a namespace file's needs, each
+with its reason, and what an acknowledged write survives (ADR 007). By
+default the running Prism at --nats-url plans for its own deployment and
+diffs against the live namespace, like terraform plan (each change applied
+live or needing a migration); it changes nothing. --offline plans for the
+deployment its flags describe. Needs it cannot meet are an error.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.offline {
-				return runPlan(cmd.OutOrStdout(), f)
+	}, func(cmd *cobra.Command, _ []string, a admin) error {
+		res, err := a.Plan(a.ctx, specs[0])
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return writeJSON(cmd.OutOrStdout(), res)
+		}
+		return res.WriteText(cmd.OutOrStdout())
+	})
+	live := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) (err error) {
+		if f.offline {
+			return runPlan(cmd.OutOrStdout(), f)
+		}
+		for _, name := range []string{"nodes", "sync-always", "postgres", "max-payload"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("plan: --%s describes a deployment for --offline; without it the running Prism plans for its own", name)
 			}
-			for _, name := range []string{"nodes", "sync-always", "postgres", "max-payload"} {
-				if cmd.Flags().Changed(name) {
-					return fmt.Errorf("plan: --%s describes a deployment for --offline; without it the running Prism plans for its own", name)
-				}
-			}
-			return runLivePlan(cmd, f)
-		},
+		}
+		if specs, err = loadSpecs(cmd, f.file, false); err != nil {
+			return err
+		}
+		return live(cmd, args)
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "namespace YAML file (required)")
@@ -55,28 +64,7 @@ one node without sync_always, ...) are an error saying what is missing.`,
 	fl.BoolVar(&f.cluster.Postgres, "postgres", false, "--offline: a PostgreSQL server is available (for backend: auto)")
 	fl.IntVar(&f.cluster.MaxPayload, "max-payload", namespaces.DefaultMaxPayload, "--offline: the NATS servers' max_payload in bytes")
 	fl.BoolVar(&f.json, "json", false, "print the plan as JSON")
-	f.register(cmd)
 	return cmd
-}
-
-func runLivePlan(cmd *cobra.Command, f planFlags) error {
-	specs, err := loadSpecs(cmd, f.file, false)
-	if err != nil {
-		return err
-	}
-	a, done, err := f.session(cmd)
-	if err != nil {
-		return err
-	}
-	defer done()
-	res, err := a.Plan(a.ctx, specs[0])
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return writeJSON(cmd.OutOrStdout(), res)
-	}
-	return res.WriteText(cmd.OutOrStdout())
 }
 
 func runPlan(out io.Writer, f planFlags) error {

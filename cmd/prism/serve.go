@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -11,10 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prism-data/prism/internal/natsconn"
-	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/replay"
-	"github.com/prism-data/prism/subjects"
 )
 
 type serveFlags struct {
@@ -29,16 +28,11 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the gateway and projectors (with an embedded NATS server unless --nats-url is set)",
 		Long: `serve runs Prism: the request handlers on prism.<namespace>.write.* and
-.read.*, and a projector per namespace target applying its event stream to
-the backend: SQLite files under --data-dir, PostgreSQL (--postgres-dsn), a
-NATS KV bucket or Kafka (--kafka-brokers). Without --config it serves one
-KeyValue namespace, "demo". It embeds a NATS server with JetStream (store
-under <data-dir>/jetstream) on --nats-listen, or with --nats-url connects
-to one, with --creds, --nkey, --tls-* or --token (or NATS_*) as credentials.
-
---otlp-endpoint exports traces over OTLP/HTTP (OTEL_* apply); --http-listen
-serves /metrics, /healthz and /readyz. SIGTERM or SIGINT drains: in-flight
-requests finish, projectors commit their batch, then the process exits.`,
+.read.*, and a projector per namespace target. It embeds a NATS server
+with JetStream (store under <data-dir>/jetstream) on --nats-listen, or
+connects to --nats-url with its credentials; without --config it serves a
+KeyValue namespace "demo". SIGTERM or SIGINT drains: in-flight requests
+finish, projectors commit their batch. Flags and metrics: README.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), f)
@@ -85,9 +79,7 @@ func (f serveFlags) config() (node.Config, error) {
 	if c.NATSOptions, err = f.NATS.Optional("prism serve embeds its own NATS server"); err != nil {
 		return c, err
 	}
-	if c.PostgresDSN == "" {
-		c.PostgresDSN = os.Getenv("PRISM_POSTGRES_DSN")
-	}
+	c.PostgresDSN = cmp.Or(c.PostgresDSN, os.Getenv("PRISM_POSTGRES_DSN"))
 	brokers, err := node.ResolveKafkaBrokers(f.kafkaBrokers)
 	c.KafkaBrokers, c.Version = brokers, version
 	return c, err
@@ -119,15 +111,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	runCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	url := n.URL()
-	served := n.Served()
-	fmt.Printf("Prism is serving %d namespace(s) on NATS %s\n", len(served), url)
-	for _, ns := range served {
-		if ns.Abstraction == namespaces.AbstractionKeyValue {
-			fmt.Printf("  try: NATS_URL=%s nats req %s '{}'\n", url, subjects.Read(ns.Name, "scan"))
-			break
-		}
-	}
+	_ = n.WriteBanner(os.Stdout)
 	<-runCtx.Done()
 	fmt.Println("Prism is shutting down: draining requests and projectors")
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,48 +12,8 @@ import (
 )
 
 // version is set at build time with -ldflags "-X main.version=..." (make
-// build does); otherwise buildVersion reads what the go command stamped.
+// build does); node.BuildVersion says what is printed without it.
 var version string
-
-// buildVersion is what prism --version prints: the -ldflags version, else
-// the module version of a `go install ...@vX`, else the VCS revision the
-// go command stamped into a build from a checkout, else "dev" (go run).
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	return versionOf(bi)
-}
-
-func versionOf(bi *debug.BuildInfo) string {
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	if rev == "" {
-		return "dev"
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	v := "dev-" + rev
-	if modified == "true" {
-		v += "-dirty"
-	}
-	return v
-}
 
 // strictTree makes the command line refuse what it does not know, with a
 // hint: a command group (ns, migrate) given an unknown subcommand fails

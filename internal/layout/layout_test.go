@@ -37,7 +37,7 @@ var rules = []rule{
 	{prefix: "proto"},
 	{prefix: "internal/suggest"},
 	{prefix: "internal/metrics"},
-	{prefix: "internal/progress", allow: []string{"replay"}},
+	{prefix: "internal/progress", allow: []string{"namespaces", "replay"}},
 	{prefix: "internal/natsconn", allow: []string{"subjects"}},
 	{prefix: "subjects", allow: []string{"proto"}},
 	{prefix: "status", allow: []string{"proto", "subjects"}},
@@ -196,13 +196,11 @@ func TestRulesRefuse(t *testing.T) {
 const maxFileLines = 600
 
 // maxCLILines bounds cmd/prism's non-test code: commands, flags, help and
-// output (issue #13). The runtime, bench, replay resolution, progress,
-// admin text and the NATS connection (internal/natsconn) live in their
-// packages; long help points to docs/. The bound keeps it from growing
-// back. It was 1,494 when issue #13 closed; the security commands
-// (prism auth, prism audit, prism keys, prism forget) came after it,
-// thin over their packages.
-const maxCLILines = 1950
+// output. The bound is issue #13's: under 1,500 lines. The runtime, bench,
+// replay resolution and output, progress, admin text, audit printing and
+// the NATS connection (internal/natsconn) live in their packages; long
+// help points to docs/. It keeps the command line from growing back.
+const maxCLILines = 1500
 
 // TestFileSizes fails on a hand-written Go file over maxFileLines and on a
 // command line that grew past maxCLILines (runtime code belongs in a
