@@ -107,11 +107,24 @@ func (rl *relay) reveal(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 	h.Set(subjects.HeaderRelayDelivery, m.Reply)
 	out := &nats.Msg{Subject: rl.deliver, Header: h, Data: m.Data}
 	d, err := subjects.DecodeEvent(m.Subject, m.Header, m.Data)
-	if err != nil || d.KeyValue == nil {
-		// Not KeyValue (no PII of its own), or malformed: the subscriber
-		// decodes it and reports what is wrong; it holds no plaintext
-		// Prism could reveal.
+	undecryptable := func(field string) {
+		rl.g.log.Warn("a PII value of a subscribed change does not decrypt: left out", "namespace", rl.r.ns.Name, "field", field)
+	}
+	switch {
+	case err != nil:
+		// Malformed: the subscriber decodes it and reports what is wrong;
+		// Prism has nothing to reveal in it.
 		return out, nil
+	case d.TimeSeries != nil:
+		ts := d.TimeSeries
+		evs, err := rl.g.revealEvents(ctx, rl.r, ts.GetSeriesId(), ts.GetEvents(), undecryptable)
+		if err != nil {
+			return nil, err
+		}
+		out.Data, err = proto.Marshal(&prismv1.TimeSeriesAppend{SeriesId: ts.GetSeriesId(), Events: evs})
+		return out, err
+	case d.KeyValue == nil:
+		return out, nil // a log event: no PII
 	}
 	ev := d.KeyValue
 	var items []*prismv1.Item
@@ -122,9 +135,6 @@ func (rl *relay) reveal(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 		items = c.Replace.GetItems()
 	default:
 		return out, nil
-	}
-	undecryptable := func(field string) {
-		rl.g.log.Warn("a PII value of a subscribed change does not decrypt: left out", "namespace", rl.r.ns.Name, "field", field)
 	}
 	shown, err := rl.g.revealList(ctx, rl.r, ev.GetId(), items, undecryptable)
 	if err != nil {

@@ -47,10 +47,15 @@ func (g *Gateway) timeSeriesRoutes() []route {
 // series, event time and event id) is not an error; the projection keeps
 // the first. Errors: as writeOne.
 func (g *Gateway) appendEvents(ctx context.Context, r *request, req *prismv1.AppendRequest) (proto.Message, error) {
-	ev := &prismv1.TimeSeriesAppend{SeriesId: req.GetSeriesId(), Events: req.GetEvents()}
 	return g.writeOne(ctx, r, singleWrite{
 		req: req, token: req.GetIdempotencyToken(), record: req.GetSeriesId(), unit: "events",
-		event: func(meta subjects.EventMeta) (*nats.Msg, error) { return subjects.NewTimeSeriesEvent(meta, ev) },
+		event: func(meta subjects.EventMeta) (*nats.Msg, error) {
+			ev, err := g.appendEvent(ctx, r, req)
+			if err != nil {
+				return nil, err
+			}
+			return subjects.NewTimeSeriesEvent(meta, ev)
+		},
 	})
 }
 
@@ -64,18 +69,28 @@ func (g *Gateway) readRange(ctx context.Context, r *request, req *prismv1.ReadRa
 	if err != nil {
 		return nil, readError(err, r.ns.Name, "range read")
 	}
-	return resp, nil
+	return g.revealPage(ctx, r, resp)
 }
 
 // search returns one page of the events matching the request's tags.
-// Errors: NOT_CONSISTENT_YET, UNAVAILABLE.
+// Errors: NOT_CONSISTENT_YET, UNAVAILABLE; for a PII tag (searchTokens)
+// PERMISSION_DENIED without read_pii, INVALID_ARGUMENT without series_id.
 func (g *Gateway) search(ctx context.Context, r *request, req *prismv1.SearchRequest) (proto.Message, error) {
 	if err := g.waitMinSeq(ctx, r, req.GetMinSeq()); err != nil {
 		return nil, err
+	}
+	if r.hasPII() {
+		var err error
+		if req, err = g.searchTokens(ctx, r, req); err != nil {
+			return nil, err
+		}
+		if req == nil {
+			return &prismv1.EventsResponse{}, nil
+		}
 	}
 	resp, err := r.ns.tsReader.Search(ctx, req)
 	if err != nil {
 		return nil, readError(err, r.ns.Name, "search")
 	}
-	return resp, nil
+	return g.revealPage(ctx, r, resp)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/pii"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -27,10 +28,11 @@ const tsNS = "metrics"
 // namespace tsNS, read through recordingReader, next to the keyvalue
 // namespace testNS.
 type tsEnv struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	reader *recordingReader
-	waiter *manualWaiter
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	reader  *recordingReader
+	waiter  *manualWaiter
+	keyring *pii.Keyring
 }
 
 type tsEnvConfig struct {
@@ -40,6 +42,10 @@ type tsEnvConfig struct {
 	// sqlite serves tsNS from a real SQLite store filled by a projector of
 	// the stream, instead of recordingReader and manualWaiter.
 	sqlite bool
+	// namespace changes tsNS's declaration (fields, PII).
+	namespace func(*namespaces.Namespace)
+	// kek, when set, opens a keyring with it for the gateway.
+	kek pii.KEK
 }
 
 func newTSEnv(t testing.TB, cfg tsEnvConfig) *tsEnv {
@@ -47,6 +53,9 @@ func newTSEnv(t testing.TB, cfg tsEnvConfig) *tsEnv {
 	ctx := context.Background()
 	nc, js := natstest.Start(t)
 	ts := namespaces.Namespace{Name: tsNS, Abstraction: namespaces.AbstractionTimeSeries, Backend: "sqlite", Consistency: cfg.consistency, Retention: namespaces.Duration(time.Hour)}
+	if cfg.namespace != nil {
+		cfg.namespace(&ts)
+	}
 	kv := namespaces.Namespace{Name: testNS, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}
 	for _, ns := range []namespaces.Namespace{ts, kv} {
 		if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
@@ -76,6 +85,15 @@ func newTSEnv(t testing.TB, cfg tsEnvConfig) *tsEnv {
 		waiter = cfg.waiter
 	}
 	opts := append([]gateway.Option{gateway.WithClock(func() time.Time { return fixedNow }), gateway.WithConsistencyWait(2 * time.Second)}, cfg.opts...)
+	if cfg.kek != nil {
+		keyring, err := pii.OpenKeyring(ctx, js, pii.KeyringConfig{KEK: cfg.kek})
+		if err != nil {
+			t.Fatalf("OpenKeyring: %v", err)
+		}
+		t.Cleanup(keyring.Close)
+		e.keyring = keyring
+		opts = append(opts, gateway.WithKeyring(keyring))
+	}
 	gw, err := gateway.New(nc, opts...)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/base64"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -61,6 +62,9 @@ func validateTags(prefix string, tags map[string]string) error {
 	for k, v := range tags {
 		if len(k) == 0 {
 			return status.Invalidf("%sa tag has an empty key; tag keys are 1 to %d bytes", prefix, MaxTagKeyBytes)
+		}
+		if strings.HasPrefix(k, sealedTagPrefix) {
+			return status.Invalidf("%stag key %.32q: the prefix %s is Prism's (it holds sealed PII values)", prefix, k, sealedTagPrefix)
 		}
 		if len(k) > MaxTagKeyBytes {
 			return status.Invalidf("%stag key %.32q… is %d bytes; the limit is %d", prefix, k, len(k), MaxTagKeyBytes)

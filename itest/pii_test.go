@@ -69,7 +69,8 @@ func findNeedles(where string, b []byte, needles []string) []string {
 const piiSpec = "name: %s\nabstraction: keyvalue\nbackend: %s\nconsistency: strong\nfields: [email, name, phone, nick]\npii: {email: email, name: name, phone: phone}\n"
 
 // TestPIIIsNeverStoredInPlaintext writes known PII values through a
-// KeyValue namespace on each backend that serves one, follows them with
+// KeyValue namespace on each backend that serves one and a TimeSeries
+// namespace (a tag and the payload), follows them with
 // a subscription, sends one sealed event to the dead letters, forgets a
 // record, migrates a namespace to PostgreSQL by replaying its stream, and
 // then reads every byte Prism stored: the data directory (JetStream's
@@ -83,7 +84,9 @@ func TestPIIIsNeverStoredInPlaintext(t *testing.T) {
 	sqliteNS, pgNS := pgtest.Namespace(t, "piisq-"), pgtest.Namespace(t, "piipg-")
 	kvNS := "piikv"
 	dir := t.TempDir()
-	cfg := configDir(t, fmt.Sprintf(piiSpec, sqliteNS, "sqlite"), fmt.Sprintf(piiSpec, pgNS, "postgres"), fmt.Sprintf(piiSpec, kvNS, "natskv"))
+	tsNS := "piits"
+	tsSpec := "name: piits\nabstraction: timeseries\nbackend: sqlite\nconsistency: strong\nfields: [email, region]\npii: {email: email, payload: name}\n"
+	cfg := configDir(t, fmt.Sprintf(piiSpec, sqliteNS, "sqlite"), fmt.Sprintf(piiSpec, pgNS, "postgres"), fmt.Sprintf(piiSpec, kvNS, "natskv"), tsSpec)
 	p := startPrism(t, dir, 0, "--config", cfg, "--postgres-dsn", dsn, "--log-level", "debug")
 	nc, c := p.connect(t)
 	ctx := testCtx(t)
@@ -112,6 +115,27 @@ func TestPIIIsNeverStoredInPlaintext(t *testing.T) {
 		if err != nil || ch.KeyValue.GetPut() == nil || protoItems(ch.KeyValue.GetPut().GetItems())["phone"] != v.phone {
 			t.Fatalf("%s: first change %+v, %v", ns, ch, err)
 		}
+	}
+
+	// TimeSeries: a PII tag and payload, read back, found by the tag within
+	// the series, followed.
+	series := c.TimeSeries(tsNS)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := series.Append(ctx, []byte("s1"), []client.Event{{Time: at, ID: []byte("e1"), Tags: map[string]string{"email": v.email, "region": "second"}, Payload: []byte(v.name)}}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := series.Search(ctx, map[string]string{"email": v.email}, client.InSeries([]byte("s1")))
+	if err != nil || len(evs) != 1 || evs[0].Tags["email"] != v.email || string(evs[0].Payload) != v.name {
+		t.Fatalf("timeseries search by the PII tag = %+v, %v", evs, err)
+	}
+	sub, err := c.Subscribe(ctx, tsNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := sub.Next(ctx)
+	_ = sub.Stop()
+	if err != nil || ch.TimeSeries == nil || ch.TimeSeries.GetEvents()[0].GetTags()["email"] != v.email || len(ch.TimeSeries.GetEvents()[0].GetTags()) != 2 {
+		t.Fatalf("timeseries change %+v, %v", ch, err)
 	}
 
 	// A sealed event that cannot be applied goes to the dead letters as it

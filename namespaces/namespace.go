@@ -276,9 +276,12 @@ func (n Namespace) validateFields() error {
 		return fmt.Errorf("pii_redaction: set, but the namespace declares no pii fields")
 	}
 	if !n.PII.IsZero() && n.Abstraction == AbstractionLog {
-		return fmt.Errorf("pii: PII fields are supported on abstraction %s (sealed) and %s (recorded, not yet sealed); %s is not supported", AbstractionKeyValue, AbstractionTimeSeries, n.Abstraction)
+		return fmt.Errorf("pii: PII fields are supported on abstractions %s and %s; %s is not supported", AbstractionKeyValue, AbstractionTimeSeries, n.Abstraction)
 	}
 	for i, f := range n.PII.List() {
+		if f == PIIPayload && n.Abstraction == AbstractionTimeSeries {
+			continue // the event payload, not a tag
+		}
 		if !slices.Contains(fields, f) {
 			if len(fields) == 0 {
 				return fmt.Errorf("pii[%d]: %q is not a declared field; declare the namespace's fields in fields", i, f)

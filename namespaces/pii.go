@@ -11,6 +11,10 @@ import (
 	"github.com/prism-data/prism/pii"
 )
 
+// PIIPayload, among a timeseries namespace's PII fields, is the events'
+// payload (the other names are tags).
+const PIIPayload = "payload"
+
 // PIIFields names the fields that hold personal data, each with its kind
 // (pii.Kind), which decides how it is masked. YAML and JSON take either a
 // list of field names, each of kind generic:

@@ -273,9 +273,6 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	if nd.Ordering == OrderingNone {
 		p.ProjectorParallelism.Reason += "; ordering=none would allow more, not served yet"
 	}
-	if !ns.PII.IsZero() && ns.Abstraction == AbstractionTimeSeries {
-		p.Warnings = append(p.Warnings, "pii fields of a timeseries namespace are recorded, not yet encrypted: their values are stored in plaintext (docs/security.md, \"PII\")")
-	}
 	if nd.WriteRPS > NodeWriteRate*c.Nodes {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("write_rps %d is above the %d acknowledged writes/s measured per 2-vCPU node; measure with prism bench", nd.WriteRPS, NodeWriteRate))
 	}
