@@ -81,6 +81,10 @@ type nsKeys struct {
 type cachedSecret struct {
 	rs RecordSecret
 	at time.Time
+	// seal is the record key under the data key last used with the
+	// secret, kept so that a write or read does not derive it again
+	// (HKDF and a cipher).
+	seal *RecordKey
 }
 
 // OpenKeyring opens the key bucket, creating it if it does not exist, and
@@ -219,11 +223,23 @@ func (k *Keyring) SealKey(ctx context.Context, ns string, id []byte) (*RecordKey
 	if err != nil {
 		return nil, err
 	}
+	ck := secretCacheKey(ns, id)
+	k.mu.Lock()
+	if c, ok := k.secrets[ck]; ok && c.seal != nil && c.seal.keyID == s.id && time.Since(c.at) < k.cfg.KeyTTL {
+		k.mu.Unlock()
+		return c.seal, nil
+	}
+	k.mu.Unlock()
 	rs, err := k.secret(ctx, ns, id, true)
 	if err != nil {
 		return nil, err
 	}
-	return s.Record(ns, id, rs)
+	rk, err := s.Record(ns, id, rs)
+	if err != nil {
+		return nil, err
+	}
+	k.keep(ck, rs, rk)
+	return rk, nil
 }
 
 // OpenKey returns the key that opens a value of record id in namespace ns
@@ -233,6 +249,13 @@ func (k *Keyring) SealKey(ctx context.Context, ns string, id []byte) (*RecordKey
 // another record); an error naming a data key that does not exist or a
 // KEK this process does not hold.
 func (k *Keyring) OpenKey(ctx context.Context, ns string, id []byte, h Header) (*RecordKey, error) {
+	ck := secretCacheKey(ns, id)
+	k.mu.Lock()
+	if c, ok := k.secrets[ck]; ok && c.seal != nil && c.seal.keyID == h.KeyID && c.rs.ID == h.SecretID && time.Since(c.at) < k.cfg.KeyTTL {
+		k.mu.Unlock()
+		return c.seal, nil
+	}
+	k.mu.Unlock()
 	rs, err := k.secret(ctx, ns, id, false)
 	if errors.Is(err, ErrForgotten) || err == nil && rs.ID != h.SecretID {
 		// Forgotten, or a value moved here from another record.
@@ -245,7 +268,23 @@ func (k *Keyring) OpenKey(ctx context.Context, ns string, id []byte, h Header) (
 	if err != nil {
 		return nil, err
 	}
-	return s.Record(ns, id, rs)
+	rk, err := s.Record(ns, id, rs)
+	if err != nil {
+		return nil, err
+	}
+	k.keep(ck, rs, rk)
+	return rk, nil
+}
+
+// keep caches rk, the record key of the record ck names under secret rs,
+// while that secret is the cached one.
+func (k *Keyring) keep(ck string, rs RecordSecret, rk *RecordKey) {
+	k.mu.Lock()
+	if c, ok := k.secrets[ck]; ok && c.rs.ID == rs.ID {
+		c.seal = rk
+		k.secrets[ck] = c
+	}
+	k.mu.Unlock()
 }
 
 // forgottenOrMoved tells why a value's secret is not the record's:
@@ -444,27 +483,38 @@ func (k *Keyring) secret(ctx context.Context, ns string, id []byte, create bool)
 	k.mu.Unlock()
 	key := recordKey("rs.", ns, id)
 	var rs RecordSecret
+	if create {
+		// A write not in the cache is most often a record's first:
+		// create its secret in one round trip; if it exists, read it.
+		rs = NewRecordSecret()
+		b, _ := rs.MarshalBinary()
+		_, err := k.kv.Create(ctx, key, b)
+		switch {
+		case err == nil:
+			k.cache(ck, rs)
+			return rs, nil
+		case !errors.Is(err, jetstream.ErrKeyExists):
+			return RecordSecret{}, fmt.Errorf("pii: store record secret: %w", err)
+		}
+	}
 	e, err := k.kv.Get(ctx, key)
 	switch {
 	case err == nil:
 		if err := rs.UnmarshalBinary(e.Value()); err != nil {
 			return RecordSecret{}, fmt.Errorf("pii: record secret %s: %w", key, err)
 		}
-	case errors.Is(err, jetstream.ErrKeyNotFound) && !create:
-		return RecordSecret{}, ErrForgotten
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		rs = NewRecordSecret()
-		b, _ := rs.MarshalBinary()
-		if _, err := k.kv.Create(ctx, key, b); err != nil {
-			if !errors.Is(err, jetstream.ErrKeyExists) {
-				return RecordSecret{}, fmt.Errorf("pii: store record secret: %w", err)
-			}
-			// Another writer made it first: use theirs.
-			return k.secret(ctx, ns, id, false)
-		}
+		return RecordSecret{}, ErrForgotten
 	default:
 		return RecordSecret{}, fmt.Errorf("pii: read record secret: %w", err)
 	}
+	k.cache(ck, rs)
+	return rs, nil
+}
+
+// cache keeps rs, the secret of the record ck names, evicting a random
+// one when full.
+func (k *Keyring) cache(ck string, rs RecordSecret) {
 	k.mu.Lock()
 	if len(k.secrets) >= k.cfg.SecretCache {
 		for victim := range k.secrets { // map order: a random victim
@@ -474,5 +524,4 @@ func (k *Keyring) secret(ctx context.Context, ns string, id []byte, create bool)
 	}
 	k.secrets[ck] = cachedSecret{rs: rs, at: time.Now()}
 	k.mu.Unlock()
-	return rs, nil
 }
