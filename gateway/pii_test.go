@@ -182,16 +182,9 @@ func TestPIIMovedCiphertextDoesNotOpen(t *testing.T) {
 	// the stream, it does not decrypt: the read fails rather than show it.
 	forged := &prismv1.KeyValueEvent{Id: []byte("u3"), Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{
 		Items: []*prismv1.Item{{Key: []byte("email"), Value: ev.GetPut().GetItems()[0].GetValue()}}}}}
-	msg, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: testNS, Time: fixedNow}, forged)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := e.js.PublishMsg(context.Background(), msg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seq := publishForged(t, e.js)(subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: testNS, Time: fixedNow}, forged))
 	for _, who := range []string{"support", "reader"} {
-		er := callAs(t, e, who, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte("u3"), MinSeq: ack.Sequence}, &got)
+		er := callAs(t, e, who, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte("u3"), MinSeq: seq}, &got)
 		if !isCode(er, prismv1.Code_INTERNAL) || bytes.Contains([]byte(er.GetMessage()), []byte("ada")) {
 			t.Errorf("get of a moved ciphertext as %s: %v, want INTERNAL naming no value", who, er)
 		}

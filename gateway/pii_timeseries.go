@@ -22,7 +22,19 @@ import (
 // or search such a tag, and reads take them out again.
 
 // sealedTagPrefix starts the tag that carries a PII tag's sealed value.
-const sealedTagPrefix = "~pii."
+const sealedTagPrefix = namespaces.PIITagPrefix
+
+// piiTag returns the kind of tag key in the request's namespace, and
+// whether it is a PII tag. A tag named namespaces.PIIPayload is not: that
+// name declares the payload PII, and a tag sealed under it would share
+// the payload's associated data, so that one's ciphertext would open as
+// the other's.
+func piiTag(r *request, key string) (pii.Kind, bool) {
+	if key == namespaces.PIIPayload {
+		return "", false
+	}
+	return r.ns.PII.Kind(key)
+}
 
 // appendEvent is the event of an append, its PII sealed.
 func (g *Gateway) appendEvent(ctx context.Context, r *request, req *prismv1.AppendRequest) (*prismv1.TimeSeriesAppend, error) {
@@ -50,7 +62,7 @@ func (g *Gateway) appendEvent(ctx context.Context, r *request, req *prismv1.Appe
 			out.Tags = make(map[string]string, len(in.GetTags()))
 		}
 		for k, v := range in.GetTags() {
-			if _, ok := r.ns.PII.Kind(k); !ok {
+			if _, ok := piiTag(r, k); !ok {
 				out.Tags[k] = v
 				continue
 			}
@@ -83,7 +95,7 @@ func (g *Gateway) tokenKey(ctx context.Context, r *request, series []byte, creat
 func (g *Gateway) searchTokens(ctx context.Context, r *request, req *prismv1.SearchRequest) (*prismv1.SearchRequest, error) {
 	var piiTags []string
 	for k := range req.GetTags() {
-		if _, ok := r.ns.PII.Kind(k); ok {
+		if _, ok := piiTag(r, k); ok {
 			piiTags = append(piiTags, k)
 		}
 	}
@@ -108,7 +120,7 @@ func (g *Gateway) searchTokens(ctx context.Context, r *request, req *prismv1.Sea
 	out := &prismv1.SearchRequest{SeriesId: req.GetSeriesId(), Range: req.GetRange(), Descending: req.GetDescending(),
 		PageSize: req.GetPageSize(), PageToken: req.GetPageToken(), MinSeq: req.GetMinSeq(), Tags: make(map[string]string, len(req.GetTags()))}
 	for k, v := range req.GetTags() {
-		if _, ok := r.ns.PII.Kind(k); ok {
+		if _, ok := piiTag(r, k); ok {
 			v = tk.Token(k, []byte(v))
 		}
 		out.Tags[k] = v
@@ -199,7 +211,7 @@ func (g *Gateway) revealEvent(ctx context.Context, r *request, series []byte, ev
 		if strings.HasPrefix(k, sealedTagPrefix) {
 			continue
 		}
-		kind, ok := r.ns.PII.Kind(k)
+		kind, ok := piiTag(r, k)
 		if !ok {
 			out.Tags[k] = v
 			continue

@@ -167,16 +167,9 @@ func TestTimeSeriesPIIIsSealedAndShownPerCaller(t *testing.T) {
 
 	// The sealed email of s1 moved into series s3 does not open there.
 	moved := &prismv1.TimeSeriesAppend{SeriesId: []byte("s3"), Events: []*prismv1.TimeSeriesEvent{{EventTime: first.GetEventTime(), EventId: []byte("m1"), Tags: first.GetTags()}}}
-	msg, err := subjects.NewTimeSeriesEvent(subjects.EventMeta{Namespace: tsNS, Time: fixedNow}, moved)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := ts.js.PublishMsg(context.Background(), msg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	movedSeq := publishForged(t, ts.js)(subjects.NewTimeSeriesEvent(subjects.EventMeta{Namespace: tsNS, Time: fixedNow}, moved))
 	var got prismv1.EventsResponse
-	er = callAs(t, e, "support", subjects.Read(tsNS, "range"), &prismv1.ReadRangeRequest{SeriesId: []byte("s3"), MinSeq: ack.Sequence}, &got)
+	er = callAs(t, e, "support", subjects.Read(tsNS, "range"), &prismv1.ReadRangeRequest{SeriesId: []byte("s3"), MinSeq: movedSeq}, &got)
 	if !isCode(er, prismv1.Code_INTERNAL) || strings.Contains(er.GetMessage(), "ada") {
 		t.Fatalf("range of a moved ciphertext: %v, want INTERNAL naming no value", er)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/namespaces"
@@ -26,7 +25,7 @@ func TestAdminCheckTarget(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var asked []string
-	adm, err := namespaces.NewAdmin(nc, reg, namespaces.AdminConfig{Cluster: namespaces.Cluster{Nodes: 1}, CheckTarget: func(_ context.Context, ns namespaces.Namespace, tg namespaces.Target) error {
+	client := startAdmin(t, nc, reg, namespaces.AdminConfig{Cluster: namespaces.Cluster{Nodes: 1}, CheckTarget: func(_ context.Context, ns namespaces.Namespace, tg namespaces.Target) error {
 		mu.Lock()
 		defer mu.Unlock()
 		asked = append(asked, ns.Name+"/"+tg.Name+"/"+tg.Backend+"/"+tg.Postgres.DSN)
@@ -38,14 +37,6 @@ func TestAdminCheckTarget(t *testing.T) {
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := adm.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = adm.Drain() })
-	client := namespaces.NewAdminClient(nc, 5*time.Second)
 	wantAsked := func(want ...string) {
 		t.Helper()
 		mu.Lock()

@@ -149,7 +149,7 @@ type Namespace struct {
 	PublishChanges bool `yaml:"publish_changes,omitempty" json:"publish_changes,omitempty"`
 	// Fields names the fields the namespace's values carry: item keys of a
 	// keyvalue namespace, tag names of a timeseries one. Optional; PII
-	// fields must be among them.
+	// fields must be among them, except PIIPayload of a timeseries one.
 	Fields Names `yaml:"fields,omitempty" json:"fields,omitzero"`
 	// PII names the fields that hold personal data, with their kinds. The
 	// gateway encrypts their values before it publishes them, and shows
@@ -277,6 +277,11 @@ func (n Namespace) validateFields() error {
 	}
 	if !n.PII.IsZero() && n.Abstraction == AbstractionLog {
 		return fmt.Errorf("pii: PII fields are supported on abstractions %s and %s; %s is not supported", AbstractionKeyValue, AbstractionTimeSeries, n.Abstraction)
+	}
+	if n.Abstraction == AbstractionTimeSeries {
+		if err := n.validateTimeSeriesPII(fields); err != nil {
+			return err
+		}
 	}
 	for i, f := range n.PII.List() {
 		if f == PIIPayload && n.Abstraction == AbstractionTimeSeries {

@@ -15,6 +15,28 @@ import (
 // payload (the other names are tags).
 const PIIPayload = "payload"
 
+// PIITagPrefix begins the reserved tag keys of a timeseries namespace: the
+// gateway stores the sealed value of PII tag t in tag PIITagPrefix+t, so
+// no caller may write or search a tag key that begins with it, and no
+// field may be named so.
+const PIITagPrefix = "~pii."
+
+// validateTimeSeriesPII checks what is particular to the fields (tag
+// keys) and PII of a timeseries namespace: no field under the reserved
+// prefix, and no tag named PIIPayload when pii declares the payload (the
+// name would mean both).
+func (n Namespace) validateTimeSeriesPII(fields []string) error {
+	for i, f := range fields {
+		if strings.HasPrefix(f, PIITagPrefix) {
+			return fmt.Errorf("fields[%d]: %q begins with %q, which is reserved for the sealed values of PII tags; rename the tag", i, f, PIITagPrefix)
+		}
+	}
+	if _, ok := n.PII.Kind(PIIPayload); ok && slices.Contains(fields, PIIPayload) {
+		return fmt.Errorf("fields: a tag named %q is ambiguous in a timeseries namespace whose pii names %q, which means the event payload; rename the tag", PIIPayload, PIIPayload)
+	}
+	return nil
+}
+
 // PIIFields names the fields that hold personal data, each with its kind
 // (pii.Kind), which decides how it is masked. YAML and JSON take either a
 // list of field names, each of kind generic:

@@ -36,9 +36,17 @@ func newAdminEnv(t testing.TB, c namespaces.Cluster) *adminEnv {
 	if !created {
 		t.Fatal("OpenRegistry on a new server: created = false")
 	}
-	adm, err := namespaces.NewAdmin(nc, reg, namespaces.AdminConfig{Cluster: c, Status: func(_ context.Context, ns string) []namespaces.TargetStatus {
+	client := startAdmin(t, nc, reg, namespaces.AdminConfig{Cluster: c, Status: func(_ context.Context, ns string) []namespaces.TargetStatus {
 		return []namespaces.TargetStatus{{Target: "sqlite", Role: "primary", State: "running", Checkpoint: 7, StreamLast: 9, Lag: 2}}
 	}})
+	return &adminEnv{nc: nc, js: js, reg: reg, client: client}
+}
+
+// startAdmin starts an admin responder over reg with cfg, drained at the
+// end of the test, and returns a client of it.
+func startAdmin(t testing.TB, nc *nats.Conn, reg *namespaces.Registry, cfg namespaces.AdminConfig) *namespaces.AdminClient {
+	t.Helper()
+	adm, err := namespaces.NewAdmin(nc, reg, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +54,7 @@ func newAdminEnv(t testing.TB, c namespaces.Cluster) *adminEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = adm.Drain() })
-	return &adminEnv{nc: nc, js: js, reg: reg, client: namespaces.NewAdminClient(nc, 5*time.Second)}
+	return namespaces.NewAdminClient(nc, 5*time.Second)
 }
 
 func kvNamespace(name string) namespaces.Namespace {
