@@ -12,19 +12,20 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// Subscriptions of namespaces with PII fields (ADR 017, "PII"). The
-// stream holds PII values sealed; a subscriber sees them as a get shows
+// Subscriptions of namespaces with PII fields (ADR 017, addendum). The
+// stream holds PII values sealed; a subscriber sees them as a read shows
 // them: in plaintext with read_pii, else masked or left out. JetStream
 // cannot do that on its way to the subscriber, so for these namespaces
 // subscribe.next does not forward the pull: the gateway pulls the batch
 // into an inbox of its own and relays each delivery to the caller's
 // delivery subject with its PII values revealed for the caller, the
 // stored subject in HeaderRelaySubject and the JetStream reply (the
-// delivery's metadata) in HeaderRelayDelivery. Statuses (heartbeats, the expiry that
-// ends a pull) are relayed as they come. A relay that cannot go on (keys
-// unavailable, the gateway draining) stops; the client sees the missed
-// heartbeats or a gap in the consumer sequence and resumes after the last
-// change it handled, so nothing is lost, only delayed.
+// delivery's metadata) in HeaderRelayDelivery. Statuses (heartbeats,
+// the expiry that ends a pull) are relayed as they come. A relay that
+// cannot go on (keys unavailable, the gateway draining) stops; the client
+// sees the missed heartbeats or a gap in the consumer sequence and
+// resumes after the last change it handled, so nothing is lost, only
+// delayed.
 
 // relaySlack is how long a relay waits past the pull's expiry for the
 // server's status before it gives up on the pull.
