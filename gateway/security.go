@@ -202,6 +202,10 @@ func accessed(req, resp proto.Message) ([][]byte, int) {
 		if f, ok := resp.(*prismv1.LogFetchResponse); ok {
 			return nil, len(f.GetRecords())
 		}
+	case *prismv1.EntityDeleteRequest:
+		return [][]byte{[]byte(q.GetKey())}, 1
+	case *prismv1.EntityGetRequest:
+		return [][]byte{[]byte(q.GetKey())}, 1
 	case *prismv1.ScanRequest:
 		if s, ok := resp.(*prismv1.ScanResponse); ok {
 			return s.GetIds()[:min(len(s.GetIds()), maxAuditedIDs)], len(s.GetIds())

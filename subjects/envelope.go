@@ -225,6 +225,7 @@ type Decoded struct {
 	KeyValue   *prismv1.KeyValueEvent
 	TimeSeries *prismv1.TimeSeriesAppend
 	Log        *prismv1.LogEvent
+	Entity     *prismv1.EntityEvent
 }
 
 // DecodeEvent decodes an event of any abstraction from its subject, headers
@@ -254,6 +255,8 @@ func DecodeEvent(subject string, header nats.Header, data []byte) (d Decoded, er
 		d.TimeSeries, err = decodeTimeSeries(d.ID, header, data)
 	case AbstractionLog:
 		d.Log, err = decodeLog(d.ID, header, data)
+	case AbstractionEntity:
+		d.Entity, err = decodeEntity(d.ID, header, data)
 	}
 	return d, err
 }

@@ -198,7 +198,7 @@ func Marker(ns, token string) string {
 // Event is a parsed event subject.
 type Event struct {
 	Namespace   string
-	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, or "tok" for a marker
+	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, or "tok" for a marker
 	ID          []byte // record id, series id, log record key, or token of a marker
 }
 
@@ -215,7 +215,7 @@ func ParseEvent(subject string) (Event, error) {
 		return Event{}, err
 	}
 	switch parts[3] {
-	case AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, markerToken:
+	case AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, markerToken:
 	default:
 		return Event{}, fmt.Errorf("%w: %q: unknown abstraction %q", ErrInvalidSubject, subject, parts[3])
 	}

@@ -1,0 +1,134 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/prism-data/prism/backends/internal/kit"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+// ApplyEntity applies the puts and deletes of changes in order, in one
+// transaction that also sets the checkpoint to through (the store's one
+// checkpoint, as ApplyKeyValue), and commits: all of it or none. A put
+// replaces the record of its id and its index rows; a delete removes
+// both. Changes with Seq <= the stored checkpoint are skipped; if through
+// <= the checkpoint the call does nothing.
+//
+// Errors: an *InvalidChangeError (errors.Is ErrInvalidChange) for a nil
+// change or event, an empty id, a put without a record or a delete with
+// one, checked before anything is written; ErrInvalidBatch for sequences
+// that are 0, not strictly increasing or greater than through; ErrClosed
+// after Close; otherwise the database error, rolled back.
+func (s *Store) ApplyEntity(ctx context.Context, changes []*prismv1.EntityChange, through uint64) error {
+	return kit.Apply(&s.gate, ErrClosed, "entity", through, kitErrors.Batch(kit.CheckEntityBatch(changes, through)), func() error {
+		return s.inBatchTx(ctx, through, func(tx *sql.Tx, checkpoint uint64) error {
+			return applyEntities(ctx, tx, changes, checkpoint)
+		})
+	})
+}
+
+func applyEntities(ctx context.Context, tx *sql.Tx, changes []*prismv1.EntityChange, checkpoint uint64) error {
+	var put, delRecord, delIndex, addIndex *sql.Stmt
+	prep := func(st **sql.Stmt, q string) (*sql.Stmt, error) {
+		if *st != nil {
+			return *st, nil
+		}
+		var err error
+		*st, err = tx.PrepareContext(ctx, q)
+		return *st, err
+	}
+	defer func() {
+		for _, st := range []*sql.Stmt{put, delRecord, delIndex, addIndex} {
+			if st != nil {
+				_ = st.Close()
+			}
+		}
+	}()
+	for _, c := range changes {
+		if c.GetSeq() <= checkpoint {
+			continue
+		}
+		ev := c.GetEvent()
+		st, err := prep(&delIndex, `DELETE FROM en_index WHERE id = ?`)
+		if err == nil {
+			_, err = st.ExecContext(ctx, ev.GetId())
+		}
+		if err != nil {
+			return fmt.Errorf("delete index rows: %w", err)
+		}
+		if ev.GetDelete() {
+			if st, err = prep(&delRecord, `DELETE FROM en_records WHERE id = ?`); err == nil {
+				_, err = st.ExecContext(ctx, ev.GetId())
+			}
+			if err != nil {
+				return fmt.Errorf("delete record: %w", err)
+			}
+			continue
+		}
+		if st, err = prep(&put, `INSERT INTO en_records (id, record, rev) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET record = excluded.record, rev = excluded.rev`); err == nil {
+			_, err = st.ExecContext(ctx, ev.GetId(), ev.GetRecord(), int64(c.GetSeq()))
+		}
+		if err != nil {
+			return fmt.Errorf("put record: %w", err)
+		}
+		for _, ix := range ev.GetIndexes() {
+			if st, err = prep(&addIndex, `INSERT INTO en_index (idx, key, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`); err == nil {
+				_, err = st.ExecContext(ctx, ix.GetIndex(), kit.NonNil(ix.GetKey()), ev.GetId())
+			}
+			if err != nil {
+				return fmt.Errorf("insert index row: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// GetEntity returns the record of primary key id, or nil when there is
+// none. Errors: ErrClosed after Close; otherwise the database error.
+func (s *Store) GetEntity(ctx context.Context, id []byte) (*prismv1.EntityRecord, error) {
+	return kit.Do(&s.gate, ErrClosed, "get entity", nil, func() (*prismv1.EntityRecord, error) {
+		rec := &prismv1.EntityRecord{Id: id}
+		var rev int64
+		err := s.r.QueryRowContext(ctx, `SELECT record, rev FROM en_records WHERE id = ?`, id).Scan(&rec.Record, &rev)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		rec.Revision = uint64(rev)
+		return rec, nil
+	})
+}
+
+// ScanEntities returns one page of the records whose key in index
+// req.Index is in [req.From, req.To) (an empty To is unbounded), in (key,
+// id) order, descending if req.Descending. It is one range scan of the
+// index (en_index's primary key). Page size and token work as in
+// GetItems.
+//
+// Errors: ErrInvalidPageToken (wrapped) for a token ScanEntities did not
+// make; ErrInvalidRequest for a nil request or an empty index name;
+// ErrClosed after Close; otherwise the database error.
+func (s *Store) ScanEntities(ctx context.Context, req *prismv1.EntityScanRequest) (*prismv1.EntityScanResponse, error) {
+	after, err := kit.CheckEntityScan(req)
+	return kit.Do(&s.gate, ErrClosed, "scan entities", kitErrors.Request(err), func() (*prismv1.EntityScanResponse, error) {
+		resp, err := s.scanEntities(ctx, req, after)
+		return resp, ctxErr(ctx, err)
+	})
+}
+
+func (s *Store) scanEntities(ctx context.Context, req *prismv1.EntityScanRequest, after *kit.IndexPos) (*prismv1.EntityScanResponse, error) {
+	q, args := kit.EntityScanSQL(req, after, "", false)
+	size := kit.PageSize(req.GetPageSize())
+	rows, err := s.r.QueryContext(ctx, q, append(args, size+1)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return kit.ScanEntityPage(rows, size)
+}

@@ -1,0 +1,74 @@
+package subjects
+
+import (
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+)
+
+// AbstractionEntity is the event-subject token of the Entity abstraction.
+const AbstractionEntity = "en"
+
+// CloudEvents types of Entity events.
+const (
+	TypeEntityPut    = "io.prism.en.put"
+	TypeEntityDelete = "io.prism.en.delete"
+)
+
+// EntityEvent is the event subject of the record with primary key id in
+// namespace ns: prism.<ns>.events.en.<encoded id>.
+func EntityEvent(ns string, id []byte) string {
+	return Root + "." + ns + ".events." + AbstractionEntity + "." + EncodeID(id)
+}
+
+// NewEntityEvent builds the CloudEvent message of an Entity put or delete
+// of record ev.Id: subject EntityEvent, type TypeEntityPut or
+// TypeEntityDelete, ce-subject the encoded id, the marshalled event as
+// data. The gateway validates the record before.
+func NewEntityEvent(meta EventMeta, ev *prismv1.EntityEvent) (*nats.Msg, error) {
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("marshal event: %w", err)
+	}
+	typ := TypeEntityPut
+	if ev.GetDelete() {
+		typ = TypeEntityDelete
+	}
+	msg := newEvent(meta, EntityEvent(meta.Namespace, ev.GetId()), typ, EncodeID(ev.GetId()))
+	msg.Data = data
+	return msg, nil
+}
+
+// DecodeEntityEvent decodes an Entity event from its subject, headers and
+// data. It returns (nil, nil) for an idempotency marker and an error
+// wrapping ErrBadEvent for anything malformed: a subject of another
+// abstraction, a type other than TypeEntityPut or TypeEntityDelete, a
+// payload that does not parse or whose id or kind disagrees with the
+// subject and type, a put without a record or a delete with one.
+func DecodeEntityEvent(subject string, header nats.Header, data []byte) (*prismv1.EntityEvent, error) {
+	es, marker, err := parseEnvelope(subject, header, AbstractionEntity)
+	if err != nil || marker {
+		return nil, err
+	}
+	return decodeEntity(es.ID, header, data)
+}
+
+func decodeEntity(id []byte, header nats.Header, data []byte) (*prismv1.EntityEvent, error) {
+	var ev prismv1.EntityEvent
+	if err := proto.Unmarshal(data, &ev); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrBadEvent, err)
+	}
+	if string(ev.GetId()) != string(id) {
+		return nil, fmt.Errorf("%w: payload id %q differs from subject id %q", ErrBadEvent, ev.GetId(), id)
+	}
+	switch typ := header.Get(HeaderType); {
+	case typ == TypeEntityPut && !ev.GetDelete() && len(ev.GetRecord()) > 0:
+	case typ == TypeEntityDelete && ev.GetDelete() && len(ev.GetRecord()) == 0 && len(ev.GetIndexes()) == 0:
+	default:
+		return nil, fmt.Errorf("%w: type %q does not match the payload", ErrBadEvent, typ)
+	}
+	return &ev, nil
+}
