@@ -229,9 +229,13 @@ func integerKind(k protoreflect.Kind) bool {
 	return false
 }
 
+// messageNames lists the application's messages in files.
 func messageNames(files *protoregistry.Files) []string {
 	var names []string
 	files.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+		if p := f.Package(); p == "google.protobuf" || p == "prism" {
+			return true // the imports every schema has, not the application's
+		}
 		for i := 0; i < f.Messages().Len(); i++ {
 			names = append(names, string(f.Messages().Get(i).FullName()))
 		}

@@ -232,7 +232,7 @@ type Decoded struct {
 // and data, parsing the subject once, for readers of a whole namespace
 // stream. It checks what DecodeKeyValueEvent, DecodeTimeSeriesEvent or
 // DecodeLogEvent checks, as the subject's abstraction says. For a data
-// event exactly one of KeyValue, TimeSeries and Log is set; for an
+// event exactly one of KeyValue, TimeSeries, Log and Entity is set; for an
 // idempotency marker none is (d.IsMarker reports it).
 //
 // d.Event is set whenever the subject parses, even with an error, so that a
