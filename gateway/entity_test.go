@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,6 +35,8 @@ import (
 type enEnv struct {
 	nc *nats.Conn
 	js jetstream.JetStream
+	// dir holds the SQLite files.
+	dir string
 }
 
 func newEnEnv(t *testing.T) *enEnv {
@@ -48,7 +51,8 @@ func newEnEnv(t *testing.T) *enEnv {
 	if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "en.db"))
+	dir := t.TempDir()
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "en.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +86,7 @@ func newEnEnv(t *testing.T) *enEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Drain(context.Background()) })
-	return &enEnv{nc: nc, js: js}
+	return &enEnv{nc: nc, js: js, dir: dir}
 }
 
 // send sends body as principal in encoding e and returns the reply.
@@ -171,6 +175,22 @@ func TestEntityJSONCallersSendTheirOwnMessage(t *testing.T) {
 		if strings.Contains(string(m.Data), plain) {
 			t.Errorf("the event holds %q in plaintext", plain)
 		}
+	}
+	// Nor does the SQLite projection (the get above was served from it).
+	files, _ := filepath.Glob(filepath.Join(e.dir, "en.db*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, plain := range []string{"ada@example.com", "Ada Lovelace"} {
+			if strings.Contains(string(b), plain) {
+				t.Errorf("%s holds %q in plaintext", filepath.Base(f), plain)
+			}
+		}
+	}
+	if len(files) == 0 {
+		t.Error("no SQLite files to scan")
 	}
 	// A caller without read_pii sees the masks.
 	masked, _, code := e.jsonGet(t, "reader", "u1")
