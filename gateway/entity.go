@@ -111,6 +111,9 @@ func (g *Gateway) entityPut(ctx context.Context, r *request) (proto.Message, err
 		ev.Indexes = append(ev.Indexes, &prismv1.IndexEntry{Index: ix.Name, Key: indexKey(ix.Field, rec.Get(ix.Field))})
 	}
 	req := &prismv1.EntityPutRequest{Record: plain, IdempotencyToken: token}
+	if t.hasUnique() {
+		return g.putUnique(ctx, r, req, ev, rec)
+	}
 	return g.writeOne(ctx, r, singleWrite{
 		req: req, token: token, record: id, unit: "fields",
 		event: func(meta subjects.EventMeta) (*nats.Msg, error) {

@@ -41,12 +41,18 @@ type enEnv struct {
 
 func newEnEnv(t *testing.T) *enEnv {
 	t.Helper()
-	ctx := context.Background()
-	nc, js := natstest.Start(t)
 	cfg, err := namespaces.EntityConfigOf((&userprofile.UserProfile{}).ProtoReflect().Descriptor())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnEnvOf(t, cfg)
+}
+
+// newEnEnvOf is newEnEnv for the message of cfg.
+func newEnEnvOf(t *testing.T, cfg namespaces.EntityConfig) *enEnv {
+	t.Helper()
+	ctx := context.Background()
+	nc, js := natstest.Start(t)
 	ns := namespaces.Namespace{Name: testNS, Abstraction: namespaces.AbstractionEntity, Backend: "sqlite", Consistency: namespaces.Strong, Entity: cfg}
 	if err := namespaces.EnsureStreams(ctx, js, ns); err != nil {
 		t.Fatal(err)

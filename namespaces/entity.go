@@ -48,6 +48,9 @@ type EntityIndex struct {
 	Name string
 	// Field is the indexed field.
 	Field protoreflect.FieldDescriptor
+	// Unique is set for (prism.index) = "unique:<name>": no two records
+	// hold the same value.
+	Unique bool
 }
 
 // EntitySchema is the parsed schema of an entity namespace.
@@ -95,7 +98,7 @@ func (n Namespace) EntitySchema() (*EntitySchema, error) {
 // secondary index is on a singular scalar field (string, bytes, bool, an
 // integer or an enum) and has a name of its own, and every (prism.pii)
 // names a kind of package pii on a string field that is not indexed.
-// Unique and composite indexes are refused until Prism enforces them.
+// Composite indexes are refused until Prism supports them.
 // Errors say which field is wrong and how.
 func ParseEntitySchema(c EntityConfig) (*EntitySchema, error) {
 	if c.Message == "" {
@@ -183,8 +186,6 @@ func (s *EntitySchema) addField(fd protoreflect.FieldDescriptor) error {
 			return fmt.Errorf("field %s: the primary key must be a string, bytes or integer field, not %s", name, typeName(fd))
 		}
 		s.Primary = fd
-	case prismopts.IndexUnique:
-		return fmt.Errorf("field %s: (prism.index) %q: unique indexes are not enforced yet; use \"secondary\"", name, index)
 	default:
 		if x, dup := s.Index(ixName); dup {
 			return fmt.Errorf("fields %s and %s both name index %s: composite indexes are not supported yet; name each index after its field", x.Field.Name(), name, ixName)
@@ -192,7 +193,7 @@ func (s *EntitySchema) addField(fd protoreflect.FieldDescriptor) error {
 		if !IndexableKind(fd.Kind()) {
 			return fmt.Errorf("field %s: a secondary index needs a string, bytes, bool, integer or enum field, not %s", name, typeName(fd))
 		}
-		s.Indexes = append(s.Indexes, EntityIndex{Name: ixName, Field: fd})
+		s.Indexes = append(s.Indexes, EntityIndex{Name: ixName, Field: fd, Unique: kind == prismopts.IndexUnique})
 	}
 	return nil
 }
@@ -277,7 +278,11 @@ func entityIndexes(ns Namespace) Derived[string] {
 	}
 	parts := []string{fmt.Sprintf("primary %s (%s)", s.Primary.Name(), s.Primary.Kind())}
 	for _, x := range s.Indexes {
-		parts = append(parts, fmt.Sprintf("%s on %s (%s)", x.Name, x.Field.Name(), x.Field.Kind()))
+		unique := ""
+		if x.Unique {
+			unique = "unique "
+		}
+		parts = append(parts, fmt.Sprintf("%s%s on %s (%s)", unique, x.Name, x.Field.Name(), x.Field.Kind()))
 	}
 	return Derived[string]{strings.Join(parts, "; "), fmt.Sprintf("the (prism.index) options of %s; each secondary index is a backend index (equality and range, both orders)", s.Message.FullName())}
 }

@@ -98,7 +98,10 @@ func TestEntitySchemaValidation(t *testing.T) {
 		}, `"sorted" is not one of`},
 		{"unique", func(t *testing.T) namespaces.EntityConfig {
 			return testSchema(t, pk, field{name: "mail", index: "unique:mail", typ: tString})
-		}, "unique indexes are not enforced yet"},
+		}, ""},
+		{"unique without a name", func(t *testing.T) namespaces.EntityConfig {
+			return testSchema(t, pk, field{name: "mail", index: "unique", typ: tString})
+		}, "a unique index needs a name"},
 		{"composite", func(t *testing.T) namespaces.EntityConfig {
 			return testSchema(t, pk, field{name: "a", index: "secondary:ab", typ: tString}, field{name: "b", index: "secondary:ab", typ: tString})
 		}, "composite indexes are not supported yet"},

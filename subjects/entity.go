@@ -16,7 +16,47 @@ const AbstractionEntity = "en"
 const (
 	TypeEntityPut    = "io.prism.en.put"
 	TypeEntityDelete = "io.prism.en.delete"
+	// TypeEntityClaim is a unique-index claim (prismv1.EntityClaim) on
+	// EntityClaim's subject: no data change, projectors skip it.
+	TypeEntityClaim = "io.prism.en.claim"
 )
+
+// claimToken is the event-subject token of unique-index claims.
+const claimToken = "uq"
+
+// EntityClaim is the subject of the claims of key in unique index index
+// of namespace ns: prism.<ns>.events.uq.<encoded index, NUL, key>.
+func EntityClaim(ns, index string, key []byte) string {
+	return Root + "." + ns + ".events." + claimToken + "." + EncodeID(claimID(index, key))
+}
+
+func claimID(index string, key []byte) []byte {
+	return append(append([]byte(index), 0), key...)
+}
+
+// NewEntityClaim builds the claim event of c, on EntityClaim's subject.
+func NewEntityClaim(meta EventMeta, c *prismv1.EntityClaim) (*nats.Msg, error) {
+	data, err := proto.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("marshal claim: %w", err)
+	}
+	msg := newEvent(meta, EntityClaim(meta.Namespace, c.GetIndex(), c.GetKey()), TypeEntityClaim, EncodeID(claimID(c.GetIndex(), c.GetKey())))
+	msg.Data = data
+	return msg, nil
+}
+
+// DecodeEntityClaim decodes the data of a claim event. Errors wrap
+// ErrBadEvent.
+func DecodeEntityClaim(header nats.Header, data []byte) (*prismv1.EntityClaim, error) {
+	if typ := header.Get(HeaderType); typ != TypeEntityClaim {
+		return nil, fmt.Errorf("%w: type %q, want %q", ErrBadEvent, typ, TypeEntityClaim)
+	}
+	var c prismv1.EntityClaim
+	if err := proto.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%w: claim: %v", ErrBadEvent, err)
+	}
+	return &c, nil
+}
 
 // EntityEvent is the event subject of the record with primary key id in
 // namespace ns: prism.<ns>.events.en.<encoded id>.

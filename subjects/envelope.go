@@ -280,7 +280,11 @@ func parseEnvelope(subject string, header nats.Header, abstraction string) (es E
 // checkEnvelope is parseEnvelope for the already parsed subject es.
 func checkEnvelope(es Event, subject string, header nats.Header, abstraction string) (marker bool, err error) {
 	if es.IsMarker() {
-		if typ := header.Get(HeaderType); typ != TypeMarker {
+		want := TypeMarker
+		if es.Abstraction == claimToken {
+			want = TypeEntityClaim
+		}
+		if typ := header.Get(HeaderType); typ != want {
 			return false, fmt.Errorf("%w: marker subject with type %q", ErrBadEvent, typ)
 		}
 		return true, nil

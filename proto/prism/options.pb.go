@@ -192,11 +192,12 @@ var (
 	//	"secondary"        a secondary index named after the field, served
 	//	                   by a real backend index (equality and range);
 	//	"secondary:<name>" the same, with the index named <name>;
-	//	"unique:<name>"    a unique index (reserved: refused until Prism
-	//	                   enforces uniqueness; see docs/entity.md).
+	//	"unique:<name>"    a secondary index in which no two records hold
+	//	                   the same value (a put that would is CONFLICT).
 	//
 	// Several fields naming the same index form a composite index
-	// (reserved likewise). Index names are [a-z][a-z0-9_]{0,62}.
+	// (reserved: refused until Prism supports them). Index names are
+	// [a-z][a-z0-9_]{0,62}.
 	//
 	// optional string index = 50100;
 	E_Index = &file_prism_options_proto_extTypes[0]

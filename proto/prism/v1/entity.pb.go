@@ -784,6 +784,73 @@ func (x *EntityScanResponse) GetNextPageToken() string {
 	return ""
 }
 
+// EntityClaim is the data of the CloudEvent io.prism.en.claim on
+// prism.<ns>.events.uq.<encoded index NUL key>: record owner holds key in
+// unique index index. A put publishes a claim for each of its unique
+// index values in one atomic batch with the put, each claim conditional
+// on the last one of its subject, so two records never both hold a value.
+// A claim whose owner's last put no longer has the value is stale and may
+// be taken over. Claims carry no data change; projectors skip them.
+type EntityClaim struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         string                 `protobuf:"bytes,1,opt,name=index,proto3" json:"index,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Owner         []byte                 `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntityClaim) Reset() {
+	*x = EntityClaim{}
+	mi := &file_prism_v1_entity_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntityClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntityClaim) ProtoMessage() {}
+
+func (x *EntityClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_entity_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntityClaim.ProtoReflect.Descriptor instead.
+func (*EntityClaim) Descriptor() ([]byte, []int) {
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *EntityClaim) GetIndex() string {
+	if x != nil {
+		return x.Index
+	}
+	return ""
+}
+
+func (x *EntityClaim) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *EntityClaim) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
 var File_prism_v1_entity_proto protoreflect.FileDescriptor
 
 const file_prism_v1_entity_proto_rawDesc = "" +
@@ -845,7 +912,11 @@ const file_prism_v1_entity_proto_rawDesc = "" +
 	"page_token\x18\x06 \x01(\tR\tpageToken\"n\n" +
 	"\x12EntityScanResponse\x120\n" +
 	"\arecords\x18\x01 \x03(\v2\x16.prism.v1.EntityRecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageTokenB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"K\n" +
+	"\vEntityClaim\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\tR\x05index\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\fR\x05ownerB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
 
 var (
 	file_prism_v1_entity_proto_rawDescOnce sync.Once
@@ -859,7 +930,7 @@ func file_prism_v1_entity_proto_rawDescGZIP() []byte {
 	return file_prism_v1_entity_proto_rawDescData
 }
 
-var file_prism_v1_entity_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_prism_v1_entity_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_prism_v1_entity_proto_goTypes = []any{
 	(*EntityPutRequest)(nil),    // 0: prism.v1.EntityPutRequest
 	(*EntityDeleteRequest)(nil), // 1: prism.v1.EntityDeleteRequest
@@ -873,6 +944,7 @@ var file_prism_v1_entity_proto_goTypes = []any{
 	(*EntityRecord)(nil),        // 9: prism.v1.EntityRecord
 	(*EntityScanRequest)(nil),   // 10: prism.v1.EntityScanRequest
 	(*EntityScanResponse)(nil),  // 11: prism.v1.EntityScanResponse
+	(*EntityClaim)(nil),         // 12: prism.v1.EntityClaim
 }
 var file_prism_v1_entity_proto_depIdxs = []int32{
 	3, // 0: prism.v1.EntityQueryResponse.records:type_name -> prism.v1.EntityGetResponse
@@ -898,7 +970,7 @@ func file_prism_v1_entity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_prism_v1_entity_proto_rawDesc), len(file_prism_v1_entity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
