@@ -113,3 +113,15 @@ func QueryAs[M proto.Message](ctx context.Context, e *Entity, q EntityQuery, new
 	}
 	return out, next, nil
 }
+
+// Lineage returns where the last change of the record of primary key key
+// came from: its event id, stream sequence, time and principal. Errors: as
+// Get.
+func (e *Entity) Lineage(ctx context.Context, key string, opts ...ReadOption) (*prismv1.EntityLineage, error) {
+	o := e.readOpts(opts)
+	var resp prismv1.EntityGetResponse
+	if err := e.c.call(ctx, "get "+e.ns, subjects.Read(e.ns, "get"), &prismv1.EntityGetRequest{Key: key, MinSeq: o.minSeq, Lineage: true}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.GetLineage(), nil
+}

@@ -161,7 +161,7 @@ func (g *Gateway) entityGet(ctx context.Context, r *request, req *prismv1.Entity
 		return nil, status.Newf(prismv1.Code_NOT_FOUND, "namespace %s has no record with %s %q", r.ns.Name, t.schema.Primary.Name(), req.GetKey())
 	}
 	m := t.get.New()
-	if err := g.fillRecord(ctx, r, m, rec); err != nil {
+	if err := g.fillRecord(ctx, r, m, rec, req.GetLineage()); err != nil {
 		return nil, err
 	}
 	return m.Interface(), nil
@@ -225,7 +225,7 @@ func (g *Gateway) entityQuery(ctx context.Context, r *request, req *prismv1.Enti
 	list := page.Mutable(fields.ByName("records")).List()
 	for _, rec := range resp.GetRecords() {
 		m := list.NewElement()
-		if err := g.fillRecord(ctx, r, m.Message(), rec); err != nil {
+		if err := g.fillRecord(ctx, r, m.Message(), rec, req.GetLineage()); err != nil {
 			return nil, err
 		}
 		list.Append(m)
@@ -236,9 +236,10 @@ func (g *Gateway) entityQuery(ctx context.Context, r *request, req *prismv1.Enti
 	return page.Interface(), nil
 }
 
-// fillRecord sets the record and revision of the EntityGetResponse
-// envelope m from the stored rec, PII opened or masked for the caller.
-func (g *Gateway) fillRecord(ctx context.Context, r *request, m protoreflect.Message, rec *prismv1.EntityRecord) error {
+// fillRecord sets the record and revision (and with lineage the lineage)
+// of the EntityGetResponse envelope m from the stored rec, PII opened or
+// masked for the caller.
+func (g *Gateway) fillRecord(ctx context.Context, r *request, m protoreflect.Message, rec *prismv1.EntityRecord, lineage bool) error {
 	t := r.ns.entity
 	fields := m.Descriptor().Fields()
 	out := t.record.New()
@@ -250,6 +251,9 @@ func (g *Gateway) fillRecord(ctx context.Context, r *request, m protoreflect.Mes
 	}
 	m.Set(fields.ByName("record"), protoreflect.ValueOfMessage(out))
 	m.Set(fields.ByName("revision"), protoreflect.ValueOfUint64(rec.GetRevision()))
+	if lineage && rec.GetLineage() != nil {
+		m.Set(fields.ByName("lineage"), protoreflect.ValueOfMessage(rec.GetLineage().ProtoReflect()))
+	}
 	return nil
 }
 

@@ -334,3 +334,58 @@ func TestEntityDelete(t *testing.T) {
 		t.Errorf("a keyvalue operation on an entity namespace: %q, want UNIMPLEMENTED", code)
 	}
 }
+
+func TestEntityLineage(t *testing.T) {
+	e := newEnEnv(t)
+	code, seq := e.jsonPut(t, `{"userId":"u1","createdAt":"1"}`)
+	if code != "" {
+		t.Fatal(code)
+	}
+	stream, err := e.js.Stream(context.Background(), subjects.Stream(testNS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := stream.GetMsg(context.Background(), seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"read.get", "read.query"} {
+		var req proto.Message = &prismv1.EntityGetRequest{Key: "u1", Lineage: true}
+		if op == "read.query" {
+			req = &prismv1.EntityQueryRequest{Index: "created_at", Lineage: true}
+		}
+		reply := e.send(t, "reader", op, mustMarshal(t, req), encProto)
+		var l *prismv1.EntityLineage
+		if op == "read.get" {
+			var resp prismv1.EntityGetResponse
+			if err := proto.Unmarshal(reply.Data, &resp); err != nil {
+				t.Fatal(err)
+			}
+			l = resp.GetLineage()
+		} else {
+			var resp prismv1.EntityQueryResponse
+			if err := proto.Unmarshal(reply.Data, &resp); err != nil || len(resp.GetRecords()) != 1 {
+				t.Fatalf("query: %v %v", resp.GetRecords(), err)
+			}
+			l = resp.GetRecords()[0].GetLineage()
+		}
+		if l.GetSeq() != seq || l.GetEventId() != stored.Header.Get(subjects.HeaderID) || l.GetPrincipal() != "writer" ||
+			l.GetTime().AsTime().Format(time.RFC3339Nano) != stored.Header.Get(subjects.HeaderTime) {
+			t.Errorf("%s lineage = %v, want seq %d, event %s, principal writer, time %s", op, l, seq, stored.Header.Get(subjects.HeaderID), stored.Header.Get(subjects.HeaderTime))
+		}
+	}
+	// Without asking, no lineage.
+	reply := e.send(t, "reader", "read.get", []byte(`{"key":"u1"}`), encJSON)
+	if strings.Contains(string(reply.Data), "lineage") {
+		t.Errorf("a get without lineage returned %s", reply.Data)
+	}
+}
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

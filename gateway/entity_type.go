@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/prism-data/prism/namespaces"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 )
 
@@ -27,9 +28,9 @@ import (
 type entityType struct {
 	schema *namespaces.EntitySchema
 	record protoreflect.MessageType
-	put    protoreflect.MessageType // prism.v1.EntityPutRequest
-	get    protoreflect.MessageType // prism.v1.EntityGetResponse
-	query  protoreflect.MessageType // prism.v1.EntityQueryResponse
+	put    protoreflect.MessageType // prism.entity.EntityPutRequest
+	get    protoreflect.MessageType // prism.entity.EntityGetResponse
+	query  protoreflect.MessageType // prism.entity.EntityQueryResponse
 }
 
 // newEntityType builds the entity type of ns from its schema.
@@ -52,24 +53,27 @@ func newEntityType(ns namespaces.Namespace) (*entityType, error) {
 	}
 	fdp := &descriptorpb.FileDescriptorProto{
 		Name:       proto.String("prism/entity/" + ns.Name + ".proto"),
-		Package:    proto.String("prism.v1"),
+		Package:    proto.String("prism.entity"),
 		Syntax:     proto.String("proto3"),
-		Dependency: []string{md.ParentFile().Path()},
+		Dependency: []string{md.ParentFile().Path(), prismv1.File_prism_v1_entity_proto.Path()},
 		MessageType: []*descriptorpb.DescriptorProto{
 			{Name: proto.String("EntityPutRequest"), Field: []*descriptorpb.FieldDescriptorProto{
 				field("record", 1, typ, one, msg), field("idempotency_token", 2, str, one, ""),
 			}},
 			{Name: proto.String("EntityGetResponse"), Field: []*descriptorpb.FieldDescriptorProto{
 				field("record", 1, typ, one, msg), field("revision", 2, u64, one, ""),
+				field("lineage", 3, typ, one, ".prism.v1.EntityLineage"),
 			}},
 			{Name: proto.String("EntityQueryResponse"), Field: []*descriptorpb.FieldDescriptorProto{
-				field("records", 1, typ, many, ".prism.v1.EntityGetResponse"), field("next_page_token", 2, str, one, ""),
+				field("records", 1, typ, many, ".prism.entity.EntityGetResponse"), field("next_page_token", 2, str, one, ""),
 			}},
 		},
 	}
 	files := new(protoregistry.Files)
-	if err := registerFile(files, md.ParentFile()); err != nil {
-		return nil, err
+	for _, f := range []protoreflect.FileDescriptor{md.ParentFile(), prismv1.File_prism_v1_entity_proto} {
+		if err := registerFile(files, f); err != nil {
+			return nil, fmt.Errorf("namespace %s: %w", ns.Name, err)
+		}
 	}
 	fd, err := protodesc.NewFile(fdp, files)
 	if err != nil {

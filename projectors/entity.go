@@ -21,7 +21,7 @@ func (entity) decode(m jetstream.Msg, seq uint64) (change, error) {
 	if err != nil || ev == nil {
 		return nil, err
 	}
-	return &prismv1.EntityChange{Seq: seq, Event: ev}, nil
+	return &prismv1.EntityChange{Seq: seq, Event: ev, Lineage: subjects.EntityLineageOf(m.Headers(), seq)}, nil
 }
 
 func (a entity) apply(ctx context.Context, changes []change, through uint64) error {

@@ -2,9 +2,11 @@ package subjects
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
@@ -111,4 +113,14 @@ func decodeEntity(id []byte, header nats.Header, data []byte) (*prismv1.EntityEv
 		return nil, fmt.Errorf("%w: type %q does not match the payload", ErrBadEvent, typ)
 	}
 	return &ev, nil
+}
+
+// EntityLineageOf is the lineage of the event stored at seq with header:
+// its ce-id, ce-time (unset when it does not parse) and principal.
+func EntityLineageOf(header nats.Header, seq uint64) *prismv1.EntityLineage {
+	l := &prismv1.EntityLineage{EventId: header.Get(HeaderID), Seq: seq, Principal: header.Get(HeaderPrincipal)}
+	if t, err := time.Parse(time.RFC3339Nano, header.Get(HeaderTime)); err == nil {
+		l.Time = timestamppb.New(t)
+	}
+	return l
 }

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
@@ -153,6 +156,23 @@ func runEntity(t *testing.T, cfg Config) {
 		}
 		if cp, err := b.Checkpoint(ctx); err != nil || cp != 4 {
 			t.Errorf("Checkpoint = %d, %v; want 4", cp, err)
+		}
+	})
+	t.Run("lineage", func(t *testing.T) {
+		b := enBackend(t, cfg)
+		put := enPut(1, "u1", "v1", entry("age", u64(30)))
+		put.Lineage = &prismv1.EntityLineage{EventId: "ev-1", Seq: 1, Time: timestamppb.New(t0), Principal: "writer"}
+		enApply(t, b, 2, put, enPut(2, "u2", "w1"))
+		rec, err := b.GetEntity(ctx, []byte("u1"))
+		if err != nil || !proto.Equal(rec.GetLineage(), put.Lineage) {
+			t.Errorf("GetEntity lineage = %v, %v; want %v", rec.GetLineage(), err, put.Lineage)
+		}
+		if rec, err := b.GetEntity(ctx, []byte("u2")); err != nil || rec.GetLineage() != nil {
+			t.Errorf("a put without lineage reads back %v, %v", rec.GetLineage(), err)
+		}
+		resp, err := b.ScanEntities(ctx, &prismv1.EntityScanRequest{Index: "age"})
+		if err != nil || len(resp.GetRecords()) != 1 || !proto.Equal(resp.GetRecords()[0].GetLineage(), put.Lineage) {
+			t.Errorf("ScanEntities = %v, %v; want u1 with its lineage", resp, err)
 		}
 	})
 	t.Run("redelivery is skipped", func(t *testing.T) {

@@ -40,8 +40,12 @@ func (s *Store) applyEntities(ctx context.Context, tx pgx.Tx, changes []*prismv1
 			b.Queue(`DELETE FROM `+sc+`.en_records WHERE id = $1`, ev.GetId())
 			continue
 		}
-		b.Queue(`INSERT INTO `+sc+`.en_records (id, record, rev) VALUES ($1, $2, $3)
-			ON CONFLICT (id) DO UPDATE SET record = excluded.record, rev = excluded.rev`, ev.GetId(), ev.GetRecord(), int64(c.GetSeq()))
+		lineage, err := kit.MarshalLineage(c.GetLineage())
+		if err != nil {
+			return err
+		}
+		b.Queue(`INSERT INTO `+sc+`.en_records (id, record, rev, lineage) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO UPDATE SET record = excluded.record, rev = excluded.rev, lineage = excluded.lineage`, ev.GetId(), ev.GetRecord(), int64(c.GetSeq()), lineage)
 		for _, ix := range ev.GetIndexes() {
 			b.Queue(`INSERT INTO `+sc+`.en_index (idx, key, id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, ix.GetIndex(), kit.NonNil(ix.GetKey()), ev.GetId())
 		}
@@ -61,7 +65,8 @@ func (s *Store) GetEntity(ctx context.Context, id []byte) (*prismv1.EntityRecord
 	return kit.Do(&s.gate, ErrClosed, "get entity", nil, func() (*prismv1.EntityRecord, error) {
 		rec := &prismv1.EntityRecord{Id: id}
 		var rev int64
-		err := s.pool.QueryRow(ctx, `SELECT record, rev FROM `+pgx.Identifier{s.schema}.Sanitize()+`.en_records WHERE id = $1`, id).Scan(&rec.Record, &rev)
+		var lineage []byte
+		err := s.pool.QueryRow(ctx, `SELECT record, rev, lineage FROM `+pgx.Identifier{s.schema}.Sanitize()+`.en_records WHERE id = $1`, id).Scan(&rec.Record, &rev, &lineage)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, nil
 		}
@@ -69,7 +74,8 @@ func (s *Store) GetEntity(ctx context.Context, id []byte) (*prismv1.EntityRecord
 			return nil, err
 		}
 		rec.Revision = uint64(rev)
-		return rec, nil
+		rec.Lineage, err = kit.UnmarshalLineage(lineage)
+		return rec, err
 	})
 }
 

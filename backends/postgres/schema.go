@@ -121,9 +121,10 @@ DROP TABLE {s}.records;
 	// order the index keys are encoded for.
 	`
 CREATE TABLE {s}.en_records (
-	id     bytea  NOT NULL PRIMARY KEY,
-	record bytea  NOT NULL,
-	rev    bigint NOT NULL
+	id      bytea  NOT NULL PRIMARY KEY,
+	record  bytea  NOT NULL,
+	rev     bigint NOT NULL,
+	lineage bytea
 );
 
 CREATE TABLE {s}.en_index (

@@ -68,9 +68,13 @@ func applyEntities(ctx context.Context, tx *sql.Tx, changes []*prismv1.EntityCha
 			}
 			continue
 		}
-		if st, err = prep(&put, `INSERT INTO en_records (id, record, rev) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET record = excluded.record, rev = excluded.rev`); err == nil {
-			_, err = st.ExecContext(ctx, ev.GetId(), ev.GetRecord(), int64(c.GetSeq()))
+		lineage, err := kit.MarshalLineage(c.GetLineage())
+		if err != nil {
+			return err
+		}
+		if st, err = prep(&put, `INSERT INTO en_records (id, record, rev, lineage) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET record = excluded.record, rev = excluded.rev, lineage = excluded.lineage`); err == nil {
+			_, err = st.ExecContext(ctx, ev.GetId(), ev.GetRecord(), int64(c.GetSeq()), lineage)
 		}
 		if err != nil {
 			return fmt.Errorf("put record: %w", err)
@@ -87,13 +91,14 @@ func applyEntities(ctx context.Context, tx *sql.Tx, changes []*prismv1.EntityCha
 	return nil
 }
 
-// GetEntity returns the record of primary key id, or nil when there is
-// none. Errors: ErrClosed after Close; otherwise the database error.
+// GetEntity returns the record of primary key id with its revision and
+// lineage, or nil when there is none. Errors: ErrClosed after Close; otherwise the database error.
 func (s *Store) GetEntity(ctx context.Context, id []byte) (*prismv1.EntityRecord, error) {
 	return kit.Do(&s.gate, ErrClosed, "get entity", nil, func() (*prismv1.EntityRecord, error) {
 		rec := &prismv1.EntityRecord{Id: id}
 		var rev int64
-		err := s.r.QueryRowContext(ctx, `SELECT record, rev FROM en_records WHERE id = ?`, id).Scan(&rec.Record, &rev)
+		var lineage []byte
+		err := s.r.QueryRowContext(ctx, `SELECT record, rev, lineage FROM en_records WHERE id = ?`, id).Scan(&rec.Record, &rev, &lineage)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
@@ -101,7 +106,8 @@ func (s *Store) GetEntity(ctx context.Context, id []byte) (*prismv1.EntityRecord
 			return nil, ctxErr(ctx, err)
 		}
 		rec.Revision = uint64(rev)
-		return rec, nil
+		rec.Lineage, err = kit.UnmarshalLineage(lineage)
+		return rec, err
 	})
 }
 

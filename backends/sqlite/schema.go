@@ -108,8 +108,9 @@ DROP TABLE records;
 	// 4: the Entity projection (docs/entity.md, ADR 018).
 	//
 	// en_records holds one row per record: its primary key, the record
-	// (the namespace's message, binary protobuf) and rev, the stream
-	// sequence of the put that wrote it.
+	// (the namespace's message, binary protobuf), rev, the stream
+	// sequence of the put that wrote it, and lineage, the
+	// prismv1.EntityLineage of that put (NULL when unknown).
 	//
 	// en_index holds one row per (secondary index, record): the index key
 	// (the field's value, encoded so that byte order is value order) and
@@ -120,9 +121,10 @@ DROP TABLE records;
 	// delete removes it.
 	`
 CREATE TABLE en_records (
-	id     BLOB    NOT NULL PRIMARY KEY,
-	record BLOB    NOT NULL,
-	rev    INTEGER NOT NULL
+	id      BLOB    NOT NULL PRIMARY KEY,
+	record  BLOB    NOT NULL,
+	rev     INTEGER NOT NULL,
+	lineage BLOB
 ) WITHOUT ROWID;
 
 CREATE TABLE en_index (

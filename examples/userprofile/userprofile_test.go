@@ -61,6 +61,10 @@ func TestUserProfile(t *testing.T) {
 	if !proto.Equal(got, want) || rev == 0 {
 		t.Errorf("Get u05 = %v rev %d, want %v", got, rev, want)
 	}
+	lin, err := c.Entity(ns.Name).Lineage(ctx, "u05")
+	if err != nil || lin.GetSeq() != rev || lin.GetEventId() == "" || lin.GetTime() == nil {
+		t.Errorf("Lineage of u05 = %v, %v; want seq %d with its event id and time", lin, err, rev)
+	}
 	if _, _, err := profiles.Get(ctx, "nobody"); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("Get of a missing profile: %v, want ErrNotFound", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
@@ -76,7 +78,28 @@ func CheckEntityScan(req *prismv1.EntityScanRequest) (after *IndexPos, err error
 	return &IndexPos{Key: b[:n:n], ID: b[n:]}, nil
 }
 
-// ScanEntityPage reads the rows of an index scan (id, record, rev, key),
+// MarshalLineage is the stored form of l: nil for none.
+func MarshalLineage(l *prismv1.EntityLineage) ([]byte, error) {
+	if l == nil {
+		return nil, nil
+	}
+	return proto.Marshal(l)
+}
+
+// UnmarshalLineage reverses MarshalLineage: nil for none.
+func UnmarshalLineage(b []byte) (*prismv1.EntityLineage, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var l prismv1.EntityLineage
+	if err := proto.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("stored lineage: %w", err)
+	}
+	return &l, nil
+}
+
+// ScanEntityPage reads the rows of an index scan (id, record, rev,
+// lineage, key),
 // read one past a page of size, into a page and its next page token.
 func ScanEntityPage(rows Rows, size int) (*prismv1.EntityScanResponse, error) {
 	resp := &prismv1.EntityScanResponse{}
@@ -84,8 +107,8 @@ func ScanEntityPage(rows Rows, size int) (*prismv1.EntityScanResponse, error) {
 	for rows.Next() {
 		var rec prismv1.EntityRecord
 		var rev int64
-		var key []byte
-		if err := rows.Scan(&rec.Id, &rec.Record, &rev, &key); err != nil {
+		var key, lineage []byte
+		if err := rows.Scan(&rec.Id, &rec.Record, &rev, &lineage, &key); err != nil {
 			return nil, err
 		}
 		if len(resp.Records) == size {
@@ -93,6 +116,10 @@ func ScanEntityPage(rows Rows, size int) (*prismv1.EntityScanResponse, error) {
 			break
 		}
 		rec.Revision = uint64(rev)
+		var err error
+		if rec.Lineage, err = UnmarshalLineage(lineage); err != nil {
+			return nil, err
+		}
 		resp.Records = append(resp.Records, &rec)
 		last = IndexPos{Key: key, ID: rec.Id}
 	}
@@ -137,6 +164,6 @@ func EntityScanSQL(req *prismv1.EntityScanRequest, after *IndexPos, prefix strin
 	if dollar {
 		limit = fmt.Sprintf("$%d", len(args)+1)
 	}
-	return `SELECT r.id, r.record, r.rev, i.key FROM ` + prefix + `en_index i JOIN ` + prefix + `en_records r ON r.id = i.id WHERE ` +
+	return `SELECT r.id, r.record, r.rev, r.lineage, i.key FROM ` + prefix + `en_index i JOIN ` + prefix + `en_records r ON r.id = i.id WHERE ` +
 		strings.Join(where, " AND ") + ` ORDER BY i.key ` + order + `, i.id ` + order + ` LIMIT ` + limit, args
 }

@@ -9,6 +9,7 @@ package prismv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -134,9 +135,11 @@ func (x *EntityDeleteRequest) GetIdempotencyToken() string {
 // EntityGetRequest reads the record of a primary key. Subject:
 // prism.<ns>.read.get.
 type EntityGetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	MinSeq        uint64                 `protobuf:"varint,2,opt,name=min_seq,json=minSeq,proto3" json:"min_seq,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	MinSeq uint64                 `protobuf:"varint,2,opt,name=min_seq,json=minSeq,proto3" json:"min_seq,omitempty"`
+	// Return the record's lineage too.
+	Lineage       bool `protobuf:"varint,3,opt,name=lineage,proto3" json:"lineage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -185,12 +188,21 @@ func (x *EntityGetRequest) GetMinSeq() uint64 {
 	return 0
 }
 
+func (x *EntityGetRequest) GetLineage() bool {
+	if x != nil {
+		return x.Lineage
+	}
+	return false
+}
+
 // EntityGetResponse is a record with its revision (the stream sequence of
 // its last change). A missing record is the error NOT_FOUND.
 type EntityGetResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Record        []byte                 `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
-	Revision      uint64                 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Record   []byte                 `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	Revision uint64                 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The record's last change, when the request asked for it.
+	Lineage       *EntityLineage `protobuf:"bytes,3,opt,name=lineage,proto3" json:"lineage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +251,84 @@ func (x *EntityGetResponse) GetRevision() uint64 {
 	return 0
 }
 
+func (x *EntityGetResponse) GetLineage() *EntityLineage {
+	if x != nil {
+		return x.Lineage
+	}
+	return nil
+}
+
+// EntityLineage is where a record's last change came from: the event's
+// ce-id, its stream sequence, its ce-time and the principal that wrote it
+// (empty without authentication).
+type EntityLineage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EventId       string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	Principal     string                 `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntityLineage) Reset() {
+	*x = EntityLineage{}
+	mi := &file_prism_v1_entity_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntityLineage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntityLineage) ProtoMessage() {}
+
+func (x *EntityLineage) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_entity_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntityLineage.ProtoReflect.Descriptor instead.
+func (*EntityLineage) Descriptor() ([]byte, []int) {
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *EntityLineage) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *EntityLineage) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *EntityLineage) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *EntityLineage) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
 // EntityQueryRequest reads the records whose index value is in
 // [from, to), in index order (then primary key), ascending unless
 // descending, paginated. Subject: prism.<ns>.read.query.
@@ -255,16 +345,18 @@ type EntityQueryRequest struct {
 	Equal      *string `protobuf:"bytes,4,opt,name=equal,proto3,oneof" json:"equal,omitempty"`
 	Descending bool    `protobuf:"varint,5,opt,name=descending,proto3" json:"descending,omitempty"`
 	// Records per page; 0 means 100, at most 1000.
-	PageSize      uint32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	MinSeq        uint64 `protobuf:"varint,8,opt,name=min_seq,json=minSeq,proto3" json:"min_seq,omitempty"`
+	PageSize  uint32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	MinSeq    uint64 `protobuf:"varint,8,opt,name=min_seq,json=minSeq,proto3" json:"min_seq,omitempty"`
+	// Return each record's lineage too.
+	Lineage       bool `protobuf:"varint,9,opt,name=lineage,proto3" json:"lineage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EntityQueryRequest) Reset() {
 	*x = EntityQueryRequest{}
-	mi := &file_prism_v1_entity_proto_msgTypes[4]
+	mi := &file_prism_v1_entity_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +368,7 @@ func (x *EntityQueryRequest) String() string {
 func (*EntityQueryRequest) ProtoMessage() {}
 
 func (x *EntityQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[4]
+	mi := &file_prism_v1_entity_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +381,7 @@ func (x *EntityQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityQueryRequest.ProtoReflect.Descriptor instead.
 func (*EntityQueryRequest) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{4}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EntityQueryRequest) GetIndex() string {
@@ -348,6 +440,13 @@ func (x *EntityQueryRequest) GetMinSeq() uint64 {
 	return 0
 }
 
+func (x *EntityQueryRequest) GetLineage() bool {
+	if x != nil {
+		return x.Lineage
+	}
+	return false
+}
+
 // EntityQueryResponse is one page of records.
 type EntityQueryResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -360,7 +459,7 @@ type EntityQueryResponse struct {
 
 func (x *EntityQueryResponse) Reset() {
 	*x = EntityQueryResponse{}
-	mi := &file_prism_v1_entity_proto_msgTypes[5]
+	mi := &file_prism_v1_entity_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +471,7 @@ func (x *EntityQueryResponse) String() string {
 func (*EntityQueryResponse) ProtoMessage() {}
 
 func (x *EntityQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[5]
+	mi := &file_prism_v1_entity_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +484,7 @@ func (x *EntityQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityQueryResponse.ProtoReflect.Descriptor instead.
 func (*EntityQueryResponse) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{5}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EntityQueryResponse) GetRecords() []*EntityGetResponse {
@@ -414,7 +513,7 @@ type IndexEntry struct {
 
 func (x *IndexEntry) Reset() {
 	*x = IndexEntry{}
-	mi := &file_prism_v1_entity_proto_msgTypes[6]
+	mi := &file_prism_v1_entity_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +525,7 @@ func (x *IndexEntry) String() string {
 func (*IndexEntry) ProtoMessage() {}
 
 func (x *IndexEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[6]
+	mi := &file_prism_v1_entity_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +538,7 @@ func (x *IndexEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndexEntry.ProtoReflect.Descriptor instead.
 func (*IndexEntry) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{6}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *IndexEntry) GetIndex() string {
@@ -474,7 +573,7 @@ type EntityEvent struct {
 
 func (x *EntityEvent) Reset() {
 	*x = EntityEvent{}
-	mi := &file_prism_v1_entity_proto_msgTypes[7]
+	mi := &file_prism_v1_entity_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +585,7 @@ func (x *EntityEvent) String() string {
 func (*EntityEvent) ProtoMessage() {}
 
 func (x *EntityEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[7]
+	mi := &file_prism_v1_entity_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +598,7 @@ func (x *EntityEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityEvent.ProtoReflect.Descriptor instead.
 func (*EntityEvent) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{7}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EntityEvent) GetId() []byte {
@@ -533,16 +632,19 @@ func (x *EntityEvent) GetDelete() bool {
 // EntityChange is an event with the stream sequence it was stored at: the
 // unit a projector hands to a backend.
 type EntityChange struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Event         *EntityEvent           `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Event *EntityEvent           `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	// Taken from the event's envelope by the projector; stored with the
+	// record.
+	Lineage       *EntityLineage `protobuf:"bytes,3,opt,name=lineage,proto3" json:"lineage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EntityChange) Reset() {
 	*x = EntityChange{}
-	mi := &file_prism_v1_entity_proto_msgTypes[8]
+	mi := &file_prism_v1_entity_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +656,7 @@ func (x *EntityChange) String() string {
 func (*EntityChange) ProtoMessage() {}
 
 func (x *EntityChange) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[8]
+	mi := &file_prism_v1_entity_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +669,7 @@ func (x *EntityChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityChange.ProtoReflect.Descriptor instead.
 func (*EntityChange) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{8}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EntityChange) GetSeq() uint64 {
@@ -584,19 +686,27 @@ func (x *EntityChange) GetEvent() *EntityEvent {
 	return nil
 }
 
+func (x *EntityChange) GetLineage() *EntityLineage {
+	if x != nil {
+		return x.Lineage
+	}
+	return nil
+}
+
 // EntityRecord is a stored record, as a backend returns it.
 type EntityRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Record        []byte                 `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
 	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	Lineage       *EntityLineage         `protobuf:"bytes,4,opt,name=lineage,proto3" json:"lineage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EntityRecord) Reset() {
 	*x = EntityRecord{}
-	mi := &file_prism_v1_entity_proto_msgTypes[9]
+	mi := &file_prism_v1_entity_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +718,7 @@ func (x *EntityRecord) String() string {
 func (*EntityRecord) ProtoMessage() {}
 
 func (x *EntityRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[9]
+	mi := &file_prism_v1_entity_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +731,7 @@ func (x *EntityRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityRecord.ProtoReflect.Descriptor instead.
 func (*EntityRecord) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{9}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EntityRecord) GetId() []byte {
@@ -645,6 +755,13 @@ func (x *EntityRecord) GetRevision() uint64 {
 	return 0
 }
 
+func (x *EntityRecord) GetLineage() *EntityLineage {
+	if x != nil {
+		return x.Lineage
+	}
+	return nil
+}
+
 // EntityScanRequest is what a backend answers a query with: the raw index
 // key range [from, to) of one index (empty to: unbounded).
 type EntityScanRequest struct {
@@ -661,7 +778,7 @@ type EntityScanRequest struct {
 
 func (x *EntityScanRequest) Reset() {
 	*x = EntityScanRequest{}
-	mi := &file_prism_v1_entity_proto_msgTypes[10]
+	mi := &file_prism_v1_entity_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +790,7 @@ func (x *EntityScanRequest) String() string {
 func (*EntityScanRequest) ProtoMessage() {}
 
 func (x *EntityScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[10]
+	mi := &file_prism_v1_entity_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +803,7 @@ func (x *EntityScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityScanRequest.ProtoReflect.Descriptor instead.
 func (*EntityScanRequest) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{10}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EntityScanRequest) GetIndex() string {
@@ -742,7 +859,7 @@ type EntityScanResponse struct {
 
 func (x *EntityScanResponse) Reset() {
 	*x = EntityScanResponse{}
-	mi := &file_prism_v1_entity_proto_msgTypes[11]
+	mi := &file_prism_v1_entity_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +871,7 @@ func (x *EntityScanResponse) String() string {
 func (*EntityScanResponse) ProtoMessage() {}
 
 func (x *EntityScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[11]
+	mi := &file_prism_v1_entity_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +884,7 @@ func (x *EntityScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityScanResponse.ProtoReflect.Descriptor instead.
 func (*EntityScanResponse) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{11}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EntityScanResponse) GetRecords() []*EntityRecord {
@@ -802,7 +919,7 @@ type EntityClaim struct {
 
 func (x *EntityClaim) Reset() {
 	*x = EntityClaim{}
-	mi := &file_prism_v1_entity_proto_msgTypes[12]
+	mi := &file_prism_v1_entity_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +931,7 @@ func (x *EntityClaim) String() string {
 func (*EntityClaim) ProtoMessage() {}
 
 func (x *EntityClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_entity_proto_msgTypes[12]
+	mi := &file_prism_v1_entity_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +944,7 @@ func (x *EntityClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityClaim.ProtoReflect.Descriptor instead.
 func (*EntityClaim) Descriptor() ([]byte, []int) {
-	return file_prism_v1_entity_proto_rawDescGZIP(), []int{12}
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EntityClaim) GetIndex() string {
@@ -855,19 +972,26 @@ var File_prism_v1_entity_proto protoreflect.FileDescriptor
 
 const file_prism_v1_entity_proto_rawDesc = "" +
 	"\n" +
-	"\x15prism/v1/entity.proto\x12\bprism.v1\"W\n" +
+	"\x15prism/v1/entity.proto\x12\bprism.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"W\n" +
 	"\x10EntityPutRequest\x12\x16\n" +
 	"\x06record\x18\x01 \x01(\fR\x06record\x12+\n" +
 	"\x11idempotency_token\x18\x02 \x01(\tR\x10idempotencyToken\"T\n" +
 	"\x13EntityDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
-	"\x11idempotency_token\x18\x02 \x01(\tR\x10idempotencyToken\"=\n" +
+	"\x11idempotency_token\x18\x02 \x01(\tR\x10idempotencyToken\"W\n" +
 	"\x10EntityGetRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x17\n" +
-	"\amin_seq\x18\x02 \x01(\x04R\x06minSeq\"G\n" +
+	"\amin_seq\x18\x02 \x01(\x04R\x06minSeq\x12\x18\n" +
+	"\alineage\x18\x03 \x01(\bR\alineage\"z\n" +
 	"\x11EntityGetResponse\x12\x16\n" +
 	"\x06record\x18\x01 \x01(\fR\x06record\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"\xe8\x01\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x121\n" +
+	"\alineage\x18\x03 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\x8a\x01\n" +
+	"\rEntityLineage\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1c\n" +
+	"\tprincipal\x18\x04 \x01(\tR\tprincipal\"\x82\x02\n" +
 	"\x12EntityQueryRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\tR\x05index\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -879,7 +1003,8 @@ const file_prism_v1_entity_proto_rawDesc = "" +
 	"\tpage_size\x18\x06 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\x12\x17\n" +
-	"\amin_seq\x18\b \x01(\x04R\x06minSeqB\b\n" +
+	"\amin_seq\x18\b \x01(\x04R\x06minSeq\x12\x18\n" +
+	"\alineage\x18\t \x01(\bR\alineageB\b\n" +
 	"\x06_equal\"t\n" +
 	"\x13EntityQueryResponse\x125\n" +
 	"\arecords\x18\x01 \x03(\v2\x1b.prism.v1.EntityGetResponseR\arecords\x12&\n" +
@@ -892,14 +1017,16 @@ const file_prism_v1_entity_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x16\n" +
 	"\x06record\x18\x02 \x01(\fR\x06record\x12.\n" +
 	"\aindexes\x18\x03 \x03(\v2\x14.prism.v1.IndexEntryR\aindexes\x12\x16\n" +
-	"\x06delete\x18\x04 \x01(\bR\x06delete\"M\n" +
+	"\x06delete\x18\x04 \x01(\bR\x06delete\"\x80\x01\n" +
 	"\fEntityChange\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12+\n" +
-	"\x05event\x18\x02 \x01(\v2\x15.prism.v1.EntityEventR\x05event\"R\n" +
+	"\x05event\x18\x02 \x01(\v2\x15.prism.v1.EntityEventR\x05event\x121\n" +
+	"\alineage\x18\x03 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\x85\x01\n" +
 	"\fEntityRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x16\n" +
 	"\x06record\x18\x02 \x01(\fR\x06record\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x04R\brevision\"\xa9\x01\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x121\n" +
+	"\alineage\x18\x04 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\xa9\x01\n" +
 	"\x11EntityScanRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\tR\x05index\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\fR\x04from\x12\x0e\n" +
@@ -930,32 +1057,38 @@ func file_prism_v1_entity_proto_rawDescGZIP() []byte {
 	return file_prism_v1_entity_proto_rawDescData
 }
 
-var file_prism_v1_entity_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_prism_v1_entity_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_prism_v1_entity_proto_goTypes = []any{
-	(*EntityPutRequest)(nil),    // 0: prism.v1.EntityPutRequest
-	(*EntityDeleteRequest)(nil), // 1: prism.v1.EntityDeleteRequest
-	(*EntityGetRequest)(nil),    // 2: prism.v1.EntityGetRequest
-	(*EntityGetResponse)(nil),   // 3: prism.v1.EntityGetResponse
-	(*EntityQueryRequest)(nil),  // 4: prism.v1.EntityQueryRequest
-	(*EntityQueryResponse)(nil), // 5: prism.v1.EntityQueryResponse
-	(*IndexEntry)(nil),          // 6: prism.v1.IndexEntry
-	(*EntityEvent)(nil),         // 7: prism.v1.EntityEvent
-	(*EntityChange)(nil),        // 8: prism.v1.EntityChange
-	(*EntityRecord)(nil),        // 9: prism.v1.EntityRecord
-	(*EntityScanRequest)(nil),   // 10: prism.v1.EntityScanRequest
-	(*EntityScanResponse)(nil),  // 11: prism.v1.EntityScanResponse
-	(*EntityClaim)(nil),         // 12: prism.v1.EntityClaim
+	(*EntityPutRequest)(nil),      // 0: prism.v1.EntityPutRequest
+	(*EntityDeleteRequest)(nil),   // 1: prism.v1.EntityDeleteRequest
+	(*EntityGetRequest)(nil),      // 2: prism.v1.EntityGetRequest
+	(*EntityGetResponse)(nil),     // 3: prism.v1.EntityGetResponse
+	(*EntityLineage)(nil),         // 4: prism.v1.EntityLineage
+	(*EntityQueryRequest)(nil),    // 5: prism.v1.EntityQueryRequest
+	(*EntityQueryResponse)(nil),   // 6: prism.v1.EntityQueryResponse
+	(*IndexEntry)(nil),            // 7: prism.v1.IndexEntry
+	(*EntityEvent)(nil),           // 8: prism.v1.EntityEvent
+	(*EntityChange)(nil),          // 9: prism.v1.EntityChange
+	(*EntityRecord)(nil),          // 10: prism.v1.EntityRecord
+	(*EntityScanRequest)(nil),     // 11: prism.v1.EntityScanRequest
+	(*EntityScanResponse)(nil),    // 12: prism.v1.EntityScanResponse
+	(*EntityClaim)(nil),           // 13: prism.v1.EntityClaim
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_prism_v1_entity_proto_depIdxs = []int32{
-	3, // 0: prism.v1.EntityQueryResponse.records:type_name -> prism.v1.EntityGetResponse
-	6, // 1: prism.v1.EntityEvent.indexes:type_name -> prism.v1.IndexEntry
-	7, // 2: prism.v1.EntityChange.event:type_name -> prism.v1.EntityEvent
-	9, // 3: prism.v1.EntityScanResponse.records:type_name -> prism.v1.EntityRecord
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4,  // 0: prism.v1.EntityGetResponse.lineage:type_name -> prism.v1.EntityLineage
+	14, // 1: prism.v1.EntityLineage.time:type_name -> google.protobuf.Timestamp
+	3,  // 2: prism.v1.EntityQueryResponse.records:type_name -> prism.v1.EntityGetResponse
+	7,  // 3: prism.v1.EntityEvent.indexes:type_name -> prism.v1.IndexEntry
+	8,  // 4: prism.v1.EntityChange.event:type_name -> prism.v1.EntityEvent
+	4,  // 5: prism.v1.EntityChange.lineage:type_name -> prism.v1.EntityLineage
+	4,  // 6: prism.v1.EntityRecord.lineage:type_name -> prism.v1.EntityLineage
+	10, // 7: prism.v1.EntityScanResponse.records:type_name -> prism.v1.EntityRecord
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_prism_v1_entity_proto_init() }
@@ -963,14 +1096,14 @@ func file_prism_v1_entity_proto_init() {
 	if File_prism_v1_entity_proto != nil {
 		return
 	}
-	file_prism_v1_entity_proto_msgTypes[4].OneofWrappers = []any{}
+	file_prism_v1_entity_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_prism_v1_entity_proto_rawDesc), len(file_prism_v1_entity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
