@@ -99,6 +99,7 @@ func (g *Gateway) entityPut(ctx context.Context, r *request) (proto.Message, err
 	if err != nil {
 		return nil, err
 	}
+	r.entityID = id
 	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.Interface())
 	if err != nil {
 		return nil, status.Invalidf("record: %v", err)

@@ -37,6 +37,7 @@ type enEnv struct {
 	js jetstream.JetStream
 	// dir holds the SQLite files.
 	dir string
+	aud *testAuditor
 }
 
 func newEnEnv(t *testing.T) *enEnv {
@@ -81,7 +82,8 @@ func newEnEnvOf(t *testing.T, cfg namespaces.EntityConfig) *enEnv {
 		"reader":  {auth.Read},
 		"support": {auth.Read, auth.ReadPII},
 	}}
-	gw, err := gateway.New(nc, gateway.WithKeyring(keyring), gateway.WithSecurity(sec), gateway.WithAuditor(&testAuditor{}), gateway.WithConsistencyWait(5*time.Second))
+	aud := &testAuditor{}
+	gw, err := gateway.New(nc, gateway.WithKeyring(keyring), gateway.WithSecurity(sec), gateway.WithAuditor(aud), gateway.WithConsistencyWait(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func newEnEnvOf(t *testing.T, cfg namespaces.EntityConfig) *enEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Drain(context.Background()) })
-	return &enEnv{nc: nc, js: js, dir: dir}
+	return &enEnv{nc: nc, js: js, dir: dir, aud: aud}
 }
 
 // send sends body as principal in encoding e and returns the reply.
@@ -318,9 +320,15 @@ func TestEntityDelete(t *testing.T) {
 	if code, _ := e.jsonPut(t, `{"userId":"u1","createdAt":"1"}`); code != "" {
 		t.Fatal(code)
 	}
+	if acc, _ := e.aud.last(t); acc.Op != "write.put" || fmt.Sprintf("%q", acc.IDs) != `["u1"]` || acc.Count != 1 || acc.Principal.Name != "writer" {
+		t.Errorf("the put was audited as %+v, want write.put of u1 by writer", acc)
+	}
 	reply := e.send(t, "writer", "write.delete", []byte(`{"key":"u1"}`), encJSON)
 	if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {
 		t.Fatalf("delete: %s", code)
+	}
+	if acc, _ := e.aud.last(t); acc.Op != "write.delete" || fmt.Sprintf("%q", acc.IDs) != `["u1"]` {
+		t.Errorf("the delete was audited as %+v", acc)
 	}
 	if _, _, code := e.jsonGet(t, "reader", "u1"); code != prismv1.Code_NOT_FOUND.String() {
 		t.Errorf("get after delete: %q, want NOT_FOUND", code)

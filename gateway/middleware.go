@@ -43,6 +43,9 @@ type request struct {
 	kind, nsName string
 	// principal is who sent the request; set by admit.
 	principal auth.Principal
+	// entityID is the record an entity put names, for the audit; set by
+	// the handler once the record decoded.
+	entityID []byte
 }
 
 // handlerFunc handles a request and returns the reply message, or an error
