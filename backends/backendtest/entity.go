@@ -158,6 +158,20 @@ func runEntity(t *testing.T, cfg Config) {
 			t.Errorf("Checkpoint = %d, %v; want 4", cp, err)
 		}
 	})
+	t.Run("one batch, several changes of a record", func(t *testing.T) {
+		b := enBackend(t, cfg)
+		enApply(t, b, 6,
+			enPut(1, "a", "a1", entry("n", u64(1))), enDel(2, "a"), enPut(3, "a", "a3", entry("n", u64(3))),
+			enPut(4, "b", "b4", entry("n", u64(4))), enPut(5, "c", "c5"), enDel(6, "b"))
+		for id, want := range map[string]string{"a": "a3@3", "b": "", "c": "c5@5"} {
+			if got := enGet(t, b, id); got != want {
+				t.Errorf("%s = %q, want %q", id, got, want)
+			}
+		}
+		if ids, _ := enScanAll(t, b, &prismv1.EntityScanRequest{Index: "n"}); !slices.Equal(ids, []string{"a"}) {
+			t.Errorf("index n finds %v, want [a] (the entries of a1 and b4 are gone)", ids)
+		}
+	})
 	t.Run("lineage", func(t *testing.T) {
 		b := enBackend(t, cfg)
 		put := enPut(1, "u1", "v1", entry("age", u64(30)))

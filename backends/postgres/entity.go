@@ -30,10 +30,7 @@ func (s *Store) ApplyEntity(ctx context.Context, changes []*prismv1.EntityChange
 func (s *Store) applyEntities(ctx context.Context, tx pgx.Tx, changes []*prismv1.EntityChange, checkpoint uint64) error {
 	sc := pgx.Identifier{s.schema}.Sanitize()
 	b := &pgx.Batch{}
-	for _, c := range changes {
-		if c.GetSeq() <= checkpoint {
-			continue
-		}
+	for _, c := range kit.CollapseEntities(changes, checkpoint) {
 		ev := c.GetEvent()
 		b.Queue(`DELETE FROM `+sc+`.en_index WHERE id = $1`, ev.GetId())
 		if ev.GetDelete() {

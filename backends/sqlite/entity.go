@@ -30,62 +30,52 @@ func (s *Store) ApplyEntity(ctx context.Context, changes []*prismv1.EntityChange
 	})
 }
 
+// entityChunk is the most rows one statement of applyEntities writes.
+const entityChunk = 256
+
+// applyEntities writes the state changes leave with a few set-based
+// statements: the index rows of every record they touch go, the deleted
+// records go, the put records are upserted and their index rows inserted.
 func applyEntities(ctx context.Context, tx *sql.Tx, changes []*prismv1.EntityChange, checkpoint uint64) error {
-	var put, delRecord, delIndex, addIndex *sql.Stmt
-	prep := func(st **sql.Stmt, q string) (*sql.Stmt, error) {
-		if *st != nil {
-			return *st, nil
-		}
-		var err error
-		*st, err = tx.PrepareContext(ctx, q)
-		return *st, err
-	}
-	defer func() {
-		for _, st := range []*sql.Stmt{put, delRecord, delIndex, addIndex} {
-			if st != nil {
-				_ = st.Close()
-			}
-		}
-	}()
-	for _, c := range changes {
-		if c.GetSeq() <= checkpoint {
-			continue
-		}
+	var ids, deleted, records, entries []any
+	for _, c := range kit.CollapseEntities(changes, checkpoint) {
 		ev := c.GetEvent()
-		st, err := prep(&delIndex, `DELETE FROM en_index WHERE id = ?`)
-		if err == nil {
-			_, err = st.ExecContext(ctx, ev.GetId())
-		}
-		if err != nil {
-			return fmt.Errorf("delete index rows: %w", err)
-		}
+		ids = append(ids, ev.GetId())
 		if ev.GetDelete() {
-			if st, err = prep(&delRecord, `DELETE FROM en_records WHERE id = ?`); err == nil {
-				_, err = st.ExecContext(ctx, ev.GetId())
-			}
-			if err != nil {
-				return fmt.Errorf("delete record: %w", err)
-			}
+			deleted = append(deleted, ev.GetId())
 			continue
 		}
 		lineage, err := kit.MarshalLineage(c.GetLineage())
 		if err != nil {
 			return err
 		}
-		if st, err = prep(&put, `INSERT INTO en_records (id, record, rev, lineage) VALUES (?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET record = excluded.record, rev = excluded.rev, lineage = excluded.lineage`); err == nil {
-			_, err = st.ExecContext(ctx, ev.GetId(), ev.GetRecord(), int64(c.GetSeq()), lineage)
-		}
-		if err != nil {
-			return fmt.Errorf("put record: %w", err)
-		}
+		records = append(records, ev.GetId(), ev.GetRecord(), int64(c.GetSeq()), lineage)
 		for _, ix := range ev.GetIndexes() {
-			if st, err = prep(&addIndex, `INSERT INTO en_index (idx, key, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`); err == nil {
-				_, err = st.ExecContext(ctx, ix.GetIndex(), kit.NonNil(ix.GetKey()), ev.GetId())
+			entries = append(entries, ix.GetIndex(), kit.NonNil(ix.GetKey()), ev.GetId())
+		}
+	}
+	for _, st := range []struct {
+		what string
+		cols int
+		args []any
+		sql  func(n int) string
+	}{
+		{"delete index rows", 1, ids, func(n int) string { return `DELETE FROM en_index WHERE id IN (` + rows(n, 1) + `)` }},
+		{"delete records", 1, deleted, func(n int) string { return `DELETE FROM en_records WHERE id IN (` + rows(n, 1) + `)` }},
+		{"put records", 4, records, func(n int) string {
+			return `INSERT INTO en_records (id, record, rev, lineage) VALUES ` + rows(n, 4) +
+				` ON CONFLICT (id) DO UPDATE SET record = excluded.record, rev = excluded.rev, lineage = excluded.lineage`
+		}},
+		{"insert index rows", 3, entries, func(n int) string {
+			return `INSERT INTO en_index (idx, key, id) VALUES ` + rows(n, 3) + ` ON CONFLICT DO NOTHING`
+		}},
+	} {
+		for args := st.args; len(args) > 0; {
+			n := min(len(args)/st.cols, entityChunk)
+			if _, err := tx.ExecContext(ctx, st.sql(n), args[:n*st.cols]...); err != nil {
+				return fmt.Errorf("%s: %w", st.what, err)
 			}
-			if err != nil {
-				return fmt.Errorf("insert index row: %w", err)
-			}
+			args = args[n*st.cols:]
 		}
 	}
 	return nil

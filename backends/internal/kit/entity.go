@@ -167,3 +167,23 @@ func EntityScanSQL(req *prismv1.EntityScanRequest, after *IndexPos, prefix strin
 	return `SELECT r.id, r.record, r.rev, r.lineage, i.key FROM ` + prefix + `en_index i JOIN ` + prefix + `en_records r ON r.id = i.id WHERE ` +
 		strings.Join(where, " AND ") + ` ORDER BY i.key ` + order + `, i.id ` + order + ` LIMIT ` + limit, args
 }
+
+// CollapseEntities returns the changes above checkpoint that decide the
+// state a batch leaves: the last change of each record id (a put replaces
+// the whole record and a delete removes it, so earlier ones leave no
+// trace), in the order of those last changes.
+func CollapseEntities(changes []*prismv1.EntityChange, checkpoint uint64) []*prismv1.EntityChange {
+	last := make(map[string]int, len(changes))
+	for i, c := range changes {
+		if c.GetSeq() > checkpoint {
+			last[string(c.GetEvent().GetId())] = i
+		}
+	}
+	out := make([]*prismv1.EntityChange, 0, len(last))
+	for i, c := range changes {
+		if c.GetSeq() > checkpoint && last[string(c.GetEvent().GetId())] == i {
+			out = append(out, c)
+		}
+	}
+	return out
+}
