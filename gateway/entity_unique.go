@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -98,28 +96,15 @@ func (g *Gateway) putUnique(ctx context.Context, r *request, req *prismv1.Entity
 	}
 	msgs = append(append(msgs, claims...), put)
 
-	pubStart := time.Now()
-	pctx, span := g.startChildSpan(ctx, spanPublish, clientSpanOpts)
-	if span.IsRecording() {
-		span.SetAttributes(attrNamespace.String(ns), attrEvents.Int(len(msgs)))
+	ack, dup, err := g.publishAtomic(ctx, ns, msgs, token, meta.RequestHash, len(claims)+1, "storing the put")
+	if dup != nil {
+		return g.afterWrite(ctx, r, &prismv1.WriteResponse{Seq: dup.GetSeq(), Duplicate: true})
 	}
-	ack, err := jetstreamext.PublishMsgBatch(pctx, g.js, msgs)
-	endChildSpan(span, err != nil && !status.IsWrongLastSequence(err))
-	g.metrics.observePublish(ns, time.Since(pubStart))
-	if err != nil {
-		if !status.IsWrongLastSequence(err) {
-			return nil, status.FromJetStream(err, ns, "storing the put")
-		}
-		if token != "" {
-			resp, ok, rerr := g.retriedMutate(ctx, ns, token, meta.RequestHash, len(claims)+1)
-			if rerr != nil {
-				return nil, rerr
-			}
-			if ok {
-				return g.afterWrite(ctx, r, &prismv1.WriteResponse{Seq: resp.GetSeq(), Duplicate: true})
-			}
-		}
+	if status.IsWrongLastSequence(err) {
 		return nil, status.Newf(prismv1.Code_CONFLICT, "namespace %s: a concurrent put claimed a unique value of record %q first; read and retry", ns, ev.GetId())
+	}
+	if err != nil {
+		return nil, err
 	}
 	return g.afterWrite(ctx, r, &prismv1.WriteResponse{Seq: ack.Sequence})
 }
