@@ -109,7 +109,11 @@ func (g *Gateway) entityPut(ctx context.Context, r *request) (proto.Message, err
 		if ix.Field.HasPresence() && !rec.Has(ix.Field) {
 			continue
 		}
-		ev.Indexes = append(ev.Indexes, &prismv1.IndexEntry{Index: ix.Name, Key: indexKey(ix.Field, rec.Get(ix.Field))})
+		key, err := g.entityIndexKey(ctx, r, ix, rec.Get(ix.Field))
+		if err != nil {
+			return nil, err
+		}
+		ev.Indexes = append(ev.Indexes, &prismv1.IndexEntry{Index: ix.Name, Key: key})
 	}
 	req := &prismv1.EntityPutRequest{Record: plain, IdempotencyToken: token}
 	if t.hasUnique() {
@@ -192,6 +196,9 @@ func (g *Gateway) entityQuery(ctx context.Context, r *request, req *prismv1.Enti
 		return indexKey(ix.Field, v), nil
 	}
 	var err error
+	if ix.Blind && req.Equal == nil {
+		return nil, status.Invalidf("index %s is a blind index of the PII field %s: it holds keyed hashes, not values, so it answers equal only", ix.Name, ix.Field.Name())
+	}
 	if req.Equal != nil {
 		if req.GetFrom() != "" || req.GetTo() != "" {
 			return nil, status.Invalidf("equal and from/to are both set; give one")
@@ -200,8 +207,10 @@ func (g *Gateway) entityQuery(ctx context.Context, r *request, req *prismv1.Enti
 		if perr != nil {
 			return nil, status.Invalidf("equal %q: %v", req.GetEqual(), perr)
 		}
+		if scan.From, err = g.entityIndexKey(ctx, r, ix, v); err != nil {
+			return nil, err
+		}
 		// The successor of a key in byte order is the key and a zero byte.
-		scan.From = indexKey(ix.Field, v)
 		scan.To = append(append([]byte{}, scan.From...), 0)
 	} else {
 		if scan.From, err = bound("from", req.GetFrom()); err != nil {

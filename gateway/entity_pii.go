@@ -85,3 +85,23 @@ func (g *Gateway) revealEntity(ctx context.Context, r *request, id []byte, m pro
 	}
 	return nil
 }
+
+// entityIndexKey is the key of value v in index ix: indexKey's encoding,
+// or for a blind index (on a PII field) the keyed hash (HMAC-SHA256 under
+// the namespace's request-hash key, stable across key rotations) of the
+// index name and the value, so that no index, claim subject or backend
+// row holds the value. Errors: as sealKey.
+func (g *Gateway) entityIndexKey(ctx context.Context, r *request, ix namespaces.EntityIndex, v protoreflect.Value) ([]byte, error) {
+	if !ix.Blind {
+		return indexKey(ix.Field, v), nil
+	}
+	k, err := g.keyringFor(r.ns.Name)
+	if err != nil {
+		return nil, err
+	}
+	h, err := k.RequestHasher(ctx, r.ns.Name)
+	if err != nil {
+		return nil, keyError(err, r.ns.Name)
+	}
+	return h.HashRequest([]byte("prism.entity.blind-index\x00" + ix.Name + "\x00" + v.String())), nil
+}

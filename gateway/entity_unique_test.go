@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,30 +16,39 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/namespaces"
 	prismopts "github.com/prism-data/prism/proto/prism"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
 
-// accountSchema is the entity section of message test.Account: id
-// (primary), handle (unique:handle), n (secondary).
-func accountSchema(t *testing.T) namespaces.EntityConfig {
+// testField is a field of a message testMessage builds.
+type testField struct {
+	name       string
+	typ        descriptorpb.FieldDescriptorProto_Type
+	index, pii string
+}
+
+// testMessage is the entity section of message test.<name> with fields
+// numbered from 1, its file importing prism/options.proto.
+func testMessage(t *testing.T, name string, fields ...testField) namespaces.EntityConfig {
 	t.Helper()
-	field := func(name string, num int32, typ descriptorpb.FieldDescriptorProto_Type, index string) *descriptorpb.FieldDescriptorProto {
+	msg := &descriptorpb.DescriptorProto{Name: proto.String(name)}
+	for i, f := range fields {
 		opts := &descriptorpb.FieldOptions{}
-		proto.SetExtension(opts, prismopts.E_Index, index)
-		return &descriptorpb.FieldDescriptorProto{Name: proto.String(name), JsonName: proto.String(name), Number: proto.Int32(num), Type: typ.Enum(),
-			Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(), Options: opts}
+		if f.index != "" {
+			proto.SetExtension(opts, prismopts.E_Index, f.index)
+		}
+		if f.pii != "" {
+			proto.SetExtension(opts, prismopts.E_Pii, f.pii)
+		}
+		msg.Field = append(msg.Field, &descriptorpb.FieldDescriptorProto{Name: proto.String(f.name), JsonName: proto.String(f.name), Number: proto.Int32(int32(i + 1)),
+			Type: f.typ.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(), Options: opts})
 	}
 	file := &descriptorpb.FileDescriptorProto{
-		Name: proto.String("test/account.proto"), Package: proto.String("test"), Syntax: proto.String("proto3"),
-		Dependency: []string{"prism/options.proto"},
-		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("Account"), Field: []*descriptorpb.FieldDescriptorProto{
-			field("id", 1, descriptorpb.FieldDescriptorProto_TYPE_STRING, "primary"),
-			field("handle", 2, descriptorpb.FieldDescriptorProto_TYPE_STRING, "unique:handle"),
-			field("n", 3, descriptorpb.FieldDescriptorProto_TYPE_INT64, "secondary"),
-		}}},
+		Name: proto.String("test/" + name + ".proto"), Package: proto.String("test"), Syntax: proto.String("proto3"),
+		Dependency: []string{"prism/options.proto"}, MessageType: []*descriptorpb.DescriptorProto{msg},
 	}
 	b, err := proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{
 		protodesc.ToFileDescriptorProto(descriptorpb.File_google_protobuf_descriptor_proto),
@@ -46,7 +58,18 @@ func accountSchema(t *testing.T) namespaces.EntityConfig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return namespaces.EntityConfig{Message: "test.Account", DescriptorSet: base64.StdEncoding.EncodeToString(b)}
+	return namespaces.EntityConfig{Message: "test." + name, DescriptorSet: base64.StdEncoding.EncodeToString(b)}
+}
+
+const (
+	fString = descriptorpb.FieldDescriptorProto_TYPE_STRING
+	fInt64  = descriptorpb.FieldDescriptorProto_TYPE_INT64
+)
+
+// accountSchema is test.Account: id (primary), handle (unique:handle), n
+// (secondary).
+func accountSchema(t *testing.T) namespaces.EntityConfig {
+	return testMessage(t, "Account", testField{"id", fString, "primary", ""}, testField{"handle", fString, "unique:handle", ""}, testField{"n", fInt64, "secondary", ""})
 }
 
 func TestEntityUniqueIndex(t *testing.T) {
@@ -144,5 +167,55 @@ func TestEntityUniqueIndexUnderConcurrentPuts(t *testing.T) {
 	}
 	if won != 1 {
 		t.Errorf("%d of %d racing puts of one unique value were stored, want 1", won, n)
+	}
+}
+
+// An index on a PII field is a blind index: equality and uniqueness work,
+// ranges are refused, and neither the stream (claim subjects included)
+// nor the SQLite files hold the value.
+func TestEntityBlindIndexOnPII(t *testing.T) {
+	e := newEnEnvOf(t, testMessage(t, "Member", testField{"id", fString, "primary", ""}, testField{"email", fString, "unique:email", "email"}))
+	const email = "ada.blind@example.com"
+	put := func(id string) string {
+		reply := e.send(t, "writer", "write.put", fmt.Appendf(nil, `{"record":{"id":%q,"email":%q}}`, id, email), encJSON)
+		return reply.Header.Get(subjects.HeaderErrorCode)
+	}
+	if code := put("m1"); code != "" {
+		t.Fatalf("put m1: %s", code)
+	}
+	if code := put("m2"); code != prismv1.Code_CONFLICT.String() {
+		t.Errorf("put m2 with m1's email: %q, want CONFLICT", code)
+	}
+	for principal, want := range map[string]string{"support": email, "reader": "a***@example.com"} {
+		reply := e.send(t, principal, "read.query", fmt.Appendf(nil, `{"index":"email","equal":%q}`, email), encJSON)
+		var resp struct {
+			Records []struct {
+				Record struct{ ID, Email string }
+			}
+		}
+		if err := json.Unmarshal(reply.Data, &resp); err != nil || len(resp.Records) != 1 || resp.Records[0].Record.ID != "m1" || resp.Records[0].Record.Email != want {
+			t.Errorf("query by email as %s: %s, want m1 with %s", principal, reply.Data, want)
+		}
+	}
+	reply := e.send(t, "reader", "read.query", []byte(`{"index":"email","from":"a","to":"b"}`), encJSON)
+	if code := reply.Header.Get(subjects.HeaderErrorCode); code != prismv1.Code_INVALID_ARGUMENT.String() {
+		t.Errorf("a range query of a blind index: %q, want INVALID_ARGUMENT", code)
+	}
+	needles := []string{email, base64.StdEncoding.EncodeToString([]byte(email)), "ada~2Eblind"}
+	for _, m := range natstest.Msgs(t, e.js, subjects.Stream(testNS)) {
+		for _, n := range needles {
+			if strings.Contains(m.Subject, n) || strings.Contains(string(m.Data), n) {
+				t.Errorf("stream seq %d (%s) holds the email", m.Sequence, m.Subject)
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(e.dir, "en.db*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, n := range needles {
+			if strings.Contains(string(b), n) {
+				t.Errorf("%s holds the email", filepath.Base(f))
+			}
+		}
 	}
 }

@@ -51,6 +51,10 @@ type EntityIndex struct {
 	// Unique is set for (prism.index) = "unique:<name>": no two records
 	// hold the same value.
 	Unique bool
+	// Blind is set for an index on a PII field: its keys are keyed
+	// hashes (HMAC) of the values, never the values, so it serves
+	// equality only.
+	Blind bool
 }
 
 // EntitySchema is the parsed schema of an entity namespace.
@@ -97,7 +101,8 @@ func (n Namespace) EntitySchema() (*EntitySchema, error) {
 // primary key (a singular string, bytes or integer field), every
 // secondary index is on a singular scalar field (string, bytes, bool, an
 // integer or an enum) and has a name of its own, and every (prism.pii)
-// names a kind of package pii on a string field that is not indexed.
+// names a kind of package pii on a string field that is not the primary
+// key (an index on it is a blind index).
 // Composite indexes are refused until Prism supports them.
 // Errors say which field is wrong and how.
 func ParseEntitySchema(c EntityConfig) (*EntitySchema, error) {
@@ -162,8 +167,8 @@ func (s *EntitySchema) addField(fd protoreflect.FieldDescriptor) error {
 		if fd.Kind() != protoreflect.StringKind || fd.Cardinality() == protoreflect.Repeated {
 			return fmt.Errorf("field %s: (prism.pii) applies to singular string fields, not %s", name, typeName(fd))
 		}
-		if index != "" {
-			return fmt.Errorf("field %s: a PII field cannot be indexed yet (a blind index is planned); remove (prism.index) or (prism.pii)", name)
+		if index == prismopts.IndexPrimary {
+			return fmt.Errorf("field %s: the primary key is part of every event subject and cannot be PII; key the record by another field", name)
 		}
 		s.PII = append(s.PII, PIIField{Name: name, Kind: kind})
 	}
@@ -193,7 +198,7 @@ func (s *EntitySchema) addField(fd protoreflect.FieldDescriptor) error {
 		if !IndexableKind(fd.Kind()) {
 			return fmt.Errorf("field %s: a secondary index needs a string, bytes, bool, integer or enum field, not %s", name, typeName(fd))
 		}
-		s.Indexes = append(s.Indexes, EntityIndex{Name: ixName, Field: fd, Unique: kind == prismopts.IndexUnique})
+		s.Indexes = append(s.Indexes, EntityIndex{Name: ixName, Field: fd, Unique: kind == prismopts.IndexUnique, Blind: kindName != ""})
 	}
 	return nil
 }
@@ -281,6 +286,9 @@ func entityIndexes(ns Namespace) Derived[string] {
 		unique := ""
 		if x.Unique {
 			unique = "unique "
+		}
+		if x.Blind {
+			unique += "blind (PII, equality only) "
 		}
 		parts = append(parts, fmt.Sprintf("%s%s on %s (%s)", unique, x.Name, x.Field.Name(), x.Field.Kind()))
 	}

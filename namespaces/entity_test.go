@@ -112,8 +112,11 @@ func TestEntitySchemaValidation(t *testing.T) {
 			return testSchema(t, pk, field{name: "age", pii: "generic", typ: tInt64})
 		}, "applies to singular string fields"},
 		{"indexed pii", func(t *testing.T) namespaces.EntityConfig {
-			return testSchema(t, pk, field{name: "mail", pii: "email", index: "secondary", typ: tString})
-		}, "cannot be indexed yet"},
+			return testSchema(t, pk, field{name: "mail", pii: "email", index: "unique:mail", typ: tString})
+		}, ""},
+		{"pii primary key", func(t *testing.T) namespaces.EntityConfig {
+			return testSchema(t, field{name: "mail", pii: "email", index: "primary", typ: tString})
+		}, "cannot be PII"},
 		{"missing message", func(t *testing.T) namespaces.EntityConfig {
 			c := testSchema(t, pk)
 			c.Message = "test.Other"
