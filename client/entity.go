@@ -78,6 +78,9 @@ type EntityQuery struct {
 	Index    string
 	From, To string
 	Equal    *string
+	// Prefix, for a composite index, are the values of its first fields,
+	// matched by equality; From, To and Equal apply to the next field.
+	Prefix []string
 }
 
 // Query reads one page of the records q selects, in index order (then
@@ -88,7 +91,7 @@ type EntityQuery struct {
 func (e *Entity) Query(ctx context.Context, q EntityQuery, opts ...ReadOption) ([]*prismv1.EntityGetResponse, string, error) {
 	o := e.readOpts(opts)
 	req := &prismv1.EntityQueryRequest{
-		Index: q.Index, From: q.From, To: q.To, Equal: q.Equal, Descending: o.descending,
+		Index: q.Index, From: q.From, To: q.To, Equal: q.Equal, Prefix: q.Prefix, Descending: o.descending,
 		PageSize: o.pageSize, PageToken: o.pageToken, MinSeq: o.minSeq,
 	}
 	var resp prismv1.EntityQueryResponse

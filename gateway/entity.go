@@ -106,14 +106,13 @@ func (g *Gateway) entityPut(ctx context.Context, r *request) (proto.Message, err
 	}
 	ev := &prismv1.EntityEvent{Id: id, Record: plain}
 	for _, ix := range t.schema.Indexes {
-		if ix.Field.HasPresence() && !rec.Has(ix.Field) {
-			continue
-		}
-		key, err := g.entityIndexKey(ctx, r, ix, rec.Get(ix.Field))
+		key, ok, err := g.recordIndexKey(ctx, r, ix, rec)
 		if err != nil {
 			return nil, err
 		}
-		ev.Indexes = append(ev.Indexes, &prismv1.IndexEntry{Index: ix.Name, Key: key})
+		if ok {
+			ev.Indexes = append(ev.Indexes, &prismv1.IndexEntry{Index: ix.Name, Key: key})
+		}
 	}
 	req := &prismv1.EntityPutRequest{Record: plain, IdempotencyToken: token}
 	if t.hasUnique() {
@@ -185,40 +184,9 @@ func (g *Gateway) entityQuery(ctx context.Context, r *request, req *prismv1.Enti
 		return nil, status.Invalidf("namespace %s has no index %q; its indexes are %s (a query without an index would scan every record, and is refused)", r.ns.Name, req.GetIndex(), strings.Join(t.schema.IndexNames(), ", "))
 	}
 	scan := &prismv1.EntityScanRequest{Index: ix.Name, Descending: req.GetDescending(), PageSize: req.GetPageSize(), PageToken: req.GetPageToken()}
-	bound := func(what, text string) ([]byte, error) {
-		if text == "" {
-			return nil, nil
-		}
-		v, err := parseValue(ix.Field, text)
-		if err != nil {
-			return nil, status.Invalidf("%s %q: %v", what, text, err)
-		}
-		return indexKey(ix.Field, v), nil
-	}
 	var err error
-	if ix.Blind && req.Equal == nil {
-		return nil, status.Invalidf("index %s is a blind index of the PII field %s: it holds keyed hashes, not values, so it answers equal only", ix.Name, ix.Field.Name())
-	}
-	if req.Equal != nil {
-		if req.GetFrom() != "" || req.GetTo() != "" {
-			return nil, status.Invalidf("equal and from/to are both set; give one")
-		}
-		v, perr := parseValue(ix.Field, req.GetEqual())
-		if perr != nil {
-			return nil, status.Invalidf("equal %q: %v", req.GetEqual(), perr)
-		}
-		if scan.From, err = g.entityIndexKey(ctx, r, ix, v); err != nil {
-			return nil, err
-		}
-		// The successor of a key in byte order is the key and a zero byte.
-		scan.To = append(append([]byte{}, scan.From...), 0)
-	} else {
-		if scan.From, err = bound("from", req.GetFrom()); err != nil {
-			return nil, err
-		}
-		if scan.To, err = bound("to", req.GetTo()); err != nil {
-			return nil, err
-		}
+	if scan.From, scan.To, err = g.queryRange(ctx, r, ix, req); err != nil {
+		return nil, err
 	}
 	if err := g.waitMinSeq(ctx, r, req.GetMinSeq()); err != nil {
 		return nil, err
@@ -281,4 +249,96 @@ func validateEntityQuery(req *prismv1.EntityQueryRequest) error {
 		return err
 	}
 	return validatePageToken(req.GetPageToken())
+}
+
+// recordIndexKey is the key of record rec in index ix; ok is false when a
+// field of the index with presence is unset (no entry).
+func (g *Gateway) recordIndexKey(ctx context.Context, r *request, ix namespaces.EntityIndex, rec protoreflect.Message) (key []byte, ok bool, err error) {
+	for _, fd := range ix.Fields {
+		if fd.HasPresence() && !rec.Has(fd) {
+			return nil, false, nil
+		}
+	}
+	if len(ix.Fields) == 1 {
+		key, err = g.entityIndexKey(ctx, r, ix, rec.Get(ix.Field))
+		return key, err == nil, err
+	}
+	for _, fd := range ix.Fields {
+		key = componentKey(key, fd, rec.Get(fd))
+	}
+	return key, true, nil
+}
+
+// queryRange turns the bounds of a query of index ix into the raw key
+// range [from, to) (nil to: unbounded). Errors: INVALID_ARGUMENT for a
+// bound that does not parse, equal with from or to, a range on a blind
+// index, or a prefix that does not fit the index.
+func (g *Gateway) queryRange(ctx context.Context, r *request, ix namespaces.EntityIndex, req *prismv1.EntityQueryRequest) (from, to []byte, err error) {
+	prefix := req.GetPrefix()
+	if len(prefix) >= len(ix.Fields) {
+		return nil, nil, status.Invalidf("index %s has %d field(s); a prefix gives values for fewer of them (%d given), and equal, from and to the next", ix.Name, len(ix.Fields), len(prefix))
+	}
+	if ix.Blind && req.Equal == nil {
+		return nil, nil, status.Invalidf("index %s is a blind index of the PII field %s: it holds keyed hashes, not values, so it answers equal only", ix.Name, ix.Field.Name())
+	}
+	if req.Equal != nil && (req.GetFrom() != "" || req.GetTo() != "") {
+		return nil, nil, status.Invalidf("equal and from/to are both set; give one")
+	}
+	parse := func(what, text string, fd protoreflect.FieldDescriptor) (protoreflect.Value, error) {
+		v, err := parseValue(fd, text)
+		if err != nil {
+			return v, status.Invalidf("%s %q: %v", what, text, err)
+		}
+		return v, nil
+	}
+	composite := len(ix.Fields) > 1
+	var p []byte
+	for i, text := range prefix {
+		v, err := parse(fmt.Sprintf("prefix[%d]", i), text, ix.Fields[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		p = componentKey(p, ix.Fields[i], v)
+	}
+	next := ix.Fields[len(prefix)]
+	key := func(v protoreflect.Value) ([]byte, error) {
+		if composite {
+			return componentKey(append([]byte(nil), p...), next, v), nil
+		}
+		return g.entityIndexKey(ctx, r, ix, v)
+	}
+	if req.Equal != nil {
+		v, err := parse("equal", req.GetEqual(), next)
+		if err != nil {
+			return nil, nil, err
+		}
+		if from, err = key(v); err != nil {
+			return nil, nil, err
+		}
+		if composite {
+			return from, prefixEnd(from), nil
+		}
+		// The successor of a key in byte order is the key and a zero byte.
+		return from, append(append([]byte{}, from...), 0), nil
+	}
+	from, to = p, prefixEnd(p)
+	if text := req.GetFrom(); text != "" {
+		v, err := parse("from", text, next)
+		if err != nil {
+			return nil, nil, err
+		}
+		if from, err = key(v); err != nil {
+			return nil, nil, err
+		}
+	}
+	if text := req.GetTo(); text != "" {
+		v, err := parse("to", text, next)
+		if err != nil {
+			return nil, nil, err
+		}
+		if to, err = key(v); err != nil {
+			return nil, nil, err
+		}
+	}
+	return from, to, nil
 }

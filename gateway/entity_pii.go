@@ -95,6 +95,11 @@ func (g *Gateway) entityIndexKey(ctx context.Context, r *request, ix namespaces.
 	if !ix.Blind {
 		return indexKey(ix.Field, v), nil
 	}
+	return g.blindKey(ctx, r, ix, v)
+}
+
+// blindKey is the key of value v in the blind index ix.
+func (g *Gateway) blindKey(ctx context.Context, r *request, ix namespaces.EntityIndex, v protoreflect.Value) ([]byte, error) {
 	k, err := g.keyringFor(r.ns.Name)
 	if err != nil {
 		return nil, err

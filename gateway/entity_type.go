@@ -269,3 +269,35 @@ func indexKey(fd protoreflect.FieldDescriptor, v protoreflect.Value) []byte {
 		return binary.BigEndian.AppendUint64(nil, uint64(v.Int())^(1<<63))
 	}
 }
+
+// componentKey appends the key of component value v of field fd of a
+// composite index to b: strings and bytes escaped (0x00 as 0x00 0xFF) and
+// ended by 0x00 0x01, so that each component is self-delimiting and the
+// byte order of the keys is the order of the value tuples; other kinds as
+// indexKey encodes them (fixed width).
+func componentKey(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value) []byte {
+	switch fd.Kind() {
+	case protoreflect.StringKind, protoreflect.BytesKind:
+		for _, c := range indexKey(fd, v) {
+			b = append(b, c)
+			if c == 0 {
+				b = append(b, 0xFF)
+			}
+		}
+		return append(b, 0, 1)
+	}
+	return append(b, indexKey(fd, v)...)
+}
+
+// prefixEnd is the first key above every key that starts with p, nil when
+// there is none (p empty or all 0xFF: unbounded).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xFF {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

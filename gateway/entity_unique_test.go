@@ -219,3 +219,75 @@ func TestEntityBlindIndexOnPII(t *testing.T) {
 		}
 	}
 }
+
+// A composite index orders records by the tuple of its fields: a prefix
+// of values by equality, then a range (or equal) on the next field.
+func TestEntityCompositeIndex(t *testing.T) {
+	e := newEnEnvOf(t, testMessage(t, "Employee", testField{"id", fString, "primary", ""},
+		testField{"team", fString, "secondary:by_team_age", ""}, testField{"age", fInt64, "secondary:by_team_age", ""}))
+	people := []struct {
+		id, team string
+		age      int
+	}{
+		{"p1", "eng", 30}, {"p2", "eng", -2}, {"p3", "engineering", 25}, {"p4", "eng", 41},
+		{"p5", "ops", 30}, {"p6", "eng", 30}, {"p7", "eng\u0000x", 1}, {"p8", "", 5},
+	}
+	for _, p := range people {
+		body, _ := json.Marshal(map[string]any{"record": map[string]any{"id": p.id, "team": p.team, "age": fmt.Sprint(p.age)}})
+		if reply := e.send(t, "writer", "write.put", body, encJSON); reply.Header.Get(subjects.HeaderErrorCode) != "" {
+			t.Fatalf("put %s: %s", p.id, reply.Data)
+		}
+	}
+	query := func(req *prismv1.EntityQueryRequest) (string, string) {
+		t.Helper()
+		req.Index = "by_team_age"
+		var ids []string
+		for range 20 {
+			b, _ := protojson.Marshal(req)
+			reply := e.send(t, "reader", "read.query", b, encJSON)
+			if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {
+				return "", code
+			}
+			var resp struct {
+				Records []struct {
+					Record struct{ ID string }
+				}
+				NextPageToken string
+			}
+			if err := json.Unmarshal(reply.Data, &resp); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range resp.Records {
+				ids = append(ids, r.Record.ID)
+			}
+			if resp.NextPageToken == "" {
+				break
+			}
+			req.PageToken = resp.NextPageToken
+		}
+		return fmt.Sprint(ids), ""
+	}
+	for _, c := range []struct {
+		name string
+		req  *prismv1.EntityQueryRequest
+		want string
+	}{
+		{"one team by age", &prismv1.EntityQueryRequest{Prefix: []string{"eng"}, PageSize: 2}, "[p2 p1 p6 p4]"},
+		{"one team, an age range", &prismv1.EntityQueryRequest{Prefix: []string{"eng"}, From: "0", To: "41"}, "[p1 p6]"},
+		{"one team, one age", &prismv1.EntityQueryRequest{Prefix: []string{"eng"}, Equal: proto.String("30")}, "[p1 p6]"},
+		{"descending", &prismv1.EntityQueryRequest{Prefix: []string{"eng"}, Descending: true, PageSize: 3}, "[p4 p6 p1 p2]"},
+		{"a range of teams", &prismv1.EntityQueryRequest{From: "eng", To: "ops"}, "[p2 p1 p6 p4 p7 p3]"},
+		{"every record in tuple order", &prismv1.EntityQueryRequest{}, "[p8 p2 p1 p6 p4 p7 p3 p5]"},
+		{"the empty team", &prismv1.EntityQueryRequest{Equal: proto.String("")}, "[p8]"},
+	} {
+		if got, code := query(c.req); code != "" || got != c.want {
+			t.Errorf("%s: %s (%s), want %s", c.name, got, code, c.want)
+		}
+	}
+	if _, code := query(&prismv1.EntityQueryRequest{Prefix: []string{"eng", "30"}}); code != prismv1.Code_INVALID_ARGUMENT.String() {
+		t.Errorf("a prefix of every field: %q, want INVALID_ARGUMENT", code)
+	}
+	if _, code := query(&prismv1.EntityQueryRequest{Prefix: []string{"eng"}, From: "old"}); code != prismv1.Code_INVALID_ARGUMENT.String() {
+		t.Errorf("a bound that is not a number: %q, want INVALID_ARGUMENT", code)
+	}
+}

@@ -46,8 +46,11 @@ type EntityIndex struct {
 	// Name is the index name: the field name, or the name given in
 	// (prism.index) = "secondary:<name>".
 	Name string
-	// Field is the indexed field.
+	// Field is the indexed field: the first of Fields.
 	Field protoreflect.FieldDescriptor
+	// Fields are the fields of the index in field order: one, or several
+	// for a composite index (fields naming the same index).
+	Fields []protoreflect.FieldDescriptor
 	// Unique is set for (prism.index) = "unique:<name>": no two records
 	// hold the same value.
 	Unique bool
@@ -103,7 +106,8 @@ func (n Namespace) EntitySchema() (*EntitySchema, error) {
 // integer or an enum) and has a name of its own, and every (prism.pii)
 // names a kind of package pii on a string field that is not the primary
 // key (an index on it is a blind index).
-// Composite indexes are refused until Prism supports them.
+// Fields naming one index form a composite index, in field order; it
+// cannot hold a PII field.
 // Errors say which field is wrong and how.
 func ParseEntitySchema(c EntityConfig) (*EntitySchema, error) {
 	if c.Message == "" {
@@ -192,13 +196,22 @@ func (s *EntitySchema) addField(fd protoreflect.FieldDescriptor) error {
 		}
 		s.Primary = fd
 	default:
-		if x, dup := s.Index(ixName); dup {
-			return fmt.Errorf("fields %s and %s both name index %s: composite indexes are not supported yet; name each index after its field", x.Field.Name(), name, ixName)
-		}
 		if !IndexableKind(fd.Kind()) {
 			return fmt.Errorf("field %s: a secondary index needs a string, bytes, bool, integer or enum field, not %s", name, typeName(fd))
 		}
-		s.Indexes = append(s.Indexes, EntityIndex{Name: ixName, Field: fd, Unique: kind == prismopts.IndexUnique, Blind: kindName != ""})
+		unique, blind := kind == prismopts.IndexUnique, kindName != ""
+		if i := slices.IndexFunc(s.Indexes, func(x EntityIndex) bool { return x.Name == ixName }); i >= 0 {
+			x := &s.Indexes[i]
+			switch {
+			case x.Unique != unique:
+				return fmt.Errorf("fields %s and %s both name index %s, one unique and one not; mark both alike", x.Field.Name(), name, ixName)
+			case x.Blind || blind:
+				return fmt.Errorf("fields %s and %s both name index %s: a composite index cannot hold a PII field", x.Field.Name(), name, ixName)
+			}
+			x.Fields = append(x.Fields, fd)
+			return nil
+		}
+		s.Indexes = append(s.Indexes, EntityIndex{Name: ixName, Field: fd, Fields: []protoreflect.FieldDescriptor{fd}, Unique: unique, Blind: blind})
 	}
 	return nil
 }
@@ -290,7 +303,11 @@ func entityIndexes(ns Namespace) Derived[string] {
 		if x.Blind {
 			unique += "blind (PII, equality only) "
 		}
-		parts = append(parts, fmt.Sprintf("%s%s on %s (%s)", unique, x.Name, x.Field.Name(), x.Field.Kind()))
+		var on []string
+		for _, f := range x.Fields {
+			on = append(on, fmt.Sprintf("%s (%s)", f.Name(), f.Kind()))
+		}
+		parts = append(parts, fmt.Sprintf("%s%s on %s", unique, x.Name, strings.Join(on, ", ")))
 	}
 	return Derived[string]{strings.Join(parts, "; "), fmt.Sprintf("the (prism.index) options of %s; each secondary index is a backend index (equality and range, both orders)", s.Message.FullName())}
 }

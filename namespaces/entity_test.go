@@ -103,8 +103,14 @@ func TestEntitySchemaValidation(t *testing.T) {
 			return testSchema(t, pk, field{name: "mail", index: "unique", typ: tString})
 		}, "a unique index needs a name"},
 		{"composite", func(t *testing.T) namespaces.EntityConfig {
-			return testSchema(t, pk, field{name: "a", index: "secondary:ab", typ: tString}, field{name: "b", index: "secondary:ab", typ: tString})
-		}, "composite indexes are not supported yet"},
+			return testSchema(t, pk, field{name: "a", index: "secondary:ab", typ: tString}, field{name: "b", index: "secondary:ab", typ: tInt64})
+		}, ""},
+		{"composite of unique and not", func(t *testing.T) namespaces.EntityConfig {
+			return testSchema(t, pk, field{name: "a", index: "secondary:ab", typ: tString}, field{name: "b", index: "unique:ab", typ: tString})
+		}, "one unique and one not"},
+		{"composite with pii", func(t *testing.T) namespaces.EntityConfig {
+			return testSchema(t, pk, field{name: "a", index: "secondary:ab", typ: tString}, field{name: "b", index: "secondary:ab", pii: "name", typ: tString})
+		}, "cannot hold a PII field"},
 		{"bad pii kind", func(t *testing.T) namespaces.EntityConfig {
 			return testSchema(t, pk, field{name: "mail", pii: "secret", typ: tString})
 		}, "(prism.pii)"},

@@ -182,26 +182,76 @@ func genClient(g *protogen.GeneratedFile, e entityMessage) {
 	ix := append([]namespaces.EntityIndex(nil), e.schema.Indexes...)
 	sort.SliceStable(ix, func(i, j int) bool { return ix[i].Field.Number() < ix[j].Field.Number() })
 	for _, x := range ix {
-		fd := fieldOf(e.msg, x.Field)
-		method := "QueryBy" + camel(x.Name)
-		t := goType(g, fd)
+		genQueries(g, e, x, cl)
+	}
+}
+
+// genQueries writes the QueryBy<Index> (not for a blind index, which
+// answers equality only) and QueryBy<Index>Equal methods of index x: the
+// fields before the last one of a composite index are parameters matched
+// by equality, the range or equality is on the last one.
+func genQueries(g *protogen.GeneratedFile, e entityMessage, x namespaces.EntityIndex, cl string) {
+	name := e.msg.GoIdent.GoName
+	pk := fieldOf(e.msg, e.schema.Primary)
+	ctx := g.QualifiedGoIdent(contextPkg.Ident("Context"))
+	ropt := g.QualifiedGoIdent(clientPkg.Ident("ReadOption"))
+	query := g.QualifiedGoIdent(clientPkg.Ident("EntityQuery"))
+	queryAs := g.QualifiedGoIdent(clientPkg.Ident("QueryAs"))
+	method := "QueryBy" + camel(x.Name)
+	var params, prefix, names []string
+	for _, f := range x.Fields[:len(x.Fields)-1] {
+		fd := fieldOf(e.msg, f)
+		p := paramName(fd)
+		params = append(params, p+" "+goType(g, fd))
+		prefix = append(prefix, textOf(g, fd, p))
+		names = append(names, string(fd.Desc.Name()))
+	}
+	last := fieldOf(e.msg, x.Fields[len(x.Fields)-1])
+	t := goType(g, last)
+	lead, prefixArg, order := "", "", string(last.Desc.Name())
+	if len(params) > 0 {
+		lead = strings.Join(params, ", ") + ", "
+		prefixArg = ", Prefix: []string{" + strings.Join(prefix, ", ") + "}"
+		order = strings.Join(append(names, order), ", ")
 		g.P()
-		g.P("// ", method, " reads one page of the ", name, " records whose ", fd.Desc.Name(), " is in")
-		g.P("// [from, to), in ", fd.Desc.Name(), " order (then ", pk.Desc.Name(), "), with the token of the next")
+		g.P("// ", method, " and ", method, "Equal match ", strings.Join(names, ", "), " by equality; the range")
+		g.P("// or equality is on ", last.Desc.Name(), ".")
+	}
+	ret := ") ([]*" + name + ", string, error) {"
+	newM := "func() *" + name + " { return new(" + name + ") }"
+	if !x.Blind {
+		g.P()
+		g.P("// ", method, " reads one page of the ", name, " records whose ", last.Desc.Name(), " is in")
+		g.P("// [from, to), in ", order, " order (then ", pk.Desc.Name(), "), with the token of the next")
 		g.P("// page (\"\" on the last). client.Descending, PageSize, PageToken and MinSeq")
 		g.P("// apply. The query is served by the backend index ", x.Name, ".")
-		g.P("func (c *", cl, ") ", method, "(ctx ", ctx, ", from, to ", t, ", opts ...", ropt, ") ([]*", name, ", string, error) {")
-		g.P("q := ", g.QualifiedGoIdent(clientPkg.Ident("EntityQuery")), "{Index: ", fmt.Sprintf("%q", x.Name), ", From: ", textOf(g, fd, "from"), ", To: ", textOf(g, fd, "to"), "}")
-		g.P("return ", g.QualifiedGoIdent(clientPkg.Ident("QueryAs")), "(ctx, c.e, q, func() *", name, " { return new(", name, ") }, opts...)")
-		g.P("}")
-		g.P()
-		g.P("// ", method, "Equal reads one page of the ", name, " records whose ", fd.Desc.Name(), " is v.")
-		g.P("func (c *", cl, ") ", method, "Equal(ctx ", ctx, ", v ", t, ", opts ...", ropt, ") ([]*", name, ", string, error) {")
-		g.P("eq := ", textOf(g, fd, "v"))
-		g.P("q := ", g.QualifiedGoIdent(clientPkg.Ident("EntityQuery")), "{Index: ", fmt.Sprintf("%q", x.Name), ", Equal: &eq}")
-		g.P("return ", g.QualifiedGoIdent(clientPkg.Ident("QueryAs")), "(ctx, c.e, q, func() *", name, " { return new(", name, ") }, opts...)")
+		g.P("func (c *", cl, ") ", method, "(ctx ", ctx, ", ", lead, "from, to ", t, ", opts ...", ropt, ret)
+		g.P("q := ", query, "{Index: ", fmt.Sprintf("%q", x.Name), prefixArg, ", From: ", textOf(g, last, "from"), ", To: ", textOf(g, last, "to"), "}")
+		g.P("return ", queryAs, "(ctx, c.e, q, ", newM, ", opts...)")
 		g.P("}")
 	}
+	g.P()
+	g.P("// ", method, "Equal reads one page of the ", name, " records whose ", last.Desc.Name(), " is v.")
+	if x.Blind {
+		g.P("// The index is a blind index of a PII field: equality only.")
+	}
+	g.P("func (c *", cl, ") ", method, "Equal(ctx ", ctx, ", ", lead, "v ", t, ", opts ...", ropt, ret)
+	g.P("eq := ", textOf(g, last, "v"))
+	g.P("q := ", query, "{Index: ", fmt.Sprintf("%q", x.Name), prefixArg, ", Equal: &eq}")
+	g.P("return ", queryAs, "(ctx, c.e, q, ", newM, ", opts...)")
+	g.P("}")
+}
+
+// paramName is the Go parameter of field f: its name in lowerCamel,
+// suffixed where it would shadow a name the methods use.
+func paramName(f *protogen.Field) string {
+	n := f.GoName
+	n = strings.ToLower(n[:1]) + n[1:]
+	switch n {
+	case "ctx", "from", "to", "v", "opts", "q", "eq", "c":
+		n += "Value"
+	}
+	return n
 }
 
 func fieldOf(m *protogen.Message, fd protoreflect.FieldDescriptor) *protogen.Field {

@@ -55,7 +55,9 @@ func TestPlugin(t *testing.T) {
 	client, _ := os.ReadFile(filepath.Join(out, "widget", "widget.prism.go"))
 	for _, m := range []string{"func (c *WidgetClient) Get(ctx context.Context, key int64", "QueryByColor(ctx context.Context, from, to string",
 		"QueryByByWeight(ctx context.Context, from, to int32", "QueryByTag(ctx context.Context, from, to []byte", "QueryByKind(ctx context.Context, from, to Kind",
-		"QueryByActive(ctx context.Context, from, to bool", "QueryBySerial(ctx context.Context, from, to uint64", "QueryByColorEqual("} {
+		"QueryByActive(ctx context.Context, from, to bool", "QueryBySerial(ctx context.Context, from, to uint64", "QueryByColorEqual(",
+		"QueryByByShadeSize(ctx context.Context, shade string, from, to int32", "QueryByByShadeSizeEqual(ctx context.Context, shade string, v int32",
+		"QueryByOwnerEqual(ctx context.Context, v string"} {
 		if !strings.Contains(string(client), m) {
 			t.Errorf("the client has no %q", m)
 		}
@@ -76,8 +78,11 @@ func TestPlugin(t *testing.T) {
 	if s.Message.FullName() != "test.widget.Widget" || s.Primary.Name() != "id" {
 		t.Errorf("schema of %s keyed by %s", s.Message.FullName(), s.Primary.Name())
 	}
-	if got := strings.Join(s.IndexNames(), ","); got != "color,by_weight,tag,kind,active,serial" {
+	if got := strings.Join(s.IndexNames(), ","); got != "color,by_weight,tag,kind,active,serial,by_shade_size,owner" {
 		t.Errorf("indexes %s", got)
+	}
+	if strings.Contains(string(client), "QueryByOwner(") {
+		t.Error("a range query method for the blind index owner")
 	}
 }
 

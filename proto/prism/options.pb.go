@@ -195,9 +195,8 @@ var (
 	//	"unique:<name>"    a secondary index in which no two records hold
 	//	                   the same value (a put that would is CONFLICT).
 	//
-	// Several fields naming the same index form a composite index
-	// (reserved: refused until Prism supports them). Index names are
-	// [a-z][a-z0-9_]{0,62}.
+	// Several fields naming the same index form a composite index, in field
+	// order (not with a PII field). Index names are [a-z][a-z0-9_]{0,62}.
 	//
 	// optional string index = 50100;
 	E_Index = &file_prism_options_proto_extTypes[0]

@@ -349,7 +349,11 @@ type EntityQueryRequest struct {
 	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	MinSeq    uint64 `protobuf:"varint,8,opt,name=min_seq,json=minSeq,proto3" json:"min_seq,omitempty"`
 	// Return each record's lineage too.
-	Lineage       bool `protobuf:"varint,9,opt,name=lineage,proto3" json:"lineage,omitempty"`
+	Lineage bool `protobuf:"varint,9,opt,name=lineage,proto3" json:"lineage,omitempty"`
+	// For a composite index: the values of its first fields, matched by
+	// equality; from, to and equal then apply to the next field. Fewer
+	// values than fields, as text like the bounds.
+	Prefix        []string `protobuf:"bytes,10,rep,name=prefix,proto3" json:"prefix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -445,6 +449,13 @@ func (x *EntityQueryRequest) GetLineage() bool {
 		return x.Lineage
 	}
 	return false
+}
+
+func (x *EntityQueryRequest) GetPrefix() []string {
+	if x != nil {
+		return x.Prefix
+	}
+	return nil
 }
 
 // EntityQueryResponse is one page of records.
@@ -991,7 +1002,7 @@ const file_prism_v1_entity_proto_rawDesc = "" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1c\n" +
-	"\tprincipal\x18\x04 \x01(\tR\tprincipal\"\x82\x02\n" +
+	"\tprincipal\x18\x04 \x01(\tR\tprincipal\"\x9a\x02\n" +
 	"\x12EntityQueryRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\tR\x05index\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -1004,7 +1015,9 @@ const file_prism_v1_entity_proto_rawDesc = "" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\x12\x17\n" +
 	"\amin_seq\x18\b \x01(\x04R\x06minSeq\x12\x18\n" +
-	"\alineage\x18\t \x01(\bR\alineageB\b\n" +
+	"\alineage\x18\t \x01(\bR\alineage\x12\x16\n" +
+	"\x06prefix\x18\n" +
+	" \x03(\tR\x06prefixB\b\n" +
 	"\x06_equal\"t\n" +
 	"\x13EntityQueryResponse\x125\n" +
 	"\arecords\x18\x01 \x03(\v2\x1b.prism.v1.EntityGetResponseR\arecords\x12&\n" +
