@@ -122,6 +122,7 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 			return projectors.NewEntity(s.js, n.Name, t.Name, es, append(s.baseOptions(shared), opts...)...)
 		}
 		run.checkpoint = es.Checkpoint
+		run.read.Entity = es
 		jobStore, jobAbstraction = es, subjects.AbstractionEntity
 	default:
 		return nil, fmt.Errorf("abstraction %q is not served", n.Abstraction)
