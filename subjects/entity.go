@@ -66,6 +66,12 @@ func EntityEvent(ns string, id []byte) string {
 	return Root + "." + ns + ".events." + AbstractionEntity + "." + EncodeID(id)
 }
 
+// AllEntityEvents is the filter subject of every Entity put and delete of
+// ns (not the unique-index claims).
+func AllEntityEvents(ns string) string {
+	return Root + "." + ns + ".events." + AbstractionEntity + ".*"
+}
+
 // NewEntityEvent builds the CloudEvent message of an Entity put or delete
 // of record ev.Id: subject EntityEvent, type TypeEntityPut or
 // TypeEntityDelete, ce-subject the encoded id, the marshalled event as
