@@ -59,12 +59,18 @@ tools:
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # Needs protoc (Debian: apt-get install protobuf-compiler) and `make tools`.
+# protoc-gen-prism (cmd/protoc-gen-prism) is built from this tree and run
+# on examples/: the typed clients and namespace specs of the examples.
 generate:
-	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I proto --go_out=proto --go_opt=paths=source_relative proto/prism/v1/*.proto
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I proto --go_out=proto --go_opt=paths=source_relative proto/prism/options.proto proto/prism/v1/*.proto
+	$(GO) build -o bin/protoc-gen-prism ./cmd/protoc-gen-prism
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I proto -I examples --plugin=protoc-gen-prism=bin/protoc-gen-prism \
+		--go_out=examples --go_opt=paths=source_relative --prism_out=examples --prism_opt=paths=source_relative examples/userprofile/*.proto
 
 # Fails when the committed generated code differs from what generate makes.
 generate-check: generate
-	git diff --exit-code -- proto/ || (echo "generated code is stale: run make generate and commit" >&2; exit 1)
+	git diff --exit-code -- proto/ examples/ || (echo "generated code is stale: run make generate and commit" >&2; exit 1)
+	test -z "$$(git status --porcelain -- proto/ examples/)" || (git status --porcelain -- proto/ examples/ >&2; echo "make generate made files that are not committed" >&2; exit 1)
 
 lint:
 	test -z "$$(gofmt -l .)" || (gofmt -l . >&2; exit 1)

@@ -54,6 +54,11 @@ type Change struct {
 	TimeSeries *prismv1.TimeSeriesAppend
 	// Log is an append of one record to a Log namespace.
 	Log *prismv1.LogEvent
+	// Entity is a put or delete of one record of an Entity namespace; the
+	// record is binary protobuf of the namespace's message, its PII
+	// fields sealed (docs/entity.md). Unique-index claims are left out
+	// like idempotency markers.
+	Entity *prismv1.EntityEvent
 	// Err is set when the message at Seq is not a well-formed Prism event
 	// (it wraps ErrMalformedChange). The subscription goes on after it;
 	// what to do with the change is the reader's call.
@@ -89,7 +94,8 @@ type Subscription struct {
 }
 
 // Subscribe opens a subscription to the changes of namespace ns (KeyValue,
-// TimeSeries and Log events; idempotency markers are left out), starting where
+// TimeSeries, Log and Entity events; idempotency markers and unique-index
+// claims are left out), starting where
 // opts say (default: the oldest change the stream holds). ctx bounds the
 // opening only; the subscription lasts until Stop.
 //
@@ -132,7 +138,7 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 		return c.subscribeThroughPrism(ctx, op, ns, o)
 	}
 	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns), subjects.AllLogEvents(ns)},
+		FilterSubjects: []string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns), subjects.AllLogEvents(ns), subjects.AllEntityEvents(ns)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
 	switch o.start {
@@ -254,7 +260,7 @@ func decodeStored(ns, subject string, h nats.Header, data []byte, seq uint64, ts
 		ch.Err = fmt.Errorf("%w at seq %d: %w", ErrMalformedChange, ch.Seq, err)
 		return ch, true
 	}
-	ch.KeyValue, ch.TimeSeries, ch.Log = d.KeyValue, d.TimeSeries, d.Log
+	ch.KeyValue, ch.TimeSeries, ch.Log, ch.Entity = d.KeyValue, d.TimeSeries, d.Log, d.Entity
 	return ch, true
 }
 

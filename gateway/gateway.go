@@ -11,7 +11,8 @@
 //
 // A namespace has one abstraction: keyvalue (write.put, write.delete,
 // write.mutate, read.get, read.scan), timeseries (write.append, read.range,
-// read.search) or log (write.append, read.fetch).
+// read.search), log (write.append, read.fetch) or entity (write.put,
+// write.delete, read.get, read.query; gateway/entity.go).
 //
 // Routing: a subject that is not prism.<ns>.<write|read>.<op> or names an
 // invalid namespace gets INVALID_ARGUMENT; a valid name that is not
@@ -174,6 +175,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		namespaces.AbstractionKeyValue:   routeMap(append(g.keyValueRoutes(), g.subscribeRoutes()...)),
 		namespaces.AbstractionTimeSeries: routeMap(append(g.timeSeriesRoutes(), g.subscribeRoutes()...)),
 		namespaces.AbstractionLog:        routeMap(append(g.logRoutes(), g.subscribeRoutes()...)),
+		namespaces.AbstractionEntity:     routeMap(g.entityRoutes()),
 	}
 	g.chain = chain(g.handle, g.decode, g.validate)
 	return g, nil

@@ -43,6 +43,9 @@ type request struct {
 	kind, nsName string
 	// principal is who sent the request; set by admit.
 	principal auth.Principal
+	// entityID is the record an entity put names, for the audit; set by
+	// the handler once the record decoded.
+	entityID []byte
 }
 
 // handlerFunc handles a request and returns the reply message, or an error
@@ -65,8 +68,11 @@ type route struct {
 	op         string // "write.put"
 	spanName   string // "prism write.put"
 	newRequest func() proto.Message
-	validate   func(proto.Message) error
-	handle     handlerFunc
+	// newFor, when set, makes the request of namespace ns instead of
+	// newRequest: an entity put, whose record is the namespace's message.
+	newFor   func(ns *namespaceEntry) proto.Message
+	validate func(proto.Message) error
+	handle   handlerFunc
 }
 
 // typedRoute builds a route from a typed validator and handler over the
@@ -113,6 +119,9 @@ func (g *Gateway) unimplemented(op string, ns *namespaceEntry) *status.Error {
 func (g *Gateway) decode(next handlerFunc) handlerFunc {
 	return func(ctx context.Context, r *request) (proto.Message, error) {
 		m := r.route.newRequest()
+		if r.route.newFor != nil {
+			m = r.route.newFor(r.ns)
+		}
 		if err := r.enc.unmarshal(r.data, m); err != nil {
 			return nil, status.Invalidf("the body of %s is not a valid %s in %s: %v", r.route.op, m.ProtoReflect().Descriptor().FullName(), r.enc, err)
 		}

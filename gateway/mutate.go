@@ -90,29 +90,15 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 		msgs = append(msgs, msg)
 	}
 
-	pubStart := time.Now()
-	pctx, span := g.startChildSpan(ctx, spanPublish, clientSpanOpts)
-	if span.IsRecording() {
-		span.SetAttributes(attrNamespace.String(ns), attrEvents.Int(len(msgs)))
+	ack, dup, err := g.publishAtomic(ctx, ns, msgs, token, meta.RequestHash, len(muts), "storing the mutate batch")
+	if dup != nil {
+		return g.afterWrite(ctx, r, dup)
 	}
-	ack, err := jetstreamext.PublishMsgBatch(pctx, g.js, msgs)
-	// A stale expected revision is the caller's conflict, not a failure.
-	endChildSpan(span, err != nil && !status.IsWrongLastSequence(err))
-	g.metrics.observePublish(ns, time.Since(pubStart))
-	if err != nil {
-		if !status.IsWrongLastSequence(err) {
-			return nil, status.FromJetStream(err, ns, "storing the mutate batch")
-		}
-		if token != "" {
-			resp, ok, rerr := g.retriedMutate(ctx, ns, token, meta.RequestHash, len(muts))
-			if rerr != nil {
-				return nil, rerr
-			}
-			if ok {
-				return g.afterWrite(ctx, r, resp)
-			}
-		}
+	if status.IsWrongLastSequence(err) {
 		return nil, g.mutateConflict(ctx, ns, req, err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	// The batch's messages got contiguous sequences ending at ack.Sequence.
 	first := ack.Sequence - uint64(len(msgs)) + 1
@@ -121,6 +107,41 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 	}
 	resp := &prismv1.WriteResponse{Seq: ack.Sequence, Seqs: seqRange(first, len(muts))}
 	return g.afterWrite(ctx, r, resp)
+}
+
+// publishAtomic publishes msgs as one atomic batch, with the publish span
+// and metric. A batch headed by the marker of token (when token is set)
+// that JetStream refuses for a stale expected sequence is looked up as a
+// retry: dup is then the reply of the original, whose marker is followed
+// by n events (or the error is IDEMPOTENCY_MISMATCH). Any other stale
+// expected sequence is returned as JetStream's error, for the caller to
+// say which conflict it was; other failures as a status error naming what.
+func (g *Gateway) publishAtomic(ctx context.Context, ns string, msgs []*nats.Msg, token, hash string, n int, what string) (ack *jetstreamext.BatchAck, dup *prismv1.WriteResponse, err error) {
+	pubStart := time.Now()
+	pctx, span := g.startChildSpan(ctx, spanPublish, clientSpanOpts)
+	if span.IsRecording() {
+		span.SetAttributes(attrNamespace.String(ns), attrEvents.Int(len(msgs)))
+	}
+	ack, err = jetstreamext.PublishMsgBatch(pctx, g.js, msgs)
+	// A stale expected revision is the caller's conflict, not a failure.
+	endChildSpan(span, err != nil && !status.IsWrongLastSequence(err))
+	g.metrics.observePublish(ns, time.Since(pubStart))
+	if err == nil {
+		return ack, nil, nil
+	}
+	if !status.IsWrongLastSequence(err) {
+		return nil, nil, status.FromJetStream(err, ns, what)
+	}
+	if token != "" {
+		resp, ok, rerr := g.retriedMutate(ctx, ns, token, hash, n)
+		if rerr != nil {
+			return nil, nil, rerr
+		}
+		if ok {
+			return nil, resp, nil
+		}
+	}
+	return nil, nil, err
 }
 
 func seqRange(first uint64, n int) []uint64 {

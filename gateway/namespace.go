@@ -15,8 +15,11 @@ type namespaceEntry struct {
 	reader    KeyValueReader
 	tsReader  TimeSeriesReader
 	logReader LogReader
-	applied   AppliedWaiter
-	cache     *cacheSlot
+	enReader  EntityReader
+	// entity is the message type of an entity namespace; nil for others.
+	entity  *entityType
+	applied AppliedWaiter
+	cache   *cacheSlot
 	// target names the target reads come from; "" until SetRouting.
 	target string
 	// shadow is the target sampled gets are compared against; nil none.
@@ -69,6 +72,13 @@ func (r *namespaceTable) update(ns namespaces.Namespace) error {
 	}
 	e := *old
 	e.Namespace = ns.WithDefaults()
+	if old.entity != nil {
+		t, err := newEntityType(ns)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		e.entity, e.Namespace = t, t.withPII(e.Namespace)
+	}
 	r.m[ns.Name] = &e
 	return nil
 }
@@ -179,6 +189,7 @@ var adders = map[string]string{
 	namespaces.AbstractionKeyValue:   "AddNamespace",
 	namespaces.AbstractionTimeSeries: "AddTimeSeriesNamespace",
 	namespaces.AbstractionLog:        "AddLogNamespace",
+	namespaces.AbstractionEntity:     "AddEntityNamespace",
 }
 
 // checkAdd validates ns and checks that it has abstraction want and that

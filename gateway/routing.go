@@ -17,6 +17,8 @@ type ReadTarget struct {
 	KeyValue KeyValueReader
 	// TimeSeries reads a timeseries namespace; nil for the others.
 	TimeSeries TimeSeriesReader
+	// Entity reads an entity namespace; nil for the others.
+	Entity EntityReader
 	// Applied is the progress of the target's projection.
 	Applied AppliedWaiter
 }
@@ -68,6 +70,9 @@ func (g *Gateway) SetRouting(ctx context.Context, name string, r Routing) error 
 		if r.Primary.TimeSeries != nil {
 			e.tsReader = r.Primary.TimeSeries
 		}
+		if r.Primary.Entity != nil {
+			e.enReader = r.Primary.Entity
+		}
 		e.shadow, e.fence = nil, nil
 		if r.Shadow != nil {
 			sh := *r.Shadow
@@ -100,8 +105,12 @@ func (r Routing) check(abstraction string) error {
 			if t.TimeSeries == nil {
 				return fmt.Errorf("target %s has no timeseries reader", t.Name)
 			}
+		case namespaces.AbstractionEntity:
+			if t.Entity == nil {
+				return fmt.Errorf("target %s has no entity reader", t.Name)
+			}
 		default:
-			return errors.New("only keyvalue and timeseries namespaces can be routed")
+			return errors.New("only keyvalue, timeseries and entity namespaces can be routed")
 		}
 	}
 	if r.ShadowSample < 0 || r.ShadowSample > 1 {

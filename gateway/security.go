@@ -131,6 +131,9 @@ func (g *Gateway) audit(ctx context.Context, r *request, resp proto.Message, cod
 		acc.TraceID = sc.TraceID().String()
 	}
 	acc.IDs, acc.Count = accessed(r.msg, resp)
+	if r.entityID != nil { // an entity put: its request is the namespace's own type
+		acc.IDs, acc.Count = [][]byte{r.entityID}, 1
+	}
 	if w, ok := resp.(*prismv1.WriteResponse); ok {
 		acc.Seq = w.GetSeq()
 	}
@@ -201,6 +204,16 @@ func accessed(req, resp proto.Message) ([][]byte, int) {
 	case *prismv1.LogFetchRequest:
 		if f, ok := resp.(*prismv1.LogFetchResponse); ok {
 			return nil, len(f.GetRecords())
+		}
+	case *prismv1.EntityDeleteRequest:
+		return [][]byte{[]byte(q.GetKey())}, 1
+	case *prismv1.EntityGetRequest:
+		return [][]byte{[]byte(q.GetKey())}, 1
+	case *prismv1.EntityQueryRequest:
+		if resp != nil {
+			if f := resp.ProtoReflect().Descriptor().Fields().ByName("records"); f != nil && f.IsList() {
+				return nil, resp.ProtoReflect().Get(f).List().Len()
+			}
 		}
 	case *prismv1.ScanRequest:
 		if s, ok := resp.(*prismv1.ScanResponse); ok {

@@ -211,6 +211,8 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 	add("postgres.dsn", old.Postgres.DSN, ns.Postgres.DSN, EffectMigration, "another PostgreSQL server holds none of the data")
 	add("kafka.brokers", old.Kafka.Brokers.List(), ns.Kafka.Brokers.List(), EffectMigration, "another Kafka cluster holds none of the records")
 	add("kafka.topic", old.Kafka.Topic, ns.Kafka.Topic, EffectMigration, "another topic holds none of the records")
+	add("entity.message", old.Entity.Message, ns.Entity.Message, EffectMigration, "the stored records are of the old message")
+	add("entity.descriptor_set", digest(old.Entity.DescriptorSet), digest(ns.Entity.DescriptorSet), EffectLive, "new fields take effect for new writes; stored records still decode")
 	add("backend", old.Backend, ns.Backend, EffectLive, "")
 	add("consistency", old.Consistency, ns.Consistency, EffectLive, "")
 	add("retention", old.Retention, ns.Retention, EffectLive, "")
@@ -245,6 +247,8 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 		switch s.Name {
 		case "backend":
 			continue // compared above
+		case "indexes":
+			effect, reason = EffectMigration, "Prism does not yet fill a new or changed index from the stored records (docs/entity.md); "+s.Reason
 		case "storage":
 			effect, reason = EffectMigration, "JetStream cannot change a stream's storage in place; "+s.Reason
 		case "kafka_partitions", "kafka_replication_factor":

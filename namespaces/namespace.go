@@ -37,7 +37,7 @@ const (
 )
 
 // Abstractions lists the abstraction names a Namespace may name.
-var Abstractions = []string{AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog}
+var Abstractions = []string{AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity}
 
 // Backends lists the backend names a Namespace may name. The gateway itself
 // never talks to a backend; cmd/prism wires a reader per namespace.
@@ -159,6 +159,9 @@ type Namespace struct {
 	// PIIRedaction is how a PII field is shown to a caller without
 	// read_pii: one of Redactions; empty means RedactMask.
 	PIIRedaction string `yaml:"pii_redaction,omitempty" json:"pii_redaction,omitempty"`
+	// Entity is the schema of an entity namespace (the record message and
+	// its descriptors); it must be empty for the other abstractions.
+	Entity EntityConfig `yaml:"entity,omitempty" json:"entity,omitzero"`
 	// Needs is what the application needs; see Derive. Optional.
 	Needs Needs `yaml:"needs,omitempty" json:"needs,omitzero"`
 	// Access says who may read, write, subscribe to, read the PII of and
@@ -183,6 +186,9 @@ func (n Namespace) Validate() error {
 		return fmt.Errorf("namespace %s: a postgres section needs backend: postgres, not %q", n.Name, n.Backend)
 	}
 	if err := n.validateLog(); err != nil {
+		return err
+	}
+	if err := n.validateEntity(); err != nil {
 		return err
 	}
 	if n.Retention < 0 {

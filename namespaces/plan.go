@@ -111,6 +111,9 @@ type Plan struct {
 	// Kafka is the topic settings when Backend is kafka (DeriveKafkaTopic);
 	// zero otherwise.
 	Kafka KafkaTopic
+	// Indexes lists an entity namespace's primary key and secondary
+	// indexes, from its message's (prism.index) options; empty otherwise.
+	Indexes Derived[string]
 	// Guarantee says in words what an acknowledged write survives.
 	Guarantee string
 	// Warnings are needs the plan meets only on assumptions worth checking.
@@ -139,6 +142,9 @@ func (p Plan) Settings() []Setting {
 		{"batch_size", p.BatchSize.Value, p.BatchSize.Reason},
 		{"read_cache", p.ReadCache.Value, p.ReadCache.Reason},
 		{"read_cache_entries", p.ReadCacheEntries.Value, p.ReadCacheEntries.Reason},
+	}
+	if p.Indexes.Value != "" {
+		out = append(out, Setting{"indexes", p.Indexes.Value, p.Indexes.Reason})
 	}
 	if p.Backend.Value == "kafka" {
 		out = append(out,
@@ -316,6 +322,9 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 
 	if p.Backend.Value == "kafka" {
 		p.Kafka = DeriveKafkaTopic(ns, p)
+	}
+	if ns.Abstraction == AbstractionEntity {
+		p.Indexes = entityIndexes(ns)
 	}
 	p.Guarantee = guarantee(p, c)
 	return p, nil

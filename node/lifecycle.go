@@ -76,6 +76,10 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 		if err = s.gw.AddLogNamespace(n, run.store.(logStore), run.waiter); err == nil {
 			added = true
 		}
+	case namespaces.AbstractionEntity:
+		if err = s.gw.AddEntityNamespace(n, run.store.(enStore), run.waiter); err == nil {
+			added = true
+		}
 	}
 	if err != nil {
 		return err

@@ -36,7 +36,16 @@ type tsStore interface {
 	Close() error
 }
 
+// enStore is a backend serving an Entity namespace.
+type enStore interface {
+	projectors.EntityTarget
+	gateway.EntityReader
+	Close() error
+}
+
 var (
+	_ enStore = (*sqlite.Store)(nil)
+	_ enStore = (*postgres.Store)(nil)
 	_ kvStore = (*sqlite.Store)(nil)
 	_ tsStore = (*sqlite.Store)(nil)
 	_ kvStore = (*postgres.Store)(nil)

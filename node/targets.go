@@ -113,6 +113,17 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 			return projectors.NewLog(s.js, n.Name, t.Name, ls, append(s.baseOptions(shared), opts...)...)
 		}
 		run.checkpoint = logCheckpoint(ls)
+	case namespaces.AbstractionEntity:
+		es, ok := store.(enStore)
+		if !ok {
+			return nil, fmt.Errorf("backend %s does not serve the entity abstraction; use %s", t.Backend, strings.Join(namespaces.EntityBackends, ", "))
+		}
+		run.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
+			return projectors.NewEntity(s.js, n.Name, t.Name, es, append(s.baseOptions(shared), opts...)...)
+		}
+		run.checkpoint = es.Checkpoint
+		run.read.Entity = es
+		jobStore, jobAbstraction = es, subjects.AbstractionEntity
 	default:
 		return nil, fmt.Errorf("abstraction %q is not served", n.Abstraction)
 	}

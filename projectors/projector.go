@@ -59,6 +59,17 @@ type TimeSeriesTarget interface {
 	ApplyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) error
 }
 
+// EntityTarget is what an Entity projection target must do.
+//
+// Contract: the same as KeyValueTarget's, with ApplyEntity in place of
+// ApplyKeyValue: a put replaces the record of its id and its index
+// entries, a delete removes both, in slice order, atomically with the
+// checkpoint.
+type EntityTarget interface {
+	Checkpoint(ctx context.Context) (uint64, error)
+	ApplyEntity(ctx context.Context, changes []*prismv1.EntityChange, through uint64) error
+}
+
 // Projector applies the events of one namespace's stream to one target
 // through the durable consumer subjects.Consumer(target). Create it with New
 // (KeyValue) or NewTimeSeries, run it with Start, end it with Stop. Applied,
@@ -119,6 +130,15 @@ func NewTimeSeries(js jetstream.JetStream, namespace, target string, t TimeSerie
 		return nil, errors.New("new projector: nil target")
 	}
 	return newProjector(js, namespace, target, timeSeries{t}, opts)
+}
+
+// NewEntity returns a projector of Entity namespace namespace into t, like
+// New.
+func NewEntity(js jetstream.JetStream, namespace, target string, t EntityTarget, opts ...Option) (*Projector, error) {
+	if t == nil {
+		return nil, errors.New("new projector: nil target")
+	}
+	return newProjector(js, namespace, target, entity{t}, opts)
 }
 
 func newProjector(js jetstream.JetStream, namespace, target string, a applier, opts []Option) (*Projector, error) {

@@ -15,8 +15,8 @@ import (
 )
 
 // Store is the store of a projection target a Job writes: its checkpoint,
-// and for the namespace's abstraction a projectors.KeyValueTarget or a
-// projectors.TimeSeriesTarget. The SQLite and PostgreSQL stores serve both;
+// and for the namespace's abstraction a projectors.KeyValueTarget, a
+// projectors.TimeSeriesTarget or a projectors.EntityTarget. The SQLite and PostgreSQL stores serve both;
 // a NATS KV store serves keyvalue.
 type Store interface {
 	Checkpoint(ctx context.Context) (uint64, error)
@@ -42,7 +42,8 @@ type JobConfig struct {
 	// Namespace is the namespace whose stream is replayed. Required.
 	Namespace string
 	// Abstraction is the namespace's: subjects.AbstractionKeyValue (the
-	// default) or subjects.AbstractionTimeSeries.
+	// default), subjects.AbstractionTimeSeries or
+	// subjects.AbstractionEntity.
 	Abstraction string
 	// Target is the projection target's name: the projector's durable
 	// consumer is subjects.Consumer(Target). Required.
@@ -160,8 +161,8 @@ func NewJob(c JobConfig) (*Job, error) {
 		return bad("no target")
 	case c.Storage == nil:
 		return bad("no storage of target %s", c.Target)
-	case c.Abstraction != subjects.AbstractionKeyValue && c.Abstraction != subjects.AbstractionTimeSeries:
-		return bad("abstraction %q: a replay projects keyvalue and timeseries namespaces", c.Abstraction)
+	case c.Abstraction != subjects.AbstractionKeyValue && c.Abstraction != subjects.AbstractionTimeSeries && c.Abstraction != subjects.AbstractionEntity:
+		return bad("abstraction %q: a replay projects keyvalue, timeseries and entity namespaces", c.Abstraction)
 	case c.Follow && c.To > 0:
 		return bad("Follow and To exclude each other")
 	case c.To > 0 && c.From > c.To:
@@ -405,12 +406,19 @@ func (j *Job) startCheckpoint(ctx context.Context, store Store, last uint64) (ui
 // commitEmpty commits an empty batch through seq: the target's checkpoint
 // becomes seq.
 func (j *Job) commitEmpty(ctx context.Context, store Store, seq uint64) error {
-	if j.c.Abstraction == subjects.AbstractionTimeSeries {
+	switch j.c.Abstraction {
+	case subjects.AbstractionTimeSeries:
 		ts, ok := store.(projectors.TimeSeriesTarget)
 		if !ok {
 			return fmt.Errorf("store %T does not serve the timeseries abstraction", store)
 		}
 		return ts.ApplyTimeSeries(ctx, nil, seq)
+	case subjects.AbstractionEntity:
+		en, ok := store.(projectors.EntityTarget)
+		if !ok {
+			return fmt.Errorf("store %T does not serve the entity abstraction", store)
+		}
+		return en.ApplyEntity(ctx, nil, seq)
 	}
 	kv, ok := store.(projectors.KeyValueTarget)
 	if !ok {

@@ -102,14 +102,22 @@ func (j *Job) startProjector(ctx context.Context, stream jetstream.Stream, store
 	}
 	opts = append(opts, c.ProjectorOptions...)
 	var p *projectors.Projector
-	if c.Abstraction == subjects.AbstractionTimeSeries {
+	switch c.Abstraction {
+	case subjects.AbstractionTimeSeries:
 		ts, ok := store.(projectors.TimeSeriesTarget)
 		if !ok {
 			err = fmt.Errorf("store %T does not serve the timeseries abstraction", store)
 		} else {
 			p, err = projectors.NewTimeSeries(c.JetStream, c.Namespace, c.Target, ts, opts...)
 		}
-	} else {
+	case subjects.AbstractionEntity:
+		en, ok := store.(projectors.EntityTarget)
+		if !ok {
+			err = fmt.Errorf("store %T does not serve the entity abstraction", store)
+		} else {
+			p, err = projectors.NewEntity(c.JetStream, c.Namespace, c.Target, en, opts...)
+		}
+	default:
 		kv, ok := store.(projectors.KeyValueTarget)
 		if !ok {
 			err = fmt.Errorf("store %T does not serve the keyvalue abstraction", store)

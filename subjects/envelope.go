@@ -225,13 +225,14 @@ type Decoded struct {
 	KeyValue   *prismv1.KeyValueEvent
 	TimeSeries *prismv1.TimeSeriesAppend
 	Log        *prismv1.LogEvent
+	Entity     *prismv1.EntityEvent
 }
 
 // DecodeEvent decodes an event of any abstraction from its subject, headers
 // and data, parsing the subject once, for readers of a whole namespace
 // stream. It checks what DecodeKeyValueEvent, DecodeTimeSeriesEvent or
 // DecodeLogEvent checks, as the subject's abstraction says. For a data
-// event exactly one of KeyValue, TimeSeries and Log is set; for an
+// event exactly one of KeyValue, TimeSeries, Log and Entity is set; for an
 // idempotency marker none is (d.IsMarker reports it).
 //
 // d.Event is set whenever the subject parses, even with an error, so that a
@@ -254,6 +255,8 @@ func DecodeEvent(subject string, header nats.Header, data []byte) (d Decoded, er
 		d.TimeSeries, err = decodeTimeSeries(d.ID, header, data)
 	case AbstractionLog:
 		d.Log, err = decodeLog(d.ID, header, data)
+	case AbstractionEntity:
+		d.Entity, err = decodeEntity(d.ID, header, data)
 	}
 	return d, err
 }
@@ -277,7 +280,11 @@ func parseEnvelope(subject string, header nats.Header, abstraction string) (es E
 // checkEnvelope is parseEnvelope for the already parsed subject es.
 func checkEnvelope(es Event, subject string, header nats.Header, abstraction string) (marker bool, err error) {
 	if es.IsMarker() {
-		if typ := header.Get(HeaderType); typ != TypeMarker {
+		want := TypeMarker
+		if es.Abstraction == claimToken {
+			want = TypeEntityClaim
+		}
+		if typ := header.Get(HeaderType); typ != want {
 			return false, fmt.Errorf("%w: marker subject with type %q", ErrBadEvent, typ)
 		}
 		return true, nil

@@ -198,12 +198,13 @@ func Marker(ns, token string) string {
 // Event is a parsed event subject.
 type Event struct {
 	Namespace   string
-	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, or "tok" for a marker
+	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, or "tok" for a marker
 	ID          []byte // record id, series id, log record key, or token of a marker
 }
 
-// IsMarker reports whether e is an idempotency marker rather than data.
-func (e Event) IsMarker() bool { return e.Abstraction == markerToken }
+// IsMarker reports whether e carries no data change: an idempotency
+// marker, or a unique-index claim of an entity namespace.
+func (e Event) IsMarker() bool { return e.Abstraction == markerToken || e.Abstraction == claimToken }
 
 // ParseEvent parses prism.<ns>.events.<abstraction>.<encoded id>.
 func ParseEvent(subject string) (Event, error) {
@@ -215,7 +216,7 @@ func ParseEvent(subject string) (Event, error) {
 		return Event{}, err
 	}
 	switch parts[3] {
-	case AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, markerToken:
+	case AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, markerToken, claimToken:
 	default:
 		return Event{}, fmt.Errorf("%w: %q: unknown abstraction %q", ErrInvalidSubject, subject, parts[3])
 	}

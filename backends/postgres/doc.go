@@ -1,14 +1,14 @@
 // Package postgres is the PostgreSQL projection target of Prism (pgx/v5,
-// pgxpool): it keeps the KeyValue and TimeSeries state of one namespace in
-// its own PostgreSQL schema, applied from the namespace's JetStream stream in
+// pgxpool): it keeps the KeyValue, TimeSeries and Entity state of one
+// namespace in its own PostgreSQL schema, applied from the namespace's JetStream stream in
 // batches, each committed in one transaction together with the stream
 // sequence it reaches (the checkpoint).
 //
 // Its public API and semantics are those of backends/sqlite: the same
 // methods, the same page tokens, revisions, TTL, event identity (first write
 // wins), orderings and errors, so a namespace can move between the two
-// without its clients noticing. One checkpoint per namespace serves both
-// abstractions.
+// without its clients noticing. One checkpoint per namespace serves every
+// abstraction.
 //
 // # Schema
 //
@@ -31,7 +31,8 @@
 // with a handful of set-based statements over unnest arrays, whatever the
 // batch size, instead of one statement per event. A TimeSeries batch above
 // the checkpoint is a single statement: checkpoint, events (ON CONFLICT DO
-// NOTHING) and the tag rows of the events it stored.
+// NOTHING) and the tag rows of the events it stored. An Entity batch is
+// one pipelined pgx batch of per-record statements (entity.go).
 //
 // Durability: a batch is durable when ApplyKeyValue returns, as durable as
 // the server's synchronous_commit setting makes any commit.

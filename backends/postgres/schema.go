@@ -113,6 +113,29 @@ UPDATE {s}.items i SET rev = r.revision FROM {s}.records r WHERE r.id = i.id;
 
 DROP TABLE {s}.records;
 `,
+
+	// 4: the Entity projection, as in backends/sqlite (docs/entity.md):
+	// en_records one row per record, en_index one row per (secondary
+	// index, record) whose primary key (idx, key, id) serves equality and
+	// range queries in both orders; bytea compares byte by byte, the
+	// order the index keys are encoded for.
+	`
+CREATE TABLE {s}.en_records (
+	id      bytea  NOT NULL PRIMARY KEY,
+	record  bytea  NOT NULL,
+	rev     bigint NOT NULL,
+	lineage bytea
+);
+
+CREATE TABLE {s}.en_index (
+	idx text  NOT NULL,
+	key bytea NOT NULL,
+	id  bytea NOT NULL,
+	PRIMARY KEY (idx, key, id)
+);
+
+CREATE INDEX en_index_by_id ON {s}.en_index (id);
+`,
 }
 
 // advisoryClass is the first key of the advisory locks Prism takes (ASCII

@@ -104,6 +104,38 @@ UPDATE items SET rev = coalesce((SELECT r.revision FROM records r WHERE r.id = i
 
 DROP TABLE records;
 `,
+
+	// 4: the Entity projection (docs/entity.md, ADR 018).
+	//
+	// en_records holds one row per record: its primary key, the record
+	// (the namespace's message, binary protobuf), rev, the stream
+	// sequence of the put that wrote it, and lineage, the
+	// prismv1.EntityLineage of that put (NULL when unknown).
+	//
+	// en_index holds one row per (secondary index, record): the index key
+	// (the field's value, encoded so that byte order is value order) and
+	// the record's id. Its primary key (idx, key, id) is the index: an
+	// equality or range query of one index, ascending or descending, is one
+	// range scan of it, and a page starts where the last one stopped.
+	// en_index_by_id finds the rows of a record when a put replaces it or a
+	// delete removes it.
+	`
+CREATE TABLE en_records (
+	id      BLOB    NOT NULL PRIMARY KEY,
+	record  BLOB    NOT NULL,
+	rev     INTEGER NOT NULL,
+	lineage BLOB
+) WITHOUT ROWID;
+
+CREATE TABLE en_index (
+	idx TEXT NOT NULL,
+	key BLOB NOT NULL,
+	id  BLOB NOT NULL,
+	PRIMARY KEY (idx, key, id)
+) WITHOUT ROWID;
+
+CREATE INDEX en_index_by_id ON en_index (id);
+`,
 }
 
 // migrate brings the schema of db to the latest version. It is idempotent and

@@ -1,5 +1,6 @@
 // Package sqlite is the SQLite projection target of Prism: it keeps the
-// KeyValue state of one namespace in one SQLite database file, applied from
+// KeyValue, TimeSeries and Entity state of one namespace in one SQLite
+// database file, applied from
 // the namespace's JetStream stream in batches, each committed in one
 // transaction together with the stream sequence it reaches (the checkpoint).
 //

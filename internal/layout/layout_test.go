@@ -47,6 +47,7 @@ var rules = []rule{
 	{prefix: "auth", allow: []string{"proto", "subjects", "status", "internal/metrics"}},
 	{prefix: "pii", allow: []string{"proto", "subjects", "status"}},
 	{prefix: "client", allow: []string{"proto", "subjects"}},
+	{prefix: "examples", allow: []string{"proto", "subjects", "client"}},
 	{prefix: "backends/internal", allow: []string{"proto", "subjects", "backends/internal"}},
 	{prefix: "backends/backendtest", allow: []string{"proto", "subjects", "backends/internal"}},
 	{prefix: "backends/", allow: []string{"proto", "subjects", "backends/internal"}, own: true},

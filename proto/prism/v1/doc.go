@@ -5,4 +5,5 @@
 //   - errors.proto: the error reply and its stable codes.
 //   - kv.proto: the KeyValue requests, replies and events.
 //   - ts.proto: the TimeSeries requests, replies and events.
+//   - entity.proto: the Entity requests, replies and events.
 package prismv1
