@@ -104,9 +104,11 @@ func Lookup(ctx context.Context, js jetstream.JetStream, name string, spec Targe
 	switch e.Namespace.Abstraction {
 	case namespaces.AbstractionTimeSeries:
 		c.Abstraction = subjects.AbstractionTimeSeries
+	case namespaces.AbstractionEntity:
+		c.Abstraction = subjects.AbstractionEntity
 	case namespaces.AbstractionKeyValue:
 	default:
-		return JobConfig{}, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue and timeseries targets only", name, e.Namespace.Abstraction)
+		return JobConfig{}, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue, timeseries and entity targets only", name, e.Namespace.Abstraction)
 	}
 	_, c.Storage, err = ResolveTarget(e.Namespace, spec)
 	return c, err
