@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/pii"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -102,10 +101,8 @@ func (g *Gateway) searchTokens(ctx context.Context, r *request, req *prismv1.Sea
 	if len(piiTags) == 0 {
 		return req, nil
 	}
-	if sec := g.opts.security; sec != nil {
-		if err := sec.Authorize(r.principal, r.ns.Name, auth.ReadPII); err != nil {
-			return nil, status.Newf(prismv1.Code_PERMISSION_DENIED, "search by tag %s of namespace %s: it is a PII field, and searching by it needs read_pii", strings.Join(piiTags, ", "), r.ns.Name)
-		}
+	if !g.mayReadPII(r) {
+		return nil, status.Newf(prismv1.Code_PERMISSION_DENIED, "search by tag %s of namespace %s: it is a PII field, and searching by it needs read_pii", strings.Join(piiTags, ", "), r.ns.Name)
 	}
 	if len(req.GetSeriesId()) == 0 {
 		return nil, status.Invalidf("search by tag %s: it is a PII field of namespace %s, stored as a per-series token: give series_id", strings.Join(piiTags, ", "), r.ns.Name)
@@ -136,12 +133,13 @@ func (g *Gateway) revealPage(ctx context.Context, r *request, resp *prismv1.Even
 	}
 	out := &prismv1.EventsResponse{NextPageToken: resp.GetNextPageToken(), Events: make([]*prismv1.SeriesEvent, len(resp.GetEvents()))}
 	keys := map[string]map[pii.Header]*pii.RecordKey{}
+	v := g.piiView(r, nil)
 	for i, se := range resp.GetEvents() {
 		series := se.GetSeriesId()
 		if keys[string(series)] == nil {
 			keys[string(series)] = map[pii.Header]*pii.RecordKey{}
 		}
-		ev, err := g.revealEvent(ctx, r, series, se.GetEvent(), keys[string(series)], nil)
+		ev, err := g.revealEvent(ctx, r, series, se.GetEvent(), keys[string(series)], v)
 		if err != nil {
 			return nil, err
 		}
@@ -154,9 +152,10 @@ func (g *Gateway) revealPage(ctx context.Context, r *request, resp *prismv1.Even
 func (g *Gateway) revealEvents(ctx context.Context, r *request, series []byte, evs []*prismv1.TimeSeriesEvent, undecryptable func(string)) ([]*prismv1.TimeSeriesEvent, error) {
 	out := make([]*prismv1.TimeSeriesEvent, len(evs))
 	keys := map[pii.Header]*pii.RecordKey{}
+	v := g.piiView(r, undecryptable)
 	for i, ev := range evs {
 		var err error
-		if out[i], err = g.revealEvent(ctx, r, series, ev, keys, undecryptable); err != nil {
+		if out[i], err = g.revealEvent(ctx, r, series, ev, keys, v); err != nil {
 			return nil, err
 		}
 	}
@@ -167,10 +166,9 @@ func (g *Gateway) revealEvents(ctx context.Context, r *request, series []byte, e
 // it: PII tags and payload opened for a caller with read_pii, else masked
 // or left out; a forgotten series' left out; the sealed-value tags taken
 // out. A value that does not open is an INTERNAL error, or, with
-// undecryptable, left out after undecryptable is told its field.
-func (g *Gateway) revealEvent(ctx context.Context, r *request, series []byte, ev *prismv1.TimeSeriesEvent, keys map[pii.Header]*pii.RecordKey, undecryptable func(string)) (*prismv1.TimeSeriesEvent, error) {
-	plain := g.mayReadPII(r)
-	omit := !plain && r.ns.PIIRedaction == namespaces.RedactOmit
+// view.undecryptable, left out after it is told the field.
+func (g *Gateway) revealEvent(ctx context.Context, r *request, series []byte, ev *prismv1.TimeSeriesEvent, keys map[pii.Header]*pii.RecordKey, view piiView) (*prismv1.TimeSeriesEvent, error) {
+	plain, omit, undecryptable := view.plain, view.omit, view.undecryptable
 	// show returns what the caller sees of field's value: ok false to
 	// leave it out.
 	show := func(field string, kind pii.Kind, value []byte) ([]byte, bool, error) {
@@ -235,4 +233,16 @@ func (g *Gateway) revealEvent(ctx context.Context, r *request, series []byte, ev
 		}
 	}
 	return out, nil
+}
+
+// piiView is how one caller sees PII, decided once per page or change
+// rather than per value.
+type piiView struct {
+	plain, omit   bool
+	undecryptable func(field string)
+}
+
+func (g *Gateway) piiView(r *request, undecryptable func(string)) piiView {
+	plain := g.mayReadPII(r)
+	return piiView{plain: plain, omit: !plain && r.ns.PIIRedaction == namespaces.RedactOmit, undecryptable: undecryptable}
 }

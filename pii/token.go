@@ -58,10 +58,7 @@ func IsToken(s string) bool {
 // ErrForgotten (a search: nothing was ever sealed for it, or it was
 // forgotten, so no stored token can match).
 func (k *Keyring) TokenKey(ctx context.Context, ns string, id []byte, create bool) (*TokenKey, error) {
-	if _, err := k.current(ctx, ns); err != nil {
-		return nil, err
-	}
-	s, err := k.byID(ctx, ns, keyID(1))
+	s, err := k.RequestHasher(ctx, ns) // the first data key
 	if err != nil {
 		return nil, err
 	}
