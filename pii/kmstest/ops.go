@@ -80,8 +80,11 @@ func (s *Server) handle(r *http.Request, body []byte) (any, *refusal) {
 	}
 	s.mu.Unlock()
 	if stall {
+		// No answer at all, not even once the client gave up: a late 503
+		// would reach a retrying client as the call's last error instead
+		// of its deadline.
 		<-r.Context().Done()
-		return nil, refuse(503, "ServiceUnavailable", "stalled")
+		panic(http.ErrAbortHandler)
 	}
 	switch op {
 	case "Encrypt":
