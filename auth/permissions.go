@@ -37,7 +37,12 @@ var readOnlyAdmin = []string{"ns.list", "ns.get", "ns.history"}
 // (subjects.DeliverPrefix, where its subscriptions' changes arrive) and
 // publish $JS.API.INFO, which the server answers itself with "no
 // JetStream" in the application account (how the Go client picks the
-// subscription path). read_pii has no subject.
+// subscription path), and prism.*.subscribe.open, whose handler checks the
+// policy and answers PERMISSION_DENIED naming what is missing: a request
+// the server drops gets no answer, and a subscriber could not tell a
+// refusal from a gateway that is down. Pulls and closes stay limited to
+// the namespaces p may subscribe to, and an open grants nothing the
+// gateway does not (Anonymous gets neither). read_pii has no subject.
 // Everything else is denied: when nothing may be published the publish
 // permission is an explicit deny of ">", because an empty allow list would
 // mean "allow all" to the server. Namespace names that are not valid
@@ -72,8 +77,10 @@ func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 			}
 			any = any || len(pol.Grants(p)) > 0
 		}
+		if p.Via != ViaNone {
+			pub = append(pub, subjects.JetStreamInfo, subjects.Subscribe("*", subjects.SubscribeOpen))
+		}
 		if follows {
-			pub = append(pub, subjects.JetStreamInfo)
 			sub = append(sub, subjects.DeliverPrefix(p.Name)+".>")
 		}
 		switch {

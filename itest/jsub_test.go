@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -214,9 +215,7 @@ func TestSecuredSubscribeRefusals(t *testing.T) {
 		subject string
 		body    string
 	}{
-		{"stranger opens on orders", stranger, subjects.Subscribe("orders", subjects.SubscribeOpen), `{}`},
 		{"stranger pulls admin's subscription", stranger, subjects.Subscribe("orders", subjects.SubscribeNext), nextBody(adminOrders.GetConsumer())},
-		{"app opens on payroll", app, subjects.Subscribe("payroll", subjects.SubscribeOpen), `{}`},
 		{"app pulls payroll's subscription, knowing its name", app, subjects.Subscribe("payroll", subjects.SubscribeNext), nextBody(adminPayroll.GetConsumer())},
 		{"app creates a consumer", app, "$JS.API.CONSUMER.CREATE." + subjects.Stream("orders"), `{}`},
 		{"app pulls raw from a subscription consumer", app, subjects.ConsumerNext(subjects.Stream("orders"), adminOrders.GetConsumer()), `{"batch":1}`},
@@ -234,6 +233,36 @@ func TestSecuredSubscribeRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRefusal(t, app, "Subscription", adminOrders.GetDeliverSubject())
+
+	// Anyone may ask to open (so that a refusal gets an answer, not a
+	// timeout): Prism refuses it, naming the permission, and creates no
+	// consumer.
+	for _, tc := range []struct {
+		name string
+		nc   *nats.Conn
+		ns   string
+	}{
+		{"stranger opens on orders", stranger, "orders"},
+		{"app opens on payroll", app, "payroll"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.subscriptionConsumers(t, tc.ns)
+			c, err := client.New(tc.nc, client.WithSubscribeVia(client.SubscribeThroughPrism))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := c.Subscribe(context.Background(), tc.ns)
+			if !errors.Is(err, client.ErrPermissionDenied) || !strings.Contains(err.Error(), "subscribe") {
+				if sub != nil {
+					_ = sub.Stop()
+				}
+				t.Fatalf("got %v, want PERMISSION_DENIED naming subscribe", err)
+			}
+			if after := s.subscriptionConsumers(t, tc.ns); !slices.Equal(after, before) {
+				t.Fatalf("subscriptions of %s went from %v to %v", tc.ns, before, after)
+			}
+		})
+	}
 
 	// Prism refuses what the server lets through: app may use orders'
 	// subscribe subjects, but not to pull another principal's
@@ -266,17 +295,21 @@ func TestSecuredSubscribeRefusals(t *testing.T) {
 		}
 	}
 
-	// A client without subscribe: the server does not answer, the client
-	// gives up at its deadline.
+	// A client without subscribe is told so by Prism; one without read,
+	// whose request the server drops, by the client from the server's
+	// permissions violation. Neither waits for its deadline.
 	sc, err := client.New(stranger, client.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sub, err := sc.Subscribe(context.Background(), "orders"); !errors.Is(err, client.ErrDeadlineExceeded) {
+	if sub, err := sc.Subscribe(context.Background(), "orders"); !errors.Is(err, client.ErrPermissionDenied) || !strings.Contains(err.Error(), "subscribe") {
 		if sub != nil {
 			_ = sub.Stop()
 		}
-		t.Fatalf("stranger's Subscribe: %v, want DEADLINE_EXCEEDED", err)
+		t.Fatalf("stranger's Subscribe: %v, want PERMISSION_DENIED naming subscribe", err)
+	}
+	if _, err := sc.KeyValue("orders").Get(context.Background(), []byte("r0")); !errors.Is(err, client.ErrPermissionDenied) || !strings.Contains(err.Error(), subjects.Read("orders", "get")) {
+		t.Fatalf("stranger's Get: %v, want PERMISSION_DENIED naming %s", err, subjects.Read("orders", "get"))
 	}
 
 	// Narrow the policy live: app keeps its connection (and its server
