@@ -18,6 +18,24 @@ const OwnerVerify = "verify"
 // the namespaces it may see only.
 var readOnlyAdmin = []string{"ns.list", "ns.get", "ns.history"}
 
+// ChangeGrants lists the namespaces whose change fan-out
+// (subjects.Changes) principal p may subscribe to under ps, sorted, or
+// all == true for a global admin, whose permission covers every namespace.
+// The fan-out is core NATS that never reaches Prism: the callout audits
+// these grants when it admits a connection (CalloutConfig.Audit).
+func ChangeGrants(p Principal, ps Policies) (nss []string, all bool) {
+	if ps.IsGlobalAdmin(p) {
+		return nil, true
+	}
+	for ns, pol := range ps.Namespaces {
+		if subjects.ValidateNamespace(ns) == nil && pol.Allows(p, Subscribe) {
+			nss = append(nss, ns)
+		}
+	}
+	slices.Sort(nss)
+	return nss, false
+}
+
 // UserPermissions returns the NATS subject permissions of principal p in
 // the application account, derived from ps: the first enforcement of the
 // policies, by the server itself (the gateway checks them again on every

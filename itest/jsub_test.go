@@ -16,6 +16,7 @@ import (
 
 	"github.com/prism-data/prism/auth/audit"
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
@@ -387,4 +388,47 @@ func wantRefusal(t *testing.T, nc *nats.Conn, kind, subject string) {
 			t.Fatalf("the server did not refuse the %s on %s", kind, subject)
 		}
 	}
+}
+
+// TestSecuredConnectionsAudited: the callout's decisions are audited: one
+// connect.admit per connection, refused ones too, and the change fan-out
+// (core NATS, which never reaches Prism) by its grant on each namespace
+// an admitted connection may follow.
+func TestSecuredConnectionsAudited(t *testing.T) {
+	s := startSecured(t)
+	s.user(t, "app")
+	s.user(t, "stranger")
+	s.user(t, "admin")
+	if nc, err := s.dial(natsconn.Options{Token: "opaque-token"}); err == nil {
+		nc.Close()
+		t.Fatal("an opaque token connected")
+	}
+	count := func(ops []string, want string) int {
+		n := 0
+		for _, op := range ops {
+			if op == want {
+				n++
+			}
+		}
+		return n
+	}
+	// The grants are stored before the server admits the connection; the
+	// other records may trail it a little.
+	var connects []string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		connects = s.auditOps(t, subjects.AuditNoNamespace, "connect")
+		if count(connects, "anonymous connect.admit PERMISSION_DENIED") == 1 && count(connects, "stranger connect.admit OK") == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{"app connect.admit OK", "stranger connect.admit OK", "admin connect.admit OK", "anonymous connect.admit PERMISSION_DENIED"} {
+		if count(connects, want) != 1 {
+			t.Errorf("audit has %d %q, want 1:\n%s", count(connects, want), want, strings.Join(connects, "\n"))
+		}
+	}
+	equalStrings(t, "orders' fan-out grants", s.auditOps(t, "orders", "changes"), []string{"app changes.grant OK"})
+	equalStrings(t, "payroll's fan-out grants", s.auditOps(t, "payroll", "changes"), nil)
+	equalStrings(t, "all-namespace grants (a global admin)", s.auditOps(t, subjects.AuditNoNamespace, "changes"), []string{"admin changes.grant_all OK"})
 }

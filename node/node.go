@@ -180,7 +180,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 		return nil, err
 	}
 	if n.sm != nil {
-		if n.callout, err = startCallout(ctx, n.nc, n.sm, n.sec, n.reg, log); err != nil {
+		if n.callout, err = startCallout(ctx, n.nc, n.sm, n.sec, auditor{n.audit}, n.reg, log); err != nil {
 			return nil, err
 		}
 	}
