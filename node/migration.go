@@ -60,7 +60,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 		if active && name == m.To.Name && m.State.Backfilling() {
 			backfill = s.backfillJob(n.Name, pt.Name, name, m)
 		}
-		run, err := s.openTarget(ctx, n, plan, t, backfill)
+		run, err := s.openTarget(ctx, n, plan, t, backfill, false)
 		if err != nil {
 			return fmt.Errorf("migration target %s: %w", name, err)
 		}

@@ -1,0 +1,233 @@
+package itest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/prism-data/prism/backends/postgres/pgtest"
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/itest/natstest"
+)
+
+// timedAcks records every acknowledged write: its id, value, sequence and
+// when the acknowledgement arrived.
+type timedAcks struct {
+	mu    sync.Mutex
+	ids   map[string]uint64
+	times []time.Time
+}
+
+func (a *timedAcks) add(id string, seq uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ids[id] = seq
+	a.times = append(a.times, time.Now())
+}
+
+// between counts the acknowledgements that arrived in (from, to).
+func (a *timedAcks) between(from, to time.Time) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, at := range a.times {
+		if at.After(from) && at.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// longestGap is the longest time in [from, to] without an
+// acknowledgement.
+func (a *timedAcks) longestGap(from, to time.Time) time.Duration {
+	a.mu.Lock()
+	times := slices.Clone(a.times)
+	a.mu.Unlock()
+	slices.SortFunc(times, func(x, y time.Time) int { return x.Compare(y) })
+	var gap time.Duration
+	last := from
+	for _, at := range times {
+		if at.Before(from) || at.After(to) {
+			continue
+		}
+		gap = max(gap, at.Sub(last))
+		last = at
+	}
+	return max(gap, to.Sub(last))
+}
+
+// TestStandbyServesWritesAcrossAKill runs two prism serve processes on
+// one NATS server with a read-your-writes KeyValue namespace on
+// PostgreSQL (a strong write waits for the projection, so it waits for
+// the takeover: ADR 022). The
+// first projects it; the second opens it on standby (ADR 022): it serves
+// writes, and reads too, the backend being shared. Under eight writers
+// the first is killed with SIGKILL: the second keeps acknowledging writes
+// while it is still on standby (it can take over only once the dead
+// process's consumer has been idle for five seconds), then takes over.
+// Afterwards every acknowledged write is in PostgreSQL with its value and
+// at the sequence it was acknowledged with (stored once), read through
+// the survivor.
+func TestStandbyServesWritesAcrossAKill(t *testing.T) {
+	srv := natstest.Server(t)
+	dsn := pgtest.DSN(t)
+	ns := pgtest.Namespace(t, "standby-")
+	cfg := configDir(t, fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: postgres\nconsistency: read-your-writes\n", ns))
+	args := func(http string) []string {
+		return []string{"--nats-url", srv.ClientURL(), "--config", cfg, "--postgres-dsn", dsn, "--log-level", "info", "--http-listen", http}
+	}
+	firstHTTP, secondHTTP := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	first := startPrism(t, t.TempDir(), 0, args(firstHTTP)...)
+	second := startPrism(t, t.TempDir(), 0, args(secondHTTP)...)
+	waitOutput(t, second, "target on standby")
+
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c, err := client.New(nc, client.WithTimeout(time.Second), client.WithRetries(6, 50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := c.KeyValue(ns)
+	// No deadline: each call gets the client's own timeout, and writes
+	// its retries, so a request lost with the killed process is retried.
+	ctx := context.Background()
+
+	// Both processes answer, the standby from the shared PostgreSQL: no
+	// read is handed back, and each process answered some.
+	for i := range 100 {
+		id := fmt.Appendf(nil, "warm-%03d", i)
+		seq, err := kv.Put(ctx, id, []client.Item{item("v", "x")})
+		if err != nil {
+			t.Fatalf("put %s: %v", id, err)
+		}
+		if rec, err := kv.Get(ctx, id, client.MinSeq(seq)); err != nil || rec.Revision != seq {
+			t.Fatalf("get %s after its put at %d: %+v, %v", id, seq, rec, err)
+		}
+	}
+	for name, addr := range map[string]string{"first": firstHTTP, "second": secondHTTP} {
+		m := scrape(t, "http://"+addr)
+		if n := sumSeries(m, "prism_gateway_handed_back_total"); n != 0 {
+			t.Errorf("%s handed back %v requests, want none", name, n)
+		}
+		if n := sumSeries(m, `prism_gateway_requests_total{code="OK",namespace="`+ns+`",op="read.get"}`); n == 0 {
+			t.Errorf("%s answered no get: %v", name, seriesOf(m, "prism_gateway_requests_total"))
+		}
+		if n := sumSeries(m, `prism_gateway_requests_total{code="OK",namespace="`+ns+`",op="write.put"}`); n == 0 {
+			t.Errorf("%s answered no put", name)
+		}
+	}
+
+	acked := &timedAcks{ids: map[string]uint64{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("w%d-%06d", w, i)
+				seq, err := kv.Put(ctx, []byte(id), []client.Item{{Key: []byte("v"), Value: []byte(id)}})
+				if err != nil {
+					continue // not acknowledged
+				}
+				acked.add(id, seq)
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	killed := time.Now()
+	first.kill()
+	waitOutput(t, second, "took over a standby target")
+	tookOver := time.Now()
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	end := time.Now()
+
+	// The standby cannot take over within five seconds of the dead
+	// process's last delivery (projectors.InUseBy), and a request the
+	// dead process took ends within the client's one-second timeout: what
+	// is acknowledged from 1.5 s to 3 s after the kill, the standby
+	// acknowledged on standby.
+	from, onStandby := killed.Add(1500*time.Millisecond), killed.Add(3*time.Second)
+	if tookOver.Before(onStandby) {
+		t.Fatalf("the standby took over %v after the kill, sooner than a dead owner's consumer is free", tookOver.Sub(killed))
+	}
+	if n := acked.between(from, onStandby); n == 0 {
+		t.Fatalf("no write acknowledged 1.5 s to 3 s after the kill: the standby served no write\n%s", second.Output())
+	}
+	t.Logf("%d writes acknowledged; %d between the kill and the takeover %v later; longest time without an acknowledged write: %v",
+		len(acked.ids), acked.between(killed, tookOver), tookOver.Sub(killed).Round(time.Millisecond), acked.longestGap(killed.Add(-time.Second), end).Round(time.Millisecond))
+
+	// Read back by eight readers; each failure is reported, none blocks.
+	ids := make(chan string)
+	var mu sync.Mutex
+	var failures []string
+	var readers sync.WaitGroup
+	for range 8 {
+		readers.Go(func() {
+			for id := range ids {
+				seq := acked.ids[id]
+				rec, err := kv.Get(ctx, []byte(id), client.MinSeq(seq))
+				var failure string
+				switch {
+				case err != nil:
+					failure = fmt.Sprintf("acknowledged write %s (seq %d) lost: %v", id, seq, err)
+				case rec.Revision != seq || len(rec.Items) != 1 || !bytes.Equal(rec.Items[0].Value, []byte(id)):
+					failure = fmt.Sprintf("acknowledged write %s at seq %d: got revision %d items %+v", id, seq, rec.Revision, rec.Items)
+				}
+				if failure != "" {
+					mu.Lock()
+					failures = append(failures, failure)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for id := range acked.ids {
+		ids <- id
+	}
+	close(ids)
+	readers.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d acknowledged writes wrong, e.g.:\n%s", len(failures), len(acked.ids), strings.Join(failures[:min(len(failures), 10)], "\n"))
+	}
+}
+
+// seriesOf lists the scraped series of metric name.
+func seriesOf(m map[string]float64, name string) []string {
+	var out []string
+	for series := range m {
+		if strings.HasPrefix(series, name) {
+			out = append(out, series)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sumSeries sums the scraped series whose name and labels start with
+// prefix.
+func sumSeries(m map[string]float64, prefix string) float64 {
+	var sum float64
+	for series, v := range m {
+		if strings.HasPrefix(series, strings.TrimSuffix(prefix, "}")) {
+			sum += v
+		}
+	}
+	return sum
+}
