@@ -231,3 +231,54 @@ func sumSeries(m map[string]float64, prefix string) float64 {
 	}
 	return sum
 }
+
+// TestGatewayAndProjectorRoles splits one deployment by role: a
+// projector-only process and a gateway-only one on a strong namespace on
+// PostgreSQL. Every request goes to the gateway (the projector answers
+// none), which serves reads from PostgreSQL and acknowledges a strong
+// write once the other process's projection applied it, read through the
+// consumer they share; the gateway never projects.
+func TestGatewayAndProjectorRoles(t *testing.T) {
+	srv := natstest.Server(t)
+	dsn := pgtest.DSN(t)
+	ns := pgtest.Namespace(t, "roles-")
+	cfg := configDir(t, fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: postgres\nconsistency: strong\n", ns))
+	projHTTP, gwHTTP := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	common := []string{"--nats-url", srv.ClientURL(), "--config", cfg, "--postgres-dsn", dsn, "--log-level", "info"}
+	proj := startPrism(t, t.TempDir(), 0, append(common, "--role", "projector", "--http-listen", projHTTP)...)
+	gw := startPrism(t, t.TempDir(), 0, append(common, "--role", "gateway", "--http-listen", gwHTTP)...)
+	waitOutput(t, gw, "this process is gateway-only")
+
+	_, c := proj.connect(t)
+	kv := c.KeyValue(ns)
+	ctx := testCtx(t)
+	for i := range 50 {
+		id := fmt.Appendf(nil, "r%02d", i)
+		seq, err := kv.Put(ctx, id, []client.Item{item("v", string(id))})
+		if err != nil {
+			t.Fatalf("put %s: %v", id, err)
+		}
+		// Strong: acknowledged only once applied, so a plain get sees it.
+		rec, err := kv.Get(ctx, id)
+		if err != nil || rec.Revision != seq || string(rec.Items[0].Value) != string(id) {
+			t.Fatalf("get %s after its strong put at %d: %+v, %v", id, seq, rec, err)
+		}
+	}
+	pm := scrape(t, "http://"+projHTTP)
+	if len(seriesOf(pm, "prism_gateway_requests_total")) != 0 {
+		t.Errorf("the projector-only process answered requests: %v", seriesOf(pm, "prism_gateway_requests_total"))
+	}
+	if n := sumSeries(pm, `prism_projector_events_applied_total{namespace="`+ns+`"`); n < 50 {
+		t.Errorf("the projector applied %v events, want at least 50", n)
+	}
+	m := scrape(t, "http://"+gwHTTP)
+	if n := sumSeries(m, `prism_gateway_requests_total{code="OK",namespace="`+ns+`",op="write.put"}`); n != 50 {
+		t.Errorf("the gateway answered %v puts, want 50", n)
+	}
+	if n := sumSeries(m, `prism_projector_events_applied_total{namespace="`+ns+`"`); n != 0 {
+		t.Errorf("the gateway-only process applied %v events", n)
+	}
+	if strings.Contains(gw.Output(), "took over") {
+		t.Errorf("the gateway-only process took over:\n%s", gw.Output())
+	}
+}

@@ -127,6 +127,9 @@ func (s *namespaceSet) startCompaction(sv *served) (err error) {
 // gone, this one projects it, serves its reads if they went elsewhere,
 // and compacts its stream.
 func (s *namespaceSet) retryStandby(ctx context.Context) {
+	if !s.cfg.projects() {
+		return // a gateway-only process stays on standby
+	}
 	s.mu.Lock()
 	var standby []*served
 	for _, sv := range s.served {

@@ -140,6 +140,15 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		}
 		run.newJob = func(batch int) (*replay.Job, error) { return backfill(jobAbstraction, jobStore, where, batch, shared) }
 	}
+	if !s.cfg.projects() {
+		// A gateway-only process: every target on standby, for good,
+		// whether or not a projector made its consumer yet.
+		run.standby = projectors.NewConsumerProgress(s.js, n.Name, t.Name)
+		run.waiter = newSwapWaiter(run.standby)
+		run.read.Applied = run.waiter
+		s.log.Info("target on standby: this process is gateway-only (--role gateway)", "namespace", n.Name, "target", t.Name)
+		return run, nil
+	}
 	start, err := run.projector(plan.BatchSize.Value)
 	if err != nil {
 		return nil, err
