@@ -3,6 +3,7 @@ package itest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -281,4 +282,67 @@ func TestGatewayAndProjectorRoles(t *testing.T) {
 	if strings.Contains(gw.Output(), "took over") {
 		t.Errorf("the gateway-only process took over:\n%s", gw.Output())
 	}
+}
+
+// TestTakeoverServesNoStaleRead: a strong SQLite namespace, its owner
+// killed after thousands of acknowledged writes its standby never
+// applied (a standby's SQLite file is its own). The standby takes over and
+// must not answer reads from its file before it has caught up with what
+// the dead owner applied: until then its reads are UNAVAILABLE, and from
+// the first read it answers, every acknowledged write is visible (strong
+// consistency), never NOT_FOUND.
+func TestTakeoverServesNoStaleRead(t *testing.T) {
+	srv := natstest.Server(t)
+	cfg := configDir(t, "name: strict\nabstraction: keyvalue\nbackend: sqlite\nconsistency: strong\n")
+	args := []string{"--nats-url", srv.ClientURL(), "--config", cfg, "--log-level", "info"}
+	first := startPrism(t, t.TempDir(), 0, args...)
+	second := startPrism(t, t.TempDir(), 0, args...)
+	waitOutput(t, second, "target on standby")
+	_, c := first.connect(t)
+	kv := c.KeyValue("strict")
+	ctx := testCtx(t)
+
+	const n = 3000
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				if _, err := kv.Put(ctx, fmt.Appendf(nil, "r%04d", i), []client.Item{item("v", "x")}); err != nil {
+					t.Errorf("put r%04d: %v", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	first.kill()
+
+	unavailable := 0
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := kv.Get(ctx, fmt.Appendf(nil, "r%04d", n-1))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, client.ErrUnavailable) && !errors.Is(err, client.ErrDeadlineExceeded) {
+			t.Fatalf("read after the owner died: %v, want UNAVAILABLE until the takeover caught up, then the record", err)
+		}
+		unavailable++
+		if time.Now().After(deadline) {
+			t.Fatalf("no read answered within 60 s of the kill\n%s", second.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range n {
+		if _, err := kv.Get(ctx, fmt.Appendf(nil, "r%04d", i)); err != nil {
+			t.Fatalf("acknowledged strong write r%04d after the takeover: %v", i, err)
+		}
+	}
+	if !strings.Contains(second.Output(), "caught up with the process that projected it before") {
+		t.Errorf("no catch-up before serving reads in the log:\n%s", second.Output())
+	}
+	t.Logf("%d reads UNAVAILABLE before the takeover caught up", unavailable)
 }

@@ -142,10 +142,15 @@ func (s *namespaceSet) retryStandby(ctx context.Context) {
 		s.mu.Lock()
 		run, name, batch := sv.primaryRun(), sv.ns.Name, sv.plan.BatchSize.Value
 		s.mu.Unlock()
+		// How far the process that projected it had got: this one's reads
+		// wait for that much (below).
+		floor, _ := run.standby.Refresh(ctx)
 		if !s.takeOver(ctx, name, run, batch) {
 			continue
 		}
-		s.gw.SetReadsElsewhere(name, false)
+		if processLocal(run.target.Backend) {
+			s.serveReadsOnceAt(name, run.waiter, floor)
+		}
 		s.mu.Lock()
 		err := s.startCompaction(sv)
 		if err == nil && sv.ns.Abstraction == namespaces.AbstractionKeyValue {
@@ -157,6 +162,24 @@ func (s *namespaceSet) retryStandby(ctx context.Context) {
 		}
 		s.log.Info("took over a standby target: this process projects it now", "namespace", name, "target", run.target.Name, "checkpoint", run.proj.Applied())
 	}
+}
+
+// serveReadsOnceAt serves the reads of namespace ns here, handed back
+// until now, once p (the target's progress) has applied floor: the process that projected it
+// before answered them from its own copy, up to floor, and a read here
+// must not see less (a strong namespace's reads would be stale). It
+// waits in the background, owned by s.
+func (s *namespaceSet) serveReadsOnceAt(ns string, p progress, floor uint64) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := p.WaitApplied(s.ctx, floor); err != nil {
+			return // shutting down
+		}
+		if err := s.gw.SetReadsElsewhere(ns, false); err == nil {
+			s.log.Info("serving reads: caught up with the process that projected it before", "namespace", ns, "applied", p.Applied(), "floor", floor)
+		}
+	}()
 }
 
 // readCacheEntries is the gateway read cache size plan asks for, 0 for
