@@ -45,7 +45,11 @@ func TestReadmeSecurityTour(t *testing.T) {
 	p := startPrism(t, data, 0, "--auth-config", filepath.Join(a, "auth.yaml"))
 	env := []string{"NATS_URL=" + p.url, "NATS_CA=" + filepath.Join(a, "ca.pem")}
 	spec := writeSpec(t, readmeYAML(t, "name: orders"))
-	runCLI(t, append(env, "NATS_CERT="+filepath.Join(a, "users", "admin.pem"), "NATS_KEY="+filepath.Join(a, "users", "admin-key.pem")), "apply", "-f", spec)
+	// apply returns once the namespace is served, so the requests below
+	// cannot meet NAMESPACE_NOT_FOUND.
+	if out := runCLI(t, append(env, "NATS_CERT="+filepath.Join(a, "users", "admin.pem"), "NATS_KEY="+filepath.Join(a, "users", "admin-key.pem")), "apply", "-f", spec); !strings.Contains(out, "served: namespace orders takes requests") {
+		t.Fatalf("prism apply did not wait for the namespace to be served:\n%s", out)
+	}
 
 	inbox := strings.TrimSpace(runCLI(t, nil, "auth", "inbox", "app"))
 	if inbox != subjects.InboxPrefix("app") {

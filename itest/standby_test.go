@@ -174,7 +174,14 @@ func TestStandbyServesWritesAcrossAKill(t *testing.T) {
 	t.Logf("%d writes acknowledged; %d between the kill and the takeover %v later; longest time without an acknowledged write: %v",
 		len(acked.ids), acked.between(killed, tookOver), tookOver.Sub(killed).Round(time.Millisecond), acked.longestGap(killed.Add(-time.Second), end).Round(time.Millisecond))
 
-	// Read back by eight readers; each failure is reported, none blocks.
+	// Read back by eight readers, with a timeout that leaves the new
+	// owner time to apply what the standby acknowledged; each failure is
+	// reported, none blocks.
+	vc, err := client.New(nc, client.WithTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv = vc.KeyValue(ns)
 	ids := make(chan string)
 	var mu sync.Mutex
 	var failures []string

@@ -119,7 +119,8 @@ type TargetStatus struct {
 	// target, caught up and compared against) or "backfill" (a
 	// migration's new target catching up).
 	Role string `json:"role"`
-	// State is "running", "starting" or "failed".
+	// State is "running", "starting", "standby" (another process projects
+	// it and this one serves it: ADR 022) or "failed".
 	State string `json:"state"`
 	// Error says why a failed target failed.
 	Error string `json:"error,omitempty"`

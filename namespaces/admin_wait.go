@@ -2,6 +2,7 @@ package namespaces
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -36,4 +37,40 @@ func (c *AdminClient) WaitReading(ctx context.Context, name, target string) (ser
 		})
 	})
 	return err == nil && len(n.Targets) > 0, err
+}
+
+// ServedWait bounds WaitServed.
+const ServedWait = 15 * time.Second
+
+// WaitServed waits (at most ServedWait) until the Prism that answers serves
+// namespace name at revision or later, and says so in a line for people:
+// served, not yet served (with the failure a target reports, if one
+// does), or why it could not tell. A namespace is served once its primary
+// target runs or is on standby at that revision.
+func (c *AdminClient) WaitServed(ctx context.Context, name string, revision uint64) string {
+	ctx, cancel := context.WithTimeout(ctx, ServedWait)
+	defer cancel()
+	var failed string
+	n, err := c.Poll(ctx, name, 50*time.Millisecond, func(n AdminNamespace) bool {
+		for _, t := range n.Targets {
+			if t.Role != "primary" || t.Revision < revision {
+				continue
+			}
+			if t.State == "failed" {
+				failed = t.Error
+				return true
+			}
+			return t.State == "running" || t.State == "standby"
+		}
+		return false
+	})
+	switch {
+	case failed != "":
+		return fmt.Sprintf("not served: its primary target failed: %s (prism ns get %s; it is retried every few seconds)", failed, name)
+	case err == nil:
+		return fmt.Sprintf("served: namespace %s takes requests", name)
+	case len(n.Targets) == 0:
+		return fmt.Sprintf("not served yet by the Prism that answered, after %v (prism ns get %s shows when it is)", ServedWait, name)
+	}
+	return fmt.Sprintf("not served yet, after %v: %v (prism ns get %s)", ServedWait, err, name)
 }

@@ -54,6 +54,7 @@ What is refused (FAILED_PRECONDITION, nothing stored): docs/admin-api.md.`,
 				fmt.Fprintf(out, "\nnothing to apply: namespace %s is unchanged at revision %d\n", ns.Name, res.Revision)
 			default:
 				fmt.Fprintf(out, "\napplied: namespace %s is at revision %d\n%s\n", ns.Name, res.Revision, revisionNote(ns.Name))
+				fmt.Fprintln(out, a.WaitServed(a.ctx, ns.Name, res.Revision))
 			}
 		}
 		return nil
