@@ -52,6 +52,7 @@ type grStore interface {
 
 var (
 	_ grStore = (*sqlite.Store)(nil)
+	_ grStore = (*postgres.Store)(nil)
 	_ enStore = (*sqlite.Store)(nil)
 	_ enStore = (*postgres.Store)(nil)
 	_ kvStore = (*sqlite.Store)(nil)
