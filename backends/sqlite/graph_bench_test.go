@@ -2,11 +2,8 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
-	"path/filepath"
 	"testing"
 
 	"github.com/prism-data/prism/backends/backendtest"
@@ -32,16 +29,7 @@ func BenchmarkGraph(b *testing.B) {
 //	go test -run '^$' -bench 'GraphRawEdgeUpsert|Graph/upsert_edges' -benchtime 1000x ./backends/sqlite/
 func BenchmarkGraphRawEdgeUpsert(b *testing.B) {
 	ctx := context.Background()
-	u := url.URL{Scheme: "file", Path: filepath.Join(b.TempDir(), "raw.db"), RawQuery: url.Values{
-		"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(OFF)", "cache_size(-32768)", "temp_store(MEMORY)"},
-		"_txlock": {"immediate"},
-	}.Encode()}
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1)
+	db := openRawDB(b)
 	for _, q := range []string{
 		`CREATE TABLE g_edges (src TEXT NOT NULL, label TEXT NOT NULL, dst TEXT NOT NULL, props BLOB NOT NULL, rev INTEGER NOT NULL,
 			PRIMARY KEY (src, label, dst)) WITHOUT ROWID`,
