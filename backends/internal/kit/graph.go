@@ -104,56 +104,126 @@ func unmarshalProperties(b []byte) (map[string]string, error) {
 	return p.GetProperties(), nil
 }
 
-// Apply runs the statements of the changes above checkpoint, in order,
-// through exec: an upsert replaces label and properties, a vertex delete
-// deletes the vertex's edges (both ways) and then the vertex.
+// Apply runs the statements of the changes above checkpoint through exec,
+// with the effect of applying them one by one in order: an upsert
+// replaces label and properties, a vertex delete deletes the vertex's
+// edges (both ways) and then the vertex. Upserts between two deletes are
+// written as multi-row upserts, the last of each vertex or edge winning:
+// no upsert depends on another, only deletes do on what came before.
 func (g GraphSQL) Apply(exec GraphExec, changes []*prismv1.GraphChange, checkpoint uint64) error {
+	var ups upserts
 	for _, c := range changes {
 		if c.GetSeq() <= checkpoint {
 			continue
 		}
-		if err := g.applyOne(exec, c); err != nil {
+		ev := c.GetEvent()
+		if !ev.GetDelete() {
+			if err := ups.add(c); err != nil {
+				return fmt.Errorf("change seq %d: %w", c.GetSeq(), err)
+			}
+			continue
+		}
+		if err := g.flush(exec, &ups); err != nil {
+			return err
+		}
+		if err := g.delete(exec, ev); err != nil {
 			return fmt.Errorf("change seq %d: %w", c.GetSeq(), err)
 		}
 	}
-	return nil
+	return g.flush(exec, &ups)
 }
 
-func (g GraphSQL) applyOne(exec GraphExec, c *prismv1.GraphChange) error {
+// upserts are the vertex and edge upserts since the last delete: rows of
+// the statements' columns, and where each vertex or edge's row is.
+type upserts struct {
+	vertices, edges [][]any
+	at              map[string]int // "v"+id or "e"+edge id -> row
+}
+
+func (u *upserts) add(c *prismv1.GraphChange) error {
+	if u.at == nil {
+		u.at = map[string]int{}
+	}
 	ev, rev := c.GetEvent(), int64(c.GetSeq())
-	p := &params{dollar: g.Dollar}
+	var key string
+	var row []any
+	var rows *[][]any
 	if v := ev.GetVertex(); v != nil {
-		if ev.GetDelete() {
-			id := p.add(v.GetId())
-			for _, q := range []string{
-				`DELETE FROM ` + g.Prefix + `g_edges WHERE src = ` + id,
-				`DELETE FROM ` + g.Prefix + `g_edges WHERE dst = ` + id,
-				`DELETE FROM ` + g.Prefix + `g_vertices WHERE id = ` + id,
-			} {
-				if err := exec(q, p.args...); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
 		props, err := MarshalProperties(v.GetProperties())
 		if err != nil {
 			return err
 		}
-		return exec(`INSERT INTO `+g.Prefix+`g_vertices (id, label, props, rev) VALUES (`+p.add(v.GetId())+`, `+p.add(v.GetLabel())+`, `+p.add(props)+`, `+p.add(rev)+`)
-			ON CONFLICT (id) DO UPDATE SET label = excluded.label, props = excluded.props, rev = excluded.rev`, p.args...)
+		key, row, rows = "v"+v.GetId(), []any{v.GetId(), v.GetLabel(), props, rev}, &u.vertices
+	} else {
+		e := ev.GetEdge()
+		props, err := MarshalProperties(e.GetProperties())
+		if err != nil {
+			return err
+		}
+		key, row, rows = "e"+string(subjects.GraphEdgeID(e.GetFrom(), e.GetLabel(), e.GetTo())), []any{e.GetFrom(), e.GetLabel(), e.GetTo(), props, rev}, &u.edges
+	}
+	if i, ok := u.at[key]; ok {
+		(*rows)[i] = row
+		return nil
+	}
+	u.at[key] = len(*rows)
+	*rows = append(*rows, row)
+	return nil
+}
+
+// graphChunk is the most rows one upsert statement writes.
+const graphChunk = 256
+
+// flush writes the buffered upserts and empties the buffer.
+func (g GraphSQL) flush(exec GraphExec, u *upserts) error {
+	for _, t := range []struct {
+		rows                  [][]any
+		table, cols, conflict string
+	}{
+		{u.vertices, "g_vertices", "id, label, props, rev", "(id) DO UPDATE SET label = excluded.label, props = excluded.props, rev = excluded.rev"},
+		{u.edges, "g_edges", "src, label, dst, props, rev", "(src, label, dst) DO UPDATE SET props = excluded.props, rev = excluded.rev"},
+	} {
+		for rows := t.rows; len(rows) > 0; {
+			n := min(len(rows), graphChunk)
+			p := &params{dollar: g.Dollar}
+			values := make([]string, n)
+			for i, row := range rows[:n] {
+				cells := make([]string, len(row))
+				for j, v := range row {
+					cells[j] = p.add(v)
+				}
+				values[i] = "(" + strings.Join(cells, ", ") + ")"
+			}
+			q := `INSERT INTO ` + g.Prefix + t.table + ` (` + t.cols + `) VALUES ` + strings.Join(values, ", ") + ` ON CONFLICT ` + t.conflict
+			if err := exec(q, p.args...); err != nil {
+				return fmt.Errorf("upsert %s: %w", t.table, err)
+			}
+			rows = rows[n:]
+		}
+	}
+	u.vertices, u.edges = u.vertices[:0], u.edges[:0]
+	clear(u.at)
+	return nil
+}
+
+// delete runs the statements of one delete.
+func (g GraphSQL) delete(exec GraphExec, ev *prismv1.GraphEvent) error {
+	p := &params{dollar: g.Dollar}
+	if v := ev.GetVertex(); v != nil {
+		id := p.add(v.GetId())
+		for _, q := range []string{
+			`DELETE FROM ` + g.Prefix + `g_edges WHERE src = ` + id,
+			`DELETE FROM ` + g.Prefix + `g_edges WHERE dst = ` + id,
+			`DELETE FROM ` + g.Prefix + `g_vertices WHERE id = ` + id,
+		} {
+			if err := exec(q, p.args...); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	e := ev.GetEdge()
-	key := p.add(e.GetFrom()) + `, ` + p.add(e.GetLabel()) + `, ` + p.add(e.GetTo())
-	if ev.GetDelete() {
-		return exec(`DELETE FROM `+g.Prefix+`g_edges WHERE (src, label, dst) = (`+key+`)`, p.args...)
-	}
-	props, err := MarshalProperties(e.GetProperties())
-	if err != nil {
-		return err
-	}
-	return exec(`INSERT INTO `+g.Prefix+`g_edges (src, label, dst, props, rev) VALUES (`+key+`, `+p.add(props)+`, `+p.add(rev)+`)
-		ON CONFLICT (src, label, dst) DO UPDATE SET props = excluded.props, rev = excluded.rev`, p.args...)
+	return exec(`DELETE FROM `+g.Prefix+`g_edges WHERE (src, label, dst) = (`+p.add(e.GetFrom())+`, `+p.add(e.GetLabel())+`, `+p.add(e.GetTo())+`)`, p.args...)
 }
 
 // one runs q and scans its first row with scan; found is false for none.
