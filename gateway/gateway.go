@@ -176,6 +176,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		namespaces.AbstractionTimeSeries: routeMap(append(g.timeSeriesRoutes(), g.subscribeRoutes()...)),
 		namespaces.AbstractionLog:        routeMap(append(g.logRoutes(), g.subscribeRoutes()...)),
 		namespaces.AbstractionEntity:     routeMap(g.entityRoutes()),
+		namespaces.AbstractionGraph:      routeMap(g.graphRoutes()),
 	}
 	g.chain = chain(g.handle, g.decode, g.validate)
 	return g, nil

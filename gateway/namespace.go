@@ -16,6 +16,7 @@ type namespaceEntry struct {
 	tsReader  TimeSeriesReader
 	logReader LogReader
 	enReader  EntityReader
+	grReader  GraphReader
 	// entity is the message type of an entity namespace; nil for others.
 	entity  *entityType
 	applied AppliedWaiter
@@ -203,6 +204,7 @@ var adders = map[string]string{
 	namespaces.AbstractionTimeSeries: "AddTimeSeriesNamespace",
 	namespaces.AbstractionLog:        "AddLogNamespace",
 	namespaces.AbstractionEntity:     "AddEntityNamespace",
+	namespaces.AbstractionGraph:      "AddGraphNamespace",
 }
 
 // checkAdd validates ns and checks that it has abstraction want and that

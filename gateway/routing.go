@@ -19,6 +19,8 @@ type ReadTarget struct {
 	TimeSeries TimeSeriesReader
 	// Entity reads an entity namespace; nil for the others.
 	Entity EntityReader
+	// Graph reads a graph namespace; nil for the others.
+	Graph GraphReader
 	// Applied is the progress of the target's projection.
 	Applied AppliedWaiter
 }
@@ -73,6 +75,9 @@ func (g *Gateway) SetRouting(ctx context.Context, name string, r Routing) error 
 		if r.Primary.Entity != nil {
 			e.enReader = r.Primary.Entity
 		}
+		if r.Primary.Graph != nil {
+			e.grReader = r.Primary.Graph
+		}
 		e.shadow, e.fence = nil, nil
 		if r.Shadow != nil {
 			sh := *r.Shadow
@@ -109,8 +114,12 @@ func (r Routing) check(abstraction string) error {
 			if t.Entity == nil {
 				return fmt.Errorf("target %s has no entity reader", t.Name)
 			}
+		case namespaces.AbstractionGraph:
+			if t.Graph == nil {
+				return fmt.Errorf("target %s has no graph reader", t.Name)
+			}
 		default:
-			return errors.New("only keyvalue, timeseries and entity namespaces can be routed")
+			return errors.New("only keyvalue, timeseries, entity and graph namespaces can be routed")
 		}
 	}
 	if r.ShadowSample < 0 || r.ShadowSample > 1 {

@@ -215,6 +215,30 @@ func accessed(req, resp proto.Message) ([][]byte, int) {
 				return nil, resp.ProtoReflect().Get(f).List().Len()
 			}
 		}
+	case *prismv1.UpsertVertexRequest:
+		return [][]byte{[]byte(q.GetId())}, 1
+	case *prismv1.DeleteVertexRequest:
+		return [][]byte{[]byte(q.GetId())}, 1
+	case *prismv1.GetVertexRequest:
+		return [][]byte{[]byte(q.GetId())}, 1
+	case *prismv1.UpsertEdgeRequest:
+		return [][]byte{subjects.GraphEdgeID(q.GetFrom(), q.GetLabel(), q.GetTo())}, 1
+	case *prismv1.DeleteEdgeRequest:
+		return [][]byte{subjects.GraphEdgeID(q.GetFrom(), q.GetLabel(), q.GetTo())}, 1
+	case *prismv1.GetEdgeRequest:
+		return [][]byte{subjects.GraphEdgeID(q.GetFrom(), q.GetLabel(), q.GetTo())}, 1
+	case *prismv1.NeighboursRequest:
+		if n, ok := resp.(*prismv1.NeighboursResponse); ok {
+			return [][]byte{[]byte(q.GetId())}, len(n.GetNeighbours())
+		}
+		return [][]byte{[]byte(q.GetId())}, 0
+	case *prismv1.TraverseRequest:
+		if t, ok := resp.(*prismv1.TraverseResponse); ok {
+			return [][]byte{[]byte(q.GetStart())}, len(t.GetVertices())
+		}
+		return [][]byte{[]byte(q.GetStart())}, 0
+	case *prismv1.ShortestPathRequest:
+		return [][]byte{[]byte(q.GetFrom()), []byte(q.GetTo())}, 1
 	case *prismv1.ScanRequest:
 		if s, ok := resp.(*prismv1.ScanResponse); ok {
 			return s.GetIds()[:min(len(s.GetIds()), maxAuditedIDs)], len(s.GetIds())

@@ -213,6 +213,8 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 	add("kafka.topic", old.Kafka.Topic, ns.Kafka.Topic, EffectMigration, "another topic holds none of the records")
 	add("entity.message", old.Entity.Message, ns.Entity.Message, EffectMigration, "the stored records are of the old message")
 	add("entity.descriptor_set", digest(old.Entity.DescriptorSet), digest(ns.Entity.DescriptorSet), EffectLive, "new fields take effect for new writes; stored records still decode")
+	add("graph.max_depth", old.Graph.MaxDepth, ns.Graph.MaxDepth, EffectLive, "traversals read the new limit at once")
+	add("graph.max_results", old.Graph.MaxResults, ns.Graph.MaxResults, EffectLive, "traversals read the new limit at once")
 	add("backend", old.Backend, ns.Backend, EffectLive, "")
 	add("consistency", old.Consistency, ns.Consistency, EffectLive, "")
 	add("retention", old.Retention, ns.Retention, EffectLive, "")

@@ -37,7 +37,7 @@ const (
 )
 
 // Abstractions lists the abstraction names a Namespace may name.
-var Abstractions = []string{AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity}
+var Abstractions = []string{AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, AbstractionGraph}
 
 // Backends lists the backend names a Namespace may name. The gateway itself
 // never talks to a backend; cmd/prism wires a reader per namespace.
@@ -162,6 +162,9 @@ type Namespace struct {
 	// Entity is the schema of an entity namespace (the record message and
 	// its descriptors); it must be empty for the other abstractions.
 	Entity EntityConfig `yaml:"entity,omitempty" json:"entity,omitzero"`
+	// Graph bounds the traversals of a graph namespace; it must be empty
+	// for the other abstractions.
+	Graph GraphConfig `yaml:"graph,omitempty" json:"graph,omitzero"`
 	// Needs is what the application needs; see Derive. Optional.
 	Needs Needs `yaml:"needs,omitempty" json:"needs,omitzero"`
 	// Access says who may read, write, subscribe to, read the PII of and
@@ -189,6 +192,9 @@ func (n Namespace) Validate() error {
 		return err
 	}
 	if err := n.validateEntity(); err != nil {
+		return err
+	}
+	if err := n.validateGraph(); err != nil {
 		return err
 	}
 	if n.Retention < 0 {

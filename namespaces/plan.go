@@ -114,6 +114,9 @@ type Plan struct {
 	// Indexes lists an entity namespace's primary key and secondary
 	// indexes, from its message's (prism.index) options; empty otherwise.
 	Indexes Derived[string]
+	// GraphMaxDepth and GraphMaxResults bound a graph namespace's
+	// traversals; zero otherwise.
+	GraphMaxDepth, GraphMaxResults Derived[int]
 	// Guarantee says in words what an acknowledged write survives.
 	Guarantee string
 	// Warnings are needs the plan meets only on assumptions worth checking.
@@ -145,6 +148,10 @@ func (p Plan) Settings() []Setting {
 	}
 	if p.Indexes.Value != "" {
 		out = append(out, Setting{"indexes", p.Indexes.Value, p.Indexes.Reason})
+	}
+	if p.GraphMaxDepth.Value != 0 {
+		out = append(out, Setting{"max_depth", p.GraphMaxDepth.Value, p.GraphMaxDepth.Reason},
+			Setting{"max_results", p.GraphMaxResults.Value, p.GraphMaxResults.Reason})
 	}
 	if p.Backend.Value == "kafka" {
 		out = append(out,
@@ -325,6 +332,9 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	}
 	if ns.Abstraction == AbstractionEntity {
 		p.Indexes = entityIndexes(ns)
+	}
+	if ns.Abstraction == AbstractionGraph {
+		p.GraphMaxDepth, p.GraphMaxResults = graphLimits(ns)
 	}
 	p.Guarantee = guarantee(p, c)
 	return p, nil

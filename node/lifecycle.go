@@ -80,6 +80,10 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 		if err = s.gw.AddEntityNamespace(n, run.store.(enStore), run.waiter); err == nil {
 			added = true
 		}
+	case namespaces.AbstractionGraph:
+		if err = s.gw.AddGraphNamespace(n, run.store.(grStore), run.waiter); err == nil {
+			added = true
+		}
 	}
 	if err != nil {
 		return err

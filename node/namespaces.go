@@ -43,7 +43,16 @@ type enStore interface {
 	Close() error
 }
 
+// grStore is a backend serving a Graph namespace.
+type grStore interface {
+	projectors.GraphTarget
+	gateway.GraphReader
+	Close() error
+}
+
 var (
+	_ grStore = (*sqlite.Store)(nil)
+	_ grStore = (*postgres.Store)(nil)
 	_ enStore = (*sqlite.Store)(nil)
 	_ enStore = (*postgres.Store)(nil)
 	_ kvStore = (*sqlite.Store)(nil)

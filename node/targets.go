@@ -131,6 +131,17 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		run.checkpoint = es.Checkpoint
 		run.read.Entity = es
 		jobStore, jobAbstraction = es, subjects.AbstractionEntity
+	case namespaces.AbstractionGraph:
+		gs, ok := store.(grStore)
+		if !ok {
+			return nil, fmt.Errorf("backend %s does not serve the graph abstraction; use %s", t.Backend, strings.Join(namespaces.GraphBackends, ", "))
+		}
+		run.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
+			return projectors.NewGraph(s.js, n.Name, t.Name, gs, append(s.baseOptions(shared), opts...)...)
+		}
+		run.checkpoint = gs.Checkpoint
+		run.read.Graph = gs
+		jobStore, jobAbstraction = gs, subjects.AbstractionGraph
 	default:
 		return nil, fmt.Errorf("abstraction %q is not served", n.Abstraction)
 	}

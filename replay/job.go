@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,7 +17,8 @@ import (
 
 // Store is the store of a projection target a Job writes: its checkpoint,
 // and for the namespace's abstraction a projectors.KeyValueTarget, a
-// projectors.TimeSeriesTarget or a projectors.EntityTarget. The SQLite and PostgreSQL stores serve both;
+// projectors.TimeSeriesTarget, a projectors.EntityTarget or a
+// projectors.GraphTarget. The SQLite and PostgreSQL stores serve all four;
 // a NATS KV store serves keyvalue.
 type Store interface {
 	Checkpoint(ctx context.Context) (uint64, error)
@@ -42,8 +44,8 @@ type JobConfig struct {
 	// Namespace is the namespace whose stream is replayed. Required.
 	Namespace string
 	// Abstraction is the namespace's: subjects.AbstractionKeyValue (the
-	// default), subjects.AbstractionTimeSeries or
-	// subjects.AbstractionEntity.
+	// default), subjects.AbstractionTimeSeries,
+	// subjects.AbstractionEntity or subjects.AbstractionGraph.
 	Abstraction string
 	// Target is the projection target's name: the projector's durable
 	// consumer is subjects.Consumer(Target). Required.
@@ -161,8 +163,8 @@ func NewJob(c JobConfig) (*Job, error) {
 		return bad("no target")
 	case c.Storage == nil:
 		return bad("no storage of target %s", c.Target)
-	case c.Abstraction != subjects.AbstractionKeyValue && c.Abstraction != subjects.AbstractionTimeSeries && c.Abstraction != subjects.AbstractionEntity:
-		return bad("abstraction %q: a replay projects keyvalue, timeseries and entity namespaces", c.Abstraction)
+	case !slices.Contains([]string{subjects.AbstractionKeyValue, subjects.AbstractionTimeSeries, subjects.AbstractionEntity, subjects.AbstractionGraph}, c.Abstraction):
+		return bad("abstraction %q: a replay projects keyvalue, timeseries, entity and graph namespaces", c.Abstraction)
 	case c.Follow && c.To > 0:
 		return bad("Follow and To exclude each other")
 	case c.To > 0 && c.From > c.To:
@@ -419,6 +421,12 @@ func (j *Job) commitEmpty(ctx context.Context, store Store, seq uint64) error {
 			return fmt.Errorf("store %T does not serve the entity abstraction", store)
 		}
 		return en.ApplyEntity(ctx, nil, seq)
+	case subjects.AbstractionGraph:
+		gr, ok := store.(projectors.GraphTarget)
+		if !ok {
+			return fmt.Errorf("store %T does not serve the graph abstraction", store)
+		}
+		return gr.ApplyGraph(ctx, nil, seq)
 	}
 	kv, ok := store.(projectors.KeyValueTarget)
 	if !ok {

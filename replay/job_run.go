@@ -117,6 +117,13 @@ func (j *Job) startProjector(ctx context.Context, stream jetstream.Stream, store
 		} else {
 			p, err = projectors.NewEntity(c.JetStream, c.Namespace, c.Target, en, opts...)
 		}
+	case subjects.AbstractionGraph:
+		gr, ok := store.(projectors.GraphTarget)
+		if !ok {
+			err = fmt.Errorf("store %T does not serve the graph abstraction", store)
+		} else {
+			p, err = projectors.NewGraph(c.JetStream, c.Namespace, c.Target, gr, opts...)
+		}
 	default:
 		kv, ok := store.(projectors.KeyValueTarget)
 		if !ok {

@@ -106,9 +106,11 @@ func Lookup(ctx context.Context, js jetstream.JetStream, name string, spec Targe
 		c.Abstraction = subjects.AbstractionTimeSeries
 	case namespaces.AbstractionEntity:
 		c.Abstraction = subjects.AbstractionEntity
+	case namespaces.AbstractionGraph:
+		c.Abstraction = subjects.AbstractionGraph
 	case namespaces.AbstractionKeyValue:
 	default:
-		return JobConfig{}, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue, timeseries and entity targets only", name, e.Namespace.Abstraction)
+		return JobConfig{}, fmt.Errorf("replay: namespace %s is a %s namespace; prism replay rebuilds keyvalue, timeseries, entity and graph targets only", name, e.Namespace.Abstraction)
 	}
 	_, c.Storage, err = ResolveTarget(e.Namespace, spec)
 	return c, err

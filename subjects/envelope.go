@@ -226,13 +226,14 @@ type Decoded struct {
 	TimeSeries *prismv1.TimeSeriesAppend
 	Log        *prismv1.LogEvent
 	Entity     *prismv1.EntityEvent
+	Graph      *prismv1.GraphEvent
 }
 
 // DecodeEvent decodes an event of any abstraction from its subject, headers
 // and data, parsing the subject once, for readers of a whole namespace
 // stream. It checks what DecodeKeyValueEvent, DecodeTimeSeriesEvent or
 // DecodeLogEvent checks, as the subject's abstraction says. For a data
-// event exactly one of KeyValue, TimeSeries, Log and Entity is set; for an
+// event exactly one of KeyValue, TimeSeries, Log, Entity and Graph is set; for an
 // idempotency marker none is (d.IsMarker reports it).
 //
 // d.Event is set whenever the subject parses, even with an error, so that a
@@ -257,6 +258,8 @@ func DecodeEvent(subject string, header nats.Header, data []byte) (d Decoded, er
 		d.Log, err = decodeLog(d.ID, header, data)
 	case AbstractionEntity:
 		d.Entity, err = decodeEntity(d.ID, header, data)
+	case AbstractionGraphVertex, AbstractionGraphEdge:
+		d.Graph, err = decodeGraph(d.Event, header, data)
 	}
 	return d, err
 }

@@ -11,6 +11,8 @@
 //	prism.<ns>.events.kv.<id>        KeyValue events, one subject per record
 //	prism.<ns>.events.ts.<series>    TimeSeries appends, one subject per series
 //	prism.<ns>.events.log.<key>      Log appends, one subject per record key
+//	prism.<ns>.events.gv.<vertex>    Graph vertex upserts and deletes, one subject per vertex
+//	prism.<ns>.events.ge.<edge>      Graph edge upserts and deletes, one subject per (from NUL label NUL to)
 //	prism.<ns>.events.tok.<token>    idempotency markers of atomic batches
 //	prism.<ns>.changes.…             core NATS copies of the events (publish_changes)
 //	prism.dlq.<ns>                   dead letters of a namespace
@@ -198,7 +200,7 @@ func Marker(ns, token string) string {
 // Event is a parsed event subject.
 type Event struct {
 	Namespace   string
-	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, or "tok" for a marker
+	Abstraction string // AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, AbstractionGraphVertex, AbstractionGraphEdge, or "tok" for a marker
 	ID          []byte // record id, series id, log record key, or token of a marker
 }
 
@@ -216,7 +218,7 @@ func ParseEvent(subject string) (Event, error) {
 		return Event{}, err
 	}
 	switch parts[3] {
-	case AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, markerToken, claimToken:
+	case AbstractionKeyValue, AbstractionTimeSeries, AbstractionLog, AbstractionEntity, AbstractionGraphVertex, AbstractionGraphEdge, markerToken, claimToken:
 	default:
 		return Event{}, fmt.Errorf("%w: %q: unknown abstraction %q", ErrInvalidSubject, subject, parts[3])
 	}

@@ -1,5 +1,5 @@
 // Package postgres is the PostgreSQL projection target of Prism (pgx/v5,
-// pgxpool): it keeps the KeyValue, TimeSeries and Entity state of one
+// pgxpool): it keeps the KeyValue, TimeSeries, Entity and Graph state of one
 // namespace in its own PostgreSQL schema, applied from the namespace's JetStream stream in
 // batches, each committed in one transaction together with the stream
 // sequence it reaches (the checkpoint).
@@ -32,7 +32,10 @@
 // batch size, instead of one statement per event. A TimeSeries batch above
 // the checkpoint is a single statement: checkpoint, events (ON CONFLICT DO
 // NOTHING) and the tag rows of the events it stored. An Entity batch is
-// one pipelined pgx batch of per-record statements (entity.go).
+// one pipelined pgx batch of per-record statements (entity.go), and so is
+// a Graph batch (graph.go): multi-row upserts of what changed between two
+// deletes, then each delete, in stream order, since a vertex delete takes
+// the edges that exist at its point of the batch.
 //
 // Durability: a batch is durable when ApplyKeyValue returns, as durable as
 // the server's synchronous_commit setting makes any commit.

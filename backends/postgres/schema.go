@@ -136,6 +136,32 @@ CREATE TABLE {s}.en_index (
 
 CREATE INDEX en_index_by_id ON {s}.en_index (id);
 `,
+
+	// 5: the Graph projection, as in backends/sqlite (docs/graph.md, ADR
+	// 019): g_vertices one row per vertex, g_edges one row per edge whose
+	// primary key (src, label, dst) is the forward adjacency index and
+	// g_edges_in (dst, label, src) the reverse one. The text columns are
+	// COLLATE "C" so that they sort byte by byte, as SQLite's TEXT and the
+	// page tokens do, whatever the database's locale.
+	`
+CREATE TABLE {s}.g_vertices (
+	id    text COLLATE "C" NOT NULL PRIMARY KEY,
+	label text COLLATE "C" NOT NULL,
+	props bytea  NOT NULL,
+	rev   bigint NOT NULL
+);
+
+CREATE TABLE {s}.g_edges (
+	src   text COLLATE "C" NOT NULL,
+	label text COLLATE "C" NOT NULL,
+	dst   text COLLATE "C" NOT NULL,
+	props bytea  NOT NULL,
+	rev   bigint NOT NULL,
+	PRIMARY KEY (src, label, dst)
+);
+
+CREATE INDEX g_edges_in ON {s}.g_edges (dst, label, src);
+`,
 }
 
 // advisoryClass is the first key of the advisory locks Prism takes (ASCII

@@ -136,6 +136,35 @@ CREATE TABLE en_index (
 
 CREATE INDEX en_index_by_id ON en_index (id);
 `,
+
+	// 5: the Graph projection (docs/graph.md, ADR 019).
+	//
+	// g_vertices holds one row per vertex: id, label, props (a
+	// prismv1.GraphProperties, empty for none) and rev, the stream
+	// sequence of the upsert that wrote it. g_edges holds one row per edge
+	// (src, label, dst): its primary key is the forward adjacency index
+	// (the out edges of a vertex, by label, are one range scan) and
+	// g_edges_in (dst, label, src) the reverse one. TEXT compares byte by
+	// byte (BINARY), the order reads promise.
+	`
+CREATE TABLE g_vertices (
+	id    TEXT    NOT NULL PRIMARY KEY,
+	label TEXT    NOT NULL,
+	props BLOB    NOT NULL,
+	rev   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE g_edges (
+	src   TEXT    NOT NULL,
+	label TEXT    NOT NULL,
+	dst   TEXT    NOT NULL,
+	props BLOB    NOT NULL,
+	rev   INTEGER NOT NULL,
+	PRIMARY KEY (src, label, dst)
+) WITHOUT ROWID;
+
+CREATE INDEX g_edges_in ON g_edges (dst, label, src);
+`,
 }
 
 // migrate brings the schema of db to the latest version. It is idempotent and

@@ -1,5 +1,5 @@
 // Package sqlite is the SQLite projection target of Prism: it keeps the
-// KeyValue, TimeSeries and Entity state of one namespace in one SQLite
+// KeyValue, TimeSeries, Entity and Graph state of one namespace in one SQLite
 // database file, applied from
 // the namespace's JetStream stream in batches, each committed in one
 // transaction together with the stream sequence it reaches (the checkpoint).
