@@ -30,7 +30,7 @@ const maxResponse = 256 << 20
 // with backoff and jitter on what may pass.
 type client struct {
 	url    string
-	http   *http.Client
+	http   aws.HTTPClient
 	creds  aws.CredentialsProvider
 	region string
 	signer *v4.Signer
@@ -76,10 +76,7 @@ func (c *client) query(ctx context.Context, write bool, q string, params map[str
 	}
 	body := []byte(url.Values{"query": {q}, "parameters": {string(ps)}}.Encode())
 	for attempt := 1; ; attempt++ {
-		resp, err := c.send(ctx, body)
-		if err == nil {
-			err = decodeAnswer(resp, write, out)
-		}
+		err := c.try(ctx, body, write, out)
 		if err == nil {
 			return nil
 		}
@@ -91,6 +88,25 @@ func (c *client) query(ctx context.Context, write bool, q string, params map[str
 			return err
 		}
 	}
+}
+
+// try sends the request once and decodes its answer, bounded by the
+// store's timeout when ctx has no deadline.
+func (c *client) try(parent context.Context, body []byte, write bool, out any) error {
+	ctx := parent
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.o.timeout)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, body)
+	if err == nil {
+		err = decodeAnswer(resp, write, out)
+	}
+	if err != nil && parent.Err() == nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: no answer within %v", ErrUnavailable, c.o.timeout)
+	}
+	return err
 }
 
 // backoff is the wait before try attempt+1: full jitter over an

@@ -2,7 +2,6 @@ package neptune
 
 import (
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,7 +10,7 @@ import (
 )
 
 type options struct {
-	http     *http.Client
+	http     aws.HTTPClient
 	creds    aws.CredentialsProvider
 	region   string
 	attempts int
@@ -29,9 +28,10 @@ func defaultOptions() options {
 // fail with a descriptive error when it is invalid.
 type Option func(*options) error
 
-// WithHTTPClient sets the HTTP client of the requests (its TLS settings:
-// a private CA). The default is a client of its own with a timeout.
-func WithHTTPClient(c *http.Client) Option {
+// WithHTTPClient sets the HTTP client of the requests. The default is the
+// AWS config's (which honours AWS_CA_BUNDLE and the SDK's proxy and TLS
+// settings).
+func WithHTTPClient(c aws.HTTPClient) Option {
 	return func(o *options) error {
 		if c == nil {
 			return errors.New("WithHTTPClient: nil client")
@@ -78,6 +78,18 @@ func WithRetry(attempts int, base, maxDelay time.Duration) Option {
 		}
 		o.attempts, o.base, o.maxDelay = attempts, base, maxDelay
 		return kit.CheckRange("WithRetry", attempts, 1, 100, "attempts")
+	}
+}
+
+// WithTimeout bounds each request whose context has no deadline. The
+// default is 30s.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return errors.New("WithTimeout: need a positive duration")
+		}
+		o.timeout = d
+		return nil
 	}
 }
 

@@ -45,7 +45,7 @@ func New(ctx context.Context, endpoint, namespace string, opts ...Option) (*Stor
 	if namespace == "" {
 		return nil, errors.New("neptune: empty namespace")
 	}
-	if o.creds == nil || o.region == "" {
+	if o.creds == nil || o.region == "" || o.http == nil {
 		cfg, err := config.LoadDefaultConfig(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("neptune: load the AWS config: %w", err)
@@ -56,6 +56,9 @@ func New(ctx context.Context, endpoint, namespace string, opts ...Option) (*Stor
 		if o.region == "" {
 			o.region = cfg.Region
 		}
+		if o.http == nil {
+			o.http = cfg.HTTPClient
+		}
 	}
 	if o.creds == nil {
 		return nil, errors.New("neptune: no AWS credentials")
@@ -64,7 +67,7 @@ func New(ctx context.Context, endpoint, namespace string, opts ...Option) (*Stor
 		return nil, errors.New("neptune: no AWS region: set AWS_REGION or the profile's region")
 	}
 	if o.http == nil {
-		o.http = &http.Client{Timeout: o.timeout}
+		o.http = http.DefaultClient
 	}
 	if _, ok := o.creds.(*aws.CredentialsCache); !ok {
 		o.creds = aws.NewCredentialsCache(o.creds)
@@ -76,7 +79,9 @@ func New(ctx context.Context, endpoint, namespace string, opts ...Option) (*Stor
 // flight have ended. It is idempotent.
 func (s *Store) Close() error {
 	return s.gate.Close(func() error {
-		s.c.http.CloseIdleConnections()
+		if c, ok := s.c.http.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
 		return nil
 	})
 }

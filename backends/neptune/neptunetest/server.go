@@ -32,7 +32,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,12 +90,7 @@ func New(t testing.TB, region string) *Server {
 	}
 	s := &Server{
 		Region: region,
-		Credentials: aws.Credentials{
-			AccessKeyID:     "AKIA" + strings.ToUpper(randomHex(8)),
-			SecretAccessKey: randomHex(20),
-			SessionToken:    randomHex(16),
-			Source:          "neptunetest",
-		},
+		Credentials: sigv4test.NewCredentials(t, "neptunetest"),
 		g: newGraph(),
 	}
 	s.ts = httptest.NewTLSServer(http.HandlerFunc(s.serve))
@@ -107,6 +101,15 @@ func New(t testing.TB, region string) *Server {
 
 // HTTPClient is an HTTP client that trusts the server's certificate.
 func (s *Server) HTTPClient() *http.Client { return s.ts.Client() }
+
+// Env points the AWS SDK's default chain at the server for the test
+// (sigv4test.Env): its region, its credentials in AWS_ACCESS_KEY_ID and
+// friends, its certificate in AWS_CA_BUNDLE; nothing of the machine's own
+// AWS setup is read.
+func (s *Server) Env(t *testing.T) {
+	t.Helper()
+	sigv4test.Env(t, s.Region, s.Credentials, s.ts.Certificate(), nil)
+}
 
 // CredentialsProvider returns a provider of the server's credentials.
 func (s *Server) CredentialsProvider() aws.CredentialsProvider {
@@ -251,11 +254,11 @@ func (s *Server) run(query string, params map[string]any) (rows []map[string]any
 func answerError(w http.ResponseWriter, e *neptuneError) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"requestId": randomHex(16), "code": e.code, "detailedMessage": e.msg})
+	_ = json.NewEncoder(w).Encode(map[string]string{"requestId": requestID(), "code": e.code, "detailedMessage": e.msg})
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
+func requestID() string {
+	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
