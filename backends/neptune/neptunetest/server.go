@@ -89,9 +89,9 @@ func New(t testing.TB, region string) *Server {
 		region = "us-east-1"
 	}
 	s := &Server{
-		Region: region,
+		Region:      region,
 		Credentials: sigv4test.NewCredentials(t, "neptunetest"),
-		g: newGraph(),
+		g:           newGraph(),
 	}
 	s.ts = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
@@ -234,10 +234,11 @@ func (s *Server) run(query string, params map[string]any) (rows []map[string]any
 	rows, req.Shape, err = g.exec(query, params)
 	for i := range s.faults {
 		if f := &s.faults[i]; f.shape == "" || f.shape == req.Shape {
+			nerr := &neptuneError{f.status, f.code, f.msg}
 			if f.n--; f.n <= 0 {
 				s.faults = slices.Delete(s.faults, i, i+1)
 			}
-			return nil, req.Shape, false, &neptuneError{f.status, f.code, f.msg}
+			return nil, req.Shape, false, nerr
 		}
 	}
 	if err != nil {
