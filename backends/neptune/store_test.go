@@ -3,6 +3,7 @@ package neptune_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -414,5 +415,45 @@ func TestWrongCredentials(t *testing.T) {
 				t.Errorf("refusals = %v, want one %s", got, c.want)
 			}
 		})
+	}
+}
+
+// TestDrop proves Drop deletes a namespace's vertices, edges and
+// checkpoint in chunks and nothing of another namespace.
+func TestDrop(t *testing.T) {
+	ctx := context.Background()
+	srv := neptunetest.New(t, "")
+	one, two := openStore(t, srv, "one"), openStore(t, srv, "two")
+	var changes []*prismv1.GraphChange
+	for i := range 2500 {
+		changes = append(changes, vertex(uint64(i+1), fmt.Sprintf("v%d", i), "n", nil))
+	}
+	changes = append(changes, edge(2501, "v1", "l", "v2"))
+	for _, s := range []*neptune.Store{one, two} {
+		if err := s.ApplyGraph(ctx, changes, 2501); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := len(srv.Requests())
+	if err := one.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := shapes(srv, from); !slices.Equal(got, []string{"drop", "drop", "drop", "drop"}) {
+		t.Errorf("drop requests = %v, want 3 chunks of vertices and the checkpoint", got)
+	}
+	if cp := checkpoint(t, one); cp != 0 {
+		t.Errorf("checkpoint after Drop = %d", cp)
+	}
+	if v := mustVertex(t, one, "v1"); v != nil {
+		t.Errorf("v1 after Drop = %v", v)
+	}
+	if e, err := one.GetEdge(ctx, "v1", "l", "v2"); err != nil || e != nil {
+		t.Errorf("edge after Drop = %v, %v", e, err)
+	}
+	if v := mustVertex(t, two, "v2499"); v == nil || checkpoint(t, two) != 2501 {
+		t.Errorf("the other namespace lost data: %v", v)
+	}
+	if err := one.ApplyGraph(ctx, changes[:1], 1); err != nil || mustVertex(t, one, "v0") == nil {
+		t.Errorf("apply after Drop: %v", err)
 	}
 }

@@ -205,7 +205,6 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-func randomHex(t testing.TB, n int) string { return hex.EncodeToString(randomBytes(t, n)) }
 
 func uuid(t testing.TB) string {
 	b := randomBytes(t, 16)

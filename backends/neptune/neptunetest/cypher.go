@@ -27,6 +27,8 @@ const (
 	neighboursFilter  = `WHERE (size($labels) = 0 OR r.prism_label IN $labels) AND (r.prism_label > $afterLabel OR (r.prism_label = $afterLabel AND o.prism_id > $afterID)) RETURN r.prism_label AS label, o.prism_id AS other, r.prism_props AS props, r.prism_rev AS rev ORDER BY label, other LIMIT `
 	readNeighboursOut = `MATCH (:PrismVertex {prism_ns: $ns, prism_id: $id})-[r:PRISM_EDGE]->(o:PrismVertex) ` + neighboursFilter
 	readNeighboursIn  = `MATCH (o:PrismVertex)-[r:PRISM_EDGE]->(:PrismVertex {prism_ns: $ns, prism_id: $id}) ` + neighboursFilter
+	dropVertices      = `MATCH (v:PrismVertex {prism_ns: $ns}) WITH v LIMIT 1000 DETACH DELETE v RETURN count(*) AS deleted`
+	dropCheckpoint    = `MATCH (c:PrismCheckpoint {prism_ns: $ns}) DELETE c RETURN count(*) AS deleted`
 	levelFilter       = ` WHERE size($labels) = 0 OR r.prism_label IN $labels RETURN sid AS self, r.prism_label AS label, o.prism_id AS other`
 	readLevelOut      = `UNWIND $ids AS sid MATCH (:PrismVertex {prism_ns: $ns, prism_id: sid})-[r:PRISM_EDGE]->(o:PrismVertex)` + levelFilter
 	readLevelIn       = `UNWIND $ids AS sid MATCH (o:PrismVertex)-[r:PRISM_EDGE]->(:PrismVertex {prism_ns: $ns, prism_id: sid})` + levelFilter
@@ -101,6 +103,12 @@ func (g *graph) exec(query string, params map[string]any) ([]row, string, *neptu
 	case q == readLevelOut, q == readLevelIn:
 		shape = "level"
 		rows, err = g.level(p, q == readLevelIn)
+	case q == dropVertices:
+		shape = "drop"
+		rows, err = g.dropVertices(p, 1000)
+	case q == dropCheckpoint:
+		shape = "drop"
+		rows, err = g.dropCheckpoint(p)
 	default:
 		return nil, "", malformed("the stand-in does not know this query shape: " + q)
 	}
@@ -406,4 +414,40 @@ func (a *args) allUsed() *neptuneError {
 		}
 	}
 	return nil
+}
+
+// dropVertices deletes up to limit vertices of a namespace (in no
+// particular order, as Neptune) with their relationships.
+func (g *graph) dropVertices(p *args, limit int64) ([]row, *neptuneError) {
+	ns := p.str("ns")
+	if p.err != nil {
+		return nil, p.err
+	}
+	var n int64
+	for k := range g.nodes {
+		if k.ns != ns || n == limit {
+			continue
+		}
+		n++
+		delete(g.nodes, k)
+		for rk := range g.rels {
+			if rk.ns == ns && (rk.from == k.id || rk.to == k.id) {
+				delete(g.rels, rk)
+			}
+		}
+	}
+	return []row{{"deleted": n}}, nil
+}
+
+func (g *graph) dropCheckpoint(p *args) ([]row, *neptuneError) {
+	ns := p.str("ns")
+	if p.err != nil {
+		return nil, p.err
+	}
+	_, ok := g.checkpoints[ns]
+	delete(g.checkpoints, ns)
+	if ok {
+		return []row{{"deleted": int64(1)}}, nil
+	}
+	return []row{{"deleted": int64(0)}}, nil
 }

@@ -122,8 +122,8 @@ func (s *Server) CredentialsProvider() aws.CredentialsProvider {
 func (s *Server) Fail(status int, code string, n int) { s.FailShape("", status, code, n) }
 
 // FailShape is Fail for the requests of one shape only ("batch",
-// "checkpoint", "get vertex", "get edge", "neighbours", "level"); ""
-// matches every shape.
+// "checkpoint", "get vertex", "get edge", "neighbours", "level",
+// "drop"); "" matches every shape.
 func (s *Server) FailShape(shape string, status int, code string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
