@@ -15,7 +15,8 @@ import (
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
-// Store is the Graph projection of one namespace in a Neptune cluster. It
+// Store is the Graph projection of one namespace (one target of it) in a
+// Neptune cluster. It
 // implements projectors.GraphTarget and gateway.GraphReader; its methods
 // are safe for concurrent use.
 type Store struct {
@@ -24,16 +25,17 @@ type Store struct {
 	gate kit.Gate
 }
 
-// New returns the store of namespace in the Neptune cluster at endpoint
-// ("host:port" or "https://host:port"; Neptune's port is 8182). Requests
+// New returns the store of graph (a namespace, or GraphName of one of its
+// targets) in the Neptune cluster at endpoint ("host:port" or
+// "https://host:port"; Neptune's port is 8182). Requests
 // are signed with the credentials of WithCredentials, or else of the AWS
 // SDK's default chain, for the region of WithRegion or of the default
 // config. New sends nothing: the first Checkpoint (the projector's start)
 // shows whether Neptune is reachable.
 //
-// Errors: an invalid endpoint, namespace or option; no region; the
-// default config failing to load.
-func New(ctx context.Context, endpoint, namespace string, opts ...Option) (*Store, error) {
+// Errors: an invalid endpoint, an empty graph name, an invalid option;
+// no region; the default config failing to load.
+func New(ctx context.Context, endpoint, graph string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	if err := kit.ApplyOptions(&o, opts); err != nil {
 		return nil, fmt.Errorf("neptune: %w", err)
@@ -42,8 +44,8 @@ func New(ctx context.Context, endpoint, namespace string, opts ...Option) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("neptune: %w", err)
 	}
-	if namespace == "" {
-		return nil, errors.New("neptune: empty namespace")
+	if graph == "" {
+		return nil, errors.New("neptune: empty graph name")
 	}
 	if o.creds == nil || o.region == "" || o.http == nil {
 		cfg, err := config.LoadDefaultConfig(ctx)
@@ -72,7 +74,7 @@ func New(ctx context.Context, endpoint, namespace string, opts ...Option) (*Stor
 	if _, ok := o.creds.(*aws.CredentialsCache); !ok {
 		o.creds = aws.NewCredentialsCache(o.creds)
 	}
-	return &Store{ns: namespace, c: &client{url: u, http: o.http, creds: o.creds, region: o.region, signer: v4.NewSigner(), o: o}}, nil
+	return &Store{ns: graph, c: &client{url: u, http: o.http, creds: o.creds, region: o.region, signer: v4.NewSigner(), o: o}}, nil
 }
 
 // Close makes every later call fail with ErrClosed, once the calls in
