@@ -205,7 +205,6 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-
 func uuid(t testing.TB) string {
 	b := randomBytes(t, 16)
 	b[6] = b[6]&0x0f | 0x40
