@@ -201,69 +201,16 @@ func (s *Store) Traverse(ctx context.Context, req *prismv1.TraverseRequest) (*pr
 
 // ShortestPath returns a shortest path of at most req.MaxDepth edges from
 // req.From to req.To (prismv1.PathResponse says which among ties), Found
-// false when there is none, by a breadth-first search of one request per
-// level and direction that stops at the level reaching req.To; each
-// vertex keeps its best hop by the tie rule (kit.Hop), and the path's
-// edges are read at the end.
+// false when there is none, by kit.SearchPath: a breadth-first search of
+// one request per level and direction (per 500 frontier vertices) that
+// stops at the level reaching req.To, the path's edges read at the end.
 //
 // Errors: ErrInvalidRequest (wrapped) for a request without from or to or
 // with max_depth 0; ErrClosed; an error matching ErrUnavailable.
 func (s *Store) ShortestPath(ctx context.Context, req *prismv1.ShortestPathRequest) (*prismv1.PathResponse, error) {
 	return kit.Do(&s.gate, ErrClosed, "shortest path", kitErrors.Request(kit.CheckShortestPath(req)), func() (*prismv1.PathResponse, error) {
-		from, to := req.GetFrom(), req.GetTo()
-		if from == to {
-			return &prismv1.PathResponse{Found: true, Vertices: []string{from}}, nil
-		}
-		hops := map[string]kit.Hop{from: {}}
-		frontier := []string{from}
-		for depth := uint32(1); depth <= req.GetMaxDepth() && len(frontier) > 0; depth++ {
-			found := map[string]kit.Hop{}
-			for _, in := range directions(req.GetDirection()) {
-				if err := s.level(ctx, frontier, in, req.GetLabels(), func(r levelRow) {
-					if _, ok := hops[r.Other]; ok {
-						return
-					}
-					h := kit.Hop{Prev: r.Self, Label: r.Label, In: in}
-					if old, ok := found[r.Other]; !ok || h.Better(old) {
-						found[r.Other] = h
-					}
-				}); err != nil {
-					return nil, err
-				}
-			}
-			frontier = frontier[:0]
-			for v, h := range found {
-				hops[v] = h
-				frontier = append(frontier, v)
-			}
-			if _, ok := found[to]; ok {
-				return s.path(ctx, hops, from, to)
-			}
-		}
-		return &prismv1.PathResponse{}, nil
+		return kit.SearchPath(ctx, req, func(ctx context.Context, frontier []string, in bool, visit func(self, label, other string)) error {
+			return s.level(ctx, frontier, in, req.GetLabels(), func(r levelRow) { visit(r.Self, r.Label, r.Other) })
+		}, s.getEdge)
 	})
-}
-
-// path reads back the path to to through hops, with its edges.
-func (s *Store) path(ctx context.Context, hops map[string]kit.Hop, from, to string) (*prismv1.PathResponse, error) {
-	resp := &prismv1.PathResponse{Found: true, Vertices: []string{to}}
-	for v := to; v != from; v = hops[v].Prev {
-		h := hops[v]
-		src, dst := h.Prev, v
-		if h.In {
-			src, dst = v, h.Prev
-		}
-		e, err := s.getEdge(ctx, src, h.Label, dst)
-		if err != nil {
-			return nil, err
-		}
-		if e == nil { // deleted since the search: no snapshot across requests
-			e = &prismv1.Edge{From: src, Label: h.Label, To: dst}
-		}
-		resp.Vertices = append(resp.Vertices, h.Prev)
-		resp.Edges = append(resp.Edges, e)
-	}
-	slices.Reverse(resp.Vertices)
-	slices.Reverse(resp.Edges)
-	return resp, nil
 }

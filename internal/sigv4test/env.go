@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -81,4 +83,22 @@ func CABundle(t testing.TB, dir string, cert *x509.Certificate) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// Clock is a stand-in's clock: the real time plus a skew the test sets,
+// to see a signature refused as expired. The zero value is the real
+// time. It is safe for concurrent use.
+type Clock struct {
+	mu   sync.Mutex
+	skew time.Duration
+}
+
+// Skew sets the clock to the real time plus d.
+func (c *Clock) Skew(d time.Duration) { c.mu.Lock(); c.skew = d; c.mu.Unlock() }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skew)
 }

@@ -37,7 +37,8 @@ type Server struct {
 	// Credentials are the only credentials the server accepts.
 	Credentials aws.Credentials
 
-	ts *httptest.Server
+	ts    *httptest.Server
+	clock sigv4test.Clock
 
 	mu       sync.Mutex
 	keys     map[string]*key   // by key id
@@ -45,7 +46,6 @@ type Server struct {
 	throttle int               // answer this many requests with ThrottlingException
 	failing  int               // answer this many requests with KMSInternalException
 	stall    bool              // hold requests until the client gives up
-	skew     time.Duration     // the server's clock minus the real one
 	calls    []Call
 	refused  []string // error types of refused requests, in order
 }
@@ -174,7 +174,7 @@ func (s *Server) Stall(on bool) { s.mu.Lock(); s.stall = on; s.mu.Unlock() }
 
 // Skew moves the server's clock by d: a signature dated more than five
 // minutes from the server's time is refused as expired.
-func (s *Server) Skew(d time.Duration) { s.mu.Lock(); s.skew = d; s.mu.Unlock() }
+func (s *Server) Skew(d time.Duration) { s.clock.Skew(d) }
 
 // Calls are the requests the server accepted, in order.
 func (s *Server) Calls() []Call {
@@ -191,11 +191,7 @@ func (s *Server) Refused() []string {
 	return append([]string(nil), s.refused...)
 }
 
-func (s *Server) now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return time.Now().Add(s.skew)
-}
+func (s *Server) now() time.Time { return s.clock.Now() }
 
 func randomBytes(t testing.TB, n int) []byte {
 	b := make([]byte, n)

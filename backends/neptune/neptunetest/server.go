@@ -53,13 +53,13 @@ type Server struct {
 	// Credentials are the only credentials the server accepts.
 	Credentials aws.Credentials
 
-	ts *httptest.Server
+	ts    *httptest.Server
+	clock sigv4test.Clock
 
 	mu       sync.Mutex
 	g        *graph
 	faults   []fault
 	lose     int
-	skew     time.Duration
 	requests []Request
 	refused  []string
 }
@@ -140,7 +140,7 @@ func (s *Server) LoseAnswers(n int) { s.mu.Lock(); s.lose += n; s.mu.Unlock() }
 
 // Skew sets the server's clock to the real time plus d: a request signed
 // more than 5 minutes from the server's time is refused as expired.
-func (s *Server) Skew(d time.Duration) { s.mu.Lock(); s.skew = d; s.mu.Unlock() }
+func (s *Server) Skew(d time.Duration) { s.clock.Skew(d) }
 
 // Requests returns the requests accepted so far, in order.
 func (s *Server) Requests() []Request {
@@ -155,12 +155,6 @@ func (s *Server) Refused() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.refused...)
-}
-
-func (s *Server) now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return time.Now().Add(s.skew)
 }
 
 // neptuneError is an error answer.
@@ -189,7 +183,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		answerError(w, &neptuneError{400, "BadRequestException", "Content-Type must be application/x-www-form-urlencoded, not " + ct})
 		return
 	}
-	v := sigv4test.Verifier{Credentials: s.Credentials, Service: Service, Region: s.Region, Signed: []string{"content-type"}, Now: s.now}
+	v := sigv4test.Verifier{Credentials: s.Credentials, Service: Service, Region: s.Region, Signed: []string{"content-type"}, Now: s.clock.Now}
 	if rf := v.Verify(r, body); rf != nil {
 		s.mu.Lock()
 		s.refused = append(s.refused, rf.Type)
