@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/prism-data/prism/backends/neptune"
 )
@@ -19,6 +20,22 @@ func openNeptune(ctx context.Context, c Config, ns, target string) (*neptune.Sto
 	graph := neptune.GraphName(ns, target)
 	st, err := neptune.New(ctx, c.NeptuneEndpoint, graph)
 	return st, "neptune graph " + graph + " at " + c.NeptuneEndpoint, err
+}
+
+// checkNeptune says what keeps this node from serving target target of
+// namespace ns on Neptune: no endpoint, or a cluster that does not answer
+// a signed checkpoint read (unreachable, wrong region or credentials, IAM
+// policy).
+func checkNeptune(ctx context.Context, c Config, ns, target string) error {
+	st, _, err := openNeptune(ctx, c, ns, target)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("Neptune at %s does not answer (%v): check the endpoint, the AWS region and credentials, and their neptune-db IAM policy", c.NeptuneEndpoint, err)
+	}
+	return nil
 }
 
 // dropNeptune deletes the graph of target target of namespace ns.

@@ -2,7 +2,9 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prism-data/prism/backends/neptune/neptunetest"
@@ -11,6 +13,7 @@ import (
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/node/nodetest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 )
 
 // A graph namespace on backend neptune through a node: the node opens the
@@ -49,5 +52,32 @@ func TestNeptuneThroughNode(t *testing.T) {
 	}
 	if !slices.Contains(shapes, "batch") || !slices.Contains(shapes, "neighbours") {
 		t.Errorf("the stand-in saw %v, want batches and reads", shapes)
+	}
+}
+
+// A neptune namespace is refused before it is stored when the node has
+// no --neptune-endpoint, or when the cluster refuses its credentials.
+func TestNeptuneCheckedBeforeStoring(t *testing.T) {
+	ctx := context.Background()
+	srv := neptunetest.New(t, "eu-west-1")
+	srv.Env(t)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+	ns := namespaces.Namespace{Name: "social", Abstraction: namespaces.AbstractionGraph, Backend: "neptune"}
+	for _, c := range []struct {
+		name, endpoint, want string
+	}{
+		{"no endpoint", "", "--neptune-endpoint"},
+		{"wrong secret", srv.URL, "AccessDeniedException"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, admin, _ := nodetest.Start(t, node.Config{NeptuneEndpoint: c.endpoint})
+			_, err := admin.Apply(ctx, ns, 0, "test")
+			if !errors.Is(err, status.ErrFailedPrecondition) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Apply = %v, want FAILED_PRECONDITION naming %s", err, c.want)
+			}
+			if _, err := admin.Get(ctx, ns.Name); !errors.Is(err, status.ErrNamespaceNotFound) {
+				t.Errorf("the refused namespace was stored: %v", err)
+			}
+		})
 	}
 }
