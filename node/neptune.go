@@ -33,7 +33,7 @@ func checkNeptune(ctx context.Context, c Config, ns, target string) error {
 	}
 	defer st.Close()
 	if _, err := st.Checkpoint(ctx); err != nil {
-		return fmt.Errorf("Neptune at %s does not answer (%v): check the endpoint, the AWS region and credentials, and their neptune-db IAM policy", c.NeptuneEndpoint, err)
+		return fmt.Errorf("the Neptune cluster at %s does not answer (%v): check the endpoint, the AWS region and credentials, and their neptune-db IAM policy", c.NeptuneEndpoint, err)
 	}
 	return nil
 }
