@@ -56,8 +56,8 @@ func TestReadmeTour(t *testing.T) {
 	p := startPrism(t, t.TempDir(), 0)
 	nc, _ := p.connect(t)
 	for _, r := range reqs {
-		if isLogTourLine(r) || isTimeSeriesTourLine(r) || isSecurityTourLine(r) || isEntityTourLine(r) {
-			continue // TestReadmeLogTour, TestReadmeTimeSeriesTour, TestReadmeSecurityTour
+		if isLogTourLine(r) || isTimeSeriesTourLine(r) || isSecurityTourLine(r) || isEntityTourLine(r) || isGraphTourLine(r) {
+			continue // TestReadmeLogTour, TestReadmeTimeSeriesTour, TestReadmeSecurityTour, TestReadmeGraphTour
 		}
 		r.send(t, nc)
 	}
@@ -105,6 +105,37 @@ func readmeRequestsOf(t *testing.T, ns string, least int) []readmeRequest {
 // example's test (examples/userprofile) runs the same operations.
 func isEntityTourLine(r readmeRequest) bool {
 	return strings.HasPrefix(r.subject, "prism.user_profile.")
+}
+
+// isGraphTourLine reports whether a README request is one of the Graph
+// section's, on namespace social.
+func isGraphTourLine(r readmeRequest) bool {
+	return strings.HasPrefix(r.subject, "prism.social.")
+}
+
+// TestReadmeGraphTour runs the README's `nats req` commands of the Graph
+// section in order against a `prism serve` whose --config holds the
+// section's social.yaml, and checks each outcome and what the reads
+// return.
+func TestReadmeGraphTour(t *testing.T) {
+	reqs := readmeRequestsOf(t, "social", 8)
+	cfg := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfg, "social.yaml"), []byte(readmeYAML(t, "name: social")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startPrism(t, t.TempDir(), 0, "--config", cfg)
+	nc, _ := p.connect(t)
+	want := map[string]string{
+		"prism.social.read.neighbours": `"id":"alice","direction":"DIRECTION_IN"`,
+		"prism.social.read.traverse":   `{"id":"carol","depth":2}`,
+		"prism.social.read.path":       `"vertices":["alice","bob","carol"]`,
+	}
+	for _, r := range reqs {
+		reply := r.send(t, nc)
+		if w, ok := want[r.subject]; ok && r.wantCode == "" && !strings.Contains(strings.ReplaceAll(string(reply.Data), " ", ""), w) {
+			t.Fatalf("%s: %s lacks %s", r.line, reply.Data, w)
+		}
+	}
 }
 
 // isTimeSeriesTourLine reports whether a README request is one of the

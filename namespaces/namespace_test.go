@@ -120,8 +120,8 @@ func TestLoadNamespaces(t *testing.T) {
 		},
 		{
 			name:    "unsupported abstraction",
-			files:   map[string]string{"a.yaml": "name: orders\nabstraction: graph\nbackend: sqlite\n"},
-			wantErr: `abstraction "graph"`,
+			files:   map[string]string{"a.yaml": "name: orders\nabstraction: document\nbackend: sqlite\n"},
+			wantErr: `abstraction "document"`,
 		},
 		{
 			name:    "two documents",

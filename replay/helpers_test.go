@@ -23,6 +23,7 @@ import (
 	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
 )
 
@@ -326,4 +327,29 @@ func dropConsumer(tb testing.TB, js jetstream.JetStream, ns, target string) {
 	if err := js.DeleteConsumer(context.Background(), subjects.Stream(ns), subjects.Consumer(target)); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// replayInto runs a replay job of namespace ns (abstraction) into storage
+// as target, checks it ends at last, and returns the target's store,
+// closed at the end of the test.
+func replayInto(t *testing.T, js jetstream.JetStream, ns, abstraction, target string, storage replay.Target, last uint64) replay.Store {
+	t.Helper()
+	ctx := context.Background()
+	j, err := replay.NewJob(replay.JobConfig{JetStream: js, Namespace: ns, Target: target, Owner: "replay@test", BatchSize: 16,
+		Abstraction: abstraction, Storage: storage, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	res, err := j.Run(rctx)
+	if err != nil || res.StopAt != last {
+		t.Fatalf("replay into %s: %+v, %v; want through %d", target, res, err, last)
+	}
+	st, closeStore, err := storage.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeStore() })
+	return st
 }

@@ -48,23 +48,7 @@ func TestJobReplaysAnEntityNamespaceIntoPostgres(t *testing.T) {
 	}
 	run := func(target string, storage replay.Target) replay.Store {
 		t.Helper()
-		j, err := replay.NewJob(replay.JobConfig{JetStream: js, Namespace: ns, Target: target, Owner: "replay@test", BatchSize: 16,
-			Abstraction: subjects.AbstractionEntity, Storage: storage, Logger: discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
-		defer cancel()
-		res, err := j.Run(rctx)
-		if err != nil || res.StopAt != last {
-			t.Fatalf("replay into %s: %+v, %v; want through %d", target, res, err, last)
-		}
-		st, closeStore, err := storage.Open(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = closeStore() })
-		return st
+		return replayInto(t, js, ns, subjects.AbstractionEntity, target, storage, last)
 	}
 	schema, err := replay.PostgresTargetSchema(ns, "postgres")
 	if err != nil {

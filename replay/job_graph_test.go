@@ -63,30 +63,6 @@ func publishGraphStream(t *testing.T, js jetstream.JetStream, ns string) (model 
 	return model, last
 }
 
-// replayGraph replays graph namespace ns through last into storage as
-// target and returns its store, open until the test ends.
-func replayGraph(t *testing.T, js jetstream.JetStream, ns string, last uint64, target string, storage replay.Target) replay.Store {
-	t.Helper()
-	ctx := context.Background()
-	j, err := replay.NewJob(replay.JobConfig{JetStream: js, Namespace: ns, Target: target, Owner: "replay@test", BatchSize: 16,
-		Abstraction: subjects.AbstractionGraph, Storage: storage, Logger: discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
-	defer cancel()
-	res, err := j.Run(rctx)
-	if err != nil || res.StopAt != last {
-		t.Fatalf("replay into %s: %+v, %v; want through %d", target, res, err, last)
-	}
-	st, closeStore, err := storage.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = closeStore() })
-	return st
-}
-
 type graphReader interface {
 	GetVertex(ctx context.Context, id string) (*prismv1.Vertex, error)
 	Neighbours(ctx context.Context, req *prismv1.NeighboursRequest) (*prismv1.NeighboursResponse, error)
@@ -176,8 +152,8 @@ func TestJobReplaysAGraphNamespaceIntoPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = postgres.DropSchema(context.Background(), dsn, ns, postgres.WithSchema(schema)) })
-	lite := replayGraph(t, js, ns, last, "sqlite", replay.SQLiteTarget{Path: t.TempDir() + "/gr.db"})
-	pg := replayGraph(t, js, ns, last, "postgres", replay.PostgresTarget{DSN: dsn, Namespace: ns, Schema: schema})
+	lite := replayInto(t, js, ns, subjects.AbstractionGraph, "sqlite", replay.SQLiteTarget{Path: t.TempDir() + "/gr.db"}, last)
+	pg := replayInto(t, js, ns, subjects.AbstractionGraph, "postgres", replay.PostgresTarget{DSN: dsn, Namespace: ns, Schema: schema}, last)
 	checkGraphReplay(t, model, lite, pg, "postgres")
 }
 
@@ -191,8 +167,8 @@ func TestJobReplaysAGraphNamespaceIntoNeptune(t *testing.T) {
 	srv := neptunetest.New(t, "")
 	target := replay.NeptuneTarget{Endpoint: srv.URL, Graph: neptune.GraphName(ns, "np"), Options: []neptune.Option{
 		neptune.WithHTTPClient(srv.HTTPClient()), neptune.WithCredentials(srv.CredentialsProvider(), srv.Region)}}
-	lite := replayGraph(t, js, ns, last, "sqlite", replay.SQLiteTarget{Path: t.TempDir() + "/gr.db"})
-	np := replayGraph(t, js, ns, last, "np", target)
+	lite := replayInto(t, js, ns, subjects.AbstractionGraph, "sqlite", replay.SQLiteTarget{Path: t.TempDir() + "/gr.db"}, last)
+	np := replayInto(t, js, ns, subjects.AbstractionGraph, "np", target, last)
 	checkGraphReplay(t, model, lite, np, "neptune")
 	if err := target.Drop(context.Background()); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,14 @@ func Open(ctx context.Context, dsn, namespace string, opts ...Option) (*Store, e
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
+	// Every Prism statement is short, but the planner's estimates are not
+	// always: a recursive traversal's grow with each level, and a freshly
+	// loaded table has none. Past jit_above_cost the server spends ~20 ms
+	// compiling a query that runs in 1 ms (docs/graph.md), so JIT is off
+	// unless the DSN asks for it.
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
 		cfg.MinConns = min(cfg.MinConns, o.maxConns)

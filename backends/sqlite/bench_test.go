@@ -114,8 +114,10 @@ func BenchmarkRawUpsert(b *testing.B) {
 	}
 }
 
-func benchRawUpsert(b *testing.B, perStmt int, random bool) {
-	ctx := context.Background()
+// openRawDB opens a new database file with the store's pragmas and one
+// connection, for the raw baselines.
+func openRawDB(b *testing.B) *sql.DB {
+	b.Helper()
 	u := url.URL{Scheme: "file", Path: filepath.Join(b.TempDir(), "raw.db"), RawQuery: url.Values{
 		"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(OFF)", "cache_size(-32768)", "temp_store(MEMORY)"},
 		"_txlock": {"immediate"},
@@ -126,6 +128,12 @@ func benchRawUpsert(b *testing.B, perStmt int, random bool) {
 	}
 	b.Cleanup(func() { db.Close() })
 	db.SetMaxOpenConns(1)
+	return db
+}
+
+func benchRawUpsert(b *testing.B, perStmt int, random bool) {
+	ctx := context.Background()
+	db := openRawDB(b)
 	if _, err := db.ExecContext(ctx, `CREATE TABLE items (
 		id BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
 		expire_sec INTEGER, expire_nanos INTEGER NOT NULL DEFAULT 0,

@@ -52,6 +52,16 @@ func (p *params) add(v any) string {
 	return "?"
 }
 
+// in is "col IN (…)" of vs: one array parameter on PostgreSQL (one
+// statement shape whatever the count, which its plan cache keeps), a
+// parameter each on SQLite.
+func (g GraphSQL) in(p *params, col string, vs []string) string {
+	if g.Dollar {
+		return col + ` = ANY(` + p.add(vs) + `::text[])`
+	}
+	return col + ` IN (` + p.list(vs) + `)`
+}
+
 func (p *params) list(vs []string) string {
 	out := make([]string, len(vs))
 	for i, v := range vs {
@@ -292,7 +302,7 @@ func (g GraphSQL) neighbourRows(ctx context.Context, req *prismv1.NeighboursRequ
 	p := &params{dollar: g.Dollar}
 	q := `SELECT src, label, dst, props, rev FROM ` + g.Prefix + `g_edges WHERE ` + self + ` = ` + p.add(req.GetId())
 	if len(req.GetLabels()) > 0 {
-		q += ` AND label IN (` + p.list(req.GetLabels()) + `)`
+		q += ` AND ` + g.in(p, "label", req.GetLabels())
 	}
 	if from != nil {
 		q += ` AND (label, ` + other + `) > (` + p.add(from.label) + `, ` + p.add(from.other) + `)`
@@ -365,7 +375,7 @@ func (g GraphSQL) Traverse(ctx context.Context, req *prismv1.TraverseRequest) (*
 	q := `WITH RECURSIVE r(id, d) AS (SELECT ` + g.Text(start) + `, 0 UNION SELECT ` + next + `, r.d + 1 FROM r JOIN ` + join +
 		` WHERE r.d < ` + p.add(int64(req.GetDepth()))
 	if len(req.GetLabels()) > 0 {
-		q += ` AND e.label IN (` + p.list(req.GetLabels()) + `)`
+		q += ` AND ` + g.in(p, "e.label", req.GetLabels())
 	}
 	q += `) SELECT id, MIN(d) AS depth FROM r WHERE id <> ` + g.Text(p.add(req.GetStart())) + ` GROUP BY id ORDER BY depth, id LIMIT ` + p.add(int64(req.GetMaxResults())+1)
 	rows, done, err := g.Query(ctx, q, p.args...)
@@ -429,9 +439,9 @@ func (g GraphSQL) level(ctx context.Context, frontier []string, in bool, labels 
 		self, other = "dst", "src"
 	}
 	p := &params{dollar: g.Dollar}
-	q := `SELECT ` + self + `, label, ` + other + ` FROM ` + g.Prefix + `g_edges WHERE ` + self + ` IN (` + p.list(frontier) + `)`
+	q := `SELECT ` + self + `, label, ` + other + ` FROM ` + g.Prefix + `g_edges WHERE ` + g.in(p, self, frontier)
 	if len(labels) > 0 {
-		q += ` AND label IN (` + p.list(labels) + `)`
+		q += ` AND ` + g.in(p, "label", labels)
 	}
 	rows, done, err := g.Query(ctx, q, p.args...)
 	if err != nil {

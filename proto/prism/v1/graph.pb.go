@@ -1176,10 +1176,10 @@ func (x *PathResponse) GetEdges() []*Edge {
 }
 
 // GraphEvent is the data of a CloudEvent on the namespace stream: a
-// vertex upsert or delete (io.prism.graph.vertex.upsert / .delete) on
+// vertex upsert or delete (io.prism.gv.upsert, io.prism.gv.delete) on
 // prism.<ns>.events.gv.<encoded vertex id>, or an edge upsert or delete
-// (io.prism.graph.edge.upsert / .delete) on prism.<ns>.events.ge.<encoded
-// from NUL label NUL to>. Exactly one of vertex and edge is set; only
+// (io.prism.ge.upsert, io.prism.ge.delete) on
+// prism.<ns>.events.ge.<encoded from NUL label NUL to>. Exactly one of vertex and edge is set; only
 // their identity fields are set for a delete.
 type GraphEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
