@@ -397,7 +397,7 @@ func (g GraphSQL) Traverse(ctx context.Context, req *prismv1.TraverseRequest) (*
 		return nil, err
 	}
 	if len(resp.Vertices) > int(req.GetMaxResults()) {
-		return nil, &RequestError{Detail: fmt.Sprintf("the traversal reaches more than %d vertices (max_results) within depth %d; lower the depth, filter by labels or raise graph.max_results", req.GetMaxResults(), req.GetDepth())}
+		return nil, TooManyReached(req.GetMaxResults(), req.GetDepth())
 	}
 	return resp, nil
 }

@@ -128,7 +128,7 @@ func readPath(ctx context.Context, parents map[string]parent, from, to string, e
 }
 
 // TooManyReached is the *RequestError of a traversal from a start that
-// reaches more than max vertices within depth.
-func TooManyReached(max, depth uint32) error {
-	return &RequestError{Detail: fmt.Sprintf("the traversal reaches more than %d vertices (max_results) within depth %d; lower the depth, filter by labels or raise graph.max_results", max, depth)}
+// reaches more than maxResults vertices within depth.
+func TooManyReached(maxResults, depth uint32) error {
+	return &RequestError{Detail: fmt.Sprintf("the traversal reaches more than %d vertices (max_results) within depth %d; lower the depth, filter by labels or raise graph.max_results", maxResults, depth)}
 }
