@@ -3,7 +3,6 @@ package neptunetest
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,38 +35,6 @@ const (
 
 // normalize collapses whitespace runs to one space.
 func normalize(q string) string { return strings.Join(strings.Fields(q), " ") }
-
-// nodeKey and relKey identify a PrismVertex node (prism_ns, prism_id) and
-// a PRISM_EDGE relationship (its ends and prism_label).
-type nodeKey struct{ ns, id string }
-
-type relKey struct{ ns, from, label, to string }
-
-// graph is the in-memory property graph: node and relationship
-// properties by identity, checkpoint nodes by namespace.
-type graph struct {
-	nodes       map[nodeKey]map[string]any
-	rels        map[relKey]map[string]any
-	checkpoints map[string]map[string]any
-}
-
-func newGraph() *graph {
-	return &graph{nodes: map[nodeKey]map[string]any{}, rels: map[relKey]map[string]any{}, checkpoints: map[string]map[string]any{}}
-}
-
-func (g *graph) clone() *graph {
-	c := newGraph()
-	for k, v := range g.nodes {
-		c.nodes[k] = maps.Clone(v)
-	}
-	for k, v := range g.rels {
-		c.rels[k] = maps.Clone(v)
-	}
-	for k, v := range g.checkpoints {
-		c.checkpoints[k] = maps.Clone(v)
-	}
-	return c
-}
 
 type row = map[string]any
 
@@ -125,12 +92,10 @@ func (g *graph) batch(rest string, p *args) ([]row, *neptuneError) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	c := g.checkpoints[ns]
-	if c == nil {
-		c = map[string]any{"prism_ns": ns}
-		g.checkpoints[ns] = c
+	if g.checkpoints[ns] == nil {
+		g.putCheckpoint(ns, map[string]any{"prism_ns": ns})
 	}
-	cur, _ := c["prism_seq"].(int64)
+	cur, _ := g.checkpoints[ns]["prism_seq"].(int64)
 	pass := cur == expected
 	parts := []struct {
 		text string
@@ -162,7 +127,7 @@ func (g *graph) batch(rest string, p *args) ([]row, *neptuneError) {
 	if p.err != nil || !pass {
 		return []row{}, p.err
 	}
-	c["prism_seq"] = through
+	g.putCheckpoint(ns, with(g.checkpoints[ns], []any{"prism_seq", through}))
 	return []row{{"seq": through}}, nil
 }
 
@@ -174,34 +139,15 @@ func paramOf(part string) string {
 
 func (g *graph) deleteVertices(p *args, ns string) *neptuneError {
 	for _, id := range p.strs("vdel") {
-		k := nodeKey{ns, id}
-		if _, ok := g.nodes[k]; !ok {
-			continue
-		}
-		delete(g.nodes, k)
-		for rk := range g.rels {
-			if rk.ns == ns && (rk.from == id || rk.to == id) {
-				delete(g.rels, rk)
-			}
-		}
+		g.detachDeleteNode(nodeKey{ns, id})
 	}
 	return p.err
 }
 
-func (g *graph) merge(ns, id string) map[string]any {
-	k := nodeKey{ns, id}
-	n := g.nodes[k]
-	if n == nil {
-		n = map[string]any{"prism_ns": ns, "prism_id": id}
-		g.nodes[k] = n
-	}
-	return n
-}
-
 func (g *graph) putVertices(p *args, ns string) *neptuneError {
 	for _, m := range p.maps("vput", "id", "label", "props", "rev") {
-		n := g.merge(ns, m.str("id"))
-		n["prism_label"], n["prism_props"], n["prism_rev"] = m.str("label"), m.str("props"), m.int("rev")
+		k := g.mergeNode(ns, m.str("id"))
+		g.setNode(k, "prism_label", m.str("label"), "prism_props", m.str("props"), "prism_rev", m.int("rev"))
 		if m.err != nil {
 			return m.err
 		}
@@ -211,7 +157,7 @@ func (g *graph) putVertices(p *args, ns string) *neptuneError {
 
 func (g *graph) deleteEdges(p *args, ns string) *neptuneError {
 	for _, m := range p.maps("edel", "from", "label", "to") {
-		delete(g.rels, relKey{ns, m.str("from"), m.str("label"), m.str("to")})
+		g.deleteRel(relKey{ns, m.str("from"), m.str("label"), m.str("to")})
 		if m.err != nil {
 			return m.err
 		}
@@ -222,15 +168,10 @@ func (g *graph) deleteEdges(p *args, ns string) *neptuneError {
 func (g *graph) putEdges(p *args, ns string) *neptuneError {
 	for _, m := range p.maps("eput", "from", "label", "to", "props", "rev") {
 		from, to := m.str("from"), m.str("to")
-		g.merge(ns, from)
-		g.merge(ns, to)
+		g.mergeNode(ns, from)
+		g.mergeNode(ns, to)
 		k := relKey{ns, from, m.str("label"), to}
-		r := g.rels[k]
-		if r == nil {
-			r = map[string]any{"prism_label": k.label}
-			g.rels[k] = r
-		}
-		r["prism_props"], r["prism_rev"] = m.str("props"), m.int("rev")
+		g.putRel(k, with(g.rels[k], []any{"prism_label", k.label, "prism_props", m.str("props"), "prism_rev", m.int("rev")}))
 		if m.err != nil {
 			return m.err
 		}
@@ -261,22 +202,6 @@ func (g *graph) edge(p *args) ([]row, *neptuneError) {
 		return []row{}, p.err
 	}
 	return []row{{"props": r["prism_props"], "rev": r["prism_rev"]}}, nil
-}
-
-// edgesOf returns the relationships of vertex id of namespace ns, out of
-// it or into it, whose label is in labels (all when empty).
-func (g *graph) edgesOf(ns, id string, in bool, labels []string) []relKey {
-	var out []relKey
-	for k := range g.rels {
-		self := k.from
-		if in {
-			self = k.to
-		}
-		if k.ns == ns && self == id && (len(labels) == 0 || slices.Contains(labels, k.label)) {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 func other(k relKey, in bool) string {
@@ -429,12 +354,7 @@ func (g *graph) dropVertices(p *args, limit int64) ([]row, *neptuneError) {
 			continue
 		}
 		n++
-		delete(g.nodes, k)
-		for rk := range g.rels {
-			if rk.ns == ns && (rk.from == k.id || rk.to == k.id) {
-				delete(g.rels, rk)
-			}
-		}
+		g.detachDeleteNode(k)
 	}
 	return []row{{"deleted": n}}, nil
 }
@@ -445,7 +365,9 @@ func (g *graph) dropCheckpoint(p *args) ([]row, *neptuneError) {
 		return nil, p.err
 	}
 	_, ok := g.checkpoints[ns]
-	delete(g.checkpoints, ns)
+	if ok {
+		g.putCheckpoint(ns, nil)
+	}
 	if ok {
 		return []row{{"deleted": int64(1)}}, nil
 	}

@@ -12,8 +12,8 @@
 // MalformedQueryException, so a new query shape fails the tests loudly
 // until the stand-in learns it. Answers are Neptune's: {"results": [...]}
 // rows of the RETURN columns; errors {"requestId", "code",
-// "detailedMessage"}. A write query runs as one transaction, on a copy of
-// the graph committed only when the whole query succeeded.
+// "detailedMessage"}. A query runs as one transaction: a failure part way
+// (or an injected fault) rolls back all it changed.
 //
 // Faults can be injected: Fail answers the next n requests with a Neptune
 // error (ThrottlingException, ConcurrentModificationException, ...)
@@ -224,21 +224,22 @@ func (s *Server) run(query string, params map[string]any) (rows []map[string]any
 	defer s.mu.Unlock()
 	req := Request{Query: query, Params: params}
 	defer func() { s.requests = append(s.requests, req) }()
-	g := s.g.clone()
-	rows, req.Shape, err = g.exec(query, params)
+	rows, req.Shape, err = s.g.exec(query, params)
 	for i := range s.faults {
 		if f := &s.faults[i]; f.shape == "" || f.shape == req.Shape {
 			nerr := &neptuneError{f.status, f.code, f.msg}
 			if f.n--; f.n <= 0 {
 				s.faults = slices.Delete(s.faults, i, i+1)
 			}
+			s.g.rollback()
 			return nil, req.Shape, false, nerr
 		}
 	}
 	if err != nil {
+		s.g.rollback()
 		return nil, req.Shape, false, err
 	}
-	s.g = g
+	s.g.commit()
 	if s.lose > 0 && req.Shape == "batch" {
 		s.lose--
 		return nil, req.Shape, true, nil
