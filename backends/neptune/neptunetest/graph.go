@@ -45,18 +45,25 @@ func (g *graph) rollback() {
 	g.undo = g.undo[:0]
 }
 
-// putNode sets node k's properties to props.
-func (g *graph) putNode(k nodeKey, props map[string]any) {
-	old, had := g.nodes[k]
-	g.nodes[k] = props
+// put sets m[k] to props, or deletes it for nil, and logs the undo.
+func put[K comparable](g *graph, m map[K]map[string]any, k K, props map[string]any) {
+	old, had := m[k]
+	if props == nil {
+		delete(m, k)
+	} else {
+		m[k] = props
+	}
 	g.undo = append(g.undo, func() {
 		if had {
-			g.nodes[k] = old
+			m[k] = old
 		} else {
-			delete(g.nodes, k)
+			delete(m, k)
 		}
 	})
 }
+
+// putNode sets node k's properties to props.
+func (g *graph) putNode(k nodeKey, props map[string]any) { put(g, g.nodes, k, props) }
 
 // mergeNode creates node (ns, id) unless it exists, and returns its key.
 func (g *graph) mergeNode(ns, id string) nodeKey {
@@ -74,15 +81,13 @@ func (g *graph) setNode(k nodeKey, kv ...any) {
 
 // detachDeleteNode deletes node k and its relationships, if it exists.
 func (g *graph) detachDeleteNode(k nodeKey) {
-	old, ok := g.nodes[k]
-	if !ok {
+	if _, ok := g.nodes[k]; !ok {
 		return
 	}
 	for _, rk := range slices.Collect(maps.Keys(g.adj[k])) {
 		g.deleteRel(rk)
 	}
-	delete(g.nodes, k)
-	g.undo = append(g.undo, func() { g.nodes[k] = old })
+	put(g, g.nodes, k, nil)
 }
 
 // putRel sets relationship k's properties to props; its nodes exist.
@@ -134,21 +139,7 @@ func (g *graph) unlink(k relKey) {
 
 // putCheckpoint sets the properties of namespace ns's checkpoint node;
 // nil deletes it.
-func (g *graph) putCheckpoint(ns string, props map[string]any) {
-	old, had := g.checkpoints[ns]
-	if props == nil {
-		delete(g.checkpoints, ns)
-	} else {
-		g.checkpoints[ns] = props
-	}
-	g.undo = append(g.undo, func() {
-		if had {
-			g.checkpoints[ns] = old
-		} else {
-			delete(g.checkpoints, ns)
-		}
-	})
-}
+func (g *graph) putCheckpoint(ns string, props map[string]any) { put(g, g.checkpoints, ns, props) }
 
 // with returns a copy of m with the kv pairs (name, value, ...) set.
 func with(m map[string]any, kv []any) map[string]any {
