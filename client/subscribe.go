@@ -31,7 +31,7 @@ var ErrMalformedChange = errors.New("malformed change")
 const stopTimeout = 5 * time.Second
 
 // Change is one change of a namespace, as stored on its stream. Exactly one
-// of KeyValue, TimeSeries, Log and Err is set.
+// of KeyValue, TimeSeries, Log, Entity, Graph and Err is set.
 type Change struct {
 	// Seq is the stream sequence of the change: the Seq a write's reply
 	// returned. Sequences increase along a subscription; they are not
@@ -59,6 +59,10 @@ type Change struct {
 	// fields sealed (docs/entity.md). Unique-index claims are left out
 	// like idempotency markers.
 	Entity *prismv1.EntityEvent
+	// Graph is an upsert or delete of one vertex or edge of a Graph
+	// namespace (a vertex delete takes the vertex's edges with it, with
+	// no event of their own; docs/graph.md).
+	Graph *prismv1.GraphEvent
 	// Err is set when the message at Seq is not a well-formed Prism event
 	// (it wraps ErrMalformedChange). The subscription goes on after it;
 	// what to do with the change is the reader's call.
@@ -94,7 +98,7 @@ type Subscription struct {
 }
 
 // Subscribe opens a subscription to the changes of namespace ns (KeyValue,
-// TimeSeries, Log and Entity events; idempotency markers and unique-index
+// TimeSeries, Log, Entity and Graph events; idempotency markers and unique-index
 // claims are left out), starting where
 // opts say (default: the oldest change the stream holds). ctx bounds the
 // opening only; the subscription lasts until Stop.
@@ -138,7 +142,7 @@ func (c *Client) Subscribe(ctx context.Context, ns string, opts ...SubscribeOpti
 		return c.subscribeThroughPrism(ctx, op, ns, o)
 	}
 	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns), subjects.AllLogEvents(ns), subjects.AllEntityEvents(ns)},
+		FilterSubjects: append([]string{subjects.AllKeyValueEvents(ns), subjects.AllTimeSeriesEvents(ns), subjects.AllLogEvents(ns), subjects.AllEntityEvents(ns)}, subjects.AllGraphEvents(ns)...),
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
 	switch o.start {
@@ -260,7 +264,7 @@ func decodeStored(ns, subject string, h nats.Header, data []byte, seq uint64, ts
 		ch.Err = fmt.Errorf("%w at seq %d: %w", ErrMalformedChange, ch.Seq, err)
 		return ch, true
 	}
-	ch.KeyValue, ch.TimeSeries, ch.Log, ch.Entity = d.KeyValue, d.TimeSeries, d.Log, d.Entity
+	ch.KeyValue, ch.TimeSeries, ch.Log, ch.Entity, ch.Graph = d.KeyValue, d.TimeSeries, d.Log, d.Entity, d.Graph
 	return ch, true
 }
 

@@ -261,7 +261,7 @@ func TestNewJobRefuses(t *testing.T) {
 	}{
 		{"no target", func(c *replay.JobConfig) { c.Target = "" }, "no target"},
 		{"no storage", func(c *replay.JobConfig) { c.Storage = nil }, "no storage"},
-		{"log", func(c *replay.JobConfig) { c.Abstraction = subjects.AbstractionLog }, "keyvalue, timeseries and entity"},
+		{"log", func(c *replay.JobConfig) { c.Abstraction = subjects.AbstractionLog }, "keyvalue, timeseries, entity and graph"},
 		{"follow and to", func(c *replay.JobConfig) { c.Follow, c.To = true, 5 }, "exclude each other"},
 		{"from after to", func(c *replay.JobConfig) { c.From, c.To = 9, 5 }, "after To"},
 		{"negative rate", func(c *replay.JobConfig) { c.Throttle.MaxRate = -1 }, "max rate"},

@@ -70,6 +70,12 @@ func GraphEdgeEvent(ns, from, label, to string) string {
 	return Root + "." + ns + ".events." + AbstractionGraphEdge + "." + EncodeID(GraphEdgeID(from, label, to))
 }
 
+// AllGraphEvents are the filter subjects of every vertex and edge event
+// of ns.
+func AllGraphEvents(ns string) []string {
+	return []string{Root + "." + ns + ".events." + AbstractionGraphVertex + ".*", Root + "." + ns + ".events." + AbstractionGraphEdge + ".*"}
+}
+
 // GraphEventID is the subject id of ev: a vertex's id, or GraphEdgeID of
 // an edge; nil when neither is set.
 func GraphEventID(ev *prismv1.GraphEvent) []byte {

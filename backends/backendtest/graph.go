@@ -297,6 +297,14 @@ func runGraphUpsert(t *testing.T, cfg Config) {
 	}
 	// Two labels between the same vertices are two edges.
 	grApply(t, g, 6, gEdge(6, "alice", "likes", "bob", "w=1"))
+	// Several upserts of one vertex or edge in a batch: the last wins.
+	grApply(t, g, 10, gVertex(7, "carol", "a", "n=1"), gEdge(8, "carol", "l", "bob", "n=1"), gVertex(9, "carol", "b"), gEdge(10, "carol", "l", "bob", "n=2"))
+	if got := grVertex(t, g, "carol"); got != "b{}@9" {
+		t.Errorf("carol after two upserts in a batch = %q", got)
+	}
+	if got := grEdge(t, g, "carol", "l", "bob"); got != "{n=2}@10" {
+		t.Errorf("edge after two upserts in a batch = %q", got)
+	}
 	if got := grEdge(t, g, "alice", "knows", "bob"); got != "{}@5" {
 		t.Errorf("knows after a likes upsert = %q", got)
 	}
@@ -308,8 +316,8 @@ func runGraphUpsert(t *testing.T, cfg Config) {
 		if got := grVertex(t, g, "alice"); got != "admin{name=Alice A.}@4" {
 			t.Errorf("alice after reopening = %q", got)
 		}
-		if cp, err := g.Checkpoint(context.Background()); err != nil || cp != 6 {
-			t.Errorf("Checkpoint after reopening = %d, %v; want 6", cp, err)
+		if cp, err := g.Checkpoint(context.Background()); err != nil || cp != 10 {
+			t.Errorf("Checkpoint after reopening = %d, %v; want 10", cp, err)
 		}
 	}
 }

@@ -33,8 +33,9 @@
 // the checkpoint is a single statement: checkpoint, events (ON CONFLICT DO
 // NOTHING) and the tag rows of the events it stored. An Entity batch is
 // one pipelined pgx batch of per-record statements (entity.go), and so is
-// a Graph batch (graph.go): one statement per change, in stream order, since
-// a vertex delete takes the edges that exist at its point of the batch.
+// a Graph batch (graph.go): multi-row upserts of what changed between two
+// deletes, then each delete, in stream order, since a vertex delete takes
+// the edges that exist at its point of the batch.
 //
 // Durability: a batch is durable when ApplyKeyValue returns, as durable as
 // the server's synchronous_commit setting makes any commit.

@@ -1114,7 +1114,9 @@ func (x *ShortestPathRequest) GetMinSeq() uint64 {
 // when none has at most max_depth edges. vertices runs from from to to
 // (just [from] when they are equal); edges[i] joins vertices[i] and
 // vertices[i+1]. Among paths of the same length the one chosen is the
-// smallest by the ids of its vertices read from to back to from.
+// smallest by the ids of its vertices read from to back to from; between
+// two of its vertices, an edge along the path's direction comes before
+// one against it, then the smallest label.
 type PathResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
