@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prism-data/prism/backends/neptune"
 	"github.com/prism-data/prism/backends/neptune/neptunetest"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
@@ -52,6 +54,29 @@ func TestNeptuneThroughNode(t *testing.T) {
 	}
 	if !slices.Contains(shapes, "batch") || !slices.Contains(shapes, "neighbours") {
 		t.Errorf("the stand-in saw %v, want batches and reads", shapes)
+	}
+
+	// A purge drops the graph from the cluster.
+	if _, err := admin.Delete(ctx, "social", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	st, err := neptune.New(ctx, srv.URL, "social")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		v, err := st.GetVertex(ctx, "alice")
+		cp, cpErr := st.Checkpoint(ctx)
+		if err == nil && v == nil && cpErr == nil && cp == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after purge: alice %v, %v; checkpoint %d, %v", v, err, cp, cpErr)
+		}
+	}
+	if !slices.ContainsFunc(srv.Requests(), func(r neptunetest.Request) bool { return r.Shape == "drop" }) {
+		t.Error("the purge sent no drop request")
 	}
 }
 
