@@ -80,7 +80,10 @@ var retryCodes = []string{
 
 // dataCodes are the refusals of a write that blame what it writes, not the
 // query: the projector isolates and dead-letters the change at fault.
-var dataCodes = []string{"BadRequestException", "InvalidParameterException", "ConstraintViolationException", "QueryTooLargeException"}
+// BadRequestException is not one: Neptune gives it for requests wrong in
+// any way, and a bug of the store's would then dead-letter every change
+// instead of showing as lag.
+var dataCodes = []string{"InvalidParameterException", "ConstraintViolationException", "QueryTooLargeException"}
 
 // retryable reports whether the same request may succeed later.
 func (e *QueryError) retryable() bool {

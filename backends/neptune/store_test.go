@@ -98,7 +98,8 @@ func TestRetries(t *testing.T) {
 		{"malformed query", http.StatusBadRequest, "MalformedQueryException", 1, true, false, 1},
 		{"access denied", http.StatusForbidden, "AccessDeniedException", 1, true, false, 1},
 		{"constraint violation", http.StatusBadRequest, "ConstraintViolationException", 1, true, true, 1},
-		{"bad request", http.StatusBadRequest, "BadRequestException", 1, true, true, 1},
+		{"invalid parameter", http.StatusBadRequest, "InvalidParameterException", 1, true, true, 1},
+		{"bad request", http.StatusBadRequest, "BadRequestException", 1, true, false, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := neptunetest.New(t, "")
