@@ -12,7 +12,7 @@ import (
 const AbstractionGraph = "graph"
 
 // GraphBackends are the backends that serve the graph abstraction.
-var GraphBackends = []string{"sqlite", "postgres"}
+var GraphBackends = []string{"sqlite", "postgres", "neptune"}
 
 // Defaults and ceilings of GraphConfig.
 const (
@@ -56,6 +56,9 @@ func (c GraphConfig) Limits() (maxDepth, maxResults int) {
 // validateGraph checks the graph section against the abstraction.
 func (n Namespace) validateGraph() error {
 	if n.Abstraction != AbstractionGraph {
+		if n.Backend == "neptune" {
+			return fmt.Errorf("namespace %s: backend neptune serves abstraction %s only, not %s", n.Name, AbstractionGraph, n.Abstraction)
+		}
 		if !n.Graph.IsZero() {
 			return fmt.Errorf("namespace %s: a graph section needs abstraction: %s, not %s", n.Name, AbstractionGraph, n.Abstraction)
 		}

@@ -41,7 +41,7 @@ var Abstractions = []string{AbstractionKeyValue, AbstractionTimeSeries, Abstract
 
 // Backends lists the backend names a Namespace may name. The gateway itself
 // never talks to a backend; cmd/prism wires a reader per namespace.
-var Backends = []string{"sqlite", "postgres", "natskv", "kafka"}
+var Backends = []string{"sqlite", "postgres", "natskv", "kafka", "neptune"}
 
 // BackendAuto is the Backend value that lets Derive choose the backend from
 // the namespace's needs and the cluster (ADR 007). Apply resolves it once

@@ -126,7 +126,7 @@ needs:
 		{
 			name:    "unknown backend names auto",
 			yaml:    "name: orders\nabstraction: keyvalue\nbackend: redis\n",
-			wantErr: "use one of sqlite, postgres, natskv, kafka, auto",
+			wantErr: "use one of sqlite, postgres, natskv, kafka, neptune, auto",
 		},
 	}
 	for _, tt := range tests {

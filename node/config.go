@@ -81,6 +81,10 @@ type Config struct {
 	// PostgresDSN is the connection string of postgres targets that name
 	// none of their own.
 	PostgresDSN string
+	// NeptuneEndpoint is the Neptune cluster (host:port) of graph
+	// namespaces with backend neptune; requests are signed with the AWS
+	// SDK's default chain and region.
+	NeptuneEndpoint string
 	// KafkaBrokers are the brokers (host:port) of log namespaces that name
 	// none of their own; see ResolveKafkaBrokers.
 	KafkaBrokers []string

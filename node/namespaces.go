@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/prism-data/prism/backends/natskv"
+	"github.com/prism-data/prism/backends/neptune"
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/gateway"
@@ -53,6 +54,7 @@ type grStore interface {
 var (
 	_ grStore = (*sqlite.Store)(nil)
 	_ grStore = (*postgres.Store)(nil)
+	_ grStore = (*neptune.Store)(nil)
 	_ enStore = (*sqlite.Store)(nil)
 	_ enStore = (*postgres.Store)(nil)
 	_ kvStore = (*sqlite.Store)(nil)

@@ -20,7 +20,9 @@ const checkTimeout = 3 * time.Second
 // namespace or the migration is stored. A postgres target needs a
 // connection string (its own or --postgres-dsn) and a server that accepts
 // a connection with it; a kafka target brokers (the namespace's or
-// --kafka-brokers) of which one listens. SQLite and NATS KV need nothing
+// --kafka-brokers) of which one listens; a neptune target
+// --neptune-endpoint and a cluster that answers a signed request. SQLite
+// and NATS KV need nothing
 // this node might lack. It takes at most checkTimeout.
 func (c Config) checkTarget(ctx context.Context, n namespaces.Namespace, t namespaces.Target) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
@@ -37,6 +39,8 @@ func (c Config) checkTarget(ctx context.Context, n namespaces.Namespace, t names
 			return fmt.Errorf("PostgreSQL does not accept a connection (%v): check the connection string and that the server runs", err)
 		}
 		_ = conn.Close(ctx)
+	case "neptune":
+		return checkNeptune(ctx, c, n.Name, t.Name)
 	case "kafka":
 		brokers, err := kafkaBrokers(c, n)
 		if err != nil {

@@ -290,6 +290,8 @@ func (s *namespaceSet) openBackend(ctx context.Context, n namespaces.Namespace, 
 		}
 		st, err := postgres.Open(ctx, dsn, n.Name, postgres.WithSchema(schema))
 		return st, "postgres schema " + schema, err
+	case "neptune":
+		return openNeptune(ctx, c, n.Name, t.Name)
 	case "natskv":
 		st, err := natskv.Open(ctx, s.js, n.Name)
 		return st, "NATS KV bucket " + natskv.BucketName(n.Name), err
@@ -323,6 +325,8 @@ func (s *namespaceSet) dropTarget(ctx context.Context, n namespaces.Namespace, t
 			return err
 		}
 		return postgres.DropSchema(ctx, dsn, n.Name, postgres.WithSchema(schema))
+	case "neptune":
+		return dropNeptune(ctx, s.cfg, n.Name, t.Name)
 	case "natskv":
 		err := s.js.DeleteKeyValue(ctx, natskv.BucketName(n.Name))
 		if errors.Is(err, jetstream.ErrBucketNotFound) {

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prism-data/prism/backends/neptune"
+	"github.com/prism-data/prism/backends/neptune/neptunetest"
 	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -12,30 +16,27 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// A graph namespace's stream replays into PostgreSQL (the migration by
-// replay of a SQLite namespace): the same vertices, edges, revisions and
-// neighbour order as the SQLite projection of the same stream, vertex
-// deletes having taken their edges at their point of the stream.
-func TestJobReplaysAGraphNamespaceIntoPostgres(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	ctx := context.Background()
-	js := startJetStream(t)
-	ns := namespace(t, js, pgtest.Namespace(t, "gr-replay-"))
-	vertex := func(i int) string { return fmt.Sprintf("v%02d", i%20) }
-	// model is the state the stream describes, kept by hand.
-	model := map[string]string{} // "v:<id>" or "e:<from> <label> <to>" -> properties
-	var last uint64
+// graphVertex is the id of the i-th vertex of publishGraphStream's stream.
+func graphVertex(i int) string { return fmt.Sprintf("v%02d", i%20) }
+
+// publishGraphStream publishes 120 vertex and edge upserts and deletes of
+// 20 vertices into graph namespace ns, and returns the state the stream
+// describes, kept by hand ("v:<id>" or "e:<from> <label> <to>" ->
+// properties), and the last sequence.
+func publishGraphStream(t *testing.T, js jetstream.JetStream, ns string) (model map[string]string, last uint64) {
+	t.Helper()
+	model = map[string]string{}
 	for i := range 120 {
 		var ev *prismv1.GraphEvent
 		switch {
 		case i%17 == 16:
-			ev = &prismv1.GraphEvent{Element: &prismv1.GraphEvent_Vertex{Vertex: &prismv1.Vertex{Id: vertex(i)}}, Delete: true}
+			ev = &prismv1.GraphEvent{Element: &prismv1.GraphEvent_Vertex{Vertex: &prismv1.Vertex{Id: graphVertex(i)}}, Delete: true}
 		case i%11 == 10:
-			ev = &prismv1.GraphEvent{Element: &prismv1.GraphEvent_Edge{Edge: &prismv1.Edge{From: vertex(i), Label: "l", To: vertex(i * 7)}}, Delete: true}
+			ev = &prismv1.GraphEvent{Element: &prismv1.GraphEvent_Edge{Edge: &prismv1.Edge{From: graphVertex(i), Label: "l", To: graphVertex(i * 7)}}, Delete: true}
 		case i%3 == 0:
-			ev = &prismv1.GraphEvent{Element: &prismv1.GraphEvent_Vertex{Vertex: &prismv1.Vertex{Id: vertex(i), Label: "n", Properties: map[string]string{"i": fmt.Sprint(i)}}}}
+			ev = &prismv1.GraphEvent{Element: &prismv1.GraphEvent_Vertex{Vertex: &prismv1.Vertex{Id: graphVertex(i), Label: "n", Properties: map[string]string{"i": fmt.Sprint(i)}}}}
 		default:
-			ev = &prismv1.GraphEvent{Element: &prismv1.GraphEvent_Edge{Edge: &prismv1.Edge{From: vertex(i), Label: []string{"l", "m"}[i%2], To: vertex(i * 7), Properties: map[string]string{"i": fmt.Sprint(i)}}}}
+			ev = &prismv1.GraphEvent{Element: &prismv1.GraphEvent_Edge{Edge: &prismv1.Edge{From: graphVertex(i), Label: []string{"l", "m"}[i%2], To: graphVertex(i * 7), Properties: map[string]string{"i": fmt.Sprint(i)}}}}
 		}
 		switch v, e := ev.GetVertex(), ev.GetEdge(); {
 		case v != nil && ev.GetDelete():
@@ -59,63 +60,55 @@ func TestJobReplaysAGraphNamespaceIntoPostgres(t *testing.T) {
 		}
 		last = publishMsg(t, js, msg)
 	}
-	run := func(target string, storage replay.Target) replay.Store {
-		t.Helper()
-		return replayInto(t, js, ns, subjects.AbstractionGraph, target, storage, last)
-	}
-	schema, err := replay.PostgresTargetSchema(ns, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = postgres.DropSchema(context.Background(), dsn, ns, postgres.WithSchema(schema)) })
-	lite := run("sqlite", replay.SQLiteTarget{Path: t.TempDir() + "/gr.db"})
-	pg := run("postgres", replay.PostgresTarget{DSN: dsn, Namespace: ns, Schema: schema})
+	return model, last
+}
 
-	type reader interface {
-		GetVertex(ctx context.Context, id string) (*prismv1.Vertex, error)
-		Neighbours(ctx context.Context, req *prismv1.NeighboursRequest) (*prismv1.NeighboursResponse, error)
-	}
-	dump := func(st replay.Store) (string, int) {
-		r := st.(reader)
-		out, edges := "", 0
-		for i := range 20 {
-			v, err := r.GetVertex(ctx, vertex(i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out += fmt.Sprintf("%s:%s%v@%d [", vertex(i), v.GetLabel(), v.GetProperties(), v.GetRevision())
-			page, err := r.Neighbours(ctx, &prismv1.NeighboursRequest{Id: vertex(i), Direction: prismv1.Direction_DIRECTION_BOTH, PageSize: 1000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range page.GetNeighbours() {
-				e := n.GetEdge()
-				out += fmt.Sprintf("%s %s-%s->%s%v@%d, ", n.GetDirection(), e.GetFrom(), e.GetLabel(), e.GetTo(), e.GetProperties(), e.GetRevision())
-				edges++
-			}
-			out += "]\n"
+type graphReader interface {
+	GetVertex(ctx context.Context, id string) (*prismv1.Vertex, error)
+	Neighbours(ctx context.Context, req *prismv1.NeighboursRequest) (*prismv1.NeighboursResponse, error)
+}
+
+// dumpGraph renders the vertices of publishGraphStream and their
+// neighbours (both ways, in order) with revisions, and counts the edges.
+func dumpGraph(t *testing.T, st replay.Store) (string, int) {
+	t.Helper()
+	ctx := context.Background()
+	r := st.(graphReader)
+	out, edges := "", 0
+	for i := range 20 {
+		v, err := r.GetVertex(ctx, graphVertex(i))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return out, edges
+		out += fmt.Sprintf("%s:%s%v@%d [", graphVertex(i), v.GetLabel(), v.GetProperties(), v.GetRevision())
+		page, err := r.Neighbours(ctx, &prismv1.NeighboursRequest{Id: graphVertex(i), Direction: prismv1.Direction_DIRECTION_BOTH, PageSize: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range page.GetNeighbours() {
+			e := n.GetEdge()
+			out += fmt.Sprintf("%s %s-%s->%s%v@%d, ", n.GetDirection(), e.GetFrom(), e.GetLabel(), e.GetTo(), e.GetProperties(), e.GetRevision())
+			edges++
+		}
+		out += "]\n"
 	}
-	a, edges := dump(lite)
-	b, _ := dump(pg)
-	if a != b {
-		t.Errorf("sqlite and postgres differ:\n%s\n%s", a, b)
-	}
-	if edges == 0 {
-		t.Fatal("the replay stored no edges")
-	}
-	// Both hold exactly the model's vertices and edges.
+	return out, edges
+}
+
+// graphState is the state st holds, in publishGraphStream's model form.
+func graphState(t *testing.T, st replay.Store) map[string]string {
+	t.Helper()
+	ctx := context.Background()
 	got := map[string]string{}
 	for i := range 20 {
-		v, err := lite.(reader).GetVertex(ctx, vertex(i))
+		v, err := st.(graphReader).GetVertex(ctx, graphVertex(i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if v != nil {
 			got["v:"+v.GetId()] = fmt.Sprint(v.GetProperties())
 		}
-		page, err := lite.(reader).Neighbours(ctx, &prismv1.NeighboursRequest{Id: vertex(i), PageSize: 1000})
+		page, err := st.(graphReader).Neighbours(ctx, &prismv1.NeighboursRequest{Id: graphVertex(i), PageSize: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +117,63 @@ func TestJobReplaysAGraphNamespaceIntoPostgres(t *testing.T) {
 			got["e:"+e.GetFrom()+" "+e.GetLabel()+" "+e.GetTo()] = fmt.Sprint(e.GetProperties())
 		}
 	}
-	if fmt.Sprint(got) != fmt.Sprint(model) {
+	return got
+}
+
+// checkGraphReplay checks that other holds what lite (the SQLite replay)
+// holds, with the same revisions and neighbour order, and that lite holds
+// exactly model.
+func checkGraphReplay(t *testing.T, model map[string]string, lite, other replay.Store, name string) {
+	t.Helper()
+	a, edges := dumpGraph(t, lite)
+	b, _ := dumpGraph(t, other)
+	if a != b {
+		t.Errorf("sqlite and %s differ:\n%s\n%s", name, a, b)
+	}
+	if edges == 0 {
+		t.Fatal("the replay stored no edges")
+	}
+	if got := graphState(t, lite); fmt.Sprint(got) != fmt.Sprint(model) {
 		t.Errorf("the replay holds\n%v\nthe stream says\n%v", got, model)
+	}
+}
+
+// A graph namespace's stream replays into PostgreSQL (the migration by
+// replay of a SQLite namespace): the same vertices, edges, revisions and
+// neighbour order as the SQLite projection of the same stream, vertex
+// deletes having taken their edges at their point of the stream.
+func TestJobReplaysAGraphNamespaceIntoPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	js := startJetStream(t)
+	ns := namespace(t, js, pgtest.Namespace(t, "gr-replay-"))
+	model, last := publishGraphStream(t, js, ns)
+	schema, err := replay.PostgresTargetSchema(ns, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = postgres.DropSchema(context.Background(), dsn, ns, postgres.WithSchema(schema)) })
+	lite := replayInto(t, js, ns, subjects.AbstractionGraph, "sqlite", replay.SQLiteTarget{Path: t.TempDir() + "/gr.db"}, last)
+	pg := replayInto(t, js, ns, subjects.AbstractionGraph, "postgres", replay.PostgresTarget{DSN: dsn, Namespace: ns, Schema: schema}, last)
+	checkGraphReplay(t, model, lite, pg, "postgres")
+}
+
+// The same stream replays into Neptune (the stand-in): the migration by
+// replay of a SQLite graph namespace to Neptune, with the same result as
+// SQLite's, and a Drop that empties the graph.
+func TestJobReplaysAGraphNamespaceIntoNeptune(t *testing.T) {
+	js := startJetStream(t)
+	ns := namespace(t, js, "gr-neptune")
+	model, last := publishGraphStream(t, js, ns)
+	srv := neptunetest.New(t, "")
+	target := replay.NeptuneTarget{Endpoint: srv.URL, Graph: neptune.GraphName(ns, "np"), Options: []neptune.Option{
+		neptune.WithHTTPClient(srv.HTTPClient()), neptune.WithCredentials(srv.CredentialsProvider(), srv.Region)}}
+	lite := replayInto(t, js, ns, subjects.AbstractionGraph, "sqlite", replay.SQLiteTarget{Path: t.TempDir() + "/gr.db"}, last)
+	np := replayInto(t, js, ns, subjects.AbstractionGraph, "np", target, last)
+	checkGraphReplay(t, model, lite, np, "neptune")
+	if err := target.Drop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := graphState(t, np); len(got) != 0 {
+		t.Errorf("the graph after Drop holds %v", got)
 	}
 }

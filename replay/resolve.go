@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prism-data/prism/backends/neptune"
 	"github.com/prism-data/prism/backends/sqlite"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/subjects"
@@ -32,6 +33,9 @@ type TargetSpec struct {
 	// namespace's postgres.dsn when it is on PostgreSQL, else
 	// PRISM_POSTGRES_DSN from the environment (the caller passes it).
 	PostgresDSN, EnvPostgresDSN string
+	// EnvNeptuneEndpoint is the Neptune cluster of a neptune target,
+	// PRISM_NEPTUNE_ENDPOINT from the environment (the caller passes it).
+	EnvNeptuneEndpoint string
 }
 
 // ResolveTarget decides the backend of namespace n's replay target and
@@ -42,13 +46,19 @@ func ResolveTarget(n namespaces.Namespace, spec TargetSpec) (backend string, t T
 	backend = spec.Backend
 	if backend == "" {
 		switch {
-		case spec.Name == "sqlite" || spec.Name == "postgres":
+		case spec.Name == "sqlite" || spec.Name == "postgres" || spec.Name == "neptune":
 			backend = spec.Name
-		case n.Backend == "sqlite" || n.Backend == "postgres":
+		case n.Backend == "sqlite" || n.Backend == "postgres" || n.Backend == "neptune":
 			backend = n.Backend
 		default:
 			return "", nil, fmt.Errorf("replay: namespace %s is on %s; say --backend sqlite or --backend postgres for target %s", n.Name, n.Backend, spec.Name)
 		}
+	}
+	if backend == "neptune" {
+		if spec.EnvNeptuneEndpoint == "" {
+			return "", nil, errors.New("replay: a neptune target needs the cluster's endpoint: set PRISM_NEPTUNE_ENDPOINT (host:port); the AWS region and credentials come from the SDK's default chain")
+		}
+		return backend, NeptuneTarget{Endpoint: spec.EnvNeptuneEndpoint, Graph: neptune.GraphName(n.Name, spec.Name)}, nil
 	}
 	if backend == "sqlite" {
 		path := spec.SQLitePath

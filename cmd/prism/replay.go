@@ -57,7 +57,7 @@ targets live, and the progress it prints: docs/replay.md.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.target, "target", "", "projection target to replay into (lowercase letters, digits, - and _, at most 32); required")
-	fl.StringVar(&f.backend, "backend", "", "backend of the target: sqlite or postgres (default: the target's name when it is one of them, else the namespace's backend)")
+	fl.StringVar(&f.backend, "backend", "", "backend of the target: sqlite, postgres or neptune (at $PRISM_NEPTUNE_ENDPOINT; default: the target's name when it is one of them, else the namespace's backend)")
 	fl.StringVar(&f.sqlitePath, "sqlite-path", "", "SQLite file of the target (default <data-dir>/sqlite/<ns>.<target>.db)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "data directory of prism serve, where SQLite targets live (default "+defaultDataDir+" when it exists)")
 	fl.StringVar(&f.postgresDSN, "postgres-dsn", "", "PostgreSQL connection string of a postgres target (default: the namespace's, then $PRISM_POSTGRES_DSN)")
@@ -109,7 +109,7 @@ func runReplayCommand(ctx context.Context, rio replayIO, namespace string, f rep
 	defer cancel()
 	cfg, err := replay.Lookup(setup, js, namespace, replay.TargetSpec{Name: f.target, Backend: f.backend,
 		SQLitePath: f.sqlitePath, DataDir: f.dataDir, DefaultDataDir: defaultDataDir,
-		PostgresDSN: f.postgresDSN, EnvPostgresDSN: os.Getenv("PRISM_POSTGRES_DSN")})
+		PostgresDSN: f.postgresDSN, EnvPostgresDSN: os.Getenv("PRISM_POSTGRES_DSN"), EnvNeptuneEndpoint: os.Getenv("PRISM_NEPTUNE_ENDPOINT")})
 	if err != nil {
 		return err
 	}
@@ -124,8 +124,8 @@ func (f replayFlags) validate() error {
 		return errors.New("replay: --target NAME is required (e.g. --target rebuild)")
 	case !targetNamePattern.MatchString(f.target):
 		return fmt.Errorf("replay: --target %q: want 1 to 32 lowercase letters, digits, '-' or '_'", f.target)
-	case f.backend != "" && f.backend != "sqlite" && f.backend != "postgres":
-		return fmt.Errorf("replay: --backend %q: want sqlite or postgres", f.backend)
+	case f.backend != "" && f.backend != "sqlite" && f.backend != "postgres" && f.backend != "neptune":
+		return fmt.Errorf("replay: --backend %q: want sqlite, postgres or neptune", f.backend)
 	case f.follow && f.toSeq > 0:
 		return errors.New("replay: --follow and --to-seq exclude each other")
 	case f.toSeq > 0 && f.fromSeq > f.toSeq:

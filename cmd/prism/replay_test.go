@@ -337,7 +337,7 @@ func TestReplayFlagsValidate(t *testing.T) {
 	}{
 		{"no target", func(f *replayFlags) { f.target = "" }, "--target NAME is required"},
 		{"bad target", func(f *replayFlags) { f.target = "Re.build" }, "lowercase"},
-		{"bad backend", func(f *replayFlags) { f.backend = "natskv" }, "want sqlite or postgres"},
+		{"bad backend", func(f *replayFlags) { f.backend = "natskv" }, "want sqlite, postgres or neptune"},
 		{"follow and to-seq", func(f *replayFlags) { f.follow, f.toSeq = true, 5 }, "exclude each other"},
 		{"from after to", func(f *replayFlags) { f.fromSeq, f.toSeq = 9, 5 }, "after --to-seq"},
 		{"negative rate", func(f *replayFlags) { f.maxRate = -1 }, "--max-rate"},

@@ -64,6 +64,7 @@ finish, projectors commit their batch. Flags and metrics: README.md.`,
 	// The default is read at run time, not shown in --help: a DSN may hold a password.
 	fl.StringVar(&f.kafkaBrokers, "kafka-brokers", "", "comma-separated host:port of the Kafka brokers of log namespaces without kafka.brokers (default $PRISM_KAFKA_BROKERS)")
 	fl.StringVar(&c.PostgresDSN, "postgres-dsn", "", "connection string of namespaces with backend postgres and no postgres.dsn (default $PRISM_POSTGRES_DSN)")
+	fl.StringVar(&c.NeptuneEndpoint, "neptune-endpoint", "", "Neptune cluster (host:port) of graph namespaces with backend neptune; AWS region and credentials from the SDK's default chain (default $PRISM_NEPTUNE_ENDPOINT)")
 	return cmd
 }
 
@@ -81,6 +82,7 @@ func (f serveFlags) config() (node.Config, error) {
 		return c, err
 	}
 	c.PostgresDSN = cmp.Or(c.PostgresDSN, os.Getenv("PRISM_POSTGRES_DSN"))
+	c.NeptuneEndpoint = cmp.Or(c.NeptuneEndpoint, os.Getenv("PRISM_NEPTUNE_ENDPOINT"))
 	brokers, err := node.ResolveKafkaBrokers(f.kafkaBrokers)
 	c.KafkaBrokers, c.Version = brokers, version
 	return c, err

@@ -13,18 +13,16 @@ package kmstest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/prism-data/prism/internal/sigv4test"
 )
 
 // Account is the AWS account id the stand-in's keys belong to.
@@ -39,7 +37,8 @@ type Server struct {
 	// Credentials are the only credentials the server accepts.
 	Credentials aws.Credentials
 
-	ts *httptest.Server
+	ts    *httptest.Server
+	clock sigv4test.Clock
 
 	mu       sync.Mutex
 	keys     map[string]*key   // by key id
@@ -47,7 +46,6 @@ type Server struct {
 	throttle int               // answer this many requests with ThrottlingException
 	failing  int               // answer this many requests with KMSInternalException
 	stall    bool              // hold requests until the client gives up
-	skew     time.Duration     // the server's clock minus the real one
 	calls    []Call
 	refused  []string // error types of refused requests, in order
 }
@@ -76,15 +74,10 @@ func New(t testing.TB, region string) *Server {
 		region = "us-east-1"
 	}
 	s := &Server{
-		Region: region,
-		Credentials: aws.Credentials{
-			AccessKeyID:     "AKIA" + strings.ToUpper(randomHex(t, 8)),
-			SecretAccessKey: randomHex(t, 20),
-			SessionToken:    randomHex(t, 16),
-			Source:          "kmstest",
-		},
-		keys:    map[string]*key{},
-		aliases: map[string]string{},
+		Region:      region,
+		Credentials: sigv4test.NewCredentials(t, "kmstest"),
+		keys:        map[string]*key{},
+		aliases:     map[string]string{},
 	}
 	s.ts = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
@@ -99,12 +92,7 @@ func (s *Server) HTTPClient() *http.Client { return s.ts.Client() }
 // and returns its path (for AWS_CA_BUNDLE).
 func (s *Server) CABundle(t testing.TB, dir string) string {
 	t.Helper()
-	path := filepath.Join(dir, "kmstest-ca.pem")
-	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return sigv4test.CABundle(t, dir, s.ts.Certificate())
 }
 
 // Env sets the environment the SDK's default chain reads so that it
@@ -113,33 +101,14 @@ func (s *Server) CABundle(t testing.TB, dir string) string {
 // config or IMDS is consulted.
 func (s *Server) Env(t *testing.T) {
 	t.Helper()
-	Isolate(t)
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_KMS":  s.URL,
-		"AWS_CA_BUNDLE":         s.CABundle(t, t.TempDir()),
-		"AWS_REGION":            s.Region,
-		"AWS_ACCESS_KEY_ID":     s.Credentials.AccessKeyID,
-		"AWS_SECRET_ACCESS_KEY": s.Credentials.SecretAccessKey,
-		"AWS_SESSION_TOKEN":     s.Credentials.SessionToken,
-	} {
-		t.Setenv(k, v)
-	}
+	sigv4test.Env(t, s.Region, s.Credentials, s.ts.Certificate(), map[string]string{"AWS_ENDPOINT_URL_KMS": s.URL})
 }
 
 // Isolate keeps the SDK's default chain off the machine's own AWS
-// setup for the test: no shared config or credentials file, no IMDS, no
-// AWS_* credentials, region or endpoint from the environment.
+// setup for the test (sigv4test.Isolate).
 func Isolate(t *testing.T) {
 	t.Helper()
-	none := filepath.Join(t.TempDir(), "none")
-	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_CA_BUNDLE", "AWS_REGION", "AWS_DEFAULT_REGION",
-		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	sigv4test.Isolate(t)
 }
 
 // CreateKey makes a symmetric encryption key, with alias (e.g.
@@ -205,7 +174,7 @@ func (s *Server) Stall(on bool) { s.mu.Lock(); s.stall = on; s.mu.Unlock() }
 
 // Skew moves the server's clock by d: a signature dated more than five
 // minutes from the server's time is refused as expired.
-func (s *Server) Skew(d time.Duration) { s.mu.Lock(); s.skew = d; s.mu.Unlock() }
+func (s *Server) Skew(d time.Duration) { s.clock.Skew(d) }
 
 // Calls are the requests the server accepted, in order.
 func (s *Server) Calls() []Call {
@@ -222,11 +191,7 @@ func (s *Server) Refused() []string {
 	return append([]string(nil), s.refused...)
 }
 
-func (s *Server) now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return time.Now().Add(s.skew)
-}
+func (s *Server) now() time.Time { return s.clock.Now() }
 
 func randomBytes(t testing.TB, n int) []byte {
 	b := make([]byte, n)
@@ -235,8 +200,6 @@ func randomBytes(t testing.TB, n int) []byte {
 	}
 	return b
 }
-
-func randomHex(t testing.TB, n int) string { return hex.EncodeToString(randomBytes(t, n)) }
 
 func uuid(t testing.TB) string {
 	b := randomBytes(t, 16)

@@ -3,7 +3,7 @@ package kit
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
+	"slices"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
@@ -195,7 +195,7 @@ func (g GraphSQL) Traverse(ctx context.Context, req *prismv1.TraverseRequest) (*
 		return nil, err
 	}
 	if len(resp.Vertices) > int(req.GetMaxResults()) {
-		return nil, &RequestError{Detail: fmt.Sprintf("the traversal reaches more than %d vertices (max_results) within depth %d; lower the depth, filter by labels or raise graph.max_results", req.GetMaxResults(), req.GetDepth())}
+		return nil, TooManyReached(req.GetMaxResults(), req.GetDepth())
 	}
 	return resp, nil
 }
@@ -212,79 +212,26 @@ func CheckShortestPath(req *prismv1.ShortestPathRequest) error {
 	return nil
 }
 
-// parent is how a breadth-first search reached a vertex: from vertex
-// prev along the edge of label, out (prev -> vertex) or in.
-type parent struct {
-	prev, label string
-	in          bool
-}
-
-// better reports whether c beats p under PathResponse's tie rule: the
-// smaller previous vertex, then an out edge, then the smaller label.
-func (c parent) better(p parent) bool {
-	if c.prev != p.prev {
-		return c.prev < p.prev
-	}
-	if c.in != p.in {
-		return !c.in
-	}
-	return c.label < p.label
-}
-
 // frontierChunk is the most vertices one level query names.
 const frontierChunk = 500
 
-// ShortestPath finds a shortest path (CheckShortestPath passed) by a
-// breadth-first search, one query per level and per frontierChunk
-// vertices, that stops at the level that reaches req.To: unlike a
-// recursive CTE it keeps one visited set and ends early. Each vertex keeps
-// its best parent by the tie rule; the path's edges are read at the end.
+// ShortestPath finds a shortest path (CheckShortestPath passed) by
+// SearchPath, one query per level, direction and frontierChunk vertices;
+// unlike a recursive CTE it keeps one visited set and ends early.
 func (g GraphSQL) ShortestPath(ctx context.Context, req *prismv1.ShortestPathRequest) (*prismv1.PathResponse, error) {
-	from, to := req.GetFrom(), req.GetTo()
-	if from == to {
-		return &prismv1.PathResponse{Found: true, Vertices: []string{from}}, nil
-	}
-	parents := map[string]parent{from: {}}
-	frontier := []string{from}
-	for depth := uint32(1); depth <= req.GetMaxDepth() && len(frontier) > 0; depth++ {
-		found := map[string]parent{}
-		for chunk := range chunks(frontier, frontierChunk) {
-			for _, in := range []bool{false, true} {
-				if in && req.GetDirection() == prismv1.Direction_DIRECTION_OUT || !in && req.GetDirection() == prismv1.Direction_DIRECTION_IN {
-					continue
-				}
-				if err := g.level(ctx, chunk, in, req.GetLabels(), parents, found); err != nil {
-					return nil, err
-				}
+	return SearchPath(ctx, req, func(ctx context.Context, frontier []string, in bool, visit func(self, label, other string)) error {
+		for chunk := range slices.Chunk(frontier, frontierChunk) {
+			if err := g.level(ctx, chunk, in, req.GetLabels(), visit); err != nil {
+				return err
 			}
 		}
-		frontier = frontier[:0]
-		for v, p := range found {
-			parents[v] = p
-			frontier = append(frontier, v)
-		}
-		if _, ok := found[to]; ok {
-			return g.path(ctx, parents, from, to)
-		}
-	}
-	return &prismv1.PathResponse{}, nil
-}
-
-func chunks(s []string, n int) func(func([]string) bool) {
-	return func(yield func([]string) bool) {
-		for len(s) > 0 {
-			k := min(n, len(s))
-			if !yield(s[:k]) {
-				return
-			}
-			s = s[k:]
-		}
-	}
+		return nil
+	}, g.GetEdge)
 }
 
 // level reads the edges of one direction of the frontier vertices and
-// records, for each vertex not yet reached, its best parent in found.
-func (g GraphSQL) level(ctx context.Context, frontier []string, in bool, labels []string, parents, found map[string]parent) error {
+// calls visit with each.
+func (g GraphSQL) level(ctx context.Context, frontier []string, in bool, labels []string, visit func(self, label, other string)) error {
 	self, other := "src", "dst"
 	if in {
 		self, other = "dst", "src"
@@ -300,48 +247,11 @@ func (g GraphSQL) level(ctx context.Context, frontier []string, in bool, labels 
 	}
 	defer done()
 	for rows.Next() {
-		var c parent
-		var v string
-		if err := rows.Scan(&c.prev, &c.label, &v); err != nil {
+		var prev, label, v string
+		if err := rows.Scan(&prev, &label, &v); err != nil {
 			return err
 		}
-		c.in = in
-		if _, seen := parents[v]; seen {
-			continue
-		}
-		if old, ok := found[v]; !ok || c.better(old) {
-			found[v] = c
-		}
+		visit(prev, label, v)
 	}
 	return rows.Err()
-}
-
-// path reads back the path to to through parents.
-func (g GraphSQL) path(ctx context.Context, parents map[string]parent, from, to string) (*prismv1.PathResponse, error) {
-	resp := &prismv1.PathResponse{Found: true}
-	for v := to; v != from; {
-		p := parents[v]
-		src, dst := p.prev, v
-		if p.in {
-			src, dst = v, p.prev
-		}
-		e, err := g.GetEdge(ctx, src, p.label, dst)
-		if err != nil {
-			return nil, err
-		}
-		if e == nil { // not in a read transaction: deleted since the search
-			e = &prismv1.Edge{From: src, Label: p.label, To: dst}
-		}
-		resp.Vertices = append(resp.Vertices, v)
-		resp.Edges = append(resp.Edges, e)
-		v = p.prev
-	}
-	resp.Vertices = append(resp.Vertices, from)
-	for i, j := 0, len(resp.Vertices)-1; i < j; i, j = i+1, j-1 {
-		resp.Vertices[i], resp.Vertices[j] = resp.Vertices[j], resp.Vertices[i]
-	}
-	for i, j := 0, len(resp.Edges)-1; i < j; i, j = i+1, j-1 {
-		resp.Edges[i], resp.Edges[j] = resp.Edges[j], resp.Edges[i]
-	}
-	return resp, nil
 }
