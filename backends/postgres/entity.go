@@ -79,11 +79,14 @@ func (s *Store) GetEntity(ctx context.Context, id []byte) (*prismv1.EntityRecord
 // ScanEntities returns one page of the records of a range of one index, as
 // sqlite.Store.ScanEntities does: one range scan of en_index's primary key.
 //
-// Errors: ErrInvalidPageToken (wrapped), ErrInvalidRequest, ErrClosed;
-// otherwise the database error.
+// Errors: ErrInvalidPageToken (wrapped), ErrInvalidRequest, an
+// *IndexNotReadyError, ErrClosed; otherwise the database error.
 func (s *Store) ScanEntities(ctx context.Context, req *prismv1.EntityScanRequest) (*prismv1.EntityScanResponse, error) {
 	after, err := kit.CheckEntityScan(req)
 	return kit.Do(&s.gate, ErrClosed, "scan entities", kitErrors.Request(err), func() (*prismv1.EntityScanResponse, error) {
+		if err := s.indexes.CheckReady(ctx, req.GetIndex(), s.query); err != nil {
+			return nil, err
+		}
 		q, args := kit.EntityScanSQL(req, after, pgx.Identifier{s.schema}.Sanitize()+".", true)
 		size := kit.PageSize(req.GetPageSize())
 		rows, err := s.pool.Query(ctx, q, append(args, size+1)...)

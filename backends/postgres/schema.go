@@ -136,6 +136,34 @@ CREATE TABLE {s}.en_index (
 
 CREATE INDEX en_index_by_id ON {s}.en_index (id);
 `,
+
+	// 5: reserved for the Graph projection (branch wt/graph), which takes
+	// version 5; this no-op keeps the numbers apart until the merge puts
+	// it here.
+	`SELECT 1;`,
+
+	// 6: the build state of each Entity secondary index (docs/entity.md,
+	// "Schema evolution"). A live prism apply that adds an index fills it
+	// from en_records in steps; state is ready, building or failed, done
+	// and total count the records read and stored, since is the
+	// checkpoint when the build started, after_id and phase where it is
+	// (phase 0 reads every record, phase 1 those with rev > since). The
+	// indexes that have rows already are ready.
+	`
+CREATE TABLE {s}.en_index_state (
+	idx      text    NOT NULL PRIMARY KEY,
+	state    text    NOT NULL,
+	done     bigint  NOT NULL,
+	total    bigint  NOT NULL,
+	detail   text    NOT NULL,
+	since    bigint  NOT NULL,
+	after_id bytea,
+	phase    bigint  NOT NULL
+);
+
+INSERT INTO {s}.en_index_state (idx, state, done, total, detail, since, phase)
+	SELECT DISTINCT idx, 'ready', 0, 0, '', 0, 0 FROM {s}.en_index;
+`,
 }
 
 // advisoryClass is the first key of the advisory locks Prism takes (ASCII
