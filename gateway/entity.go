@@ -254,19 +254,32 @@ func validateEntityQuery(req *prismv1.EntityQueryRequest) error {
 // recordIndexKey is the key of record rec in index ix; ok is false when a
 // field of the index with presence is unset (no entry).
 func (g *Gateway) recordIndexKey(ctx context.Context, r *request, ix namespaces.EntityIndex, rec protoreflect.Message) (key []byte, ok bool, err error) {
+	if !ix.Blind {
+		key, ok = plainIndexKey(ix, rec)
+		return key, ok, nil
+	}
+	if fd := ix.Field; fd.HasPresence() && !rec.Has(fd) {
+		return nil, false, nil
+	}
+	key, err = g.blindKey(ctx, r, ix, rec.Get(ix.Field))
+	return key, err == nil, err
+}
+
+// plainIndexKey is the key of record rec in index ix, which is not
+// blind; ok is false when a field of the index with presence is unset.
+func plainIndexKey(ix namespaces.EntityIndex, rec protoreflect.Message) (key []byte, ok bool) {
 	for _, fd := range ix.Fields {
 		if fd.HasPresence() && !rec.Has(fd) {
-			return nil, false, nil
+			return nil, false
 		}
 	}
 	if len(ix.Fields) == 1 {
-		key, err = g.entityIndexKey(ctx, r, ix, rec.Get(ix.Field))
-		return key, err == nil, err
+		return indexKey(ix.Field, rec.Get(ix.Field)), true
 	}
 	for _, fd := range ix.Fields {
 		key = componentKey(key, fd, rec.Get(fd))
 	}
-	return key, true, nil
+	return key, true
 }
 
 // queryRange turns the bounds of a query of index ix into the raw key

@@ -3,6 +3,8 @@ package node_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/examples/userprofile"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
@@ -59,7 +62,6 @@ func noteField(index string) func(*descriptorpb.DescriptorProto) {
 
 // A new plain field of an entity namespace's message is a live apply:
 // the gateway decodes it at once, and records written before still read.
-// A new index is refused, with the reason.
 func TestEntitySchemaEvolution(t *testing.T) {
 	ctx := context.Background()
 	n, admin, _ := nodetest.Start(t, node.Config{})
@@ -112,9 +114,165 @@ func TestEntitySchemaEvolution(t *testing.T) {
 		t.Errorf("a record written before the change: %s %s", code, body)
 	}
 
-	ns.Entity = profileSchema(t, noteField("secondary"))
-	_, err = admin.Apply(ctx, ns, res.Revision, "test")
-	if err == nil || !strings.Contains(err.Error(), "indexes") || !strings.Contains(err.Error(), "does not yet fill a new or changed index") {
-		t.Errorf("a new index: %v, want a refusal naming the indexes", err)
+}
+
+// An index added by a live apply is filled from the records stored
+// before it, on SQLite and PostgreSQL; one removed is dropped; a unique
+// index over duplicate values fails, holds nothing and answers
+// FAILED_PRECONDITION, and builds once the duplicate is gone.
+func TestEntityIndexAddedLive(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			cfg, name := node.Config{}, "profiles"
+			if backend == "postgres" {
+				cfg.PostgresDSN, name = pgtest.DSN(t), pgtest.Namespace(t, "enix")
+			}
+			n, admin, _ := nodetest.Start(t, cfg)
+			ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionEntity, Backend: backend, Consistency: namespaces.Strong,
+				Entity: profileSchema(t, noteField(""))}
+			rev := applyServed(t, admin, ns, 0)
+			nc, err := nats.Connect(n.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			req := func(op, body string) (string, string) {
+				t.Helper()
+				kind, opName, _ := strings.Cut(op, ".")
+				subject := subjects.Write(name, opName)
+				if kind == "read" {
+					subject = subjects.Read(name, opName)
+				}
+				reply, err := nc.Request(subject, []byte(body), 10*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return reply.Header.Get(subjects.HeaderErrorCode), string(reply.Data)
+			}
+			put := func(id, note string) string {
+				t.Helper()
+				code, body := req("write.put", fmt.Sprintf(`{"record":{"userId":%q,"createdAt":"1","note":%q}}`, id, note))
+				if code != "" && code != "CONFLICT" {
+					t.Fatalf("put %s: %s %s", id, code, body)
+				}
+				return code
+			}
+			// query waits while the index builds and returns the ids found.
+			query := func(index, equal string) (string, string) {
+				t.Helper()
+				deadline := time.Now().Add(20 * time.Second)
+				for {
+					code, body := req("read.query", fmt.Sprintf(`{"index":%q,"equal":%q}`, index, equal))
+					if code == "FAILED_PRECONDITION" && strings.Contains(body, "is building") && time.Now().Before(deadline) {
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					if code != "" {
+						return code, body
+					}
+					var page struct {
+						Records []struct {
+							Record struct {
+								UserID string `json:"userId"`
+							} `json:"record"`
+						} `json:"records"`
+					}
+					if err := json.Unmarshal([]byte(body), &page); err != nil {
+						t.Fatal(err)
+					}
+					var ids []string
+					for _, r := range page.Records {
+						ids = append(ids, r.Record.UserID)
+					}
+					return "", strings.Join(ids, " ")
+				}
+			}
+			for i := 1; i <= 700; i++ { // more than one build step
+				note := "other"
+				if i%100 == 0 {
+					note = "hi"
+				}
+				put(fmt.Sprintf("u%03d", i), note)
+			}
+
+			ns.Entity = profileSchema(t, noteField("secondary"))
+			rev = applyServed(t, admin, ns, rev)
+			if code, ids := query("note", "hi"); code != "" || ids != "u100 u200 u300 u400 u500 u600 u700" {
+				t.Fatalf("query of the new index = %s %q, want the 7 records stored before the apply", code, ids)
+			}
+			put("u800", "hi")
+			if code, ids := query("note", "hi"); code != "" || !strings.HasSuffix(ids, "u700 u800") {
+				t.Errorf("after a put = %s %q", code, ids)
+			}
+			if st := indexStatus(t, admin, name); st != "note ready" {
+				t.Errorf("index status = %q, want note ready", st)
+			}
+
+			// Removed: dropped, and a query of it is refused as unknown.
+			ns.Entity = profileSchema(t, noteField(""))
+			rev = applyServed(t, admin, ns, rev)
+			if code, _ := query("note", "hi"); code != "INVALID_ARGUMENT" {
+				t.Errorf("query of a removed index = %s, want INVALID_ARGUMENT", code)
+			}
+
+			// Unique over duplicates: the apply is live, the build fails.
+			ns.Entity = profileSchema(t, noteField("unique:by_note"))
+			rev = applyServed(t, admin, ns, rev)
+			code, body := query("by_note", "hi")
+			if code != "FAILED_PRECONDITION" || !strings.Contains(body, "failed to build") || !strings.Contains(body, "hold one value") {
+				t.Fatalf("query of a unique index over duplicates = %s %s, want FAILED_PRECONDITION naming two records", code, body)
+			}
+			if st := indexStatus(t, admin, name); !strings.HasPrefix(st, "by_note FAILED") {
+				t.Errorf("index status = %q, want by_note FAILED", st)
+			}
+			// Fixed, removed and added again: it builds, and a put of a value
+			// a record stored before holds is a CONFLICT.
+			for i := 1; i <= 8; i++ {
+				put(fmt.Sprintf("u%d00", i), fmt.Sprintf("n%d", i))
+			}
+			for i := 1; i <= 700; i++ {
+				if i%100 != 0 {
+					put(fmt.Sprintf("u%03d", i), fmt.Sprintf("o%d", i))
+				}
+			}
+			ns.Entity = profileSchema(t, noteField(""))
+			rev = applyServed(t, admin, ns, rev)
+			ns.Entity = profileSchema(t, noteField("unique:by_note"))
+			applyServed(t, admin, ns, rev)
+			if code, ids := query("by_note", "n3"); code != "" || ids != "u300" {
+				t.Fatalf("unique index after the fix = %s %q", code, ids)
+			}
+			if code := put("x1", "n3"); code != "CONFLICT" {
+				t.Errorf("put of a value a record stored before the index holds = %q, want CONFLICT", code)
+			}
+		})
 	}
+}
+
+// applyServed applies ns at revision and waits until it is served.
+func applyServed(t *testing.T, admin *namespaces.AdminClient, ns namespaces.Namespace, revision uint64) uint64 {
+	t.Helper()
+	res, err := admin.Apply(context.Background(), ns, revision, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitServing(t, admin, ns.Name, res.Revision)
+	return res.Revision
+}
+
+// indexStatus is the index states of the namespace's target, as prism ns
+// get shows them.
+func indexStatus(t *testing.T, admin *namespaces.AdminClient, name string) string {
+	t.Helper()
+	n, err := admin.Get(context.Background(), name)
+	if err != nil || len(n.Targets) != 1 {
+		t.Fatalf("get %s: %+v, %v", name, n, err)
+	}
+	var parts []string
+	for _, x := range n.Targets[0].Indexes {
+		if x.Index != "created_at" {
+			parts = append(parts, x.String())
+		}
+	}
+	return strings.Join(parts, "; ")
 }

@@ -142,6 +142,14 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Regi
 	if err := namespaces.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
 	}
+	// The backends learn of new indexes first: until the gateway has
+	// them, a query of one is refused as unknown, never answered from an
+	// index still empty.
+	for _, run := range sv.targets {
+		if err := s.syncIndexes(ctx, n, run); err != nil {
+			return fmt.Errorf("sync the indexes of target %s: %w", run.target.Name, err)
+		}
+	}
 	if err := s.gw.UpdateNamespace(n); err != nil {
 		return err
 	}

@@ -48,6 +48,9 @@ type targetRun struct {
 	// backfill is the running job whose projector proj is; nil when proj
 	// is the target's ordinary projector.
 	backfill *replay.Running
+	// indexes runs the builds of an entity target's new indexes; nil for
+	// other abstractions.
+	indexes *indexBuilds
 }
 
 // backfillFunc builds the replay job that backfills a target of the
@@ -123,6 +126,7 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		}
 		run.checkpoint = es.Checkpoint
 		run.read.Entity = es
+		run.indexes = newIndexBuilds(s.log)
 		jobStore, jobAbstraction = es, subjects.AbstractionEntity
 	default:
 		return nil, fmt.Errorf("abstraction %q is not served", n.Abstraction)
@@ -133,6 +137,14 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		}
 		run.newJob = func(batch int) (*replay.Job, error) { return backfill(jobAbstraction, jobStore, where, batch, shared) }
 	}
+	if err := s.syncIndexes(ctx, n, run); err != nil {
+		return nil, fmt.Errorf("sync the indexes of target %s: %w", t.Name, err)
+	}
+	defer func() {
+		if err != nil && run.indexes != nil {
+			run.indexes.stop()
+		}
+	}()
 	start, err := run.projector(plan.BatchSize.Value)
 	if err != nil {
 		return nil, err
@@ -195,6 +207,9 @@ func (run *targetRun) stopProjector(ctx context.Context) error {
 func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRun) {
 	if err := run.stopProjector(ctx); err != nil {
 		s.log.Error("stop projector", "namespace", ns, "target", run.target.Name, "err", err)
+	}
+	if run.indexes != nil {
+		run.indexes.stop()
 	}
 	if err := run.store.Close(); err != nil {
 		s.log.Error("close backend", "namespace", ns, "target", run.target.Name, "err", err)
