@@ -5,15 +5,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/prism-data/prism/backends/postgres"
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/examples/userprofile"
 	"github.com/prism-data/prism/namespaces"
@@ -275,4 +278,103 @@ func indexStatus(t *testing.T, admin *namespaces.AdminClient, name string) strin
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// An entity namespace migrates from SQLite to PostgreSQL by replay, with
+// an index added live before: the new target rebuilds its indexes, verify
+// compares records and index entries and names a row tampered with in
+// the target, and after the cutover queries are served from PostgreSQL.
+func TestEntityMigrationVerify(t *testing.T) {
+	ctx := context.Background()
+	dsn, name := pgtest.DSN(t), pgtest.Namespace(t, "enmig")
+	n, admin, _ := nodetest.Start(t, node.Config{DataDir: t.TempDir(), PostgresDSN: dsn})
+	ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionEntity, Backend: "sqlite", Consistency: namespaces.Strong,
+		Entity: profileSchema(t, noteField(""))}
+	rev := applyServed(t, admin, ns, 0)
+	nc, err := nats.Connect(n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	put := func(id, note string) {
+		t.Helper()
+		reply, err := nc.Request(subjects.Write(name, "put"), fmt.Appendf(nil, `{"record":{"userId":%q,"createdAt":"5","note":%q}}`, id, note), 10*time.Second)
+		if err != nil || reply.Header.Get(subjects.HeaderErrorCode) != "" {
+			t.Fatalf("put %s: %v %s", id, err, reply.Data)
+		}
+	}
+	for i := range 40 {
+		put(fmt.Sprintf("u%02d", i), fmt.Sprint("n", i%4))
+	}
+	ns.Entity = profileSchema(t, noteField("secondary"))
+	applyServed(t, admin, ns, rev)
+	for i := 40; i < 50; i++ {
+		put(fmt.Sprintf("u%02d", i), fmt.Sprint("n", i%4))
+	}
+
+	if _, err := admin.StartMigration(ctx, name, namespaces.Target{Backend: "postgres"}, namespaces.MigrationOptions{}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitMigration(t, admin, name, namespaces.MigrationShadowing)
+	waitIndexesReady(t, admin, name, "postgres")
+	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.Report.Compared != 50 {
+		t.Fatalf("verify: %+v", rep)
+	}
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema, _ := postgres.TargetSchemaName(name, "postgres")
+	idx := pgx.Identifier{schema, "en_index"}.Sanitize()
+	if tag, err := conn.Exec(ctx, "UPDATE "+idx+" SET key = 'n9'::bytea WHERE id = 'u07'::bytea AND idx = 'note'"); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("tamper with an index row: %v, %v", tag, err)
+	}
+	rep := verifyNow(t, admin, name)
+	if rep.Report.Passed() || rep.Report.Differing != 1 || !slices.Equal(rep.Report.DifferingIDs, []string{"u07"}) || rep.State != namespaces.MigrationShadowing {
+		t.Fatalf("verify of a tampered index row: %+v", rep)
+	}
+	if _, err := conn.Exec(ctx, "UPDATE "+idx+" SET key = 'n3'::bytea WHERE id = 'u07'::bytea AND idx = 'note'"); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyNow(t, admin, name); !rep.Report.Passed() || rep.State != namespaces.MigrationVerified {
+		t.Fatalf("verify after the fix: %+v", rep)
+	}
+	if _, err := admin.Migrate(ctx, namespaces.AdminMigrateCutover, name, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitRoles(t, admin, name, map[string]string{"sqlite": "shadow", "postgres": "primary"})
+	reply, err := nc.Request(subjects.Read(name, "query"), []byte(`{"index":"note","equal":"n1","pageSize":100}`), 10*time.Second)
+	if err != nil || reply.Header.Get(subjects.HeaderErrorCode) != "" || strings.Count(string(reply.Data), `"userId"`) != 13 {
+		t.Fatalf("query after the cutover: %v %s, want the 13 records of note n1", err, reply.Data)
+	}
+}
+
+// waitIndexesReady waits until every index of target is ready.
+func waitIndexesReady(t *testing.T, admin *namespaces.AdminClient, name, target string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := admin.Get(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := false
+		for _, ts := range n.Targets {
+			if ts.Target == target && len(ts.Indexes) > 0 {
+				ready = true
+				for _, x := range ts.Indexes {
+					ready = ready && x.State == "ready"
+				}
+			}
+		}
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("indexes of %s not ready: %+v", target, n.Targets)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

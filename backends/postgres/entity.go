@@ -97,3 +97,16 @@ func (s *Store) ScanEntities(ctx context.Context, req *prismv1.EntityScanRequest
 		return kit.ScanEntityPage(rows, size)
 	})
 }
+
+// ExportEntities returns up to limit records with id >= from, with their
+// index entries, as sqlite.Store.ExportEntities does.
+func (s *Store) ExportEntities(ctx context.Context, from []byte, limit int) ([]*prismv1.EntityRecord, error) {
+	return kit.Do(&s.gate, ErrClosed, "export entities", nil, func() ([]*prismv1.EntityRecord, error) {
+		rows, err := s.pool.Query(ctx, kit.EntityExportSQL(pgx.Identifier{s.schema}.Sanitize()+".", true), kit.ExportFrom(from), limit)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return kit.ScanEntityExport(rows)
+	})
+}

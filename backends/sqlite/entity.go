@@ -132,3 +132,18 @@ func (s *Store) scanEntities(ctx context.Context, req *prismv1.EntityScanRequest
 	defer rows.Close()
 	return kit.ScanEntityPage(rows, size)
 }
+
+// ExportEntities returns up to limit records with id >= from (nil: the
+// start), in id order, each with its index entries in index name order,
+// read in one statement (one state of the store): what replay.Verify
+// compares. Errors: ErrClosed after Close; otherwise the database error.
+func (s *Store) ExportEntities(ctx context.Context, from []byte, limit int) ([]*prismv1.EntityRecord, error) {
+	return kit.Do(&s.gate, ErrClosed, "export entities", nil, func() ([]*prismv1.EntityRecord, error) {
+		rows, err := s.r.QueryContext(ctx, kit.EntityExportSQL("", false), kit.ExportFrom(from), limit)
+		if err != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		defer rows.Close()
+		return kit.ScanEntityExport(rows)
+	})
+}

@@ -704,13 +704,16 @@ func (x *EntityChange) GetLineage() *EntityLineage {
 	return nil
 }
 
-// EntityRecord is a stored record, as a backend returns it.
+// EntityRecord is a stored record, as a backend returns it. indexes are
+// its index entries, in index name order; only an export (for verify)
+// fills them.
 type EntityRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Record        []byte                 `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
 	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	Lineage       *EntityLineage         `protobuf:"bytes,4,opt,name=lineage,proto3" json:"lineage,omitempty"`
+	Indexes       []*IndexEntry          `protobuf:"bytes,5,rep,name=indexes,proto3" json:"indexes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,6 +772,13 @@ func (x *EntityRecord) GetRevision() uint64 {
 func (x *EntityRecord) GetLineage() *EntityLineage {
 	if x != nil {
 		return x.Lineage
+	}
+	return nil
+}
+
+func (x *EntityRecord) GetIndexes() []*IndexEntry {
+	if x != nil {
+		return x.Indexes
 	}
 	return nil
 }
@@ -1117,12 +1127,13 @@ const file_prism_v1_entity_proto_rawDesc = "" +
 	"\fEntityChange\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12+\n" +
 	"\x05event\x18\x02 \x01(\v2\x15.prism.v1.EntityEventR\x05event\x121\n" +
-	"\alineage\x18\x03 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\x85\x01\n" +
+	"\alineage\x18\x03 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\xb5\x01\n" +
 	"\fEntityRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x16\n" +
 	"\x06record\x18\x02 \x01(\fR\x06record\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x04R\brevision\x121\n" +
-	"\alineage\x18\x04 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\xa9\x01\n" +
+	"\alineage\x18\x04 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\x12.\n" +
+	"\aindexes\x18\x05 \x03(\v2\x14.prism.v1.IndexEntryR\aindexes\"\xa9\x01\n" +
 	"\x11EntityScanRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\tR\x05index\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\fR\x04from\x12\x0e\n" +
@@ -1186,12 +1197,13 @@ var file_prism_v1_entity_proto_depIdxs = []int32{
 	8,  // 4: prism.v1.EntityChange.event:type_name -> prism.v1.EntityEvent
 	4,  // 5: prism.v1.EntityChange.lineage:type_name -> prism.v1.EntityLineage
 	4,  // 6: prism.v1.EntityRecord.lineage:type_name -> prism.v1.EntityLineage
-	10, // 7: prism.v1.EntityScanResponse.records:type_name -> prism.v1.EntityRecord
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	7,  // 7: prism.v1.EntityRecord.indexes:type_name -> prism.v1.IndexEntry
+	10, // 8: prism.v1.EntityScanResponse.records:type_name -> prism.v1.EntityRecord
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_prism_v1_entity_proto_init() }
