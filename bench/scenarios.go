@@ -83,6 +83,8 @@ func runScenario(ctx context.Context, cfg Config, t *benchTarget, progress io.Wr
 		return runReplay(ctx, cfg, t, items, progress)
 	case ScenarioMigrate:
 		return runMigrate(ctx, cfg, t, items, progress)
+	case ScenarioEntity:
+		return runEntity(ctx, cfg, t, items, progress)
 	}
 	return l.run(ctx, progress), nil
 }

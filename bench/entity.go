@@ -1,0 +1,238 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/namespaces"
+	prismopts "github.com/prism-data/prism/proto/prism"
+)
+
+// entityPage is the page size, and the width of the index range, of the
+// entity scenario's queries.
+const entityPage = 100
+
+// benchRecord is the message of the entity scenario's namespace:
+//
+//	message BenchRecord {
+//	  string id = 1 [(prism.index) = "primary"];
+//	  int64 at = 2 [(prism.index) = "secondary"];
+//	  bytes payload = 3;
+//	}
+//
+// built at run time, so that the bench needs no generated code of its
+// own.
+func benchRecord() (protoreflect.MessageDescriptor, error) {
+	opts := func(index string) *descriptorpb.FieldOptions {
+		o := &descriptorpb.FieldOptions{}
+		proto.SetExtension(o, prismopts.E_Index, index)
+		return o
+	}
+	field := func(name string, n int32, t descriptorpb.FieldDescriptorProto_Type, o *descriptorpb.FieldOptions) *descriptorpb.FieldDescriptorProto {
+		return &descriptorpb.FieldDescriptorProto{Name: proto.String(name), JsonName: proto.String(name), Number: proto.Int32(n), Type: t.Enum(),
+			Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(), Options: o}
+	}
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name: proto.String("prism/bench/bench_record.proto"), Package: proto.String("prism.bench"), Syntax: proto.String("proto3"),
+		Dependency: []string{prismopts.File_prism_options_proto.Path()},
+		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("BenchRecord"), Field: []*descriptorpb.FieldDescriptorProto{
+			field("id", 1, descriptorpb.FieldDescriptorProto_TYPE_STRING, opts(prismopts.IndexPrimary)),
+			field("at", 2, descriptorpb.FieldDescriptorProto_TYPE_INT64, opts("secondary")),
+			field("payload", 3, descriptorpb.FieldDescriptorProto_TYPE_BYTES, nil),
+		}}},
+	}
+	fd, err := protodesc.NewFile(fdp, protoregistry.GlobalFiles)
+	if err != nil {
+		return nil, err
+	}
+	return fd.Messages().Get(0), nil
+}
+
+// entityNamespace is the entity namespace the scenario loads beside the
+// keyvalue one, kv: the same backend and consistency.
+func entityNamespace(kv namespaces.Namespace) (namespaces.Namespace, error) {
+	md, err := benchRecord()
+	if err != nil {
+		return namespaces.Namespace{}, err
+	}
+	cfg, err := namespaces.EntityConfigOf(md)
+	if err != nil {
+		return namespaces.Namespace{}, err
+	}
+	return namespaces.Namespace{Name: kv.Name + "_en", Abstraction: namespaces.AbstractionEntity, Backend: kv.Backend, Consistency: kv.Consistency,
+		Needs: kv.Needs, Entity: cfg}, nil
+}
+
+// entityTarget is the entity namespace of a run of the entity scenario.
+type entityTarget struct {
+	en  *client.Entity
+	typ protoreflect.MessageType
+	md  protoreflect.MessageDescriptor
+}
+
+// openEntity returns the handle on the entity namespace ns of c, once the
+// embedded Prism serves it (it was seeded with the keyvalue one).
+func openEntity(ctx context.Context, c *client.Client, ns string) (*entityTarget, error) {
+	md, err := benchRecord()
+	if err != nil {
+		return nil, err
+	}
+	t := &entityTarget{en: c.Entity(ns), typ: dynamicpb.NewMessageType(md), md: md}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := t.en.Get(ctx, "bench-none", t.typ.New().Interface())
+		if errors.Is(err, client.ErrNotFound) {
+			return t, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("entity namespace %s: %w", ns, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// record is BenchRecord i with payload.
+func (t *entityTarget) record(i int, payload []byte) proto.Message {
+	m := t.typ.New()
+	f := t.md.Fields()
+	m.Set(f.ByName("id"), protoreflect.ValueOfString(string(benchID(i))))
+	m.Set(f.ByName("at"), protoreflect.ValueOfInt64(int64(i)))
+	m.Set(f.ByName("payload"), protoreflect.ValueOfBytes(payload))
+	return m.Interface()
+}
+
+// runEntity measures, one after the other and each for cfg.Duration,
+// entity puts, gets by primary key and queries of a range of the
+// secondary index (a page of entityPage records), then keyvalue puts and
+// gets of one item of the same payload: the series en-put, en-get,
+// en-query, kv-put and kv-get of one run. Both namespaces are filled
+// with cfg.Keys records first.
+func runEntity(ctx context.Context, cfg Config, t *benchTarget, items []client.Item, progress io.Writer) (RunResult, error) {
+	et := t.en
+	payload := items[0].Value
+	if err := prefillEntity(ctx, t, cfg, payload, progress); err != nil {
+		return RunResult{}, err
+	}
+	if err := prefill(ctx, t, cfg, items, progress); err != nil {
+		return RunResult{}, err
+	}
+	timed := func(series string, f func(ctx context.Context, w *worker) error) opFunc {
+		return func(ctx context.Context, w *worker, start time.Time) {
+			err := f(ctx, w)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				w.fail(series, err)
+				return
+			}
+			w.observe(series, time.Since(start))
+		}
+	}
+	span := max(cfg.Keys-entityPage, 1)
+	phases := []struct {
+		series string
+		op     func(ctx context.Context, w *worker) error
+	}{
+		{"en-put", func(ctx context.Context, w *worker) error {
+			_, err := et.en.Put(ctx, et.record(w.key(), payload))
+			return err
+		}},
+		{"en-get", func(ctx context.Context, w *worker) error {
+			_, err := et.en.Get(ctx, string(benchID(w.key())), et.typ.New().Interface())
+			return err
+		}},
+		{"en-query", func(ctx context.Context, w *worker) error {
+			from := w.rng.IntN(span)
+			recs, _, err := et.en.Query(ctx, client.EntityQuery{Index: "at", From: strconv.Itoa(from), To: strconv.Itoa(from + entityPage)}, client.PageSize(entityPage))
+			if err == nil && len(recs) != min(entityPage, cfg.Keys) {
+				err = fmt.Errorf("a query of %d values found %d records", entityPage, len(recs))
+			}
+			return err
+		}},
+		{"kv-put", func(ctx context.Context, w *worker) error {
+			_, err := t.kv.Put(ctx, benchID(w.key()), items)
+			return err
+		}},
+		{"kv-get", func(ctx context.Context, w *worker) error {
+			_, err := t.kv.Get(ctx, benchID(w.key()))
+			return err
+		}},
+	}
+	res := RunResult{Name: "prism", Note: fmt.Sprintf("entity: a BenchRecord (string id, indexed int64 at, %d-byte payload); queries read a page of %d of an index range; keyvalue: one item of the same payload", len(payload), entityPage)}
+	for _, p := range phases {
+		if ctx.Err() != nil {
+			break
+		}
+		l := newLoad("prism "+p.series, cfg)
+		l.series, l.op = []string{p.series}, timed(p.series, p.op)
+		r := l.run(ctx, progress)
+		res.ElapsedSeconds += r.ElapsedSeconds
+		res.Series = append(res.Series, r.Series...)
+	}
+	return res, nil
+}
+
+// prefillEntity puts every record of cfg.Keys once and waits until the
+// projection shows them.
+func prefillEntity(ctx context.Context, t *benchTarget, cfg Config, payload []byte, progress io.Writer) error {
+	started := time.Now()
+	var (
+		next, done atomic.Int64
+		maxSeq     atomic.Uint64
+		wg         sync.WaitGroup
+	)
+	pctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	stopTick := tickProgress(progress, func() string { return fmt.Sprintf("prefill %d/%d entity records", done.Load(), cfg.Keys) })
+	for range min(cfg.Concurrency, 32) {
+		wg.Go(func() {
+			for pctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= cfg.Keys {
+					return
+				}
+				seq, err := t.en.en.Put(pctx, t.en.record(i, payload))
+				if err != nil {
+					fail(fmt.Errorf("prefill entity records: %w", err))
+					return
+				}
+				storeMax(&maxSeq, seq)
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	stopTick()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := context.Cause(pctx); err != nil {
+		return err
+	}
+	for {
+		_, err := t.en.en.Get(ctx, string(benchID(cfg.Keys-1)), t.en.typ.New().Interface(), client.MinSeq(maxSeq.Load()))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, client.ErrNotConsistentYet) {
+			return fmt.Errorf("prefill entity records: %w", err)
+		}
+	}
+	fmt.Fprintf(progress, "prefill: %d entity records written and projected in %s\n", cfg.Keys, time.Since(started).Round(time.Millisecond))
+	return nil
+}
