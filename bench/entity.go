@@ -116,10 +116,10 @@ func (t *entityTarget) record(i int, payload []byte) proto.Message {
 }
 
 // runEntity measures, one after the other and each for cfg.Duration,
-// entity puts, gets by primary key and queries of a range of the
-// secondary index (a page of entityPage records), then keyvalue puts and
-// gets of one item of the same payload: the series en-put, en-get,
-// en-query, kv-put and kv-get of one run. Both namespaces are filled
+// entity and keyvalue puts, entity and keyvalue gets (one item of the same
+// payload), and queries of a range of the entity's secondary index (a
+// page of entityPage records): the series en-put, kv-put, en-get, kv-get
+// and en-query of one run. Both namespaces are filled
 // with cfg.Keys records first.
 func runEntity(ctx context.Context, cfg Config, t *benchTarget, items []client.Item, progress io.Writer) (RunResult, error) {
 	et := t.en
@@ -144,16 +144,36 @@ func runEntity(ctx context.Context, cfg Config, t *benchTarget, items []client.I
 		}
 	}
 	span := max(cfg.Keys-entityPage, 1)
+	// The put phases note their last sequence; the next phase starts once
+	// the projection applied it, so that no phase pays for another's
+	// backlog.
+	var enSeq, kvSeq atomic.Uint64
+	settle := map[string]func(ctx context.Context) error{
+		"en-put": func(ctx context.Context) error {
+			return entityVisible(ctx, et, benchID(0), enSeq.Load())
+		},
+		"kv-put": func(ctx context.Context) error { return waitVisible(ctx, t.kv, benchID(0), kvSeq.Load()) },
+	}
 	phases := []struct {
 		series string
 		op     func(ctx context.Context, w *worker) error
 	}{
 		{"en-put", func(ctx context.Context, w *worker) error {
-			_, err := et.en.Put(ctx, et.record(w.key(), payload))
+			seq, err := et.en.Put(ctx, et.record(w.key(), payload))
+			storeMax(&enSeq, seq)
+			return err
+		}},
+		{"kv-put", func(ctx context.Context, w *worker) error {
+			seq, err := t.kv.Put(ctx, benchID(w.key()), items)
+			storeMax(&kvSeq, seq)
 			return err
 		}},
 		{"en-get", func(ctx context.Context, w *worker) error {
 			_, err := et.en.Get(ctx, string(benchID(w.key())), et.typ.New().Interface())
+			return err
+		}},
+		{"kv-get", func(ctx context.Context, w *worker) error {
+			_, err := t.kv.Get(ctx, benchID(w.key()))
 			return err
 		}},
 		{"en-query", func(ctx context.Context, w *worker) error {
@@ -164,16 +184,8 @@ func runEntity(ctx context.Context, cfg Config, t *benchTarget, items []client.I
 			}
 			return err
 		}},
-		{"kv-put", func(ctx context.Context, w *worker) error {
-			_, err := t.kv.Put(ctx, benchID(w.key()), items)
-			return err
-		}},
-		{"kv-get", func(ctx context.Context, w *worker) error {
-			_, err := t.kv.Get(ctx, benchID(w.key()))
-			return err
-		}},
 	}
-	res := RunResult{Name: "prism", Note: fmt.Sprintf("entity: a BenchRecord (string id, indexed int64 at, %d-byte payload); queries read a page of %d of an index range; keyvalue: one item of the same payload", len(payload), entityPage)}
+	res := RunResult{Name: "prism", Note: fmt.Sprintf("entity: a BenchRecord (string id, indexed int64 at, %d-byte payload); queries read a page of %d of an index range; keyvalue: one item of the same payload; each phase starts once the projection applied the puts before it", len(payload), entityPage)}
 	for _, p := range phases {
 		if ctx.Err() != nil {
 			break
@@ -183,8 +195,27 @@ func runEntity(ctx context.Context, cfg Config, t *benchTarget, items []client.I
 		r := l.run(ctx, progress)
 		res.ElapsedSeconds += r.ElapsedSeconds
 		res.Series = append(res.Series, r.Series...)
+		if f := settle[p.series]; f != nil && ctx.Err() == nil {
+			if err := f(ctx); err != nil {
+				return RunResult{}, fmt.Errorf("after %s: %w", p.series, err)
+			}
+		}
 	}
 	return res, nil
+}
+
+// entityVisible waits until the entity namespace's projection applied
+// seq.
+func entityVisible(ctx context.Context, et *entityTarget, id []byte, seq uint64) error {
+	for {
+		_, err := et.en.Get(ctx, string(id), et.typ.New().Interface(), client.MinSeq(seq))
+		if err == nil || errors.Is(err, client.ErrNotFound) {
+			return nil
+		}
+		if !errors.Is(err, client.ErrNotConsistentYet) {
+			return err
+		}
+	}
 }
 
 // prefillEntity puts every record of cfg.Keys once and waits until the
@@ -224,14 +255,8 @@ func prefillEntity(ctx context.Context, t *benchTarget, cfg Config, payload []by
 	if err := context.Cause(pctx); err != nil {
 		return err
 	}
-	for {
-		_, err := t.en.en.Get(ctx, string(benchID(cfg.Keys-1)), t.en.typ.New().Interface(), client.MinSeq(maxSeq.Load()))
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, client.ErrNotConsistentYet) {
-			return fmt.Errorf("prefill entity records: %w", err)
-		}
+	if err := entityVisible(ctx, t.en, benchID(cfg.Keys-1), maxSeq.Load()); err != nil {
+		return fmt.Errorf("prefill entity records: %w", err)
 	}
 	fmt.Fprintf(progress, "prefill: %d entity records written and projected in %s\n", cfg.Keys, time.Since(started).Round(time.Millisecond))
 	return nil
