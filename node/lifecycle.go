@@ -79,6 +79,7 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 	case namespaces.AbstractionEntity:
 		if err = s.gw.AddEntityNamespace(n, run.store.(enStore), run.waiter); err == nil {
 			added = true
+			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
 		}
 	}
 	if err != nil {
@@ -153,7 +154,7 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Regi
 	if err := s.gw.UpdateNamespace(n); err != nil {
 		return err
 	}
-	if n.Abstraction == namespaces.AbstractionKeyValue {
+	if n.Abstraction == namespaces.AbstractionKeyValue || n.Abstraction == namespaces.AbstractionEntity {
 		if err := s.gw.SetReadCache(n.Name, readCacheEntries(plan)); err != nil {
 			return err
 		}

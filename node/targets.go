@@ -121,6 +121,10 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		if !ok {
 			return nil, fmt.Errorf("backend %s does not serve the entity abstraction; use %s", t.Backend, strings.Join(namespaces.EntityBackends, ", "))
 		}
+		// The gateway's read cache drops what each batch changed, as for
+		// keyvalue.
+		name := n.Name
+		shared = append(shared, projectors.WithAppliedHook(func(ids [][]byte, through uint64) { s.gw.RecordsApplied(name, ids, through) }))
 		run.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
 			return projectors.NewEntity(s.js, n.Name, t.Name, es, append(s.baseOptions(shared), opts...)...)
 		}
