@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -221,43 +220,7 @@ func entityVisible(ctx context.Context, et *entityTarget, id []byte, seq uint64)
 // prefillEntity puts every record of cfg.Keys once and waits until the
 // projection shows them.
 func prefillEntity(ctx context.Context, t *benchTarget, cfg Config, payload []byte, progress io.Writer) error {
-	started := time.Now()
-	var (
-		next, done atomic.Int64
-		maxSeq     atomic.Uint64
-		wg         sync.WaitGroup
-	)
-	pctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	stopTick := tickProgress(progress, func() string { return fmt.Sprintf("prefill %d/%d entity records", done.Load(), cfg.Keys) })
-	for range min(cfg.Concurrency, 32) {
-		wg.Go(func() {
-			for pctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= cfg.Keys {
-					return
-				}
-				seq, err := t.en.en.Put(pctx, t.en.record(i, payload))
-				if err != nil {
-					fail(fmt.Errorf("prefill entity records: %w", err))
-					return
-				}
-				storeMax(&maxSeq, seq)
-				done.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	stopTick()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := context.Cause(pctx); err != nil {
-		return err
-	}
-	if err := entityVisible(ctx, t.en, benchID(cfg.Keys-1), maxSeq.Load()); err != nil {
-		return fmt.Errorf("prefill entity records: %w", err)
-	}
-	fmt.Fprintf(progress, "prefill: %d entity records written and projected in %s\n", cfg.Keys, time.Since(started).Round(time.Millisecond))
-	return nil
+	return fillIDs(ctx, cfg, progress, "entity records", 1, min(cfg.Concurrency, 32), func(ctx context.Context, from, _ int) (uint64, error) {
+		return t.en.en.Put(ctx, t.en.record(from, payload))
+	}, func(ctx context.Context, seq uint64) error { return entityVisible(ctx, t.en, benchID(cfg.Keys-1), seq) })
 }

@@ -76,24 +76,7 @@ func TestEntitySchemaEvolution(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodetest.WaitServing(t, admin, ns.Name, res.Revision)
-	nc, err := nats.Connect(n.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	req := func(op, body string) (string, string) {
-		t.Helper()
-		kind, name, _ := strings.Cut(op, ".")
-		subject := subjects.Write(ns.Name, name)
-		if kind == "read" {
-			subject = subjects.Read(ns.Name, name)
-		}
-		reply, err := nc.Request(subject, []byte(body), 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reply.Header.Get(subjects.HeaderErrorCode), string(reply.Data)
-	}
+	req := entityRequester(t, n.URL(), ns.Name)
 	if code, _ := req("write.put", `{"record":{"userId":"u1","createdAt":"1","note":"hi"}}`); code != "INVALID_ARGUMENT" {
 		t.Fatalf("a field the message does not have yet: %q, want INVALID_ARGUMENT", code)
 	}
@@ -135,24 +118,7 @@ func TestEntityIndexAddedLive(t *testing.T) {
 			ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionEntity, Backend: backend, Consistency: namespaces.Strong,
 				Entity: profileSchema(t, noteField(""))}
 			rev := applyServed(t, admin, ns, 0)
-			nc, err := nats.Connect(n.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			req := func(op, body string) (string, string) {
-				t.Helper()
-				kind, opName, _ := strings.Cut(op, ".")
-				subject := subjects.Write(name, opName)
-				if kind == "read" {
-					subject = subjects.Read(name, opName)
-				}
-				reply, err := nc.Request(subject, []byte(body), 10*time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return reply.Header.Get(subjects.HeaderErrorCode), string(reply.Data)
-			}
+			req := entityRequester(t, n.URL(), name)
 			put := func(id, note string) string {
 				t.Helper()
 				code, body := req("write.put", fmt.Sprintf(`{"record":{"userId":%q,"createdAt":"1","note":%q}}`, id, note))
@@ -395,18 +361,7 @@ func TestEntityReadCacheNeverStale(t *testing.T) {
 		t.Fatalf("plan: read_cache off: %+v", res.Plan.Settings)
 	}
 	nodetest.WaitServing(t, admin, name, res.Revision)
-	nc, err := nats.Connect(st.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	req := func(subject, body string) (string, string) {
-		reply, err := nc.Request(subject, []byte(body), 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reply.Header.Get(subjects.HeaderErrorCode), string(reply.Data)
-	}
+	req := entityRequester(t, st.URL(), name)
 	const ids = 4
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -418,18 +373,18 @@ func TestEntityReadCacheNeverStale(t *testing.T) {
 					return
 				default:
 				}
-				_, _ = req(subjects.Read(name, "get"), fmt.Sprintf(`{"key":"u%d"}`, i%ids))
+				_, _ = req("read.get", fmt.Sprintf(`{"key":"u%d"}`, i%ids))
 			}
 		})
 	}
 	for i := 1; i <= 200; i++ {
 		id, want := fmt.Sprintf("u%d", i%ids), fmt.Sprintf(`"note":"v%d"`, i)
-		if code, body := req(subjects.Write(name, "put"), fmt.Sprintf(`{"record":{"userId":%q,"createdAt":"1","note":"v%d"}}`, id, i)); code != "" {
+		if code, body := req("write.put", fmt.Sprintf(`{"record":{"userId":%q,"createdAt":"1","note":"v%d"}}`, id, i)); code != "" {
 			close(stop)
 			t.Fatalf("put: %s %s", code, body)
 		}
 		for range 2 { // the second read may be a cache hit
-			if code, body := req(subjects.Read(name, "get"), fmt.Sprintf(`{"key":%q}`, id)); code != "" || !strings.Contains(body, want) {
+			if code, body := req("read.get", fmt.Sprintf(`{"key":%q}`, id)); code != "" || !strings.Contains(body, want) {
 				close(stop)
 				t.Fatalf("get %s after the put of v%d = %s %s: stale", id, i, code, body)
 			}
@@ -439,5 +394,30 @@ func TestEntityReadCacheNeverStale(t *testing.T) {
 	wg.Wait()
 	if hits := counterValue(t, st.Metrics(), "prism_gateway_read_cache_total", map[string]string{"namespace": name, "result": "hit"}); hits == 0 {
 		t.Error("the read cache served no entity get")
+	}
+}
+
+// entityRequester connects to url and returns a func that sends a
+// request op ("write.put", "read.get", …) of namespace ns and returns the
+// reply's error code ("" for none) and body.
+func entityRequester(t *testing.T, url, ns string) func(op, body string) (string, string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return func(op, body string) (string, string) {
+		t.Helper()
+		kind, name, _ := strings.Cut(op, ".")
+		subject := subjects.Write(ns, name)
+		if kind == "read" {
+			subject = subjects.Read(ns, name)
+		}
+		reply, err := nc.Request(subject, []byte(body), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply.Header.Get(subjects.HeaderErrorCode), string(reply.Data)
 	}
 }

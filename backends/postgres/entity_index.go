@@ -25,14 +25,7 @@ type IndexNotReadyError = kit.IndexNotReadyError
 // SyncEntityIndexes makes names the secondary indexes of the namespace,
 // as sqlite.Store.SyncEntityIndexes does.
 func (s *Store) SyncEntityIndexes(ctx context.Context, names []string) ([]*prismv1.EntityIndexState, error) {
-	return kit.Do(&s.gate, ErrClosed, "sync entity indexes", nil, func() (out []*prismv1.EntityIndexState, err error) {
-		defer s.indexes.Forget()
-		err = s.inIndexTx(ctx, func(tx kit.SQLTx) error {
-			out, err = kit.SyncEntityIndexes(ctx, tx, names)
-			return err
-		})
-		return out, err
-	})
+	return kit.SyncEntityIndexesOp(ctx, &s.gate, ErrClosed, &s.indexes, s.inIndexTx, names)
 }
 
 // BuildEntityIndex fills a building index from the stored records, as
@@ -40,10 +33,7 @@ func (s *Store) SyncEntityIndexes(ctx context.Context, names []string) ([]*prism
 // row's lock, so it is serialized with the batch applies of every
 // process.
 func (s *Store) BuildEntityIndex(ctx context.Context, b IndexBuild) (*prismv1.EntityIndexState, error) {
-	return kit.Do(&s.gate, ErrClosed, "build entity index", nil, func() (*prismv1.EntityIndexState, error) {
-		defer s.indexes.Forget()
-		return kit.BuildEntityIndex(ctx, s.inIndexTx, b)
-	})
+	return kit.BuildEntityIndexOp(ctx, &s.gate, ErrClosed, &s.indexes, s.inIndexTx, b)
 }
 
 // EntityIndexStates lists the states of the secondary indexes, by name.

@@ -28,14 +28,7 @@ type IndexNotReadyError = kit.IndexNotReadyError
 // states of names. Errors: ErrClosed after Close; otherwise the database
 // error, and nothing changed.
 func (s *Store) SyncEntityIndexes(ctx context.Context, names []string) ([]*prismv1.EntityIndexState, error) {
-	return kit.Do(&s.gate, ErrClosed, "sync entity indexes", nil, func() (out []*prismv1.EntityIndexState, err error) {
-		defer s.indexes.Forget()
-		err = s.inIndexTx(ctx, func(tx kit.SQLTx) error {
-			out, err = kit.SyncEntityIndexes(ctx, tx, names)
-			return err
-		})
-		return out, err
-	})
+	return kit.SyncEntityIndexesOp(ctx, &s.gate, ErrClosed, &s.indexes, s.inIndexTx, names)
 }
 
 // BuildEntityIndex fills a building index from the stored records, in
@@ -46,10 +39,7 @@ func (s *Store) SyncEntityIndexes(ctx context.Context, names []string) ([]*prism
 // index SyncEntityIndexes does not know. Errors: ctx's, b.Key's (the
 // build stops where it was), ErrClosed, the database error.
 func (s *Store) BuildEntityIndex(ctx context.Context, b IndexBuild) (*prismv1.EntityIndexState, error) {
-	return kit.Do(&s.gate, ErrClosed, "build entity index", nil, func() (*prismv1.EntityIndexState, error) {
-		defer s.indexes.Forget()
-		return kit.BuildEntityIndex(ctx, s.inIndexTx, b)
-	})
+	return kit.BuildEntityIndexOp(ctx, &s.gate, ErrClosed, &s.indexes, s.inIndexTx, b)
 }
 
 // EntityIndexStates lists the states of the secondary indexes, by name.

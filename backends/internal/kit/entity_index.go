@@ -381,3 +381,26 @@ func Dollars(q string) string {
 	}
 	return b.String()
 }
+
+// SyncEntityIndexesOp is a store's SyncEntityIndexes: SyncEntityIndexes in
+// one transaction of inTx, inside the store's gate g, forgetting what c
+// knows.
+func SyncEntityIndexesOp(ctx context.Context, g *Gate, closed error, c *IndexStates, inTx InTx, names []string) ([]*prismv1.EntityIndexState, error) {
+	return Do(g, closed, "sync entity indexes", nil, func() (out []*prismv1.EntityIndexState, err error) {
+		defer c.Forget()
+		err = inTx(ctx, func(tx SQLTx) error {
+			out, err = SyncEntityIndexes(ctx, tx, names)
+			return err
+		})
+		return out, err
+	})
+}
+
+// BuildEntityIndexOp is a store's BuildEntityIndex: BuildEntityIndex
+// inside the store's gate g, forgetting what c knows.
+func BuildEntityIndexOp(ctx context.Context, g *Gate, closed error, c *IndexStates, inTx InTx, b IndexBuild) (*prismv1.EntityIndexState, error) {
+	return Do(g, closed, "build entity index", nil, func() (*prismv1.EntityIndexState, error) {
+		defer c.Forget()
+		return BuildEntityIndex(ctx, inTx, b)
+	})
+}
