@@ -62,8 +62,14 @@ func (b *indexBuilds) sync(ctx context.Context, n namespaces.Namespace, target s
 		if st.GetState() != "building" || b.running[st.GetIndex()] {
 			continue
 		}
-		key, unique, err := gateway.EntityIndexKeys(n, st.GetIndex())
-		if err != nil {
+		var key sqlite.IndexKeyFunc
+		unique := false
+		if ix, _ := schema.Index(st.GetIndex()); ix.Blind {
+			// Its keys need the sealed values and the data key; a blind
+			// index is never added live (prism plan refuses it), so the
+			// entries the events carry are all (a migration's replay).
+			b.log.Info("entity blind index: its entries come from the events", "namespace", n.Name, "target", target, "index", st.GetIndex())
+		} else if key, unique, err = gateway.EntityIndexKeys(n, st.GetIndex()); err != nil {
 			return err
 		}
 		b.running[st.GetIndex()] = true

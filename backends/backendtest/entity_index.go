@@ -153,6 +153,20 @@ func runEntityIndexBuild(t *testing.T, cfg Config) {
 		}
 	})
 
+	t.Run("an index without a key function keeps the entries the events wrote", func(t *testing.T) {
+		b := open(t)
+		sync(t, b)
+		enApply(t, b, 2, enPut(1, "a", "x", entry("blind", []byte("h1"))), enPut(2, "b", "y", entry("blind", []byte("h2"))))
+		sync(t, b, "blind")
+		notReady(t, b, "blind", kit.IndexBuilding)
+		if st, err := b.BuildEntityIndex(ctx, kit.IndexBuild{Index: "blind"}); err != nil || st.GetState() != kit.IndexReady {
+			t.Fatalf("build without a key function = %v, %v; want ready", st, err)
+		}
+		if ids, _ := enScanAll(t, b, &prismv1.EntityScanRequest{Index: "blind"}); !slices.Equal(ids, []string{"a", "b"}) {
+			t.Errorf("blind index = %q, want the entries of the events", ids)
+		}
+	})
+
 	t.Run("a unique index over duplicates fails and holds nothing", func(t *testing.T) {
 		b := open(t)
 		sync(t, b)

@@ -177,10 +177,9 @@ func SyncEntityIndexes(ctx context.Context, tx SQLTx, names []string) ([]*prismv
 		if total == 0 {
 			st.State = IndexReady
 		}
-		// A failed build left no rows; a build restarts from nothing.
-		if err := tx.Exec(ctx, `DELETE FROM {p}en_index WHERE idx = ?`, idx); err != nil {
-			return nil, fmt.Errorf("clear index %s: %w", idx, err)
-		}
+		// Rows it holds already (written by puts since a failed build, or
+		// replayed into a migration's target) are replaced record by
+		// record as the build passes.
 		if err := tx.Exec(ctx, `DELETE FROM {p}en_index_state WHERE idx = ?`, idx); err != nil {
 			return nil, fmt.Errorf("clear index %s: %w", idx, err)
 		}
@@ -199,7 +198,9 @@ type IndexBuild struct {
 	// Unique is set for a unique index: two records with one key fail
 	// the build.
 	Unique bool
-	// Key is the record's key in the index.
+	// Key is the record's key in the index; nil when the keys cannot be
+	// computed from the stored records (a blind index): the entries the
+	// events wrote stand, and the index is marked ready.
 	Key IndexKeyFunc
 	// Batch is the number of records a step reads (0: DefaultIndexBatch).
 	Batch int
@@ -224,6 +225,20 @@ func (e *duplicateError) Error() string { return e.detail }
 func BuildEntityIndex(ctx context.Context, inTx InTx, b IndexBuild) (*prismv1.EntityIndexState, error) {
 	if b.Batch <= 0 {
 		b.Batch = DefaultIndexBatch
+	}
+	if b.Key == nil {
+		var st *indexState
+		err := inTx(ctx, func(tx SQLTx) (err error) {
+			if st, err = loadIndexState(ctx, tx.Query, b.Index); err != nil || st == nil || st.GetState() != IndexBuilding {
+				return err
+			}
+			st.State = IndexReady
+			return tx.Exec(ctx, `UPDATE {p}en_index_state SET state = ? WHERE idx = ?`, IndexReady, b.Index)
+		})
+		if err != nil || st == nil {
+			return nil, err
+		}
+		return st.EntityIndexState, nil
 	}
 	for {
 		var st *indexState
