@@ -256,7 +256,7 @@ func TestEntityMigrationVerify(t *testing.T) {
 	dsn, name := pgtest.DSN(t), pgtest.Namespace(t, "enmig")
 	n, admin, _ := nodetest.Start(t, node.Config{DataDir: t.TempDir(), PostgresDSN: dsn})
 	ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionEntity, Backend: "sqlite", Consistency: namespaces.Strong,
-		Entity: profileSchema(t, noteField(""))}
+		Entity: profileSchema(t, withBlindEmail(noteField("")))}
 	rev := applyServed(t, admin, ns, 0)
 	nc, err := nats.Connect(n.URL())
 	if err != nil {
@@ -265,7 +265,7 @@ func TestEntityMigrationVerify(t *testing.T) {
 	defer nc.Close()
 	put := func(id, note string) {
 		t.Helper()
-		reply, err := nc.Request(subjects.Write(name, "put"), fmt.Appendf(nil, `{"record":{"userId":%q,"createdAt":"5","note":%q}}`, id, note), 10*time.Second)
+		reply, err := nc.Request(subjects.Write(name, "put"), fmt.Appendf(nil, `{"record":{"userId":%q,"createdAt":"5","note":%q,"email":"%s@example.com"}}`, id, note, id), 10*time.Second)
 		if err != nil || reply.Header.Get(subjects.HeaderErrorCode) != "" {
 			t.Fatalf("put %s: %v %s", id, err, reply.Data)
 		}
@@ -273,7 +273,7 @@ func TestEntityMigrationVerify(t *testing.T) {
 	for i := range 40 {
 		put(fmt.Sprintf("u%02d", i), fmt.Sprint("n", i%4))
 	}
-	ns.Entity = profileSchema(t, noteField("secondary"))
+	ns.Entity = profileSchema(t, withBlindEmail(noteField("secondary")))
 	applyServed(t, admin, ns, rev)
 	for i := 40; i < 50; i++ {
 		put(fmt.Sprintf("u%02d", i), fmt.Sprint("n", i%4))
@@ -315,6 +315,24 @@ func TestEntityMigrationVerify(t *testing.T) {
 	reply, err := nc.Request(subjects.Read(name, "query"), []byte(`{"index":"note","equal":"n1","pageSize":100}`), 10*time.Second)
 	if err != nil || reply.Header.Get(subjects.HeaderErrorCode) != "" || strings.Count(string(reply.Data), `"userId"`) != 13 {
 		t.Fatalf("query after the cutover: %v %s, want the 13 records of note n1", err, reply.Data)
+	}
+	// The blind index came over with the entries the events carry.
+	reply, err = nc.Request(subjects.Read(name, "query"), []byte(`{"index":"email","equal":"u07@example.com"}`), 10*time.Second)
+	if err != nil || reply.Header.Get(subjects.HeaderErrorCode) != "" || !strings.Contains(string(reply.Data), `"userId":"u07"`) {
+		t.Fatalf("query of the blind index after the cutover: %v %s, want u07", err, reply.Data)
+	}
+}
+
+// withBlindEmail is change with the message's email field (PII) indexed:
+// a blind index.
+func withBlindEmail(change func(*descriptorpb.DescriptorProto)) func(*descriptorpb.DescriptorProto) {
+	return func(m *descriptorpb.DescriptorProto) {
+		change(m)
+		for _, f := range m.Field {
+			if f.GetName() == "email" {
+				proto.SetExtension(f.Options, prismopts.E_Index, "secondary")
+			}
+		}
 	}
 }
 
