@@ -17,7 +17,7 @@ STANDALONE_PKGS := ./itest/ ./backends/natskv/
 SKIPCHECK := $(GO) run ./.ci/skipcheck
 FUZZTIME ?= 10s
 
-.PHONY: run test race generate generate-check lint bench build tools nats-server test-standalone fuzz
+.PHONY: run test race generate generate-check lint bench build tools nats-server test-standalone fuzz up down down-volumes
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/prism ./cmd/prism
@@ -79,3 +79,19 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./itest/... ./projectors/... ./gateway/... ./backends/...
+
+# The docker-compose.yml stack (docs/compose.md). deploy/.env holds the
+# stack's PostgreSQL password, made at the first make up and never
+# committed.
+COMPOSE ?= docker compose --env-file deploy/.env
+deploy/.env:
+	umask 077 && printf 'POSTGRES_PASSWORD=%s\n' "$$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" > $@
+
+up: deploy/.env
+	$(COMPOSE) up -d --build --wait
+
+down: deploy/.env
+	$(COMPOSE) down
+
+down-volumes: deploy/.env
+	$(COMPOSE) down --volumes

@@ -73,7 +73,36 @@ type CalloutConfig struct {
 	// Registerer, if set, registers prism_auth_callout_total{result} and
 	// prism_auth_callout_duration_seconds.
 	Registerer prometheus.Registerer
+	// Audit, if set, is told of every admission and refusal before the
+	// server gets its answer. An admission whose Admission.Changes or
+	// ChangesAll grant the change fan-out, which no later request
+	// records, is refused when Audit returns an error (fail closed); the
+	// error of any other is logged only, as its requests are audited one
+	// by one. It must be safe for concurrent use.
+	Audit func(ctx context.Context, a Admission) error
 }
+
+// Admission is what the callout decided for one connection, for the
+// audit.
+type Admission struct {
+	// Principal is who connected; Anonymous for a refused credential.
+	Principal Principal
+	// Allowed says whether the connection was admitted.
+	Allowed bool
+	// Reason is why it was refused ("" when admitted). It names no
+	// credential.
+	Reason string
+	// Changes are the namespaces whose change fan-out the connection may
+	// subscribe to, and ChangesAll says it may subscribe to every
+	// namespace's (ChangeGrants).
+	Changes    []string
+	ChangesAll bool
+	// Latency is how long the authentication took.
+	Latency time.Duration
+}
+
+// Grants reports whether a carries a grant of the change fan-out.
+func (a Admission) Grants() bool { return a.ChangesAll || len(a.Changes) > 0 }
 
 // String describes c without any key material.
 func (c CalloutConfig) String() string {
@@ -112,6 +141,7 @@ type Callout struct {
 	xkey        nkeys.KeyPair
 	authn       Authenticator
 	policies    func() Policies
+	audit       func(context.Context, Admission) error
 	maxLifetime time.Duration
 	log         *slog.Logger
 	metrics     *calloutMetrics
@@ -189,7 +219,7 @@ func newCallout(cfg CalloutConfig) (*Callout, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Callout{
 		issuer: cfg.Issuer, issuerPub: pub, xkey: cfg.XKey,
-		authn: cfg.Authenticator, policies: cfg.Policies, maxLifetime: cfg.MaxLifetime,
+		authn: cfg.Authenticator, policies: cfg.Policies, audit: cfg.Audit, maxLifetime: cfg.MaxLifetime,
 		log: log.With("component", "auth-callout"), metrics: m, sem: make(chan struct{}, n),
 		ctx: ctx, cancel: cancel,
 	}, nil
@@ -334,10 +364,13 @@ func (c *Callout) respond(ctx context.Context, k keys, data []byte, serverXKey s
 		return refuse(resultError, "the request is not encrypted but the auth callout has an xkey: set xkey in the server's auth_callout block")
 	}
 	actx, cancel := context.WithTimeout(ctx, requestTimeout(req))
+	defer cancel()
+	start := time.Now()
 	p, exp, err := c.authn.Authenticate(actx, req)
-	cancel()
 	if err != nil {
-		return refuse(resultDenied, truncate(err.Error(), maxReason))
+		reason := truncate(err.Error(), maxReason)
+		c.record(actx, Admission{Principal: Anonymous, Reason: reason, Latency: time.Since(start)})
+		return refuse(resultDenied, reason)
 	}
 	if err := p.Validate(); err != nil {
 		return refuse(resultError, "the authenticator returned an invalid principal: "+err.Error())
@@ -352,10 +385,11 @@ func (c *Callout) respond(ctx context.Context, k keys, data []byte, serverXKey s
 	if c.maxLifetime > 0 && (exp.IsZero() || exp.After(now.Add(c.maxLifetime))) {
 		exp = now.Add(c.maxLifetime)
 	}
+	ps := c.policies()
 	uc := jwt.NewUserClaims(req.UserNkey)
 	uc.Audience = subjects.AppAccount
 	uc.Name = EncodePrincipal(p)
-	uc.Permissions = UserPermissions(p, c.policies())
+	uc.Permissions = UserPermissions(p, ps)
 	if !exp.IsZero() {
 		uc.Expires = exp.Unix()
 	}
@@ -363,12 +397,29 @@ func (c *Callout) respond(ctx context.Context, k keys, data []byte, serverXKey s
 	if err != nil {
 		return refuse(resultError, "the auth callout could not sign the user JWT")
 	}
+	adm := Admission{Principal: p, Allowed: true, Latency: time.Since(start)}
+	adm.Changes, adm.ChangesAll = ChangeGrants(p, ps)
+	if err := c.record(actx, adm); err != nil && adm.Grants() {
+		return refuse(resultError, "the audit of the connection's change fan-out grant could not be stored: "+truncate(err.Error(), maxReason))
+	}
 	resp, err := c.encodeResponse(k, req, serverXKey, ujwt, "")
 	if err != nil {
 		return nil, outcome{result: resultError, reason: err.Error(), req: req}
 	}
 	out.result, out.principal, out.expires = resultAllowed, p, exp
 	return resp, out
+}
+
+// record hands a to the Audit hook, if any, logging its error.
+func (c *Callout) record(ctx context.Context, a Admission) error {
+	if c.audit == nil {
+		return nil
+	}
+	err := c.audit(ctx, a)
+	if err != nil {
+		c.log.Error("the audit of a connection failed", "principal", a.Principal.Name, "allowed", a.Allowed, "error", err)
+	}
+	return err
 }
 
 // maxReason bounds the refusal reason sent to the server and logged.

@@ -390,3 +390,63 @@ func BenchmarkCallout(b *testing.B) {
 		})
 	}
 }
+
+// TestCalloutAudit: every decision reaches the Audit hook, with the
+// fan-out grants of an admitted connection; when the grant cannot be
+// recorded the connection is refused, while one with no grant is still
+// admitted (its requests are audited one by one).
+func TestCalloutAudit(t *testing.T) {
+	tests := []struct {
+		name       string
+		token      string
+		policies   Policies
+		auditErr   error
+		result     string
+		want       Admission
+		wantRefuse string
+	}{
+		{name: "admitted with a grant", token: "alice", result: resultAllowed,
+			policies: Policies{Namespaces: map[string]Policy{"feed": {Subscribe: []string{"alice"}}, "other": {Subscribe: []string{"bob"}}, "zeta": {Subscribe: []string{"group:writers"}}}},
+			want:     Admission{Principal: tAlice, Allowed: true, Changes: []string{"feed", "zeta"}}},
+		{name: "global admin", token: "alice", result: resultAllowed,
+			policies: Policies{Admins: []string{"alice"}},
+			want:     Admission{Principal: tAlice, Allowed: true, ChangesAll: true}},
+		{name: "refused credential", token: "nope", result: resultDenied,
+			want: Admission{Principal: Anonymous, Reason: "unknown token"}},
+		{name: "grant not recorded: refused", token: "alice", result: resultError, auditErr: errors.New("audit stream full"),
+			policies:   Policies{Namespaces: map[string]Policy{"feed": {Subscribe: []string{"alice"}}}},
+			want:       Admission{Principal: tAlice, Allowed: true, Changes: []string{"feed"}},
+			wantRefuse: "audit stream full"},
+		{name: "no grant, not recorded: admitted", token: "alice", result: resultAllowed, auditErr: errors.New("audit stream full"),
+			policies: Policies{Namespaces: map[string]Policy{"feed": {Read: []string{"alice"}}}},
+			want:     Admission{Principal: tAlice, Allowed: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, false, 0)
+			f.policies = tt.policies
+			var got []Admission
+			f.c.audit = func(_ context.Context, a Admission) error {
+				got = append(got, a)
+				return tt.auditErr
+			}
+			tok, user := f.request(t, tt.token)
+			resp, out := f.c.respond(context.Background(), f.keys(), []byte(tok), "")
+			if out.result != tt.result {
+				t.Fatalf("result %s (%s), want %s", out.result, out.reason, tt.result)
+			}
+			if len(got) != 1 {
+				t.Fatalf("audited %d admissions, want 1", len(got))
+			}
+			a := got[0]
+			if a.Principal.Name != tt.want.Principal.Name || a.Allowed != tt.want.Allowed || a.ChangesAll != tt.want.ChangesAll ||
+				!slices.Equal(a.Changes, tt.want.Changes) || !strings.Contains(a.Reason, tt.want.Reason) {
+				t.Fatalf("audited %+v, want %+v", a, tt.want)
+			}
+			rc := f.decodeResponse(t, resp, user, false)
+			if tt.wantRefuse != "" && (rc.Jwt != "" || !strings.Contains(rc.Error, tt.wantRefuse)) {
+				t.Fatalf("response jwt %q error %q, want a refusal naming %q", rc.Jwt, rc.Error, tt.wantRefuse)
+			}
+		})
+	}
+}

@@ -18,6 +18,24 @@ const OwnerVerify = "verify"
 // the namespaces it may see only.
 var readOnlyAdmin = []string{"ns.list", "ns.get", "ns.history"}
 
+// ChangeGrants lists the namespaces whose change fan-out
+// (subjects.Changes) principal p may subscribe to under ps, sorted, or
+// all == true for a global admin, whose permission covers every namespace.
+// The fan-out is core NATS that never reaches Prism: the callout audits
+// these grants when it admits a connection (CalloutConfig.Audit).
+func ChangeGrants(p Principal, ps Policies) (nss []string, all bool) {
+	if ps.IsGlobalAdmin(p) {
+		return nil, true
+	}
+	for ns, pol := range ps.Namespaces {
+		if subjects.ValidateNamespace(ns) == nil && pol.Allows(p, Subscribe) {
+			nss = append(nss, ns)
+		}
+	}
+	slices.Sort(nss)
+	return nss, false
+}
+
 // UserPermissions returns the NATS subject permissions of principal p in
 // the application account, derived from ps: the first enforcement of the
 // policies, by the server itself (the gateway checks them again on every
@@ -37,7 +55,12 @@ var readOnlyAdmin = []string{"ns.list", "ns.get", "ns.history"}
 // (subjects.DeliverPrefix, where its subscriptions' changes arrive) and
 // publish $JS.API.INFO, which the server answers itself with "no
 // JetStream" in the application account (how the Go client picks the
-// subscription path). read_pii has no subject.
+// subscription path), and prism.*.subscribe.open, whose handler checks the
+// policy and answers PERMISSION_DENIED naming what is missing: a request
+// the server drops gets no answer, and a subscriber could not tell a
+// refusal from a gateway that is down. Pulls and closes stay limited to
+// the namespaces p may subscribe to, and an open grants nothing the
+// gateway does not (Anonymous gets neither). read_pii has no subject.
 // Everything else is denied: when nothing may be published the publish
 // permission is an explicit deny of ">", because an empty allow list would
 // mean "allow all" to the server. Namespace names that are not valid
@@ -72,8 +95,10 @@ func UserPermissions(p Principal, ps Policies) jwt.Permissions {
 			}
 			any = any || len(pol.Grants(p)) > 0
 		}
+		if p.Via != ViaNone {
+			pub = append(pub, subjects.JetStreamInfo, subjects.Subscribe("*", subjects.SubscribeOpen))
+		}
 		if follows {
-			pub = append(pub, subjects.JetStreamInfo)
 			sub = append(sub, subjects.DeliverPrefix(p.Name)+".>")
 		}
 		switch {

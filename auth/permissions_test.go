@@ -28,18 +28,18 @@ func TestUserPermissions(t *testing.T) {
 		wantSub  []string
 	}{
 		{"writer, reader, follower and namespace admin", alice, ps,
-			[]string{"$JS.API.INFO", "prism.$admin.>", "prism.$owner.verify.demo", "prism.demo.read.>", "prism.demo.subscribe.>", "prism.demo.write.>", "prism.zeta.read.>", "prism.zeta.subscribe.>"}, nil,
+			[]string{"$JS.API.INFO", "prism.$admin.>", "prism.$owner.verify.demo", "prism.*.subscribe.open", "prism.demo.read.>", "prism.demo.subscribe.>", "prism.demo.write.>", "prism.zeta.read.>", "prism.zeta.subscribe.>"}, nil,
 			[]string{inbox(alice), deliver(alice), "prism.demo.changes.>", "prism.zeta.changes.>"}},
 		{"reader and other's writer: read-only admin too", bob, ps,
-			[]string{"$JS.API.INFO", "prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list", "prism.demo.read.>", "prism.other.write.>", "prism.zeta.read.>", "prism.zeta.subscribe.>"}, nil,
+			[]string{"$JS.API.INFO", "prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list", "prism.*.subscribe.open", "prism.demo.read.>", "prism.other.write.>", "prism.zeta.read.>", "prism.zeta.subscribe.>"}, nil,
 			[]string{inbox(bob), deliver(bob), "prism.zeta.changes.>"}},
 		{"global admin: wildcards", root, ps,
 			[]string{"$JS.API.INFO", "prism.$admin.>", "prism.$owner.verify.*", "prism.*.read.>", "prism.*.subscribe.>", "prism.*.write.>"}, nil,
 			[]string{inbox(root), deliver(root), "prism.*.changes.>"}},
 		{"follower only: read-only admin", nobody, subOnly,
-			[]string{"$JS.API.INFO", "prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list", "prism.feed.subscribe.>"}, nil,
+			[]string{"$JS.API.INFO", "prism.$admin.ns.get", "prism.$admin.ns.history", "prism.$admin.ns.list", "prism.*.subscribe.open", "prism.feed.subscribe.>"}, nil,
 			[]string{inbox(nobody), deliver(nobody), "prism.feed.changes.>"}},
-		{"no policies at all: own inbox only", nobody, auth.Policies{}, nil, []string{">"},
+		{"no policies at all: own inbox, and asking to subscribe (refused by Prism)", nobody, auth.Policies{}, []string{"$JS.API.INFO", "prism.*.subscribe.open"}, nil,
 			[]string{inbox(nobody)}},
 		{"anonymous gets nothing from *", auth.Anonymous, ps, nil, []string{">"},
 			[]string{inbox(auth.Anonymous)}},
@@ -77,7 +77,7 @@ func TestUserPermissionsDeterministic(t *testing.T) {
 			t.Fatalf("%v != %v", got, first)
 		}
 	}
-	if !slices.IsSorted(first.Pub.Allow) || !slices.IsSorted(first.Sub.Allow) || len(first.Pub.Allow) != 28 {
+	if !slices.IsSorted(first.Pub.Allow) || !slices.IsSorted(first.Sub.Allow) || len(first.Pub.Allow) != 29 {
 		t.Fatalf("not sorted or incomplete: %+v", first)
 	}
 }

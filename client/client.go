@@ -117,6 +117,9 @@ func (c *Client) call(ctx context.Context, op, subject string, req, resp proto.M
 		case errors.Is(err, nats.ErrNoResponders):
 			return &Error{Op: op, Code: prismv1.Code_UNAVAILABLE, Message: "no Prism gateway is listening on " + subject}
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+			if denied := c.refused(op, subject); denied != nil {
+				return denied
+			}
 			return &Error{Op: op, Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "no reply before the deadline: " + err.Error()}
 		}
 		if what := connectionDown(err); what != "" {

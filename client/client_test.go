@@ -199,3 +199,43 @@ func TestGetAllFollowsPages(t *testing.T) {
 		t.Fatal("GetAll wrote into the spare capacity of the caller's options")
 	}
 }
+
+// A request the server does not let the connection publish gets no reply;
+// the client says PERMISSION_DENIED, naming the subject, not
+// DEADLINE_EXCEEDED. A request that merely goes unanswered stays
+// DEADLINE_EXCEEDED.
+func TestRequestRefusedByServerPermissions(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Port: -1, NoLog: true, NoSigs: true, Users: []*server.User{{
+		Username: "reader", Password: "pw",
+		Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{subjects.Read("demo", ">")}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect("", nats.InProcessServer(s), nats.UserInfo("reader", "pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	// A silent gateway: it takes the read and never answers.
+	if _, err := nc.Subscribe(subjects.Read("demo", ">"), func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(nc, client.WithTimeout(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := c.KeyValue("demo")
+	_, err = kv.Put(context.Background(), []byte("a"), []client.Item{{Key: []byte("k"), Value: []byte("v")}})
+	if !errors.Is(err, client.ErrPermissionDenied) || !strings.Contains(err.Error(), subjects.Write("demo", "put")) {
+		t.Fatalf("put without write: %v, want PERMISSION_DENIED naming %s", err, subjects.Write("demo", "put"))
+	}
+	if _, err := kv.Get(context.Background(), []byte("a")); !errors.Is(err, client.ErrDeadlineExceeded) {
+		t.Fatalf("unanswered get: %v, want DEADLINE_EXCEEDED", err)
+	}
+}

@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -91,4 +93,18 @@ func connectionDown(err error) string {
 		return "the NATS connection is down"
 	}
 	return ""
+}
+
+// refused is the PERMISSION_DENIED of a request to subject that the NATS
+// server did not let this connection publish, or nil. Such a request gets
+// no reply: the server drops it and reports a permissions violation to
+// the connection, which nats.go keeps as its last error. Server-side
+// permissions are fixed for a connection's life, so a violation naming
+// subject explains this request's silence too.
+func (c *Client) refused(op, subject string) *Error {
+	last := c.nc.LastError()
+	if !errors.Is(last, nats.ErrPermissionViolation) || !strings.Contains(last.Error(), strconv.Quote(subject)) {
+		return nil
+	}
+	return &Error{Op: op, Code: prismv1.Code_PERMISSION_DENIED, Message: "the NATS server refused to let this connection publish to " + subject + ": its principal lacks the permission for it on the namespace (docs/security.md, Policies)", cause: last}
 }

@@ -540,6 +540,10 @@ func (g *Gateway) resolve(r *request, encErr error) error {
 	if !ok {
 		return status.Newf(prismv1.Code_NAMESPACE_NOT_FOUND, "namespace %s is not registered on this gateway; apply it with prism apply -f (see prism ns list)", parsed.Namespace)
 	}
+	if ns.readsElsewhere && parsed.Kind == subjects.KindRead {
+		r.unserved = parsed.Namespace
+		return status.Newf(prismv1.Code_UNAVAILABLE, "namespace %s is projected by another Prism process, which serves its reads, and none answered; retry", parsed.Namespace)
+	}
 	r.ns = ns
 	op := parsed.Kind + "." + parsed.Op
 	rt, ok := g.routes[ns.Abstraction][op]

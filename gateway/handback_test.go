@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/itest/natstest"
+	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -86,4 +89,92 @@ func handedBack(t *testing.T, reg *prometheus.Registry, ns string) float64 {
 		}
 	}
 	return 0
+}
+
+// answered reads prism_gateway_requests_total{op=op} from reg, summed
+// over codes.
+func answered(t *testing.T, reg *prometheus.Registry, op string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != "prism_gateway_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" && l.GetValue() == op {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// staleCopy is a standby's own copy of a process-local backend: never to
+// be read while another process projects the namespace.
+type staleCopy struct {
+	gateway.KeyValueReader
+	reads atomic.Int64
+}
+
+func (s *staleCopy) GetItems(ctx context.Context, req *prismv1.GetRequest) (*prismv1.GetResponse, error) {
+	s.reads.Add(1)
+	return s.KeyValueReader.GetItems(ctx, req)
+}
+
+// A gateway whose namespace's reads are served elsewhere (a standby,
+// ADR 022) answers its writes itself and hands its reads back: every read
+// is answered by the gateway of the projecting process, never from the
+// standby's copy.
+func TestReadsElsewhereServesWrites(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	reg := prometheus.NewRegistry()
+	standby, err := gateway.New(e.nc, gateway.WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := &staleCopy{KeyValueReader: e.store}
+	ns := namespaces.Namespace{Name: testNS, Abstraction: "keyvalue", Backend: "sqlite"}
+	if err := standby.AddNamespace(ns, stale, e.proj); err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.SetReadsElsewhere(testNS, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.SetReadsElsewhere("nope", true); err == nil {
+		t.Fatal("SetReadsElsewhere of an unregistered namespace: no error")
+	}
+	if err := standby.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = standby.Drain(ctx)
+	})
+	for i := range 100 {
+		var put prismv1.WriteResponse
+		mustCall(t, e.nc, subjects.Write(testNS, "put"), putReq(fmt.Sprintf("r%d", i), "k", "v"), &put)
+		m := request(t, e.nc, subjects.Read(testNS, "get"), encode(t, &prismv1.GetRequest{Id: fmt.Appendf(nil, "r%d", i), MinSeq: put.GetSeq()}, encJSON), encJSON)
+		if code := m.Header.Get(subjects.HeaderErrorCode); code != "" {
+			t.Fatalf("get %d answered %s: %s", i, code, m.Data)
+		}
+	}
+	if n := stale.reads.Load(); n != 0 {
+		t.Errorf("the standby read its own copy %d times", n)
+	}
+	if n := handedBack(t, reg, testNS); n == 0 {
+		t.Error("no read was handed back: the standby never took one")
+	}
+	if n := answered(t, reg, "write.put"); n == 0 {
+		t.Error("the standby answered no write")
+	}
+	if n := answered(t, reg, "read.get"); n != 0 {
+		t.Errorf("the standby answered %v reads", n)
+	}
 }

@@ -26,6 +26,9 @@ type namespaceEntry struct {
 	shadow *shadowTarget
 	// fence, when set, is a second projection strong writes wait for.
 	fence AppliedWaiter
+	// readsElsewhere: another process projects the namespace and serves
+	// its reads (SetReadsElsewhere); this gateway serves its writes.
+	readsElsewhere bool
 }
 
 // namespaceTable maps namespace names to their entries. It is safe for
@@ -130,6 +133,16 @@ func (g *Gateway) RecordsApplied(ns string, ids [][]byte, through uint64) {
 	if e, ok := g.namespaces.get(ns); ok && e.cache != nil {
 		e.cache.applied(ids, through)
 	}
+}
+
+// SetReadsElsewhere says whether the reads of the registered namespace
+// name are served by another process, the one that projects it into a
+// backend this process has its own copy of (a standby, ADR 022): its read
+// requests are then handed back to the gateways' queue group like those
+// of an unserved namespace, while its writes, which need only the stream,
+// are served here. It returns an error if name is not registered.
+func (g *Gateway) SetReadsElsewhere(name string, elsewhere bool) error {
+	return g.namespaces.swap(name, func(e *namespaceEntry) { e.readsElsewhere = elsewhere })
 }
 
 // MarkUnserved records that namespace name is registered but this process

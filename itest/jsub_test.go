@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prism-data/prism/auth/audit"
 	"github.com/prism-data/prism/client"
+	"github.com/prism-data/prism/internal/natsconn"
 	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
@@ -214,9 +216,7 @@ func TestSecuredSubscribeRefusals(t *testing.T) {
 		subject string
 		body    string
 	}{
-		{"stranger opens on orders", stranger, subjects.Subscribe("orders", subjects.SubscribeOpen), `{}`},
 		{"stranger pulls admin's subscription", stranger, subjects.Subscribe("orders", subjects.SubscribeNext), nextBody(adminOrders.GetConsumer())},
-		{"app opens on payroll", app, subjects.Subscribe("payroll", subjects.SubscribeOpen), `{}`},
 		{"app pulls payroll's subscription, knowing its name", app, subjects.Subscribe("payroll", subjects.SubscribeNext), nextBody(adminPayroll.GetConsumer())},
 		{"app creates a consumer", app, "$JS.API.CONSUMER.CREATE." + subjects.Stream("orders"), `{}`},
 		{"app pulls raw from a subscription consumer", app, subjects.ConsumerNext(subjects.Stream("orders"), adminOrders.GetConsumer()), `{"batch":1}`},
@@ -234,6 +234,36 @@ func TestSecuredSubscribeRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRefusal(t, app, "Subscription", adminOrders.GetDeliverSubject())
+
+	// Anyone may ask to open (so that a refusal gets an answer, not a
+	// timeout): Prism refuses it, naming the permission, and creates no
+	// consumer.
+	for _, tc := range []struct {
+		name string
+		nc   *nats.Conn
+		ns   string
+	}{
+		{"stranger opens on orders", stranger, "orders"},
+		{"app opens on payroll", app, "payroll"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.subscriptionConsumers(t, tc.ns)
+			c, err := client.New(tc.nc, client.WithSubscribeVia(client.SubscribeThroughPrism))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := c.Subscribe(context.Background(), tc.ns)
+			if !errors.Is(err, client.ErrPermissionDenied) || !strings.Contains(err.Error(), "subscribe") {
+				if sub != nil {
+					_ = sub.Stop()
+				}
+				t.Fatalf("got %v, want PERMISSION_DENIED naming subscribe", err)
+			}
+			if after := s.subscriptionConsumers(t, tc.ns); !slices.Equal(after, before) {
+				t.Fatalf("subscriptions of %s went from %v to %v", tc.ns, before, after)
+			}
+		})
+	}
 
 	// Prism refuses what the server lets through: app may use orders'
 	// subscribe subjects, but not to pull another principal's
@@ -266,17 +296,21 @@ func TestSecuredSubscribeRefusals(t *testing.T) {
 		}
 	}
 
-	// A client without subscribe: the server does not answer, the client
-	// gives up at its deadline.
+	// A client without subscribe is told so by Prism; one without read,
+	// whose request the server drops, by the client from the server's
+	// permissions violation. Neither waits for its deadline.
 	sc, err := client.New(stranger, client.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sub, err := sc.Subscribe(context.Background(), "orders"); !errors.Is(err, client.ErrDeadlineExceeded) {
+	if sub, err := sc.Subscribe(context.Background(), "orders"); !errors.Is(err, client.ErrPermissionDenied) || !strings.Contains(err.Error(), "subscribe") {
 		if sub != nil {
 			_ = sub.Stop()
 		}
-		t.Fatalf("stranger's Subscribe: %v, want DEADLINE_EXCEEDED", err)
+		t.Fatalf("stranger's Subscribe: %v, want PERMISSION_DENIED naming subscribe", err)
+	}
+	if _, err := sc.KeyValue("orders").Get(context.Background(), []byte("r0")); !errors.Is(err, client.ErrPermissionDenied) || !strings.Contains(err.Error(), subjects.Read("orders", "get")) {
+		t.Fatalf("stranger's Get: %v, want PERMISSION_DENIED naming %s", err, subjects.Read("orders", "get"))
 	}
 
 	// Narrow the policy live: app keeps its connection (and its server
@@ -354,4 +388,47 @@ func wantRefusal(t *testing.T, nc *nats.Conn, kind, subject string) {
 			t.Fatalf("the server did not refuse the %s on %s", kind, subject)
 		}
 	}
+}
+
+// TestSecuredConnectionsAudited: the callout's decisions are audited: one
+// connect.admit per connection, refused ones too, and the change fan-out
+// (core NATS, which never reaches Prism) by its grant on each namespace
+// an admitted connection may follow.
+func TestSecuredConnectionsAudited(t *testing.T) {
+	s := startSecured(t)
+	s.user(t, "app")
+	s.user(t, "stranger")
+	s.user(t, "admin")
+	if nc, err := s.dial(natsconn.Options{Token: "opaque-token"}); err == nil {
+		nc.Close()
+		t.Fatal("an opaque token connected")
+	}
+	count := func(ops []string, want string) int {
+		n := 0
+		for _, op := range ops {
+			if op == want {
+				n++
+			}
+		}
+		return n
+	}
+	// The grants are stored before the server admits the connection; the
+	// other records may trail it a little.
+	var connects []string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		connects = s.auditOps(t, subjects.AuditNoNamespace, "connect")
+		if count(connects, "anonymous connect.admit PERMISSION_DENIED") == 1 && count(connects, "stranger connect.admit OK") == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{"app connect.admit OK", "stranger connect.admit OK", "admin connect.admit OK", "anonymous connect.admit PERMISSION_DENIED"} {
+		if count(connects, want) != 1 {
+			t.Errorf("audit has %d %q, want 1:\n%s", count(connects, want), want, strings.Join(connects, "\n"))
+		}
+	}
+	equalStrings(t, "orders' fan-out grants", s.auditOps(t, "orders", "changes"), []string{"app changes.grant OK"})
+	equalStrings(t, "payroll's fan-out grants", s.auditOps(t, "payroll", "changes"), nil)
+	equalStrings(t, "all-namespace grants (a global admin)", s.auditOps(t, subjects.AuditNoNamespace, "changes"), []string{"admin changes.grant_all OK"})
 }

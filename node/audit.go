@@ -44,6 +44,42 @@ func (a auditor) AuditAdmin(ctx context.Context, acc namespaces.AdminAccess) err
 	}, true)
 }
 
+// Audit operations of the callout's decisions: one connect.admit per
+// connection (code OK or PERMISSION_DENIED), and for an admitted one a
+// changes.grant on each namespace whose change fan-out it may subscribe
+// to (changes.grant_all on none for a global admin): the fan-out is core
+// NATS, so these grants are its audit.
+const (
+	opConnect      = "connect.admit"
+	opChanges      = "changes.grant"
+	opChangesAll   = "changes.grant_all"
+	connectRefused = "PERMISSION_DENIED"
+)
+
+// AuditAdmission records the callout's decision on one connection. It
+// waits for the records to be stored when the connection gets a fan-out
+// grant, which nothing else audits; the callout refuses the connection
+// when they cannot be.
+func (a auditor) AuditAdmission(ctx context.Context, adm auth.Admission) error {
+	code := audit.CodeOK
+	if !adm.Allowed {
+		code = connectRefused
+	}
+	wait := adm.Grants()
+	if err := a.w.Record(ctx, audit.Record{Principal: adm.Principal, Op: opConnect, Code: code, Latency: adm.Latency}, wait); err != nil {
+		return err
+	}
+	if adm.ChangesAll {
+		return a.w.Record(ctx, audit.Record{Principal: adm.Principal, Op: opChangesAll}, true)
+	}
+	for _, ns := range adm.Changes {
+		if err := a.w.Record(ctx, audit.Record{Principal: adm.Principal, Namespace: ns, Op: opChanges}, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Healthy is the writer's health: nil while records are being stored.
 func (a auditor) Healthy() error { return a.w.Healthy() }
 

@@ -85,12 +85,28 @@ type Config struct {
 	// none of their own; see ResolveKafkaBrokers.
 	KafkaBrokers []string
 
+	// Role is what this process runs (prism serve --role): RoleAll (the
+	// default, ""), RoleGateway or RoleProjector (ADR 022).
+	Role string
+
 	// OTLPEndpoint, when set, exports traces to this OTLP/HTTP collector
 	// (a base URL; /v1/traces is appended). The OTEL_* variables apply.
 	OTLPEndpoint string
 	// Version is reported as service.version on the traces.
 	Version string
 }
+
+// The roles of Config.Role.
+const (
+	// RoleAll serves requests and projects: one process does everything.
+	RoleAll = "all"
+	// RoleGateway serves requests and projects nothing: every target it
+	// opens stays on standby (ADR 022), reads of shared backends are
+	// served from them, reads of SQLite go to a process that projects.
+	RoleGateway = "gateway"
+	// RoleProjector projects and serves no request.
+	RoleProjector = "projector"
+)
 
 // Defaults of Config.
 const (
@@ -121,11 +137,21 @@ func (c Config) withDefaults() (Config, error) {
 	case !c.external() || c.Nodes == 0:
 		c.Nodes = 1
 	}
+	switch c.Role {
+	case "":
+		c.Role = RoleAll
+	case RoleAll, RoleGateway, RoleProjector:
+	default:
+		return c, fmt.Errorf("--role %q: want %s, %s or %s", c.Role, RoleAll, RoleGateway, RoleProjector)
+	}
 	if err := c.checkOpen(); err != nil {
 		return c, err
 	}
 	return c, nil
 }
+
+// projects reports whether c's process runs projectors.
+func (c Config) projects() bool { return c.Role != RoleGateway }
 
 // Validate reports whether c can run, with the same errors Start gives.
 func (c Config) Validate() error {

@@ -142,13 +142,15 @@ func (b *indexBuilds) status() []namespaces.IndexStatus {
 	return out
 }
 
-// syncIndexes syncs the indexes of run, an entity target of n that is not
-// backfilling (a backfilling one is synced when it caught up: the events
-// it replays carry the entries of the indexes known when each was
-// written, so the indexes are rebuilt from the records then).
+// syncIndexes syncs the indexes of run, an entity target of n that this
+// process projects (a standby's are the projecting process's to build; it
+// syncs them when it takes over) and that is not backfilling (a
+// backfilling one is synced when it caught up: the events it replays
+// carry the entries of the indexes known when each was written, so the
+// indexes are rebuilt from the records then).
 func (s *namespaceSet) syncIndexes(ctx context.Context, n namespaces.Namespace, run *targetRun) error {
 	es, ok := run.store.(enStore)
-	if !ok || run.indexes == nil || run.newJob != nil {
+	if !ok || run.indexes == nil || run.newJob != nil || run.standby != nil {
 		return nil
 	}
 	return run.indexes.sync(ctx, n, run.target.Name, es)

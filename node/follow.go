@@ -89,6 +89,7 @@ func (s *namespaceSet) watch(reg *namespaces.Registry, synced chan struct{}) err
 				}
 			case <-retry.C:
 				s.retryFailed(ctx)
+				s.retryStandby(ctx)
 			case <-check.C:
 				if n := nc.Stats().Reconnects; n != reconnects && nc.IsConnected() {
 					reconnects = n

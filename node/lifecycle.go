@@ -45,7 +45,7 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 		return err
 	}
 	pt := e.PrimaryTarget()
-	run, err := s.openTarget(ctx, n, plan, pt, nil)
+	run, err := s.openTarget(ctx, n, plan, pt, nil, true)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 	case namespaces.AbstractionKeyValue:
 		if err = s.gw.AddNamespace(n, run.read.KeyValue, run.waiter); err == nil {
 			added = true
-			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
+			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan, run))
 		}
 	case namespaces.AbstractionTimeSeries:
 		if err = s.gw.AddTimeSeriesNamespace(n, run.read.TimeSeries, run.waiter); err == nil {
@@ -79,17 +79,24 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 	case namespaces.AbstractionEntity:
 		if err = s.gw.AddEntityNamespace(n, run.store.(enStore), run.waiter); err == nil {
 			added = true
-			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan))
+			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan, run))
 		}
 	}
 	if err != nil {
 		return err
 	}
+	if run.proj == nil && processLocal(pt.Backend) {
+		// This process's copy is not the one being projected: reads go to
+		// the process that projects it, writes are served here.
+		s.gw.SetReadsElsewhere(n.Name, true)
+	}
 	if sv.verifySub, err = s.serveVerify(n.Name); err != nil {
 		return err
 	}
-	if n.Abstraction == namespaces.AbstractionKeyValue && !s.cfg.NoCompact {
-		if sv.stopCompactor, err = s.startCompactor(n.Name); err != nil {
+	// A standby compacts nothing: the process that projects the
+	// namespace does, and this one starts at its takeover.
+	if run.proj != nil {
+		if err = s.startCompaction(sv); err != nil {
 			_ = sv.verifySub.Unsubscribe()
 			return err
 		}
@@ -107,10 +114,84 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 	return nil
 }
 
+// startCompaction starts the background compaction of sv's stream if it
+// is a keyvalue namespace and compaction is on.
+func (s *namespaceSet) startCompaction(sv *served) (err error) {
+	if sv.ns.Abstraction == namespaces.AbstractionKeyValue && !s.cfg.NoCompact {
+		sv.stopCompactor, err = s.startCompactor(sv.ns.Name)
+	}
+	return err
+}
+
+// retryStandby tries to take over the primary target of every namespace
+// served on standby (ADR 022): once the process that projected it is
+// gone, this one projects it, serves its reads if they went elsewhere,
+// and compacts its stream.
+func (s *namespaceSet) retryStandby(ctx context.Context) {
+	if !s.cfg.projects() {
+		return // a gateway-only process stays on standby
+	}
+	s.mu.Lock()
+	var standby []*served
+	for _, sv := range s.served {
+		if run := sv.primaryRun(); run != nil && run.proj == nil && run.standby != nil {
+			standby = append(standby, sv)
+		}
+	}
+	s.mu.Unlock()
+	for _, sv := range standby {
+		s.mu.Lock()
+		run, name, batch := sv.primaryRun(), sv.ns.Name, sv.plan.BatchSize.Value
+		s.mu.Unlock()
+		// How far the process that projected it had got: this one's reads
+		// wait for that much (below).
+		floor, _ := run.standby.Refresh(ctx)
+		if !s.takeOver(ctx, name, run, batch) {
+			continue
+		}
+		if processLocal(run.target.Backend) {
+			s.serveReadsOnceAt(name, run.waiter, floor)
+		}
+		s.mu.Lock()
+		err := s.startCompaction(sv)
+		if err == nil && (sv.ns.Abstraction == namespaces.AbstractionKeyValue || sv.ns.Abstraction == namespaces.AbstractionEntity) {
+			err = s.gw.SetReadCache(name, readCacheEntries(sv.plan, run))
+		}
+		ns := sv.ns
+		s.mu.Unlock()
+		if err != nil {
+			s.log.Error("start compaction after a takeover", "namespace", name, "err", err)
+		}
+		if err := s.syncIndexes(ctx, ns, run); err != nil {
+			s.log.Error("sync the entity indexes after a takeover", "namespace", name, "err", err)
+		}
+		s.log.Info("took over a standby target: this process projects it now", "namespace", name, "target", run.target.Name, "checkpoint", run.proj.Applied())
+	}
+}
+
+// serveReadsOnceAt serves the reads of namespace ns here, handed back
+// until now, once p (the target's progress) has applied floor: the process that projected it
+// before answered them from its own copy, up to floor, and a read here
+// must not see less (a strong namespace's reads would be stale). It
+// waits in the background, owned by s.
+func (s *namespaceSet) serveReadsOnceAt(ns string, p progress, floor uint64) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := p.WaitApplied(s.ctx, floor); err != nil {
+			return // shutting down
+		}
+		if err := s.gw.SetReadsElsewhere(ns, false); err == nil {
+			s.log.Info("serving reads: caught up with the process that projected it before", "namespace", ns, "applied", p.Applied(), "floor", floor)
+		}
+	}()
+}
+
 // readCacheEntries is the gateway read cache size plan asks for, 0 for
-// none.
-func readCacheEntries(plan namespaces.Plan) int {
-	if !plan.ReadCache.Value {
+// none. A standby primary gets none: the cache is kept exact by the
+// batches this process's projector commits, and it runs none.
+func readCacheEntries(plan namespaces.Plan, primary *targetRun) int {
+	if !plan.ReadCache.Value || primary == nil || primary.proj == nil {
 		return 0
 	}
 	return plan.ReadCacheEntries.Value
@@ -155,12 +236,15 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Regi
 		return err
 	}
 	if n.Abstraction == namespaces.AbstractionKeyValue || n.Abstraction == namespaces.AbstractionEntity {
-		if err := s.gw.SetReadCache(n.Name, readCacheEntries(plan)); err != nil {
+		if err := s.gw.SetReadCache(n.Name, readCacheEntries(plan, sv.primaryRun())); err != nil {
 			return err
 		}
 	}
 	if plan.BatchSize.Value != sv.plan.BatchSize.Value {
 		for _, run := range sv.targets {
+			if run.proj == nil && run.backfill == nil {
+				continue // a standby starts with the new size at its takeover
+			}
 			if err := s.restartProjector(ctx, run, plan.BatchSize.Value); err != nil {
 				return err
 			}

@@ -60,14 +60,14 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 		if active && name == m.To.Name && m.State.Backfilling() {
 			backfill = s.backfillJob(n.Name, pt.Name, name, m)
 		}
-		run, err := s.openTarget(ctx, n, plan, t, backfill)
+		run, err := s.openTarget(ctx, n, plan, t, backfill, false)
 		if err != nil {
 			return fmt.Errorf("migration target %s: %w", name, err)
 		}
 		s.mu.Lock()
 		sv.targets[name] = run
 		s.mu.Unlock()
-		s.log.Info("migration target started", "namespace", n.Name, "target", name, "backend", t.Backend, "storage", run.where, "checkpoint", run.proj.Applied())
+		s.log.Info("migration target started", "namespace", n.Name, "target", name, "backend", t.Backend, "storage", run.where, "checkpoint", run.waiter.Applied())
 	}
 
 	// A caught-up target follows the live tail at full speed, with its
@@ -135,7 +135,9 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 		}
 		s.log.Info("target stopped; its data is kept", "namespace", n.Name, "target", run.target.Name, "storage", run.where)
 	}
-	if active && state == namespaces.MigrationPlanned && s.reg != nil {
+	// The migration's steps are recorded by a process that backfills it,
+	// never by a gateway-only one.
+	if active && state == namespaces.MigrationPlanned && s.reg != nil && s.cfg.projects() {
 		s.recordBackfilling(ctx, n.Name, sv.targets[m.To.Name])
 	}
 	return nil
@@ -145,7 +147,7 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 // backfilling into run; a failure is logged and tried again by the
 // backfill watcher.
 func (s *namespaceSet) recordBackfilling(ctx context.Context, ns string, run *targetRun) {
-	note := fmt.Sprintf("the stream replays into %s from its checkpoint %d", run.target.Name, run.proj.Applied())
+	note := fmt.Sprintf("the stream replays into %s from its checkpoint %d", run.target.Name, run.waiter.Applied())
 	start := time.Now()
 	_, err := namespaces.AdvanceMigration(ctx, s.reg, ns, namespaces.MigrationPlanned, namespaces.MigrationBackfilling, s.by(), note)
 	if err != nil {
@@ -249,8 +251,8 @@ func (s *namespaceSet) checkCaughtUp(ctx context.Context, sv *served) {
 		run = sv.targets[m.To.Name]
 	}
 	s.mu.Unlock()
-	if run == nil || s.reg == nil {
-		return
+	if run == nil || run.proj == nil || s.reg == nil {
+		return // nothing backfills here
 	}
 	if state == namespaces.MigrationPlanned {
 		// Recording it when the target started failed: the target runs,

@@ -180,12 +180,16 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 		return nil, err
 	}
 	if n.sm != nil {
-		if n.callout, err = startCallout(ctx, n.nc, n.sm, n.sec, n.reg, log); err != nil {
+		if n.callout, err = startCallout(ctx, n.nc, n.sm, n.sec, auditor{n.audit}, n.reg, log); err != nil {
 			return nil, err
 		}
 	}
-	if err := n.gw.Start(ctx); err != nil {
-		return nil, err
+	// A projector-only process answers no request: the gateways of the
+	// other processes do.
+	if c.Role != RoleProjector {
+		if err := n.gw.Start(ctx); err != nil {
+			return nil, err
+		}
 	}
 	adminCfg := namespaces.AdminConfig{Cluster: cluster, Status: n.set.status, CheckTarget: c.checkTarget, Logger: log, Auditor: auditor{n.audit}, Keys: n.keyring}
 	if n.sec != nil {

@@ -247,6 +247,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"no data directory", node.Config{}, "--data-dir"},
 		{"negative nodes", node.Config{DataDir: "d", NATSURL: "nats://x:4222", Nodes: -1}, "--nodes -1"},
+		{"unknown role", node.Config{DataDir: "d", Role: "leader"}, `--role "leader": want all, gateway or projector`},
+		{"gateway role", node.Config{DataDir: "d", Role: node.RoleGateway}, ""},
 		{"defaults", node.Config{DataDir: "d"}, ""},
 	}
 	for _, tt := range tests {

@@ -333,7 +333,7 @@ func (m *secureMaterial) close() {
 // startCallout starts the auth callout over nc (a PRISM service user's
 // connection) with the authenticators of sm's configuration and the
 // policies of sec.
-func startCallout(ctx context.Context, nc *nats.Conn, sm *secureMaterial, sec *security, reg prometheus.Registerer, log *slog.Logger) (*auth.Callout, error) {
+func startCallout(ctx context.Context, nc *nats.Conn, sm *secureMaterial, sec *security, aud auditor, reg prometheus.Registerer, log *slog.Logger) (*auth.Callout, error) {
 	authenticator, err := authn.New(ctx, sm.file.Authn)
 	if err != nil {
 		return nil, fmt.Errorf("--auth-config: %w", err)
@@ -341,6 +341,7 @@ func startCallout(ctx context.Context, nc *nats.Conn, sm *secureMaterial, sec *s
 	co, err := auth.NewCallout(nc, auth.CalloutConfig{
 		Issuer: sm.issuer, Authenticator: authenticator, Policies: sec.Policies,
 		MaxLifetime: calloutMaxLifetime, Logger: log.With("component", "auth"), Registerer: reg,
+		Audit: aud.AuditAdmission,
 	})
 	if err != nil {
 		return nil, err

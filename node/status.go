@@ -38,7 +38,10 @@ func (s *namespaceSet) status(ctx context.Context, name string) []namespaces.Tar
 		defer s.mu.Unlock()
 		var out []namespaces.TargetStatus
 		for _, run := range sv.targets {
-			st := namespaces.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.proj.Applied(), StreamLast: last}
+			st := namespaces.TargetStatus{Target: run.target.Name, Backend: run.target.Backend, Role: s.role(sv, run.target.Name), State: "running", Revision: sv.entry.Revision, Checkpoint: run.waiter.Applied(), StreamLast: last}
+			if run.proj == nil {
+				st.State = "standby"
+			}
 			if run.backfill != nil {
 				if ts := run.backfill.Progress().Throttle; ts != nil {
 					st.Throttle = &namespaces.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}

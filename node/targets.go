@@ -28,9 +28,14 @@ import (
 type targetRun struct {
 	target namespaces.Target
 	store  interface{ Close() error }
-	proj   *projectors.Projector
+	// proj is the target's projector; nil on a standby (standby is set).
+	proj *projectors.Projector
+	// standby is the progress of another process's projector of the
+	// target while this process waits to take over (ADR 022); nil once
+	// proj runs.
+	standby *projectors.ConsumerProgress
 	// waiter is what the gateway waits on: the current projector, which
-	// a live change of batch size replaces.
+	// a live change of batch size replaces, or standby.
 	waiter *swapWaiter
 	// newProj builds a projector for the store with the options given.
 	newProj func(opts ...projectors.Option) (*projectors.Projector, error)
@@ -61,9 +66,11 @@ type backfillFunc func(abstraction string, st replay.Store, where string, batch 
 
 // openTarget opens target t of namespace n and starts its projector with
 // the plan's batch size: the target's ordinary projector, or with
-// backfill a replay job that fills a migration's new target. On error
-// nothing stays open.
-func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target, backfill backfillFunc) (_ *targetRun, err error) {
+// backfill a replay job that fills a migration's new target. With
+// standbyOK and no backfill, a target another process projects
+// (projectors.ErrConsumerInUse) opens on standby: no projector, its
+// progress read from the consumer (ADR 022). On error nothing stays open.
+func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, plan namespaces.Plan, t namespaces.Target, backfill backfillFunc, standbyOK bool) (_ *targetRun, err error) {
 	store, where, err := s.openBackend(ctx, n, plan, t)
 	if err != nil {
 		return nil, err
@@ -141,6 +148,17 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		}
 		run.newJob = func(batch int) (*replay.Job, error) { return backfill(jobAbstraction, jobStore, where, batch, shared) }
 	}
+	if !s.cfg.projects() {
+		// A gateway-only process: every target on standby, for good,
+		// whether or not a projector made its consumer yet.
+		run.standby = projectors.NewConsumerProgress(s.js, n.Name, t.Name)
+		run.waiter = newSwapWaiter(run.standby)
+		run.read.Applied = run.waiter
+		s.log.Info("target on standby: this process is gateway-only (--role gateway)", "namespace", n.Name, "target", t.Name)
+		return run, nil
+	}
+	// Before the projector starts: an index of a store without records
+	// is ready at once, never built.
 	if err := s.syncIndexes(ctx, n, run); err != nil {
 		return nil, fmt.Errorf("sync the indexes of target %s: %w", t.Name, err)
 	}
@@ -153,12 +171,54 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 	if err != nil {
 		return nil, err
 	}
-	if run.proj, run.backfill, err = start(ctx); err != nil {
+	switch run.proj, run.backfill, err = start(ctx); {
+	case err == nil:
+		run.waiter = newSwapWaiter(run.proj)
+	case standbyOK && backfill == nil && errors.Is(err, projectors.ErrConsumerInUse):
+		if run.indexes != nil {
+			// The process that projects the target builds its indexes;
+			// this one syncs them when it takes over.
+			run.indexes.stop()
+			run.indexes = newIndexBuilds(s.log)
+		}
+		run.proj, run.standby = nil, projectors.NewConsumerProgress(s.js, n.Name, t.Name)
+		if _, rerr := run.standby.Refresh(ctx); rerr != nil {
+			return nil, fmt.Errorf("target %s is projected by another process, whose progress cannot be read: %w", t.Name, rerr)
+		}
+		s.log.Info("target on standby: another process projects it", "namespace", n.Name, "target", t.Name, "reason", err)
+		run.waiter = newSwapWaiter(run.standby)
+	default:
 		return nil, fmt.Errorf("start projector of target %s: %w", t.Name, err)
 	}
-	run.waiter = newSwapWaiter(run.proj)
 	run.read.Applied = run.waiter
 	return run, nil
+}
+
+// processLocal reports whether backend keeps its data in this process's
+// data directory: a standby's copy is not the one the projecting
+// process serves, so its reads go there (ADR 022).
+func processLocal(backend string) bool { return backend == "sqlite" }
+
+// takeOver starts the projector of run, a standby target of namespace ns,
+// once the process that projected it stopped; it reports whether it did.
+// Any error but projectors.ErrConsumerInUse is logged; the next retry
+// tries again.
+func (s *namespaceSet) takeOver(ctx context.Context, ns string, run *targetRun, batch int) bool {
+	start, err := run.projector(batch)
+	if err == nil {
+		var p *projectors.Projector
+		if p, _, err = start(ctx); err == nil {
+			s.mu.Lock()
+			run.proj, run.standby = p, nil
+			s.mu.Unlock()
+			run.waiter.swap(p)
+			return true
+		}
+	}
+	if !errors.Is(err, projectors.ErrConsumerInUse) {
+		s.log.Error("take over a standby target", "namespace", ns, "target", run.target.Name, "err", err, "retry_in", retryFailedEvery)
+	}
+	return false
 }
 
 // baseOptions are the options of a target's ordinary projector: this
@@ -200,8 +260,11 @@ func (run *targetRun) projector(batch int) (startFunc, error) {
 // stopProjector stops run's projector (it commits and acknowledges its
 // batch), and the backfill job it belongs to with its throttle.
 func (run *targetRun) stopProjector(ctx context.Context) error {
-	if run.backfill != nil {
+	switch {
+	case run.backfill != nil:
 		return run.backfill.Stop(ctx)
+	case run.proj == nil: // a standby runs none
+		return nil
 	}
 	return run.proj.Stop(ctx)
 }

@@ -7,25 +7,39 @@ import (
 	"github.com/prism-data/prism/projectors"
 )
 
-// swapWaiter is the gateway's AppliedWaiter of a namespace whose projector
-// may be replaced (a live change of batch size).
+// progress is how far a target has applied the stream: its projector in
+// this process, or a standby's view of another process's
+// (projectors.ConsumerProgress).
+type progress interface {
+	Applied() uint64
+	WaitApplied(ctx context.Context, seq uint64) error
+}
+
+var (
+	_ progress = (*projectors.Projector)(nil)
+	_ progress = (*projectors.ConsumerProgress)(nil)
+)
+
+// swapWaiter is the gateway's AppliedWaiter of a namespace whose progress
+// may be replaced: a live change of batch size replaces the projector, a
+// standby's takeover the other process's progress by its own projector.
 type swapWaiter struct {
 	mu      sync.Mutex
-	cur     *projectors.Projector
+	cur     progress
 	swapped chan struct{} // closed when cur is replaced
 }
 
-func newSwapWaiter(p *projectors.Projector) *swapWaiter {
+func newSwapWaiter(p progress) *swapWaiter {
 	return &swapWaiter{cur: p, swapped: make(chan struct{})}
 }
 
-func (w *swapWaiter) current() (*projectors.Projector, <-chan struct{}) {
+func (w *swapWaiter) current() (progress, <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.cur, w.swapped
 }
 
-func (w *swapWaiter) swap(p *projectors.Projector) {
+func (w *swapWaiter) swap(p progress) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.cur = p

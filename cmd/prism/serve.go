@@ -45,6 +45,7 @@ finish, projectors commit their batch. Flags and metrics: README.md.`,
 	f.NATS.RegisterOptional(fl, "connect to this NATS server instead of embedding one (e.g. nats://127.0.0.1:4222)")
 	fl.StringVar(&f.configDir, "config", "", "directory of namespace YAML files applied to the registry at start, like prism apply (default: a KeyValue namespace \"demo\" in a new data directory)")
 	fl.BoolVar(&c.SyncAlways, "sync-always", false, "embedded NATS: fsync every write before acknowledging it (survives power loss; slower); with --nats-url: the servers run sync_always (namespaces may need durability: durable)")
+	fl.StringVar(&c.Role, "role", node.RoleAll, "what this process runs: all, gateway (requests only; reads of SQLite namespaces go to a process that projects) or projector (no requests); README \"More than one Prism process\"")
 	fl.IntVar(&c.Nodes, "nodes", 1, "JetStream servers in the --nats-url cluster, for planning replicas (the embedded server is 1)")
 	fl.StringVar(&c.HTTPListen, "http-listen", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port (off when empty)")
 	fl.StringVar(&c.HTTPListen, "metrics-listen", "", "")
