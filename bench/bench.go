@@ -1,7 +1,7 @@
 // Package bench measures Prism the way an application sees it: the Go
 // client over TCP loads one KeyValue namespace, latency goes into HDR
 // histograms and errors are counted by code. It runs the scenarios of
-// prism bench (write, read, mixed, e2e, replay, migrate) against a Prism it
+// prism bench (write, read, mixed, e2e, replay, migrate, entity) against a Prism it
 // starts in the process or a running deployment, optionally measures the
 // raw engines under Prism (JetStream, core NATS, SQLite, PostgreSQL) for
 // comparison, and returns a Report that prints as JSON or as a table.
@@ -40,10 +40,14 @@ const (
 	ScenarioReplay = "replay"
 	// ScenarioMigrate moves the filled namespace from SQLite to PostgreSQL.
 	ScenarioMigrate = "migrate"
+	// ScenarioEntity measures an entity namespace beside the keyvalue one:
+	// puts, gets by primary key and queries of a secondary index range,
+	// then keyvalue puts and gets of the same payload.
+	ScenarioEntity = "entity"
 )
 
 // Scenarios lists every scenario, in the order prism bench --help shows them.
-var Scenarios = []string{ScenarioWrite, ScenarioRead, ScenarioMixed, ScenarioE2E, ScenarioReplay, ScenarioMigrate}
+var Scenarios = []string{ScenarioWrite, ScenarioRead, ScenarioMixed, ScenarioE2E, ScenarioReplay, ScenarioMigrate, ScenarioEntity}
 
 // Config describes one benchmark. Validate (and Run) name an invalid field
 // by its prism bench flag, --concurrency for Concurrency, since that is how
@@ -173,12 +177,15 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--consistency %q: want eventual, read-your-writes or strong", c.Consistency))
 		}
 	} else {
-		if c.Scenario == ScenarioReplay || c.Scenario == ScenarioMigrate {
+		if c.Scenario == ScenarioReplay || c.Scenario == ScenarioMigrate || c.Scenario == ScenarioEntity {
 			errs = append(errs, fmt.Errorf("--scenario %s times the embedded stack; drop --nats-url", c.Scenario))
 		}
 		if c.Namespace == "" {
 			errs = append(errs, errors.New("--nats-url needs --namespace"))
 		}
+	}
+	if c.Scenario == ScenarioEntity && c.Baseline {
+		errs = append(errs, errors.New("--scenario entity compares entity with keyvalue requests in one run; drop --baseline"))
 	}
 	if c.Scenario == ScenarioMigrate && (c.Backend != "sqlite" || c.PostgresDSN == "") {
 		errs = append(errs, errors.New("--scenario migrate moves a sqlite namespace to postgres: it needs --backend sqlite and --postgres-dsn (or PRISM_POSTGRES_DSN)"))

@@ -67,6 +67,7 @@ func TestBenchScenarios(t *testing.T) {
 		{scenario: ScenarioMixed, key: "uniform", series: []string{"put", "get"}},
 		{scenario: ScenarioE2E, key: "uniform", series: []string{"put", "ack_to_visible", "write_to_visible"}},
 		{scenario: ScenarioReplay, key: "uniform", series: []string{"events", "catchup"}},
+		{scenario: ScenarioEntity, key: "uniform", series: []string{"en-put", "kv-put", "en-get", "kv-get", "en-query"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {

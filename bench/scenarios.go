@@ -83,6 +83,8 @@ func runScenario(ctx context.Context, cfg Config, t *benchTarget, progress io.Wr
 		return runReplay(ctx, cfg, t, items, progress)
 	case ScenarioMigrate:
 		return runMigrate(ctx, cfg, t, items, progress)
+	case ScenarioEntity:
+		return runEntity(ctx, cfg, t, items, progress)
 	}
 	return l.run(ctx, progress), nil
 }
@@ -127,7 +129,25 @@ func e2eOp(ctx context.Context, kv *client.KeyValue, w *worker, start time.Time,
 // prefill writes every id of cfg.Keys once, in mutations of 100, and waits
 // until the projection shows them, so reads find what they ask for.
 func prefill(ctx context.Context, t *benchTarget, cfg Config, items []client.Item, progress io.Writer) error {
-	const batch = 100
+	return fillIDs(ctx, cfg, progress, "ids", 100, min(cfg.Concurrency, 16), func(ctx context.Context, from, to int) (uint64, error) {
+		muts := make([]client.Mutation, 0, to-from)
+		for i := from; i < to; i++ {
+			muts = append(muts, client.Mutation{ID: benchID(i), Items: items})
+		}
+		seqs, err := t.kv.Mutate(ctx, muts)
+		if err != nil {
+			return 0, err
+		}
+		return seqs[len(seqs)-1], nil
+	}, func(ctx context.Context, seq uint64) error { return waitVisible(ctx, t.kv, benchID(cfg.Keys-1), seq) })
+}
+
+// fillIDs writes ids 0 to cfg.Keys-1 with write, batch ids a call, from
+// workers goroutines, then waits with visible until the projection
+// applied the highest sequence write returned. It prints progress as
+// "prefill n/keys <what>".
+func fillIDs(ctx context.Context, cfg Config, progress io.Writer, what string, batch, workers int,
+	write func(ctx context.Context, from, to int) (uint64, error), visible func(ctx context.Context, seq uint64) error) error {
 	started := time.Now()
 	var (
 		next, done atomic.Int64
@@ -137,26 +157,23 @@ func prefill(ctx context.Context, t *benchTarget, cfg Config, items []client.Ite
 	pctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	stopTick := tickProgress(progress, func() string {
-		return fmt.Sprintf("prefill %d/%d ids", done.Load(), cfg.Keys)
+		return fmt.Sprintf("prefill %d/%d %s", done.Load(), cfg.Keys, what)
 	})
-	for range min(cfg.Concurrency, 16) {
+	for range workers {
 		wg.Go(func() {
 			for pctx.Err() == nil {
-				from := int(next.Add(batch)) - batch
+				from := int(next.Add(int64(batch))) - batch
 				if from >= cfg.Keys {
 					return
 				}
-				muts := make([]client.Mutation, 0, batch)
-				for i := from; i < min(from+batch, cfg.Keys); i++ {
-					muts = append(muts, client.Mutation{ID: benchID(i), Items: items})
-				}
-				seqs, err := t.kv.Mutate(pctx, muts)
+				to := min(from+batch, cfg.Keys)
+				seq, err := write(pctx, from, to)
 				if err != nil {
 					fail(fmt.Errorf("prefill: %w", err))
 					return
 				}
-				storeMax(&maxSeq, seqs[len(seqs)-1])
-				done.Add(int64(len(muts)))
+				storeMax(&maxSeq, seq)
+				done.Add(int64(to - from))
 			}
 		})
 	}
@@ -168,10 +185,10 @@ func prefill(ctx context.Context, t *benchTarget, cfg Config, items []client.Ite
 	if err := context.Cause(pctx); err != nil {
 		return err
 	}
-	if err := waitVisible(ctx, t.kv, benchID(cfg.Keys-1), maxSeq.Load()); err != nil {
+	if err := visible(ctx, maxSeq.Load()); err != nil {
 		return fmt.Errorf("prefill: %w", err)
 	}
-	fmt.Fprintf(progress, "prefill: %d ids written and projected in %s\n", cfg.Keys, time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(progress, "prefill: %d %s written and projected in %s\n", cfg.Keys, what, time.Since(started).Round(time.Millisecond))
 	return nil
 }
 

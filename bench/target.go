@@ -54,6 +54,9 @@ type EmbeddedConfig struct {
 	PostgresDSN string
 	// Namespace is applied to the registry before the Prism serves.
 	Namespace namespaces.Namespace
+	// More are namespaces applied with it (the entity scenario's); the
+	// Prism may return before it serves them.
+	More []namespaces.Namespace
 	// By is recorded in the registry as who applied Namespace.
 	By string
 	// AuthConfig, when set, turns authentication on (node.Config).
@@ -79,7 +82,7 @@ func StartNode(ctx context.Context, cfg EmbeddedConfig) (Embedded, error) {
 		DrainTimeout: 15 * time.Second,
 		PostgresDSN:  cfg.PostgresDSN,
 		AuthConfig:   cfg.AuthConfig,
-	}, cfg.Logger, node.Seed{Namespaces: []namespaces.Namespace{cfg.Namespace}, By: cfg.By})
+	}, cfg.Logger, node.Seed{Namespaces: append([]namespaces.Namespace{cfg.Namespace}, cfg.More...), By: cfg.By})
 	if err != nil {
 		return nil, err // not a nil *node.Node in a non-nil Embedded
 	}
@@ -104,6 +107,10 @@ type benchTarget struct {
 
 	nc *nats.Conn // the benchmark client's own connection, over TCP
 	kv *client.KeyValue
+	// en is the entity scenario's namespace; nil in the others.
+	en *entityTarget
+	// more are the namespaces applied beside the keyvalue one.
+	more []namespaces.Namespace
 	// With Config.Auth: the client's credential options, and svc, a
 	// connection as Prism's service user (JetStream, the admin API) with
 	// svcOpts; without, svc is nc.
@@ -145,6 +152,11 @@ func openBenchTarget(ctx context.Context, cfg Config) (_ *benchTarget, retErr er
 	if _, _, err := t.kv.Scan(ctx, client.PageSize(1)); err != nil {
 		return nil, fmt.Errorf("namespace %s at %s: %w", t.namespace, t.url, err)
 	}
+	for _, ns := range t.more {
+		if t.en, err = openEntity(ctx, c, ns.Name); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -179,10 +191,27 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 		// opened on every get.
 		ns.Fields, ns.PII = namespaces.NewNames("v"), namespaces.GenericPII("v")
 	}
+	if cfg.Scenario == ScenarioEntity {
+		en, err := entityNamespace(ns)
+		if err != nil {
+			return err
+		}
+		if cfg.Backend == "postgres" {
+			schema, err := postgres.SchemaName(en.Name)
+			if err != nil {
+				return err
+			}
+			t.pgDrop = append(t.pgDrop, schema)
+		}
+		t.more = append(t.more, en)
+	}
 	authConfig := ""
 	if cfg.Auth {
 		if authConfig, err = t.secure(dir, &ns); err != nil {
 			return err
+		}
+		for i := range t.more {
+			t.more[i].Access = ns.Access
 		}
 	}
 	start := cfg.Start
@@ -190,7 +219,7 @@ func (t *benchTarget) startEmbedded(ctx context.Context, cfg Config) error {
 		start = StartNode
 	}
 	// Kept only on success: a StartFunc may return a nil *T with its error.
-	prism, err := start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, By: "prism bench", Logger: t.log, AuthConfig: authConfig})
+	prism, err := start(ctx, EmbeddedConfig{DataDir: dir, SyncAlways: cfg.SyncAlways, PostgresDSN: cfg.PostgresDSN, Namespace: ns, More: t.more, By: "prism bench", Logger: t.log, AuthConfig: authConfig})
 	if err != nil {
 		return fmt.Errorf("start the embedded stack: %w", err)
 	}

@@ -9,8 +9,8 @@ import (
 )
 
 // readCache holds the first page of recently read records of one keyvalue
-// namespace, as the primary projection answered it (ADR 008, "Read
-// cache"). It is never stale: the projector tells the gateway which records
+// namespace, or the recently read records of an entity namespace, as the
+// primary projection answered it (ADR 008, "Read cache"). It is never stale: the projector tells the gateway which records
 // each committed batch changed (RecordsApplied) before its checkpoint
 // moves, and those are dropped.
 //
@@ -32,8 +32,9 @@ type readCache struct {
 }
 
 type cacheEntry struct {
-	id   string
-	resp *prismv1.GetResponse
+	id string
+	// resp is a *prismv1.GetResponse (keyvalue) or *prismv1.EntityRecord.
+	resp any
 	// expires is when the first of its items expires; zero for never.
 	expires time.Time
 }
@@ -101,6 +102,17 @@ func (s *cacheSlot) applied(ids [][]byte, through uint64) {
 
 // get returns the cached first page of record id, or nil.
 func (c *readCache) get(id []byte) *prismv1.GetResponse {
+	resp, _ := c.lookup(id).(*prismv1.GetResponse)
+	return resp
+}
+
+// getEntity returns the cached entity record id, or nil.
+func (c *readCache) getEntity(id []byte) *prismv1.EntityRecord {
+	rec, _ := c.lookup(id).(*prismv1.EntityRecord)
+	return rec
+}
+
+func (c *readCache) lookup(id []byte) any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[string(id)]
@@ -120,18 +132,28 @@ func (c *readCache) get(id []byte) *prismv1.GetResponse {
 // at checkpoint readFrom or later, unless the record changed since
 // readFrom.
 func (c *readCache) put(id []byte, resp *prismv1.GetResponse, readFrom uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if readFrom < c.floor || readFrom < c.changed[string(id)] {
-		return
-	}
-	e := &cacheEntry{id: string(id), resp: resp}
+	var expires time.Time
 	for _, it := range resp.GetItems() {
 		if t := it.GetExpireTime(); t != nil {
-			if at := t.AsTime(); e.expires.IsZero() || at.Before(e.expires) {
-				e.expires = at
+			if at := t.AsTime(); expires.IsZero() || at.Before(expires) {
+				expires = at
 			}
 		}
+	}
+	c.store(&cacheEntry{id: string(id), resp: resp, expires: expires}, readFrom)
+}
+
+// putEntity caches rec, entity record id read at checkpoint readFrom or
+// later, as put does.
+func (c *readCache) putEntity(id []byte, rec *prismv1.EntityRecord, readFrom uint64) {
+	c.store(&cacheEntry{id: string(id), resp: rec}, readFrom)
+}
+
+func (c *readCache) store(e *cacheEntry, readFrom uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if readFrom < c.floor || readFrom < c.changed[e.id] {
+		return
 	}
 	if el, ok := c.entries[e.id]; ok {
 		el.Value = e

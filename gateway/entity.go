@@ -63,7 +63,7 @@ func (g *Gateway) AddEntityNamespace(ns namespaces.Namespace, r EntityReader, w 
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	return g.namespaces.add(&namespaceEntry{Namespace: t.withPII(ns.WithDefaults()), enReader: r, applied: w, entity: t})
+	return g.namespaces.add(&namespaceEntry{Namespace: t.withPII(ns.WithDefaults()), enReader: r, applied: w, entity: t, cache: &cacheSlot{}})
 }
 
 // withPII is ns with the PII fields of its message declared, so that the
@@ -157,9 +157,9 @@ func (g *Gateway) entityGet(ctx context.Context, r *request, req *prismv1.Entity
 	if err := g.waitMinSeq(ctx, r, req.GetMinSeq()); err != nil {
 		return nil, err
 	}
-	rec, err := r.ns.enReader.GetEntity(ctx, id)
+	rec, err := g.readEntity(ctx, r, id)
 	if err != nil {
-		return nil, readError(err, r.ns.Name, "get")
+		return nil, err
 	}
 	if rec == nil {
 		return nil, status.Newf(prismv1.Code_NOT_FOUND, "namespace %s has no record with %s %q", r.ns.Name, t.schema.Primary.Name(), req.GetKey())
@@ -169,6 +169,32 @@ func (g *Gateway) entityGet(ctx context.Context, r *request, req *prismv1.Entity
 		return nil, err
 	}
 	return m.Interface(), nil
+}
+
+// readEntity reads the stored record id, from the read cache when the
+// namespace has one (the record as stored: PII is opened per caller
+// after). Errors: UNAVAILABLE.
+func (g *Gateway) readEntity(ctx context.Context, r *request, id []byte) (*prismv1.EntityRecord, error) {
+	var cache *readCache
+	if r.ns.cache != nil {
+		cache = r.ns.cache.get()
+	}
+	if cache != nil {
+		rec := cache.getEntity(id)
+		g.metrics.observeCache(r.ns.Name, rec != nil)
+		if rec != nil {
+			return rec, nil
+		}
+	}
+	readFrom := r.ns.applied.Applied()
+	rec, err := r.ns.enReader.GetEntity(ctx, id)
+	if err != nil {
+		return nil, readError(err, r.ns.Name, "get")
+	}
+	if cache != nil && rec != nil {
+		cache.putEntity(id, rec, readFrom)
+	}
+	return rec, nil
 }
 
 // entityQuery reads one page of the records in a range of a secondary
@@ -254,19 +280,32 @@ func validateEntityQuery(req *prismv1.EntityQueryRequest) error {
 // recordIndexKey is the key of record rec in index ix; ok is false when a
 // field of the index with presence is unset (no entry).
 func (g *Gateway) recordIndexKey(ctx context.Context, r *request, ix namespaces.EntityIndex, rec protoreflect.Message) (key []byte, ok bool, err error) {
+	if !ix.Blind {
+		key, ok = plainIndexKey(ix, rec)
+		return key, ok, nil
+	}
+	if fd := ix.Field; fd.HasPresence() && !rec.Has(fd) {
+		return nil, false, nil
+	}
+	key, err = g.blindKey(ctx, r, ix, rec.Get(ix.Field))
+	return key, err == nil, err
+}
+
+// plainIndexKey is the key of record rec in index ix, which is not
+// blind; ok is false when a field of the index with presence is unset.
+func plainIndexKey(ix namespaces.EntityIndex, rec protoreflect.Message) (key []byte, ok bool) {
 	for _, fd := range ix.Fields {
 		if fd.HasPresence() && !rec.Has(fd) {
-			return nil, false, nil
+			return nil, false
 		}
 	}
 	if len(ix.Fields) == 1 {
-		key, err = g.entityIndexKey(ctx, r, ix, rec.Get(ix.Field))
-		return key, err == nil, err
+		return indexKey(ix.Field, rec.Get(ix.Field)), true
 	}
 	for _, fd := range ix.Fields {
 		key = componentKey(key, fd, rec.Get(fd))
 	}
-	return key, true, nil
+	return key, true
 }
 
 // queryRange turns the bounds of a query of index ix into the raw key

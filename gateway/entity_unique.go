@@ -63,7 +63,7 @@ func (g *Gateway) putUnique(ctx context.Context, r *request, req *prismv1.Entity
 		if err := validateKey("the value of unique index "+entry.GetIndex(), entry.GetKey()); err != nil {
 			return nil, err
 		}
-		expected, err := g.claimable(ctx, stream, ns, ev.GetId(), entry)
+		expected, err := g.claimable(ctx, r, stream, ev.GetId(), entry)
 		if err != nil {
 			return nil, err
 		}
@@ -111,11 +111,15 @@ func (g *Gateway) putUnique(ctx context.Context, r *request, req *prismv1.Entity
 
 // claimable returns the sequence a claim of entry by record id must
 // expect (0: the value was never claimed), or CONFLICT when another
-// record holds the value now.
-func (g *Gateway) claimable(ctx context.Context, stream jetstream.Stream, ns string, id []byte, entry *prismv1.IndexEntry) (uint64, error) {
+// record holds the value now. A value never claimed may still be held by
+// a record stored before the index was added by a live prism apply
+// (filled from the stored records, without claims): the backend's index
+// answers that.
+func (g *Gateway) claimable(ctx context.Context, r *request, stream jetstream.Stream, id []byte, entry *prismv1.IndexEntry) (uint64, error) {
+	ns := r.ns.Name
 	last, err := stream.GetLastMsgForSubject(ctx, subjects.EntityClaim(ns, entry.GetIndex(), entry.GetKey()))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+		return 0, g.heldUnclaimed(ctx, r, id, entry)
 	}
 	if err != nil {
 		return 0, status.FromJetStream(err, ns, "reading a unique-index claim")
@@ -156,4 +160,26 @@ func (g *Gateway) holds(ctx context.Context, stream jetstream.Stream, ns string,
 		}
 	}
 	return false, nil
+}
+
+// heldUnclaimed returns CONFLICT when a record other than id holds the
+// never claimed value of entry in the backend's index. While the index is
+// building (or failed) the claims alone decide: a duplicate written then
+// fails the build, which names it.
+func (g *Gateway) heldUnclaimed(ctx context.Context, r *request, id []byte, entry *prismv1.IndexEntry) error {
+	key := entry.GetKey()
+	resp, err := r.ns.enReader.ScanEntities(ctx, &prismv1.EntityScanRequest{Index: entry.GetIndex(), From: key, To: append(append([]byte{}, key...), 0), PageSize: 2})
+	var nr IndexNotReadyError
+	if errors.As(err, &nr) && nr.IndexNotReady() {
+		return nil
+	}
+	if err != nil {
+		return readError(err, r.ns.Name, "unique-index check")
+	}
+	for _, rec := range resp.GetRecords() {
+		if !bytes.Equal(rec.GetId(), id) {
+			return status.Newf(prismv1.Code_CONFLICT, "namespace %s: record %q already holds this value of unique index %s; change or delete it first", r.ns.Name, rec.GetId(), entry.GetIndex())
+		}
+	}
+	return nil
 }

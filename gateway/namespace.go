@@ -109,16 +109,17 @@ func (g *Gateway) UpdateNamespace(ns namespaces.Namespace) error {
 }
 
 // SetReadCache gives the keyvalue namespace name a read cache of the first
-// page of up to entries records (0 removes it), the plan's read_cache
+// page of up to entries records (an entity namespace: of up to entries
+// records; 0 removes it), the plan's read_cache
 // setting. The cache is kept exact by RecordsApplied, which the
 // namespace's projector must call for every batch it commits (see
 // projectors.WithAppliedHook); without that, do not set one. A cache of a
 // new size starts empty. It returns an error if name is not a registered
-// keyvalue namespace.
+// keyvalue or entity namespace.
 func (g *Gateway) SetReadCache(name string, entries int) error {
 	e, ok := g.namespaces.get(name)
 	if !ok || e.cache == nil {
-		return fmt.Errorf("gateway: %s is not a registered keyvalue namespace", name)
+		return fmt.Errorf("gateway: %s is not a registered keyvalue or entity namespace", name)
 	}
 	e.cache.set(entries, g.opts.clock)
 	return nil

@@ -84,12 +84,26 @@ type InvalidArgumentError interface {
 	InvalidArgument() bool
 }
 
+// IndexNotReadyError is implemented by backend errors of a query of an
+// entity index that is not filled yet (a live prism apply added it and
+// the backend is building it from the stored records) or whose build
+// failed. Its message says which and how far; the query is answered
+// FAILED_PRECONDITION rather than with partial results.
+type IndexNotReadyError interface {
+	error
+	IndexNotReady() bool
+}
+
 // readError maps a backend error. The backend's own error types are not
 // known here; a failed read is UNAVAILABLE unless the context ended or the
-// error is an InvalidArgumentError.
+// error is an InvalidArgumentError or an IndexNotReadyError.
 func readError(err error, ns, op string) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
+	}
+	var nr IndexNotReadyError
+	if errors.As(err, &nr) && nr.IndexNotReady() {
+		return &status.Error{Code: prismv1.Code_FAILED_PRECONDITION, Message: fmt.Sprintf("the %s of namespace %s: %v", op, ns, nr), Err: err}
 	}
 	var ia InvalidArgumentError
 	if errors.As(err, &ia) && ia.InvalidArgument() {

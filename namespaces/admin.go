@@ -140,6 +140,34 @@ type TargetStatus struct {
 	// it started, by result (match, mismatch, skipped, dropped, error);
 	// nil on the other targets and when none was sampled.
 	ShadowReads map[string]int64 `json:"shadow_reads,omitempty"`
+	// Indexes are the build states of an entity namespace's secondary
+	// indexes in the target, by name; empty for other abstractions.
+	Indexes []IndexStatus `json:"indexes,omitempty"`
+}
+
+// IndexStatus is how far a target filled one secondary index of an
+// entity namespace (docs/entity.md, "Schema evolution").
+type IndexStatus struct {
+	Index string `json:"index"`
+	// State is ready, building or failed.
+	State string `json:"state"`
+	// Done and Total count the records read and those stored when the
+	// build started.
+	Done  uint64 `json:"done"`
+	Total uint64 `json:"total"`
+	// Detail says why a build failed.
+	Detail string `json:"detail,omitempty"`
+}
+
+// String is the status in a few words: "note building 1200/5000".
+func (s IndexStatus) String() string {
+	switch s.State {
+	case "building":
+		return fmt.Sprintf("%s building %d/%d", s.Index, s.Done, s.Total)
+	case "failed":
+		return fmt.Sprintf("%s FAILED (%s)", s.Index, s.Detail)
+	}
+	return s.Index + " " + s.State
 }
 
 // ThrottleStatus is what a backfill throttle allows now.

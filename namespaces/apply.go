@@ -250,7 +250,7 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 		case "backend":
 			continue // compared above
 		case "indexes":
-			effect, reason = EffectMigration, "Prism does not yet fill a new or changed index from the stored records (docs/entity.md); "+s.Reason
+			effect, reason = indexChangeEffect(old, ns)
 		case "storage":
 			effect, reason = EffectMigration, "JetStream cannot change a stream's storage in place; "+s.Reason
 		case "kafka_partitions", "kafka_replication_factor":

@@ -312,6 +312,67 @@ func entityIndexes(ns Namespace) Derived[string] {
 	return Derived[string]{strings.Join(parts, "; "), fmt.Sprintf("the (prism.index) options of %s; each secondary index is a backend index (equality and range, both orders)", s.Message.FullName())}
 }
 
+// indexChangeEffect says how the change of an entity namespace's indexes
+// from old to ns takes effect: live when indexes are only added (each is
+// filled from the stored records, and answers queries when it is ready)
+// or removed (its rows are dropped); a migration when the primary key
+// changes, an index keeps its name but not its fields, kinds or kind, or
+// a blind index is added (its keys need the values sealed in the records
+// and the namespace's data key).
+func indexChangeEffect(old, ns Namespace) (effect, reason string) {
+	os, err1 := old.EntitySchema()
+	s, err2 := ns.EntitySchema()
+	if err1 != nil || err2 != nil {
+		return EffectMigration, "the indexes of the live namespace cannot be compared"
+	}
+	if os.Primary.Name() != s.Primary.Name() || os.Primary.Kind() != s.Primary.Kind() {
+		return EffectMigration, fmt.Sprintf("the primary key changes from %s (%s) to %s (%s): every record would be keyed anew", os.Primary.Name(), os.Primary.Kind(), s.Primary.Name(), s.Primary.Kind())
+	}
+	var added, removed []string
+	for _, x := range s.Indexes {
+		o, ok := os.Index(x.Name)
+		switch {
+		case ok && indexDef(o) != indexDef(x):
+			return EffectMigration, fmt.Sprintf("index %s changes from %s to %s; the stored rows are of the old one: remove it and add the new one under another name", x.Name, indexDef(o), indexDef(x))
+		case ok:
+		case x.Blind:
+			return EffectMigration, fmt.Sprintf("index %s is a blind index of the PII field %s: its keys need the values sealed in the stored records, so it is not filled from them", x.Name, x.Field.Name())
+		default:
+			added = append(added, x.Name)
+		}
+	}
+	for _, o := range os.Indexes {
+		if _, ok := s.Index(o.Name); !ok {
+			removed = append(removed, o.Name)
+		}
+	}
+	var parts []string
+	if len(added) > 0 {
+		parts = append(parts, fmt.Sprintf("%s is filled from the stored records (state building, then ready; prism status shows it); queries on it answer FAILED_PRECONDITION until it is ready, and a unique index over duplicate values fails, naming them", strings.Join(added, ", ")))
+	}
+	if len(removed) > 0 {
+		parts = append(parts, fmt.Sprintf("the rows of %s are dropped", strings.Join(removed, ", ")))
+	}
+	return EffectLive, strings.Join(parts, "; ")
+}
+
+// indexDef describes what an index holds, to compare two versions of it:
+// "unique blind a (string), b (int64)".
+func indexDef(x EntityIndex) string {
+	var on []string
+	for _, f := range x.Fields {
+		on = append(on, fmt.Sprintf("%s (%s)", f.Name(), f.Kind()))
+	}
+	def := strings.Join(on, ", ")
+	if x.Blind {
+		def = "blind " + def
+	}
+	if x.Unique {
+		def = "unique " + def
+	}
+	return def
+}
+
 // digest is a short hash of a descriptor set for a plan's diff ("" for
 // none): the set itself is too long to show.
 func digest(set string) string {

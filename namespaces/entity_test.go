@@ -179,7 +179,7 @@ func TestEntityNamespaceRules(t *testing.T) {
 	}
 }
 
-func TestEntityPlanShowsIndexesAndRefusesTheirChange(t *testing.T) {
+func TestEntityPlanIndexChanges(t *testing.T) {
 	c := namespaces.Cluster{Nodes: 1}
 	old := entityNS(testSchema(t, field{name: "id", index: "primary", typ: tString}, field{name: "at", index: "secondary", typ: tInt64}))
 	oldPlan, err := namespaces.Derive(old, c)
@@ -208,13 +208,36 @@ func TestEntityPlanShowsIndexesAndRefusesTheirChange(t *testing.T) {
 	if _, ok := added["settings.indexes"]; ok {
 		t.Errorf("a new plain field changed the indexes: %+v", added["settings.indexes"])
 	}
-	// A new index, or another primary key: a migration, refused by apply.
-	for name, ns := range map[string]namespaces.Namespace{
-		"new index":   entityNS(testSchema(t, field{name: "id", index: "primary", typ: tString}, field{name: "at", index: "secondary", typ: tInt64}, field{name: "note", index: "secondary", typ: tString})),
-		"new primary": entityNS(testSchema(t, field{name: "id", typ: tString}, field{name: "at", index: "secondary", typ: tInt64}, field{name: "key", index: "primary", typ: tString})),
+	// A new index, or one removed: live, with what happens to the rows.
+	id, at := field{name: "id", index: "primary", typ: tString}, field{name: "at", index: "secondary", typ: tInt64}
+	for name, c := range map[string]struct {
+		ns     namespaces.Namespace
+		reason string
+	}{
+		"new index":        {entityNS(testSchema(t, id, at, field{name: "note", index: "secondary", typ: tString})), "note is filled from the stored records"},
+		"new unique index": {entityNS(testSchema(t, id, at, field{name: "mail", index: "unique:by_mail", typ: tString})), "a unique index over duplicate values fails"},
+		"removed index":    {entityNS(testSchema(t, id, field{name: "at", typ: tInt64})), "the rows of at are dropped"},
+		"removed field":    {entityNS(testSchema(t, id)), "the rows of at are dropped"},
 	} {
-		if ch, ok := diffOf(ns)["settings.indexes"]; !ok || ch.Effect != namespaces.EffectMigration {
-			t.Errorf("%s: %+v, want settings.indexes to need a migration", name, ch)
+		ch, ok := diffOf(c.ns)["settings.indexes"]
+		if !ok || ch.Effect != namespaces.EffectLive || !strings.Contains(ch.Reason, c.reason) {
+			t.Errorf("%s: %+v, want a live settings.indexes change saying %q", name, ch, c.reason)
+		}
+	}
+	// Another primary key, an index retyped or made unique, a new blind
+	// index: a migration, refused by apply.
+	for name, c := range map[string]struct {
+		ns     namespaces.Namespace
+		reason string
+	}{
+		"new primary":   {entityNS(testSchema(t, field{name: "id", typ: tString}, at, field{name: "key", index: "primary", typ: tString})), "the primary key changes from id (string) to key (string)"},
+		"retyped index": {entityNS(testSchema(t, id, field{name: "at", index: "secondary", typ: tString})), "index at changes from at (int64) to at (string)"},
+		"made unique":   {entityNS(testSchema(t, id, field{name: "at", index: "unique:at", typ: tInt64})), "to unique at (int64)"},
+		"blind index":   {entityNS(testSchema(t, id, at, field{name: "mail", index: "secondary", pii: "email", typ: tString})), "blind index of the PII field mail"},
+	} {
+		ch, ok := diffOf(c.ns)["settings.indexes"]
+		if !ok || ch.Effect != namespaces.EffectMigration || !strings.Contains(ch.Reason, c.reason) {
+			t.Errorf("%s: %+v, want settings.indexes to need a migration saying %q", name, ch, c.reason)
 		}
 	}
 }

@@ -38,12 +38,16 @@ func (t Target) validate(abs string) error {
 	if !targetNameRE.MatchString(t.Name) {
 		return fmt.Errorf("target name %q: use 1 to 32 lower-case letters, digits, '-' and '_', starting with a letter", t.Name)
 	}
-	// Only keyvalue targets can be verified, and a cutover needs a
-	// passed verify.
-	if abs != AbstractionKeyValue {
-		return fmt.Errorf("%s namespaces cannot be migrated yet (verify compares keyvalue targets only); rebuild one elsewhere with prism replay", abs)
-	}
-	if !slices.Contains(migrationBackends, t.Backend) {
+	// Only keyvalue and entity targets can be verified, and a cutover
+	// needs a passed verify.
+	switch {
+	case abs == AbstractionEntity:
+		if !slices.Contains(EntityBackends, t.Backend) {
+			return fmt.Errorf("backend %q cannot serve an entity namespace; use one of %s", t.Backend, strings.Join(EntityBackends, ", "))
+		}
+	case abs != AbstractionKeyValue:
+		return fmt.Errorf("%s namespaces cannot be migrated yet (verify compares keyvalue and entity targets only); rebuild one elsewhere with prism replay", abs)
+	case !slices.Contains(migrationBackends, t.Backend):
 		return fmt.Errorf("backend %q cannot serve a keyvalue namespace; use one of %s", t.Backend, strings.Join(migrationBackends, ", "))
 	}
 	if t.Backend == "natskv" && t.Name != "natskv" {

@@ -300,11 +300,12 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 		p.BatchSize = Derived[int]{256, "the projector default, the size every projector rate was measured at"}
 	}
 
-	// Read cache: the gateway caches the first page of keyvalue records,
-	// dropped as the projector applies changes to them (ADR 008).
+	// Read cache: the gateway caches the first page of keyvalue records
+	// and whole entity records (gets by primary key), dropped as the
+	// projector applies changes to them (ADR 008).
 	switch {
-	case ns.Abstraction != AbstractionKeyValue:
-		p.ReadCache = Derived[bool]{false, "the read cache holds keyvalue records only"}
+	case ns.Abstraction != AbstractionKeyValue && ns.Abstraction != AbstractionEntity:
+		p.ReadCache = Derived[bool]{false, "the read cache holds keyvalue and entity records only"}
 		p.ReadCacheEntries = Derived[int]{0, "no cache"}
 	case nd.ReadRPS >= 1_000 && nd.ReadRPS >= 10*nd.WriteRPS:
 		entries := min(max(nd.ReadRPS*10, 1024), 100_000)

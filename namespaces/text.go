@@ -124,7 +124,19 @@ func (n AdminNamespace) WriteText(out io.Writer) error {
 	for _, t := range n.Targets {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.Target, t.Role, t.State, t.Checkpoint, t.StreamLast, t.Lag, orDash(t.Error))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range n.Targets {
+		if len(t.Indexes) > 0 {
+			parts := make([]string, len(t.Indexes))
+			for i, x := range t.Indexes {
+				parts[i] = x.String()
+			}
+			fmt.Fprintf(out, "indexes of %s: %s\n", t.Target, strings.Join(parts, "; "))
+		}
+	}
+	return nil
 }
 
 // DescribeChange says in one line what cur changed from prev (nil: it was

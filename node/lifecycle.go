@@ -79,6 +79,7 @@ func (s *namespaceSet) open(ctx context.Context, e namespaces.Registered) (err e
 	case namespaces.AbstractionEntity:
 		if err = s.gw.AddEntityNamespace(n, run.store.(enStore), run.waiter); err == nil {
 			added = true
+			err = s.gw.SetReadCache(n.Name, readCacheEntries(plan, run))
 		}
 	case namespaces.AbstractionGraph:
 		if err = s.gw.AddGraphNamespace(n, run.store.(grStore), run.waiter); err == nil {
@@ -157,12 +158,16 @@ func (s *namespaceSet) retryStandby(ctx context.Context) {
 		}
 		s.mu.Lock()
 		err := s.startCompaction(sv)
-		if err == nil && sv.ns.Abstraction == namespaces.AbstractionKeyValue {
+		if err == nil && (sv.ns.Abstraction == namespaces.AbstractionKeyValue || sv.ns.Abstraction == namespaces.AbstractionEntity) {
 			err = s.gw.SetReadCache(name, readCacheEntries(sv.plan, run))
 		}
+		ns := sv.ns
 		s.mu.Unlock()
 		if err != nil {
 			s.log.Error("start compaction after a takeover", "namespace", name, "err", err)
+		}
+		if err := s.syncIndexes(ctx, ns, run); err != nil {
+			s.log.Error("sync the entity indexes after a takeover", "namespace", name, "err", err)
 		}
 		s.log.Info("took over a standby target: this process projects it now", "namespace", name, "target", run.target.Name, "checkpoint", run.proj.Applied())
 	}
@@ -223,10 +228,18 @@ func (s *namespaceSet) update(ctx context.Context, sv *served, e namespaces.Regi
 	if err := namespaces.ApplyStreams(ctx, s.js, n, plan); err != nil {
 		return err
 	}
+	// The backends learn of new indexes first: until the gateway has
+	// them, a query of one is refused as unknown, never answered from an
+	// index still empty.
+	for _, run := range sv.targets {
+		if err := s.syncIndexes(ctx, n, run); err != nil {
+			return fmt.Errorf("sync the indexes of target %s: %w", run.target.Name, err)
+		}
+	}
 	if err := s.gw.UpdateNamespace(n); err != nil {
 		return err
 	}
-	if n.Abstraction == namespaces.AbstractionKeyValue {
+	if n.Abstraction == namespaces.AbstractionKeyValue || n.Abstraction == namespaces.AbstractionEntity {
 		if err := s.gw.SetReadCache(n.Name, readCacheEntries(plan, sv.primaryRun())); err != nil {
 			return err
 		}

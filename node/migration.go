@@ -78,6 +78,9 @@ func (s *namespaceSet) reconcileMigration(ctx context.Context, sv *served, e nam
 			if err := s.restartProjector(ctx, run, plan.BatchSize.Value); err != nil {
 				return err
 			}
+			if err := s.syncIndexes(ctx, n, run); err != nil {
+				return err
+			}
 		}
 	}
 

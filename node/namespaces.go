@@ -19,6 +19,7 @@ import (
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/projectors"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
 // kvStore is a backend serving a KeyValue namespace.
@@ -41,6 +42,8 @@ type tsStore interface {
 type enStore interface {
 	projectors.EntityTarget
 	gateway.EntityReader
+	SyncEntityIndexes(ctx context.Context, names []string) ([]*prismv1.EntityIndexState, error)
+	BuildEntityIndex(ctx context.Context, b sqlite.IndexBuild) (*prismv1.EntityIndexState, error)
 	Close() error
 }
 

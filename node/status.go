@@ -47,6 +47,9 @@ func (s *namespaceSet) status(ctx context.Context, name string) []namespaces.Tar
 					st.Throttle = &namespaces.ThrottleStatus{Rate: ts.Rate, MaxRate: ts.MaxRate, Reason: ts.Reason}
 				}
 			}
+			if run.indexes != nil {
+				st.Indexes = run.indexes.status()
+			}
 			if st.Role == "shadow" {
 				st.ShadowReads = s.gw.ShadowReads(name)
 			}

@@ -53,6 +53,9 @@ type targetRun struct {
 	// backfill is the running job whose projector proj is; nil when proj
 	// is the target's ordinary projector.
 	backfill *replay.Running
+	// indexes runs the builds of an entity target's new indexes; nil for
+	// other abstractions.
+	indexes *indexBuilds
 }
 
 // backfillFunc builds the replay job that backfills a target of the
@@ -125,11 +128,16 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		if !ok {
 			return nil, fmt.Errorf("backend %s does not serve the entity abstraction; use %s", t.Backend, strings.Join(namespaces.EntityBackends, ", "))
 		}
+		// The gateway's read cache drops what each batch changed, as for
+		// keyvalue.
+		name := n.Name
+		shared = append(shared, projectors.WithAppliedHook(func(ids [][]byte, through uint64) { s.gw.RecordsApplied(name, ids, through) }))
 		run.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
 			return projectors.NewEntity(s.js, n.Name, t.Name, es, append(s.baseOptions(shared), opts...)...)
 		}
 		run.checkpoint = es.Checkpoint
 		run.read.Entity = es
+		run.indexes = newIndexBuilds(s.log)
 		jobStore, jobAbstraction = es, subjects.AbstractionEntity
 	case namespaces.AbstractionGraph:
 		gs, ok := store.(grStore)
@@ -160,6 +168,16 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		s.log.Info("target on standby: this process is gateway-only (--role gateway)", "namespace", n.Name, "target", t.Name)
 		return run, nil
 	}
+	// Before the projector starts: an index of a store without records
+	// is ready at once, never built.
+	if err := s.syncIndexes(ctx, n, run); err != nil {
+		return nil, fmt.Errorf("sync the indexes of target %s: %w", t.Name, err)
+	}
+	defer func() {
+		if err != nil && run.indexes != nil {
+			run.indexes.stop()
+		}
+	}()
 	start, err := run.projector(plan.BatchSize.Value)
 	if err != nil {
 		return nil, err
@@ -168,6 +186,12 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 	case err == nil:
 		run.waiter = newSwapWaiter(run.proj)
 	case standbyOK && backfill == nil && errors.Is(err, projectors.ErrConsumerInUse):
+		if run.indexes != nil {
+			// The process that projects the target builds its indexes;
+			// this one syncs them when it takes over.
+			run.indexes.stop()
+			run.indexes = newIndexBuilds(s.log)
+		}
 		run.proj, run.standby = nil, projectors.NewConsumerProgress(s.js, n.Name, t.Name)
 		if _, rerr := run.standby.Refresh(ctx); rerr != nil {
 			return nil, fmt.Errorf("target %s is projected by another process, whose progress cannot be read: %w", t.Name, rerr)
@@ -261,6 +285,9 @@ func (run *targetRun) stopProjector(ctx context.Context) error {
 func (s *namespaceSet) closeTarget(ctx context.Context, ns string, run *targetRun) {
 	if err := run.stopProjector(ctx); err != nil {
 		s.log.Error("stop projector", "namespace", ns, "target", run.target.Name, "err", err)
+	}
+	if run.indexes != nil {
+		run.indexes.stop()
 	}
 	if err := run.store.Close(); err != nil {
 		s.log.Error("close backend", "namespace", ns, "target", run.target.Name, "err", err)

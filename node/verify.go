@@ -95,8 +95,10 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte, p aut
 	s.mu.Lock()
 	sv := s.served[ns]
 	var old, new *targetRun
+	var abstraction string
 	if sv != nil && m != nil {
 		old, new = sv.targets[m.From.Name], sv.targets[m.To.Name]
+		abstraction = sv.ns.Abstraction
 	}
 	s.mu.Unlock()
 	switch {
@@ -111,10 +113,10 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte, p aut
 	case old == nil || new == nil:
 		return VerifyReply{}, &status.Error{Code: status.ErrUnavailable.Code, Message: fmt.Sprintf("namespace %s: the targets of its migration are not both running here yet; retry", ns)}
 	}
-	oldSrc, ok1 := old.store.(replay.Source)
-	newSrc, ok2 := new.store.(replay.Source)
+	oldSrc, ok1 := verifySource(abstraction, old.store)
+	newSrc, ok2 := verifySource(abstraction, new.store)
 	if !ok1 || !ok2 {
-		return VerifyReply{}, &status.Error{Code: status.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue targets; %s namespaces are not compared yet", ns, sv.ns.Abstraction)}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue and entity targets; %s namespaces are not compared yet", ns, abstraction)}
 	}
 	s.log.Info("verify started", "namespace", ns, "old", old.target.Name, "new", new.target.Name, "by", req.By)
 	rep, err := replay.Verify(ctx, oldSrc, newSrc)
@@ -133,4 +135,19 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte, p aut
 	}
 	s.log.Info("verify done", "namespace", ns, "passed", rep.Passed(), "compared", rep.Compared, "missing", rep.Missing, "extra", rep.Extra, "differing", rep.Differing, "unsettled", rep.Unsettled, "state", e.Migration.State)
 	return VerifyReply{Report: rep, State: e.Migration.State}, nil
+}
+
+// verifySource is store as replay.Verify reads a target of abstraction:
+// a keyvalue one as it is, an entity one with its records, lineage and
+// index entries.
+func verifySource(abstraction string, store any) (replay.Source, bool) {
+	if abstraction == namespaces.AbstractionEntity {
+		es, ok := store.(replay.EntitySource)
+		if !ok {
+			return nil, false
+		}
+		return replay.EntityVerifySource(es), true
+	}
+	src, ok := store.(replay.Source)
+	return src, ok
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prism-data/prism/backends/postgres"
@@ -93,5 +95,38 @@ func TestJobReplaysAnEntityNamespaceIntoPostgres(t *testing.T) {
 	}
 	if rec, _ := pg.(reader).GetEntity(ctx, []byte("u09")); rec == nil || !proto.Equal(&prismv1.EntityRecord{Id: rec.Id, Record: []byte("v59"), Revision: rec.Revision, Lineage: rec.Lineage}, rec) {
 		t.Errorf("u09 = %v, want v59", rec)
+	}
+	// Verify compares the records with their lineage and index entries:
+	// the two targets match, and a row changed behind the projector's
+	// back in the target is reported.
+	verify := func() replay.Report {
+		t.Helper()
+		rep, err := replay.Verify(ctx, replay.EntityVerifySource(lite.(replay.EntitySource)), replay.EntityVerifySource(pg.(replay.EntitySource)), replay.WithRangeSize(4), replay.WithPageSize(7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := verify(); !rep.Passed() || rep.Compared != 22 || rep.OldRecords != 22 || rep.NewRecords != 22 {
+		t.Fatalf("verify of the replayed target = %+v, want 22 records that all match", rep)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tamper := func(q string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, strings.ReplaceAll(q, "{s}", pgx.Identifier{schema}.Sanitize())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tamper(`UPDATE {s}.en_index SET key = '\x01'::bytea WHERE id = 'u09'::bytea`)
+	tamper(`UPDATE {s}.en_records SET record = 'v0'::bytea WHERE id = 'u11'::bytea`)
+	tamper(`DELETE FROM {s}.en_index WHERE id = 'u12'::bytea`)
+	tamper(`DELETE FROM {s}.en_records WHERE id = 'u13'::bytea`)
+	rep := verify()
+	if rep.Passed() || rep.Differing != 3 || rep.Missing != 1 || strings.Join(rep.DifferingIDs, ",") != "u09,u11,u12" || strings.Join(rep.MissingIDs, ",") != "u13" {
+		t.Errorf("verify of a tampered target = %+v, want u09, u11, u12 differing and u13 missing", rep)
 	}
 }

@@ -17,7 +17,7 @@ func TestConformance(t *testing.T) {
 	testDSN(t)              // skip (or fail in CI) once here rather than in every sub-test
 	var namespaces sync.Map // *postgres.Store -> its namespace
 	backendtest.Run(t, backendtest.Config{
-		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport, backendtest.FeatureTimeSeries, backendtest.FeatureEntity, backendtest.FeatureGraph},
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport, backendtest.FeatureTimeSeries, backendtest.FeatureEntity, backendtest.FeatureGraph, backendtest.FeatureEntityIndexBuild},
 		Errors: backendtest.Errors{
 			InvalidChange:    postgres.ErrInvalidChange,
 			InvalidPageToken: postgres.ErrInvalidPageToken,

@@ -79,11 +79,14 @@ func (s *Store) GetEntity(ctx context.Context, id []byte) (*prismv1.EntityRecord
 // ScanEntities returns one page of the records of a range of one index, as
 // sqlite.Store.ScanEntities does: one range scan of en_index's primary key.
 //
-// Errors: ErrInvalidPageToken (wrapped), ErrInvalidRequest, ErrClosed;
-// otherwise the database error.
+// Errors: ErrInvalidPageToken (wrapped), ErrInvalidRequest, an
+// *IndexNotReadyError, ErrClosed; otherwise the database error.
 func (s *Store) ScanEntities(ctx context.Context, req *prismv1.EntityScanRequest) (*prismv1.EntityScanResponse, error) {
 	after, err := kit.CheckEntityScan(req)
 	return kit.Do(&s.gate, ErrClosed, "scan entities", kitErrors.Request(err), func() (*prismv1.EntityScanResponse, error) {
+		if err := s.indexes.CheckReady(ctx, req.GetIndex(), s.query); err != nil {
+			return nil, err
+		}
 		q, args := kit.EntityScanSQL(req, after, pgx.Identifier{s.schema}.Sanitize()+".", true)
 		size := kit.PageSize(req.GetPageSize())
 		rows, err := s.pool.Query(ctx, q, append(args, size+1)...)
@@ -92,5 +95,18 @@ func (s *Store) ScanEntities(ctx context.Context, req *prismv1.EntityScanRequest
 		}
 		defer rows.Close()
 		return kit.ScanEntityPage(rows, size)
+	})
+}
+
+// ExportEntities returns up to limit records with id >= from, with their
+// index entries, as sqlite.Store.ExportEntities does.
+func (s *Store) ExportEntities(ctx context.Context, from []byte, limit int) ([]*prismv1.EntityRecord, error) {
+	return kit.Do(&s.gate, ErrClosed, "export entities", nil, func() ([]*prismv1.EntityRecord, error) {
+		rows, err := s.pool.Query(ctx, kit.EntityExportSQL(pgx.Identifier{s.schema}.Sanitize()+".", true), kit.ExportFrom(from), limit)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return kit.ScanEntityExport(rows)
 	})
 }

@@ -162,6 +162,29 @@ CREATE TABLE {s}.g_edges (
 
 CREATE INDEX g_edges_in ON {s}.g_edges (dst, label, src);
 `,
+
+	// 6: the build state of each Entity secondary index (docs/entity.md,
+	// "Schema evolution"). A live prism apply that adds an index fills it
+	// from en_records in steps; state is ready, building or failed, done
+	// and total count the records read and stored, since is the
+	// checkpoint when the build started, after_id and phase where it is
+	// (phase 0 reads every record, phase 1 those with rev > since). The
+	// indexes that have rows already are ready.
+	`
+CREATE TABLE {s}.en_index_state (
+	idx      text    NOT NULL PRIMARY KEY,
+	state    text    NOT NULL,
+	done     bigint  NOT NULL,
+	total    bigint  NOT NULL,
+	detail   text    NOT NULL,
+	since    bigint  NOT NULL,
+	after_id bytea,
+	phase    bigint  NOT NULL
+);
+
+INSERT INTO {s}.en_index_state (idx, state, done, total, detail, since, phase)
+	SELECT DISTINCT idx, 'ready', 0, 0, '', 0, 0 FROM {s}.en_index;
+`,
 }
 
 // advisoryClass is the first key of the advisory locks Prism takes (ASCII

@@ -31,6 +31,9 @@ type Store struct {
 	schema string // the schema's name, unquoted
 	q      *queries
 	ts     *tsQueries
+
+	// indexes caches the entity indexes seen ready.
+	indexes kit.IndexStates
 }
 
 // Open connects to the PostgreSQL database at dsn (a pgx connection string:

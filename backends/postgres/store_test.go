@@ -273,7 +273,7 @@ func TestSchemaLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"checkpoint", "en_index", "en_records", "g_edges", "g_vertices", "items", "schema_version", "ts_events", "ts_tags"}; !slices.Equal(tables, want) {
+	if want := []string{"checkpoint", "en_index", "en_index_state", "en_records", "g_edges", "g_vertices", "items", "schema_version", "ts_events", "ts_tags"}; !slices.Equal(tables, want) {
 		t.Fatalf("tables in %s = %v, want %v", s.Schema(), tables, want)
 	}
 }

@@ -17,7 +17,7 @@ import (
 func conformance() backendtest.Config {
 	var paths sync.Map // *sqlite.Store -> its database file
 	return backendtest.Config{
-		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport, backendtest.FeatureTimeSeries, backendtest.FeatureEntity, backendtest.FeatureGraph},
+		Features: []backendtest.Feature{backendtest.FeatureKeyValue, backendtest.FeatureKeyValueExport, backendtest.FeatureTimeSeries, backendtest.FeatureEntity, backendtest.FeatureGraph, backendtest.FeatureEntityIndexBuild},
 		Errors: backendtest.Errors{
 			InvalidChange:    sqlite.ErrInvalidChange,
 			InvalidPageToken: sqlite.ErrInvalidPageToken,

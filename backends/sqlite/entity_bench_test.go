@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/prism-data/prism/backends/backendtest"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
 
@@ -90,4 +91,14 @@ func BenchmarkEntityReads(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkEntityRangeQuery1M measures a page of 100 of a secondary-index
+// range on 1M records (backendtest.BenchEntityRangeQuery; the fill takes
+// a while):
+//
+//	go test -run '^$' -bench EntityRangeQuery1M -benchtime 3000x -timeout 30m ./backends/sqlite/
+func BenchmarkEntityRangeQuery1M(b *testing.B) {
+	s, _ := openStore(b)
+	backendtest.BenchEntityRangeQuery(b, s, backendtest.EntityBenchRecords(b))
 }

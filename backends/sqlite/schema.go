@@ -165,6 +165,29 @@ CREATE TABLE g_edges (
 
 CREATE INDEX g_edges_in ON g_edges (dst, label, src);
 `,
+
+	// 6: the build state of each Entity secondary index (docs/entity.md,
+	// "Schema evolution"). A live prism apply that adds an index fills it
+	// from en_records in steps; state is ready, building or failed, done
+	// and total count the records read and stored, since is the
+	// checkpoint when the build started, after_id and phase where it is
+	// (phase 0 reads every record, phase 1 those with rev > since). The
+	// indexes that have rows already are ready.
+	`
+CREATE TABLE en_index_state (
+	idx      TEXT    NOT NULL PRIMARY KEY,
+	state    TEXT    NOT NULL,
+	done     INTEGER NOT NULL,
+	total    INTEGER NOT NULL,
+	detail   TEXT    NOT NULL,
+	since    INTEGER NOT NULL,
+	after_id BLOB,
+	phase    INTEGER NOT NULL
+);
+
+INSERT INTO en_index_state (idx, state, done, total, detail, since, phase)
+	SELECT DISTINCT idx, 'ready', 0, 0, '', 0, 0 FROM en_index;
+`,
 }
 
 // migrate brings the schema of db to the latest version. It is idempotent and

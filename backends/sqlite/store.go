@@ -42,6 +42,9 @@ type Store struct {
 	r  *sql.DB // the query-only read pool
 	ws *writeStmts
 	rs *readStmts
+
+	// indexes caches the entity indexes seen ready.
+	indexes kit.IndexStates
 }
 
 // Open opens the SQLite database at path, creating the file if needed, and

@@ -39,6 +39,7 @@ percentiles (HDR histograms) and errors by code. Scenarios (--scenario):
   e2e     a put, then gets with min_seq until the write is visible
   replay  --events puts, then a fresh projector catching up from seq 1
   migrate --events puts into SQLite, then a timed move to PostgreSQL (once)
+  entity  entity puts, gets, index-range queries, then keyvalue puts and gets
 It starts its own Prism, or loads --namespace of a running one (--nats-url);
 --rate R is open loop, --baseline also runs the raw engines. Progress goes to
 stderr, the table (or --json) to stdout. Details: docs/performance.md.`,

@@ -187,3 +187,52 @@ func CollapseEntities(changes []*prismv1.EntityChange, checkpoint uint64) []*pri
 	}
 	return out
 }
+
+// EntityExportSQL is the query of an export of entity records (id >=
+// the first argument, at most the second, in id order) with their index
+// entries: one row per (record, index entry), or one with NULL idx and
+// key for a record without entries, ordered by id then index name. One
+// statement, so one consistent state of the store.
+func EntityExportSQL(prefix string, dollar bool) string {
+	a, b := "?", "?"
+	if dollar {
+		a, b = "$1", "$2"
+	}
+	return `SELECT r.id, r.record, r.rev, r.lineage, i.idx, i.key FROM (SELECT id, record, rev, lineage FROM ` + prefix + `en_records WHERE id >= ` + a +
+		` ORDER BY id LIMIT ` + b + `) r LEFT JOIN ` + prefix + `en_index i ON i.id = r.id ORDER BY r.id, i.idx`
+}
+
+// ExportFrom is the first argument of EntityExportSQL for from: the
+// smallest id, 0x00, for none (ids are never empty, and SQLite binds an
+// empty BLOB as NULL).
+func ExportFrom(from []byte) []byte {
+	if len(from) == 0 {
+		return []byte{0}
+	}
+	return from
+}
+
+// ScanEntityExport reads the rows of EntityExportSQL into records.
+func ScanEntityExport(rows Rows) ([]*prismv1.EntityRecord, error) {
+	var out []*prismv1.EntityRecord
+	for rows.Next() {
+		var id, record, lineage, key []byte
+		var rev int64
+		var idx *string
+		if err := rows.Scan(&id, &record, &rev, &lineage, &idx, &key); err != nil {
+			return nil, err
+		}
+		if n := len(out); n == 0 || string(out[n-1].GetId()) != string(id) {
+			l, err := UnmarshalLineage(lineage)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &prismv1.EntityRecord{Id: id, Record: record, Revision: uint64(rev), Lineage: l})
+		}
+		if idx != nil {
+			rec := out[len(out)-1]
+			rec.Indexes = append(rec.Indexes, &prismv1.IndexEntry{Index: *idx, Key: NonNil(key)})
+		}
+	}
+	return out, rows.Err()
+}

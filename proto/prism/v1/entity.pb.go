@@ -704,13 +704,16 @@ func (x *EntityChange) GetLineage() *EntityLineage {
 	return nil
 }
 
-// EntityRecord is a stored record, as a backend returns it.
+// EntityRecord is a stored record, as a backend returns it. indexes are
+// its index entries, in index name order; only an export (for verify)
+// fills them.
 type EntityRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Record        []byte                 `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
 	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	Lineage       *EntityLineage         `protobuf:"bytes,4,opt,name=lineage,proto3" json:"lineage,omitempty"`
+	Indexes       []*IndexEntry          `protobuf:"bytes,5,rep,name=indexes,proto3" json:"indexes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,6 +772,13 @@ func (x *EntityRecord) GetRevision() uint64 {
 func (x *EntityRecord) GetLineage() *EntityLineage {
 	if x != nil {
 		return x.Lineage
+	}
+	return nil
+}
+
+func (x *EntityRecord) GetIndexes() []*IndexEntry {
+	if x != nil {
+		return x.Indexes
 	}
 	return nil
 }
@@ -979,6 +989,89 @@ func (x *EntityClaim) GetOwner() []byte {
 	return nil
 }
 
+// EntityIndexState is how far a backend has filled one secondary index:
+// "ready" (every stored record is in it), "building" (being filled from
+// the stored records after a live prism apply added it; queries on it are
+// refused until it is ready) or "failed" (the records hold values it
+// cannot take, e.g. a duplicate value of a unique index; detail says
+// which, and the index holds no rows). done and total count the records
+// of the fill: those read so far and those stored when it started.
+type EntityIndexState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         string                 `protobuf:"bytes,1,opt,name=index,proto3" json:"index,omitempty"`
+	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Done          uint64                 `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	Total         uint64                 `protobuf:"varint,4,opt,name=total,proto3" json:"total,omitempty"`
+	Detail        string                 `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntityIndexState) Reset() {
+	*x = EntityIndexState{}
+	mi := &file_prism_v1_entity_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntityIndexState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntityIndexState) ProtoMessage() {}
+
+func (x *EntityIndexState) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_entity_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntityIndexState.ProtoReflect.Descriptor instead.
+func (*EntityIndexState) Descriptor() ([]byte, []int) {
+	return file_prism_v1_entity_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *EntityIndexState) GetIndex() string {
+	if x != nil {
+		return x.Index
+	}
+	return ""
+}
+
+func (x *EntityIndexState) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *EntityIndexState) GetDone() uint64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *EntityIndexState) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *EntityIndexState) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 var File_prism_v1_entity_proto protoreflect.FileDescriptor
 
 const file_prism_v1_entity_proto_rawDesc = "" +
@@ -1034,12 +1127,13 @@ const file_prism_v1_entity_proto_rawDesc = "" +
 	"\fEntityChange\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12+\n" +
 	"\x05event\x18\x02 \x01(\v2\x15.prism.v1.EntityEventR\x05event\x121\n" +
-	"\alineage\x18\x03 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\x85\x01\n" +
+	"\alineage\x18\x03 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\xb5\x01\n" +
 	"\fEntityRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x16\n" +
 	"\x06record\x18\x02 \x01(\fR\x06record\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x04R\brevision\x121\n" +
-	"\alineage\x18\x04 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\"\xa9\x01\n" +
+	"\alineage\x18\x04 \x01(\v2\x17.prism.v1.EntityLineageR\alineage\x12.\n" +
+	"\aindexes\x18\x05 \x03(\v2\x14.prism.v1.IndexEntryR\aindexes\"\xa9\x01\n" +
 	"\x11EntityScanRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\tR\x05index\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\fR\x04from\x12\x0e\n" +
@@ -1056,7 +1150,13 @@ const file_prism_v1_entity_proto_rawDesc = "" +
 	"\vEntityClaim\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\tR\x05index\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
-	"\x05owner\x18\x03 \x01(\fR\x05ownerB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
+	"\x05owner\x18\x03 \x01(\fR\x05owner\"\x80\x01\n" +
+	"\x10EntityIndexState\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\tR\x05index\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\x04R\x04done\x12\x14\n" +
+	"\x05total\x18\x04 \x01(\x04R\x05total\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detailB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
 
 var (
 	file_prism_v1_entity_proto_rawDescOnce sync.Once
@@ -1070,7 +1170,7 @@ func file_prism_v1_entity_proto_rawDescGZIP() []byte {
 	return file_prism_v1_entity_proto_rawDescData
 }
 
-var file_prism_v1_entity_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_prism_v1_entity_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_prism_v1_entity_proto_goTypes = []any{
 	(*EntityPutRequest)(nil),      // 0: prism.v1.EntityPutRequest
 	(*EntityDeleteRequest)(nil),   // 1: prism.v1.EntityDeleteRequest
@@ -1086,22 +1186,24 @@ var file_prism_v1_entity_proto_goTypes = []any{
 	(*EntityScanRequest)(nil),     // 11: prism.v1.EntityScanRequest
 	(*EntityScanResponse)(nil),    // 12: prism.v1.EntityScanResponse
 	(*EntityClaim)(nil),           // 13: prism.v1.EntityClaim
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*EntityIndexState)(nil),      // 14: prism.v1.EntityIndexState
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_prism_v1_entity_proto_depIdxs = []int32{
 	4,  // 0: prism.v1.EntityGetResponse.lineage:type_name -> prism.v1.EntityLineage
-	14, // 1: prism.v1.EntityLineage.time:type_name -> google.protobuf.Timestamp
+	15, // 1: prism.v1.EntityLineage.time:type_name -> google.protobuf.Timestamp
 	3,  // 2: prism.v1.EntityQueryResponse.records:type_name -> prism.v1.EntityGetResponse
 	7,  // 3: prism.v1.EntityEvent.indexes:type_name -> prism.v1.IndexEntry
 	8,  // 4: prism.v1.EntityChange.event:type_name -> prism.v1.EntityEvent
 	4,  // 5: prism.v1.EntityChange.lineage:type_name -> prism.v1.EntityLineage
 	4,  // 6: prism.v1.EntityRecord.lineage:type_name -> prism.v1.EntityLineage
-	10, // 7: prism.v1.EntityScanResponse.records:type_name -> prism.v1.EntityRecord
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	7,  // 7: prism.v1.EntityRecord.indexes:type_name -> prism.v1.IndexEntry
+	10, // 8: prism.v1.EntityScanResponse.records:type_name -> prism.v1.EntityRecord
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_prism_v1_entity_proto_init() }
@@ -1116,7 +1218,7 @@ func file_prism_v1_entity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_prism_v1_entity_proto_rawDesc), len(file_prism_v1_entity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
