@@ -3,8 +3,11 @@ package replay_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/backends/neptune"
@@ -143,6 +146,7 @@ func checkGraphReplay(t *testing.T, model map[string]string, lite, other replay.
 // neighbour order as the SQLite projection of the same stream, vertex
 // deletes having taken their edges at their point of the stream.
 func TestJobReplaysAGraphNamespaceIntoPostgres(t *testing.T) {
+	ctx := context.Background()
 	dsn := pgtest.DSN(t)
 	js := startJetStream(t)
 	ns := namespace(t, js, pgtest.Namespace(t, "gr-replay-"))
@@ -155,7 +159,72 @@ func TestJobReplaysAGraphNamespaceIntoPostgres(t *testing.T) {
 	lite := replayInto(t, js, ns, subjects.AbstractionGraph, "sqlite", replay.SQLiteTarget{Path: t.TempDir() + "/gr.db"}, last)
 	pg := replayInto(t, js, ns, subjects.AbstractionGraph, "postgres", replay.PostgresTarget{DSN: dsn, Namespace: ns, Schema: schema}, last)
 	checkGraphReplay(t, model, lite, pg, "postgres")
+
+	// Verify compares every vertex and edge with its label, properties
+	// and revision: the two targets match, and rows changed behind the
+	// projector's back in the target are reported.
+	if rep := verifyGraph(t, lite, pg); !rep.Passed() || rep.Compared != int64(len(model)) || rep.NewRecords != int64(len(model)) {
+		t.Fatalf("verify of the replayed target = %+v, want the %d elements of the stream, all matching", rep, len(model))
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tamper := func(q string, args ...any) {
+		t.Helper()
+		if tag, err := conn.Exec(ctx, strings.ReplaceAll(q, "{s}", pgx.Identifier{schema}.Sanitize()), args...); err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("%s: %v, %d rows", q, err, tag.RowsAffected())
+		}
+	}
+	e, v := graphElements(model)
+	tamper(`UPDATE {s}.g_edges SET props = '\x'::bytea WHERE (src, label, dst) = ($1, $2, $3)`, e[0][0], e[0][1], e[0][2])
+	tamper(`DELETE FROM {s}.g_edges WHERE (src, label, dst) = ($1, $2, $3)`, e[1][0], e[1][1], e[1][2])
+	tamper(`UPDATE {s}.g_vertices SET label = 'x' WHERE id = $1`, v[0])
+	tamper(`DELETE FROM {s}.g_vertices WHERE id = $1`, v[1])
+	rep := verifyGraph(t, lite, pg)
+	wantDiff := []string{edgeRecord(e[0]), vertexRecord(v[0])}
+	wantMissing := []string{edgeRecord(e[1]), vertexRecord(v[1])}
+	if rep.Passed() || rep.Differing != 2 || rep.Missing != 2 || rep.Extra != 0 || !slices.Equal(rep.DifferingIDs, wantDiff) || !slices.Equal(rep.MissingIDs, wantMissing) {
+		t.Errorf("verify of a tampered target = %+v, want %q differing and %q missing", rep, wantDiff, wantMissing)
+	}
 }
+
+// verifyGraph verifies graph target new against old, with small pages and
+// ranges so that pages cross from the edges to the vertices.
+func verifyGraph(t *testing.T, old, new replay.Store) replay.Report {
+	t.Helper()
+	rep, err := replay.Verify(context.Background(), replay.GraphVerifySource(old.(replay.GraphSource)), replay.GraphVerifySource(new.(replay.GraphSource)),
+		replay.WithRangeSize(4), replay.WithPageSize(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// graphElements are the edges (from, label, to) and vertex ids of a
+// publishGraphStream model, each sorted.
+func graphElements(model map[string]string) (edges [][3]string, vertices []string) {
+	for k := range model {
+		if id, ok := strings.CutPrefix(k, "v:"); ok {
+			vertices = append(vertices, id)
+			continue
+		}
+		f := strings.Fields(strings.TrimPrefix(k, "e:"))
+		edges = append(edges, [3]string{f[0], f[1], f[2]})
+	}
+	slices.SortFunc(edges, func(a, b [3]string) int { return slices.Compare(a[:], b[:]) })
+	slices.Sort(vertices)
+	return edges, vertices
+}
+
+// edgeRecord and vertexRecord are the ids a report gives an edge and a
+// vertex (GraphVerifySource).
+func edgeRecord(e [3]string) string {
+	return replay.FormatID([]byte("e\x00" + e[0] + "\x00" + e[1] + "\x00" + e[2]))
+}
+
+func vertexRecord(id string) string { return replay.FormatID([]byte("v\x00" + id)) }
 
 // The same stream replays into Neptune (the stand-in): the migration by
 // replay of a SQLite graph namespace to Neptune, with the same result as

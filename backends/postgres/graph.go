@@ -99,3 +99,9 @@ func (s *Store) ShortestPath(ctx context.Context, req *prismv1.ShortestPathReque
 		return s.graphSQL().ShortestPath(ctx, req)
 	})
 }
+
+// ExportGraph returns up to limit edges from edgeFrom, then vertices from
+// vertexFrom, as sqlite.Store.ExportGraph does.
+func (s *Store) ExportGraph(ctx context.Context, edgeFrom *prismv1.Edge, vertexFrom string, limit int) ([]*prismv1.Edge, []*prismv1.Vertex, error) {
+	return kit.ExportGraphOp(ctx, &s.gate, ErrClosed, s.graphSQL(), nil, edgeFrom, vertexFrom, limit)
+}

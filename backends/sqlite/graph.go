@@ -122,3 +122,13 @@ func (s *Store) ShortestPath(ctx context.Context, req *prismv1.ShortestPathReque
 		return resp, ctxErr(ctx, err)
 	})
 }
+
+// ExportGraph returns up to limit edges with (from, label, to) >= those of
+// edgeFrom (none when edgeFrom is nil) in that order, then, to fill the
+// limit, vertices with id >= vertexFrom in id order, each with its
+// properties and revision: what replay.Verify compares of a graph target
+// (replay.GraphVerifySource). Errors: ErrClosed after Close; otherwise the
+// database error.
+func (s *Store) ExportGraph(ctx context.Context, edgeFrom *prismv1.Edge, vertexFrom string, limit int) ([]*prismv1.Edge, []*prismv1.Vertex, error) {
+	return kit.ExportGraphOp(ctx, &s.gate, ErrClosed, s.graphSQL(), func(err error) error { return ctxErr(ctx, err) }, edgeFrom, vertexFrom, limit)
+}
