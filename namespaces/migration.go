@@ -38,15 +38,19 @@ func (t Target) validate(abs string) error {
 	if !targetNameRE.MatchString(t.Name) {
 		return fmt.Errorf("target name %q: use 1 to 32 lower-case letters, digits, '-' and '_', starting with a letter", t.Name)
 	}
-	// Only keyvalue and entity targets can be verified, and a cutover
-	// needs a passed verify.
+	// Only keyvalue, entity and graph targets can be verified, and a
+	// cutover needs a passed verify.
 	switch {
 	case abs == AbstractionEntity:
 		if !slices.Contains(EntityBackends, t.Backend) {
 			return fmt.Errorf("backend %q cannot serve an entity namespace; use one of %s", t.Backend, strings.Join(EntityBackends, ", "))
 		}
+	case abs == AbstractionGraph:
+		if !slices.Contains(GraphBackends, t.Backend) {
+			return fmt.Errorf("backend %q cannot serve a graph namespace; use one of %s", t.Backend, strings.Join(GraphBackends, ", "))
+		}
 	case abs != AbstractionKeyValue:
-		return fmt.Errorf("%s namespaces cannot be migrated yet (verify compares keyvalue and entity targets only); rebuild one elsewhere with prism replay", abs)
+		return fmt.Errorf("%s namespaces cannot be migrated yet (verify compares keyvalue, entity and graph targets only); rebuild one elsewhere with prism replay", abs)
 	case !slices.Contains(migrationBackends, t.Backend):
 		return fmt.Errorf("backend %q cannot serve a keyvalue namespace; use one of %s", t.Backend, strings.Join(migrationBackends, ", "))
 	}

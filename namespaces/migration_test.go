@@ -177,6 +177,10 @@ func TestStartMigrationRefused(t *testing.T) {
 	if _, err := e.client.Apply(ctx, ts, 0, "ada@test"); err != nil {
 		t.Fatal(err)
 	}
+	gr := namespaces.Namespace{Name: "social", Abstraction: namespaces.AbstractionGraph, Backend: "sqlite"}
+	if _, err := e.client.Apply(ctx, gr, 0, "ada@test"); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, ns string
 		to       namespaces.Target
@@ -189,6 +193,8 @@ func TestStartMigrationRefused(t *testing.T) {
 		{"natskv under another name", "orders", namespaces.Target{Name: "kv2", Backend: "natskv"}, 0, status.ErrInvalidArgument},
 		{"timeseries to natskv", "metrics", namespaces.Target{Backend: "natskv"}, 0, status.ErrInvalidArgument},
 		{"timeseries at all", "metrics", namespaces.Target{Backend: "postgres"}, 0, status.ErrInvalidArgument},
+		{"graph to natskv", "social", namespaces.Target{Backend: "natskv"}, 0, status.ErrInvalidArgument},
+		{"graph to kafka", "social", namespaces.Target{Backend: "kafka"}, 0, status.ErrInvalidArgument},
 		{"password in dsn", "orders", namespaces.Target{Backend: "postgres", Postgres: namespaces.PostgresConfig{DSN: "postgres://u:secret@db/x"}}, 0, status.ErrInvalidArgument},
 		{"negative rate", "orders", pgTarget("pg"), -1, status.ErrInvalidArgument},
 		{"unknown namespace", "nope", pgTarget("pg"), 0, status.ErrNamespaceNotFound},
@@ -200,10 +206,17 @@ func TestStartMigrationRefused(t *testing.T) {
 			}
 		})
 	}
-	for _, ns := range []string{"orders", "metrics"} {
+	for _, ns := range []string{"orders", "metrics", "social"} {
 		if r, err := e.reg.Get(ctx, ns); err != nil || r.Migration != nil {
 			t.Fatalf("%s after refused starts: migration %+v, %v", ns, r.Migration, err)
 		}
+	}
+	// A graph namespace moves to any backend that serves graphs.
+	if _, err := e.client.StartMigration(ctx, "social", namespaces.Target{Backend: "neptune"}, namespaces.MigrationOptions{}, "ada@test"); err != nil {
+		t.Fatalf("graph to neptune: %v", err)
+	}
+	if r, err := e.reg.Get(ctx, "social"); err != nil || r.Migration == nil || r.Migration.To.Backend != "neptune" || r.Migration.State != namespaces.MigrationPlanned {
+		t.Fatalf("social after a start to neptune: %+v, %v", r.Migration, err)
 	}
 }
 

@@ -116,7 +116,7 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte, p aut
 	oldSrc, ok1 := verifySource(abstraction, old.store)
 	newSrc, ok2 := verifySource(abstraction, new.store)
 	if !ok1 || !ok2 {
-		return VerifyReply{}, &status.Error{Code: status.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue and entity targets; %s namespaces are not compared yet", ns, abstraction)}
+		return VerifyReply{}, &status.Error{Code: status.ErrUnimplemented.Code, Message: fmt.Sprintf("namespace %s: verify compares keyvalue, entity and graph targets; %s namespaces are not compared yet", ns, abstraction)}
 	}
 	s.log.Info("verify started", "namespace", ns, "old", old.target.Name, "new", new.target.Name, "by", req.By)
 	rep, err := replay.Verify(ctx, oldSrc, newSrc)
@@ -139,14 +139,21 @@ func (s *namespaceSet) verify(ctx context.Context, ns string, body []byte, p aut
 
 // verifySource is store as replay.Verify reads a target of abstraction:
 // a keyvalue one as it is, an entity one with its records, lineage and
-// index entries.
+// index entries, a graph one with its edges and vertices.
 func verifySource(abstraction string, store any) (replay.Source, bool) {
-	if abstraction == namespaces.AbstractionEntity {
+	switch abstraction {
+	case namespaces.AbstractionEntity:
 		es, ok := store.(replay.EntitySource)
 		if !ok {
 			return nil, false
 		}
 		return replay.EntityVerifySource(es), true
+	case namespaces.AbstractionGraph:
+		gs, ok := store.(replay.GraphSource)
+		if !ok {
+			return nil, false
+		}
+		return replay.GraphVerifySource(gs), true
 	}
 	src, ok := store.(replay.Source)
 	return src, ok

@@ -83,6 +83,17 @@ RETURN sid AS self, r.prism_label AS label, o.prism_id AS other`
 MATCH (o:PrismVertex)-[r:PRISM_EDGE]->(:PrismVertex {prism_ns: $ns, prism_id: sid})
 WHERE size($labels) = 0 OR r.prism_label IN $labels
 RETURN sid AS self, r.prism_label AS label, o.prism_id AS other`
+	// The export of verify: edges at or after ($from, $label, $to) in
+	// (from, label, to) order, then vertices (stubs aside) at or after
+	// $id in id order; limits are literals, as for neighbours.
+	qExportEdges = `MATCH (a:PrismVertex {prism_ns: $ns})-[r:PRISM_EDGE]->(b:PrismVertex {prism_ns: $ns})
+WHERE a.prism_id > $from OR (a.prism_id = $from AND (r.prism_label > $label OR (r.prism_label = $label AND b.prism_id >= $to)))
+RETURN a.prism_id AS src, r.prism_label AS label, b.prism_id AS dst, r.prism_props AS props, r.prism_rev AS rev
+ORDER BY src, label, dst LIMIT `
+	qExportVertices = `MATCH (v:PrismVertex {prism_ns: $ns})
+WHERE v.prism_rev IS NOT NULL AND v.prism_id >= $id
+RETURN v.prism_id AS id, v.prism_label AS label, v.prism_props AS props, v.prism_rev AS rev
+ORDER BY id LIMIT `
 )
 
 // batchQuery is the text of a batch with the parts that have rows.

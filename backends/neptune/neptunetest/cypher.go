@@ -31,6 +31,8 @@ const (
 	levelFilter       = ` WHERE size($labels) = 0 OR r.prism_label IN $labels RETURN sid AS self, r.prism_label AS label, o.prism_id AS other`
 	readLevelOut      = `UNWIND $ids AS sid MATCH (:PrismVertex {prism_ns: $ns, prism_id: sid})-[r:PRISM_EDGE]->(o:PrismVertex)` + levelFilter
 	readLevelIn       = `UNWIND $ids AS sid MATCH (o:PrismVertex)-[r:PRISM_EDGE]->(:PrismVertex {prism_ns: $ns, prism_id: sid})` + levelFilter
+	exportEdges       = `MATCH (a:PrismVertex {prism_ns: $ns})-[r:PRISM_EDGE]->(b:PrismVertex {prism_ns: $ns}) WHERE a.prism_id > $from OR (a.prism_id = $from AND (r.prism_label > $label OR (r.prism_label = $label AND b.prism_id >= $to))) RETURN a.prism_id AS src, r.prism_label AS label, b.prism_id AS dst, r.prism_props AS props, r.prism_rev AS rev ORDER BY src, label, dst LIMIT `
+	exportVertices    = `MATCH (v:PrismVertex {prism_ns: $ns}) WHERE v.prism_rev IS NOT NULL AND v.prism_id >= $id RETURN v.prism_id AS id, v.prism_label AS label, v.prism_props AS props, v.prism_rev AS rev ORDER BY id LIMIT `
 )
 
 // normalize collapses whitespace runs to one space.
@@ -67,6 +69,18 @@ func (g *graph) exec(query string, params map[string]any) ([]row, string, *neptu
 			return nil, shape, malformed("LIMIT must be a positive integer literal")
 		}
 		rows, err = g.neighbours(p, in, limit)
+	case strings.HasPrefix(q, exportEdges), strings.HasPrefix(q, exportVertices):
+		shape = "export"
+		vertices := strings.HasPrefix(q, exportVertices)
+		limit, perr := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(q, exportEdges), exportVertices))
+		if perr != nil || limit < 1 {
+			return nil, shape, malformed("LIMIT must be a positive integer literal")
+		}
+		if vertices {
+			rows, err = g.exportVertices(p, limit)
+		} else {
+			rows, err = g.exportEdges(p, limit)
+		}
 	case q == readLevelOut, q == readLevelIn:
 		shape = "level"
 		rows, err = g.level(p, q == readLevelIn)
@@ -233,6 +247,60 @@ func (g *graph) neighbours(p *args, in bool, limit int) ([]row, *neptuneError) {
 	for _, k := range keys[:min(limit, len(keys))] {
 		r := g.rels[k]
 		rows = append(rows, row{"label": k.label, "other": other(k, in), "props": r["prism_props"], "rev": r["prism_rev"]})
+	}
+	return rows, nil
+}
+
+// exportEdges runs exportEdges: the relationships of namespace ns at or
+// after ($from, $label, $to), in that order.
+func (g *graph) exportEdges(p *args, limit int) ([]row, *neptuneError) {
+	ns, from, label, to := p.str("ns"), p.str("from"), p.str("label"), p.str("to")
+	if p.err != nil {
+		return nil, p.err
+	}
+	var keys []relKey
+	for k := range g.rels {
+		if k.ns == ns && compareRel(k, relKey{ns, from, label, to}) >= 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, compareRel)
+	rows := []row{}
+	for _, k := range keys[:min(limit, len(keys))] {
+		r := g.rels[k]
+		rows = append(rows, row{"src": k.from, "label": k.label, "dst": k.to, "props": r["prism_props"], "rev": r["prism_rev"]})
+	}
+	return rows, nil
+}
+
+func compareRel(a, b relKey) int {
+	if c := strings.Compare(a.from, b.from); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.label, b.label); c != 0 {
+		return c
+	}
+	return strings.Compare(a.to, b.to)
+}
+
+// exportVertices runs exportVertices: the nodes of namespace ns with a
+// prism_rev (stubs aside) at or after $id, in id order.
+func (g *graph) exportVertices(p *args, limit int) ([]row, *neptuneError) {
+	ns, from := p.str("ns"), p.str("id")
+	if p.err != nil {
+		return nil, p.err
+	}
+	var ids []string
+	for k, n := range g.nodes {
+		if k.ns == ns && k.id >= from && n["prism_rev"] != nil {
+			ids = append(ids, k.id)
+		}
+	}
+	slices.Sort(ids)
+	rows := []row{}
+	for _, id := range ids[:min(limit, len(ids))] {
+		n := g.nodes[nodeKey{ns, id}]
+		rows = append(rows, row{"id": id, "label": n["prism_label"], "props": n["prism_props"], "rev": n["prism_rev"]})
 	}
 	return rows, nil
 }

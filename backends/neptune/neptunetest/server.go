@@ -123,7 +123,7 @@ func (s *Server) Fail(status int, code string, n int) { s.FailShape("", status, 
 
 // FailShape is Fail for the requests of one shape only ("batch",
 // "checkpoint", "get vertex", "get edge", "neighbours", "level",
-// "drop"); "" matches every shape.
+// "export", "drop"); "" matches every shape.
 func (s *Server) FailShape(shape string, status int, code string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
