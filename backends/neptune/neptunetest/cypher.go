@@ -63,20 +63,17 @@ func (g *graph) exec(query string, params map[string]any) ([]row, string, *neptu
 		rows, err = g.edge(p)
 	case strings.HasPrefix(q, readNeighboursOut), strings.HasPrefix(q, readNeighboursIn):
 		shape = "neighbours"
-		in := strings.HasPrefix(q, readNeighboursIn)
-		limit, perr := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(q, readNeighboursOut), readNeighboursIn))
-		if perr != nil || limit < 1 {
-			return nil, shape, malformed("LIMIT must be a positive integer literal")
+		var limit int
+		if limit, err = literalLimit(q, readNeighboursOut, readNeighboursIn); err == nil {
+			rows, err = g.neighbours(p, strings.HasPrefix(q, readNeighboursIn), limit)
 		}
-		rows, err = g.neighbours(p, in, limit)
 	case strings.HasPrefix(q, exportEdges), strings.HasPrefix(q, exportVertices):
 		shape = "export"
-		vertices := strings.HasPrefix(q, exportVertices)
-		limit, perr := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(q, exportEdges), exportVertices))
-		if perr != nil || limit < 1 {
-			return nil, shape, malformed("LIMIT must be a positive integer literal")
+		var limit int
+		if limit, err = literalLimit(q, exportEdges, exportVertices); err != nil {
+			break
 		}
-		if vertices {
+		if strings.HasPrefix(q, exportVertices) {
 			rows, err = g.exportVertices(p, limit)
 		} else {
 			rows, err = g.exportEdges(p, limit)
@@ -97,6 +94,16 @@ func (g *graph) exec(query string, params map[string]any) ([]row, string, *neptu
 		err = p.allUsed()
 	}
 	return rows, shape, err
+}
+
+// literalLimit is the LIMIT that ends q, a query of one of two shapes
+// that differ only before it.
+func literalLimit(q, a, b string) (int, *neptuneError) {
+	limit, err := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(q, a), b))
+	if err != nil || limit < 1 {
+		return 0, malformed("LIMIT must be a positive integer literal")
+	}
+	return limit, nil
 }
 
 // batch runs the parts of a batch after the guard.
