@@ -53,7 +53,7 @@ abandons it.`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(*cobra.Command, []string) error {
 			if to.Backend == "" {
-				return errors.New("--to BACKEND is required (sqlite, postgres or natskv)")
+				return errors.New("--to BACKEND is required (sqlite, postgres, natskv or neptune)")
 			}
 			return nil
 		},
@@ -67,7 +67,7 @@ abandons it.`,
 			args[0], m.From.Name, m.From.Backend, m.To.Name, m.To.Backend, m.State, args[0])
 		return nil
 	})
-	cmd.Flags().StringVar(&to.Backend, "to", "", "backend of the new target: sqlite, postgres or natskv")
+	cmd.Flags().StringVar(&to.Backend, "to", "", "backend of the new target: sqlite, postgres, natskv or neptune")
 	cmd.Flags().StringVar(&to.Name, "target", "", "name of the new target (default: the backend's name)")
 	cmd.Flags().StringVar(&to.Postgres.DSN, "postgres-dsn", "", "PostgreSQL connection string of a postgres target, without a password (default: the serving Prism's --postgres-dsn)")
 	cmd.Flags().IntVar(&o.MaxRate, "max-rate", 0, "cap the backfill at this many events per second (0: no cap)")
