@@ -174,14 +174,22 @@ func TestStandbyServesWritesAcrossAKill(t *testing.T) {
 	t.Logf("%d writes acknowledged; %d between the kill and the takeover %v later; longest time without an acknowledged write: %v",
 		len(acked.ids), acked.between(killed, tookOver), tookOver.Sub(killed).Round(time.Millisecond), acked.longestGap(killed.Add(-time.Second), end).Round(time.Millisecond))
 
-	// Read back by eight readers, with a timeout that leaves the new
-	// owner time to apply what the standby acknowledged; each failure is
-	// reported, none blocks.
+	// Read back with a timeout that leaves the new owner time to apply
+	// what the standby acknowledged.
 	vc, err := client.New(nc, client.WithTimeout(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv = vc.KeyValue(ns)
+	verifyTimedAcks(t, vc.KeyValue(ns), acked)
+}
+
+// verifyTimedAcks reads every acknowledged write of acked back through kv,
+// with eight readers, and fails the test with the first ten that are
+// missing, or stored with another value or at another sequence than the
+// acknowledgement said.
+func verifyTimedAcks(t *testing.T, kv *client.KeyValue, acked *timedAcks) {
+	t.Helper()
+	ctx := context.Background()
 	ids := make(chan string)
 	var mu sync.Mutex
 	var failures []string

@@ -86,7 +86,9 @@ func (a auditor) Healthy() error { return a.w.Healthy() }
 // startAudit ensures the audit stream (retention c.AuditRetention) and
 // starts its writer.
 func startAudit(ctx context.Context, js jetstream.JetStream, c Config, replicas int, owner string, reg prometheus.Registerer, log *slog.Logger) (*audit.Writer, error) {
-	if _, err := audit.EnsureStream(ctx, js, audit.StreamConfig{Retention: c.AuditRetention, Replicas: replicas}); err != nil {
+	if _, err := retrySetup(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return audit.EnsureStream(ctx, js, audit.StreamConfig{Retention: c.AuditRetention, Replicas: replicas})
+	}); err != nil {
 		return nil, fmt.Errorf("audit stream: %w", err)
 	}
 	return audit.NewWriter(js, audit.WithNode(owner), audit.WithRegisterer(reg), audit.WithLogger(log.With("component", "audit")))

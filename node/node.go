@@ -162,10 +162,18 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if n.gw, err = gateway.New(n.nc, gwOpts...); err != nil {
 		return nil, err
 	}
-	reg, created, err := namespaces.OpenRegistry(setupCtx, n.js, replicas)
+	type opened struct {
+		reg     *namespaces.Registry
+		created bool
+	}
+	o, err := retrySetup(setupCtx, func(ctx context.Context) (opened, error) {
+		reg, created, err := namespaces.OpenRegistry(ctx, n.js, replicas)
+		return opened{reg, created}, err
+	})
 	if err != nil {
 		return nil, err
 	}
+	reg, created := o.reg, o.created
 	n.nsReg = reg
 	if err := applySeed(setupCtx, reg, cluster, seed, created, log); err != nil {
 		return nil, err

@@ -66,7 +66,7 @@ func startKeyring(ctx context.Context, js jetstream.JetStream, c Config, replica
 		}
 		cfg.Previous = append(cfg.Previous, prev)
 	}
-	k, err := pii.OpenKeyring(ctx, js, cfg)
+	k, err := retrySetup(ctx, func(ctx context.Context) (*pii.Keyring, error) { return pii.OpenKeyring(ctx, js, cfg) })
 	if err != nil {
 		return nil, dev, err
 	}
