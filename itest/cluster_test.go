@@ -23,7 +23,7 @@ import (
 // into one cluster with JetStream: the topology of docker-compose.yml
 // without Docker.
 type natsCluster struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	nodes []*natsNode
 }
@@ -34,7 +34,7 @@ type natsNode struct {
 	cmd             *exec.Cmd
 }
 
-func startNATSCluster(t *testing.T) *natsCluster {
+func startNATSCluster(t testing.TB) *natsCluster {
 	t.Helper()
 	c := &natsCluster{t: t, bin: natsServerBin(t)}
 	ports, cports := make([]int, 3), make([]int, 3)

@@ -89,7 +89,7 @@ func TestSecurityOnExternalServer(t *testing.T) {
 }
 
 // waitListening waits until 127.0.0.1:port accepts connections.
-func waitListening(t *testing.T, port int) {
+func waitListening(t testing.TB, port int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -21,7 +21,7 @@ var (
 
 // natsServerBin builds the nats-server of go.mod once per test run, next to
 // the prism binary, and returns its path.
-func natsServerBin(t *testing.T) string {
+func natsServerBin(t testing.TB) string {
 	t.Helper()
 	natsServerOnce.Do(func() {
 		natsServerPath = filepath.Join(filepath.Dir(prismBin), "nats-server")
