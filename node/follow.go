@@ -11,6 +11,12 @@ import (
 // retryFailedEvery is how often namespaces that failed to open are retried.
 const retryFailedEvery = 5 * time.Second
 
+// takeOverEvery is how often a standby tries to take over a namespace
+// (ADR 022): two JetStream API requests per standby namespace, so that a
+// dead owner is replaced about as soon as its consumer counts as idle
+// (projectors.InUseBy), not up to retryFailedEvery later.
+const takeOverEvery = 2 * time.Second
+
 // follow applies every change of the registry until stop, retrying
 // namespaces that failed to open. It returns once the namespaces registered
 // when it began have been opened (or failed), or when wait ends first.
@@ -51,6 +57,8 @@ func (s *namespaceSet) watch(reg *namespaces.Registry, synced chan struct{}) err
 		defer func() { cancel() }()
 		retry := time.NewTicker(retryFailedEvery)
 		defer retry.Stop()
+		takeOver := time.NewTicker(takeOverEvery)
+		defer takeOver.Stop()
 		check := time.NewTicker(reconnectCheckEvery)
 		defer check.Stop()
 		reconnects := nc.Stats().Reconnects
@@ -89,6 +97,7 @@ func (s *namespaceSet) watch(reg *namespaces.Registry, synced chan struct{}) err
 				}
 			case <-retry.C:
 				s.retryFailed(ctx)
+			case <-takeOver.C:
 				s.retryStandby(ctx)
 			case <-check.C:
 				if n := nc.Stats().Reconnects; n != reconnects && nc.IsConnected() {

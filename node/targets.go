@@ -227,7 +227,7 @@ func (s *namespaceSet) takeOver(ctx context.Context, ns string, run *targetRun, 
 		}
 	}
 	if !errors.Is(err, projectors.ErrConsumerInUse) {
-		s.log.Error("take over a standby target", "namespace", ns, "target", run.target.Name, "err", err, "retry_in", retryFailedEvery)
+		s.log.Error("take over a standby target", "namespace", ns, "target", run.target.Name, "err", err, "retry_in", takeOverEvery)
 	}
 	return false
 }
