@@ -73,6 +73,15 @@ type prismProc struct {
 // server.
 func startPrism(t testing.TB, dataDir string, port int, extra ...string) *prismProc {
 	t.Helper()
+	p := newPrism(t, dataDir, port, extra...)
+	p.start()
+	return p
+}
+
+// newPrism is the prismProc startPrism starts, not started yet; Cleanup
+// kills it.
+func newPrism(t testing.TB, dataDir string, port int, extra ...string) *prismProc {
+	t.Helper()
 	if port == 0 {
 		port = freePort(t)
 	}
@@ -82,12 +91,19 @@ func startPrism(t testing.TB, dataDir string, port int, extra ...string) *prismP
 			p.url = extra[i+1] // clients connect where prism does
 		}
 	}
-	p.start()
 	t.Cleanup(func() { p.kill() })
 	return p
 }
 
 func (p *prismProc) start() {
+	p.t.Helper()
+	p.waitServing(p.begin())
+}
+
+// begin starts the process and returns a channel closed once it serves
+// (waitServing waits on it): processes begun one after the other start
+// at the same instant.
+func (p *prismProc) begin() <-chan struct{} {
 	t := p.t
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", p.dataDir, "--nats-listen", fmt.Sprintf("127.0.0.1:%d", p.port), "--log-level", "warn"}, p.args...)
@@ -122,6 +138,14 @@ func (p *prismProc) start() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
+	return ready
+}
+
+// waitServing waits until ready (begin's) is closed, failing the test if
+// the process exits or takes more than 60 s.
+func (p *prismProc) waitServing(ready <-chan struct{}) {
+	t := p.t
+	t.Helper()
 	select {
 	case <-ready:
 	case <-p.done:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -360,4 +361,61 @@ func TestTakeoverServesNoStaleRead(t *testing.T) {
 		t.Errorf("no catch-up before serving reads in the log:\n%s", second.Output())
 	}
 	t.Logf("%d reads UNAVAILABLE before the takeover caught up", unavailable)
+}
+
+// TestSimultaneousStartsNeverSplit starts two prism serve processes at
+// the same instant (up to 20 ms apart, from a seeded random source) on a
+// new SQLite namespace, several times. Each time exactly one of them
+// projects it and the other is on standby: a namespace split between two
+// SQLite files would show as a second projector, or as writes missing
+// from the one that serves the reads.
+func TestSimultaneousStartsNeverSplit(t *testing.T) {
+	srv := natstest.Server(t)
+	r := rand.New(rand.NewPCG(18, 18))
+	for round := range 5 {
+		ns := fmt.Sprintf("race%d", round)
+		cfg := configDir(t, fmt.Sprintf("name: %s\nabstraction: keyvalue\nbackend: sqlite\nconsistency: read-your-writes\n", ns))
+		args := []string{"--nats-url", srv.ClientURL(), "--config", cfg, "--log-level", "info"}
+		delay := time.Duration(r.IntN(20)) * time.Millisecond
+		procs := []*prismProc{newPrism(t, t.TempDir(), 0, args...), newPrism(t, t.TempDir(), 0, args...)}
+		first := procs[0].begin()
+		time.Sleep(delay)
+		second := procs[1].begin()
+		procs[0].waitServing(first)
+		procs[1].waitServing(second)
+		started := func(p *prismProc) bool {
+			return strings.Contains(p.Output(), `msg="projector started" namespace=`+ns+" ")
+		}
+		standby := func(p *prismProc) bool { return strings.Contains(p.Output(), "target on standby") }
+		deadline := time.Now().Add(30 * time.Second)
+		for !(started(procs[0]) && standby(procs[1]) || started(procs[1]) && standby(procs[0])) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d (second %v later): want one projector and one standby\nfirst:\n%s\nsecond:\n%s", round, delay, procs[0].Output(), procs[1].Output())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if started(procs[0]) && started(procs[1]) {
+			t.Fatalf("round %d: both processes project %s", round, ns)
+		}
+		t.Logf("round %d, second %v later: one projects, one on standby (raced the consumer's creation: %t)", round, delay,
+			strings.Contains(procs[0].Output()+procs[1].Output(), "was created by another projector just now"))
+		_, c := procs[0].connect(t)
+		kv := c.KeyValue(ns)
+		ctx := testCtx(t)
+		var last uint64
+		for i := range 100 {
+			seq, err := kv.Put(ctx, fmt.Appendf(nil, "r%03d", i), []client.Item{item("v", "x")})
+			if err != nil {
+				t.Fatalf("round %d: put: %v", round, err)
+			}
+			last = seq
+		}
+		ids, _, err := kv.Scan(ctx, client.PageSize(1000), client.MinSeq(last))
+		if err != nil || len(ids) != 100 {
+			t.Fatalf("round %d: the projection holds %d of 100 records (%v): split", round, len(ids), err)
+		}
+		for _, p := range procs {
+			p.kill()
+		}
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/pii"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
 )
 
@@ -244,11 +245,20 @@ func applySeed(ctx context.Context, reg *namespaces.Registry, c namespaces.Clust
 		return nil
 	}
 	for _, n := range sd.Namespaces {
-		plan, err := namespaces.PlanApply(ctx, reg, c, n)
-		if err != nil {
-			return fmt.Errorf("apply namespace %s: %w", n.Name, err)
+		// Processes started together with the same --config apply the same
+		// files at once: one of them meets the other's revision (CONFLICT)
+		// and plans again, against what is now stored.
+		var res namespaces.ApplyResult
+		var err error
+		for attempt := 0; ; attempt++ {
+			var plan namespaces.ApplyResult
+			if plan, err = namespaces.PlanApply(ctx, reg, c, n); err == nil {
+				res, err = namespaces.Apply(ctx, reg, c, n, plan.Revision, sd.By)
+			}
+			if err == nil || attempt == 3 || status.Convert(err).Code != prismv1.Code_CONFLICT {
+				break
+			}
 		}
-		res, err := namespaces.Apply(ctx, reg, c, n, plan.Revision, sd.By)
 		if err != nil {
 			return fmt.Errorf("apply namespace %s: %w", n.Name, err)
 		}

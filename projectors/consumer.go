@@ -123,9 +123,10 @@ const inUseWindow = 5 * time.Second
 
 // InUseBy reports whether the projector consumer described by info is
 // being consumed right now by an owner other than owner (ADR 010), and
-// names it: it has pull requests outstanding, or delivered or had an ack
-// within the last five seconds (a throttled projector has no pull
-// outstanding while it waits on its throttle). An owner of "" (a projector
+// names it: it has pull requests outstanding, or delivered, had an ack or
+// was created within the last five seconds (a throttled projector has no
+// pull outstanding while it waits on its throttle; a starting one has not
+// pulled yet). An owner of "" (a projector
 // without WithOwner) neither claims nor is refused.
 func InUseBy(info *jetstream.ConsumerInfo, owner string) (string, bool) {
 	other := info.Config.Metadata[ownerMetadata]
@@ -133,7 +134,10 @@ func InUseBy(info *jetstream.ConsumerInfo, owner string) (string, bool) {
 		return other, false
 	}
 	recent := func(t *time.Time) bool { return t != nil && time.Since(*t) < inUseWindow }
-	return other, info.NumWaiting > 0 || recent(info.Delivered.Last) || recent(info.AckFloor.Last)
+	// A consumer another owner created a moment ago has no pull, delivery
+	// or ack yet, but its projector is starting: two processes started at
+	// the same instant.
+	return other, info.NumWaiting > 0 || recent(info.Delivered.Last) || recent(info.AckFloor.Last) || recent(&info.Created)
 }
 
 func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
@@ -198,6 +202,13 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 
 func (p *Projector) createConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
 	cons, err := p.js.CreateConsumer(ctx, p.stream, cfg)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		// Another process created it between our look and our create,
+		// naming itself the owner (the metadata differs, so the server
+		// refuses ours): two processes started at the same instant. It
+		// projects; this one does not.
+		return nil, nil, fmt.Errorf("%w: consumer %s on %s was created by another projector just now (%v)", ErrConsumerInUse, p.consumer, p.stream, err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("create consumer %s on %s: %w", p.consumer, p.stream, err)
 	}

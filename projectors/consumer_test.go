@@ -72,6 +72,8 @@ func TestInUseBy(t *testing.T) {
 		{"other owner pulling", info("b", 1, &old, &old), "a", "b", true},
 		{"other owner delivered recently", info("b", 0, &recent, &old), "a", "b", true},
 		{"other owner acked recently", info("b", 0, &old, &recent), "a", "b", true},
+		{"other owner created it a moment ago", func() *jetstream.ConsumerInfo { i := info("b", 0, nil, nil); i.Created = recent; return i }(), "a", "b", true},
+		{"other owner created it long ago", func() *jetstream.ConsumerInfo { i := info("b", 0, nil, nil); i.Created = old; return i }(), "a", "b", false},
 		{"same owner pulling", info("a", 3, &recent, &recent), "a", "a", false},
 		{"no owner recorded", info("", 3, &recent, &recent), "a", "", false},
 		{"projector without owner", info("b", 3, &recent, &recent), "", "b", false},
