@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -176,24 +175,8 @@ func TestClusterSurvivesKills(t *testing.T) {
 	}
 	kv := c.KeyValue(ns)
 
-	acked := &timedAcks{ids: map[string]uint64{}}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("w%d-%06d", w, i)
-				if seq, err := kv.Put(context.Background(), []byte(id), []client.Item{{Key: []byte("v"), Value: []byte(id)}}); err == nil {
-					acked.add(id, seq)
-				}
-			}
-		})
-	}
+	acked, wg := writeTimedUntil(kv, 8, stop)
 	begin := time.Now()
 	time.Sleep(time.Second)
 	first.kill()

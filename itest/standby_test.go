@@ -34,6 +34,31 @@ func (a *timedAcks) add(id string, seq uint64) {
 	a.times = append(a.times, time.Now())
 }
 
+// writeTimedUntil runs writers that put distinct ids, each its own id as
+// the value, until stop is closed, recording every acknowledged write in
+// the returned timedAcks. A write that fails is not acknowledged and not
+// recorded (the client retries it with its token first).
+func writeTimedUntil(kv *client.KeyValue, writers int, stop <-chan struct{}) (*timedAcks, *sync.WaitGroup) {
+	acked := &timedAcks{ids: map[string]uint64{}}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("w%d-%06d", w, i)
+				if seq, err := kv.Put(context.Background(), []byte(id), []client.Item{{Key: []byte("v"), Value: []byte(id)}}); err == nil {
+					acked.add(id, seq)
+				}
+			}
+		})
+	}
+	return acked, &wg
+}
+
 // between counts the acknowledgements that arrived in (from, to).
 func (a *timedAcks) between(from, to time.Time) int {
 	a.mu.Lock()
@@ -130,26 +155,8 @@ func TestStandbyServesWritesAcrossAKill(t *testing.T) {
 		}
 	}
 
-	acked := &timedAcks{ids: map[string]uint64{}}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("w%d-%06d", w, i)
-				seq, err := kv.Put(ctx, []byte(id), []client.Item{{Key: []byte("v"), Value: []byte(id)}})
-				if err != nil {
-					continue // not acknowledged
-				}
-				acked.add(id, seq)
-			}
-		})
-	}
+	acked, wg := writeTimedUntil(kv, 8, stop)
 	time.Sleep(time.Second)
 	killed := time.Now()
 	first.kill()
