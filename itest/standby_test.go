@@ -426,3 +426,62 @@ func TestSimultaneousStartsNeverSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestSimultaneousRestartsNeverSplit restarts two prism serve processes at
+// the same instant on a consumer idle for longer than its pin (ADR 026),
+// where both may start a projector (each found it idle). The server
+// delivers to the one client it pins; the other finds it pinned, goes on
+// standby, and hands its reads over. Every write, through either process,
+// is then read through either, with read-your-writes, never missing.
+func TestSimultaneousRestartsNeverSplit(t *testing.T) {
+	srv := natstest.Server(t)
+	r := rand.New(rand.NewPCG(26, 26))
+	const ns = "restart"
+	cfg := configDir(t, "name: "+ns+"\nabstraction: keyvalue\nbackend: sqlite\nconsistency: read-your-writes\n")
+	args := []string{"--nats-url", srv.ClientURL(), "--config", cfg, "--log-level", "info"}
+	procs := []*prismProc{newPrism(t, t.TempDir(), 0, args...), newPrism(t, t.TempDir(), 0, args...)}
+	procs[0].start()
+	procs[1].start()
+	written := 0
+	put := func(p *prismProc, n int) uint64 {
+		t.Helper()
+		_, c := p.connect(t)
+		kv := c.KeyValue(ns)
+		var last uint64
+		for range n {
+			seq, err := kv.Put(testCtx(t), fmt.Appendf(nil, "r%04d", written), []client.Item{item("v", "x")})
+			if err != nil {
+				t.Fatalf("put: %v", err)
+			}
+			written, last = written+1, seq
+		}
+		return last
+	}
+	put(procs[0], 20)
+	for round := range 3 {
+		for _, p := range procs {
+			p.kill()
+		}
+		// Idle for longer than the pin and the in-use window: both
+		// restarted processes may find the consumer free.
+		time.Sleep(4 * time.Second)
+		delay := time.Duration(r.IntN(20)) * time.Millisecond
+		first := procs[0].begin()
+		time.Sleep(delay)
+		second := procs[1].begin()
+		procs[0].waitServing(first)
+		procs[1].waitServing(second)
+		put(procs[round%2], 30)
+		last := put(procs[(round+1)%2], 30)
+		for i, p := range procs {
+			_, c := p.connect(t)
+			ids, _, err := c.KeyValue(ns).Scan(testCtx(t), client.PageSize(1000), client.MinSeq(last))
+			if err != nil || len(ids) != written {
+				t.Fatalf("round %d (second %v later): process %d reads %d of %d records (%v): split\nfirst:\n%s\nsecond:\n%s",
+					round, delay, i, len(ids), written, err, procs[0].Output(), procs[1].Output())
+			}
+		}
+		t.Logf("round %d, second %v later: %d records read through both (a projector demoted: %t)", round, delay, written,
+			strings.Contains(procs[0].Output()+procs[1].Output(), "another process projects it now"))
+	}
+}

@@ -12,10 +12,12 @@ import (
 const retryFailedEvery = 5 * time.Second
 
 // takeOverEvery is how often a standby tries to take over a namespace
-// (ADR 022): two JetStream API requests per standby namespace, so that a
-// dead owner is replaced about as soon as its consumer counts as idle
-// (projectors.InUseBy), not up to retryFailedEvery later.
-const takeOverEvery = 2 * time.Second
+// (ADR 022), and a projecting process looks for projectors that found
+// another process pinned (ADR 026): two JetStream API requests per standby
+// namespace, so that a dead owner is replaced about as soon as its
+// consumer counts as idle (projectors.InUseBy: its pin expired), not up to
+// retryFailedEvery later.
+const takeOverEvery = time.Second
 
 // follow applies every change of the registry until stop, retrying
 // namespaces that failed to open. It returns once the namespaces registered

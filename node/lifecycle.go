@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/projectors"
 )
 
 // partialError is an error of open after the namespace's primary was
@@ -135,6 +136,7 @@ func (s *namespaceSet) retryStandby(ctx context.Context) {
 	if !s.cfg.projects() {
 		return // a gateway-only process stays on standby
 	}
+	s.demoteLost()
 	s.mu.Lock()
 	var standby []*served
 	for _, sv := range s.served {
@@ -170,6 +172,45 @@ func (s *namespaceSet) retryStandby(ctx context.Context) {
 			s.log.Error("sync the entity indexes after a takeover", "namespace", name, "err", err)
 		}
 		s.log.Info("took over a standby target: this process projects it now", "namespace", name, "target", run.target.Name, "checkpoint", run.proj.Applied())
+	}
+}
+
+// demoteLost puts on standby every primary target whose projector stopped
+// because the server pins another process's client of its consumer
+// (projectors.Projector.Lost, ADR 026): that process projects it now, so
+// this one serves the namespace as any standby does, its reads handed
+// there when the backend is process-local, without a read cache (nothing
+// here keeps it exact any more) and without compaction.
+func (s *namespaceSet) demoteLost() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, sv := range s.served {
+		run := sv.primaryRun()
+		if run == nil || run.proj == nil || run.backfill != nil || run.proj.Lost() == nil {
+			continue
+		}
+		reason := run.proj.Lost()
+		run.proj, run.standby = nil, projectors.NewConsumerProgress(s.js, name, run.target.Name)
+		if processLocal(run.target.Backend) {
+			// Reads from here on go to the process that projects it, and
+			// those waiting for a sequence fail rather than read this copy.
+			_ = s.gw.SetReadsElsewhere(name, true)
+			run.waiter.moveReads(run.standby)
+		} else {
+			run.waiter.swap(run.standby)
+		}
+		if sv.ns.Abstraction == namespaces.AbstractionKeyValue || sv.ns.Abstraction == namespaces.AbstractionEntity {
+			_ = s.gw.SetReadCache(name, 0)
+		}
+		if sv.stopCompactor != nil {
+			sv.stopCompactor()
+			sv.stopCompactor = nil
+		}
+		if run.indexes != nil {
+			run.indexes.stop()
+			run.indexes = newIndexBuilds(s.log)
+		}
+		s.log.Warn("target on standby: another process projects it now", "namespace", name, "target", run.target.Name, "reason", reason)
 	}
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/prism-data/prism/projectors"
@@ -27,7 +28,17 @@ type swapWaiter struct {
 	mu      sync.Mutex
 	cur     progress
 	swapped chan struct{} // closed when cur is replaced
+	// moves counts the swaps after which a read must not be answered
+	// here (moveReads): a wait that spans one fails.
+	moves uint64
 }
+
+// errReadsMoved fails a wait that began while this process served the
+// namespace's reads from its own copy and ended after another process
+// took the projection over: the copy here no longer follows the stream,
+// so the gateway answers UNAVAILABLE and the client's retry is handed to
+// the process that projects it.
+var errReadsMoved = errors.New("another process projects the namespace now; retry")
 
 func newSwapWaiter(p progress) *swapWaiter {
 	return &swapWaiter{cur: p, swapped: make(chan struct{})}
@@ -47,6 +58,22 @@ func (w *swapWaiter) swap(p progress) {
 	w.swapped = make(chan struct{})
 }
 
+// moveReads swaps in p, the progress of the process that projects the
+// target now, and fails every wait in flight (errReadsMoved): this
+// process's copy of a process-local target stopped following the stream.
+func (w *swapWaiter) moveReads(p progress) {
+	w.mu.Lock()
+	w.moves++
+	w.mu.Unlock()
+	w.swap(p)
+}
+
+func (w *swapWaiter) movesSoFar() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.moves
+}
+
 // Applied implements gateway.AppliedWaiter.
 func (w *swapWaiter) Applied() uint64 {
 	p, _ := w.current()
@@ -56,7 +83,11 @@ func (w *swapWaiter) Applied() uint64 {
 // WaitApplied implements gateway.AppliedWaiter: it waits on the current
 // projector and moves to the next one when it is replaced.
 func (w *swapWaiter) WaitApplied(ctx context.Context, seq uint64) error {
+	moves := w.movesSoFar()
 	for {
+		if w.movesSoFar() != moves {
+			return errReadsMoved
+		}
 		p, swapped := w.current()
 		if p.Applied() >= seq {
 			return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,6 +30,8 @@ type session struct {
 	// nextDseq is the consumer (delivery) sequence the next message must
 	// carry; any other value means a delivery was lost.
 	nextDseq uint64
+	// pins watches which client the server pins (pin.go).
+	pins pinWatch
 }
 
 // close ends the subscription and discards what it still holds: unacked
@@ -49,6 +52,10 @@ func (p *Projector) openSession(ctx context.Context, checkpoint uint64) (*sessio
 	if err != nil {
 		return nil, err
 	}
+	// Later sessions consume through the same object: it holds the pin id
+	// the server gave this client, and a new one would wait out the pin
+	// (pinnedTTL) before the server delivers to it again.
+	p.cons = cons
 	s := &session{
 		msgs:     make(chan jetstream.Msg, catchUpFactor*p.opts.batchSize),
 		abort:    make(chan struct{}),
@@ -61,24 +68,40 @@ func (p *Projector) openSession(ctx context.Context, checkpoint uint64) (*sessio
 		case <-s.abort:
 		}
 	}
+	// A server before 2.11 drops the priority settings: the consumer has
+	// no group, and pulling in one would be refused.
+	var group []jetstream.PullConsumeOpt
+	pinned := slices.Contains(info.Config.PriorityGroups, priorityGroup)
+	if pinned {
+		group = append(group, jetstream.PullPriorityGroup(priorityGroup))
+	} else {
+		p.log.Warn("the consumer has no priority group (nats-server before 2.11): no pin keeps a second process from consuming it", "consumer", p.consumer)
+	}
 	if p.opts.throttle != nil {
-		s.cc = p.startFetching(cons, info.NumPending, handler)
+		s.cc = p.startFetching(cons, info.NumPending, pinned, handler)
 		s.closed = s.cc.Closed()
 		return s, nil
 	}
-	s.cc, err = cons.Consume(handler,
+	s.cc, err = cons.Consume(handler, append(group,
 		jetstream.PullMaxMessages(catchUpFactor*p.opts.batchSize),
 		// Short pulls and heartbeats: if the client's and the server's view
 		// of outstanding pulls ever drift, deliveries stall until the
 		// missing heartbeat is noticed (2x the heartbeat). With the default
 		// 30s expiry that was a 30s stall (seen here in a catch-up
-		// benchmark); with these it is at most 2s.
-		jetstream.PullExpiry(5*time.Second),
-		jetstream.PullHeartbeat(time.Second),
+		// benchmark); with these it is at most 1s. Each pull also renews
+		// this client's pin, so the expiry is below pinnedTTL.
+		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullHeartbeat(pullExpiry/2),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				// The pin expired or moved; the client pulls again
+				// without it (pin.go says what the loop makes of it).
+				p.log.Debug("consume: pin lost", "consumer", p.consumer)
+				return
+			}
 			p.log.Warn("consume", "consumer", p.consumer, "err", err)
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", p.consumer, err)
 	}
@@ -96,6 +119,12 @@ func (p *Projector) consumerConfig(checkpoint uint64) jetstream.ConsumerConfig {
 		AckWait:       ackWait,
 		MaxAckPending: max(8*p.opts.batchSize, 1024),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// One pinned client at a time (ADR 026): the server delivers to
+		// it alone, and to another only once it stopped pulling for
+		// pinnedTTL.
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{priorityGroup},
+		PinnedTTL:      pinnedTTL,
 	}
 	if checkpoint > 0 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
@@ -119,15 +148,18 @@ const ownerMetadata = "prism-owner"
 // event after the checkpoint is left unapplied while later ones commit.
 // inUseWindow is how recently another owner's delivery or ack makes a
 // consumer count as in use.
-const inUseWindow = 5 * time.Second
+const inUseWindow = pinnedTTL
 
 // InUseBy reports whether the projector consumer described by info is
-// being consumed right now by an owner other than owner (ADR 010), and
-// names it: it has pull requests outstanding, or delivered, had an ack or
-// was created within the last five seconds (a throttled projector has no
-// pull outstanding while it waits on its throttle; a starting one has not
-// pulled yet). An owner of "" (a projector
-// without WithOwner) neither claims nor is refused.
+// being consumed right now by an owner other than owner (ADR 026), and
+// names it: the server has a client pinned, it has pull requests
+// outstanding, or it delivered, had an ack or was created within the last
+// pinnedTTL (a throttled projector has no pull outstanding while it waits
+// on its throttle; a starting one has not pulled yet). It decides which
+// process starts a projector; which one is delivered to is the server's
+// pin, so a wrong answer costs a process that gets nothing, never a split
+// (pin.go). An owner of "" (a projector without WithOwner) neither claims
+// nor is refused.
 func InUseBy(info *jetstream.ConsumerInfo, owner string) (string, bool) {
 	other := info.Config.Metadata[ownerMetadata]
 	if owner == "" || other == "" || other == owner {
@@ -137,19 +169,18 @@ func InUseBy(info *jetstream.ConsumerInfo, owner string) (string, bool) {
 	// A consumer another owner created a moment ago has no pull, delivery
 	// or ack yet, but its projector is starting: two processes started at
 	// the same instant.
-	return other, info.NumWaiting > 0 || recent(info.Delivered.Last) || recent(info.AckFloor.Last) || recent(&info.Created)
+	return other, pinnedClient(info) != "" || info.NumWaiting > 0 || recent(info.Delivered.Last) || recent(info.AckFloor.Last) || recent(&info.Created)
 }
 
 func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
 	want := p.consumerConfig(checkpoint)
-	cons, err := p.js.Consumer(ctx, p.stream, p.consumer)
+	cons, info, err := p.lookUpConsumer(ctx)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return p.createConsumer(ctx, want)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("look up consumer %s: %w", p.consumer, err)
 	}
-	info := cons.CachedInfo()
 	if owner, busy := InUseBy(info, p.opts.owner); busy {
 		return nil, nil, fmt.Errorf("%w: consumer %s on %s is being consumed by %s (%d pull requests waiting); one Prism process projects a namespace into a target",
 			ErrConsumerInUse, p.consumer, p.stream, owner, info.NumWaiting)
@@ -163,8 +194,10 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 	// rest as this projector wants it.
 	cfg := info.Config
 	if cfg.Description != want.Description || cfg.AckWait != want.AckWait || cfg.MaxAckPending != want.MaxAckPending ||
+		cfg.PriorityPolicy != want.PriorityPolicy || !slices.Equal(cfg.PriorityGroups, want.PriorityGroups) || cfg.PinnedTTL != want.PinnedTTL ||
 		cfg.FilterSubject != "" || len(cfg.FilterSubjects) > 0 || (want.Metadata != nil && cfg.Metadata[ownerMetadata] != want.Metadata[ownerMetadata]) {
 		cfg.Description, cfg.AckWait, cfg.MaxAckPending = want.Description, want.AckWait, want.MaxAckPending
+		cfg.PriorityPolicy, cfg.PriorityGroups, cfg.PinnedTTL = want.PriorityPolicy, want.PriorityGroups, want.PinnedTTL
 		if want.Metadata != nil {
 			if cfg.Metadata == nil {
 				cfg.Metadata = map[string]string{}

@@ -46,6 +46,10 @@ func (p *Projector) run(ctx context.Context, sess *session) {
 		err := p.consume(ctx, sess)
 		sess.close()
 		resync := errors.Is(err, errResync)
+		if errors.Is(err, ErrConsumerInUse) {
+			p.lostTo(err)
+			return
+		}
 		if !resync || p.reachedStop() {
 			switch {
 			case err != nil && !resync:
@@ -67,6 +71,10 @@ func (p *Projector) run(ctx context.Context, sess *session) {
 			if sess, err = p.openSession(ctx, p.Applied()); err == nil {
 				break
 			}
+			if errors.Is(err, ErrConsumerInUse) {
+				p.lostTo(err)
+				return
+			}
 			p.log.Warn("reopen consumer", "attempt", attempt, "err", err)
 			if p.sleep(ctx, attempt) != nil {
 				return
@@ -81,6 +89,9 @@ func (p *Projector) run(ctx context.Context, sess *session) {
 func (p *Projector) consume(ctx context.Context, s *session) error {
 	stopping := p.stopping
 	batch := make([]jetstream.Msg, 0, batchLimit(p.opts.batchSize, p.opts.batchSize))
+	pinCheck := time.NewTicker(pinCheckEvery)
+	defer pinCheck.Stop()
+	s.pins.lastSeen = time.Now()
 	for {
 		batch = batch[:0]
 		ended := false
@@ -97,8 +108,16 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 			continue
 		case <-s.closed:
 			ended = true
+		case <-pinCheck.C:
+			if err := p.checkPin(ctx, &s.pins); err != nil {
+				return err
+			}
+			continue
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if len(batch) > 0 {
+			s.pins.delivered(batch[0])
 		}
 		limit := batchLimit(p.opts.batchSize, len(s.msgs))
 	fill:

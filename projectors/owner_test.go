@@ -94,7 +94,7 @@ func holdPull(t *testing.T, js jetstream.JetStream) (release func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	req := fmt.Sprintf(`{"batch":1,"expires":%d}`, time.Minute.Nanoseconds())
+	req := fmt.Sprintf(`{"batch":1,"expires":%d,"group":"prism"}`, time.Minute.Nanoseconds())
 	if err := nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+stream+"."+consumer, sub.Subject, []byte(req)); err != nil {
 		t.Fatal(err)
 	}

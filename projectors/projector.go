@@ -98,6 +98,12 @@ type Projector struct {
 	stopping chan struct{} // closed by Stop: drain and return
 	done     chan struct{} // closed when the loop goroutine has returned
 
+	// cons is the durable consumer once a session opened it (pin.go).
+	cons jetstream.Consumer
+	// lost is why the loop ended by itself, another process projecting
+	// the target now (Lost); nil otherwise.
+	lost atomic.Pointer[error]
+
 	applied    atomic.Uint64
 	streamLast atomic.Uint64 // highest stream sequence seen, for the lag gauge
 	// applyEWMA is the moving average of the commit time of the last
@@ -262,6 +268,25 @@ func (p *Projector) Stop(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("stop projector %s/%s: %w: %w", p.ns, p.target, ErrStopTimeout, ctx.Err())
 	}
+}
+
+// Lost returns an error wrapping ErrConsumerInUse once the projector
+// stopped by itself because the server pins another client of its
+// consumer (ADR 026): another process projects the target now. Done is
+// closed then. It returns nil while the projector runs and after any other
+// end.
+func (p *Projector) Lost() error {
+	if err := p.lost.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// lostTo records that another process projects the target now; only the
+// loop goroutine calls it, as it returns.
+func (p *Projector) lostTo(err error) {
+	p.lost.Store(&err)
+	p.log.Warn("another process projects the target now; this projector stops (unacknowledged messages go to it)", "applied", p.Applied(), "reason", err)
 }
 
 // Applied returns the target's checkpoint as last committed (or read by

@@ -23,8 +23,9 @@ type Throttle interface {
 
 // fetchExpiry is how long one pull request of a throttled projector waits
 // for messages on the server; like the unthrottled pulls (consumer.go) it is
-// short, with heartbeats, so a lost pull stalls for seconds at most.
-const fetchExpiry = 5 * time.Second
+// short, with heartbeats, so a lost pull stalls for seconds at most, and
+// each pull renews the projector's pin (pin.go).
+const fetchExpiry = pullExpiry
 
 // A throttled projector sizes its pulls so that paying for one takes about
 // pullWaitTarget: a low rate gets small, frequent pulls (steady progress,
@@ -80,7 +81,11 @@ var _ jetstream.ConsumeContext = (*fetchSession)(nil)
 // is how many messages wait on the stream for the consumer. It ends
 // (closing Closed) on Stop or Drain, or when a pull fails: the session then
 // ends by itself and the loop repositions the consumer (errResync).
-func (p *Projector) startFetching(cons jetstream.Consumer, pending uint64, handler func(jetstream.Msg)) *fetchSession {
+func (p *Projector) startFetching(cons jetstream.Consumer, pending uint64, pinned bool, handler func(jetstream.Msg)) *fetchSession {
+	opts := []jetstream.FetchOpt{jetstream.FetchHeartbeat(fetchExpiry / 4)}
+	if pinned {
+		opts = append(opts, jetstream.FetchPriorityGroup(priorityGroup))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fetchSession{cancel: cancel, closed: make(chan struct{})}
 	most := batchLimit(p.opts.batchSize, p.opts.batchSize)
@@ -103,7 +108,7 @@ func (p *Projector) startFetching(cons jetstream.Consumer, pending uint64, handl
 					return
 				}
 			}
-			got, left, err := fetchOnce(ctx, cons, size, handler)
+			got, left, err := fetchOnce(ctx, cons, size, opts, handler)
 			if err != nil {
 				p.log.Warn("pull", "consumer", p.consumer, "err", err)
 				return
@@ -121,10 +126,10 @@ func (p *Projector) startFetching(cons jetstream.Consumer, pending uint64, handl
 // delivers to handler, and returns how many it handed over and how many
 // were left on the stream after the last (0 when none came). A request
 // that expires or is cancelled is not an error.
-func fetchOnce(ctx context.Context, cons jetstream.Consumer, n int, handler func(jetstream.Msg)) (got int, pending uint64, err error) {
+func fetchOnce(ctx context.Context, cons jetstream.Consumer, n int, opts []jetstream.FetchOpt, handler func(jetstream.Msg)) (got int, pending uint64, err error) {
 	fctx, cancel := context.WithTimeout(ctx, fetchExpiry)
 	defer cancel()
-	b, err := cons.Fetch(n, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(time.Second))
+	b, err := cons.Fetch(n, append(opts, jetstream.FetchContext(fctx))...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, 0, nil
