@@ -216,3 +216,30 @@ func (l *tcpLink) heal() {
 	defer l.mu.Unlock()
 	l.down = false
 }
+
+// The consumer of a release before pinned consumers (no priority group) is
+// given the group when a projector starts on it, and keeps its position.
+func TestConsumerOfAnEarlierReleaseGetsThePin(t *testing.T) {
+	js := startJetStream(t)
+	pub := newPublisher(js)
+	for i := range 10 {
+		pub.publish(t, putEvent(i))
+	}
+	ctx := context.Background()
+	if _, err := js.CreateConsumer(ctx, subjects.Stream(testNS), jetstream.ConsumerConfig{
+		Durable: subjects.Consumer("sqlite"), AckPolicy: jetstream.AckAllPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	p := startProjector(t, js, "sqlite", st, projectors.WithOwner("host/1"))
+	checkCaughtUp(t, p, pub, st, nil)
+	cons, err := js.Consumer(ctx, subjects.Stream(testNS), subjects.Consumer("sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cons.CachedInfo().Config
+	if cfg.PriorityPolicy != jetstream.PriorityPolicyPinned || len(cfg.PriorityGroups) != 1 || cfg.PriorityGroups[0] != "prism" || cfg.PinnedTTL != 3*time.Second {
+		t.Fatalf("consumer after Start: policy %v, groups %v, pinned TTL %v; want pinned, [prism], 3s", cfg.PriorityPolicy, cfg.PriorityGroups, cfg.PinnedTTL)
+	}
+}
