@@ -218,7 +218,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 // with. Throughput is compared only where Prism's series carried the whole
 // load, as the baseline's did.
 var ratioPairs = map[string][]string{
-	"put":    {"js-publish-sync/publish", "js-publish-async/publish", "sqlite-upsert/upsert", "postgres-upsert/upsert"},
+	"put":    {"js-publish-sync/publish", "js-publish-async/publish", "js-publish-async-best/publish", "sqlite-upsert/upsert", "postgres-upsert/upsert"},
 	"get":    {"nats-echo/request", "sqlite-get/get", "postgres-get/get"},
 	"events": {"js-consume/events", "sqlite-bulk-upsert/rows", "postgres-bulk-upsert/rows"},
 }
