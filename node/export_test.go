@@ -39,3 +39,16 @@ func policyOf(perm auth.Permission, who ...string) auth.Policy {
 	}
 	return p
 }
+
+// ProjectsPrimary reports whether n runs the projector of namespace ns's
+// primary target (false on standby).
+func ProjectsPrimary(n *Node, ns string) bool {
+	n.set.mu.Lock()
+	defer n.set.mu.Unlock()
+	sv := n.set.served[ns]
+	if sv == nil {
+		return false
+	}
+	run := sv.primaryRun()
+	return run != nil && run.proj != nil
+}

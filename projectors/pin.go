@@ -23,8 +23,9 @@ const (
 	// next pulling client this long after its last pull.
 	pinnedTTL = 3 * time.Second
 	// pullExpiry is how long one pull request waits; the pinned client
-	// renews its pin with every pull, so it is below pinnedTTL.
-	pullExpiry = 2 * time.Second
+	// renews its pin with every pull, so it is well below pinnedTTL: a
+	// client starved of CPU for the difference loses its pin.
+	pullExpiry = time.Second
 	// pinCheckEvery is how often an idle projector asks the server which
 	// client it pins (pinWatch).
 	pinCheckEvery = 2 * time.Second
