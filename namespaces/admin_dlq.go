@@ -95,12 +95,12 @@ func (c *AdminClient) DLQShow(ctx context.Context, name string, seq uint64) (Dea
 // each. The reply lists every dead letter redriven.
 func (c *AdminClient) DLQRedrive(ctx context.Context, sel DLQSelection, wait time.Duration, by string, progress io.Writer) (DLQRedriveReply, error) {
 	out := DLQRedriveReply{Name: sel.Name, Redriven: []RedriveResult{}}
-	err := c.inChunks(ctx, sel, func(seqs []uint64) (uint64, error) {
+	err := c.inChunks(ctx, sel, func(seqs []uint64) error {
 		var r DLQRedriveReply
 		err := c.call(ctx, AdminDLQRedrive, DLQRedriveRequest{DLQSelection: DLQSelection{Name: sel.Name, Seqs: seqs}, WaitMS: wait.Milliseconds(), By: by}, &r)
 		out.Redriven, out.Remaining = append(out.Redriven, r.Redriven...), r.Remaining
 		fmt.Fprintf(progress, "redrove %d dead letters of %s; %d left\n", len(out.Redriven), sel.Name, r.Remaining)
-		return r.Remaining, err
+		return err
 	})
 	return out, err
 }
@@ -108,12 +108,12 @@ func (c *AdminClient) DLQRedrive(ctx context.Context, sel DLQSelection, wait tim
 // DLQDrop deletes the dead letters sel selects (as DLQRedrive does).
 func (c *AdminClient) DLQDrop(ctx context.Context, sel DLQSelection, by string, progress io.Writer) (DLQDropReply, error) {
 	out := DLQDropReply{Name: sel.Name, Dropped: []uint64{}}
-	err := c.inChunks(ctx, sel, func(seqs []uint64) (uint64, error) {
+	err := c.inChunks(ctx, sel, func(seqs []uint64) error {
 		var r DLQDropReply
 		err := c.call(ctx, AdminDLQDrop, DLQDropRequest{DLQSelection: DLQSelection{Name: sel.Name, Seqs: seqs}, Confirm: true, By: by}, &r)
 		out.Dropped, out.Remaining = append(out.Dropped, r.Dropped...), r.Remaining
 		fmt.Fprintf(progress, "dropped %d dead letters of %s; %d left\n", len(out.Dropped), sel.Name, r.Remaining)
-		return r.Remaining, err
+		return err
 	})
 	return out, err
 }
@@ -122,7 +122,7 @@ func (c *AdminClient) DLQDrop(ctx context.Context, sel DLQSelection, by string, 
 // MaxDeadLettersPerRequest at a time. With sel.All they are listed first,
 // so that dead letters that appear meanwhile (an event refused again) are
 // not taken.
-func (c *AdminClient) inChunks(ctx context.Context, sel DLQSelection, do func([]uint64) (uint64, error)) error {
+func (c *AdminClient) inChunks(ctx context.Context, sel DLQSelection, do func([]uint64) error) error {
 	seqs := sel.Seqs
 	if sel.All {
 		l, err := c.DLQListAll(ctx, sel.Name, sel.Target)
@@ -139,7 +139,7 @@ func (c *AdminClient) inChunks(ctx context.Context, sel DLQSelection, do func([]
 		return status.Invalidf("name the dead letters (their seqs, from prism dlq list) or pass --all")
 	}
 	for chunk := range slices.Chunk(seqs, MaxDeadLettersPerRequest) {
-		if _, err := do(chunk); err != nil {
+		if err := do(chunk); err != nil {
 			return err
 		}
 	}

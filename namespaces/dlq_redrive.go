@@ -1,9 +1,11 @@
 package namespaces
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -100,6 +102,7 @@ func RedriveDeadLetters(ctx context.Context, js jetstream.JetStream, req DLQRedr
 	if dls, err = withRecords(ctx, dlq, req.Name, dls); err != nil {
 		return DLQRedriveReply{}, err
 	}
+	slices.SortFunc(dls, func(a, b DeadLetterEvent) int { return cmp.Compare(a.Seq, b.Seq) })
 	stream, err := js.Stream(ctx, subjects.Stream(req.Name))
 	if err != nil {
 		return DLQRedriveReply{}, status.FromJetStream(err, req.Name, "reading the namespace's stream")
