@@ -230,7 +230,8 @@ func recordSince(ctx context.Context, stream jetstream.Stream, ns, subject strin
 			return nil, 0, status.FromJetStream(err, ns, "reading the record's events")
 		}
 		if len(msgs) == maxRedriveEvents {
-			return nil, 0, status.Newf(status.ErrFailedPrecondition.Code, "the record of subject %s has more than %d events since sequence %d: compact the stream first (prism compact %s), then redrive again", subject, maxRedriveEvents, from, ns)
+			// Not the subject: it holds the record id, and refusals are logged.
+			return nil, 0, status.Newf(status.ErrFailedPrecondition.Code, "the record of the dead letter of stream sequence %d has more than %d events since: compact the stream first (prism compact %s), then redrive again", from, maxRedriveEvents, ns)
 		}
 		msgs = append(msgs, copyEvent(m))
 		last, seq = m.Sequence, m.Sequence+1

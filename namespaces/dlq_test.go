@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -167,5 +169,34 @@ func TestRedriveSupersededAppendsAndRefusals(t *testing.T) {
 	}
 	if got := copies(t, js, last); len(got) != 1 || got[0] != strconv.FormatUint(st, 10) {
 		t.Fatalf("republished copies of %v, want only the append %d", got, st)
+	}
+}
+
+// A record with more events since its dead letter than one atomic batch
+// takes is refused with FAILED_PRECONDITION naming prism compact (not the
+// record's subject: refusals are logged), and its dead letter is kept.
+func TestRedriveRefusesALongRecord(t *testing.T) {
+	_, js := natstest.Start(t)
+	natstest.NamespaceStreams(t, js, dlqNS)
+	ctx := context.Background()
+	first := kvPut(t, "long", "0")
+	s1 := publishEvent(t, js, first)
+	for i := range 500 {
+		if _, err := js.PublishMsgAsync(kvPut(t, "long", strconv.Itoa(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+		t.Fatal("publish timed out")
+	}
+	d := deadLetter(t, js, first, s1, "sqlite")
+	_, err := namespaces.RedriveDeadLetters(ctx, js, namespaces.DLQRedriveRequest{DLQSelection: namespaces.DLQSelection{Name: dlqNS, Seqs: []uint64{d}}})
+	if !errors.Is(err, status.ErrFailedPrecondition) || !strings.Contains(err.Error(), "prism compact") || strings.Contains(err.Error(), first.Subject) {
+		t.Fatalf("redrive of a 501-event record: %v, want FAILED_PRECONDITION naming prism compact, without the subject", err)
+	}
+	if _, err := namespaces.ShowDeadLetter(ctx, js, dlqNS, d); err != nil {
+		t.Fatalf("the refused dead letter is gone: %v", err)
 	}
 }
