@@ -171,9 +171,6 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, req DLQListReq
 		return DLQListReply{}, err
 	}
 	out := DLQListReply{Name: req.Name, DeadLetters: []DeadLetter{}}
-	if out.Depth, err = depth(ctx, s, req.Name); err != nil {
-		return out, err
-	}
 	err = scan(ctx, s, req.Name, req.After, func(d DeadLetterEvent) bool {
 		if req.Target != "" && d.Target != req.Target {
 			return true
@@ -185,6 +182,11 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, req DLQListReq
 		out.DeadLetters = append(out.DeadLetters, d.DeadLetter)
 		return true
 	})
+	if err != nil {
+		return out, err
+	}
+	// Counted after the scan, so that it includes what the page lists.
+	out.Depth, err = depth(ctx, s, req.Name)
 	return out, err
 }
 

@@ -41,6 +41,9 @@ const (
 	// later event of its record (compacted away, expired, purged), so a
 	// replay would not apply it either: nothing was republished.
 	RedriveSuperseded = "superseded"
+	// RedriveRefused: the dead letter cannot be redriven (Detail says why
+	// and what to do); it is kept.
+	RedriveRefused = "refused"
 )
 
 // RedriveResult is what became of one redriven dead letter.
@@ -54,6 +57,8 @@ type RedriveResult struct {
 	NewSeq uint64 `json:"new_seq,omitempty"`
 	// NewReason is its reason.
 	NewReason string `json:"new_reason,omitempty"`
+	// Detail says why an outcome RedriveRefused was refused.
+	Detail string `json:"detail,omitempty"`
 }
 
 // DLQRedriveReply lists what became of each dead letter redriven, and how
@@ -87,9 +92,10 @@ const casAttempts = 5
 //     keeps one copy of an event id; a Log is appended to).
 //
 // An event refused again gets a new dead letter (outcome
-// RedriveFailedAgain): nothing is ever lost. Errors: NOT_FOUND,
-// INVALID_ARGUMENT, UNAVAILABLE as ShowDeadLetter; FAILED_PRECONDITION for
-// a namespace stream that cannot take the republish.
+// RedriveFailedAgain): nothing is ever lost. A record that cannot be
+// redriven (too many events since, a graph vertex delete) is kept with
+// outcome RedriveRefused. Errors: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE
+// as ShowDeadLetter, and JetStream's refusal of the republish.
 func RedriveDeadLetters(ctx context.Context, js jetstream.JetStream, req DLQRedriveRequest) (DLQRedriveReply, error) {
 	dlq, err := dlqStream(ctx, js)
 	if err != nil {
@@ -130,7 +136,14 @@ func RedriveDeadLetters(ctx context.Context, js jetstream.JetStream, req DLQRedr
 			if f, rec := first[d.Subject]; rec {
 				from.StreamSeq = f
 			}
-			if seqs, err = republish(ctx, js, stream, req.Name, from); err != nil {
+			seqs, err = republish(ctx, js, stream, req.Name, from)
+			if e := (*status.Error)(nil); errors.As(err, &e) && e.Code == status.ErrFailedPrecondition.Code {
+				// This record cannot be redriven; the others can.
+				r.Outcome, r.Detail = RedriveRefused, e.Message
+				out.Redriven = append(out.Redriven, r)
+				continue
+			}
+			if err != nil {
 				return out, err
 			}
 			if byRecord(d.Subject) {
@@ -196,6 +209,9 @@ func republish(ctx context.Context, js jetstream.JetStream, stream jetstream.Str
 	}
 	for attempt := 1; ; attempt++ {
 		msgs, last, err := recordSince(ctx, stream, ns, d.Subject, d.StreamSeq)
+		if err == nil && len(msgs) > 0 {
+			msgs, err = vertexSuffix(d, msgs)
+		}
 		if err != nil || len(msgs) == 0 {
 			return nil, err
 		}
@@ -212,6 +228,30 @@ func republish(ctx context.Context, js jetstream.JetStream, stream jetstream.Str
 			return nil, status.FromJetStream(err, ns, fmt.Sprintf("republishing the record of dead letter %d", d.Seq))
 		}
 	}
+}
+
+// vertexSuffix trims the events of a graph vertex to republish: a vertex
+// delete also deletes the vertex's edges, so republishing one would
+// delete the edges written after it, which a replay keeps. The events up
+// to the last delete after the dead-lettered event are superseded by it
+// (the target applied that delete); a dead-lettered delete itself cannot
+// be re-projected from the vertex alone and is refused. Other subjects'
+// events are returned as they are.
+func vertexSuffix(d DeadLetter, msgs []*nats.Msg) ([]*nats.Msg, error) {
+	ev, err := subjects.ParseEvent(d.Subject)
+	if err != nil || ev.Abstraction != subjects.AbstractionGraphVertex {
+		return msgs, nil
+	}
+	isDelete := func(m *nats.Msg) bool { return m.Header.Get(subjects.HeaderType) == subjects.TypeGraphVertexDelete }
+	if isDelete(msgs[0]) && msgs[0].Header.Get(subjects.HeaderRedriveOf) == strconv.FormatUint(d.StreamSeq, 10) {
+		return nil, status.Newf(status.ErrFailedPrecondition.Code, "dead letter %d is a vertex delete: republished now it would also delete the edges written since; rebuild the target from the stream (prism replay --reset, docs/replay.md) or drop the dead letter", d.Seq)
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if isDelete(msgs[i]) {
+			return msgs[i+1:], nil
+		}
+	}
+	return msgs, nil
 }
 
 // recordSince returns copies of the events of subject from stream sequence

@@ -173,8 +173,8 @@ func TestRedriveSupersededAppendsAndRefusals(t *testing.T) {
 }
 
 // A record with more events since its dead letter than one atomic batch
-// takes is refused with FAILED_PRECONDITION naming prism compact (not the
-// record's subject: refusals are logged), and its dead letter is kept.
+// takes is refused, naming prism compact (not the record's subject, which
+// holds its id), and its dead letter is kept.
 func TestRedriveRefusesALongRecord(t *testing.T) {
 	_, js := natstest.Start(t)
 	natstest.NamespaceStreams(t, js, dlqNS)
@@ -192,11 +192,52 @@ func TestRedriveRefusesALongRecord(t *testing.T) {
 		t.Fatal("publish timed out")
 	}
 	d := deadLetter(t, js, first, s1, "sqlite")
-	_, err := namespaces.RedriveDeadLetters(ctx, js, namespaces.DLQRedriveRequest{DLQSelection: namespaces.DLQSelection{Name: dlqNS, Seqs: []uint64{d}}})
-	if !errors.Is(err, status.ErrFailedPrecondition) || !strings.Contains(err.Error(), "prism compact") || strings.Contains(err.Error(), first.Subject) {
-		t.Fatalf("redrive of a 501-event record: %v, want FAILED_PRECONDITION naming prism compact, without the subject", err)
+	reply, err := namespaces.RedriveDeadLetters(ctx, js, namespaces.DLQRedriveRequest{DLQSelection: namespaces.DLQSelection{Name: dlqNS, Seqs: []uint64{d}}})
+	if err != nil || len(reply.Redriven) != 1 || reply.Remaining != 1 {
+		t.Fatalf("redrive of a 501-event record: %+v, %v", reply, err)
+	}
+	if r := reply.Redriven[0]; r.Outcome != namespaces.RedriveRefused || !strings.Contains(r.Detail, "prism compact") || strings.Contains(r.Detail, first.Subject) || len(r.Republished) != 0 {
+		t.Fatalf("redrive of a 501-event record: %+v, want refused naming prism compact, without the subject", r)
 	}
 	if _, err := namespaces.ShowDeadLetter(ctx, js, dlqNS, d); err != nil {
 		t.Fatalf("the refused dead letter is gone: %v", err)
+	}
+}
+
+// A graph vertex delete also deletes the vertex's edges, so a redrive
+// never republishes one: the events up to a later delete are superseded
+// by it, and a dead-lettered delete is refused (and kept).
+func TestRedriveOfAVertexNeverRepublishesADelete(t *testing.T) {
+	_, js := natstest.Start(t)
+	natstest.NamespaceStreams(t, js, dlqNS)
+	ctx := context.Background()
+	vertex := func(id string, del bool) *nats.Msg {
+		msg, err := subjects.NewGraphEvent(subjects.EventMeta{Namespace: dlqNS}, &prismv1.GraphEvent{
+			Element: &prismv1.GraphEvent_Vertex{Vertex: &prismv1.Vertex{Id: id, Label: "person"}}, Delete: del})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	up := vertex("v", false)
+	sUp := publishEvent(t, js, up)
+	publishEvent(t, js, vertex("v", true))
+	sAgain := publishEvent(t, js, vertex("v", false))
+	del := vertex("w", true)
+	sDel := publishEvent(t, js, del)
+	dUp, dDel := deadLetter(t, js, up, sUp, "sqlite"), deadLetter(t, js, del, sDel, "sqlite")
+
+	reply, err := namespaces.RedriveDeadLetters(ctx, js, namespaces.DLQRedriveRequest{DLQSelection: namespaces.DLQSelection{Name: dlqNS, All: true}})
+	if err != nil || len(reply.Redriven) != 2 || reply.Remaining != 1 {
+		t.Fatalf("redrive: %+v, %v; want two results, the delete's dead letter kept", reply, err)
+	}
+	if r := reply.Redriven[0]; r.Seq != dUp || r.Outcome != namespaces.RedrivePublished || len(r.Republished) != 1 {
+		t.Errorf("upsert before a delete: %+v, want only the upsert after the delete republished", r)
+	}
+	if got := copies(t, js, sDel); len(got) != 1 || got[0] != strconv.FormatUint(sAgain, 10) {
+		t.Errorf("republished copies of %v, want only %d", got, sAgain)
+	}
+	if r := reply.Redriven[1]; r.Seq != dDel || r.Outcome != namespaces.RedriveRefused || !strings.Contains(r.Detail, "prism replay") {
+		t.Errorf("dead-lettered vertex delete: %+v, want refused pointing to prism replay", r)
 	}
 }

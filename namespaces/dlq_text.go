@@ -61,12 +61,14 @@ func (r DLQRedriveReply) WriteText(out io.Writer) error {
 			fmt.Fprintf(out, "dead letter %d (stream seq %d, %s): refused again, now dead letter %d: %s\n", x.Seq, x.StreamSeq, x.Target, x.NewSeq, x.NewReason)
 		case RedrivePublished:
 			fmt.Fprintf(out, "dead letter %d (stream seq %d, %s): republished as %v, not applied yet (see the target's lag)\n", x.Seq, x.StreamSeq, x.Target, x.Republished)
+		case RedriveRefused:
+			fmt.Fprintf(out, "dead letter %d (stream seq %d, %s): not redriven, kept: %s\n", x.Seq, x.StreamSeq, x.Target, x.Detail)
 		case RedriveSuperseded:
 			fmt.Fprintf(out, "dead letter %d (stream seq %d, %s): superseded, the stream no longer holds its record's events\n", x.Seq, x.StreamSeq, x.Target)
 		}
 	}
-	_, err := fmt.Fprintf(out, "namespace %s: %d redriven (%d applied, %d not yet, %d refused again, %d superseded); %d dead letters left\n",
-		r.Name, len(r.Redriven), counts[RedriveApplied], counts[RedrivePublished], counts[RedriveFailedAgain], counts[RedriveSuperseded], r.Remaining)
+	_, err := fmt.Fprintf(out, "namespace %s: %d redriven (%d applied, %d not yet, %d refused again, %d superseded), %d kept; %d dead letters left\n",
+		r.Name, len(r.Redriven)-counts[RedriveRefused], counts[RedriveApplied], counts[RedrivePublished], counts[RedriveFailedAgain], counts[RedriveSuperseded], counts[RedriveRefused], r.Remaining)
 	return err
 }
 

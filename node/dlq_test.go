@@ -39,7 +39,7 @@ func TestDeadLettersThroughTheAdminAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var l namespaces.DLQListReply
-	for deadline := time.Now().Add(20 * time.Second); len(l.DeadLetters) == 0; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); len(l.DeadLetters) == 0 || l.Depth == 0; time.Sleep(20 * time.Millisecond) {
 		if l, err = admin.DLQListAll(ctx, "orders", ""); err != nil {
 			t.Fatal(err)
 		}
