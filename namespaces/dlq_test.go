@@ -22,7 +22,7 @@ import (
 const dlqNS = "shop"
 
 // publishEvent stores msg in the namespace stream and returns its seq.
-func publishEvent(t *testing.T, js jetstream.JetStream, msg *nats.Msg) uint64 {
+func publishEvent(t testing.TB, js jetstream.JetStream, msg *nats.Msg) uint64 {
 	t.Helper()
 	ack, err := js.PublishMsg(context.Background(), msg)
 	if err != nil {
@@ -31,7 +31,7 @@ func publishEvent(t *testing.T, js jetstream.JetStream, msg *nats.Msg) uint64 {
 	return ack.Sequence
 }
 
-func kvPut(t *testing.T, id, v string) *nats.Msg {
+func kvPut(t testing.TB, id, v string) *nats.Msg {
 	t.Helper()
 	msg, err := subjects.NewKeyValueEvent(subjects.EventMeta{Namespace: dlqNS}, &prismv1.KeyValueEvent{Id: []byte(id),
 		Change: &prismv1.KeyValueEvent_Put{Put: &prismv1.KeyValuePut{Items: []*prismv1.Item{{Key: []byte("k"), Value: []byte(v)}}}}})
@@ -43,7 +43,7 @@ func kvPut(t *testing.T, id, v string) *nats.Msg {
 
 // deadLetter stores a dead letter of target for event msg at seq, as a
 // projector does, and returns its sequence in the dead-letter stream.
-func deadLetter(t *testing.T, js jetstream.JetStream, msg *nats.Msg, seq uint64, target string) uint64 {
+func deadLetter(t testing.TB, js jetstream.JetStream, msg *nats.Msg, seq uint64, target string) uint64 {
 	t.Helper()
 	dl := nats.NewMsg(subjects.DeadLetter(dlqNS))
 	dl.Data = msg.Data
