@@ -363,6 +363,10 @@ func withRecords(ctx context.Context, s jetstream.Stream, ns string, dls []DeadL
 	if len(records) == 0 {
 		return dls, nil
 	}
+	// The common case: every dead letter of ns is selected already.
+	if d, err := depth(ctx, s, ns); err != nil || d <= uint64(len(dls)) {
+		return dls, err
+	}
 	n := 0
 	err := scan(ctx, s, ns, 0, func(d DeadLetterEvent) bool {
 		if records[d.Subject] && !have[d.Seq] {
