@@ -61,6 +61,21 @@ func waitApplyErrors(t *testing.T, reg *prometheus.Registry) {
 	}
 }
 
+// liftAndCheck waits until the transient cause made an apply fail, lifts
+// it, and checks that the put publishPut made at seq (r1: k=v) is then
+// applied and nothing was dead-lettered.
+func liftAndCheck(t *testing.T, js jetstream.JetStream, p *projectors.Projector, reg *prometheus.Registry, seq uint64,
+	get func(context.Context, *prismv1.GetRequest) (*prismv1.GetResponse, error), lift func() error) {
+	t.Helper()
+	waitApplyErrors(t, reg)
+	if err := lift(); err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, p, seq)
+	checkItem(t, get, "r1", "k", "v")
+	checkNoDeadLetters(t, js)
+}
+
 // checkNoDeadLetters fails the test if the dead-letter stream holds any.
 func checkNoDeadLetters(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
@@ -105,13 +120,11 @@ func TestTransientSQLiteBusyNeverDeadLetters(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := startProjector(t, js, "sqlite", st, projectors.WithRegisterer(reg))
 	seq := publishPut(t, js, "r1", "k", "v")
-	waitApplyErrors(t, reg) // one busy timeout (5 s) has passed
-	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	waitApplied(t, p, seq)
-	checkItem(t, st.GetItems, "r1", "k", "v")
-	checkNoDeadLetters(t, js)
+	// The first failure comes after one busy timeout (5 s).
+	liftAndCheck(t, js, p, reg, seq, st.GetItems, func() error {
+		_, err := conn.ExecContext(context.Background(), "ROLLBACK")
+		return err
+	})
 }
 
 // openPostgres opens a store of a fresh namespace schema with the session
@@ -137,30 +150,33 @@ func openPostgres(t *testing.T, params string) (*postgres.Store, *pgx.Conn) {
 	return st, conn
 }
 
+// lockItems locks the items table of st in a transaction of conn, rolled
+// back at the end of the test if it is still open.
+func lockItems(t *testing.T, conn *pgx.Conn, st *postgres.Store) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(ctx) })
+	if _, err := tx.Exec(ctx, fmt.Sprintf("LOCK TABLE %s.items IN ACCESS EXCLUSIVE MODE", pgx.Identifier{st.Schema()}.Sanitize())); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // PostgreSQL: another transaction locks the items table; the store's
 // session gives up on the lock after lock_timeout (55P03).
 func TestTransientPostgresLockTimeoutNeverDeadLetters(t *testing.T) {
 	js := startJetStream(t)
 	st, conn := openPostgres(t, "lock_timeout=100ms")
 	ctx := context.Background()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, fmt.Sprintf("LOCK TABLE %s.items IN ACCESS EXCLUSIVE MODE", pgx.Identifier{st.Schema()}.Sanitize())); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockItems(t, conn, st)
 	reg := prometheus.NewRegistry()
 	p := startProjector(t, js, "postgres", st, projectors.WithRegisterer(reg))
 	seq := publishPut(t, js, "r1", "k", "v")
-	waitApplyErrors(t, reg)
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitApplied(t, p, seq)
-	checkItem(t, st.GetItems, "r1", "k", "v")
-	checkNoDeadLetters(t, js)
+	liftAndCheck(t, js, p, reg, seq, st.GetItems, func() error { return tx.Rollback(ctx) })
 }
 
 // PostgreSQL: the store's connections are killed with pg_terminate_backend
@@ -172,14 +188,7 @@ func TestTransientPostgresKilledConnectionNeverDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	// Hold the lock so the apply is in flight on a backend when it is
 	// killed; the kill ends the wait.
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, fmt.Sprintf("LOCK TABLE %s.items IN ACCESS EXCLUSIVE MODE", pgx.Identifier{st.Schema()}.Sanitize())); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockItems(t, conn, st)
 	reg := prometheus.NewRegistry()
 	p := startProjector(t, js, "postgres", st, projectors.WithRegisterer(reg))
 	seq := publishPut(t, js, "r1", "k", "v")
@@ -202,13 +211,7 @@ func TestTransientPostgresKilledConnectionNeverDeadLetters(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	waitApplyErrors(t, reg)
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitApplied(t, p, seq)
-	checkItem(t, st.GetItems, "r1", "k", "v")
-	checkNoDeadLetters(t, js)
+	liftAndCheck(t, js, p, reg, seq, st.GetItems, func() error { return tx.Rollback(ctx) })
 }
 
 // NATS KV: the bucket's stream refuses writes (it is full) until its
@@ -243,13 +246,10 @@ func TestTransientNATSKVFullNeverDeadLetters(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := startProjector(t, js, "natskv", st, projectors.WithRegisterer(reg))
 	seq := publishPut(t, js, "r1", "k", "v")
-	waitApplyErrors(t, reg)
-	if _, err := js.UpdateStream(ctx, orig); err != nil {
-		t.Fatal(err)
-	}
-	waitApplied(t, p, seq)
-	checkItem(t, st.GetItems, "r1", "k", "v")
-	checkNoDeadLetters(t, js)
+	liftAndCheck(t, js, p, reg, seq, st.GetItems, func() error {
+		_, err := js.UpdateStream(ctx, orig)
+		return err
+	})
 }
 
 // Kafka (kfake): the broker refuses the produce requests of the data
