@@ -122,25 +122,42 @@ func RedriveDeadLetters(ctx context.Context, js jetstream.JetStream, req DLQRedr
 	// A record is re-projected once, from the first of its dead letters
 	// selected (of any target): done holds what that republished.
 	first := map[string]uint64{}
+	dead := map[string]map[uint64]bool{} // the dead-lettered seqs of each record
 	for _, d := range dls {
-		if f, ok := first[d.Subject]; byRecord(d.Subject) && (!ok || d.StreamSeq < f) {
+		if !byRecord(d.Subject) {
+			continue
+		}
+		if f, ok := first[d.Subject]; !ok || d.StreamSeq < f {
 			first[d.Subject] = d.StreamSeq
 		}
+		if dead[d.Subject] == nil {
+			dead[d.Subject] = map[uint64]bool{}
+		}
+		dead[d.Subject][d.StreamSeq] = true
 	}
 	done := map[string][]uint64{}
+	refused := map[string]string{}
 	for _, d := range dls {
 		r := RedriveResult{DeadLetter: d.DeadLetter}
+		if why, ok := refused[d.Subject]; ok {
+			r.Outcome, r.Detail = RedriveRefused, why
+			out.Redriven = append(out.Redriven, r)
+			continue
+		}
 		seqs, ok := done[d.Subject]
 		if !ok {
 			from := d.DeadLetter
 			if f, rec := first[d.Subject]; rec {
 				from.StreamSeq = f
 			}
-			seqs, err = republish(ctx, js, stream, req.Name, from)
+			seqs, err = republish(ctx, js, stream, req.Name, from, dead[d.Subject])
 			if e := (*status.Error)(nil); errors.As(err, &e) && e.Code == status.ErrFailedPrecondition.Code {
 				// This record cannot be redriven; the others can.
 				r.Outcome, r.Detail = RedriveRefused, e.Message
 				out.Redriven = append(out.Redriven, r)
+				if byRecord(d.Subject) {
+					refused[d.Subject] = e.Message
+				}
 				continue
 			}
 			if err != nil {
@@ -189,7 +206,8 @@ func byRecord(subject string) bool {
 // republish stores the events that re-apply dead letter d in the
 // namespace's stream and returns their sequences; none when the stream
 // holds nothing to re-apply.
-func republish(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, ns string, d DeadLetter) ([]uint64, error) {
+// dead holds the stream sequences of the record's dead-lettered events.
+func republish(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, ns string, d DeadLetter, dead map[uint64]bool) ([]uint64, error) {
 	if !byRecord(d.Subject) {
 		m, err := stream.GetMsg(ctx, d.StreamSeq)
 		switch {
@@ -210,7 +228,7 @@ func republish(ctx context.Context, js jetstream.JetStream, stream jetstream.Str
 	for attempt := 1; ; attempt++ {
 		msgs, last, err := recordSince(ctx, stream, ns, d.Subject, d.StreamSeq)
 		if err == nil && len(msgs) > 0 {
-			msgs, err = vertexSuffix(d, msgs)
+			msgs, err = vertexSuffix(d, msgs, dead)
 		}
 		if err != nil || len(msgs) == 0 {
 			return nil, err
@@ -233,23 +251,26 @@ func republish(ctx context.Context, js jetstream.JetStream, stream jetstream.Str
 // vertexSuffix trims the events of a graph vertex to republish: a vertex
 // delete also deletes the vertex's edges, so republishing one would
 // delete the edges written after it, which a replay keeps. The events up
-// to the last delete after the dead-lettered event are superseded by it
-// (the target applied that delete); a dead-lettered delete itself cannot
-// be re-projected from the vertex alone and is refused. Other subjects'
-// events are returned as they are.
-func vertexSuffix(d DeadLetter, msgs []*nats.Msg) ([]*nats.Msg, error) {
+// to the last delete are superseded by it, which the target applied; a
+// dead-lettered delete (one of dead) cannot be re-projected from the
+// vertex alone and is refused. Other subjects' events are returned as
+// they are.
+func vertexSuffix(d DeadLetter, msgs []*nats.Msg, dead map[uint64]bool) ([]*nats.Msg, error) {
 	ev, err := subjects.ParseEvent(d.Subject)
 	if err != nil || ev.Abstraction != subjects.AbstractionGraphVertex {
 		return msgs, nil
 	}
-	isDelete := func(m *nats.Msg) bool { return m.Header.Get(subjects.HeaderType) == subjects.TypeGraphVertexDelete }
-	if isDelete(msgs[0]) && msgs[0].Header.Get(subjects.HeaderRedriveOf) == strconv.FormatUint(d.StreamSeq, 10) {
-		return nil, status.Newf(status.ErrFailedPrecondition.Code, "dead letter %d is a vertex delete: republished now it would also delete the edges written since; rebuild the target from the stream (prism replay --reset, docs/replay.md) or drop the dead letter", d.Seq)
-	}
 	for i := len(msgs) - 1; i >= 0; i-- {
-		if isDelete(msgs[i]) {
-			return msgs[i+1:], nil
+		if msgs[i].Header.Get(subjects.HeaderType) != subjects.TypeGraphVertexDelete {
+			continue
 		}
+		for _, m := range msgs[:i+1] {
+			of, _ := strconv.ParseUint(m.Header.Get(subjects.HeaderRedriveOf), 10, 64)
+			if m.Header.Get(subjects.HeaderType) == subjects.TypeGraphVertexDelete && dead[of] {
+				return nil, status.Newf(status.ErrFailedPrecondition.Code, "dead letter %d: the vertex has a dead-lettered delete, and republished now it would also delete the edges written since; rebuild the target from the stream (prism replay --reset, docs/replay.md) or drop the dead letter", d.Seq)
+			}
+		}
+		return msgs[i+1:], nil
 	}
 	return msgs, nil
 }

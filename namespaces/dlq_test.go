@@ -225,16 +225,26 @@ func TestRedriveOfAVertexNeverRepublishesADelete(t *testing.T) {
 	sAgain := publishEvent(t, js, vertex("v", false))
 	del := vertex("w", true)
 	sDel := publishEvent(t, js, del)
+	uUp, uDel := vertex("u", false), vertex("u", true)
+	suUp, suDel := publishEvent(t, js, uUp), publishEvent(t, js, uDel)
 	dUp, dDel := deadLetter(t, js, up, sUp, "sqlite"), deadLetter(t, js, del, sDel, "sqlite")
+	// u: an upsert and its later delete both dead-lettered.
+	deadLetter(t, js, uUp, suUp, "sqlite")
+	deadLetter(t, js, uDel, suDel, "sqlite")
 
 	reply, err := namespaces.RedriveDeadLetters(ctx, js, namespaces.DLQRedriveRequest{DLQSelection: namespaces.DLQSelection{Name: dlqNS, All: true}})
-	if err != nil || len(reply.Redriven) != 2 || reply.Remaining != 1 {
-		t.Fatalf("redrive: %+v, %v; want two results, the delete's dead letter kept", reply, err)
+	if err != nil || len(reply.Redriven) != 4 || reply.Remaining != 3 {
+		t.Fatalf("redrive: %+v, %v; want four results, the deletes' records kept", reply, err)
+	}
+	for _, r := range reply.Redriven[2:] {
+		if r.Outcome != namespaces.RedriveRefused {
+			t.Errorf("dead letter %d of a vertex with a dead-lettered delete: %s, want refused", r.Seq, r.Outcome)
+		}
 	}
 	if r := reply.Redriven[0]; r.Seq != dUp || r.Outcome != namespaces.RedrivePublished || len(r.Republished) != 1 {
 		t.Errorf("upsert before a delete: %+v, want only the upsert after the delete republished", r)
 	}
-	if got := copies(t, js, sDel); len(got) != 1 || got[0] != strconv.FormatUint(sAgain, 10) {
+	if got := copies(t, js, suDel); len(got) != 1 || got[0] != strconv.FormatUint(sAgain, 10) {
 		t.Errorf("republished copies of %v, want only %d", got, sAgain)
 	}
 	if r := reply.Redriven[1]; r.Seq != dDel || r.Outcome != namespaces.RedriveRefused || !strings.Contains(r.Detail, "prism replay") {
