@@ -290,3 +290,11 @@ func fmtDur(d time.Duration) string {
 
 // humanCount prints n as 950, 12.3k or 1.25M, as the table shows ops/s.
 var humanCount = progress.HumanCount
+
+// Write writes the report as JSON (WriteJSON) or as the table.
+func (r *Report) Write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return r.WriteJSON(w)
+	}
+	return r.WriteTable(w)
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -351,6 +352,9 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 	if isKeyOp(op) {
 		return a.handleKeys(ctx, op, body)
 	}
+	if isDLQOp(op) {
+		return a.handleDLQ(ctx, op, body)
+	}
 	switch op {
 	case AdminList:
 		regs, err := a.reg.List(ctx)
@@ -433,7 +437,7 @@ func (a *Admin) handle(ctx context.Context, op string, body []byte) (any, error)
 		}
 		return a.describe(ctx, r), nil
 	}
-	return nil, status.Newf(status.ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(append(adminOps, keyOps...), ", "))
+	return nil, status.Newf(status.ErrUnimplemented.Code, "admin operation %q does not exist; use one of %s", op, strings.Join(slices.Concat(adminOps, keyOps, dlqOps), ", "))
 }
 
 // checkApply asks CheckTarget whether the primary target of ns can be

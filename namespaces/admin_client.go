@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"time"
@@ -143,4 +144,30 @@ func LocalUser() string {
 		return name
 	}
 	return name + "@" + host
+}
+
+// DeleteNamespace deletes namespace name as prism ns delete does: at
+// revision (0: the one it reads first), asking ok with a prompt that says
+// what is lost, and reporting to out what became of the data. Errors:
+// Get's and Delete's, or one saying it was not confirmed.
+func (c *AdminClient) DeleteNamespace(ctx context.Context, name string, revision uint64, purge bool, ok func(prompt string) bool, out io.Writer) error {
+	n, err := c.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if revision == 0 {
+		revision = n.Revision
+	}
+	what, done := "its stream and data are kept", "its stream and data are kept (apply it again to serve them)"
+	if purge {
+		what, done = "its stream and ALL ITS DATA ARE DELETED", "its stream and data are being purged"
+	}
+	if !ok(fmt.Sprintf("Delete namespace %s (revision %d, %s %s)? %s.", name, n.Revision, n.Namespace.Abstraction, n.Backend, what)) {
+		return errors.New("delete: not confirmed; nothing deleted (pass --yes to skip the question)")
+	}
+	if _, err := c.Delete(ctx, name, revision, purge); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "deleted namespace %s; %s\n", name, done)
+	return err
 }

@@ -211,3 +211,9 @@ func (r AdminKeysReply) WriteText(out io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+// WriteText says how many data keys were rewrapped, under which KEK.
+func (r AdminRewrapReply) WriteText(out io.Writer) error {
+	_, err := fmt.Fprintf(out, "rewrapped %d data keys under %s\n", r.Rewrapped, r.KEK)
+	return err
+}

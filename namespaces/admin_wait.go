@@ -3,6 +3,7 @@ package namespaces
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 )
@@ -73,4 +74,32 @@ func (c *AdminClient) WaitServed(ctx context.Context, name string, revision uint
 		return fmt.Sprintf("not served yet by the Prism that answered, after %v (prism ns get %s shows when it is)", ServedWait, name)
 	}
 	return fmt.Sprintf("not served yet, after %v: %v (prism ns get %s)", ServedWait, err, name)
+}
+
+// MigrateStep makes transition op of namespace name's migration (as
+// Migrate) and reports it to out: the transition, then, unless it rolled
+// the migration back, whether the reads moved to the target it names (the
+// serving process moves them once that target has caught up).
+func (c *AdminClient) MigrateStep(ctx context.Context, out io.Writer, op, name, by string) error {
+	n, err := c.Migrate(ctx, op, name, by)
+	if err != nil {
+		return err
+	}
+	m := n.Migration
+	last := m.History[len(m.History)-1]
+	fmt.Fprintf(out, "migration of %s: %s → %s (%s)\n", name, last.From, last.To, last.Note)
+	if m.State == MigrationRolledBack {
+		return nil
+	}
+	reading := m.From.Name
+	if m.State == MigrationCutOver || m.State == MigrationFinalized {
+		reading = m.To.Name
+	}
+	switch served, err := c.WaitReading(ctx, name, reading); {
+	case err != nil:
+		fmt.Fprintf(out, "reads not moved to %s yet (%v); follow with prism migrate status %s\n", reading, err, name)
+	case served:
+		fmt.Fprintf(out, "reads are served by %s\n", reading)
+	}
+	return nil
 }

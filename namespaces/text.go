@@ -4,6 +4,7 @@ package namespaces
 // people and may change; programs read the JSON of the same replies.
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -291,4 +292,25 @@ func (n AdminNamespace) WriteYAML(out io.Writer) error {
 		return err
 	}
 	return enc.Close()
+}
+
+// PlanFile prints the plan of the namespace file path for cluster, as
+// prism plan --offline does: for people, or with asJSON the plan report
+// as JSON. Errors: the file's (LoadNamespaceFile) and Derive's.
+func PlanFile(out io.Writer, path string, cluster Cluster, asJSON bool) error {
+	ns, err := LoadNamespaceFile(path)
+	if err != nil {
+		return err
+	}
+	p, err := Derive(ns, cluster)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p.Report())
+	}
+	fmt.Fprintf(out, "namespace %s (durability %s)\n\n", p.Namespace, p.Durability)
+	return p.Report().WriteText(out)
 }

@@ -138,6 +138,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if n.js, err = jetstream.New(n.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	n.reg.MustRegister(newDLQDepth(n.js))
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cluster := c.cluster()

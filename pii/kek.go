@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -118,4 +119,18 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// InitKeyFile writes a new key file at path (GenerateKeyFile) and tells
+// out how to serve with it, as prism keys init-kek does.
+func InitKeyFile(path string, out io.Writer) error {
+	if err := GenerateKeyFile(path); err != nil {
+		return err
+	}
+	k, err := LoadFileKEK(path)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "wrote %s (%s); keep it off the data disk and serve with --pii-kek file:%s\n", path, k.ID(), path)
+	return err
 }

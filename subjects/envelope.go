@@ -54,6 +54,9 @@ const (
 	HeaderDLQSeq     = "Prism-Dlq-Seq"
 	HeaderDLQSubject = "Prism-Dlq-Subject"
 	HeaderDLQTarget  = "Prism-Dlq-Target"
+	// HeaderRedriveOf, on an event republished by a dead-letter redrive
+	// (ADR 024), is the stream sequence of the event it copies.
+	HeaderRedriveOf = "Prism-Redrive-Of"
 
 	// HeaderRelaySubject, on a subscription delivery the gateway relayed
 	// (a namespace with PII fields, ADR 017), is the subject the event is

@@ -2,8 +2,12 @@ package audit
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Printer writes records as prism audit prints them: for people, the
@@ -48,3 +52,18 @@ func (p *Printer) Print(rec Record) error {
 
 // Flush writes out what Print buffered.
 func (p *Printer) Flush() error { return p.w.Flush() }
+
+// Print lists (or with follow, follows) the records f selects to w as
+// prism audit prints them (NewPrinter), until ctx ends, which ends a
+// follow without an error. Errors: List's and Follow's.
+func Print(ctx context.Context, js jetstream.JetStream, f Filter, w io.Writer, asJSON, follow bool) error {
+	p := NewPrinter(w, asJSON, follow)
+	defer p.Flush()
+	if !follow {
+		return List(ctx, js, f, p.Print)
+	}
+	if err := Follow(ctx, js, f, p.Print); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

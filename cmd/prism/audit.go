@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -81,16 +80,7 @@ func runAudit(cmd *cobra.Command, f auditFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	p := audit.NewPrinter(cmd.OutOrStdout(), f.asJSON, f.follow)
-	defer p.Flush()
-	if f.follow {
-		err = audit.Follow(ctx, js, filter, p.Print)
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return err
-	}
-	return audit.List(ctx, js, filter, p.Print)
+	return audit.Print(ctx, js, filter, cmd.OutOrStdout(), f.asJSON, f.follow)
 }
 
 // auditRun records a replay or compaction this command ran (see

@@ -120,8 +120,5 @@ func runBench(ctx context.Context, out, progress io.Writer, f benchFlags) error 
 	if err != nil {
 		return f.NATS.Explain(err) // with --nats-url: which credential or file is at fault
 	}
-	if f.json {
-		return rep.WriteJSON(out)
-	}
-	return rep.WriteTable(out)
+	return rep.Write(out, f.json)
 }

@@ -29,6 +29,7 @@ func TestEveryNATSCommandTakesTheConnectionFlags(t *testing.T) {
 		"prism migrate start", "prism migrate status", "prism migrate verify",
 		"prism migrate cutover", "prism migrate rollback", "prism migrate finalize",
 		"prism audit", "prism keys list", "prism keys rotate", "prism keys rewrap", "prism forget",
+		"prism dlq list", "prism dlq show", "prism dlq redrive", "prism dlq drop",
 	}
 	found := map[string]*cobra.Command{}
 	var walk func(*cobra.Command)

@@ -42,21 +42,14 @@ readable under the key they name. Needs admin of the namespace.`,
 }
 
 func newKeysRewrapCmd() *cobra.Command {
-	return adminCommand(&cobra.Command{
+	return replyCommand(&cobra.Command{
 		Use:   "rewrap",
 		Short: "Re-wrap every data key under the KEK Prism now runs with",
 		Long: `rewrap changes the KEK without touching the data: start prism serve with
 the new --pii-kek and the old one as --pii-previous-kek, run prism keys
 rewrap, then drop --pii-previous-kek. Needs a global admin.`,
 		Args: cobra.NoArgs,
-	}, func(cmd *cobra.Command, _ []string, a admin) error {
-		r, err := a.Rewrap(a.ctx)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "rewrapped %d data keys under %s\n", r.Rewrapped, r.KEK)
-		return err
-	})
+	}, func(a admin, _ []string) (namespaces.AdminRewrapReply, error) { return a.Rewrap(a.ctx) })
 }
 
 func newKeysInitKEKCmd() *cobra.Command {
@@ -64,17 +57,7 @@ func newKeysInitKEKCmd() *cobra.Command {
 		Use:   "init-kek FILE",
 		Short: "Write a new random key encryption key file (0600) for --pii-kek file:FILE",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := pii.GenerateKeyFile(args[0]); err != nil {
-				return err
-			}
-			k, err := pii.LoadFileKEK(args[0])
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s); keep it off the data disk and serve with --pii-kek file:%s\n", args[0], k.ID(), args[0])
-			return err
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return pii.InitKeyFile(args[0], cmd.OutOrStdout()) },
 	}
 }
 

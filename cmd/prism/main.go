@@ -28,7 +28,7 @@ func newRootCmd() *cobra.Command {
 		Version:       node.BuildVersion(version),
 	}
 	root.AddCommand(newServeCmd(), newBenchCmd())
-	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd(), newCompactCmd())
+	root.AddCommand(newPlanCmd(), newApplyCmd(), newNsCmd(), newMigrateCmd(), newReplayCmd(), newCompactCmd(), newDLQCmd())
 	root.AddCommand(newAuthCmd(), newAuditCmd(), newKeysCmd(), newForgetCmd())
 	strictTree(root)
 	return root

@@ -116,30 +116,7 @@ var errVerifyFailed = errors.New("verify did not pass: the targets differ (see t
 func newMigrateStepCmd(use, op, short, long string) *cobra.Command {
 	return adminCommand(&cobra.Command{Use: use + " NAME", Short: short, Long: long, Args: cobra.ExactArgs(1)},
 		func(cmd *cobra.Command, args []string, a admin) error {
-			n, err := a.Migrate(a.ctx, op, args[0], namespaces.LocalUser())
-			if err != nil {
-				return err
-			}
-			m := n.Migration
-			last := m.History[len(m.History)-1]
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "migration of %s: %s → %s (%s)\n", args[0], last.From, last.To, last.Note)
-			if m.State == namespaces.MigrationRolledBack {
-				return nil
-			}
-			// The transition is recorded; the serving process moves the
-			// reads once the target it moves them to has caught up.
-			reading := m.From.Name
-			if m.State == namespaces.MigrationCutOver || m.State == namespaces.MigrationFinalized {
-				reading = m.To.Name
-			}
-			switch served, err := a.WaitReading(a.ctx, args[0], reading); {
-			case err != nil:
-				fmt.Fprintf(out, "reads not moved to %s yet (%v); follow with prism migrate status %s\n", reading, err, args[0])
-			case served:
-				fmt.Fprintf(out, "reads are served by %s\n", reading)
-			}
-			return nil
+			return a.MigrateStep(a.ctx, cmd.OutOrStdout(), op, args[0], namespaces.LocalUser())
 		})
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -112,38 +111,24 @@ func newNsDeleteCmd() *cobra.Command {
 applying it again, unless --purge. It asks for the name unless --yes.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, args []string, a admin) error {
-		name := args[0]
-		n, err := a.Get(a.ctx, name)
-		if err != nil {
-			return err
-		}
-		if revision == 0 {
-			revision = n.Revision
-		}
-		if !yes {
-			what := "its stream and data are kept"
-			if purge {
-				what = "its stream and ALL ITS DATA ARE DELETED"
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Delete namespace %s (revision %d, %s %s)? %s.\nType the namespace name to confirm: ", name, n.Revision, n.Namespace.Abstraction, n.Backend, what)
-			if !confirm(cmd.InOrStdin(), name) {
-				return errors.New("delete: not confirmed; nothing deleted (pass --yes to skip the question)")
-			}
-		}
-		if _, err := a.Delete(a.ctx, name, revision, purge); err != nil {
-			return err
-		}
-		if purge {
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted namespace %s; its stream and data are being purged\n", name)
-		} else {
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted namespace %s; its stream and data are kept (apply it again to serve them)\n", name)
-		}
-		return nil
+		return a.DeleteNamespace(a.ctx, args[0], revision, purge, asker(cmd, yes, "namespace name", args[0]), cmd.OutOrStdout())
 	})
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&purge, "purge", false, "delete the namespace's stream and backend data too")
 	cmd.Flags().Uint64Var(&revision, "revision", 0, "delete only if the namespace is at this revision (default: the one just read)")
 	return cmd
+}
+
+// asker is a confirmation for people: true with --yes (yes), else it
+// prints the question and wants want (what) typed on stdin.
+func asker(cmd *cobra.Command, yes bool, what, want string) func(question string) bool {
+	return func(question string) bool {
+		if yes {
+			return true
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s\nType the %s to confirm: ", question, what)
+		return confirm(cmd.InOrStdin(), want)
+	}
 }
 
 // confirm reads one line from in and reports whether it is want.

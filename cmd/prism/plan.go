@@ -71,17 +71,5 @@ func runPlan(out io.Writer, f planFlags) error {
 	if f.file == "" {
 		return errors.New("plan: -f NAMESPACE.yaml is required")
 	}
-	ns, err := namespaces.LoadNamespaceFile(f.file)
-	if err != nil {
-		return err
-	}
-	p, err := namespaces.Derive(ns, f.cluster)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return writeJSON(out, p.Report())
-	}
-	fmt.Fprintf(out, "namespace %s (durability %s)\n\n", p.Namespace, p.Durability)
-	return p.Report().WriteText(out)
+	return namespaces.PlanFile(out, f.file, f.cluster, f.json)
 }
