@@ -1,0 +1,425 @@
+package gateway
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
+
+	"github.com/prism-data/prism/auth"
+	"github.com/prism-data/prism/namespaces"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
+	"github.com/prism-data/prism/subjects"
+)
+
+// Admission (ADR 023). Every request is admitted or shed at once, before
+// it takes a worker: the gateway never queues a request it cannot start.
+// In order, a request is shed when
+//
+//   - its namespace's rate limit (writes or reads per second, derived from
+//     needs by namespaces.DeriveLimits) has no token left;
+//   - its namespace already runs its in-flight quota;
+//   - the process is more than half busy and its namespace runs its fair
+//     share of the process's slots: capacity / (busy namespaces + 1), the
+//     one extra share being kept for a namespace not yet busy (with one
+//     namespace registered, the whole capacity);
+//   - the process runs its in-flight cap (WithMaxInFlight) or its
+//     in-flight bytes (WithMaxInFlightBytes);
+//
+// and, once the caller is identified, when the caller's share of the
+// namespace's limits (limits.principal_share) is used up. A shed request
+// gets RESOURCE_EXHAUSTED with a retry-after hint; nothing was done.
+
+// Reasons a request is shed: the reason label of
+// prism_gateway_shed_total and the keys of Gateway.Shed.
+const (
+	ShedWriteRate         = "write_rate"
+	ShedReadRate          = "read_rate"
+	ShedNamespaceInFlight = "namespace_in_flight"
+	ShedFairShare         = "fair_share"
+	ShedProcessInFlight   = "process_in_flight"
+	ShedProcessBytes      = "process_bytes"
+	ShedPrincipalRate     = "principal_rate"
+	ShedPrincipalInFlight = "principal_in_flight"
+)
+
+// shedReasons lists the reasons, in the order of shedCounters.
+var shedReasons = []string{ShedWriteRate, ShedReadRate, ShedNamespaceInFlight, ShedFairShare, ShedProcessInFlight, ShedProcessBytes, ShedPrincipalRate, ShedPrincipalInFlight}
+
+// busyRetryAfter is the hint of a request shed for an in-flight bound: about
+// the time a request takes on a loaded process.
+const busyRetryAfter = 20 * time.Millisecond
+
+// maxPrincipals bounds the principals whose usage a namespace tracks; idle
+// ones are forgotten first, and beyond it callers share one allowance.
+const maxPrincipals = 4096
+
+// admission holds the process-wide counts.
+type admission struct {
+	capacity  int64 // maxInFlight
+	maxBytes  int64 // maxInFlightBytes
+	inFlight  atomic.Int64
+	bytes     atomic.Int64
+	peakBytes atomic.Int64
+	busy      atomic.Int64 // namespaces with a request in flight
+}
+
+// limiter is the admission state of one namespace. It outlives updates of
+// the namespace's entry (UpdateNamespace keeps it and changes its limits).
+type limiter struct {
+	name       string
+	write      *rate.Limiter // nil: no limit
+	read       *rate.Limiter
+	quota      atomic.Int64 // 0: none
+	share      atomic.Int64 // percent for one principal
+	inFlight   atomic.Int64
+	shed       [8]atomic.Int64 // by shedReasons
+	mu         sync.Mutex      // guards principals and the limits' rates
+	limits     namespaces.AdmissionLimits
+	principals map[string]*principalUse
+}
+
+// principalUse is one caller's usage of a namespace.
+type principalUse struct {
+	write, read *rate.Limiter
+	inFlight    atomic.Int64
+	lastUsed    atomic.Int64 // unix nanoseconds
+}
+
+func newLimiter(ns namespaces.Namespace) *limiter {
+	l := &limiter{
+		name:  ns.Name,
+		write: rate.NewLimiter(rate.Inf, 1),
+		read:  rate.NewLimiter(rate.Inf, 1),
+	}
+	l.set(ns)
+	return l
+}
+
+// set applies the limits derived from ns, keeping the counts.
+func (l *limiter) set(ns namespaces.Namespace) {
+	lim := namespaces.DeriveLimits(ns)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limits = lim
+	setRate(l.write, lim.WriteRate.Value, 100)
+	setRate(l.read, lim.ReadRate.Value, 100)
+	l.quota.Store(int64(lim.InFlight.Value))
+	l.share.Store(int64(lim.PrincipalShare.Value))
+	// Principals start over with the new limits.
+	l.principals = nil
+}
+
+// setRate sets lim to percent of perSecond (0: unlimited), with
+// LimitBurst of burst.
+func setRate(lim *rate.Limiter, perSecond, percent int) {
+	if perSecond <= 0 {
+		lim.SetLimit(rate.Inf)
+		return
+	}
+	r := float64(perSecond) * float64(percent) / 100
+	lim.SetLimit(rate.Limit(r))
+	lim.SetBurst(max(1, int(math.Ceil(r*namespaces.LimitBurst.Seconds()))))
+}
+
+// ticket is an admitted request's hold on its slots; release gives them
+// back.
+type ticket struct {
+	lim   *limiter // nil: the namespace is not registered here
+	bytes int64
+	pu    *principalUse
+}
+
+// shedError is the RESOURCE_EXHAUSTED reply of a request shed for reason.
+func shedError(ns, reason string, after time.Duration) *status.Error {
+	var what string
+	switch reason {
+	case ShedWriteRate, ShedReadRate:
+		what = fmt.Sprintf("namespace %s is above its %s limit (2× its declared needs; prism plan shows it)", ns, reason)
+	case ShedNamespaceInFlight:
+		what = fmt.Sprintf("namespace %s runs its in-flight quota", ns)
+	case ShedFairShare:
+		what = fmt.Sprintf("the gateway is busy and namespace %s runs its fair share of it", ns)
+	case ShedProcessInFlight, ShedProcessBytes:
+		what = "the gateway runs as many requests as it is configured for"
+	case ShedPrincipalRate, ShedPrincipalInFlight:
+		what = fmt.Sprintf("the caller uses its share of namespace %s's limits (limits.principal_share)", ns)
+	}
+	return &status.Error{Code: prismv1.Code_RESOURCE_EXHAUSTED, Message: what + "; nothing was done: retry after the Prism-Retry-After milliseconds", RetryAfter: after}
+}
+
+// admitMsg decides at once whether msg may start. It returns the ticket of
+// an admitted request, or the reason and retry-after hint of a shed one
+// (whose ticket holds nothing but names the namespace in lim).
+func (g *Gateway) admitMsg(msg *nats.Msg) (ticket, string, time.Duration) {
+	a := &g.adm
+	size := int64(len(msg.Data))
+	var lim *limiter
+	kind := ""
+	if parsed, err := subjects.ParseRequest(msg.Subject); err == nil {
+		kind = parsed.Kind
+		if e, ok := g.namespaces.get(parsed.Namespace); ok {
+			lim = e.lim
+		}
+	}
+	if lim != nil {
+		now := time.Now()
+		switch kind {
+		case subjects.KindWrite:
+			if !lim.write.AllowN(now, 1) {
+				return ticket{lim: lim}, ShedWriteRate, tokenWait(lim.write, now)
+			}
+		case subjects.KindRead:
+			if !lim.read.AllowN(now, 1) {
+				return ticket{lim: lim}, ShedReadRate, tokenWait(lim.read, now)
+			}
+		}
+		n := lim.inFlight.Add(1)
+		if q := lim.quota.Load(); q > 0 && n > min(q, a.capacity) {
+			lim.inFlight.Add(-1)
+			return ticket{lim: lim}, ShedNamespaceInFlight, busyRetryAfter
+		}
+		if n == 1 {
+			a.busy.Add(1)
+		}
+		if share := a.fairShare(g.namespaces.n.Load()); a.inFlight.Load() >= a.capacity/2 && n > share {
+			g.releaseNS(lim)
+			return ticket{lim: lim}, ShedFairShare, busyRetryAfter
+		}
+	}
+	if a.inFlight.Add(1) > a.capacity {
+		a.inFlight.Add(-1)
+		g.releaseNS(lim)
+		return ticket{lim: lim}, ShedProcessInFlight, busyRetryAfter
+	}
+	if b := a.bytes.Add(size); b > a.maxBytes && size > 0 {
+		a.bytes.Add(-size)
+		a.inFlight.Add(-1)
+		g.releaseNS(lim)
+		return ticket{lim: lim}, ShedProcessBytes, busyRetryAfter
+	} else {
+		for p := a.peakBytes.Load(); b > p && !a.peakBytes.CompareAndSwap(p, b); p = a.peakBytes.Load() {
+		}
+	}
+	return ticket{lim: lim, bytes: size}, "", 0
+}
+
+// fairShare is the in-flight share of one busy namespace.
+func (a *admission) fairShare(registered int64) int64 {
+	n := a.busy.Load()
+	if n < registered {
+		n++ // keep a share for a namespace not busy yet
+	}
+	return max(1, a.capacity/max(1, n))
+}
+
+// releaseNS gives back lim's in-flight slot.
+func (g *Gateway) releaseNS(lim *limiter) {
+	if lim != nil && lim.inFlight.Add(-1) == 0 {
+		g.adm.busy.Add(-1)
+	}
+}
+
+// release gives back the slots of an admitted request.
+func (g *Gateway) release(t ticket) {
+	if t.pu != nil {
+		t.pu.inFlight.Add(-1)
+	}
+	g.adm.bytes.Add(-t.bytes)
+	g.adm.inFlight.Add(-1)
+	g.releaseNS(t.lim)
+}
+
+// tokenWait is how long until lim has a token again.
+func tokenWait(lim *rate.Limiter, now time.Time) time.Duration {
+	r := float64(lim.Limit())
+	if r <= 0 || math.IsInf(r, 1) {
+		return busyRetryAfter
+	}
+	missing := 1 - lim.TokensAt(now)
+	return max(time.Millisecond, time.Duration(missing/r*float64(time.Second)))
+}
+
+// admitPrincipal checks the caller's share of its namespace's limits; it
+// runs once the caller is identified, for an admitted request. On success
+// it records the hold in t.
+func (g *Gateway) admitPrincipal(t *ticket, kind string, p auth.Principal) error {
+	l := t.lim
+	if l == nil || l.share.Load() >= 100 {
+		return nil
+	}
+	pu := l.principal(p.Name)
+	now := time.Now()
+	pu.lastUsed.Store(now.UnixNano())
+	var reason string
+	var wait time.Duration
+	switch {
+	case kind == subjects.KindWrite && !pu.write.AllowN(now, 1):
+		reason, wait = ShedPrincipalRate, tokenWait(pu.write, now)
+	case kind == subjects.KindRead && !pu.read.AllowN(now, 1):
+		reason, wait = ShedPrincipalRate, tokenWait(pu.read, now)
+	}
+	if reason == "" {
+		n := pu.inFlight.Add(1)
+		q := l.quota.Load()
+		if q == 0 {
+			q = g.adm.capacity
+		}
+		if n > max(1, q*l.share.Load()/100) {
+			pu.inFlight.Add(-1)
+			reason, wait = ShedPrincipalInFlight, busyRetryAfter
+		} else {
+			t.pu = pu
+			return nil
+		}
+	}
+	g.countShed(l, reason)
+	return shedError(l.name, reason, wait)
+}
+
+// principal returns the usage of principal name, made on first use.
+func (l *limiter) principal(name string) *principalUse {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if pu, ok := l.principals[name]; ok {
+		return pu
+	}
+	if l.principals == nil {
+		l.principals = make(map[string]*principalUse)
+	}
+	if len(l.principals) >= maxPrincipals {
+		l.forgetIdle()
+		if len(l.principals) >= maxPrincipals {
+			name = "" // beyond the bound, the newcomers share one allowance
+			if pu, ok := l.principals[name]; ok {
+				return pu
+			}
+		}
+	}
+	share := int(l.share.Load())
+	pu := &principalUse{write: rate.NewLimiter(rate.Inf, 1), read: rate.NewLimiter(rate.Inf, 1)}
+	setRate(pu.write, l.limits.WriteRate.Value, share)
+	setRate(pu.read, l.limits.ReadRate.Value, share)
+	l.principals[name] = pu
+	return pu
+}
+
+// forgetIdle drops the principals with nothing in flight and unused for a
+// minute. l.mu is held.
+func (l *limiter) forgetIdle() {
+	cutoff := time.Now().Add(-time.Minute).UnixNano()
+	for name, pu := range l.principals {
+		if pu.inFlight.Load() == 0 && pu.lastUsed.Load() < cutoff {
+			delete(l.principals, name)
+		}
+	}
+}
+
+// countShed counts a request of l (nil: no registered namespace) shed for
+// reason.
+func (g *Gateway) countShed(l *limiter, reason string) {
+	ns := "unknown"
+	if l != nil {
+		ns = l.name
+		for i, r := range shedReasons {
+			if r == reason {
+				l.shed[i].Add(1)
+			}
+		}
+	}
+	g.metrics.observeShed(ns, reason)
+}
+
+// job is an admitted request on its way to a worker.
+type job struct {
+	msg *nats.Msg
+	t   ticket
+}
+
+// shed answers msg, which admission refused for reason, with
+// RESOURCE_EXHAUSTED and the hint after, from the subscription's callback:
+// it costs no worker, and nothing of the request was done.
+func (g *Gateway) shed(msg *nats.Msg, lim *limiter, reason string, after time.Duration) {
+	g.countShed(lim, reason)
+	ns, op := "unknown", "unknown"
+	if lim != nil {
+		ns = lim.name
+	}
+	if parsed, err := subjects.ParseRequest(msg.Subject); err == nil && lim != nil {
+		op = parsed.Kind + "." + parsed.Op
+	}
+	code := prismv1.Code_RESOURCE_EXHAUSTED.String()
+	g.metrics.observe(ns, op, code, 0)
+	if msg.Reply == "" {
+		return
+	}
+	e := shedError(ns, reason, after)
+	enc, _ := requestEncoding(msg.Header) // JSON when unreadable
+	reply := nats.NewMsg(msg.Reply)
+	reply.Header.Set(subjects.HeaderContentTypeReq, enc.contentType())
+	if id := msg.Header.Get(HeaderRequestID); validRequestID(id) {
+		reply.Header.Set(HeaderRequestID, id)
+	}
+	reply.Header.Set(subjects.HeaderErrorCode, code)
+	reply.Header.Set(subjects.HeaderRetryAfter, strconv.FormatUint(uint64(e.RetryAfterMillis()), 10))
+	data, err := enc.marshal(e.Proto())
+	if err != nil { // cannot happen with well-formed proto messages
+		return
+	}
+	reply.Data = data
+	if err := msg.RespondMsg(reply); err != nil {
+		g.log.Debug("reply to a shed request", "namespace", ns, "err", err)
+	}
+}
+
+// Shed returns how many requests of namespace ns this gateway shed, by
+// reason (the Shed* constants), since ns was registered; nil when ns is
+// not registered. The same counts are in prism_gateway_shed_total.
+func (g *Gateway) Shed(ns string) map[string]int64 {
+	e, ok := g.namespaces.get(ns)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]int64, len(shedReasons))
+	for i, r := range shedReasons {
+		out[r] = e.lim.shed[i].Load()
+	}
+	return out
+}
+
+// Load is the gateway's admission state at one moment.
+type Load struct {
+	// InFlight is the requests admitted and not yet answered.
+	InFlight int64
+	// InFlightBytes is the size of their bodies, and PeakInFlightBytes the
+	// most it has been since the gateway was made.
+	InFlightBytes, PeakInFlightBytes int64
+	// Capacity and MaxBytes are the configured bounds (WithMaxInFlight,
+	// WithMaxInFlightBytes).
+	Capacity, MaxBytes int64
+}
+
+// Load returns the gateway's admission state.
+func (g *Gateway) Load() Load {
+	a := &g.adm
+	return Load{InFlight: a.inFlight.Load(), InFlightBytes: a.bytes.Load(), PeakInFlightBytes: a.peakBytes.Load(), Capacity: a.capacity, MaxBytes: a.maxBytes}
+}
+
+// Limits returns the admission limits namespace ns is served with, as
+// derived from its declaration (namespaces.DeriveLimits); ok is false when
+// ns is not registered.
+func (g *Gateway) Limits(ns string) (namespaces.AdmissionLimits, bool) {
+	e, ok := g.namespaces.get(ns)
+	if !ok {
+		return namespaces.AdmissionLimits{}, false
+	}
+	e.lim.mu.Lock()
+	defer e.lim.mu.Unlock()
+	return e.lim.limits, true
+}
