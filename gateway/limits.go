@@ -169,7 +169,7 @@ func (g *Gateway) admitMsg(msg *nats.Msg) (ticket, string, time.Duration) {
 		}
 	}
 	if lim != nil {
-		now := time.Now()
+		now := g.opts.clock()
 		switch kind {
 		case subjects.KindWrite:
 			if !lim.write.AllowN(now, 1) {
@@ -188,7 +188,7 @@ func (g *Gateway) admitMsg(msg *nats.Msg) (ticket, string, time.Duration) {
 		if n == 1 {
 			a.busy.Add(1)
 		}
-		if share := a.fairShare(g.namespaces.n.Load()); a.inFlight.Load() >= a.capacity/2 && n > share {
+		if share := a.fairShare(g.namespaces.n.Load()); share < a.capacity && a.inFlight.Load() >= a.capacity/2 && n > share {
 			g.releaseNS(lim)
 			return ticket{lim: lim}, ShedFairShare, busyRetryAfter
 		}
@@ -255,8 +255,8 @@ func (g *Gateway) admitPrincipal(t *ticket, kind string, p auth.Principal) error
 		return nil
 	}
 	pu := l.principal(p.Name)
-	now := time.Now()
-	pu.lastUsed.Store(now.UnixNano())
+	now := g.opts.clock()
+	pu.lastUsed.Store(time.Now().UnixNano())
 	var reason string
 	var wait time.Duration
 	switch {

@@ -156,8 +156,10 @@ func WithPendingLimits(msgs, bytes int) Option {
 	}
 }
 
-// WithClock sets the clock used for event times and TTL expiry (default
-// time.Now). Tests use it to make expire times predictable.
+// WithClock sets the clock used for event times, TTL expiry and the
+// namespaces' rate limits (default time.Now). Tests use it to make expire
+// times and rate limits predictable: with a clock that stands still a
+// token bucket never refills.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {
