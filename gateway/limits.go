@@ -56,6 +56,11 @@ var shedReasons = []string{ShedWriteRate, ShedReadRate, ShedNamespaceInFlight, S
 // the time a request takes on a loaded process.
 const busyRetryAfter = 20 * time.Millisecond
 
+// RequestOverheadBytes is an estimate of what one request in flight holds
+// besides its body: its worker's stack, the decoded message, the event and
+// the reply (docs/operations.md, "Memory bound").
+const RequestOverheadBytes = 64 << 10
+
 // maxPrincipals bounds the principals whose usage a namespace tracks; idle
 // ones are forgotten first, and beyond it callers share one allowance.
 const maxPrincipals = 4096
@@ -403,12 +408,25 @@ type Load struct {
 	// Capacity and MaxBytes are the configured bounds (WithMaxInFlight,
 	// WithMaxInFlightBytes).
 	Capacity, MaxBytes int64
+	// PendingMsgs and PendingBytes are what the subscriptions buffer
+	// before admission, summed; each is bounded by WithPendingLimits.
+	PendingMsgs, PendingBytes int64
 }
 
 // Load returns the gateway's admission state.
 func (g *Gateway) Load() Load {
 	a := &g.adm
-	return Load{InFlight: a.inFlight.Load(), InFlightBytes: a.bytes.Load(), PeakInFlightBytes: a.peakBytes.Load(), Capacity: a.capacity, MaxBytes: a.maxBytes}
+	l := Load{InFlight: a.inFlight.Load(), InFlightBytes: a.bytes.Load(), PeakInFlightBytes: a.peakBytes.Load(), Capacity: a.capacity, MaxBytes: a.maxBytes}
+	g.runMu.Lock()
+	subs := g.subs
+	g.runMu.Unlock()
+	for _, s := range subs {
+		if msgs, bytes, err := s.Pending(); err == nil {
+			l.PendingMsgs += int64(msgs)
+			l.PendingBytes += int64(bytes)
+		}
+	}
+	return l
 }
 
 // Limits returns the admission limits namespace ns is served with, as
