@@ -124,6 +124,34 @@ func checkShedReply(t *testing.T, m *nats.Msg) {
 	}
 }
 
+// holdReads sends n reads of namespace demo that wait for min_seq on a
+// gated projection, and waits until held of them are running and the
+// rest were shed for reason; it returns the replies.
+func holdReads(t *testing.T, e *env, n, held int, reason string) *replies {
+	t.Helper()
+	r := collect(t, e.nc)
+	for i := range n {
+		r.send(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte(fmt.Sprint("id", i)), MinSeq: 1})
+	}
+	waitFor(t, fmt.Sprintf("%d held and %d shed", held, n-held), func() bool {
+		return r.codes()[prismv1.Code_RESOURCE_EXHAUSTED.String()] == n-held && e.gw.Load().InFlight == int64(held)
+	})
+	if got := e.gw.Shed(testNS); got[reason] != int64(n-held) {
+		t.Errorf("sheds %v, want %d %s", got, n-held, reason)
+	}
+	return r
+}
+
+// release opens w and waits until the held reads of r finished (NOT_FOUND:
+// there is no such record) and nothing is in flight.
+func releaseHeld(t *testing.T, e *env, w *gateWaiter, r *replies, held int) {
+	t.Helper()
+	close(w.open)
+	waitFor(t, "the held reads to finish", func() bool {
+		return r.codes()[prismv1.Code_NOT_FOUND.String()] == held && e.gw.Load().InFlight == 0
+	})
+}
+
 // A namespace declaring write_rps 5 is admitted 10 writes/s with a burst
 // of 10: on the tests' clock, which stands still, exactly 10 of 15 puts
 // are stored and 5 are shed with RESOURCE_EXHAUSTED and a retry-after
@@ -202,21 +230,8 @@ func TestInFlightQuotaSheds(t *testing.T) {
 	w := newGateWaiter()
 	e := newEnv(t, envConfig{waiter: w, opts: []gateway.Option{gateway.WithConsistencyWait(10 * time.Second)},
 		namespace: func(n *namespaces.Namespace) { n.Needs.WriteRPS = 5 }})
-	r := collect(t, e.nc)
-	for i := range 20 {
-		r.send(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte(fmt.Sprint("id", i)), MinSeq: 1})
-	}
-	waitFor(t, "4 shed replies and 16 held", func() bool {
-		return r.codes()[prismv1.Code_RESOURCE_EXHAUSTED.String()] == 4 && e.gw.Load().InFlight == 16
-	})
-	if got := e.gw.Shed(testNS)[gateway.ShedNamespaceInFlight]; got != 4 {
-		t.Errorf("namespace_in_flight sheds %d, want 4", got)
-	}
-	close(w.open)
-	waitFor(t, "the held reads to finish", func() bool { return r.codes()[prismv1.Code_NOT_FOUND.String()] == 16 })
-	if n := e.gw.Load().InFlight; n != 0 {
-		t.Errorf("in flight after the reads finished: %d", n)
-	}
+	r := holdReads(t, e, 20, 16, gateway.ShedNamespaceInFlight)
+	releaseHeld(t, e, w, r, 16)
 }
 
 // With two namespaces on a gateway of 8 slots, namespace demo flooding
@@ -231,16 +246,7 @@ func TestFairShareKeepsRoomForAnotherNamespace(t *testing.T) {
 	if err := e.gw.AddNamespace(other, e.store, w); err != nil {
 		t.Fatal(err)
 	}
-	r := collect(t, e.nc)
-	for i := range 8 {
-		r.send(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte(fmt.Sprint("id", i)), MinSeq: 1})
-	}
-	waitFor(t, "4 held and 4 shed", func() bool {
-		return r.codes()[prismv1.Code_RESOURCE_EXHAUSTED.String()] == 4 && e.gw.Load().InFlight == 4
-	})
-	if got := e.gw.Shed(testNS)[gateway.ShedFairShare]; got != 4 {
-		t.Errorf("fair_share sheds of demo %d, want 4", got)
-	}
+	r := holdReads(t, e, 8, 4, gateway.ShedFairShare)
 	reply := request(t, e.nc, subjects.Read("other", "get"), encode(t, &prismv1.GetRequest{Id: []byte("x")}, encProto), encProto)
 	if c := reply.Header.Get(subjects.HeaderErrorCode); c != prismv1.Code_NOT_FOUND.String() {
 		t.Errorf("a get of namespace other answered %q, want it served (NOT_FOUND: no such record)", c)
@@ -248,8 +254,7 @@ func TestFairShareKeepsRoomForAnotherNamespace(t *testing.T) {
 	if got := e.gw.Shed("other"); got[gateway.ShedFairShare]+got[gateway.ShedProcessInFlight] != 0 {
 		t.Errorf("other was shed: %v", got)
 	}
-	close(w.open)
-	waitFor(t, "the held reads to finish", func() bool { return r.codes()[prismv1.Code_NOT_FOUND.String()] == 4 })
+	releaseHeld(t, e, w, r, 4)
 }
 
 // With one namespace the whole process is its share: a gateway of 8 slots
@@ -258,18 +263,8 @@ func TestFairShareKeepsRoomForAnotherNamespace(t *testing.T) {
 func TestProcessCapShedsInsteadOfQueueing(t *testing.T) {
 	w := newGateWaiter()
 	e := newEnv(t, envConfig{waiter: w, opts: []gateway.Option{gateway.WithConsistencyWait(10 * time.Second), gateway.WithMaxInFlight(8)}})
-	r := collect(t, e.nc)
-	for i := range 12 {
-		r.send(t, e.nc, subjects.Read(testNS, "get"), &prismv1.GetRequest{Id: []byte(fmt.Sprint("id", i)), MinSeq: 1})
-	}
-	waitFor(t, "8 held and 4 shed", func() bool {
-		return r.codes()[prismv1.Code_RESOURCE_EXHAUSTED.String()] == 4 && e.gw.Load().InFlight == 8
-	})
-	if got := e.gw.Shed(testNS)[gateway.ShedProcessInFlight]; got != 4 {
-		t.Errorf("process_in_flight sheds %d, want 4 (%v)", got, e.gw.Shed(testNS))
-	}
-	close(w.open)
-	waitFor(t, "the held reads to finish", func() bool { return r.codes()[prismv1.Code_NOT_FOUND.String()] == 8 })
+	r := holdReads(t, e, 12, 8, gateway.ShedProcessInFlight)
+	releaseHeld(t, e, w, r, 8)
 }
 
 // limits.principal_share 50 gives one caller half of write_rps 5 × 2: a

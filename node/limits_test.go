@@ -16,34 +16,6 @@ import (
 	"github.com/prism-data/prism/node/nodetest"
 )
 
-// gauge returns the value of metric name with the given labels in n's
-// registry, or -1 when there is none.
-func gauge(t *testing.T, n *node.Node, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := n.Metrics().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return -1
-}
-
 // burst sends n puts at once through c and returns how many were stored
 // and how many shed; any other error fails the test.
 func burst(t *testing.T, c *client.Client, prefix string, n int) (ok, shed int64) {
@@ -93,7 +65,7 @@ func TestApplySetsAndChangesLimitsLive(t *testing.T) {
 	}
 	nodetest.WaitServing(t, admin, "orders", res.Revision)
 	writeLimit := map[string]string{"namespace": "orders", "limit": "write_rate"}
-	if v := gauge(t, st, "prism_gateway_limit", writeLimit); v != 10 {
+	if v := counterValue(t, st.Metrics(), "prism_gateway_limit", writeLimit); v != 10 {
 		t.Fatalf("prism_gateway_limit write_rate = %v, want 10", v)
 	}
 
@@ -103,7 +75,7 @@ func TestApplySetsAndChangesLimitsLive(t *testing.T) {
 	}
 
 	// The default client retries after the hint by itself.
-	before := gauge(t, st, "prism_gateway_shed_total", map[string]string{"namespace": "orders", "reason": "write_rate"})
+	before := counterValue(t, st.Metrics(), "prism_gateway_shed_total", map[string]string{"namespace": "orders", "reason": "write_rate"})
 	kv := c.KeyValue("orders")
 	for i := range 12 {
 		id := fmt.Sprint("backoff-", i)
@@ -111,7 +83,7 @@ func TestApplySetsAndChangesLimitsLive(t *testing.T) {
 			t.Fatalf("put %s with the client's backoff: %v", id, err)
 		}
 	}
-	if after := gauge(t, st, "prism_gateway_shed_total", map[string]string{"namespace": "orders", "reason": "write_rate"}); after <= before {
+	if after := counterValue(t, st.Metrics(), "prism_gateway_shed_total", map[string]string{"namespace": "orders", "reason": "write_rate"}); after <= before {
 		t.Errorf("write_rate sheds %v → %v: the sequential puts were never shed, so no backoff was exercised", before, after)
 	}
 
@@ -120,7 +92,7 @@ func TestApplySetsAndChangesLimitsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodetest.WaitServing(t, admin, "orders", res.Revision)
-	if v := gauge(t, st, "prism_gateway_limit", writeLimit); v != 0 {
+	if v := counterValue(t, st.Metrics(), "prism_gateway_limit", writeLimit); v != 0 || counterValue(t, st.Metrics(), "prism_gateway_limit", map[string]string{"namespace": "orders", "limit": "principal_share"}) != 100 {
 		t.Fatalf("prism_gateway_limit write_rate after the apply = %v, want 0 (none)", v)
 	}
 	if ok, shed := burst(t, noRetry, "unlimited", 40); ok != 40 || shed != 0 {
