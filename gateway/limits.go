@@ -203,7 +203,9 @@ func (g *Gateway) admitMsg(msg *nats.Msg) (ticket, string, time.Duration) {
 		g.releaseNS(lim)
 		return ticket{lim: lim}, ShedProcessInFlight, busyRetryAfter
 	}
-	if b := a.bytes.Add(size); b > a.maxBytes && size > 0 {
+	// A body larger than the whole budget still runs when it is alone, so
+	// that a low WithMaxInFlightBytes cannot refuse a request forever.
+	if b := a.bytes.Add(size); b > a.maxBytes && b != size {
 		a.bytes.Add(-size)
 		a.inFlight.Add(-1)
 		g.releaseNS(lim)

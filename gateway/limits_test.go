@@ -290,3 +290,17 @@ func TestPrincipalShare(t *testing.T) {
 		t.Errorf("stream holds %d events, want 5", n)
 	}
 }
+
+// The bodies in flight are bounded too: with room for two and a half
+// read bodies, two held reads run and the next three are shed with
+// process_bytes.
+func TestInFlightBytesShed(t *testing.T) {
+	size := len(encode(t, &prismv1.GetRequest{Id: []byte("id0"), MinSeq: 1}, encProto))
+	w := newGateWaiter()
+	e := newEnv(t, envConfig{waiter: w, opts: []gateway.Option{gateway.WithConsistencyWait(10 * time.Second), gateway.WithMaxInFlightBytes(int64(size * 5 / 2))}})
+	r := holdReads(t, e, 5, 2, gateway.ShedProcessBytes)
+	if l := e.gw.Load(); l.InFlightBytes != int64(2*size) || l.PeakInFlightBytes > l.MaxBytes {
+		t.Errorf("load %+v, want %d bytes in flight, peak within the bound", l, 2*size)
+	}
+	releaseHeld(t, e, w, r, 2)
+}
