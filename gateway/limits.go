@@ -50,7 +50,7 @@ const (
 )
 
 // shedReasons lists the reasons, in the order of shedCounters.
-var shedReasons = []string{ShedWriteRate, ShedReadRate, ShedNamespaceInFlight, ShedFairShare, ShedProcessInFlight, ShedProcessBytes, ShedPrincipalRate, ShedPrincipalInFlight}
+var shedReasons = [...]string{ShedWriteRate, ShedReadRate, ShedNamespaceInFlight, ShedFairShare, ShedProcessInFlight, ShedProcessBytes, ShedPrincipalRate, ShedPrincipalInFlight}
 
 // busyRetryAfter is the hint of a request shed for an in-flight bound: about
 // the time a request takes on a loaded process.
@@ -79,13 +79,13 @@ type admission struct {
 // the namespace's entry (UpdateNamespace keeps it and changes its limits).
 type limiter struct {
 	name       string
-	write      *rate.Limiter // nil: no limit
+	write      *rate.Limiter // rate.Inf: no limit
 	read       *rate.Limiter
 	quota      atomic.Int64 // 0: none
 	share      atomic.Int64 // percent for one principal
 	inFlight   atomic.Int64
-	shed       [8]atomic.Int64 // by shedReasons
-	mu         sync.Mutex      // guards principals and the limits' rates
+	shed       [len(shedReasons)]atomic.Int64
+	mu         sync.Mutex // guards limits and principals
 	limits     namespaces.AdmissionLimits
 	principals map[string]*principalUse
 }
