@@ -355,8 +355,8 @@ func (g *Gateway) worker(j job) {
 // serve handles one admitted request, replies to it and releases its
 // admission.
 func (g *Gateway) serve(j job, ids *nuid.NUID) {
-	msg, t := j.msg, &j.t
-	defer func() { g.release(*t) }()
+	msg := j.msg
+	defer g.release(j.t)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(g.baseCtx, g.opts.consistencyWait+ioTimeout)
 	defer cancel()
@@ -370,9 +370,6 @@ func (g *Gateway) serve(j job, ids *nuid.NUID) {
 	}
 	ctx, span := g.startServerSpan(ctx, msg.Header, r)
 	err = g.admit(r, err)
-	if err == nil {
-		err = g.admitPrincipal(t, r.kind, r.principal)
-	}
 	if err == nil {
 		resp, err = g.runChain(ctx, r)
 	}

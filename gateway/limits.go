@@ -32,9 +32,9 @@ import (
 //   - the process runs its in-flight cap (WithMaxInFlight) or its
 //     in-flight bytes (WithMaxInFlightBytes);
 //
-// and, once the caller is identified, when the caller's share of the
-// namespace's limits (limits.principal_share) is used up. A shed request
-// gets RESOURCE_EXHAUSTED with a retry-after hint; nothing was done.
+// and, before all of these, when the caller's share of the namespace's
+// limits (limits.principal_share) is used up. A shed request gets
+// RESOURCE_EXHAUSTED with a retry-after hint; nothing was done.
 
 // Reasons a request is shed: the reason label of
 // prism_gateway_shed_total and the keys of Gateway.Shed.
@@ -173,48 +173,60 @@ func (g *Gateway) admitMsg(msg *nats.Msg) (ticket, string, time.Duration) {
 			lim = e.lim
 		}
 	}
+	t := ticket{lim: lim}
+	// shed gives back what t holds so far.
+	shed := func(reason string, wait time.Duration) (ticket, string, time.Duration) {
+		if t.pu != nil {
+			t.pu.inFlight.Add(-1)
+		}
+		return ticket{lim: lim}, reason, wait
+	}
 	if lim != nil {
 		now := g.opts.clock()
+		if reason, wait := g.admitPrincipal(&t, msg.Header, kind, now); reason != "" {
+			return shed(reason, wait)
+		}
 		switch kind {
 		case subjects.KindWrite:
 			if !lim.write.AllowN(now, 1) {
-				return ticket{lim: lim}, ShedWriteRate, tokenWait(lim.write, now)
+				return shed(ShedWriteRate, tokenWait(lim.write, now))
 			}
 		case subjects.KindRead:
 			if !lim.read.AllowN(now, 1) {
-				return ticket{lim: lim}, ShedReadRate, tokenWait(lim.read, now)
+				return shed(ShedReadRate, tokenWait(lim.read, now))
 			}
 		}
 		n := lim.inFlight.Add(1)
 		if q := lim.quota.Load(); q > 0 && n > min(q, a.capacity) {
 			lim.inFlight.Add(-1)
-			return ticket{lim: lim}, ShedNamespaceInFlight, busyRetryAfter
+			return shed(ShedNamespaceInFlight, busyRetryAfter)
 		}
 		if n == 1 {
 			a.busy.Add(1)
 		}
 		if share := a.fairShare(g.namespaces.n.Load()); share < a.capacity && a.inFlight.Load() >= a.capacity/2 && n > share {
 			g.releaseNS(lim)
-			return ticket{lim: lim}, ShedFairShare, busyRetryAfter
+			return shed(ShedFairShare, busyRetryAfter)
 		}
 	}
 	if a.inFlight.Add(1) > a.capacity {
 		a.inFlight.Add(-1)
 		g.releaseNS(lim)
-		return ticket{lim: lim}, ShedProcessInFlight, busyRetryAfter
+		return shed(ShedProcessInFlight, busyRetryAfter)
 	}
 	// A body larger than the whole budget still runs when it is alone, so
 	// that a low WithMaxInFlightBytes cannot refuse a request forever.
-	if b := a.bytes.Add(size); b > a.maxBytes && b != size {
+	b := a.bytes.Add(size)
+	if b > a.maxBytes && b != size {
 		a.bytes.Add(-size)
 		a.inFlight.Add(-1)
 		g.releaseNS(lim)
-		return ticket{lim: lim}, ShedProcessBytes, busyRetryAfter
-	} else {
-		for p := a.peakBytes.Load(); b > p && !a.peakBytes.CompareAndSwap(p, b); p = a.peakBytes.Load() {
-		}
+		return shed(ShedProcessBytes, busyRetryAfter)
 	}
-	return ticket{lim: lim, bytes: size}, "", 0
+	for p := a.peakBytes.Load(); b > p && !a.peakBytes.CompareAndSwap(p, b); p = a.peakBytes.Load() {
+	}
+	t.bytes = size
+	return t, "", 0
 }
 
 // fairShare is the in-flight share of one busy namespace.
@@ -253,41 +265,41 @@ func tokenWait(lim *rate.Limiter, now time.Time) time.Duration {
 	return max(time.Millisecond, time.Duration(missing/r*float64(time.Second)))
 }
 
-// admitPrincipal checks the caller's share of its namespace's limits; it
-// runs once the caller is identified, for an admitted request. On success
-// it records the hold in t.
-func (g *Gateway) admitPrincipal(t *ticket, kind string, p auth.Principal) error {
+// admitPrincipal checks the caller's share of t.lim's limits, when the
+// namespace has a principal_share below 100, and records the caller's hold
+// in t. It returns the reason and hint when the caller is at its share. A
+// request whose caller cannot be identified passes: serve refuses it, and
+// audits that.
+func (g *Gateway) admitPrincipal(t *ticket, h nats.Header, kind string, now time.Time) (string, time.Duration) {
 	l := t.lim
-	if l == nil || l.share.Load() >= 100 {
-		return nil
+	if l.share.Load() >= 100 {
+		return "", 0
+	}
+	p := auth.Anonymous
+	if sec := g.opts.security; sec != nil {
+		var err error
+		if p, err = sec.Identify(h); err != nil {
+			return "", 0
+		}
 	}
 	pu := l.principal(p.Name)
-	now := g.opts.clock()
 	pu.lastUsed.Store(time.Now().UnixNano())
-	var reason string
-	var wait time.Duration
 	switch {
 	case kind == subjects.KindWrite && !pu.write.AllowN(now, 1):
-		reason, wait = ShedPrincipalRate, tokenWait(pu.write, now)
+		return ShedPrincipalRate, tokenWait(pu.write, now)
 	case kind == subjects.KindRead && !pu.read.AllowN(now, 1):
-		reason, wait = ShedPrincipalRate, tokenWait(pu.read, now)
+		return ShedPrincipalRate, tokenWait(pu.read, now)
 	}
-	if reason == "" {
-		n := pu.inFlight.Add(1)
-		q := l.quota.Load()
-		if q == 0 {
-			q = g.adm.capacity
-		}
-		if n > max(1, q*l.share.Load()/100) {
-			pu.inFlight.Add(-1)
-			reason, wait = ShedPrincipalInFlight, busyRetryAfter
-		} else {
-			t.pu = pu
-			return nil
-		}
+	q := l.quota.Load()
+	if q == 0 {
+		q = g.adm.capacity
 	}
-	g.countShed(l, reason)
-	return shedError(l.name, reason, wait)
+	if pu.inFlight.Add(1) > max(1, q*l.share.Load()/100) {
+		pu.inFlight.Add(-1)
+		return ShedPrincipalInFlight, busyRetryAfter
+	}
+	t.pu = pu
+	return "", 0
 }
 
 // principal returns the usage of principal name, made on first use.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism-data/prism/auth"
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/namespaces"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
@@ -267,27 +268,53 @@ func TestProcessCapShedsInsteadOfQueueing(t *testing.T) {
 	releaseHeld(t, e, w, r, 8)
 }
 
-// limits.principal_share 50 gives one caller half of write_rps 5 × 2: a
-// burst of 5 of 10 puts, the rest shed with principal_rate, through the
-// audited path (the caller is identified first).
+// limits.principal_share 50 gives each caller half of write_rps 5 × 2:
+// writer's burst of 10 puts stores 5 and sheds 5 with principal_rate,
+// without taking the namespace's tokens, so root's 5 puts are stored
+// too; root's sixth is shed at root's own share.
 func TestPrincipalShare(t *testing.T) {
-	e := newEnv(t, envConfig{namespace: func(n *namespaces.Namespace) {
-		n.Needs.WriteRPS = 5
-		n.Limits.PrincipalShare = 50
-	}})
-	shed := 0
-	for i := range 10 {
-		reply := request(t, e.nc, subjects.Write(testNS, "put"), encode(t, putReq(fmt.Sprint("p", i), "k", "v"), encProto), encProto)
-		if reply.Header.Get(subjects.HeaderErrorCode) != "" {
-			checkShedReply(t, reply)
-			shed++
+	sec := testSecurity{grants: map[string][]auth.Permission{"writer": {auth.Write}}}
+	e := newEnv(t, envConfig{opts: []gateway.Option{gateway.WithSecurity(sec), gateway.WithAuditor(&testAuditor{})},
+		namespace: func(n *namespaces.Namespace) {
+			n.Needs.WriteRPS = 5
+			n.Limits.PrincipalShare = 50
+		}})
+	put := func(principal, id string) *nats.Msg {
+		m := nats.NewMsg(subjects.Write(testNS, "put"))
+		m.Header.Set(testPrincipalHeader, principal)
+		m.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeProto)
+		m.Data = encode(t, putReq(id, "k", "v"), encProto)
+		reply, err := e.nc.RequestMsg(m, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return reply
 	}
-	if got := e.gw.Shed(testNS); shed != 5 || got[gateway.ShedPrincipalRate] != 5 {
-		t.Errorf("%d shed, counts %v; want 5 principal_rate", shed, got)
+	count := func(principal string, n int) (stored int) {
+		for i := range n {
+			reply := put(principal, fmt.Sprint(principal, i))
+			if reply.Header.Get(subjects.HeaderErrorCode) == "" {
+				stored++
+				continue
+			}
+			checkShedReply(t, reply)
+		}
+		return stored
 	}
-	if n := streamMsgs(t, e.js); n != 5 {
-		t.Errorf("stream holds %d events, want 5", n)
+	if got := count("writer", 10); got != 5 {
+		t.Errorf("writer stored %d of 10, want its share of 5", got)
+	}
+	if got := e.gw.Shed(testNS); got[gateway.ShedPrincipalRate] != 5 || got[gateway.ShedWriteRate] != 0 {
+		t.Errorf("shed counts %v, want 5 principal_rate", got)
+	}
+	if got := count("root", 5); got != 5 {
+		t.Errorf("root stored %d of 5: another caller's sheds took its allowance", got)
+	}
+	if got := count("root", 1); got != 0 || e.gw.Shed(testNS)[gateway.ShedPrincipalRate] != 6 {
+		t.Errorf("root's sixth put: stored %d, sheds %v; want it shed at root's share", got, e.gw.Shed(testNS))
+	}
+	if n := streamMsgs(t, e.js); n != 10 {
+		t.Errorf("stream holds %d events, want 10", n)
 	}
 }
 
