@@ -24,6 +24,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +47,9 @@ type Client struct {
 	timeout time.Duration
 	retries int
 	backoff time.Duration
+	// shedRetries bounds the retries of a call shed with
+	// RESOURCE_EXHAUSTED (WithShedRetries).
+	shedRetries int
 	// via is how Subscribe reaches streams (a SubscribeVia), resolved on
 	// the first Subscribe when SubscribeAuto.
 	via atomic.Int32
@@ -81,12 +86,35 @@ func WithRetries(n int, backoff time.Duration) Option {
 	}
 }
 
+// DefaultShedRetries is how many times a call shed with RESOURCE_EXHAUSTED
+// is retried (WithShedRetries).
+const DefaultShedRetries = 4
+
+// maxShedWait caps one wait before retrying a shed call, whatever the hint.
+const maxShedWait = 2 * time.Second
+
+// WithShedRetries sets how many times a call that Prism shed with
+// RESOURCE_EXHAUSTED (a namespace, caller or gateway at its limit;
+// nothing was done) is retried, each after the gateway's retry-after hint
+// plus up to as much again of random jitter, at most 2 s, and never past
+// the call's context (default DefaultShedRetries; 0 returns the error at
+// once). The error then returned has RetryAfter set.
+func WithShedRetries(n int) Option {
+	return func(c *Client) error {
+		if n < 0 {
+			return fmt.Errorf("client: shed retries must not be negative, got %d", n)
+		}
+		c.shedRetries = n
+		return nil
+	}
+}
+
 // New returns a client over nc. The caller keeps ownership of nc.
 func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if nc == nil {
 		return nil, errors.New("client: nil NATS connection")
 	}
-	c := &Client{nc: nc, timeout: DefaultTimeout, retries: 2, backoff: 100 * time.Millisecond}
+	c := &Client{nc: nc, timeout: DefaultTimeout, retries: 2, backoff: 100 * time.Millisecond, shedRetries: DefaultShedRetries}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -96,13 +124,47 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 }
 
 // call sends req to subject and decodes the reply into resp, or returns an
-// *Error built from an error reply.
+// *Error built from an error reply. A request Prism shed
+// (RESOURCE_EXHAUSTED) is sent again after the hint, up to shedRetries
+// times: nothing of it was done, so a retry is safe for every operation.
 func (c *Client) call(ctx context.Context, op, subject string, req, resp proto.Message) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
+	for attempt := 0; ; attempt++ {
+		err := c.callOnce(ctx, op, subject, req, resp)
+		var e *Error
+		if attempt >= c.shedRetries || !errors.As(err, &e) || e.Code != prismv1.Code_RESOURCE_EXHAUSTED {
+			return err
+		}
+		if !sleepShed(ctx, e.RetryAfter) {
+			return err
+		}
+	}
+}
+
+// sleepShed waits hint plus jitter (at most maxShedWait) and reports
+// whether ctx still allows another attempt.
+func sleepShed(ctx context.Context, hint time.Duration) bool {
+	hint = max(hint, time.Millisecond)
+	d := min(hint+rand.N(hint+1), maxShedWait)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return false // the retry could not finish in time
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// callOnce is one attempt of call.
+func (c *Client) callOnce(ctx context.Context, op, subject string, req, resp proto.Message) error {
 	data, err := proto.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("prism %s: marshal request: %w", op, err)
@@ -133,7 +195,7 @@ func (c *Client) call(ctx context.Context, op, subject string, req, resp proto.M
 			c := prismv1.Code(prismv1.Code_value[code])
 			return &Error{Op: op, Code: c, Message: "undecodable error reply"}
 		}
-		return &Error{Op: op, Code: er.GetError().GetCode(), Message: er.GetError().GetMessage(), Seq: er.GetError().GetSeq()}
+		return &Error{Op: op, Code: er.GetError().GetCode(), Message: er.GetError().GetMessage(), Seq: er.GetError().GetSeq(), RetryAfter: retryAfter(reply.Header, er.GetError())}
 	}
 	if err := proto.Unmarshal(reply.Data, resp); err != nil {
 		return fmt.Errorf("prism %s: decode reply: %w", op, err)
@@ -190,4 +252,16 @@ func storeMax(v *atomic.Uint64, x uint64) {
 			return
 		}
 	}
+}
+
+// retryAfter is the hint of an error reply: the body's retry_after_ms, else
+// the Prism-Retry-After header, else 0.
+func retryAfter(h nats.Header, e *prismv1.Error) time.Duration {
+	if ms := e.GetRetryAfterMs(); ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	if ms, err := strconv.ParseUint(h.Get(subjects.HeaderRetryAfter), 10, 32); err == nil {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return 0
 }

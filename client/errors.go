@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -23,6 +24,10 @@ type Error struct {
 	// Seq is set when the write was stored at this stream sequence before
 	// the error happened (e.g. a strong write whose projection timed out).
 	Seq uint64
+	// RetryAfter, for RESOURCE_EXHAUSTED, is how long Prism asked the
+	// caller to wait before retrying (the client already retried
+	// WithShedRetries times).
+	RetryAfter time.Duration
 
 	cause error // the client-side error behind it, if any; see Unwrap
 }
@@ -59,6 +64,7 @@ var (
 	ErrFailedPrecondition  = &Error{Code: prismv1.Code_FAILED_PRECONDITION}
 	ErrPermissionDenied    = &Error{Code: prismv1.Code_PERMISSION_DENIED}
 	ErrDeadlineExceeded    = &Error{Code: prismv1.Code_DEADLINE_EXCEEDED}
+	ErrResourceExhausted   = &Error{Code: prismv1.Code_RESOURCE_EXHAUSTED}
 )
 
 // retryable reports whether a write may be retried with the same

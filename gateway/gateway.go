@@ -83,11 +83,7 @@ type AppliedWaiter interface {
 	WaitApplied(ctx context.Context, seq uint64) error
 }
 
-// Bounds of the pending buffer of each subscription: requests wait there
-// while MaxInFlight are being handled.
 const (
-	pendingMsgsLimit  = 1 << 16
-	pendingBytesLimit = 512 << 20
 	// ioTimeout bounds the JetStream and backend calls of one request, on
 	// top of the consistency wait.
 	ioTimeout = 10 * time.Second
@@ -125,7 +121,7 @@ type Gateway struct {
 	// holds one token per worker. work hands a request to an idle worker;
 	// quit, closed once the subscriptions are closed, stops idle workers.
 	sem      chan struct{}
-	work     chan *nats.Msg
+	work     chan job
 	quit     chan struct{}
 	quitOnce sync.Once
 	inflight sync.WaitGroup // one per worker and shadow comparison
@@ -134,6 +130,8 @@ type Gateway struct {
 	// shadowCounts holds the shadow comparisons by namespace and result
 	// (ShadowReads), whether or not metrics are registered.
 	shadowCounts sync.Map // namespace → *shadowCounters
+	// adm is the process-wide admission state (limits.go).
+	adm admission
 }
 
 // New returns a gateway that serves requests over nc once started. The
@@ -161,13 +159,17 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		tracer:  newTracer(o.tracerProvider),
 		streams: make(map[string]jetstream.Stream),
 		sem:     make(chan struct{}, o.maxInFlight),
-		work:    make(chan *nats.Msg),
+		work:    make(chan job),
 		quit:    make(chan struct{}),
 
 		shadowSem: make(chan struct{}, maxShadowReads),
+		adm:       admission{capacity: int64(o.maxInFlight), maxBytes: o.maxInFlightBytes},
 	}
 	if o.registerer != nil {
 		if g.metrics, err = newMetrics(o.registerer); err != nil {
+			return nil, err
+		}
+		if err := registerAdmission(o.registerer, g); err != nil {
 			return nil, err
 		}
 	}
@@ -199,7 +201,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 			g.unsubscribeLocked()
 			return fmt.Errorf("gateway: subscribe %s: %w", subj, err)
 		}
-		if err := sub.SetPendingLimits(pendingMsgsLimit, pendingBytesLimit); err != nil {
+		if err := sub.SetPendingLimits(g.opts.pendingMsgs, g.opts.pendingBytes); err != nil {
 			_ = sub.Unsubscribe()
 			g.unsubscribeLocked()
 			return fmt.Errorf("gateway: pending limits of %s: %w", subj, err)
@@ -292,28 +294,37 @@ func (g *Gateway) baseContext() context.Context {
 }
 
 // onMsg is the subscription callback. Callbacks of one subscription run one
-// at a time, so it only hands the request to a worker: an idle one, else a
-// new one while fewer than maxInFlight run, else the first to become idle.
+// at a time, so it only admits the request (limits.go: a request beyond a
+// limit is answered RESOURCE_EXHAUSTED at once) and hands it to a worker:
+// an idle one, else a new one while fewer than maxInFlight run, else the
+// first to become idle, which admission guarantees is only a moment away.
 // Workers are reused because a fresh goroutine per request pays for growing
 // its stack on every request.
 func (g *Gateway) onMsg(msg *nats.Msg) {
+	t, reason, after := g.admitMsg(msg)
+	if reason != "" {
+		g.shed(msg, t.lim, reason, after)
+		return
+	}
+	j := job{msg: msg, t: t}
 	select {
-	case g.work <- msg:
+	case g.work <- j:
 		return
 	default:
 	}
 	select {
-	case g.work <- msg:
+	case g.work <- j:
 	case g.sem <- struct{}{}:
 		g.inflight.Add(1)
-		go g.worker(msg)
+		go g.worker(j)
 	case <-g.baseCtx.Done():
+		g.release(t)
 	}
 }
 
-// worker serves msg, then further requests from g.work until it has been
+// worker serves j, then further requests from g.work until it has been
 // idle for workerIdle or the gateway stops.
-func (g *Gateway) worker(msg *nats.Msg) {
+func (g *Gateway) worker(j job) {
 	defer g.inflight.Done()
 	defer func() { <-g.sem }()
 	idle := time.NewTimer(workerIdle)
@@ -322,15 +333,15 @@ func (g *Gateway) worker(msg *nats.Msg) {
 	// process-wide lock.
 	ids := nuid.New()
 	for {
-		g.serve(msg, ids)
+		g.serve(j, ids)
 		select {
-		case msg = <-g.work:
+		case j = <-g.work:
 			continue
 		default:
 		}
 		idle.Reset(workerIdle)
 		select {
-		case msg = <-g.work:
+		case j = <-g.work:
 		case <-idle.C:
 			return
 		case <-g.quit:
@@ -341,8 +352,11 @@ func (g *Gateway) worker(msg *nats.Msg) {
 	}
 }
 
-// serve handles one request and replies to it.
-func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
+// serve handles one admitted request, replies to it and releases its
+// admission.
+func (g *Gateway) serve(j job, ids *nuid.NUID) {
+	msg := j.msg
+	defer g.release(j.t)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(g.baseCtx, g.opts.consistencyWait+ioTimeout)
 	defer cancel()
@@ -378,6 +392,9 @@ func (g *Gateway) serve(msg *nats.Msg, ids *nuid.NUID) {
 	if err != nil {
 		e = status.Convert(err)
 		reply.Header.Set(subjects.HeaderErrorCode, code)
+		if ms := e.RetryAfterMillis(); ms > 0 {
+			reply.Header.Set(subjects.HeaderRetryAfter, strconv.FormatUint(uint64(ms), 10))
+		}
 		reply.Data, err = enc.marshal(e.Proto())
 	} else {
 		reply.Data, err = enc.marshal(resp)

@@ -38,6 +38,7 @@ type metrics struct {
 	cache        *prometheus.CounterVec
 	handedBack   *prometheus.CounterVec
 	shadowReads  *prometheus.CounterVec
+	shed         *prometheus.CounterVec
 }
 
 // latencyBuckets span 0.1ms to about 6.5s.
@@ -102,8 +103,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:      "shadow_reads_total",
 			Help:      "Sampled reads compared against a namespace's shadow target during a migration, by namespace and result: match, mismatch, skipped (the record changed between the two reads, or the shadow lags), dropped (too many comparisons running), error.",
 		}, []string{"namespace", "result"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "shed_total",
+			Help:      "Requests shed with RESOURCE_EXHAUSTED before anything was done, by namespace and reason (write_rate, read_rate, namespace_in_flight, fair_share, process_in_flight, process_bytes, principal_rate, principal_in_flight; ADR 023).",
+		}, []string{"namespace", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache, m.handedBack, m.shadowReads} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache, m.handedBack, m.shadowReads, m.shed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}

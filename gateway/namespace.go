@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prism-data/prism/namespaces"
 )
@@ -30,6 +31,9 @@ type namespaceEntry struct {
 	// readsElsewhere: another process projects the namespace and serves
 	// its reads (SetReadsElsewhere); this gateway serves its writes.
 	readsElsewhere bool
+	// lim is the namespace's admission state (limits.go), shared by the
+	// entries an update swaps in.
+	lim *limiter
 }
 
 // namespaceTable maps namespace names to their entries. It is safe for
@@ -40,6 +44,8 @@ type namespaceTable struct {
 	m  map[string]*namespaceEntry
 	// unserved are registered namespaces this process cannot serve now.
 	unserved map[string]bool
+	// n is len(m), read by admission without the lock.
+	n atomic.Int64
 }
 
 func (r *namespaceTable) get(name string) (*namespaceEntry, bool) {
@@ -59,7 +65,9 @@ func (r *namespaceTable) add(e *namespaceEntry) error {
 	if r.m == nil {
 		r.m = make(map[string]*namespaceEntry)
 	}
+	e.lim = newLimiter(e.Namespace)
 	r.m[e.Name] = e
+	r.n.Store(int64(len(r.m)))
 	return nil
 }
 
@@ -83,6 +91,7 @@ func (r *namespaceTable) update(ns namespaces.Namespace) error {
 		}
 		e.entity, e.Namespace = t, t.withPII(e.Namespace)
 	}
+	e.lim.set(e.Namespace) // ADR 023: limits change live
 	r.m[ns.Name] = &e
 	return nil
 }
@@ -93,6 +102,7 @@ func (r *namespaceTable) remove(name string) bool {
 	delete(r.unserved, name)
 	_, ok := r.m[name]
 	delete(r.m, name)
+	r.n.Store(int64(len(r.m)))
 	return ok
 }
 

@@ -23,6 +23,13 @@ const (
 	DefaultConsistencyWait = 4 * time.Second
 	DefaultQueueGroup      = "prism-gateway"
 	DefaultMaxInFlight     = 1024
+	// DefaultMaxInFlightBytes bounds the bodies of the requests running at
+	// once (docs/operations.md, "Memory bound").
+	DefaultMaxInFlightBytes = 256 << 20
+	// DefaultPendingMsgs and DefaultPendingBytes bound what each of the
+	// gateway's three subscriptions holds before admission looks at it.
+	DefaultPendingMsgs  = 1 << 16
+	DefaultPendingBytes = 64 << 20
 )
 
 // Option configures a Gateway. Options validate their arguments; New returns
@@ -30,26 +37,32 @@ const (
 type Option func(*options) error
 
 type options struct {
-	logger          *slog.Logger
-	registerer      prometheus.Registerer
-	consistencyWait time.Duration
-	queueGroup      string
-	maxInFlight     int
-	clock           func() time.Time
-	tracerProvider  trace.TracerProvider
-	security        Security     // nil: development mode, everyone allowed
-	auditor         Auditor      // nil: no audit
-	keyring         *pii.Keyring // nil: namespaces with PII fields refuse writes
+	logger           *slog.Logger
+	registerer       prometheus.Registerer
+	consistencyWait  time.Duration
+	queueGroup       string
+	maxInFlight      int
+	maxInFlightBytes int64
+	pendingMsgs      int
+	pendingBytes     int
+	clock            func() time.Time
+	tracerProvider   trace.TracerProvider
+	security         Security     // nil: development mode, everyone allowed
+	auditor          Auditor      // nil: no audit
+	keyring          *pii.Keyring // nil: namespaces with PII fields refuse writes
 }
 
 func defaultOptions() options {
 	return options{
-		logger:          slog.New(slog.DiscardHandler),
-		consistencyWait: DefaultConsistencyWait,
-		queueGroup:      DefaultQueueGroup,
-		maxInFlight:     DefaultMaxInFlight,
-		clock:           time.Now,
-		tracerProvider:  otel.GetTracerProvider(),
+		logger:           slog.New(slog.DiscardHandler),
+		consistencyWait:  DefaultConsistencyWait,
+		queueGroup:       DefaultQueueGroup,
+		maxInFlight:      DefaultMaxInFlight,
+		maxInFlightBytes: DefaultMaxInFlightBytes,
+		pendingMsgs:      DefaultPendingMsgs,
+		pendingBytes:     DefaultPendingBytes,
+		clock:            time.Now,
+		tracerProvider:   otel.GetTracerProvider(),
 	}
 }
 
@@ -101,7 +114,9 @@ func WithQueueGroup(name string) Option {
 }
 
 // WithMaxInFlight bounds the requests handled at once (default
-// DefaultMaxInFlight); further requests wait in the subscription's buffer.
+// DefaultMaxInFlight): further requests are shed at once with
+// RESOURCE_EXHAUSTED, and under load the slots are shared fairly between
+// namespaces (ADR 023).
 func WithMaxInFlight(n int) Option {
 	return func(o *options) error {
 		if n <= 0 {
@@ -112,8 +127,39 @@ func WithMaxInFlight(n int) Option {
 	}
 }
 
-// WithClock sets the clock used for event times and TTL expiry (default
-// time.Now). Tests use it to make expire times predictable.
+// WithMaxInFlightBytes bounds the total body size of the requests handled
+// at once (default DefaultMaxInFlightBytes); a request that would pass it
+// is shed with RESOURCE_EXHAUSTED.
+func WithMaxInFlightBytes(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("gateway: max in-flight bytes must be positive, got %d", n)
+		}
+		o.maxInFlightBytes = n
+		return nil
+	}
+}
+
+// WithPendingLimits bounds the messages and bytes each of the gateway's
+// subscriptions buffers before its callback admits or sheds them (default
+// DefaultPendingMsgs, DefaultPendingBytes). Beyond them the NATS client
+// drops requests (a slow consumer), which their callers see as a timeout;
+// admission answers fast enough that this happens only when the process
+// cannot even shed at the offered rate.
+func WithPendingLimits(msgs, bytes int) Option {
+	return func(o *options) error {
+		if msgs <= 0 || bytes <= 0 {
+			return fmt.Errorf("gateway: pending limits must be positive, got %d messages, %d bytes", msgs, bytes)
+		}
+		o.pendingMsgs, o.pendingBytes = msgs, bytes
+		return nil
+	}
+}
+
+// WithClock sets the clock used for event times, TTL expiry and the
+// namespaces' rate limits (default time.Now). Tests use it to make expire
+// times and rate limits predictable: with a clock that stands still a
+// token bucket never refills.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {

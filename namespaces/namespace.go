@@ -167,6 +167,9 @@ type Namespace struct {
 	Graph GraphConfig `yaml:"graph,omitempty" json:"graph,omitzero"`
 	// Needs is what the application needs; see Derive. Optional.
 	Needs Needs `yaml:"needs,omitempty" json:"needs,omitzero"`
+	// Limits refines the admission limits the gateway derives from Needs
+	// (DeriveLimits, ADR 023). Optional.
+	Limits Limits `yaml:"limits,omitempty" json:"limits,omitzero"`
 	// Access says who may read, write, subscribe to, read the PII of and
 	// administer the namespace, when authentication is on
 	// (docs/security.md). Empty: global admins only (deny by default).
@@ -223,6 +226,9 @@ func (n Namespace) Validate() error {
 		return fmt.Errorf("namespace %s: %w", n.Name, err)
 	}
 	if err := n.validateNeeds(); err != nil {
+		return fmt.Errorf("namespace %s: %w", n.Name, err)
+	}
+	if err := n.validateLimits(); err != nil {
 		return fmt.Errorf("namespace %s: %w", n.Name, err)
 	}
 	return nil

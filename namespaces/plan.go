@@ -117,6 +117,8 @@ type Plan struct {
 	// GraphMaxDepth and GraphMaxResults bound a graph namespace's
 	// traversals; zero otherwise.
 	GraphMaxDepth, GraphMaxResults Derived[int]
+	// Limits are the gateway's admission limits (DeriveLimits, ADR 023).
+	Limits AdmissionLimits
 	// Guarantee says in words what an acknowledged write survives.
 	Guarantee string
 	// Warnings are needs the plan meets only on assumptions worth checking.
@@ -145,6 +147,10 @@ func (p Plan) Settings() []Setting {
 		{"batch_size", p.BatchSize.Value, p.BatchSize.Reason},
 		{"read_cache", p.ReadCache.Value, p.ReadCache.Reason},
 		{"read_cache_entries", p.ReadCacheEntries.Value, p.ReadCacheEntries.Reason},
+		{"write_rate_limit", p.Limits.WriteRate.Value, p.Limits.WriteRate.Reason},
+		{"read_rate_limit", p.Limits.ReadRate.Value, p.Limits.ReadRate.Reason},
+		{"in_flight_quota", p.Limits.InFlight.Value, p.Limits.InFlight.Reason},
+		{"principal_share", p.Limits.PrincipalShare.Value, p.Limits.PrincipalShare.Reason},
 	}
 	if p.Indexes.Value != "" {
 		out = append(out, Setting{"indexes", p.Indexes.Value, p.Indexes.Reason})
@@ -337,6 +343,7 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	if ns.Abstraction == AbstractionGraph {
 		p.GraphMaxDepth, p.GraphMaxResults = graphLimits(ns)
 	}
+	p.Limits = DeriveLimits(ns)
 	p.Guarantee = guarantee(p, c)
 	return p, nil
 }

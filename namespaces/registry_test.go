@@ -125,6 +125,9 @@ func TestAdminApplyCreateUpdateUnchanged(t *testing.T) {
 		"consistency":         {"eventual", "strong"},
 		"needs.write_rps":     {"0", "20000"},
 		"settings.batch_size": {"256", "1024"},
+		// ADR 023: the admission limits follow write_rps, live.
+		"settings.write_rate_limit": {"0", "40000"},
+		"settings.in_flight_quota":  {"0", "4000"},
 	}
 	if plan.Action != namespaces.ActionUpdate || plan.Revision != created.Revision || plan.Blocked != "" {
 		t.Fatalf("plan of an update = %+v", plan)

@@ -370,7 +370,7 @@ func TestEntityReadCacheNeverStale(t *testing.T) {
 	st, admin, _ := nodetest.Start(t, node.Config{DataDir: t.TempDir()})
 	name := "hot_profiles"
 	ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionEntity, Backend: "sqlite", Consistency: namespaces.Strong,
-		Needs: namespaces.Needs{ReadRPS: 10_000, WriteRPS: 100}, Entity: profileSchema(t, noteField(""))}
+		Needs: namespaces.Needs{ReadRPS: 10_000, WriteRPS: 1_000}, Entity: profileSchema(t, noteField(""))}
 	res, err := admin.Apply(context.Background(), ns, 0, "test")
 	if err != nil {
 		t.Fatal(err)

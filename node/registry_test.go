@@ -196,7 +196,7 @@ func TestReadCacheNeverStale(t *testing.T) {
 	for _, consistency := range []namespaces.Consistency{namespaces.Strong, namespaces.ReadYourWrites} {
 		name := "hot_" + strings.ReplaceAll(string(consistency), "-", "_")
 		ns := namespaces.Namespace{Name: name, Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: consistency,
-			Needs: namespaces.Needs{ReadRPS: 10_000, WriteRPS: 100}}
+			Needs: namespaces.Needs{ReadRPS: 10_000, WriteRPS: 1_000}}
 		res, err := admin.Apply(ctx, ns, 0, "test")
 		if err != nil {
 			t.Fatal(err)
@@ -262,8 +262,8 @@ func planSetting(p namespaces.PlanReport, name string) bool {
 	return false
 }
 
-// counterValue returns the value of the counter metric with labels in reg,
-// 0 when it has not been counted.
+// counterValue returns the value of the counter (or gauge) metric with
+// labels in reg, 0 when it has not been counted.
 func counterValue(t *testing.T, reg *prometheus.Registry, metric string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -281,7 +281,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, metric string, labels 
 					continue next
 				}
 			}
-			return m.GetCounter().GetValue()
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return 0

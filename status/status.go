@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
@@ -29,6 +30,9 @@ type Error struct {
 	// Seq is the stream sequence of a write that was stored before the error
 	// happened (a strong write whose projection timed out), else 0.
 	Seq uint64
+	// RetryAfter, for RESOURCE_EXHAUSTED, is how long the client should
+	// wait before retrying; it is sent rounded up to milliseconds.
+	RetryAfter time.Duration
 	// Err is the underlying cause, if any. It is logged, never sent.
 	Err error
 }
@@ -69,6 +73,7 @@ var (
 	ErrPermissionDenied    = &Error{Code: prismv1.Code_PERMISSION_DENIED, Message: "permission denied"}
 	ErrDeadlineExceeded    = &Error{Code: prismv1.Code_DEADLINE_EXCEEDED, Message: "deadline exceeded"}
 	ErrFailedPrecondition  = &Error{Code: prismv1.Code_FAILED_PRECONDITION, Message: "failed precondition"}
+	ErrResourceExhausted   = &Error{Code: prismv1.Code_RESOURCE_EXHAUSTED, Message: "resource exhausted"}
 )
 
 // Newf returns an *Error of code whose message is format with args.
@@ -101,5 +106,15 @@ func Convert(err error) *Error {
 
 // Proto is the wire form of e: the body of an error reply.
 func (e *Error) Proto() *prismv1.ErrorReply {
-	return &prismv1.ErrorReply{Error: &prismv1.Error{Code: e.Code, Message: e.Message, Seq: e.Seq}}
+	return &prismv1.ErrorReply{Error: &prismv1.Error{Code: e.Code, Message: e.Message, Seq: e.Seq, RetryAfterMs: e.RetryAfterMillis()}}
+}
+
+// RetryAfterMillis is RetryAfter in whole milliseconds, rounded up so that
+// a positive hint never becomes 0; 0 when RetryAfter is not positive.
+func (e *Error) RetryAfterMillis() uint32 {
+	if e.RetryAfter <= 0 {
+		return 0
+	}
+	ms := (e.RetryAfter + time.Millisecond - 1) / time.Millisecond
+	return uint32(min(ms, 1<<31))
 }

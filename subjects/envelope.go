@@ -70,6 +70,10 @@ const (
 	// Request/reply headers.
 	// HeaderErrorCode is set on every error reply to the Code name.
 	HeaderErrorCode = "Prism-Error-Code"
+	// HeaderRetryAfter is set on every RESOURCE_EXHAUSTED reply to the
+	// milliseconds to wait before retrying (also the body's
+	// retry_after_ms).
+	HeaderRetryAfter = "Prism-Retry-After"
 	// HeaderContentTypeReq is the content type of a request or reply body;
 	// absent means JSON.
 	HeaderContentTypeReq = "Content-Type"

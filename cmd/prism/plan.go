@@ -29,7 +29,7 @@ with its reason, and what an acknowledged write survives (ADR 007). By
 default the running Prism at --nats-url plans for its own deployment and
 diffs against the live namespace, like terraform plan (each change applied
 live or needing a migration); it changes nothing. --offline plans for the
-deployment its flags describe. Needs it cannot meet are an error.`,
+deployment its flags describe. Needs it cannot meet are an error. Limits: ADR 023.`,
 		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, _ []string, a admin) error {
 		res, err := a.Plan(a.ctx, specs[0])

@@ -60,6 +60,13 @@ const (
 	// abstraction), or needs the deployment cannot meet (durable on one node
 	// without sync_always). The message says what is missing.
 	Code_FAILED_PRECONDITION Code = 12
+	// The request was shed at once, before anything was done, because the
+	// namespace, the caller or the gateway process is at its limit (a rate
+	// limit or an in-flight quota; docs/adr/023-limits-and-shedding.md).
+	// Nothing was read or written: retry after Error.retry_after_ms (also
+	// the Prism-Retry-After header), with jitter and a bounded number of
+	// attempts.
+	Code_RESOURCE_EXHAUSTED Code = 13
 )
 
 // Enum value maps for Code.
@@ -78,6 +85,7 @@ var (
 		10: "PERMISSION_DENIED",
 		11: "DEADLINE_EXCEEDED",
 		12: "FAILED_PRECONDITION",
+		13: "RESOURCE_EXHAUSTED",
 	}
 	Code_value = map[string]int32{
 		"CODE_UNSPECIFIED":     0,
@@ -93,6 +101,7 @@ var (
 		"PERMISSION_DENIED":    10,
 		"DEADLINE_EXCEEDED":    11,
 		"FAILED_PRECONDITION":  12,
+		"RESOURCE_EXHAUSTED":   13,
 	}
 )
 
@@ -132,7 +141,10 @@ type Error struct {
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// For write errors that happen after the event was stored (e.g. a strong
 	// write whose projection timed out): the event's stream sequence.
-	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// For RESOURCE_EXHAUSTED: how long to wait before retrying, in
+	// milliseconds (the Prism-Retry-After header carries the same value).
+	RetryAfterMs  uint32 `protobuf:"varint,4,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -188,6 +200,13 @@ func (x *Error) GetSeq() uint64 {
 	return 0
 }
 
+func (x *Error) GetRetryAfterMs() uint32 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
+}
+
 // ErrorReply wraps Error so that a JSON error reply reads
 // {"error":{"code":"NOT_FOUND","message":"..."}}.
 type ErrorReply struct {
@@ -238,14 +257,15 @@ var File_prism_v1_errors_proto protoreflect.FileDescriptor
 
 const file_prism_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x15prism/v1/errors.proto\x12\bprism.v1\"W\n" +
+	"\x15prism/v1/errors.proto\x12\bprism.v1\"}\n" +
 	"\x05Error\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.prism.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"3\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12$\n" +
+	"\x0eretry_after_ms\x18\x04 \x01(\rR\fretryAfterMs\"3\n" +
 	"\n" +
 	"ErrorReply\x12%\n" +
-	"\x05error\x18\x01 \x01(\v2\x0f.prism.v1.ErrorR\x05error*\x93\x02\n" +
+	"\x05error\x18\x01 \x01(\v2\x0f.prism.v1.ErrorR\x05error*\xab\x02\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\r\n" +
@@ -260,7 +280,8 @@ const file_prism_v1_errors_proto_rawDesc = "" +
 	"\x11PERMISSION_DENIED\x10\n" +
 	"\x12\x15\n" +
 	"\x11DEADLINE_EXCEEDED\x10\v\x12\x17\n" +
-	"\x13FAILED_PRECONDITION\x10\fB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
+	"\x13FAILED_PRECONDITION\x10\f\x12\x16\n" +
+	"\x12RESOURCE_EXHAUSTED\x10\rB4Z2github.com/prism-data/prism/proto/prism/v1;prismv1b\x06proto3"
 
 var (
 	file_prism_v1_errors_proto_rawDescOnce sync.Once
