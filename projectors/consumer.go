@@ -30,8 +30,10 @@ type session struct {
 	// nextDseq is the consumer (delivery) sequence the next message must
 	// carry; any other value means a delivery was lost.
 	nextDseq uint64
-	// pins watches which client the server pins (pin.go).
-	pins pinWatch
+	// unpositioned: another client was pinned when the session opened, so
+	// the consumer was left where it was; the first delivery here (the
+	// pin moved to this client) repositions it (pin.go).
+	unpositioned bool
 }
 
 // close ends the subscription and discards what it still holds: unacked
@@ -57,10 +59,11 @@ func (p *Projector) openSession(ctx context.Context, checkpoint uint64) (*sessio
 	// (pinnedTTL) before the server delivers to it again.
 	p.cons = cons
 	s := &session{
-		msgs:     make(chan jetstream.Msg, catchUpFactor*p.opts.batchSize),
-		abort:    make(chan struct{}),
-		ackAll:   info.Config.AckPolicy == jetstream.AckAllPolicy,
-		nextDseq: info.Delivered.Consumer + 1,
+		msgs:         make(chan jetstream.Msg, catchUpFactor*p.opts.batchSize),
+		abort:        make(chan struct{}),
+		ackAll:       info.Config.AckPolicy == jetstream.AckAllPolicy,
+		nextDseq:     info.Delivered.Consumer + 1,
+		unpositioned: p.unpositioned,
 	}
 	handler := func(m jetstream.Msg) {
 		select {
@@ -210,9 +213,17 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 		}
 		info = cons.CachedInfo()
 	}
+	p.unpositioned = false
 	if info.Delivered.Stream == checkpoint {
 		// Anything still pending is at or below the checkpoint and is
 		// skipped when redelivered.
+		return cons, info, nil
+	}
+	if pinned := pinnedClient(info); pinned != "" && pinned != p.pins.mine {
+		// Another client is pinned and delivered to: repositioning the
+		// consumer under it would only make it redeliver. This one waits
+		// for the pin and repositions it then.
+		p.unpositioned = true
 		return cons, info, nil
 	}
 	p.log.Info("repositioning consumer at the checkpoint",

@@ -91,7 +91,7 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 	batch := make([]jetstream.Msg, 0, batchLimit(p.opts.batchSize, p.opts.batchSize))
 	pinCheck := time.NewTicker(pinCheckEvery)
 	defer pinCheck.Stop()
-	s.pins.lastSeen = time.Now()
+	p.pins.lastSeen = time.Now()
 	for {
 		batch = batch[:0]
 		ended := false
@@ -109,7 +109,7 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 		case <-s.closed:
 			ended = true
 		case <-pinCheck.C:
-			if err := p.checkPin(ctx, &s.pins); err != nil {
+			if err := p.checkPin(ctx, &p.pins); err != nil {
 				return err
 			}
 			continue
@@ -117,7 +117,14 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 			return ctx.Err()
 		}
 		if len(batch) > 0 {
-			s.pins.delivered(batch[0])
+			p.pins.delivered(batch[0])
+			if s.unpositioned {
+				// The pin moved here: position the consumer at this
+				// target's checkpoint before applying anything (what
+				// the last pinned client held uncommitted comes again).
+				p.log.Info("pinned: repositioning the consumer", "consumer", p.consumer)
+				return errResync
+			}
 		}
 		limit := batchLimit(p.opts.batchSize, len(s.msgs))
 	fill:

@@ -53,9 +53,10 @@ func pinnedClient(info *jetstream.ConsumerInfo) string {
 // lookUpConsumer returns the projector's consumer and fresh information
 // on it. The first session looks it up; later ones ask through the
 // object the first one got, which holds this client's pin id. A projector
-// starting on a consumer it owned before (a restart of this process) has
-// the server unpin its previous incarnation, which pulls no more, so it
-// is delivered to at once instead of after pinnedTTL.
+// restarted in the same process (same owner) is not refused, and waits
+// for the pin of its previous incarnation to expire (pinnedTTL); it never
+// unpins another client, which could be alive (two processes on a copy
+// of one data directory have the same owner id).
 func (p *Projector) lookUpConsumer(ctx context.Context) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
 	if p.cons != nil {
 		info, err := p.cons.Info(ctx)
@@ -68,13 +69,7 @@ func (p *Projector) lookUpConsumer(ctx context.Context) (jetstream.Consumer, *je
 	if err != nil {
 		return nil, nil, err
 	}
-	info := cons.CachedInfo()
-	if owner := info.Config.Metadata[ownerMetadata]; p.opts.owner != "" && owner == p.opts.owner && pinnedClient(info) != "" {
-		if err := p.unpin(ctx); err != nil {
-			p.log.Debug("unpin the consumer of an earlier run", "consumer", p.consumer, "err", err)
-		}
-	}
-	return cons, info, nil
+	return cons, cons.CachedInfo(), nil
 }
 
 // pinWatch follows, in the loop goroutine, which client the server pins:
@@ -122,13 +117,4 @@ func (p *Projector) checkPin(ctx context.Context, w *pinWatch) error {
 		w.suspect = pinned
 	}
 	return nil
-}
-
-// unpin has the server drop the consumer's pin.
-func (p *Projector) unpin(ctx context.Context) error {
-	st, err := p.js.Stream(ctx, p.stream)
-	if err != nil {
-		return err
-	}
-	return st.UnpinConsumer(ctx, p.consumer, priorityGroup)
 }

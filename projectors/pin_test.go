@@ -33,7 +33,7 @@ func TestPinnedClientsNeverSplit(t *testing.T) {
 	a := startProjector(t, js, "sqlite", stA, projectors.WithOwner("host/1"))
 	waitApplied(t, a, 20)
 	// The same owner id is never refused (a restart of one process): b
-	// starts beside a, and has the server drop a's pin.
+	// starts beside a, which is pinned.
 	b := startProjector(t, js, "sqlite", stB, projectors.WithOwner("host/1"))
 	for i := range 40 {
 		pub.publish(t, putEvent(20+i))

@@ -100,6 +100,11 @@ type Projector struct {
 
 	// cons is the durable consumer once a session opened it (pin.go).
 	cons jetstream.Consumer
+	// pins follows which client the server pins, and unpositioned says
+	// the last ensureConsumer left the consumer under another pinned
+	// client; only Start and the loop goroutine touch them.
+	pins         pinWatch
+	unpositioned bool
 	// lost is why the loop ended by itself, another process projecting
 	// the target now (Lost); nil otherwise.
 	lost atomic.Pointer[error]
