@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/pii"
 )
 
@@ -40,6 +41,7 @@ type options struct {
 	security        Security     // nil: development mode, everyone allowed
 	auditor         Auditor      // nil: no audit
 	keyring         *pii.Keyring // nil: namespaces with PII fields refuse writes
+	maxChunkedBytes int          // largest uploaded value
 }
 
 func defaultOptions() options {
@@ -48,6 +50,7 @@ func defaultOptions() options {
 		consistencyWait: DefaultConsistencyWait,
 		queueGroup:      DefaultQueueGroup,
 		maxInFlight:     DefaultMaxInFlight,
+		maxChunkedBytes: namespaces.MaxChunkedValueBytes,
 		clock:           time.Now,
 		tracerProvider:  otel.GetTracerProvider(),
 	}

@@ -46,7 +46,11 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 	if resp.GetRevision() == 0 && len(resp.GetItems()) == 0 {
 		return nil, status.Newf(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)
 	}
-	return g.revealItems(ctx, r, resp)
+	resp, err := g.revealItems(ctx, r, resp)
+	if err != nil {
+		return nil, err
+	}
+	return chunkLarge(resp), nil
 }
 
 // scan returns one page of record ids. Errors: NOT_CONSISTENT_YET,

@@ -100,6 +100,11 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 			return err
 		}
 	}
+	if ns.Abstraction == AbstractionKeyValue {
+		if err := ensureBlobStream(ctx, js, ns, p, storage); err != nil {
+			return err
+		}
+	}
 	// The dead letters of a replicated namespace are kept as safely as its
 	// events.
 	return ensureDeadLetters(ctx, js, max(p.Replicas.Value, 1))
@@ -157,12 +162,12 @@ func waitLeader(ctx context.Context, js jetstream.JetStream, name string) error 
 }
 
 // DeleteStreams deletes the stream of namespace ns and with it every event
-// and projector consumer; the dead-letter stream is kept. A stream that
+// and projector consumer, and its blob stream (ADR 025); the dead-letter stream is kept. A stream that
 // does not exist is not an error.
 func DeleteStreams(ctx context.Context, js jetstream.JetStream, ns string) error {
 	err := js.DeleteStream(ctx, subjects.Stream(ns))
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("delete stream %s: %w", subjects.Stream(ns), err)
 	}
-	return nil
+	return deleteBlobStream(ctx, js, ns)
 }
