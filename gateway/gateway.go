@@ -113,6 +113,7 @@ type Gateway struct {
 
 	streamsMu sync.Mutex
 	streams   map[string]jetstream.Stream
+	tokenKVs  map[string]jetstream.KeyValue // token buckets, by namespace
 
 	runMu    sync.Mutex
 	started  bool
@@ -154,15 +155,16 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: jetstream: %w", err)
 	}
 	g := &Gateway{
-		nc:      nc,
-		js:      js,
-		opts:    o,
-		log:     o.logger,
-		tracer:  newTracer(o.tracerProvider),
-		streams: make(map[string]jetstream.Stream),
-		sem:     make(chan struct{}, o.maxInFlight),
-		work:    make(chan *nats.Msg),
-		quit:    make(chan struct{}),
+		nc:       nc,
+		js:       js,
+		opts:     o,
+		log:      o.logger,
+		tracer:   newTracer(o.tracerProvider),
+		streams:  make(map[string]jetstream.Stream),
+		tokenKVs: make(map[string]jetstream.KeyValue),
+		sem:      make(chan struct{}, o.maxInFlight),
+		work:     make(chan *nats.Msg),
+		quit:     make(chan struct{}),
 
 		shadowSem: make(chan struct{}, maxShadowReads),
 	}

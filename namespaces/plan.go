@@ -96,6 +96,8 @@ type Plan struct {
 	MaxMsgSize Derived[int]
 	// DuplicateWindow is the stream's duplicate window.
 	DuplicateWindow Derived[time.Duration]
+	// RetryHorizon is how long idempotency tokens are remembered (ADR 025).
+	RetryHorizon Derived[time.Duration]
 	// Partitions is how many partitions write_rps needs; always 1 today.
 	Partitions Derived[int]
 	// ProjectorParallelism is how many projectors apply the namespace.
@@ -140,6 +142,7 @@ func (p Plan) Settings() []Setting {
 		{"max_age", p.MaxAge.Value.String(), p.MaxAge.Reason},
 		{"max_msg_size", p.MaxMsgSize.Value, p.MaxMsgSize.Reason},
 		{"duplicate_window", p.DuplicateWindow.Value.String(), p.DuplicateWindow.Reason},
+		{"retry_horizon", p.RetryHorizon.Value.String(), p.RetryHorizon.Reason},
 		{"partitions", p.Partitions.Value, p.Partitions.Reason},
 		{"projector_parallelism", p.ProjectorParallelism.Value, p.ProjectorParallelism.Reason},
 		{"batch_size", p.BatchSize.Value, p.BatchSize.Reason},
@@ -266,7 +269,16 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	if retention > 0 && retention < DuplicateWindow {
 		return fail("retention %v is shorter than the duplicate window %v; retries within it could store an event twice", retention, DuplicateWindow)
 	}
-	p.DuplicateWindow = Derived[time.Duration]{DuplicateWindow, "client retries within 2m are deduplicated; the gateway's idempotency tokens assume this window"}
+	p.DuplicateWindow = Derived[time.Duration]{DuplicateWindow, "client retries within 2m are deduplicated by JetStream itself"}
+	if h := ns.RetryHorizon(); h > DuplicateWindow {
+		why := fmt.Sprintf("default %v", DefaultRetryHorizon)
+		if nd.RetryHorizon != 0 {
+			why = fmt.Sprintf("retry_horizon=%v", time.Duration(nd.RetryHorizon))
+		}
+		p.RetryHorizon = Derived[time.Duration]{h, why + ": tokens of put, delete and append are kept in a KV bucket with this TTL"}
+	} else {
+		p.RetryHorizon = Derived[time.Duration]{h, "retry_horizon at most the duplicate window: JetStream's window alone"}
+	}
 
 	// Backend.
 	backend, err := deriveBackend(ns, c, retention, &p)

@@ -100,6 +100,9 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 			return err
 		}
 	}
+	if err := ensureTokenBucket(ctx, js, ns, p, storage); err != nil {
+		return err
+	}
 	if ns.Abstraction == AbstractionKeyValue {
 		if err := ensureBlobStream(ctx, js, ns, p, storage); err != nil {
 			return err
@@ -168,6 +171,9 @@ func DeleteStreams(ctx context.Context, js jetstream.JetStream, ns string) error
 	err := js.DeleteStream(ctx, subjects.Stream(ns))
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("delete stream %s: %w", subjects.Stream(ns), err)
+	}
+	if err := deleteTokenBucket(ctx, js, ns); err != nil {
+		return err
 	}
 	return deleteBlobStream(ctx, js, ns)
 }

@@ -1,6 +1,7 @@
 package subjects
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 )
@@ -41,3 +42,11 @@ func ValidateUploadID(id string) error {
 	}
 	return nil
 }
+
+// TokenBucket is the NATS KV bucket that remembers the idempotency tokens
+// of namespace ns for its retry horizon (ADR 025).
+func TokenBucket(ns string) string { return "PRISM_TOKENS_" + strings.ToUpper(ns) }
+
+// TokenKey is the key of idempotency token token in TokenBucket: its
+// unpadded base64url, which only holds characters a KV key allows.
+func TokenKey(token string) string { return "t" + base64.RawURLEncoding.EncodeToString([]byte(token)) }
