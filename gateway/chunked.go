@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/pii"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/status"
@@ -30,7 +31,7 @@ import (
 // SHA-256, and publishes a put event that references them. The projector
 // resolves the reference into the whole value before its backend sees it.
 // Until the put event is stored, no reader can see any part; parts no put
-// names are collected after UploadHorizon.
+// names are collected after namespaces.UploadHorizon.
 
 const (
 	// OpUpload starts an upload; OpUploadPart stores one part of it;
@@ -43,10 +44,6 @@ const (
 	// value read returns: in JSON (base64) it stays under the NATS
 	// server's default max_payload of 1 MiB.
 	MaxPartBytes = 512 << 10
-	// UploadHorizon is how long an upload may take from its upload request
-	// to its put; the parts of an upload no put named by then are
-	// collected.
-	UploadHorizon = time.Hour
 	// headerBlobItem, on a part, binds it to the record and item key it was
 	// uploaded for (a hash of both).
 	headerBlobItem = "Prism-Blob-Item"
@@ -154,7 +151,7 @@ func (g *Gateway) upload(_ context.Context, r *request, req *prismv1.UploadReque
 	return &prismv1.UploadResponse{
 		UploadId:     strings.ReplaceAll(uuid.NewString(), "-", ""),
 		MaxPartBytes: MaxPartBytes,
-		ExpireTime:   timestamppb.New(g.opts.clock().Add(UploadHorizon)),
+		ExpireTime:   timestamppb.New(g.opts.clock().Add(namespaces.UploadHorizon)),
 	}, nil
 }
 
@@ -234,13 +231,16 @@ func (g *Gateway) readUpload(ctx context.Context, ns, upload, item string) ([]pa
 		if err != nil {
 			return nil, status.Newf(prismv1.Code_INTERNAL, "upload %s has a part without a valid index", upload)
 		}
+		if time.Since(m.Time) > namespaces.UploadHorizon { // server time, not the gateway clock
+			return nil, status.Invalidf("upload %s was started more than %v ago; its parts are being collected: upload the value again", upload, namespaces.UploadHorizon)
+		}
 		if _, dup := byIndex[uint32(i)]; !dup {
 			byIndex[uint32(i)] = part{seq: m.Sequence, data: m.Data}
 			last = max(last, uint32(i))
 		}
 	}
 	if len(byIndex) == 0 {
-		return nil, status.Invalidf("upload %s has no parts (never sent, or collected after %v): upload the value again", upload, UploadHorizon)
+		return nil, status.Invalidf("upload %s has no parts (never sent, or collected after %v): upload the value again", upload, namespaces.UploadHorizon)
 	}
 	parts := make([]part, 0, len(byIndex))
 	for i := uint32(0); i <= last; i++ {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -13,6 +14,11 @@ import (
 // MaxChunkedValueBytes is the default largest value of a KeyValue item
 // uploaded in parts (ADR 025): 64 MiB.
 const MaxChunkedValueBytes = 64 << 20
+
+// UploadHorizon is how long an upload may take from its first part to the
+// put that names it; the gateway refuses a later put, and the parts of an
+// upload no put named are collected after it (replay.CollectBlobs).
+const UploadHorizon = time.Hour
 
 // ensureBlobStream creates the blob stream of KeyValue namespace ns, or
 // updates it in place, with the replicas and storage of its event stream

@@ -3,15 +3,22 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/prism-data/prism/backends/postgres/pgtest"
 	"github.com/prism-data/prism/client"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/node/nodetest"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
+	"github.com/prism-data/prism/subjects"
 )
 
 // largeValue returns n pseudo-random bytes (incompressible, so nothing
@@ -127,4 +134,86 @@ func TestLargeValueCompactMigrate(t *testing.T) {
 	waitRoles(t, admin, name, map[string]string{"sqlite": "shadow", "postgres": "primary"})
 	getBody(t, "postgres", kv, "doc", latest)
 	getBody(t, "postgres", kv, "small", []byte("tiny"))
+}
+
+// rawCall sends req in binary protobuf on conn and decodes the reply into
+// resp; it returns the error code of an error reply ("" for none).
+func rawCall(t *testing.T, conn *nats.Conn, subject string, req, resp proto.Message) string {
+	t.Helper()
+	data, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set(subjects.HeaderContentTypeReq, subjects.ContentTypeProto)
+	reply, err := conn.RequestMsg(msg, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := reply.Header.Get(subjects.HeaderErrorCode); code != "" {
+		return code
+	}
+	if err := proto.Unmarshal(reply.Data, resp); err != nil {
+		t.Fatal(err)
+	}
+	return ""
+}
+
+// TestLargeValueCrashedUpload: an upload abandoned after 3 of its 40
+// parts (the client crashed) changes nothing a reader sees, a put naming
+// it is refused, and CollectBlobs purges its parts while keeping those of
+// a value a put references, which still reads back whole.
+func TestLargeValueCrashedUpload(t *testing.T) {
+	ctx := context.Background()
+	st, _, kv := largeNode(t, "crash", "sqlite")
+	_, conn := nodetest.Client(t, st.URL())
+	if _, err := kv.Put(ctx, []byte("doc"), []client.Item{{Key: []byte("body"), Value: []byte("v0")}}); err != nil {
+		t.Fatal(err)
+	}
+	kept := largeValue(2<<20, 4)
+	if _, err := kv.Put(ctx, []byte("other"), []client.Item{{Key: []byte("body"), Value: kept}}); err != nil {
+		t.Fatal(err)
+	}
+
+	big := largeValue(20<<20, 5)
+	var up prismv1.UploadResponse
+	if code := rawCall(t, conn, subjects.Write("crash", "upload"), &prismv1.UploadRequest{Id: []byte("doc"), Key: []byte("body"), Size: uint64(len(big))}, &up); code != "" {
+		t.Fatalf("upload: %s", code)
+	}
+	part := int(up.GetMaxPartBytes())
+	for i := range 3 {
+		var pr prismv1.UploadPartResponse
+		req := &prismv1.UploadPartRequest{UploadId: up.GetUploadId(), Id: []byte("doc"), Key: []byte("body"), Index: uint32(i), Data: big[i*part : (i+1)*part]}
+		if code := rawCall(t, conn, subjects.Write("crash", "part"), req, &pr); code != "" {
+			t.Fatalf("part %d: %s", i, code)
+		}
+	}
+	// The client is gone. The record is as it was.
+	getBody(t, "after the abandoned upload", kv, "doc", []byte("v0"))
+	// A put naming the incomplete upload is refused; nothing is written.
+	sum := sha256.Sum256(big)
+	put := &prismv1.PutRequest{Id: []byte("doc"), Items: []*prismv1.Item{{Key: []byte("body"), Chunked: &prismv1.ChunkedValue{UploadId: up.GetUploadId(), Size: uint64(len(big)), Sha256: sum[:]}}}}
+	var wr prismv1.WriteResponse
+	if code := rawCall(t, conn, subjects.Write("crash", "put"), put, &wr); code != prismv1.Code_INVALID_ARGUMENT.String() {
+		t.Fatalf("put of an incomplete upload: %q, %v; want INVALID_ARGUMENT", code, &wr)
+	}
+	getBody(t, "after the refused put", kv, "doc", []byte("v0"))
+
+	blobs := subjects.BlobStream("crash")
+	stats, err := replay.CollectBlobs(ctx, st.JetStream(), "crash", time.Nanosecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Blobs != 2 || stats.Referenced != 1 || stats.Purged != 1 || stats.MessagesRemoved != 3 {
+		t.Fatalf("collect = %+v; want the abandoned upload (3 parts) purged, the referenced one kept", stats)
+	}
+	s, err := st.JetStream().Stream(ctx, blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.State.Msgs != 4 {
+		t.Fatalf("blob stream after collection: %v, %v; want the 4 parts of the kept value", info, err)
+	}
+	getBody(t, "kept value after collection", kv, "other", kept)
 }
