@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +20,7 @@ import (
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/node"
 	"github.com/prism-data/prism/node/nodetest"
+	"github.com/prism-data/prism/pii"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/replay"
 	"github.com/prism-data/prism/subjects"
@@ -216,4 +221,86 @@ func TestLargeValueCrashedUpload(t *testing.T) {
 		t.Fatalf("blob stream after collection: %v, %v; want the 4 parts of the kept value", info, err)
 	}
 	getBody(t, "kept value after collection", kv, "other", kept)
+}
+
+// TestLargeValuePII: a 3 MiB value of a PII field is sealed before any
+// part is stored: no part on the blob stream and no byte of the SQLite
+// file holds a plaintext run of it, and a reader with read_pii gets it
+// back whole.
+func TestLargeValuePII(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, admin, c := nodetest.Start(t, node.Config{DataDir: dir})
+	ns := namespaces.Namespace{
+		Name: "people", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong,
+		Fields: namespaces.NewNames("scan"),
+		PII:    namespaces.NewPIIFields(namespaces.PIIField{Name: "scan", Kind: pii.KindGeneric}),
+	}
+	res, err := admin.Apply(ctx, ns, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitServing(t, admin, ns.Name, res.Revision)
+	kv := c.KeyValue(ns.Name)
+	secret := largeValue(3<<20, 6)
+	if _, err := kv.Put(ctx, []byte("u1"), []client.Item{{Key: []byte("scan"), Value: secret}}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := kv.Get(ctx, []byte("u1"))
+	if err != nil || len(rec.Items) != 1 || !bytes.Equal(rec.Items[0].Value, secret) {
+		t.Fatalf("get = %v; want the %d bytes written", err, len(secret))
+	}
+	// Runs of 32 bytes from across the value: none may be stored.
+	var runs [][]byte
+	for off := 0; off+32 <= len(secret); off += 256 << 10 {
+		runs = append(runs, secret[off:off+32])
+	}
+	s, err := st.JetStream().Stream(ctx, subjects.BlobStream(ns.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Msgs == 0 {
+		t.Fatalf("blob stream: %v, %v", info, err)
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			if bytes.Contains(m.Data, r) {
+				t.Fatalf("blob part at seq %d holds plaintext of the PII value", seq)
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "sqlite", ns.Name+"*"))
+	if len(files) == 0 {
+		t.Fatal("no SQLite file of the namespace")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			if bytes.Contains(b, r) {
+				t.Fatalf("%s holds plaintext of the PII value", f)
+			}
+		}
+	}
+}
+
+// TestLargeValueRefusedOnNATSKV: a natskv namespace, whose values are
+// bounded by the NATS max_payload, refuses a large value up front with
+// INVALID_ARGUMENT; nothing is stored.
+func TestLargeValueRefusedOnNATSKV(t *testing.T) {
+	_, _, kv := largeNode(t, "onkv", "natskv")
+	_, err := kv.Put(context.Background(), []byte("doc"), []client.Item{{Key: []byte("body"), Value: largeValue(1<<20, 7)}})
+	if !errors.Is(err, client.ErrInvalidArgument) || !strings.Contains(err.Error(), "natskv") {
+		t.Fatalf("large put on natskv = %v; want INVALID_ARGUMENT naming natskv", err)
+	}
+	if _, err := kv.Get(context.Background(), []byte("doc")); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("get after the refused put = %v; want NOT_FOUND", err)
+	}
 }
