@@ -247,8 +247,15 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	// Max message size: one event carries every item of a put (or a
 	// mutate's items), so the stream keeps the gateway's event limit and the
 	// item need is only checked against it and the server's max payload.
+	// A KeyValue item above the event limit is uploaded in parts and the
+	// event carries a reference (ADR 025); other abstractions' items are
+	// bounded by one event.
 	envelope := MaxStreamMsgSize - MaxEventBytes
+	chunked := ns.Abstraction == AbstractionKeyValue && nd.MaxItemBytes > MaxEventBytes
 	switch {
+	case chunked && nd.MaxItemBytes > MaxChunkedValueBytes:
+		return fail("max_item_bytes %d is above the largest value uploaded in parts, %d bytes; split the item", nd.MaxItemBytes, MaxChunkedValueBytes)
+	case chunked:
 	case nd.MaxItemBytes > MaxEventBytes:
 		return fail("max_item_bytes %d is above the gateway's event limit of %d bytes; split the item", nd.MaxItemBytes, MaxEventBytes)
 	case nd.MaxItemBytes+envelope > c.MaxPayload:
@@ -256,7 +263,10 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	}
 	size := min(MaxStreamMsgSize, c.MaxPayload)
 	why := "the gateway's event limit plus envelope"
-	if nd.MaxItemBytes > 0 {
+	switch {
+	case chunked:
+		why = fmt.Sprintf("max_item_bytes=%d is uploaded in parts of %d bytes (ADR 025); the stream keeps %s", nd.MaxItemBytes, 512<<10, why)
+	case nd.MaxItemBytes > 0:
 		why = fmt.Sprintf("max_item_bytes=%d fits; the stream keeps %s, since one event carries every item of a write", nd.MaxItemBytes, why)
 	}
 	if size < MaxStreamMsgSize {
