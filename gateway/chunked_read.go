@@ -58,14 +58,22 @@ func (g *Gateway) getValue(ctx context.Context, r *request, req *prismv1.GetValu
 	if err := g.waitMinSeq(ctx, r, req.GetMinSeq()); err != nil {
 		return nil, err
 	}
-	resp, err := r.ns.reader.GetItems(ctx, &prismv1.GetRequest{Id: req.GetId(), Keys: [][]byte{req.GetKey()}})
-	if err != nil {
-		return nil, readError(err, r.ns.Name, "value read")
+	var resp *prismv1.GetResponse
+	ck := valueKey{r.ns.Name, string(req.GetId()), string(req.GetKey()), req.GetRevision()}
+	if v, ok := g.values.get(ck); ok && ck.revision != 0 {
+		resp = &prismv1.GetResponse{Id: req.GetId(), Revision: ck.revision, Items: []*prismv1.Item{{Key: req.GetKey(), Value: v}}}
+	} else {
+		var err error
+		if resp, err = r.ns.reader.GetItems(ctx, &prismv1.GetRequest{Id: req.GetId(), Keys: [][]byte{req.GetKey()}}); err != nil {
+			return nil, readError(err, r.ns.Name, "value read")
+		}
+		g.cacheLarge(r.ns.Name, resp)
 	}
 	if rev := req.GetRevision(); rev != 0 && resp.GetRevision() != rev {
 		return nil, status.Newf(prismv1.Code_CONFLICT, "record %q is at revision %d, not %d: it changed while its value was read; read it again", req.GetId(), resp.GetRevision(), rev)
 	}
-	if resp, err = g.revealItems(ctx, r, resp); err != nil {
+	resp, err := g.revealItems(ctx, r, resp)
+	if err != nil {
 		return nil, err
 	}
 	if len(resp.GetItems()) == 0 {
@@ -82,4 +90,14 @@ func (g *Gateway) getValue(ctx context.Context, r *request, req *prismv1.GetValu
 	}
 	end := min(off+n, uint64(len(v)))
 	return &prismv1.GetValueResponse{Data: v[off:end], Size: uint64(len(v)), Revision: resp.GetRevision()}, nil
+}
+
+// cacheLarge keeps the large values of resp, as stored, for the slice
+// reads that follow.
+func (g *Gateway) cacheLarge(ns string, resp *prismv1.GetResponse) {
+	for _, it := range resp.GetItems() {
+		if len(it.GetValue()) > MaxValueBytes {
+			g.values.put(valueKey{ns, string(resp.GetId()), string(it.GetKey()), resp.GetRevision()}, it.GetValue())
+		}
+	}
 }

@@ -114,6 +114,7 @@ type Gateway struct {
 	streamsMu sync.Mutex
 	streams   map[string]jetstream.Stream
 	tokenKVs  map[string]jetstream.KeyValue // token buckets, by namespace
+	values    valueCache                    // large values being read in slices
 
 	runMu    sync.Mutex
 	started  bool

@@ -46,6 +46,7 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 	if resp.GetRevision() == 0 && len(resp.GetItems()) == 0 {
 		return nil, status.Newf(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)
 	}
+	g.cacheLarge(r.ns.Name, resp)
 	resp, err := g.revealItems(ctx, r, resp)
 	if err != nil {
 		return nil, err

@@ -304,3 +304,31 @@ func TestLargeValueRefusedOnNATSKV(t *testing.T) {
 		t.Fatalf("get after the refused put = %v; want NOT_FOUND", err)
 	}
 }
+
+// BenchmarkLargeValue20MiB puts and gets one 20 MiB value through the Go
+// client, gateway, blob stream, projector and SQLite of one node (strong
+// consistency: the put returns once SQLite holds it).
+//
+//	go test ./node/ -run '^$' -bench LargeValue -benchtime 5x
+func BenchmarkLargeValue20MiB(b *testing.B) {
+	st, admin, cl := nodetest.Start(b, node.Config{})
+	ctx := context.Background()
+	res, err := admin.Apply(ctx, namespaces.Namespace{Name: "bench", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Consistency: namespaces.Strong}, 0, "test")
+	if err != nil {
+		b.Fatal(err)
+	}
+	nodetest.WaitServing(b, admin, "bench", res.Revision)
+	_ = st
+	kv := cl.KeyValue("bench")
+	v := largeValue(20<<20, 8)
+	b.SetBytes(int64(len(v)))
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := kv.Put(ctx, []byte("doc"), []client.Item{{Key: []byte("body"), Value: v}}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := kv.Get(ctx, []byte("doc")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
