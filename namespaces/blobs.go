@@ -36,14 +36,7 @@ func ensureBlobStream(ctx context.Context, js jetstream.JetStream, ns Namespace,
 		MaxMsgSize:  int32(p.MaxMsgSize.Value),
 		AllowDirect: true,
 	}
-	info, err := js.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-	}
-	if ci := info.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
-		return waitLeader(ctx, js, cfg.Name)
-	}
-	return nil
+	return createOrUpdate(ctx, js, cfg)
 }
 
 // deleteBlobStream deletes the blob stream of ns; one that does not exist

@@ -134,12 +134,18 @@ func ensureDeadLetters(ctx context.Context, js jetstream.JetStream, replicas int
 		AllowDirect: true,
 		Replicas:    replicas,
 	}
-	info, err := js.CreateOrUpdateStream(ctx, dlq)
+	return createOrUpdate(ctx, js, dlq)
+}
+
+// createOrUpdate creates stream cfg or updates it in place, and waits for
+// its leader when it has none yet.
+func createOrUpdate(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	info, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", dlq.Name, err)
+		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 	}
 	if ci := info.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
-		return waitLeader(ctx, js, dlq.Name)
+		return waitLeader(ctx, js, cfg.Name)
 	}
 	return nil
 }
