@@ -114,6 +114,7 @@ type Gateway struct {
 	streamsMu sync.Mutex
 	streams   map[string]jetstream.Stream
 	tokenKVs  map[string]jetstream.KeyValue // token buckets, by namespace
+	tokenJS   jetstream.JetStream           // records tokens asynchronously
 	values    valueCache                    // large values being read in slices
 
 	runMu    sync.Mutex
@@ -155,9 +156,14 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: jetstream: %w", err)
 	}
+	tokenJS, err := newTokenJS(nc, o.logger)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: jetstream: %w", err)
+	}
 	g := &Gateway{
 		nc:       nc,
 		js:       js,
+		tokenJS:  tokenJS,
 		opts:     o,
 		log:      o.logger,
 		tracer:   newTracer(o.tracerProvider),
@@ -275,6 +281,7 @@ func (g *Gateway) Drain(ctx context.Context) error {
 	select {
 	case <-done:
 		cancel()
+		g.waitTokens(ctx)
 		g.log.Info("gateway drained")
 		return nil
 	case <-ctx.Done():

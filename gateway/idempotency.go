@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prism-data/prism/namespaces"
@@ -19,10 +21,9 @@ import (
 // retry once only within its duplicate window (Nats-Msg-Id, 2 minutes). A
 // namespace whose retry horizon is longer has a token bucket: after a
 // write with a token is stored, the gateway records "seq hash" under the
-// token, with the horizon as the bucket's TTL, and looks the token up
-// before publishing the next write that carries it. A write whose token
-// cannot be recorded is answered UNAVAILABLE: the client's retry, within
-// the duplicate window, is deduplicated by JetStream and recorded then.
+// token (asynchronously, see rememberWrite), with the horizon as the
+// bucket's TTL, and looks the token up before publishing the next write
+// that carries it.
 
 // tokens returns the token bucket of namespace ns, looked up once; nil
 // when the namespace remembers tokens for the duplicate window only.
@@ -78,16 +79,45 @@ func (g *Gateway) rememberedWrite(ctx context.Context, r *request, token, hash s
 	return &prismv1.WriteResponse{Seq: seq, Duplicate: true}, nil
 }
 
+// tokenMaxPending bounds the token records in flight; beyond it a write
+// waits for room (bounded memory).
+const tokenMaxPending = 4096
+
+// newTokenJS is the JetStream handle token records are published with,
+// asynchronously: a failure is logged, since the write it belongs to is
+// already answered.
+func newTokenJS(nc *nats.Conn, log *slog.Logger) (jetstream.JetStream, error) {
+	return jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(tokenMaxPending),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			log.Warn("an idempotency token was not remembered; a retry of its write after the duplicate window would be stored again", "subject", m.Subject, "err", err)
+		}))
+}
+
 // rememberWrite records that the write with token and hash is stored at
-// seq. A failure is UNAVAILABLE naming seq: the write is stored, and a
-// retry with the same token is deduplicated.
+// seq, without waiting for the server: the write is answered meanwhile.
+// That is no weaker than waiting, since a gateway that stops between
+// storing a write and recording its token leaves it to the duplicate
+// window either way, and that covers the retry of a client that got no
+// reply. A record that cannot even be queued is UNAVAILABLE naming seq:
+// the write is stored, and a retry with the same token is deduplicated.
 func (g *Gateway) rememberWrite(ctx context.Context, r *request, token, hash string, seq uint64) error {
 	kv, err := g.tokens(ctx, r.ns)
 	if err == nil && kv != nil {
-		_, err = kv.Put(ctx, subjects.TokenKey(token), []byte(strconv.FormatUint(seq, 10)+" "+hash))
+		_, err = g.tokenJS.PublishAsync(subjects.TokenSubject(r.ns.Name, token), []byte(strconv.FormatUint(seq, 10)+" "+hash))
 	}
 	if err != nil {
 		return &status.Error{Code: prismv1.Code_UNAVAILABLE, Seq: seq, Message: fmt.Sprintf("the write is stored at seq %d, but its idempotency token could not be remembered for the retry horizon: retry with the same token now", seq), Err: err}
 	}
 	return nil
+}
+
+// waitTokens waits, bounded by ctx, until the token records in flight are
+// stored (Drain).
+func (g *Gateway) waitTokens(ctx context.Context) {
+	select {
+	case <-g.tokenJS.PublishAsyncComplete():
+	case <-ctx.Done():
+		g.log.Warn("drain: idempotency tokens still being remembered", "pending", g.tokenJS.PublishAsyncPending())
+	}
 }

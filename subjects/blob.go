@@ -50,3 +50,7 @@ func TokenBucket(ns string) string { return "PRISM_TOKENS_" + strings.ToUpper(ns
 // TokenKey is the key of idempotency token token in TokenBucket: its
 // unpadded base64url, which only holds characters a KV key allows.
 func TokenKey(token string) string { return "t" + base64.RawURLEncoding.EncodeToString([]byte(token)) }
+
+// TokenSubject is the subject the record of token in TokenBucket(ns) is
+// published to: the NATS KV layout, $KV.<bucket>.<key>.
+func TokenSubject(ns, token string) string { return "$KV." + TokenBucket(ns) + "." + TokenKey(token) }
