@@ -37,34 +37,59 @@ func (e errMissingPart) Permanent() bool { return true }
 // projector retries); a part that is missing (permanent: the change is
 // dead-lettered).
 func ResolveChunks(js jetstream.JetStream, ns string, t KeyValueTarget) KeyValueTarget {
-	return &chunkResolver{KeyValueTarget: t, js: js, ns: ns}
+	return &chunkResolver{KeyValueTarget: t, js: js, ns: ns, maxBytes: maxResolvedBatchBytes}
 }
 
 type chunkResolver struct {
 	KeyValueTarget
-	js jetstream.JetStream
-	ns string
+	js       jetstream.JetStream
+	ns       string
+	maxBytes uint64 // maxResolvedBatchBytes but in tests
 
 	mu     sync.Mutex
 	stream jetstream.Stream
 }
 
+// maxResolvedBatchBytes bounds the large-value bytes one ApplyKeyValue
+// call of the wrapped target holds: a batch whose resolved values would
+// exceed it is applied in several calls, each with its own checkpoint (the
+// seq of its last change), so a batch of many 64 MiB values does not hold
+// them all at once. A crash between two calls leaves the checkpoint at the
+// end of the first; the rest is applied again, as after any crash.
+const maxResolvedBatchBytes = 128 << 20
+
 func (c *chunkResolver) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
-	out := changes
+	out := make([]*prismv1.KeyValueChange, 0, len(changes))
+	held := uint64(0)
 	for i, ch := range changes {
 		if !hasChunked(ch.GetEvent()) {
+			out = append(out, ch)
 			continue
 		}
-		if &out[0] == &changes[0] {
-			out = append([]*prismv1.KeyValueChange(nil), changes...)
+		size := chunkedBytes(ch.GetEvent())
+		if held > 0 && held+size > c.maxBytes {
+			if err := c.KeyValueTarget.ApplyKeyValue(ctx, out, changes[i-1].GetSeq()); err != nil {
+				return err
+			}
+			out, held = out[:0], 0
 		}
 		resolved, err := c.resolve(ctx, ch)
 		if err != nil {
 			return fmt.Errorf("resolve the large value of the change at seq %d: %w", ch.GetSeq(), err)
 		}
-		out[i] = resolved
+		out = append(out, resolved)
+		held += size
 	}
 	return c.KeyValueTarget.ApplyKeyValue(ctx, out, through)
+}
+
+// chunkedBytes is the size of the large values of ev.
+func chunkedBytes(ev *prismv1.KeyValueEvent) uint64 {
+	var n uint64
+	for _, it := range items(ev) {
+		n += it.GetChunked().GetSize()
+	}
+	return n
 }
 
 // items returns the items of a put or replace event.
