@@ -234,6 +234,7 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 	add("needs.max_item_bytes", on.MaxItemBytes, nn.MaxItemBytes, EffectLive, "")
 	add("needs.durability", on.Durability, nn.Durability, EffectLive, "")
 	add("needs.ordering", on.Ordering, nn.Ordering, EffectLive, "")
+	add("needs.retry_horizon", on.RetryHorizon, nn.RetryHorizon, EffectLive, "the token bucket's TTL changes in place")
 
 	add("settings.backend", oldPlan.Backend.Value, p.Backend.Value, EffectMigration, "the new backend holds none of the data; "+p.Backend.Reason)
 	if oldPlan.Namespace == "" {
