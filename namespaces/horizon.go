@@ -13,7 +13,7 @@ import (
 
 // Retry horizons (ADR 025): JetStream remembers an idempotency token for
 // its DuplicateWindow only; a namespace whose RetryHorizon is longer keeps
-// the tokens of its put, delete and append writes in a NATS KV bucket
+// the tokens of its single-event writes in a NATS KV bucket
 // whose TTL is the horizon, so a retry within it is stored once.
 const (
 	// DefaultRetryHorizon is the retry horizon of a namespace that states

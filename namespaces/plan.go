@@ -285,7 +285,7 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 		if nd.RetryHorizon != 0 {
 			why = fmt.Sprintf("retry_horizon=%v", time.Duration(nd.RetryHorizon))
 		}
-		p.RetryHorizon = Derived[time.Duration]{h, why + ": tokens of put, delete and append are kept in a KV bucket with this TTL"}
+		p.RetryHorizon = Derived[time.Duration]{h, why + ": tokens of single-event writes are kept in a KV bucket with this TTL"}
 	} else {
 		p.RetryHorizon = Derived[time.Duration]{h, "retry_horizon at most the duplicate window: JetStream's window alone"}
 	}
