@@ -92,7 +92,7 @@ func getBody(t *testing.T, what string, kv *client.KeyValue, id string, want []b
 	}
 }
 
-// TestLargeValueCompactMigrate overwrites a 20 MiB value, compacts the
+// TestLargeValueCompactMigrate overwrites a large value with a 20 MiB one, compacts the
 // stream (the rollup carries the reference, not the value), and migrates
 // the namespace from SQLite to PostgreSQL: the backfill replays the
 // compacted stream into the new backend, verify passes, and after the
@@ -108,7 +108,7 @@ func TestLargeValueCompactMigrate(t *testing.T) {
 	}
 	nodetest.WaitServing(t, admin, name, res.Revision)
 	kv := c.KeyValue(name)
-	first, latest := largeValue(20<<20, 2), largeValue(20<<20, 3)
+	first, latest := largeValue(1<<20, 2), largeValue(20<<20, 3)
 	// Without tokens: compaction leaves a record whose last write has one
 	// alone for the duplicate window.
 	noToken := client.IdempotencyToken("")
