@@ -15,14 +15,7 @@ import (
 // OpGetValue: a reply must stay under the NATS max_payload. resp itself
 // (it may be cached) is not changed.
 func chunkLarge(resp *prismv1.GetResponse) *prismv1.GetResponse {
-	large := false
-	for _, it := range resp.GetItems() {
-		if len(it.GetValue()) > MaxValueBytes {
-			large = true
-			break
-		}
-	}
-	if !large {
+	if !hasLarge(resp) {
 		return resp
 	}
 	out := &prismv1.GetResponse{Id: resp.GetId(), Revision: resp.GetRevision(), NextPageToken: resp.GetNextPageToken(), Items: make([]*prismv1.Item, len(resp.GetItems()))}
@@ -100,4 +93,14 @@ func (g *Gateway) cacheLarge(ns string, resp *prismv1.GetResponse) {
 			g.values.put(valueKey{ns, string(resp.GetId()), string(it.GetKey()), resp.GetRevision()}, it.GetValue())
 		}
 	}
+}
+
+// hasLarge reports whether resp holds a value above MaxValueBytes.
+func hasLarge(resp *prismv1.GetResponse) bool {
+	for _, it := range resp.GetItems() {
+		if len(it.GetValue()) > MaxValueBytes {
+			return true
+		}
+	}
+	return false
 }

@@ -38,7 +38,9 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 		if resp, err = r.ns.reader.GetItems(ctx, req); err != nil {
 			return nil, readError(err, r.ns.Name, "get")
 		}
-		if cache != nil {
+		// Large values are kept by the value cache, bounded in bytes; the
+		// read cache is bounded in records.
+		if cache != nil && !hasLarge(resp) {
 			cache.put(req.GetId(), resp, readFrom)
 		}
 		g.sampleShadow(r.ns, req, resp, readFrom)
