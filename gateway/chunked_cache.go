@@ -16,12 +16,38 @@ type valueKey struct {
 // valueCache keeps the last large values a get returned as references, as
 // the backend stored them (sealed, for a PII field), so that the slices a
 // client then reads with OpGetValue cost one backend read, not one each.
-// Oldest first out; at most valueCacheBytes. Safe for concurrent use.
+// Oldest first out; at most valueCacheBytes. The values of a record the
+// projection changed are dropped (RecordsApplied), so a slice at an old
+// revision is then CONFLICT rather than a value the record no longer
+// has. Safe for concurrent use.
 type valueCache struct {
 	mu    sync.Mutex
 	m     map[valueKey][]byte
 	order []valueKey
 	bytes int
+}
+
+// drop removes the values of the records ids of namespace ns.
+func (c *valueCache) drop(ns string, ids [][]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) == 0 {
+		return
+	}
+	changed := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		changed[string(id)] = true
+	}
+	kept := c.order[:0]
+	for _, k := range c.order {
+		if k.ns == ns && changed[k.id] {
+			c.bytes -= len(c.m[k])
+			delete(c.m, k)
+			continue
+		}
+		kept = append(kept, k)
+	}
+	c.order = kept
 }
 
 func (c *valueCache) get(k valueKey) ([]byte, bool) {

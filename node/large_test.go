@@ -332,3 +332,55 @@ func BenchmarkLargeValue20MiB(b *testing.B) {
 		}
 	}
 }
+
+// TestLargeValueReadProtocol is the read side a JSON client sees: a get
+// answers a large item with its size and SHA-256, slices of it are read
+// at the get's revision, and once the record is written again a slice at
+// the old revision is CONFLICT, so no value is assembled from two writes.
+func TestLargeValueReadProtocol(t *testing.T) {
+	ctx := context.Background()
+	st, _, kv := largeNode(t, "reads", "sqlite")
+	_, conn := nodetest.Client(t, st.URL())
+	v1, v2 := largeValue(1<<20, 9), largeValue(1<<20, 10)
+	seq, err := kv.Put(ctx, []byte("doc"), []client.Item{{Key: []byte("body"), Value: v1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got prismv1.GetResponse
+	if code := rawCall(t, conn, subjects.Read("reads", "get"), &prismv1.GetRequest{Id: []byte("doc"), MinSeq: seq}, &got); code != "" {
+		t.Fatal(code)
+	}
+	sum := sha256.Sum256(v1)
+	if len(got.GetItems()) != 1 || got.GetItems()[0].GetValue() != nil || got.GetItems()[0].GetChunked().GetSize() != 1<<20 || !bytes.Equal(got.GetItems()[0].GetChunked().GetSha256(), sum[:]) {
+		t.Fatalf("get = %v; want the item as size and sha256 without value", &got)
+	}
+	var assembled []byte
+	for len(assembled) < len(v1) {
+		var slice prismv1.GetValueResponse
+		req := &prismv1.GetValueRequest{Id: []byte("doc"), Key: []byte("body"), Revision: got.GetRevision(), Offset: uint64(len(assembled))}
+		if code := rawCall(t, conn, subjects.Read("reads", "value"), req, &slice); code != "" {
+			t.Fatal(code)
+		}
+		if len(slice.GetData()) == 0 || len(slice.GetData()) > 512<<10 {
+			t.Fatalf("slice of %d bytes", len(slice.GetData()))
+		}
+		assembled = append(assembled, slice.GetData()...)
+	}
+	if !bytes.Equal(assembled, v1) {
+		t.Fatal("the slices do not make the value written")
+	}
+	var slice prismv1.GetValueResponse
+	past := &prismv1.GetValueRequest{Id: []byte("doc"), Key: []byte("body"), Revision: got.GetRevision(), Offset: 2 << 20}
+	if code := rawCall(t, conn, subjects.Read("reads", "value"), past, &slice); code != prismv1.Code_INVALID_ARGUMENT.String() {
+		t.Fatalf("offset past the end: %q", code)
+	}
+	seq2, err := kv.Put(ctx, []byte("doc"), []client.Item{{Key: []byte("body"), Value: v2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := &prismv1.GetValueRequest{Id: []byte("doc"), Key: []byte("body"), Revision: got.GetRevision(), MinSeq: seq2}
+	if code := rawCall(t, conn, subjects.Read("reads", "value"), stale, &slice); code != prismv1.Code_CONFLICT.String() {
+		t.Fatalf("slice at the old revision after a write: %q; want CONFLICT", code)
+	}
+	getBody(t, "after the second write", kv, "doc", v2)
+}
