@@ -384,3 +384,30 @@ func TestLargeValueReadProtocol(t *testing.T) {
 	}
 	getBody(t, "after the second write", kv, "doc", v2)
 }
+
+// TestLargeValueLimit: Config.MaxValueBytes lowers the largest value; a
+// larger one is INVALID_ARGUMENT naming the limit, before any part is
+// stored.
+func TestLargeValueLimit(t *testing.T) {
+	ctx := context.Background()
+	st, admin, cl := nodetest.Start(t, node.Config{MaxValueBytes: 1 << 20})
+	res, err := admin.Apply(ctx, namespaces.Namespace{Name: "capped", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitServing(t, admin, "capped", res.Revision)
+	kv := cl.KeyValue("capped")
+	if _, err := kv.Put(ctx, []byte("doc"), []client.Item{{Key: []byte("body"), Value: largeValue(1<<20+8, 11)}}); !errors.Is(err, client.ErrInvalidArgument) || !strings.Contains(err.Error(), "the limit is 1048576") {
+		t.Fatalf("put above the limit = %v; want INVALID_ARGUMENT naming 1048576", err)
+	}
+	s, err := st.JetStream().Stream(ctx, subjects.BlobStream("capped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("blob stream after the refused put: %v, %v; want empty", info, err)
+	}
+	if _, err := kv.Put(ctx, []byte("doc"), []client.Item{{Key: []byte("body"), Value: largeValue(1<<20, 12)}}); err != nil {
+		t.Fatalf("put at the limit: %v", err)
+	}
+}
