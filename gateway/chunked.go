@@ -306,7 +306,10 @@ func (g *Gateway) commitUpload(ctx context.Context, r *request, id, key []byte, 
 // storeSealed stores sealed (the whole value of a PII field, sealed as
 // one) as a new blob and returns ref pointing at it.
 func (g *Gateway) storeSealed(ctx context.Context, ns, item string, ref *prismv1.ChunkedValue, sealed []byte) (*prismv1.ChunkedValue, error) {
-	blob := ref.GetUploadId() + "s"
+	// Named after the upload, so that a retried put stores the same parts
+	// (deduplicated), and short enough for any upload id.
+	h := sha256.Sum256([]byte(ref.GetUploadId()))
+	blob := "s" + hex.EncodeToString(h[:20])
 	out := &prismv1.ChunkedValue{UploadId: blob, Size: ref.GetSize(), Sha256: ref.GetSha256()}
 	for i := 0; len(sealed) > 0; i++ {
 		n := min(len(sealed), MaxPartBytes)
