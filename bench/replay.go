@@ -120,7 +120,7 @@ func replayRound(ctx context.Context, cfg Config, t *benchTarget, stream jetstre
 		return 0, err
 	}
 	defer cleanup()
-	p, err := projectors.New(t.prism.JetStream(), t.namespace, target, store, projectors.WithLogger(t.log))
+	p, err := projectors.New(t.prism.JetStream(), t.namespace, target, projectors.ResolveChunks(t.prism.JetStream(), t.namespace, store), projectors.WithLogger(t.log))
 	if err != nil {
 		return 0, err
 	}

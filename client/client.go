@@ -206,21 +206,30 @@ func (c *Client) callOnce(ctx context.Context, op, subject string, req, resp pro
 // write calls a write operation, retrying retryable failures with the same
 // request (and so the same idempotency token).
 func (c *Client) write(ctx context.Context, op, subject string, req proto.Message) (*prismv1.WriteResponse, error) {
+	var resp prismv1.WriteResponse
+	if err := c.callRetry(ctx, op, subject, req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// callRetry is call, retried with backoff on retryable errors (the
+// request must be safe to repeat, as a write with an idempotency token is).
+func (c *Client) callRetry(ctx context.Context, op, subject string, req, resp proto.Message) error {
 	backoff := c.backoff
 	for attempt := 0; ; attempt++ {
-		var resp prismv1.WriteResponse
-		err := c.call(ctx, op, subject, req, &resp)
+		err := c.call(ctx, op, subject, req, resp)
 		if err == nil {
-			return &resp, nil
+			return nil
 		}
 		if attempt >= c.retries || !retryable(err) || ctx.Err() != nil {
-			return nil, err
+			return err
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return err
 		case <-t.C:
 		}
 		backoff *= 2

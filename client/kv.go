@@ -125,12 +125,18 @@ func deleteRequest(id []byte, keys [][]byte, o writeOpts) *prismv1.DeleteRequest
 }
 
 // Put writes items of record id and returns the stream sequence of the
-// stored event, which is the record's new revision. Errors: ErrInvalidArgument,
+// stored event, which is the record's new revision. A value above
+// MaxInlineValueBytes is uploaded in parts first (ADR 025); the record
+// shows it only once the put is stored. Errors: ErrInvalidArgument,
 // ErrConflict (IfRevision), ErrIdempotencyMismatch, ErrNamespaceNotFound,
 // ErrUnavailable, ErrNotConsistentYet (strong namespace, stored but not yet
 // applied; Error.Seq says where).
 func (kv *KeyValue) Put(ctx context.Context, id []byte, items []Item, opts ...WriteOption) (uint64, error) {
-	resp, err := kv.c.write(ctx, "put "+kv.ns, subjects.Write(kv.ns, "put"), putRequest(id, items, newWriteOpts(opts)))
+	req := putRequest(id, items, newWriteOpts(opts))
+	if err := kv.uploadLarge(ctx, req); err != nil {
+		return 0, err
+	}
+	resp, err := kv.c.write(ctx, "put "+kv.ns, subjects.Write(kv.ns, "put"), req)
 	if err != nil {
 		return 0, err
 	}
@@ -259,8 +265,8 @@ func (kv *KeyValue) Get(ctx context.Context, id []byte, opts ...ReadOption) (*Re
 	if o.ranged {
 		req.Range = &prismv1.KeyRange{Start: o.start, End: o.end}
 	}
-	var resp prismv1.GetResponse
-	if err := kv.c.call(ctx, "get "+kv.ns, subjects.Read(kv.ns, "get"), req, &resp); err != nil {
+	resp, err := kv.getResolved(ctx, req)
+	if err != nil {
 		return nil, err
 	}
 	rec := &Record{ID: resp.GetId(), Revision: resp.GetRevision(), NextPageToken: resp.GetNextPageToken()}

@@ -109,6 +109,9 @@ type Gateway struct {
 
 	streamsMu sync.Mutex
 	streams   map[string]jetstream.Stream
+	tokenKVs  map[string]jetstream.KeyValue // token buckets, by namespace
+	tokenJS   jetstream.JetStream           // records tokens asynchronously
+	values    valueCache                    // large values being read in slices
 
 	runMu    sync.Mutex
 	started  bool
@@ -151,16 +154,22 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: jetstream: %w", err)
 	}
+	tokenJS, err := newTokenJS(nc, o.logger)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: jetstream: %w", err)
+	}
 	g := &Gateway{
-		nc:      nc,
-		js:      js,
-		opts:    o,
-		log:     o.logger,
-		tracer:  newTracer(o.tracerProvider),
-		streams: make(map[string]jetstream.Stream),
-		sem:     make(chan struct{}, o.maxInFlight),
-		work:    make(chan job),
-		quit:    make(chan struct{}),
+		nc:       nc,
+		js:       js,
+		tokenJS:  tokenJS,
+		opts:     o,
+		log:      o.logger,
+		tracer:   newTracer(o.tracerProvider),
+		streams:  make(map[string]jetstream.Stream),
+		tokenKVs: make(map[string]jetstream.KeyValue),
+		sem:      make(chan struct{}, o.maxInFlight),
+		work:     make(chan job),
+		quit:     make(chan struct{}),
 
 		shadowSem: make(chan struct{}, maxShadowReads),
 		adm:       admission{capacity: int64(o.maxInFlight), maxBytes: o.maxInFlightBytes},
@@ -274,6 +283,7 @@ func (g *Gateway) Drain(ctx context.Context) error {
 	select {
 	case <-done:
 		cancel()
+		g.waitTokens(ctx)
 		g.log.Info("gateway drained")
 		return nil
 	case <-ctx.Done():

@@ -26,6 +26,9 @@ func (g *Gateway) keyValueRoutes() []route {
 		typedRoute(OpMutate, func() *prismv1.MutateRequest { return new(prismv1.MutateRequest) }, validateMutateRequest, g.mutate),
 		typedRoute(OpGet, func() *prismv1.GetRequest { return new(prismv1.GetRequest) }, validateGetRequest, g.get),
 		typedRoute(OpScan, func() *prismv1.ScanRequest { return new(prismv1.ScanRequest) }, validateScanRequest, g.scan),
+		typedRoute(OpUpload, func() *prismv1.UploadRequest { return new(prismv1.UploadRequest) }, validateUploadRequest, g.upload),
+		typedRoute(OpUploadPart, func() *prismv1.UploadPartRequest { return new(prismv1.UploadPartRequest) }, validateUploadPartRequest, g.uploadPart),
+		typedRoute(OpGetValue, func() *prismv1.GetValueRequest { return new(prismv1.GetValueRequest) }, validateGetValueRequest, g.getValue),
 	}
 }
 

@@ -138,12 +138,13 @@ func (g *Gateway) SetReadCache(name string, entries int) error {
 // RecordsApplied tells the gateway that the primary projection of
 // namespace ns committed changes to the records ids, through stream
 // sequence through; call it before the projection reports through as
-// applied. A read cache drops those records. Unknown namespaces are
-// ignored.
+// applied. A read cache drops those records, and the large-value cache
+// their values. Unknown namespaces are ignored.
 func (g *Gateway) RecordsApplied(ns string, ids [][]byte, through uint64) {
 	if e, ok := g.namespaces.get(ns); ok && e.cache != nil {
 		e.cache.applied(ids, through)
 	}
+	g.values.drop(ns, ids)
 }
 
 // SetReadsElsewhere says whether the reads of the registered namespace

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/pii"
 )
 
@@ -50,6 +51,7 @@ type options struct {
 	security         Security     // nil: development mode, everyone allowed
 	auditor          Auditor      // nil: no audit
 	keyring          *pii.Keyring // nil: namespaces with PII fields refuse writes
+	maxChunkedBytes  int          // largest uploaded value
 }
 
 func defaultOptions() options {
@@ -63,6 +65,7 @@ func defaultOptions() options {
 		pendingBytes:     DefaultPendingBytes,
 		clock:            time.Now,
 		tracerProvider:   otel.GetTracerProvider(),
+		maxChunkedBytes:  namespaces.MaxChunkedValueBytes,
 	}
 }
 

@@ -56,7 +56,8 @@ func keyError(err error, ns string) error {
 
 // putEvent is the event of a put written at now (the event's ce-time):
 // items with an absolute expire_time instead of a ttl, so that a replay
-// yields the same state, and the values of PII fields sealed.
+// yields the same state, the values of PII fields sealed, and uploaded
+// large values checked and referenced (commitUpload).
 func (g *Gateway) putEvent(ctx context.Context, r *request, req *prismv1.PutRequest, now time.Time) (*prismv1.KeyValueEvent, error) {
 	var rk *pii.RecordKey
 	items := make([]*prismv1.Item, len(req.GetItems()))
@@ -65,7 +66,13 @@ func (g *Gateway) putEvent(ctx context.Context, r *request, req *prismv1.PutRequ
 		if ttl := it.GetTtl(); ttl != nil {
 			item.ExpireTime = timestamppb.New(now.Add(ttl.AsDuration()))
 		}
-		if _, ok := r.ns.PII.Kind(string(it.GetKey())); ok {
+		if c := it.GetChunked(); c != nil {
+			ref, err := g.commitUpload(ctx, r, req.GetId(), it.GetKey(), c, &rk)
+			if err != nil {
+				return nil, err
+			}
+			item.Chunked = ref
+		} else if _, ok := r.ns.PII.Kind(string(it.GetKey())); ok {
 			if rk == nil {
 				var err error
 				if rk, err = g.sealKey(ctx, r, req.GetId()); err != nil {

@@ -38,7 +38,9 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 		if resp, err = r.ns.reader.GetItems(ctx, req); err != nil {
 			return nil, readError(err, r.ns.Name, "get")
 		}
-		if cache != nil {
+		// Large values are kept by the value cache, bounded in bytes; the
+		// read cache is bounded in records.
+		if cache != nil && !hasLarge(resp) {
 			cache.put(req.GetId(), resp, readFrom)
 		}
 		g.sampleShadow(r.ns, req, resp, readFrom)
@@ -46,7 +48,12 @@ func (g *Gateway) get(ctx context.Context, r *request, req *prismv1.GetRequest) 
 	if resp.GetRevision() == 0 && len(resp.GetItems()) == 0 {
 		return nil, status.Newf(prismv1.Code_NOT_FOUND, "record %q not found in namespace %s", req.GetId(), r.ns.Name)
 	}
-	return g.revealItems(ctx, r, resp)
+	g.cacheLarge(r.ns.Name, resp)
+	resp, err := g.revealItems(ctx, r, resp)
+	if err != nil {
+		return nil, err
+	}
+	return chunkLarge(resp), nil
 }
 
 // scan returns one page of record ids. Errors: NOT_CONSISTENT_YET,

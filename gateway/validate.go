@@ -123,8 +123,12 @@ func validatePut(prefix string, req *prismv1.PutRequest) error {
 		if err := validateKey(fmt.Sprintf("%skey of item %d", prefix, n), it.GetKey()); err != nil {
 			return err
 		}
-		if len(it.GetValue()) > MaxValueBytes {
-			return status.Invalidf("%svalue of item %d is %d bytes; the limit is %d", prefix, n, len(it.GetValue()), MaxValueBytes)
+		if it.GetChunked() != nil {
+			if err := validateChunked(prefix, n, it); err != nil {
+				return err
+			}
+		} else if len(it.GetValue()) > MaxValueBytes {
+			return status.Invalidf("%svalue of item %d is %d bytes; the limit is %d inline: upload a larger value in parts (prism.<ns>.write.upload, ADR 025)", prefix, n, len(it.GetValue()), MaxValueBytes)
 		}
 		if it.GetExpireTime() != nil {
 			return status.Invalidf("%sitem %d sets expire_time, which Prism sets; use ttl", prefix, n)
@@ -199,6 +203,11 @@ func validateMutateRequest(req *prismv1.MutateRequest) error {
 			p := m.GetPut()
 			if err := validatePut(prefix, p); err != nil {
 				return err
+			}
+			for _, it := range p.GetItems() {
+				if it.GetChunked() != nil {
+					return status.Invalidf("%sput of record %q has a chunked value; write large values with put, not mutate", prefix, p.GetId())
+				}
 			}
 			if p.GetIdempotencyToken() != "" {
 				return status.Invalidf("%sput carries its own idempotency_token; set it once on the mutate request", prefix)

@@ -71,6 +71,17 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 	if err != nil {
 		return nil, err
 	}
+	if token != "" {
+		// A retry after JetStream's duplicate window: answered from the
+		// token bucket, never stored again.
+		resp, err := g.rememberedWrite(ctx, r, token, meta.RequestHash)
+		if err != nil {
+			return nil, err
+		}
+		if resp != nil {
+			return g.afterWrite(ctx, r, resp)
+		}
+	}
 	msg, err := w.event(meta)
 	if err != nil {
 		return nil, err
@@ -106,6 +117,9 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 				return nil, rerr
 			}
 			if ok {
+				if err := g.rememberWrite(ctx, r, token, meta.RequestHash, resp.Seq); err != nil {
+					return nil, err
+				}
 				return g.afterWrite(ctx, r, resp)
 			}
 		}
@@ -120,6 +134,11 @@ func (g *Gateway) writeOne(ctx context.Context, r *request, w singleWrite) (prot
 			return nil, err
 		}
 		resp.Duplicate = true
+	}
+	if token != "" {
+		if err := g.rememberWrite(ctx, r, token, meta.RequestHash, resp.Seq); err != nil {
+			return nil, err
+		}
 	}
 	return g.afterWrite(ctx, r, resp)
 }

@@ -235,6 +235,7 @@ func Diff(old Namespace, oldPlan Plan, ns Namespace, p Plan) []Change {
 	add("needs.durability", on.Durability, nn.Durability, EffectLive, "")
 	add("needs.ordering", on.Ordering, nn.Ordering, EffectLive, "")
 	add("limits.principal_share", old.Limits.PrincipalShare, ns.Limits.PrincipalShare, EffectLive, "")
+	add("needs.retry_horizon", on.RetryHorizon, nn.RetryHorizon, EffectLive, "the token bucket's TTL changes in place")
 
 	add("settings.backend", oldPlan.Backend.Value, p.Backend.Value, EffectMigration, "the new backend holds none of the data; "+p.Backend.Reason)
 	if oldPlan.Namespace == "" {

@@ -102,6 +102,11 @@ type Needs struct {
 	Durability Durability `yaml:"durability,omitempty" json:"durability,omitempty"`
 	// Ordering is one of Orderings; empty means OrderingPerKey.
 	Ordering Ordering `yaml:"ordering,omitempty" json:"ordering,omitempty"`
+	// RetryHorizon is how long after a write a retry with its idempotency
+	// token is still recognised (stored once); empty means
+	// DefaultRetryHorizon. At most DuplicateWindow means JetStream's
+	// duplicate window alone.
+	RetryHorizon Duration `yaml:"retry_horizon,omitempty" json:"retry_horizon,omitzero"`
 }
 
 // PostgresConfig configures a namespace whose backend is "postgres".
@@ -265,6 +270,9 @@ func (n Namespace) validateNeeds() error {
 		if time.Duration(nd.Retention) < DuplicateWindow {
 			return fmt.Errorf("needs.retention: %v is shorter than the duplicate window %v; keep events at least that long", nd.Retention, DuplicateWindow)
 		}
+	}
+	if h := time.Duration(nd.RetryHorizon); h < 0 || h > MaxRetryHorizon {
+		return fmt.Errorf("needs.retry_horizon: %v is outside 0 to %v", h, MaxRetryHorizon)
 	}
 	if nd.Durability != "" && !slices.Contains(Durabilities, nd.Durability) {
 		return fmt.Errorf("needs.durability: %q is not one of %s", nd.Durability, joinNames(Durabilities))

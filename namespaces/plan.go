@@ -96,6 +96,8 @@ type Plan struct {
 	MaxMsgSize Derived[int]
 	// DuplicateWindow is the stream's duplicate window.
 	DuplicateWindow Derived[time.Duration]
+	// RetryHorizon is how long idempotency tokens are remembered (ADR 025).
+	RetryHorizon Derived[time.Duration]
 	// Partitions is how many partitions write_rps needs; always 1 today.
 	Partitions Derived[int]
 	// ProjectorParallelism is how many projectors apply the namespace.
@@ -142,6 +144,7 @@ func (p Plan) Settings() []Setting {
 		{"max_age", p.MaxAge.Value.String(), p.MaxAge.Reason},
 		{"max_msg_size", p.MaxMsgSize.Value, p.MaxMsgSize.Reason},
 		{"duplicate_window", p.DuplicateWindow.Value.String(), p.DuplicateWindow.Reason},
+		{"retry_horizon", p.RetryHorizon.Value.String(), p.RetryHorizon.Reason},
 		{"partitions", p.Partitions.Value, p.Partitions.Reason},
 		{"projector_parallelism", p.ProjectorParallelism.Value, p.ProjectorParallelism.Reason},
 		{"batch_size", p.BatchSize.Value, p.BatchSize.Reason},
@@ -250,8 +253,15 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	// Max message size: one event carries every item of a put (or a
 	// mutate's items), so the stream keeps the gateway's event limit and the
 	// item need is only checked against it and the server's max payload.
+	// A KeyValue item above the event limit is uploaded in parts and the
+	// event carries a reference (ADR 025); other abstractions' items are
+	// bounded by one event.
 	envelope := MaxStreamMsgSize - MaxEventBytes
+	chunked := ns.Abstraction == AbstractionKeyValue && nd.MaxItemBytes > MaxEventBytes
 	switch {
+	case chunked && nd.MaxItemBytes > MaxChunkedValueBytes:
+		return fail("max_item_bytes %d is above the largest value uploaded in parts, %d bytes; split the item", nd.MaxItemBytes, MaxChunkedValueBytes)
+	case chunked:
 	case nd.MaxItemBytes > MaxEventBytes:
 		return fail("max_item_bytes %d is above the gateway's event limit of %d bytes; split the item", nd.MaxItemBytes, MaxEventBytes)
 	case nd.MaxItemBytes+envelope > c.MaxPayload:
@@ -259,7 +269,10 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	}
 	size := min(MaxStreamMsgSize, c.MaxPayload)
 	why := "the gateway's event limit plus envelope"
-	if nd.MaxItemBytes > 0 {
+	switch {
+	case chunked:
+		why = fmt.Sprintf("max_item_bytes=%d is uploaded in parts of %d bytes (ADR 025); the stream keeps %s", nd.MaxItemBytes, 512<<10, why)
+	case nd.MaxItemBytes > 0:
 		why = fmt.Sprintf("max_item_bytes=%d fits; the stream keeps %s, since one event carries every item of a write", nd.MaxItemBytes, why)
 	}
 	if size < MaxStreamMsgSize {
@@ -272,7 +285,16 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	if retention > 0 && retention < DuplicateWindow {
 		return fail("retention %v is shorter than the duplicate window %v; retries within it could store an event twice", retention, DuplicateWindow)
 	}
-	p.DuplicateWindow = Derived[time.Duration]{DuplicateWindow, "client retries within 2m are deduplicated; the gateway's idempotency tokens assume this window"}
+	p.DuplicateWindow = Derived[time.Duration]{DuplicateWindow, "client retries within 2m are deduplicated by JetStream itself"}
+	if h := ns.RetryHorizon(); h > DuplicateWindow {
+		why := fmt.Sprintf("default %v", DefaultRetryHorizon)
+		if nd.RetryHorizon != 0 {
+			why = fmt.Sprintf("retry_horizon=%v", time.Duration(nd.RetryHorizon))
+		}
+		p.RetryHorizon = Derived[time.Duration]{h, why + ": tokens of single-event writes are kept in a KV bucket with this TTL"}
+	} else {
+		p.RetryHorizon = Derived[time.Duration]{h, "retry_horizon at most the duplicate window: JetStream's window alone"}
+	}
 
 	// Backend.
 	backend, err := deriveBackend(ns, c, retention, &p)

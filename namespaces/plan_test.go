@@ -322,9 +322,9 @@ func TestDerive(t *testing.T) {
 			checks: []check{msgSize(namespaces.MaxStreamMsgSize), reason(func(p namespaces.Plan) string { return p.MaxMsgSize.Reason }, "max_item_bytes=4096 fits")},
 		},
 		{
-			name: "max item above the event limit",
-			ns:   kv(namespaces.Needs{MaxItemBytes: namespaces.MaxEventBytes + 1}), c: one,
-			wantErr: "above the gateway's event limit", cannot: true,
+			name: "max item above the largest uploaded value",
+			ns:   kv(namespaces.Needs{MaxItemBytes: namespaces.MaxChunkedValueBytes + 1}), c: one,
+			wantErr: "above the largest value uploaded in parts", cannot: true,
 		},
 		{
 			name: "max item above a small server max payload",
@@ -544,5 +544,19 @@ func TestPlanReasonsWording(t *testing.T) {
 	}
 	if want := "durability=best-effort: one copy is enough"; p.Replicas.Reason != want {
 		t.Errorf("replicas reason %q, want %q", p.Replicas.Reason, want)
+	}
+}
+
+// TestDeriveLargeItems: a keyvalue namespace may plan for items above one
+// event (uploaded in parts, ADR 025); a timeseries one may not.
+func TestDeriveLargeItems(t *testing.T) {
+	kv := namespaces.Namespace{Name: "docs", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Needs: namespaces.Needs{MaxItemBytes: 20 << 20}}
+	p, err := namespaces.Derive(kv, namespaces.Cluster{Nodes: 1})
+	if err != nil || !strings.Contains(p.MaxMsgSize.Reason, "uploaded in parts") || p.MaxMsgSize.Value != namespaces.MaxStreamMsgSize {
+		t.Fatalf("keyvalue with 20 MiB items: %+v, %v", p.MaxMsgSize, err)
+	}
+	ts := namespaces.Namespace{Name: "ticks", Abstraction: namespaces.AbstractionTimeSeries, Backend: "sqlite", Needs: namespaces.Needs{MaxItemBytes: 20 << 20}}
+	if _, err := namespaces.Derive(ts, namespaces.Cluster{Nodes: 1}); err == nil || !strings.Contains(err.Error(), "event limit") {
+		t.Fatalf("timeseries with 20 MiB items: %v; want the event limit", err)
 	}
 }

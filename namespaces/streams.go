@@ -100,6 +100,14 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, ns Namespace, p P
 			return err
 		}
 	}
+	if err := ensureTokenBucket(ctx, js, ns, p, storage); err != nil {
+		return err
+	}
+	if ns.Abstraction == AbstractionKeyValue {
+		if err := ensureBlobStream(ctx, js, ns, p, storage); err != nil {
+			return err
+		}
+	}
 	// The dead letters of a replicated namespace are kept as safely as its
 	// events.
 	return ensureDeadLetters(ctx, js, max(p.Replicas.Value, 1))
@@ -126,12 +134,18 @@ func ensureDeadLetters(ctx context.Context, js jetstream.JetStream, replicas int
 		AllowDirect: true,
 		Replicas:    replicas,
 	}
-	info, err := js.CreateOrUpdateStream(ctx, dlq)
+	return createOrUpdate(ctx, js, dlq)
+}
+
+// createOrUpdate creates stream cfg or updates it in place, and waits for
+// its leader when it has none yet.
+func createOrUpdate(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	info, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", dlq.Name, err)
+		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 	}
 	if ci := info.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
-		return waitLeader(ctx, js, dlq.Name)
+		return waitLeader(ctx, js, cfg.Name)
 	}
 	return nil
 }
@@ -157,12 +171,15 @@ func waitLeader(ctx context.Context, js jetstream.JetStream, name string) error 
 }
 
 // DeleteStreams deletes the stream of namespace ns and with it every event
-// and projector consumer; the dead-letter stream is kept. A stream that
+// and projector consumer, and its blob stream (ADR 025); the dead-letter stream is kept. A stream that
 // does not exist is not an error.
 func DeleteStreams(ctx context.Context, js jetstream.JetStream, ns string) error {
 	err := js.DeleteStream(ctx, subjects.Stream(ns))
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("delete stream %s: %w", subjects.Stream(ns), err)
 	}
-	return nil
+	if err := deleteTokenBucket(ctx, js, ns); err != nil {
+		return err
+	}
+	return deleteBlobStream(ctx, js, ns)
 }

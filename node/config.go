@@ -77,6 +77,10 @@ type Config struct {
 	// CompactCheckInterval is how often a keyvalue stream is checked for
 	// compaction; 0 is replay.DefaultCompactCheckInterval.
 	CompactCheckInterval time.Duration
+	// MaxValueBytes is the largest keyvalue value, uploaded in parts
+	// above 512 KiB (ADR 025); 0 is namespaces.MaxChunkedValueBytes
+	// (64 MiB).
+	MaxValueBytes int
 
 	// PostgresDSN is the connection string of postgres targets that name
 	// none of their own.

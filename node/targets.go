@@ -97,7 +97,7 @@ func (s *namespaceSet) openTarget(ctx context.Context, n namespaces.Namespace, p
 		name := n.Name
 		shared = append(shared, projectors.WithAppliedHook(func(ids [][]byte, through uint64) { s.gw.RecordsApplied(name, ids, through) }))
 		run.newProj = func(opts ...projectors.Option) (*projectors.Projector, error) {
-			return projectors.New(s.js, n.Name, t.Name, kv, append(s.baseOptions(shared), opts...)...)
+			return projectors.New(s.js, n.Name, t.Name, projectors.ResolveChunks(s.js, n.Name, kv), append(s.baseOptions(shared), opts...)...)
 		}
 		run.sweep, run.checkpoint = kv.SweepExpired, kv.Checkpoint
 		run.read.KeyValue = kv

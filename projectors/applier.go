@@ -63,8 +63,12 @@ func (keyValue) decode(m jetstream.Msg, seq uint64) (change, error) {
 
 func (a keyValue) apply(ctx context.Context, changes []change, through uint64) error {
 	typed := make([]*prismv1.KeyValueChange, len(changes))
+	_, resolves := a.t.(*chunkResolver)
 	for i, c := range changes {
 		typed[i] = c.(*prismv1.KeyValueChange)
+		if !resolves && hasChunked(typed[i].GetEvent()) {
+			return ErrChunkedUnresolved
+		}
 	}
 	return a.t.ApplyKeyValue(ctx, typed, through)
 }

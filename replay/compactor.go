@@ -121,6 +121,13 @@ func (c *Compactor) check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("compact namespace %s: %w", c.ns, err)
 	}
+	// Each pass also drops the parts of large values nothing names any
+	// more (ADR 025).
+	if bs, err := CollectBlobs(ctx, c.js, c.ns, 0); err != nil {
+		c.log.Warn("collecting unreferenced large-value parts failed; trying again after the next pass", "err", err)
+	} else if bs.Purged > 0 {
+		c.log.Info("collected unreferenced large-value parts", "blobs", bs.Purged, "parts", bs.MessagesRemoved)
+	}
 	c.log.Info("compacted", "took", time.Since(start).Round(time.Millisecond),
 		"msgs_before", stats.MsgsBefore, "msgs_after", stats.MsgsAfter, "rolled_up", stats.RolledUp,
 		"removed", stats.MessagesRemoved, "tombstones_purged", stats.TombstonesPurged,

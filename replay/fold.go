@@ -60,7 +60,7 @@ func (f *folded) add(m *jetstream.RawStreamMsg) {
 // set puts items; a put replaces an item whole, its expiry included.
 func (f *folded) set(items []*prismv1.Item) {
 	for _, it := range items {
-		f.items[string(it.GetKey())] = &prismv1.Item{Key: it.GetKey(), Value: it.GetValue(), ExpireTime: it.GetExpireTime()}
+		f.items[string(it.GetKey())] = &prismv1.Item{Key: it.GetKey(), Value: it.GetValue(), ExpireTime: it.GetExpireTime(), Chunked: it.GetChunked()}
 	}
 }
 

@@ -129,7 +129,7 @@ func (j *Job) startProjector(ctx context.Context, stream jetstream.Stream, store
 		if !ok {
 			err = fmt.Errorf("store %T does not serve the keyvalue abstraction", store)
 		} else {
-			p, err = projectors.New(c.JetStream, c.Namespace, c.Target, kv, opts...)
+			p, err = projectors.New(c.JetStream, c.Namespace, c.Target, projectors.ResolveChunks(c.JetStream, c.Namespace, kv), opts...)
 		}
 	}
 	if err == nil {

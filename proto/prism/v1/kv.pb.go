@@ -32,7 +32,14 @@ type Item struct {
 	Ttl *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// Set by Prism: when the item expires (absent = never). Reads never return
 	// an expired item.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// A large value (above 512 KiB, up to the gateway's limit, 64 MiB by
+	// default) uploaded in parts (ADR 025); value is then empty. On a put:
+	// the upload_id, size and sha256 of a finished upload. In events: set by
+	// Prism, with parts and first_seq, until the projector resolves it. On a
+	// get: size and sha256 of a value too large for one reply, read with
+	// prism.<ns>.read.value.
+	Chunked       *ChunkedValue `protobuf:"bytes,5,opt,name=chunked,proto3" json:"chunked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -95,6 +102,500 @@ func (x *Item) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Item) GetChunked() *ChunkedValue {
+	if x != nil {
+		return x.Chunked
+	}
+	return nil
+}
+
+// ChunkedValue stands for a value stored in parts (ADR 025).
+type ChunkedValue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From UploadResponse.
+	UploadId string `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// Bytes of the whole value.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// SHA-256 of the whole value (of the plaintext, for a PII field).
+	Sha256 []byte `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// Set by Prism in events: how many parts the value has.
+	Parts uint32 `protobuf:"varint,4,opt,name=parts,proto3" json:"parts,omitempty"`
+	// Set by Prism in events: the blob stream sequence of the first part.
+	FirstSeq      uint64 `protobuf:"varint,5,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkedValue) Reset() {
+	*x = ChunkedValue{}
+	mi := &file_prism_v1_kv_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkedValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkedValue) ProtoMessage() {}
+
+func (x *ChunkedValue) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_kv_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkedValue.ProtoReflect.Descriptor instead.
+func (*ChunkedValue) Descriptor() ([]byte, []int) {
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChunkedValue) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *ChunkedValue) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ChunkedValue) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *ChunkedValue) GetParts() uint32 {
+	if x != nil {
+		return x.Parts
+	}
+	return 0
+}
+
+func (x *ChunkedValue) GetFirstSeq() uint64 {
+	if x != nil {
+		return x.FirstSeq
+	}
+	return 0
+}
+
+// UploadRequest starts the upload of one large value of item key of
+// record id. Subject: prism.<ns>.write.upload. Nothing is visible until a
+// put names the upload; an upload no put names is collected after the
+// upload horizon (1 h).
+type UploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Key   []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// Bytes of the whole value: 1 to the gateway's limit (64 MiB by default).
+	Size          uint64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadRequest) Reset() {
+	*x = UploadRequest{}
+	mi := &file_prism_v1_kv_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadRequest) ProtoMessage() {}
+
+func (x *UploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_kv_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
+func (*UploadRequest) Descriptor() ([]byte, []int) {
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UploadRequest) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// UploadResponse names the upload.
+type UploadResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UploadId string                 `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// The largest data of one UploadPartRequest (512 KiB, so that a part in
+	// JSON stays under the NATS server's default 1 MiB max_payload).
+	MaxPartBytes uint32 `protobuf:"varint,2,opt,name=max_part_bytes,json=maxPartBytes,proto3" json:"max_part_bytes,omitempty"`
+	// Parts must be sent and the put made before this time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadResponse) Reset() {
+	*x = UploadResponse{}
+	mi := &file_prism_v1_kv_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadResponse) ProtoMessage() {}
+
+func (x *UploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_kv_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
+func (*UploadResponse) Descriptor() ([]byte, []int) {
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UploadResponse) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *UploadResponse) GetMaxPartBytes() uint32 {
+	if x != nil {
+		return x.MaxPartBytes
+	}
+	return 0
+}
+
+func (x *UploadResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// UploadPartRequest stores part index (from 0) of an upload. Subject:
+// prism.<ns>.write.part. id and key must be those of the upload; a part
+// sent twice is stored once.
+type UploadPartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UploadId      string                 `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	Id            []byte                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Key           []byte                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Index         uint32                 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadPartRequest) Reset() {
+	*x = UploadPartRequest{}
+	mi := &file_prism_v1_kv_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadPartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadPartRequest) ProtoMessage() {}
+
+func (x *UploadPartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_kv_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadPartRequest.ProtoReflect.Descriptor instead.
+func (*UploadPartRequest) Descriptor() ([]byte, []int) {
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UploadPartRequest) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *UploadPartRequest) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *UploadPartRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *UploadPartRequest) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *UploadPartRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// UploadPartResponse acknowledges a stored part.
+type UploadPartResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Blob stream sequence of the part.
+	Seq           uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadPartResponse) Reset() {
+	*x = UploadPartResponse{}
+	mi := &file_prism_v1_kv_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadPartResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadPartResponse) ProtoMessage() {}
+
+func (x *UploadPartResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_kv_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadPartResponse.ProtoReflect.Descriptor instead.
+func (*UploadPartResponse) Descriptor() ([]byte, []int) {
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UploadPartResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// GetValueRequest reads length bytes (at most 512 KiB; 0 means 512 KiB)
+// at offset of the value of item key of record id. Subject:
+// prism.<ns>.read.value. With revision set, a record at another revision
+// gets CONFLICT: read it again, so that no value is assembled from two
+// writes.
+type GetValueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	Offset        uint64                 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        uint32                 `protobuf:"varint,5,opt,name=length,proto3" json:"length,omitempty"`
+	MinSeq        uint64                 `protobuf:"varint,6,opt,name=min_seq,json=minSeq,proto3" json:"min_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetValueRequest) Reset() {
+	*x = GetValueRequest{}
+	mi := &file_prism_v1_kv_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetValueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetValueRequest) ProtoMessage() {}
+
+func (x *GetValueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_kv_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetValueRequest.ProtoReflect.Descriptor instead.
+func (*GetValueRequest) Descriptor() ([]byte, []int) {
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetValueRequest) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *GetValueRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *GetValueRequest) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *GetValueRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *GetValueRequest) GetLength() uint32 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *GetValueRequest) GetMinSeq() uint64 {
+	if x != nil {
+		return x.MinSeq
+	}
+	return 0
+}
+
+// GetValueResponse holds one slice of a value.
+type GetValueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Bytes of the whole value.
+	Size          uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Revision      uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetValueResponse) Reset() {
+	*x = GetValueResponse{}
+	mi := &file_prism_v1_kv_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetValueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetValueResponse) ProtoMessage() {}
+
+func (x *GetValueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_prism_v1_kv_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetValueResponse.ProtoReflect.Descriptor instead.
+func (*GetValueResponse) Descriptor() ([]byte, []int) {
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetValueResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *GetValueResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *GetValueResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // PutRequest writes one or more items of one record. Subject:
 // prism.<ns>.write.put.
 type PutRequest struct {
@@ -114,7 +615,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_prism_v1_kv_proto_msgTypes[1]
+	mi := &file_prism_v1_kv_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -126,7 +627,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[1]
+	mi := &file_prism_v1_kv_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -139,7 +640,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{1}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PutRequest) GetId() []byte {
@@ -186,7 +687,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_prism_v1_kv_proto_msgTypes[2]
+	mi := &file_prism_v1_kv_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -198,7 +699,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[2]
+	mi := &file_prism_v1_kv_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -211,7 +712,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{2}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WriteResponse) GetSeq() uint64 {
@@ -249,7 +750,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_prism_v1_kv_proto_msgTypes[3]
+	mi := &file_prism_v1_kv_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +762,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[3]
+	mi := &file_prism_v1_kv_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +775,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{3}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteRequest) GetId() []byte {
@@ -319,7 +820,7 @@ type Mutation struct {
 
 func (x *Mutation) Reset() {
 	*x = Mutation{}
-	mi := &file_prism_v1_kv_proto_msgTypes[4]
+	mi := &file_prism_v1_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +832,7 @@ func (x *Mutation) String() string {
 func (*Mutation) ProtoMessage() {}
 
 func (x *Mutation) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[4]
+	mi := &file_prism_v1_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +845,7 @@ func (x *Mutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mutation.ProtoReflect.Descriptor instead.
 func (*Mutation) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{4}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Mutation) GetOp() isMutation_Op {
@@ -401,7 +902,7 @@ type MutateRequest struct {
 
 func (x *MutateRequest) Reset() {
 	*x = MutateRequest{}
-	mi := &file_prism_v1_kv_proto_msgTypes[5]
+	mi := &file_prism_v1_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +914,7 @@ func (x *MutateRequest) String() string {
 func (*MutateRequest) ProtoMessage() {}
 
 func (x *MutateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[5]
+	mi := &file_prism_v1_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +927,7 @@ func (x *MutateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutateRequest.ProtoReflect.Descriptor instead.
 func (*MutateRequest) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{5}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MutateRequest) GetMutations() []*Mutation {
@@ -454,7 +955,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_prism_v1_kv_proto_msgTypes[6]
+	mi := &file_prism_v1_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +967,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[6]
+	mi := &file_prism_v1_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +980,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{6}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeyRange) GetStart() []byte {
@@ -517,7 +1018,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_prism_v1_kv_proto_msgTypes[7]
+	mi := &file_prism_v1_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +1030,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[7]
+	mi := &file_prism_v1_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +1043,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{7}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRequest) GetId() []byte {
@@ -602,7 +1103,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_prism_v1_kv_proto_msgTypes[8]
+	mi := &file_prism_v1_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +1115,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[8]
+	mi := &file_prism_v1_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +1128,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{8}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetResponse) GetId() []byte {
@@ -671,7 +1172,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_prism_v1_kv_proto_msgTypes[9]
+	mi := &file_prism_v1_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +1184,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[9]
+	mi := &file_prism_v1_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +1197,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{9}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ScanRequest) GetPageSize() uint32 {
@@ -731,7 +1232,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_prism_v1_kv_proto_msgTypes[10]
+	mi := &file_prism_v1_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +1244,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[10]
+	mi := &file_prism_v1_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +1257,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{10}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ScanResponse) GetIds() [][]byte {
@@ -792,7 +1293,7 @@ type KeyValueEvent struct {
 
 func (x *KeyValueEvent) Reset() {
 	*x = KeyValueEvent{}
-	mi := &file_prism_v1_kv_proto_msgTypes[11]
+	mi := &file_prism_v1_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1305,7 @@ func (x *KeyValueEvent) String() string {
 func (*KeyValueEvent) ProtoMessage() {}
 
 func (x *KeyValueEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[11]
+	mi := &file_prism_v1_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1318,7 @@ func (x *KeyValueEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValueEvent.ProtoReflect.Descriptor instead.
 func (*KeyValueEvent) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{11}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KeyValueEvent) GetId() []byte {
@@ -894,7 +1395,7 @@ type KeyValuePut struct {
 
 func (x *KeyValuePut) Reset() {
 	*x = KeyValuePut{}
-	mi := &file_prism_v1_kv_proto_msgTypes[12]
+	mi := &file_prism_v1_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1407,7 @@ func (x *KeyValuePut) String() string {
 func (*KeyValuePut) ProtoMessage() {}
 
 func (x *KeyValuePut) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[12]
+	mi := &file_prism_v1_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1420,7 @@ func (x *KeyValuePut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValuePut.ProtoReflect.Descriptor instead.
 func (*KeyValuePut) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{12}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KeyValuePut) GetItems() []*Item {
@@ -940,7 +1441,7 @@ type KeyValueDelete struct {
 
 func (x *KeyValueDelete) Reset() {
 	*x = KeyValueDelete{}
-	mi := &file_prism_v1_kv_proto_msgTypes[13]
+	mi := &file_prism_v1_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1453,7 @@ func (x *KeyValueDelete) String() string {
 func (*KeyValueDelete) ProtoMessage() {}
 
 func (x *KeyValueDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[13]
+	mi := &file_prism_v1_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1466,7 @@ func (x *KeyValueDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValueDelete.ProtoReflect.Descriptor instead.
 func (*KeyValueDelete) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{13}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KeyValueDelete) GetKeys() [][]byte {
@@ -988,7 +1489,7 @@ type KeyValueReplace struct {
 
 func (x *KeyValueReplace) Reset() {
 	*x = KeyValueReplace{}
-	mi := &file_prism_v1_kv_proto_msgTypes[14]
+	mi := &file_prism_v1_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1501,7 @@ func (x *KeyValueReplace) String() string {
 func (*KeyValueReplace) ProtoMessage() {}
 
 func (x *KeyValueReplace) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[14]
+	mi := &file_prism_v1_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1514,7 @@ func (x *KeyValueReplace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValueReplace.ProtoReflect.Descriptor instead.
 func (*KeyValueReplace) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{14}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KeyValueReplace) GetItems() []*Item {
@@ -1035,7 +1536,7 @@ type KeyValueChange struct {
 
 func (x *KeyValueChange) Reset() {
 	*x = KeyValueChange{}
-	mi := &file_prism_v1_kv_proto_msgTypes[15]
+	mi := &file_prism_v1_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1548,7 @@ func (x *KeyValueChange) String() string {
 func (*KeyValueChange) ProtoMessage() {}
 
 func (x *KeyValueChange) ProtoReflect() protoreflect.Message {
-	mi := &file_prism_v1_kv_proto_msgTypes[15]
+	mi := &file_prism_v1_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1561,7 @@ func (x *KeyValueChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValueChange.ProtoReflect.Descriptor instead.
 func (*KeyValueChange) Descriptor() ([]byte, []int) {
-	return file_prism_v1_kv_proto_rawDescGZIP(), []int{15}
+	return file_prism_v1_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *KeyValueChange) GetSeq() uint64 {
@@ -1081,13 +1582,48 @@ var File_prism_v1_kv_proto protoreflect.FileDescriptor
 
 const file_prism_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\x11prism/v1/kv.proto\x12\bprism.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x01\n" +
+	"\x11prism/v1/kv.proto\x12\bprism.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x01\n" +
 	"\x04Item\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12+\n" +
 	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xb7\x01\n" +
+	"expireTime\x120\n" +
+	"\achunked\x18\x05 \x01(\v2\x16.prism.v1.ChunkedValueR\achunked\"\x8a\x01\n" +
+	"\fChunkedValue\x12\x1b\n" +
+	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\fR\x06sha256\x12\x14\n" +
+	"\x05parts\x18\x04 \x01(\rR\x05parts\x12\x1b\n" +
+	"\tfirst_seq\x18\x05 \x01(\x04R\bfirstSeq\"E\n" +
+	"\rUploadRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\"\x90\x01\n" +
+	"\x0eUploadResponse\x12\x1b\n" +
+	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12$\n" +
+	"\x0emax_part_bytes\x18\x02 \x01(\rR\fmaxPartBytes\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"|\n" +
+	"\x11UploadPartRequest\x12\x1b\n" +
+	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\fR\x02id\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\rR\x05index\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"&\n" +
+	"\x12UploadPartResponse\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\"\x98\x01\n" +
+	"\x0fGetValueRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\x05 \x01(\rR\x06length\x12\x17\n" +
+	"\amin_seq\x18\x06 \x01(\x04R\x06minSeq\"V\n" +
+	"\x10GetValueResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"\xb7\x01\n" +
 	"\n" +
 	"PutRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12$\n" +
@@ -1165,47 +1701,56 @@ func file_prism_v1_kv_proto_rawDescGZIP() []byte {
 	return file_prism_v1_kv_proto_rawDescData
 }
 
-var file_prism_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_prism_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_prism_v1_kv_proto_goTypes = []any{
 	(*Item)(nil),                  // 0: prism.v1.Item
-	(*PutRequest)(nil),            // 1: prism.v1.PutRequest
-	(*WriteResponse)(nil),         // 2: prism.v1.WriteResponse
-	(*DeleteRequest)(nil),         // 3: prism.v1.DeleteRequest
-	(*Mutation)(nil),              // 4: prism.v1.Mutation
-	(*MutateRequest)(nil),         // 5: prism.v1.MutateRequest
-	(*KeyRange)(nil),              // 6: prism.v1.KeyRange
-	(*GetRequest)(nil),            // 7: prism.v1.GetRequest
-	(*GetResponse)(nil),           // 8: prism.v1.GetResponse
-	(*ScanRequest)(nil),           // 9: prism.v1.ScanRequest
-	(*ScanResponse)(nil),          // 10: prism.v1.ScanResponse
-	(*KeyValueEvent)(nil),         // 11: prism.v1.KeyValueEvent
-	(*KeyValuePut)(nil),           // 12: prism.v1.KeyValuePut
-	(*KeyValueDelete)(nil),        // 13: prism.v1.KeyValueDelete
-	(*KeyValueReplace)(nil),       // 14: prism.v1.KeyValueReplace
-	(*KeyValueChange)(nil),        // 15: prism.v1.KeyValueChange
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*ChunkedValue)(nil),          // 1: prism.v1.ChunkedValue
+	(*UploadRequest)(nil),         // 2: prism.v1.UploadRequest
+	(*UploadResponse)(nil),        // 3: prism.v1.UploadResponse
+	(*UploadPartRequest)(nil),     // 4: prism.v1.UploadPartRequest
+	(*UploadPartResponse)(nil),    // 5: prism.v1.UploadPartResponse
+	(*GetValueRequest)(nil),       // 6: prism.v1.GetValueRequest
+	(*GetValueResponse)(nil),      // 7: prism.v1.GetValueResponse
+	(*PutRequest)(nil),            // 8: prism.v1.PutRequest
+	(*WriteResponse)(nil),         // 9: prism.v1.WriteResponse
+	(*DeleteRequest)(nil),         // 10: prism.v1.DeleteRequest
+	(*Mutation)(nil),              // 11: prism.v1.Mutation
+	(*MutateRequest)(nil),         // 12: prism.v1.MutateRequest
+	(*KeyRange)(nil),              // 13: prism.v1.KeyRange
+	(*GetRequest)(nil),            // 14: prism.v1.GetRequest
+	(*GetResponse)(nil),           // 15: prism.v1.GetResponse
+	(*ScanRequest)(nil),           // 16: prism.v1.ScanRequest
+	(*ScanResponse)(nil),          // 17: prism.v1.ScanResponse
+	(*KeyValueEvent)(nil),         // 18: prism.v1.KeyValueEvent
+	(*KeyValuePut)(nil),           // 19: prism.v1.KeyValuePut
+	(*KeyValueDelete)(nil),        // 20: prism.v1.KeyValueDelete
+	(*KeyValueReplace)(nil),       // 21: prism.v1.KeyValueReplace
+	(*KeyValueChange)(nil),        // 22: prism.v1.KeyValueChange
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_prism_v1_kv_proto_depIdxs = []int32{
-	16, // 0: prism.v1.Item.ttl:type_name -> google.protobuf.Duration
-	17, // 1: prism.v1.Item.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: prism.v1.PutRequest.items:type_name -> prism.v1.Item
-	1,  // 3: prism.v1.Mutation.put:type_name -> prism.v1.PutRequest
-	3,  // 4: prism.v1.Mutation.delete:type_name -> prism.v1.DeleteRequest
-	4,  // 5: prism.v1.MutateRequest.mutations:type_name -> prism.v1.Mutation
-	6,  // 6: prism.v1.GetRequest.range:type_name -> prism.v1.KeyRange
-	0,  // 7: prism.v1.GetResponse.items:type_name -> prism.v1.Item
-	12, // 8: prism.v1.KeyValueEvent.put:type_name -> prism.v1.KeyValuePut
-	13, // 9: prism.v1.KeyValueEvent.delete:type_name -> prism.v1.KeyValueDelete
-	14, // 10: prism.v1.KeyValueEvent.replace:type_name -> prism.v1.KeyValueReplace
-	0,  // 11: prism.v1.KeyValuePut.items:type_name -> prism.v1.Item
-	0,  // 12: prism.v1.KeyValueReplace.items:type_name -> prism.v1.Item
-	11, // 13: prism.v1.KeyValueChange.event:type_name -> prism.v1.KeyValueEvent
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	23, // 0: prism.v1.Item.ttl:type_name -> google.protobuf.Duration
+	24, // 1: prism.v1.Item.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 2: prism.v1.Item.chunked:type_name -> prism.v1.ChunkedValue
+	24, // 3: prism.v1.UploadResponse.expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 4: prism.v1.PutRequest.items:type_name -> prism.v1.Item
+	8,  // 5: prism.v1.Mutation.put:type_name -> prism.v1.PutRequest
+	10, // 6: prism.v1.Mutation.delete:type_name -> prism.v1.DeleteRequest
+	11, // 7: prism.v1.MutateRequest.mutations:type_name -> prism.v1.Mutation
+	13, // 8: prism.v1.GetRequest.range:type_name -> prism.v1.KeyRange
+	0,  // 9: prism.v1.GetResponse.items:type_name -> prism.v1.Item
+	19, // 10: prism.v1.KeyValueEvent.put:type_name -> prism.v1.KeyValuePut
+	20, // 11: prism.v1.KeyValueEvent.delete:type_name -> prism.v1.KeyValueDelete
+	21, // 12: prism.v1.KeyValueEvent.replace:type_name -> prism.v1.KeyValueReplace
+	0,  // 13: prism.v1.KeyValuePut.items:type_name -> prism.v1.Item
+	0,  // 14: prism.v1.KeyValueReplace.items:type_name -> prism.v1.Item
+	18, // 15: prism.v1.KeyValueChange.event:type_name -> prism.v1.KeyValueEvent
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_prism_v1_kv_proto_init() }
@@ -1213,13 +1758,13 @@ func file_prism_v1_kv_proto_init() {
 	if File_prism_v1_kv_proto != nil {
 		return
 	}
-	file_prism_v1_kv_proto_msgTypes[1].OneofWrappers = []any{}
-	file_prism_v1_kv_proto_msgTypes[3].OneofWrappers = []any{}
-	file_prism_v1_kv_proto_msgTypes[4].OneofWrappers = []any{
+	file_prism_v1_kv_proto_msgTypes[8].OneofWrappers = []any{}
+	file_prism_v1_kv_proto_msgTypes[10].OneofWrappers = []any{}
+	file_prism_v1_kv_proto_msgTypes[11].OneofWrappers = []any{
 		(*Mutation_Put)(nil),
 		(*Mutation_Delete)(nil),
 	}
-	file_prism_v1_kv_proto_msgTypes[11].OneofWrappers = []any{
+	file_prism_v1_kv_proto_msgTypes[18].OneofWrappers = []any{
 		(*KeyValueEvent_Put)(nil),
 		(*KeyValueEvent_Delete)(nil),
 		(*KeyValueEvent_Replace)(nil),
@@ -1230,7 +1775,7 @@ func file_prism_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_prism_v1_kv_proto_rawDesc), len(file_prism_v1_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
