@@ -41,8 +41,8 @@ func TestRetryAfterDuplicateWindow(t *testing.T) {
 		horizon   time.Duration
 		wantTwice bool
 	}{
-		{name: "default horizon", horizon: 0},
-		{name: "duplicate window only", horizon: namespaces.DuplicateWindow, wantTwice: true},
+		{name: "declared horizon", horizon: 24 * time.Hour},
+		{name: "default: the duplicate window only", horizon: 0, wantTwice: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{namespace: func(n *namespaces.Namespace) { n.Needs.RetryHorizon = namespaces.Duration(tc.horizon) }})

@@ -25,7 +25,8 @@ func TestStreamsOfLargeValuesAndTokens(t *testing.T) {
 		blobs    bool
 		tokenTTL time.Duration // 0: no bucket
 	}{
-		{namespaces.Namespace{Name: "docs", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}, true, 24 * time.Hour},
+		{namespaces.Namespace{Name: "docs", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Needs: namespaces.Needs{RetryHorizon: namespaces.Duration(24 * time.Hour)}}, true, 24 * time.Hour},
+		{namespaces.Namespace{Name: "plain", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}, true, 0},
 		{namespaces.Namespace{Name: "ticks", Abstraction: namespaces.AbstractionTimeSeries, Backend: "sqlite", Needs: namespaces.Needs{RetryHorizon: namespaces.Duration(time.Hour)}}, false, time.Hour},
 		{namespaces.Namespace{Name: "quick", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite", Needs: namespaces.Needs{RetryHorizon: namespaces.Duration(namespaces.DuplicateWindow)}}, true, 0},
 	} {

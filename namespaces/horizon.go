@@ -17,8 +17,10 @@ import (
 // whose TTL is the horizon, so a retry within it is stored once.
 const (
 	// DefaultRetryHorizon is the retry horizon of a namespace that states
-	// none.
-	DefaultRetryHorizon = 24 * time.Hour
+	// none: JetStream's duplicate window alone. A longer horizon costs a
+	// token lookup per write and a KV entry per token for the horizon
+	// (write_rps × horizon of them), which a namespace declares.
+	DefaultRetryHorizon = DuplicateWindow
 	// MaxRetryHorizon is the longest retry horizon.
 	MaxRetryHorizon = 30 * 24 * time.Hour
 )

@@ -104,8 +104,7 @@ type Needs struct {
 	Ordering Ordering `yaml:"ordering,omitempty" json:"ordering,omitempty"`
 	// RetryHorizon is how long after a write a retry with its idempotency
 	// token is still recognised (stored once); empty means
-	// DefaultRetryHorizon. At most DuplicateWindow means JetStream's
-	// duplicate window alone.
+	// DefaultRetryHorizon, JetStream's duplicate window alone.
 	RetryHorizon Duration `yaml:"retry_horizon,omitempty" json:"retry_horizon,omitzero"`
 }
 

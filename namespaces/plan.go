@@ -287,13 +287,9 @@ func Derive(ns Namespace, c Cluster) (Plan, error) {
 	}
 	p.DuplicateWindow = Derived[time.Duration]{DuplicateWindow, "client retries within 2m are deduplicated by JetStream itself"}
 	if h := ns.RetryHorizon(); h > DuplicateWindow {
-		why := fmt.Sprintf("default %v", DefaultRetryHorizon)
-		if nd.RetryHorizon != 0 {
-			why = fmt.Sprintf("retry_horizon=%v", time.Duration(nd.RetryHorizon))
-		}
-		p.RetryHorizon = Derived[time.Duration]{h, why + ": tokens of single-event writes are kept in a KV bucket with this TTL"}
+		p.RetryHorizon = Derived[time.Duration]{h, fmt.Sprintf("retry_horizon=%v: tokens of single-event writes are kept in a KV bucket with this TTL", time.Duration(nd.RetryHorizon))}
 	} else {
-		p.RetryHorizon = Derived[time.Duration]{h, "retry_horizon at most the duplicate window: JetStream's window alone"}
+		p.RetryHorizon = Derived[time.Duration]{h, "JetStream's duplicate window alone (the default; declare needs.retry_horizon for longer)"}
 	}
 
 	// Backend.

@@ -42,6 +42,7 @@ func batchLimit(batchSize, waiting int) int {
 // run is the loop goroutine: it consumes session after session until Stop
 // (after draining) or until ctx is cancelled (abort).
 func (p *Projector) run(ctx context.Context, sess *session) {
+	defer p.releasePin()
 	for {
 		err := p.consume(ctx, sess)
 		sess.close()

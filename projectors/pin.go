@@ -118,3 +118,27 @@ func (p *Projector) checkPin(ctx context.Context, w *pinWatch) error {
 	}
 	return nil
 }
+
+// releasePin has the server drop this client's pin as the projector
+// stops, so that the next projector of the consumer (a replacement in
+// this process, another process taking over) is delivered to at once
+// instead of after pinnedTTL. Only the loop goroutine calls it, as it
+// returns; a pin another client holds is left alone.
+func (p *Projector) releasePin() {
+	if p.cons == nil || p.pins.mine == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := p.cons.Info(ctx)
+	if err != nil || pinnedClient(info) != p.pins.mine {
+		return
+	}
+	st, err := p.js.Stream(ctx, p.stream)
+	if err == nil {
+		err = st.UnpinConsumer(ctx, p.consumer, priorityGroup)
+	}
+	if err != nil {
+		p.log.Debug("release the pin", "consumer", p.consumer, "err", err)
+	}
+}
