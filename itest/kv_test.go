@@ -282,7 +282,9 @@ func TestKeyValueEndToEnd(t *testing.T) {
 			}, client.ErrInvalidArgument},
 			{"no items", func() error { _, err := ev.Put(ctx, []byte("x"), nil); return err }, client.ErrInvalidArgument},
 			{"oversized value", func() error {
-				_, err := ev.Put(ctx, []byte("x"), []client.Item{{Key: []byte("k"), Value: make([]byte, 600<<10)}})
+				// Beyond the largest value (64 MiB), which is uploaded in parts
+				// (ADR 025): refused before any part is stored.
+				_, err := ev.Put(ctx, []byte("x"), []client.Item{{Key: []byte("k"), Value: make([]byte, 64<<20+1)}})
 				return err
 			}, client.ErrInvalidArgument},
 			{"unknown namespace", func() error { _, err := c.KeyValue("nope").Get(ctx, []byte("x")); return err }, client.ErrNamespaceNotFound},
