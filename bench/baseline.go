@@ -159,7 +159,15 @@ func bestAsyncBaseline(ctx context.Context, cfg Config, t *benchTarget, value []
 // jsPublishWindow is an async publish baseline, named name, with at most
 // cfg.Concurrency acks pending.
 func jsPublishWindow(ctx context.Context, cfg Config, t *benchTarget, value []byte, name string, progress io.Writer) (RunResult, error) {
-	js, err := t.js(jetstream.WithPublishAsyncMaxPending(cfg.Concurrency))
+	return withRawStream(ctx, t, value, func(js jetstream.JetStream, msgFor func([]byte) (*nats.Msg, error)) (RunResult, error) {
+		return asyncPublish(ctx, cfg, js, msgFor, name, progress), nil
+	}, jetstream.WithPublishAsyncMaxPending(cfg.Concurrency))
+}
+
+// withRawStream runs measure on a JetStream context with opts and a raw
+// stream (rawStream) that it deletes afterwards.
+func withRawStream(ctx context.Context, t *benchTarget, value []byte, measure func(jetstream.JetStream, func([]byte) (*nats.Msg, error)) (RunResult, error), opts ...jetstream.JetStreamOpt) (RunResult, error) {
+	js, err := t.js(opts...)
 	if err != nil {
 		return RunResult{}, err
 	}
@@ -168,7 +176,7 @@ func jsPublishWindow(ctx context.Context, cfg Config, t *benchTarget, value []by
 		return RunResult{}, fmt.Errorf("raw stream: %w", err)
 	}
 	defer drop()
-	return asyncPublish(ctx, cfg, js, msgFor, name, progress), nil
+	return measure(js, msgFor)
 }
 
 // jsPublishBaseline publishes to the raw stream: synchronously from
@@ -178,15 +186,14 @@ func jsPublishBaseline(ctx context.Context, cfg Config, t *benchTarget, value []
 	if async {
 		return jsPublishWindow(ctx, cfg, t, value, "js-publish-async", progress)
 	}
-	js, err := t.js()
-	if err != nil {
-		return RunResult{}, err
-	}
-	msgFor, drop, err := rawStream(ctx, t, js, value)
-	if err != nil {
-		return RunResult{}, fmt.Errorf("raw stream: %w", err)
-	}
-	defer drop()
+	return withRawStream(ctx, t, value, func(js jetstream.JetStream, msgFor func([]byte) (*nats.Msg, error)) (RunResult, error) {
+		return syncPublish(ctx, cfg, js, msgFor, progress), nil
+	})
+}
+
+// syncPublish is the sync publish baseline: cfg.Concurrency workers, each
+// waiting for its ack.
+func syncPublish(ctx context.Context, cfg Config, js jetstream.JetStream, msgFor func([]byte) (*nats.Msg, error), progress io.Writer) RunResult {
 	l := newLoad("js-publish-sync", cfg)
 	l.series = []string{"publish"}
 	l.op = func(ctx context.Context, w *worker, start time.Time) {
@@ -205,7 +212,7 @@ func jsPublishBaseline(ctx context.Context, cfg Config, t *benchTarget, value []
 	}
 	r := l.run(ctx, progress)
 	r.Baseline = true
-	return r, nil
+	return r
 }
 
 // asyncPublish is the async publish baseline: one goroutine publishes
