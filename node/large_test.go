@@ -53,13 +53,22 @@ func largeNode(t *testing.T, name, backend string) (*node.Node, *namespaces.Admi
 	return st, admin, cl.KeyValue(name, client.ReadYourWrites())
 }
 
+// bigSize is the size of the large values the tests write: 20 MiB, 4 MiB
+// under the race detector (raceDetector).
+func bigSize() int {
+	if raceDetector {
+		return 4 << 20
+	}
+	return 20 << 20
+}
+
 // TestLargeValueSQLite writes a 20 MiB value beside a small one through
 // the Go client, which uploads it in parts, and reads both back byte for
 // byte from SQLite.
 func TestLargeValueSQLite(t *testing.T) {
 	_, _, kv := largeNode(t, "large", "sqlite")
 	ctx := context.Background()
-	big := largeValue(20<<20, 1)
+	big := largeValue(bigSize(), 1)
 	seq, err := kv.Put(ctx, []byte("doc"), []client.Item{{Key: []byte("body"), Value: big}, {Key: []byte("name"), Value: []byte("report.pdf")}})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +81,7 @@ func TestLargeValueSQLite(t *testing.T) {
 		t.Fatalf("get = revision %d, %d items; want revision %d, 2 items", rec.Revision, len(rec.Items), seq)
 	}
 	if !bytes.Equal(rec.Items[0].Value, big) {
-		t.Fatalf("body: got %d bytes, not the 20 MiB written", len(rec.Items[0].Value))
+		t.Fatalf("body: got %d bytes, not the %d written", len(rec.Items[0].Value), len(big))
 	}
 	if string(rec.Items[1].Value) != "report.pdf" {
 		t.Fatalf("name = %q", rec.Items[1].Value)
@@ -108,7 +117,7 @@ func TestLargeValueCompactMigrate(t *testing.T) {
 	}
 	nodetest.WaitServing(t, admin, name, res.Revision)
 	kv := c.KeyValue(name)
-	first, latest := largeValue(1<<20, 2), largeValue(20<<20, 3)
+	first, latest := largeValue(1<<20, 2), largeValue(bigSize(), 3)
 	// Without tokens: compaction leaves a record whose last write has one
 	// alone for the duplicate window.
 	noToken := client.IdempotencyToken("")
@@ -181,7 +190,7 @@ func TestLargeValueCrashedUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	big := largeValue(20<<20, 5)
+	big := largeValue(bigSize(), 5)
 	var up prismv1.UploadResponse
 	if code := rawCall(t, conn, subjects.Write("crash", "upload"), &prismv1.UploadRequest{Id: []byte("doc"), Key: []byte("body"), Size: uint64(len(big))}, &up); code != "" {
 		t.Fatalf("upload: %s", code)
