@@ -177,6 +177,7 @@ func InUseBy(info *jetstream.ConsumerInfo, owner string) (string, bool) {
 
 func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
 	want := p.consumerConfig(checkpoint)
+	p.unpositioned = false
 	cons, info, err := p.lookUpConsumer(ctx)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return p.createConsumer(ctx, want)
@@ -213,7 +214,6 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 		}
 		info = cons.CachedInfo()
 	}
-	p.unpositioned = false
 	if info.Delivered.Stream == checkpoint {
 		// Anything still pending is at or below the checkpoint and is
 		// skipped when redelivered.
