@@ -196,9 +196,12 @@ func (g *Gateway) admitMsg(msg *nats.Msg) (ticket, string, time.Duration) {
 				return shed(ShedReadRate, tokenWait(lim.read, now))
 			}
 		}
-		n := lim.inFlight.Add(1)
-		if q := lim.quota.Load(); q > 0 && n > min(q, a.capacity) {
-			lim.inFlight.Add(-1)
+		quota := int64(math.MaxInt64) // no quota: the process cap decides
+		if q := lim.quota.Load(); q > 0 {
+			quota = min(q, a.capacity)
+		}
+		n, ok := acquire(&lim.inFlight, 1, quota, false)
+		if !ok {
 			return shed(ShedNamespaceInFlight, busyRetryAfter)
 		}
 		if n == 1 {
@@ -209,16 +212,14 @@ func (g *Gateway) admitMsg(msg *nats.Msg) (ticket, string, time.Duration) {
 			return shed(ShedFairShare, busyRetryAfter)
 		}
 	}
-	if a.inFlight.Add(1) > a.capacity {
-		a.inFlight.Add(-1)
+	if _, ok := acquire(&a.inFlight, 1, a.capacity, false); !ok {
 		g.releaseNS(lim)
 		return shed(ShedProcessInFlight, busyRetryAfter)
 	}
 	// A body larger than the whole budget still runs when it is alone, so
 	// that a low WithMaxInFlightBytes cannot refuse a request forever.
-	b := a.bytes.Add(size)
-	if b > a.maxBytes && b != size {
-		a.bytes.Add(-size)
+	b, ok := acquire(&a.bytes, size, a.maxBytes, true)
+	if !ok {
 		a.inFlight.Add(-1)
 		g.releaseNS(lim)
 		return shed(ShedProcessBytes, busyRetryAfter)
@@ -227,6 +228,22 @@ func (g *Gateway) admitMsg(msg *nats.Msg) (ticket, string, time.Duration) {
 	}
 	t.bytes = size
 	return t, "", 0
+}
+
+// acquire adds n to c unless that takes it above limit, and returns the
+// new count. It never lets c pass limit, not even for a moment, so that
+// what Load samples is what was admitted. With alone, n is added to a zero
+// count whatever its size.
+func acquire(c *atomic.Int64, n, limit int64, alone bool) (int64, bool) {
+	for {
+		cur := c.Load()
+		if cur+n > limit && !(alone && cur == 0) {
+			return cur, false
+		}
+		if c.CompareAndSwap(cur, cur+n) {
+			return cur + n, true
+		}
+	}
 }
 
 // fairShare is the in-flight share of one busy namespace.
