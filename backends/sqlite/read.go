@@ -27,9 +27,11 @@ type readStmts struct {
 	stmtSet
 	checkpoint *sql.Stmt
 	revision   *sql.Stmt
-	// items[lower][upper]: lower 0 is key >= ?, 1 is key > ?; upper 0 is
-	// unbounded, 1 is key < ?.
-	items [2][2]*sql.Stmt
+	// items[lower][upper]: a page of a record's items, lower 0 is key >= ?,
+	// 1 is key > ?; upper 0 is unbounded, 1 is key < ?. page is the same
+	// with the record's revision in each row: one statement, so one read
+	// transaction of SQLite's own and none of database/sql's.
+	items, page [2][2]*sql.Stmt
 	// scan[lower]: 0 is id >= ?, 1 is id > ?.
 	scan   [2]*sql.Stmt
 	export *sql.Stmt
@@ -45,13 +47,18 @@ func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
 	// too: expiry is not a write); it counts only while it has a live
 	// item. One pass over the record's rows gives both. Parameters: sec,
 	// nanos, id.
-	s.revision = s.prepare(ctx, db, `SELECT max(i.rev), count(*) FILTER (WHERE `+live+`)
-		FROM items i WHERE i.id = ?`)
+	revision := `SELECT max(i.rev) AS rev, count(*) FILTER (WHERE ` + live + `) AS live
+		FROM items i WHERE i.id = ?`
+	s.revision = s.prepare(ctx, db, revision)
 	for lo, op := range lowerOps {
 		for hi, upper := range [2]string{"", " AND i.key < ?"} {
-			s.items[lo][hi] = s.prepare(ctx, db, `SELECT i.key, i.value, i.expire_sec, i.expire_nanos
-				FROM items i WHERE i.id = ? AND i.key `+op+` ?`+upper+` AND `+live+`
-				ORDER BY i.key LIMIT ?`)
+			items := `SELECT i.key, i.value, i.expire_sec, i.expire_nanos
+				FROM items i WHERE i.id = ? AND i.key ` + op + ` ?` + upper + ` AND ` + live + `
+				ORDER BY i.key LIMIT ?`
+			s.items[lo][hi] = s.prepare(ctx, db, items)
+			// Parameters: id, then those of items.
+			s.page[lo][hi] = s.prepare(ctx, db, strings.Replace(items, "SELECT i.key,",
+				"SELECT (SELECT max(r.rev) FROM items r WHERE r.id = ?), i.key,", 1))
 		}
 		s.scan[lo] = s.prepare(ctx, db, `SELECT DISTINCT i.id FROM items i WHERE i.id `+op+` ? AND `+live+`
 			ORDER BY i.id LIMIT ?`)
@@ -91,6 +98,13 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	sec, nanos := splitTime(s.now())
 	size := kit.PageSize(req.GetPageSize())
 
+	if len(req.GetKeys()) == 0 {
+		if resp, err := s.rangePage(ctx, id, req.GetRange(), after, hasAfter, sec, nanos, size); resp != nil || err != nil {
+			return resp, err
+		}
+		// An empty page: whether the record exists, and its revision,
+		// come from the same snapshot as the empty page.
+	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -120,23 +134,72 @@ func (s *Store) getItems(ctx context.Context, req *prismv1.GetRequest, after []b
 	if err != nil {
 		return nil, err
 	}
-	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision.Int64), Items: items}
-	resp.Items, resp.NextPageToken = kit.KeyPage(items, size, (*prismv1.Item).GetKey)
-	return resp, nil
+	return page(id, revision.Int64, items, size), nil
 }
 
-func (s *Store) itemsInRange(ctx context.Context, tx *sql.Tx, id []byte, r *prismv1.KeyRange,
-	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
+// page is the response of items read one beyond a page of size.
+func page(id []byte, revision int64, items []*prismv1.Item, size int) *prismv1.GetResponse {
+	resp := &prismv1.GetResponse{Id: id, Revision: uint64(revision)}
+	resp.Items, resp.NextPageToken = kit.KeyPage(items, size, (*prismv1.Item).GetKey)
+	return resp
+}
+
+// rangeArgs are the parameters of items[lo][hi] after the id, and lo and
+// hi, for the items of range r from after, at most limit.
+func rangeArgs(args []any, r *prismv1.KeyRange, after []byte, hasAfter bool, sec, nanos int64, limit int) (_ []any, lo, hi int) {
 	// Every key is a BLOB >= x'', so an absent start selects from the first
 	// key; a token past the start moves the bound to just after it.
 	lo, lower := kit.After(r.GetStart(), after, hasAfter)
-	args := []any{id, lower}
-	hi := 0
+	args = append(args, lower)
 	if end := r.GetEnd(); len(end) > 0 {
 		hi = 1
 		args = append(args, end)
 	}
-	args = append(args, sec, nanos, limit)
+	return append(args, sec, nanos, limit), lo, hi
+}
+
+// rangePage reads a page of record id's items in r [start, end) with the
+// record's revision in one statement, so from one snapshot without a
+// transaction of database/sql's (docs/performance.md: a third of a get's
+// CPU). It returns nil, nil for an empty page, which needs the record's
+// live count to tell an absent record from a page past its end.
+func (s *Store) rangePage(ctx context.Context, id []byte, r *prismv1.KeyRange,
+	after []byte, hasAfter bool, sec, nanos int64, size int) (*prismv1.GetResponse, error) {
+	// One more item than the page holds tells whether a next page exists.
+	args, lo, hi := rangeArgs(append(make([]any, 0, 8), id, id), r, after, hasAfter, sec, nanos, size+1)
+	rows, err := s.rs.page[lo][hi].QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	defer rows.Close()
+	var (
+		revision int64
+		items    []*prismv1.Item
+	)
+	for rows.Next() {
+		it := &prismv1.Item{}
+		var exp sql.NullInt64
+		var nanos int64
+		if err := rows.Scan(&revision, &it.Key, &it.Value, &exp, &nanos); err != nil {
+			return nil, fmt.Errorf("scan item: %w", err)
+		}
+		if exp.Valid {
+			it.ExpireTime = &timestamppb.Timestamp{Seconds: exp.Int64, Nanos: int32(nanos)}
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	if len(items) == 0 {
+		return nil, nil
+	}
+	return page(id, revision, items, size), nil
+}
+
+func (s *Store) itemsInRange(ctx context.Context, tx *sql.Tx, id []byte, r *prismv1.KeyRange,
+	after []byte, hasAfter bool, sec, nanos int64, limit int) ([]*prismv1.Item, error) {
+	args, lo, hi := rangeArgs([]any{id}, r, after, hasAfter, sec, nanos, limit)
 	rows, err := tx.StmtContext(ctx, s.rs.items[lo][hi]).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read items: %w", err)
