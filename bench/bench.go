@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -111,6 +113,9 @@ type Config struct {
 	// SyncAlways makes the embedded JetStream fsync every write before
 	// acknowledging it.
 	SyncAlways bool
+	// CPUProfile, when set, is a file the CPU profile of the Prism run
+	// (not of the baselines) is written to, for go tool pprof.
+	CPUProfile string
 	// Start starts the embedded Prism; nil is StartNode.
 	Start StartFunc
 	// Logger receives the embedded Prism's and the projectors' logs; nil
@@ -215,7 +220,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	defer t.close(ctx)
 
 	rep := newReport(cfg, t)
+	stopProfile, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return nil, err
+	}
 	prism, err := runScenario(ctx, cfg, t, progress)
+	stopProfile()
 	if err != nil {
 		return nil, err
 	}
@@ -232,4 +242,21 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		fmt.Fprintln(progress, "bench: interrupted; the result covers the time until then")
 	}
 	return rep, nil
+}
+
+// startCPUProfile starts a CPU profile into path ("": none) and returns
+// what stops it.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

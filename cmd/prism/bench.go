@@ -81,6 +81,7 @@ stderr, the table (or --json) to stdout. Details: docs/performance.md.`,
 	fl.StringVar(&c.PostgresDSN, "postgres-dsn", "", "PostgreSQL for --backend postgres and the PostgreSQL baseline (default $PRISM_POSTGRES_DSN)")
 	fl.StringVar(&c.DataDir, "data-dir", "", "embedded: directory for JetStream and SQLite (default: a temporary one, removed afterwards)")
 	fl.BoolVar(&c.SyncAlways, "sync-always", false, "embedded: fsync every JetStream write before acknowledging it")
+	fl.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the Prism run (not the baselines) to this file, for go tool pprof")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level of the embedded stack: debug, info, warn, error")
 	// The flags of the first bench, kept so scripts keep working.
 	fl.IntVar(&c.Concurrency, "workers", 64, "concurrent requests")
