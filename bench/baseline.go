@@ -242,6 +242,7 @@ func asyncPublish(ctx context.Context, cfg Config, js jetstream.JetStream, msgFo
 			}
 		}
 	}()
+	cpu0 := processCPU()
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	var interval time.Duration
@@ -277,7 +278,7 @@ func asyncPublish(ctx context.Context, cfg Config, js jetstream.JetStream, msgFo
 	<-collected
 	stop()
 	elapsed := time.Since(start)
-	return RunResult{Name: name, Baseline: true, ElapsedSeconds: elapsed.Seconds(), Series: rec.result(elapsed),
+	return RunResult{Name: name, Baseline: true, ElapsedSeconds: elapsed.Seconds(), CPUSeconds: (processCPU() - cpu0).Seconds(), Series: rec.result(elapsed),
 		Note: fmt.Sprintf("one publisher, at most %d acks pending", cfg.Concurrency)}
 }
 

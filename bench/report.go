@@ -57,11 +57,16 @@ type ReportConfig struct {
 
 // RunResult is one measured run: Prism's ("prism") or a raw engine's.
 type RunResult struct {
-	Name           string         `json:"name"`
-	Baseline       bool           `json:"baseline"`
-	ElapsedSeconds float64        `json:"elapsed_seconds"`
-	Series         []SeriesResult `json:"series"`
-	Note           string         `json:"note,omitempty"`
+	Name           string  `json:"name"`
+	Baseline       bool    `json:"baseline"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	// CPUSeconds is the process's CPU time during a closed- or open-loop
+	// run (0: not measured): Prism, the embedded NATS server and the load
+	// generator together. Divided by the run's operations it is the
+	// "cpu/op" column.
+	CPUSeconds float64        `json:"cpu_seconds,omitempty"`
+	Series     []SeriesResult `json:"series"`
+	Note       string         `json:"note,omitempty"`
 }
 
 // SeriesResult is one measured quantity of a run.
@@ -173,8 +178,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tseries\tops\tops/s\tp50\tp90\tp99\tp99.9\tmax\terrors\t")
+	fmt.Fprintln(tw, "run\tseries\tops\tops/s\tp50\tp90\tp99\tp99.9\tmax\terrors\tcpu/op\t")
 	for _, run := range r.Runs {
+		cpu := run.cpuPerOp()
 		for _, s := range run.Series {
 			l := s.LatencyUS
 			if l == nil {
@@ -184,8 +190,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			for _, n := range s.Errors {
 				nerr += n
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", run.Name, s.Name, s.Ops, humanCount(s.OpsPerSecond),
-				fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), nerr)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", run.Name, s.Name, s.Ops, humanCount(s.OpsPerSecond),
+				fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), nerr, fmtUS(cpu))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -297,4 +303,17 @@ func (r *Report) Write(w io.Writer, asJSON bool) error {
 		return r.WriteJSON(w)
 	}
 	return r.WriteTable(w)
+}
+
+// cpuPerOp is the run's CPU time per operation of all its series in
+// microseconds, 0 when not measured.
+func (r RunResult) cpuPerOp() float64 {
+	var ops int64
+	for _, s := range r.Series {
+		ops += s.Ops
+	}
+	if r.CPUSeconds == 0 || ops == 0 {
+		return 0
+	}
+	return r.CPUSeconds * 1e6 / float64(ops)
 }
