@@ -93,6 +93,13 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 	pinCheck := time.NewTicker(pinCheckEvery)
 	defer pinCheck.Stop()
 	p.pins.lastSeen = time.Now()
+	lastBatch := 0
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for {
 		batch = batch[:0]
 		ended := false
@@ -137,6 +144,12 @@ func (p *Projector) consume(ctx context.Context, s *session) error {
 				break fill
 			}
 		}
+		if len(batch) > 0 && len(batch) < limit && lastBatch > 1 && p.opts.linger > 0 {
+			// Concurrent writers: wait a moment for more, so a busy
+			// namespace commits fewer, larger batches.
+			batch = lingerFill(batch, s.msgs, limit, p.opts.linger, &linger)
+		}
+		lastBatch = len(batch)
 		if len(batch) > 0 {
 			if err := p.process(ctx, s, batch); err != nil {
 				return err
@@ -385,4 +398,24 @@ func (p *Projector) sleep(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// lingerFill adds to batch what arrives on msgs within d, up to limit
+// messages. *t is the timer it reuses.
+func lingerFill(batch []jetstream.Msg, msgs <-chan jetstream.Msg, limit int, d time.Duration, t **time.Timer) []jetstream.Msg {
+	if *t == nil {
+		*t = time.NewTimer(d)
+	} else {
+		(*t).Reset(d)
+	}
+	for len(batch) < limit {
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+		case <-(*t).C:
+			return batch
+		}
+	}
+	(*t).Stop()
+	return batch
 }

@@ -1,8 +1,11 @@
 package projectors
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A batch takes up to batchSize changes, or up to catchUpFactor batches
@@ -53,5 +56,33 @@ func TestNextPull(t *testing.T) {
 				t.Errorf("nextPull(%d, %d, %v) = %d, want %d", tt.n, tt.most, tt.waited, got, tt.want)
 			}
 		})
+	}
+}
+
+// lingerFill takes what arrives within its wait, up to the limit, and
+// returns the batch as it was when nothing arrives.
+func TestLingerFill(t *testing.T) {
+	var timer *time.Timer
+	msgs := make(chan jetstream.Msg)
+	go func() {
+		for range 4 {
+			msgs <- nil
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	// An hour's wait: it can only return by reaching the limit.
+	batch := lingerFill(make([]jetstream.Msg, 1), msgs, 4, time.Hour, &timer)
+	if len(batch) != 4 {
+		t.Fatalf("filled %d messages, want the limit of 4", len(batch))
+	}
+	<-msgs // the fourth, the last
+	batch = lingerFill(batch[:2], msgs, 4, 5*time.Millisecond, &timer)
+	if len(batch) != 2 {
+		t.Fatalf("nothing arrived, yet the batch has %d messages, want 2", len(batch))
+	}
+	for _, d := range []time.Duration{-time.Millisecond, time.Second} {
+		if err := WithLinger(d)(&options{}); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("WithLinger(%v) = %v, want ErrInvalidOption", d, err)
+		}
 	}
 }

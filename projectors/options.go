@@ -27,6 +27,7 @@ var ErrInvalidOption = errors.New("invalid projector option")
 
 type options struct {
 	batchSize      int
+	linger         time.Duration
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	logger         *slog.Logger
@@ -41,6 +42,7 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		batchSize:      DefaultBatchSize,
+		linger:         DefaultLinger,
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
 		logger:         slog.Default(),
@@ -54,9 +56,10 @@ type Option func(*options) error
 
 // WithBatchSize sets the most changes applied in one backend transaction
 // while the projector keeps up (default 256, 1 to MaxBatchSize). The
-// projector never waits to fill a batch: it applies what is at hand. When
-// more than a batch is waiting (catching up, replaying) it takes up to 4
-// batches at once, at most 4096 changes (or one batch, if larger).
+// projector applies what is at hand, waiting up to WithLinger for more only
+// while writers are concurrent. When more than a batch is waiting
+// (catching up, replaying) it takes up to 4 batches at once, at most 4096
+// changes (or one batch, if larger).
 func WithBatchSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > MaxBatchSize {
@@ -173,6 +176,28 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
 		}
 		o.tracerProvider = tp
+		return nil
+	}
+}
+
+// DefaultLinger is how long a busy projector waits to fill a batch
+// (WithLinger). Measured with prism bench, 64 writers: 11 % less CPU per
+// acknowledged put than 0, for at most 1 ms more until a write is visible
+// (docs/performance.md).
+const DefaultLinger = time.Millisecond
+
+// WithLinger sets how long the projector waits for more changes when a
+// batch is not full and the one before it held more than one change, that
+// is while writers are concurrent (default DefaultLinger, 0 to 100 ms; 0
+// never waits). Fewer, larger commits cost the backend less per change; a
+// lone write is still applied at once. A write becomes visible up to d
+// later under load.
+func WithLinger(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 || d > 100*time.Millisecond {
+			return fmt.Errorf("%w: linger %v: must be 0 to 100ms", ErrInvalidOption, d)
+		}
+		o.linger = d
 		return nil
 	}
 }
