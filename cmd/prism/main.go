@@ -12,6 +12,7 @@ import (
 )
 
 func main() {
+	node.TuneGC()
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "prism:", err)
 		os.Exit(1)
