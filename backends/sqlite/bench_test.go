@@ -70,7 +70,9 @@ func BenchmarkApplyKeyValue(b *testing.B) {
 }
 
 func benchApplyKeyValue(b *testing.B, random bool) {
-	ctx := context.Background()
+	// Cancellable, as the projector's is.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	s, _ := openStore(b)
 
 	// The changes are built once and their ids rewritten per batch, so the

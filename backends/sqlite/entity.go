@@ -24,7 +24,7 @@ import (
 // after Close; otherwise the database error, rolled back.
 func (s *Store) ApplyEntity(ctx context.Context, changes []*prismv1.EntityChange, through uint64) error {
 	return kit.Apply(&s.gate, ErrClosed, "entity", through, kitErrors.Batch(kit.CheckEntityBatch(changes, through)), func() error {
-		return s.inBatchTx(ctx, through, func(tx *sql.Tx, checkpoint uint64) error {
+		return s.inBatchTx(ctx, through, func(ctx context.Context, tx *sql.Tx, checkpoint uint64) error {
 			return applyEntities(ctx, tx, changes, checkpoint)
 		})
 	})

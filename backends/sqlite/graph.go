@@ -39,7 +39,7 @@ func (s *Store) graphSQL() kit.GraphSQL {
 // otherwise the database error, rolled back.
 func (s *Store) ApplyGraph(ctx context.Context, changes []*prismv1.GraphChange, through uint64) error {
 	return kit.Apply(&s.gate, ErrClosed, "graph", through, kitErrors.Batch(kit.CheckGraphBatch(changes, through)), func() error {
-		return s.inBatchTx(ctx, through, func(tx *sql.Tx, checkpoint uint64) error {
+		return s.inBatchTx(ctx, through, func(ctx context.Context, tx *sql.Tx, checkpoint uint64) error {
 			stmts := map[string]*sql.Stmt{}
 			defer func() {
 				for _, st := range stmts {

@@ -99,7 +99,7 @@ func (s *Store) ApplyKeyValue(ctx context.Context, changes []*prismv1.KeyValueCh
 }
 
 func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueChange, through uint64) error {
-	return s.inBatchTx(ctx, through, func(tx *sql.Tx, checkpoint uint64) error {
+	return s.inBatchTx(ctx, through, func(ctx context.Context, tx *sql.Tx, checkpoint uint64) error {
 		a := applier{ctx: ctx, tx: tx, st: s.ws}
 		for _, c := range changes {
 			if c.GetSeq() <= checkpoint {
@@ -117,7 +117,18 @@ func (s *Store) applyKeyValue(ctx context.Context, changes []*prismv1.KeyValueCh
 // checkpoint and, if through is above it, runs apply with it, sets the
 // checkpoint to through and commits, all in one transaction on the writer
 // connection; else it changes nothing. Any error rolls everything back.
-func (s *Store) inBatchTx(ctx context.Context, through uint64, apply func(tx *sql.Tx, checkpoint uint64) error) (err error) {
+func (s *Store) inBatchTx(ctx context.Context, through uint64, apply func(ctx context.Context, tx *sql.Tx, checkpoint uint64) error) (err error) {
+	// A batch that has begun runs to its end without ctx's cancellation:
+	// it is bounded (the projector's batch), the store's one writer waits
+	// for no lock but busy_timeout's, and a cancellable context costs a
+	// goroutine in database/sql per transaction and one in the driver, with
+	// a progress handler, per statement. The checkpoint commits with the
+	// changes, so a batch that finishes after an abort is skipped when it
+	// is delivered again.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -135,7 +146,7 @@ func (s *Store) inBatchTx(ctx context.Context, through uint64, apply func(tx *sq
 	if through <= uint64(checkpoint) {
 		return tx.Rollback()
 	}
-	if err := apply(tx, uint64(checkpoint)); err != nil {
+	if err := apply(ctx, tx, uint64(checkpoint)); err != nil {
 		return err
 	}
 	if _, err := tx.StmtContext(ctx, s.ws.setCheckpoint).ExecContext(ctx, int64(through)); err != nil {

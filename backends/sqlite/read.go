@@ -165,9 +165,16 @@ func rangeArgs(args []any, r *prismv1.KeyRange, after []byte, hasAfter bool, sec
 // live count to tell an absent record from a page past its end.
 func (s *Store) rangePage(ctx context.Context, id []byte, r *prismv1.KeyRange,
 	after []byte, hasAfter bool, sec, nanos int64, size int) (*prismv1.GetResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	// One more item than the page holds tells whether a next page exists.
 	args, lo, hi := rangeArgs(append(make([]any, 0, 8), id, id), r, after, hasAfter, sec, nanos, size+1)
-	rows, err := s.rs.page[lo][hi].QueryContext(ctx, args...)
+	// The statement runs without ctx's cancellation: a page is bounded
+	// (1001 rows at most) and a WAL reader never waits for a lock, while
+	// the driver pays a goroutine and a progress handler per statement for
+	// a cancellable context (BenchmarkGetItems: 16 against 19-24 µs CPU).
+	rows, err := s.rs.page[lo][hi].QueryContext(context.WithoutCancel(ctx), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read items: %w", err)
 	}

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 )
@@ -37,7 +38,9 @@ func BenchmarkGetItems(b *testing.B) {
 		for pb.Next() {
 			n = (n + 7919) % records
 			benchID(id, n, true)
-			resp, err := s.GetItems(ctx, &prismv1.GetRequest{Id: id})
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			resp, err := s.GetItems(cctx, &prismv1.GetRequest{Id: id})
+			cancel()
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -43,7 +43,7 @@ func (s *Store) ApplyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeri
 }
 
 func (s *Store) applyTimeSeries(ctx context.Context, changes []*prismv1.TimeSeriesChange, through uint64) error {
-	return s.inBatchTx(ctx, through, func(tx *sql.Tx, checkpoint uint64) error {
+	return s.inBatchTx(ctx, through, func(ctx context.Context, tx *sql.Tx, checkpoint uint64) error {
 		w := tsWriter{ctx: ctx, tx: tx}
 		for _, c := range changes {
 			if c.GetSeq() > checkpoint {
