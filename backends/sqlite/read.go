@@ -160,8 +160,8 @@ func rangeArgs(args []any, r *prismv1.KeyRange, after []byte, hasAfter bool, sec
 
 // rangePage reads a page of record id's items in r [start, end) with the
 // record's revision in one statement, so from one snapshot without a
-// transaction of database/sql's (docs/performance.md: a third of a get's
-// CPU). It returns nil, nil for an empty page, which needs the record's
+// transaction of database/sql's (BenchmarkGetItems: 39 against 16 µs CPU
+// per get). It returns nil, nil for an empty page, which needs the record's
 // live count to tell an absent record from a page past its end.
 func (s *Store) rangePage(ctx context.Context, id []byte, r *prismv1.KeyRange,
 	after []byte, hasAfter bool, sec, nanos int64, size int) (*prismv1.GetResponse, error) {
@@ -184,14 +184,9 @@ func (s *Store) rangePage(ctx context.Context, id []byte, r *prismv1.KeyRange,
 		items    []*prismv1.Item
 	)
 	for rows.Next() {
-		it := &prismv1.Item{}
-		var exp sql.NullInt64
-		var nanos int64
-		if err := rows.Scan(&revision, &it.Key, &it.Value, &exp, &nanos); err != nil {
-			return nil, fmt.Errorf("scan item: %w", err)
-		}
-		if exp.Valid {
-			it.ExpireTime = &timestamppb.Timestamp{Seconds: exp.Int64, Nanos: int32(nanos)}
+		it, err := scanItem(rows, &revision)
+		if err != nil {
+			return nil, err
 		}
 		items = append(items, it)
 	}
@@ -246,14 +241,9 @@ func (s *Store) itemsByKeys(ctx context.Context, tx *sql.Tx, id []byte, reqKeys 
 func scanItems(rows *sql.Rows, items []*prismv1.Item) ([]*prismv1.Item, error) {
 	defer rows.Close()
 	for rows.Next() {
-		it := &prismv1.Item{}
-		var sec sql.NullInt64
-		var nanos int64
-		if err := rows.Scan(&it.Key, &it.Value, &sec, &nanos); err != nil {
-			return nil, fmt.Errorf("scan item: %w", err)
-		}
-		if sec.Valid {
-			it.ExpireTime = &timestamppb.Timestamp{Seconds: sec.Int64, Nanos: int32(nanos)}
+		it, err := scanItem(rows)
+		if err != nil {
+			return nil, err
 		}
 		items = append(items, it)
 	}
@@ -261,6 +251,21 @@ func scanItems(rows *sql.Rows, items []*prismv1.Item) ([]*prismv1.Item, error) {
 		return nil, fmt.Errorf("read items: %w", err)
 	}
 	return items, nil
+}
+
+// scanItem scans the row of rows into the columns lead, then an item's
+// key, value, expire_sec and expire_nanos.
+func scanItem(rows *sql.Rows, lead ...any) (*prismv1.Item, error) {
+	it := &prismv1.Item{}
+	var sec sql.NullInt64
+	var nanos int64
+	if err := rows.Scan(append(lead, &it.Key, &it.Value, &sec, &nanos)...); err != nil {
+		return nil, fmt.Errorf("scan item: %w", err)
+	}
+	if sec.Valid {
+		it.ExpireTime = &timestamppb.Timestamp{Seconds: sec.Int64, Nanos: int32(nanos)}
+	}
+	return it, nil
 }
 
 // ScanIDs lists one page of the ids of records that have at least one live
