@@ -56,3 +56,35 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 }
+
+// cpu/op divides a run's CPU time by its operations: every series of a
+// mixed run, only the puts of an e2e run (its visibility series time the
+// puts they follow); a run without CPU time shows none.
+func TestCPUPerOp(t *testing.T) {
+	tests := []struct {
+		name string
+		run  RunResult
+		want float64 // µs
+	}{
+		{"one series", RunResult{CPUSeconds: 0.5, Series: []SeriesResult{testSeries("put", 5000, 0, 0, 0)}}, 100},
+		{"mixed", RunResult{CPUSeconds: 0.5, Series: []SeriesResult{testSeries("put", 2000, 0, 0, 0), testSeries("get", 3000, 0, 0, 0)}}, 100},
+		{"e2e", RunResult{CPUSeconds: 0.5, Series: []SeriesResult{testSeries("put", 2500, 0, 0, 0), testSeries("ack_to_visible", 2500, 0, 0, 0), testSeries("write_to_visible", 2500, 0, 0, 0)}}, 200},
+		{"not measured", RunResult{Series: []SeriesResult{testSeries("put", 5000, 0, 0, 0)}}, 0},
+		{"no ops", RunResult{CPUSeconds: 1}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.run.cpuPerOp(); got != tt.want {
+				t.Errorf("cpuPerOp() = %v µs, want %v", got, tt.want)
+			}
+		})
+	}
+	var buf bytes.Buffer
+	r := &Report{Scenario: ScenarioWrite, Runs: []RunResult{{Name: "prism", CPUSeconds: 0.5, Series: []SeriesResult{testSeries("put", 5000, 1000, 50, 90)}}}}
+	if err := r.Write(&buf, false); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.Contains(out, "cpu/op") || !strings.Contains(out, "100.0µs") {
+		t.Errorf("table without the cpu/op column of 100.0µs:\n%s", out)
+	}
+}
