@@ -311,7 +311,7 @@ func (r *Report) Write(w io.Writer, asJSON bool) error {
 func (r RunResult) cpuPerOp() float64 {
 	var ops int64
 	for _, s := range r.Series {
-		if s.Name != "ack_to_visible" && s.Name != "write_to_visible" {
+		if s.Name != seriesAckToVisible && s.Name != seriesWriteToVisible {
 			ops += s.Ops
 		}
 	}
