@@ -136,11 +136,14 @@ func (s *namespaceSet) retryStandby(ctx context.Context) {
 	if !s.cfg.projects() {
 		return // a gateway-only process stays on standby
 	}
-	s.demoteLost()
+	// A target demoted now is not taken back in the same round: the other
+	// process holds the pin, and a takeover at once would only start a
+	// projector that finds it pinned again.
+	demoted := s.demoteLost()
 	s.mu.Lock()
 	var standby []*served
-	for _, sv := range s.served {
-		if run := sv.primaryRun(); run != nil && run.proj == nil && run.standby != nil {
+	for name, sv := range s.served {
+		if run := sv.primaryRun(); run != nil && run.proj == nil && run.standby != nil && !demoted[name] {
 			standby = append(standby, sv)
 		}
 	}
@@ -180,10 +183,12 @@ func (s *namespaceSet) retryStandby(ctx context.Context) {
 // (projectors.Projector.Lost, ADR 026): that process projects it now, so
 // this one serves the namespace as any standby does, its reads handed
 // there when the backend is process-local, without a read cache (nothing
-// here keeps it exact any more) and without compaction.
-func (s *namespaceSet) demoteLost() {
+// here keeps it exact any more) and without compaction. It returns the
+// namespaces it demoted.
+func (s *namespaceSet) demoteLost() map[string]bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var demoted map[string]bool
 	for name, sv := range s.served {
 		run := sv.primaryRun()
 		if run == nil || run.proj == nil || run.backfill != nil || run.proj.Lost() == nil {
@@ -211,7 +216,12 @@ func (s *namespaceSet) demoteLost() {
 			run.indexes = newIndexBuilds(s.log)
 		}
 		s.log.Warn("target on standby: another process projects it now", "namespace", name, "target", run.target.Name, "reason", reason)
+		if demoted == nil {
+			demoted = make(map[string]bool)
+		}
+		demoted[name] = true
 	}
+	return demoted
 }
 
 // serveReadsOnceAt serves the reads of namespace ns here, handed back
