@@ -168,7 +168,10 @@ type Mutation struct {
 }
 
 // Mutate applies puts and deletes across records all or nothing and returns
-// each mutation's stream sequence in order.
+// each mutation's stream sequence in order. As with Put, a value above
+// MaxInlineValueBytes is uploaded in parts first (ADR 025); no record
+// shows any of the mutate until it is stored. Errors: as Put; on
+// ErrConflict (a stale IfRevision) nothing of the mutate is written.
 func (kv *KeyValue) Mutate(ctx context.Context, muts []Mutation, opts ...WriteOption) ([]uint64, error) {
 	o := newWriteOpts(opts)
 	req := &prismv1.MutateRequest{IdempotencyToken: o.token}
@@ -176,9 +179,13 @@ func (kv *KeyValue) Mutate(ctx context.Context, muts []Mutation, opts ...WriteOp
 		mo := writeOpts{revision: m.IfRevision}
 		if m.Delete {
 			req.Mutations = append(req.Mutations, &prismv1.Mutation{Op: &prismv1.Mutation_Delete{Delete: deleteRequest(m.ID, m.Keys, mo)}})
-		} else {
-			req.Mutations = append(req.Mutations, &prismv1.Mutation{Op: &prismv1.Mutation_Put{Put: putRequest(m.ID, m.Items, mo)}})
+			continue
 		}
+		put := putRequest(m.ID, m.Items, mo)
+		if err := kv.uploadLarge(ctx, put); err != nil {
+			return nil, err
+		}
+		req.Mutations = append(req.Mutations, &prismv1.Mutation{Op: &prismv1.Mutation_Put{Put: put}})
 	}
 	resp, err := kv.c.write(ctx, "mutate "+kv.ns, subjects.Write(kv.ns, "mutate"), req)
 	if err != nil {

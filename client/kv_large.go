@@ -10,10 +10,10 @@ import (
 	"github.com/prism-data/prism/subjects"
 )
 
-// Large values (ADR 025): Put uploads a value above MaxInlineValueBytes in
-// parts before the put that names it, and Get reads a value the gateway
-// returns as a reference slice by slice, checking its size and SHA-256.
-// Callers see whole values either way.
+// Large values (ADR 025): Put and Mutate upload a value above
+// MaxInlineValueBytes in parts before the write that names it, and Get
+// reads a value the gateway returns as a reference slice by slice,
+// checking its size and SHA-256. Callers see whole values either way.
 
 // MaxInlineValueBytes is the largest value sent inside a put or a get
 // reply; larger ones (up to the gateway's limit, 64 MiB by default) go in

@@ -50,7 +50,8 @@ func TestBadLargeValueRequests(t *testing.T) {
 		{"another record's upload", "put", chunked("other", "k", ref(up.GetUploadId(), 1<<19, sum[:]), nil), "another record or item key"},
 		{"unknown upload", "put", chunked("r", "k", ref("nosuchupload", 1<<19, sum[:]), nil), "has no parts"},
 		{"inline value too large", "put", chunked("r", "k", nil, make([]byte, gateway.MaxValueBytes+1)), "upload a larger value in parts"},
-		{"chunked in mutate", "mutate", &prismv1.MutateRequest{Mutations: []*prismv1.Mutation{{Op: &prismv1.Mutation_Put{Put: chunked("r", "k", ref(up.GetUploadId(), 1<<19, sum[:]), nil)}}}}, "not mutate"},
+		{"short sha256 in mutate", "mutate", &prismv1.MutateRequest{Mutations: []*prismv1.Mutation{{Op: &prismv1.Mutation_Put{Put: chunked("r", "k", ref(up.GetUploadId(), 1<<20, sum[:4]), nil)}}}}, "mutation 1: item 1: chunked.sha256 is 4 bytes"},
+		{"wrong digest in mutate", "mutate", &prismv1.MutateRequest{Mutations: []*prismv1.Mutation{{Op: &prismv1.Mutation_Put{Put: chunked("r", "k", ref(up.GetUploadId(), 1<<19, sum[:]), nil)}}}}, "mutation 1: the parts of upload"},
 		{"value slice too long", "value", &prismv1.GetValueRequest{Id: []byte("r"), Key: []byte("k"), Length: gateway.MaxPartBytes + 1}, "largest slice"},
 	}
 	for _, tc := range cases {

@@ -17,6 +17,7 @@ import (
 	"github.com/prism-data/prism/itest/natstest"
 	"github.com/prism-data/prism/namespaces"
 	"github.com/prism-data/prism/pii"
+	"github.com/prism-data/prism/projectors"
 	prismv1 "github.com/prism-data/prism/proto/prism/v1"
 	"github.com/prism-data/prism/subjects"
 )
@@ -120,6 +121,9 @@ type testProjector struct {
 func startProjector(t testing.TB, js jetstream.JetStream, store *sqlite.Store) *testProjector {
 	t.Helper()
 	p := &testProjector{changed: make(chan struct{})}
+	// Resolved like node's projectors, so that large values (ADR 025)
+	// reach the store whole.
+	target := projectors.ResolveChunks(js, testNS, store)
 	ctx, cancel := context.WithCancel(context.Background())
 	cons, err := js.OrderedConsumer(ctx, subjects.Stream(testNS), jetstream.OrderedConsumerConfig{})
 	if err != nil {
@@ -142,7 +146,7 @@ func startProjector(t testing.TB, js jetstream.JetStream, store *sqlite.Store) *
 		if ev != nil {
 			changes = append(changes, &prismv1.KeyValueChange{Seq: md.Sequence.Stream, Event: ev})
 		}
-		if err := store.ApplyKeyValue(ctx, changes, md.Sequence.Stream); err != nil {
+		if err := target.ApplyKeyValue(ctx, changes, md.Sequence.Stream); err != nil {
 			if ctx.Err() == nil {
 				t.Errorf("projector: apply seq %d: %v", md.Sequence.Stream, err)
 			}

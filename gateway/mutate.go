@@ -40,7 +40,14 @@ func (g *Gateway) checkAtomicPublish(ctx context.Context, ns string) error {
 // fails on the marker, and the marker tells the original sequences: the
 // mutations follow it contiguously.
 //
-// Errors: as writeOne.
+// A put item with a chunked value (ADR 025) is committed as a put commits
+// it (putEvent, commitUpload): its upload is checked, and its event
+// carries the reference. Every event is built before the batch is
+// published, so an upload that is incomplete or does not match refuses
+// the whole mutate with nothing of it stored.
+//
+// Errors: as writeOne; INVALID_ARGUMENT naming the mutation whose upload
+// does not check out.
 func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateRequest) (proto.Message, error) {
 	ns := r.ns.Name
 	if err := g.checkAtomicPublish(ctx, ns); err != nil {
@@ -66,7 +73,7 @@ func (g *Gateway) mutate(ctx context.Context, r *request, req *prismv1.MutateReq
 		)
 		if p := m.GetPut(); p != nil {
 			if ev, err = g.putEvent(ctx, r, p, meta.Time); err != nil {
-				return nil, err
+				return nil, inMutation(err, i)
 			}
 			expected = p.ExpectedRevision
 		} else {
@@ -142,6 +149,19 @@ func (g *Gateway) publishAtomic(ctx context.Context, ns string, msgs []*nats.Msg
 		}
 	}
 	return nil, nil, err
+}
+
+// inMutation names mutation i (from 0) in an INVALID_ARGUMENT of its put
+// (a large value whose upload does not check out), so that the caller
+// knows which one to fix; other errors pass unchanged.
+func inMutation(err error, i int) error {
+	var e *status.Error
+	if !errors.As(err, &e) || e.Code != prismv1.Code_INVALID_ARGUMENT {
+		return err
+	}
+	named := *e
+	named.Message = "mutation " + strconv.Itoa(i+1) + ": " + e.Message + "; nothing of this mutate was written"
+	return &named
 }
 
 func seqRange(first uint64, n int) []uint64 {

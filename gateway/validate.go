@@ -204,11 +204,6 @@ func validateMutateRequest(req *prismv1.MutateRequest) error {
 			if err := validatePut(prefix, p); err != nil {
 				return err
 			}
-			for _, it := range p.GetItems() {
-				if it.GetChunked() != nil {
-					return status.Invalidf("%sput of record %q has a chunked value; write large values with put, not mutate", prefix, p.GetId())
-				}
-			}
 			if p.GetIdempotencyToken() != "" {
 				return status.Invalidf("%sput carries its own idempotency_token; set it once on the mutate request", prefix)
 			}
