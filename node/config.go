@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/namespaces"
 )
 
@@ -78,9 +80,20 @@ type Config struct {
 	// compaction; 0 is replay.DefaultCompactCheckInterval.
 	CompactCheckInterval time.Duration
 	// MaxValueBytes is the largest keyvalue value, uploaded in parts
-	// above 512 KiB (ADR 025); 0 is namespaces.MaxChunkedValueBytes
-	// (64 MiB).
+	// above 512 KiB (ADR 025); 0 is DefaultMaxValueBytes (64 MiB). At
+	// least gateway.MaxValueBytes (512 KiB, the largest value sent whole);
+	// exactly that turns uploads in parts off.
 	MaxValueBytes int
+	// MaxInFlight is how many requests the gateway handles at once; beyond
+	// it requests are shed with RESOURCE_EXHAUSTED (ADR 023). 0 is
+	// DefaultMaxInFlight (1024).
+	MaxInFlight int
+	// MaxInFlightBytes bounds the total body size of the requests the
+	// gateway handles at once; a request that would pass it is shed (one
+	// larger than it still runs alone). 0 is DefaultMaxInFlightBytes
+	// (256 MiB). docs/operations.md, "Memory bound", derives the gateway's
+	// memory from it and MaxInFlight.
+	MaxInFlightBytes int64
 
 	// PostgresDSN is the connection string of postgres targets that name
 	// none of their own.
@@ -122,6 +135,10 @@ const (
 	DefaultDrainTimeout = 15 * time.Second
 	// DefaultAuditRetention keeps audit records 90 days.
 	DefaultAuditRetention = 90 * 24 * time.Hour
+	// The defaults of the gateway's limits.
+	DefaultMaxInFlight      = gateway.DefaultMaxInFlight
+	DefaultMaxInFlightBytes = gateway.DefaultMaxInFlightBytes
+	DefaultMaxValueBytes    = namespaces.MaxChunkedValueBytes
 )
 
 // withDefaults returns c with its defaults filled in, or an error naming
@@ -152,10 +169,30 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, fmt.Errorf("--role %q: want %s, %s or %s", c.Role, RoleAll, RoleGateway, RoleProjector)
 	}
+	if err := c.checkLimits(); err != nil {
+		return c, err
+	}
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, DefaultMaxInFlight)
+	c.MaxInFlightBytes = cmp.Or(c.MaxInFlightBytes, DefaultMaxInFlightBytes)
+	c.MaxValueBytes = cmp.Or(c.MaxValueBytes, DefaultMaxValueBytes)
 	if err := c.checkOpen(); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// checkLimits refuses admission limits and a value limit the gateway
+// would not take; 0 is each one's default.
+func (c Config) checkLimits() error {
+	switch {
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("--max-in-flight %d: want at least 1 request (0 is the default, %d)", c.MaxInFlight, DefaultMaxInFlight)
+	case c.MaxInFlightBytes < 0:
+		return fmt.Errorf("--max-in-flight-bytes %d: want at least 1 byte (0 is the default, %d)", c.MaxInFlightBytes, DefaultMaxInFlightBytes)
+	case c.MaxValueBytes < 0 || c.MaxValueBytes > 0 && c.MaxValueBytes < gateway.MaxValueBytes:
+		return fmt.Errorf("--max-value-bytes %d: want at least %d (512 KiB, the largest value sent whole; 0 is the default, %d)", c.MaxValueBytes, gateway.MaxValueBytes, DefaultMaxValueBytes)
+	}
+	return nil
 }
 
 // projects reports whether c's process runs projectors.

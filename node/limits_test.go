@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -97,5 +98,66 @@ func TestApplySetsAndChangesLimitsLive(t *testing.T) {
 	}
 	if ok, shed := burst(t, noRetry, "unlimited", 40); ok != 40 || shed != 0 {
 		t.Fatalf("without write_rps: %d stored, %d shed of 40; want all stored", ok, shed)
+	}
+}
+
+// Config.MaxInFlight is the gateway's process cap (prism serve
+// --max-in-flight): at 2, two reads waiting for a min_seq nobody wrote
+// take both slots, and a put sent meanwhile is shed at once with
+// RESOURCE_EXHAUSTED (process_in_flight) instead of waiting for one; the
+// held reads end NOT_CONSISTENT_YET. At the default cap of 1024 the put
+// would be stored.
+func TestMaxInFlightShedsBeyondTheCap(t *testing.T) {
+	ctx := context.Background()
+	st, admin, _ := nodetest.Start(t, node.Config{MaxInFlight: 2})
+	res, err := admin.Apply(ctx, namespaces.Namespace{Name: "orders", Abstraction: namespaces.AbstractionKeyValue, Backend: "sqlite"}, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitServing(t, admin, "orders", res.Revision)
+	if v := counterValue(t, st.Metrics(), "prism_gateway_in_flight_capacity", nil); v != 2 {
+		t.Fatalf("prism_gateway_in_flight_capacity = %v, want 2", v)
+	}
+	if c := st.Config(); c.MaxInFlight != 2 || c.MaxInFlightBytes != node.DefaultMaxInFlightBytes || c.MaxValueBytes != node.DefaultMaxValueBytes {
+		t.Errorf("Config() = %d, %d, %d; want 2 and the defaults filled in", c.MaxInFlight, c.MaxInFlightBytes, c.MaxValueBytes)
+	}
+	nc, err := nats.Connect(st.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c, err := client.New(nc, client.WithShedRetries(0), client.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := c.KeyValue("orders")
+
+	held := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := kv.Get(ctx, []byte(fmt.Sprint("held-", i)), client.MinSeq(1<<40))
+			held <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for counterValue(t, st.Metrics(), "prism_gateway_in_flight", nil) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the held reads are not in flight: prism_gateway_in_flight = %v", counterValue(t, st.Metrics(), "prism_gateway_in_flight", nil))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := kv.Put(ctx, []byte("third"), []client.Item{{Key: []byte("k"), Value: []byte("v")}}); !errors.Is(err, client.ErrResourceExhausted) {
+		t.Fatalf("put beyond a cap of 2 = %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if v := counterValue(t, st.Metrics(), "prism_gateway_shed_total", map[string]string{"namespace": "orders", "reason": "process_in_flight"}); v != 1 {
+		t.Errorf("process_in_flight sheds = %v, want 1", v)
+	}
+	for range 2 {
+		if err := <-held; !errors.Is(err, client.ErrNotConsistentYet) {
+			t.Errorf("held read = %v, want NOT_CONSISTENT_YET", err)
+		}
+	}
+	if _, err := kv.Put(ctx, []byte("after"), []client.Item{{Key: []byte("k"), Value: []byte("v")}}); err != nil {
+		t.Fatalf("put once the slots are free: %v", err)
 	}
 }

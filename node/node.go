@@ -161,9 +161,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger, seed Seed) (_ *Node,
 	if n.sec != nil {
 		gwOpts = append(gwOpts, gateway.WithSecurity(n.sec))
 	}
-	if c.MaxValueBytes > 0 {
-		gwOpts = append(gwOpts, gateway.WithMaxChunkedValueBytes(c.MaxValueBytes))
-	}
+	gwOpts = append(gwOpts, gateway.WithMaxInFlight(c.MaxInFlight), gateway.WithMaxInFlightBytes(c.MaxInFlightBytes), gateway.WithMaxChunkedValueBytes(c.MaxValueBytes))
 	if n.gw, err = gateway.New(n.nc, gwOpts...); err != nil {
 		return nil, err
 	}

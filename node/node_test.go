@@ -249,6 +249,12 @@ func TestConfigValidate(t *testing.T) {
 		{"negative nodes", node.Config{DataDir: "d", NATSURL: "nats://x:4222", Nodes: -1}, "--nodes -1"},
 		{"unknown role", node.Config{DataDir: "d", Role: "leader"}, `--role "leader": want all, gateway or projector`},
 		{"gateway role", node.Config{DataDir: "d", Role: node.RoleGateway}, ""},
+		{"negative max in flight", node.Config{DataDir: "d", MaxInFlight: -1}, "--max-in-flight -1: want at least 1"},
+		{"negative max in-flight bytes", node.Config{DataDir: "d", MaxInFlightBytes: -1}, "--max-in-flight-bytes -1: want at least 1"},
+		{"negative max value", node.Config{DataDir: "d", MaxValueBytes: -1}, "--max-value-bytes -1: want at least 524288"},
+		{"max value below the inline limit", node.Config{DataDir: "d", MaxValueBytes: 512<<10 - 1}, "--max-value-bytes 524287: want at least 524288"},
+		{"max value at the inline limit", node.Config{DataDir: "d", MaxValueBytes: 512 << 10}, ""},
+		{"small caps", node.Config{DataDir: "d", MaxInFlight: 1, MaxInFlightBytes: 1}, ""},
 		{"defaults", node.Config{DataDir: "d"}, ""},
 	}
 	for _, tt := range tests {

@@ -34,9 +34,7 @@ connects to --nats-url with its credentials; without --config it serves a
 KeyValue namespace "demo". SIGTERM or SIGINT drains: in-flight requests
 finish, projectors commit their batch. Flags and metrics: README.md.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd.Context(), f)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), f) },
 	}
 	c := &f.Config
 	fl := cmd.Flags()
@@ -52,6 +50,9 @@ finish, projectors commit their batch. Flags and metrics: README.md.`,
 	_ = fl.MarkDeprecated("metrics-listen", "use --http-listen, which serves /healthz and /readyz as well")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json (one JSON object per line)")
+	fl.IntVar(&c.MaxInFlight, "max-in-flight", node.DefaultMaxInFlight, "requests handled at once; beyond it requests are shed with RESOURCE_EXHAUSTED (README \"Limits and overload\")")
+	fl.Int64Var(&c.MaxInFlightBytes, "max-in-flight-bytes", 0, "total bytes of the request bodies handled at once; a request that would pass it is shed (default 268435456: 256 MiB; docs/operations.md, \"Memory bound\")")
+	fl.IntVar(&c.MaxValueBytes, "max-value-bytes", 0, "largest keyvalue value in bytes, at least 524288; values above 512 KiB are uploaded in parts (default 67108864: 64 MiB; README \"Large values\")")
 	fl.DurationVar(&c.DrainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and batches")
 	fl.DurationVar(&c.SweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
 	fl.DurationVar(&c.CompactCheckInterval, "compact-check-interval", replay.DefaultCompactCheckInterval, "how often a keyvalue stream is checked for compaction (it runs when the stream holds more than twice as many events as records)")
@@ -113,7 +114,6 @@ func runServe(ctx context.Context, f serveFlags) error {
 
 	runCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-
 	_ = n.WriteBanner(os.Stdout)
 	<-runCtx.Done()
 	fmt.Println("Prism is shutting down: draining requests and projectors")
