@@ -54,6 +54,9 @@ func NewCompactor(js jetstream.JetStream, namespace string, opts ...CompactOptio
 	if err != nil {
 		return nil, fmt.Errorf("new compactor: %w", err)
 	}
+	if !o.rateSet {
+		o.rate = DefaultCompactorRate
+	}
 	m, err := newCompactorMetrics(o.registerer, namespace)
 	if err != nil {
 		return nil, fmt.Errorf("new compactor: %w", err)
@@ -138,20 +141,28 @@ func (c *Compactor) check(ctx context.Context) error {
 
 // due reports whether a pass is due: the stream holds more than ratio
 // messages per subject (one stream info request), or the max interval has
-// passed since the last pass.
+// passed since the last pass. A pass that left more records alone for
+// being within the duplicate window than it rolled up is not followed by
+// another on the ratio until that window has passed since it: the stream
+// would still be above the ratio, and the next pass would read it all
+// again only to leave the same records.
 func (c *Compactor) due(ctx context.Context) (bool, error) {
 	c.mu.Lock()
-	last := c.lastPass
+	last, stats := c.lastPass, c.last
 	c.mu.Unlock()
-	if c.opts.maxInterval > 0 && c.opts.now().Sub(last) >= c.opts.maxInterval {
+	now := c.opts.now()
+	if c.opts.maxInterval > 0 && now.Sub(last) >= c.opts.maxInterval {
 		return true, nil
 	}
 	s, err := c.js.Stream(ctx, subjects.Stream(c.ns))
 	if err != nil {
 		return false, fmt.Errorf("stream %s: %w", subjects.Stream(c.ns), err)
 	}
-	st := s.CachedInfo().State
-	return float64(st.Msgs) > c.opts.ratio*float64(st.NumSubjects), nil
+	info := s.CachedInfo()
+	if stats.SkippedRecent > stats.RolledUp && now.Sub(last) < info.Config.Duplicates {
+		return false, nil
+	}
+	return float64(info.State.Msgs) > c.opts.ratio*float64(info.State.NumSubjects), nil
 }
 
 // compactorMetrics are the Compactor's counters, labelled with the

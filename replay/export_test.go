@@ -9,3 +9,15 @@ func WithHook(fn func(stage, subject string)) CompactOption {
 		return nil
 	}
 }
+
+// WithPaceHook makes a paced pass call fn with the messages each of its
+// waits asks for.
+func WithPaceHook(fn func(n int)) CompactOption {
+	return func(o *compactOptions) error {
+		o.paceHook = fn
+		return nil
+	}
+}
+
+// CompactorRate is the rate c paces its passes at.
+func CompactorRate(c *Compactor) float64 { return c.opts.rate }
