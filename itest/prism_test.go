@@ -26,6 +26,9 @@ import (
 var prismBin string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(envNoisyLoad); spec != "" { // a load process of BenchmarkNoisyNeighbour
+		os.Exit(runNoisyLoad(spec))
+	}
 	dir, err := os.MkdirTemp("", "prism-itest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
