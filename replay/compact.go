@@ -222,8 +222,9 @@ func compact(ctx context.Context, js jetstream.JetStream, ns string, o compactOp
 	}
 	p.batch = scanBatch
 	if o.rate > 0 {
-		// A tenth of a second of burst: the pass works in small steps.
-		burst := max(int(o.rate/10), compactRecordCost)
+		// A hundredth of a second of burst: the pass works in small
+		// steps, each read a small batch.
+		burst := max(int(o.rate/100), compactRecordCost)
 		p.pace = rate.NewLimiter(rate.Limit(o.rate), burst)
 		p.batch = min(scanBatch, burst)
 	}

@@ -15,11 +15,11 @@ import (
 )
 
 // A paced pass waits for its pace before each read of the stream, never
-// asking for more than a tenth of a second's worth at once, and before
+// asking for more than a hundredth of a second's worth at once, and before
 // each rollup; an unpaced one never waits. Both compact the same.
 func TestCompactPaced(t *testing.T) {
 	js := startJetStream(t)
-	for _, rate := range []float64{0, 5000} {
+	for _, rate := range []float64{0, 50000} {
 		ns := namespace(t, js, "paced"+strconv.Itoa(int(rate)))
 		publishKeys(t, js, ns, 10, 4, strconv.Itoa)
 		var mu sync.Mutex
@@ -43,7 +43,7 @@ func TestCompactPaced(t *testing.T) {
 		var reads, records int
 		for _, n := range waits {
 			switch n {
-			case 500: // a read asks for the burst, a tenth of 5000/s
+			case 500: // a read asks for the burst, a hundredth of 50,000/s
 				reads += n
 			case 100: // a rollup's cost
 				records++
