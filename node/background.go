@@ -45,6 +45,9 @@ func (s *namespaceSet) startCompactor(ns string) (func(), error) {
 	if s.cfg.CompactCheckInterval > 0 {
 		opts = append(opts, replay.WithCompactCheckInterval(s.cfg.CompactCheckInterval))
 	}
+	if s.cfg.CompactRate > 0 {
+		opts = append(opts, replay.WithCompactRate(s.cfg.CompactRate))
+	}
 	if s.metrics != nil {
 		opts = append(opts, replay.WithCompactRegisterer(s.metrics))
 	}

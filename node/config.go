@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prism-data/prism/gateway"
 	"github.com/prism-data/prism/namespaces"
+	"github.com/prism-data/prism/replay"
 )
 
 // Config is what a Node runs with: where it keeps its data, which NATS it
@@ -79,6 +81,9 @@ type Config struct {
 	// CompactCheckInterval is how often a keyvalue stream is checked for
 	// compaction; 0 is replay.DefaultCompactCheckInterval.
 	CompactCheckInterval time.Duration
+	// CompactRate paces background compaction, in messages read a second
+	// (a rollup counts as 100; ADR 028); 0 is replay.DefaultCompactorRate.
+	CompactRate float64
 	// MaxValueBytes is the largest keyvalue value, uploaded in parts
 	// above 512 KiB (ADR 025); 0 is DefaultMaxValueBytes (64 MiB). At
 	// least gateway.MaxValueBytes (512 KiB, the largest value sent whole);
@@ -182,9 +187,12 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // checkLimits refuses admission limits and a value limit the gateway
-// would not take; 0 is each one's default.
+// would not take, and a compaction pace replay would not; 0 is each
+// one's default.
 func (c Config) checkLimits() error {
 	switch {
+	case !(c.CompactRate >= 0) || math.IsInf(c.CompactRate, 1):
+		return fmt.Errorf("--compact-rate %v: want a number of messages a second (0 is the default, %d)", c.CompactRate, replay.DefaultCompactorRate)
 	case c.MaxInFlight < 0:
 		return fmt.Errorf("--max-in-flight %d: want at least 1 request (0 is the default, %d)", c.MaxInFlight, DefaultMaxInFlight)
 	case c.MaxInFlightBytes < 0:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -255,6 +256,9 @@ func TestConfigValidate(t *testing.T) {
 		{"max value below the inline limit", node.Config{DataDir: "d", MaxValueBytes: 512<<10 - 1}, "--max-value-bytes 524287: want at least 524288"},
 		{"max value at the inline limit", node.Config{DataDir: "d", MaxValueBytes: 512 << 10}, ""},
 		{"small caps", node.Config{DataDir: "d", MaxInFlight: 1, MaxInFlightBytes: 1}, ""},
+		{"negative compaction pace", node.Config{DataDir: "d", CompactRate: -1}, "--compact-rate -1: want a number of messages a second"},
+		{"compaction pace not a number", node.Config{DataDir: "d", CompactRate: math.NaN()}, "--compact-rate NaN"},
+		{"compaction pace", node.Config{DataDir: "d", CompactRate: 500}, ""},
 		{"defaults", node.Config{DataDir: "d"}, ""},
 	}
 	for _, tt := range tests {

@@ -56,6 +56,7 @@ finish, projectors commit their batch. Flags and metrics: README.md.`,
 	fl.DurationVar(&c.DrainTimeout, "drain-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and batches")
 	fl.DurationVar(&c.SweepInterval, "ttl-sweep-interval", time.Minute, "how often expired items and events past retention are deleted from the backends")
 	fl.DurationVar(&c.CompactCheckInterval, "compact-check-interval", replay.DefaultCompactCheckInterval, "how often a keyvalue stream is checked for compaction (it runs when the stream holds more than twice as many events as records)")
+	fl.Float64Var(&c.CompactRate, "compact-rate", replay.DefaultCompactorRate, "background compaction's pace, messages read a second (a rollup counts as 100; docs/replay.md)")
 	fl.BoolVar(&c.NoCompact, "no-compact", false, "do not compact keyvalue streams in the background (prism compact still does; see docs/replay.md)")
 	fl.StringVar(&c.AuthConfig, "auth-config", "", "turn authentication on with this auth.yaml (prism auth init writes one; docs/security.md); without it Prism runs open, on loopback only")
 	fl.DurationVar(&c.AuditRetention, "audit-retention", node.DefaultAuditRetention, "how long the audit stream keeps its records")
