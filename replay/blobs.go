@@ -26,7 +26,9 @@ const blobCollectMargin = 10 * time.Minute
 type BlobStats struct {
 	// Blobs is how many blobs (uploads) the blob stream held.
 	Blobs int `json:"blobs"`
-	// Referenced counts the blobs an event on the namespace stream names.
+	// Referenced counts the blobs an event on the namespace stream names;
+	// 0 when no blob was old enough to purge, as the stream is then not
+	// read.
 	Referenced int `json:"referenced"`
 	// Purged counts the blobs removed: no event names them and their last
 	// part is older than the upload horizon.
@@ -42,6 +44,12 @@ type BlobStats struct {
 // start resolves every value it meets. A namespace without a blob stream
 // has nothing to collect. Errors: the JetStream error.
 func CollectBlobs(ctx context.Context, js jetstream.JetStream, ns string, olderThan time.Duration) (BlobStats, error) {
+	return collectBlobs(ctx, js, ns, olderThan, 0)
+}
+
+// collectBlobs is CollectBlobs reading the namespace stream at perSecond
+// messages a second (0: unpaced), as the Compactor's passes do.
+func collectBlobs(ctx context.Context, js jetstream.JetStream, ns string, olderThan time.Duration, perSecond float64) (BlobStats, error) {
 	var st BlobStats
 	if olderThan == 0 {
 		olderThan = namespaces.UploadHorizon + blobCollectMargin
@@ -74,7 +82,10 @@ func CollectBlobs(ctx context.Context, js jetstream.JetStream, ns string, olderT
 			old[strings.TrimPrefix(subj, subjects.Blob(ns, ""))] = n
 		}
 	}
-	refs, err := referencedBlobs(ctx, js, ns)
+	if len(old) == 0 { // nothing to purge: no need to read the stream
+		return st, nil
+	}
+	refs, err := referencedBlobs(ctx, js, ns, perSecond)
 	if err != nil {
 		return st, err
 	}
@@ -92,9 +103,9 @@ func CollectBlobs(ctx context.Context, js jetstream.JetStream, ns string, olderT
 	return st, nil
 }
 
-// referencedBlobs reads the namespace stream once and returns the blobs
-// its KeyValue events name.
-func referencedBlobs(ctx context.Context, js jetstream.JetStream, ns string) (map[string]bool, error) {
+// referencedBlobs reads the namespace stream once, at perSecond messages
+// a second (0: unpaced), and returns the blobs its KeyValue events name.
+func referencedBlobs(ctx context.Context, js jetstream.JetStream, ns string, perSecond float64) (map[string]bool, error) {
 	s, err := js.Stream(ctx, subjects.Stream(ns))
 	if err != nil {
 		return nil, fmt.Errorf("collect blobs of %s: %w", ns, err)
@@ -102,6 +113,7 @@ func referencedBlobs(ctx context.Context, js jetstream.JetStream, ns string) (ma
 	state := s.CachedInfo().State
 	refs := map[string]bool{}
 	p := &pass{js: js, ns: ns, name: subjects.Stream(ns)}
+	p.paced(perSecond)
 	err = p.scan(ctx, state.FirstSeq, state.LastSeq, func(m *jetstream.RawStreamMsg) {
 		ev, err := subjects.DecodeKeyValueEvent(m.Subject, m.Header, m.Data)
 		if err != nil || ev == nil {

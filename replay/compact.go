@@ -220,14 +220,7 @@ func compact(ctx context.Context, js jetstream.JetStream, ns string, o compactOp
 	if cfg.MaxMsgSize > 0 {
 		p.maxMsg = min(p.maxMsg, int(cfg.MaxMsgSize))
 	}
-	p.batch = scanBatch
-	if o.rate > 0 {
-		// A hundredth of a second of burst: the pass works in small
-		// steps, each read a small batch.
-		burst := max(int(o.rate/100), compactRecordCost)
-		p.pace = rate.NewLimiter(rate.Limit(o.rate), burst)
-		p.batch = min(scanBatch, burst)
-	}
+	p.paced(o.rate)
 	p.stats.Subjects = len(info.State.Subjects)
 	p.stats.MsgsBefore = info.State.Msgs
 	p.last = info.State.LastSeq
@@ -392,6 +385,19 @@ func (p *pass) compactRecord(ctx context.Context, subj string, f *folded) error 
 		return p.purge(ctx, subj, last.Sequence, f.n)
 	}
 	return p.rollup(ctx, subj, items, last.Sequence, f.n, now)
+}
+
+// paced makes p read the stream in steps of its pace, perSecond messages
+// a second (0: unpaced, in batches of scanBatch). A step is a hundredth
+// of a second's worth: a read of a large batch arrives as one burst on
+// the process's NATS connection, which delays the requests on it.
+func (p *pass) paced(perSecond float64) {
+	p.batch = scanBatch
+	if perSecond > 0 {
+		burst := max(int(perSecond/100), compactRecordCost)
+		p.pace = rate.NewLimiter(rate.Limit(perSecond), burst)
+		p.batch = min(scanBatch, burst)
+	}
 }
 
 // wait takes n messages' worth of the pass's pace, at once when it is

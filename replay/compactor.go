@@ -126,7 +126,7 @@ func (c *Compactor) check(ctx context.Context) error {
 	}
 	// Each pass also drops the parts of large values nothing names any
 	// more (ADR 025).
-	if bs, err := CollectBlobs(ctx, c.js, c.ns, 0); err != nil {
+	if bs, err := collectBlobs(ctx, c.js, c.ns, 0, c.opts.rate); err != nil {
 		c.log.Warn("collecting unreferenced large-value parts failed; trying again after the next pass", "err", err)
 	} else if bs.Purged > 0 {
 		c.log.Info("collected unreferenced large-value parts", "blobs", bs.Purged, "parts", bs.MessagesRemoved)
