@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -139,8 +140,19 @@ func (p *Projector) consumerConfig(checkpoint uint64) jetstream.ConsumerConfig {
 	return cfg
 }
 
-// ownerMetadata is the consumer metadata key naming its projector's owner.
-const ownerMetadata = "prism-owner"
+// ownerMetadata is the consumer metadata key naming its projector's owner,
+// and claimedMetadata the one saying when that owner last claimed the
+// consumer (RFC 3339, claim).
+const (
+	ownerMetadata   = "prism-owner"
+	claimedMetadata = "prism-claimed"
+)
+
+// claimSettle is how long a projector waits after claiming a consumer
+// before it reads the claim back (claim). Reading the consumer, finding
+// it free and writing the claim take milliseconds; two processes that
+// both found it free have both written their claims well within this.
+const claimSettle = 250 * time.Millisecond
 
 // ensureConsumer creates the durable consumer, or updates the settings of
 // the existing one, and makes sure its next delivery is checkpoint+1 with
@@ -169,10 +181,52 @@ func InUseBy(info *jetstream.ConsumerInfo, owner string) (string, bool) {
 		return other, false
 	}
 	recent := func(t *time.Time) bool { return t != nil && time.Since(*t) < inUseWindow }
-	// A consumer another owner created a moment ago has no pull, delivery
-	// or ack yet, but its projector is starting: two processes started at
-	// the same instant.
-	return other, pinnedClient(info) != "" || info.NumWaiting > 0 || recent(info.Delivered.Last) || recent(info.AckFloor.Last) || recent(&info.Created)
+	// A consumer another owner created or claimed a moment ago has no
+	// pull, delivery or ack yet, but its projector is starting: two
+	// processes started at the same instant.
+	var claimed *time.Time
+	if t, err := time.Parse(time.RFC3339Nano, info.Config.Metadata[claimedMetadata]); err == nil {
+		claimed = &t
+	}
+	return other, pinnedClient(info) != "" || info.NumWaiting > 0 || recent(info.Delivered.Last) || recent(info.AckFloor.Last) || recent(&info.Created) || recent(claimed)
+}
+
+// claim makes this projector's owner the owner of the existing consumer
+// cons, which InUseBy found free, or returns ErrConsumerInUse. It writes
+// the owner and the time of the claim into the consumer's metadata, waits
+// claimSettle and reads them back: of processes that found the consumer
+// free at the same moment, each wrote its claim within that wait, and
+// only the last writer finds its own. A claim another owner wrote within
+// inUseWindow makes the consumer in use (InUseBy) for everyone else. The
+// server's pin still decides deliveries (ADR 026); this keeps two
+// processes restarted together from both repositioning the consumer,
+// which would hand each part of the stream.
+func (p *Projector) claim(ctx context.Context, info *jetstream.ConsumerInfo) (*jetstream.ConsumerInfo, error) {
+	cfg := info.Config
+	cfg.Metadata = maps.Clone(cfg.Metadata)
+	if cfg.Metadata == nil {
+		cfg.Metadata = map[string]string{}
+	}
+	cfg.Metadata[ownerMetadata] = p.opts.owner
+	cfg.Metadata[claimedMetadata] = time.Now().UTC().Format(time.RFC3339Nano)
+	if _, err := p.js.UpdateConsumer(ctx, p.stream, cfg); err != nil {
+		return nil, fmt.Errorf("claim consumer %s: %w", p.consumer, err)
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(claimSettle):
+	}
+	cons, err := p.js.Consumer(ctx, p.stream, p.consumer)
+	if err != nil {
+		return nil, fmt.Errorf("claim consumer %s: read it back: %w", p.consumer, err)
+	}
+	info = cons.CachedInfo()
+	if got := info.Config.Metadata[ownerMetadata]; got != p.opts.owner {
+		return nil, fmt.Errorf("%w: consumer %s on %s was claimed by %s at the same moment; one Prism process projects a namespace into a target",
+			ErrConsumerInUse, p.consumer, p.stream, got)
+	}
+	return info, nil
 }
 
 func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
@@ -188,6 +242,14 @@ func (p *Projector) ensureConsumer(ctx context.Context, checkpoint uint64) (jets
 	if owner, busy := InUseBy(info, p.opts.owner); busy {
 		return nil, nil, fmt.Errorf("%w: consumer %s on %s is being consumed by %s (%d pull requests waiting); one Prism process projects a namespace into a target",
 			ErrConsumerInUse, p.consumer, p.stream, owner, info.NumWaiting)
+	}
+	if p.opts.claimHook != nil {
+		p.opts.claimHook()
+	}
+	if p.opts.owner != "" {
+		if info, err = p.claim(ctx, info); err != nil {
+			return nil, nil, err
+		}
 	}
 	switch info.Config.AckPolicy {
 	case jetstream.AckAllPolicy, jetstream.AckExplicitPolicy:

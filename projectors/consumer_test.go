@@ -74,6 +74,16 @@ func TestInUseBy(t *testing.T) {
 		{"other owner acked recently", info("b", 0, &old, &recent), "a", "b", true},
 		{"other owner created it a moment ago", func() *jetstream.ConsumerInfo { i := info("b", 0, nil, nil); i.Created = recent; return i }(), "a", "b", true},
 		{"other owner created it long ago", func() *jetstream.ConsumerInfo { i := info("b", 0, nil, nil); i.Created = old; return i }(), "a", "b", false},
+		{"other owner claimed it a moment ago", func() *jetstream.ConsumerInfo {
+			i := info("b", 0, nil, nil)
+			i.Config.Metadata["prism-claimed"] = recent.Format(time.RFC3339Nano)
+			return i
+		}(), "a", "b", true},
+		{"other owner claimed it long ago", func() *jetstream.ConsumerInfo {
+			i := info("b", 0, nil, nil)
+			i.Config.Metadata["prism-claimed"] = old.Format(time.RFC3339Nano)
+			return i
+		}(), "a", "b", false},
 		{"same owner pulling", info("a", 3, &recent, &recent), "a", "a", false},
 		{"no owner recorded", info("", 3, &recent, &recent), "a", "", false},
 		{"projector without owner", info("b", 3, &recent, &recent), "", "b", false},

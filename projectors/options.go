@@ -37,6 +37,9 @@ type options struct {
 	owner          string
 	throttle       Throttle
 	stopAt         uint64
+	// claimHook, set by tests only, runs when the projector has found an
+	// existing consumer free, before it claims it.
+	claimHook func()
 }
 
 func defaultOptions() options {

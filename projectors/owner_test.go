@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,4 +155,56 @@ func TestConsumerOwnerThrottled(t *testing.T) {
 	}
 	close(th.gate)
 	waitApplied(t, first, 50)
+}
+
+// Two projectors of other owners that find the consumer free at the same
+// moment (two processes restarted together) do not both start: each
+// claims it, and only the last claim stands. The one that starts gets
+// every event; the other is refused with ErrConsumerInUse.
+func TestSimultaneousClaimsStartOne(t *testing.T) {
+	js := startJetStream(t)
+	pub := newPublisher(js)
+	for i := range 20 {
+		pub.publish(t, putEvent(i))
+	}
+	first := startProjector(t, js, "sqlite", openStore(t), projectors.WithOwner("host-a/1"))
+	waitApplied(t, first, 20)
+	ctx := context.Background()
+	if err := first.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Idle for longer than the in-use window: both find it free.
+	time.Sleep(3500 * time.Millisecond)
+	type started struct {
+		p   *projectors.Projector
+		err error
+	}
+	results := make(chan started, 2)
+	// Both have looked the consumer up and found it free before either
+	// claims it.
+	var found sync.WaitGroup
+	found.Add(2)
+	for _, owner := range []string{"host-b/2", "host-c/3"} {
+		hook := projectors.WithClaimHook(sync.OnceFunc(func() { found.Done(); found.Wait() }))
+		p, err := projectors.New(js, testNS, "sqlite", openStore(t), projectors.WithOwner(owner), projectors.WithLogger(testLogger(t)), hook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { results <- started{p, p.Start(ctx)} }()
+	}
+	var running []*projectors.Projector
+	for range 2 {
+		r := <-results
+		switch {
+		case r.err == nil:
+			running = append(running, r.p)
+			t.Cleanup(func() { _ = r.p.Stop(context.Background()) })
+		case !errors.Is(r.err, projectors.ErrConsumerInUse):
+			t.Fatalf("Start = %v, want nil or ErrConsumerInUse", r.err)
+		}
+	}
+	if len(running) != 1 {
+		t.Fatalf("%d projectors started of two claiming at once; want 1", len(running))
+	}
+	waitApplied(t, running[0], 20)
 }
