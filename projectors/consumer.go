@@ -192,7 +192,8 @@ func InUseBy(info *jetstream.ConsumerInfo, owner string) (string, bool) {
 }
 
 // claim makes this projector's owner the owner of the existing consumer
-// cons, which InUseBy found free, or returns ErrConsumerInUse. It writes
+// described by info, which InUseBy found free, and returns the consumer's
+// info as read back, or ErrConsumerInUse. It writes
 // the owner and the time of the claim into the consumer's metadata, waits
 // claimSettle and reads them back: of processes that found the consumer
 // free at the same moment, each wrote its claim within that wait, and
