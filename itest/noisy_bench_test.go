@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -211,7 +210,7 @@ func noisyPut(nc *nats.Conn, ns, id string) (*nats.Msg, error) {
 }
 
 // envNoisyLoad makes this test binary a load process (runNoisyLoad):
-// "url ns rps duration nice".
+// "url ns rps duration".
 const envNoisyLoad = "PRISM_ITEST_NOISY_LOAD"
 
 // noisyNice is the niceness of demo's load process. In production a
@@ -221,7 +220,9 @@ const envNoisyLoad = "PRISM_ITEST_NOISY_LOAD"
 // the cores only when Prism and quiet's client leave them: the whole
 // load is still offered (noisy-offered says so), but the measure is
 // Prism's isolation rather than the load generator's. -noisy-nice 0
-// measures with it competing.
+// measures with it competing. The process is started under nice(1):
+// on Linux a niceness belongs to a thread, and a Go process that set its
+// own would leave the runtime threads it had already started at 0.
 var noisyNice = flag.Int("noisy-nice", 19, "BenchmarkNoisyNeighbour: niceness of the noisy tenant's load process (0: competes with Prism for the cores)")
 
 // noisyLoad is a running load process.
@@ -233,8 +234,8 @@ type noisyLoad struct {
 // startNoisyLoad starts a load process of rps puts a second on ns for d
 // and returns once it is connected and about to send.
 func startNoisyLoad(b *testing.B, url, ns string, rps int, d time.Duration) *noisyLoad {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %s %d", envNoisyLoad, url, ns, rps, d, *noisyNice))
+	cmd := exec.Command("nice", "-n", fmt.Sprint(*noisyNice), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %s", envNoisyLoad, url, ns, rps, d))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -276,26 +277,18 @@ func runNoisyLoad(spec string) int {
 		d       time.Duration
 	)
 	f := strings.Fields(spec)
-	if len(f) != 5 {
-		fmt.Fprintf(os.Stderr, "%s=%q: want url ns rps duration nice\n", envNoisyLoad, spec)
+	if len(f) != 4 {
+		fmt.Fprintf(os.Stderr, "%s=%q: want url ns rps duration\n", envNoisyLoad, spec)
 		return 2
 	}
 	url, ns = f[0], f[1]
-	var nice int
 	_, err := fmt.Sscan(f[2], &rps)
 	if err == nil {
 		d, err = time.ParseDuration(f[3])
 	}
-	if err == nil {
-		_, err = fmt.Sscan(f[4], &nice)
-	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s=%q: %v\n", envNoisyLoad, spec, err)
 		return 2
-	}
-	if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, nice); err != nil {
-		fmt.Fprintln(os.Stderr, "load process: niceness:", err)
-		return 1
 	}
 	nc, err := nats.Connect(url)
 	if err != nil {
