@@ -30,13 +30,17 @@ type batch struct {
 	n       int          // records
 	waiters []chan error // told the outcome of the first attempt, then nil
 	failed  bool         // its last attempt failed
+	// lingering: no one waits for this open batch, and it waits up to
+	// the Writer's linger for more records before it is sent.
+	lingering bool
 }
 
 // lane is the batching state of one subject.
 type lane struct {
 	subject  string
-	inflight int    // sent batches not yet stored (failed ones included)
-	open     *batch // records waiting to be sent
+	inflight int         // sent batches not yet stored (failed ones included)
+	open     *batch      // records waiting to be sent
+	timer    *time.Timer // ends the open batch's linger
 }
 
 // newBatch returns a batch of lane holding the record data (which it
@@ -100,6 +104,10 @@ func (w *Writer) add(ctx context.Context, subject string, data []byte, waiter ch
 		w.lanes[subject] = ln
 	}
 	switch o := ln.open; {
+	case o == nil && waiter == nil && w.o.linger > 0:
+		ln.open = w.newBatch(ln, data, nil)
+		w.lingerLocked(ln)
+		return nil, nil
 	case o == nil && ln.inflight < maxLaneInFlight:
 		ln.open = w.newBatch(ln, data, waiter)
 		return w.sendOpenLocked(ln), nil
@@ -114,17 +122,52 @@ func (w *Writer) add(ctx context.Context, subject string, data []byte, waiter ch
 	default:
 		o.msg.Data = append(append(o.msg.Data, '\n'), data...)
 		o.n++
-		if waiter != nil {
-			o.waiters = append(o.waiters, waiter)
+		if waiter == nil {
+			return nil, nil
 		}
+		o.waiters = append(o.waiters, waiter)
+		if o.lingering && ln.inflight < maxLaneInFlight {
+			// Someone waits now: no more lingering.
+			return w.sendOpenLocked(ln), nil
+		}
+		o.lingering = false
 		return nil, nil
 	}
+}
+
+// lingerLocked lets ln's new open batch, which no one waits for, collect
+// records for the Writer's linger before it is sent. w.mu is held.
+func (w *Writer) lingerLocked(ln *lane) {
+	b := ln.open
+	b.lingering = true
+	ln.timer = time.AfterFunc(w.o.linger, func() {
+		w.mu.Lock()
+		if ln.open != b || !b.lingering {
+			w.mu.Unlock()
+			return
+		}
+		b.lingering = false
+		ln.timer = nil
+		var send *batch
+		if ln.inflight < maxLaneInFlight {
+			send = w.sendOpenLocked(ln)
+		}
+		w.mu.Unlock()
+		if send != nil {
+			w.publish(send)
+		}
+	})
 }
 
 // sendOpenLocked takes ln's open batch for sending. w.mu is held.
 func (w *Writer) sendOpenLocked(ln *lane) *batch {
 	b := ln.open
 	ln.open = nil
+	if ln.timer != nil {
+		ln.timer.Stop()
+		ln.timer = nil
+	}
+	b.lingering = false
 	ln.inflight++
 	w.sent[&b.msg] = b
 	return b
@@ -160,7 +203,7 @@ func (w *Writer) onAck(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck
 	ln.inflight--
 	var next *batch
 	switch {
-	case ln.open != nil && ln.inflight < maxLaneInFlight:
+	case ln.open != nil && !ln.open.lingering && ln.inflight < maxLaneInFlight:
 		next = w.sendOpenLocked(ln)
 	case ln.open == nil && ln.inflight == 0:
 		delete(w.lanes, ln.subject)

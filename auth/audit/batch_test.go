@@ -9,15 +9,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/prism-data/prism/auth/audit"
 	"github.com/prism-data/prism/itest/natstest"
+	prismv1 "github.com/prism-data/prism/proto/prism/v1"
+	"github.com/prism-data/prism/status"
 	"github.com/prism-data/prism/subjects"
 )
 
 func TestRecordsBatchedWhileTheStreamLags(t *testing.T) {
 	_, js := natstest.Start(t)
 	refusingStream(t, js)
-	w, reg := newWriter(t, js, audit.WithRetryBackoff(10*time.Millisecond, 20*time.Millisecond))
+	// No linger: the batches here are those of a lagging stream.
+	w, reg := newWriter(t, js, audit.WithRetryBackoff(10*time.Millisecond, 20*time.Millisecond), audit.WithLinger(0))
 	ctx := context.Background()
 	// The first record of the subject is sent and refused; the others
 	// wait behind it in open batches of at most 256 records, each sent
@@ -73,6 +78,94 @@ func TestRecordsBatchedWhileTheStreamLags(t *testing.T) {
 	if got := list(t, js, audit.Filter{Namespace: "orders", Since: time.Unix(0, 0), Limit: 3}); len(got) != 3 {
 		t.Fatalf("limit 3 listed %d", len(got))
 	}
+}
+
+// recordsPerMessage lists how many records each message of the audit
+// stream holds, in stream order.
+func recordsPerMessage(t *testing.T, js jetstream.JetStream) []int {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, subjects.AuditStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n []int
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = append(n, strings.Count(string(m.Data), "\n")+1)
+	}
+	return n
+}
+
+func TestReadRecordsLinger(t *testing.T) {
+	ctx := context.Background()
+	t.Run("a waiting record sends the lingering ones at once", func(t *testing.T) {
+		js := startStream(t)
+		w, _ := newWriter(t, js, audit.WithLinger(10*time.Second))
+		for i := range 10 {
+			if err := w.Record(ctx, sample("orders", "read.get", "alice", fmt.Sprint("r", i), "a"), false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := recordsPerMessage(t, js); len(got) != 0 {
+			t.Fatalf("records stored while lingering: %v", got)
+		}
+		if p := w.Stats().Pending; p != 10 {
+			t.Fatalf("pending = %d, want the 10 lingering", p)
+		}
+		// Well before the linger ends.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := w.Record(wctx, sample("orders", "read.get", "alice", "waits", "a"), true); err != nil {
+			t.Fatalf("a record waited for behind lingering ones: %v", err)
+		}
+		if got := recordsPerMessage(t, js); !slices.Equal(got, []int{11}) {
+			t.Fatalf("records a message: %v, want the 10 and the waiting one in one", got)
+		}
+		// Close sends what lingers.
+		for i := range 5 {
+			if err := w.Record(ctx, sample("orders", "read.get", "alice", fmt.Sprint("c", i), "a"), false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(wctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := recordsPerMessage(t, js); !slices.Equal(got, []int{11, 5}) {
+			t.Fatalf("records a message after Close: %v, want 11 then 5", got)
+		}
+		if got := len(list(t, js, audit.Filter{Namespace: "orders"})); got != 16 {
+			t.Fatalf("listed %d records, want 16", got)
+		}
+	})
+	t.Run("lingering records are sent together when it ends", func(t *testing.T) {
+		js := startStream(t)
+		w, _ := newWriter(t, js, audit.WithLinger(100*time.Millisecond))
+		for i := range 3 {
+			if err := w.Record(ctx, sample("orders", "read.get", "alice", fmt.Sprint("r", i), "a"), false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "the lingering records to be stored", func() bool { return w.Stats().Pending == 0 })
+		if got := recordsPerMessage(t, js); !slices.Equal(got, []int{3}) {
+			t.Fatalf("records a message: %v, want the 3 in one", got)
+		}
+	})
+	t.Run("bounds", func(t *testing.T) {
+		js := startStream(t)
+		for _, d := range []time.Duration{-time.Millisecond, 11 * time.Second} {
+			if _, err := audit.NewWriter(js, audit.WithLinger(d)); err == nil || status.Convert(err).Code != prismv1.Code_INVALID_ARGUMENT {
+				t.Errorf("WithLinger(%v): %v, want INVALID_ARGUMENT", d, err)
+			}
+		}
+	})
 }
 
 func TestConcurrentRecordsListedOneToOne(t *testing.T) {

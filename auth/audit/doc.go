@@ -16,9 +16,10 @@
 //
 // Each message holds one record or more of its subject's namespace and
 // operation, one JSON object a line (JSON Lines), for SIEM tools. A
-// message holds one record unless the stream lags: a Writer sends the
-// records of a subject that arrive while its previous message of that
-// subject waits for the ack together, in the next one. The field names
+// message holds the records of a subject sent together: those that
+// arrived while the subject's previous message waited for its ack, and
+// records no one waits for (reads'), which linger up to WithLinger (2 ms)
+// for others of their subject. The field names
 // are stable; every field is always present:
 //
 //	time        string   RFC 3339 with nanoseconds, UTC: when the access happened
@@ -50,7 +51,10 @@
 // while the stream keeps storing (load), and is dropped when records are
 // failing (an outage) or when its request ends first; a dropped record is
 // counted in prism_audit_dropped_total, which must stay 0, and its
-// operation must not complete.
+// operation must not complete. A write is acknowledged only once its
+// record is stored; a read is answered once its record is spooled, so a
+// crash loses the records of reads in their last moments (the linger and
+// the ack's round trip), never a write's.
 //
 // # Hashed ids
 //

@@ -24,6 +24,12 @@ const (
 	// while attempts keep failing.
 	DefaultMinBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff = 5 * time.Second
+	// DefaultLinger is how long a record no one waits for (a read's)
+	// waits for others of its subject before it is sent (WithLinger).
+	DefaultLinger = 2 * time.Millisecond
+	// maxLinger bounds WithLinger: a lingering record is not yet stored,
+	// so a crash loses it.
+	maxLinger = 10 * time.Second
 )
 
 // Option configures a Writer. Options validate their arguments; NewWriter
@@ -38,6 +44,7 @@ type options struct {
 	ackTimeout time.Duration
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	linger     time.Duration
 }
 
 func defaultOptions() options {
@@ -52,6 +59,7 @@ func defaultOptions() options {
 		ackTimeout: DefaultAckTimeout,
 		minBackoff: DefaultMinBackoff,
 		maxBackoff: DefaultMaxBackoff,
+		linger:     DefaultLinger,
 	}
 }
 
@@ -128,6 +136,24 @@ func WithRetryBackoff(first, longest time.Duration) Option {
 			return status.Invalidf("audit: retry backoff %v to %v: want 0 < first <= longest", first, longest)
 		}
 		o.minBackoff, o.maxBackoff = first, longest
+		return nil
+	}
+}
+
+// WithLinger sets how long a record no one waits for (Record without
+// wait: a read's) waits for more records of its subject before it is
+// sent, so that JetStream stores one message for many reads (default
+// DefaultLinger, at most 10 s; 0 sends each at once when its subject
+// has nothing in flight). A record someone waits for (a write's) is
+// never held: it is sent at once, with the records lingering before it.
+// Records lingering when the process crashes are lost, as are records
+// sent and not yet stored; Close sends them.
+func WithLinger(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 || d > maxLinger {
+			return status.Invalidf("audit: linger must be between 0 and %v, got %v", maxLinger, d)
+		}
+		o.linger = d
 		return nil
 	}
 }

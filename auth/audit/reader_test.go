@@ -180,7 +180,8 @@ func TestListRejectsMalformedRecords(t *testing.T) {
 
 func TestFollow(t *testing.T) {
 	js := startStream(t)
-	w, _ := newWriter(t, js)
+	// Without linger the stream holds the records in the order recorded.
+	w, _ := newWriter(t, js, audit.WithLinger(0))
 	ctx := context.Background()
 	if err := w.Record(ctx, sample("orders", "write.put", "alice", "before", "a"), true); err != nil {
 		t.Fatal(err)

@@ -25,7 +25,8 @@ import (
 
 func TestWriterRecordsListedBack(t *testing.T) {
 	js := startStream(t)
-	w, reg := newWriter(t, js)
+	// Without linger the stream holds the records in the order recorded.
+	w, reg := newWriter(t, js, audit.WithLinger(0))
 	ctx := context.Background()
 	if err := w.Healthy(); err != nil {
 		t.Fatalf("Healthy() of a new writer: %v", err)
