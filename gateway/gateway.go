@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -118,8 +119,11 @@ type Gateway struct {
 	draining bool
 	subs     []*nats.Subscription
 	closed   []<-chan nats.SubStatus
-	baseCtx  context.Context
-	cancel   context.CancelFunc
+	// fwdSubs are the forwarding subscriptions of the namespaces whose
+	// reads this gateway serves (forward.go), by name.
+	fwdSubs map[string]*nats.Subscription
+	baseCtx context.Context
+	cancel  context.CancelFunc
 	// Requests are served by workers, at most maxInFlight of them; sem
 	// holds one token per worker. work hands a request to an idle worker;
 	// quit, closed once the subscriptions are closed, stops idle workers.
@@ -171,6 +175,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		work:     make(chan job),
 		quit:     make(chan struct{}),
 
+		fwdSubs:   make(map[string]*nats.Subscription),
 		shadowSem: make(chan struct{}, maxShadowReads),
 		adm:       admission{capacity: int64(o.maxInFlight), maxBytes: o.maxInFlightBytes},
 	}
@@ -190,6 +195,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		namespaces.AbstractionGraph:      routeMap(g.graphRoutes()),
 	}
 	g.chain = chain(g.handle, g.decode, g.validate)
+	g.namespaces.changed = g.syncForward
 	return g, nil
 }
 
@@ -218,6 +224,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 		g.closed = append(g.closed, sub.StatusChanged(nats.SubscriptionClosed))
 		g.subs = append(g.subs, sub)
 	}
+	for _, name := range g.namespaces.names() {
+		g.syncForwardLocked(name)
+	}
 	fctx := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -237,6 +246,10 @@ func (g *Gateway) unsubscribeLocked() {
 	for _, s := range g.subs {
 		_ = s.Unsubscribe()
 	}
+	for name, s := range g.fwdSubs {
+		_ = s.Unsubscribe()
+		delete(g.fwdSubs, name)
+	}
 	g.subs, g.closed = nil, nil
 	g.cancel()
 }
@@ -249,7 +262,10 @@ func (g *Gateway) Drain(ctx context.Context) error {
 	g.runMu.Lock()
 	first := !g.draining
 	g.draining = true
-	subs, closed, cancel := g.subs, g.closed, g.cancel
+	subs, closed, cancel := slices.Clone(g.subs), slices.Clone(g.closed), g.cancel
+	for _, s := range g.fwdSubs {
+		subs, closed = append(subs, s), append(closed, s.StatusChanged(nats.SubscriptionClosed))
+	}
 	g.runMu.Unlock()
 	if cancel == nil { // never started
 		return nil
@@ -375,8 +391,17 @@ func (g *Gateway) serve(j job, ids *nuid.NUID) {
 	r := &request{subject: msg.Subject, header: msg.Header, data: msg.Data, enc: enc, id: requestID(msg.Header, ids)}
 	var resp proto.Message
 	err := g.resolve(r, encErr)
-	if r.unserved != "" && g.requeue(msg, r.unserved) {
-		return
+	if r.unserved != "" {
+		switch g.forward(ctx, msg, r.unserved) {
+		case forwarded:
+			return
+		case forwardFailed:
+			err = errForwardTimeout(r.unserved)
+		case notForwarded:
+			if g.requeue(msg, r.unserved) {
+				return
+			}
+		}
 	}
 	ctx, span := g.startServerSpan(ctx, msg.Header, r)
 	err = g.admit(r, err)

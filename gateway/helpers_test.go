@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -30,6 +31,7 @@ var fixedNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // env is a gateway over an in-process NATS server, one namespace served by
 // a real SQLite store filled by testProjector.
 type env struct {
+	srv   *server.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	gw    *gateway.Gateway
@@ -56,7 +58,9 @@ type envConfig struct {
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	ctx := context.Background()
-	nc, js := natstest.Start(t)
+	srv := natstest.Server(t)
+	nc := natstest.Connect(t, srv)
+	js := natstest.JetStream(t, nc)
 	ns := namespaces.Namespace{Name: testNS, Abstraction: "keyvalue", Backend: "sqlite", Consistency: cfg.consistency}
 	if cfg.namespace != nil {
 		cfg.namespace(&ns)
@@ -105,7 +109,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 			t.Errorf("Drain: %v", err)
 		}
 	})
-	return &env{nc: nc, js: js, gw: gw, store: store, proj: proj, keyring: keyring}
+	return &env{srv: srv, nc: nc, js: js, gw: gw, store: store, proj: proj, keyring: keyring}
 }
 
 // testProjector applies the namespace stream to the store, one event at a

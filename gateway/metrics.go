@@ -37,6 +37,7 @@ type metrics struct {
 	waitTimeouts *prometheus.CounterVec
 	cache        *prometheus.CounterVec
 	handedBack   *prometheus.CounterVec
+	forwarded    *prometheus.CounterVec
 	shadowReads  *prometheus.CounterVec
 	shed         *prometheus.CounterVec
 }
@@ -97,6 +98,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:      "handed_back_total",
 			Help:      "Requests handed back to the gateways' queue group because this process does not serve their namespace now (another process projects it, or it failed to open), by namespace.",
 		}, []string{"namespace"}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "prism",
+			Subsystem: "gateway",
+			Name:      "forwarded_total",
+			Help:      "Requests this process could not serve, forwarded to a gateway that serves their namespace and its reply relayed, by namespace.",
+		}, []string{"namespace"}),
 		shadowReads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "prism",
 			Subsystem: "gateway",
@@ -110,7 +117,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:      "Requests shed with RESOURCE_EXHAUSTED before anything was done, by namespace and reason (write_rate, read_rate, namespace_in_flight, fair_share, process_in_flight, process_bytes, principal_rate, principal_in_flight; ADR 023).",
 		}, []string{"namespace", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache, m.handedBack, m.shadowReads, m.shed} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.publish, m.waits, m.waitDuration, m.waitTimeouts, m.cache, m.handedBack, m.forwarded, m.shadowReads, m.shed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -142,6 +149,13 @@ func (m *metrics) observeHandBack(ns string) {
 		return
 	}
 	m.handedBack.WithLabelValues(ns).Inc()
+}
+
+func (m *metrics) observeForward(ns string) {
+	if m == nil {
+		return
+	}
+	m.forwarded.WithLabelValues(ns).Inc()
 }
 
 func (m *metrics) observeShadow(ns, result string) {

@@ -46,6 +46,26 @@ type namespaceTable struct {
 	unserved map[string]bool
 	// n is len(m), read by admission without the lock.
 	n atomic.Int64
+	// changed, if set, is called with a namespace's name after its entry
+	// was added, swapped or removed, without the lock.
+	changed func(name string)
+}
+
+func (r *namespaceTable) notify(name string) {
+	if r.changed != nil {
+		r.changed(name)
+	}
+}
+
+// names returns the registered namespaces' names.
+func (r *namespaceTable) names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.m))
+	for name := range r.m {
+		names = append(names, name)
+	}
+	return names
 }
 
 func (r *namespaceTable) get(name string) (*namespaceEntry, bool) {
@@ -56,6 +76,14 @@ func (r *namespaceTable) get(name string) (*namespaceEntry, bool) {
 }
 
 func (r *namespaceTable) add(e *namespaceEntry) error {
+	if err := r.addEntry(e); err != nil {
+		return err
+	}
+	r.notify(e.Name)
+	return nil
+}
+
+func (r *namespaceTable) addEntry(e *namespaceEntry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.unserved, e.Name)
@@ -98,11 +126,12 @@ func (r *namespaceTable) update(ns namespaces.Namespace) error {
 
 func (r *namespaceTable) remove(name string) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	delete(r.unserved, name)
 	_, ok := r.m[name]
 	delete(r.m, name)
 	r.n.Store(int64(len(r.m)))
+	r.mu.Unlock()
+	r.notify(name)
 	return ok
 }
 

@@ -131,14 +131,16 @@ func (r Routing) check(abstraction string) error {
 // swap replaces the entry of name by a copy changed by change.
 func (r *namespaceTable) swap(name string, change func(*namespaceEntry)) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	old, ok := r.m[name]
 	if !ok {
+		r.mu.Unlock()
 		return fmt.Errorf("gateway: namespace %s is not registered", name)
 	}
 	e := *old
 	change(&e)
 	r.m[name] = &e
+	r.mu.Unlock()
+	r.notify(name)
 	return nil
 }
 

@@ -18,6 +18,7 @@
 //	prism.dlq.<ns>                   dead letters of a namespace
 //	prism.$admin.<area>.<op>         admin requests (ns.apply, ns.list, …)
 //	prism.$owner.<op>.<ns>           requests to the process that projects ns
+//	prism.$fwd.<ns>.<kind>.<op>      requests forwarded to a gateway that serves ns
 //	prism.$audit.<ns>.<op...>        audit records (audit.go)
 //	prism.$deliver.<who>.<consumer>  what a subscription delivers (subscribe.go)
 //
@@ -62,6 +63,31 @@ const OwnerToken = "$owner"
 // backends. The namespace comes last so that no name (not even "read")
 // makes it match the gateway's prism.*.read.* subscriptions.
 func Owner(ns, op string) string { return Root + "." + OwnerToken + "." + op + "." + ns }
+
+// ForwardToken is the second token of forwarded request subjects, like
+// AdminToken.
+const ForwardToken = "$fwd"
+
+const forwardPrefix = Root + "." + ForwardToken + "."
+
+// Forwarded is the subject a gateway that cannot serve the namespace of
+// request subject (prism.<ns>.<kind>.<op>) forwards it on:
+// prism.$fwd.<ns>.<kind>.<op>, subscribed to only by the gateways that
+// serve ns (ADR 029).
+func Forwarded(subject string) string { return forwardPrefix + strings.TrimPrefix(subject, Root+".") }
+
+// AllForwarded matches the forwarded requests of namespace ns.
+func AllForwarded(ns string) string { return forwardPrefix + ns + ".>" }
+
+// Unforward returns the request subject a forwarded subject carries, and
+// whether subject is a forwarded one.
+func Unforward(subject string) (string, bool) {
+	rest, ok := strings.CutPrefix(subject, forwardPrefix)
+	if !ok {
+		return "", false
+	}
+	return Root + "." + rest, true
+}
 
 // AllAdmin matches every admin subject.
 func AllAdmin() string { return Root + "." + AdminToken + ".>" }
