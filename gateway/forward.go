@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 
@@ -123,4 +124,38 @@ func (g *Gateway) syncForwardLocked(name string) {
 		}
 		delete(g.fwdSubs, name)
 	}
+}
+
+// HeaderHops counts how often a request was handed back to the gateways'
+// queue group by a gateway that could not serve its namespace.
+const HeaderHops = "Prism-Hops"
+
+// maxHops bounds the hand-backs of one request: when no gateway of the
+// queue group serves the namespace it ends in UNAVAILABLE.
+const maxHops = 16
+
+// requeue hands msg back to the queue group, where another gateway (one
+// that serves its namespace) may pick it up and reply to the caller
+// directly; a fire-and-forget write is handed back too. It returns false
+// when msg has been handed back maxHops times already.
+func (g *Gateway) requeue(msg *nats.Msg, ns string) bool {
+	hops, _ := strconv.Atoi(msg.Header.Get(HeaderHops))
+	if hops >= maxHops {
+		return false
+	}
+	out := nats.NewMsg(msg.Subject)
+	out.Reply, out.Data = msg.Reply, msg.Data
+	for k, v := range msg.Header {
+		out.Header[k] = v
+	}
+	out.Header.Set(HeaderHops, strconv.Itoa(hops+1))
+	// Counted before the publish: once it is out, another gateway may
+	// answer the request before this one returns, and the count must
+	// already hold by then. A failed publish (counted, then answered here)
+	// is rare enough to leave in.
+	g.metrics.observeHandBack(ns)
+	if err := g.nc.PublishMsg(out); err != nil {
+		return false
+	}
+	return true
 }
