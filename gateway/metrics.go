@@ -96,7 +96,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "prism",
 			Subsystem: "gateway",
 			Name:      "handed_back_total",
-			Help:      "Requests handed back to the gateways' queue group because this process does not serve their namespace now (another process projects it, or it failed to open), by namespace.",
+			Help:      "Requests this process does not serve now (another process projects their namespace, or it failed to open) that no gateway took when forwarded, handed back to the gateways' queue group, by namespace.",
 		}, []string{"namespace"}),
 		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "prism",

@@ -35,7 +35,7 @@ type request struct {
 	ns    *namespaceEntry // set before the chain runs
 	route *route          // set before the chain runs
 	// unserved names the namespace when it is registered but not served by
-	// this gateway (MarkUnserved): the request is handed back.
+	// this gateway (MarkUnserved): the request is forwarded (forward.go).
 	unserved string
 	msg      proto.Message // set by decode
 	// kind and nsName are the subject's kind (write, read) and namespace

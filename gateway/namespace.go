@@ -179,9 +179,9 @@ func (g *Gateway) RecordsApplied(ns string, ids [][]byte, through uint64) {
 // SetReadsElsewhere says whether the reads of the registered namespace
 // name are served by another process, the one that projects it into a
 // backend this process has its own copy of (a standby, ADR 022): its read
-// requests are then handed back to the gateways' queue group like those
-// of an unserved namespace, while its writes, which need only the stream,
-// are served here. It returns an error if name is not registered.
+// requests are then forwarded to a gateway that serves them (forward.go)
+// like those of an unserved namespace, while its writes, which need only
+// the stream, are served here. It returns an error if name is not registered.
 func (g *Gateway) SetReadsElsewhere(name string, elsewhere bool) error {
 	return g.namespaces.swap(name, func(e *namespaceEntry) { e.readsElsewhere = elsewhere })
 }

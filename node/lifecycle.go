@@ -224,7 +224,7 @@ func (s *namespaceSet) demoteLost() map[string]bool {
 	return demoted
 }
 
-// serveReadsOnceAt serves the reads of namespace ns here, handed back
+// serveReadsOnceAt serves the reads of namespace ns here, forwarded
 // until now, once p (the target's progress) has applied floor: the process that projected it
 // before answered them from its own copy, up to floor, and a read here
 // must not see less (a strong namespace's reads would be stale). It
