@@ -53,6 +53,7 @@ func (g *Gateway) forward(ctx context.Context, msg *nats.Msg, ns string) forward
 		return notForwarded
 	}
 	if err != nil {
+		g.log.Warn("forwarded request not answered", "namespace", ns, "err", err)
 		return forwardFailed
 	}
 	g.metrics.observeForward(ns)
