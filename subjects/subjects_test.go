@@ -192,3 +192,37 @@ func TestOwnerSubjectOutsideNamespaces(t *testing.T) {
 		}
 	}
 }
+
+func TestForwarded(t *testing.T) {
+	req := subjects.Read("orders", "get")
+	fwd := subjects.Forwarded(req)
+	if fwd != "prism.$fwd.orders.read.get" {
+		t.Fatalf("Forwarded(%q) = %q", req, fwd)
+	}
+	if got, ok := subjects.Unforward(fwd); !ok || got != req {
+		t.Fatalf("Unforward(%q) = %q, %v; want %q", fwd, got, ok, req)
+	}
+	if _, err := subjects.ParseRequest(fwd); err == nil {
+		t.Errorf("a forwarded subject parses as a request: the gateways' own subscriptions would take it")
+	}
+	// The namespace's wildcard matches its forwarded requests, and no
+	// other namespace's.
+	all := subjects.AllForwarded("orders")
+	if all != "prism.$fwd.orders.>" {
+		t.Fatalf("AllForwarded = %q", all)
+	}
+	for subj, want := range map[string]bool{
+		subjects.Forwarded(subjects.Write("orders", "put")):      true,
+		subjects.Forwarded(subjects.Read("orders2", "get")):      false,
+		subjects.Forwarded(subjects.Subscribe("orders", "open")): true,
+	} {
+		if got := strings.HasPrefix(subj, strings.TrimSuffix(all, ">")); got != want {
+			t.Errorf("%s matched by %s: %v, want %v", subj, all, got, want)
+		}
+	}
+	for _, s := range []string{req, "prism.$fwdx.orders.read.get", ""} {
+		if _, ok := subjects.Unforward(s); ok {
+			t.Errorf("Unforward(%q): ok, want not a forwarded subject", s)
+		}
+	}
+}
