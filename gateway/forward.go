@@ -42,11 +42,7 @@ func (g *Gateway) forward(ctx context.Context, msg *nats.Msg, ns string) forward
 	if msg.Header.Get(HeaderForwarded) != "" {
 		return notForwarded
 	}
-	out := nats.NewMsg(subjects.Forwarded(msg.Subject))
-	out.Data = msg.Data
-	for k, v := range msg.Header {
-		out.Header[k] = v
-	}
+	out := resend(msg, subjects.Forwarded(msg.Subject))
 	out.Header.Set(HeaderForwarded, "1")
 	reply, err := g.nc.RequestMsgWithContext(ctx, out)
 	if errors.Is(err, nats.ErrNoResponders) {
@@ -144,11 +140,8 @@ func (g *Gateway) requeue(msg *nats.Msg, ns string) bool {
 	if hops >= maxHops {
 		return false
 	}
-	out := nats.NewMsg(msg.Subject)
-	out.Reply, out.Data = msg.Reply, msg.Data
-	for k, v := range msg.Header {
-		out.Header[k] = v
-	}
+	out := resend(msg, msg.Subject)
+	out.Reply = msg.Reply
 	out.Header.Set(HeaderHops, strconv.Itoa(hops+1))
 	// Counted before the publish: once it is out, another gateway may
 	// answer the request before this one returns, and the count must
@@ -159,4 +152,16 @@ func (g *Gateway) requeue(msg *nats.Msg, ns string) bool {
 		return false
 	}
 	return true
+}
+
+// resend is a copy of request msg, its body and headers, to send on
+// subject; the header map is its own, so that setting a header on it
+// leaves msg's alone.
+func resend(msg *nats.Msg, subject string) *nats.Msg {
+	out := nats.NewMsg(subject)
+	out.Data = msg.Data
+	for k, v := range msg.Header {
+		out.Header[k] = v
+	}
+	return out
 }
